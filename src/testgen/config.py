@@ -1,0 +1,89 @@
+"""Settings, read from the environment and an optional `.env` file (and nowhere else)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LLMProviderName = Literal["offline", "gemini"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./data/testgen.db"
+    redis_url: SecretStr | None = None
+    data_dir: Path = Path("data")
+
+    llm_provider: LLMProviderName | None = None
+    gemini_api_key: SecretStr | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str | None = None
+    gemini_api_version: str = "v1beta"
+    gemini_timeout_s: float = Field(default=120.0, gt=0)
+    llm_max_attempts: int = Field(default=5, ge=1, le=20)
+    llm_max_reasks: int = Field(default=2, ge=0, le=10)
+    llm_max_concurrency: int = Field(default=32, ge=1)
+    llm_rpm: int = Field(default=0, ge=0)
+    offline_llm_delay_s: float = Field(default=0.0, ge=0)
+
+    batch_max_scenarios: int = Field(default=15, ge=1, le=100)
+    worker_max_jobs: int = Field(default=50, ge=1)
+    job_timeout_s: int = Field(default=600, ge=1)
+    keep_result_s: int = Field(default=3600, ge=60)
+    worker_poll_delay_s: float = Field(default=0.05, gt=0, le=0.05)
+    worker_shutdown_wait_s: float = Field(default=30.0, ge=0)
+
+    api_keys: SecretStr | None = None
+    cors_origins: str = ""
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _default_provider(self) -> Settings:
+        if self.llm_provider is None:
+            self.llm_provider = "gemini" if self.gemini_api_key else "offline"
+        return self
+
+    @property
+    def provider(self) -> LLMProviderName:
+        assert self.llm_provider is not None
+        return self.llm_provider
+
+    @cached_property
+    def api_key_list(self) -> list[str]:
+        raw = self.api_keys.get_secret_value() if self.api_keys else ""
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def embedded_redis_socket(self) -> Path:
+        """Where the embedded Redis listens when REDIS_URL is unset.
+
+        Every process derives the same path from DATA_DIR, so the API and all workers share
+        one server. Unix socket paths are limited to ~100 bytes; long ones move to the temp dir.
+        """
+        path = self.data_dir.resolve() / "redis.sock"
+        if len(str(path)) > 100:
+            digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+            path = Path(tempfile.gettempdir()) / f"testgen-{digest}.sock"
+        return path
+
+    @property
+    def effective_redis_url(self) -> str:
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        return f"unix://{self.embedded_redis_socket}"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis_url is None

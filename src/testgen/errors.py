@@ -1,0 +1,42 @@
+"""Domain exceptions raised by services; the API maps them to HTTP in one place (api/errors.py)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class. `message` says what happened and what to do next."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(DomainError):
+    def __init__(self, kind: str, ident: object) -> None:
+        super().__init__(f"{kind} {ident} not found")
+        self.kind = kind
+        self.ident = ident
+
+
+class ConflictError(DomainError):
+    pass
+
+
+class InvalidRequestError(DomainError):
+    pass
+
+
+class ServiceUnavailableError(DomainError):
+    pass
+
+
+class QueueUnavailableError(ServiceUnavailableError):
+    pass
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    pass
+
+
+class ConfigurationError(DomainError):
+    """The service is configured in a way that cannot work (e.g. Gemini without a key)."""

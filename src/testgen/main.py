@@ -1,0 +1,62 @@
+"""The ASGI application: `testgen.main:app`, built by `create_app()`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from testgen import embedded_redis
+from testgen.api import errors, projects, stories
+from testgen.config import Settings
+from testgen.db import create_engine, create_sessionmaker
+from testgen.redis_client import create_redis
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_redis = None
+        if settings.uses_embedded_redis:
+            own_redis = await asyncio.to_thread(
+                embedded_redis.ensure, settings.data_dir, settings.embedded_redis_socket
+            )
+        engine = create_engine(settings.database_url)
+        redis = create_redis(settings.effective_redis_url)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.redis = redis
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+            if own_redis is not None:
+                await asyncio.to_thread(own_redis.stop)
+
+    app = FastAPI(
+        title="testgen",
+        summary="Turns user stories into reviewed QA test cases with an LLM",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(projects.router)
+    app.include_router(stories.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`testgen.main:app` is built on first access, so importing this module does no I/O."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

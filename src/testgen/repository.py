@@ -1,0 +1,54 @@
+"""Database queries shared by services."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, Project, TestCase, UserStory
+
+
+async def get_project(session: AsyncSession, project_id: int) -> Project | None:
+    return await session.get(Project, project_id)
+
+
+async def get_project_by_name(session: AsyncSession, name: str) -> Project | None:
+    return (await session.execute(select(Project).where(Project.name == name))).scalar_one_or_none()
+
+
+async def list_projects(session: AsyncSession, limit: int, offset: int) -> Sequence[Project]:
+    query = select(Project).order_by(Project.id).limit(limit).offset(offset)
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_story(session: AsyncSession, story_id: str) -> UserStory | None:
+    return await session.get(UserStory, story_id)
+
+
+async def list_stories(
+    session: AsyncSession, project_id: int | None, limit: int, offset: int
+) -> Sequence[UserStory]:
+    query = select(UserStory).order_by(UserStory.created_at, UserStory.id).limit(limit).offset(offset)
+    if project_id is not None:
+        query = query.where(UserStory.project_id == project_id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def list_test_cases(session: AsyncSession, story_id: str) -> Sequence[TestCase]:
+    query = select(TestCase).where(TestCase.story_id == story_id).order_by(TestCase.id)
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_job(session: AsyncSession, task_id: str) -> GenerationJob | None:
+    return await session.get(GenerationJob, task_id)
+
+
+async def get_active_job(session: AsyncSession, story_id: str) -> GenerationJob | None:
+    query = select(GenerationJob).where(
+        GenerationJob.story_id == story_id,
+        GenerationJob.kind == "generate",
+        GenerationJob.status.in_(ACTIVE_JOB_STATUSES),
+    )
+    return (await session.execute(query)).scalars().first()
