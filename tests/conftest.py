@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 from alembic import command
 from alembic.config import Config
+from arq.worker import Worker
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -17,6 +21,7 @@ from sqlalchemy import text
 from testgen import embedded_redis
 from testgen.config import Settings
 from testgen.db import create_engine
+from testgen.jobs import worker_options
 from testgen.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,4 +95,47 @@ async def app(settings: Settings, redis: Redis):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def client(app) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-def]
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def worker(settings: Settings, redis: Redis):  # type: ignore[no-untyped-def]
+    """A real arq worker with testgen's options, running on the test's event loop."""
+    async with run_worker(settings) as w:
+        yield w
+
+
+@asynccontextmanager
+async def run_worker(settings: Settings) -> AsyncIterator[Worker]:
+    w = Worker(**worker_options(settings), ctx={"settings": settings}, handle_signals=False)
+    task = asyncio.create_task(w.main())
+    try:
+        yield w
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if w.tasks:  # let arq finish recording results of jobs that just ended
+            await asyncio.wait(list(w.tasks.values()), timeout=2)
+        with contextlib.suppress(asyncio.CancelledError):
+            await w.close()
+
+
+@pytest.fixture
+async def server(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """The app behind a real uvicorn on 127.0.0.1:0 (SSE needs a real server); yields its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    while not srv.started:
+        await asyncio.sleep(0.01)
+    port = srv.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def http(server: str) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(base_url=server, timeout=10) as c:
         yield c

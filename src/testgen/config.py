@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     worker_poll_delay_s: float = Field(default=0.05, gt=0, le=0.05)
     worker_shutdown_wait_s: float = Field(default=30.0, ge=0)
 
+    sse_ping_interval_s: float = Field(default=15.0, gt=0, le=15.0)
+    sse_queue_size: int = Field(default=256, ge=8)
+
     api_keys: SecretStr | None = None
     cors_origins: str = ""
     log_level: str = "INFO"

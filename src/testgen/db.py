@@ -24,8 +24,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     with "database is locked" when it tries to upgrade its lock.
     """
     if not is_sqlite(url):
-        kwargs.setdefault("pool_pre_ping", True)
-        return create_async_engine(url, **kwargs)
+        return create_async_engine(url, pool_recycle=1800, **kwargs)
 
     database = make_url(url).database
     if database and database != ":memory:":

@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from testgen import embedded_redis
-from testgen.api import errors, projects, stories
+from testgen.api import errors, generation, projects, stories
 from testgen.config import Settings
 from testgen.db import create_engine, create_sessionmaker
-from testgen.redis_client import create_redis
+from testgen.event_hub import EventHub
+from testgen.progress import ProgressStore
+from testgen.redis_client import create_blocking_reader, create_redis
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +36,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = redis
+        app.state.store = ProgressStore(redis, settings.keep_result_s)
+        hub = EventHub(
+            create_blocking_reader(settings.effective_redis_url), queue_size=settings.sse_queue_size
+        )
+        app.state.hub = hub
+        await hub.start()
         try:
             yield
         finally:
+            await hub.stop()
             await redis.aclose()
             await engine.dispose()
             if own_redis is not None:
@@ -52,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(projects.router)
     app.include_router(stories.router)
+    app.include_router(generation.router)
     return app
 
 

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from arq.connections import ArqRedis
-from redis.asyncio import ConnectionPool
+from redis.asyncio import BlockingConnectionPool, Redis
 
 QUEUE_NAME = "testgen:queue"
+GENERATE_JOB = "generate_test_cases"  # arq names a job after its function in testgen.jobs
 
 
 def serialize_job(data: dict[str, Any]) -> bytes:
@@ -20,14 +21,17 @@ def deserialize_job(data: bytes) -> dict[str, Any]:
     return result
 
 
-def create_redis(url: str, *, max_connections: int = 50) -> ArqRedis:
+def create_redis(url: str, *, max_connections: int = 8) -> ArqRedis:
     """An arq-capable client that connects lazily, so a Redis outage at start-up is not fatal.
 
-    Jobs are serialised as JSON: nothing we read back from Redis is ever unpickled.
+    The pool is small and blocking: requests wait briefly for a free connection instead of opening
+    one each, so thousands of SSE clients cost a handful of Redis connections. Jobs are serialised
+    as JSON: nothing read back from Redis is ever unpickled.
     """
-    pool = ConnectionPool.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
+        timeout=5,
         socket_connect_timeout=2,
         socket_timeout=10,
         health_check_interval=30,
@@ -38,3 +42,11 @@ def create_redis(url: str, *, max_connections: int = 50) -> ArqRedis:
         job_deserializer=deserialize_job,
         default_queue_name=QUEUE_NAME,
     )
+
+
+def create_blocking_reader(url: str) -> Redis:
+    """A client for one long blocking read (XREAD BLOCK): no socket timeout shorter than the block."""
+    client: Redis = Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=30
+    )
+    return client

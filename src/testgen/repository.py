@@ -52,3 +52,13 @@ async def get_active_job(session: AsyncSession, story_id: str) -> GenerationJob 
         GenerationJob.status.in_(ACTIVE_JOB_STATUSES),
     )
     return (await session.execute(query)).scalars().first()
+
+
+async def get_latest_job(session: AsyncSession, story_id: str) -> GenerationJob | None:
+    query = (
+        select(GenerationJob)
+        .where(GenerationJob.story_id == story_id, GenerationJob.kind == "generate")
+        .order_by(GenerationJob.created_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()

@@ -142,3 +142,42 @@ class TestCaseOut(ORMModel):
     model: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+# --- generation jobs ----------------------------------------------------------------------------
+
+
+class GenerateOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    num_test_cases: int = Field(default=5, ge=1, le=50)
+    scenarios_per_test_case: int = Field(default=3, ge=1, le=10)
+
+
+class QueuedJob(BaseModel):
+    task_id: str
+    story_id: str
+    status: JobStatus
+    status_url: str
+    events_url: str
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+
+
+class JobStatusOut(BaseModel):
+    task_id: str
+    story_id: str
+    kind: str = "generate"
+    status: JobStatus
+    progress: int
+    message: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: JobError | None = None
+    created_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    saved_at: dt.datetime | None = None

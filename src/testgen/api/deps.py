@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen import repository
 from testgen.config import Settings
-from testgen.errors import NotFoundError
-from testgen.models import UserStory
+from testgen.errors import InvalidRequestError, NotFoundError
+from testgen.models import GenerationJob, UserStory
 
 
 def get_settings(request: Request) -> Settings:
@@ -30,9 +30,47 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 async def existing_story(session: SessionDep, story_id: Annotated[str, Path(max_length=200)]) -> UserStory:
     story = await repository.get_story(session, story_id)
+    await session.commit()  # end the read: on SQLite an open transaction holds the write lock
     if story is None:
         raise NotFoundError("User story", story_id)
     return story
 
 
 StoryDep = Annotated[UserStory, Depends(existing_story)]
+
+
+async def existing_job(session: SessionDep, task_id: Annotated[str, Path(max_length=200)]) -> GenerationJob:
+    job = await repository.get_job(session, task_id)
+    await session.commit()
+    if job is None:
+        raise NotFoundError("Task", task_id)
+    return job
+
+
+JobDep = Annotated[GenerationJob, Depends(existing_job)]
+
+
+async def jobs_for_stream(
+    session: SessionDep,
+    task_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
+    story_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
+) -> list[GenerationJob]:
+    """The jobs a multiplexed stream covers: the given tasks and the latest job of each given story."""
+    if not task_id and not story_id:
+        raise InvalidRequestError("Name at least one task_id or story_id to follow")
+    jobs: dict[str, GenerationJob] = {}
+    for ident in task_id:
+        job = await repository.get_job(session, ident)
+        if job is None:
+            raise NotFoundError("Task", ident)
+        jobs[job.id] = job
+    for ident in story_id:
+        if await repository.get_story(session, ident) is None:
+            raise NotFoundError("User story", ident)
+        job = await repository.get_latest_job(session, ident)
+        if job is not None:
+            jobs[job.id] = job
+    await session.commit()
+    if not jobs:
+        raise NotFoundError("Generation jobs for stories", ", ".join(story_id))
+    return list(jobs.values())

@@ -1,0 +1,71 @@
+"""ARQ job functions and worker lifecycle. `workers.WorkerSettings` wires them into arq."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq.connections import RedisSettings
+
+from testgen.config import Settings
+from testgen.db import create_engine, create_sessionmaker
+from testgen.llm.factory import check_provider_config, create_provider
+from testgen.logging_setup import configure_logging
+from testgen.progress import ProgressStore
+from testgen.redis_client import QUEUE_NAME, deserialize_job, serialize_job
+from testgen.services.pipeline import WorkerResources, run_generation
+
+logger = logging.getLogger(__name__)
+
+
+async def generate_test_cases(ctx: dict[str, Any], task_id: str) -> str:
+    return await run_generation(ctx["resources"], task_id)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx.get("settings") or Settings()
+    if "settings" not in ctx:
+        configure_logging(settings.log_level, settings.log_format)
+    check_provider_config(settings)
+    engine = create_engine(settings.database_url)
+    ctx["engine"] = engine
+    ctx["resources"] = WorkerResources(
+        settings=settings,
+        sessionmaker=create_sessionmaker(engine),
+        store=ProgressStore(ctx["redis"], settings.keep_result_s),
+        provider=create_provider(settings, ctx["redis"]),
+    )
+    logger.info(
+        "Worker ready: provider %s, up to %d jobs at once", settings.provider, settings.worker_max_jobs
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    resources: WorkerResources | None = ctx.get("resources")
+    if resources is not None:
+        await resources.provider.aclose()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+    logger.info("Worker stopped")
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """Everything arq's Worker needs, derived from our settings (JSON jobs, fast polling)."""
+    return {
+        "functions": [generate_test_cases],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": RedisSettings.from_dsn(settings.effective_redis_url),
+        "queue_name": QUEUE_NAME,
+        "job_serializer": serialize_job,
+        "job_deserializer": deserialize_job,
+        "poll_delay": settings.worker_poll_delay_s,
+        "max_jobs": settings.worker_max_jobs,
+        "queue_read_limit": max(settings.worker_max_jobs * 5, 200),
+        "job_timeout": settings.job_timeout_s + 30,
+        "keep_result": settings.keep_result_s,
+        "max_tries": 5,
+        "allow_abort_jobs": True,
+        "job_completion_wait": int(settings.worker_shutdown_wait_s),
+        "health_check_interval": 10,
+    }

@@ -1,0 +1,146 @@
+"""Generation jobs as the API sees them: enqueue, status, cancel."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from arq.connections import ArqRedis
+from arq.constants import abort_jobs_ss
+from arq.utils import timestamp_ms
+from redis.exceptions import RedisError
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from testgen import repository
+from testgen.config import Settings
+from testgen.errors import ConflictError, InvalidRequestError, QueueUnavailableError
+from testgen.llm.factory import check_provider_config
+from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
+from testgen.progress import TERMINAL, ProgressStore, cancel_key, events_key, job_snapshot, state_key
+from testgen.redis_client import GENERATE_JOB
+
+logger = logging.getLogger(__name__)
+
+
+def redact_url(url: str) -> str:
+    """The Redis URL without its password, for error messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+def _queue_unavailable(settings: Settings) -> QueueUnavailableError:
+    return QueueUnavailableError(
+        f"queue unavailable: cannot reach Redis at {redact_url(settings.effective_redis_url)}; "
+        "check that Redis is running (or REDIS_URL), then try again"
+    )
+
+
+async def enqueue(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    story: UserStory,
+    options: dict[str, Any],
+) -> tuple[GenerationJob, bool]:
+    """Queue a generation job for `story`; returns (job, created). A live job for the story is reused."""
+    if story.project_id is None:
+        raise InvalidRequestError(
+            f"User story {story.id} is not associated with a project; set its project_id, then queue again"
+        )
+    check_provider_config(settings)
+    existing = await repository.get_active_job(session, story.id)
+    if existing is not None:
+        return existing, False
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        raise _queue_unavailable(settings) from exc
+
+    task_id, story_id = str(uuid.uuid4()), story.id
+    values = {
+        "id": task_id,
+        "story_id": story_id,
+        "kind": "generate",
+        "options": options,
+        "status": "queued",
+        "progress": 0,
+        "message": "Waiting for a worker",
+        "attempts": 0,
+        "created_at": utcnow(),
+    }
+    try:
+        await session.execute(insert(GenerationJob).values(**values))
+        await session.commit()
+    except IntegrityError:  # another request queued a job for this story a moment ago
+        await session.rollback()  # expires `story`: use the id captured above
+        existing = await repository.get_active_job(session, story_id)
+        if existing is None:
+            raise
+        return existing, False
+    job = await repository.get_job(session, task_id)
+    await session.commit()
+    assert job is not None
+
+    try:
+        await store.publish(job_snapshot(job), "queued", force=True)
+        await redis.enqueue_job(GENERATE_JOB, job.id, _job_id=job.id)
+    except (RedisError, OSError) as exc:
+        await session.delete(job)
+        await session.commit()
+        raise _queue_unavailable(settings) from exc
+    logger.info("Queued test generation task %s for story %s", job.id, story_id)
+    return job, True
+
+
+async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
+    """Live state from Redis while the job runs; the database row once it is final or Redis forgot it."""
+    if job.status in TERMINAL:
+        return job_snapshot(job)
+    try:
+        live = await store.get(job.id)
+    except (RedisError, OSError):
+        live = None
+    return live or job_snapshot(job)
+
+
+async def cancel(
+    session: AsyncSession, redis: ArqRedis, store: ProgressStore, job: GenerationJob
+) -> dict[str, Any]:
+    if job.status in TERMINAL:
+        raise ConflictError(
+            f"Task {job.id} is already {job.status}; only queued or running jobs can be cancelled"
+        )
+    result = await session.execute(
+        update(GenerationJob)
+        .where(GenerationJob.id == job.id, GenerationJob.status.in_(ACTIVE_JOB_STATUSES))
+        .values(status="cancelled", message="Cancelled by request", finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    await session.refresh(job)
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise ConflictError(
+            f"Task {job.id} is already {job.status}; only queued or running jobs can be cancelled"
+        )
+    snapshot = job_snapshot(job)
+    live = await store.get(job.id)
+    if live is not None:
+        snapshot["progress"] = live["progress"]
+    await store.request_cancel(job.id)
+    await store.publish(snapshot, "cancelled")
+    await redis.zadd(abort_jobs_ss, {job.id: timestamp_ms()})
+    logger.info("Cancelled task %s for story %s", job.id, job.story_id)
+    return snapshot
+
+
+async def forget(redis: ArqRedis, task_id: str) -> None:
+    await redis.delete(state_key(task_id), events_key(task_id), cancel_key(task_id))

@@ -1,0 +1,251 @@
+"""The generation pipeline a worker runs for one job: batches in parallel on the worker's loop.
+
+Progress: 5% story loaded, 20% model ready, 30-70% as batches finish, 90% building, 100% done.
+The database row is the arbiter of terminal states (conditional updates), Redis carries the live
+progress. A job may run more than once (worker crash, re-delivery): every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from testgen import repository
+from testgen.config import Settings
+from testgen.llm.base import BatchRequest, BatchResult, CallStats, LLMError, LLMProvider, StoryText
+from testgen.logging_setup import task_context
+from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, utcnow
+from testgen.planning import plan_batches
+from testgen.progress import ProgressStore, job_snapshot
+from testgen.quality import coverage
+from testgen.schemas import TestCaseDraft
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_BATCHES_START, PROGRESS_BATCHES_END = 30, 70
+
+
+@dataclass
+class WorkerResources:
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    store: ProgressStore
+    provider: LLMProvider
+
+
+class JobFinished(Exception):
+    """The job reached a final state elsewhere (cancelled, or finished by another run)."""
+
+
+class JobRun:
+    """One run of one job: moves the row and the Redis state forward together."""
+
+    def __init__(self, res: WorkerResources, job: GenerationJob) -> None:
+        self.res = res
+        self.job = job
+        self.last_status = job.status
+
+    async def _update_row(self, **values: Any) -> None:
+        async with self.res.sessionmaker() as session:
+            result = await session.execute(
+                update(GenerationJob)
+                .where(GenerationJob.id == self.job.id, GenerationJob.status.in_(ACTIVE_JOB_STATUSES))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise JobFinished
+        for key, value in values.items():
+            if key != "attempts":
+                setattr(self.job, key, value)
+
+    async def report(
+        self, status: str, progress: int, message: str, *, persist: bool = False, **extra: Any
+    ) -> None:
+        """Publish a change; `persist` also writes it to the database (status changes, final states)."""
+        if persist:
+            await self._update_row(status=status, progress=progress, message=message, **extra)
+        else:
+            self.job.status, self.job.progress, self.job.message = status, progress, message
+        event = status if status != self.last_status else "progress"
+        self.last_status = status
+        if await self.res.store.publish(job_snapshot(self.job), event) is None:
+            raise JobFinished
+
+
+def _story_text(story: Any) -> StoryText:
+    return StoryText(
+        id=story.id,
+        title=story.title,
+        description=story.description,
+        acceptance_criteria=list(story.acceptance_criteria),
+    )
+
+
+async def run_generation(res: WorkerResources, task_id: str) -> str:
+    """Run job `task_id` to a final state; return that state's name."""
+    async with res.sessionmaker() as session:
+        job = await repository.get_job(session, task_id)
+        story = await repository.get_story(session, job.story_id) if job else None
+    if job is None or story is None:
+        logger.warning("Task %s has no job record or story any more; nothing to do", task_id)
+        return "missing"
+    if job.status not in ACTIVE_JOB_STATUSES:
+        logger.info("Task %s is already %s; nothing to do", task_id, job.status)
+        return job.status
+
+    token = task_context.set({"task_id": task_id, "story_id": job.story_id})
+    run = JobRun(res, job)
+    started = time.monotonic()
+    try:
+        await run.report(
+            "started",
+            5,
+            f"Story {story.id} loaded",
+            persist=True,
+            started_at=utcnow(),
+            attempts=GenerationJob.attempts + 1,
+        )
+        async with asyncio.timeout(res.settings.job_timeout_s):
+            result = await _generate(res, run, _story_text(story), job.options)
+        result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
+        done = result["stats"]["scenarios"]
+        await run.report(
+            "completed",
+            100,
+            f"Generated {done}/{done} scenarios",
+            persist=True,
+            result=result,
+            error=None,
+            finished_at=utcnow(),
+        )
+        logger.info("Task %s completed in %.2fs", task_id, time.monotonic() - started)
+        return "completed"
+    except JobFinished:
+        logger.info("Task %s was finished elsewhere (cancelled?); stopping", task_id)
+        return "finished-elsewhere"
+    except asyncio.CancelledError:
+        if await res.store.cancel_requested(task_id):
+            logger.info("Task %s cancelled", task_id)
+        raise
+    except LLMError as exc:
+        return await _fail(run, exc.type, exc.message)
+    except TimeoutError:
+        return await _fail(
+            run,
+            "timeout",
+            f"Generation took longer than {res.settings.job_timeout_s} s; "
+            "ask for fewer test cases or raise JOB_TIMEOUT_S",
+        )
+    except Exception as exc:
+        logger.exception("Task %s failed unexpectedly", task_id)
+        return await _fail(
+            run,
+            "internal",
+            f"Generation failed unexpectedly ({type(exc).__name__}); see the worker log and try again",
+        )
+    finally:
+        task_context.reset(token)
+
+
+async def _fail(run: JobRun, error_type: str, message: str) -> str:
+    logger.warning("Task %s failed: %s: %s", run.job.id, error_type, message)
+    try:
+        await run.report(
+            "failed",
+            run.job.progress,
+            message,
+            persist=True,
+            error={"type": error_type, "message": message},
+            finished_at=utcnow(),
+        )
+    except JobFinished:
+        return "finished-elsewhere"
+    return "failed"
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report when a batch fails: an LLMError (it says why) before anything else."""
+    leaves = list(_leaves(group))
+    return next((e for e in leaves if isinstance(e, LLMError)), leaves[0])
+
+
+def _leaves(error: BaseException) -> Any:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield error
+
+
+async def _generate(
+    res: WorkerResources, run: JobRun, story: StoryText, options: dict[str, Any]
+) -> dict[str, Any]:
+    provider = res.provider
+    await run.report("generating", 20, f"Model ready ({provider.name}: {provider.model})", persist=True)
+    num_cases, per_case = int(options["num_test_cases"]), int(options["scenarios_per_test_case"])
+    batches = plan_batches(story, num_cases, per_case, res.settings.batch_max_scenarios)
+    total = num_cases * per_case
+    logger.info("Generating %d scenarios in %d PARALLEL batches", total, len(batches))
+    await run.report(
+        "generating",
+        PROGRESS_BATCHES_START,
+        f"Generating {total} scenarios in {len(batches)} parallel batches",
+    )
+
+    done = 0
+    lock = asyncio.Lock()
+
+    async def one(batch: BatchRequest) -> BatchResult:
+        nonlocal done
+        label = f"Batch {batch.batch_index + 1}/{batch.batch_count}"
+        logger.info("%s started: %d test cases, %d scenarios", label, len(batch.slots), batch.scenario_count)
+        t0 = time.monotonic()
+        result = await provider.generate_batch(batch)
+        logger.info("%s finished in %.2fs", label, time.monotonic() - t0)
+        async with lock:
+            done += 1
+            span = PROGRESS_BATCHES_END - PROGRESS_BATCHES_START
+            progress = PROGRESS_BATCHES_START + span * done // len(batches)
+            await run.report("generating", progress, f"{done}/{len(batches)} batches done")
+        return result
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(batch)) for batch in batches]
+    except ExceptionGroup as group_error:
+        raise _first_error(group_error) from group_error
+    results = [t.result() for t in tasks]
+
+    await run.report("generating", 90, "Building test cases")
+    cases: list[TestCaseDraft] = [case for r in results for case in r.test_cases]
+    stats = CallStats()
+    for r in results:
+        stats.add(r.stats)
+    generated = sum(len(c.scenarios) for c in cases)
+    logger.info("Generated %d/%d scenarios", generated, total)
+    return {
+        "test_cases": [c.model_dump(mode="json") for c in cases],
+        "coverage": coverage(story.acceptance_criteria, cases),
+        "provider": provider.name,
+        "model": provider.model,
+        "stats": {
+            "batches": len(batches),
+            "scenarios": generated,
+            "llm_calls": stats.calls,
+            "retries": stats.retries,
+            "reasks": stats.reasks,
+            "tokens": {
+                "prompt": stats.prompt_tokens,
+                "output": stats.output_tokens,
+                "total": stats.total_tokens,
+            },
+        },
+    }

@@ -1,0 +1,64 @@
+"""Helpers shared by the tests: creating stories, reading SSE streams."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from httpx import AsyncClient
+from httpx_sse import aconnect_sse
+
+
+@dataclass
+class Event:
+    id: str
+    event: str
+    data: dict[str, Any]
+
+
+async def make_story(
+    client: AsyncClient, story_id: str = "US-001", *, project: str | None = "Shop", criteria: int = 3
+) -> dict[str, Any]:
+    project_id = None
+    if project is not None:
+        r = await client.post("/projects", json={"name": project})
+        project_id = r.json()["id"] if r.status_code == 201 else None
+        if project_id is None:
+            projects = (await client.get("/projects")).json()
+            project_id = next(p["id"] for p in projects if p["name"] == project)
+    r = await client.post(
+        "/user-stories",
+        json={
+            "id": story_id,
+            "project_id": project_id,
+            "title": f"Checkout {story_id}",
+            "description": "As a shopper I want to pay for my basket",
+            "acceptance_criteria": [f"Criterion {i + 1} of {story_id} holds" for i in range(criteria)],
+        },
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def queue(client: AsyncClient, story_id: str, **options: int) -> dict[str, Any]:
+    r = await client.post(f"/generate-test-cases/{story_id}/queue", json=options or None)
+    assert r.status_code == 202, r.text
+    return dict(r.json())
+
+
+async def read_events(
+    client: AsyncClient, url: str, *, last_event_id: str | None = None, limit: int | None = None
+) -> list[Event]:
+    """Read a stream until it closes (or `limit` events), returning its events (pings skipped)."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    events: list[Event] = []
+    async with aconnect_sse(client, "GET", url, headers=headers) as source:
+        assert source.response.status_code == 200, source.response.status_code
+        async for sse in source.aiter_sse():
+            if not sse.data:
+                continue
+            events.append(Event(sse.id, sse.event, json.loads(sse.data)))
+            if limit is not None and len(events) >= limit:
+                break
+    return events
