@@ -50,6 +50,7 @@ def plan_batches(
                 batch_count=count,
                 slots=slots[start : start + size],
                 scenarios_per_test_case=scenarios_per_test_case,
+                total_test_cases=num_test_cases,
             )
         )
         start += size

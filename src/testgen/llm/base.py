@@ -37,6 +37,7 @@ class BatchRequest:
     batch_count: int
     slots: list[TestCaseSlot]
     scenarios_per_test_case: int
+    total_test_cases: int = 0
     avoid_titles: list[str] = field(default_factory=list)
 
     @property
@@ -107,7 +108,7 @@ def parse_batch_output(text: str, request: BatchRequest) -> list[TestCaseDraft]:
     try:
         output = BatchOutput.model_validate(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise BadOutputError(f"model output is not JSON ({exc.msg} at char {exc.pos})") from exc
+        raise BadOutputError(f"model output is not JSON ({exc.msg}, char {exc.pos})") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

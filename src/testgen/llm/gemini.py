@@ -267,7 +267,8 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
         f"</{FENCE}>",
         "",
         f"This is batch {request.batch_index + 1} of {request.batch_count}: write test cases #{first} to "
-        f"#{last} ({len(slots)} test case{'s' if len(slots) > 1 else ''}). Other batches write the other "
+        f"#{last} of {max(request.total_test_cases, last)} "
+        f"({len(slots)} test case{'s' if len(slots) > 1 else ''}). Other batches write the other "
         "test cases of this story, so keep to the focus given for each of yours and do not repeat theirs.",
     ]
     for slot in slots:

@@ -1,0 +1,176 @@
+"""The `testgen` command: dev (everything at once), api, worker, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from testgen import embedded_redis, migrations
+from testgen.config import Settings
+from testgen.logging_setup import configure_logging
+
+logger = logging.getLogger("testgen.cli")
+
+
+def _add_bind(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="testgen", description="Turn user stories into QA test cases.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser(
+        "dev",
+        help="migrate, then run Redis (embedded unless REDIS_URL), the API and one worker",
+        description="Migrate the database, start an embedded Redis (unless REDIS_URL is set), the API and "
+        "one worker; Ctrl-C stops them all.",
+    )
+    _add_bind(dev)
+    dev.add_argument("--no-seed", action="store_true", help="do not add the demo project and story")
+    api = sub.add_parser(
+        "api", help="run the HTTP API (uvicorn)", description="Run the HTTP API with uvicorn."
+    )
+    _add_bind(api)
+    sub.add_parser(
+        "worker",
+        help="run one ARQ worker (same as `arq workers.WorkerSettings`)",
+        description="Run one ARQ worker (same as `arq workers.WorkerSettings`).",
+    )
+    sub.add_parser(
+        "migrate", help="apply database migrations (alembic upgrade head)", description="alembic upgrade head"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        migrations.upgrade(settings.database_url)
+        return 0
+    if args.command == "api":
+        return run_api(settings, args.host, args.port)
+    if args.command == "worker":
+        return run_worker(settings)
+    return run_dev(settings, args.host, args.port, seed=not args.no_seed)
+
+
+def run_api(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from testgen.main import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=5, log_config=None)
+    return 0
+
+
+def run_worker(settings: Settings) -> int:
+    from arq.worker import Worker
+
+    from testgen.jobs import worker_options
+
+    own = None
+    if settings.uses_embedded_redis:
+        own = embedded_redis.ensure(settings.data_dir, settings.embedded_redis_socket)
+    try:
+        Worker(**worker_options(settings), ctx={"settings": settings}).run()
+    finally:
+        if own is not None:
+            own.stop()
+    return 0
+
+
+async def _seed(settings: Settings) -> None:
+    from testgen import repository
+    from testgen.db import create_engine, create_sessionmaker
+    from testgen.models import Project, UserStory
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            if await repository.list_stories(session, None, 1, 0):
+                return
+            project = Project(name="Demo shop", description="A demo project; delete it when you like")
+            session.add(project)
+            await session.flush()
+            session.add(
+                UserStory(
+                    id="US-001",
+                    project_id=project.id,
+                    title="Log in with email and password",
+                    description="As a registered shopper I want to log in so that I can see my orders.",
+                    acceptance_criteria=[
+                        "A shopper with a valid email and password reaches the order history page",
+                        "A wrong password shows 'Email or password is incorrect' and stays on the login page",
+                        "After 5 failed attempts in 15 minutes the account is locked for 15 minutes",
+                    ],
+                    priority="high",
+                )
+            )
+            await session.commit()
+            logger.info("Added the demo project and story US-001")
+    finally:
+        await engine.dispose()
+
+
+def run_dev(settings: Settings, host: str, port: int, *, seed: bool) -> int:
+    """Everything in one terminal. Children get REDIS_URL, so all of them share one Redis."""
+    migrations.upgrade(settings.database_url)
+    if seed:
+        asyncio.run(_seed(settings))
+    redis = None
+    env = dict(os.environ)
+    if settings.uses_embedded_redis:
+        redis = embedded_redis.start(data_dir=settings.data_dir, unix_socket=settings.embedded_redis_socket)
+        env["REDIS_URL"] = redis.url
+    base = [sys.executable, "-m", "testgen"]
+    children = [
+        subprocess.Popen([*base, "api", "--host", host, "--port", str(port)], env=env),
+        subprocess.Popen([*base, "worker"], env=env),
+    ]
+    stopping = False
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    print(
+        f"\n  testgen is running: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)\n"
+        "  Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    code = 0
+    try:
+        while not stopping:
+            if any(c.poll() is not None for c in children):
+                logger.error("A testgen process exited; stopping the others")
+                code = 1
+                break
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + max(settings.worker_shutdown_wait_s, 5) + 5
+        for child in children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if redis is not None:
+            redis.stop()
+    return code

@@ -1,0 +1,409 @@
+"""A Gemini-compatible fake HTTP server for tests, benchmarks and end-to-end runs.
+
+It serves `POST /{api_version}/models/{model}:generateContent` on 127.0.0.1 from a uvicorn server
+in its own thread (with its own event loop), so a client on any loop can call it without deadlock.
+Behaviours are scripted per call (`script("429", "ok")`); once the script is used up every call
+answers "ok". Counts are read from the `BATCH_SPEC: {...}` line the provider writes in its prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+BEHAVIOURS = frozenset(
+    {
+        "ok",
+        "429",
+        "500",
+        "503",
+        "malformed_json",
+        "not_json_body",
+        "too_few_scenarios",
+        "too_few_test_cases",
+        "empty",
+        "hang",
+        "bad_key",
+        "forbidden",
+        "bad_request",
+    }
+)
+PATH_RE = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
+SPEC_RE = re.compile(r"^BATCH_SPEC: (\{.*\})$", re.MULTILINE)
+
+
+@dataclass
+class RecordedCall:
+    path: str
+    api_key: str | None
+    body: dict[str, Any]
+    behaviour: str
+    started: float
+    finished: float | None = None
+    usage: dict[str, int] | None = None
+
+    @property
+    def prompt_text(self) -> str:
+        """The user content and the system instruction, as one string."""
+        texts = [p.get("text", "") for c in self.body.get("contents", []) for p in c.get("parts", [])]
+        system = self.body.get("systemInstruction") or {}
+        texts += [p.get("text", "") for p in system.get("parts", [])]
+        return "\n".join(texts)
+
+    @property
+    def user_text(self) -> str:
+        return "\n".join(p.get("text", "") for c in self.body.get("contents", []) for p in c.get("parts", []))
+
+    @property
+    def system_text(self) -> str:
+        system = self.body.get("systemInstruction") or {}
+        return "\n".join(p.get("text", "") for p in system.get("parts", []))
+
+
+@dataclass
+class _Spec:
+    test_cases: int = 1
+    scenarios_per_test_case: int = 1
+    first: int = 1
+
+    @property
+    def scenarios(self) -> int:
+        return self.test_cases * self.scenarios_per_test_case
+
+
+@dataclass
+class _State:
+    script: deque[str] = field(default_factory=deque)
+    records: list[RecordedCall] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+
+class FakeGemini:
+    """Start with `start()` (or as a context manager); `url` is the base URL to give the SDK."""
+
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        latency_per_scenario_s: float = 0.0,
+        retry_delay: str = "0.2s",
+        hang_s: float = 30.0,
+        valid_keys: set[str] | None = None,
+    ) -> None:
+        self.latency_s = latency_s
+        self.latency_per_scenario_s = latency_per_scenario_s
+        self.retry_delay = retry_delay
+        self.hang_s = hang_s
+        self.valid_keys = valid_keys
+        self._lock = threading.Lock()
+        self._state = _State()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._release: asyncio.Event | None = None
+        self._port = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> FakeGemini:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
+            backlog=2048,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-gemini", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("fake Gemini server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._release_hangs()
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeGemini:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if not self._port:
+            raise RuntimeError("fake Gemini server is not started")
+        return f"http://127.0.0.1:{self._port}"
+
+    # --- scripting and inspection ---------------------------------------------------------------
+
+    def script(self, *behaviours: str) -> None:
+        """Queue behaviours for the next calls, in order."""
+        unknown = set(behaviours) - BEHAVIOURS
+        if unknown:
+            raise ValueError(f"unknown behaviours: {sorted(unknown)}")
+        with self._lock:
+            self._state.script.extend(behaviours)
+
+    def reset(self) -> None:
+        """Forget the script and the recorded calls, release hanging calls; latencies are kept."""
+        self._release_hangs()
+        with self._lock:
+            self._state = _State()
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return len(self._state.records)
+
+    @property
+    def max_in_flight(self) -> int:
+        with self._lock:
+            return self._state.max_in_flight
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._state.in_flight
+
+    @property
+    def requests(self) -> list[RecordedCall]:
+        with self._lock:
+            return list(self._state.records)
+
+    @property
+    def api_keys(self) -> list[str | None]:
+        return [r.api_key for r in self.requests]
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests]
+
+    # --- the ASGI app ---------------------------------------------------------------------------
+
+    async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._release = asyncio.Event()
+        raw = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        match = PATH_RE.match(scope["path"])
+        if scope["method"] != "POST" or match is None:
+            await _send_json(send, 404, _error(404, "NOT_FOUND", f"no route for {scope['path']}"))
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            await _send_json(send, 400, _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received."))
+            return
+        state, record = self._begin(scope["path"], headers.get("x-goog-api-key"), body)
+        try:
+            status, payload = await self._answer(record, receive)
+            if status:
+                await _send_body(send, status, payload)
+        finally:
+            with self._lock:
+                record.finished = time.monotonic()
+                state.in_flight -= 1
+
+    def _begin(self, path: str, key: str | None, body: dict[str, Any]) -> tuple[_State, RecordedCall]:
+        with self._lock:
+            state = self._state
+            behaviour = state.script.popleft() if state.script else "ok"
+            if self.valid_keys is not None and key not in self.valid_keys:
+                behaviour = "bad_key"
+            record = RecordedCall(
+                path=path, api_key=key, body=body, behaviour=behaviour, started=time.monotonic()
+            )
+            state.records.append(record)
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        return state, record
+
+    async def _answer(self, record: RecordedCall, receive: Receive) -> tuple[int, bytes]:
+        """The status and body for one call; status 0 when the client went away first."""
+        behaviour = record.behaviour
+        if behaviour == "hang":
+            await self._wait(receive, self.hang_s)
+            return 0, b""
+        if behaviour in ("429", "500", "503", "bad_key", "forbidden", "bad_request"):
+            status, error = self._error_for(behaviour)
+            return status, json.dumps(error).encode()
+        spec = _parse_spec(record.user_text)
+        if not await self._wait(receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios):
+            return 0, b""
+        if behaviour == "not_json_body":
+            return 200, b"<html><body>upstream proxy says hello</body></html>"
+        if behaviour == "empty":
+            body: dict[str, Any] = {"candidates": [{"finishReason": "SAFETY", "index": 0}]}
+            return 200, json.dumps(body).encode()
+        text = _answer_text(behaviour, spec)
+        usage = {
+            "promptTokenCount": max(1, len(record.prompt_text) // 4),
+            "candidatesTokenCount": max(1, len(text) // 4),
+        }
+        usage["totalTokenCount"] = usage["promptTokenCount"] + usage["candidatesTokenCount"]
+        record.usage = usage
+        body = {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": usage,
+            "modelVersion": "fake-gemini",
+            "responseId": f"fake-{id(record):x}",
+        }
+        return 200, json.dumps(body).encode()
+
+    def _error_for(self, behaviour: str) -> tuple[int, dict[str, Any]]:
+        if behaviour == "429":
+            error = _error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota.")
+            error["error"]["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": self.retry_delay}
+            ]
+            return 429, error
+        if behaviour == "500":
+            return 500, _error(500, "INTERNAL", "An internal error has occurred.")
+        if behaviour == "503":
+            return 503, _error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+        if behaviour == "forbidden":
+            return 403, _error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers.")
+        if behaviour == "bad_request":
+            return 400, _error(400, "INVALID_ARGUMENT", "Request contains an invalid argument.")
+        error = _error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+        error["error"]["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ]
+        return 400, error
+
+    async def _wait(self, receive: Receive, seconds: float) -> bool:
+        """Sleep; False if the client disconnected or the server released hanging calls first."""
+        if seconds <= 0:
+            return True
+        assert self._release is not None
+        tasks = [
+            asyncio.ensure_future(asyncio.sleep(seconds)),
+            asyncio.ensure_future(receive()),
+            asyncio.ensure_future(self._release.wait()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+        return tasks[0] in done
+
+    def _release_hangs(self) -> None:
+        loop, release = self._loop, self._release
+        if loop is None or release is None or loop.is_closed():
+            return
+
+        def swap() -> None:
+            release.set()
+            self._release = asyncio.Event()
+
+        loop.call_soon_threadsafe(swap)
+
+
+def _parse_spec(text: str) -> _Spec:
+    match = SPEC_RE.search(text)
+    if match is None:
+        return _Spec()
+    data = json.loads(match.group(1))
+    return _Spec(
+        test_cases=int(data["test_cases"]),
+        scenarios_per_test_case=int(data["scenarios_per_test_case"]),
+        first=int(data.get("first", 1)),
+    )
+
+
+def _answer_text(behaviour: str, spec: _Spec) -> str:
+    if behaviour == "malformed_json":
+        return '{"test_cases": [{"title": "Unclosed'
+    cases, per_case = spec.test_cases, spec.scenarios_per_test_case
+    if behaviour == "too_few_scenarios":
+        per_case = max(0, per_case - 1)
+    if behaviour == "too_few_test_cases":
+        cases = max(0, cases - 1)
+    test_cases = []
+    for n in range(spec.first, spec.first + cases):
+        scenarios = [
+            {
+                "title": f"Test case {n} scenario {s}",
+                "given": [f"a user for test case {n}"],
+                "when": [f"they perform step {s}"],
+                "then": [f"outcome {s} of test case {n} is observed"],
+            }
+            for s in range(1, per_case + 1)
+        ]
+        test_cases.append(
+            {
+                "title": f"Test case {n}",
+                "description": f"Fake test case number {n}.",
+                "preconditions": ["the system is running"],
+                "priority": "medium",
+                "scenarios": scenarios,
+                "covered_criteria": [0],
+            }
+        )
+    return json.dumps({"test_cases": test_cases})
+
+
+def _error(code: int, status: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "status": status}}
+
+
+async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
+    await _send_body(send, status, json.dumps(payload).encode())
+
+
+async def _send_body(send: Send, status: int, body: bytes) -> None:
+    content_type = b"application/json; charset=UTF-8" if body[:1] in (b"{", b"[") else b"text/html"
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

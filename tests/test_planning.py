@@ -1,0 +1,80 @@
+"""plan_batches: whole test cases split into near-equal batches, every slot planned once."""
+
+from __future__ import annotations
+
+import pytest
+
+from testgen.llm.base import StoryText
+from testgen.planning import TYPE_CYCLE, plan_batches
+
+
+def story(num_criteria: int = 3) -> StoryText:
+    return StoryText(
+        id="US-1",
+        title="Story",
+        description="",
+        acceptance_criteria=[f"criterion {i}" for i in range(num_criteria)],
+    )
+
+
+def test_45_scenarios_make_3_batches_of_5_test_cases() -> None:
+    plan = plan_batches(story(), 15, 3, 15)
+    assert [len(b.slots) for b in plan] == [5, 5, 5]
+    assert [b.scenario_count for b in plan] == [15, 15, 15]
+    assert [(b.batch_index, b.batch_count) for b in plan] == [(0, 3), (1, 3), (2, 3)]
+
+
+def test_150_scenarios_make_10_batches() -> None:
+    plan = plan_batches(story(), 50, 3, 15)
+    assert len(plan) == 10
+    assert all(b.scenario_count == 15 for b in plan)
+
+
+def test_7_scenarios_per_test_case_give_2_test_cases_per_batch() -> None:
+    plan = plan_batches(story(), 5, 7, 15)
+    assert [len(b.slots) for b in plan] == [2, 2, 1]
+    assert all(b.scenarios_per_test_case == 7 for b in plan)
+
+
+def test_test_case_larger_than_a_batch_gets_its_own_batch() -> None:
+    plan = plan_batches(story(), 3, 20, 15)
+    assert [len(b.slots) for b in plan] == [1, 1, 1]
+
+
+def test_uneven_split_differs_by_at_most_one() -> None:
+    sizes = [len(b.slots) for b in plan_batches(story(), 11, 3, 15)]
+    assert sum(sizes) == 11 and max(sizes) - min(sizes) <= 1
+
+
+@pytest.mark.parametrize(
+    ("num_tc", "spt", "max_scenarios"), [(15, 3, 15), (50, 3, 15), (7, 7, 15), (1, 1, 15)]
+)
+def test_every_slot_index_appears_exactly_once_in_order(num_tc: int, spt: int, max_scenarios: int) -> None:
+    plan = plan_batches(story(), num_tc, spt, max_scenarios)
+    indexes = [slot.index for b in plan for slot in b.slots]
+    assert indexes == list(range(num_tc))
+    assert all(b.scenario_count <= max(max_scenarios, spt) for b in plan)
+
+
+@pytest.mark.parametrize(("num_tc", "num_criteria"), [(3, 3), (5, 3), (10, 7), (50, 50)])
+def test_every_criterion_is_a_focus_when_test_cases_suffice(num_tc: int, num_criteria: int) -> None:
+    plan = plan_batches(story(num_criteria), num_tc, 2, 15)
+    focused = {c for b in plan for slot in b.slots for c in slot.criteria}
+    assert focused == set(range(num_criteria))
+    assert all(slot.criteria for b in plan for slot in b.slots)
+
+
+def test_fewer_test_cases_than_criteria_still_cover_all_criteria() -> None:
+    plan = plan_batches(story(7), 3, 2, 15)
+    focused = [c for b in plan for slot in b.slots for c in slot.criteria]
+    assert sorted(focused) == list(range(7))
+
+
+def test_story_without_criteria_has_empty_focus() -> None:
+    plan = plan_batches(story(0), 4, 2, 15)
+    assert all(slot.criteria == [] for b in plan for slot in b.slots)
+
+
+def test_test_types_follow_the_cycle() -> None:
+    slots = [slot for b in plan_batches(story(), 12, 1, 15) for slot in b.slots]
+    assert [s.test_type for s in slots] == [TYPE_CYCLE[i % len(TYPE_CYCLE)] for i in range(12)]
