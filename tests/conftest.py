@@ -13,12 +13,12 @@ import pytest
 import uvicorn
 from alembic import command
 from alembic.config import Config
-from arq.worker import Worker
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from testgen import embedded_redis
+from testgen.arq_worker import WakeableWorker
 from testgen.config import Settings
 from testgen.db import create_engine
 from testgen.jobs import worker_options
@@ -106,8 +106,8 @@ async def worker(settings: Settings, redis: Redis):  # type: ignore[no-untyped-d
 
 
 @asynccontextmanager
-async def run_worker(settings: Settings) -> AsyncIterator[Worker]:
-    w = Worker(**worker_options(settings), ctx={"settings": settings}, handle_signals=False)
+async def run_worker(settings: Settings) -> AsyncIterator[WakeableWorker]:
+    w = WakeableWorker(**worker_options(settings), ctx={"settings": settings}, handle_signals=False)
     task = asyncio.create_task(w.main())
     try:
         yield w

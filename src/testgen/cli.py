@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from testgen import embedded_redis, migrations
 from testgen.config import Settings
@@ -70,20 +71,30 @@ def run_api(settings: Settings, host: str, port: int) -> int:
 
     from testgen.main import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=5, log_config=None)
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            """uvicorn waits for open connections: end the SSE streams (with a retry hint) first."""
+            hub = getattr(app.state, "hub", None)
+            if hub is not None:
+                hub.close_streams()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=5, log_config=None)
+    Server(config).run()
     return 0
 
 
 def run_worker(settings: Settings) -> int:
-    from arq.worker import Worker
-
+    from testgen.arq_worker import WakeableWorker
     from testgen.jobs import worker_options
 
     own = None
     if settings.uses_embedded_redis:
         own = embedded_redis.ensure(settings.data_dir, settings.embedded_redis_socket)
     try:
-        Worker(**worker_options(settings), ctx={"settings": settings}).run()
+        WakeableWorker(**worker_options(settings), ctx={"settings": settings}).run()
     finally:
         if own is not None:
             own.stop()

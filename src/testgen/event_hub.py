@@ -64,10 +64,14 @@ class EventHub:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
 
-    async def stop(self) -> None:
+    def close_streams(self) -> None:
+        """End every open stream with a retry hint (server shutting down)."""
         for subs in self._subs.values():
             for sub in subs:
                 sub.end(CLOSED)
+
+    async def stop(self) -> None:
+        self.close_streams()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

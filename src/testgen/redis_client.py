@@ -9,7 +9,9 @@ from arq.connections import ArqRedis
 from redis.asyncio import BlockingConnectionPool, Redis
 
 QUEUE_NAME = "testgen:queue"
+WAKE_CHANNEL = "testgen:wake"  # published after each enqueue; see arq_worker.py
 GENERATE_JOB = "generate_test_cases"  # arq names a job after its function in testgen.jobs
+REGENERATE_JOB = "regenerate_test_case"
 
 
 def serialize_job(data: dict[str, Any]) -> bytes:

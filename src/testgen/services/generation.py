@@ -21,7 +21,7 @@ from testgen.errors import ConflictError, InvalidRequestError, QueueUnavailableE
 from testgen.llm.factory import check_provider_config
 from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
 from testgen.progress import TERMINAL, ProgressStore, cancel_key, events_key, job_snapshot, state_key
-from testgen.redis_client import GENERATE_JOB
+from testgen.redis_client import GENERATE_JOB, WAKE_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ async def enqueue(
     try:
         await store.publish(job_snapshot(job), "queued", force=True)
         await redis.enqueue_job(GENERATE_JOB, job.id, _job_id=job.id)
+        await redis.publish(WAKE_CHANNEL, b"1")
     except (RedisError, OSError) as exc:
         await session.delete(job)
         await session.commit()

@@ -1,0 +1,58 @@
+"""An arq Worker that is woken when a job is enqueued instead of waiting for its next poll.
+
+arq looks at its queue on a timer (`poll_delay`). The API publishes on WAKE_CHANNEL after each
+enqueue; this worker waits for that message (or for `poll_delay` as a fallback) between polls, so a
+job is picked up in about a millisecond. Missing a message costs at most one `poll_delay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from arq.worker import Worker
+from redis.exceptions import RedisError
+
+from testgen.redis_client import WAKE_CHANNEL
+
+logger = logging.getLogger(__name__)
+
+
+class WakeableWorker(Worker):
+    def __init__(self, *args: Any, poll_delay: float = 0.05, **kwargs: Any) -> None:
+        super().__init__(*args, poll_delay=0, **kwargs)
+        self.idle_wait_s = poll_delay
+        self._wake = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+
+    async def _poll_iteration(self) -> None:
+        await super()._poll_iteration()
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="arq-wake-listener")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.idle_wait_s)
+        self._wake.clear()
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async with self.pool.pubsub() as pubsub:
+                    await pubsub.subscribe(WAKE_CHANNEL)
+                    backoff = 0.1
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._wake.set()
+            except (RedisError, OSError) as exc:
+                logger.warning("Wake-up channel lost (%s); polling until it is back", type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await super().close()
