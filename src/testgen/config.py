@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LLMProviderName = Literal["offline", "gemini"]
@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator(
+        "redis_url", "llm_provider", "gemini_api_key", "gemini_base_url", "api_keys", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`REDIS_URL=` in .env means "not set", as it reads."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _default_provider(self) -> Settings:
