@@ -18,7 +18,7 @@ def snapshot(task_id: str, progress: int) -> dict[str, object]:
 
 
 async def test_slow_subscriber_is_cut_off_and_others_keep_receiving(redis: Redis, redis_url: str) -> None:
-    hub = EventHub(create_blocking_reader(redis_url), queue_size=8)
+    hub = EventHub(create_blocking_reader(redis_url), redis, queue_size=8)
     await hub.start()
     store = ProgressStore(redis, ttl_s=60)
     try:

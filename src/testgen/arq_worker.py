@@ -3,6 +3,7 @@
 arq looks at its queue on a timer (`poll_delay`). The API publishes on WAKE_CHANNEL after each
 enqueue; this worker waits for that message (or for `poll_delay` as a fallback) between polls, so a
 job is picked up in about a millisecond. Missing a message costs at most one `poll_delay`.
+It also rides out a Redis outage instead of exiting, so running jobs can finish.
 """
 
 from __future__ import annotations
@@ -26,13 +27,25 @@ class WakeableWorker(Worker):
         self.idle_wait_s = poll_delay
         self._wake = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        self._redis_backoff = 0.1
 
     async def _poll_iteration(self) -> None:
-        await super()._poll_iteration()
+        try:
+            await super()._poll_iteration()
+            self._redis_backoff = 0.1
+        except (RedisError, OSError) as exc:
+            # arq would let this end the worker; keep running jobs alive and retry until Redis is back
+            logger.warning(
+                "Redis unavailable (%s); retrying in %.1fs", type(exc).__name__, self._redis_backoff
+            )
+            await asyncio.sleep(self._redis_backoff)
+            self._redis_backoff = min(self._redis_backoff * 2, 5.0)
+            return
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="arq-wake-listener")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.idle_wait_s)
+        with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancellation
+            async with asyncio.timeout(self.idle_wait_s):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _listen(self) -> None:

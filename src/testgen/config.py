@@ -42,9 +42,11 @@ class Settings(BaseSettings):
 
     sse_ping_interval_s: float = Field(default=15.0, gt=0, le=15.0)
     sse_queue_size: int = Field(default=256, ge=8)
+    redis_max_connections: int = Field(default=4, ge=1)
 
     api_keys: SecretStr | None = None
     cors_origins: str = ""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 

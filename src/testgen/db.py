@@ -21,7 +21,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     `BEGIN IMMEDIATE` takes the write lock when a transaction starts, so a transaction that reads
     and then writes waits for another process's writer (up to the busy timeout) instead of failing
-    with "database is locked" when it tries to upgrade its lock.
+    with "database is locked" when it tries to upgrade its lock. Read-only work uses
+    `read_only(engine)`, whose plain `BEGIN` takes no lock (WAL readers never block writers).
     """
     if not is_sqlite(url):
         return create_async_engine(url, pool_recycle=1800, **kwargs)
@@ -43,9 +44,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, with transactions that never take SQLite's write lock."""
+    return engine.execution_options(sqlite_begin="DEFERRED")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -50,8 +50,9 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, redis: Redis, *, queue_size: int = 256, block_ms: int = 10_000) -> None:
-        self.redis = redis  # a dedicated client: the blocking read holds its one connection
+    def __init__(self, reader: Redis, redis: Redis, *, queue_size: int = 256, block_ms: int = 10_000) -> None:
+        self.reader = reader  # a dedicated client: the blocking read holds its one connection
+        self.redis = redis  # the shared pool, for everything else
         self.queue_size = queue_size
         self.block_ms = block_ms
         self._subs: dict[str, set[Subscription]] = {}
@@ -78,7 +79,7 @@ class EventHub:
                 await self._task
         with contextlib.suppress(RedisError, OSError):
             await self.redis.delete(self._control)
-        await self.redis.aclose()
+        await self.reader.aclose()
 
     async def subscribe(self, keys: list[str]) -> Subscription:
         """Register first, then fix cursors: any entry written from now on reaches the queue."""
@@ -123,7 +124,7 @@ class EventHub:
         while True:
             streams = {**self._cursors, self._control: self._control_cursor}
             try:
-                response = await self.redis.xread(streams, count=500, block=self.block_ms)  # type: ignore[arg-type]
+                response = await self.reader.xread(streams, count=500, block=self.block_ms)  # type: ignore[arg-type]
                 backoff = 0.1
             except (RedisError, OSError) as exc:
                 logger.warning("Event hub lost Redis (%s); retrying in %.1fs", type(exc).__name__, backoff)

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from arq.connections import RedisSettings
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from testgen.config import Settings
 from testgen.db import create_engine, create_sessionmaker
 from testgen.llm.factory import check_provider_config, create_provider
 from testgen.logging_setup import configure_logging
 from testgen.progress import ProgressStore
-from testgen.redis_client import QUEUE_NAME, deserialize_job, serialize_job
+from testgen.redis_client import QUEUE_NAME, deserialize_job, reconnect_retry, serialize_job
 from testgen.services.pipeline import WorkerResources, run_generation
+from testgen.services.reaper import lease, reap_forever
+from testgen.services.regenerate import run_regeneration
 
 logger = logging.getLogger(__name__)
 
 
 async def generate_test_cases(ctx: dict[str, Any], task_id: str) -> str:
-    return await run_generation(ctx["resources"], task_id)
+    async with lease(ctx["redis"], task_id):
+        return await run_generation(ctx["resources"], task_id)
+
+
+async def regenerate_test_case(ctx: dict[str, Any], task_id: str) -> str:
+    async with lease(ctx["redis"], task_id):
+        return await run_regeneration(ctx["resources"], task_id)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -35,12 +47,17 @@ async def startup(ctx: dict[str, Any]) -> None:
         store=ProgressStore(ctx["redis"], settings.keep_result_s),
         provider=create_provider(settings, ctx["redis"]),
     )
+    ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
     logger.info(
         "Worker ready: provider %s, up to %d jobs at once", settings.provider, settings.worker_max_jobs
     )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "reaper" in ctx:
+        ctx["reaper"].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ctx["reaper"]
     resources: WorkerResources | None = ctx.get("resources")
     if resources is not None:
         await resources.provider.aclose()
@@ -49,13 +66,20 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     logger.info("Worker stopped")
 
 
+def _redis_settings(settings: Settings) -> RedisSettings:
+    redis_settings = RedisSettings.from_dsn(settings.effective_redis_url)
+    redis_settings.retry = reconnect_retry()
+    redis_settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    return redis_settings
+
+
 def worker_options(settings: Settings) -> dict[str, Any]:
     """Everything arq's Worker needs, derived from our settings (JSON jobs, fast polling)."""
     return {
-        "functions": [generate_test_cases],
+        "functions": [generate_test_cases, regenerate_test_case],
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": RedisSettings.from_dsn(settings.effective_redis_url),
+        "redis_settings": _redis_settings(settings),
         "queue_name": QUEUE_NAME,
         "job_serializer": serialize_job,
         "job_deserializer": deserialize_job,

@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from testgen import embedded_redis
-from testgen.api import errors, generation, projects, stories
+from testgen.api import auth, errors, generation, ops, projects, review, stories, web
+from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
 from testgen.config import Settings
-from testgen.db import create_engine, create_sessionmaker
+from testgen.db import create_engine, create_sessionmaker, read_only
 from testgen.event_hub import EventHub
 from testgen.progress import ProgressStore
 from testgen.redis_client import create_blocking_reader, create_redis
@@ -31,15 +33,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 embedded_redis.ensure, settings.data_dir, settings.embedded_redis_socket
             )
         engine = create_engine(settings.database_url)
-        redis = create_redis(settings.effective_redis_url)
+        redis = create_redis(settings.effective_redis_url, max_connections=settings.redis_max_connections)
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.read_sessionmaker = create_sessionmaker(read_only(engine))
         app.state.redis = redis
         app.state.store = ProgressStore(redis, settings.keep_result_s)
-        hub = EventHub(
-            create_blocking_reader(settings.effective_redis_url), queue_size=settings.sse_queue_size
-        )
+        reader = create_blocking_reader(settings.effective_redis_url)
+        hub = EventHub(reader, redis, queue_size=settings.sse_queue_size)
         app.state.hub = hub
         await hub.start()
         try:
@@ -59,10 +61,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    _install_middleware(app, settings)
+    app.include_router(auth.router)
     app.include_router(projects.router)
     app.include_router(stories.router)
     app.include_router(generation.router)
+    app.include_router(review.router)
+    app.include_router(ops.router)
+    app.include_router(web.router)
     return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Innermost first: API keys, then the body limit, then CORS outermost (so 401s carry CORS headers)."""
+    keys = settings.api_key_list
+    app.state.stream_tokens = StreamTokens(keys)
+    if keys:
+        app.add_middleware(ApiKeyMiddleware, keys=keys, tokens=app.state.stream_tokens)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        )
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from redis.asyncio import Redis
@@ -74,9 +75,10 @@ class StoredEvent:
     event: str
     data: str  # the snapshot, JSON-encoded once by the writer
 
-    @property
-    def status(self) -> str:
-        return str(json.loads(self.data)["status"])
+    @cached_property
+    def sse(self) -> bytes:
+        """The event in SSE wire format, encoded once however many clients receive it."""
+        return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n".encode()
 
 
 def stream_id_tuple(stream_id: str) -> tuple[int, int]:

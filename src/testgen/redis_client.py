@@ -7,6 +7,9 @@ from typing import Any
 
 from arq.connections import ArqRedis
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
 
 QUEUE_NAME = "testgen:queue"
 WAKE_CHANNEL = "testgen:wake"  # published after each enqueue; see arq_worker.py
@@ -37,6 +40,8 @@ def create_redis(url: str, *, max_connections: int = 8) -> ArqRedis:
         socket_connect_timeout=2,
         socket_timeout=10,
         health_check_interval=30,
+        retry=reconnect_retry(),
+        retry_on_error=[ConnectionError, TimeoutError],
     )
     return ArqRedis(
         connection_pool=pool,
@@ -44,6 +49,11 @@ def create_redis(url: str, *, max_connections: int = 8) -> ArqRedis:
         job_deserializer=deserialize_job,
         default_queue_name=QUEUE_NAME,
     )
+
+
+def reconnect_retry() -> Retry:
+    """Retry a command once or twice on a fresh connection: a restarted Redis leaves stale ones."""
+    return Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2)
 
 
 def create_blocking_reader(url: str) -> Redis:

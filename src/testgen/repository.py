@@ -62,3 +62,28 @@ async def get_latest_job(session: AsyncSession, story_id: str) -> GenerationJob 
         .limit(1)
     )
     return (await session.execute(query)).scalars().first()
+
+
+async def get_test_case(session: AsyncSession, test_case_id: int) -> TestCase | None:
+    return await session.get(TestCase, test_case_id)
+
+
+async def get_job_for_update(session: AsyncSession, task_id: str) -> GenerationJob | None:
+    """The job row, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE locks all)."""
+    query = select(GenerationJob).where(GenerationJob.id == task_id).with_for_update()
+    return (await session.execute(query.execution_options(populate_existing=True))).scalars().first()
+
+
+async def list_drafts(session: AsyncSession, story_id: str) -> Sequence[GenerationJob]:
+    """Completed generation jobs of a story whose result was neither saved nor discarded, newest first."""
+    query = (
+        select(GenerationJob)
+        .where(
+            GenerationJob.story_id == story_id,
+            GenerationJob.kind == "generate",
+            GenerationJob.status == "completed",
+            GenerationJob.saved_at.is_(None),
+        )
+        .order_by(GenerationJob.finished_at.desc(), GenerationJob.id)
+    )
+    return (await session.execute(query)).scalars().all()

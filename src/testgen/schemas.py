@@ -17,6 +17,7 @@ Description = Annotated[str, StringConstraints(max_length=20_000)]
 Criterion = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
 Step = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # fits every database's INTEGER
 
 
 class Priority(StrEnum):
@@ -72,7 +73,7 @@ class ProjectOut(ORMModel):
 
 class StoryCreate(BaseModel):
     id: StoryId = Field(description="Your key for the story, e.g. US-001 or a Jira key")
-    project_id: int | None = None
+    project_id: RowId | None = None
     title: Title
     description: Description = ""
     acceptance_criteria: list[Criterion] = Field(default_factory=list, max_length=MAX_CRITERIA)
@@ -80,7 +81,7 @@ class StoryCreate(BaseModel):
 
 
 class StoryUpdate(BaseModel):
-    project_id: int | None = None
+    project_id: RowId | None = None
     title: Title | None = None
     description: Description | None = None
     acceptance_criteria: list[Criterion] | None = Field(default=None, max_length=MAX_CRITERIA)
@@ -181,3 +182,49 @@ class JobStatusOut(BaseModel):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     saved_at: dt.datetime | None = None
+
+
+# --- review: save, edit, export, regenerate -----------------------------------------------------
+
+
+class SaveRequest(BaseModel):
+    """The reviewed subset of a job's test cases, possibly edited; omitted means all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_cases: list[TestCaseDraft] | None = Field(default=None, min_length=1, max_length=500)
+
+
+class SaveResult(BaseModel):
+    saved: int
+    test_case_ids: list[int]
+
+
+class TestCaseUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: Description | None = None
+    preconditions: list[ShortText] | None = Field(default=None, max_length=50)
+    priority: Priority | None = None
+    test_type: TestType | None = None
+    scenarios: list[Scenario] | None = Field(default=None, min_length=1, max_length=50)
+    covered_criteria: list[Annotated[int, Field(ge=0, lt=MAX_CRITERIA)]] | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class ExportFormat(StrEnum):
+    gherkin = "gherkin"
+    csv = "csv"
+    json = "json"
+
+
+class RegenerateQueued(QueuedJob):
+    parent_id: str
+    index: int

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from testgen import repository
 from testgen.config import Settings
 from testgen.errors import InvalidRequestError, NotFoundError
-from testgen.models import GenerationJob, UserStory
+from testgen.models import GenerationJob, TestCase, UserStory
 
 
 def get_settings(request: Request) -> Settings:
@@ -20,7 +20,10 @@ def get_settings(request: Request) -> Settings:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as session:
+    """GET requests only read: their sessions take no write lock on SQLite."""
+    state = request.app.state
+    maker = state.read_sessionmaker if request.method in ("GET", "HEAD") else state.sessionmaker
+    async with maker() as session:
         yield session
 
 
@@ -74,3 +77,19 @@ async def jobs_for_stream(
     if not jobs:
         raise NotFoundError("Generation jobs for stories", ", ".join(story_id))
     return list(jobs.values())
+
+
+MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and fail there
+
+
+async def existing_test_case(
+    session: SessionDep, test_case_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+) -> TestCase:
+    case = await repository.get_test_case(session, test_case_id)
+    await session.commit()
+    if case is None:
+        raise NotFoundError("Test case", test_case_id)
+    return case
+
+
+TestCaseDep = Annotated[TestCase, Depends(existing_test_case)]

@@ -20,6 +20,6 @@ async def create_project(data: ProjectCreate, session: SessionDep) -> object:
 async def list_projects(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> object:
     return await stories.list_projects(session, limit, offset)

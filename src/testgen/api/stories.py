@@ -19,9 +19,9 @@ async def create_story(data: StoryCreate, session: SessionDep) -> object:
 @router.get("", response_model=list[StoryOut])
 async def list_stories(
     session: SessionDep,
-    project_id: int | None = None,
+    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> object:
     return await stories.list_stories(session, project_id, limit, offset)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 
 from testgen.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
 from testgen.schemas import Priority, Scenario, TestCaseDraft, TestType
 
 VARIANTS = ("positive", "negative", "boundary")
+_CHECK_NUMBER = re.compile(r" check (\d+) \(")
 
 _INTENT = {
     "functional": "works as specified",
@@ -52,12 +55,30 @@ def _first_variant(test_type: str) -> str:
     return {"negative": "negative", "boundary": "boundary"}.get(test_type, "positive")
 
 
+def _variant_offset(request: BatchRequest, slot: TestCaseSlot) -> int:
+    """Where the slot's scenario numbering starts: past every one of its scenarios in `avoid_titles`,
+    so asking again with the current titles moves on to the next variant instead of back to the first.
+    """
+    suffix = f" ({slot.test_type}, test case {slot.index + 1})"
+    taken = [
+        int(match.group(1))
+        for title in request.avoid_titles
+        if title.endswith(suffix) and (match := _CHECK_NUMBER.search(title))
+    ]
+    if not taken:
+        return 0
+    per_case = request.scenarios_per_test_case
+    return math.ceil(max(taken) / per_case) * per_case
+
+
 def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
     text, _ = _criterion(request, slot)
-    scenarios = [_scenario(request, slot, n) for n in range(request.scenarios_per_test_case)]
+    offset = _variant_offset(request, slot)
+    scenarios = [_scenario(request, slot, offset + n) for n in range(request.scenarios_per_test_case)]
     summary = text if len(text) <= 80 else text[:77] + "..."
+    variant = f" (variant {offset // request.scenarios_per_test_case + 1})" if offset else ""
     return TestCaseDraft(
-        title=f"TC{slot.index + 1:02d} {slot.test_type.title()}: {summary}",
+        title=f"TC{slot.index + 1:02d} {slot.test_type.title()}{variant}: {summary}",
         description=f"Checks that {request.story.title!r} {_INTENT[slot.test_type]}.",
         preconditions=[f'The feature "{request.story.title}" is deployed'],
         priority=Priority.high if slot.test_type in ("functional", "security") else Priority.medium,

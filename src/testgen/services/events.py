@@ -54,10 +54,9 @@ class JobStream:
 
     def _format(self, task_id: str, event: StoredEvent) -> bytes:
         self.cursors[task_id] = event.id
-        if self.multiplexed:
-            ident = ";".join(f"{j.id}={self.cursors.get(j.id, '0-0')}" for j in self.jobs)
-        else:
-            ident = event.id
+        if not self.multiplexed:
+            return event.sse
+        ident = ";".join(f"{j.id}={self.cursors.get(j.id, '0-0')}" for j in self.jobs)
         return f"id: {ident}\nevent: {event.event}\ndata: {event.data}\n\n".encode()
 
     def _is_new(self, task_id: str, event: StoredEvent) -> bool:
@@ -72,7 +71,8 @@ class JobStream:
             by_key = {events_key(j.id): j.id for j in self.jobs}
             while len(self.done) < len(self.jobs):
                 try:
-                    item = await asyncio.wait_for(self.sub.queue.get(), self.ping_interval_s)
+                    async with asyncio.timeout(self.ping_interval_s):
+                        item = await self.sub.queue.get()
                 except TimeoutError:
                     yield b": ping\n\n"
                     continue
@@ -123,19 +123,20 @@ async def open_stream(
 
 
 async def _replay(store: ProgressStore, stream: JobStream, job: GenerationJob, cursor: str | None) -> None:
+    if cursor == FINAL_FROM_DB:  # the client already has the final state from the database
+        stream.done.add(job.id)
+        return
     events = await store.events_after(job.id, cursor)
-    if events:
-        stream.backlog.extend((job.id, e) for e in events)
-        if any(e.event in TERMINAL for e in events):
-            stream.done.add(job.id)
+    stream.backlog.extend((job.id, e) for e in events)
+    if any(e.event in TERMINAL for e in events):
+        stream.done.add(job.id)
         return
     live = await store.get(job.id)
-    if live is not None:
-        if live["status"] in TERMINAL:
-            stream.done.add(job.id)  # the client's cursor is already past the final event
+    if live is not None and live["status"] in TERMINAL:
+        stream.done.add(job.id)  # the client's cursor is already past the final event
         return
     if job.status in TERMINAL:
-        if cursor != FINAL_FROM_DB:
-            data = json.dumps(job_snapshot(job), separators=(",", ":"), ensure_ascii=False, default=str)
-            stream.backlog.append((job.id, StoredEvent(id=FINAL_FROM_DB, event=job.status, data=data)))
+        # Final in the database but not in Redis: Redis forgot the job, or lost the final event.
+        data = json.dumps(job_snapshot(job), separators=(",", ":"), ensure_ascii=False, default=str)
+        stream.backlog.append((job.id, StoredEvent(id=FINAL_FROM_DB, event=job.status, data=data)))
         stream.done.add(job.id)

@@ -1,6 +1,7 @@
 """The generation pipeline a worker runs for one job: batches in parallel on the worker's loop.
 
-Progress: 5% story loaded, 20% model ready, 30-70% as batches finish, 90% building, 100% done.
+Progress: 5% story loaded, 20% model ready, 30-70% as batches finish, 80% replacing duplicates
+(only when there are some), 90% building, 100% done.
 The database row is the arbiter of terminal states (conditional updates), Redis carries the live
 progress. A job may run more than once (worker crash, re-delivery): every step is idempotent.
 """
@@ -10,25 +11,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen import repository
 from testgen.config import Settings
-from testgen.llm.base import BatchRequest, BatchResult, CallStats, LLMError, LLMProvider, StoryText
+from testgen.llm.base import (
+    BatchRequest,
+    BatchResult,
+    CallStats,
+    LLMError,
+    LLMProvider,
+    StoryText,
+    TestCaseSlot,
+)
 from testgen.logging_setup import task_context
 from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, utcnow
 from testgen.planning import plan_batches
 from testgen.progress import ProgressStore, job_snapshot
-from testgen.quality import coverage
+from testgen.quality import coverage, duplicate_positions, scenario_fingerprint
 from testgen.schemas import TestCaseDraft
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_BATCHES_START, PROGRESS_BATCHES_END = 30, 70
+PUBLISH_ATTEMPTS = 10  # about 30 s of retries for a state change while Redis is away
+PROGRESS_DEDUPE = 80
+MAX_DEDUPE_ROUNDS = 3
 
 
 @dataclass
@@ -76,11 +91,25 @@ class JobRun:
             self.job.status, self.job.progress, self.job.message = status, progress, message
         event = status if status != self.last_status else "progress"
         self.last_status = status
-        if await self.res.store.publish(job_snapshot(self.job), event) is None:
+        if await self._publish(event, retry=persist) is None:
             raise JobFinished
 
+    async def _publish(self, event: str, *, retry: bool) -> str | None:
+        """Publish to Redis. During an outage, progress is skipped (the next change supersedes it);
+        a persisted change is retried for a while, and the database keeps it regardless."""
+        delay = 0.2
+        for _ in range(PUBLISH_ATTEMPTS if retry else 1):
+            try:
+                return await self.res.store.publish(job_snapshot(self.job), event)
+            except (RedisError, OSError) as exc:
+                logger.warning("Task %s: could not publish %s (%s)", self.job.id, event, type(exc).__name__)
+                if retry:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+        return "unpublished"
 
-def _story_text(story: Any) -> StoryText:
+
+def story_text(story: Any) -> StoryText:
     return StoryText(
         id=story.id,
         title=story.title,
@@ -114,7 +143,7 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
             attempts=GenerationJob.attempts + 1,
         )
         async with asyncio.timeout(res.settings.job_timeout_s):
-            result = await _generate(res, run, _story_text(story), job.options)
+            result = await _generate(res, run, story_text(story), job.options)
         result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
         done = result["stats"]["scenarios"]
         await run.report(
@@ -136,9 +165,9 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
             logger.info("Task %s cancelled", task_id)
         raise
     except LLMError as exc:
-        return await _fail(run, exc.type, exc.message)
+        return await fail_job(run, exc.type, exc.message)
     except TimeoutError:
-        return await _fail(
+        return await fail_job(
             run,
             "timeout",
             f"Generation took longer than {res.settings.job_timeout_s} s; "
@@ -146,7 +175,7 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
         )
     except Exception as exc:
         logger.exception("Task %s failed unexpectedly", task_id)
-        return await _fail(
+        return await fail_job(
             run,
             "internal",
             f"Generation failed unexpectedly ({type(exc).__name__}); see the worker log and try again",
@@ -155,7 +184,7 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
         task_context.reset(token)
 
 
-async def _fail(run: JobRun, error_type: str, message: str) -> str:
+async def fail_job(run: JobRun, error_type: str, message: str) -> str:
     logger.warning("Task %s failed: %s: %s", run.job.id, error_type, message)
     try:
         await run.report(
@@ -223,12 +252,19 @@ async def _generate(
     except ExceptionGroup as group_error:
         raise _first_error(group_error) from group_error
     results = [t.result() for t in tasks]
-
-    await run.report("generating", 90, "Building test cases")
     cases: list[TestCaseDraft] = [case for r in results for case in r.test_cases]
     stats = CallStats()
     for r in results:
         stats.add(r.stats)
+
+    dupes = duplicate_positions(cases)
+    replaced = remaining = 0
+    if dupes:
+        await run.report("generating", PROGRESS_DEDUPE, f"Replacing {len(dupes)} near-duplicate scenarios")
+        slots = {slot.index: slot for batch in batches for slot in batch.slots}
+        replaced, remaining = await replace_duplicates(provider, story, slots, cases, per_case, stats)
+
+    await run.report("generating", 90, "Building test cases")
     generated = sum(len(c.scenarios) for c in cases)
     logger.info("Generated %d/%d scenarios", generated, total)
     return {
@@ -247,5 +283,85 @@ async def _generate(
                 "output": stats.output_tokens,
                 "total": stats.total_tokens,
             },
+            "duplicates_replaced": replaced,
+            **({"duplicates_remaining": remaining} if remaining else {}),
         },
     }
+
+
+def duplicates_in(cases: list[TestCaseDraft], only: int | None = None) -> list[tuple[int, int]]:
+    """Duplicate positions of the draft; with `only`, those of that test case against all the others."""
+    if only is None:
+        return duplicate_positions(cases)
+    last = len(cases) - 1
+    reordered = [c for i, c in enumerate(cases) if i != only] + [cases[only]]
+    return [(only, si) for ci, si in duplicate_positions(reordered) if ci == last]
+
+
+async def replace_duplicates(
+    provider: LLMProvider,
+    story: StoryText,
+    slots: Mapping[int, TestCaseSlot],
+    cases: list[TestCaseDraft],
+    scenarios_per_test_case: int,
+    stats: CallStats,
+    only: int | None = None,
+) -> tuple[int, int]:
+    """Swap near-duplicate scenarios (in place) for fresh ones: each affected test case is asked for
+    again, alone, avoiding every title of the draft, for at most MAX_DEDUPE_ROUNDS rounds. The counts
+    stay exact: a duplicate with no replacement stays. Returns (replaced, remaining).
+    """
+    replaced = 0
+    for _ in range(MAX_DEDUPE_ROUNDS):
+        dupes = duplicates_in(cases, only)
+        if not dupes:
+            break
+        by_case: dict[int, list[int]] = defaultdict(list)
+        for ci, si in dupes:
+            by_case[ci].append(si)
+        avoid = [s.title for case in cases for s in case.scenarios]
+        asked = sorted(by_case)
+        answers = await asyncio.gather(
+            *(
+                provider.generate_batch(
+                    BatchRequest(
+                        story=story,
+                        batch_index=0,
+                        batch_count=1,
+                        slots=[slots[ci]],
+                        scenarios_per_test_case=scenarios_per_test_case,
+                        avoid_titles=avoid,
+                    )
+                )
+                for ci in asked
+            ),
+            return_exceptions=True,
+        )
+        flagged = set(dupes)
+        seen = {
+            scenario_fingerprint(s)
+            for ci, case in enumerate(cases)
+            for si, s in enumerate(case.scenarios)
+            if (ci, si) not in flagged
+        }
+        for ci, answer in zip(asked, answers, strict=True):
+            if isinstance(answer, LLMError):
+                logger.warning("Could not replace duplicates in test case %d: %s", ci + 1, answer.message)
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            stats.add(answer.stats)
+            candidates = [s for case in answer.test_cases[:1] for s in case.scenarios]
+            scenarios = list(cases[ci].scenarios)
+            for si in by_case[ci]:
+                fresh = next((s for s in candidates if scenario_fingerprint(s) not in seen), None)
+                if fresh is None:
+                    break
+                seen.add(scenario_fingerprint(fresh))
+                scenarios[si] = fresh
+                replaced += 1
+            cases[ci] = cases[ci].model_copy(update={"scenarios": scenarios})
+    remaining = len(duplicates_in(cases, only))
+    if replaced or remaining:
+        logger.info("Replaced %d near-duplicate scenarios, %d remain", replaced, remaining)
+    return replaced, remaining

@@ -1,0 +1,241 @@
+"""Shared plumbing for the benchmarks: a private Redis, a migrated SQLite DB, API/worker processes.
+
+Everything is started on free ports / in a temp dir and torn down on exit; nothing touches ./data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+PYTHON = sys.executable
+
+from sqlalchemy import insert  # noqa: E402
+
+from testgen import embedded_redis, migrations  # noqa: E402
+from testgen.arq_worker import WakeableWorker  # noqa: E402
+from testgen.config import Settings  # noqa: E402
+from testgen.db import create_engine  # noqa: E402
+from testgen.jobs import worker_options  # noqa: E402
+from testgen.models import Project, UserStory  # noqa: E402
+
+CRITERIA = ["A reset link is emailed", "The link expires after 1 hour", "Old passwords are rejected"]
+
+
+def raise_nofile() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass
+class Env:
+    tmp: Path
+    redis_url: str
+    database_url: str
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": self.database_url,
+            "redis_url": self.redis_url,
+            "data_dir": self.tmp / "data",
+            "llm_provider": "offline",
+            "gemini_api_key": None,
+            "api_keys": None,
+            "log_level": "WARNING",
+        }
+        return Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
+
+    def env_vars(self, **overrides: Any) -> dict[str, str]:
+        """Environment for `python -m testgen api|worker` subprocesses."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "API_KEYS"))}
+        env.update(
+            REDIS_URL=self.redis_url,
+            DATABASE_URL=self.database_url,
+            DATA_DIR=str(self.tmp / "data"),
+            LLM_PROVIDER="offline",
+            LOG_LEVEL="WARNING",
+            NO_PROXY="127.0.0.1,localhost",
+        )
+        env.update({k.upper(): str(v) for k, v in overrides.items()})
+        return env
+
+
+@contextmanager
+def environment() -> Iterator[Env]:
+    """A private Redis (no persistence) and a freshly migrated SQLite database in a temp dir."""
+    raise_nofile()
+    with tempfile.TemporaryDirectory(prefix="testgen-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        server = embedded_redis.start(data_dir=tmp / "redis", persist=False)
+        try:
+            url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+            with ThreadPoolExecutor(1) as pool:  # alembic's env.py calls asyncio.run()
+                pool.submit(migrations.upgrade, url).result()
+            yield Env(tmp, server.url, url)
+        finally:
+            server.stop()
+
+
+async def seed_stories(database_url: str, n: int, prefix: str = "B") -> list[str]:
+    """One project and `n` stories, inserted in bulk; returns the story ids."""
+    engine = create_engine(database_url)
+    ids = [f"{prefix}-{i:05d}" for i in range(n)]
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(insert(Project).values(name=f"bench {prefix}"))
+            project_id = result.inserted_primary_key[0]  # type: ignore[index]
+            rows = [
+                {"id": i, "project_id": project_id, "title": f"Story {i}", "acceptance_criteria": CRITERIA}
+                for i in ids
+            ]
+            for start in range(0, len(rows), 500):
+                await conn.execute(insert(UserStory), rows[start : start + 500])
+    finally:
+        await engine.dispose()
+    return ids
+
+
+def free_port() -> int:
+    return embedded_redis.free_port()
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
+
+
+@contextmanager
+def subprocess_api(env: Env, **overrides: Any) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`python -m testgen api` on a free port; yields (base URL, process)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "testgen", "api", "--port", str(port)],
+        env=env.env_vars(**overrides),
+        cwd=ROOT,
+        preexec_fn=raise_nofile,
+    )
+    try:
+        wait_port(port, proc)
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def subprocess_worker(env: Env, **overrides: Any) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "testgen", "worker"], env=env.env_vars(**overrides), cwd=ROOT, preexec_fn=raise_nofile
+    )
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@asynccontextmanager
+async def run_worker(settings: Settings, cls: type = WakeableWorker, **options: Any) -> AsyncIterator[Any]:
+    """An arq worker (ours by default) on the current event loop, as the tests run it."""
+    w = cls(**{**worker_options(settings), **options}, ctx={"settings": settings}, handle_signals=False)
+    task = asyncio.create_task(w.main())
+    try:
+        yield w
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if w.tasks:
+            await asyncio.wait(list(w.tasks.values()), timeout=2)
+        with contextlib.suppress(asyncio.CancelledError):
+            await w.close()
+
+
+async def sse_client(
+    port: int, path: str, on_event: Callable[[str, str, float], None], ready: asyncio.Event | None = None
+) -> None:
+    """A raw HTTP/1.1 SSE reader: calls on_event(event, id, receive time) until the stream ends."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**22)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n".encode())
+    ident = ""
+    try:
+        status = await reader.readline()
+        if b" 200 " not in status:
+            raise RuntimeError(f"SSE {path}: {status!r}")
+        while line := await reader.readline():
+            if line.startswith(b"id: "):
+                ident = line[4:].strip().decode()
+            elif line.startswith(b"event: "):
+                on_event(line[7:].strip().decode(), ident, time.time())
+                if ready is not None:
+                    ready.set()
+            elif line == b"0\r\n":  # last chunk
+                break
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+def stream_ms(entry_id: str) -> float:
+    """The Redis server time (ms since the epoch) in a stream entry id."""
+    return float(entry_id.partition("-")[0])
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [[str(c) for c in r] for r in [headers, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, r in enumerate(cells):
+        print(
+            "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"

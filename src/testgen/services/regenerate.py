@@ -1,0 +1,275 @@
+"""Regenerating one test case of a draft: a job of its own that replaces that test case in its parent.
+
+The parent's draft is updated in the same transaction that completes the regeneration job, with the
+parent row locked and still completed and unsaved: a save, a discard or another regeneration of the
+same draft cannot interleave, and nothing is applied if this job was cancelled meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from testgen import repository
+from testgen.config import Settings
+from testgen.errors import NotFoundError
+from testgen.llm.base import BadOutputError, BatchRequest, CallStats, LLMError, TestCaseSlot
+from testgen.llm.factory import check_provider_config
+from testgen.logging_setup import task_context
+from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
+from testgen.progress import ProgressStore, job_snapshot
+from testgen.quality import coverage
+from testgen.redis_client import REGENERATE_JOB, WAKE_CHANNEL
+from testgen.schemas import TestCaseDraft
+from testgen.services.generation import _queue_unavailable
+from testgen.services.pipeline import (
+    PROGRESS_DEDUPE,
+    JobFinished,
+    JobRun,
+    WorkerResources,
+    duplicates_in,
+    fail_job,
+    replace_duplicates,
+    story_text,
+)
+from testgen.services.review import draft_cases, require_open_draft
+
+logger = logging.getLogger(__name__)
+
+
+class DraftClosed(Exception):
+    """The parent draft was saved or discarded before the new test case could replace the old one."""
+
+
+async def enqueue(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    parent: GenerationJob,
+    index: int,
+) -> GenerationJob:
+    require_open_draft(parent, "regenerated")
+    cases = draft_cases(parent)
+    if index >= len(cases):
+        raise NotFoundError("Test case", f"{index} of task {parent.id} (it has {len(cases)}, from 0)")
+    check_provider_config(settings)
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        raise _queue_unavailable(settings) from exc
+
+    per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
+    job = GenerationJob(
+        id=str(uuid.uuid4()),
+        story_id=parent.story_id,
+        kind="regenerate",
+        parent_id=parent.id,
+        options={"index": index, "scenarios_per_test_case": per_case},
+        status="queued",
+        progress=0,
+        message="Waiting for a worker",
+        error=None,
+        result=None,
+        attempts=0,
+        created_at=utcnow(),
+        started_at=None,
+        finished_at=None,
+        saved_at=None,
+    )
+    session.add(job)
+    await session.commit()
+    try:
+        await store.publish(job_snapshot(job), "queued", force=True)
+        await redis.enqueue_job(REGENERATE_JOB, job.id, _job_id=job.id)
+        await redis.publish(WAKE_CHANNEL, b"1")
+    except (RedisError, OSError) as exc:
+        await session.delete(job)
+        await session.commit()
+        raise _queue_unavailable(settings) from exc
+    logger.info("Queued regeneration %s of test case %d of task %s", job.id, index, parent.id)
+    return job
+
+
+async def run_regeneration(res: WorkerResources, task_id: str) -> str:
+    """Run regeneration job `task_id` to a final state; return that state's name."""
+    async with res.sessionmaker() as session:
+        job = await repository.get_job(session, task_id)
+        story = await repository.get_story(session, job.story_id) if job else None
+    if job is None or story is None or job.parent_id is None:
+        logger.warning("Task %s has no job record or story any more; nothing to do", task_id)
+        return "missing"
+    if job.status not in ACTIVE_JOB_STATUSES:
+        logger.info("Task %s is already %s; nothing to do", task_id, job.status)
+        return job.status
+
+    token = task_context.set({"task_id": task_id, "story_id": job.story_id})
+    run = JobRun(res, job)
+    try:
+        await run.report(
+            "started",
+            5,
+            f"Story {story.id} loaded",
+            persist=True,
+            started_at=utcnow(),
+            attempts=GenerationJob.attempts + 1,
+        )
+        async with asyncio.timeout(res.settings.job_timeout_s):
+            await _regenerate(res, run, story, job.parent_id)
+        return "completed"
+    except JobFinished:
+        logger.info("Task %s was finished elsewhere (cancelled?); stopping", task_id)
+        return "finished-elsewhere"
+    except DraftClosed as exc:
+        return await fail_job(run, "conflict", str(exc))
+    except LLMError as exc:
+        return await fail_job(run, exc.type, exc.message)
+    except TimeoutError:
+        return await fail_job(
+            run, "timeout", f"Regeneration took longer than {res.settings.job_timeout_s} s; try again"
+        )
+    except Exception as exc:
+        logger.exception("Task %s failed unexpectedly", task_id)
+        return await fail_job(
+            run,
+            "internal",
+            f"Regeneration failed unexpectedly ({type(exc).__name__}); see the worker log and try again",
+        )
+    finally:
+        task_context.reset(token)
+
+
+def _open_cases(parent: GenerationJob | None, parent_id: str, index: int) -> list[TestCaseDraft]:
+    cases = draft_cases(parent) if parent is not None else []
+    if parent is None or parent.status != "completed" or parent.saved_at is not None or index >= len(cases):
+        raise DraftClosed(
+            f"Task {parent_id} was saved or discarded meanwhile; test case {index} was not regenerated"
+        )
+    return cases
+
+
+async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, parent_id: str) -> None:
+    started = time.monotonic()
+    provider, options = res.provider, run.job.options
+    index, per_case = int(options["index"]), int(options["scenarios_per_test_case"])
+    async with res.sessionmaker() as session:
+        cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)
+    old = cases[index]
+    text = story_text(story)
+    criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
+    slot = TestCaseSlot(index=index, test_type=old.test_type.value, criteria=criteria)
+
+    await run.report("generating", 20, f"Model ready ({provider.name}: {provider.model})", persist=True)
+    await run.report("generating", 30, f"Regenerating test case {index + 1} of {len(cases)}")
+    avoid = [s.title for s in old.scenarios] + [
+        s.title for i, case in enumerate(cases) if i != index for s in case.scenarios
+    ]
+    request = BatchRequest(
+        story=text,
+        batch_index=0,
+        batch_count=1,
+        slots=[slot],
+        scenarios_per_test_case=per_case,
+        avoid_titles=avoid,
+    )
+    answer = await provider.generate_batch(request)
+    if not answer.test_cases:
+        raise BadOutputError("model wrote no test case")
+    stats = CallStats()
+    stats.add(answer.stats)
+    cases[index] = answer.test_cases[0]
+
+    replaced = remaining = 0
+    if duplicates_in(cases, only=index):
+        await run.report("generating", PROGRESS_DEDUPE, "Replacing near-duplicate scenarios")
+        replaced, remaining = await replace_duplicates(
+            provider, text, {index: slot}, cases, per_case, stats, only=index
+        )
+    await run.report("generating", 90, "Updating the draft")
+    result: dict[str, Any] = {
+        "parent_id": parent_id,
+        "index": index,
+        "test_case": cases[index].model_dump(mode="json"),
+        "provider": provider.name,
+        "model": provider.model,
+        "stats": {
+            "llm_calls": stats.calls,
+            "retries": stats.retries,
+            "reasks": stats.reasks,
+            "tokens": {
+                "prompt": stats.prompt_tokens,
+                "output": stats.output_tokens,
+                "total": stats.total_tokens,
+            },
+            "duplicates_replaced": replaced,
+            **({"duplicates_remaining": remaining} if remaining else {}),
+            "duration_s": round(time.monotonic() - started, 3),
+        },
+    }
+    await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result)
+
+
+async def _apply(
+    res: WorkerResources,
+    run: JobRun,
+    parent_id: str,
+    case: TestCaseDraft,
+    criteria: list[str],
+    result: dict[str, Any],
+) -> None:
+    """Replace the test case in the parent's draft and complete this job, in one transaction."""
+    index = int(result["index"])
+    message = f"Regenerated test case {index + 1}"
+    finished = utcnow()
+    async with res.sessionmaker() as session:
+        parent = await repository.get_job_for_update(session, parent_id)
+        cases = _open_cases(parent, parent_id, index)
+        assert parent is not None and parent.result is not None
+        cases[index] = case
+        draft = {
+            **parent.result,
+            "test_cases": [c.model_dump(mode="json") for c in cases],
+            "coverage": coverage(criteria, cases),
+        }
+        applied = await session.execute(
+            update(GenerationJob)
+            .where(
+                GenerationJob.id == parent_id,
+                GenerationJob.status == "completed",
+                GenerationJob.saved_at.is_(None),
+            )
+            .values(result=draft)
+            .execution_options(synchronize_session=False)
+        )
+        if applied.rowcount == 0:  # type: ignore[attr-defined]
+            raise DraftClosed(
+                f"Task {parent_id} was saved or discarded meanwhile; test case {index} was not regenerated"
+            )
+        result["coverage"] = draft["coverage"]
+        done = await session.execute(
+            update(GenerationJob)
+            .where(GenerationJob.id == run.job.id, GenerationJob.status.in_(ACTIVE_JOB_STATUSES))
+            .values(
+                status="completed",
+                progress=100,
+                message=message,
+                result=result,
+                error=None,
+                finished_at=finished,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount == 0:  # type: ignore[attr-defined]
+            raise JobFinished  # cancelled meanwhile: leaving the block rolls the draft change back
+        await session.commit()
+    run.job.result, run.job.error, run.job.finished_at = result, None, finished
+    await run.report("completed", 100, message)
+    logger.info("Task %s replaced test case %d of task %s", run.job.id, index, parent_id)

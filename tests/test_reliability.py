@@ -1,0 +1,117 @@
+"""Faults driven with real processes: a worker killed with SIGKILL, Redis stopped and started."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from httpx import AsyncClient
+from pydantic import SecretStr
+from redis.asyncio import Redis
+
+from testgen import embedded_redis
+from testgen.config import Settings
+from testgen.services import reaper
+from tests.conftest import run_worker
+from tests.helpers import make_story, queue, read_events
+
+
+def start_worker_process(settings: Settings, tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.effective_redis_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "LLM_PROVIDER": "offline",
+        "OFFLINE_LLM_DELAY_S": "30",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "testgen", "worker"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_job_of_a_killed_worker_is_requeued_and_completes(
+    http: AsyncClient, settings: Settings, tmp_path: Path, redis: Redis, monkeypatch: object
+) -> None:
+    settings.sse_ping_interval_s = 1  # keeps the client's read timeout from firing while we wait
+    await make_story(http, "US-001")
+    proc = start_worker_process(settings, tmp_path)
+    try:
+        job = await queue(http, "US-001", num_test_cases=3)
+        seen = await read_events(http, job["events_url"], limit=4)  # queued, started, generating, generating
+        assert seen[-1].data["status"] == "generating"
+        assert await redis.exists(reaper.lease_key(job["task_id"]))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_at = time.monotonic()
+    settings.offline_llm_delay_s = 0
+    async with run_worker(settings):
+        rest = await read_events(http, job["events_url"], last_event_id=seen[-1].id)
+    recovered = time.monotonic() - killed_at
+    names = [e.event for e in rest]
+    assert names[0] == "queued" and "Worker lost; re-queued" in rest[0].data["message"]
+    assert names[-1] == "completed"
+    assert recovered < reaper.LEASE_TTL_S + reaper.REAP_INTERVAL_S + 5
+    status = (await http.get(job["status_url"])).json()
+    assert status["status"] == "completed" and len(status["result"]["test_cases"]) == 3
+    first = await http.post(f"/generate-test-cases/{job['task_id']}/save")
+    second = await http.post(f"/generate-test-cases/{job['task_id']}/save")
+    assert first.status_code == 201 and second.status_code == 409
+    assert len((await http.get("/user-stories/US-001/test-cases")).json()) == 3
+
+
+async def test_redis_restart_mid_run(settings: Settings, tmp_path: Path) -> None:
+    """The API answers 503 while Redis is down, recovers by itself, and the job still completes."""
+    from httpx import ASGITransport
+
+    from testgen.main import create_app
+
+    port = embedded_redis.free_port()
+    data = tmp_path / "redis"
+    server = embedded_redis.start(data_dir=data, port=port, persist=True)
+    settings.redis_url = SecretStr(server.url)
+    settings.offline_llm_delay_s = 1.5
+    app = create_app(settings)
+    transport = ASGITransport(app=app)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            await make_story(client, "US-001")
+            async with run_worker(settings):
+                job = await queue(client, "US-001", num_test_cases=3)
+                for _ in range(100):
+                    if (await client.get(job["status_url"])).json()["status"] == "generating":
+                        break
+                    await asyncio.sleep(0.02)
+                server.stop()
+                down = await client.post("/generate-test-cases/US-001/queue")
+                assert down.status_code in (200, 503)  # 200: the running job is found in the database
+                await make_story(client, "US-002")
+                r = await client.post("/generate-test-cases/US-002/queue")
+                assert r.status_code == 503 and "cannot reach Redis" in r.json()["detail"]
+                assert (await client.get(job["status_url"])).status_code == 200  # from the database
+                server = embedded_redis.start(data_dir=data, port=port, persist=True)
+                deadline = time.monotonic() + 20
+                status = {}
+                while time.monotonic() < deadline:
+                    status = (await client.get(job["status_url"])).json()
+                    if status["status"] in ("completed", "failed"):
+                        break
+                    await asyncio.sleep(0.1)
+                assert status["status"] == "completed", status
+                again = await client.post("/generate-test-cases/US-002/queue")
+                assert again.status_code == 202
+    finally:
+        server.stop()
