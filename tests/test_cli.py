@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import SecretStr
 
-from testgen.cli import ProgressBar, main
+from testgen.cli import main
+from testgen.client_commands import ProgressBar
 from testgen.config import Settings
 from testgen.embedded_redis import free_port
 from tests.conftest import run_worker

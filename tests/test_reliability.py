@@ -29,6 +29,7 @@ def start_worker_process(settings: Settings, tmp_path: Path) -> subprocess.Popen
         "DATA_DIR": str(tmp_path / "data"),
         "LLM_PROVIDER": "offline",
         "OFFLINE_LLM_DELAY_S": "30",
+        "WORKER_SHUTDOWN_WAIT_S": str(settings.worker_shutdown_wait_s),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "testgen", "worker"],
@@ -115,3 +116,28 @@ async def test_redis_restart_mid_run(settings: Settings, tmp_path: Path) -> None
                 assert again.status_code == 202
     finally:
         server.stop()
+
+
+async def test_sigterm_puts_a_running_job_back_on_the_queue(
+    http: AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    await make_story(http, "US-001")
+    settings.worker_shutdown_wait_s = 1
+    proc = start_worker_process(settings, tmp_path)  # model calls take 30 s
+    try:
+        job = await queue(http, "US-001")
+        seen = await read_events(http, job["events_url"], limit=4)
+        assert seen[-1].data["status"] == "generating"
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 15)
+        assert time.monotonic() - t0 < 5  # waited about WORKER_SHUTDOWN_WAIT_S, not for the job
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    status = (await http.get(job["status_url"])).json()
+    assert status["status"] == "queued" and "Worker stopped" in status["message"]
+    settings.offline_llm_delay_s = 0
+    async with run_worker(settings):
+        rest = await read_events(http, job["events_url"], last_event_id=seen[-1].id)
+    assert [e.event for e in rest][0] == "queued" and rest[-1].event == "completed"

@@ -100,3 +100,11 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_redis(self) -> bool:
         return self.redis_url is None
+
+
+class ClientSettings(BaseSettings):
+    """Settings of the CLI's client commands (`testgen generate`, `status`, `stories import`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    testgen_api_key: SecretStr | None = None

@@ -56,5 +56,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for own_handlers in ("arq", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        # their CLIs attach text handlers; everything goes through ours (JSON when asked)
+        logging.getLogger(own_handlers).handlers.clear()
+        logging.getLogger(own_handlers).propagate = True
     for noisy in ("httpx", "httpcore", "google_genai.models"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

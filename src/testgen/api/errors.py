@@ -54,6 +54,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(ConnectionRefusedError)  # asyncpg when PostgreSQL is down
     async def _database(_: Request, exc: Exception) -> JSONResponse:
         logger.warning("Database error: %s", exc.__class__.__name__, exc_info=exc)
         return JSONResponse(

@@ -36,7 +36,7 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts)
 
 
-def _queue_unavailable(settings: Settings) -> QueueUnavailableError:
+def queue_unavailable(settings: Settings) -> QueueUnavailableError:
     return QueueUnavailableError(
         f"queue unavailable: cannot reach Redis at {redact_url(settings.effective_redis_url)}; "
         "check that Redis is running (or REDIS_URL), then try again"
@@ -63,7 +63,7 @@ async def enqueue(
     try:
         await redis.ping()
     except (RedisError, OSError) as exc:
-        raise _queue_unavailable(settings) from exc
+        raise queue_unavailable(settings) from exc
 
     task_id, story_id = str(uuid.uuid4()), story.id
     values = {
@@ -97,7 +97,7 @@ async def enqueue(
     except (RedisError, OSError) as exc:
         await session.delete(job)
         await session.commit()
-        raise _queue_unavailable(settings) from exc
+        raise queue_unavailable(settings) from exc
     logger.info("Queued test generation task %s for story %s", job.id, story_id)
     return job, True
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen import repository
@@ -161,8 +162,9 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
         logger.info("Task %s was finished elsewhere (cancelled?); stopping", task_id)
         return "finished-elsewhere"
     except asyncio.CancelledError:
-        if await res.store.cancel_requested(task_id):
-            logger.info("Task %s cancelled", task_id)
+        # Cancelled by the user (the API wrote that state), or by a worker shutting down: then arq
+        # puts the job back on the queue, and so do we, so that nobody sees it stuck "generating".
+        await asyncio.shield(_after_cancel(run))
         raise
     except LLMError as exc:
         return await fail_job(run, exc.type, exc.message)
@@ -182,6 +184,20 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
         )
     finally:
         task_context.reset(token)
+
+
+async def _after_cancel(run: JobRun) -> None:
+    task_id = run.job.id
+    try:
+        if await run.res.store.cancel_requested(task_id):
+            logger.info("Task %s cancelled", task_id)
+            return
+        await run.report(
+            "queued", run.job.progress, "Worker stopped; waiting for another worker", persist=True
+        )
+        logger.info("Task %s interrupted by worker shutdown; back on the queue", task_id)
+    except (JobFinished, RedisError, OSError, SQLAlchemyError) as exc:
+        logger.warning("Task %s: could not record the interruption (%s)", task_id, type(exc).__name__)
 
 
 async def fail_job(run: JobRun, error_type: str, message: str) -> str:

@@ -29,7 +29,7 @@ from testgen.progress import ProgressStore, job_snapshot
 from testgen.quality import coverage
 from testgen.redis_client import REGENERATE_JOB, WAKE_CHANNEL
 from testgen.schemas import TestCaseDraft
-from testgen.services.generation import _queue_unavailable
+from testgen.services.generation import queue_unavailable
 from testgen.services.pipeline import (
     PROGRESS_DEDUPE,
     JobFinished,
@@ -65,7 +65,7 @@ async def enqueue(
     try:
         await redis.ping()
     except (RedisError, OSError) as exc:
-        raise _queue_unavailable(settings) from exc
+        raise queue_unavailable(settings) from exc
 
     per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
     job = GenerationJob(
@@ -94,7 +94,7 @@ async def enqueue(
     except (RedisError, OSError) as exc:
         await session.delete(job)
         await session.commit()
-        raise _queue_unavailable(settings) from exc
+        raise queue_unavailable(settings) from exc
     logger.info("Queued regeneration %s of test case %d of task %s", job.id, index, parent.id)
     return job
 
