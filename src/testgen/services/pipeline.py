@@ -42,6 +42,7 @@ from testgen.schemas import TestCaseDraft
 logger = logging.getLogger(__name__)
 
 PROGRESS_BATCHES_START, PROGRESS_BATCHES_END = 30, 70
+FINAL_STATUSES = ("completed", "failed", "cancelled")
 PUBLISH_ATTEMPTS = 10  # about 30 s of retries for a state change while Redis is away
 PROGRESS_DEDUPE = 80
 MAX_DEDUPE_ROUNDS = 3
@@ -78,22 +79,33 @@ class JobRun:
             await session.commit()
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise JobFinished
-        for key, value in values.items():
-            if key != "attempts":
-                setattr(self.job, key, value)
+        self._apply(values)
 
     async def report(
         self, status: str, progress: int, message: str, *, persist: bool = False, **extra: Any
     ) -> None:
-        """Publish a change; `persist` also writes it to the database (status changes, final states)."""
-        if persist:
-            await self._update_row(status=status, progress=progress, message=message, **extra)
+        """Publish a change; `persist` also writes it to the database (status changes, final states).
+
+        A final state goes to the database first, so a client that sees the event can act on it
+        (save); other changes are published first, so the live view does not wait for the database.
+        """
+        values = {"status": status, "progress": progress, "message": message, **extra}
+        final = status in FINAL_STATUSES
+        if persist and final:
+            await self._update_row(**values)
         else:
-            self.job.status, self.job.progress, self.job.message = status, progress, message
+            self._apply(values)
         event = status if status != self.last_status else "progress"
         self.last_status = status
         if await self._publish(event, retry=persist) is None:
             raise JobFinished
+        if persist and not final:
+            await self._update_row(**values)
+
+    def _apply(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if key != "attempts":  # a SQL expression, not a value
+                setattr(self.job, key, value)
 
     async def _publish(self, event: str, *, retry: bool) -> str | None:
         """Publish to Redis. During an outage, progress is skipped (the next change supersedes it);
