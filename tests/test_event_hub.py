@@ -8,8 +8,8 @@ from httpx import AsyncClient
 from redis.asyncio import Redis
 
 from testgen.event_hub import OVERFLOW, EventHub
-from testgen.progress import ProgressStore, events_key
-from testgen.redis_client import create_blocking_reader
+from testgen.progress import ProgressStore, events_key, stream_id_tuple
+from testgen.redis_client import create_blocking_reader, create_redis
 from tests.helpers import make_story, queue
 
 
@@ -75,3 +75,49 @@ async def test_sse_connections_hold_no_redis_connections(http: AsyncClient, redi
     warm_done.set()
     await asyncio.gather(*streams, warm)
     assert during - baseline <= 3, (baseline, during)  # 41 streams, not one Redis connection each
+
+
+async def test_concurrent_subscribers_miss_nothing_while_events_flow(redis: Redis, redis_url: str) -> None:
+    """Subscribe, replay, then read live (as SSE does), many at once while a writer appends.
+
+    A two-connection pool (like the API's small one) makes subscribers queue for connections, which
+    is when one subscriber's replay can overtake another's cursor set-up.
+    """
+    small = create_redis(redis_url, max_connections=2)
+    hub = EventHub(create_blocking_reader(redis_url), small, queue_size=1000)
+    await hub.start()
+    store = ProgressStore(small, ttl_s=60)
+    total = 150
+    try:
+        writer_done = asyncio.Event()
+
+        async def writer() -> list[str]:
+            ids = []
+            for p in range(total):
+                ids.append(await store.publish(snapshot("t2", p), "progress"))
+                if p % 10 == 0:
+                    await asyncio.sleep(0)
+            writer_done.set()
+            return [i for i in ids if i]
+
+        async def subscriber(delay: float) -> list[str]:
+            await asyncio.sleep(delay)
+            sub = await hub.subscribe([events_key("t2")])
+            seen = [e.id for e in await store.events_after("t2", None)]
+            try:
+                while len(seen) < total:
+                    item = await asyncio.wait_for(sub.queue.get(), 5)
+                    assert not isinstance(item, str)
+                    if not seen or stream_id_tuple(item[1].id) > stream_id_tuple(seen[-1]):
+                        seen.append(item[1].id)
+            finally:
+                hub.unsubscribe(sub)
+            return seen
+
+        results = await asyncio.gather(writer(), *(subscriber(i * 0.0005) for i in range(60)))
+        written = results[0]
+        for seen in results[1:]:
+            assert seen == written
+    finally:
+        await hub.stop()
+        await small.aclose()

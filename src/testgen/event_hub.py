@@ -57,6 +57,7 @@ class EventHub:
         self.block_ms = block_ms
         self._subs: dict[str, set[Subscription]] = {}
         self._cursors: dict[str, str] = {}
+        self._pending: dict[str, asyncio.Future[None]] = {}
         self._control = f"testgen:hub:{uuid.uuid4().hex}"
         self._control_cursor = "0-0"
         self._task: asyncio.Task[None] | None = None
@@ -85,23 +86,44 @@ class EventHub:
         """Register first, then fix cursors: any entry written from now on reaches the queue."""
         sub = Subscription(keys, self.queue_size)
         new = [k for k in keys if k not in self._subs]
+        # Keys another subscriber is still fixing a cursor for: wait, or entries written meanwhile
+        # would be neither in our replay nor read live.
+        pending = {self._pending[k] for k in keys if k in self._pending}
         for key in keys:
             self._subs.setdefault(key, set()).add(sub)
         self.connections += 1
-        if new:
-            try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for key in new:
-                        pipe.xrevrange(key, count=1)
-                    lasts = await pipe.execute()
-            except BaseException:
-                self.unsubscribe(sub)
-                raise
-            for key, last in zip(new, lasts, strict=True):
+        try:
+            if new:
+                await self._fix_cursors(new)
+            if pending:
+                await asyncio.gather(*(asyncio.shield(f) for f in pending))
+        except BaseException:
+            self.unsubscribe(sub)
+            raise
+        return sub
+
+    async def _fix_cursors(self, keys: list[str]) -> None:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self._pending[key] = ready
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.xrevrange(key, count=1)
+                lasts = await pipe.execute()
+            for key, last in zip(keys, lasts, strict=True):
                 if key in self._subs and key not in self._cursors:
                     self._cursors[key] = last[0][0].decode() if last else "0-0"
-            await self._wake()
-        return sub
+            ready.set_result(None)
+        except BaseException as exc:
+            ready.set_exception(exc if isinstance(exc, Exception) else RuntimeError("subscription cancelled"))
+            ready.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            for key in keys:
+                if self._pending.get(key) is ready:
+                    del self._pending[key]
+        await self._wake()
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.connections -= 1
