@@ -140,4 +140,4 @@ async def test_sigterm_puts_a_running_job_back_on_the_queue(
     settings.offline_llm_delay_s = 0
     async with run_worker(settings):
         rest = await read_events(http, job["events_url"], last_event_id=seen[-1].id)
-    assert [e.event for e in rest][0] == "queued" and rest[-1].event == "completed"
+    assert rest[0].event == "queued" and rest[-1].event == "completed"
