@@ -73,3 +73,45 @@ async def test_sigterm_ends_sse_streams_with_retry_hint(
     assert closed_after < 5
     await asyncio.to_thread(proc.wait, 10)
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
+
+
+def test_dev_runs_everything_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) -> None:
+    import psutil
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "LLM_PROVIDER")}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "testgen", "dev", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        stories = httpx.get(f"http://127.0.0.1:{port}/user-stories", timeout=5).json()
+        assert [s["id"] for s in stories] == ["US-001"]  # the demo story
+        job = httpx.post(f"http://127.0.0.1:{port}/generate-test-cases/US-001/queue", timeout=5).json()
+        status: dict[str, object] = {}
+        while time.monotonic() < deadline and status.get("status") != "completed":
+            status = httpx.get(f"http://127.0.0.1:{port}{job['status_url']}", timeout=5).json()
+            time.sleep(0.1)
+        assert status["status"] == "completed"  # the worker shares the API's embedded Redis
+        children = psutil.Process(dev.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "redis-server" in names and " api " in f"{names} " and "worker" in names
+        assert (tmp_path / "data" / "testgen.db").exists()
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(30)
+    output = dev.stdout.read().decode() if dev.stdout else ""
+    assert f"http://localhost:{port}/" in output
+    _, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, [p.cmdline() for p in alive]
