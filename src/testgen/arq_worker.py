@@ -48,6 +48,12 @@ class WakeableWorker(Worker):
                 await self._wake.wait()
         self._wake.clear()
 
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """Skip the jobs this worker already runs: they stay in arq's queue until they finish, and
+        arq checks each one with a Redis round trip on every poll, which with hundreds of jobs in
+        flight and a poll per enqueue would make the worker's work grow with the square of the load."""
+        await super().start_jobs([j for j in job_ids if j.decode() not in self.tasks])
+
     async def _listen(self) -> None:
         backoff = 0.1
         while True:

@@ -30,6 +30,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # One connection per process: SQLite has one writer anyway, and writers of the same process then
+    # queue in the pool (an asyncio wait) instead of in SQLite's busy handler, which sleeps in
+    # growing steps and wastes most of the time under load. Processes still use the busy timeout.
+    kwargs.setdefault("pool_size", 1)
+    kwargs.setdefault("max_overflow", 0)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
