@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,7 @@ from testgen.llm.base import (
     TestCaseSlot,
 )
 from testgen.logging_setup import task_context
-from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, utcnow
+from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
 from testgen.planning import plan_batches
 from testgen.progress import ProgressStore, job_snapshot
 from testgen.quality import coverage, duplicate_positions, scenario_fingerprint
@@ -131,8 +131,24 @@ def story_text(story: Any) -> StoryText:
     )
 
 
-async def run_generation(res: WorkerResources, task_id: str) -> str:
-    """Run job `task_id` to a final state; return that state's name."""
+class JobFailed(Exception):
+    """A failure the job reports as `error: {type, message}` (besides LLMError)."""
+
+    def __init__(self, type_: str, message: str) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+
+
+JobWork = Callable[[JobRun, UserStory], Awaitable[None]]
+
+
+async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: str = "Generation") -> str:
+    """Run job `task_id` to a final state with `work` (which reports completion); return that state.
+
+    Shared by every job kind: loading, the `started` step, the time limit, cancellation and
+    worker shutdown, and turning errors into a failed state that says what to do next.
+    """
     async with res.sessionmaker() as session:
         job = await repository.get_job(session, task_id)
         story = await repository.get_story(session, job.story_id) if job else None
@@ -145,7 +161,6 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
 
     token = task_context.set({"task_id": task_id, "story_id": job.story_id})
     run = JobRun(res, job)
-    started = time.monotonic()
     try:
         await run.report(
             "started",
@@ -156,7 +171,40 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
             attempts=GenerationJob.attempts + 1,
         )
         async with asyncio.timeout(res.settings.job_timeout_s):
-            result = await _generate(res, run, story_text(story), job.options)
+            await work(run, story)
+        return run.job.status
+    except JobFinished:
+        logger.info("Task %s was finished elsewhere (cancelled?); stopping", task_id)
+        return "finished-elsewhere"
+    except asyncio.CancelledError:
+        # Cancelled by the user (the API wrote that state), or by a worker shutting down: then arq
+        # puts the job back on the queue, and so do we, so that nobody sees it stuck "generating".
+        await asyncio.shield(_after_cancel(run))
+        raise
+    except (LLMError, JobFailed) as exc:
+        return await fail_job(run, exc.type, exc.message)
+    except TimeoutError:
+        limit = res.settings.job_timeout_s
+        return await fail_job(
+            run, "timeout", f"{what} took longer than {limit} s; ask for less or raise JOB_TIMEOUT_S"
+        )
+    except Exception as exc:
+        logger.exception("Task %s failed unexpectedly", task_id)
+        return await fail_job(
+            run,
+            "internal",
+            f"{what} failed unexpectedly ({type(exc).__name__}); see the worker log and try again",
+        )
+    finally:
+        task_context.reset(token)
+
+
+async def run_generation(res: WorkerResources, task_id: str) -> str:
+    """Run generation job `task_id` to a final state; return that state's name."""
+
+    async def work(run: JobRun, story: UserStory) -> None:
+        started = time.monotonic()
+        result = await _generate(res, run, story_text(story), run.job.options)
         result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
         done = result["stats"]["scenarios"]
         await run.report(
@@ -169,33 +217,8 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
             finished_at=utcnow(),
         )
         logger.info("Task %s completed in %.2fs", task_id, time.monotonic() - started)
-        return "completed"
-    except JobFinished:
-        logger.info("Task %s was finished elsewhere (cancelled?); stopping", task_id)
-        return "finished-elsewhere"
-    except asyncio.CancelledError:
-        # Cancelled by the user (the API wrote that state), or by a worker shutting down: then arq
-        # puts the job back on the queue, and so do we, so that nobody sees it stuck "generating".
-        await asyncio.shield(_after_cancel(run))
-        raise
-    except LLMError as exc:
-        return await fail_job(run, exc.type, exc.message)
-    except TimeoutError:
-        return await fail_job(
-            run,
-            "timeout",
-            f"Generation took longer than {res.settings.job_timeout_s} s; "
-            "ask for fewer test cases or raise JOB_TIMEOUT_S",
-        )
-    except Exception as exc:
-        logger.exception("Task %s failed unexpectedly", task_id)
-        return await fail_job(
-            run,
-            "internal",
-            f"Generation failed unexpectedly ({type(exc).__name__}); see the worker log and try again",
-        )
-    finally:
-        task_context.reset(token)
+
+    return await execute(res, task_id, work)
 
 
 async def _after_cancel(run: JobRun) -> None:

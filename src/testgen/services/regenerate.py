@@ -7,7 +7,6 @@ same draft cannot interleave, and nothing is applied if this job was cancelled m
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -21,9 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from testgen import repository
 from testgen.config import Settings
 from testgen.errors import NotFoundError
-from testgen.llm.base import BadOutputError, BatchRequest, CallStats, LLMError, TestCaseSlot
+from testgen.llm.base import BadOutputError, BatchRequest, CallStats, TestCaseSlot
 from testgen.llm.factory import check_provider_config
-from testgen.logging_setup import task_context
 from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
 from testgen.progress import ProgressStore, job_snapshot
 from testgen.quality import coverage
@@ -32,11 +30,12 @@ from testgen.schemas import TestCaseDraft
 from testgen.services.generation import queue_unavailable
 from testgen.services.pipeline import (
     PROGRESS_DEDUPE,
+    JobFailed,
     JobFinished,
     JobRun,
     WorkerResources,
     duplicates_in,
-    fail_job,
+    execute,
     replace_duplicates,
     story_text,
 )
@@ -45,8 +44,11 @@ from testgen.services.review import draft_cases, require_open_draft
 logger = logging.getLogger(__name__)
 
 
-class DraftClosed(Exception):
+class DraftClosed(JobFailed):
     """The parent draft was saved or discarded before the new test case could replace the old one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("conflict", message)
 
 
 async def enqueue(
@@ -101,50 +103,13 @@ async def enqueue(
 
 async def run_regeneration(res: WorkerResources, task_id: str) -> str:
     """Run regeneration job `task_id` to a final state; return that state's name."""
-    async with res.sessionmaker() as session:
-        job = await repository.get_job(session, task_id)
-        story = await repository.get_story(session, job.story_id) if job else None
-    if job is None or story is None or job.parent_id is None:
-        logger.warning("Task %s has no job record or story any more; nothing to do", task_id)
-        return "missing"
-    if job.status not in ACTIVE_JOB_STATUSES:
-        logger.info("Task %s is already %s; nothing to do", task_id, job.status)
-        return job.status
 
-    token = task_context.set({"task_id": task_id, "story_id": job.story_id})
-    run = JobRun(res, job)
-    try:
-        await run.report(
-            "started",
-            5,
-            f"Story {story.id} loaded",
-            persist=True,
-            started_at=utcnow(),
-            attempts=GenerationJob.attempts + 1,
-        )
-        async with asyncio.timeout(res.settings.job_timeout_s):
-            await _regenerate(res, run, story, job.parent_id)
-        return "completed"
-    except JobFinished:
-        logger.info("Task %s was finished elsewhere (cancelled?); stopping", task_id)
-        return "finished-elsewhere"
-    except DraftClosed as exc:
-        return await fail_job(run, "conflict", str(exc))
-    except LLMError as exc:
-        return await fail_job(run, exc.type, exc.message)
-    except TimeoutError:
-        return await fail_job(
-            run, "timeout", f"Regeneration took longer than {res.settings.job_timeout_s} s; try again"
-        )
-    except Exception as exc:
-        logger.exception("Task %s failed unexpectedly", task_id)
-        return await fail_job(
-            run,
-            "internal",
-            f"Regeneration failed unexpectedly ({type(exc).__name__}); see the worker log and try again",
-        )
-    finally:
-        task_context.reset(token)
+    async def work(run: JobRun, story: UserStory) -> None:
+        if run.job.parent_id is None:
+            raise JobFailed("internal", f"Task {task_id} names no draft to regenerate in")
+        await _regenerate(res, run, story, run.job.parent_id)
+
+    return await execute(res, task_id, work, what="Regeneration")
 
 
 def _open_cases(parent: GenerationJob | None, parent_id: str, index: int) -> list[TestCaseDraft]:
