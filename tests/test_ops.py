@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from arq.constants import health_check_key_suffix
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
@@ -21,10 +22,12 @@ from testgen.db import create_engine, create_sessionmaker
 from testgen.embedded_redis import free_port
 from testgen.main import create_app
 from testgen.models import GenerationJob
+from testgen.redis_client import QUEUE_NAME
 from testgen.services import ops
-from testgen.services.ops import WORKER_HEARTBEAT_KEY
 from tests.conftest import ROOT, run_worker
 from tests.helpers import make_story, queue, read_events
+
+ARQ_HEALTH_KEY = QUEUE_NAME + health_check_key_suffix
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -216,14 +219,14 @@ async def _arq_check(redis_url: str) -> int:
 async def test_arq_check_follows_the_worker_heartbeat(
     settings: Settings, redis: Redis, redis_url: str
 ) -> None:
-    """`arq --check workers.WorkerSettings` (the compose healthcheck) reads the key /ready reads."""
+    """`arq --check workers.WorkerSettings` (the compose healthcheck) follows arq's heartbeat key."""
     assert await _arq_check(redis_url) == 1
     async with run_worker(settings):
-        while not await redis.exists(WORKER_HEARTBEAT_KEY):
+        while not await redis.exists(ARQ_HEALTH_KEY):
             await asyncio.sleep(0.02)
         assert await _arq_check(redis_url) == 0
         # A worker that dies without cleaning up stops counting when the key expires: well within 60 s.
-        assert 0 < await redis.pttl(WORKER_HEARTBEAT_KEY) <= 31_000
+        assert 0 < await redis.pttl(ARQ_HEALTH_KEY) <= 31_000
     assert await _arq_check(redis_url) == 1
 
 
@@ -234,3 +237,16 @@ def test_check_messages_never_show_passwords(settings: Settings) -> None:
     message = ops._describe(OSError("login p@ss-1 / p%40ss-1 / db-secret-2 refused\nmore"), secrets)
     assert message == "down: OSError: login *** / *** / *** refused"
     assert ops._describe(TimeoutError(), secrets) == "down: no answer within 3 s"
+
+
+async def test_ready_survives_one_of_two_workers_stopping(client: AsyncClient, settings: Settings) -> None:
+    """Each worker has its own heartbeat: one stopping cleanly does not make /ready flap."""
+    async with run_worker(settings):
+        async with run_worker(settings):
+            while (await client.get("/ready")).status_code != 200:
+                await asyncio.sleep(0.05)
+        r = await client.get("/ready")
+        assert r.status_code == 200, r.json()
+    r = await client.get("/ready")
+    assert r.status_code == 503 and "workers" in r.json()["checks"]
+    assert r.json()["checks"]["workers"].startswith("none seen")

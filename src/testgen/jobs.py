@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import Any
 
 from arq.connections import RedisSettings
@@ -18,6 +19,7 @@ from testgen.logging_setup import configure_logging
 from testgen.progress import ProgressStore
 from testgen.redis_client import QUEUE_NAME, deserialize_job, reconnect_retry, serialize_job
 from testgen.services.pipeline import WorkerResources, run_generation
+from testgen.services.presence import beat_forever
 from testgen.services.reaper import lease, reap_forever
 from testgen.services.regenerate import run_regeneration
 
@@ -48,16 +50,18 @@ async def startup(ctx: dict[str, Any]) -> None:
         provider=create_provider(settings, ctx["redis"]),
     )
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
+    ctx["heartbeat"] = asyncio.create_task(beat_forever(ctx["redis"], uuid.uuid4().hex))
     logger.info(
         "Worker ready: provider %s, up to %d jobs at once", settings.provider, settings.worker_max_jobs
     )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    if "reaper" in ctx:
-        ctx["reaper"].cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctx["reaper"]
+    for name in ("reaper", "heartbeat"):
+        if name in ctx:
+            ctx[name].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ctx[name]
     resources: WorkerResources | None = ctx.get("resources")
     if resources is not None:
         await resources.provider.aclose()

@@ -1,9 +1,9 @@
 """Liveness, readiness and Prometheus metrics, derived at request time from the database and Redis.
 
-Nothing in the worker feeds these. The worker heartbeat is arq's own health-check key (the one
-`arq --check` reads), and job counts, durations and LLM usage are aggregated from the
-generation_jobs rows on every scrape: cheap up to some 100k jobs; past that, keep counters instead.
-Because deleting a story deletes its jobs, the aggregates can go down: they are gauges, not counters.
+Worker liveness comes from the workers' heartbeats (services/presence.py); job counts, durations
+and LLM usage are aggregated from the generation_jobs rows on every scrape: cheap up to some 100k
+jobs; past that, keep counters instead. Because deleting a story deletes its jobs, the aggregates
+can go down: they are gauges, not counters.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from arq.constants import health_check_key_suffix
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
@@ -27,14 +26,12 @@ from testgen.errors import DatabaseUnavailableError
 from testgen.models import GenerationJob
 from testgen.progress import TERMINAL
 from testgen.redis_client import QUEUE_NAME
+from testgen.services.presence import WORKER_FRESH_S, live_workers
 
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 3.0
-# arq's heartbeat: every worker sets it every `health_check_interval` s (10) with 1 s more to live,
-# so it exists while some worker beat in the last 11 s; a worker that stops cleanly deletes it.
-WORKER_HEARTBEAT_KEY = QUEUE_NAME + health_check_key_suffix
-NO_WORKER = f"none seen: no live worker heartbeat ({WORKER_HEARTBEAT_KEY})"
+NO_WORKER = f"none seen: no worker heartbeat in the last {WORKER_FRESH_S} s"
 
 # Job run times span seconds to the job timeout (10 minutes by default).
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -97,7 +94,7 @@ async def readiness(engine: AsyncEngine, redis: Redis, settings: Settings) -> Re
         nonlocal heartbeat
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             await redis.ping()
-            heartbeat = bool(await redis.exists(WORKER_HEARTBEAT_KEY))
+            heartbeat = await live_workers(redis) > 0
 
     database, redis_state = await asyncio.gather(
         _check(_check_database(engine), secrets), _check(redis_probe(), secrets)
@@ -181,7 +178,7 @@ async def _redis_state(redis: Redis) -> dict[str, Any] | None:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             depth = await redis.zcard(QUEUE_NAME)
-            alive = await redis.exists(WORKER_HEARTBEAT_KEY)
+            alive = await live_workers(redis)
     except (RedisError, OSError, TimeoutError) as exc:
         logger.warning("Metrics without Redis figures: %s", type(exc).__name__)
         return None
