@@ -141,3 +141,26 @@ async def test_sigterm_puts_a_running_job_back_on_the_queue(
     async with run_worker(settings):
         rest = await read_events(http, job["events_url"], last_event_id=seen[-1].id)
     assert rest[0].event == "queued" and rest[-1].event == "completed"
+
+
+async def test_database_unavailable_gives_503_and_changes_nothing(settings: Settings, redis: Redis) -> None:
+    from httpx import ASGITransport
+
+    from testgen.main import create_app
+
+    settings.database_url = f"postgresql+asyncpg://nobody@127.0.0.1:{embedded_redis.free_port()}/none"
+    app = create_app(settings)
+    transport = ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        for method, url, body in [
+            ("POST", "/projects", {"name": "P"}),
+            ("GET", "/user-stories", None),
+            ("POST", "/generate-test-cases/US-1/queue", None),
+        ]:
+            r = await client.request(method, url, json=body)
+            assert r.status_code == 503, (url, r.status_code, r.text)
+            assert "database unavailable" in r.json()["detail"]
+    assert await redis.keys("testgen:job:*") == []  # nothing half-made in Redis either
