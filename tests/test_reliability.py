@@ -164,3 +164,56 @@ async def test_database_unavailable_gives_503_and_changes_nothing(settings: Sett
             assert r.status_code == 503, (url, r.status_code, r.text)
             assert "database unavailable" in r.json()["detail"]
     assert await redis.keys("testgen:job:*") == []  # nothing half-made in Redis either
+
+
+async def test_sse_clients_get_retry_and_resume_across_a_redis_restart(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    from testgen.main import create_app
+
+    port = embedded_redis.free_port()
+    data = tmp_path / "redis"
+    server = embedded_redis.start(data_dir=data, port=port, persist=True)
+    settings.redis_url = SecretStr(server.url)
+    settings.offline_llm_delay_s = 1.0
+    app = create_app(settings)
+    web = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    serving = asyncio.create_task(web.serve())
+    try:
+        while not web.started:
+            await asyncio.sleep(0.01)
+        base = f"http://127.0.0.1:{web.servers[0].sockets[0].getsockname()[1]}"
+        async with AsyncClient(base_url=base, timeout=10) as client, run_worker(settings):
+            await make_story(client, "US-001")
+            job = await queue(client, "US-001", num_test_cases=10)
+            text = ""
+            async with client.stream("GET", job["events_url"]) as response:
+                async for chunk in response.aiter_text():
+                    text += chunk
+                    if "event: generating" in text and not server.process.poll():
+                        server.stop()  # Redis goes away while the client is connected
+            assert text.rstrip().endswith("retry: 2000")  # the stream ended with a hint to come back
+            last_id = [line[4:] for line in text.splitlines() if line.startswith("id: ")][-1]
+            server = embedded_redis.start(data_dir=data, port=port, persist=True)
+            rest, rest_ids = [], []
+            for _ in range(50):  # the client comes back, as EventSource would, until the job ends
+                r = await client.get(job["events_url"], headers={"Last-Event-ID": last_id})
+                if r.status_code == 204:
+                    break
+                got = [line[4:] for line in r.text.splitlines() if line.startswith("id: ")]
+                events = [line[7:] for line in r.text.splitlines() if line.startswith("event: ")]
+                rest += events
+                rest_ids += got
+                last_id = got[-1] if got else last_id
+                if "completed" in events:
+                    break
+            assert rest[-1] == "completed"
+            stored = await Redis.from_url(server.url).xrange(f"testgen:job:{job['task_id']}:events")
+            seen_ids = [line[4:] for line in text.splitlines() if line.startswith("id: ")]
+            assert seen_ids + rest_ids == [i.decode() for i, _ in stored]  # every stored event, once
+    finally:
+        web.should_exit = True
+        await serving
+        server.stop()
