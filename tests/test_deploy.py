@@ -57,7 +57,7 @@ def test_services_and_commands(services: dict[str, dict[str, Any]]) -> None:
     assert api == ["testgen", "api", "--host", "0.0.0.0", "--port", "8000"]
     parsed = build_parser().parse_args(api[1:])  # the CLI really accepts it
     assert (parsed.command, parsed.host, parsed.port) == ("api", "0.0.0.0", 8000)
-    assert words(services["worker"]["command"]) == ["arq", "workers.WorkerSettings"]
+    assert words(services["worker"]["command"]) == ["testgen", "worker"]
     assert (ROOT / "alembic.ini").is_file() and (ROOT / "workers" / "__init__.py").is_file()
 
 
