@@ -121,3 +121,24 @@ async def test_concurrent_subscribers_miss_nothing_while_events_flow(redis: Redi
     finally:
         await hub.stop()
         await small.aclose()
+
+
+async def test_a_stream_never_started_releases_its_subscription(redis: Redis, redis_url: str) -> None:
+    import gc
+
+    from testgen.models import GenerationJob
+    from testgen.services.events import open_stream
+
+    hub = EventHub(create_blocking_reader(redis_url), redis)
+    await hub.start()
+    store = ProgressStore(redis, ttl_s=60)
+    try:
+        job = GenerationJob(id="t3", story_id="S", status="queued")
+        await store.publish(snapshot("t3", 0) | {"status": "queued"}, "queued")
+        stream = await open_stream(hub, store, [job], None, multiplexed=False)
+        assert stream is not None and hub.connections == 1
+        del stream  # the client left before the response body was iterated
+        gc.collect()
+        assert hub.connections == 0 and not hub._subs
+    finally:
+        await hub.stop()

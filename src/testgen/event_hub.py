@@ -30,6 +30,7 @@ class Subscription:
         self.keys = keys
         self.queue: asyncio.Queue[tuple[str, StoredEvent] | str] = asyncio.Queue(maxsize)
         self.ended = False
+        self.released = False
 
     def push(self, item: tuple[str, StoredEvent]) -> None:
         if self.ended:
@@ -126,6 +127,10 @@ class EventHub:
         await self._wake()
 
     def unsubscribe(self, sub: Subscription) -> None:
+        """Release `sub`; safe to call more than once."""
+        if sub.released:
+            return
+        sub.released = True
         self.connections -= 1
         for key in sub.keys:
             subs = self._subs.get(key)

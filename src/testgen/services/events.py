@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -119,6 +120,9 @@ async def open_stream(
     if len(stream.done) == len(jobs) and not stream.backlog:
         hub.unsubscribe(sub)
         return None
+    # A client that goes away before the body starts never runs the stream's `finally`: release the
+    # subscription when the stream object is dropped instead.
+    weakref.finalize(stream, hub.unsubscribe, sub)
     return stream
 
 
