@@ -200,6 +200,7 @@ def main() -> int:
         rows.append(
             [f"{name} RSS MB first / last / max", f"{values[0]:.0f} / {values[-1]:.0f} / {max(values):.0f}"]
         )
+        rows.append([f"{name} RSS MB every 5 s", " ".join(f"{v:.0f}" for v in values)])
     table(["measure", "value"], rows)
     for err in (stats.queue_errors + stats.sse_errors + stats.mismatches)[:10]:
         print("error:", err)
