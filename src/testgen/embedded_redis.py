@@ -118,18 +118,13 @@ def start(
     while time.monotonic() < deadline:
         alive = is_alive_unix(unix_socket) if unix_socket is not None else is_alive_tcp(port or 0)
         if alive:
-            logger.info("Embedded Redis %s listening on %s (pid %d)", _version(), url, process.pid)
+            logger.info("Embedded Redis listening on %s (pid %d)", url, process.pid)
             return server
         if process.poll() is not None:
             break
         time.sleep(0.02)
     server.stop()
     raise RuntimeError(f"embedded Redis did not start; see {log_file}")
-
-
-def _version() -> str:
-    out = subprocess.run([str(redis_server_binary()), "--version"], capture_output=True, text=True)
-    return out.stdout.split()[2] if out.returncode == 0 else "?"
 
 
 def ensure(data_dir: Path, unix_socket: Path) -> EmbeddedRedis | None:

@@ -15,7 +15,8 @@ router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _queued(request: Request, job: GenerationJob) -> QueuedJob:
+def queued_job(request: Request, job: GenerationJob) -> QueuedJob:
+    """The 202 answer for a queued job, with the URLs to follow it."""
     return QueuedJob(
         task_id=job.id,
         story_id=job.story_id,
@@ -41,7 +42,7 @@ async def queue_generation(
     opts = (options or GenerateOptions()).model_dump()
     state = request.app.state
     job, created = await generation.enqueue(session, state.redis, state.store, settings, story, opts)
-    return JSONResponse(_queued(request, job).model_dump(mode="json"), status_code=202 if created else 200)
+    return JSONResponse(queued_job(request, job).model_dump(mode="json"), status_code=202 if created else 200)
 
 
 @router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")

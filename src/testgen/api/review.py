@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from testgen.api.deps import JobDep, SessionDep, SettingsDep, StoryDep, TestCaseDep
+from testgen.api.generation import queued_job
 from testgen.schemas import (
     ExportFormat,
     JobStatusOut,
@@ -47,15 +48,7 @@ async def regenerate_test_case(
 ) -> object:
     state = request.app.state
     child = await regenerate.enqueue(session, state.redis, state.store, settings, job, index)
-    return RegenerateQueued(
-        task_id=child.id,
-        story_id=child.story_id,
-        status=child.status,
-        status_url=str(request.url_for("job_status", task_id=child.id).path),
-        events_url=str(request.url_for("job_events", task_id=child.id).path),
-        parent_id=job.id,
-        index=index,
-    )
+    return RegenerateQueued(**queued_job(request, child).model_dump(), parent_id=job.id, index=index)
 
 
 @router.get("/user-stories/{story_id}/drafts", response_model=list[JobStatusOut])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -53,6 +53,19 @@ class CallStats:
     prompt_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The usage figures a job result records."""
+        return {
+            "llm_calls": self.calls,
+            "retries": self.retries,
+            "reasks": self.reasks,
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "output": self.output_tokens,
+                "total": self.total_tokens,
+            },
+        }
 
     def add(self, other: CallStats) -> None:
         self.calls += other.calls

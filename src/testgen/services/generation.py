@@ -43,6 +43,33 @@ def queue_unavailable(settings: Settings) -> QueueUnavailableError:
     )
 
 
+async def require_queue(redis: ArqRedis, settings: Settings) -> None:
+    """Fail fast, before anything is written, when Redis cannot be reached."""
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        raise queue_unavailable(settings) from exc
+
+
+async def dispatch(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    job: GenerationJob,
+    function: str,
+) -> None:
+    """Publish the job's `queued` state and hand it to the workers; undo the row if Redis fails."""
+    try:
+        await store.publish(job_snapshot(job), "queued", force=True)
+        await redis.enqueue_job(function, job.id, _job_id=job.id)
+        await redis.publish(WAKE_CHANNEL, b"1")
+    except (RedisError, OSError) as exc:
+        await session.delete(job)
+        await session.commit()
+        raise queue_unavailable(settings) from exc
+
+
 async def enqueue(
     session: AsyncSession,
     redis: ArqRedis,
@@ -60,10 +87,7 @@ async def enqueue(
     existing = await repository.get_active_job(session, story.id)
     if existing is not None:
         return existing, False
-    try:
-        await redis.ping()
-    except (RedisError, OSError) as exc:
-        raise queue_unavailable(settings) from exc
+    await require_queue(redis, settings)
 
     task_id, story_id = str(uuid.uuid4()), story.id
     values = {
@@ -90,14 +114,7 @@ async def enqueue(
     await session.commit()
     assert job is not None
 
-    try:
-        await store.publish(job_snapshot(job), "queued", force=True)
-        await redis.enqueue_job(GENERATE_JOB, job.id, _job_id=job.id)
-        await redis.publish(WAKE_CHANNEL, b"1")
-    except (RedisError, OSError) as exc:
-        await session.delete(job)
-        await session.commit()
-        raise queue_unavailable(settings) from exc
+    await dispatch(session, redis, store, settings, job, GENERATE_JOB)
     logger.info("Queued test generation task %s for story %s", job.id, story_id)
     return job, True
 

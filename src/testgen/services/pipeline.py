@@ -84,7 +84,8 @@ class JobRun:
     async def report(
         self, status: str, progress: int, message: str, *, persist: bool = False, **extra: Any
     ) -> None:
-        """Publish a change; `persist` also writes it to the database (status changes, final states).
+        """Publish a change; `persist` also writes it to the database. Only the start and the final
+        state are persisted: the row says "started" while Redis carries the live progress.
 
         A final state goes to the database first, so a client that sees the event can act on it
         (save); other changes are published first, so the live view does not wait for the database.
@@ -269,7 +270,7 @@ async def _generate(
     res: WorkerResources, run: JobRun, story: StoryText, options: dict[str, Any]
 ) -> dict[str, Any]:
     provider = res.provider
-    await run.report("generating", 20, f"Model ready ({provider.name}: {provider.model})", persist=True)
+    await run.report("generating", 20, f"Model ready ({provider.name}: {provider.model})")
     num_cases, per_case = int(options["num_test_cases"]), int(options["scenarios_per_test_case"])
     batches = plan_batches(story, num_cases, per_case, res.settings.batch_max_scenarios)
     total = num_cases * per_case
@@ -326,14 +327,7 @@ async def _generate(
         "stats": {
             "batches": len(batches),
             "scenarios": generated,
-            "llm_calls": stats.calls,
-            "retries": stats.retries,
-            "reasks": stats.reasks,
-            "tokens": {
-                "prompt": stats.prompt_tokens,
-                "output": stats.output_tokens,
-                "total": stats.total_tokens,
-            },
+            **stats.summary(),
             "duplicates_replaced": replaced,
             **({"duplicates_remaining": remaining} if remaining else {}),
         },

@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 
 from arq.connections import ArqRedis
-from redis.exceptions import RedisError
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,11 +22,11 @@ from testgen.errors import NotFoundError
 from testgen.llm.base import BadOutputError, BatchRequest, CallStats, TestCaseSlot
 from testgen.llm.factory import check_provider_config
 from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
-from testgen.progress import ProgressStore, job_snapshot
+from testgen.progress import ProgressStore
 from testgen.quality import coverage
-from testgen.redis_client import REGENERATE_JOB, WAKE_CHANNEL
+from testgen.redis_client import REGENERATE_JOB
 from testgen.schemas import TestCaseDraft
-from testgen.services.generation import queue_unavailable
+from testgen.services import generation
 from testgen.services.pipeline import (
     PROGRESS_DEDUPE,
     JobFailed,
@@ -64,10 +63,7 @@ async def enqueue(
     if index >= len(cases):
         raise NotFoundError("Test case", f"{index} of task {parent.id} (it has {len(cases)}, from 0)")
     check_provider_config(settings)
-    try:
-        await redis.ping()
-    except (RedisError, OSError) as exc:
-        raise queue_unavailable(settings) from exc
+    await generation.require_queue(redis, settings)
 
     per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
     job = GenerationJob(
@@ -89,14 +85,7 @@ async def enqueue(
     )
     session.add(job)
     await session.commit()
-    try:
-        await store.publish(job_snapshot(job), "queued", force=True)
-        await redis.enqueue_job(REGENERATE_JOB, job.id, _job_id=job.id)
-        await redis.publish(WAKE_CHANNEL, b"1")
-    except (RedisError, OSError) as exc:
-        await session.delete(job)
-        await session.commit()
-        raise queue_unavailable(settings) from exc
+    await generation.dispatch(session, redis, store, settings, job, REGENERATE_JOB)
     logger.info("Queued regeneration %s of test case %d of task %s", job.id, index, parent.id)
     return job
 
@@ -132,7 +121,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
     slot = TestCaseSlot(index=index, test_type=old.test_type.value, criteria=criteria)
 
-    await run.report("generating", 20, f"Model ready ({provider.name}: {provider.model})", persist=True)
+    await run.report("generating", 20, f"Model ready ({provider.name}: {provider.model})")
     await run.report("generating", 30, f"Regenerating test case {index + 1} of {len(cases)}")
     avoid = [s.title for s in old.scenarios] + [
         s.title for i, case in enumerate(cases) if i != index for s in case.scenarios
@@ -166,14 +155,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         "provider": provider.name,
         "model": provider.model,
         "stats": {
-            "llm_calls": stats.calls,
-            "retries": stats.retries,
-            "reasks": stats.reasks,
-            "tokens": {
-                "prompt": stats.prompt_tokens,
-                "output": stats.output_tokens,
-                "total": stats.total_tokens,
-            },
+            **stats.summary(),
             "duplicates_replaced": replaced,
             **({"duplicates_remaining": remaining} if remaining else {}),
             "duration_s": round(time.monotonic() - started, 3),
