@@ -55,9 +55,20 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
+READ_ONLY: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
+
+
 def read_only(engine: AsyncEngine) -> AsyncEngine:
     """The same engine and pool, with transactions that never take SQLite's write lock."""
-    return engine.execution_options(sqlite_begin="DEFERRED")
+    return engine.execution_options(**READ_ONLY)
+
+
+async def begin_read(session: AsyncSession) -> None:
+    """Start the session's next transaction as a read that takes no write lock (on SQLite).
+
+    Call it when the session has no transaction open; the option lasts until that one ends.
+    """
+    await session.connection(execution_options=READ_ONLY)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

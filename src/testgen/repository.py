@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, Project, TestCase, UserStory
@@ -43,6 +44,57 @@ async def list_test_cases(session: AsyncSession, story_id: str) -> Sequence[Test
 
 async def get_job(session: AsyncSession, task_id: str) -> GenerationJob | None:
     return await session.get(GenerationJob, task_id)
+
+
+async def get_jobs_with_stories(
+    session: AsyncSession, task_ids: Sequence[str]
+) -> dict[str, tuple[GenerationJob, UserStory]]:
+    """The jobs (with their stories) among `task_ids`; a job whose story is gone is left out."""
+    query = (
+        select(GenerationJob, UserStory)
+        .join(UserStory, UserStory.id == GenerationJob.story_id)
+        .where(GenerationJob.id.in_(task_ids))
+    )
+    return {job.id: (job, story) for job, story in (await session.execute(query)).all()}
+
+
+async def update_active_jobs(
+    session: AsyncSession, updates: Sequence[tuple[str, dict[str, Any]]]
+) -> set[str]:
+    """Apply each (task id, values) to its row if the job is still active; return the ids updated.
+
+    The active rows are locked first (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    holds the write lock), so the answer is exact. Updates that set the same columns share one
+    executemany.
+    """
+    ids = [task_id for task_id, _ in updates]
+    active = set(
+        (
+            await session.execute(
+                select(GenerationJob.id)
+                .where(GenerationJob.id.in_(ids), GenerationJob.status.in_(ACTIVE_JOB_STATUSES))
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for task_id, values in updates:
+        if task_id in active:
+            params = {f"v_{key}": value for key, value in values.items()}
+            by_columns.setdefault(tuple(sorted(values)), []).append({"v_id": task_id, **params})
+    connection = await session.connection()
+    for columns, rows in by_columns.items():
+        statement = (
+            update(GenerationJob)
+            .where(GenerationJob.id == bindparam("v_id"))
+            .values(
+                {name: bindparam(f"v_{name}", type_=getattr(GenerationJob, name).type) for name in columns}
+            )
+        )
+        await connection.execute(statement, rows)  # Core executemany: one round trip per shape
+    return active
 
 
 async def get_active_job(session: AsyncSession, story_id: str) -> GenerationJob | None:

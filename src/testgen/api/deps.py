@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen import repository
 from testgen.config import Settings
+from testgen.db import begin_read
 from testgen.errors import InvalidRequestError, NotFoundError
 from testgen.models import GenerationJob, TestCase, UserStory
 
@@ -32,6 +33,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def existing_story(session: SessionDep, story_id: Annotated[str, Path(max_length=200)]) -> UserStory:
+    await begin_read(session)
     story = await repository.get_story(session, story_id)
     await session.commit()  # end the read: on SQLite an open transaction holds the write lock
     if story is None:
@@ -43,6 +45,7 @@ StoryDep = Annotated[UserStory, Depends(existing_story)]
 
 
 async def existing_job(session: SessionDep, task_id: Annotated[str, Path(max_length=200)]) -> GenerationJob:
+    await begin_read(session)
     job = await repository.get_job(session, task_id)
     await session.commit()
     if job is None:
@@ -61,6 +64,7 @@ async def jobs_for_stream(
     """The jobs a multiplexed stream covers: the given tasks and the latest job of each given story."""
     if not task_id and not story_id:
         raise InvalidRequestError("Name at least one task_id or story_id to follow")
+    await begin_read(session)
     jobs: dict[str, GenerationJob] = {}
     for ident in task_id:
         job = await repository.get_job(session, ident)
@@ -85,6 +89,7 @@ MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and 
 async def existing_test_case(
     session: SessionDep, test_case_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 ) -> TestCase:
+    await begin_read(session)
     case = await repository.get_test_case(session, test_case_id)
     await session.commit()
     if case is None:

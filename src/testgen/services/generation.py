@@ -11,12 +11,13 @@ from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen import repository
 from testgen.config import Settings
+from testgen.db import begin_read
 from testgen.errors import ConflictError, InvalidRequestError, QueueUnavailableError
 from testgen.llm.factory import check_provider_config
 from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
@@ -84,25 +85,33 @@ async def enqueue(
             f"User story {story.id} is not associated with a project; set its project_id, then queue again"
         )
     check_provider_config(settings)
+    await begin_read(session)
     existing = await repository.get_active_job(session, story.id)
+    await session.commit()
     if existing is not None:
         return existing, False
     await require_queue(redis, settings)
 
-    task_id, story_id = str(uuid.uuid4()), story.id
-    values = {
-        "id": task_id,
-        "story_id": story_id,
-        "kind": "generate",
-        "options": options,
-        "status": "queued",
-        "progress": 0,
-        "message": "Waiting for a worker",
-        "attempts": 0,
-        "created_at": utcnow(),
-    }
+    story_id = story.id
+    job = GenerationJob(
+        id=str(uuid.uuid4()),
+        story_id=story_id,
+        kind="generate",
+        parent_id=None,
+        options=options,
+        status="queued",
+        progress=0,
+        message="Waiting for a worker",
+        error=None,
+        result=None,
+        attempts=0,
+        created_at=utcnow(),
+        started_at=None,
+        finished_at=None,
+        saved_at=None,
+    )
+    session.add(job)
     try:
-        await session.execute(insert(GenerationJob).values(**values))
         await session.commit()
     except IntegrityError:  # another request queued a job for this story a moment ago
         await session.rollback()  # expires `story`: use the id captured above
@@ -110,9 +119,6 @@ async def enqueue(
         if existing is None:
             raise
         return existing, False
-    job = await repository.get_job(session, task_id)
-    await session.commit()
-    assert job is not None
 
     await dispatch(session, redis, store, settings, job, GENERATE_JOB)
     logger.info("Queued test generation task %s for story %s", job.id, story_id)

@@ -13,15 +13,13 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from testgen import repository
 from testgen.config import Settings
 from testgen.llm.base import (
     BatchRequest,
@@ -38,6 +36,7 @@ from testgen.planning import plan_batches
 from testgen.progress import ProgressStore, job_snapshot
 from testgen.quality import coverage, duplicate_positions, scenario_fingerprint
 from testgen.schemas import TestCaseDraft
+from testgen.services.job_rows import JobRows
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +53,10 @@ class WorkerResources:
     sessionmaker: async_sessionmaker[AsyncSession]
     store: ProgressStore
     provider: LLMProvider
+    rows: JobRows = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rows = JobRows(self.sessionmaker)
 
 
 class JobFinished(Exception):
@@ -69,15 +72,7 @@ class JobRun:
         self.last_status = job.status
 
     async def _update_row(self, **values: Any) -> None:
-        async with self.res.sessionmaker() as session:
-            result = await session.execute(
-                update(GenerationJob)
-                .where(GenerationJob.id == self.job.id, GenerationJob.status.in_(ACTIVE_JOB_STATUSES))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            await session.commit()
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if not await self.res.rows.update(self.job.id, values):
             raise JobFinished
         self._apply(values)
 
@@ -105,8 +100,7 @@ class JobRun:
 
     def _apply(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
-            if key != "attempts":  # a SQL expression, not a value
-                setattr(self.job, key, value)
+            setattr(self.job, key, value)
 
     async def _publish(self, event: str, *, retry: bool) -> str | None:
         """Publish to Redis. During an outage, progress is skipped (the next change supersedes it);
@@ -150,12 +144,11 @@ async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: st
     Shared by every job kind: loading, the `started` step, the time limit, cancellation and
     worker shutdown, and turning errors into a failed state that says what to do next.
     """
-    async with res.sessionmaker() as session:
-        job = await repository.get_job(session, task_id)
-        story = await repository.get_story(session, job.story_id) if job else None
-    if job is None or story is None:
+    loaded = await res.rows.load(task_id)
+    if loaded is None:
         logger.warning("Task %s has no job record or story any more; nothing to do", task_id)
         return "missing"
+    job, story = loaded
     if job.status not in ACTIVE_JOB_STATUSES:
         logger.info("Task %s is already %s; nothing to do", task_id, job.status)
         return job.status
@@ -169,7 +162,7 @@ async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: st
             f"Story {story.id} loaded",
             persist=True,
             started_at=utcnow(),
-            attempts=GenerationJob.attempts + 1,
+            attempts=job.attempts + 1,
         )
         async with asyncio.timeout(res.settings.job_timeout_s):
             await work(run, story)

@@ -1,0 +1,107 @@
+"""The worker's coalesced job-row reads and writes (services/job_rows.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from testgen.db import create_engine, create_sessionmaker
+from testgen.models import GenerationJob, UserStory, utcnow
+from testgen.services.job_rows import Coalescer, JobRows
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    maker = create_sessionmaker(engine)
+    async with maker() as s:
+        s.add(UserStory(id="US-1", title="t", acceptance_criteria=["a"]))
+        await s.flush()
+        for i in range(6):
+            s.add(GenerationJob(id=f"job-{i}", story_id="US-1", kind="regenerate", status="queued"))
+        s.add(GenerationJob(id="done", story_id="US-1", kind="regenerate", status="cancelled"))
+        await s.commit()
+    return maker
+
+
+def count_commits(engine: AsyncEngine) -> list[int]:
+    commits: list[int] = []
+    event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    return commits
+
+
+async def test_concurrent_updates_share_one_transaction_and_skip_final_rows(
+    engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]
+) -> None:
+    rows = JobRows(maker)
+    commits = count_commits(engine)
+    now = utcnow()
+    started = {"status": "started", "progress": 5, "started_at": now, "attempts": 1}
+    finished = {"status": "completed", "progress": 100, "result": {"ok": "✓"}, "finished_at": now}
+    outcomes = await asyncio.gather(
+        *(rows.update(f"job-{i}", started if i % 2 else finished) for i in range(6)),
+        rows.update("done", started),
+        rows.update("no-such-job", started),
+    )
+    assert outcomes == [True] * 6 + [False, False]
+    assert len(commits) == 1  # eight requests, one transaction
+    async with maker() as s:
+        jobs = {j.id: j for j in (await s.execute(select(GenerationJob))).scalars()}
+    assert [jobs[f"job-{i}"].status for i in range(6)] == ["completed", "started"] * 3
+    assert jobs["job-1"].attempts == 1 and jobs["job-1"].started_at == now and jobs["job-1"].result is None
+    assert jobs["job-0"].result == {"ok": "✓"} and jobs["job-0"].attempts == 0
+    assert jobs["done"].status == "cancelled" and jobs["done"].progress == 0
+
+
+async def test_loads_are_coalesced_and_missing_jobs_are_none(
+    engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]
+) -> None:
+    rows = JobRows(maker)
+    commits = count_commits(engine)
+    loaded = await asyncio.gather(rows.load("job-0"), rows.load("job-5"), rows.load("nope"))
+    assert [(job.id, story.id) for job, story in filter(None, loaded)] == [
+        ("job-0", "US-1"),
+        ("job-5", "US-1"),
+    ]
+    assert loaded[2] is None
+    assert len(commits) <= 1
+
+
+async def test_a_lone_request_is_not_held_back() -> None:
+    batches: list[list[int]] = []
+
+    async def double(items: list[int]) -> list[int]:
+        batches.append(items)
+        return [2 * i for i in items]
+
+    coalescer: Coalescer[int, int] = Coalescer(double)
+    assert await coalescer.submit(1) == 2
+    assert await asyncio.gather(*(coalescer.submit(i) for i in range(2, 6))) == [4, 6, 8, 10]
+    assert batches == [[1], [2, 3, 4, 5]]
+
+
+async def test_a_failing_item_fails_only_its_own_caller() -> None:
+    batches: list[list[int]] = []
+
+    async def strict(items: list[int]) -> list[int]:
+        batches.append(items)
+        if 13 in items:
+            raise ValueError("13 is unlucky")
+        return items
+
+    coalescer: Coalescer[int, int] = Coalescer(strict)
+    results = await asyncio.gather(*(coalescer.submit(i) for i in (12, 13, 14)), return_exceptions=True)
+    assert results[0] == 12 and results[2] == 14
+    assert isinstance(results[1], ValueError) and str(results[1]) == "13 is unlucky"
+    assert batches == [[12, 13, 14], [12], [13], [14]]
+    assert await coalescer.submit(15) == 15  # and it keeps working
