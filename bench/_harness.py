@@ -191,23 +191,30 @@ async def run_worker(settings: Settings, cls: type = WakeableWorker, **options: 
 async def sse_client(
     port: int, path: str, on_event: Callable[[str, str, float], None], ready: asyncio.Event | None = None
 ) -> None:
-    """A raw HTTP/1.1 SSE reader: calls on_event(event, id, receive time) until the stream ends."""
+    """A raw HTTP/1.1 SSE reader: calls on_event(event, id, receive time) until the stream ends.
+
+    It reads whole chunks and stamps each with one clock reading, so that thousands of clients in
+    one process add as little as possible to the latencies they measure.
+    """
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**22)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n".encode())
-    ident = ""
+    ident, rest = "", b""
     try:
         status = await reader.readline()
         if b" 200 " not in status:
             raise RuntimeError(f"SSE {path}: {status!r}")
-        while line := await reader.readline():
-            if line.startswith(b"id: "):
-                ident = line[4:].strip().decode()
-            elif line.startswith(b"event: "):
-                on_event(line[7:].strip().decode(), ident, time.time())
-                if ready is not None:
-                    ready.set()
-            elif line == b"0\r\n":  # last chunk
-                break
+        while chunk := await reader.read(2**16):
+            at = time.time()
+            *lines, rest = (rest + chunk).split(b"\n")
+            for line in lines:
+                if line.startswith(b"id: "):
+                    ident = line[4:].strip().decode()
+                elif line.startswith(b"event: "):
+                    on_event(line[7:].strip().decode(), ident, at)
+                    if ready is not None:
+                        ready.set()
+                elif line == b"0\r":  # last chunk
+                    return
     finally:
         writer.close()
         with contextlib.suppress(OSError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from fastapi import FastAPI
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
@@ -142,3 +143,21 @@ async def test_a_stream_never_started_releases_its_subscription(redis: Redis, re
         assert hub.connections == 0 and not hub._subs
     finally:
         await hub.stop()
+
+
+async def test_a_client_that_leaves_releases_its_subscription_at_once(
+    app: FastAPI, http: AsyncClient
+) -> None:
+    """No event or ping is due (ping interval 15 s), yet the stream ends as soon as the client goes."""
+    await make_story(http, "US-001")
+    job = await queue(http, "US-001")  # no worker: nothing more is published
+    hub: EventHub = app.state.hub
+    async with http.stream("GET", job["events_url"]) as response:
+        async for chunk in response.aiter_text():
+            if "event: queued" in chunk:
+                break
+        assert hub.connections == 1
+    deadline = asyncio.get_running_loop().time() + 2
+    while hub.connections and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    assert hub.connections == 0 and not hub._subs

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from testgen import embedded_redis, migrations
+from testgen import embedded_redis, heap, migrations
 from testgen.client_commands import API_KEY_ENV, DEFAULT_API, run_client
 from testgen.config import Settings
 from testgen.logging_setup import configure_logging
@@ -146,6 +146,10 @@ def run_api(settings: Settings, host: str, port: int) -> int:
     app = create_app(settings)
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            heap.settle()
+
         async def shutdown(self, sockets: Any = None) -> None:
             """uvicorn waits for open connections: end the SSE streams (with a retry hint) first."""
             hub = getattr(app.state, "hub", None)
@@ -166,7 +170,7 @@ def run_worker(settings: Settings) -> int:
     if settings.uses_embedded_redis:
         own = embedded_redis.ensure(settings.data_dir, settings.embedded_redis_socket)
     try:
-        WakeableWorker(**worker_options(settings), ctx={"settings": settings}).run()
+        WakeableWorker(**worker_options(settings), ctx={"settings": settings, "own_process": True}).run()
     finally:
         if own is not None:
             own.stop()

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 CLOSED = "closed"  # the hub is shutting down: tell the client to come back later
 OVERFLOW = "overflow"  # the client fell behind: end its stream, it resumes from Redis
 REDIS_DOWN = "redis-down"
+GONE = "gone"  # the client disconnected: end quietly
+PING = "ping"  # not an end: time for a keep-alive comment
 
 
 class Subscription:
@@ -39,6 +41,10 @@ class Subscription:
             self.end(OVERFLOW)
         else:
             self.queue.put_nowait(item)
+
+    def ping(self) -> None:
+        if not self.ended and not self.queue.full():
+            self.queue.put_nowait(PING)
 
     def end(self, signal: str) -> None:
         """Queue `signal` (dropping one event if full): the stream ends, the client resumes from Redis."""

@@ -12,6 +12,7 @@ from arq.connections import RedisSettings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from testgen import heap
 from testgen.config import Settings
 from testgen.db import create_engine, create_sessionmaker
 from testgen.llm.factory import check_provider_config, create_provider
@@ -38,8 +39,9 @@ async def regenerate_test_case(ctx: dict[str, Any], task_id: str) -> str:
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or Settings()
-    if "settings" not in ctx:
+    if "settings" not in ctx:  # started by `arq workers.WorkerSettings`: the process is ours
         configure_logging(settings.log_level, settings.log_format)
+        ctx["own_process"] = True
     check_provider_config(settings)
     engine = create_engine(settings.database_url)
     ctx["engine"] = engine
@@ -51,6 +53,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
     ctx["heartbeat"] = asyncio.create_task(beat_forever(ctx["redis"], uuid.uuid4().hex))
+    if ctx.get("own_process"):  # not a worker inside the tests' process
+        heap.settle()
     logger.info(
         "Worker ready: provider %s, up to %d jobs at once", settings.provider, settings.worker_max_jobs
     )

@@ -3,16 +3,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from testgen.api.deps import JobDep, SessionDep, SettingsDep, StoryDep, jobs_for_stream
+from testgen.api.sse import EventStreamResponse
 from testgen.models import GenerationJob
 from testgen.schemas import GenerateOptions, JobStatusOut, QueuedJob
 from testgen.services import events, generation
 
 router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def queued_job(request: Request, job: GenerationJob) -> QueuedJob:
@@ -64,13 +63,14 @@ async def _open(
     )
     if stream is None:  # 204 tells EventSource to stop reconnecting: every job has ended
         return Response(status_code=204)
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStreamResponse(stream)
 
 
 @router.get(
     "/status/{task_id}/events",
     name="job_events",
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
+    status_code=200,
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "The job ended already"}},
 )
 async def job_events(
@@ -84,7 +84,8 @@ async def job_events(
 
 @router.get(
     "/events",
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
+    status_code=200,
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
 )
 async def multiplexed_events(

@@ -12,7 +12,7 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from testgen.event_hub import CLOSED, EventHub, Subscription
+from testgen.event_hub import CLOSED, GONE, PING, EventHub, Subscription
 from testgen.models import GenerationJob
 from testgen.progress import TERMINAL, ProgressStore, StoredEvent, events_key, job_snapshot, stream_id_tuple
 
@@ -52,6 +52,7 @@ class JobStream:
     backlog: list[tuple[str, StoredEvent]] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
     ping_interval_s: float = PING_INTERVAL_S
+    _timer: asyncio.TimerHandle | None = field(default=None, init=False)
 
     def _format(self, task_id: str, event: StoredEvent) -> bytes:
         self.cursors[task_id] = event.id
@@ -64,19 +65,30 @@ class JobStream:
         seen = self.cursors.get(task_id)
         return seen is None or stream_id_tuple(event.id) > stream_id_tuple(seen)
 
+    def close(self) -> None:
+        """The client went away: end the stream now rather than at its next event."""
+        self.sub.end(GONE)
+
+    def _ping(self) -> None:
+        self.sub.ping()
+        self._timer = asyncio.get_running_loop().call_later(self.ping_interval_s, self._ping)
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        # One repeating timer per stream, not a timeout around every wait: with thousands of
+        # streams, a timer armed and cancelled per event is a measurable share of a broadcast.
+        self._timer = asyncio.get_running_loop().call_later(self.ping_interval_s, self._ping)
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
             for task_id, event in self.backlog:
                 yield self._format(task_id, event)
             by_key = {events_key(j.id): j.id for j in self.jobs}
             while len(self.done) < len(self.jobs):
-                try:
-                    async with asyncio.timeout(self.ping_interval_s):
-                        item = await self.sub.queue.get()
-                except TimeoutError:
+                item = await self.sub.queue.get()
+                if item == PING:
                     yield b": ping\n\n"
                     continue
+                if item == GONE:
+                    return
                 if isinstance(item, str):
                     yield f"retry: {RETRY_MS if item == CLOSED else RETRY_MS * 2}\n\n".encode()
                     return
@@ -88,6 +100,8 @@ class JobStream:
                 if event.event in TERMINAL:
                     self.done.add(task_id)
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
             self.hub.unsubscribe(self.sub)
 
 
