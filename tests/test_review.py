@@ -9,7 +9,7 @@ import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from testgen import models, repository
 from testgen.config import Settings
@@ -21,6 +21,7 @@ from testgen.quality import coverage, duplicate_positions
 from testgen.schemas import Scenario
 from testgen.schemas import TestCaseDraft as Draft
 from testgen.services import review
+from testgen.services.job_rows import JobRows
 from testgen.services.pipeline import WorkerResources, run_generation
 from testgen.services.regenerate import run_regeneration
 from tests.conftest import run_worker
@@ -55,10 +56,15 @@ def regenerate_url(task_id: str, index: int | str) -> str:
 
 
 @pytest.fixture
-async def sessionmaker(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
-    yield create_sessionmaker(engine)
+    yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
 
 
 async def count_test_cases(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
@@ -483,13 +489,14 @@ class EchoingProvider:
 
 @pytest.fixture
 async def resources(
-    settings: Settings, redis: Redis, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings, redis: Redis, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> WorkerResources:
     return WorkerResources(
         settings=settings,
         sessionmaker=sessionmaker,
         store=ProgressStore(redis, settings.keep_result_s),
         provider=EchoingProvider(),
+        rows=JobRows(engine),
     )
 
 

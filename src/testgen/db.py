@@ -50,12 +50,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode is not None:
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
 
 READ_ONLY: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
+# One statement needs no transaction of its own: SQLite reads it from one snapshot anyway.
+SINGLE_READ: dict[str, Any] = {"sqlite_begin": None}
 
 
 def read_only(engine: AsyncEngine) -> AsyncEngine:
@@ -66,9 +69,10 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
 async def begin_read(session: AsyncSession) -> None:
     """Start the session's next transaction as a read that takes no write lock (on SQLite).
 
-    Call it when the session has no transaction open; the option lasts until that one ends.
+    The option lasts until that transaction ends. A no-op if the session is in a transaction already.
     """
-    await session.connection(execution_options=READ_ONLY)
+    if not session.in_transaction():
+        await session.connection(execution_options=READ_ONLY)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

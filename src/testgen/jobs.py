@@ -19,6 +19,7 @@ from testgen.llm.factory import check_provider_config, create_provider
 from testgen.logging_setup import configure_logging
 from testgen.progress import ProgressStore
 from testgen.redis_client import QUEUE_NAME, deserialize_job, reconnect_retry, serialize_job
+from testgen.services.job_rows import JobRows
 from testgen.services.pipeline import WorkerResources, run_generation
 from testgen.services.presence import beat_forever
 from testgen.services.reaper import lease, reap_forever
@@ -50,6 +51,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         sessionmaker=create_sessionmaker(engine),
         store=ProgressStore(ctx["redis"], settings.keep_result_s),
         provider=create_provider(settings, ctx["redis"]),
+        rows=JobRows(engine),
     )
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
     ctx["heartbeat"] = asyncio.create_task(beat_forever(ctx["redis"], uuid.uuid4().hex))

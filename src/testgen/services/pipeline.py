@@ -13,7 +13,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -53,10 +53,7 @@ class WorkerResources:
     sessionmaker: async_sessionmaker[AsyncSession]
     store: ProgressStore
     provider: LLMProvider
-    rows: JobRows = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rows = JobRows(self.sessionmaker)
+    rows: JobRows
 
 
 class JobFinished(Exception):

@@ -1,0 +1,62 @@
+"""WakeableWorker's one-round-trip claim keeps arq's rules for which queued jobs may start."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from arq.constants import in_progress_key_prefix
+from arq.utils import timestamp_ms
+from redis.asyncio import Redis
+
+from testgen.arq_worker import WakeableWorker
+from testgen.config import Settings
+from testgen.jobs import worker_options
+from testgen.redis_client import QUEUE_NAME, create_redis
+
+
+@pytest.fixture
+async def idle_workers(settings: Settings) -> AsyncIterator[list[WakeableWorker]]:
+    """Two workers whose start_jobs is called by hand (their poll loops never run)."""
+    pools = [create_redis(settings.effective_redis_url) for _ in range(2)]
+    options = {**worker_options(settings), "max_jobs": 100}
+    workers = [
+        WakeableWorker(**options, redis_pool=pool, ctx={"settings": settings}, handle_signals=False)
+        for pool in pools
+    ]
+    yield workers
+    for worker in workers:
+        if worker.tasks:
+            await asyncio.wait(list(worker.tasks.values()), timeout=2)
+    for pool in pools:
+        await pool.aclose()
+
+
+async def test_only_due_jobs_that_nobody_runs_are_claimed(
+    idle_workers: list[WakeableWorker], redis: Redis
+) -> None:
+    worker = idle_workers[0]
+    now = timestamp_ms()
+    await redis.zadd(QUEUE_NAME, {"due": now - 10, "running": now - 10, "later": now + 60_000})
+    await redis.set(in_progress_key_prefix + "running", b"1", px=60_000)
+
+    await worker.start_jobs([b"due", b"running", b"later", b"not-queued"])
+
+    assert set(worker.tasks) == {"due"}
+    ttl = await redis.pttl(in_progress_key_prefix + "due")
+    assert 0 < ttl <= worker.in_progress_timeout_s * 1000
+    assert await redis.pttl(in_progress_key_prefix + "later") == -2  # untouched
+
+
+async def test_racing_workers_never_claim_the_same_job(
+    idle_workers: list[WakeableWorker], redis: Redis
+) -> None:
+    now = timestamp_ms()
+    ids = [f"job-{i}" for i in range(40)]
+    await redis.zadd(QUEUE_NAME, {job_id: now - 10 for job_id in ids})
+    await asyncio.gather(*(w.start_jobs([job_id.encode() for job_id in ids]) for w in idle_workers))
+    first, second = (set(w.tasks) for w in idle_workers)
+    assert not first & second
+    assert first | second == set(ids)
+    assert first and second  # both got some: they really raced
