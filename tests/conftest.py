@@ -16,6 +16,7 @@ from alembic.config import Config
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from testgen import embedded_redis
 from testgen.arq_worker import WakeableWorker
@@ -62,6 +63,13 @@ def database_url(tmp_path: Path) -> str:
         asyncio.run(_reset_postgres(url))
     command.upgrade(alembic_config(url), "head")
     return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

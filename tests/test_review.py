@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from testgen import models, repository
 from testgen.config import Settings
-from testgen.db import create_engine, create_sessionmaker
+from testgen.db import create_sessionmaker
 from testgen.llm.base import BatchRequest, BatchResult, CallStats, StoryText, TestCaseSlot
 from testgen.llm.offline import OfflineProvider
 from testgen.progress import ProgressStore, events_key, state_key
@@ -53,13 +52,6 @@ def save_url(task_id: str) -> str:
 
 def regenerate_url(task_id: str, index: int | str) -> str:
     return f"/generate-test-cases/{task_id}/test-cases/{index}/regenerate"
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

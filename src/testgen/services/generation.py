@@ -71,6 +71,27 @@ async def dispatch(
         raise queue_unavailable(settings) from exc
 
 
+def new_job(story_id: str, kind: str, options: dict[str, Any], parent_id: str | None = None) -> GenerationJob:
+    """A queued job with every column set, so that it needs no re-read after the INSERT."""
+    return GenerationJob(
+        id=str(uuid.uuid4()),
+        story_id=story_id,
+        kind=kind,
+        parent_id=parent_id,
+        options=options,
+        status="queued",
+        progress=0,
+        message="Waiting for a worker",
+        error=None,
+        result=None,
+        attempts=0,
+        created_at=utcnow(),
+        started_at=None,
+        finished_at=None,
+        saved_at=None,
+    )
+
+
 async def enqueue(
     session: AsyncSession,
     redis: ArqRedis,
@@ -93,23 +114,7 @@ async def enqueue(
     await require_queue(redis, settings)
 
     story_id = story.id
-    job = GenerationJob(
-        id=str(uuid.uuid4()),
-        story_id=story_id,
-        kind="generate",
-        parent_id=None,
-        options=options,
-        status="queued",
-        progress=0,
-        message="Waiting for a worker",
-        error=None,
-        result=None,
-        attempts=0,
-        created_at=utcnow(),
-        started_at=None,
-        finished_at=None,
-        saved_at=None,
-    )
+    job = new_job(story_id, "generate", options)
     session.add(job)
     try:
         await session.commit()

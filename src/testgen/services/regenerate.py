@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -66,23 +65,8 @@ async def enqueue(
     await generation.require_queue(redis, settings)
 
     per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
-    job = GenerationJob(
-        id=str(uuid.uuid4()),
-        story_id=parent.story_id,
-        kind="regenerate",
-        parent_id=parent.id,
-        options={"index": index, "scenarios_per_test_case": per_case},
-        status="queued",
-        progress=0,
-        message="Waiting for a worker",
-        error=None,
-        result=None,
-        attempts=0,
-        created_at=utcnow(),
-        started_at=None,
-        finished_at=None,
-        saved_at=None,
-    )
+    options = {"index": index, "scenarios_per_test_case": per_case}
+    job = generation.new_job(parent.story_id, "regenerate", options, parent_id=parent.id)
     session.add(job)
     await session.commit()
     await generation.dispatch(session, redis, store, settings, job, REGENERATE_JOB)
