@@ -128,6 +128,9 @@ def report(config: BenchConfig, parallel: RunResult, sequential: RunResult, max_
     batches = len(parallel.call_latencies_s)
     slowest = sequential.slowest_s
     ratio = parallel.wall_s / slowest
+    verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
+    if config.latency_s < 0.5:  # the target is for the workload, not the quick one
+        verdict = "applies to the full run, not to --quick"
     rows = [
         ("job", f"{config.test_cases} test cases x {config.scenarios_per_test_case} = {scenarios} scenarios"),
         ("batches", f"{batches} (max {config.batch_max_scenarios} scenarios each)"),
@@ -136,7 +139,7 @@ def report(config: BenchConfig, parallel: RunResult, sequential: RunResult, max_
         ("parallel wall time", f"{parallel.wall_s:.3f}s ({max_in_flight} calls in flight at most)"),
         (
             "parallel / slowest",
-            f"{ratio:.3f} (target <= {TARGET_RATIO}: {'met' if ratio <= TARGET_RATIO else 'MISSED'})",
+            f"{ratio:.3f} (target <= {TARGET_RATIO}: {verdict})",
         ),
         ("sequential wall time", f"{sequential.wall_s:.3f}s"),
         ("speedup", f"{sequential.wall_s / parallel.wall_s:.2f}x"),
