@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
+from arq.worker import JobExecutionFailed
 from redis.asyncio import Redis
 
 from testgen.arq_worker import WakeableWorker
 from testgen.config import Settings
 from testgen.jobs import worker_options
-from testgen.redis_client import QUEUE_NAME, create_redis
+from testgen.redis_client import QUEUE_NAME, create_redis, deserialize_job, serialize_job
 
 
 @pytest.fixture
@@ -55,8 +56,15 @@ async def test_racing_workers_never_claim_the_same_job(
     now = timestamp_ms()
     ids = [f"job-{i}" for i in range(40)]
     await redis.zadd(QUEUE_NAME, {job_id: now - 10 for job_id in ids})
-    await asyncio.gather(*(w.start_jobs([job_id.encode() for job_id in ids]) for w in idle_workers))
+    forward = [job_id.encode() for job_id in ids]
+    await asyncio.gather(idle_workers[0].start_jobs(forward), idle_workers[1].start_jobs(forward[::-1]))
     first, second = (set(w.tasks) for w in idle_workers)
     assert not first & second
     assert first | second == set(ids)
-    assert first and second  # both got some: they really raced
+
+
+def test_a_failed_jobs_result_is_stored_as_text() -> None:
+    result = {"r": JobExecutionFailed("job expired"), "s": False}
+    assert deserialize_job(serialize_job(result)) == {"r": "JobExecutionFailed: job expired", "s": False}
+    with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
+        serialize_job({"r": object()})

@@ -18,7 +18,15 @@ REGENERATE_JOB = "regenerate_test_case"
 
 
 def serialize_job(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
+    """JSON for arq's jobs and results. A failed job's result is an exception: it is stored as
+    "Type: message" (arq would otherwise log a traceback and store a placeholder)."""
+    return json.dumps(data, separators=(",", ":"), default=_exception_text).encode()
+
+
+def _exception_text(value: object) -> str:
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def deserialize_job(data: bytes) -> dict[str, Any]:
