@@ -8,6 +8,10 @@ from typing import Any
 
 from httpx import AsyncClient
 from httpx_sse import aconnect_sse
+from pydantic import SecretStr
+
+from testgen.config import Settings
+from testgen.embedded_redis import free_port
 
 
 @dataclass
@@ -15,6 +19,15 @@ class Event:
     id: str
     event: str
     data: dict[str, Any]
+
+
+def use_unreachable_gemini(settings: Settings, key: str) -> None:
+    """Point the Gemini provider at a local port where nothing listens: every call fails at once."""
+    settings.llm_provider = "gemini"
+    settings.gemini_api_key = SecretStr(key)
+    settings.gemini_base_url = f"http://127.0.0.1:{free_port()}"
+    settings.gemini_timeout_s = 5
+    settings.llm_max_attempts = 1
 
 
 async def make_story(

@@ -23,7 +23,7 @@ from testgen.client_commands import ProgressBar
 from testgen.config import Settings
 from testgen.embedded_redis import free_port
 from tests.conftest import run_worker
-from tests.helpers import make_story, queue
+from tests.helpers import make_story, queue, use_unreachable_gemini
 
 BAR = re.compile(r"^\[([#.]{30})\]\s+(\d+)%  (Queued|Starting|Generating|Done|Failed|Cancelled)")
 
@@ -160,11 +160,7 @@ async def test_generate_errors_exit_1_with_the_reason(
 async def test_follow_exits_1_when_the_job_fails(
     server: str, http: AsyncClient, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings.llm_provider = "gemini"
-    settings.gemini_api_key = SecretStr("AIzaSy-cli-test-key")
-    settings.gemini_base_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    settings.gemini_timeout_s = 5
-    settings.llm_max_attempts = 1
+    use_unreachable_gemini(settings, "AIzaSy-cli-test-key")
     await make_story(http, "US-001")
     async with run_worker(settings):
         code = await cli("generate", "US-001", "--follow", "--api", server)

@@ -23,6 +23,18 @@ def _env(settings_env: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **settings_env, "NO_PROXY": "127.0.0.1,localhost"}
 
 
+def wait_until_answers(url: str, timeout_s: float) -> None:
+    """Poll `url` until it answers 200 or `timeout_s` passes (the test's own checks then fail)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def api_process(
     database_url: str, redis_url: str, tmp_path: Path
@@ -37,13 +49,7 @@ def api_process(
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
+    wait_until_answers(f"{base}/openapi.json", 20)
     yield proc, base
     if proc.poll() is None:
         proc.kill()
@@ -90,12 +96,7 @@ def test_dev_runs_everything_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) ->
     )
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_answers(f"http://127.0.0.1:{port}/health", 30)
         stories = httpx.get(f"http://127.0.0.1:{port}/user-stories", timeout=5).json()
         assert [s["id"] for s in stories] == ["US-001"]  # the demo story
         job = httpx.post(f"http://127.0.0.1:{port}/generate-test-cases/US-001/queue", timeout=5).json()

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from httpx import AsyncClient
@@ -71,15 +72,20 @@ async def test_job_of_a_killed_worker_is_requeued_and_completes(
     assert len((await http.get("/user-stories/US-001/test-cases")).json()) == 3
 
 
+def restartable_redis(tmp_path: Path) -> Callable[[], embedded_redis.EmbeddedRedis]:
+    """A private Redis that keeps its data: each call starts it on the same port and files."""
+    port, data = embedded_redis.free_port(), tmp_path / "redis"
+    return lambda: embedded_redis.start(data_dir=data, port=port, persist=True)
+
+
 async def test_redis_restart_mid_run(settings: Settings, tmp_path: Path) -> None:
     """The API answers 503 while Redis is down, recovers by itself, and the job still completes."""
     from httpx import ASGITransport
 
     from testgen.main import create_app
 
-    port = embedded_redis.free_port()
-    data = tmp_path / "redis"
-    server = embedded_redis.start(data_dir=data, port=port, persist=True)
+    start_redis = restartable_redis(tmp_path)
+    server = start_redis()
     settings.redis_url = SecretStr(server.url)
     settings.offline_llm_delay_s = 1.5
     app = create_app(settings)
@@ -103,7 +109,7 @@ async def test_redis_restart_mid_run(settings: Settings, tmp_path: Path) -> None
                 r = await client.post("/generate-test-cases/US-002/queue")
                 assert r.status_code == 503 and "cannot reach Redis" in r.json()["detail"]
                 assert (await client.get(job["status_url"])).status_code == 200  # from the database
-                server = embedded_redis.start(data_dir=data, port=port, persist=True)
+                server = start_redis()
                 deadline = time.monotonic() + 20
                 status = {}
                 while time.monotonic() < deadline:
@@ -173,9 +179,8 @@ async def test_sse_clients_get_retry_and_resume_across_a_redis_restart(
 
     from testgen.main import create_app
 
-    port = embedded_redis.free_port()
-    data = tmp_path / "redis"
-    server = embedded_redis.start(data_dir=data, port=port, persist=True)
+    start_redis = restartable_redis(tmp_path)
+    server = start_redis()
     settings.redis_url = SecretStr(server.url)
     settings.offline_llm_delay_s = 1.0
     app = create_app(settings)
@@ -196,7 +201,7 @@ async def test_sse_clients_get_retry_and_resume_across_a_redis_restart(
                         server.stop()  # Redis goes away while the client is connected
             assert text.rstrip().endswith("retry: 2000")  # the stream ended with a hint to come back
             last_id = [line[4:] for line in text.splitlines() if line.startswith("id: ")][-1]
-            server = embedded_redis.start(data_dir=data, port=port, persist=True)
+            server = start_redis()
             rest, rest_ids = [], []
             for _ in range(50):  # the client comes back, as EventSource would, until the job ends
                 r = await client.get(job["events_url"], headers={"Last-Event-ID": last_id})

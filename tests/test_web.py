@@ -21,9 +21,8 @@ from playwright.async_api import Browser, Page, Request, Response, async_playwri
 from pydantic import SecretStr
 
 from testgen.config import Settings
-from testgen.embedded_redis import free_port
 from tests.conftest import run_worker
-from tests.helpers import make_story, queue
+from tests.helpers import make_story, queue, use_unreachable_gemini
 
 
 def _find_chromium() -> str | None:
@@ -305,11 +304,7 @@ async def test_failed_and_cancelled_generations(
     page: Page, http: AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    settings.llm_provider = "gemini"
-    settings.gemini_api_key = SecretStr("AIzaSy-web-test-key")
-    settings.gemini_base_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    settings.gemini_timeout_s = 5
-    settings.llm_max_attempts = 1
+    use_unreachable_gemini(settings, "AIzaSy-web-test-key")
     await make_story(http, "US-201")
     await make_story(http, "US-202")  # never generated
     await make_story(http, "US-203")  # cancelled

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, Project, TestCase, UserStory
@@ -135,6 +135,10 @@ async def get_job_for_update(session: AsyncSession, task_id: str) -> GenerationJ
     return (await session.execute(query.execution_options(populate_existing=True))).scalars().first()
 
 
+# A completed generation whose result was not saved yet (a discarded one has no row any more).
+OPEN_DRAFT = and_(GenerationJob.status == "completed", GenerationJob.saved_at.is_(None))
+
+
 async def list_drafts(session: AsyncSession, story_id: str) -> Sequence[GenerationJob]:
     """Completed generation jobs of a story whose result was neither saved nor discarded, newest first."""
     query = (
@@ -142,8 +146,7 @@ async def list_drafts(session: AsyncSession, story_id: str) -> Sequence[Generati
         .where(
             GenerationJob.story_id == story_id,
             GenerationJob.kind == "generate",
-            GenerationJob.status == "completed",
-            GenerationJob.saved_at.is_(None),
+            OPEN_DRAFT,
         )
         .order_by(GenerationJob.finished_at.desc(), GenerationJob.id)
     )

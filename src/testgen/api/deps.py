@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,9 @@ from testgen.config import Settings
 from testgen.db import begin_read
 from testgen.errors import InvalidRequestError, NotFoundError
 from testgen.models import GenerationJob, TestCase, UserStory
+
+Key = TypeVar("Key", str, int)
+Row = TypeVar("Row")
 
 
 def get_settings(request: Request) -> Settings:
@@ -33,25 +36,27 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def existing_story(session: SessionDep, story_id: Annotated[str, Path(max_length=200)]) -> UserStory:
+async def _must_exist(
+    session: AsyncSession, get: Callable[[AsyncSession, Key], Awaitable[Row | None]], ident: Key, what: str
+) -> Row:
+    """Look a row up in a read of its own (ended before the route writes), or 404."""
     await begin_read(session)
-    story = await repository.get_story(session, story_id)
-    await session.commit()  # end the read: on SQLite an open transaction holds the write lock
-    if story is None:
-        raise NotFoundError("User story", story_id)
-    return story
+    found = await get(session, ident)
+    await session.commit()
+    if found is None:
+        raise NotFoundError(what, ident)
+    return found
+
+
+async def existing_story(session: SessionDep, story_id: Annotated[str, Path(max_length=200)]) -> UserStory:
+    return await _must_exist(session, repository.get_story, story_id, "User story")
 
 
 StoryDep = Annotated[UserStory, Depends(existing_story)]
 
 
 async def existing_job(session: SessionDep, task_id: Annotated[str, Path(max_length=200)]) -> GenerationJob:
-    await begin_read(session)
-    job = await repository.get_job(session, task_id)
-    await session.commit()
-    if job is None:
-        raise NotFoundError("Task", task_id)
-    return job
+    return await _must_exist(session, repository.get_job, task_id, "Task")
 
 
 JobDep = Annotated[GenerationJob, Depends(existing_job)]
@@ -90,12 +95,7 @@ MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and 
 async def existing_test_case(
     session: SessionDep, test_case_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 ) -> TestCase:
-    await begin_read(session)
-    case = await repository.get_test_case(session, test_case_id)
-    await session.commit()
-    if case is None:
-        raise NotFoundError("Test case", test_case_id)
-    return case
+    return await _must_exist(session, repository.get_test_case, test_case_id, "Test case")
 
 
 TestCaseDep = Annotated[TestCase, Depends(existing_test_case)]

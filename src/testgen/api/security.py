@@ -66,21 +66,8 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or self._allowed(scope):
             await self.app(scope, receive, send)
             return
-        body = json.dumps(
-            {"detail": "Missing or invalid API key: send 'Authorization: Bearer <key>' (API_KEYS is set)"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"www-authenticate", b'Bearer realm="testgen"'),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = "Missing or invalid API key: send 'Authorization: Bearer <key>' (API_KEYS is set)"
+        await send_error(send, 401, detail, (b"www-authenticate", b'Bearer realm="testgen"'))
 
     def _allowed(self, scope: Scope) -> bool:
         path: str = scope["path"]
@@ -112,7 +99,7 @@ class BodyLimitMiddleware:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+                await send_error(send, 413, _TooLarge(self.max_bytes).detail)
                 return
         received = 0
         started = False
@@ -133,25 +120,9 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except _TooLarge as exc:
             if not started:
-                await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"Request body too large: the limit is {self.max_bytes} bytes (MAX_BODY_BYTES)"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+                await send_error(send, 413, exc.detail)
 
 
 class _TooLarge(HTTPException):
@@ -159,3 +130,15 @@ class _TooLarge(HTTPException):
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__(413, f"Request body too large: the limit is {max_bytes} bytes (MAX_BODY_BYTES)")
+
+
+async def send_error(send: Send, status: int, detail: str, *headers: tuple[bytes, bytes]) -> None:
+    """A JSON error response written straight to ASGI, for middleware that answers by itself."""
+    body = json.dumps({"detail": detail}).encode()
+    start_headers = [
+        (b"content-type", b"application/json"),
+        *headers,
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": body})

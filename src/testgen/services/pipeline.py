@@ -68,10 +68,9 @@ class JobRun:
         self.job = job
         self.last_status = job.status
 
-    async def _update_row(self, **values: Any) -> None:
+    async def _write_row(self, values: dict[str, Any]) -> None:
         if not await self.res.rows.update(self.job.id, values):
             raise JobFinished
-        self._apply(values)
 
     async def report(
         self, status: str, progress: int, message: str, *, persist: bool = False, **extra: Any
@@ -85,15 +84,14 @@ class JobRun:
         values = {"status": status, "progress": progress, "message": message, **extra}
         final = status in FINAL_STATUSES
         if persist and final:
-            await self._update_row(**values)
-        else:
-            self._apply(values)
+            await self._write_row(values)
+        self._apply(values)
         event = status if status != self.last_status else "progress"
         self.last_status = status
         if await self._publish(event, retry=persist) is None:
             raise JobFinished
         if persist and not final:
-            await self._update_row(**values)
+            await self._write_row(values)
 
     def _apply(self, values: dict[str, Any]) -> None:
         for key, value in values.items():

@@ -172,11 +172,7 @@ async def _apply(
         }
         applied = await session.execute(
             update(GenerationJob)
-            .where(
-                GenerationJob.id == parent_id,
-                GenerationJob.status == "completed",
-                GenerationJob.saved_at.is_(None),
-            )
+            .where(GenerationJob.id == parent_id, repository.OPEN_DRAFT)
             .values(result=draft)
             .execution_options(synchronize_session=False)
         )

@@ -69,11 +69,7 @@ async def save(session: AsyncSession, job: GenerationJob, edited: list[TestCaseD
     task_id = job.id
     claimed = await session.execute(
         update(GenerationJob)
-        .where(
-            GenerationJob.id == task_id,
-            GenerationJob.status == "completed",
-            GenerationJob.saved_at.is_(None),
-        )
+        .where(GenerationJob.id == task_id, repository.OPEN_DRAFT)
         .values(saved_at=utcnow())
         .execution_options(synchronize_session=False)
     )
