@@ -21,11 +21,11 @@ from typing import Any
 from _harness import Env, environment, rss_mb, seed_stories, subprocess_worker, table, verdict
 from sqlalchemy import func, select
 
+from testgen.api.deps import existing_story
 from testgen.db import create_engine, create_sessionmaker
 from testgen.models import GenerationJob
 from testgen.progress import TERMINAL, ProgressStore
 from testgen.redis_client import create_redis
-from testgen.repository import get_story
 from testgen.services import generation
 
 OPTIONS = {"num_test_cases": 15, "scenarios_per_test_case": 3}  # 45 scenarios -> 3 batches of 15
@@ -49,8 +49,7 @@ async def run(env: Env, n: int, max_jobs: int, prefix: str) -> dict[str, Any]:
 
             async def enqueue(story_id: str) -> str:
                 async with sem, sessions() as session:
-                    story = await get_story(session, story_id)
-                    assert story is not None
+                    story = await existing_story(session, story_id)  # the route's lookup, as the API does it
                     job, _ = await generation.enqueue(session, redis, store, settings, story, OPTIONS)
                     return job.id
 
