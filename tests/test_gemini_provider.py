@@ -159,7 +159,7 @@ async def test_invalid_key_fails_fast_without_retries(
 
     assert time.monotonic() - started < 2.0
     assert fake.calls == 1
-    assert info.value.type == "auth" and not info.value.retryable
+    assert info.value.type == "auth"
     assert "GEMINI_API_KEY" in info.value.message
     assert API_KEY not in info.value.message
     assert API_KEY not in repr(info.value.__cause__)

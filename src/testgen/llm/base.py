@@ -85,16 +85,15 @@ class BatchResult:
 class LLMError(Exception):
     """A failure the job reports to the user. `type` is machine-readable (auth, rate_limit, ...)."""
 
-    def __init__(self, type_: str, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, type_: str, message: str) -> None:
         super().__init__(message)
         self.type = type_
         self.message = message
-        self.retryable = retryable
 
 
 class BadOutputError(LLMError):
     def __init__(self, message: str) -> None:
-        super().__init__("bad_output", message, retryable=True)
+        super().__init__("bad_output", message)
 
 
 class LLMProvider(Protocol):

@@ -150,7 +150,6 @@ class GeminiProvider:
             "bad_output",
             f"{label}: Gemini gave unusable output {self._max_reasks + 1} times in a row "
             f"(last: {feedback}). Try again, or lower BATCH_MAX_SCENARIOS.",
-            retryable=True,
         )
 
     async def _call(
@@ -219,7 +218,7 @@ class GeminiProvider:
             return _Fault("timeout", what, retry_after)
         if 400 <= code < 500:
             raise LLMError("invalid_request", f"Gemini refused the request ({what})") from None
-        raise LLMError("upstream", f"Gemini failed ({what})", retryable=True) from None
+        raise LLMError("upstream", f"Gemini failed ({what})") from None
 
     def _exhausted(self, fault: _Fault, label: str) -> LLMError:
         tries = f"{self._max_attempts} attempt{'s' if self._max_attempts > 1 else ''}"
@@ -235,7 +234,7 @@ class GeminiProvider:
             )
         else:
             message = f"{label}: Gemini kept failing ({fault.description}) after {tries}. Try again later."
-        return LLMError(fault.type, message, retryable=True)
+        return LLMError(fault.type, message)
 
     def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
         """The server's RetryInfo delay when given (capped), else exponential backoff with full jitter."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -34,12 +35,15 @@ def parse_cursor(last_event_id: str | None, task_ids: list[str]) -> dict[str, st
     return cursors
 
 
+# A Redis stream entry id: `<ms>` or `<ms>-<seq>`, ASCII digits (int() would take "١٢" and " 12 "),
+# each part an unsigned 64-bit number (Redis rejects a larger one with an error).
+_ENTRY_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?", re.ASCII)
+_MAX_ID_PART = 2**64 - 1
+
+
 def _valid(entry: str) -> bool:
-    try:
-        stream_id_tuple(entry)
-    except ValueError:
-        return False
-    return True
+    match = _ENTRY_ID.fullmatch(entry)
+    return match is not None and all(int(part) <= _MAX_ID_PART for part in match.groups("0"))
 
 
 @dataclass
