@@ -35,7 +35,7 @@ from _harness import (
 )
 from redis.asyncio import Redis
 
-from testgen.progress import TERMINAL, events_key
+from testgen.streaming.progress_store import TERMINAL, events_key
 
 POLL_S = 2.0
 OPTIONS = {"num_test_cases": 15, "scenarios_per_test_case": 3}  # 3 batches

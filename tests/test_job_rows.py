@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from testgen.db import create_sessionmaker
-from testgen.models import GenerationJob, UserStory, utcnow
-from testgen.services.job_rows import Coalescer, JobRows
+from testgen.core.database import create_sessionmaker
+from testgen.data.models import GenerationJob, UserStory, utcnow
+from testgen.worker.job_rows import Coalescer, JobRows
 
 
 @pytest.fixture

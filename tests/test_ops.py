@@ -17,13 +17,13 @@ from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from testgen.config import Settings
-from testgen.db import create_engine, create_sessionmaker
-from testgen.embedded_redis import free_port
-from testgen.main import create_app
-from testgen.models import GenerationJob
-from testgen.redis_client import QUEUE_NAME
-from testgen.services import ops
+from testgen.api.app import create_app
+from testgen.api.services import ops
+from testgen.core.config import Settings
+from testgen.core.database import create_engine, create_sessionmaker
+from testgen.core.embedded_redis import free_port
+from testgen.core.redis import QUEUE_NAME
+from testgen.data.models import GenerationJob
 from tests.conftest import ROOT, run_worker
 from tests.helpers import make_story, queue, read_events
 

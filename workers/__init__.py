@@ -4,8 +4,8 @@ arq reads the attributes of this class, so they are resolved from the settings (
 .env) when the module is imported; nothing connects until the worker starts.
 """
 
-from testgen.config import Settings
-from testgen.jobs import worker_options
+from testgen.core.config import Settings
+from testgen.worker.functions import worker_options
 
 _options = worker_options(Settings())
 

@@ -8,11 +8,11 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from testgen import repository
-from testgen.config import Settings
-from testgen.db import begin_read
-from testgen.errors import InvalidRequestError, NotFoundError
-from testgen.models import GenerationJob, TestCase, UserStory
+from testgen.core.config import Settings
+from testgen.core.database import begin_read
+from testgen.core.errors import InvalidRequestError, NotFoundError
+from testgen.data import repository
+from testgen.data.models import GenerationJob, TestCase, UserStory
 
 Key = TypeVar("Key", str, int)
 Row = TypeVar("Row")

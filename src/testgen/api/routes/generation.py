@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from testgen.api.deps import JobDep, SessionDep, SettingsDep, StoryDep, jobs_for_stream
+from testgen.api.services import jobs as generation
+from testgen.data.models import GenerationJob
+from testgen.data.schemas import GenerateOptions, JobStatusOut, QueuedJob
+from testgen.streaming import job_streams as events
+from testgen.streaming.sse_response import EventStreamResponse
+
+router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
+
+
+def queued_job(request: Request, job: GenerationJob) -> QueuedJob:
+    """The 202 answer for a queued job, with the URLs to follow it."""
+    return QueuedJob(
+        task_id=job.id,
+        story_id=job.story_id,
+        status=job.status,
+        status_url=str(request.url_for("job_status", task_id=job.id).path),
+        events_url=str(request.url_for("job_events", task_id=job.id).path),
+    )
+
+
+@router.post(
+    "/{story_id}/queue",
+    status_code=202,
+    response_model=QueuedJob,
+    responses={200: {"model": QueuedJob, "description": "A job for this story is already queued or running"}},
+)
+async def queue_generation(
+    request: Request,
+    story: StoryDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    options: Annotated[GenerateOptions | None, Body()] = None,
+) -> JSONResponse:
+    opts = (options or GenerateOptions()).model_dump()
+    state = request.app.state
+    job, created = await generation.enqueue(session, state.redis, state.store, settings, story, opts)
+    return JSONResponse(queued_job(request, job).model_dump(mode="json"), status_code=202 if created else 200)
+
+
+@router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")
+async def job_status(request: Request, job: JobDep) -> object:
+    return await generation.status(request.app.state.store, job)
+
+
+async def _open(
+    request: Request, jobs: list[GenerationJob], cursor: str | None, *, multiplexed: bool
+) -> Response:
+    state = request.app.state
+    stream = await events.open_stream(
+        state.hub,
+        state.store,
+        jobs,
+        cursor,
+        multiplexed=multiplexed,
+        ping_interval_s=state.settings.sse_ping_interval_s,
+    )
+    if stream is None:  # 204 tells EventSource to stop reconnecting: every job has ended
+        return Response(status_code=204)
+    return EventStreamResponse(stream)
+
+
+@router.get(
+    "/status/{task_id}/events",
+    name="job_events",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "The job ended already"}},
+)
+async def job_events(
+    request: Request,
+    job: JobDep,
+    last_event_id: Annotated[str | None, Header(max_length=8192)] = None,
+    cursor: Annotated[str | None, Query(alias="last_event_id", max_length=8192)] = None,
+) -> Response:
+    return await _open(request, [job], last_event_id or cursor, multiplexed=False)
+
+
+@router.get(
+    "/events",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
+)
+async def multiplexed_events(
+    request: Request,
+    jobs: Annotated[list[GenerationJob], Depends(jobs_for_stream)],
+    last_event_id: Annotated[str | None, Header(max_length=65536)] = None,
+    cursor: Annotated[str | None, Query(alias="last_event_id", max_length=65536)] = None,
+) -> Response:
+    return await _open(request, jobs, last_event_id or cursor, multiplexed=True)
+
+
+@router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut)
+async def cancel_generation(request: Request, job: JobDep, session: SessionDep) -> object:
+    state = request.app.state
+    return await generation.cancel(session, state.redis, state.store, job)
