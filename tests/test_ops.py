@@ -22,7 +22,7 @@ from testgen.api.services import ops
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.embedded_redis import free_port
-from testgen.core.redis import QUEUE_NAME
+from testgen.core.redis_keys import QUEUE_NAME
 from testgen.data.models import GenerationJob
 from tests.conftest import ROOT, run_worker
 from tests.helpers import make_story, queue, read_events

@@ -164,7 +164,7 @@ def run_api(settings: Settings, host: str, port: int) -> int:
 
 
 def run_worker(settings: Settings) -> int:
-    from testgen.worker.functions import worker_options
+    from testgen.worker.options import worker_options
     from testgen.worker.wakeable import WakeableWorker
 
     own = None

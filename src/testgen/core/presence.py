@@ -14,9 +14,10 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from testgen.core.redis_keys import WORKERS_KEY
+
 logger = logging.getLogger(__name__)
 
-WORKERS_KEY = "testgen:workers"
 HEARTBEAT_S = 10
 WORKER_FRESH_S = 30
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from arq.connections import ArqRedis
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -11,10 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
-QUEUE_NAME = "testgen:queue"
-WAKE_CHANNEL = "testgen:wake"  # published after each enqueue; see arq_worker.py
-GENERATE_JOB = "generate_test_cases"  # arq names a job after its function in testgen.worker.functions
-REGENERATE_JOB = "regenerate_test_case"
+from testgen.core.redis_keys import QUEUE_NAME
 
 
 def serialize_job(data: dict[str, Any]) -> bytes:
@@ -32,6 +30,16 @@ def _exception_text(value: object) -> str:
 def deserialize_job(data: bytes) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(data)
     return result
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
 
 
 def create_redis(url: str, *, max_connections: int = 8) -> ArqRedis:

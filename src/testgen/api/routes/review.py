@@ -16,7 +16,6 @@ from testgen.data.schemas import (
     TestCaseOut,
     TestCaseUpdate,
 )
-from testgen.worker import regenerate
 
 router = APIRouter(tags=["review"])
 
@@ -48,7 +47,7 @@ async def regenerate_test_case(
     index: Annotated[int, Path(ge=0, lt=10_000)],
 ) -> object:
     state = request.app.state
-    child = await regenerate.enqueue(session, state.redis, state.store, settings, job, index)
+    child = await review.regenerate(session, state.redis, state.store, settings, job, index)
     return RegenerateQueued(**queued_job(request, child).model_dump(), parent_id=job.id, index=index)
 
 
