@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
+
+from testgen.api.deps import StreamTokensDep
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -12,7 +14,7 @@ class StreamToken(BaseModel):
 
 
 @router.post("/stream-token", response_model=StreamToken)
-async def stream_token(request: Request) -> StreamToken:
+async def stream_token(tokens: StreamTokensDep) -> StreamToken:
     """A short-lived token for `?access_token=` on event streams (EventSource cannot send headers)."""
-    token, ttl = request.app.state.stream_tokens.issue()
+    token, ttl = tokens.issue()
     return StreamToken(token=token, expires_in=ttl)

@@ -5,11 +5,20 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from testgen.api.deps import JobDep, SessionDep, SettingsDep, StoryDep, jobs_for_stream
-from testgen.api.services import jobs as generation
+from testgen.api.deps import (
+    HubDep,
+    JobDep,
+    RedisDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    StoryDep,
+    jobs_for_stream,
+)
+from testgen.api.services import jobs
 from testgen.data.models import GenerationJob
 from testgen.data.schemas import GenerateOptions, JobStatusOut, QueuedJob
-from testgen.streaming import job_streams as events
+from testgen.streaming.job_streams import open_stream
 from testgen.streaming.sse_response import EventStreamResponse
 
 router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
@@ -36,31 +45,32 @@ async def queue_generation(
     request: Request,
     story: StoryDep,
     session: SessionDep,
+    redis: RedisDep,
+    store: StoreDep,
     settings: SettingsDep,
     options: Annotated[GenerateOptions | None, Body()] = None,
 ) -> JSONResponse:
     opts = (options or GenerateOptions()).model_dump()
-    state = request.app.state
-    job, created = await generation.enqueue(session, state.redis, state.store, settings, story, opts)
+    job, created = await jobs.enqueue(session, redis, store, settings, story, opts)
     return JSONResponse(queued_job(request, job).model_dump(mode="json"), status_code=202 if created else 200)
 
 
 @router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")
-async def job_status(request: Request, job: JobDep) -> object:
-    return await generation.status(request.app.state.store, job)
+async def job_status(job: JobDep, store: StoreDep) -> object:
+    return await jobs.status(store, job)
 
 
 async def _open(
-    request: Request, jobs: list[GenerationJob], cursor: str | None, *, multiplexed: bool
+    hub: HubDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    followed: list[GenerationJob],
+    cursor: str | None,
+    *,
+    multiplexed: bool,
 ) -> Response:
-    state = request.app.state
-    stream = await events.open_stream(
-        state.hub,
-        state.store,
-        jobs,
-        cursor,
-        multiplexed=multiplexed,
-        ping_interval_s=state.settings.sse_ping_interval_s,
+    stream = await open_stream(
+        hub, store, followed, cursor, multiplexed=multiplexed, ping_interval_s=settings.sse_ping_interval_s
     )
     if stream is None:  # 204 tells EventSource to stop reconnecting: every job has ended
         return Response(status_code=204)
@@ -75,12 +85,14 @@ async def _open(
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "The job ended already"}},
 )
 async def job_events(
-    request: Request,
     job: JobDep,
+    hub: HubDep,
+    store: StoreDep,
+    settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=8192)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=8192)] = None,
 ) -> Response:
-    return await _open(request, [job], last_event_id or cursor, multiplexed=False)
+    return await _open(hub, store, settings, [job], last_event_id or cursor, multiplexed=False)
 
 
 @router.get(
@@ -90,15 +102,16 @@ async def job_events(
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
 )
 async def multiplexed_events(
-    request: Request,
-    jobs: Annotated[list[GenerationJob], Depends(jobs_for_stream)],
+    followed: Annotated[list[GenerationJob], Depends(jobs_for_stream)],
+    hub: HubDep,
+    store: StoreDep,
+    settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=65536)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=65536)] = None,
 ) -> Response:
-    return await _open(request, jobs, last_event_id or cursor, multiplexed=True)
+    return await _open(hub, store, settings, followed, last_event_id or cursor, multiplexed=True)
 
 
 @router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut)
-async def cancel_generation(request: Request, job: JobDep, session: SessionDep) -> object:
-    state = request.app.state
-    return await generation.cancel(session, state.redis, state.store, job)
+async def cancel_generation(job: JobDep, session: SessionDep, redis: RedisDep, store: StoreDep) -> object:
+    return await jobs.cancel(session, redis, store, job)
