@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from testgen import schemas
-from testgen.llm.base import (
+from testgen.data import schemas
+from testgen.generation.llm.base import (
     BadOutputError,
     BatchRequest,
     CallStats,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from testgen.services.events import parse_cursor
+from testgen.streaming.cursors import parse_cursor
 
 A, B = "task-a", "task-b"
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from testgen import models, schemas
-from testgen.db import create_sessionmaker
-from testgen.services.export import export_story, to_csv, to_gherkin, to_json
+from testgen.api.services.export import export_story, to_csv, to_gherkin, to_json
+from testgen.core.database import create_sessionmaker
+from testgen.data import models, schemas
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 DESCRIPTION = "\nAs a shopper\n  # I pay\n\n@once\nScenario: x\n\\ slash\nplain   \n"

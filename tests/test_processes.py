@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testgen.embedded_redis import free_port
+from testgen.core.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

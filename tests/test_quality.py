@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from testgen import schemas
-from testgen.quality import coverage, duplicate_positions, normalise_step, scenario_fingerprint
-from testgen.schemas import Scenario
+from testgen.data import schemas
+from testgen.data.schemas import Scenario
+from testgen.generation.quality import coverage, duplicate_positions, normalise_step, scenario_fingerprint
 
 
 def scenario(

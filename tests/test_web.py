@@ -20,7 +20,7 @@ from httpx import AsyncClient
 from playwright.async_api import Browser, Page, Request, Response, async_playwright, expect
 from pydantic import SecretStr
 
-from testgen.config import Settings
+from testgen.core.config import Settings
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, use_unreachable_gemini
 
