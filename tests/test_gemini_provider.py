@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from testgen.core.config import Settings
+from testgen.core.logs import QUIET_LOGGERS
 from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
 from testgen.generation.llm.gemini import FENCE, GeminiProvider
 from testgen.generation.planning import plan_batches
@@ -146,6 +148,8 @@ async def test_persistent_faults_fail_after_max_attempts(
     assert info.value.type == type_
     assert "after 4 attempts" in info.value.message
     assert fake.calls == 4
+    # The fake echoes the key in its error: the traceback a worker would log must not carry it.
+    assert API_KEY not in "".join(traceback.format_exception(info.value))
 
 
 @pytest.mark.parametrize("behaviour", ["bad_key", "forbidden"])
@@ -299,6 +303,8 @@ async def test_key_never_logged(
     fake: FakeGemini, make_provider: MakeProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    for name in QUIET_LOGGERS:  # as configure_logging leaves them with LOG_LEVEL=DEBUG
+        caplog.set_level(logging.WARNING, logger=name)
     provider = make_provider()
     fake.script("429", "503", "malformed_json", "not_json_body")
     await provider.generate_batch(batches()[0])
