@@ -21,10 +21,10 @@ from testgen.api.app import create_app
 from testgen.api.services import ops
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
-from testgen.core.embedded_redis import free_port
 from testgen.core.redis_keys import QUEUE_NAME
 from testgen.data.models import GenerationJob
 from tests.conftest import ROOT, run_worker
+from tests.fake_services import LeakyPostgres, LeakyRedis
 from tests.helpers import make_story, queue, read_events
 
 ARQ_HEALTH_KEY = QUEUE_NAME + health_check_key_suffix
@@ -97,17 +97,23 @@ async def test_ready_without_a_worker_names_workers(client: AsyncClient) -> None
 
 
 async def test_ready_when_redis_is_down_names_redis_without_its_password(settings: Settings) -> None:
-    settings.redis_url = SecretStr(f"redis://:hunter2secret@127.0.0.1:{free_port()}/0")
-    async with app_client(settings) as client:
-        t0 = time.monotonic()
-        r = await client.get("/ready")
-        assert time.monotonic() - t0 < 4
-        scraped = await client.get("/metrics")
+    with LeakyRedis() as leaky:
+        settings.redis_url = SecretStr(leaky.url("hunter2secret"))
+        async with app_client(settings) as client:
+            t0 = time.monotonic()
+            r = await client.get("/ready")
+            assert time.monotonic() - t0 < 10  # a refusal, not the 3 s check timeout per probe
+            await make_story(client, "US-1")
+            queued = await client.post("/generate-test-cases/US-1/queue")
+            scraped = await client.get("/metrics")
+    assert any("hunter2secret" in e for e in leaky.errors)  # the error Redis sent carried it
     assert r.status_code == 503
     checks = r.json()["checks"]
-    assert checks["redis"].startswith("down: ") and checks["database"] == "ok"
-    assert checks["workers"] != "ok"
     assert "hunter2secret" not in r.text
+    assert checks["redis"].startswith("down: ResponseError: ") and checks["database"] == "ok"
+    assert "***" in checks["redis"]
+    assert checks["workers"] != "ok"
+    assert queued.status_code == 503 and "hunter2secret" not in queued.text
     # Metrics still come from the database; the Redis figures are left out.
     assert scraped.status_code == 200
     samples = parse_metrics(scraped.text)
@@ -116,14 +122,19 @@ async def test_ready_when_redis_is_down_names_redis_without_its_password(setting
 
 
 async def test_ready_when_the_database_is_down_names_it_without_its_password(settings: Settings) -> None:
-    settings.database_url = f"postgresql+asyncpg://qa:pa55word-xyz@127.0.0.1:{free_port()}/testgen"
-    async with app_client(settings) as client:
-        r = await client.get("/ready")
-        scraped = await client.get("/metrics")
+    with LeakyPostgres() as leaky:
+        settings.database_url = leaky.url("pa55word-xyz")
+        async with app_client(settings) as client:
+            r = await client.get("/ready")
+            scraped = await client.get("/metrics")
+            listed = await client.get("/user-stories")
+    assert any("pa55word-xyz" in e for e in leaky.errors)  # the error the server sent carried it
     assert r.status_code == 503
     checks = r.json()["checks"]
-    assert checks["database"].startswith("down: ") and checks["redis"] == "ok"
     assert "pa55word-xyz" not in r.text
+    assert checks["database"].startswith("down: ") and checks["redis"] == "ok"
+    assert "***" in checks["database"]
+    assert listed.status_code >= 500 and "pa55word-xyz" not in listed.text
     assert scraped.status_code == 503 and scraped.json()["detail"].startswith("database unavailable")
 
 
