@@ -24,6 +24,7 @@ from testgen.core.config import Settings
 from testgen.core.database import create_engine
 from testgen.worker.options import worker_options
 from testgen.worker.wakeable import WakeableWorker
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,7 +124,7 @@ async def run_worker(settings: Settings) -> AsyncIterator[WakeableWorker]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        if w.tasks:  # let arq finish recording results of jobs that just ended
+        if w.tasks:  # let arq finish recording results of jobs that just ended (bounded)
             await asyncio.wait(list(w.tasks.values()), timeout=2)
         with contextlib.suppress(asyncio.CancelledError):
             await w.close()
@@ -135,8 +136,8 @@ async def server(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
     config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())
-    while not srv.started:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: srv.started or task.done(), what="uvicorn to start")
+    assert srv.started, "uvicorn did not start"
     port = srv.servers[0].sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True

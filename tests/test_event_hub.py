@@ -12,7 +12,7 @@ from testgen.core.redis import create_blocking_reader, create_redis
 from testgen.core.redis_keys import events_key
 from testgen.streaming.event_hub import OVERFLOW, EventHub
 from testgen.streaming.progress_store import ProgressStore, stream_id_tuple
-from tests.helpers import make_story, queue
+from tests.helpers import make_story, queue, wait_for
 
 
 def snapshot(task_id: str, progress: int) -> dict[str, object]:
@@ -160,7 +160,5 @@ async def test_a_client_that_leaves_releases_its_subscription_at_once(
             if "event: queued" in chunk:
                 break
         assert hub.connections == 1
-    deadline = asyncio.get_running_loop().time() + 2
-    while hub.connections and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.02)
-    assert hub.connections == 0 and not hub._subs
+    await wait_for(lambda: hub.connections == 0, what="the hub to drop the connection")
+    assert not hub._subs

@@ -18,6 +18,7 @@ from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
 from testgen.generation.llm.gemini import FENCE, GeminiProvider
 from testgen.generation.planning import plan_batches
 from tests.fake_gemini import FakeGemini
+from tests.helpers import wait_for
 
 API_KEY = "AIzaSy-test-key-5e3b1c9d7f"
 STORY = StoryText(
@@ -121,8 +122,8 @@ async def test_429_is_retried_after_the_server_retry_delay(
     assert fake.calls == 2
     assert result.stats.calls == 2 and result.stats.retries == 1
     gap = fake.requests[1].started - fake.requests[0].started
-    assert 0.3 <= gap < 1.0, "RetryInfo.retryDelay of 0.3s is honoured, not the tiny backoff base"
-    assert elapsed < 2.0
+    assert gap >= 0.3, "RetryInfo.retryDelay of 0.3s is honoured, not the tiny backoff base"
+    assert elapsed < 10  # and not the 30 s of the retry-delay cap
 
 
 async def test_503_is_retried(fake: FakeGemini, make_provider: MakeProvider) -> None:
@@ -161,7 +162,7 @@ async def test_invalid_key_fails_fast_without_retries(
     with pytest.raises(LLMError) as info:
         await make_provider(llm_max_attempts=5).generate_batch(batches()[0])
 
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10  # no backoff
     assert fake.calls == 1
     assert info.value.type == "auth"
     assert "GEMINI_API_KEY" in info.value.message
@@ -223,7 +224,7 @@ async def test_timeouts_are_retried_then_reported(fake: FakeGemini, make_provide
     with pytest.raises(LLMError) as info:
         await make_provider(gemini_timeout_s=0.3, llm_max_attempts=2).generate_batch(batches()[0])
 
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10  # the calls hang for 30 s: the 0.3 s timeout cut them
     assert info.value.type == "timeout"
     assert "GEMINI_TIMEOUT_S" in info.value.message
     assert fake.calls == 2
@@ -240,33 +241,32 @@ async def test_cancellation_propagates_during_a_call(fake: FakeGemini, make_prov
     task = asyncio.create_task(make_provider(llm_max_attempts=5).generate_batch(batches()[0]))
     await _until(lambda: fake.in_flight == 1)
 
-    started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=1.0)
-    assert time.monotonic() - started < 1.0
+        await asyncio.wait_for(task, timeout=10)  # the call hangs for 30 s: the cancel ended it
     assert fake.calls == 1, "a cancelled call is not retried"
     await _until(lambda: fake.in_flight == 0)  # the connection was closed, the server saw it
 
 
-async def test_cancellation_propagates_during_backoff(fake: FakeGemini, make_provider: MakeProvider) -> None:
+async def test_cancellation_propagates_during_backoff(
+    fake: FakeGemini, make_provider: MakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
     fake.retry_delay = "30s"
     fake.script("429")
     try:
         task = asyncio.create_task(make_provider().generate_batch(batches()[0]))
-        await _until(lambda: fake.calls == 1 and fake.in_flight == 0)
-        await asyncio.sleep(0.05)
+        await _until(lambda: "retrying in" in caplog.text)  # logged just before the backoff sleep
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=1.0)
+            await asyncio.wait_for(task, timeout=10)  # the backoff is 30 s: the cancel ended it
     finally:
         fake.retry_delay = "0.3s"
     assert fake.calls == 1
 
 
-@pytest.mark.parametrize(("limit", "expected"), [(3, 3), (32, 10)])
+@pytest.mark.parametrize("limit", [3, 32])
 async def test_concurrent_calls_are_bounded(
-    fake: FakeGemini, make_provider: MakeProvider, limit: int, expected: int
+    fake: FakeGemini, make_provider: MakeProvider, limit: int
 ) -> None:
     fake.latency_s = 0.3
     plan = batches(50, 3, 15)
@@ -274,13 +274,14 @@ async def test_concurrent_calls_are_bounded(
     provider = make_provider(llm_max_concurrency=limit)
     results = await asyncio.gather(*(provider.generate_batch(b) for b in plan))
 
-    assert fake.max_in_flight == expected
+    # Never above the limit; and concurrent at all (each call takes 0.3 s, ten are asked at once).
+    assert 2 <= fake.max_in_flight <= min(limit, len(plan))
     assert sum(len(r.test_cases) for r in results) == 50
 
 
 async def test_rpm_budget_is_shared_through_redis(fake: FakeGemini, make_provider: MakeProvider) -> None:
-    first = make_provider(llm_rpm=3, rpm_window_s=1.0)
-    second = make_provider(llm_rpm=3, rpm_window_s=1.0)
+    first = make_provider(llm_rpm=3, rpm_window_s=3.0)
+    second = make_provider(llm_rpm=3, rpm_window_s=3.0)
     plan = batches(12, 1, 2)
     assert len(plan) == 6
     started = time.monotonic()
@@ -288,9 +289,9 @@ async def test_rpm_budget_is_shared_through_redis(fake: FakeGemini, make_provide
 
     starts = sorted(r.started - fake.requests[0].started for r in fake.requests)
     assert len(starts) == 6
-    assert starts[2] < 0.5, "the first 3 calls go at once"
-    assert starts[3] >= 0.9, "the other 3 wait for the window shared by both providers"
-    assert time.monotonic() - started < 3.0
+    assert starts[2] < 2.0, "the first 3 calls go at once"
+    assert starts[3] >= 2.5, "the other 3 wait for the 3 s window shared by both providers"
+    assert time.monotonic() - started < 15
 
 
 async def test_rpm_off_by_default_does_not_touch_redis(make_provider: MakeProvider, redis: Redis) -> None:
@@ -351,6 +352,4 @@ async def test_story_text_is_fenced_as_data(fake: FakeGemini, make_provider: Mak
 
 
 async def _until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5):
-        while not condition():
-            await asyncio.sleep(0.01)
+    await wait_for(condition, what="the fake Gemini's state")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from arq.constants import health_check_key_suffix
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import ASGITransport, AsyncClient, Response
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
@@ -25,7 +25,7 @@ from testgen.core.redis_keys import QUEUE_NAME
 from testgen.data.models import GenerationJob
 from tests.conftest import ROOT, run_worker
 from tests.fake_services import LeakyPostgres, LeakyRedis
-from tests.helpers import make_story, queue, read_events
+from tests.helpers import make_story, queue, read_events, wait_for
 
 ARQ_HEALTH_KEY = QUEUE_NAME + health_check_key_suffix
 
@@ -60,6 +60,11 @@ def metric(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, frozenset(labels.items()))]
 
 
+async def _ready(client: AsyncClient) -> Response | None:
+    r = await client.get("/ready")
+    return r if r.status_code == 200 else None
+
+
 @asynccontextmanager
 async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
     app: FastAPI = create_app(settings)
@@ -77,10 +82,9 @@ async def test_health_is_ok(client: AsyncClient) -> None:
 
 async def test_ready_with_a_worker(client: AsyncClient, settings: Settings) -> None:
     async with run_worker(settings):
-        deadline = time.monotonic() + 5
-        while (r := await client.get("/ready")).status_code != 200 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # the worker beats once it has started
-        assert r.status_code == 200, r.text
+        r = await wait_for(
+            lambda: _ready(client), what="/ready to answer 200 (the worker beats once started)"
+        )
         assert r.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok", "workers": "ok"}}
     # A worker that stops cleanly removes the heartbeat at once.
     r = await client.get("/ready")
@@ -234,8 +238,7 @@ async def test_arq_check_follows_the_worker_heartbeat(
     """`arq --check workers.WorkerSettings` (the compose healthcheck) follows arq's heartbeat key."""
     assert await _arq_check(redis_url) == 1
     async with run_worker(settings):
-        while not await redis.exists(ARQ_HEALTH_KEY):
-            await asyncio.sleep(0.02)
+        await wait_for(lambda: redis.exists(ARQ_HEALTH_KEY), what="arq's heartbeat key")
         assert await _arq_check(redis_url) == 0
         # A worker that dies without cleaning up stops counting when the key expires: well within 60 s.
         assert 0 < await redis.pttl(ARQ_HEALTH_KEY) <= 31_000
@@ -255,8 +258,7 @@ async def test_ready_survives_one_of_two_workers_stopping(client: AsyncClient, s
     """Each worker has its own heartbeat: one stopping cleanly does not make /ready flap."""
     async with run_worker(settings):
         async with run_worker(settings):
-            while (await client.get("/ready")).status_code != 200:
-                await asyncio.sleep(0.05)
+            await wait_for(lambda: _ready(client), what="/ready to answer 200")
         r = await client.get("/ready")
         assert r.status_code == 200, r.json()
     r = await client.get("/ready")

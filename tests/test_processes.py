@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from testgen.core.embedded_redis import free_port
+from tests.helpers import wait_for_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,15 +25,15 @@ def _env(settings_env: dict[str, str]) -> dict[str, str]:
 
 
 def wait_until_answers(url: str, timeout_s: float) -> None:
-    """Poll `url` until it answers 200 or `timeout_s` passes (the test's own checks then fail)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    """Poll `url` until it answers 200; fail after `timeout_s`."""
+
+    def answers() -> bool:
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
+            return httpx.get(url, timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+            return False
+
+    wait_for_sync(answers, what=f"{url} to answer 200", timeout_s=timeout_s)
 
 
 @pytest.fixture
@@ -95,16 +96,13 @@ def test_dev_runs_everything_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) ->
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
         wait_until_answers(f"http://127.0.0.1:{port}/health", 30)
         stories = httpx.get(f"http://127.0.0.1:{port}/user-stories", timeout=5).json()
         assert [s["id"] for s in stories] == ["US-001"]  # the demo story
         job = httpx.post(f"http://127.0.0.1:{port}/generate-test-cases/US-001/queue", timeout=5).json()
-        status: dict[str, object] = {}
-        while time.monotonic() < deadline and status.get("status") != "completed":
-            status = httpx.get(f"http://127.0.0.1:{port}{job['status_url']}", timeout=5).json()
-            time.sleep(0.1)
-        assert status["status"] == "completed"  # the worker shares the API's embedded Redis
+        url = f"http://127.0.0.1:{port}{job['status_url']}"
+        # the worker shares the API's embedded Redis
+        wait_for_sync(lambda: httpx.get(url, timeout=5).json()["status"] == "completed", what="completed")
         children = psutil.Process(dev.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "redis-server" in names and " api " in f"{names} " and "worker" in names
