@@ -16,6 +16,7 @@ from testgen.generation.llm.base import (
     StoryText,
     TestCaseSlot,
     parse_batch_output,
+    story_text,
 )
 
 STORY = StoryText(id="US-1", title="Pay", description="", acceptance_criteria=["card", "invoice", "refund"])
@@ -135,6 +136,18 @@ def test_call_stats_add_and_summary() -> None:
         "reasks": 0,
         "tokens": {"prompt": 0, "output": 0, "total": 0},
     }
+
+
+def test_story_text_copies_the_story() -> None:
+    class Row:
+        id, title, description = "US-9", "Refund", "As a shopper"
+        acceptance_criteria = ("a", "b")
+
+    text = story_text(Row())
+    assert text == StoryText(
+        id="US-9", title="Refund", description="As a shopper", acceptance_criteria=["a", "b"]
+    )
+    assert isinstance(text.acceptance_criteria, list)
 
 
 def test_llm_error_carries_type_and_message() -> None:

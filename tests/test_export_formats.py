@@ -116,6 +116,8 @@ def test_gherkin_header_without_description_or_criteria() -> None:
     assert only_criteria == "@story-US-7\nFeature: Pay by card\n  Acceptance criteria:\n    AC1. one\n"
     only_text = to_gherkin(story("\r\nfree\r\n", ()), [])
     assert only_text == "@story-US-7\nFeature: Pay by card\n  free\n"
+    edges = to_gherkin(story("\nX marks the spot X\n", ()), [])  # only line breaks are trimmed
+    assert edges == "@story-US-7\nFeature: Pay by card\n  X marks the spot X\n"
 
 
 def test_gherkin_escapes_every_block_keyword() -> None:
@@ -131,6 +133,9 @@ def test_csv_text() -> None:
         '1,"Case\n1",negative,low,first,"a  user\na card",they pay,"paid\nmailed","AC1\nAC2"\r\n'
         '1,"Case\n1",negative,low,second,g,w,t,"AC1\nAC2"\r\n'
     )
+    two_whens = case(2, [], [])
+    two_whens.scenarios[0].when.append("they confirm")
+    assert '"they pay\nthey confirm"' in to_csv([two_whens])
 
 
 def test_json_text() -> None:
