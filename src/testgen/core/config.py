@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     keep_result_s: int = Field(default=3600, ge=60)
     worker_poll_delay_s: float = Field(default=0.05, gt=0, le=0.05)
     worker_shutdown_wait_s: float = Field(default=30.0, ge=0)
+    worker_heartbeat_file: Path | None = None
 
     sse_ping_interval_s: float = Field(default=15.0, gt=0, le=15.0)
     sse_queue_size: int = Field(default=256, ge=8)
