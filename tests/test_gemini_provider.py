@@ -306,6 +306,7 @@ async def test_key_never_logged(
     caplog.set_level(logging.DEBUG)
     for name in QUIET_LOGGERS:  # as configure_logging leaves them with LOG_LEVEL=DEBUG
         caplog.set_level(logging.WARNING, logger=name)
+    caplog.handler.setLevel(logging.DEBUG)  # set_level also raised the capturing handler's level
     provider = make_provider()
     fake.script("429", "503", "malformed_json", "not_json_body")
     await provider.generate_batch(batches()[0])
