@@ -264,18 +264,19 @@ async def test_cancellation_propagates_during_backoff(
     assert fake.calls == 1
 
 
-@pytest.mark.parametrize("limit", [3, 32])
+@pytest.mark.parametrize(("limit", "at_least"), [(3, 2), (32, 5)])
 async def test_concurrent_calls_are_bounded(
-    fake: FakeGemini, make_provider: MakeProvider, limit: int
+    fake: FakeGemini, make_provider: MakeProvider, limit: int, at_least: int
 ) -> None:
-    fake.latency_s = 0.3
+    fake.latency_s = 1.0
     plan = batches(50, 3, 15)
     assert len(plan) == 10
     provider = make_provider(llm_max_concurrency=limit)
     results = await asyncio.gather(*(provider.generate_batch(b) for b in plan))
 
-    # Never above the limit; and concurrent at all (each call takes 0.3 s, ten are asked at once).
-    assert 2 <= fake.max_in_flight <= min(limit, len(plan))
+    # Never above the limit. And well concurrent: the ten calls are asked at once and take 1 s
+    # each, so nothing but the limit holds them back (a lower bound, not an exact peak).
+    assert at_least <= fake.max_in_flight <= min(limit, len(plan))
     assert sum(len(r.test_cases) for r in results) == 50
 
 
