@@ -124,7 +124,7 @@ async def run_worker(settings: Settings) -> AsyncIterator[WakeableWorker]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        if w.tasks:  # let arq finish recording results of jobs that just ended (bounded)
+        if w.tasks:  # let arq finish recording results of jobs that just ended
             await asyncio.wait(list(w.tasks.values()), timeout=2)
         with contextlib.suppress(asyncio.CancelledError):
             await w.close()

@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: creating stories, reading SSE streams."""
+"""Helpers shared by the tests: creating stories, reading SSE streams, waiting for a state with a deadline."""
 
 from __future__ import annotations
 
