@@ -37,6 +37,7 @@ BEHAVIOURS = frozenset(
         "500",
         "503",
         "malformed_json",
+        "wrong_shape",
         "not_json_body",
         "too_few_scenarios",
         "too_few_test_cases",
@@ -380,6 +381,8 @@ def _parse_spec(text: str) -> _Spec:
 def _answer_text(behaviour: str, spec: _Spec) -> str:
     if behaviour == "malformed_json":
         return '{"test_cases": [{"title": "Unclosed'
+    if behaviour == "wrong_shape":  # valid JSON, but a test case without scenarios
+        return json.dumps({"test_cases": [{"title": "No scenarios", "covered_criteria": [0]}]})
     cases, per_case = spec.test_cases, spec.scenarios_per_test_case
     if behaviour == "too_few_scenarios":
         per_case = max(0, per_case - 1)

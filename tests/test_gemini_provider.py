@@ -189,9 +189,18 @@ async def test_other_client_errors_are_not_retried(fake: FakeGemini, make_provid
     assert fake.calls == 1
 
 
-@pytest.mark.parametrize("behaviour", ["malformed_json", "too_few_scenarios", "too_few_test_cases", "empty"])
+@pytest.mark.parametrize(
+    ("behaviour", "feedback"),
+    [
+        ("malformed_json", "model output is not JSON (Unterminated string"),
+        ("wrong_shape", "model output has the wrong shape: test_cases.0.scenarios: Field required"),
+        ("too_few_scenarios", "model wrote 2 scenarios for 'Test case 1', 3 were asked"),
+        ("too_few_test_cases", "model wrote 4 test cases, 5 were asked"),
+        ("empty", ""),
+    ],
+)
 async def test_bad_output_is_asked_again(
-    fake: FakeGemini, make_provider: MakeProvider, behaviour: str
+    fake: FakeGemini, make_provider: MakeProvider, behaviour: str, feedback: str
 ) -> None:
     fake.script(behaviour)
     result = await make_provider().generate_batch(batches()[0])
@@ -201,14 +210,20 @@ async def test_bad_output_is_asked_again(
     assert (result.stats.calls, result.stats.reasks, result.stats.retries) == (2, 1, 0)
     assert "previous answer was rejected" not in fake.requests[0].user_text
     assert "previous answer was rejected" in fake.requests[1].user_text
+    assert feedback in fake.requests[1].user_text  # the model is told what was wrong
 
 
-async def test_bad_output_gives_up_after_max_reasks(fake: FakeGemini, make_provider: MakeProvider) -> None:
-    fake.script(*["too_few_scenarios"] * 3)
+@pytest.mark.parametrize(
+    ("behaviour", "said"), [("too_few_scenarios", "scenarios"), ("wrong_shape", "shape")]
+)
+async def test_bad_output_gives_up_after_max_reasks(
+    fake: FakeGemini, make_provider: MakeProvider, behaviour: str, said: str
+) -> None:
+    fake.script(*[behaviour] * 3)
     with pytest.raises(LLMError) as info:
         await make_provider(llm_max_reasks=2).generate_batch(batches()[0])
-    assert info.value.type == "bad_output"
-    assert "scenarios" in info.value.message
+    assert info.value.type == "bad_output"  # not "internal": the answer was understood and refused
+    assert said in info.value.message and "3 times in a row" in info.value.message
     assert fake.calls == 3
 
 
