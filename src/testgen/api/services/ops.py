@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from testgen.core.config import Settings
 from testgen.core.errors import DatabaseUnavailableError
-from testgen.core.presence import WORKER_FRESH_S, live_workers
+from testgen.core.presence import WORKER_FRESH_S, live_workers, streams_elsewhere
 from testgen.core.redis_keys import QUEUE_NAME
 from testgen.data.job_states import RUNNING, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob
@@ -175,18 +175,20 @@ async def _error_types(session: AsyncSession) -> dict[str, int]:
     return {str(t or "unknown"): n for t, n in await session.execute(query)}
 
 
-async def _redis_state(redis: Redis) -> dict[str, Any] | None:
+async def _redis_state(redis: Redis, process_id: str) -> dict[str, Any] | None:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             depth = await redis.zcard(QUEUE_NAME)
             alive = await live_workers(redis)
+            streams = await streams_elsewhere(redis, process_id)
     except (RedisError, OSError, TimeoutError) as exc:
         logger.warning("Metrics without Redis figures: %s", type(exc).__name__)
         return None
-    return {"depth": int(depth), "workers": int(bool(alive))}
+    return {"depth": int(depth), "workers": int(bool(alive)), "streams_elsewhere": streams}
 
 
-async def metrics(session: AsyncSession, redis: Redis, sse_connections: int) -> str:
+async def metrics(session: AsyncSession, redis: Redis, *, local_streams: int, process_id: str) -> str:
+    """The metrics of the whole service, whichever API process answers the scrape."""
     try:
         counts = await _job_counts(session)
         durations = await _durations(session)
@@ -195,7 +197,7 @@ async def metrics(session: AsyncSession, redis: Redis, sse_connections: int) -> 
         await session.commit()  # end the read: on SQLite an open transaction holds the write lock
     except OSError as exc:  # e.g. PostgreSQL refusing connections: the driver's error is not wrapped
         raise DatabaseUnavailableError("database unavailable: cannot connect; no metrics") from exc
-    queue = await _redis_state(redis)
+    queue = await _redis_state(redis, process_id)
 
     out = _Exposition()
     out.family("testgen_jobs", "gauge", "Generation jobs in the database by status.")
@@ -227,8 +229,13 @@ async def metrics(session: AsyncSession, redis: Redis, sse_connections: int) -> 
     for kind, count in sorted(errors.items()):
         out.sample("testgen_job_errors", count, type=kind)
 
-    out.family("testgen_sse_connections", "gauge", "Open Server-Sent Events connections to this process.")
-    out.sample("testgen_sse_connections", sse_connections)
+    out.family(
+        "testgen_sse_connections",
+        "gauge",
+        "Open Server-Sent Events connections to all API processes (the others as of their last report, "
+        "at most 5 s old; this process's alone while Redis is down).",
+    )
+    out.sample("testgen_sse_connections", local_streams + (queue or {}).get("streams_elsewhere", 0))
 
     out.family("testgen_redis_up", "gauge", "1 if Redis answered this scrape.")
     out.sample("testgen_redis_up", 0 if queue is None else 1)
