@@ -6,9 +6,12 @@ own delay when it gives one). What counts as transient is the provider's `classi
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import logging
 import random
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -241,3 +244,48 @@ async def ask_until_valid(
         f"(last: {feedback}). Try again, or lower BATCH_MAX_SCENARIOS.",
         retryable=True,
     )
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration_s(value: str) -> float | None:
+    """Seconds in `1.5`, `20ms`, `1s`, `6m0s` or `1h2m3.5s`; None when it is none of these."""
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """How long an HTTP 429/503 asks us to wait: `retry-after-ms`, else `Retry-After` (seconds or a
+    date), else the longest of the `x-ratelimit-reset-*` headers (OpenAI's `6m0s` durations)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        ms = _duration_s(lowered["retry-after-ms"])
+        if ms is not None:
+            return ms / 1000
+    if "retry-after" in lowered:
+        seconds = _duration_s(lowered["retry-after"])
+        if seconds is not None:
+            return seconds
+        try:
+            when = email.utils.parsedate_to_datetime(lowered["retry-after"])
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.UTC)
+            return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    resets = [
+        s
+        for k, v in lowered.items()
+        if k.startswith("x-ratelimit-reset-") and (s := _duration_s(v)) is not None
+    ]
+    return max(resets) if resets else None
