@@ -65,6 +65,10 @@ class _FormatRefused(Exception):
     """The server refused the response format of this call (a 400 naming it)."""
 
 
+class _NotACompletion(Exception):
+    """A 200 answer whose body is not a chat completion (a proxy's page, say)."""
+
+
 class OpenAIProvider:
     name = "openai"
 
@@ -120,15 +124,17 @@ class OpenAIProvider:
                 http_client=self._http,
             )
         else:
+            # Without a key (a local server) no Authorization header is sent; the SDK would refuse to
+            # build a client without credentials unless told not to enforce them.
             self._client = openai.AsyncOpenAI(
                 api_key=key,
                 base_url=settings.openai_endpoint,
-                organization=None,
-                project=None,
                 max_retries=0,
                 timeout=timeout,
                 http_client=self._http,
+                _enforce_credentials=bool(key),
             )
+        self._headers: dict[str, Any] = {} if key else {"Authorization": openai.Omit()}
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -149,9 +155,11 @@ class OpenAIProvider:
                 mode = self.mode
 
                 async def send(mode: OutputMode = mode) -> ChatCompletion:
-                    completion: ChatCompletion = await self._client.chat.completions.create(
-                        model=model, **_request_fields(mode, prompt, schema)
+                    completion: object = await self._client.chat.completions.create(
+                        model=model, extra_headers=self._headers, **_request_fields(mode, prompt, schema)
                     )
+                    if not isinstance(completion, ChatCompletion):  # the SDK returns a text body as is
+                        raise _NotACompletion
                     return completion
 
                 try:
@@ -199,7 +207,13 @@ class OpenAIProvider:
             cause = type(exc.__cause__).__name__ if exc.__cause__ else type(exc).__name__
             return Fault("upstream", f"connection to {self.endpoint} failed: {cause}")
         if isinstance(
-            exc, (openai.APIResponseValidationError, json.JSONDecodeError, pydantic.ValidationError)
+            exc,
+            (
+                _NotACompletion,
+                openai.APIResponseValidationError,
+                json.JSONDecodeError,
+                pydantic.ValidationError,
+            ),
         ):
             return Fault("upstream", "an answer that is not a chat completion")
         return None
