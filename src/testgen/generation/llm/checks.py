@@ -11,6 +11,11 @@ PROVIDER_OPTION, MODEL_OPTION = "llm_provider", "llm_model"
 
 def provider_problem(settings: Settings, name: str) -> str | None:
     """What keeps provider `name` from working with these settings, or None."""
+    if not settings.provider_configured(name):
+        return (
+            f"LLM provider {name[:32]!r} is not configured on this server (configured: "
+            f"{', '.join(settings.configured_providers)}); configure it, or change the project's llm_provider"
+        )
     if name == "gemini" and not (
         settings.gemini_api_key and settings.gemini_api_key.get_secret_value().strip()
     ):
@@ -58,7 +63,8 @@ def openai_config_problem(settings: Settings) -> str | None:
 
 
 def job_choice(settings: Settings, provider: str | None, model: str | None) -> dict[str, str]:
-    """The provider and model a job is queued with: the project's choice, else the server's default."""
-    name = provider if provider and settings.provider_configured(provider) else settings.provider
-    chosen_model = model if provider == name and model else settings.default_model(name)
-    return {PROVIDER_OPTION: name, MODEL_OPTION: chosen_model}
+    """The provider and model a job is queued with: the project's choice, else the server's default (a
+    model chosen without a provider is a model of the default provider). A chosen provider that is no
+    longer configured is refused by check_provider_config, never silently swapped for another."""
+    name = provider or settings.provider
+    return {PROVIDER_OPTION: name, MODEL_OPTION: model or settings.default_model(name)}
