@@ -74,6 +74,12 @@ class ProjectUpdate(BaseModel):
         return value
 
 
+class LLMProviderOut(BaseModel):
+    name: str
+    default_model: str
+    default: bool = Field(description="The server's default provider (LLM_PROVIDER)")
+
+
 class ProjectOut(ORMModel):
     id: int
     name: str

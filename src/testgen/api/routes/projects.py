@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from testgen.api.deps import ProjectDep, SessionDep, SettingsDep
 from testgen.api.services import stories
-from testgen.data.schemas import ProjectCreate, ProjectOut, ProjectUpdate
+from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectOut, ProjectUpdate
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -23,6 +23,12 @@ async def list_projects(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> object:
     return await stories.list_projects(session, limit, offset)
+
+
+@router.get("/providers", response_model=list[LLMProviderOut])
+async def llm_providers(settings: SettingsDep) -> object:
+    """The LLM providers a project may choose (those configured on this server) and their default models."""
+    return stories.llm_providers(settings)
 
 
 @router.get("/{project_id}", response_model=ProjectOut)

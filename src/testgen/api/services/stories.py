@@ -12,7 +12,7 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConflictError, NotFoundError, UnprocessableError
 from testgen.data import repository
 from testgen.data.models import Project, TestCase, UserStory
-from testgen.data.schemas import ProjectCreate, ProjectUpdate, StoryCreate, StoryUpdate
+from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectUpdate, StoryCreate, StoryUpdate
 
 
 async def create_project(session: AsyncSession, data: ProjectCreate) -> Project:
@@ -30,6 +30,16 @@ async def create_project(session: AsyncSession, data: ProjectCreate) -> Project:
 
 async def list_projects(session: AsyncSession, limit: int, offset: int) -> Sequence[Project]:
     return await repository.list_projects(session, limit, offset)
+
+
+def llm_providers(settings: Settings) -> list[LLMProviderOut]:
+    """The providers a project may choose: those configured on this server, the default first."""
+    return [
+        LLMProviderOut(
+            name=name, default_model=settings.default_model(name), default=name == settings.provider
+        )
+        for name in settings.configured_providers
+    ]
 
 
 async def update_project(
