@@ -60,6 +60,7 @@ class FakeOpenAI(FakeGemini):
         models: set[str] | None = None,
         supports_json_schema: bool = True,
         supports_json_object: bool = True,
+        error_style: str = "openai",
     ) -> None:
         super().__init__(
             latency_s=latency_s,
@@ -71,6 +72,7 @@ class FakeOpenAI(FakeGemini):
         self.models = models
         self.supports_json_schema = supports_json_schema
         self.supports_json_object = supports_json_object
+        self.error_style = error_style  # how an unknown model is reported: "openai", "ollama" or "vllm"
 
     @property
     def url(self) -> str:
@@ -153,6 +155,16 @@ class FakeOpenAI(FakeGemini):
         if behaviour == "forbidden":
             return 403, _error(f"Key {record.api_key} may not use this model.", None), []
         if self.models is not None and model not in self.models:
+            if self.error_style == "ollama":
+                message = f'model "{model}" not found, try pulling it first'
+                return (
+                    404,
+                    {"error": {"message": message, "type": "api_error", "param": None, "code": None}},
+                    [],
+                )
+            if self.error_style == "vllm":  # no "error" wrapper
+                message = f"The model `{model}` does not exist."
+                return 404, {"object": "error", "message": message, "type": "NotFoundError", "code": 404}, []
             message = f"The model `{model}` does not exist or you do not have access to it."
             return 404, _error(message, None, code="model_not_found"), []
         fmt = (body.get("response_format") or {}).get("type")

@@ -175,13 +175,19 @@ async def test_a_key_checked_by_the_server(fake: FakeOpenAI, make_provider: Make
     assert len(result.test_cases) == 5
 
 
+@pytest.mark.parametrize("style", ["openai", "ollama", "vllm"])
 async def test_unknown_model_names_the_model_and_the_base_url(
-    fake: FakeOpenAI, make_provider: MakeProvider
+    fake: FakeOpenAI, make_provider: MakeProvider, style: str
 ) -> None:
-    with pytest.raises(LLMError) as info:
-        await make_provider(openai_model="no-such-model").generate_batch(batches()[0])
+    fake.error_style = style
+    try:
+        with pytest.raises(LLMError) as info:
+            await make_provider(openai_model="no-such-model").generate_batch(batches()[0])
+    finally:
+        fake.error_style = "openai"
     assert info.value.type == "model_not_found" and fake.calls == 1
     assert "'no-such-model'" in info.value.message and fake.url in info.value.message
+    assert "no-such-model" in info.value.message.split("(", 1)[1]  # the server's own words too
 
 
 async def test_context_length_refusal_is_input_too_long(
