@@ -166,6 +166,14 @@ async def test_two_projects_on_two_providers_in_one_worker_at_once(
     )
     assert overlap > 0, "both calls were in flight at the same time"
 
+    gemini.latency_s = fake.latency_s = 0.0
+    regenerated = await http.post(f"/generate-test-cases/{a['task_id']}/test-cases/0/regenerate")
+    assert regenerated.status_code == 202, regenerated.text
+    async with run_worker(openai_settings):
+        events = await read_events(http, regenerated.json()["events_url"])
+    result = events[-1].data["result"]
+    assert (result["provider"], result["model"]) == ("openai", "llama3.1:8b") and fake.calls == 2
+
     saved = await http.post(f"/generate-test-cases/{a['task_id']}/save")
     assert saved.status_code in (200, 201), saved.text
     cases = (await http.get("/user-stories/US-001/test-cases")).json()
