@@ -227,3 +227,18 @@ async def test_ready_names_each_providers_problems(
         r = await client.get("/ready")
         assert r.status_code == 200
         assert r.json()["checks"]["llm:openai"].startswith("warning: misconfigured: Azure OpenAI needs")
+
+
+async def test_a_job_for_a_provider_the_worker_lacks_fails_saying_so(
+    http: AsyncClient, settings: Settings
+) -> None:
+    settings.llm_provider, settings.gemini_api_key = "gemini", SecretStr(GEMINI_KEY)
+    await make_story(http, "US-001")
+    job = await queue(http, "US-001", num_test_cases=1)  # for gemini
+    settings.llm_provider, settings.gemini_api_key = "openai", None  # a worker without gemini
+    settings.openai_base_url = "http://127.0.0.1:9/v1"
+    async with run_worker(settings):
+        events = await read_events(http, job["events_url"])
+    error = events[-1].data["error"]
+    assert events[-1].event == "failed" and error["type"] == "configuration"
+    assert "'gemini'" in error["message"] and "openai, offline" in error["message"]

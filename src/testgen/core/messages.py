@@ -37,6 +37,6 @@ def draft_closed(parent_id: str, index: int) -> str:
 
 def provider_not_configured(provider: str, configured: Sequence[str]) -> str:
     return (
-        f"LLM provider {provider[:32]!r} is not configured on this server; choose one of: "
-        f"{', '.join(configured)} (or null for the server's default)"
+        f"LLM provider {provider[:32]!r} is not configured on this server; configure it, or set the "
+        f"project's llm_provider to one of: {', '.join(configured)} (or null for the server's default)"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 
@@ -12,10 +13,7 @@ PROVIDER_OPTION, MODEL_OPTION = "llm_provider", "llm_model"
 def provider_problem(settings: Settings, name: str) -> str | None:
     """What keeps provider `name` from working with these settings, or None."""
     if not settings.provider_configured(name):
-        return (
-            f"LLM provider {name[:32]!r} is not configured on this server (configured: "
-            f"{', '.join(settings.configured_providers)}); configure it, or change the project's llm_provider"
-        )
+        return messages.provider_not_configured(name, settings.configured_providers)
     if name == "gemini" and not (
         settings.gemini_api_key and settings.gemini_api_key.get_secret_value().strip()
     ):
