@@ -111,8 +111,8 @@ class OpenAIProvider:
             limits=httpx2.Limits(max_connections=pool, max_keepalive_connections=pool), timeout=None
         )
         timeout = httpx2.Timeout(self._timeout_s, connect=min(10.0, self._timeout_s))
-        # max_retries=0: our RetryingCaller retries, within the shared budget. Every value is passed
-        # explicitly so that the SDK does not read its own environment variables.
+        # max_retries=0: our RetryingCaller retries, within the shared budget. The key, the endpoint and
+        # the API version are passed explicitly, so the SDK never takes them from its own variables.
         self._client: openai.AsyncOpenAI
         if self.azure:
             self._client = openai.AsyncAzureOpenAI(
