@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
@@ -24,13 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from testgen.core.config import Settings
 from testgen.core.errors import DatabaseUnavailableError
 from testgen.core.presence import WORKER_FRESH_S, live_workers, streams_elsewhere
+from testgen.core.redis import redact_url
 from testgen.core.redis_keys import QUEUE_NAME
 from testgen.data.job_states import RUNNING, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob
+from testgen.generation.llm.checks import provider_problem
 
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 3.0
+LLM_PROBE_TIMEOUT_S = 2.0
+WARNING = "warning: "
 NO_WORKER = f"none seen: no worker heartbeat in the last {WORKER_FRESH_S} s"
 
 # Job run times span seconds to the job timeout (10 minutes by default).
@@ -50,7 +55,8 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
-        return all(v == "ok" for v in self.checks.values())
+        """Every check is "ok" or only a warning (a secondary provider, an unreachable local model)."""
+        return all(v == "ok" or v.startswith(WARNING) for v in self.checks.values())
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -86,8 +92,46 @@ async def _check(probe: Awaitable[None], secrets: list[str]) -> str:
     return "ok"
 
 
+async def _probe_model_server(settings: Settings) -> str:
+    """Whether the OpenAI-compatible server at OPENAI_BASE_URL answers (GET /models); only a warning
+    when it does not: a local model server may start after testgen, and only its jobs fail meanwhile."""
+    url = settings.openai_endpoint.rstrip("/") + "/models"
+    key = settings.openai_api_key.get_secret_value().strip() if settings.openai_api_key else ""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    where = redact_url(settings.openai_endpoint)
+    try:
+        async with httpx.AsyncClient(timeout=LLM_PROBE_TIMEOUT_S) as http:
+            response = await http.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        what = type(exc).__name__
+        return f"{WARNING}cannot reach the model server at {where} ({what}); its jobs fail until it answers"
+    if response.status_code in (401, 403):
+        return f"{WARNING}the model server at {where} rejected OPENAI_API_KEY ({response.status_code})"
+    return "ok"
+
+
+async def _llm_checks(settings: Settings) -> dict[str, str]:
+    """One check per configured provider but offline: its configuration problem, or (for a local
+    OpenAI-compatible server) whether it answers. A problem of the default provider makes /ready fail."""
+    checks: dict[str, str] = {}
+    for name in settings.configured_providers:
+        if name == "offline":
+            continue
+        problem = provider_problem(settings, name)
+        if problem is not None:
+            checks[f"llm:{name}"] = (
+                "" if name == settings.provider else WARNING
+            ) + f"misconfigured: {problem}"
+        elif name == "openai" and settings.openai_base_url and not settings.openai_is_azure:
+            checks[f"llm:{name}"] = await _probe_model_server(settings)
+        else:
+            checks[f"llm:{name}"] = "ok"
+    return checks
+
+
 async def readiness(engine: AsyncEngine, redis: Redis, settings: Settings) -> Readiness:
-    """Ready when the database and Redis answer and some worker's heartbeat is alive."""
+    """Ready when the database and Redis answer, some worker's heartbeat is alive and the default LLM
+    provider is configured; other providers' problems and an unreachable local model are warnings."""
     secrets = _secrets(settings)
     heartbeat = False
 
@@ -97,15 +141,15 @@ async def readiness(engine: AsyncEngine, redis: Redis, settings: Settings) -> Re
             await redis.ping()
             heartbeat = await live_workers(redis) > 0
 
-    database, redis_state = await asyncio.gather(
-        _check(_check_database(engine), secrets), _check(redis_probe(), secrets)
+    database, redis_state, llm = await asyncio.gather(
+        _check(_check_database(engine), secrets), _check(redis_probe(), secrets), _llm_checks(settings)
     )
     workers = "ok" if heartbeat else NO_WORKER
     if redis_state != "ok":
         workers = "unknown: Redis is down"
     if not (database == redis_state == workers == "ok"):
         logger.info("Not ready: database %s; redis %s; workers %s", database, redis_state, workers)
-    return Readiness({"database": database, "redis": redis_state, "workers": workers})
+    return Readiness({"database": database, "redis": redis_state, "workers": workers, **llm})
 
 
 # --- metrics ---------------------------------------------------------------------------------------
