@@ -5,19 +5,31 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pytest
 from httpx import AsyncClient
 from httpx_sse import aconnect_sse
 from pydantic import SecretStr
 
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
+from testgen.core.logs import QUIET_LOGGERS
 
 T = TypeVar("T")
+
+
+def capture_logs_as_configured(caplog: pytest.LogCaptureFixture) -> None:
+    """Capture everything down to DEBUG, except the loggers configure_logging keeps at WARNING."""
+    caplog.set_level(logging.DEBUG)
+    for name in QUIET_LOGGERS:
+        caplog.set_level(logging.WARNING, logger=name)
+    caplog.handler.setLevel(logging.DEBUG)  # set_level per logger also raised the handler's level
+
 
 WAIT_S = 20.0  # generous: a deadline catches a hang, it is no speed target
 

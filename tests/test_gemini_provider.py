@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,13 +12,12 @@ import pytest
 from redis.asyncio import Redis
 
 from testgen.core.config import Settings
-from testgen.core.logs import QUIET_LOGGERS
 from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
 from testgen.generation.llm.gemini import GeminiProvider
 from testgen.generation.llm.prompt import FENCE
 from testgen.generation.planning import plan_batches
 from tests.fake_gemini import FakeGemini
-from tests.helpers import wait_for
+from tests.helpers import capture_logs_as_configured, wait_for
 
 API_KEY = "AIzaSy-test-key-5e3b1c9d7f"
 STORY = StoryText(
@@ -320,10 +318,7 @@ async def test_rpm_off_by_default_does_not_touch_redis(make_provider: MakeProvid
 async def test_key_never_logged(
     fake: FakeGemini, make_provider: MakeProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    for name in QUIET_LOGGERS:  # as configure_logging leaves them with LOG_LEVEL=DEBUG
-        caplog.set_level(logging.WARNING, logger=name)
-    caplog.handler.setLevel(logging.DEBUG)  # set_level also raised the capturing handler's level
+    capture_logs_as_configured(caplog)  # LOG_LEVEL=DEBUG
     provider = make_provider()
     fake.script("429", "503", "malformed_json", "not_json_body")
     await provider.generate_batch(batches()[0])
