@@ -9,12 +9,14 @@ import pytest
 
 from testgen.data import schemas
 from testgen.generation.llm.base import (
+    MAX_JSON_STARTS,
     BadOutputError,
     BatchRequest,
     CallStats,
     LLMError,
     StoryText,
     TestCaseSlot,
+    extract_json,
     parse_batch_output,
     story_text,
 )
@@ -153,3 +155,25 @@ def test_story_text_copies_the_story() -> None:
 def test_llm_error_carries_type_and_message() -> None:
     error = LLMError("rate_limit", "slow down")
     assert (error.type, error.message, str(error)) == ("rate_limit", "slow down", "slow down")
+
+
+def test_extract_json_takes_the_whole_text_a_fence_or_the_first_object() -> None:
+    assert extract_json(' {"a": 1} ') == {"a": 1}
+    assert extract_json("[1, 2]") == [1, 2]
+    assert extract_json('Sure:\n```json\n{"a": 2}\n```\nbye') == {"a": 2}
+    assert extract_json('```\nnot json\n```\n```JSON\n{"a": 3}```') == {"a": 3}
+    assert extract_json('<think>{"no": 1}</think>\nHere: {"a": 4} and {"b": 5}') == {"a": 4}
+    assert extract_json('<THINKING>x</THINKING>{"a": 5}') == {"a": 5}
+    assert extract_json("<think>x</think>[5]") == [5]  # the reasoning goes, nothing replaces it
+    assert extract_json("```\nnope\n```\n```json\n[1, 2]\n```") == [1, 2]  # the next fence is tried
+    assert extract_json('text {oops} then [1] then {"a": 6}') == {"a": 6}
+
+
+def test_extract_json_raises_the_whole_texts_error() -> None:
+    with pytest.raises(json.JSONDecodeError) as info:
+        extract_json("no json here {")
+    assert (info.value.msg, info.value.pos) == ("Expecting value", 0)
+    with pytest.raises(json.JSONDecodeError):
+        extract_json("[1] {")
+    with pytest.raises(json.JSONDecodeError):  # starts beyond MAX_JSON_STARTS are not tried
+        extract_json("{" * MAX_JSON_STARTS + ' {"a": 1}')

@@ -150,13 +150,9 @@ def extract_json(text: str) -> Any:
         if start == -1:
             break
         try:
-            value, _end = decoder.raw_decode(stripped, start)
+            return decoder.raw_decode(stripped, start)[0]  # an object: it starts with "{"
         except json.JSONDecodeError:
             start = stripped.find("{", start + 1)
-            continue
-        if isinstance(value, dict):
-            return value
-        start = stripped.find("{", start + 1)
     raise error
 
 
