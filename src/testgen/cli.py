@@ -9,17 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from testgen import embedded_redis, heap, migrations
+from testgen import heap, migrations, shared_redis
 from testgen.client_commands import API_KEY_ENV, DEFAULT_API, run_client
 from testgen.config import Settings
 from testgen.logging_setup import configure_logging
@@ -57,8 +55,56 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "migrate", help="apply database migrations (alembic upgrade head)", description="alembic upgrade head"
     )
+    _add_redis_commands(sub)
     _add_client_commands(sub)
     return parser
+
+
+def _add_redis_commands(sub: Any) -> None:
+    redis = sub.add_parser(
+        "redis",
+        help="the embedded Redis of DATA_DIR: status, stop",
+        description="With REDIS_URL unset, the API, workers and `testgen dev` share one embedded Redis per "
+        "DATA_DIR: the first one to need it starts it, and it stops by itself once none of them has used "
+        "it for EMBEDDED_REDIS_IDLE_S seconds. Its data (an append-only file) stays in DATA_DIR.",
+    )
+    redis_sub = redis.add_subparsers(dest="redis_command", required=True)
+    redis_sub.add_parser(
+        "status",
+        help="say whether it runs, its pids and how many testgen processes use it",
+        description="Say whether the embedded Redis of DATA_DIR runs, its pids and how many testgen "
+        "processes use it. Exits 0 when it runs, 1 when not.",
+    )
+    redis_sub.add_parser(
+        "stop",
+        help="stop it now (testgen processes still using it start it again)",
+        description="Stop the embedded Redis of DATA_DIR now; its data is kept. testgen processes that "
+        "still use it start it again within seconds. Exits 1 when none was running.",
+    )
+    serve = redis_sub.add_parser(
+        "serve",
+        help="run it in the foreground (testgen starts this by itself; you need not)",
+        description="Run the embedded Redis of DATA_DIR under a supervisor that stops it once no testgen "
+        "process has used it for EMBEDDED_REDIS_IDLE_S seconds. testgen starts this by itself.",
+    )
+    serve.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--socket", type=Path, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--idle-s", type=float, default=None, help=argparse.SUPPRESS)
+
+
+def run_redis(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.uses_embedded_redis:
+        print("REDIS_URL is set: testgen uses that Redis, not an embedded one.")
+        return 1
+    if args.redis_command == "serve":
+        data_dir = args.data_dir or settings.data_dir
+        socket = args.socket or settings.embedded_redis_socket
+        idle_s = args.idle_s if args.idle_s is not None else settings.embedded_redis_idle_s
+        return shared_redis.serve(data_dir, socket, idle_s)
+    rdir = shared_redis.redis_dir(settings)
+    ok, message = shared_redis.status(rdir) if args.redis_command == "status" else shared_redis.stop(rdir)
+    print(message)
+    return 0 if ok else 1
 
 
 def _add_api_options(parser: argparse.ArgumentParser) -> None:
@@ -135,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_api(settings, args.host, args.port)
     if args.command == "worker":
         return run_worker(settings)
+    if args.command == "redis":
+        return run_redis(settings, args)
     return run_dev(settings, args.host, args.port, seed=not args.no_seed)
 
 
@@ -166,14 +214,12 @@ def run_worker(settings: Settings) -> int:
     from testgen.arq_worker import WakeableWorker
     from testgen.jobs import worker_options
 
-    own = None
-    if settings.uses_embedded_redis:
-        own = embedded_redis.ensure(settings.data_dir, settings.embedded_redis_socket)
+    redis = shared_redis.attach(settings)
     try:
         WakeableWorker(**worker_options(settings), ctx={"settings": settings, "own_process": True}).run()
     finally:
-        if own is not None:
-            own.stop()
+        if redis is not None:
+            redis.close()
     return 0
 
 
@@ -211,56 +257,94 @@ async def _seed(settings: Settings) -> None:
 
 
 def run_dev(settings: Settings, host: str, port: int, *, seed: bool) -> int:
-    """Everything in one terminal. Children get REDIS_URL, so all of them share one Redis."""
+    """Everything in one terminal: the API and a worker as children, which share the embedded Redis
+    of DATA_DIR (or REDIS_URL). The children are in their own process group, so a Ctrl-C reaches
+    only us and we decide what they get; they die with us if we are killed."""
     migrations.upgrade(settings.database_url)
     if seed:
         asyncio.run(_seed(settings))
-    redis = None
-    env = dict(os.environ)
-    if settings.uses_embedded_redis:
-        redis = embedded_redis.start(data_dir=settings.data_dir, unix_socket=settings.embedded_redis_socket)
-        env["REDIS_URL"] = redis.url
     base = [sys.executable, "-m", "testgen"]
-    children = [
-        subprocess.Popen([*base, "api", "--host", host, "--port", str(port)], env=env),
-        subprocess.Popen([*base, "worker"], env=env),
-    ]
-    stopping = False
 
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+    def spawn(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*base, *args], process_group=0, preexec_fn=shared_redis.die_with_parent(signal.SIGKILL)
+        )
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    print(
-        f"\n  testgen is running: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)\n"
-        "  Press Ctrl-C to stop.\n",
-        flush=True,
-    )
+    api = spawn("api", "--host", host, "--port", str(port))
+    worker = spawn("worker")
+    children = [api, worker]
+    signals: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: signals.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, _frame: signals.append(signum))
+    signal.signal(signal.SIGHUP, lambda signum, _frame: signals.append(signum))
+
     code = 0
     try:
-        while not stopping:
+        code = _announce_when_ready(settings, host, port, children, signals)
+        while not signals and code == 0:
             if any(c.poll() is not None for c in children):
                 logger.error("A testgen process exited; stopping the others")
                 code = 1
                 break
             time.sleep(0.2)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + max(settings.worker_shutdown_wait_s, 5) + 5
-        for child in children:
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        if redis is not None:
-            redis.stop()
+        _stop_children(settings, api, worker, signals)
     return code
+
+
+def _announce_when_ready(
+    settings: Settings, host: str, port: int, children: list[subprocess.Popen[bytes]], signals: list[int]
+) -> int:
+    """Print the URL once the API answers (not before: it would refuse the first click)."""
+    import httpx
+
+    probe = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/health"
+    deadline = time.monotonic() + 120
+    while not signals and time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children):
+            logger.error("A testgen process exited while starting; stopping the others")
+            return 1
+        try:
+            if httpx.get(probe, timeout=1, trust_env=False).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    else:
+        if not signals:
+            logger.error("The API did not answer at %s within 120 s; stopping", probe)
+            return 1
+        return 0
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    print(
+        f"\n  testgen is running: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)\n"
+        "  Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    return 0
+
+
+def _stop_children(
+    settings: Settings, api: subprocess.Popen[bytes], worker: subprocess.Popen[bytes], signals: list[int]
+) -> None:
+    """SIGTERM both: the worker waits for its running jobs (it says how long and for how many). A
+    second Ctrl-C (or SIGTERM) is passed on: the worker then stops at once and re-queues its jobs."""
+    for child in (api, worker):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    handled = max(len(signals), 1)
+    deadline = time.monotonic() + settings.worker_shutdown_wait_s + 15
+    while time.monotonic() < deadline and any(c.poll() is None for c in (api, worker)):
+        if len(signals) > handled:
+            handled = len(signals)
+            if worker.poll() is None:
+                logger.warning("Stopping now: running jobs go back on the queue")
+                worker.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+    for child in (api, worker):
+        if child.poll() is None:
+            child.kill()
+        child.wait()
 
 
 # --- commands that use a running API ---------------------------------------------------------------

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./data/testgen.db"
     redis_url: SecretStr | None = None
     data_dir: Path = Path("data")
+    embedded_redis_idle_s: float = Field(default=10.0, ge=1, le=3600)
 
     llm_provider: LLMProviderName | None = None
     gemini_api_key: SecretStr | None = None

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from testgen import embedded_redis
+from testgen import shared_redis
 from testgen.api import auth, errors, generation, ops, projects, review, stories, web
 from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
 from testgen.config import Settings
@@ -27,11 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own_redis = None
-        if settings.uses_embedded_redis:
-            own_redis = await asyncio.to_thread(
-                embedded_redis.ensure, settings.data_dir, settings.embedded_redis_socket
-            )
+        shared = await asyncio.to_thread(shared_redis.attach, settings)  # None when REDIS_URL is set
         engine = create_engine(settings.database_url)
         redis = create_redis(settings.effective_redis_url, max_connections=settings.redis_max_connections)
         app.state.settings = settings
@@ -50,8 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await hub.stop()
             await redis.aclose()
             await engine.dispose()
-            if own_redis is not None:
-                await asyncio.to_thread(own_redis.stop)
+            if shared is not None:
+                await asyncio.to_thread(shared.close)  # the server stays up for its other users
 
     app = FastAPI(
         title="testgen",
