@@ -10,13 +10,16 @@ from testgen.api.sse import EventStreamResponse
 from testgen.models import GenerationJob
 from testgen.schemas import GenerateOptions, JobStatusOut, QueuedJob
 from testgen.services import events, generation
+from testgen.services.presence import no_worker_warning
 
 router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
 
 
-def queued_job(request: Request, job: GenerationJob) -> QueuedJob:
-    """The 202 answer for a queued job, with the URLs to follow it."""
+async def queued_job(request: Request, job: GenerationJob) -> QueuedJob:
+    """The 202 answer for a queued job, with the URLs to follow it (and a warning if no worker runs)."""
+    warning = await no_worker_warning(request.app.state.redis) if job.status == "queued" else None
     return QueuedJob(
+        warning=warning,
         task_id=job.id,
         story_id=job.story_id,
         status=job.status,
@@ -41,7 +44,9 @@ async def queue_generation(
     opts = (options or GenerateOptions()).model_dump()
     state = request.app.state
     job, created = await generation.enqueue(session, state.redis, state.store, settings, story, opts)
-    return JSONResponse(queued_job(request, job).model_dump(mode="json"), status_code=202 if created else 200)
+    return JSONResponse(
+        (await queued_job(request, job)).model_dump(mode="json"), status_code=202 if created else 200
+    )
 
 
 @router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")

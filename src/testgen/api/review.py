@@ -48,7 +48,7 @@ async def regenerate_test_case(
 ) -> object:
     state = request.app.state
     child = await regenerate.enqueue(session, state.redis, state.store, settings, job, index)
-    return RegenerateQueued(**queued_job(request, child).model_dump(), parent_id=job.id, index=index)
+    return RegenerateQueued(**(await queued_job(request, child)).model_dump(), parent_id=job.id, index=index)
 
 
 @router.get("/user-stories/{story_id}/drafts", response_model=list[JobStatusOut])

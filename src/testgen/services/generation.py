@@ -23,6 +23,7 @@ from testgen.llm.factory import check_provider_config
 from testgen.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
 from testgen.progress import TERMINAL, ProgressStore, cancel_key, events_key, job_snapshot, state_key
 from testgen.redis_client import GENERATE_JOB, WAKE_CHANNEL
+from testgen.services.presence import WAITING_FOR_WORKER, no_worker_warning, with_warning
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def new_job(story_id: str, kind: str, options: dict[str, Any], parent_id: str | 
         options=options,
         status="queued",
         progress=0,
-        message="Waiting for a worker",
+        message=WAITING_FOR_WORKER,
         error=None,
         result=None,
         attempts=0,
@@ -131,14 +132,18 @@ async def enqueue(
 
 
 async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
-    """Live state from Redis while the job runs; the database row once it is final or Redis forgot it."""
+    """Live state from Redis while the job runs; the database row once it is final or Redis forgot it.
+    A queued job says so when no worker is running (and stops saying it once one is)."""
     if job.status in TERMINAL:
         return job_snapshot(job)
     try:
         live = await store.get(job.id)
     except (RedisError, OSError):
         live = None
-    return live or job_snapshot(job)
+    snapshot = live or job_snapshot(job)
+    if snapshot["status"] == "queued" and (warning := await no_worker_warning(store.redis)):
+        snapshot = {**snapshot, "message": with_warning(snapshot["message"], warning), "warning": warning}
+    return snapshot
 
 
 async def cancel(

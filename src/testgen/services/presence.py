@@ -20,6 +20,10 @@ WORKERS_KEY = "testgen:workers"
 HEARTBEAT_S = 10
 WORKER_FRESH_S = 30
 
+WAITING_FOR_WORKER = "Waiting for a worker"
+# Shown wherever a queued job would otherwise just "wait for a worker" (status, enqueue answer, page, CLI).
+NO_WORKER_RUNNING = "No worker is running: start one with `testgen worker`"
+
 
 async def beat_forever(redis: Redis, worker_id: str) -> None:
     try:
@@ -38,3 +42,17 @@ async def beat_forever(redis: Redis, worker_id: str) -> None:
 
 async def live_workers(redis: Redis) -> int:
     return int(await redis.zcount(WORKERS_KEY, time.time() - WORKER_FRESH_S, "+inf"))
+
+
+async def no_worker_warning(redis: Redis) -> str | None:
+    """NO_WORKER_RUNNING when no worker heartbeat is alive; None when one is, or Redis cannot say."""
+    try:
+        alive = await live_workers(redis)
+    except (RedisError, OSError):
+        return None
+    return None if alive else NO_WORKER_RUNNING
+
+
+def with_warning(message: str, warning: str) -> str:
+    """A queued job's message with the warning: instead of the default one, after any other."""
+    return warning if message in ("", WAITING_FOR_WORKER) else f"{message.rstrip('.')}. {warning}"

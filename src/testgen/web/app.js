@@ -354,13 +354,47 @@
     if (previous && !isNewer(snapshot, previous)) return;
     if (!isLatestJobOfStory(snapshot)) return; // an older job of the story: not shown
     const job = { ...previous, ...snapshot };
+    if (job.status !== "queued") job.warning = null; // a worker took it: no warning any more
     state.jobs.set(job.task_id, job);
+    if (job.status === "queued" && job.warning !== null) watchWarning(job.task_id);
     if (!TERMINAL.has(job.status) && !state.firstSeen.has(job.task_id)) {
       state.firstSeen.set(job.task_id, performance.now());
     }
     state.storyTask.set(job.story_id, job.task_id);
     renderStatus(job.story_id);
     if (TERMINAL.has(job.status) && !(previous && TERMINAL.has(previous.status))) jobEnded(job);
+  }
+
+  /**
+   * A queued job whose answer carried a warning (no worker runs) shows it on its badge; the page asks
+   * the status again every few seconds, so the warning goes as soon as a worker runs. `warning`:
+   * undefined = not asked yet, null = none.
+   */
+  const warningWatch = new Set();
+  async function watchWarning(taskId) {
+    if (warningWatch.has(taskId)) return;
+    warningWatch.add(taskId);
+    try {
+      for (;;) {
+        const job = state.jobs.get(taskId);
+        if (!job || job.status !== "queued" || job.warning === null) return;
+        if (job.warning) await new Promise((resolve) => setTimeout(resolve, 3000));
+        let data = null;
+        try {
+          ({ data } = await api("GET", `/generate-test-cases/status/${enc(taskId)}`));
+        } catch (err) {
+          if (err.status === 404) return;
+        }
+        const current = state.jobs.get(taskId);
+        if (!current || current.status !== "queued") return;
+        if (data) {
+          current.warning = data.warning || null;
+          renderStatus(current.story_id);
+        }
+      }
+    } finally {
+      warningWatch.delete(taskId);
+    }
   }
 
   function forgetTask(taskId) {
@@ -422,7 +456,9 @@
       const { status, data } = await api("POST", `/generate-test-cases/${enc(story.id)}/queue`, body);
       state.mine.add(data.task_id);
       state.storyTask.set(story.id, data.task_id);
-      applySnapshot({ task_id: data.task_id, story_id: data.story_id, status: data.status, progress: 0 });
+      applySnapshot({
+        task_id: data.task_id, story_id: data.story_id, status: data.status, progress: 0, warning: data.warning ?? null,
+      });
       if (status === 202) {
         const options = `${body.num_test_cases} test cases × ${body.scenarios_per_test_case} scenarios`;
         groupedToast("queued", story.id, `${story.id}: queued (${options})`, "queued");
@@ -486,6 +522,10 @@
     const title = job.message || "";
     switch (job.status) {
       case "queued":
+        if (job.warning) {
+          return h("span", { className: "badge", dataset: { state: "queued", warning: "no-worker" }, title: job.warning },
+            `Queued — ${job.warning}`);
+        }
         return h("span", { className: "badge", dataset: { state: "queued" }, title }, "Queued");
       case "started":
         return h("span", { className: "badge", dataset: { state: "started" }, title }, "Starting…");

@@ -1,0 +1,186 @@
+"""The embedded Redis of a DATA_DIR with real processes: one server, outliving each of its users."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from testgen import shared_redis
+from testgen.embedded_redis import free_port
+from testgen.services.presence import NO_WORKER_RUNNING
+from tests.procs import (
+    Process,
+    answers,
+    embedded_env,
+    redis_dir,
+    redis_servers,
+    stop_embedded_redis,
+    supervisors,
+    wait_for,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """A data directory whose embedded Redis is stopped after the test (and checked to be gone)."""
+    path = tmp_path / "data"
+    yield path
+    stop_embedded_redis(path)
+
+
+# Each racer waits on its stdin for "go", attaches, prints the server's pid, and holds on until stdin closes.
+RACER = textwrap.dedent(
+    """
+    import sys
+    from testgen import shared_redis
+    from testgen.config import Settings
+    sys.stdin.readline()
+    settings = Settings()
+    user = shared_redis.attach(settings)
+    print(shared_redis.read_pids(shared_redis.redis_dir(settings))["server"], flush=True)
+    sys.stdin.read()
+    user.close()
+    """
+)
+
+
+def test_processes_starting_it_at_the_same_instant_get_one_server(data_dir: Path, tmp_path: Path) -> None:
+    env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER],
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    try:
+        for racer in racers:  # all are importing or waiting on stdin: release them together
+            assert racer.stdin is not None
+            racer.stdin.write(b"go\n")
+        for racer in racers:
+            assert racer.stdin is not None
+            racer.stdin.flush()
+        pids = {int(racer.stdout.readline()) for racer in racers if racer.stdout is not None}
+        servers = redis_servers(data_dir)
+        assert len(pids) == 1 and [p.pid for p in servers] == list(pids)
+        assert len(supervisors(data_dir)) == 1
+        assert shared_redis.live_users(redis_dir(data_dir)) == 4
+    finally:
+        for racer in racers:
+            if racer.stdin is not None:
+                racer.stdin.close()
+            racer.wait(20)
+    assert all(racer.returncode == 0 for racer in racers)
+
+
+def test_it_stops_by_itself_once_its_users_are_killed(data_dir: Path, tmp_path: Path) -> None:
+    env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
+    user = subprocess.Popen(
+        [sys.executable, "-c", RACER], env=env, cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert user.stdin is not None and user.stdout is not None
+    user.stdin.write(b"go\n")
+    user.stdin.flush()
+    server_pid = int(user.stdout.readline())
+    user.kill()  # no clean-up of its own: the kernel drops its lock
+    user.wait()
+    wait_for(lambda: not redis_servers(data_dir) and not supervisors(data_dir), 20, "the orphan to stop")
+    log = (data_dir / "redis.log").read_text()
+    assert "(its users are gone); stopping it" in log
+    assert f"{server_pid}:M" in log and "Redis is now ready to exit" in log
+    assert not (data_dir / "redis.pid").exists() and (data_dir / "appendonly.aof").exists()
+
+
+def test_api_keeps_redis_while_the_worker_restarts_and_says_when_no_worker_runs(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """`testgen api` and `testgen worker` apart: the worker stopped and started three times never
+    takes Redis from the API; a job queued while no worker runs says so, until a worker starts."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
+    subprocess.run([sys.executable, "-m", "testgen", "migrate"], env=env, cwd=tmp_path, check=True)
+    api = Process(["api", "--port", str(port)], env, tmp_path)
+    worker: Process | None = None
+    try:
+        wait_for(lambda: answers(f"{base}/health"), 30, "the API")
+        http = httpx.Client(base_url=base, timeout=10)
+        http.post("/projects", json={"name": "P"}).raise_for_status()
+        for story in ("US-1", "US-2", "US-3", "US-4"):
+            http.post("/user-stories", json={"id": story, "project_id": 1, "title": "t"}).raise_for_status()
+        server = redis_servers(data_dir)
+        assert len(server) == 1
+
+        for round_, story in enumerate(("US-1", "US-2", "US-3", "US-4")):
+            queued = http.post(f"/generate-test-cases/{story}/queue").json()
+            assert queued["warning"] == NO_WORKER_RUNNING
+            status = http.get(queued["status_url"]).json()
+            assert status["status"] == "queued" and status["message"] == NO_WORKER_RUNNING
+            assert status["warning"] == NO_WORKER_RUNNING
+
+            worker = Process(["worker"], env, tmp_path)
+            done = wait_for(
+                lambda url=queued["status_url"]: (s := http.get(url).json())["status"] == "completed" and s,
+                60,
+                f"{story} to complete once a worker runs",
+            )
+            assert done["warning"] is None and NO_WORKER_RUNNING not in done["message"]
+            if round_ == 3:
+                break
+            worker.proc.send_signal(signal.SIGTERM)  # a routine restart
+            assert worker.wait(30) == 0
+            ready = http.get("/ready").json()
+            assert ready["checks"]["redis"] == "ok", ready  # the API kept its Redis
+            assert redis_servers(data_dir) == server  # the very same server
+    finally:
+        for proc in (worker, api):
+            if proc is not None:
+                proc.kill()
+
+
+def test_a_vanished_server_is_started_again_and_ready_recovers(data_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
+    api = Process(["api", "--port", str(port)], env, tmp_path)
+    try:
+        wait_for(lambda: answers(f"{base}/health"), 30, "the API")
+        [first] = redis_servers(data_dir)
+        assert json.loads((data_dir / "redis.pid").read_text())["server"] == first.pid
+        stop = subprocess.run(
+            [sys.executable, "-m", "testgen", "redis", "stop"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert stop.returncode == 0 and "1 testgen process still uses it" in stop.stdout, stop.stdout
+        redis = lambda: httpx.get(f"{base}/ready", timeout=5).json()["checks"]["redis"]  # noqa: E731
+        wait_for(lambda: redis() == "ok", 15, "/ready to say Redis is ok again")
+        [second] = redis_servers(data_dir)
+        assert second.pid != first.pid
+        api.wait_for_line("The embedded Redis at .* was gone; started it again", 5)
+        status = subprocess.run(
+            [sys.executable, "-m", "testgen", "redis", "status"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert status.returncode == 0 and f"server pid {second.pid}" in status.stdout
+        assert "used by 1 testgen process." in status.stdout
+    finally:
+        api.kill()
