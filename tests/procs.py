@@ -142,3 +142,10 @@ def stop_embedded_redis(data_dir: Path) -> None:
     wait_for(
         lambda: not redis_servers(data_dir) and not supervisors(data_dir), 20, "the embedded Redis to stop"
     )
+
+
+def testgen(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a short testgen command to its end; its output is captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "testgen", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )

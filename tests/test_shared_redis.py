@@ -24,6 +24,7 @@ from tests.procs import (
     redis_servers,
     stop_embedded_redis,
     supervisors,
+    testgen,
     wait_for,
 )
 
@@ -52,6 +53,11 @@ RACER = textwrap.dedent(
     user.close()
     """
 )
+
+
+def racer(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-c", RACER]
+    return subprocess.Popen(args, env=env, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 
 def test_processes_starting_it_at_the_same_instant_get_one_server(data_dir: Path, tmp_path: Path) -> None:
@@ -88,9 +94,7 @@ def test_processes_starting_it_at_the_same_instant_get_one_server(data_dir: Path
 
 def test_it_stops_by_itself_once_its_users_are_killed(data_dir: Path, tmp_path: Path) -> None:
     env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
-    user = subprocess.Popen(
-        [sys.executable, "-c", RACER], env=env, cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
+    user = racer(env, tmp_path)
     assert user.stdin is not None and user.stdout is not None
     user.stdin.write(b"go\n")
     user.stdin.flush()
@@ -112,7 +116,7 @@ def test_api_keeps_redis_while_the_worker_restarts_and_says_when_no_worker_runs(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
-    subprocess.run([sys.executable, "-m", "testgen", "migrate"], env=env, cwd=tmp_path, check=True)
+    assert testgen("migrate", env=env, cwd=tmp_path).returncode == 0
     api = Process(["api", "--port", str(port)], env, tmp_path)
     worker: Process | None = None
     try:
@@ -160,26 +164,14 @@ def test_a_vanished_server_is_started_again_and_ready_recovers(data_dir: Path, t
         wait_for(lambda: answers(f"{base}/health"), 30, "the API")
         [first] = redis_servers(data_dir)
         assert json.loads((data_dir / "redis.pid").read_text())["server"] == first.pid
-        stop = subprocess.run(
-            [sys.executable, "-m", "testgen", "redis", "stop"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-        )
+        stop = testgen("redis", "stop", env=env, cwd=tmp_path)
         assert stop.returncode == 0 and "1 testgen process still uses it" in stop.stdout, stop.stdout
         redis = lambda: httpx.get(f"{base}/ready", timeout=5).json()["checks"]["redis"]  # noqa: E731
         wait_for(lambda: redis() == "ok", 15, "/ready to say Redis is ok again")
         [second] = redis_servers(data_dir)
         assert second.pid != first.pid
         api.wait_for_line("The embedded Redis at .* was gone; started it again", 5)
-        status = subprocess.run(
-            [sys.executable, "-m", "testgen", "redis", "status"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-        )
+        status = testgen("redis", "status", env=env, cwd=tmp_path)
         assert status.returncode == 0 and f"server pid {second.pid}" in status.stdout
         assert "used by 1 testgen process." in status.stdout
     finally:
