@@ -6,9 +6,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from testgen.config import Settings
-from testgen.db import create_engine
-from testgen.models import Base
+from testgen.core.config import Settings
+from testgen.core.database import create_engine
+from testgen.data.models import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -27,12 +27,13 @@ PYTHON = sys.executable
 
 from sqlalchemy import insert  # noqa: E402
 
-from testgen import embedded_redis, heap, migrations  # noqa: E402
-from testgen.arq_worker import WakeableWorker  # noqa: E402
-from testgen.config import Settings  # noqa: E402
-from testgen.db import create_engine  # noqa: E402
-from testgen.jobs import worker_options  # noqa: E402
-from testgen.models import Project, UserStory  # noqa: E402
+from testgen.core import embedded_redis, heap  # noqa: E402
+from testgen.core.config import Settings  # noqa: E402
+from testgen.core.database import create_engine  # noqa: E402
+from testgen.data import migrations  # noqa: E402
+from testgen.data.models import Project, UserStory  # noqa: E402
+from testgen.worker.options import worker_options  # noqa: E402
+from testgen.worker.wakeable import WakeableWorker  # noqa: E402
 
 CRITERIA = ["A reset link is emailed", "The link expires after 1 hour", "Old passwords are rejected"]
 

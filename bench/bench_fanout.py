@@ -31,7 +31,7 @@ from _harness import (
 )
 from redis.asyncio import Redis
 
-from testgen.progress import ProgressStore
+from testgen.streaming.progress_store import ProgressStore
 
 EVENTS = 5
 

@@ -22,11 +22,12 @@ from _harness import Env, environment, rss_mb, seed_stories, subprocess_worker, 
 from sqlalchemy import func, select
 
 from testgen.api.deps import existing_story
-from testgen.db import create_engine, create_sessionmaker
-from testgen.models import GenerationJob
-from testgen.progress import TERMINAL, ProgressStore
-from testgen.redis_client import create_redis
-from testgen.services import generation
+from testgen.api.services import jobs as generation
+from testgen.core.database import create_engine, create_sessionmaker
+from testgen.core.redis import create_redis
+from testgen.data.job_states import TERMINAL
+from testgen.data.models import GenerationJob
+from testgen.streaming.progress_store import ProgressStore
 
 OPTIONS = {"num_test_cases": 15, "scenarios_per_test_case": 3}  # 45 scenarios -> 3 batches of 15
 TARGET_S = 15.0

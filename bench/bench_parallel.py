@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testgen.config import Settings  # noqa: E402
-from testgen.llm.base import BatchRequest, LLMError, LLMProvider, StoryText  # noqa: E402
-from testgen.llm.gemini import GeminiProvider  # noqa: E402
-from testgen.planning import plan_batches  # noqa: E402
+from testgen.core.config import Settings  # noqa: E402
+from testgen.generation.llm.base import BatchRequest, LLMError, LLMProvider, StoryText  # noqa: E402
+from testgen.generation.llm.gemini import GeminiProvider  # noqa: E402
+from testgen.generation.planning import plan_batches  # noqa: E402
 from tests.fake_gemini import FakeGemini  # noqa: E402
 
 TARGET_RATIO = 1.25

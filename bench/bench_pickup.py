@@ -22,13 +22,14 @@ from typing import Any
 from _harness import Env, environment, pct, run_worker, seed_stories, table, verdict
 from arq.worker import Worker, func
 
-from testgen import jobs
-from testgen.arq_worker import WakeableWorker
-from testgen.db import create_engine, create_sessionmaker
-from testgen.progress import ProgressStore
-from testgen.redis_client import GENERATE_JOB, create_redis
-from testgen.repository import get_story
-from testgen.services import generation
+from testgen.api.services import jobs as generation
+from testgen.core.database import create_engine, create_sessionmaker
+from testgen.core.redis import create_redis
+from testgen.core.redis_keys import GENERATE_JOB
+from testgen.data.repository import get_story
+from testgen.streaming.progress_store import ProgressStore
+from testgen.worker import functions as jobs
+from testgen.worker.wakeable import WakeableWorker
 
 TARGET_P50_MS, TARGET_P99_MS = 5.0, 25.0
 

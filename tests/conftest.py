@@ -18,12 +18,12 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from testgen import embedded_redis
-from testgen.arq_worker import WakeableWorker
-from testgen.config import Settings
-from testgen.db import create_engine
-from testgen.jobs import worker_options
-from testgen.main import create_app
+from testgen.api.app import create_app
+from testgen.core import embedded_redis
+from testgen.core.config import Settings
+from testgen.core.database import create_engine
+from testgen.worker.options import worker_options
+from testgen.worker.wakeable import WakeableWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,8 @@ from httpx import AsyncClient
 from httpx_sse import aconnect_sse
 from pydantic import SecretStr
 
-from testgen.config import Settings
-from testgen.embedded_redis import free_port
+from testgen.core.config import Settings
+from testgen.core.embedded_redis import free_port
 
 
 @dataclass

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import psutil
 
-from testgen import shared_redis
-from testgen.config import Settings
+from testgen.core import shared_redis
+from testgen.core.config import Settings
 
 
 def embedded_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -144,7 +144,7 @@ def stop_embedded_redis(data_dir: Path) -> None:
     )
 
 
-def testgen(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_testgen(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run a short testgen command to its end; its output is captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "testgen", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60

@@ -11,10 +11,11 @@ from arq.utils import timestamp_ms
 from arq.worker import JobExecutionFailed
 from redis.asyncio import Redis
 
-from testgen.arq_worker import WakeableWorker
-from testgen.config import Settings
-from testgen.jobs import worker_options
-from testgen.redis_client import QUEUE_NAME, create_redis, deserialize_job, serialize_job
+from testgen.core.config import Settings
+from testgen.core.redis import create_redis, deserialize_job, serialize_job
+from testgen.core.redis_keys import QUEUE_NAME
+from testgen.worker.options import worker_options
+from testgen.worker.wakeable import WakeableWorker
 
 
 @pytest.fixture

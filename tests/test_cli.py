@@ -18,10 +18,10 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import SecretStr
 
-from testgen.cli import main
-from testgen.client_commands import ProgressBar
-from testgen.config import Settings
-from testgen.embedded_redis import free_port
+from testgen.cli.client import ProgressBar
+from testgen.cli.main import main
+from testgen.core.config import Settings
+from testgen.core.embedded_redis import free_port
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, use_unreachable_gemini
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from testgen.config import Settings
+from testgen.core.config import Settings
 
 
 def test_provider_defaults_follow_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,8 @@ import pytest
 from alembic import command
 from sqlalchemy import func, inspect, select, text
 
-from testgen.db import create_engine, create_sessionmaker, is_sqlite
-from testgen.models import GenerationJob, Project, UserStory
+from testgen.core.database import create_engine, create_sessionmaker, is_sqlite
+from testgen.data.models import GenerationJob, Project, UserStory
 from tests.conftest import alembic_config
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from testgen.cli import build_parser
+from testgen.cli.main import build_parser
 from tests.conftest import ROOT
 
 APP_SERVICES = ("migrate", "api", "worker")

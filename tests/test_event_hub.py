@@ -8,9 +8,10 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
-from testgen.event_hub import OVERFLOW, EventHub
-from testgen.progress import ProgressStore, events_key, stream_id_tuple
-from testgen.redis_client import create_blocking_reader, create_redis
+from testgen.core.redis import create_blocking_reader, create_redis
+from testgen.core.redis_keys import events_key
+from testgen.streaming.event_hub import OVERFLOW, EventHub
+from testgen.streaming.progress_store import ProgressStore, stream_id_tuple
 from tests.helpers import make_story, queue
 
 
@@ -127,8 +128,8 @@ async def test_concurrent_subscribers_miss_nothing_while_events_flow(redis: Redi
 async def test_a_stream_never_started_releases_its_subscription(redis: Redis, redis_url: str) -> None:
     import gc
 
-    from testgen.models import GenerationJob
-    from testgen.services.events import open_stream
+    from testgen.data.models import GenerationJob
+    from testgen.streaming.job_streams import open_stream
 
     hub = EventHub(create_blocking_reader(redis_url), redis)
     await hub.start()

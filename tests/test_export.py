@@ -13,8 +13,8 @@ from gherkin.parser import Parser
 from gherkin.pickles.compiler import Compiler
 from httpx import AsyncClient
 
-from testgen import schemas
-from testgen.services.export import CSV_COLUMNS, to_gherkin
+from testgen.api.services.export import CSV_COLUMNS, to_gherkin
+from testgen.data import schemas
 from tests.helpers import make_story, queue
 
 WEIRD_TITLE = 'Pay: "now" # really @once | maybe """ here\nand on a second line'

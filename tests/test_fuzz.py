@@ -31,8 +31,8 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 from starlette.testclient import TestClient
 
-from testgen.config import Settings
-from testgen.main import create_app
+from testgen.api.app import create_app
+from testgen.core.config import Settings
 from tests.conftest import run_worker
 from tests.helpers import make_story
 

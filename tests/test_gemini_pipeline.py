@@ -11,9 +11,9 @@ import pytest
 from httpx import AsyncClient
 from pydantic import SecretStr
 
-from testgen.config import Settings
-from testgen.errors import ConfigurationError
-from testgen.jobs import startup
+from testgen.core.config import Settings
+from testgen.core.errors import ConfigurationError
+from testgen.worker.lifecycle import startup
 from tests.conftest import run_worker
 from tests.fake_gemini import FakeGemini
 from tests.helpers import make_story, queue, read_events

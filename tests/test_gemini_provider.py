@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from testgen.config import Settings
-from testgen.llm.base import BatchRequest, LLMError, StoryText
-from testgen.llm.gemini import FENCE, GeminiProvider
-from testgen.planning import plan_batches
+from testgen.core.config import Settings
+from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
+from testgen.generation.llm.gemini import FENCE, GeminiProvider
+from testgen.generation.planning import plan_batches
 from tests.fake_gemini import FakeGemini
 
 API_KEY = "AIzaSy-test-key-5e3b1c9d7f"

@@ -9,10 +9,10 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from testgen.config import Settings
-from testgen.db import create_engine, create_sessionmaker
-from testgen.main import create_app
-from testgen.models import GenerationJob
+from testgen.api.app import create_app
+from testgen.core.config import Settings
+from testgen.core.database import create_engine, create_sessionmaker
+from testgen.data.models import GenerationJob
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, read_events
 
@@ -190,7 +190,7 @@ async def test_unknown_task_ids_are_404(http: AsyncClient) -> None:
 
 
 async def test_redis_down_is_503_and_leaves_no_job(settings: Settings, database_url: str) -> None:
-    from testgen.embedded_redis import free_port
+    from testgen.core.embedded_redis import free_port
 
     settings.redis_url = SecretStr(f"redis://127.0.0.1:{free_port()}/0")
     app = create_app(settings)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from testgen.config import Settings
-from testgen.logging_setup import configure_logging, task_context
+from testgen.core.config import Settings
+from testgen.core.logs import configure_logging, task_context
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, read_events
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from testgen.llm.base import StoryText
-from testgen.planning import TYPE_CYCLE, plan_batches
+from testgen.generation.llm.base import StoryText
+from testgen.generation.planning import TYPE_CYCLE, plan_batches
 
 
 def story(num_criteria: int = 3) -> StoryText:

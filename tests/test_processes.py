@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from testgen.embedded_redis import free_port
+from testgen.core.embedded_redis import free_port
 from tests.procs import (
     Process,
     answers,

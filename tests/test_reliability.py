@@ -15,9 +15,9 @@ from httpx import AsyncClient
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from testgen import embedded_redis
-from testgen.config import Settings
-from testgen.services import reaper
+from testgen.core import embedded_redis
+from testgen.core.config import Settings
+from testgen.worker import reaper
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, read_events
 
@@ -82,7 +82,7 @@ async def test_redis_restart_mid_run(settings: Settings, tmp_path: Path) -> None
     """The API answers 503 while Redis is down, recovers by itself, and the job still completes."""
     from httpx import ASGITransport
 
-    from testgen.main import create_app
+    from testgen.api.app import create_app
 
     start_redis = restartable_redis(tmp_path)
     server = start_redis()
@@ -152,7 +152,7 @@ async def test_sigterm_puts_a_running_job_back_on_the_queue(
 async def test_database_unavailable_gives_503_and_changes_nothing(settings: Settings, redis: Redis) -> None:
     from httpx import ASGITransport
 
-    from testgen.main import create_app
+    from testgen.api.app import create_app
 
     settings.database_url = f"postgresql+asyncpg://nobody@127.0.0.1:{embedded_redis.free_port()}/none"
     app = create_app(settings)
@@ -177,7 +177,7 @@ async def test_sse_clients_get_retry_and_resume_across_a_redis_restart(
 ) -> None:
     import uvicorn
 
-    from testgen.main import create_app
+    from testgen.api.app import create_app
 
     start_redis = restartable_redis(tmp_path)
     server = start_redis()

@@ -10,19 +10,21 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from testgen import models, repository
-from testgen.config import Settings
-from testgen.db import create_sessionmaker
-from testgen.llm.base import BatchRequest, BatchResult, CallStats, StoryText, TestCaseSlot
-from testgen.llm.offline import OfflineProvider
-from testgen.progress import ProgressStore, events_key, state_key
-from testgen.quality import coverage, duplicate_positions
-from testgen.schemas import Scenario
-from testgen.schemas import TestCaseDraft as Draft
-from testgen.services import review
-from testgen.services.job_rows import JobRows
-from testgen.services.pipeline import WorkerResources, run_generation
-from testgen.services.regenerate import run_regeneration
+from testgen.api.services import review
+from testgen.core.config import Settings
+from testgen.core.database import create_sessionmaker
+from testgen.core.redis_keys import events_key, state_key
+from testgen.data import models, repository
+from testgen.data.schemas import Scenario
+from testgen.data.schemas import TestCaseDraft as Draft
+from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, StoryText, TestCaseSlot
+from testgen.generation.llm.offline import OfflineProvider
+from testgen.generation.quality import coverage, duplicate_positions
+from testgen.streaming.progress_store import ProgressStore
+from testgen.worker.generate import run_generation
+from testgen.worker.job_rows import JobRows
+from testgen.worker.regenerate import run_regeneration
+from testgen.worker.resources import WorkerResources
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, read_events
 

@@ -7,9 +7,9 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 
+from testgen.api.app import create_app
 from testgen.api.security import StreamTokens
-from testgen.config import Settings
-from testgen.main import create_app
+from testgen.core.config import Settings
 from tests.helpers import make_story
 
 ClientFactory = Callable[[Settings], AbstractAsyncContextManager[AsyncClient]]

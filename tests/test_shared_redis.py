@@ -13,18 +13,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testgen import shared_redis
-from testgen.embedded_redis import free_port
-from testgen.services.presence import NO_WORKER_RUNNING
+from testgen.core import shared_redis
+from testgen.core.embedded_redis import free_port
+from testgen.core.messages import NO_WORKER_RUNNING
 from tests.procs import (
     Process,
     answers,
     embedded_env,
     redis_dir,
     redis_servers,
+    run_testgen,
     stop_embedded_redis,
     supervisors,
-    testgen,
     wait_for,
 )
 
@@ -43,8 +43,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 RACER = textwrap.dedent(
     """
     import sys
-    from testgen import shared_redis
-    from testgen.config import Settings
+    from testgen.core import shared_redis
+    from testgen.core.config import Settings
     sys.stdin.readline()
     settings = Settings()
     user = shared_redis.attach(settings)
@@ -116,7 +116,7 @@ def test_api_keeps_redis_while_the_worker_restarts_and_says_when_no_worker_runs(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
-    assert testgen("migrate", env=env, cwd=tmp_path).returncode == 0
+    assert run_testgen("migrate", env=env, cwd=tmp_path).returncode == 0
     api = Process(["api", "--port", str(port)], env, tmp_path)
     worker: Process | None = None
     try:
@@ -164,14 +164,14 @@ def test_a_vanished_server_is_started_again_and_ready_recovers(data_dir: Path, t
         wait_for(lambda: answers(f"{base}/health"), 30, "the API")
         [first] = redis_servers(data_dir)
         assert json.loads((data_dir / "redis.pid").read_text())["server"] == first.pid
-        stop = testgen("redis", "stop", env=env, cwd=tmp_path)
+        stop = run_testgen("redis", "stop", env=env, cwd=tmp_path)
         assert stop.returncode == 0 and "1 testgen process still uses it" in stop.stdout, stop.stdout
         redis = lambda: httpx.get(f"{base}/ready", timeout=5).json()["checks"]["redis"]  # noqa: E731
         wait_for(lambda: redis() == "ok", 15, "/ready to say Redis is ok again")
         [second] = redis_servers(data_dir)
         assert second.pid != first.pid
         api.wait_for_line("The embedded Redis at .* was gone; started it again", 5)
-        status = testgen("redis", "status", env=env, cwd=tmp_path)
+        status = run_testgen("redis", "status", env=env, cwd=tmp_path)
         assert status.returncode == 0 and f"server pid {second.pid}" in status.stdout
         assert "used by 1 testgen process." in status.stdout
     finally:

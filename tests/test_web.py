@@ -20,8 +20,8 @@ from httpx import AsyncClient
 from playwright.async_api import Browser, Page, Request, Response, async_playwright, expect
 from pydantic import SecretStr
 
-from testgen.config import Settings
-from testgen.services.presence import NO_WORKER_RUNNING
+from testgen.core.config import Settings
+from testgen.core.messages import NO_WORKER_RUNNING
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, use_unreachable_gemini
 

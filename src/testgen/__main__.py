@@ -1,5 +1,5 @@
 import sys
 
-from testgen.cli import main
+from testgen.cli.main import main
 
 sys.exit(main())

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+
+from testgen.api.deps import (
+    HubDep,
+    JobDep,
+    RedisDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    StoryDep,
+    jobs_for_stream,
+)
+from testgen.api.services import jobs
+from testgen.core.presence import no_worker_warning
+from testgen.data.job_states import JobStatus
+from testgen.data.models import GenerationJob
+from testgen.data.schemas import GenerateOptions, JobStatusOut, QueuedJob
+from testgen.streaming.job_streams import open_stream
+from testgen.streaming.sse_response import EventStreamResponse
+
+router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
+
+
+async def queued_job(request: Request, job: GenerationJob, redis: Redis) -> QueuedJob:
+    """The 202 answer for a queued job, with the URLs to follow it (and a warning if no worker runs)."""
+    warning = await no_worker_warning(redis) if job.status == JobStatus.queued else None
+    return QueuedJob(
+        warning=warning,
+        task_id=job.id,
+        story_id=job.story_id,
+        status=job.status,
+        status_url=str(request.url_for("job_status", task_id=job.id).path),
+        events_url=str(request.url_for("job_events", task_id=job.id).path),
+    )
+
+
+@router.post(
+    "/{story_id}/queue",
+    status_code=202,
+    response_model=QueuedJob,
+    responses={200: {"model": QueuedJob, "description": "A job for this story is already queued or running"}},
+)
+async def queue_generation(
+    request: Request,
+    story: StoryDep,
+    session: SessionDep,
+    redis: RedisDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    options: Annotated[GenerateOptions | None, Body()] = None,
+) -> JSONResponse:
+    opts = (options or GenerateOptions()).model_dump()
+    job, created = await jobs.enqueue(session, redis, store, settings, story, opts)
+    answer = await queued_job(request, job, redis)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)
+
+
+@router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")
+async def job_status(job: JobDep, store: StoreDep) -> object:
+    return await jobs.status(store, job)
+
+
+async def _open(
+    hub: HubDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    followed: list[GenerationJob],
+    cursor: str | None,
+    *,
+    multiplexed: bool,
+) -> Response:
+    stream = await open_stream(
+        hub, store, followed, cursor, multiplexed=multiplexed, ping_interval_s=settings.sse_ping_interval_s
+    )
+    if stream is None:  # 204 tells EventSource to stop reconnecting: every job has ended
+        return Response(status_code=204)
+    return EventStreamResponse(stream)
+
+
+@router.get(
+    "/status/{task_id}/events",
+    name="job_events",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "The job ended already"}},
+)
+async def job_events(
+    job: JobDep,
+    hub: HubDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(max_length=8192)] = None,
+    cursor: Annotated[str | None, Query(alias="last_event_id", max_length=8192)] = None,
+) -> Response:
+    return await _open(hub, store, settings, [job], last_event_id or cursor, multiplexed=False)
+
+
+@router.get(
+    "/events",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
+)
+async def multiplexed_events(
+    followed: Annotated[list[GenerationJob], Depends(jobs_for_stream)],
+    hub: HubDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(max_length=65536)] = None,
+    cursor: Annotated[str | None, Query(alias="last_event_id", max_length=65536)] = None,
+) -> Response:
+    return await _open(hub, store, settings, followed, last_event_id or cursor, multiplexed=True)
+
+
+@router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut)
+async def cancel_generation(job: JobDep, session: SessionDep, redis: RedisDep, store: StoreDep) -> object:
+    return await jobs.cancel(session, redis, store, job)

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+
+from testgen.api.deps import JobDep, RedisDep, SessionDep, SettingsDep, StoreDep, StoryDep, TestCaseDep
+from testgen.api.routes.generation import queued_job
+from testgen.api.services import export, review
+from testgen.data.schemas import (
+    ExportFormat,
+    JobStatusOut,
+    RegenerateQueued,
+    SaveRequest,
+    SaveResult,
+    TestCaseOut,
+    TestCaseUpdate,
+)
+
+router = APIRouter(tags=["review"])
+
+
+@router.post("/generate-test-cases/{task_id}/save", status_code=201, response_model=SaveResult)
+async def save_test_cases(
+    job: JobDep, session: SessionDep, data: Annotated[SaveRequest | None, Body()] = None
+) -> object:
+    ids = await review.save(session, job, data.test_cases if data else None)
+    return SaveResult(saved=len(ids), test_case_ids=ids)
+
+
+@router.delete("/generate-test-cases/{task_id}", status_code=204)
+async def discard_draft(job: JobDep, session: SessionDep, redis: RedisDep) -> Response:
+    await review.discard(session, redis, job)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/generate-test-cases/{task_id}/test-cases/{index}/regenerate",
+    status_code=202,
+    response_model=RegenerateQueued,
+)
+async def regenerate_test_case(
+    request: Request,
+    job: JobDep,
+    session: SessionDep,
+    redis: RedisDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    index: Annotated[int, Path(ge=0, lt=10_000)],
+) -> object:
+    child = await review.regenerate(session, redis, store, settings, job, index)
+    answer = await queued_job(request, child, redis)
+    return RegenerateQueued(**answer.model_dump(), parent_id=job.id, index=index)
+
+
+@router.get("/user-stories/{story_id}/drafts", response_model=list[JobStatusOut])
+async def list_drafts(story: StoryDep, session: SessionDep) -> object:
+    return await review.list_drafts(session, story)
+
+
+@router.get(
+    "/user-stories/{story_id}/test-cases/export",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/x-gherkin": {}, "text/csv": {}, "application/json": {}},
+            "description": "The story's saved test cases as a file",
+        }
+    },
+)
+async def export_test_cases(
+    story: StoryDep,
+    session: SessionDep,
+    fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.json,
+) -> Response:
+    out = await export.export_story(session, story, fmt)
+    disposition = f'attachment; filename="{out.filename}"'
+    return Response(out.content, media_type=out.media_type, headers={"Content-Disposition": disposition})
+
+
+@router.get("/test-cases/{test_case_id}", response_model=TestCaseOut, tags=["test cases"])
+async def get_test_case(case: TestCaseDep) -> object:
+    return case
+
+
+@router.patch("/test-cases/{test_case_id}", response_model=TestCaseOut, tags=["test cases"])
+async def update_test_case(case: TestCaseDep, data: TestCaseUpdate, session: SessionDep) -> object:
+    return await review.update_test_case(session, case, data)
+
+
+@router.delete("/test-cases/{test_case_id}", status_code=204, tags=["test cases"])
+async def delete_test_case(case: TestCaseDep, session: SessionDep) -> Response:
+    await review.delete_test_case(session, case)
+    return Response(status_code=204)

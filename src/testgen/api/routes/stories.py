@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from testgen.api.deps import SessionDep, StoryDep
+from testgen.api.services import stories
+from testgen.data.schemas import StoryCreate, StoryOut, StoryUpdate, TestCaseOut
+
+router = APIRouter(prefix="/user-stories", tags=["user stories"])
+
+
+@router.post("", status_code=201, response_model=StoryOut)
+async def create_story(data: StoryCreate, session: SessionDep) -> object:
+    return await stories.create_story(session, data)
+
+
+@router.get("", response_model=list[StoryOut])
+async def list_stories(
+    session: SessionDep,
+    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> object:
+    return await stories.list_stories(session, project_id, limit, offset)
+
+
+@router.get("/{story_id}", response_model=StoryOut)
+async def get_story(story: StoryDep) -> object:
+    return story
+
+
+@router.patch("/{story_id}", response_model=StoryOut)
+async def update_story(story: StoryDep, data: StoryUpdate, session: SessionDep) -> object:
+    return await stories.update_story(session, story, data)
+
+
+@router.delete("/{story_id}", status_code=204)
+async def delete_story(story: StoryDep, session: SessionDep) -> Response:
+    await stories.delete_story(session, story)
+    return Response(status_code=204)
+
+
+@router.get("/{story_id}/test-cases", response_model=list[TestCaseOut])
+async def list_test_cases(story: StoryDep, session: SessionDep) -> object:
+    return await stories.list_test_cases(session, story)

@@ -1,0 +1,66 @@
+"""The web page: plain HTML/JS/CSS shipped inside the package (no build step), served at `/`.
+
+The files are read from the installed package (importlib.resources) when they are asked for, so
+importing this module does no I/O and a wheel works the same as a source checkout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from importlib import resources
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Response
+
+from testgen.core.errors import NotFoundError
+from testgen.data import job_states
+
+router = APIRouter(include_in_schema=False)
+
+# Only these files are served: nothing else under the package can be reached by a crafted name.
+STATIC_FILES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+
+
+def _read(name: str) -> bytes:
+    return (resources.files("testgen") / "web" / name).read_bytes()
+
+
+async def _file(name: str, media_type: str, if_none_match: str | None) -> Response:
+    return _cached(await asyncio.to_thread(_read, name), media_type, if_none_match)
+
+
+def _cached(body: bytes, media_type: str, if_none_match: str | None) -> Response:
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    # no-cache: the browser may keep a copy but asks each time (a 304 when unchanged), so an upgrade
+    # of testgen never leaves an old app.js running against a new API.
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if if_none_match is not None and etag in (tag.strip() for tag in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+@router.get("/")
+async def index(if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    return await _file("index.html", "text/html; charset=utf-8", if_none_match)
+
+
+@router.get("/static/job-states.js")
+async def job_states_script(if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """The job statuses, their sets and roles (data/job_states.py), so that the page copies none."""
+    body = f"window.TESTGEN_JOB_STATES = {json.dumps(job_states.describe())};\n".encode()
+    return _cached(body, STATIC_FILES["app.js"], if_none_match)
+
+
+@router.get("/static/{name}")
+async def static_file(
+    name: Annotated[str, Path(max_length=64)], if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        raise NotFoundError("File", name)
+    return await _file(name, media_type, if_none_match)

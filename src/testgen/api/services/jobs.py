@@ -1,0 +1,164 @@
+"""Jobs as the API sees them: enqueue, status, cancel, forget (and the dispatch every enqueue shares)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import abort_jobs_ss
+from arq.utils import timestamp_ms
+from redis.exceptions import RedisError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from testgen.core import messages
+from testgen.core.config import Settings
+from testgen.core.database import begin_read
+from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError
+from testgen.core.presence import no_worker_warning, with_warning
+from testgen.core.redis import redact_url
+from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
+from testgen.data import repository
+from testgen.data.job_states import CANCEL, TERMINAL, UNDO_ENQUEUE, JobKind, JobStatus
+from testgen.data.models import GenerationJob, UserStory, utcnow
+from testgen.generation.llm.factory import check_provider_config
+from testgen.streaming.progress_store import ProgressStore
+from testgen.streaming.snapshots import job_snapshot
+
+logger = logging.getLogger(__name__)
+
+
+def queue_unavailable(settings: Settings) -> QueueUnavailableError:
+    return QueueUnavailableError(messages.queue_unavailable(redact_url(settings.effective_redis_url)))
+
+
+async def require_queue(redis: ArqRedis, settings: Settings) -> None:
+    """Fail fast, before anything is written, when Redis cannot be reached."""
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        raise queue_unavailable(settings) from exc
+
+
+async def dispatch(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    job: GenerationJob,
+    function: str,
+) -> None:
+    """Publish the job's `queued` state and hand it to the workers; undo the row if Redis fails."""
+    try:
+        await store.publish(job_snapshot(job), JobStatus.queued, force=True)
+        await redis.enqueue_job(function, job.id, _job_id=job.id)
+        await redis.publish(WAKE_CHANNEL, b"1")
+    except (RedisError, OSError) as exc:
+        await repository.change_job(session, UNDO_ENQUEUE, job.id)
+        await session.commit()
+        raise queue_unavailable(settings) from exc
+
+
+def new_job(
+    story_id: str, kind: JobKind, options: dict[str, Any], parent_id: str | None = None
+) -> GenerationJob:
+    """A queued job with every column set, so that it needs no re-read after the INSERT."""
+    return GenerationJob(
+        id=str(uuid.uuid4()),
+        story_id=story_id,
+        kind=kind.value,
+        parent_id=parent_id,
+        options=options,
+        status=JobStatus.queued.value,
+        progress=0,
+        message=messages.WAITING_FOR_WORKER,
+        error=None,
+        result=None,
+        attempts=0,
+        created_at=utcnow(),
+        started_at=None,
+        finished_at=None,
+        saved_at=None,
+    )
+
+
+async def enqueue(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    story: UserStory,
+    options: dict[str, Any],
+) -> tuple[GenerationJob, bool]:
+    """Queue a generation job for `story`; returns (job, created). A live job for the story is reused."""
+    if story.project_id is None:
+        raise InvalidRequestError(
+            f"User story {story.id} is not associated with a project; set its project_id, then queue again"
+        )
+    check_provider_config(settings)
+    await begin_read(session)
+    existing = await repository.get_active_job(session, story.id)
+    await session.commit()
+    if existing is not None:
+        return existing, False
+    await require_queue(redis, settings)
+
+    story_id = story.id
+    job = new_job(story_id, JobKind.generate, options)
+    session.add(job)
+    try:
+        await session.commit()
+    except IntegrityError:  # another request queued a job for this story a moment ago
+        await session.rollback()  # expires `story`: use the id captured above
+        existing = await repository.get_active_job(session, story_id)
+        if existing is None:
+            raise
+        return existing, False
+
+    await dispatch(session, redis, store, settings, job, GENERATE_JOB)
+    logger.info("Queued test generation task %s for story %s", job.id, story_id)
+    return job, True
+
+
+async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
+    """Live state from Redis while the job runs; the database row once it is final or Redis forgot it.
+    A queued job says so when no worker is running (and stops saying it once one is)."""
+    if job.status in TERMINAL:
+        return job_snapshot(job)
+    try:
+        live = await store.get(job.id)
+    except (RedisError, OSError):
+        live = None
+    snapshot = live or job_snapshot(job)
+    if snapshot["status"] == JobStatus.queued and (warning := await no_worker_warning(store.redis)):
+        snapshot = {**snapshot, "message": with_warning(snapshot["message"], warning), "warning": warning}
+    return snapshot
+
+
+async def cancel(
+    session: AsyncSession, redis: ArqRedis, store: ProgressStore, job: GenerationJob
+) -> dict[str, Any]:
+    if job.status in TERMINAL:
+        raise ConflictError(messages.not_cancellable(job.id, job.status))
+    won = await repository.change_job(
+        session, CANCEL, job.id, message=messages.CANCELLED_BY_REQUEST, finished_at=utcnow()
+    )
+    await session.commit()
+    await session.refresh(job)
+    if not won:
+        raise ConflictError(messages.not_cancellable(job.id, job.status))
+    snapshot = job_snapshot(job)
+    live = await store.get(job.id)
+    if live is not None:
+        snapshot["progress"] = live["progress"]
+    await store.request_cancel(job.id)
+    await store.publish(snapshot, JobStatus.cancelled)
+    await redis.zadd(abort_jobs_ss, {job.id: timestamp_ms()})
+    logger.info("Cancelled task %s for story %s", job.id, job.story_id)
+    return snapshot
+
+
+async def forget(redis: ArqRedis, task_id: str) -> None:
+    await redis.delete(state_key(task_id), events_key(task_id), cancel_key(task_id))

@@ -1,0 +1,179 @@
+"""After generation: a reviewer saves (a subset of) a draft, edits saved test cases, or discards the draft."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from testgen.api.services import jobs
+from testgen.core import messages
+from testgen.core.config import Settings
+from testgen.core.errors import ConflictError, InvalidRequestError, NotFoundError
+from testgen.core.redis_keys import REGENERATE_JOB
+from testgen.data import repository
+from testgen.data.drafts import draft_cases
+from testgen.data.job_states import ACTIVE, DISCARD, SAVE, JobKind, JobStatus
+from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
+from testgen.data.schemas import TestCaseDraft, TestCaseUpdate
+from testgen.generation.llm.factory import check_provider_config
+from testgen.streaming.progress_store import ProgressStore
+from testgen.streaming.snapshots import job_snapshot
+
+logger = logging.getLogger(__name__)
+
+
+def require_open_draft(job: GenerationJob, action: str) -> None:
+    """Raise ConflictError unless `job` is a completed generation that was neither saved nor discarded."""
+    if job.kind != JobKind.generate:
+        raise ConflictError(
+            f"Task {job.id} regenerated one test case of task {job.parent_id}; "
+            f"only the draft of task {job.parent_id} can be {action}"
+        )
+    if job.status != JobStatus.completed:
+        raise ConflictError(f"Task {job.id} is {job.status}; only a completed task's draft can be {action}")
+    if job.saved_at is not None:
+        raise ConflictError(
+            f"Task {job.id} was already saved; edit its test cases under /test-cases/{{id}} instead"
+        )
+
+
+def check_criteria(cases: Sequence[TestCaseDraft | TestCaseUpdate], story: UserStory, where: str) -> None:
+    """Covered criteria must be indices into the story's acceptance criteria."""
+    count = len(story.acceptance_criteria)
+    for i, case in enumerate(cases):
+        bad = [c for c in case.covered_criteria or [] if c >= count]
+        if bad:
+            field = f"{where}.{i}.covered_criteria" if where else "covered_criteria"
+            has = f"{count} acceptance criteria (0-{count - 1})" if count else "no acceptance criteria"
+            raise InvalidRequestError(
+                f"{field}: criterion {bad[0]} does not exist; user story {story.id} has {has}"
+            )
+
+
+def _row_values(case: TestCaseDraft) -> dict[str, Any]:
+    values = case.model_dump(mode="json")
+    values["covered_criteria"] = sorted(set(case.covered_criteria))
+    return values
+
+
+async def save(session: AsyncSession, job: GenerationJob, edited: list[TestCaseDraft] | None) -> list[int]:
+    """Save the reviewed test cases (all of the draft when `edited` is None) exactly once.
+
+    Marking the job saved and inserting the rows happen in one transaction, and the mark is a
+    conditional UPDATE: of two racing saves, the second finds nothing to update and gets a 409.
+    """
+    require_open_draft(job, "saved")
+    task_id = job.id
+    if not await repository.change_job(session, SAVE, task_id, saved_at=utcnow()):
+        await session.rollback()
+        raise ConflictError(f"Task {task_id} was saved or discarded a moment ago; nothing was saved twice")
+    await session.refresh(job)  # the draft as it is now (a regeneration may have changed it)
+    story = await repository.get_story(session, job.story_id)
+    if story is None:
+        await session.rollback()
+        raise NotFoundError(messages.STORY, job.story_id)
+    cases = edited if edited is not None else draft_cases(job)
+    try:
+        check_criteria(cases, story, "test_cases")
+    except InvalidRequestError:
+        await session.rollback()
+        raise
+    result = job.result or {}
+    rows = [
+        TestCase(
+            story_id=story.id,
+            **_row_values(case),
+            task_id=task_id,
+            provider=result.get("provider"),
+            model=result.get("model"),
+        )
+        for case in cases
+    ]
+    session.add_all(rows)
+    await session.flush()
+    ids = [row.id for row in rows]
+    await session.commit()
+    logger.info("Saved %d test cases of task %s for story %s", len(ids), task_id, story.id)
+    return ids
+
+
+async def regenerate(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    parent: GenerationJob,
+    index: int,
+) -> GenerationJob:
+    """Queue the regeneration of test case `index` of the draft of `parent`."""
+    require_open_draft(parent, "regenerated")
+    cases = draft_cases(parent)
+    if index >= len(cases):
+        raise NotFoundError(messages.TEST_CASE, f"{index} of task {parent.id} (it has {len(cases)}, from 0)")
+    check_provider_config(settings)
+    await jobs.require_queue(redis, settings)
+
+    per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
+    options = {"index": index, "scenarios_per_test_case": per_case}
+    job = jobs.new_job(parent.story_id, JobKind.regenerate, options, parent_id=parent.id)
+    session.add(job)
+    await session.commit()
+    await jobs.dispatch(session, redis, store, settings, job, REGENERATE_JOB)
+    logger.info("Queued regeneration %s of test case %d of task %s", job.id, index, parent.id)
+    return job
+
+
+async def update_test_case(session: AsyncSession, case: TestCase, data: TestCaseUpdate) -> TestCase:
+    changes = data.model_dump(mode="json", exclude_unset=True)
+    if "covered_criteria" in changes:
+        story = await repository.get_story(session, case.story_id)
+        assert story is not None  # the foreign key cascades deletes
+        check_criteria([data], story, "")
+        changes["covered_criteria"] = sorted(set(changes["covered_criteria"]))
+    for field, value in changes.items():
+        setattr(case, field, value)
+    await session.commit()
+    return case
+
+
+async def delete_test_case(session: AsyncSession, case: TestCase) -> None:
+    await session.delete(case)
+    await session.commit()
+
+
+async def list_drafts(session: AsyncSession, story: UserStory) -> list[dict[str, Any]]:
+    drafts = await repository.list_drafts(session, story.id)
+    await session.commit()
+    return [job_snapshot(job) for job in drafts]
+
+
+async def discard(session: AsyncSession, redis: ArqRedis, job: GenerationJob) -> None:
+    """Forget a finished job that was not saved: its row, its finished regenerations, their Redis keys."""
+    if job.status in ACTIVE:
+        raise ConflictError(
+            f"Task {job.id} is still {job.status}; cancel it first "
+            f"(POST /generate-test-cases/{job.id}/cancel), then discard it"
+        )
+    if job.saved_at is not None:
+        raise ConflictError(
+            f"Task {job.id} was saved; delete its test cases under /test-cases/{{id}} instead"
+        )
+    task_id = job.id
+    if not await repository.change_job(session, DISCARD, task_id):
+        await session.rollback()
+        raise ConflictError(f"Task {task_id} was saved or discarded a moment ago; nothing was discarded")
+    children = await repository.child_job_ids(session, task_id)
+    gone = await repository.change_jobs(await session.connection(), DISCARD, [(c, {}) for c in children])
+    forgotten = [task_id, *sorted(gone)]
+    await session.commit()
+    try:
+        for ident in forgotten:
+            await jobs.forget(redis, ident)
+    except (RedisError, OSError):  # the keys expire on their own
+        logger.warning("Could not delete the Redis keys of discarded task %s", task_id)
+    logger.info("Discarded task %s (and %d regenerations)", task_id, len(forgotten) - 1)

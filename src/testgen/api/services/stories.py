@@ -1,0 +1,76 @@
+"""Projects, user stories and the saved test cases that belong to them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from testgen.core import messages
+from testgen.core.errors import ConflictError, NotFoundError
+from testgen.data import repository
+from testgen.data.models import Project, TestCase, UserStory
+from testgen.data.schemas import ProjectCreate, StoryCreate, StoryUpdate
+
+
+async def create_project(session: AsyncSession, data: ProjectCreate) -> Project:
+    if await repository.get_project_by_name(session, data.name) is not None:
+        raise ConflictError(f"Project {data.name!r} already exists; pick another name")
+    project = Project(name=data.name, description=data.description)
+    session.add(project)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise ConflictError(f"Project {data.name!r} already exists; pick another name") from exc
+    return project
+
+
+async def list_projects(session: AsyncSession, limit: int, offset: int) -> Sequence[Project]:
+    return await repository.list_projects(session, limit, offset)
+
+
+async def _check_project(session: AsyncSession, project_id: int | None) -> None:
+    if project_id is not None and await repository.get_project(session, project_id) is None:
+        raise NotFoundError(messages.PROJECT, project_id)
+
+
+async def create_story(session: AsyncSession, data: StoryCreate) -> UserStory:
+    await _check_project(session, data.project_id)
+    if await repository.get_story(session, data.id) is not None:
+        raise ConflictError(f"User story {data.id} already exists; update it with PATCH instead")
+    story = UserStory(**data.model_dump())
+    session.add(story)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise ConflictError(f"User story {data.id} already exists; update it with PATCH instead") from exc
+    return story
+
+
+async def list_stories(
+    session: AsyncSession, project_id: int | None, limit: int, offset: int
+) -> Sequence[UserStory]:
+    return await repository.list_stories(session, project_id, limit, offset)
+
+
+async def update_story(session: AsyncSession, story: UserStory, data: StoryUpdate) -> UserStory:
+    changes = data.model_dump(exclude_unset=True)
+    if "project_id" in changes:
+        await _check_project(session, changes["project_id"])
+    for field, value in changes.items():
+        setattr(story, field, value)
+    await session.commit()
+    return story
+
+
+async def delete_story(session: AsyncSession, story: UserStory) -> None:
+    """Delete the story; its saved test cases and generation jobs go with it (FK cascade)."""
+    await session.delete(story)
+    await session.commit()
+
+
+async def list_test_cases(session: AsyncSession, story: UserStory) -> Sequence[TestCase]:
+    return await repository.list_test_cases(session, story.id)

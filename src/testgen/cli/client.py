@@ -1,0 +1,423 @@
+"""The CLI's client commands (generate, status, stories import): they talk to a running API over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum, auto
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import quote
+
+import httpx
+from httpx_sse import connect_sse
+
+from testgen.core.config import ClientSettings
+from testgen.data.job_states import TERMINAL, JobStatus
+
+DEFAULT_API = "http://127.0.0.1:8000"
+API_KEY_ENV = "TESTGEN_API_KEY"
+
+
+class CliError(Exception):
+    """Ends a client command: the message goes to stderr, `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def run_client(args: argparse.Namespace) -> int:
+    try:
+        env_key = ClientSettings().testgen_api_key
+        with api_client(args.api, args.api_key or (env_key.get_secret_value() if env_key else None)) as api:
+            if args.command == "generate":
+                return cmd_generate(api, args)
+            if args.command == "status":
+                return cmd_status(api, args.task_id, as_json=args.json)
+            return cmd_import(api, args.file, args.project_id)
+    except CliError as exc:
+        print(f"testgen: error: {exc.message}", file=sys.stderr)
+        return exc.code
+
+
+@contextmanager
+def api_client(base_url: str, api_key: str | None) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    timeout = httpx.Timeout(30.0, connect=10.0)
+    with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout) as client:
+        try:
+            yield client
+        except httpx.TransportError as exc:
+            raise CliError(
+                f"cannot reach the testgen API at {base_url} ({type(exc).__name__}); "
+                "start it with `testgen dev`, or point --api at it"
+            ) from exc
+
+
+def _detail(response: httpx.Response) -> str:
+    """The API's explanation of an error answer."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):  # validation errors
+        return "; ".join(
+            ".".join(str(p) for p in d.get("loc", []) if p != "body") + f": {d.get('msg')}" for d in detail
+        )
+    if detail:
+        return str(detail)
+    return f"HTTP {response.status_code} {response.reason_phrase}".strip()
+
+
+def _check(response: httpx.Response, what: str, ok: tuple[int, ...] = (200,)) -> dict[str, Any]:
+    if response.status_code not in ok:
+        raise CliError(f"{what}: {_detail(response)}")
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
+    story = args.story_id
+    body = {"num_test_cases": args.test_cases, "scenarios_per_test_case": args.scenarios}
+    response = api.post(f"/generate-test-cases/{quote(story, safe='')}/queue", json=body)
+    queued = _check(response, f"cannot queue generation for {story}", ok=(200, 202))
+    task_id = queued["task_id"]
+    if response.status_code == 202:
+        print(
+            f"Queued task {task_id} for {story} ({args.test_cases} test cases x {args.scenarios} scenarios)"
+        )
+    else:
+        print(f"{story} already has a {queued['status']} task: {task_id}")
+    warning = queued.get("warning")
+    if not args.follow:
+        if warning:
+            print(f"Warning: {warning}", file=sys.stderr)
+        print(f"Follow it with: testgen status {task_id}")
+        return 0
+    try:
+        final = follow(api, task_id, queued["events_url"], ProgressBar(sys.stderr), warning)
+    except KeyboardInterrupt:
+        print(
+            f"\nStopped watching; task {task_id} keeps running (testgen status {task_id}).", file=sys.stderr
+        )
+        return 130
+    return report(final)
+
+
+def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
+    job = _check(api.get(f"/generate-test-cases/status/{quote(task_id, safe='')}"), "cannot get the status")
+    if as_json:
+        print(json.dumps(job, indent=2))
+        return 0
+    print(f"Task {job['task_id']}  story {job['story_id']}  {job['status']}  {job['progress']}%")
+    if job.get("message"):
+        print(f"  {job['message']}")
+    if job["status"] == JobStatus.completed and job.get("result"):
+        print_result(job)
+        if job.get("saved_at"):
+            print(f"Saved at {job['saved_at']}")
+    if job["status"] == JobStatus.failed and job.get("error"):
+        print(f"Error ({job['error']['type']}): {job['error']['message']}")
+    return 0
+
+
+def follow(
+    api: httpx.Client, task_id: str, events_url: str, bar: ProgressBar, warning: str | None = None
+) -> dict[str, Any]:
+    """Read the job's event stream until its final event, reconnecting (with Last-Event-ID) when cut.
+
+    While the job is queued with a `warning` (no worker runs), the bar shows the warning instead of
+    the message; each keep-alive asks the API again, so it clears once a worker runs."""
+    last_id: str | None = None
+    if warning:
+        bar.update({"status": JobStatus.queued, "progress": 0, "message": warning})
+    retry_s, failures, max_failures = 1.0, 0, 30
+    try:
+        while True:
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            try:
+                with connect_sse(
+                    api, "GET", events_url, headers=headers, timeout=httpx.Timeout(30.0, read=60.0)
+                ) as source:
+                    if source.response.status_code == 204:  # we saw the end already
+                        return _check(api.get(f"/generate-test-cases/status/{task_id}"), "cannot get status")
+                    if source.response.status_code != 200:
+                        source.response.read()
+                        raise CliError(f"cannot follow task {task_id}: {_detail(source.response)}")
+                    for sse in source.iter_sse():
+                        if sse.retry is not None:
+                            retry_s = sse.retry / 1000
+                        if not sse.data:
+                            if warning:
+                                now = _check(
+                                    api.get(f"/generate-test-cases/status/{task_id}"), "cannot get status"
+                                )
+                                warning = now.get("warning")
+                                bar.update(now)
+                            continue
+                        failures = 0
+                        last_id = sse.id or last_id
+                        snapshot: dict[str, Any] = sse.json()
+                        if warning and snapshot["status"] == JobStatus.queued:
+                            snapshot = {**snapshot, "message": warning}
+                        elif snapshot["status"] != JobStatus.queued:
+                            warning = None
+                        bar.update(snapshot)
+                        if sse.event in TERMINAL:
+                            return snapshot
+                bar.note("the server ended the stream (restarting?); resuming...")
+            except httpx.TransportError as exc:
+                failures += 1
+                if failures > max_failures:
+                    raise CliError(
+                        f"lost the connection to the API ({type(exc).__name__}); task {task_id} keeps "
+                        f"running: testgen status {task_id}"
+                    ) from exc
+                bar.note("connection lost, reconnecting...")
+            time.sleep(retry_s)  # the stream ended early (server restart) or broke: resume from last_id
+    finally:
+        bar.close()
+
+
+def report(job: dict[str, Any]) -> int:
+    """Print how a followed job ended; the exit status is 0 only when test cases are ready."""
+    status = job["status"]
+    if status == JobStatus.completed:
+        print_result(job)
+        print(f"Review and save them in the web page, or POST /generate-test-cases/{job['task_id']}/save")
+        return 0
+    if status == JobStatus.failed:
+        error = job.get("error") or {"type": "error", "message": job.get("message", "")}
+        print(f"Generation failed ({error['type']}): {error['message']}", file=sys.stderr)
+        return 1
+    print(f"Task {job['task_id']} was cancelled.", file=sys.stderr)
+    return 1
+
+
+def print_result(job: dict[str, Any]) -> None:
+    result = job.get("result") or {}
+    cases = result.get("test_cases", [])
+    rows = [
+        [str(i + 1), c["test_type"], c["priority"], c["title"], str(len(c["scenarios"]))]
+        for i, c in enumerate(cases)
+    ]
+    print(format_table(["#", "Type", "Priority", "Title", "Scenarios"], rows, wrap_column=3))
+    stats = result.get("stats", {})
+    coverage = result.get("coverage", {})
+    criteria = len(coverage.get("criteria", []))
+    line = f"{len(cases)} test cases, {stats.get('scenarios', '?')} scenarios"
+    if criteria:
+        line += f", covering {coverage.get('covered', 0)}/{criteria} acceptance criteria"
+    line += f" ({result.get('provider', '?')}: {result.get('model', '?')}"
+    if "duration_s" in stats:
+        line += f", {stats['duration_s']:.1f} s"
+    print(line + ")")
+
+
+def format_table(headers: list[str], rows: list[list[str]], wrap_column: int) -> str:
+    """A plain-text table; `wrap_column` is shortened (with ...) to fit the terminal."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    room = shutil.get_terminal_size((120, 24)).columns - sum(widths) - 2 * (len(widths) - 1)
+    limit = max(20, widths[wrap_column] + room) if room < 0 else widths[wrap_column]
+    widths[wrap_column] = min(widths[wrap_column], limit)
+
+    def cell(text: str, i: int) -> str:
+        if len(text) > widths[i]:
+            text = text[: widths[i] - 3] + "..."
+        return text.rjust(widths[i]) if i == 0 or headers[i] == "Scenarios" else text.ljust(widths[i])
+
+    lines = ["  ".join(cell(h, i) for i, h in enumerate(headers)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(cell(v, i) for i, v in enumerate(row)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+STATUS_LABELS = {
+    JobStatus.queued: "Queued",
+    JobStatus.started: "Starting",
+    JobStatus.generating: "Generating",
+    JobStatus.completed: "Done",
+    JobStatus.failed: "Failed",
+    JobStatus.cancelled: "Cancelled",
+}
+
+
+class ProgressBar:
+    """One line redrawn in place on a terminal; a line per change when the output is a file or pipe."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.tty = stream.isatty()
+        self.last: tuple[str, int, str] | None = None
+        self.drawn = False
+
+    def update(self, job: dict[str, Any]) -> None:
+        status, progress, message = job["status"], int(job.get("progress") or 0), job.get("message") or ""
+        if (status, progress, message) == self.last:
+            return
+        self.last = (status, progress, message)
+        filled = self.width * progress // 100
+        bar = "#" * filled + "." * (self.width - filled)
+        line = f"[{bar}] {progress:3d}%  {STATUS_LABELS.get(status, status)}"
+        if message:
+            line += f": {message}"
+        self._write(line)
+
+    def note(self, text: str) -> None:
+        self._write(text)
+
+    def _write(self, line: str) -> None:
+        if self.tty:
+            columns = shutil.get_terminal_size((80, 24)).columns
+            self.stream.write("\r\x1b[2K" + line[: columns - 1])
+            self.drawn = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
+
+
+# --- stories import ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportRow:
+    label: str  # "row 3" (CSV line) or "item 3" (JSON)
+    story: dict[str, Any]
+
+
+def read_stories(path: Path, default_project: int | None) -> list[ImportRow]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}", code=2) from exc
+    is_json = path.suffix.lower() == ".json" or (
+        path.suffix.lower() != ".csv" and text.lstrip().startswith(("[", "{"))
+    )
+    rows = _json_rows(path, text) if is_json else _csv_rows(path, text)
+    for row in rows:
+        if row.story.get("project_id") is None and default_project is not None:
+            row.story["project_id"] = default_project
+    return rows
+
+
+def split_criteria(value: Any) -> list[str]:
+    """Acceptance criteria given as one text: one per line, or separated by '|'."""
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    if not value:
+        return []
+    parts = str(value).replace("\r\n", "\n").replace("|", "\n").split("\n")
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _json_rows(path: Path, text: str) -> list[ImportRow]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{path} is not valid JSON: {exc}", code=2) from exc
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise CliError(f"{path} must hold a JSON list of stories (objects)", code=2)
+    rows = []
+    for i, item in enumerate(data, start=1):
+        story = dict(item)
+        if "acceptance_criteria" in story and not isinstance(story["acceptance_criteria"], list):
+            story["acceptance_criteria"] = split_criteria(story["acceptance_criteria"])
+        rows.append(ImportRow(f"item {i}", story))
+    return rows
+
+
+CSV_COLUMNS = ("id", "title", "description", "acceptance_criteria", "priority", "project_id")
+
+
+def _csv_rows(path: Path, text: str) -> list[ImportRow]:
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip() for c in reader.fieldnames or []]
+    missing = [c for c in ("id", "title") if c not in columns]
+    if missing:
+        raise CliError(
+            f"{path}: the CSV header must name the columns {', '.join(CSV_COLUMNS)} "
+            f"(id and title are required); missing: {', '.join(missing)}",
+            code=2,
+        )
+    unknown = [c for c in columns if c not in CSV_COLUMNS]
+    if unknown:
+        raise CliError(
+            f"{path}: unknown CSV columns {', '.join(unknown)}; use {', '.join(CSV_COLUMNS)}", code=2
+        )
+    rows = []
+    try:
+        for number, raw in enumerate(reader, start=2):  # as a spreadsheet numbers it: the header is row 1
+            values = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+            story: dict[str, Any] = {"id": values["id"], "title": values["title"]}
+            if values.get("description"):
+                story["description"] = values["description"]
+            story["acceptance_criteria"] = split_criteria(values.get("acceptance_criteria"))
+            if values.get("priority"):
+                story["priority"] = values["priority"].lower()
+            project = values.get("project_id")
+            story["project_id"] = int(project) if project and project.isdigit() else (project or None)
+            rows.append(ImportRow(f"row {number}", story))
+    except csv.Error as exc:
+        raise CliError(f"{path}: line {reader.line_num}: {exc}", code=2) from exc
+    return rows
+
+
+class Added(Enum):
+    """What became of one story of an import."""
+
+    created = auto()
+    skipped = auto()  # it exists already
+    refused = auto()
+
+
+def cmd_import(api: httpx.Client, path: Path, default_project: int | None) -> int:
+    rows = read_stories(path, default_project)
+    if not rows:
+        raise CliError(f"{path} holds no stories", code=2)
+
+    def add(row: ImportRow) -> tuple[Added, str]:
+        response = api.post("/user-stories", json=row.story)
+        if response.status_code == 201:
+            return Added.created, ""
+        if response.status_code == 409:
+            return Added.skipped, ""
+        return Added.refused, _detail(response)
+
+    # A few requests at once: the API and its database do the rest.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(add, rows))
+    counts = dict.fromkeys(Added, 0)
+    for row, (outcome, why) in zip(rows, outcomes, strict=True):
+        counts[outcome] += 1
+        if outcome is Added.refused:
+            print(f"{path.name} {row.label} ({row.story.get('id', '?')}): {why}", file=sys.stderr)
+    skipped = [
+        row.story.get("id", "?")
+        for row, (outcome, _) in zip(rows, outcomes, strict=True)
+        if outcome is Added.skipped
+    ]
+    if skipped:
+        print(f"Already there (skipped): {', '.join(map(str, skipped))}")
+    print(
+        f"Imported {path.name}: {counts[Added.created]} created, {counts[Added.skipped]} skipped "
+        f"(already exist), {counts[Added.refused]} failed"
+    )
+    return 1 if counts[Added.refused] else 0

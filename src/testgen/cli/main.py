@@ -1,0 +1,166 @@
+"""The `testgen` command: its arguments, and which module runs each command.
+
+Running the service (cli/serve.py): dev (everything at once), api, worker, migrate. Using a running
+service over its HTTP API (cli/client.py): generate (with a live progress bar), status, stories import.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from testgen.cli import serve
+from testgen.cli.client import API_KEY_ENV, DEFAULT_API, run_client
+from testgen.core.config import Settings
+from testgen.core.logs import configure_logging
+from testgen.data import migrations
+
+CLIENT_COMMANDS = ("generate", "status", "stories")
+
+
+def _add_bind(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="testgen", description="Turn user stories into QA test cases.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser(
+        "dev",
+        help="migrate, then run Redis (embedded unless REDIS_URL), the API and one worker",
+        description="Migrate the database, then run the API and one worker, which share the embedded Redis "
+        "of DATA_DIR (unless REDIS_URL is set). Prints the URL once the API answers. Ctrl-C stops them: "
+        "the worker waits up to WORKER_SHUTDOWN_WAIT_S for its running jobs; a second Ctrl-C stops at "
+        "once and puts those jobs back on the queue.",
+    )
+    _add_bind(dev)
+    dev.add_argument("--no-seed", action="store_true", help="do not add the demo project and story")
+    api = sub.add_parser(
+        "api", help="run the HTTP API (uvicorn)", description="Run the HTTP API with uvicorn."
+    )
+    _add_bind(api)
+    sub.add_parser(
+        "worker",
+        help="run one ARQ worker (same as `arq workers.WorkerSettings`)",
+        description="Run one ARQ worker (same as `arq workers.WorkerSettings`).",
+    )
+    sub.add_parser(
+        "migrate", help="apply database migrations (alembic upgrade head)", description="alembic upgrade head"
+    )
+    _add_redis_commands(sub)
+    _add_client_commands(sub)
+    return parser
+
+
+def _add_redis_commands(sub: Any) -> None:
+    redis = sub.add_parser(
+        "redis",
+        help="the embedded Redis of DATA_DIR: status, stop",
+        description="With REDIS_URL unset, the API, workers and `testgen dev` share one embedded Redis per "
+        "DATA_DIR: the first one to need it starts it, and it stops by itself once none of them has used "
+        "it for EMBEDDED_REDIS_IDLE_S seconds. Its data (an append-only file) stays in DATA_DIR.",
+    )
+    redis_sub = redis.add_subparsers(dest="redis_command", required=True)
+    redis_sub.add_parser(
+        "status",
+        help="say whether it runs, its pids and how many testgen processes use it",
+        description="Say whether the embedded Redis of DATA_DIR runs, its pids and how many testgen "
+        "processes use it. Exits 0 when it runs, 1 when not.",
+    )
+    redis_sub.add_parser(
+        "stop",
+        help="stop it now (testgen processes still using it start it again)",
+        description="Stop the embedded Redis of DATA_DIR now; its data is kept. testgen processes that "
+        "still use it start it again within seconds. Exits 1 when none was running.",
+    )
+    serve = redis_sub.add_parser(
+        "serve",
+        help="run it in the foreground (testgen starts this by itself; you need not)",
+        description="Run the embedded Redis of DATA_DIR under a supervisor that stops it once no testgen "
+        "process has used it for EMBEDDED_REDIS_IDLE_S seconds. testgen starts this by itself.",
+    )
+    serve.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--socket", type=Path, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--idle-s", type=float, default=None, help=argparse.SUPPRESS)
+
+
+def _add_api_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api", default=DEFAULT_API, metavar="URL", help=f"the testgen API to use (default {DEFAULT_API})"
+    )
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        metavar="KEY",
+        help=f"API key, when the server sets API_KEYS (default: ${API_KEY_ENV})",
+    )
+
+
+def _add_client_commands(sub: Any) -> None:
+    generate = sub.add_parser(
+        "generate",
+        help="queue test case generation for a user story (--follow to watch it)",
+        description="Queue test case generation for a user story on a running testgen API. With --follow, "
+        "show a live progress bar, then the generated test cases; exit 0 when they are ready, 1 when the "
+        "job failed or was cancelled.",
+    )
+    generate.add_argument("story_id", metavar="STORY_ID", help="the user story, e.g. US-001")
+    generate.add_argument(
+        "--test-cases", type=int, default=5, metavar="N", help="how many test cases (1-50, default 5)"
+    )
+    generate.add_argument(
+        "--scenarios", type=int, default=3, metavar="N", help="scenarios per test case (1-10, default 3)"
+    )
+    generate.add_argument(
+        "--follow", action="store_true", help="watch the progress live and print the result"
+    )
+    _add_api_options(generate)
+
+    status = sub.add_parser(
+        "status",
+        help="show the state of a generation task",
+        description="Show the state, progress and result (or error) of a generation task. Exits 1 when "
+        "the task is unknown or the API cannot be reached.",
+    )
+    status.add_argument("task_id", metavar="TASK_ID", help="the task id that `testgen generate` printed")
+    status.add_argument("--json", action="store_true", help="print the raw JSON status")
+    _add_api_options(status)
+
+    stories = sub.add_parser(
+        "stories", help="manage user stories (import)", description="Manage user stories."
+    )
+    stories_sub = stories.add_subparsers(dest="stories_command", required=True)
+    load = stories_sub.add_parser(
+        "import",
+        help="add many user stories from a JSON or CSV file",
+        description="Add user stories from a file: a JSON list of stories (as POST /user-stories takes them) "
+        "or a CSV file with the columns id,title,description,acceptance_criteria,priority,project_id "
+        "(acceptance criteria separated by newlines or '|'). Stories that exist already are skipped. "
+        "Exits 1 if any story could not be added.",
+    )
+    load.add_argument("file", metavar="FILE", type=Path, help="a .json or .csv file")
+    load.add_argument(
+        "--project-id", type=int, default=None, metavar="ID", help="project of the stories that name none"
+    )
+    _add_api_options(load)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in CLIENT_COMMANDS:
+        return run_client(args)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        migrations.upgrade(settings.database_url)
+        return 0
+    if args.command == "api":
+        return serve.run_api(settings, args.host, args.port)
+    if args.command == "worker":
+        return serve.run_worker(settings)
+    if args.command == "redis":
+        return serve.run_redis(settings, args)
+    return serve.run_dev(settings, args.host, args.port, seed=not args.no_seed)

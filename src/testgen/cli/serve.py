@@ -1,0 +1,194 @@
+"""Running the service: the API, a worker, or everything at once for development (`testgen dev`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from testgen.core import heap, shared_redis
+from testgen.core.config import Settings
+from testgen.data import migrations
+
+logger = logging.getLogger("testgen.cli")
+
+
+def run_api(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from testgen.api.app import create_app
+
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            heap.settle()
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            """uvicorn waits for open connections: end the SSE streams (with a retry hint) first."""
+            hub = getattr(app.state, "hub", None)
+            if hub is not None:
+                hub.close_streams()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=5, log_config=None)
+    Server(config).run()
+    return 0
+
+
+def run_worker(settings: Settings) -> int:
+    from testgen.worker.options import worker_options
+    from testgen.worker.wakeable import WakeableWorker
+
+    redis = shared_redis.attach(settings)
+    try:
+        WakeableWorker(**worker_options(settings), ctx={"settings": settings, "own_process": True}).run()
+    finally:
+        if redis is not None:
+            redis.close()
+    return 0
+
+
+async def _seed(settings: Settings) -> None:
+    from testgen.core.database import create_engine, create_sessionmaker
+    from testgen.data import repository
+    from testgen.data.models import Project, UserStory
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            if await repository.list_stories(session, None, 1, 0):
+                return
+            project = Project(name="Demo shop", description="A demo project; delete it when you like")
+            session.add(project)
+            await session.flush()
+            session.add(
+                UserStory(
+                    id="US-001",
+                    project_id=project.id,
+                    title="Log in with email and password",
+                    description="As a registered shopper I want to log in so that I can see my orders.",
+                    acceptance_criteria=[
+                        "A shopper with a valid email and password reaches the order history page",
+                        "A wrong password shows 'Email or password is incorrect' and stays on the login page",
+                        "After 5 failed attempts in 15 minutes the account is locked for 15 minutes",
+                    ],
+                    priority="high",
+                )
+            )
+            await session.commit()
+            logger.info("Added the demo project and story US-001")
+    finally:
+        await engine.dispose()
+
+
+def run_dev(settings: Settings, host: str, port: int, *, seed: bool) -> int:
+    """Everything in one terminal: the API and a worker as children, which share the embedded Redis
+    of DATA_DIR (or REDIS_URL). The children are in their own process group, so a Ctrl-C reaches
+    only us and we decide what they get; they die with us if we are killed."""
+    migrations.upgrade(settings.database_url)
+    if seed:
+        asyncio.run(_seed(settings))
+    base = [sys.executable, "-m", "testgen"]
+
+    def spawn(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*base, *args], process_group=0, preexec_fn=shared_redis.die_with_parent(signal.SIGKILL)
+        )
+
+    api = spawn("api", "--host", host, "--port", str(port))
+    worker = spawn("worker")
+    children = [api, worker]
+    signals: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: signals.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, _frame: signals.append(signum))
+    signal.signal(signal.SIGHUP, lambda signum, _frame: signals.append(signum))
+
+    code = 0
+    try:
+        code = _announce_when_ready(settings, host, port, children, signals)
+        while not signals and code == 0:
+            if any(c.poll() is not None for c in children):
+                logger.error("A testgen process exited; stopping the others")
+                code = 1
+                break
+            time.sleep(0.2)
+    finally:
+        _stop_children(settings, api, worker, signals)
+    return code
+
+
+def _announce_when_ready(
+    settings: Settings, host: str, port: int, children: list[subprocess.Popen[bytes]], signals: list[int]
+) -> int:
+    """Print the URL once the API answers (not before: it would refuse the first click)."""
+    import httpx
+
+    probe = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/health"
+    deadline = time.monotonic() + 120
+    while not signals and time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children):
+            logger.error("A testgen process exited while starting; stopping the others")
+            return 1
+        try:
+            if httpx.get(probe, timeout=1, trust_env=False).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    else:
+        if not signals:
+            logger.error("The API did not answer at %s within 120 s; stopping", probe)
+            return 1
+        return 0
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    print(
+        f"\n  testgen is running: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)\n"
+        "  Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    return 0
+
+
+def _stop_children(
+    settings: Settings, api: subprocess.Popen[bytes], worker: subprocess.Popen[bytes], signals: list[int]
+) -> None:
+    """SIGTERM both: the worker waits for its running jobs (it says how long and for how many). A
+    second Ctrl-C (or SIGTERM) is passed on: the worker then stops at once and re-queues its jobs."""
+    for child in (api, worker):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    handled = max(len(signals), 1)
+    deadline = time.monotonic() + settings.worker_shutdown_wait_s + 15
+    while time.monotonic() < deadline and any(c.poll() is None for c in (api, worker)):
+        if len(signals) > handled:
+            handled = len(signals)
+            if worker.poll() is None:
+                logger.warning("Stopping now: running jobs go back on the queue")
+                worker.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+    for child in (api, worker):
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+def run_redis(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.uses_embedded_redis:
+        print("REDIS_URL is set: testgen uses that Redis, not an embedded one.")
+        return 1
+    if args.redis_command == "serve":
+        data_dir = args.data_dir or settings.data_dir
+        socket = args.socket or settings.embedded_redis_socket
+        idle_s = args.idle_s if args.idle_s is not None else settings.embedded_redis_idle_s
+        return shared_redis.serve(data_dir, socket, idle_s)
+    rdir = shared_redis.redis_dir(settings)
+    ok, message = shared_redis.status(rdir) if args.redis_command == "status" else shared_redis.stop(rdir)
+    print(message)
+    return 0 if ok else 1

@@ -1,0 +1,56 @@
+"""Worker heartbeats: each worker scores itself in one sorted set every HEARTBEAT_S seconds.
+
+arq's own health-check key is shared by all workers and deleted by the first that stops cleanly;
+this set says "some worker beat in the last WORKER_FRESH_S seconds" whatever the others do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from testgen.core import messages
+from testgen.core.redis_keys import WORKERS_KEY
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_S = 10
+WORKER_FRESH_S = 30
+
+
+async def beat_forever(redis: Redis, worker_id: str) -> None:
+    try:
+        while True:
+            now = time.time()
+            with contextlib.suppress(RedisError, OSError):
+                async with redis.pipeline(transaction=True) as pipe:
+                    pipe.zadd(WORKERS_KEY, {worker_id: now})
+                    pipe.zremrangebyscore(WORKERS_KEY, 0, now - 24 * 3600)
+                    await pipe.execute()
+            await asyncio.sleep(HEARTBEAT_S)
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            await redis.zrem(WORKERS_KEY, worker_id)
+
+
+async def live_workers(redis: Redis) -> int:
+    return int(await redis.zcount(WORKERS_KEY, time.time() - WORKER_FRESH_S, "+inf"))
+
+
+async def no_worker_warning(redis: Redis) -> str | None:
+    """messages.NO_WORKER_RUNNING when no worker heartbeat is alive; None when one is, or Redis cannot say."""
+    try:
+        alive = await live_workers(redis)
+    except (RedisError, OSError):
+        return None
+    return None if alive else messages.NO_WORKER_RUNNING
+
+
+def with_warning(message: str, warning: str) -> str:
+    """A queued job's message with the warning: instead of the default one, after any other."""
+    return warning if message in ("", messages.WAITING_FOR_WORKER) else f"{message.rstrip('.')}. {warning}"

@@ -1,0 +1,225 @@
+"""Pydantic schemas of the HTTP API (kept apart from the ORM models)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from testgen.data.job_states import JobKind, JobStatus
+
+STORY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+MAX_CRITERIA = 50
+
+StoryId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=STORY_ID_PATTERN)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=20_000)]
+Criterion = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+Step = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # fits every database's INTEGER
+
+
+class Priority(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class TestType(StrEnum):
+    functional = "functional"
+    negative = "negative"
+    boundary = "boundary"
+    security = "security"
+    usability = "usability"
+    performance = "performance"
+
+
+class ORMModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+
+class ProjectCreate(BaseModel):
+    name: Title
+    description: Description = ""
+
+
+class ProjectOut(ORMModel):
+    id: int
+    name: str
+    description: str
+    created_at: dt.datetime
+
+
+# --- user stories -------------------------------------------------------------------------------
+
+
+class StoryCreate(BaseModel):
+    id: StoryId = Field(description="Your key for the story, e.g. US-001 or a Jira key")
+    project_id: RowId | None = None
+    title: Title
+    description: Description = ""
+    acceptance_criteria: list[Criterion] = Field(default_factory=list, max_length=MAX_CRITERIA)
+    priority: Priority = Priority.medium
+
+
+class StoryUpdate(BaseModel):
+    project_id: RowId | None = None
+    title: Title | None = None
+    description: Description | None = None
+    acceptance_criteria: list[Criterion] | None = Field(default=None, max_length=MAX_CRITERIA)
+    priority: Priority | None = None
+
+    @field_validator("title", "description", "acceptance_criteria", "priority")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class StoryOut(ORMModel):
+    id: str
+    project_id: int | None
+    title: str
+    description: str
+    acceptance_criteria: list[str]
+    priority: Priority
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# --- test cases ---------------------------------------------------------------------------------
+
+
+class Scenario(BaseModel):
+    title: ShortText
+    given: list[Step] = Field(min_length=1, max_length=20)
+    when: list[Step] = Field(min_length=1, max_length=20)
+    then: list[Step] = Field(min_length=1, max_length=20)
+
+
+class TestCaseDraft(BaseModel):
+    """A test case as generated, or as a reviewer edited it before saving."""
+
+    title: Title
+    description: Description = ""
+    preconditions: list[ShortText] = Field(default_factory=list, max_length=50)
+    priority: Priority = Priority.medium
+    test_type: TestType = TestType.functional
+    scenarios: list[Scenario] = Field(min_length=1, max_length=50)
+    covered_criteria: list[Annotated[int, Field(ge=0, lt=MAX_CRITERIA)]] = Field(default_factory=list)
+
+
+class TestCaseOut(ORMModel):
+    id: int
+    story_id: str
+    title: str
+    description: str
+    preconditions: list[str]
+    priority: Priority
+    test_type: TestType
+    scenarios: list[Scenario]
+    covered_criteria: list[int]
+    task_id: str | None
+    provider: str | None
+    model: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# --- generation jobs ----------------------------------------------------------------------------
+
+
+class GenerateOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    num_test_cases: int = Field(default=5, ge=1, le=50)
+    scenarios_per_test_case: int = Field(default=3, ge=1, le=10)
+
+
+class QueuedJob(BaseModel):
+    task_id: str
+    story_id: str
+    status: JobStatus
+    status_url: str
+    events_url: str
+    warning: str | None = Field(
+        default=None, description="Set when the job cannot progress now, e.g. no worker runs"
+    )
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+
+
+class JobStatusOut(BaseModel):
+    task_id: str
+    story_id: str
+    kind: JobKind = JobKind.generate
+    status: JobStatus
+    progress: int
+    message: str
+    warning: str | None = Field(
+        default=None, description="Set when the job cannot progress now, e.g. no worker runs"
+    )
+    options: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: JobError | None = None
+    created_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    saved_at: dt.datetime | None = None
+
+
+# --- review: save, edit, export, regenerate -----------------------------------------------------
+
+
+class SaveRequest(BaseModel):
+    """The reviewed subset of a job's test cases, possibly edited; omitted means all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_cases: list[TestCaseDraft] | None = Field(default=None, min_length=1, max_length=500)
+
+
+class SaveResult(BaseModel):
+    saved: int
+    test_case_ids: list[int]
+
+
+class TestCaseUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: Description | None = None
+    preconditions: list[ShortText] | None = Field(default=None, max_length=50)
+    priority: Priority | None = None
+    test_type: TestType | None = None
+    scenarios: list[Scenario] | None = Field(default=None, min_length=1, max_length=50)
+    covered_criteria: list[Annotated[int, Field(ge=0, lt=MAX_CRITERIA)]] | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class ExportFormat(StrEnum):
+    gherkin = "gherkin"
+    csv = "csv"
+    json = "json"
+
+
+class RegenerateQueued(QueuedJob):
+    parent_id: str
+    index: int

@@ -1,0 +1,157 @@
+"""What the pipeline asks of an LLM provider, and what it gets back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field, ValidationError
+
+from testgen.data.schemas import TestCaseDraft, TestType
+
+
+@dataclass(frozen=True)
+class StoryText:
+    id: str
+    title: str
+    description: str
+    acceptance_criteria: list[str]
+
+
+def story_text(story: Any) -> StoryText:
+    return StoryText(
+        id=story.id,
+        title=story.title,
+        description=story.description,
+        acceptance_criteria=list(story.acceptance_criteria),
+    )
+
+
+@dataclass(frozen=True)
+class TestCaseSlot:
+    """One test case a batch must write: its place in the result, its type and its criteria focus."""
+
+    __test__ = False
+
+    index: int
+    test_type: str
+    criteria: list[int]
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    story: StoryText
+    batch_index: int
+    batch_count: int
+    slots: list[TestCaseSlot]
+    scenarios_per_test_case: int
+    total_test_cases: int = 0
+    avoid_titles: list[str] = field(default_factory=list)
+
+    @property
+    def scenario_count(self) -> int:
+        return len(self.slots) * self.scenarios_per_test_case
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    retries: int = 0
+    reasks: int = 0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """The usage figures a job result records."""
+        return {
+            "llm_calls": self.calls,
+            "retries": self.retries,
+            "reasks": self.reasks,
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "output": self.output_tokens,
+                "total": self.total_tokens,
+            },
+        }
+
+    def add(self, other: CallStats) -> None:
+        self.calls += other.calls
+        self.retries += other.retries
+        self.reasks += other.reasks
+        self.prompt_tokens += other.prompt_tokens
+        self.output_tokens += other.output_tokens
+        self.total_tokens += other.total_tokens
+
+
+@dataclass
+class BatchResult:
+    test_cases: list[TestCaseDraft]
+    stats: CallStats
+
+
+class LLMError(Exception):
+    """A failure the job reports to the user. `type` is machine-readable (auth, rate_limit, ...)."""
+
+    def __init__(self, type_: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+        self.retryable = retryable
+
+
+class BadOutputError(LLMError):
+    def __init__(self, message: str) -> None:
+        super().__init__("bad_output", message, retryable=True)
+
+
+class LLMProvider(Protocol):
+    name: str
+    model: str
+
+    async def generate_batch(self, request: BatchRequest) -> BatchResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+class BatchOutput(BaseModel):
+    """The JSON shape a model must answer with for one batch."""
+
+    test_cases: list[TestCaseDraft] = Field(min_length=1)
+
+
+def parse_batch_output(text: str, request: BatchRequest) -> list[TestCaseDraft]:
+    """Validate a model's raw answer against our models and the batch's counts.
+
+    Extra test cases or scenarios are trimmed; too few of either raise BadOutputError.
+    Test types and criteria come from the plan when the model leaves them out.
+    """
+    try:
+        output = BatchOutput.model_validate(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise BadOutputError(f"model output is not JSON ({exc.msg}, char {exc.pos})") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BadOutputError(f"model output has the wrong shape: {where}: {first['msg']}") from exc
+    wanted, per_case = len(request.slots), request.scenarios_per_test_case
+    if len(output.test_cases) < wanted:
+        raise BadOutputError(f"model wrote {len(output.test_cases)} test cases, {wanted} were asked")
+    cases = output.test_cases[:wanted]
+    for case in cases:
+        if len(case.scenarios) < per_case:
+            raise BadOutputError(
+                f"model wrote {len(case.scenarios)} scenarios for '{case.title}', {per_case} were asked"
+            )
+    n_criteria = len(request.story.acceptance_criteria)
+    drafts = []
+    for case, slot in zip(cases, request.slots, strict=True):
+        covered = sorted({i for i in case.covered_criteria if i < n_criteria}) or list(slot.criteria)
+        update = {
+            "scenarios": case.scenarios[:per_case],
+            "covered_criteria": covered,
+            "test_type": TestType(slot.test_type),
+        }
+        drafts.append(case.model_copy(update=update))
+    return drafts

@@ -1,0 +1,57 @@
+"""How a job's work is split: which test cases, criteria and test types each parallel batch owns."""
+
+from __future__ import annotations
+
+import math
+
+from testgen.generation.llm.base import BatchRequest, StoryText, TestCaseSlot
+
+# Test types in the order slots receive them: the common ones first, each kind repeated by weight.
+TYPE_CYCLE = (
+    "functional",
+    "negative",
+    "boundary",
+    "functional",
+    "security",
+    "negative",
+    "boundary",
+    "usability",
+    "functional",
+    "performance",
+)
+
+
+def plan_slots(num_test_cases: int, num_criteria: int) -> list[TestCaseSlot]:
+    """Every criterion is the focus of some test case when there are enough test cases."""
+    slots = []
+    for i in range(num_test_cases):
+        criteria = [j for j in range(num_criteria) if j % num_test_cases == i]
+        if not criteria and num_criteria:
+            criteria = [i % num_criteria]
+        slots.append(TestCaseSlot(index=i, test_type=TYPE_CYCLE[i % len(TYPE_CYCLE)], criteria=criteria))
+    return slots
+
+
+def plan_batches(
+    story: StoryText, num_test_cases: int, scenarios_per_test_case: int, batch_max_scenarios: int
+) -> list[BatchRequest]:
+    """Split whole test cases into near-equal batches of at most `batch_max_scenarios` scenarios."""
+    slots = plan_slots(num_test_cases, len(story.acceptance_criteria))
+    per_batch = max(1, batch_max_scenarios // scenarios_per_test_case)
+    count = math.ceil(num_test_cases / per_batch)
+    base, extra = divmod(num_test_cases, count)
+    batches, start = [], 0
+    for b in range(count):
+        size = base + (1 if b < extra else 0)
+        batches.append(
+            BatchRequest(
+                story=story,
+                batch_index=b,
+                batch_count=count,
+                slots=slots[start : start + size],
+                scenarios_per_test_case=scenarios_per_test_case,
+                total_test_cases=num_test_cases,
+            )
+        )
+        start += size
+    return batches

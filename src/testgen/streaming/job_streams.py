@@ -1,0 +1,162 @@
+"""Server-Sent Event streams of job progress: replay from Redis, then live events from the hub.
+
+The SSE `id:` is a cursor. For one job it is the Redis stream entry id; for a multiplexed stream it
+names a position in every job (`<task>=<entry id>;...`), so one Last-Event-ID resumes them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from testgen.core.redis_keys import events_key
+from testgen.data.job_states import TERMINAL
+from testgen.data.models import GenerationJob
+from testgen.streaming.event_hub import CLOSED, GONE, PING, EventHub, Subscription
+from testgen.streaming.progress_store import ProgressStore, StoredEvent, stream_id_tuple
+from testgen.streaming.snapshots import encode, job_snapshot
+
+PING_INTERVAL_S = 15.0
+FINAL_FROM_DB = "0-1"  # id of a final state replayed from the database after Redis forgot the job
+RETRY_MS = 1000
+
+
+def parse_cursor(last_event_id: str | None, task_ids: list[str]) -> dict[str, str]:
+    if not last_event_id:
+        return {}
+    cursors: dict[str, str] = {}
+    if "=" not in last_event_id:
+        return {task_ids[0]: last_event_id} if len(task_ids) == 1 and _valid(last_event_id) else {}
+    for part in last_event_id.split(";"):
+        task, _, entry = part.partition("=")
+        if task in task_ids and _valid(entry):
+            cursors[task] = entry
+    return cursors
+
+
+def _valid(entry: str) -> bool:
+    try:
+        stream_id_tuple(entry)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class JobStream:
+    jobs: list[GenerationJob]
+    multiplexed: bool
+    hub: EventHub
+    sub: Subscription
+    cursors: dict[str, str]
+    backlog: list[tuple[str, StoredEvent]] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)
+    ping_interval_s: float = PING_INTERVAL_S
+    _timer: asyncio.TimerHandle | None = field(default=None, init=False)
+
+    def _format(self, task_id: str, event: StoredEvent) -> bytes:
+        self.cursors[task_id] = event.id
+        if not self.multiplexed:
+            return event.sse
+        ident = ";".join(f"{j.id}={self.cursors.get(j.id, '0-0')}" for j in self.jobs)
+        return f"id: {ident}\nevent: {event.event}\ndata: {event.data}\n\n".encode()
+
+    def _is_new(self, task_id: str, event: StoredEvent) -> bool:
+        seen = self.cursors.get(task_id)
+        return seen is None or stream_id_tuple(event.id) > stream_id_tuple(seen)
+
+    def close(self) -> None:
+        """The client went away: end the stream now rather than at its next event."""
+        self.sub.end(GONE)
+
+    def _ping(self) -> None:
+        self.sub.ping()
+        self._timer = asyncio.get_running_loop().call_later(self.ping_interval_s, self._ping)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        # One repeating timer per stream, not a timeout around every wait: with thousands of
+        # streams, a timer armed and cancelled per event is a measurable share of a broadcast.
+        self._timer = asyncio.get_running_loop().call_later(self.ping_interval_s, self._ping)
+        try:
+            yield f"retry: {RETRY_MS}\n\n".encode()
+            for task_id, event in self.backlog:
+                yield self._format(task_id, event)
+            by_key = {events_key(j.id): j.id for j in self.jobs}
+            while len(self.done) < len(self.jobs):
+                item = await self.sub.queue.get()
+                if item == PING:
+                    yield b": ping\n\n"
+                    continue
+                if item == GONE:
+                    return
+                if isinstance(item, str):
+                    yield f"retry: {RETRY_MS if item == CLOSED else RETRY_MS * 2}\n\n".encode()
+                    return
+                key, event = item
+                task_id = by_key[key]
+                if task_id in self.done or not self._is_new(task_id, event):
+                    continue
+                yield self._format(task_id, event)
+                if event.event in TERMINAL:
+                    self.done.add(task_id)
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            self.hub.unsubscribe(self.sub)
+
+
+async def open_stream(
+    hub: EventHub,
+    store: ProgressStore,
+    jobs: list[GenerationJob],
+    last_event_id: str | None,
+    *,
+    multiplexed: bool,
+    ping_interval_s: float = PING_INTERVAL_S,
+) -> JobStream | None:
+    """Subscribe, then replay what the client has not seen. None: the client has seen every job end."""
+    cursors = parse_cursor(last_event_id, [j.id for j in jobs])
+    sub = await hub.subscribe([events_key(j.id) for j in jobs])
+    stream = JobStream(
+        jobs=jobs,
+        multiplexed=multiplexed,
+        hub=hub,
+        sub=sub,
+        cursors=dict(cursors),
+        ping_interval_s=ping_interval_s,
+    )
+    try:
+        for job in jobs:
+            await _replay(store, stream, job, cursors.get(job.id))
+    except BaseException:
+        hub.unsubscribe(sub)
+        raise
+    if len(stream.done) == len(jobs) and not stream.backlog:
+        hub.unsubscribe(sub)
+        return None
+    # A client that goes away before the body starts never runs the stream's `finally`: release the
+    # subscription when the stream object is dropped instead.
+    weakref.finalize(stream, hub.unsubscribe, sub)
+    return stream
+
+
+async def _replay(store: ProgressStore, stream: JobStream, job: GenerationJob, cursor: str | None) -> None:
+    if cursor == FINAL_FROM_DB:  # the client already has the final state from the database
+        stream.done.add(job.id)
+        return
+    events = await store.events_after(job.id, cursor)
+    stream.backlog.extend((job.id, e) for e in events)
+    if any(e.event in TERMINAL for e in events):
+        stream.done.add(job.id)
+        return
+    live = await store.get(job.id)
+    if live is not None and live["status"] in TERMINAL:
+        stream.done.add(job.id)  # the client's cursor is already past the final event
+        return
+    if job.status in TERMINAL:
+        # Final in the database but not in Redis: Redis forgot the job, or lost the final event.
+        data = encode(job_snapshot(job))
+        stream.backlog.append((job.id, StoredEvent(id=FINAL_FROM_DB, event=job.status, data=data)))
+        stream.done.add(job.id)

@@ -1,0 +1,91 @@
+"""Job state in Redis: a snapshot key plus an event stream per job, both expiring with the result.
+
+Every write goes through one Lua script, so the snapshot and the stream never disagree and nothing
+overwrites a terminal state (a worker finishing cannot undo a cancel that won the race, and the
+reverse).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from redis.asyncio import Redis
+
+from testgen.core.redis_keys import cancel_key, events_key, state_key
+from testgen.data.job_states import TERMINAL
+from testgen.streaming.snapshots import encode
+
+# KEYS: snapshot, stream. ARGV: snapshot JSON, event name, TTL, stream length, force ("1": write even
+# over a final state), then the terminal statuses.
+_PUBLISH = """
+local current = redis.call('GET', KEYS[1])
+if current and ARGV[5] == '0' then
+  local status = cjson.decode(current)['status']
+  for i = 6, #ARGV do
+    if status == ARGV[i] then return false end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'event', ARGV[2], 'data', ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return id
+"""
+_TERMINAL_ARGS = sorted(s.value for s in TERMINAL)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    event: str
+    data: str  # the snapshot, JSON-encoded once by the writer
+
+    @cached_property
+    def sse(self) -> bytes:
+        """The event in SSE wire format, encoded once however many clients receive it."""
+        return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n".encode()
+
+
+def stream_id_tuple(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class ProgressStore:
+    def __init__(self, redis: Redis, ttl_s: int, max_events: int = 1000) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self.max_events = max_events
+        self._publish = redis.register_script(_PUBLISH)
+
+    async def publish(self, snapshot: dict[str, Any], event: str, *, force: bool = False) -> str | None:
+        """Store the snapshot and append it to the job's stream. None when the job was already final."""
+        task_id = snapshot["task_id"]
+        data = encode(snapshot)
+        result = await self._publish(
+            keys=[state_key(task_id), events_key(task_id)],
+            args=[data, event, self.ttl_s, self.max_events, "1" if force else "0", *_TERMINAL_ARGS],
+        )
+        return result.decode() if isinstance(result, bytes) else None
+
+    async def get(self, task_id: str) -> dict[str, Any] | None:
+        raw = await self.redis.get(state_key(task_id))
+        return json.loads(raw) if raw else None
+
+    async def events_after(self, task_id: str, after: str | None) -> list[StoredEvent]:
+        start = f"({after}" if after else "-"
+        entries = await self.redis.xrange(events_key(task_id), min=start, max="+")
+        return [decode_entry(entry_id, fields) for entry_id, fields in entries]
+
+    async def request_cancel(self, task_id: str) -> None:
+        await self.redis.set(cancel_key(task_id), b"1", ex=self.ttl_s)
+
+    async def cancel_requested(self, task_id: str) -> bool:
+        return bool(await self.redis.exists(cancel_key(task_id)))
+
+
+def decode_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StoredEvent:
+    ident = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return StoredEvent(id=ident, event=fields[b"event"].decode(), data=fields[b"data"].decode())

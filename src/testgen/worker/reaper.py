@@ -1,0 +1,128 @@
+"""Jobs whose worker vanished (SIGKILL, lost host): found by their lapsed lease, re-queued or failed.
+
+A running job renews `testgen:job:<id>:lease` every LEASE_RENEW_S; the key lives LEASE_TTL_S. Every
+worker looks for running jobs without a lease every REAP_INTERVAL_S, so a dead worker's job is back
+on the queue within LEASE_TTL_S + REAP_INTERVAL_S (about 15 s), instead of arq's job timeout + 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.utils import timestamp_ms
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from testgen.core.redis_keys import QUEUE_NAME, WAKE_CHANNEL, lease_key, reap_key
+from testgen.data import repository
+from testgen.data.job_states import REAP_REQUEUE, RUNNING, WORKER_LOST, JobStatus
+from testgen.data.models import GenerationJob, utcnow
+from testgen.streaming.progress_store import ProgressStore
+from testgen.streaming.snapshots import job_snapshot
+
+logger = logging.getLogger(__name__)
+
+LEASE_TTL_S = 10
+LEASE_RENEW_S = 3
+REAP_INTERVAL_S = 5
+MAX_ATTEMPTS = 3
+
+
+@contextlib.asynccontextmanager
+async def lease(redis: Redis, task_id: str) -> AsyncIterator[None]:
+    """Hold the job's lease while the block runs; a failed renewal is retried, never fatal."""
+
+    async def renew() -> None:
+        while True:
+            with contextlib.suppress(RedisError, OSError):
+                await redis.set(lease_key(task_id), b"1", ex=LEASE_TTL_S)
+            await asyncio.sleep(LEASE_RENEW_S)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        with contextlib.suppress(RedisError, OSError):
+            await redis.delete(lease_key(task_id))
+
+
+async def reap_once(
+    sessionmaker: async_sessionmaker[AsyncSession], store: ProgressStore, *, grace_s: float = LEASE_TTL_S
+) -> list[str]:
+    """Re-queue (or fail, after MAX_ATTEMPTS) running jobs whose lease lapsed; return their ids."""
+    redis = store.redis
+    cutoff = utcnow() - dt.timedelta(seconds=grace_s)
+    async with sessionmaker() as session:
+        rows = await repository.running_job_ids(session, started_before=cutoff)
+    if not rows:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for task_id in rows:
+            pipe.exists(lease_key(task_id))
+        alive = await pipe.execute()
+    reaped = []
+    for task_id, has_lease in zip(rows, alive, strict=True):
+        if has_lease or not await redis.set(reap_key(task_id), b"1", nx=True, ex=30):
+            continue
+        if await _recover(sessionmaker, store, task_id):
+            reaped.append(task_id)
+    return reaped
+
+
+async def _recover(
+    sessionmaker: async_sessionmaker[AsyncSession], store: ProgressStore, task_id: str
+) -> bool:
+    async with sessionmaker() as session:
+        job = await session.get(GenerationJob, task_id)
+        if job is None or job.status not in RUNNING:
+            return False
+        if job.attempts >= MAX_ATTEMPTS:
+            message = (
+                f"The worker running this job stopped responding {job.attempts} times; "
+                "check the workers' logs, then queue the story again"
+            )
+            transition = WORKER_LOST
+            values: dict[str, object] = {
+                "message": message,
+                "finished_at": utcnow(),
+                "error": {"type": WORKER_LOST.name, "message": message},
+            }
+        else:
+            message = f"Worker lost; re-queued (attempt {job.attempts + 1} of {MAX_ATTEMPTS})"
+            transition, values = REAP_REQUEUE, {"message": message}
+        won = await repository.change_job(session, transition, task_id, **values)
+        await session.commit()
+        if not won:
+            return False
+        await session.refresh(job)
+    logger.warning("Task %s lost its worker: %s", task_id, message)
+    await store.publish(job_snapshot(job), job.status)
+    redis = store.redis
+    if job.status == JobStatus.queued:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.delete(in_progress_key_prefix + task_id)
+            pipe.exists(job_key_prefix + task_id)
+            _, defined = await pipe.execute()
+        if defined:
+            await redis.zadd(QUEUE_NAME, {task_id: timestamp_ms()})
+            await redis.publish(WAKE_CHANNEL, b"1")
+    return True
+
+
+async def reap_forever(sessionmaker: async_sessionmaker[AsyncSession], store: ProgressStore) -> None:
+    while True:
+        await asyncio.sleep(REAP_INTERVAL_S)
+        try:
+            await reap_once(sessionmaker, store)
+        except (RedisError, OSError, SQLAlchemyError) as exc:
+            logger.warning("Lost-job check failed (%s); will try again", type(exc).__name__)

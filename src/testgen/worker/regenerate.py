@@ -1,0 +1,159 @@
+"""The worker half of regenerating one test case of a draft: a job of its own that replaces that test
+case in its parent (the API half, the enqueue, is in api/services/review.py).
+
+The parent's draft is updated in the same transaction that completes the regeneration job, with the
+parent row locked and still completed and unsaved: a save, a discard or another regeneration of the
+same draft cannot interleave, and nothing is applied if this job was cancelled meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from testgen.core import messages
+from testgen.data import repository
+from testgen.data.drafts import draft_cases, is_open_draft
+from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
+from testgen.data.models import GenerationJob, UserStory, utcnow
+from testgen.data.schemas import TestCaseDraft
+from testgen.generation.duplicates import duplicates_in, replace_duplicates
+from testgen.generation.llm.base import BadOutputError, BatchRequest, CallStats, TestCaseSlot, story_text
+from testgen.generation.quality import coverage
+from testgen.worker.generate import (
+    PROGRESS_BATCHES_START,
+    PROGRESS_BUILDING,
+    PROGRESS_DEDUPE,
+    PROGRESS_MODEL_READY,
+)
+from testgen.worker.resources import WorkerResources
+from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute
+
+logger = logging.getLogger(__name__)
+
+
+class DraftClosed(JobFailed):
+    """The parent draft was saved or discarded before the new test case could replace the old one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("conflict", message)
+
+
+async def run_regeneration(res: WorkerResources, task_id: str) -> str:
+    """Run regeneration job `task_id` to a final state; return that state's name."""
+
+    async def work(run: JobRun, story: UserStory) -> None:
+        if run.job.parent_id is None:
+            raise JobFailed("internal", f"Task {task_id} names no draft to regenerate in")
+        await _regenerate(res, run, story, run.job.parent_id)
+
+    return await execute(res, task_id, work, what="Regeneration")
+
+
+def _open_cases(parent: GenerationJob | None, parent_id: str, index: int) -> list[TestCaseDraft]:
+    cases = draft_cases(parent) if parent is not None else []
+    if parent is None or not is_open_draft(parent) or index >= len(cases):
+        raise DraftClosed(messages.draft_closed(parent_id, index))
+    return cases
+
+
+async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, parent_id: str) -> None:
+    started = time.monotonic()
+    provider, options = res.provider, run.job.options
+    index, per_case = int(options["index"]), int(options["scenarios_per_test_case"])
+    async with res.sessionmaker() as session:
+        cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)
+    old = cases[index]
+    text = story_text(story)
+    criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
+    slot = TestCaseSlot(index=index, test_type=old.test_type.value, criteria=criteria)
+
+    await run.report(
+        JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
+    )
+    await run.report(
+        JobStatus.generating, PROGRESS_BATCHES_START, f"Regenerating test case {index + 1} of {len(cases)}"
+    )
+    avoid = [s.title for s in old.scenarios] + [
+        s.title for i, case in enumerate(cases) if i != index for s in case.scenarios
+    ]
+    request = BatchRequest(
+        story=text,
+        batch_index=0,
+        batch_count=1,
+        slots=[slot],
+        scenarios_per_test_case=per_case,
+        avoid_titles=avoid,
+    )
+    answer = await provider.generate_batch(request)
+    if not answer.test_cases:
+        raise BadOutputError("model wrote no test case")
+    stats = CallStats()
+    stats.add(answer.stats)
+    cases[index] = answer.test_cases[0]
+
+    replaced = remaining = 0
+    if duplicates_in(cases, only=index):
+        await run.report(JobStatus.generating, PROGRESS_DEDUPE, "Replacing near-duplicate scenarios")
+        replaced, remaining = await replace_duplicates(
+            provider, text, {index: slot}, cases, per_case, stats, only=index
+        )
+    await run.report(JobStatus.generating, PROGRESS_BUILDING, "Updating the draft")
+    result: dict[str, Any] = {
+        "parent_id": parent_id,
+        "index": index,
+        "test_case": cases[index].model_dump(mode="json"),
+        "provider": provider.name,
+        "model": provider.model,
+        "stats": {
+            **stats.summary(),
+            "duplicates_replaced": replaced,
+            **({"duplicates_remaining": remaining} if remaining else {}),
+            "duration_s": round(time.monotonic() - started, 3),
+        },
+    }
+    await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result)
+
+
+async def _apply(
+    res: WorkerResources,
+    run: JobRun,
+    parent_id: str,
+    case: TestCaseDraft,
+    criteria: list[str],
+    result: dict[str, Any],
+) -> None:
+    """Replace the test case in the parent's draft and complete this job, in one transaction."""
+    index = int(result["index"])
+    message = f"Regenerated test case {index + 1}"
+    finished = utcnow()
+    async with res.sessionmaker() as session:
+        parent = await repository.get_job_for_update(session, parent_id)
+        cases = _open_cases(parent, parent_id, index)
+        assert parent is not None and parent.result is not None
+        cases[index] = case
+        draft = {
+            **parent.result,
+            "test_cases": [c.model_dump(mode="json") for c in cases],
+            "coverage": coverage(criteria, cases),
+        }
+        if not await repository.change_job(session, EDIT_DRAFT, parent_id, result=draft):
+            raise DraftClosed(messages.draft_closed(parent_id, index))
+        result["coverage"] = draft["coverage"]
+        done = await repository.change_job(
+            session,
+            COMPLETE,
+            run.job.id,
+            progress=100,
+            message=message,
+            result=result,
+            error=None,
+            finished_at=finished,
+        )
+        if not done:
+            raise JobFinished  # cancelled meanwhile: leaving the block rolls the draft change back
+        await session.commit()
+    run.job.result, run.job.error, run.job.finished_at = result, None, finished
+    await run.report(JobStatus.completed, 100, message)
+    logger.info("Task %s replaced test case %d of task %s", run.job.id, index, parent_id)

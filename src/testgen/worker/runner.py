@@ -1,0 +1,185 @@
+"""One run of one job, whatever its kind: loading, the `started` step, progress reports, the time limit,
+cancellation and worker shutdown, and errors turned into a failed state that says what to do next.
+
+The database row is the arbiter of a job's state (conditional changes, see data/job_states.py);
+Redis carries the live progress. A job may run more than once (worker crash, re-delivery): every
+step is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from testgen.core.logs import task_context
+from testgen.data.job_states import ACTIVE, PROGRESS_EVENT, REPORTED, TERMINAL, JobStatus
+from testgen.data.models import GenerationJob, UserStory, utcnow
+from testgen.generation.llm.base import LLMError
+from testgen.streaming.snapshots import job_snapshot
+from testgen.worker.resources import WorkerResources
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_ATTEMPTS = 10  # about 30 s of retries for a state change while Redis is away
+PROGRESS_LOADED = 5
+# What a run returns to arq when it did not move the job to a status of its own.
+MISSING = "missing"
+FINISHED_ELSEWHERE = "finished-elsewhere"
+
+
+class JobFinished(Exception):
+    """The job reached a final state elsewhere (cancelled, or finished by another run)."""
+
+
+class JobRun:
+    """One run of one job: moves the row and the Redis state forward together."""
+
+    def __init__(self, res: WorkerResources, job: GenerationJob) -> None:
+        self.res = res
+        self.job = job
+        self.last_status = job.status
+
+    async def _write_row(self, status: JobStatus, values: dict[str, Any]) -> None:
+        if not await self.res.rows.change(self.job.id, REPORTED[status], values):
+            raise JobFinished
+
+    async def report(
+        self, status: JobStatus, progress: int, message: str, *, persist: bool = False, **extra: Any
+    ) -> None:
+        """Publish a change; `persist` also writes it to the database. Only the start and the final
+        state are persisted: the row says "started" while Redis carries the live progress.
+
+        A final state goes to the database first, so a client that sees the event can act on it
+        (save); other changes are published first, so the live view does not wait for the database.
+        """
+        values = {"progress": progress, "message": message, **extra}
+        final = status in TERMINAL
+        if persist and final:
+            await self._write_row(status, values)
+        self._apply({"status": status.value, **values})
+        event = status.value if status != self.last_status else PROGRESS_EVENT
+        self.last_status = status.value
+        if await self._publish(event, retry=persist) is None:
+            raise JobFinished
+        if persist and not final:
+            await self._write_row(status, values)
+
+    def _apply(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            setattr(self.job, key, value)
+
+    async def _publish(self, event: str, *, retry: bool) -> str | None:
+        """Publish to Redis. During an outage, progress is skipped (the next change supersedes it);
+        a persisted change is retried for a while, and the database keeps it regardless."""
+        delay = 0.2
+        for _ in range(PUBLISH_ATTEMPTS if retry else 1):
+            try:
+                return await self.res.store.publish(job_snapshot(self.job), event)
+            except (RedisError, OSError) as exc:
+                logger.warning("Task %s: could not publish %s (%s)", self.job.id, event, type(exc).__name__)
+                if retry:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+        return "unpublished"
+
+
+class JobFailed(Exception):
+    """A failure the job reports as `error: {type, message}` (besides LLMError)."""
+
+    def __init__(self, type_: str, message: str) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+
+
+JobWork = Callable[[JobRun, UserStory], Awaitable[None]]
+
+
+async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: str = "Generation") -> str:
+    """Run job `task_id` to a final state with `work` (which reports completion); return that state.
+
+    Shared by every job kind: loading, the `started` step, the time limit, cancellation and
+    worker shutdown, and turning errors into a failed state that says what to do next.
+    """
+    loaded = await res.rows.load(task_id)
+    if loaded is None:
+        logger.warning("Task %s has no job record or story any more; nothing to do", task_id)
+        return MISSING
+    job, story = loaded
+    if job.status not in ACTIVE:
+        logger.info("Task %s is already %s; nothing to do", task_id, job.status)
+        return job.status
+
+    token = task_context.set({"task_id": task_id, "story_id": job.story_id})
+    run = JobRun(res, job)
+    try:
+        await run.report(
+            JobStatus.started,
+            PROGRESS_LOADED,
+            f"Story {story.id} loaded",
+            persist=True,
+            started_at=utcnow(),
+            attempts=job.attempts + 1,
+        )
+        async with asyncio.timeout(res.settings.job_timeout_s):
+            await work(run, story)
+        return run.job.status
+    except JobFinished:
+        logger.info("Task %s was finished elsewhere (cancelled?); stopping", task_id)
+        return FINISHED_ELSEWHERE
+    except asyncio.CancelledError:
+        # Cancelled by the user (the API wrote that state), or by a worker shutting down: then arq
+        # puts the job back on the queue, and so do we, so that nobody sees it stuck "generating".
+        await asyncio.shield(_after_cancel(run))
+        raise
+    except (LLMError, JobFailed) as exc:
+        return await fail_job(run, exc.type, exc.message)
+    except TimeoutError:
+        limit = res.settings.job_timeout_s
+        return await fail_job(
+            run, "timeout", f"{what} took longer than {limit} s; ask for less or raise JOB_TIMEOUT_S"
+        )
+    except Exception as exc:
+        logger.exception("Task %s failed unexpectedly", task_id)
+        return await fail_job(
+            run,
+            "internal",
+            f"{what} failed unexpectedly ({type(exc).__name__}); see the worker log and try again",
+        )
+    finally:
+        task_context.reset(token)
+
+
+async def _after_cancel(run: JobRun) -> None:
+    task_id = run.job.id
+    try:
+        if await run.res.store.cancel_requested(task_id):
+            logger.info("Task %s cancelled", task_id)
+            return
+        await run.report(
+            JobStatus.queued, run.job.progress, "Worker stopped; waiting for another worker", persist=True
+        )
+        logger.info("Task %s interrupted by worker shutdown; back on the queue", task_id)
+    except (JobFinished, RedisError, OSError, SQLAlchemyError) as exc:
+        logger.warning("Task %s: could not record the interruption (%s)", task_id, type(exc).__name__)
+
+
+async def fail_job(run: JobRun, error_type: str, message: str) -> str:
+    logger.warning("Task %s failed: %s: %s", run.job.id, error_type, message)
+    try:
+        await run.report(
+            JobStatus.failed,
+            run.job.progress,
+            message,
+            persist=True,
+            error={"type": error_type, "message": message},
+            finished_at=utcnow(),
+        )
+    except JobFinished:
+        return FINISHED_ELSEWHERE
+    return JobStatus.failed
