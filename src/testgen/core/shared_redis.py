@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -57,8 +58,8 @@ class RedisDir:
     socket: Path
 
     @classmethod
-    def of(cls, data_dir: Path, socket: Path) -> RedisDir:
-        return cls(data_dir.resolve(), socket)
+    def of(cls, data_dir: Path, socket_path: Path) -> RedisDir:
+        return cls(data_dir.resolve(), socket_path)
 
     @property
     def lock(self) -> Path:
@@ -155,8 +156,6 @@ class _Registration:
 def _shutdown_unsupervised(rdir: RedisDir) -> None:
     """A server answers on our socket without holding the server lock (left by an older testgen):
     ask it to shut down (it writes its append-only file first) so that only a supervised one runs."""
-    import socket
-
     logger.warning(
         "An unsupervised Redis answers at %s; shutting it down to start a supervised one", rdir.url
     )
@@ -232,7 +231,6 @@ class SharedRedisUser:
     def __init__(self, rdir: RedisDir, idle_s: float) -> None:
         self.rdir = rdir
         self.idle_s = idle_s
-        self.restarts = 0
         rdir.data_dir.mkdir(parents=True, exist_ok=True)
         self._registration = _Registration(rdir)
         try:
@@ -251,7 +249,6 @@ class SharedRedisUser:
                 continue
             try:
                 if start_or_attach(self.rdir, self.idle_s):
-                    self.restarts += 1
                     logger.warning("The embedded Redis at %s was gone; started it again", self.rdir.url)
             except (SharedRedisError, OSError) as exc:
                 logger.error(
@@ -311,9 +308,9 @@ def _stop_server(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def serve(data_dir: Path, socket: Path, idle_s: float) -> int:
+def serve(data_dir: Path, socket_path: Path, idle_s: float) -> int:
     """Run the directory's redis-server until told to stop or no user is left for `idle_s` seconds."""
-    rdir = RedisDir.of(data_dir, socket)
+    rdir = RedisDir.of(data_dir, socket_path)
     rdir.data_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(rdir.log)
     handler.setFormatter(logging.Formatter("%(process)d:S %(asctime)s testgen supervisor: %(message)s"))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, select, update
@@ -165,8 +164,6 @@ async def get_job_for_update(session: AsyncSession, task_id: str) -> GenerationJ
     """The job row, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE locks all)."""
     query = select(GenerationJob).where(GenerationJob.id == task_id).with_for_update()
     return (await session.execute(query.execution_options(populate_existing=True))).scalars().first()
-
-
 
 
 async def list_drafts(session: AsyncSession, story_id: str) -> Sequence[GenerationJob]:
