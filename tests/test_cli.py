@@ -108,12 +108,14 @@ async def test_follow_says_when_no_worker_runs_until_one_does(
     following = asyncio.create_task(cli("generate", "US-001", "--follow", "--api", server))
     loop = asyncio.get_running_loop()
     deadline, err = loop.time() + 30, ""
-    while NO_WORKER_RUNNING not in err:  # shown while nothing can run the job
-        assert loop.time() < deadline and not following.done(), err
-        await asyncio.sleep(0.05)
-        err += capsys.readouterr().err
-    async with run_worker(settings):
-        code = await asyncio.wait_for(following, 30)
+    try:
+        while NO_WORKER_RUNNING not in err and loop.time() < deadline and not following.done():
+            await asyncio.sleep(0.05)
+            err += capsys.readouterr().err
+        assert NO_WORKER_RUNNING in err  # shown while nothing can run the job
+    finally:
+        async with run_worker(settings):  # lets the job, and so the command, end in any case
+            code = await asyncio.wait_for(following, 30)
     err += capsys.readouterr().err
     assert code == 0, err
     bars = [line for line in err.splitlines() if BAR.match(line)]

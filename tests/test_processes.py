@@ -125,7 +125,14 @@ def _statuses(http: httpx.Client, jobs: list[dict[str, Any]]) -> list[str]:
 
 
 def _end(*devs: Process) -> None:
+    """Kill each dev and whatever it started (its API and worker are in process groups of their own);
+    the embedded Redis is left to stop_embedded_redis."""
     for dev in devs:
+        with contextlib.suppress(psutil.Error):
+            family = psutil.Process(dev.pid).children(recursive=True)
+            for proc in family:
+                if proc.name() != "redis-server" and "serve" not in proc.cmdline():
+                    proc.kill()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(dev.pid, signal.SIGKILL)
         dev.kill()

@@ -156,14 +156,22 @@ def test_api_keeps_redis_while_the_worker_restarts_and_says_when_no_worker_runs(
 
 
 def test_a_vanished_server_is_started_again_and_ready_recovers(data_dir: Path, tmp_path: Path) -> None:
+    """`testgen redis stop` under a running API: the API starts it again by itself, with its data."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
+    assert run_testgen("migrate", env=env, cwd=tmp_path).returncode == 0
     api = Process(["api", "--port", str(port)], env, tmp_path)
+    worker: Process | None = None
     try:
         wait_for(lambda: answers(f"{base}/health"), 30, "the API")
+        http = httpx.Client(base_url=base, timeout=10)
+        http.post("/projects", json={"name": "P"}).raise_for_status()
+        http.post("/user-stories", json={"id": "US-1", "project_id": 1, "title": "t"}).raise_for_status()
+        queued = http.post("/generate-test-cases/US-1/queue").json()  # no worker: it waits in Redis
         [first] = redis_servers(data_dir)
         assert json.loads((data_dir / "redis.pid").read_text())["server"] == first.pid
+
         stop = run_testgen("redis", "stop", env=env, cwd=tmp_path)
         assert stop.returncode == 0 and "1 testgen process still uses it" in stop.stdout, stop.stdout
         redis = lambda: httpx.get(f"{base}/ready", timeout=5).json()["checks"]["redis"]  # noqa: E731
@@ -174,5 +182,11 @@ def test_a_vanished_server_is_started_again_and_ready_recovers(data_dir: Path, t
         status = run_testgen("redis", "status", env=env, cwd=tmp_path)
         assert status.returncode == 0 and f"server pid {second.pid}" in status.stdout
         assert "used by 1 testgen process." in status.stdout
+
+        worker = Process(["worker"], env, tmp_path)  # the queued job outlived the restart (append-only file)
+        done = lambda: http.get(queued["status_url"]).json()["status"] == "completed"  # noqa: E731
+        wait_for(done, 60, "the job queued before the restart to complete")
     finally:
-        api.kill()
+        for proc in (worker, api):
+            if proc is not None:
+                proc.kill()

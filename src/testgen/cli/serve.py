@@ -112,7 +112,7 @@ def run_dev(settings: Settings, host: str, port: int, *, seed: bool) -> int:
 
     code = 0
     try:
-        code = _announce_when_ready(settings, host, port, children, signals)
+        code = _announce_when_ready(host, port, children, signals)
         while not signals and code == 0:
             if any(c.poll() is not None for c in children):
                 logger.error("A testgen process exited; stopping the others")
@@ -125,12 +125,13 @@ def run_dev(settings: Settings, host: str, port: int, *, seed: bool) -> int:
 
 
 def _announce_when_ready(
-    settings: Settings, host: str, port: int, children: list[subprocess.Popen[bytes]], signals: list[int]
+    host: str, port: int, children: list[subprocess.Popen[bytes]], signals: list[int]
 ) -> int:
     """Print the URL once the API answers (not before: it would refuse the first click)."""
     import httpx
 
-    probe = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/health"
+    target = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    probe = f"http://{target}:{port}/health"
     deadline = time.monotonic() + 120
     while not signals and time.monotonic() < deadline:
         if any(c.poll() is not None for c in children):
@@ -164,7 +165,7 @@ def _stop_children(
     for child in (api, worker):
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    handled = max(len(signals), 1)
+    handled = len(signals)  # a signal after these is a second Ctrl-C (the first, if we stop on our own)
     deadline = time.monotonic() + settings.worker_shutdown_wait_s + 15
     while time.monotonic() < deadline and any(c.poll() is None for c in (api, worker)):
         if len(signals) > handled:

@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 WATCH_INTERVAL_S = 1.0
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
+LOCK_WAIT_S = 2.0
 
 
 class SharedRedisError(RuntimeError):
@@ -87,11 +88,16 @@ class RedisDir:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive flock on `path` for the block; with wait=False, yield False if it is taken."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)  # closing the only descriptor releases the lock
 
@@ -109,6 +115,19 @@ def _held(path: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def _take(fd: int, timeout_s: float) -> bool:
+    """Lock `fd` exclusively, trying for up to `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
 
 
 def server_running(rdir: RedisDir) -> bool:
@@ -320,7 +339,9 @@ def serve(data_dir: Path, socket_path: Path, idle_s: float) -> int:
     log.propagate = False
 
     server_lock = os.open(rdir.server_lock, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(server_lock, fcntl.LOCK_EX)  # free: our starter checked under redis.lock
+    if not _take(server_lock, LOCK_WAIT_S):  # our starter saw it free; a probe may hold it a moment
+        log.warning("Another embedded Redis runs for %s; not starting a second one", rdir.data_dir)
+        return 1
     stop = threading.Event()
     reason: list[str] = []
 
@@ -361,7 +382,9 @@ def serve(data_dir: Path, socket_path: Path, idle_s: float) -> int:
         idle_since = idle_since or now
         if now - idle_since < idle_s:
             continue
-        with _locked(rdir.lock):  # nobody may attach while we decide and stop
+        with _locked(rdir.lock, wait=False) as locked:  # nobody may attach while we decide and stop
+            if not locked:  # someone is attaching, or `testgen redis stop` runs: look again later
+                continue
             if live_users(rdir):
                 idle_since = None
                 continue
