@@ -15,7 +15,6 @@ from testgen.cli import serve
 from testgen.cli.client import API_KEY_ENV, DEFAULT_API, run_client
 from testgen.core.config import Settings
 from testgen.core.logs import configure_logging
-from testgen.data import migrations
 
 CLIENT_COMMANDS = ("generate", "status", "stories")
 
@@ -155,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
+        from testgen.data import migrations  # alembic is slow to import: only for the commands using it
+
         migrations.upgrade(settings.database_url)
         return 0
     if args.command == "api":

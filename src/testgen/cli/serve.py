@@ -13,7 +13,6 @@ from typing import Any
 
 from testgen.core import heap, shared_redis
 from testgen.core.config import Settings
-from testgen.data import migrations
 
 logger = logging.getLogger("testgen.cli")
 
@@ -92,6 +91,8 @@ def run_dev(settings: Settings, host: str, port: int, *, seed: bool) -> int:
     """Everything in one terminal: the API and a worker as children, which share the embedded Redis
     of DATA_DIR (or REDIS_URL). The children are in their own process group, so a Ctrl-C reaches
     only us and we decide what they get; they die with us if we are killed."""
+    from testgen.data import migrations  # alembic is slow to import: only for the commands using it
+
     migrations.upgrade(settings.database_url)
     if seed:
         asyncio.run(_seed(settings))

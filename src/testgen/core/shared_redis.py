@@ -365,16 +365,20 @@ def serve(data_dir: Path, socket_path: Path, idle_s: float) -> int:
         "Started redis-server (pid %d) at %s; stops %g s after its last user", process.pid, rdir.url, idle_s
     )
     idle_since: float | None = None
+    next_look = 0.0
     code = 0
     while True:
-        if stop.wait(WATCH_INTERVAL_S):
+        if stop.wait(0.1):
             log.info("Stopping the embedded Redis on request (%s)", reason[0] if reason else "signal")
             _stop_server(process)
             break
-        if process.poll() is not None:
+        if process.poll() is not None:  # looked at often: its users wait for us to go to start another
             log.warning("redis-server exited with code %s; its next user starts it again", process.returncode)
             code = 1
             break
+        if time.monotonic() < next_look:
+            continue
+        next_look = time.monotonic() + WATCH_INTERVAL_S
         if live_users(rdir, prune=True):
             idle_since = None
             continue
@@ -394,7 +398,9 @@ def serve(data_dir: Path, socket_path: Path, idle_s: float) -> int:
             )
             _stop_server(process)
             _cleanup(rdir)
-            break
+            os.close(server_lock)  # before redis.lock: whoever waits on it may start afresh at once
+            log.info("Embedded Redis stopped")
+            return 0
     _cleanup(rdir)
     log.info("Embedded Redis stopped")
     return code
