@@ -30,14 +30,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         shared = await asyncio.to_thread(shared_redis.attach, settings)  # None when REDIS_URL is set
         engine = create_engine(settings.database_url)
-        redis = create_redis(settings.effective_redis_url, max_connections=settings.redis_max_connections)
+        redis = create_redis(
+            settings.effective_redis_url,
+            max_connections=settings.redis_max_connections,
+            sentinel=settings.redis_sentinel,
+        )
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.read_sessionmaker = create_sessionmaker(read_only(engine))
         app.state.redis = redis
         app.state.store = ProgressStore(redis, settings.keep_result_s)
-        reader = create_blocking_reader(settings.effective_redis_url)
+        reader = create_blocking_reader(settings.effective_redis_url, sentinel=settings.redis_sentinel)
         hub = EventHub(reader, redis, queue_size=settings.sse_queue_size)
         app.state.hub = hub
         await hub.start()

@@ -41,10 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
         "api", help="run the HTTP API (uvicorn)", description="Run the HTTP API with uvicorn."
     )
     _add_bind(api)
-    sub.add_parser(
+    worker = sub.add_parser(
         "worker",
         help="run one ARQ worker (same as `arq workers.WorkerSettings`)",
         description="Run one ARQ worker (same as `arq workers.WorkerSettings`).",
+    )
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if this host's worker beat recently (WORKER_HEARTBEAT_FILE), 1 if not: a liveness probe",
     )
     sub.add_parser(
         "migrate", help="apply database migrations (alembic upgrade head)", description="alembic upgrade head"
@@ -161,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "api":
         return serve.run_api(settings, args.host, args.port)
     if args.command == "worker":
-        return serve.run_worker(settings)
+        return serve.check_worker(settings) if args.check else serve.run_worker(settings)
     if args.command == "redis":
         return serve.run_redis(settings, args)
     return serve.run_dev(settings, args.host, args.port, seed=not args.no_seed)

@@ -13,6 +13,7 @@ from typing import Any
 
 from testgen.core import heap, shared_redis
 from testgen.core.config import Settings
+from testgen.core.presence import WORKER_FRESH_S, beat_age_s
 
 logger = logging.getLogger("testgen.cli")
 
@@ -38,6 +39,22 @@ def run_api(settings: Settings, host: str, port: int) -> int:
 
     config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=5, log_config=None)
     Server(config).run()
+    return 0
+
+
+def check_worker(settings: Settings) -> int:
+    """The worker's liveness probe: its heartbeat file is fresh."""
+    if settings.worker_heartbeat_file is None:
+        print(
+            "testgen: error: set WORKER_HEARTBEAT_FILE (the worker touches it on every beat)", file=sys.stderr
+        )
+        return 2
+    age = beat_age_s(settings.worker_heartbeat_file)
+    if age is None or age > WORKER_FRESH_S:
+        seen = "never" if age is None else f"{age:.0f} s ago"
+        print(f"worker not alive: last heartbeat {seen} (limit {WORKER_FRESH_S} s)", file=sys.stderr)
+        return 1
+    print(f"worker alive: last heartbeat {age:.0f} s ago")
     return 0
 
 
@@ -183,7 +200,7 @@ def _stop_children(
 
 def run_redis(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.uses_embedded_redis:
-        print("REDIS_URL is set: testgen uses that Redis, not an embedded one.")
+        print("REDIS_URL (or REDIS_SENTINELS) is set: testgen uses that Redis, not an embedded one.")
         return 1
     if args.redis_command == "serve":
         data_dir = args.data_dir or settings.data_dir

@@ -39,7 +39,9 @@ async def startup(ctx: dict[str, Any]) -> None:
         rows=JobRows(engine),
     )
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
-    ctx["heartbeat"] = asyncio.create_task(beat_forever(ctx["redis"], uuid.uuid4().hex))
+    ctx["heartbeat"] = asyncio.create_task(
+        beat_forever(ctx["redis"], uuid.uuid4().hex, settings.worker_heartbeat_file)
+    )
     if ctx.get("own_process"):  # not a worker inside the tests' process
         heap.settle()
     logger.info(

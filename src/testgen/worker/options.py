@@ -5,23 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from arq.connections import RedisSettings
 from arq.worker import func
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from testgen.core.config import Settings
-from testgen.core.redis import deserialize_job, reconnect_retry, serialize_job
+from testgen.core.redis import arq_settings, deserialize_job, serialize_job
 from testgen.core.redis_keys import GENERATE_JOB, QUEUE_NAME, REGENERATE_JOB
 from testgen.worker.functions import generate_test_cases, regenerate_test_case
 from testgen.worker.lifecycle import shutdown, startup
-
-
-def _redis_settings(settings: Settings) -> RedisSettings:
-    redis_settings = RedisSettings.from_dsn(settings.effective_redis_url)
-    redis_settings.retry = reconnect_retry()
-    redis_settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
-    return redis_settings
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:
@@ -33,7 +23,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": _redis_settings(settings),
+        "redis_settings": arq_settings(settings.effective_redis_url, sentinel=settings.redis_sentinel),
         "queue_name": QUEUE_NAME,
         "job_serializer": serialize_job,
         "job_deserializer": deserialize_job,
