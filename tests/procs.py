@@ -67,6 +67,15 @@ def wait_for(check: Callable[[], Any], timeout_s: float, what: str, interval_s: 
         time.sleep(interval_s)
 
 
+def stays(check: Callable[[], Any], window_s: float, what: str) -> None:
+    """Watch that `check` holds for all of `window_s` (something that must NOT happen has no event
+    to wait for: we look for it throughout a window, failing as soon as it shows)."""
+    deadline = time.monotonic() + window_s
+    while time.monotonic() < deadline:
+        assert check(), f"{what} did not last {window_s} s"
+        time.sleep(0.05)
+
+
 def answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200

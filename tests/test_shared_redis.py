@@ -23,6 +23,7 @@ from tests.procs import (
     redis_dir,
     redis_servers,
     run_testgen,
+    stays,
     stop_embedded_redis,
     supervisors,
     wait_for,
@@ -190,3 +191,32 @@ def test_a_vanished_server_is_started_again_and_ready_recovers(data_dir: Path, t
         for proc in (worker, api):
             if proc is not None:
                 proc.kill()
+
+
+def test_an_arq_cli_worker_counts_as_a_user(data_dir: Path, tmp_path: Path) -> None:
+    """`arq workers.WorkerSettings` on the embedded Redis keeps it up once the API that started it is gone."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'testgen.db'}"
+    env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1", DATABASE_URL=database)
+    assert run_testgen("migrate", env=env, cwd=tmp_path).returncode == 0
+    port = free_port()
+    api = Process(["api", "--port", str(port)], env, tmp_path)
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/health"), 30, "the API")
+        [server] = redis_servers(data_dir)
+        arq = [str(Path(sys.executable).parent / "arq"), "workers.WorkerSettings"]
+        worker = subprocess.Popen(
+            arq, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        rdir = redis_dir(data_dir)
+        wait_for(lambda: shared_redis.live_users(rdir) == 2, 30, "the arq worker to count as a user")
+        api.kill()
+        wait_for(lambda: shared_redis.live_users(rdir) == 1, 10, "the API to be gone")
+        stays(lambda: redis_servers(data_dir) == [server], 3, "the server, with one user left")
+        worker.kill()  # the last user: now it stops
+        wait_for(lambda: not redis_servers(data_dir), 20, "the server to stop once its last user is gone")
+    finally:
+        api.kill()
+        if worker is not None:
+            worker.kill()
+            worker.wait(10)
