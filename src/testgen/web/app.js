@@ -161,6 +161,7 @@
     mine: new Set(), // task ids this page queued
     firstSeen: new Map(), // task_id -> when (performance.now()) the page first saw it running
     rows: new Map(), // story_id -> { row, status, generate }
+    noWorker: undefined, // the "no worker is running" warning; null once a worker runs (see checkWorkers)
   };
 
   // --- toasts ---------------------------------------------------------------------------------------
@@ -358,9 +359,8 @@
     if (previous && !isNewer(snapshot, previous)) return;
     if (!isLatestJobOfStory(snapshot)) return; // an older job of the story: not shown
     const job = { ...previous, ...snapshot };
-    if (job.status !== S.waiting) job.warning = null; // a worker took it: no warning any more
     state.jobs.set(job.task_id, job);
-    if (job.status === S.waiting && job.warning !== null) watchWarning(job.task_id);
+    if (job.status === S.waiting && state.noWorker !== null) checkWorkers();
     if (!TERMINAL.has(job.status) && !state.firstSeen.has(job.task_id)) {
       state.firstSeen.set(job.task_id, performance.now());
     }
@@ -370,35 +370,42 @@
   }
 
   /**
-   * A queued job whose answer carried a warning (no worker runs) shows it on its badge; the page asks
-   * the status again every few seconds, so the warning goes as soon as a worker runs. `warning`:
-   * undefined = not asked yet, null = none.
+   * "No worker is running" is about the whole service, not one job: the page learns it from an
+   * enqueue answer or a queued job's status and shows it on every queued badge. While it shows, the
+   * page asks one queued job's status every few seconds, so it goes as soon as a worker runs.
+   * state.noWorker: undefined = not known yet, null = a worker runs, else the warning.
    */
-  const warningWatch = new Set();
-  async function watchWarning(taskId) {
-    if (warningWatch.has(taskId)) return;
-    warningWatch.add(taskId);
-    try {
-      for (;;) {
-        const job = state.jobs.get(taskId);
-        if (!job || job.status !== S.waiting || job.warning === null) return;
-        if (job.warning) await new Promise((resolve) => setTimeout(resolve, 3000));
-        let data = null;
-        try {
-          ({ data } = await api("GET", `/generate-test-cases/status/${enc(taskId)}`));
-        } catch (err) {
-          if (err.status === 404) return;
+  let workerCheck = null;
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function setNoWorker(warning) {
+    if (state.noWorker === warning) return;
+    state.noWorker = warning;
+    for (const storyId of state.rows.keys()) renderStatus(storyId);
+    if (warning) checkWorkers();
+  }
+
+  function checkWorkers() {
+    if (workerCheck) return;
+    workerCheck = (async () => {
+      try {
+        for (;;) {
+          const queued = [...state.jobs.values()].find((job) => job.status === S.waiting);
+          if (!queued || state.noWorker === null) return;
+          if (state.noWorker) await pause(3000);
+          let data = null;
+          try {
+            ({ data } = await api("GET", `/generate-test-cases/status/${enc(queued.task_id)}`));
+          } catch {
+            await pause(3000); // the API is away: the event stream says so; ask again later
+          }
+          if (data && data.status === S.waiting) setNoWorker(data.warning || null);
+          else if (data && !TERMINAL.has(data.status)) setNoWorker(null); // a worker took it
         }
-        const current = state.jobs.get(taskId);
-        if (!current || current.status !== S.waiting) return;
-        if (data) {
-          current.warning = data.warning || null;
-          renderStatus(current.story_id);
-        }
+      } finally {
+        workerCheck = null;
       }
-    } finally {
-      warningWatch.delete(taskId);
-    }
+    })();
   }
 
   function forgetTask(taskId) {
@@ -460,9 +467,8 @@
       const { status, data } = await api("POST", `/generate-test-cases/${enc(story.id)}/queue`, body);
       state.mine.add(data.task_id);
       state.storyTask.set(story.id, data.task_id);
-      applySnapshot({
-        task_id: data.task_id, story_id: data.story_id, status: data.status, progress: 0, warning: data.warning ?? null,
-      });
+      applySnapshot({ task_id: data.task_id, story_id: data.story_id, status: data.status, progress: 0 });
+      if (data.status === S.waiting) setNoWorker(data.warning || null);
       if (status === 202) {
         const options = `${body.num_test_cases} test cases × ${body.scenarios_per_test_case} scenarios`;
         groupedToast(S.waiting, story.id, `${story.id}: queued (${options})`, "queued for generation");
@@ -527,9 +533,9 @@
     const status = job.status; // the badge's data-state, which the style sheet colours
     switch (job.status) {
       case S.waiting:
-        if (job.warning) {
-          return h("span", { className: "badge", dataset: { state: status, warning: "no-worker" }, title: job.warning },
-            `Queued — ${job.warning}`);
+        if (state.noWorker) {
+          return h("span", { className: "badge", dataset: { state: status, warning: "no-worker" },
+            title: state.noWorker }, `Queued — ${state.noWorker}`);
         }
         return h("span", { className: "badge", dataset: { state: status }, title }, "Queued");
       case S.starting:
