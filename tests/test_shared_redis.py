@@ -7,14 +7,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from testgen.core import shared_redis
-from testgen.core.embedded_redis import free_port
+from testgen.core.embedded_redis import free_port, is_alive_unix, redis_server_binary
 from testgen.core.messages import NO_WORKER_RUNNING
 from tests.procs import (
     Process,
@@ -30,6 +30,7 @@ from tests.procs import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+Racer = Callable[[dict[str, str]], subprocess.Popen[bytes]]
 
 
 @pytest.fixture
@@ -56,46 +57,47 @@ RACER = textwrap.dedent(
 )
 
 
-def racer(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-c", RACER]
-    return subprocess.Popen(args, env=env, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+@pytest.fixture
+def racer(data_dir: Path, tmp_path: Path) -> Iterator[Callable[[dict[str, str]], subprocess.Popen[bytes]]]:
+    """Starts RACER processes; kills any still running after the test (before data_dir stops Redis)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-c", RACER]
+        proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
 
 
-def test_processes_starting_it_at_the_same_instant_get_one_server(data_dir: Path, tmp_path: Path) -> None:
+def test_processes_starting_it_at_the_same_instant_get_one_server(data_dir: Path, racer: Racer) -> None:
     env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
-    racers = [
-        subprocess.Popen(
-            [sys.executable, "-c", RACER],
-            env=env,
-            cwd=tmp_path,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        for _ in range(4)
-    ]
-    try:
-        for racer in racers:  # all are importing or waiting on stdin: release them together
-            assert racer.stdin is not None
-            racer.stdin.write(b"go\n")
-        for racer in racers:
-            assert racer.stdin is not None
-            racer.stdin.flush()
-        pids = {int(racer.stdout.readline()) for racer in racers if racer.stdout is not None}
-        servers = redis_servers(data_dir)
-        assert len(pids) == 1 and [p.pid for p in servers] == list(pids)
-        assert len(supervisors(data_dir)) == 1
-        assert shared_redis.live_users(redis_dir(data_dir)) == 4
-    finally:
-        for racer in racers:
-            if racer.stdin is not None:
-                racer.stdin.close()
-            racer.wait(20)
-    assert all(racer.returncode == 0 for racer in racers)
+    racers = [racer(env) for _ in range(4)]
+    for proc in racers:  # all are importing or waiting on stdin: release them together
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+    for proc in racers:
+        assert proc.stdin is not None
+        proc.stdin.flush()
+    pids = {int(proc.stdout.readline()) for proc in racers if proc.stdout is not None}
+    servers = redis_servers(data_dir)
+    assert len(pids) == 1 and [p.pid for p in servers] == list(pids)
+    assert len(supervisors(data_dir)) == 1
+    assert shared_redis.live_users(redis_dir(data_dir)) == 4
+    for proc in racers:
+        assert proc.stdin is not None
+        proc.stdin.close()
+    assert [proc.wait(20) for proc in racers] == [0] * 4
 
 
-def test_it_stops_by_itself_once_its_users_are_killed(data_dir: Path, tmp_path: Path) -> None:
+def test_it_stops_by_itself_once_its_users_are_killed(data_dir: Path, racer: Racer) -> None:
     env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
-    user = racer(env, tmp_path)
+    user = racer(env)
     assert user.stdin is not None and user.stdout is not None
     user.stdin.write(b"go\n")
     user.stdin.flush()
@@ -220,3 +222,32 @@ def test_an_arq_cli_worker_counts_as_a_user(data_dir: Path, tmp_path: Path) -> N
         if worker is not None:
             worker.kill()
             worker.wait(10)
+
+
+def test_an_unsupervised_server_on_the_socket_is_replaced_not_doubled(data_dir: Path, racer: Racer) -> None:
+    """An orphan left by an older testgen (a bare redis-server on our socket, holding no lock) is shut
+    down (it writes its append-only file) before the supervised one starts on the same files."""
+    rdir = redis_dir(data_dir)
+    data_dir.mkdir(parents=True)
+    args = [str(redis_server_binary()), "--dir", str(rdir.data_dir), "--port", "0", "--save", ""]
+    args += ["--unixsocket", str(rdir.socket), "--appendonly", "yes", "--logfile", str(data_dir / "old.log")]
+    orphan = subprocess.Popen(
+        args,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: is_alive_unix(rdir.socket), 10, "the orphan to answer")
+        env = embedded_env(data_dir, EMBEDDED_REDIS_IDLE_S="1")
+        user = racer(env)
+        assert user.stdin is not None and user.stdout is not None
+        user.stdin.write(b"go\n")
+        user.stdin.flush()
+        server_pid = int(user.stdout.readline())
+        assert orphan.wait(10) == 0  # it was asked to shut down, and did
+        assert [p.pid for p in redis_servers(data_dir)] == [server_pid]
+        user.stdin.close()
+        user.wait(20)
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
