@@ -137,7 +137,10 @@ class Process:
                 return m
 
     def wait(self, timeout_s: float) -> int:
-        return self.proc.wait(timeout_s)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running after {timeout_s} s:\n{self.output[-4000:]}") from None
 
     def kill(self) -> None:
         if self.proc.poll() is None:

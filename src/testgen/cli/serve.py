@@ -180,10 +180,10 @@ def _stop_children(
 ) -> None:
     """SIGTERM both: the worker waits for its running jobs (it says how long and for how many). A
     second Ctrl-C (or SIGTERM) is passed on: the worker then stops at once and re-queues its jobs."""
+    handled = len(signals)  # a signal after these is a second Ctrl-C (the first, if we stop on our own)
     for child in (api, worker):
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
-    handled = len(signals)  # a signal after these is a second Ctrl-C (the first, if we stop on our own)
     deadline = time.monotonic() + settings.worker_shutdown_wait_s + 15
     while time.monotonic() < deadline and any(c.poll() is None for c in (api, worker)):
         if len(signals) > handled:
