@@ -6,19 +6,29 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import time
 from typing import Any
 
+from testgen.cli.processes import supervise
 from testgen.core import heap, shared_redis
 from testgen.core.config import Settings
+from testgen.core.orphans import die_with_parent
 from testgen.core.presence import WORKER_FRESH_S, beat_age_s
 
 logger = logging.getLogger("testgen.cli")
 
+TESTGEN = [sys.executable, "-m", "testgen"]
 
-def run_api(settings: Settings, host: str, port: int) -> int:
+
+def run_api(settings: Settings, host: str, port: int, *, workers: int = 1, reuse_port: bool = False) -> int:
+    """The API; with `workers` > 1, that many API processes sharing the port (SO_REUSEPORT)."""
+    if workers > 1:
+        command = [*TESTGEN, "api", "--host", host, "--port", str(port), "--reuse-port"]
+        return supervise(command, workers, stop_timeout_s=15)
+
     import uvicorn
 
     from testgen.api.app import create_app
@@ -38,8 +48,19 @@ def run_api(settings: Settings, host: str, port: int) -> int:
             await super().shutdown(sockets)
 
     config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=5, log_config=None)
-    Server(config).run()
+    Server(config).run(sockets=[_shared_socket(host, port)] if reuse_port else None)
     return 0
+
+
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other processes may bind too: the kernel spreads connections."""
+    family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.set_inheritable(True)
+    return sock
 
 
 def check_worker(settings: Settings) -> int:
@@ -58,7 +79,11 @@ def check_worker(settings: Settings) -> int:
     return 0
 
 
-def run_worker(settings: Settings) -> int:
+def run_worker(settings: Settings, *, processes: int = 1) -> int:
+    """One worker in this process; with `processes` > 1, that many `testgen worker` processes."""
+    if processes > 1:
+        return supervise([*TESTGEN, "worker"], processes, stop_timeout_s=settings.worker_shutdown_wait_s + 5)
+
     from testgen.worker.options import worker_options
     from testgen.worker.wakeable import WakeableWorker
 
@@ -116,9 +141,7 @@ def run_dev(settings: Settings, host: str, port: int, *, seed: bool) -> int:
     base = [sys.executable, "-m", "testgen"]
 
     def spawn(*args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [*base, *args], process_group=0, preexec_fn=shared_redis.die_with_parent(signal.SIGKILL)
-        )
+        return subprocess.Popen([*base, *args], process_group=0, preexec_fn=die_with_parent(signal.SIGKILL))
 
     api = spawn("api", "--host", host, "--port", str(port))
     worker = spawn("worker")
@@ -204,9 +227,9 @@ def run_redis(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     if args.redis_command == "serve":
         data_dir = args.data_dir or settings.data_dir
-        socket = args.socket or settings.embedded_redis_socket
+        socket_path = args.socket or settings.embedded_redis_socket
         idle_s = args.idle_s if args.idle_s is not None else settings.embedded_redis_idle_s
-        return shared_redis.serve(data_dir, socket, idle_s)
+        return shared_redis.serve(data_dir, socket_path, idle_s)
     rdir = shared_redis.redis_dir(settings)
     ok, message = shared_redis.status(rdir) if args.redis_command == "status" else shared_redis.stop(rdir)
     print(message)

@@ -19,7 +19,6 @@ again within a second or two if it vanished, so nobody has to restart after `tes
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import logging
@@ -38,6 +37,7 @@ from typing import Any
 
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import is_alive_unix, redis_server_binary
+from testgen.core.orphans import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -453,21 +453,3 @@ def stop(rdir: RedisDir) -> tuple[bool, str]:
             "it again; stop them first to keep it stopped."
         )
     return True, message
-
-
-def die_with_parent(signum: int) -> Any:
-    """A `preexec_fn`: the child gets `signum` when its parent dies, however it dies (Linux only).
-
-    Only for single-threaded parents (what runs between fork and exec must take no lock)."""
-    parent = os.getpid()
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def _set() -> None:
-        prctl(1, signum)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the parent died before the line above
-            os._exit(1)
-
-    return _set
