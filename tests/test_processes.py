@@ -24,6 +24,7 @@ from tests.procs import (
     answers,
     embedded_env,
     redis_servers,
+    stays,
     stop_embedded_redis,
     supervisors,
     wait_for,
@@ -222,4 +223,33 @@ def test_ctrl_c_twice_on_dev_stops_at_once_with_the_running_jobs_requeued(tmp_pa
         wait_for(lambda: _statuses(http, jobs) == ["completed"] * 3, 60, "every job to complete", 0.5)
     finally:
         _end(dev, *([again] if again else []))
+        stop_embedded_redis(data)
+
+
+def test_ctrl_c_in_a_terminal_reaches_worker_processes_once(tmp_path: Path) -> None:
+    """`testgen worker --processes 2` in a terminal: a Ctrl-C (SIGINT to the whole foreground group)
+    is one stop request for each worker, which waits for its job; a second one stops them at once."""
+    data = tmp_path / "data"
+    port = free_port()
+    env = embedded_env(data, OFFLINE_LLM_DELAY_S="120", EMBEDDED_REDIS_IDLE_S="60")
+    assert subprocess.run([sys.executable, "-m", "testgen", "migrate"], env=env, cwd=tmp_path).returncode == 0
+    api = Process(["api", "--port", str(port)], env, tmp_path)
+    workers = Process(["worker", "--processes", "2"], env, tmp_path, own_group=True)
+    try:
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/health"), 30, "the API")
+        http.post("/projects", json={"name": "P"}).raise_for_status()
+        _stories(http, "US-1")
+        job = http.post("/generate-test-cases/US-1/queue").json()
+        wait_for(lambda: _statuses(http, [job]) == ["generating"], 30, "the job to run")
+        os.killpg(workers.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        workers.wait_for_line(r"waiting up to 30 s for 1 running job; press Ctrl-C again", 10)
+        stays(lambda: _statuses(http, [job]) == ["generating"], 2, "the job, after one Ctrl-C")
+        os.killpg(workers.pid, signal.SIGINT)
+        assert workers.wait(20) == 0
+        status = http.get(job["status_url"]).json()
+        assert status["status"] == "queued" and "Worker stopped" in status["message"], status
+    finally:
+        _end(workers)
+        api.kill()
         stop_embedded_redis(data)
