@@ -56,21 +56,21 @@ def beat_age_s(heartbeat_file: Path) -> float | None:
 
 
 async def report_streams_forever(redis: Redis, process_id: str, count: Callable[[], int]) -> None:
-    """Report this API process's open streams (`count()`) until cancelled; forget them on the way out."""
-    try:
-        while True:
-            with contextlib.suppress(RedisError, OSError):
-                async with redis.pipeline(transaction=True) as pipe:
-                    pipe.zadd(API_PROCESSES_KEY, {process_id: time.time()})
-                    pipe.hset(API_STREAMS_KEY, process_id, str(count()))
-                    await pipe.execute()
-            await asyncio.sleep(STREAMS_REPORT_S)
-    finally:
+    """Report this API process's open streams (`count()`) until cancelled (then `forget_streams`)."""
+    while True:
         with contextlib.suppress(RedisError, OSError):
             async with redis.pipeline(transaction=True) as pipe:
-                pipe.zrem(API_PROCESSES_KEY, process_id)
-                pipe.hdel(API_STREAMS_KEY, process_id)
+                pipe.zadd(API_PROCESSES_KEY, {process_id: time.time()})
+                pipe.hset(API_STREAMS_KEY, process_id, str(count()))
                 await pipe.execute()
+        await asyncio.sleep(STREAMS_REPORT_S)
+
+
+async def forget_streams(redis: Redis, process_id: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(API_PROCESSES_KEY, process_id)
+        pipe.hdel(API_STREAMS_KEY, process_id)
+        await pipe.execute()
 
 
 async def streams_elsewhere(redis: Redis, process_id: str) -> int:

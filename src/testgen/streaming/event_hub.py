@@ -16,7 +16,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from testgen.core.presence import report_streams_forever
+from testgen.core.presence import forget_streams, report_streams_forever
 from testgen.core.redis_keys import hub_control_key
 from testgen.streaming.progress_store import StoredEvent, decode_entry
 
@@ -27,6 +27,7 @@ OVERFLOW = "overflow"  # the client fell behind: end its stream, it resumes from
 REDIS_DOWN = "redis-down"
 GONE = "gone"  # the client disconnected: end quietly
 PING = "ping"  # not an end: time for a keep-alive comment
+STOP_WAIT_S = 2.0
 
 
 class Subscription:
@@ -92,10 +93,14 @@ class EventHub:
         for task in (self._task, self._census):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.delete(self._control)
+                # Bounded: a task cancelled inside a Redis command may take its time to notice.
+                done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+                if not done:
+                    logger.warning("%s did not stop within %.0f s", task.get_name(), STOP_WAIT_S)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(STOP_WAIT_S):
+                await forget_streams(self.redis, self.process_id)
+                await self.redis.delete(self._control)
         await self.reader.aclose()
 
     async def subscribe(self, keys: list[str]) -> Subscription:
