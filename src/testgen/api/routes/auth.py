@@ -3,6 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from testgen.core.errors import NotConfiguredError
+
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
@@ -14,5 +16,8 @@ class StreamToken(BaseModel):
 @router.post("/stream-token", response_model=StreamToken)
 async def stream_token(request: Request) -> StreamToken:
     """A short-lived token for `?access_token=` on event streams (EventSource cannot send headers)."""
-    token, ttl = request.app.state.stream_tokens.issue()
+    key = request.state.api_key if "api_key" in request.scope.get("state", {}) else None
+    if key is None:
+        raise NotConfiguredError("API_KEYS is not set: event streams need no token, open them directly")
+    token, ttl = request.app.state.stream_tokens.issue(key)
     return StreamToken(token=token, expires_in=ttl)

@@ -5,7 +5,16 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from testgen.api.deps import JobDep, SessionDep, SettingsDep, StoryDep, jobs_for_stream
+from testgen.api.deps import (
+    JobDep,
+    JobSlotDep,
+    SessionDep,
+    SettingsDep,
+    StoryDep,
+    StreamOpenDep,
+    jobs_for_stream,
+)
+from testgen.api.rate_limits import principal_of
 from testgen.api.services import jobs as generation
 from testgen.data.models import GenerationJob
 from testgen.data.schemas import GenerateOptions, JobStatusOut, QueuedJob
@@ -37,11 +46,13 @@ async def queue_generation(
     story: StoryDep,
     session: SessionDep,
     settings: SettingsDep,
+    slot: JobSlotDep,
     options: Annotated[GenerateOptions | None, Body()] = None,
 ) -> JSONResponse:
     opts = (options or GenerateOptions()).model_dump()
     state = request.app.state
     job, created = await generation.enqueue(session, state.redis, state.store, settings, story, opts)
+    await slot.confirm(job.id if created else None)
     return JSONResponse(queued_job(request, job).model_dump(mode="json"), status_code=202 if created else 200)
 
 
@@ -51,16 +62,17 @@ async def job_status(request: Request, job: JobDep) -> object:
 
 
 async def _open(
-    request: Request, jobs: list[GenerationJob], cursor: str | None, *, multiplexed: bool
+    request: Request, jobs: list[GenerationJob], cursors: list[str | None], *, multiplexed: bool
 ) -> Response:
     state = request.app.state
     stream = await events.open_stream(
         state.hub,
         state.store,
         jobs,
-        cursor,
+        cursors,
         multiplexed=multiplexed,
         ping_interval_s=state.settings.sse_ping_interval_s,
+        owner=principal_of(request.scope),
     )
     if stream is None:  # 204 tells EventSource to stop reconnecting: every job has ended
         return Response(status_code=204)
@@ -76,15 +88,17 @@ async def _open(
 )
 async def job_events(
     request: Request,
+    _slot: StreamOpenDep,
     job: JobDep,
     last_event_id: Annotated[str | None, Header(max_length=8192)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=8192)] = None,
 ) -> Response:
-    return await _open(request, [job], last_event_id or cursor, multiplexed=False)
+    return await _open(request, [job], [cursor, last_event_id], multiplexed=False)
 
 
 @router.get(
     "/events",
+    name="multiplexed_events",
     response_class=EventStreamResponse,
     status_code=200,
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
@@ -95,7 +109,7 @@ async def multiplexed_events(
     last_event_id: Annotated[str | None, Header(max_length=65536)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=65536)] = None,
 ) -> Response:
-    return await _open(request, jobs, last_event_id or cursor, multiplexed=True)
+    return await _open(request, jobs, [cursor, last_event_id], multiplexed=True)
 
 
 @router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut)

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
-from testgen.api.deps import JobDep, SessionDep, SettingsDep, StoryDep, TestCaseDep
+from testgen.api.deps import JobDep, JobSlotDep, SessionDep, SettingsDep, StoryDep, TestCaseDep
 from testgen.api.routes.generation import queued_job
 from testgen.api.services import export, review
 from testgen.data.schemas import (
@@ -45,10 +45,12 @@ async def regenerate_test_case(
     job: JobDep,
     session: SessionDep,
     settings: SettingsDep,
+    slot: JobSlotDep,
     index: Annotated[int, Path(ge=0, lt=10_000)],
 ) -> object:
     state = request.app.state
     child = await regenerate.enqueue(session, state.redis, state.store, settings, job, index)
+    await slot.confirm(child.id)
     return RegenerateQueued(**queued_job(request, child).model_dump(), parent_id=job.id, index=index)
 
 
