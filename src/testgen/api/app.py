@@ -92,7 +92,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     if settings.rate_limit_per_minute:
         app.add_middleware(RequestRateMiddleware, per_minute=settings.rate_limit_per_minute)
     if keys:
-        app.add_middleware(ApiKeyMiddleware, keys=keys, tokens=app.state.stream_tokens, router=app.router)
+        app.add_middleware(ApiKeyMiddleware, keys=keys, tokens=app.state.stream_tokens)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if not keys:
         app.add_middleware(

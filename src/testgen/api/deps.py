@@ -10,6 +10,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.api.rate_limits import JobSlot, principal_of, stream_limit_error
+from testgen.api.security import approve_stream_token
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
@@ -71,6 +72,7 @@ STREAM_OPEN_TIMEOUT_S = 10.0
 async def stream_open_slot(request: Request) -> AsyncIterator[None]:
     """Stream opens take turns (a few at a time) and check the client's stream limit first, so a
     burst of them never queues ahead of other requests for the database or Redis connections."""
+    approve_stream_token(request.scope)
     state = request.app.state
     limit = state.settings.max_streams_per_key
     if limit and state.hub.open_by(principal_of(request.scope)) >= limit:

@@ -14,7 +14,6 @@ import time
 from urllib.parse import parse_qs
 
 from starlette.exceptions import HTTPException
-from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OPEN_PATHS = ("/health",)
@@ -82,50 +81,80 @@ def set_principal(scope: Scope, principal: str) -> None:
     scope.setdefault("state", {})["principal"] = principal
 
 
+def approve_stream_token(scope: Scope) -> None:
+    """Called by the event-stream routes themselves, once routed: a stream token may answer here."""
+    route = scope.get("route")
+    if getattr(route, "name", None) in STREAM_ROUTES:
+        scope.setdefault("state", {})["stream_route"] = True
+
+
 class ApiKeyMiddleware:
-    def __init__(self, app: ASGIApp, keys: list[str], tokens: StreamTokens, router: Router) -> None:
+    """Every request needs a key, except /health and the page's files. A stream token (GET only)
+    is let through to routing, and its response is only sent if the route that answered is an
+    event stream (which approves it); any other route's answer is replaced by a 401."""
+
+    def __init__(self, app: ASGIApp, keys: list[str], tokens: StreamTokens) -> None:
         self.app = app
         self.keys = keys
         self.tokens = tokens
-        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._allowed(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = "Missing or invalid API key: send 'Authorization: Bearer <key>' (API_KEYS is set)"
-        await send_error(send, 401, detail, (b"www-authenticate", b'Bearer realm="testgen"'))
+        verdict = self._check(scope)
+        if verdict == "stream-token":
+            await self.app(scope, receive, _only_if_stream_route(scope, send))
+        elif verdict == "ok":
+            await self.app(scope, receive, send)
+        else:
+            await _unauthorized(send)
 
-    def _allowed(self, scope: Scope) -> bool:
+    def _check(self, scope: Scope) -> str:
         path: str = scope["path"]
         if scope["method"] == "OPTIONS" or path in OPEN_PATHS or path in PAGE_PATHS:
-            return True
+            return "ok"
         if path.startswith(OPEN_PREFIXES):
-            return True
+            return "ok"
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, credential = value.decode("latin-1").partition(" ")
                 key = matching_key(credential.strip(), self.keys) if scheme.lower() == "bearer" else None
-                if key is not None:
-                    set_principal(scope, key_id(key))
-                    scope["state"]["api_key"] = key
-                return key is not None
-        if scope["method"] != "GET" or not self._is_stream_route(scope):
-            return False
+                if key is None:
+                    return "no"
+                set_principal(scope, key_id(key))
+                scope["state"]["api_key"] = key
+                return "ok"
+        if scope["method"] != "GET":
+            return "no"
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         token = query.get("access_token", [""])[0]
         owner = self.tokens.owner(token) if token else None
-        if owner is not None:
-            set_principal(scope, owner)
-        return owner is not None
+        if owner is None:
+            return "no"
+        set_principal(scope, owner)
+        return "stream-token"
 
-    def _is_stream_route(self, scope: Scope) -> bool:
-        """Matched as the router will (by route, not by how the path ends)."""
-        for route in self.router.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return getattr(route, "name", None) in STREAM_ROUTES
-        return False
+
+def _only_if_stream_route(scope: Scope, send: Send) -> Send:
+    refused = False
+
+    async def guarded_send(message: Message) -> None:
+        nonlocal refused
+        if message["type"] == "http.response.start":
+            refused = not scope.get("state", {}).get("stream_route", False)
+            if refused:
+                await _unauthorized(send)
+                return
+        if not refused:
+            await send(message)
+
+    return guarded_send
+
+
+async def _unauthorized(send: Send) -> None:
+    detail = "Missing or invalid API key: send 'Authorization: Bearer <key>' (API_KEYS is set)"
+    await send_error(send, 401, detail, (b"www-authenticate", b'Bearer realm="testgen"'))
 
 
 class BodyLimitMiddleware:
