@@ -59,7 +59,9 @@ def _row_values(case: TestCaseDraft) -> dict[str, Any]:
     return values
 
 
-async def save(session: AsyncSession, job: GenerationJob, edited: list[TestCaseDraft] | None) -> list[int]:
+async def save(
+    session: AsyncSession, job: GenerationJob, edited: Sequence[TestCaseDraft] | None
+) -> list[int]:
     """Save the reviewed test cases (all of the draft when `edited` is None) exactly once.
 
     Marking the job saved and inserting the rows happen in one transaction, and the mark is a
