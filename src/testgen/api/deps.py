@@ -66,7 +66,7 @@ JobDep = Annotated[GenerationJob, Depends(existing_job)]
 
 
 MAX_STREAM_IDS = 500  # task_id + story_id values one multiplexed stream may name
-STREAM_OPEN_TIMEOUT_S = 10.0
+STREAM_OPEN_TIMEOUT_S = 30.0
 
 
 async def stream_open_slot(request: Request) -> AsyncIterator[None]:
