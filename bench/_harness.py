@@ -32,7 +32,7 @@ from testgen.core.config import Settings  # noqa: E402
 from testgen.core.database import create_engine  # noqa: E402
 from testgen.data import migrations  # noqa: E402
 from testgen.data.models import Project, UserStory  # noqa: E402
-from testgen.worker.functions import worker_options  # noqa: E402
+from testgen.worker.options import worker_options  # noqa: E402
 from testgen.worker.wakeable import WakeableWorker  # noqa: E402
 
 # The benchmarks are one client doing the work of many: the per-client limits are off.

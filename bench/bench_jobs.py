@@ -25,8 +25,9 @@ from testgen.api.deps import existing_story
 from testgen.api.services import jobs as generation
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.redis import create_redis
+from testgen.data.job_states import TERMINAL
 from testgen.data.models import GenerationJob
-from testgen.streaming.progress_store import TERMINAL, ProgressStore
+from testgen.streaming.progress_store import ProgressStore
 
 OPTIONS = {"num_test_cases": 15, "scenarios_per_test_case": 3}  # 45 scenarios -> 3 batches of 15
 TARGET_S = 15.0

@@ -24,7 +24,8 @@ from arq.worker import Worker, func
 
 from testgen.api.services import jobs as generation
 from testgen.core.database import create_engine, create_sessionmaker
-from testgen.core.redis import GENERATE_JOB, create_redis
+from testgen.core.redis import create_redis
+from testgen.core.redis_keys import GENERATE_JOB
 from testgen.data.repository import get_story
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker import functions as jobs

@@ -35,7 +35,8 @@ from _harness import (
 )
 from redis.asyncio import Redis
 
-from testgen.streaming.progress_store import TERMINAL, events_key
+from testgen.core.redis_keys import events_key
+from testgen.data.job_states import TERMINAL
 
 POLL_S = 2.0
 OPTIONS = {"num_test_cases": 15, "scenarios_per_test_case": 3}  # 3 batches

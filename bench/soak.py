@@ -37,7 +37,7 @@ from _harness import (
 )
 from redis.asyncio import Redis
 
-from testgen.streaming.progress_store import events_key
+from testgen.core.redis_keys import events_key
 
 OPTIONS = {"num_test_cases": 15, "scenarios_per_test_case": 3}  # 3 batches
 STREAM_TIMEOUT_S = 120.0

@@ -22,7 +22,7 @@ from testgen.api.app import create_app
 from testgen.core import embedded_redis
 from testgen.core.config import Settings
 from testgen.core.database import create_engine
-from testgen.worker.functions import worker_options
+from testgen.worker.options import worker_options
 from testgen.worker.wakeable import WakeableWorker
 
 ROOT = Path(__file__).resolve().parent.parent

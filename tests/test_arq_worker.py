@@ -12,8 +12,9 @@ from arq.worker import JobExecutionFailed
 from redis.asyncio import Redis
 
 from testgen.core.config import Settings
-from testgen.core.redis import QUEUE_NAME, create_redis, deserialize_job, serialize_job
-from testgen.worker.functions import worker_options
+from testgen.core.redis import create_redis, deserialize_job, serialize_job
+from testgen.core.redis_keys import QUEUE_NAME
+from testgen.worker.options import worker_options
 from testgen.worker.wakeable import WakeableWorker
 
 

@@ -9,8 +9,9 @@ from httpx import AsyncClient
 from redis.asyncio import Redis
 
 from testgen.core.redis import create_blocking_reader, create_redis
+from testgen.core.redis_keys import events_key
 from testgen.streaming.event_hub import OVERFLOW, EventHub
-from testgen.streaming.progress_store import ProgressStore, events_key, stream_id_tuple
+from testgen.streaming.progress_store import ProgressStore, stream_id_tuple
 from tests.helpers import make_story, queue
 
 

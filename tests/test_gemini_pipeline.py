@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
-from testgen.worker.functions import startup
+from testgen.worker.lifecycle import startup
 from tests.conftest import run_worker
 from tests.fake_gemini import FakeGemini
 from tests.helpers import make_story, queue, read_events

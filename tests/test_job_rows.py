@@ -9,6 +9,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from testgen.core.database import create_sessionmaker
+from testgen.data.job_states import COMPLETE, START
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.worker.job_rows import Coalescer, JobRows
 
@@ -38,12 +39,12 @@ async def test_concurrent_updates_share_one_transaction_and_skip_final_rows(
     rows = JobRows(engine)
     commits = count_commits(engine)
     now = utcnow()
-    started = {"status": "started", "progress": 5, "started_at": now, "attempts": 1}
-    finished = {"status": "completed", "progress": 100, "result": {"ok": "✓"}, "finished_at": now}
+    started = (START, {"progress": 5, "started_at": now, "attempts": 1})
+    finished = (COMPLETE, {"progress": 100, "result": {"ok": "✓"}, "finished_at": now})
     outcomes = await asyncio.gather(
-        *(rows.update(f"job-{i}", started if i % 2 else finished) for i in range(6)),
-        rows.update("done", started),
-        rows.update("no-such-job", started),
+        *(rows.change(f"job-{i}", *(started if i % 2 else finished)) for i in range(6)),
+        rows.change("done", *started),
+        rows.change("no-such-job", *started),
     )
     assert outcomes == [True] * 6 + [False, False]
     assert (

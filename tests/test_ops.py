@@ -22,7 +22,7 @@ from testgen.api.services import ops
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.embedded_redis import free_port
-from testgen.core.redis import QUEUE_NAME
+from testgen.core.redis_keys import QUEUE_NAME
 from testgen.data.models import GenerationJob
 from tests.conftest import ROOT, run_worker
 from tests.helpers import make_story, queue, read_events
@@ -160,7 +160,8 @@ async def test_metrics_after_a_completed_job(
     waiting = await queue(http, "US-002")  # no worker now: it stays queued
 
     async with http.stream("GET", waiting["events_url"]) as stream:
-        await anext(stream.aiter_text())  # subscribed: the stream is open
+        chunks = stream.aiter_text()  # held: a dropped iterator is closed, and closes the connection
+        await anext(chunks)  # subscribed: the stream is open
         r = await http.get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"

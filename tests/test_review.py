@@ -13,16 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from testgen.api.services import review
 from testgen.core.config import Settings
 from testgen.core.database import create_sessionmaker
+from testgen.core.redis_keys import events_key, state_key
 from testgen.data import models, repository
 from testgen.data.schemas import Scenario
 from testgen.data.schemas import TestCaseDraft as Draft
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, StoryText, TestCaseSlot
 from testgen.generation.llm.offline import OfflineProvider
 from testgen.generation.quality import coverage, duplicate_positions
-from testgen.streaming.progress_store import ProgressStore, events_key, state_key
+from testgen.streaming.progress_store import ProgressStore
+from testgen.worker.generate import run_generation
 from testgen.worker.job_rows import JobRows
 from testgen.worker.regenerate import run_regeneration
-from testgen.worker.runner import WorkerResources, run_generation
+from testgen.worker.resources import WorkerResources
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, read_events
 

@@ -42,7 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 embedded_redis.ensure, settings.data_dir, settings.embedded_redis_socket
             )
         engine = create_engine(settings.database_url)
-        redis = create_redis(settings.effective_redis_url, max_connections=settings.redis_max_connections)
+        redis = create_redis(
+            settings.effective_redis_url,
+            max_connections=settings.redis_max_connections,
+            sentinel=settings.redis_sentinel,
+        )
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
@@ -51,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = ProgressStore(redis, settings.keep_result_s)
         app.state.job_limiter = JobLimiter(redis, settings.max_jobs_in_flight_per_key)
         app.state.stream_opens = asyncio.Semaphore(STREAM_OPENS_AT_ONCE)
-        reader = create_blocking_reader(settings.effective_redis_url)
+        reader = create_blocking_reader(settings.effective_redis_url, sentinel=settings.redis_sentinel)
         hub = EventHub(reader, redis, queue_size=settings.sse_queue_size)
         app.state.hub = hub
         await hub.start()

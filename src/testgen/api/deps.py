@@ -1,4 +1,4 @@
-"""FastAPI dependencies: sessions, settings, and lookups that 404."""
+"""FastAPI dependencies: the resources built in the lifespan (typed), sessions, and lookups that 404."""
 
 from __future__ import annotations
 
@@ -6,16 +6,20 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
+from arq.connections import ArqRedis
 from fastapi import Depends, Path, Query, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from testgen.api.rate_limits import JobSlot, principal_of, stream_limit_error
-from testgen.api.security import approve_stream_token
+from testgen.api.security import StreamTokens, approve_stream_token
+from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from testgen.data import repository
 from testgen.data.models import GenerationJob, TestCase, UserStory
+from testgen.streaming.event_hub import EventHub
+from testgen.streaming.progress_store import ProgressStore
 
 Key = TypeVar("Key", str, int)
 Row = TypeVar("Row")
@@ -24,6 +28,31 @@ Row = TypeVar("Row")
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_redis(request: Request) -> ArqRedis:
+    redis: ArqRedis = request.app.state.redis
+    return redis
+
+
+def get_store(request: Request) -> ProgressStore:
+    store: ProgressStore = request.app.state.store
+    return store
+
+
+def get_hub(request: Request) -> EventHub:
+    hub: EventHub = request.app.state.hub
+    return hub
+
+
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+def get_stream_tokens(request: Request) -> StreamTokens:
+    tokens: StreamTokens = request.app.state.stream_tokens
+    return tokens
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -37,6 +66,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # Closed once the response is built, before it is sent: an event stream holds no session.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[ArqRedis, Depends(get_redis)]
+StoreDep = Annotated[ProgressStore, Depends(get_store)]
+HubDep = Annotated[EventHub, Depends(get_hub)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+StreamTokensDep = Annotated[StreamTokens, Depends(get_stream_tokens)]
 
 
 async def _must_exist(
@@ -52,14 +86,14 @@ async def _must_exist(
 
 
 async def existing_story(session: SessionDep, story_id: Annotated[str, Path(max_length=200)]) -> UserStory:
-    return await _must_exist(session, repository.get_story, story_id, "User story")
+    return await _must_exist(session, repository.get_story, story_id, messages.STORY)
 
 
 StoryDep = Annotated[UserStory, Depends(existing_story)]
 
 
 async def existing_job(session: SessionDep, task_id: Annotated[str, Path(max_length=200)]) -> GenerationJob:
-    return await _must_exist(session, repository.get_job, task_id, "Task")
+    return await _must_exist(session, repository.get_job, task_id, messages.TASK)
 
 
 JobDep = Annotated[GenerationJob, Depends(existing_job)]
@@ -67,6 +101,14 @@ JobDep = Annotated[GenerationJob, Depends(existing_job)]
 
 MAX_STREAM_IDS = 500  # task_id + story_id values one multiplexed stream may name
 STREAM_OPEN_TIMEOUT_S = 30.0
+
+
+def get_principal(request: Request) -> str:
+    """Who is asking, for the per-client limits: an API key's id, or the client address."""
+    return principal_of(request.scope)
+
+
+PrincipalDep = Annotated[str, Depends(get_principal)]
 
 
 async def stream_open_slot(request: Request) -> AsyncIterator[None]:
@@ -95,7 +137,7 @@ StreamOpenDep = Annotated[None, Depends(stream_open_slot, scope="function")]
 
 async def job_slot(request: Request) -> AsyncIterator[JobSlot]:
     """A place among the client's jobs in flight (MAX_JOBS_IN_FLIGHT_PER_KEY), or 429."""
-    async with request.app.state.job_limiter.reserve(principal_of(request.scope)) as slot:
+    async with request.app.state.job_limiter.slot(principal_of(request.scope)) as slot:
         yield slot
 
 
@@ -129,12 +171,12 @@ async def jobs_for_stream(
         missing_story = next((ident for ident in story_ids if ident not in known), None)
         if missing_story is not None:
             await session.commit()
-            raise NotFoundError("User story", missing_story)
+            raise NotFoundError(messages.STORY, missing_story)
         for job in await repository.get_latest_jobs(session, story_ids):
             jobs[job.id] = job
     await session.commit()
     if missing_task is not None:
-        raise NotFoundError("Task", missing_task)
+        raise NotFoundError(messages.TASK, missing_task)
     if not jobs:
         raise NotFoundError("Generation jobs for the stories", f"named ({len(story_ids)})")
     ordered = [jobs.pop(ident) for ident in task_ids if ident in jobs]
@@ -147,7 +189,7 @@ MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and 
 async def existing_test_case(
     session: SessionDep, test_case_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 ) -> TestCase:
-    return await _must_exist(session, repository.get_test_case, test_case_id, "Test case")
+    return await _must_exist(session, repository.get_test_case, test_case_id, messages.TEST_CASE)
 
 
 TestCaseDep = Annotated[TestCase, Depends(existing_test_case)]

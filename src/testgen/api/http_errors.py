@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from testgen.core import messages
 from testgen.core.errors import (
     ConfigurationError,
     ConflictError,
@@ -89,7 +90,7 @@ def install(app: FastAPI) -> None:
     async def _redis(_: Request, exc: Exception) -> JSONResponse:
         logger.warning("Redis unavailable: %s", type(exc).__name__)
         return JSONResponse(
-            {"detail": "queue unavailable: cannot reach Redis; check that it is running and REDIS_URL"},
+            {"detail": messages.REDIS_DOWN},
             status_code=503,
             headers={"Retry-After": "5"},
         )
@@ -100,7 +101,7 @@ def install(app: FastAPI) -> None:
     async def _database(_: Request, exc: Exception) -> JSONResponse:
         logger.warning("Database error: %s", exc.__class__.__name__, exc_info=exc)
         return JSONResponse(
-            {"detail": "database unavailable or busy; nothing was changed, try again shortly"},
+            {"detail": messages.DATABASE_DOWN},
             status_code=503,
             headers={"Retry-After": "5"},
         )

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -21,8 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from testgen.api.security import send_error, set_principal
 from testgen.core.errors import RateLimitedError
-from testgen.core.limit_keys import jobs_key, requests_key
-from testgen.streaming.progress_store import state_key
+from testgen.core.redis_keys import limit_jobs_key, limit_requests_key, state_key
+from testgen.data.job_states import TERMINAL
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +33,8 @@ RESERVATION_TTL_S = 60
 # Drop the jobs that ended (or that Redis forgot), then take a slot if one is free. Only this
 # client's few in-flight jobs are looked at: the set never holds more than the limit.
 _RESERVE_JOB = """
+local terminal = {}
+for i = 7, #ARGV do terminal[ARGV[i]] = true end
 local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 for i = 1, #members, 2 do
   local member = members[i]
@@ -44,7 +45,7 @@ for i = 1, #members, 2 do
   else
     local state = redis.call('GET', ARGV[4] .. member)
     local status = state and cjson.decode(state)['status']
-    if not status or status == 'completed' or status == 'failed' or status == 'cancelled' then
+    if not status or terminal[status] then
       redis.call('ZREM', KEYS[1], member)
     end
   end
@@ -93,7 +94,7 @@ class RequestRateMiddleware:
         now = time.time()
         count = 0
         if redis is not None:
-            key = requests_key(principal, int(now // WINDOW_S))
+            key = limit_requests_key(principal, int(now // WINDOW_S))
             try:
                 async with redis.pipeline(transaction=False) as pipe:
                     pipe.incr(key)
@@ -115,21 +116,25 @@ class RequestRateMiddleware:
         await self.app(scope, receive, send)
 
 
-@dataclass
 class JobSlot:
-    """A reserved place among a client's jobs in flight; `confirm` names the job that fills it."""
+    """A client's place among its jobs in flight: taken just before a new job is created (`take`,
+    429 when there is none), then given the job's task id (`confirm`), or freed."""
 
-    redis: Redis
-    key: str
-    reservation: str | None
+    def __init__(self, limiter: JobLimiter, key: str) -> None:
+        self.limiter = limiter
+        self.key = key
+        self.reservation: str | None = None
+
+    async def take(self) -> None:
+        self.reservation = await self.limiter.reserve(self.key)
 
     async def confirm(self, task_id: str | None) -> None:
-        """`task_id`: the job queued in this slot; None frees it (an existing job was reused)."""
+        """`task_id`: the job queued in this slot; None frees it."""
         if self.reservation is None:
             return
         reservation, self.reservation = self.reservation, None
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.limiter.redis.pipeline(transaction=True) as pipe:
                 pipe.zrem(self.key, reservation)
                 if task_id is not None:
                     pipe.zadd(self.key, {task_id: time.time()})
@@ -147,34 +152,41 @@ class JobLimiter:
         self._reserve = redis.register_script(_RESERVE_JOB)
 
     @asynccontextmanager
-    async def reserve(self, principal: str) -> AsyncIterator[JobSlot]:
-        """Yields a slot (a no-op one when the limit is off); frees it if nobody confirmed it."""
-        key = jobs_key(principal)
+    async def slot(self, principal: str) -> AsyncIterator[JobSlot]:
+        """A slot for one request; freed at the end unless a job was confirmed in it."""
+        slot = JobSlot(self, limit_jobs_key(principal))
+        try:
+            yield slot
+        finally:
+            await slot.confirm(None)
+
+    async def reserve(self, key: str) -> str | None:
+        """A reservation in `key`, or RateLimitedError; None when there is nothing to count."""
         if self.limit == 0:
-            yield JobSlot(self.redis, key, None)
-            return
+            return None
         reservation = RESERVATION + uuid.uuid4().hex
         try:
             taken = await self._reserve(
                 keys=[key],
-                args=[self.limit, time.time(), reservation, state_key(""), RESERVATION, RESERVATION_TTL_S],
+                args=[
+                    self.limit,
+                    time.time(),
+                    reservation,
+                    state_key(""),
+                    RESERVATION,
+                    RESERVATION_TTL_S,
+                    *(str(status) for status in TERMINAL),
+                ],
             )
         except (RedisError, OSError):
-            # Queueing needs Redis too and will say that it is down; nothing to count meanwhile.
-            yield JobSlot(self.redis, key, None)
-            return
+            return None  # queueing needs Redis too, and will say that it is down
         if not taken:
             raise RateLimitedError(
                 f"Too many jobs in flight: MAX_JOBS_IN_FLIGHT_PER_KEY allows {self.limit} queued or "
                 "running jobs for each client; wait for one to finish or cancel one",
                 5,
             )
-        slot = JobSlot(self.redis, key, reservation)
-        try:
-            yield slot
-        finally:
-            if slot.reservation is not None:
-                await slot.confirm(None)
+        return reservation
 
 
 def stream_limit_error(limit: int) -> RateLimitedError:

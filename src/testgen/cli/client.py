@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum, auto
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
@@ -21,10 +22,10 @@ import httpx
 from httpx_sse import connect_sse
 
 from testgen.core.config import ClientSettings
+from testgen.data.job_states import TERMINAL, JobStatus
 
 DEFAULT_API = "http://127.0.0.1:8000"
 API_KEY_ENV = "TESTGEN_API_KEY"
-TERMINAL = ("completed", "failed", "cancelled")
 
 
 class CliError(Exception):
@@ -119,11 +120,11 @@ def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
     print(f"Task {job['task_id']}  story {job['story_id']}  {job['status']}  {job['progress']}%")
     if job.get("message"):
         print(f"  {job['message']}")
-    if job["status"] == "completed" and job.get("result"):
+    if job["status"] == JobStatus.completed and job.get("result"):
         print_result(job)
         if job.get("saved_at"):
             print(f"Saved at {job['saved_at']}")
-    if job["status"] == "failed" and job.get("error"):
+    if job["status"] == JobStatus.failed and job.get("error"):
         print(f"Error ({job['error']['type']}): {job['error']['message']}")
     return 0
 
@@ -172,11 +173,11 @@ def follow(api: httpx.Client, task_id: str, events_url: str, bar: ProgressBar) -
 def report(job: dict[str, Any]) -> int:
     """Print how a followed job ended; the exit status is 0 only when test cases are ready."""
     status = job["status"]
-    if status == "completed":
+    if status == JobStatus.completed:
         print_result(job)
         print(f"Review and save them in the web page, or POST /generate-test-cases/{job['task_id']}/save")
         return 0
-    if status == "failed":
+    if status == JobStatus.failed:
         error = job.get("error") or {"type": "error", "message": job.get("message", "")}
         print(f"Generation failed ({error['type']}): {error['message']}", file=sys.stderr)
         return 1
@@ -223,12 +224,12 @@ def format_table(headers: list[str], rows: list[list[str]], wrap_column: int) ->
 
 
 STATUS_LABELS = {
-    "queued": "Queued",
-    "started": "Starting",
-    "generating": "Generating",
-    "completed": "Done",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
+    JobStatus.queued: "Queued",
+    JobStatus.started: "Starting",
+    JobStatus.generating: "Generating",
+    JobStatus.completed: "Done",
+    JobStatus.failed: "Failed",
+    JobStatus.cancelled: "Cancelled",
 }
 
 
@@ -359,36 +360,44 @@ def _csv_rows(path: Path, text: str) -> list[ImportRow]:
     return rows
 
 
+class Added(Enum):
+    """What became of one story of an import."""
+
+    created = auto()
+    skipped = auto()  # it exists already
+    refused = auto()
+
+
 def cmd_import(api: httpx.Client, path: Path, default_project: int | None) -> int:
     rows = read_stories(path, default_project)
     if not rows:
         raise CliError(f"{path} holds no stories", code=2)
 
-    def add(row: ImportRow) -> tuple[str, str]:
+    def add(row: ImportRow) -> tuple[Added, str]:
         response = api.post("/user-stories", json=row.story)
         if response.status_code == 201:
-            return "created", ""
+            return Added.created, ""
         if response.status_code == 409:
-            return "skipped", ""
-        return "failed", _detail(response)
+            return Added.skipped, ""
+        return Added.refused, _detail(response)
 
     # A few requests at once: the API and its database do the rest.
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(add, rows))
-    counts = {"created": 0, "skipped": 0, "failed": 0}
+    counts = dict.fromkeys(Added, 0)
     for row, (outcome, why) in zip(rows, outcomes, strict=True):
         counts[outcome] += 1
-        if outcome == "failed":
+        if outcome is Added.refused:
             print(f"{path.name} {row.label} ({row.story.get('id', '?')}): {why}", file=sys.stderr)
     skipped = [
         row.story.get("id", "?")
         for row, (outcome, _) in zip(rows, outcomes, strict=True)
-        if outcome == "skipped"
+        if outcome is Added.skipped
     ]
     if skipped:
         print(f"Already there (skipped): {', '.join(map(str, skipped))}")
     print(
-        f"Imported {path.name}: {counts['created']} created, {counts['skipped']} skipped (already exist), "
-        f"{counts['failed']} failed"
+        f"Imported {path.name}: {counts[Added.created]} created, {counts[Added.skipped]} skipped "
+        f"(already exist), {counts[Added.refused]} failed"
     )
-    return 1 if counts["failed"] else 0
+    return 1 if counts[Added.refused] else 0

@@ -1,31 +1,21 @@
-"""The `testgen` command.
+"""The `testgen` command: its arguments, and which module runs each command.
 
-Running the service: dev (everything at once), api, worker, migrate. Using a running service over
-its HTTP API: generate (with a live progress bar), status, stories import.
+Running the service (cli/serve.py): dev (everything at once), api, worker, migrate. Using a running
+service over its HTTP API (cli/client.py): generate (with a live progress bar), status, stories import.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from testgen.cli import serve
 from testgen.cli.client import API_KEY_ENV, DEFAULT_API, run_client
-from testgen.core import embedded_redis, heap
 from testgen.core.config import Settings
 from testgen.core.logs import configure_logging
 from testgen.data import migrations
-
-logger = logging.getLogger("testgen.cli")
 
 CLIENT_COMMANDS = ("generate", "status", "stories")
 
@@ -50,10 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
         "api", help="run the HTTP API (uvicorn)", description="Run the HTTP API with uvicorn."
     )
     _add_bind(api)
-    sub.add_parser(
+    worker = sub.add_parser(
         "worker",
         help="run one ARQ worker (same as `arq workers.WorkerSettings`)",
         description="Run one ARQ worker (same as `arq workers.WorkerSettings`).",
+    )
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if this host's worker beat recently (WORKER_HEARTBEAT_FILE), 1 if not: a liveness probe",
     )
     sub.add_parser(
         "migrate", help="apply database migrations (alembic upgrade head)", description="alembic upgrade head"
@@ -133,135 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         migrations.upgrade(settings.database_url)
         return 0
     if args.command == "api":
-        return run_api(settings, args.host, args.port)
+        return serve.run_api(settings, args.host, args.port)
     if args.command == "worker":
-        return run_worker(settings)
-    return run_dev(settings, args.host, args.port, seed=not args.no_seed)
-
-
-def run_api(settings: Settings, host: str, port: int) -> int:
-    import uvicorn
-
-    from testgen.api.app import create_app
-
-    app = create_app(settings)
-
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: Any = None) -> None:
-            await super().startup(sockets)
-            heap.settle()
-
-        async def shutdown(self, sockets: Any = None) -> None:
-            """uvicorn waits for open connections: end the SSE streams (with a retry hint) first."""
-            hub = getattr(app.state, "hub", None)
-            if hub is not None:
-                hub.close_streams()
-            await super().shutdown(sockets)
-
-    config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=5, log_config=None)
-    Server(config).run()
-    return 0
-
-
-def run_worker(settings: Settings) -> int:
-    from testgen.worker.functions import worker_options
-    from testgen.worker.wakeable import WakeableWorker
-
-    own = None
-    if settings.uses_embedded_redis:
-        own = embedded_redis.ensure(settings.data_dir, settings.embedded_redis_socket)
-    try:
-        WakeableWorker(**worker_options(settings), ctx={"settings": settings, "own_process": True}).run()
-    finally:
-        if own is not None:
-            own.stop()
-    return 0
-
-
-async def _seed(settings: Settings) -> None:
-    from testgen.core.database import create_engine, create_sessionmaker
-    from testgen.data import repository
-    from testgen.data.models import Project, UserStory
-
-    engine = create_engine(settings.database_url)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            if await repository.list_stories(session, None, 1, 0):
-                return
-            project = Project(name="Demo shop", description="A demo project; delete it when you like")
-            session.add(project)
-            await session.flush()
-            session.add(
-                UserStory(
-                    id="US-001",
-                    project_id=project.id,
-                    title="Log in with email and password",
-                    description="As a registered shopper I want to log in so that I can see my orders.",
-                    acceptance_criteria=[
-                        "A shopper with a valid email and password reaches the order history page",
-                        "A wrong password shows 'Email or password is incorrect' and stays on the login page",
-                        "After 5 failed attempts in 15 minutes the account is locked for 15 minutes",
-                    ],
-                    priority="high",
-                )
-            )
-            await session.commit()
-            logger.info("Added the demo project and story US-001")
-    finally:
-        await engine.dispose()
-
-
-def run_dev(settings: Settings, host: str, port: int, *, seed: bool) -> int:
-    """Everything in one terminal. Children get REDIS_URL, so all of them share one Redis."""
-    migrations.upgrade(settings.database_url)
-    if seed:
-        asyncio.run(_seed(settings))
-    redis = None
-    env = dict(os.environ)
-    if settings.uses_embedded_redis:
-        redis = embedded_redis.start(data_dir=settings.data_dir, unix_socket=settings.embedded_redis_socket)
-        env["REDIS_URL"] = redis.url
-    base = [sys.executable, "-m", "testgen"]
-    children = [
-        subprocess.Popen([*base, "api", "--host", host, "--port", str(port)], env=env),
-        subprocess.Popen([*base, "worker"], env=env),
-    ]
-    stopping = False
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    print(
-        f"\n  testgen is running: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)\n"
-        "  Press Ctrl-C to stop.\n",
-        flush=True,
-    )
-    code = 0
-    try:
-        while not stopping:
-            if any(c.poll() is not None for c in children):
-                logger.error("A testgen process exited; stopping the others")
-                code = 1
-                break
-            time.sleep(0.2)
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + max(settings.worker_shutdown_wait_s, 5) + 5
-        for child in children:
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        if redis is not None:
-            redis.stop()
-    return code
-
-
-# --- commands that use a running API ---------------------------------------------------------------
+        return serve.check_worker(settings) if args.check else serve.run_worker(settings)
+    return serve.run_dev(settings, args.host, args.port, seed=not args.no_seed)

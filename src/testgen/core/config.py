@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -15,12 +16,22 @@ LLMProviderName = Literal["offline", "gemini"]
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
+@dataclass(frozen=True)
+class SentinelAddress:
+    """Where Redis Sentinel runs, and the name of the master it watches."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # Empty: SQLite at DATA_DIR/testgen.db, so two instances with different DATA_DIR share nothing.
     database_url: str = ""
     redis_url: SecretStr | None = None
+    redis_sentinels: str = ""  # host:port,host:port: reach Redis through Sentinel
+    redis_sentinel_master: str = Field(default="mymaster", min_length=1, max_length=200)
     data_dir: Path = Path("data")
 
     llm_provider: LLMProviderName | None = None
@@ -41,6 +52,7 @@ class Settings(BaseSettings):
     keep_result_s: int = Field(default=3600, ge=60)
     worker_poll_delay_s: float = Field(default=0.05, gt=0, le=0.05)
     worker_shutdown_wait_s: float = Field(default=30.0, ge=0)
+    worker_heartbeat_file: Path | None = None
 
     sse_ping_interval_s: float = Field(default=15.0, gt=0, le=15.0)
     sse_queue_size: int = Field(default=256, ge=8)
@@ -63,6 +75,13 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """`REDIS_URL=` in .env means "not set", as it reads."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_parse(cls, value: str) -> str:
+        if value.strip():
+            _host_ports(value)
+        return value
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -107,13 +126,34 @@ class Settings(BaseSettings):
 
     @property
     def effective_redis_url(self) -> str:
+        """REDIS_URL; else, behind Sentinel, a URL naming the sentinels (for messages only); else the
+        embedded server's socket."""
         if self.redis_url is not None:
             return self.redis_url.get_secret_value()
+        if self.redis_sentinel is not None:
+            hosts = ",".join(f"{host}:{port}" for host, port in self.redis_sentinel.sentinels)
+            return f"redis+sentinel://{hosts}/{self.redis_sentinel.master}"
         return f"unix://{self.embedded_redis_socket}"
 
     @property
     def uses_embedded_redis(self) -> bool:
-        return self.redis_url is None
+        return self.redis_url is None and self.redis_sentinel is None
+
+    @cached_property
+    def redis_sentinel(self) -> SentinelAddress | None:
+        if not self.redis_sentinels.strip():
+            return None
+        return SentinelAddress(_host_ports(self.redis_sentinels), self.redis_sentinel_master)
+
+
+def _host_ports(text: str) -> tuple[tuple[str, int], ...]:
+    found = []
+    for item in (part.strip() for part in text.split(",")):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"REDIS_SENTINELS: {item[:100]!r} is not host:port")
+        found.append((host, int(port)))
+    return tuple(found)
 
 
 class ClientSettings(BaseSettings):

@@ -10,21 +10,27 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from testgen.core.redis_keys import WORKERS_KEY
+
 logger = logging.getLogger(__name__)
 
-WORKERS_KEY = "testgen:workers"
 HEARTBEAT_S = 10
 WORKER_FRESH_S = 30
 
 
-async def beat_forever(redis: Redis, worker_id: str) -> None:
+async def beat_forever(redis: Redis, worker_id: str, heartbeat_file: Path | None = None) -> None:
+    """Beat until cancelled. `heartbeat_file` is touched on every beat, Redis or not, so that a
+    liveness probe (`testgen worker --check`) sees the event loop alive."""
     try:
         while True:
             now = time.time()
+            if heartbeat_file is not None:
+                await asyncio.to_thread(heartbeat_file.touch)
             with contextlib.suppress(RedisError, OSError):
                 async with redis.pipeline(transaction=True) as pipe:
                     pipe.zadd(WORKERS_KEY, {worker_id: now})
@@ -34,6 +40,14 @@ async def beat_forever(redis: Redis, worker_id: str) -> None:
     finally:
         with contextlib.suppress(RedisError, OSError):
             await redis.zrem(WORKERS_KEY, worker_id)
+
+
+def beat_age_s(heartbeat_file: Path) -> float | None:
+    """Seconds since this process's worker last beat, from its heartbeat file; None if it never did."""
+    try:
+        return time.time() - heartbeat_file.stat().st_mtime
+    except FileNotFoundError:
+        return None
 
 
 async def live_workers(redis: Redis) -> int:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from arq.connections import ArqRedis
+from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
-QUEUE_NAME = "testgen:queue"
-WAKE_CHANNEL = "testgen:wake"  # published after each enqueue; see arq_worker.py
-GENERATE_JOB = "generate_test_cases"  # arq names a job after its function in testgen.worker.functions
-REGENERATE_JOB = "regenerate_test_case"
+from testgen.core.config import SentinelAddress
+from testgen.core.redis_keys import QUEUE_NAME
 
 
 def serialize_job(data: dict[str, Any]) -> bytes:
@@ -34,23 +34,61 @@ def deserialize_job(data: bytes) -> dict[str, Any]:
     return result
 
 
-def create_redis(url: str, *, max_connections: int = 8) -> ArqRedis:
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Sentinel's pool (it asks the sentinels where the master is, and follows a failover) with the
+    blocking pool's bounded wait for a free connection."""
+
+
+def _password_and_database(url: str) -> tuple[str | None, int]:
+    """Behind Sentinel, REDIS_URL gives only the master's password and database number (if any)."""
+    parts = urlsplit(url)
+    database = parts.path.strip("/")
+    return (unquote(parts.password) if parts.password else None), int(database) if database.isdigit() else 0
+
+
+def _sentinel(address: SentinelAddress, url: str) -> Sentinel:
+    password, database = _password_and_database(url)
+    return Sentinel(  # type: ignore[no-untyped-call]
+        list(address.sentinels), socket_connect_timeout=2, db=database, password=password
+    )
+
+
+def create_redis(url: str, *, max_connections: int = 8, sentinel: SentinelAddress | None = None) -> ArqRedis:
     """An arq-capable client that connects lazily, so a Redis outage at start-up is not fatal.
 
     The pool is small and blocking: requests wait briefly for a free connection instead of opening
     one each, so thousands of SSE clients cost a handful of Redis connections. Jobs are serialised
-    as JSON: nothing read back from Redis is ever unpickled.
+    as JSON: nothing read back from Redis is ever unpickled. With `sentinel`, the master is found
+    (and followed) through Redis Sentinel.
     """
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=5,
-        socket_connect_timeout=2,
-        socket_timeout=10,
-        health_check_interval=30,
-        retry=reconnect_retry(),
-        retry_on_error=[ConnectionError, TimeoutError],
-    )
+    options: dict[str, Any] = {
+        "max_connections": max_connections,
+        "timeout": 5,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "health_check_interval": 30,
+        "retry": reconnect_retry(),
+        "retry_on_error": [ConnectionError, TimeoutError],
+    }
+    if sentinel is not None:
+        client: ArqRedis = _sentinel(sentinel, url).master_for(
+            sentinel.master,
+            redis_class=_ArqRedis,
+            connection_pool_class=_BlockingSentinelPool,
+            **options,
+        )
+        return client
+    pool = BlockingConnectionPool.from_url(url, **options)
     return ArqRedis(
         connection_pool=pool,
         job_serializer=serialize_job,
@@ -64,9 +102,44 @@ def reconnect_retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2)
 
 
-def create_blocking_reader(url: str) -> Redis:
+def create_blocking_reader(url: str, *, sentinel: SentinelAddress | None = None) -> Redis:
     """A client for one long blocking read (XREAD BLOCK): no socket timeout shorter than the block."""
-    client: Redis = Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=30
-    )
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 2,
+        "socket_timeout": None,
+        "health_check_interval": 30,
+    }
+    if sentinel is not None:
+        reader: Redis = _sentinel(sentinel, url).master_for(sentinel.master, **options)
+        return reader
+    client: Redis = Redis.from_url(url, **options)
     return client
+
+
+class _ArqRedis(ArqRedis):
+    """ArqRedis with our JSON serialisers and queue, for Sentinel's `master_for` (which builds the
+    client itself, from the pool)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("job_serializer", serialize_job)
+        kwargs.setdefault("job_deserializer", deserialize_job)
+        kwargs.setdefault("default_queue_name", QUEUE_NAME)
+        super().__init__(*args, **kwargs)
+
+
+def arq_settings(url: str, *, sentinel: SentinelAddress | None = None) -> RedisSettings:
+    """arq's connection settings for a worker: reconnecting, and through Sentinel when configured."""
+    if sentinel is not None:
+        password, database = _password_and_database(url)
+        settings = RedisSettings(
+            host=list(sentinel.sentinels),
+            sentinel=True,
+            sentinel_master=sentinel.master,
+            password=password,
+            database=database,
+        )
+    else:
+        settings = RedisSettings.from_dsn(url)
+    settings.retry = reconnect_retry()
+    settings.retry_on_error = [ConnectionError, TimeoutError]
+    return settings

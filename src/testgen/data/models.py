@@ -9,7 +9,14 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ACTIVE_JOB_STATUSES = ("queued", "started", "generating")
+from testgen.data.job_states import ACTIVE, JobKind, JobStatus
+
+# The partial index below, as SQL (the migration that created it spells out the same condition).
+_LIVE_GENERATION = text(
+    "status IN ({}) AND kind = '{}'".format(
+        ", ".join(f"'{s.value}'" for s in JobStatus if s in ACTIVE), JobKind.generate.value
+    )
+)
 
 
 def utcnow() -> dt.datetime:
@@ -95,17 +102,17 @@ class GenerationJob(Base):
             "uq_generation_jobs_active_story",
             "story_id",
             unique=True,
-            sqlite_where=text("status IN ('queued', 'started', 'generating') AND kind = 'generate'"),
-            postgresql_where=text("status IN ('queued', 'started', 'generating') AND kind = 'generate'"),
+            sqlite_where=_LIVE_GENERATION,
+            postgresql_where=_LIVE_GENERATION,
         ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     story_id: Mapped[str] = mapped_column(ForeignKey("user_stories.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="generate")
+    kind: Mapped[str] = mapped_column(String(16), default=JobKind.generate.value)
     parent_id: Mapped[str | None] = mapped_column(String(36))
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.queued.value)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from testgen.data.models import ACTIVE_JOB_STATUSES, GenerationJob, Project, TestCase, UserStory
+from testgen.data.job_states import ACTIVE, RUNNING, SAVE, JobKind, Transition
+from testgen.data.models import GenerationJob, Project, TestCase, UserStory
 
 
 async def get_project(session: AsyncSession, project_id: int) -> Project | None:
@@ -70,32 +72,41 @@ async def load_jobs_with_stories(
     return found
 
 
-async def update_active_jobs(
-    connection: AsyncConnection, updates: Sequence[tuple[str, dict[str, Any]]]
-) -> set[str]:
-    """Apply each (task id, values) to its row if the job is still active; return the ids updated.
+def guard(transition: Transition) -> ColumnElement[bool]:
+    """The condition under which `transition` may change a job row."""
+    condition = GenerationJob.status.in_([s.value for s in transition.sources])
+    return and_(condition, GenerationJob.saved_at.is_(None)) if transition.unsaved else condition
 
-    The active rows are locked first (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already
-    holds the write lock), so the answer is exact. Updates that set the same columns share one
-    executemany.
+
+async def change_jobs(
+    connection: AsyncConnection, transition: Transition, changes: Sequence[tuple[str, Mapping[str, Any]]]
+) -> set[str]:
+    """Apply `transition` to each (task id, column values) whose row it may change; return those ids.
+
+    The only place a job row changes after its INSERT. The rows are locked first (FOR UPDATE on
+    PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock), so the answer is exact.
+    Changes that set the same columns share one executemany.
     """
-    ids = [task_id for task_id, _ in updates]
-    active = set(
+    ids = [task_id for task_id, _ in changes]
+    won = set(
         (
             await connection.execute(
-                select(GenerationJob.id)
-                .where(GenerationJob.id.in_(ids), GenerationJob.status.in_(ACTIVE_JOB_STATUSES))
-                .with_for_update()
+                select(GenerationJob.id).where(GenerationJob.id.in_(ids), guard(transition)).with_for_update()
             )
         )
         .scalars()
         .all()
     )
+    if transition.deletes:
+        if won:
+            await connection.execute(delete(GenerationJob).where(GenerationJob.id.in_(won)))
+        return won
+    target = {"status": transition.target.value} if transition.target is not None else {}
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for task_id, values in updates:
-        if task_id in active:
-            params = {f"v_{key}": value for key, value in values.items()}
-            by_columns.setdefault(tuple(sorted(values)), []).append({"v_id": task_id, **params})
+    for task_id, values in changes:
+        if task_id in won:
+            params = {f"v_{key}": value for key, value in {**values, **target}.items()}
+            by_columns.setdefault(tuple(sorted({**values, **target})), []).append({"v_id": task_id, **params})
     for columns, rows in by_columns.items():
         statement = (
             update(GenerationJob)
@@ -103,14 +114,20 @@ async def update_active_jobs(
             .values({c: bindparam(f"v_{c}", type_=getattr(GenerationJob, c).type) for c in columns})
         )
         await connection.execute(statement, rows)  # executemany: one round trip per shape
-    return active
+    return won
+
+
+async def change_job(session: AsyncSession, transition: Transition, task_id: str, **values: Any) -> bool:
+    """`change_jobs` for one job, in the session's transaction; whether it won."""
+    connection = await session.connection()
+    return task_id in await change_jobs(connection, transition, [(task_id, values)])
 
 
 async def get_active_job(session: AsyncSession, story_id: str) -> GenerationJob | None:
     query = select(GenerationJob).where(
         GenerationJob.story_id == story_id,
-        GenerationJob.kind == "generate",
-        GenerationJob.status.in_(ACTIVE_JOB_STATUSES),
+        GenerationJob.kind == JobKind.generate,
+        GenerationJob.status.in_([s.value for s in ACTIVE]),
     )
     return (await session.execute(query)).scalars().first()
 
@@ -118,7 +135,7 @@ async def get_active_job(session: AsyncSession, story_id: str) -> GenerationJob 
 async def get_latest_job(session: AsyncSession, story_id: str) -> GenerationJob | None:
     query = (
         select(GenerationJob)
-        .where(GenerationJob.story_id == story_id, GenerationJob.kind == "generate")
+        .where(GenerationJob.story_id == story_id, GenerationJob.kind == JobKind.generate)
         .order_by(GenerationJob.created_at.desc())
         .limit(1)
     )
@@ -145,10 +162,24 @@ async def get_latest_jobs(session: AsyncSession, story_ids: Sequence[str]) -> Se
     )
     ranked = (
         select(GenerationJob.id, rank)
-        .where(GenerationJob.story_id.in_(story_ids), GenerationJob.kind == "generate")
+        .where(GenerationJob.story_id.in_(story_ids), GenerationJob.kind == JobKind.generate)
         .subquery()
     )
     query = select(GenerationJob).join(ranked, ranked.c.id == GenerationJob.id).where(ranked.c.rank == 1)
+    return (await session.execute(query)).scalars().all()
+
+
+async def running_job_ids(session: AsyncSession, *, started_before: dt.datetime) -> Sequence[str]:
+    """Jobs a worker holds (or held, if it vanished) since before `started_before`."""
+    query = select(GenerationJob.id).where(
+        GenerationJob.status.in_([s.value for s in RUNNING]), GenerationJob.started_at < started_before
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def child_job_ids(session: AsyncSession, parent_id: str) -> Sequence[str]:
+    """The regenerations of a draft."""
+    query = select(GenerationJob.id).where(GenerationJob.parent_id == parent_id)
     return (await session.execute(query)).scalars().all()
 
 
@@ -162,18 +193,14 @@ async def get_job_for_update(session: AsyncSession, task_id: str) -> GenerationJ
     return (await session.execute(query.execution_options(populate_existing=True))).scalars().first()
 
 
-# A completed generation whose result was not saved yet (a discarded one has no row any more).
-OPEN_DRAFT = and_(GenerationJob.status == "completed", GenerationJob.saved_at.is_(None))
-
-
 async def list_drafts(session: AsyncSession, story_id: str) -> Sequence[GenerationJob]:
     """Completed generation jobs of a story whose result was neither saved nor discarded, newest first."""
     query = (
         select(GenerationJob)
         .where(
             GenerationJob.story_id == story_id,
-            GenerationJob.kind == "generate",
-            OPEN_DRAFT,
+            GenerationJob.kind == JobKind.generate,
+            guard(SAVE),
         )
         .order_by(GenerationJob.finished_at.desc(), GenerationJob.id)
     )

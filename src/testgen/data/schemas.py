@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
 
+from testgen.data.job_states import JobKind, JobStatus
+
 STORY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 MAX_CRITERIA = 50
 
@@ -37,19 +39,6 @@ class TestType(StrEnum):
     security = "security"
     usability = "usability"
     performance = "performance"
-
-
-class JobStatus(StrEnum):
-    queued = "queued"
-    started = "started"
-    generating = "generating"
-    completed = "completed"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
 
 
 class ORMModel(BaseModel):
@@ -181,7 +170,7 @@ class JobError(BaseModel):
 class JobStatusOut(BaseModel):
     task_id: str
     story_id: str
-    kind: str = "generate"
+    kind: JobKind = JobKind.generate
     status: JobStatus
     progress: int
     message: str

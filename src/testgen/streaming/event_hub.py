@@ -16,6 +16,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from testgen.core.redis_keys import hub_control_key
 from testgen.streaming.progress_store import StoredEvent, decode_entry
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class EventHub:
         self._subs: dict[str, set[Subscription]] = {}
         self._cursors: dict[str, str] = {}
         self._pending: dict[str, asyncio.Future[None]] = {}
-        self._control = f"testgen:hub:{uuid.uuid4().hex}"
+        self._control = hub_control_key(uuid.uuid4().hex)
         self._control_cursor = "0-0"
         self._task: asyncio.Task[None] | None = None
         self.connections = 0

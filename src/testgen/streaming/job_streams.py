@@ -10,22 +10,16 @@ read, and the later position of a job wins).
 from __future__ import annotations
 
 import asyncio
-import json
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from testgen.core.redis_keys import events_key
+from testgen.data.job_states import TERMINAL
 from testgen.data.models import GenerationJob
 from testgen.streaming.event_hub import CLOSED, GONE, PING, EventHub, Subscription
-from testgen.streaming.progress_store import (
-    TERMINAL,
-    ProgressStore,
-    StoredEvent,
-    events_key,
-    job_snapshot,
-    parse_stream_id,
-    stream_id_tuple,
-)
+from testgen.streaming.progress_store import ProgressStore, StoredEvent, parse_stream_id, stream_id_tuple
+from testgen.streaming.snapshots import encode, job_snapshot
 
 PING_INTERVAL_S = 15.0
 FINAL_FROM_DB = "0-1"  # id of a final state replayed from the database after Redis forgot the job
@@ -174,6 +168,6 @@ async def _replay(store: ProgressStore, stream: JobStream, jobs: list[Generation
             stream.done.add(job.id)  # the client's cursor is already past the final event
         elif job.status in TERMINAL:
             # Final in the database but not in Redis: Redis forgot the job, or lost the final event.
-            data = json.dumps(job_snapshot(job), separators=(",", ":"), ensure_ascii=False, default=str)
+            data = encode(job_snapshot(job))
             stream.backlog.append((job.id, StoredEvent(id=FINAL_FROM_DB, event=job.status, data=data)))
             stream.done.add(job.id)

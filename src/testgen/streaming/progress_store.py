@@ -7,7 +7,6 @@ reverse).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from dataclasses import dataclass
@@ -16,16 +15,18 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from testgen.data.models import GenerationJob
+from testgen.core.redis_keys import cancel_key, events_key, state_key
+from testgen.data.job_states import TERMINAL
+from testgen.streaming.snapshots import encode
 
-TERMINAL = ("completed", "failed", "cancelled")
-
+# KEYS: snapshot, stream. ARGV: snapshot JSON, event name, TTL, stream length, force ("1": write even
+# over a final state), then the terminal statuses.
 _PUBLISH = """
 local current = redis.call('GET', KEYS[1])
 if current and ARGV[5] == '0' then
   local status = cjson.decode(current)['status']
-  if status == 'completed' or status == 'failed' or status == 'cancelled' then
-    return false
+  for i = 6, #ARGV do
+    if status == ARGV[i] then return false end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
@@ -33,41 +34,7 @@ local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'event', ARG
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return id
 """
-
-
-def state_key(task_id: str) -> str:
-    return f"testgen:job:{task_id}"
-
-
-def events_key(task_id: str) -> str:
-    return f"testgen:job:{task_id}:events"
-
-
-def cancel_key(task_id: str) -> str:
-    return f"testgen:job:{task_id}:cancel"
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def job_snapshot(job: GenerationJob) -> dict[str, Any]:
-    """The public state of a job, as stored in Redis, sent in events and returned by the status API."""
-    return {
-        "task_id": job.id,
-        "story_id": job.story_id,
-        "kind": job.kind,
-        "status": job.status,
-        "progress": job.progress,
-        "message": job.message,
-        "options": job.options,
-        "result": job.result if job.status == "completed" else None,
-        "error": job.error if job.status == "failed" else None,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "saved_at": _iso(job.saved_at),
-    }
+_TERMINAL_ARGS = sorted(s.value for s in TERMINAL)
 
 
 @dataclass(frozen=True)
@@ -112,10 +79,10 @@ class ProgressStore:
     async def publish(self, snapshot: dict[str, Any], event: str, *, force: bool = False) -> str | None:
         """Store the snapshot and append it to the job's stream. None when the job was already final."""
         task_id = snapshot["task_id"]
-        data = json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False, default=str)
+        data = encode(snapshot)
         result = await self._publish(
             keys=[state_key(task_id), events_key(task_id)],
-            args=[data, event, self.ttl_s, self.max_events, "1" if force else "0"],
+            args=[data, event, self.ttl_s, self.max_events, "1" if force else "0", *_TERMINAL_ARGS],
         )
         return result.decode() if isinstance(result, bytes) else None
 

@@ -8,9 +8,13 @@
 "use strict";
 
 (() => {
-  const TERMINAL = new Set(["completed", "failed", "cancelled"]);
-  const RANK = { queued: 0, started: 1, generating: 2, completed: 3, failed: 3, cancelled: 3 };
-  const EVENT_NAMES = ["queued", "started", "generating", "progress", "completed", "failed", "cancelled"];
+  // The job statuses come from the server (/static/job-states.js, built from data/job_states.py):
+  // the page branches on their roles and never spells a status itself.
+  const JOB = window.TESTGEN_JOB_STATES;
+  const S = JOB.roles;
+  const TERMINAL = new Set(JOB.terminal);
+  const RANK = Object.fromEntries(JOB.statuses.map((s, i) => [s, TERMINAL.has(s) ? JOB.statuses.length : i]));
+  const EVENT_NAMES = JOB.events;
   const STORY_LIMIT = 200; // GET /user-stories default page; the restore stream names each story once
   const PRIORITIES = ["low", "medium", "high", "critical"];
   const TEST_TYPES = ["functional", "negative", "boundary", "security", "usability", "performance"];
@@ -395,13 +399,13 @@
   }
 
   function jobEnded(job) {
-    if (job.status === "completed" && !state.mine.has(job.task_id)) checkSaved(job.task_id);
+    if (job.status === S.ready && !state.mine.has(job.task_id)) checkSaved(job.task_id);
     if (!endedDuringVisit(job)) return;
-    if (job.status === "completed") {
+    if (job.status === S.ready) {
       const count = ((job.result && job.result.test_cases) || []).length;
       const text = `${job.story_id}: ${count} test cases ready for review`;
-      groupedToast("completed", job.story_id, text, "ready for review", "success");
-    } else if (job.status === "failed") {
+      groupedToast(S.ready, job.story_id, text, "ready for review", "success");
+    } else if (job.status === S.error) {
       toast(`${job.story_id}: generation failed — ${(job.error && job.error.message) || job.message}`, "error", 8000);
     } else {
       toast(`${job.story_id}: generation cancelled`, "info");
@@ -435,7 +439,7 @@
       applySnapshot({ task_id: data.task_id, story_id: data.story_id, status: data.status, progress: 0 });
       if (status === 202) {
         const options = `${body.num_test_cases} test cases × ${body.scenarios_per_test_case} scenarios`;
-        groupedToast("queued", story.id, `${story.id}: queued (${options})`, "queued");
+        groupedToast(S.waiting, story.id, `${story.id}: queued (${options})`, "queued for generation");
       } else {
         toast(`${story.id} already has a job ${data.status}; following it`);
       }
@@ -494,39 +498,40 @@
   function badge(job) {
     const saved = state.saved.get(job.task_id);
     const title = job.message || "";
+    const status = job.status; // the badge's data-state, which the style sheet colours
     switch (job.status) {
-      case "queued":
-        return h("span", { className: "badge", dataset: { state: "queued" }, title }, "Queued");
-      case "started":
-        return h("span", { className: "badge", dataset: { state: "started" }, title }, "Starting…");
-      case "generating":
+      case S.waiting:
+        return h("span", { className: "badge", dataset: { state: status }, title }, "Queued");
+      case S.starting:
+        return h("span", { className: "badge", dataset: { state: status }, title }, "Starting…");
+      case S.running:
         return h(
           "span",
-          { className: "badge", dataset: { state: "generating" }, title },
+          { className: "badge", dataset: { state: status }, title },
           h("span", { className: "spinner", "aria-hidden": "true" }),
           `Generating ${job.progress ?? 0}%`,
           h("span", { className: "bar" }, h("i", { style: `width:${job.progress ?? 0}%` })),
         );
-      case "completed":
+      case S.ready:
         if (saved) {
           const text = saved === true ? "Saved" : `Saved ${saved} test case${saved === 1 ? "" : "s"}`;
           return h("span", { className: "badge", dataset: { state: "saved" }, title }, text);
         }
         return h(
           "button",
-          { type: "button", className: "badge", dataset: { state: "completed" }, title: "Review the test cases",
+          { type: "button", className: "badge", dataset: { state: status }, title: "Review the test cases",
             onclick: () => openReview(job.task_id) },
           "Ready for review",
         );
-      case "failed":
+      case S.error:
         return h(
           "button",
-          { type: "button", className: "badge", dataset: { state: "failed" }, title: "Show the error",
+          { type: "button", className: "badge", dataset: { state: status }, title: "Show the error",
             onclick: () => showError(job) },
           "Error",
         );
       default:
-        return h("span", { className: "badge", dataset: { state: "cancelled" }, title }, "Cancelled");
+        return h("span", { className: "badge", dataset: { state: status }, title }, "Cancelled");
     }
   }
 

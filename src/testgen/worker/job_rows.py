@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from testgen.core.database import SINGLE_READ
 from testgen.data import repository
+from testgen.data.job_states import Transition
 from testgen.data.models import GenerationJob, UserStory
 
 logger = logging.getLogger(__name__)
@@ -92,29 +93,38 @@ class Coalescer(Generic[Item, Result]):
             return [(await self._outcomes([item]))[0] for item in items]
 
 
+Change = tuple[str, Transition, dict[str, Any]]
+
+
 class JobRows:
-    """Coalesced `load` (a job with its story) and conditional `update` of active job rows."""
+    """Coalesced `load` (a job with its story) and conditional `change` of job rows."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**SINGLE_READ)
         self._loads: Coalescer[str, tuple[GenerationJob, UserStory] | None] = Coalescer(self._load_many)
-        self._updates: Coalescer[tuple[str, dict[str, Any]], bool] = Coalescer(self._update_many)
+        self._changes: Coalescer[Change, bool] = Coalescer(self._change_many)
 
     async def load(self, task_id: str) -> tuple[GenerationJob, UserStory] | None:
         """The job and its story, or None when either is gone."""
         return await self._loads.submit(task_id)
 
-    async def update(self, task_id: str, values: dict[str, Any]) -> bool:
-        """Write `values` to the job's row if it is still active; False if it is not (any more)."""
-        return await self._updates.submit((task_id, values))
+    async def change(self, task_id: str, transition: Transition, values: dict[str, Any]) -> bool:
+        """Apply `transition` (with `values`) to the job's row; False if the row did not allow it."""
+        return await self._changes.submit((task_id, transition, values))
 
     async def _load_many(self, task_ids: list[str]) -> list[tuple[GenerationJob, UserStory] | None]:
         async with self._reader.connect() as connection:
             found = await repository.load_jobs_with_stories(connection, task_ids)
         return [found.get(task_id) for task_id in task_ids]
 
-    async def _update_many(self, updates: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+    async def _change_many(self, changes: list[Change]) -> list[bool]:
+        by_transition: dict[Transition, list[tuple[str, dict[str, Any]]]] = {}
+        for task_id, transition, values in changes:
+            by_transition.setdefault(transition, []).append((task_id, values))
+        won: set[tuple[str, Transition]] = set()
         async with self._engine.begin() as connection:
-            applied = await repository.update_active_jobs(connection, updates)
-        return [task_id in applied for task_id, _ in updates]
+            for transition, group in by_transition.items():
+                applied = await repository.change_jobs(connection, transition, group)
+                won |= {(task_id, transition) for task_id in applied}
+        return [(task_id, transition) in won for task_id, transition, _ in changes]

@@ -17,13 +17,15 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from testgen.core.redis import QUEUE_NAME, WAKE_CHANNEL
+from testgen.core.redis_keys import QUEUE_NAME, WAKE_CHANNEL, lease_key, reap_key
+from testgen.data import repository
+from testgen.data.job_states import REAP_REQUEUE, RUNNING, WORKER_LOST, JobStatus
 from testgen.data.models import GenerationJob, utcnow
-from testgen.streaming.progress_store import ProgressStore, job_snapshot
+from testgen.streaming.progress_store import ProgressStore
+from testgen.streaming.snapshots import job_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +33,6 @@ LEASE_TTL_S = 10
 LEASE_RENEW_S = 3
 REAP_INTERVAL_S = 5
 MAX_ATTEMPTS = 3
-
-
-def lease_key(task_id: str) -> str:
-    return f"testgen:job:{task_id}:lease"
 
 
 @contextlib.asynccontextmanager
@@ -65,17 +63,7 @@ async def reap_once(
     redis = store.redis
     cutoff = utcnow() - dt.timedelta(seconds=grace_s)
     async with sessionmaker() as session:
-        rows = (
-            (
-                await session.execute(
-                    select(GenerationJob.id).where(
-                        GenerationJob.status.in_(("started", "generating")), GenerationJob.started_at < cutoff
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
+        rows = await repository.running_job_ids(session, started_before=cutoff)
     if not rows:
         return []
     async with redis.pipeline(transaction=False) as pipe:
@@ -84,7 +72,7 @@ async def reap_once(
         alive = await pipe.execute()
     reaped = []
     for task_id, has_lease in zip(rows, alive, strict=True):
-        if has_lease or not await redis.set(f"testgen:reap:{task_id}", b"1", nx=True, ex=30):
+        if has_lease or not await redis.set(reap_key(task_id), b"1", nx=True, ex=30):
             continue
         if await _recover(sessionmaker, store, task_id):
             reaped.append(task_id)
@@ -96,37 +84,31 @@ async def _recover(
 ) -> bool:
     async with sessionmaker() as session:
         job = await session.get(GenerationJob, task_id)
-        if job is None or job.status not in ("started", "generating"):
+        if job is None or job.status not in RUNNING:
             return False
         if job.attempts >= MAX_ATTEMPTS:
             message = (
                 f"The worker running this job stopped responding {job.attempts} times; "
                 "check the workers' logs, then queue the story again"
             )
+            transition = WORKER_LOST
             values: dict[str, object] = {
-                "status": "failed",
                 "message": message,
                 "finished_at": utcnow(),
-                "error": {"type": "worker_lost", "message": message},
+                "error": {"type": WORKER_LOST.name, "message": message},
             }
         else:
             message = f"Worker lost; re-queued (attempt {job.attempts + 1} of {MAX_ATTEMPTS})"
-            values = {"status": "queued", "message": message}
-        result = await session.execute(
-            update(GenerationJob)
-            .where(GenerationJob.id == task_id, GenerationJob.status.in_(("started", "generating")))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+            transition, values = REAP_REQUEUE, {"message": message}
+        won = await repository.change_job(session, transition, task_id, **values)
         await session.commit()
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if not won:
             return False
         await session.refresh(job)
     logger.warning("Task %s lost its worker: %s", task_id, message)
-    event = "failed" if job.status == "failed" else "queued"
-    await store.publish(job_snapshot(job), event)
+    await store.publish(job_snapshot(job), job.status)
     redis = store.redis
-    if job.status == "queued":
+    if job.status == JobStatus.queued:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.delete(in_progress_key_prefix + task_id)
             pipe.exists(job_key_prefix + task_id)

@@ -1,4 +1,5 @@
-"""Regenerating one test case of a draft: a job of its own that replaces that test case in its parent.
+"""The worker half of regenerating one test case of a draft: a job of its own that replaces that test
+case in its parent (the API half, the enqueue, is in api/services/review.py).
 
 The parent's draft is updated in the same transaction that completes the regeneration job, with the
 parent row locked and still completed and unsaved: a save, a discard or another regeneration of the
@@ -11,33 +12,23 @@ import logging
 import time
 from typing import Any
 
-from arq.connections import ArqRedis
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from testgen.api.services import jobs as generation
-from testgen.api.services.review import draft_cases, require_open_draft
-from testgen.core.config import Settings
-from testgen.core.errors import NotFoundError
-from testgen.core.redis import REGENERATE_JOB
+from testgen.core import messages
 from testgen.data import repository
-from testgen.data.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
+from testgen.data.drafts import draft_cases, is_open_draft
+from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
+from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
-from testgen.generation.llm.base import BadOutputError, BatchRequest, CallStats, TestCaseSlot
-from testgen.generation.llm.factory import check_provider_config
+from testgen.generation.duplicates import duplicates_in, replace_duplicates
+from testgen.generation.llm.base import BadOutputError, BatchRequest, CallStats, TestCaseSlot, story_text
 from testgen.generation.quality import coverage
-from testgen.streaming.progress_store import ProgressStore
-from testgen.worker.runner import (
+from testgen.worker.generate import (
+    PROGRESS_BATCHES_START,
+    PROGRESS_BUILDING,
     PROGRESS_DEDUPE,
-    JobFailed,
-    JobFinished,
-    JobRun,
-    WorkerResources,
-    duplicates_in,
-    execute,
-    replace_duplicates,
-    story_text,
+    PROGRESS_MODEL_READY,
 )
+from testgen.worker.resources import WorkerResources
+from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute
 
 logger = logging.getLogger(__name__)
 
@@ -47,31 +38,6 @@ class DraftClosed(JobFailed):
 
     def __init__(self, message: str) -> None:
         super().__init__("conflict", message)
-
-
-async def enqueue(
-    session: AsyncSession,
-    redis: ArqRedis,
-    store: ProgressStore,
-    settings: Settings,
-    parent: GenerationJob,
-    index: int,
-) -> GenerationJob:
-    require_open_draft(parent, "regenerated")
-    cases = draft_cases(parent)
-    if index >= len(cases):
-        raise NotFoundError("Test case", f"{index} of task {parent.id} (it has {len(cases)}, from 0)")
-    check_provider_config(settings)
-    await generation.require_queue(redis, settings)
-
-    per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
-    options = {"index": index, "scenarios_per_test_case": per_case}
-    job = generation.new_job(parent.story_id, "regenerate", options, parent_id=parent.id)
-    session.add(job)
-    await session.commit()
-    await generation.dispatch(session, redis, store, settings, job, REGENERATE_JOB)
-    logger.info("Queued regeneration %s of test case %d of task %s", job.id, index, parent.id)
-    return job
 
 
 async def run_regeneration(res: WorkerResources, task_id: str) -> str:
@@ -87,10 +53,8 @@ async def run_regeneration(res: WorkerResources, task_id: str) -> str:
 
 def _open_cases(parent: GenerationJob | None, parent_id: str, index: int) -> list[TestCaseDraft]:
     cases = draft_cases(parent) if parent is not None else []
-    if parent is None or parent.status != "completed" or parent.saved_at is not None or index >= len(cases):
-        raise DraftClosed(
-            f"Task {parent_id} was saved or discarded meanwhile; test case {index} was not regenerated"
-        )
+    if parent is None or not is_open_draft(parent) or index >= len(cases):
+        raise DraftClosed(messages.draft_closed(parent_id, index))
     return cases
 
 
@@ -105,8 +69,12 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
     slot = TestCaseSlot(index=index, test_type=old.test_type.value, criteria=criteria)
 
-    await run.report("generating", 20, f"Model ready ({provider.name}: {provider.model})")
-    await run.report("generating", 30, f"Regenerating test case {index + 1} of {len(cases)}")
+    await run.report(
+        JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
+    )
+    await run.report(
+        JobStatus.generating, PROGRESS_BATCHES_START, f"Regenerating test case {index + 1} of {len(cases)}"
+    )
     avoid = [s.title for s in old.scenarios] + [
         s.title for i, case in enumerate(cases) if i != index for s in case.scenarios
     ]
@@ -127,11 +95,11 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
 
     replaced = remaining = 0
     if duplicates_in(cases, only=index):
-        await run.report("generating", PROGRESS_DEDUPE, "Replacing near-duplicate scenarios")
+        await run.report(JobStatus.generating, PROGRESS_DEDUPE, "Replacing near-duplicate scenarios")
         replaced, remaining = await replace_duplicates(
             provider, text, {index: slot}, cases, per_case, stats, only=index
         )
-    await run.report("generating", 90, "Updating the draft")
+    await run.report(JobStatus.generating, PROGRESS_BUILDING, "Updating the draft")
     result: dict[str, Any] = {
         "parent_id": parent_id,
         "index": index,
@@ -170,33 +138,22 @@ async def _apply(
             "test_cases": [c.model_dump(mode="json") for c in cases],
             "coverage": coverage(criteria, cases),
         }
-        applied = await session.execute(
-            update(GenerationJob)
-            .where(GenerationJob.id == parent_id, repository.OPEN_DRAFT)
-            .values(result=draft)
-            .execution_options(synchronize_session=False)
-        )
-        if applied.rowcount == 0:  # type: ignore[attr-defined]
-            raise DraftClosed(
-                f"Task {parent_id} was saved or discarded meanwhile; test case {index} was not regenerated"
-            )
+        if not await repository.change_job(session, EDIT_DRAFT, parent_id, result=draft):
+            raise DraftClosed(messages.draft_closed(parent_id, index))
         result["coverage"] = draft["coverage"]
-        done = await session.execute(
-            update(GenerationJob)
-            .where(GenerationJob.id == run.job.id, GenerationJob.status.in_(ACTIVE_JOB_STATUSES))
-            .values(
-                status="completed",
-                progress=100,
-                message=message,
-                result=result,
-                error=None,
-                finished_at=finished,
-            )
-            .execution_options(synchronize_session=False)
+        done = await repository.change_job(
+            session,
+            COMPLETE,
+            run.job.id,
+            progress=100,
+            message=message,
+            result=result,
+            error=None,
+            finished_at=finished,
         )
-        if done.rowcount == 0:  # type: ignore[attr-defined]
+        if not done:
             raise JobFinished  # cancelled meanwhile: leaving the block rolls the draft change back
         await session.commit()
     run.job.result, run.job.error, run.job.finished_at = result, None, finished
-    await run.report("completed", 100, message)
+    await run.report(JobStatus.completed, 100, message)
     logger.info("Task %s replaced test case %d of task %s", run.job.id, index, parent_id)

@@ -1,59 +1,35 @@
-"""The generation pipeline a worker runs for one job: batches in parallel on the worker's loop.
+"""One run of one job, whatever its kind: loading, the `started` step, progress reports, the time limit,
+cancellation and worker shutdown, and errors turned into a failed state that says what to do next.
 
-Progress: 5% story loaded, 20% model ready, 30-70% as batches finish, 80% replacing duplicates
-(only when there are some), 90% building, 100% done.
-The database row is the arbiter of terminal states (conditional updates), Redis carries the live
-progress. A job may run more than once (worker crash, re-delivery): every step is idempotent.
+The database row is the arbiter of a job's state (conditional changes, see data/job_states.py);
+Redis carries the live progress. A job may run more than once (worker crash, re-delivery): every
+step is idempotent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from testgen.core.config import Settings
 from testgen.core.logs import task_context
-from testgen.data.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
-from testgen.data.schemas import TestCaseDraft
-from testgen.generation.llm.base import (
-    BatchRequest,
-    BatchResult,
-    CallStats,
-    LLMError,
-    LLMProvider,
-    StoryText,
-    TestCaseSlot,
-)
-from testgen.generation.planning import plan_batches
-from testgen.generation.quality import coverage, duplicate_positions, scenario_fingerprint
-from testgen.streaming.progress_store import ProgressStore, job_snapshot
-from testgen.worker.job_rows import JobRows
+from testgen.data.job_states import ACTIVE, PROGRESS_EVENT, REPORTED, TERMINAL, JobStatus
+from testgen.data.models import GenerationJob, UserStory, utcnow
+from testgen.generation.llm.base import LLMError
+from testgen.streaming.snapshots import job_snapshot
+from testgen.worker.resources import WorkerResources
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_BATCHES_START, PROGRESS_BATCHES_END = 30, 70
-FINAL_STATUSES = ("completed", "failed", "cancelled")
 PUBLISH_ATTEMPTS = 10  # about 30 s of retries for a state change while Redis is away
-PROGRESS_DEDUPE = 80
-MAX_DEDUPE_ROUNDS = 3
-
-
-@dataclass
-class WorkerResources:
-    settings: Settings
-    sessionmaker: async_sessionmaker[AsyncSession]
-    store: ProgressStore
-    provider: LLMProvider
-    rows: JobRows
+PROGRESS_LOADED = 5
+# What a run returns to arq when it did not move the job to a status of its own.
+MISSING = "missing"
+FINISHED_ELSEWHERE = "finished-elsewhere"
 
 
 class JobFinished(Exception):
@@ -68,12 +44,12 @@ class JobRun:
         self.job = job
         self.last_status = job.status
 
-    async def _write_row(self, values: dict[str, Any]) -> None:
-        if not await self.res.rows.update(self.job.id, values):
+    async def _write_row(self, status: JobStatus, values: dict[str, Any]) -> None:
+        if not await self.res.rows.change(self.job.id, REPORTED[status], values):
             raise JobFinished
 
     async def report(
-        self, status: str, progress: int, message: str, *, persist: bool = False, **extra: Any
+        self, status: JobStatus, progress: int, message: str, *, persist: bool = False, **extra: Any
     ) -> None:
         """Publish a change; `persist` also writes it to the database. Only the start and the final
         state are persisted: the row says "started" while Redis carries the live progress.
@@ -81,17 +57,17 @@ class JobRun:
         A final state goes to the database first, so a client that sees the event can act on it
         (save); other changes are published first, so the live view does not wait for the database.
         """
-        values = {"status": status, "progress": progress, "message": message, **extra}
-        final = status in FINAL_STATUSES
+        values = {"progress": progress, "message": message, **extra}
+        final = status in TERMINAL
         if persist and final:
-            await self._write_row(values)
-        self._apply(values)
-        event = status if status != self.last_status else "progress"
-        self.last_status = status
+            await self._write_row(status, values)
+        self._apply({"status": status.value, **values})
+        event = status.value if status != self.last_status else PROGRESS_EVENT
+        self.last_status = status.value
         if await self._publish(event, retry=persist) is None:
             raise JobFinished
         if persist and not final:
-            await self._write_row(values)
+            await self._write_row(status, values)
 
     def _apply(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
@@ -110,15 +86,6 @@ class JobRun:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
         return "unpublished"
-
-
-def story_text(story: Any) -> StoryText:
-    return StoryText(
-        id=story.id,
-        title=story.title,
-        description=story.description,
-        acceptance_criteria=list(story.acceptance_criteria),
-    )
 
 
 class JobFailed(Exception):
@@ -142,9 +109,9 @@ async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: st
     loaded = await res.rows.load(task_id)
     if loaded is None:
         logger.warning("Task %s has no job record or story any more; nothing to do", task_id)
-        return "missing"
+        return MISSING
     job, story = loaded
-    if job.status not in ACTIVE_JOB_STATUSES:
+    if job.status not in ACTIVE:
         logger.info("Task %s is already %s; nothing to do", task_id, job.status)
         return job.status
 
@@ -152,8 +119,8 @@ async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: st
     run = JobRun(res, job)
     try:
         await run.report(
-            "started",
-            5,
+            JobStatus.started,
+            PROGRESS_LOADED,
             f"Story {story.id} loaded",
             persist=True,
             started_at=utcnow(),
@@ -164,7 +131,7 @@ async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: st
         return run.job.status
     except JobFinished:
         logger.info("Task %s was finished elsewhere (cancelled?); stopping", task_id)
-        return "finished-elsewhere"
+        return FINISHED_ELSEWHERE
     except asyncio.CancelledError:
         # Cancelled by the user (the API wrote that state), or by a worker shutting down: then arq
         # puts the job back on the queue, and so do we, so that nobody sees it stuck "generating".
@@ -188,28 +155,6 @@ async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: st
         task_context.reset(token)
 
 
-async def run_generation(res: WorkerResources, task_id: str) -> str:
-    """Run generation job `task_id` to a final state; return that state's name."""
-
-    async def work(run: JobRun, story: UserStory) -> None:
-        started = time.monotonic()
-        result = await _generate(res, run, story_text(story), run.job.options)
-        result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
-        done = result["stats"]["scenarios"]
-        await run.report(
-            "completed",
-            100,
-            f"Generated {done}/{done} scenarios",
-            persist=True,
-            result=result,
-            error=None,
-            finished_at=utcnow(),
-        )
-        logger.info("Task %s completed in %.2fs", task_id, time.monotonic() - started)
-
-    return await execute(res, task_id, work)
-
-
 async def _after_cancel(run: JobRun) -> None:
     task_id = run.job.id
     try:
@@ -217,7 +162,7 @@ async def _after_cancel(run: JobRun) -> None:
             logger.info("Task %s cancelled", task_id)
             return
         await run.report(
-            "queued", run.job.progress, "Worker stopped; waiting for another worker", persist=True
+            JobStatus.queued, run.job.progress, "Worker stopped; waiting for another worker", persist=True
         )
         logger.info("Task %s interrupted by worker shutdown; back on the queue", task_id)
     except (JobFinished, RedisError, OSError, SQLAlchemyError) as exc:
@@ -228,7 +173,7 @@ async def fail_job(run: JobRun, error_type: str, message: str) -> str:
     logger.warning("Task %s failed: %s: %s", run.job.id, error_type, message)
     try:
         await run.report(
-            "failed",
+            JobStatus.failed,
             run.job.progress,
             message,
             persist=True,
@@ -236,165 +181,5 @@ async def fail_job(run: JobRun, error_type: str, message: str) -> str:
             finished_at=utcnow(),
         )
     except JobFinished:
-        return "finished-elsewhere"
-    return "failed"
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error to report when a batch fails: an LLMError (it says why) before anything else."""
-    leaves = list(_leaves(group))
-    return next((e for e in leaves if isinstance(e, LLMError)), leaves[0])
-
-
-def _leaves(error: BaseException) -> Any:
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield error
-
-
-async def _generate(
-    res: WorkerResources, run: JobRun, story: StoryText, options: dict[str, Any]
-) -> dict[str, Any]:
-    provider = res.provider
-    await run.report("generating", 20, f"Model ready ({provider.name}: {provider.model})")
-    num_cases, per_case = int(options["num_test_cases"]), int(options["scenarios_per_test_case"])
-    batches = plan_batches(story, num_cases, per_case, res.settings.batch_max_scenarios)
-    total = num_cases * per_case
-    logger.info("Generating %d scenarios in %d PARALLEL batches", total, len(batches))
-    await run.report(
-        "generating",
-        PROGRESS_BATCHES_START,
-        f"Generating {total} scenarios in {len(batches)} parallel batches",
-    )
-
-    done = 0
-    lock = asyncio.Lock()
-
-    async def one(batch: BatchRequest) -> BatchResult:
-        nonlocal done
-        label = f"Batch {batch.batch_index + 1}/{batch.batch_count}"
-        logger.info("%s started: %d test cases, %d scenarios", label, len(batch.slots), batch.scenario_count)
-        t0 = time.monotonic()
-        result = await provider.generate_batch(batch)
-        logger.info("%s finished in %.2fs", label, time.monotonic() - t0)
-        async with lock:
-            done += 1
-            span = PROGRESS_BATCHES_END - PROGRESS_BATCHES_START
-            progress = PROGRESS_BATCHES_START + span * done // len(batches)
-            await run.report("generating", progress, f"{done}/{len(batches)} batches done")
-        return result
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(batch)) for batch in batches]
-    except ExceptionGroup as group_error:
-        raise _first_error(group_error) from group_error
-    results = [t.result() for t in tasks]
-    cases: list[TestCaseDraft] = [case for r in results for case in r.test_cases]
-    stats = CallStats()
-    for r in results:
-        stats.add(r.stats)
-
-    dupes = duplicate_positions(cases)
-    replaced = remaining = 0
-    if dupes:
-        await run.report("generating", PROGRESS_DEDUPE, f"Replacing {len(dupes)} near-duplicate scenarios")
-        slots = {slot.index: slot for batch in batches for slot in batch.slots}
-        replaced, remaining = await replace_duplicates(provider, story, slots, cases, per_case, stats)
-
-    await run.report("generating", 90, "Building test cases")
-    generated = sum(len(c.scenarios) for c in cases)
-    logger.info("Generated %d/%d scenarios", generated, total)
-    return {
-        "test_cases": [c.model_dump(mode="json") for c in cases],
-        "coverage": coverage(story.acceptance_criteria, cases),
-        "provider": provider.name,
-        "model": provider.model,
-        "stats": {
-            "batches": len(batches),
-            "scenarios": generated,
-            **stats.summary(),
-            "duplicates_replaced": replaced,
-            **({"duplicates_remaining": remaining} if remaining else {}),
-        },
-    }
-
-
-def duplicates_in(cases: list[TestCaseDraft], only: int | None = None) -> list[tuple[int, int]]:
-    """Duplicate positions of the draft; with `only`, those of that test case against all the others."""
-    if only is None:
-        return duplicate_positions(cases)
-    last = len(cases) - 1
-    reordered = [c for i, c in enumerate(cases) if i != only] + [cases[only]]
-    return [(only, si) for ci, si in duplicate_positions(reordered) if ci == last]
-
-
-async def replace_duplicates(
-    provider: LLMProvider,
-    story: StoryText,
-    slots: Mapping[int, TestCaseSlot],
-    cases: list[TestCaseDraft],
-    scenarios_per_test_case: int,
-    stats: CallStats,
-    only: int | None = None,
-) -> tuple[int, int]:
-    """Swap near-duplicate scenarios (in place) for fresh ones: each affected test case is asked for
-    again, alone, avoiding every title of the draft, for at most MAX_DEDUPE_ROUNDS rounds. The counts
-    stay exact: a duplicate with no replacement stays. Returns (replaced, remaining).
-    """
-    replaced = 0
-    for _ in range(MAX_DEDUPE_ROUNDS):
-        dupes = duplicates_in(cases, only)
-        if not dupes:
-            break
-        by_case: dict[int, list[int]] = defaultdict(list)
-        for ci, si in dupes:
-            by_case[ci].append(si)
-        avoid = [s.title for case in cases for s in case.scenarios]
-        asked = sorted(by_case)
-        answers = await asyncio.gather(
-            *(
-                provider.generate_batch(
-                    BatchRequest(
-                        story=story,
-                        batch_index=0,
-                        batch_count=1,
-                        slots=[slots[ci]],
-                        scenarios_per_test_case=scenarios_per_test_case,
-                        avoid_titles=avoid,
-                    )
-                )
-                for ci in asked
-            ),
-            return_exceptions=True,
-        )
-        flagged = set(dupes)
-        seen = {
-            scenario_fingerprint(s)
-            for ci, case in enumerate(cases)
-            for si, s in enumerate(case.scenarios)
-            if (ci, si) not in flagged
-        }
-        for ci, answer in zip(asked, answers, strict=True):
-            if isinstance(answer, LLMError):
-                logger.warning("Could not replace duplicates in test case %d: %s", ci + 1, answer.message)
-                continue
-            if isinstance(answer, BaseException):
-                raise answer
-            stats.add(answer.stats)
-            candidates = [s for case in answer.test_cases[:1] for s in case.scenarios]
-            scenarios = list(cases[ci].scenarios)
-            for si in by_case[ci]:
-                fresh = next((s for s in candidates if scenario_fingerprint(s) not in seen), None)
-                if fresh is None:
-                    break
-                seen.add(scenario_fingerprint(fresh))
-                scenarios[si] = fresh
-                replaced += 1
-            cases[ci] = cases[ci].model_copy(update={"scenarios": scenarios})
-    remaining = len(duplicates_in(cases, only))
-    if replaced or remaining:
-        logger.info("Replaced %d near-duplicate scenarios, %d remain", replaced, remaining)
-    return replaced, remaining
+        return FINISHED_ELSEWHERE
+    return JobStatus.failed

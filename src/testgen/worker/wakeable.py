@@ -19,7 +19,7 @@ from arq.worker import Worker
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from testgen.core.redis import WAKE_CHANNEL
+from testgen.core.redis_keys import WAKE_CHANNEL
 
 logger = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from testgen.api.deps import StreamTokensDep
 from testgen.core.errors import NotConfiguredError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -14,10 +15,10 @@ class StreamToken(BaseModel):
 
 
 @router.post("/stream-token", response_model=StreamToken)
-async def stream_token(request: Request) -> StreamToken:
+async def stream_token(request: Request, tokens: StreamTokensDep) -> StreamToken:
     """A short-lived token for `?access_token=` on event streams (EventSource cannot send headers)."""
-    key = request.state.api_key if "api_key" in request.scope.get("state", {}) else None
+    key = request.scope.get("state", {}).get("api_key")
     if key is None:
         raise NotConfiguredError("API_KEYS is not set: event streams need no token, open them directly")
-    token, ttl = request.app.state.stream_tokens.issue(key)
+    token, ttl = tokens.issue(key)
     return StreamToken(token=token, expires_in=ttl)

@@ -6,19 +6,22 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from testgen.api.deps import (
+    HubDep,
     JobDep,
     JobSlotDep,
+    PrincipalDep,
+    RedisDep,
     SessionDep,
     SettingsDep,
+    StoreDep,
     StoryDep,
     StreamOpenDep,
     jobs_for_stream,
 )
-from testgen.api.rate_limits import principal_of
-from testgen.api.services import jobs as generation
+from testgen.api.services import jobs
 from testgen.data.models import GenerationJob
 from testgen.data.schemas import GenerateOptions, JobStatusOut, QueuedJob
-from testgen.streaming import job_streams as events
+from testgen.streaming.job_streams import open_stream
 from testgen.streaming.sse_response import EventStreamResponse
 
 router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
@@ -45,34 +48,41 @@ async def queue_generation(
     request: Request,
     story: StoryDep,
     session: SessionDep,
+    redis: RedisDep,
+    store: StoreDep,
     settings: SettingsDep,
     slot: JobSlotDep,
     options: Annotated[GenerateOptions | None, Body()] = None,
 ) -> JSONResponse:
     opts = (options or GenerateOptions()).model_dump()
-    state = request.app.state
-    job, created = await generation.enqueue(session, state.redis, state.store, settings, story, opts)
+    job, created = await jobs.enqueue(session, redis, store, settings, story, opts, slot.take)
     await slot.confirm(job.id if created else None)
     return JSONResponse(queued_job(request, job).model_dump(mode="json"), status_code=202 if created else 200)
 
 
 @router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")
-async def job_status(request: Request, job: JobDep) -> object:
-    return await generation.status(request.app.state.store, job)
+async def job_status(job: JobDep, store: StoreDep) -> object:
+    return await jobs.status(store, job)
 
 
 async def _open(
-    request: Request, jobs: list[GenerationJob], cursors: list[str | None], *, multiplexed: bool
+    hub: HubDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    followed: list[GenerationJob],
+    cursors: list[str | None],
+    *,
+    multiplexed: bool,
+    owner: str,
 ) -> Response:
-    state = request.app.state
-    stream = await events.open_stream(
-        state.hub,
-        state.store,
-        jobs,
+    stream = await open_stream(
+        hub,
+        store,
+        followed,
         cursors,
         multiplexed=multiplexed,
-        ping_interval_s=state.settings.sse_ping_interval_s,
-        owner=principal_of(request.scope),
+        ping_interval_s=settings.sse_ping_interval_s,
+        owner=owner,
     )
     if stream is None:  # 204 tells EventSource to stop reconnecting: every job has ended
         return Response(status_code=204)
@@ -87,13 +97,17 @@ async def _open(
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "The job ended already"}},
 )
 async def job_events(
-    request: Request,
     _slot: StreamOpenDep,
     job: JobDep,
+    principal: PrincipalDep,
+    hub: HubDep,
+    store: StoreDep,
+    settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=8192)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=8192)] = None,
 ) -> Response:
-    return await _open(request, [job], [cursor, last_event_id], multiplexed=False)
+    cursors = [cursor, last_event_id]  # both read: a position in the header is the later one
+    return await _open(hub, store, settings, [job], cursors, multiplexed=False, owner=principal)
 
 
 @router.get(
@@ -104,15 +118,18 @@ async def job_events(
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
 )
 async def multiplexed_events(
-    request: Request,
-    jobs: Annotated[list[GenerationJob], Depends(jobs_for_stream)],
+    followed: Annotated[list[GenerationJob], Depends(jobs_for_stream)],
+    principal: PrincipalDep,
+    hub: HubDep,
+    store: StoreDep,
+    settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=65536)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=65536)] = None,
 ) -> Response:
-    return await _open(request, jobs, [cursor, last_event_id], multiplexed=True)
+    cursors = [cursor, last_event_id]
+    return await _open(hub, store, settings, followed, cursors, multiplexed=True, owner=principal)
 
 
 @router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut)
-async def cancel_generation(request: Request, job: JobDep, session: SessionDep) -> object:
-    state = request.app.state
-    return await generation.cancel(session, state.redis, state.store, job)
+async def cancel_generation(job: JobDep, session: SessionDep, redis: RedisDep, store: StoreDep) -> object:
+    return await jobs.cancel(session, redis, store, job)

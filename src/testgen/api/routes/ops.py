@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
-from testgen.api.deps import SessionDep, SettingsDep
+from testgen.api.deps import EngineDep, HubDep, RedisDep, SessionDep, SettingsDep
 from testgen.api.services import ops
 
 router = APIRouter(tags=["operations"])
@@ -32,10 +32,9 @@ async def health() -> object:
     response_model=ReadyOut,
     responses={503: {"model": ReadyOut, "description": "Something the service needs is down"}},
 )
-async def ready(request: Request, settings: SettingsDep) -> JSONResponse:
+async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> JSONResponse:
     """The database and Redis answer and at least one worker is alive."""
-    state = request.app.state
-    result = await ops.readiness(state.engine, state.redis, settings)
+    result = await ops.readiness(engine, redis, settings)
     body = ReadyOut(status="ok" if result.ready else "unavailable", checks=result.checks)
     return JSONResponse(body.model_dump(), status_code=200 if result.ready else 503)
 
@@ -45,8 +44,7 @@ async def ready(request: Request, settings: SettingsDep) -> JSONResponse:
     response_class=PlainTextResponse,
     responses={200: {"content": {ops.CONTENT_TYPE: {}}}},
 )
-async def metrics(request: Request, session: SessionDep) -> PlainTextResponse:
+async def metrics(session: SessionDep, redis: RedisDep, hub: HubDep) -> PlainTextResponse:
     """Prometheus metrics (text exposition format)."""
-    state = request.app.state
-    body = await ops.metrics(session, state.redis, state.hub.connections)
+    body = await ops.metrics(session, redis, hub.connections)
     return PlainTextResponse(body, media_type=ops.CONTENT_TYPE)

@@ -4,7 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
-from testgen.api.deps import JobDep, JobSlotDep, SessionDep, SettingsDep, StoryDep, TestCaseDep
+from testgen.api.deps import (
+    JobDep,
+    JobSlotDep,
+    RedisDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    StoryDep,
+    TestCaseDep,
+)
 from testgen.api.routes.generation import queued_job
 from testgen.api.services import export, review
 from testgen.data.schemas import (
@@ -16,7 +25,6 @@ from testgen.data.schemas import (
     TestCaseOut,
     TestCaseUpdate,
 )
-from testgen.worker import regenerate
 
 router = APIRouter(tags=["review"])
 
@@ -30,8 +38,8 @@ async def save_test_cases(
 
 
 @router.delete("/generate-test-cases/{task_id}", status_code=204)
-async def discard_draft(request: Request, job: JobDep, session: SessionDep) -> Response:
-    await review.discard(session, request.app.state.redis, job)
+async def discard_draft(job: JobDep, session: SessionDep, redis: RedisDep) -> Response:
+    await review.discard(session, redis, job)
     return Response(status_code=204)
 
 
@@ -44,12 +52,13 @@ async def regenerate_test_case(
     request: Request,
     job: JobDep,
     session: SessionDep,
+    redis: RedisDep,
+    store: StoreDep,
     settings: SettingsDep,
     slot: JobSlotDep,
     index: Annotated[int, Path(ge=0, lt=10_000)],
 ) -> object:
-    state = request.app.state
-    child = await regenerate.enqueue(session, state.redis, state.store, settings, job, index)
+    child = await review.regenerate(session, redis, store, settings, job, index, slot.take)
     await slot.confirm(child.id)
     return RegenerateQueued(**queued_job(request, child).model_dump(), parent_id=job.id, index=index)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from importlib import resources
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Response
 
 from testgen.core.errors import NotFoundError
+from testgen.data import job_states
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,7 +31,10 @@ def _read(name: str) -> bytes:
 
 
 async def _file(name: str, media_type: str, if_none_match: str | None) -> Response:
-    body = await asyncio.to_thread(_read, name)
+    return _cached(await asyncio.to_thread(_read, name), media_type, if_none_match)
+
+
+def _cached(body: bytes, media_type: str, if_none_match: str | None) -> Response:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     # no-cache: the browser may keep a copy but asks each time (a 304 when unchanged), so an upgrade
     # of testgen never leaves an old app.js running against a new API.
@@ -42,6 +47,13 @@ async def _file(name: str, media_type: str, if_none_match: str | None) -> Respon
 @router.get("/")
 async def index(if_none_match: Annotated[str | None, Header()] = None) -> Response:
     return await _file("index.html", "text/html; charset=utf-8", if_none_match)
+
+
+@router.get("/static/job-states.js")
+async def job_states_script(if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """The job statuses, their sets and roles (data/job_states.py), so that the page copies none."""
+    body = f"window.TESTGEN_JOB_STATES = {json.dumps(job_states.describe())};\n".encode()
+    return _cached(body, STATIC_FILES["app.js"], if_none_match)
 
 
 @router.get("/static/{name}")

@@ -1,54 +1,37 @@
-"""Generation jobs as the API sees them: enqueue, status, cancel."""
+"""Jobs as the API sees them: enqueue, status, cancel, forget (and the dispatch every enqueue shares)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
 from redis.exceptions import RedisError
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError
-from testgen.core.redis import GENERATE_JOB, WAKE_CHANNEL
+from testgen.core.redis import redact_url
+from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
 from testgen.data import repository
-from testgen.data.models import ACTIVE_JOB_STATUSES, GenerationJob, UserStory, utcnow
+from testgen.data.job_states import CANCEL, TERMINAL, UNDO_ENQUEUE, JobKind, JobStatus
+from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.generation.llm.factory import check_provider_config
-from testgen.streaming.progress_store import (
-    TERMINAL,
-    ProgressStore,
-    cancel_key,
-    events_key,
-    job_snapshot,
-    state_key,
-)
+from testgen.streaming.progress_store import ProgressStore
+from testgen.streaming.snapshots import job_snapshot
 
 logger = logging.getLogger(__name__)
 
 
-def redact_url(url: str) -> str:
-    """The Redis URL without its password, for error messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        host = parts.hostname or ""
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
-
-
 def queue_unavailable(settings: Settings) -> QueueUnavailableError:
-    return QueueUnavailableError(
-        f"queue unavailable: cannot reach Redis at {redact_url(settings.effective_redis_url)}; "
-        "check that Redis is running (or REDIS_URL), then try again"
-    )
+    return QueueUnavailableError(messages.queue_unavailable(redact_url(settings.effective_redis_url)))
 
 
 async def require_queue(redis: ArqRedis, settings: Settings) -> None:
@@ -69,26 +52,28 @@ async def dispatch(
 ) -> None:
     """Publish the job's `queued` state and hand it to the workers; undo the row if Redis fails."""
     try:
-        await store.publish(job_snapshot(job), "queued", force=True)
+        await store.publish(job_snapshot(job), JobStatus.queued, force=True)
         await redis.enqueue_job(function, job.id, _job_id=job.id)
         await redis.publish(WAKE_CHANNEL, b"1")
     except (RedisError, OSError) as exc:
-        await session.delete(job)
+        await repository.change_job(session, UNDO_ENQUEUE, job.id)
         await session.commit()
         raise queue_unavailable(settings) from exc
 
 
-def new_job(story_id: str, kind: str, options: dict[str, Any], parent_id: str | None = None) -> GenerationJob:
+def new_job(
+    story_id: str, kind: JobKind, options: dict[str, Any], parent_id: str | None = None
+) -> GenerationJob:
     """A queued job with every column set, so that it needs no re-read after the INSERT."""
     return GenerationJob(
         id=str(uuid.uuid4()),
         story_id=story_id,
-        kind=kind,
+        kind=kind.value,
         parent_id=parent_id,
         options=options,
-        status="queued",
+        status=JobStatus.queued.value,
         progress=0,
-        message="Waiting for a worker",
+        message=messages.WAITING_FOR_WORKER,
         error=None,
         result=None,
         attempts=0,
@@ -106,8 +91,12 @@ async def enqueue(
     settings: Settings,
     story: UserStory,
     options: dict[str, Any],
+    take_slot: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[GenerationJob, bool]:
-    """Queue a generation job for `story`; returns (job, created). A live job for the story is reused."""
+    """Queue a generation job for `story`; returns (job, created). A live job for the story is reused.
+
+    `take_slot` is awaited just before a new job is created (a per-client limit; it may refuse).
+    """
     if story.project_id is None:
         raise InvalidRequestError(
             f"User story {story.id} is not associated with a project; set its project_id, then queue again"
@@ -119,9 +108,11 @@ async def enqueue(
     if existing is not None:
         return existing, False
     await require_queue(redis, settings)
+    if take_slot is not None:
+        await take_slot()
 
     story_id = story.id
-    job = new_job(story_id, "generate", options)
+    job = new_job(story_id, JobKind.generate, options)
     session.add(job)
     try:
         await session.commit()
@@ -152,27 +143,20 @@ async def cancel(
     session: AsyncSession, redis: ArqRedis, store: ProgressStore, job: GenerationJob
 ) -> dict[str, Any]:
     if job.status in TERMINAL:
-        raise ConflictError(
-            f"Task {job.id} is already {job.status}; only queued or running jobs can be cancelled"
-        )
-    result = await session.execute(
-        update(GenerationJob)
-        .where(GenerationJob.id == job.id, GenerationJob.status.in_(ACTIVE_JOB_STATUSES))
-        .values(status="cancelled", message="Cancelled by request", finished_at=utcnow())
-        .execution_options(synchronize_session=False)
+        raise ConflictError(messages.not_cancellable(job.id, job.status))
+    won = await repository.change_job(
+        session, CANCEL, job.id, message=messages.CANCELLED_BY_REQUEST, finished_at=utcnow()
     )
     await session.commit()
     await session.refresh(job)
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise ConflictError(
-            f"Task {job.id} is already {job.status}; only queued or running jobs can be cancelled"
-        )
+    if not won:
+        raise ConflictError(messages.not_cancellable(job.id, job.status))
     snapshot = job_snapshot(job)
     live = await store.get(job.id)
     if live is not None:
         snapshot["progress"] = live["progress"]
     await store.request_cancel(job.id)
-    await store.publish(snapshot, "cancelled")
+    await store.publish(snapshot, JobStatus.cancelled)
     await redis.zadd(abort_jobs_ss, {job.id: timestamp_ms()})
     logger.info("Cancelled task %s for story %s", job.id, job.story_id)
     return snapshot

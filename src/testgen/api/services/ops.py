@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from testgen.core.config import Settings
 from testgen.core.errors import DatabaseUnavailableError
 from testgen.core.presence import WORKER_FRESH_S, live_workers
-from testgen.core.redis import QUEUE_NAME
+from testgen.core.redis_keys import QUEUE_NAME
+from testgen.data.job_states import RUNNING, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob
-from testgen.streaming.progress_store import TERMINAL
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ NO_WORKER = f"none seen: no worker heartbeat in the last {WORKER_FRESH_S} s"
 
 # Job run times span seconds to the job timeout (10 minutes by default).
 DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-STATUS_GROUPS = {"queued": "queued", "started": "running", "generating": "running"} | {s: s for s in TERMINAL}
+RUNNING_GROUP = "running"  # the metrics count started and generating jobs together
+STATUS_GROUPS = {s.value: RUNNING_GROUP if s in RUNNING else s.value for s in JobStatus}
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -146,11 +147,11 @@ async def _job_counts(session: AsyncSession) -> dict[str, int]:
 
 async def _durations(session: AsyncSession) -> dict[str, list[float]]:
     query = select(GenerationJob.status, GenerationJob.started_at, GenerationJob.finished_at).where(
-        GenerationJob.status.in_(TERMINAL),
+        GenerationJob.status.in_([s.value for s in TERMINAL]),
         GenerationJob.started_at.is_not(None),
         GenerationJob.finished_at.is_not(None),
     )
-    durations: dict[str, list[float]] = {s: [] for s in TERMINAL}
+    durations: dict[str, list[float]] = {s.value: [] for s in JobStatus if s in TERMINAL}
     for status, started, finished in await session.execute(query):
         if started is not None and finished is not None:
             durations[status].append(max(0.0, (finished - started).total_seconds()))
@@ -168,7 +169,7 @@ async def _error_types(session: AsyncSession) -> dict[str, int]:
     kind = GenerationJob.error["type"].as_string()
     query = (
         select(kind, func.count())
-        .where(GenerationJob.status == "failed", GenerationJob.error.is_not(None))
+        .where(GenerationJob.status == JobStatus.failed, GenerationJob.error.is_not(None))
         .group_by(kind)
     )
     return {str(t or "unknown"): n for t, n in await session.execute(query)}

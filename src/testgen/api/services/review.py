@@ -3,36 +3,38 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
-from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from testgen.api.services import jobs as generation
+from testgen.api.services import jobs
+from testgen.core import messages
+from testgen.core.config import Settings
 from testgen.core.errors import ConflictError, InvalidRequestError, NotFoundError
+from testgen.core.redis_keys import REGENERATE_JOB
 from testgen.data import repository
-from testgen.data.models import ACTIVE_JOB_STATUSES, GenerationJob, TestCase, UserStory, utcnow
+from testgen.data.drafts import draft_cases
+from testgen.data.job_states import ACTIVE, DISCARD, SAVE, JobKind, JobStatus
+from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft, TestCaseUpdate
-from testgen.streaming.progress_store import TERMINAL, job_snapshot
+from testgen.generation.llm.factory import check_provider_config
+from testgen.streaming.progress_store import ProgressStore
+from testgen.streaming.snapshots import job_snapshot
 
 logger = logging.getLogger(__name__)
 
 
-def draft_cases(job: GenerationJob) -> list[TestCaseDraft]:
-    return [TestCaseDraft.model_validate(case) for case in (job.result or {}).get("test_cases", [])]
-
-
 def require_open_draft(job: GenerationJob, action: str) -> None:
     """Raise ConflictError unless `job` is a completed generation that was neither saved nor discarded."""
-    if job.kind != "generate":
+    if job.kind != JobKind.generate:
         raise ConflictError(
             f"Task {job.id} regenerated one test case of task {job.parent_id}; "
             f"only the draft of task {job.parent_id} can be {action}"
         )
-    if job.status != "completed":
+    if job.status != JobStatus.completed:
         raise ConflictError(f"Task {job.id} is {job.status}; only a completed task's draft can be {action}")
     if job.saved_at is not None:
         raise ConflictError(
@@ -69,20 +71,14 @@ async def save(
     """
     require_open_draft(job, "saved")
     task_id = job.id
-    claimed = await session.execute(
-        update(GenerationJob)
-        .where(GenerationJob.id == task_id, repository.OPEN_DRAFT)
-        .values(saved_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount == 0:  # type: ignore[attr-defined]
+    if not await repository.change_job(session, SAVE, task_id, saved_at=utcnow()):
         await session.rollback()
         raise ConflictError(f"Task {task_id} was saved or discarded a moment ago; nothing was saved twice")
     await session.refresh(job)  # the draft as it is now (a regeneration may have changed it)
     story = await repository.get_story(session, job.story_id)
     if story is None:
         await session.rollback()
-        raise NotFoundError("User story", job.story_id)
+        raise NotFoundError(messages.STORY, job.story_id)
     cases = edited if edited is not None else draft_cases(job)
     try:
         check_criteria(cases, story, "test_cases")
@@ -108,6 +104,36 @@ async def save(
     return ids
 
 
+async def regenerate(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    parent: GenerationJob,
+    index: int,
+    take_slot: Callable[[], Awaitable[None]] | None = None,
+) -> GenerationJob:
+    """Queue the regeneration of test case `index` of the draft of `parent` (`take_slot`: as for
+    `jobs.enqueue`)."""
+    require_open_draft(parent, "regenerated")
+    cases = draft_cases(parent)
+    if index >= len(cases):
+        raise NotFoundError(messages.TEST_CASE, f"{index} of task {parent.id} (it has {len(cases)}, from 0)")
+    check_provider_config(settings)
+    await jobs.require_queue(redis, settings)
+    if take_slot is not None:
+        await take_slot()
+
+    per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
+    options = {"index": index, "scenarios_per_test_case": per_case}
+    job = jobs.new_job(parent.story_id, JobKind.regenerate, options, parent_id=parent.id)
+    session.add(job)
+    await session.commit()
+    await jobs.dispatch(session, redis, store, settings, job, REGENERATE_JOB)
+    logger.info("Queued regeneration %s of test case %d of task %s", job.id, index, parent.id)
+    return job
+
+
 async def update_test_case(session: AsyncSession, case: TestCase, data: TestCaseUpdate) -> TestCase:
     changes = data.model_dump(mode="json", exclude_unset=True)
     if "covered_criteria" in changes:
@@ -127,14 +153,14 @@ async def delete_test_case(session: AsyncSession, case: TestCase) -> None:
 
 
 async def list_drafts(session: AsyncSession, story: UserStory) -> list[dict[str, Any]]:
-    jobs = await repository.list_drafts(session, story.id)
+    drafts = await repository.list_drafts(session, story.id)
     await session.commit()
-    return [job_snapshot(job) for job in jobs]
+    return [job_snapshot(job) for job in drafts]
 
 
 async def discard(session: AsyncSession, redis: ArqRedis, job: GenerationJob) -> None:
     """Forget a finished job that was not saved: its row, its finished regenerations, their Redis keys."""
-    if job.status in ACTIVE_JOB_STATUSES:
+    if job.status in ACTIVE:
         raise ConflictError(
             f"Task {job.id} is still {job.status}; cancel it first "
             f"(POST /generate-test-cases/{job.id}/cancel), then discard it"
@@ -144,29 +170,16 @@ async def discard(session: AsyncSession, redis: ArqRedis, job: GenerationJob) ->
             f"Task {job.id} was saved; delete its test cases under /test-cases/{{id}} instead"
         )
     task_id = job.id
-    deleted = await session.execute(
-        delete(GenerationJob)
-        .where(
-            GenerationJob.id == task_id,
-            GenerationJob.status.in_(TERMINAL),
-            GenerationJob.saved_at.is_(None),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if deleted.rowcount == 0:  # type: ignore[attr-defined]
+    if not await repository.change_job(session, DISCARD, task_id):
         await session.rollback()
         raise ConflictError(f"Task {task_id} was saved or discarded a moment ago; nothing was discarded")
-    children = await session.execute(
-        delete(GenerationJob)
-        .where(GenerationJob.parent_id == task_id, GenerationJob.status.in_(TERMINAL))
-        .returning(GenerationJob.id)
-        .execution_options(synchronize_session=False)
-    )
-    forgotten = [task_id, *children.scalars().all()]
+    children = await repository.child_job_ids(session, task_id)
+    gone = await repository.change_jobs(await session.connection(), DISCARD, [(c, {}) for c in children])
+    forgotten = [task_id, *sorted(gone)]
     await session.commit()
     try:
         for ident in forgotten:
-            await generation.forget(redis, ident)
+            await jobs.forget(redis, ident)
     except (RedisError, OSError):  # the keys expire on their own
         logger.warning("Could not delete the Redis keys of discarded task %s", task_id)
     logger.info("Discarded task %s (and %d regenerations)", task_id, len(forgotten) - 1)

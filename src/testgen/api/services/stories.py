@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.core import messages
 from testgen.core.errors import ConflictError, NotFoundError
 from testgen.data import repository
 from testgen.data.models import Project, TestCase, UserStory
@@ -32,7 +33,7 @@ async def list_projects(session: AsyncSession, limit: int, offset: int) -> Seque
 
 async def _check_project(session: AsyncSession, project_id: int | None) -> None:
     if project_id is not None and await repository.get_project(session, project_id) is None:
-        raise NotFoundError("Project", project_id)
+        raise NotFoundError(messages.PROJECT, project_id)
 
 
 async def create_story(session: AsyncSession, data: StoryCreate) -> UserStory:

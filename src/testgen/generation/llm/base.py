@@ -19,6 +19,15 @@ class StoryText:
     acceptance_criteria: list[str]
 
 
+def story_text(story: Any) -> StoryText:
+    return StoryText(
+        id=story.id,
+        title=story.title,
+        description=story.description,
+        acceptance_criteria=list(story.acceptance_criteria),
+    )
+
+
 @dataclass(frozen=True)
 class TestCaseSlot:
     """One test case a batch must write: its place in the result, its type and its criteria focus."""

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
+from testgen.core.redis_keys import llm_rate_key
 from testgen.data.schemas import Priority
 from testgen.generation.llm.base import (
     BadOutputError,
@@ -94,7 +95,7 @@ class GeminiProvider:
         if settings.llm_rpm > 0:
             if redis is None:
                 raise ConfigurationError("LLM_RPM needs Redis to share the budget between workers")
-            key = f"testgen:llm:rpm:gemini:{self.model}"
+            key = llm_rate_key("gemini", self.model)
             self._limiter = RateLimiter(redis, key, settings.llm_rpm, window_s=rpm_window_s)
         # Our own httpx2 client pins the transport (the SDK would pick aiohttp whenever it is importable)
         # and sizes the pool to the concurrency bound. The SDK applies the timeout to every request.

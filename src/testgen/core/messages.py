@@ -1,0 +1,33 @@
+"""User-facing messages that more than one module sends, so that a wording change is one edit.
+
+Each says what happened and what to do next; none carries a secret.
+"""
+
+from __future__ import annotations
+
+# What a "not found" names (see errors.NotFoundError: "<kind> <id> not found").
+PROJECT = "Project"
+STORY = "User story"
+TASK = "Task"
+TEST_CASE = "Test case"
+
+WAITING_FOR_WORKER = "Waiting for a worker"
+CANCELLED_BY_REQUEST = "Cancelled by request"
+REDIS_DOWN = "queue unavailable: cannot reach Redis; check that it is running and REDIS_URL"
+DATABASE_DOWN = "database unavailable or busy; nothing was changed, try again shortly"
+
+
+def queue_unavailable(redis_url: str) -> str:
+    """`redis_url` must come with its password redacted."""
+    return (
+        f"queue unavailable: cannot reach Redis at {redis_url}; "
+        "check that Redis is running (or REDIS_URL), then try again"
+    )
+
+
+def not_cancellable(task_id: str, status: str) -> str:
+    return f"Task {task_id} is already {status}; only queued or running jobs can be cancelled"
+
+
+def draft_closed(parent_id: str, index: int) -> str:
+    return f"Task {parent_id} was saved or discarded meanwhile; test case {index} was not regenerated"

@@ -1,0 +1,60 @@
+"""Every Redis key, channel and queue name testgen uses, in one place.
+
+The API and the workers meet only here, in Redis and in the database: both import these names.
+"""
+
+from __future__ import annotations
+
+PREFIX = "testgen:"
+
+QUEUE_NAME = f"{PREFIX}queue"  # arq's queue (a sorted set of job ids)
+WAKE_CHANNEL = f"{PREFIX}wake"  # published after each enqueue, so that idle workers look at once
+WORKERS_KEY = f"{PREFIX}workers"  # worker heartbeats: a sorted set of worker id -> last beat
+# arq names a job after the worker function that runs it (testgen.worker.functions).
+GENERATE_JOB = "generate_test_cases"
+REGENERATE_JOB = "regenerate_test_case"
+
+
+def state_key(task_id: str) -> str:
+    """A job's latest public snapshot (JSON)."""
+    return f"{PREFIX}job:{task_id}"
+
+
+def events_key(task_id: str) -> str:
+    """A job's event stream (XADD per change), replayed to SSE clients."""
+    return f"{PREFIX}job:{task_id}:events"
+
+
+def cancel_key(task_id: str) -> str:
+    """Set when a cancel was asked for, so that a stopping worker does not re-queue the job."""
+    return f"{PREFIX}job:{task_id}:cancel"
+
+
+def lease_key(task_id: str) -> str:
+    """Renewed by the worker running the job; a lapsed lease means that worker is gone."""
+    return f"{PREFIX}job:{task_id}:lease"
+
+
+def reap_key(task_id: str) -> str:
+    """Taken (SET NX) by the one worker that recovers a job whose lease lapsed."""
+    return f"{PREFIX}reap:{task_id}"
+
+
+def hub_control_key(hub_id: str) -> str:
+    """A stream an API process's event hub also reads, written to wake its blocking XREAD."""
+    return f"{PREFIX}hub:{hub_id}"
+
+
+def llm_rate_key(provider: str, model: str) -> str:
+    """The shared requests-per-minute window of one model."""
+    return f"{PREFIX}llm:rpm:{provider}:{model}"
+
+
+def limit_requests_key(principal: str, window: int) -> str:
+    """A client's request counter in one minute-long window (RATE_LIMIT_PER_MINUTE)."""
+    return f"{PREFIX}limit:{principal}:requests:{window}"
+
+
+def limit_jobs_key(principal: str) -> str:
+    """The jobs a client has queued or running (MAX_JOBS_IN_FLIGHT_PER_KEY): task ids and reservations."""
+    return f"{PREFIX}limit:{principal}:jobs"

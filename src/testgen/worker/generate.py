@@ -1,0 +1,137 @@
+"""The generation job: batches in parallel on the worker's loop, then duplicates replaced, then the draft.
+
+Progress: 5% story loaded, 20% model ready, 30-70% as batches finish, 80% replacing duplicates
+(only when there are some), 90% building, 100% done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from testgen.data.job_states import JobStatus
+from testgen.data.models import UserStory, utcnow
+from testgen.data.schemas import TestCaseDraft
+from testgen.generation.duplicates import replace_duplicates
+from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, StoryText, story_text
+from testgen.generation.planning import plan_batches
+from testgen.generation.quality import coverage, duplicate_positions
+from testgen.worker.resources import WorkerResources
+from testgen.worker.runner import JobRun, execute
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_MODEL_READY = 20
+PROGRESS_BATCHES_START, PROGRESS_BATCHES_END = 30, 70
+PROGRESS_DEDUPE = 80
+PROGRESS_BUILDING = 90
+
+
+async def run_generation(res: WorkerResources, task_id: str) -> str:
+    """Run generation job `task_id` to a final state; return that state's name."""
+
+    async def work(run: JobRun, story: UserStory) -> None:
+        started = time.monotonic()
+        result = await _generate(res, run, story_text(story), run.job.options)
+        result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
+        done = result["stats"]["scenarios"]
+        await run.report(
+            JobStatus.completed,
+            100,
+            f"Generated {done}/{done} scenarios",
+            persist=True,
+            result=result,
+            error=None,
+            finished_at=utcnow(),
+        )
+        logger.info("Task %s completed in %.2fs", task_id, time.monotonic() - started)
+
+    return await execute(res, task_id, work)
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report when a batch fails: an LLMError (it says why) before anything else."""
+    leaves = list(_leaves(group))
+    return next((e for e in leaves if isinstance(e, LLMError)), leaves[0])
+
+
+def _leaves(error: BaseException) -> Any:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield error
+
+
+async def _generate(
+    res: WorkerResources, run: JobRun, story: StoryText, options: dict[str, Any]
+) -> dict[str, Any]:
+    provider = res.provider
+    await run.report(
+        JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
+    )
+    num_cases, per_case = int(options["num_test_cases"]), int(options["scenarios_per_test_case"])
+    batches = plan_batches(story, num_cases, per_case, res.settings.batch_max_scenarios)
+    total = num_cases * per_case
+    logger.info("Generating %d scenarios in %d PARALLEL batches", total, len(batches))
+    await run.report(
+        JobStatus.generating,
+        PROGRESS_BATCHES_START,
+        f"Generating {total} scenarios in {len(batches)} parallel batches",
+    )
+
+    done = 0
+    lock = asyncio.Lock()
+
+    async def one(batch: BatchRequest) -> BatchResult:
+        nonlocal done
+        label = f"Batch {batch.batch_index + 1}/{batch.batch_count}"
+        logger.info("%s started: %d test cases, %d scenarios", label, len(batch.slots), batch.scenario_count)
+        t0 = time.monotonic()
+        result = await provider.generate_batch(batch)
+        logger.info("%s finished in %.2fs", label, time.monotonic() - t0)
+        async with lock:
+            done += 1
+            span = PROGRESS_BATCHES_END - PROGRESS_BATCHES_START
+            progress = PROGRESS_BATCHES_START + span * done // len(batches)
+            await run.report(JobStatus.generating, progress, f"{done}/{len(batches)} batches done")
+        return result
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(batch)) for batch in batches]
+    except ExceptionGroup as group_error:
+        raise _first_error(group_error) from group_error
+    results = [t.result() for t in tasks]
+    cases: list[TestCaseDraft] = [case for r in results for case in r.test_cases]
+    stats = CallStats()
+    for r in results:
+        stats.add(r.stats)
+
+    dupes = duplicate_positions(cases)
+    replaced = remaining = 0
+    if dupes:
+        await run.report(
+            JobStatus.generating, PROGRESS_DEDUPE, f"Replacing {len(dupes)} near-duplicate scenarios"
+        )
+        slots = {slot.index: slot for batch in batches for slot in batch.slots}
+        replaced, remaining = await replace_duplicates(provider, story, slots, cases, per_case, stats)
+
+    await run.report(JobStatus.generating, PROGRESS_BUILDING, "Building test cases")
+    generated = sum(len(c.scenarios) for c in cases)
+    logger.info("Generated %d/%d scenarios", generated, total)
+    return {
+        "test_cases": [c.model_dump(mode="json") for c in cases],
+        "coverage": coverage(story.acceptance_criteria, cases),
+        "provider": provider.name,
+        "model": provider.model,
+        "stats": {
+            "batches": len(batches),
+            "scenarios": generated,
+            **stats.summary(),
+            "duplicates_replaced": replaced,
+            **({"duplicates_remaining": remaining} if remaining else {}),
+        },
+    }

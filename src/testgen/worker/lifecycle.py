@@ -1,0 +1,63 @@
+"""A worker process's start-up and shutdown: the resources its jobs share, and its background tasks
+(lost-job recovery and the heartbeat)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from testgen.core import heap
+from testgen.core.config import Settings
+from testgen.core.database import create_engine, create_sessionmaker
+from testgen.core.logs import configure_logging
+from testgen.core.presence import beat_forever
+from testgen.generation.llm.factory import check_provider_config, create_provider
+from testgen.streaming.progress_store import ProgressStore
+from testgen.worker.job_rows import JobRows
+from testgen.worker.reaper import reap_forever
+from testgen.worker.resources import WorkerResources
+
+logger = logging.getLogger(__name__)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx.get("settings") or Settings()
+    if "settings" not in ctx:  # started by `arq workers.WorkerSettings`: the process is ours
+        configure_logging(settings.log_level, settings.log_format)
+        ctx["own_process"] = True
+    check_provider_config(settings)
+    engine = create_engine(settings.database_url)
+    ctx["engine"] = engine
+    ctx["resources"] = WorkerResources(
+        settings=settings,
+        sessionmaker=create_sessionmaker(engine),
+        store=ProgressStore(ctx["redis"], settings.keep_result_s),
+        provider=create_provider(settings, ctx["redis"]),
+        rows=JobRows(engine),
+    )
+    ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
+    ctx["heartbeat"] = asyncio.create_task(
+        beat_forever(ctx["redis"], uuid.uuid4().hex, settings.worker_heartbeat_file)
+    )
+    if ctx.get("own_process"):  # not a worker inside the tests' process
+        heap.settle()
+    logger.info(
+        "Worker ready: provider %s, up to %d jobs at once", settings.provider, settings.worker_max_jobs
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    for name in ("reaper", "heartbeat"):
+        if name in ctx:
+            ctx[name].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ctx[name]
+    resources: WorkerResources | None = ctx.get("resources")
+    if resources is not None:
+        await resources.provider.aclose()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+    logger.info("Worker stopped")

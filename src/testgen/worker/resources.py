@@ -1,0 +1,21 @@
+"""What every job of a worker process shares, built at start-up (worker/lifecycle.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from testgen.core.config import Settings
+from testgen.generation.llm.base import LLMProvider
+from testgen.streaming.progress_store import ProgressStore
+from testgen.worker.job_rows import JobRows
+
+
+@dataclass
+class WorkerResources:
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    store: ProgressStore
+    provider: LLMProvider
+    rows: JobRows
