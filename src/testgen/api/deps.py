@@ -17,7 +17,7 @@ from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from testgen.data import repository
-from testgen.data.models import GenerationJob, TestCase, UserStory
+from testgen.data.models import GenerationJob, Project, TestCase, UserStory
 from testgen.streaming.event_hub import EventHub
 from testgen.streaming.progress_store import ProgressStore
 
@@ -73,6 +73,9 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 StreamTokensDep = Annotated[StreamTokens, Depends(get_stream_tokens)]
 
 
+MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and fail there
+
+
 async def _must_exist(
     session: AsyncSession, get: Callable[[AsyncSession, Key], Awaitable[Row | None]], ident: Key, what: str
 ) -> Row:
@@ -83,6 +86,15 @@ async def _must_exist(
     if found is None:
         raise NotFoundError(what, ident)
     return found
+
+
+async def existing_project(
+    session: SessionDep, project_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+) -> Project:
+    return await _must_exist(session, repository.get_project, project_id, messages.PROJECT)
+
+
+ProjectDep = Annotated[Project, Depends(existing_project)]
 
 
 async def existing_story(session: SessionDep, story_id: Annotated[str, Path(max_length=200)]) -> UserStory:
@@ -181,9 +193,6 @@ async def jobs_for_stream(
         raise NotFoundError("Generation jobs for the stories", f"named ({len(story_ids)})")
     ordered = [jobs.pop(ident) for ident in task_ids if ident in jobs]
     return ordered + list(jobs.values())
-
-
-MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and fail there
 
 
 async def existing_test_case(

@@ -23,6 +23,7 @@ from testgen.core.errors import (
     NotFoundError,
     RateLimitedError,
     ServiceUnavailableError,
+    UnprocessableError,
 )
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (RateLimitedError, 429),
     (ConflictError, 409),
     (InvalidRequestError, 400),
+    (UnprocessableError, 422),
     (ServiceUnavailableError, 503),
     (ConfigurationError, 503),
 ]

@@ -16,6 +16,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from testgen.core.presence import forget_streams, report_streams_forever
 from testgen.core.redis_keys import hub_control_key
 from testgen.streaming.progress_store import StoredEvent, decode_entry
 
@@ -26,6 +27,7 @@ OVERFLOW = "overflow"  # the client fell behind: end its stream, it resumes from
 REDIS_DOWN = "redis-down"
 GONE = "gone"  # the client disconnected: end quietly
 PING = "ping"  # not an end: time for a keep-alive comment
+STOP_WAIT_S = 2.0
 
 
 class Subscription:
@@ -67,9 +69,11 @@ class EventHub:
         self._subs: dict[str, set[Subscription]] = {}
         self._cursors: dict[str, str] = {}
         self._pending: dict[str, asyncio.Future[None]] = {}
-        self._control = hub_control_key(uuid.uuid4().hex)
+        self.process_id = uuid.uuid4().hex  # this API process, in Redis
+        self._control = hub_control_key(self.process_id)
         self._control_cursor = "0-0"
         self._task: asyncio.Task[None] | None = None
+        self._census: asyncio.Task[None] | None = None
         self.connections = 0
         self._by_owner: dict[str, int] = {}
 
@@ -79,6 +83,10 @@ class EventHub:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
+        self._census = asyncio.create_task(
+            report_streams_forever(self.redis, self.process_id, lambda: self.connections),
+            name="stream-census",
+        )
 
     def close_streams(self) -> None:
         """End every open stream with a retry hint (server shutting down)."""
@@ -88,12 +96,17 @@ class EventHub:
 
     async def stop(self) -> None:
         self.close_streams()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.delete(self._control)
+        for task in (self._task, self._census):
+            if task is not None:
+                task.cancel()
+                # Bounded: a task cancelled inside a Redis command may take its time to notice.
+                done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+                if not done:
+                    logger.warning("%s did not stop within %.0f s", task.get_name(), STOP_WAIT_S)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(STOP_WAIT_S):
+                await forget_streams(self.redis, self.process_id)
+                await self.redis.delete(self._control)
         await self.reader.aclose()
 
     async def subscribe(self, keys: list[str], owner: str | None = None) -> Subscription:

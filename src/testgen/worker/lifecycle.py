@@ -14,7 +14,7 @@ from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.logs import configure_logging
 from testgen.core.presence import beat_forever
-from testgen.generation.llm.factory import check_provider_config, create_provider
+from testgen.generation.llm.factory import ProviderSet, check_provider_config
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
 from testgen.worker.reaper import reap_forever
@@ -35,7 +35,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings=settings,
         sessionmaker=create_sessionmaker(engine),
         store=ProgressStore(ctx["redis"], settings.keep_result_s),
-        provider=create_provider(settings, ctx["redis"]),
+        providers=ProviderSet.build(settings, ctx["redis"]),
         rows=JobRows(engine),
     )
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
@@ -45,7 +45,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     if ctx.get("own_process"):  # not a worker inside the tests' process
         heap.settle()
     logger.info(
-        "Worker ready: provider %s, up to %d jobs at once", settings.provider, settings.worker_max_jobs
+        "Worker ready: providers %s (default %s), up to %d jobs at once",
+        ", ".join(ctx["resources"].providers.names),
+        settings.provider,
+        settings.worker_max_jobs,
     )
 
 
@@ -57,7 +60,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
                 await ctx[name]
     resources: WorkerResources | None = ctx.get("resources")
     if resources is not None:
-        await resources.provider.aclose()
+        await resources.providers.aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
     logger.info("Worker stopped")

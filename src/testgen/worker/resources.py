@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen.core.config import Settings
-from testgen.generation.llm.base import LLMProvider
+from testgen.generation.llm.factory import ProviderSet
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
 
@@ -17,5 +17,5 @@ class WorkerResources:
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     store: ProgressStore
-    provider: LLMProvider
+    providers: ProviderSet
     rows: JobRows
