@@ -31,8 +31,9 @@ STOP_WAIT_S = 2.0
 
 
 class Subscription:
-    def __init__(self, keys: list[str], maxsize: int) -> None:
+    def __init__(self, keys: list[str], maxsize: int, owner: str | None = None) -> None:
         self.keys = keys
+        self.owner = owner
         self.queue: asyncio.Queue[tuple[str, StoredEvent] | str] = asyncio.Queue(maxsize)
         self.ended = False
         self.released = False
@@ -74,6 +75,11 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self._census: asyncio.Task[None] | None = None
         self.connections = 0
+        self._by_owner: dict[str, int] = {}
+
+    def open_by(self, owner: str) -> int:
+        """How many subscriptions `owner` holds (its open event streams on this process)."""
+        return self._by_owner.get(owner, 0)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
@@ -103,9 +109,11 @@ class EventHub:
                 await self.redis.delete(self._control)
         await self.reader.aclose()
 
-    async def subscribe(self, keys: list[str]) -> Subscription:
+    async def subscribe(self, keys: list[str], owner: str | None = None) -> Subscription:
         """Register first, then fix cursors: any entry written from now on reaches the queue."""
-        sub = Subscription(keys, self.queue_size)
+        sub = Subscription(keys, self.queue_size, owner)
+        if owner is not None:
+            self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
         new = [k for k in keys if k not in self._subs]
         # Keys another subscriber is still fixing a cursor for: wait, or entries written meanwhile
         # would be neither in our replay nor read live.
@@ -152,6 +160,12 @@ class EventHub:
             return
         sub.released = True
         self.connections -= 1
+        if sub.owner is not None:
+            left = self._by_owner.get(sub.owner, 0) - 1
+            if left > 0:
+                self._by_owner[sub.owner] = left
+            else:
+                self._by_owner.pop(sub.owner, None)
         for key in sub.keys:
             subs = self._subs.get(key)
             if subs is None:

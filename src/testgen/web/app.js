@@ -1,10 +1,10 @@
 // The testgen page: plain JavaScript, no build step. It talks to the same API as everyone else.
 //
 // Progress comes over ONE EventSource for the whole page (GET /generate-test-cases/events with a
-// task_id per running job). Its `id:` is a cursor over all jobs: when a job is added the page reopens
-// the stream with the new task list and `?last_event_id=<cursor>`, so nothing is replayed twice or
-// lost; after a network drop the browser reconnects by itself (the server sends `retry:`), and a 204
-// answer means every job ended.
+// task_id per running job). Each event's `id:` is the position of the job that changed
+// (`<task>=<entry>`); the page keeps the latest position of every job and, whenever it (re)opens the
+// stream (a job added, or the connection dropped), sends them all as `?last_event_id=<task>=<entry>;…`,
+// so nothing is replayed twice or lost. A 204 answer means every job ended.
 "use strict";
 
 (() => {
@@ -199,7 +199,8 @@
   // --- the one event stream -------------------------------------------------------------------------
   const stream = {
     es: null,
-    cursor: "", // the last `id:` seen: a position in every job of the stream
+    positions: new Map(), // task_id -> the entry id of the last event seen for it
+    asked: { tasks: [], stories: [] }, // what the open stream was opened for
     covers: new Set(), // task ids the open stream was asked for
     pendingStories: new Set(), // stories whose latest job the page has not heard of yet (on load)
     generation: 0,
@@ -219,12 +220,12 @@
   }
 
   /** Reopen the stream soon; calls close together (several Generate clicks) make one reopen. */
-  function scheduleStream(delayMs = 150) {
+  function scheduleStream(delayMs = 150, reconnect = false) {
     const due = performance.now() + delayMs;
     if (stream.timer && stream.due <= due) return; // the reopen already planned comes sooner
     clearTimeout(stream.timer);
     stream.due = due;
-    stream.timer = setTimeout(openStream, delayMs);
+    stream.timer = setTimeout(() => openStream(reconnect), delayMs);
   }
 
   function follow(taskId) {
@@ -232,22 +233,25 @@
     scheduleStream();
   }
 
-  /** The cursor without the jobs that are over: the server would ignore them anyway. */
-  function trimmedCursor() {
-    return stream.cursor
-      .split(";")
-      .filter((part) => {
-        const job = state.jobs.get(part.split("=")[0]);
-        return part && !(job && TERMINAL.has(job.status));
-      })
-      .join(";");
+  /**
+   * The resume cursor: the latest position of each job. A new stream asks only for running jobs, so
+   * ended ones are left out (and forgotten); a reconnect asks for the same jobs again, so it keeps them.
+   */
+  function resumeCursor(keepEnded) {
+    const parts = [];
+    for (const [task, entry] of stream.positions) {
+      const job = state.jobs.get(task);
+      if (!keepEnded && job && TERMINAL.has(job.status)) stream.positions.delete(task);
+      else parts.push(`${task}=${entry}`);
+    }
+    return parts.join(";");
   }
 
-  async function openStream() {
+  async function openStream(reconnect = false) {
     stream.timer = null;
     const generation = ++stream.generation;
-    const tasks = activeTasks();
-    const stories = [...stream.pendingStories];
+    const tasks = reconnect ? stream.asked.tasks : activeTasks();
+    const stories = reconnect ? stream.asked.stories : [...stream.pendingStories];
     if (!tasks.length && !stories.length) {
       closeStream();
       setConnection("idle");
@@ -256,7 +260,7 @@
     const params = new URLSearchParams();
     for (const task of tasks) params.append("task_id", task);
     for (const story of stories) params.append("story_id", story);
-    const cursor = trimmedCursor();
+    const cursor = resumeCursor(reconnect);
     if (cursor) params.set("last_event_id", cursor);
     let url;
     try {
@@ -270,6 +274,7 @@
     const es = new EventSource(url);
     stream.es = es;
     stream.covers = new Set(tasks);
+    stream.asked = { tasks, stories };
     for (const name of EVENT_NAMES) es.addEventListener(name, (event) => onStreamEvent(es, event));
     es.onopen = () => {
       if (es === stream.es) setConnection("live");
@@ -277,7 +282,11 @@
     es.onerror = () => {
       if (es !== stream.es) return;
       if (es.readyState === EventSource.CONNECTING) {
-        setConnection("reconnecting"); // the browser retries by itself, sending Last-Event-ID
+        // The browser would retry with the last id only (one job's position): reopen with them all.
+        closeStream();
+        setConnection("reconnecting");
+        stream.failures += 1;
+        scheduleStream(Math.min(30_000, 1000 * 2 ** Math.min(stream.failures - 1, 5)), true);
         return;
       }
       // CLOSED: a 204 (every job ended) or an error answer (an expired token, a deleted story, ...)
@@ -325,7 +334,8 @@
 
   function onStreamEvent(es, event) {
     if (es !== stream.es) return;
-    if (event.lastEventId) stream.cursor = event.lastEventId;
+    const split = event.lastEventId.indexOf("=");
+    if (split > 0) stream.positions.set(event.lastEventId.slice(0, split), event.lastEventId.slice(split + 1));
     stream.failures = 0;
     const snapshot = JSON.parse(event.data);
     stream.covers.add(snapshot.task_id);

@@ -9,11 +9,14 @@ from redis.asyncio import Redis
 from testgen.api.deps import (
     HubDep,
     JobDep,
+    JobSlotDep,
+    PrincipalDep,
     RedisDep,
     SessionDep,
     SettingsDep,
     StoreDep,
     StoryDep,
+    StreamOpenDep,
     jobs_for_stream,
 )
 from testgen.api.services import jobs
@@ -53,10 +56,12 @@ async def queue_generation(
     redis: RedisDep,
     store: StoreDep,
     settings: SettingsDep,
+    slot: JobSlotDep,
     options: Annotated[GenerateOptions | None, Body()] = None,
 ) -> JSONResponse:
     opts = (options or GenerateOptions()).model_dump()
-    job, created = await jobs.enqueue(session, redis, store, settings, story, opts)
+    job, created = await jobs.enqueue(session, redis, store, settings, story, opts, slot.take)
+    await slot.confirm(job.id if created else None)
     answer = await queued_job(request, job, redis)
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)
 
@@ -71,12 +76,19 @@ async def _open(
     store: StoreDep,
     settings: SettingsDep,
     followed: list[GenerationJob],
-    cursor: str | None,
+    cursors: list[str | None],
     *,
     multiplexed: bool,
+    owner: str,
 ) -> Response:
     stream = await open_stream(
-        hub, store, followed, cursor, multiplexed=multiplexed, ping_interval_s=settings.sse_ping_interval_s
+        hub,
+        store,
+        followed,
+        cursors,
+        multiplexed=multiplexed,
+        ping_interval_s=settings.sse_ping_interval_s,
+        owner=owner,
     )
     if stream is None:  # 204 tells EventSource to stop reconnecting: every job has ended
         return Response(status_code=204)
@@ -91,31 +103,37 @@ async def _open(
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "The job ended already"}},
 )
 async def job_events(
+    _slot: StreamOpenDep,
     job: JobDep,
+    principal: PrincipalDep,
     hub: HubDep,
     store: StoreDep,
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=8192)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=8192)] = None,
 ) -> Response:
-    return await _open(hub, store, settings, [job], last_event_id or cursor, multiplexed=False)
+    cursors = [cursor, last_event_id]  # both read: a position in the header is the later one
+    return await _open(hub, store, settings, [job], cursors, multiplexed=False, owner=principal)
 
 
 @router.get(
     "/events",
+    name="multiplexed_events",
     response_class=EventStreamResponse,
     status_code=200,
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
 )
 async def multiplexed_events(
     followed: Annotated[list[GenerationJob], Depends(jobs_for_stream)],
+    principal: PrincipalDep,
     hub: HubDep,
     store: StoreDep,
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=65536)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=65536)] = None,
 ) -> Response:
-    return await _open(hub, store, settings, followed, last_event_id or cursor, multiplexed=True)
+    cursors = [cursor, last_event_id]
+    return await _open(hub, store, settings, followed, cursors, multiplexed=True, owner=principal)
 
 
 @router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -99,8 +100,12 @@ async def enqueue(
     settings: Settings,
     story: UserStory,
     options: dict[str, Any],
+    take_slot: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[GenerationJob, bool]:
-    """Queue a generation job for `story`; returns (job, created). A live job for the story is reused."""
+    """Queue a generation job for `story`; returns (job, created). A live job for the story is reused.
+
+    `take_slot` is awaited just before a new job is created (a per-client limit; it may refuse).
+    """
     if story.project_id is None:
         raise InvalidRequestError(
             f"User story {story.id} is not associated with a project; set its project_id, then queue again"
@@ -113,6 +118,8 @@ async def enqueue(
         return existing, False
     options = {**options, **choice}
     await require_queue(redis, settings)
+    if take_slot is not None:
+        await take_slot()
 
     story_id = story.id
     job = new_job(story_id, JobKind.generate, options)
