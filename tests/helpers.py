@@ -137,3 +137,12 @@ async def read_events(
             if limit is not None and len(events) >= limit:
                 break
     return events
+
+
+def resume_cursor(events: list[Event]) -> str:
+    """What a client of a multiplexed stream sends to resume: the latest position of each job."""
+    latest: dict[str, str] = {}
+    for event in events:
+        task, _, entry = event.id.partition("=")
+        latest[task] = entry
+    return ";".join(f"{task}={entry}" for task, entry in latest.items())

@@ -139,7 +139,7 @@ async def test_a_stream_never_started_releases_its_subscription(redis: Redis, re
     try:
         job = GenerationJob(id="t3", story_id="S", status="queued")
         await store.publish(snapshot("t3", 0) | {"status": "queued"}, "queued")
-        stream = await open_stream(hub, store, [job], None, multiplexed=False)
+        stream = await open_stream(hub, store, [job], [None], multiplexed=False)
         assert stream is not None and hub.connections == 1
         del stream  # the client left before the response body was iterated
         gc.collect()

@@ -17,7 +17,7 @@ from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.data.models import GenerationJob
 from tests.conftest import run_worker
-from tests.helpers import make_story, queue, read_events, wait_for
+from tests.helpers import make_story, queue, read_events, resume_cursor, wait_for
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -140,7 +140,7 @@ async def test_multiplexed_stream_carries_all_jobs(http: AsyncClient, settings: 
     async with run_worker(settings):
         url = f"/generate-test-cases/events?task_id={tasks[0]}&task_id={tasks[1]}&story_id=C-1"
         first = await read_events(http, url, limit=4)
-        rest = await read_events(http, url, last_event_id=first[-1].id)
+        rest = await read_events(http, url, last_event_id=resume_cursor(first))
     events = first + rest
     assert {e.data["task_id"] for e in events} == set(tasks)
     for task in tasks:
@@ -148,9 +148,10 @@ async def test_multiplexed_stream_carries_all_jobs(http: AsyncClient, settings: 
         assert [e.event for e in mine].count("completed") == 1 and mine[-1].event == "completed"
         progress = [e.data["progress"] for e in mine]
         assert progress == sorted(progress)
-    cursors = [dict(p.split("=") for p in e.id.split(";")) for e in events]
-    assert all(set(c) == set(tasks) for c in cursors)
-    r = await http.get(url, headers={"Last-Event-ID": events[-1].id})
+    # each id names the one job that changed; resuming from the assembled cursor is exactly-once
+    assert all(e.id == f"{e.data['task_id']}={e.id.partition('=')[2]}" for e in events)
+    assert len({e.id for e in events}) == len(events)
+    r = await http.get(url, headers={"Last-Event-ID": resume_cursor(events)})
     assert r.status_code == 204
     assert (await http.get("/generate-test-cases/events?task_id=nope")).status_code == 404
     assert (await http.get("/generate-test-cases/events")).status_code == 400

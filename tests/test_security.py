@@ -70,9 +70,9 @@ async def test_event_streams_take_a_short_lived_token(keyed: Settings, http: Asy
     url = f"/generate-test-cases/events?task_id={task}"
     assert (await http.get(url)).status_code == 401
     assert (await http.get(f"{url}&access_token=alpha-key")).status_code == 401  # never the raw key
-    forged = StreamTokens(["other-key"]).issue()[0]
+    forged = StreamTokens(["other-key"]).issue("other-key")[0]
     assert (await http.get(f"{url}&access_token={forged}")).status_code == 401
-    expired = StreamTokens(["alpha-key"]).issue(now=1_000_000)[0]
+    expired = StreamTokens(["alpha-key"]).issue("alpha-key", now=1_000_000)[0]
     assert (await http.get(f"{url}&access_token={expired}")).status_code == 401
     # a token opens event streams only, not the rest of the API
     assert (await http.get(f"/user-stories?access_token={token['token']}")).status_code == 401

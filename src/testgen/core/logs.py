@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from typing import Any
@@ -25,6 +26,33 @@ class _ContextFilter(logging.Filter):
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True
+
+
+SECRET_QUERY_PARAMS = ("access_token", "token", "api_key", "apikey", "key", "password", "secret")
+_SECRET_IN_QUERY = re.compile(r"([?&](?:" + "|".join(SECRET_QUERY_PARAMS) + r")=)[^&#\s]*", re.IGNORECASE)
+
+
+def redact_query_secrets(text: str) -> str:
+    """`/x?access_token=abc&y=1` -> `/x?access_token=[redacted]&y=1`."""
+    return _SECRET_IN_QUERY.sub(r"\1[redacted]", text)
+
+
+class RedactQuerySecrets(logging.Filter):
+    """uvicorn's access log line carries the full path with its query: hide secrets in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_query_secrets(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact_query_secrets(record.msg)
+        return True
+
+
+def redact_access_log() -> None:
+    """Attach the filter to uvicorn's access logger (once), however the API is started."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQuerySecrets) for f in access.filters):
+        access.addFilter(RedactQuerySecrets())
 
 
 class JsonFormatter(logging.Formatter):

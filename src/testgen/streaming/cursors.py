@@ -5,27 +5,34 @@ that is not a valid entry id of a followed job is ignored (the stream then repla
 
 from __future__ import annotations
 
-import re
+from testgen.streaming.progress_store import parse_stream_id, stream_id_tuple
 
-# A Redis stream entry id: `<ms>` or `<ms>-<seq>`, ASCII digits (int() would take "١٢" and " 12 "),
-# each part an unsigned 64-bit number (Redis rejects a larger one with an error).
-_ENTRY_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?", re.ASCII)
-_MAX_ID_PART = 2**64 - 1
+MAX_CURSOR_PARTS = 1000
 
 
 def parse_cursor(last_event_id: str | None, task_ids: list[str]) -> dict[str, str]:
+    """The positions a cursor names for `task_ids`; anything malformed or unknown is ignored."""
     if not last_event_id:
         return {}
-    cursors: dict[str, str] = {}
     if "=" not in last_event_id:
-        return {task_ids[0]: last_event_id} if len(task_ids) == 1 and _valid(last_event_id) else {}
-    for part in last_event_id.split(";"):
+        valid = len(task_ids) == 1 and parse_stream_id(last_event_id) is not None
+        return {task_ids[0]: last_event_id} if valid else {}
+    wanted = set(task_ids)
+    cursors: dict[str, str] = {}
+    for part in last_event_id.split(";", MAX_CURSOR_PARTS)[:MAX_CURSOR_PARTS]:
         task, _, entry = part.partition("=")
-        if task in task_ids and _valid(entry):
+        position = parse_stream_id(entry)
+        known = cursors.get(task)
+        if task in wanted and position is not None and (known is None or position > stream_id_tuple(known)):
             cursors[task] = entry
     return cursors
 
 
-def _valid(entry: str) -> bool:
-    match = _ENTRY_ID.fullmatch(entry)
-    return match is not None and all(int(part) <= _MAX_ID_PART for part in match.groups("0"))
+def merge_cursors(*cursors: dict[str, str]) -> dict[str, str]:
+    """Per job, the later of the positions given."""
+    merged: dict[str, str] = {}
+    for cursor in cursors:
+        for task, entry in cursor.items():
+            if task not in merged or stream_id_tuple(entry) > stream_id_tuple(merged[task]):
+                merged[task] = entry
+    return merged

@@ -4,7 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
-from testgen.api.deps import JobDep, RedisDep, SessionDep, SettingsDep, StoreDep, StoryDep, TestCaseDep
+from testgen.api.deps import (
+    JobDep,
+    JobSlotDep,
+    RedisDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    StoryDep,
+    TestCaseDep,
+)
 from testgen.api.routes.generation import queued_job
 from testgen.api.services import export, review
 from testgen.data.schemas import (
@@ -46,10 +55,13 @@ async def regenerate_test_case(
     redis: RedisDep,
     store: StoreDep,
     settings: SettingsDep,
+    slot: JobSlotDep,
     index: Annotated[int, Path(ge=0, lt=10_000)],
 ) -> object:
-    child = await review.regenerate(session, redis, store, settings, job, index)
-    return RegenerateQueued(**queued_job(request, child).model_dump(), parent_id=job.id, index=index)
+    child = await review.regenerate(session, redis, store, settings, job, index, slot.take)
+    await slot.confirm(child.id)
+    answer = await queued_job(request, child, redis)
+    return RegenerateQueued(**answer.model_dump(), parent_id=job.id, index=index)
 
 
 @router.get("/user-stories/{story_id}/drafts", response_model=list[JobStatusOut])
