@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from testgen.streaming.cursors import parse_cursor
+from testgen.streaming.cursors import MAX_CURSOR_PARTS, merge_cursors, parse_cursor
 
 A, B = "task-a", "task-b"
 
@@ -52,6 +52,20 @@ def test_multiplexed_cursor_drops_unknown_jobs_and_bad_entries() -> None:
     assert parse_cursor(f"{A}=1-1=2", [A]) == {}
 
 
-def test_last_mention_of_a_job_wins() -> None:
+def test_the_later_position_of_a_job_wins() -> None:
     assert parse_cursor(f"{A}=1-1;{A}=2-0", [A]) == {A: "2-0"}
+    assert parse_cursor(f"{A}=2-0;{A}=1-1", [A]) == {A: "2-0"}
     assert parse_cursor(f"{A}=1-1;{A}=bad", [A]) == {A: "1-1"}
+    assert parse_cursor(f"{A}=5;{A}=5-0", [A]) == {A: "5"}  # the same position: the first spelling
+
+
+def test_only_the_first_parts_are_read() -> None:
+    junk = ";".join(f"x{i}=1-1" for i in range(MAX_CURSOR_PARTS + 1))
+    assert parse_cursor(f"{A}=3-0;{junk}", [A]) == {A: "3-0"}
+    assert parse_cursor(f"{junk};{A}=3-0", [A]) == {}
+
+
+def test_merge_keeps_the_later_position_per_job() -> None:
+    assert merge_cursors({A: "1-0"}, {A: "2-0", B: "1-1"}, {A: "1-5"}) == {A: "2-0", B: "1-1"}
+    assert merge_cursors() == {}
+    assert merge_cursors({A: "5"}, {A: "5-0"}) == {A: "5"}  # the same position: the first spelling
