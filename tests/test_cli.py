@@ -22,6 +22,7 @@ from testgen.cli.client import ProgressBar
 from testgen.cli.main import main
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
+from testgen.core.messages import NO_WORKER_RUNNING
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, use_unreachable_gemini
 
@@ -98,6 +99,30 @@ async def test_generate_follow_shows_progress_then_the_test_cases(
         (c["test_type"], c["priority"], c["title"], "2") for c in cases
     ]
     assert "4 test cases, 8 scenarios, covering 3/3 acceptance criteria (offline: " in out
+
+
+async def test_follow_says_when_no_worker_runs_until_one_does(
+    server: str, http: AsyncClient, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await make_story(http, "US-001")
+    following = asyncio.create_task(cli("generate", "US-001", "--follow", "--api", server))
+    loop = asyncio.get_running_loop()
+    deadline, err = loop.time() + 30, ""
+    try:
+        while NO_WORKER_RUNNING not in err and loop.time() < deadline and not following.done():
+            await asyncio.sleep(0.05)
+            err += capsys.readouterr().err
+        assert NO_WORKER_RUNNING in err  # shown while nothing can run the job
+    finally:
+        async with run_worker(settings):  # lets the job, and so the command, end in any case
+            code = await asyncio.wait_for(following, 30)
+    err += capsys.readouterr().err
+    assert code == 0, err
+    bars = [line for line in err.splitlines() if BAR.match(line)]
+    assert bars[0].endswith(f"Queued: {NO_WORKER_RUNNING}")
+    started = next(i for i, line in enumerate(bars) if "Queued" not in line)
+    assert all(NO_WORKER_RUNNING not in line for line in bars[started:])  # gone once a worker runs
+    assert bars[-1].startswith("[##############################] 100%  Done")
 
 
 async def test_generate_without_follow_then_status(

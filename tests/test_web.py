@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Page, Request, Response, async_playwri
 from pydantic import SecretStr
 
 from testgen.core.config import Settings
+from testgen.core.messages import NO_WORKER_RUNNING
 from tests.conftest import run_worker
 from tests.helpers import make_story, queue, use_unreachable_gemini
 
@@ -62,6 +63,7 @@ CHROMIUM_ARGS = [
 ]
 EVENTS_PATH = "/generate-test-cases/events"
 SLOW = 30_000  # ms: waits for work done by the worker
+NO_WORKER_BADGE = f"Queued — {NO_WORKER_RUNNING}"  # a queued job's badge while no worker runs
 
 # Runs before the page's scripts: counts EventSources (and how many are open at once), records every
 # SSE event they receive, and every badge and toast as it appears.
@@ -227,7 +229,7 @@ async def test_add_story_generate_review_edit_delete_and_save(
     await row.locator(".opt-cases").fill("4")
     await row.locator(".opt-scenarios").fill("2")
     await row.locator("button.generate").click()
-    await expect(badge(page, "US-101")).to_have_text("Queued")
+    await expect(badge(page, "US-101")).to_have_text(NO_WORKER_BADGE)
     await expect(row.locator("button.generate")).to_be_disabled()
     await expect(row.locator("button.cancel")).to_be_visible()
     await expect(page.locator(".toast").filter(has_text="US-101: queued")).to_be_visible()
@@ -242,10 +244,10 @@ async def test_add_story_generate_review_edit_delete_and_save(
     await expect(page.locator(".toast").filter(has_text="4 test cases ready for review")).to_be_visible()
 
     seen = [text for story, _state, text in await page_value(page, "window.__badges") if story == "US-101"]
-    assert seen[0] == "Queued" and seen[-1] == "Ready for review"
+    assert seen[0] == NO_WORKER_BADGE and seen[-1] == "Ready for review"  # the warning went with the worker
     percents = [int(m.group(1)) for t in seen if (m := re.fullmatch(r"Generating (\d+)%", t))]
     assert percents and percents == sorted(percents) and 0 < percents[0] < 100
-    assert seen.index("Queued") < seen.index(f"Generating {percents[0]}%")
+    assert seen.index(NO_WORKER_BADGE) < seen.index(f"Generating {percents[0]}%")
 
     await ready.click()
     dialog = page.locator("#review")
@@ -315,11 +317,11 @@ async def test_failed_and_cancelled_generations(
     await page.goto("/")
     row = page.locator('tr[data-story="US-201"]')
     await row.locator("button.generate").click()
-    await expect(badge(page, "US-201")).to_have_text("Queued")
+    await expect(badge(page, "US-201")).to_have_text(NO_WORKER_BADGE)
 
     cancelled = page.locator('tr[data-story="US-203"]')
     await cancelled.locator("button.generate").click()
-    await expect(badge(page, "US-203")).to_have_text("Queued")
+    await expect(badge(page, "US-203")).to_have_text(NO_WORKER_BADGE)
     await cancelled.locator("button.cancel").click()  # no worker yet: it is still queued
     await expect(cancelled.locator("td.status")).to_have_text("Cancelled")
     await expect(cancelled.locator("button.generate")).to_be_enabled()
@@ -378,7 +380,7 @@ async def test_page_load_restores_the_badges_of_running_and_finished_jobs(
 
     await page.goto("/")
     await expect(badge(page, "US-601")).to_have_text("Ready for review")
-    await expect(badge(page, "US-602")).to_have_text("Queued")
+    await expect(badge(page, "US-602")).to_have_text(NO_WORKER_BADGE)
     await expect(page.locator('tr[data-story="US-602"] button.cancel')).to_be_visible()
     await expect(page.locator('tr[data-story="US-603"] td.status')).to_have_text("—")
     await asyncio.sleep(1.0)  # the page has watched US-602 wait for a while
@@ -420,7 +422,7 @@ async def test_eight_stories_generate_at_once_over_one_event_source(
     for story_id in stories:
         await page.locator(f'tr[data-story="{story_id}"] button.generate').click()
     for story_id in stories:
-        await expect(badge(page, story_id)).to_have_text("Queued")
+        await expect(badge(page, story_id)).to_have_text(NO_WORKER_BADGE)
     await wait_until(lambda: page_value(page, "window.__sse.events.length >= 8"))
 
     sse = await page_value(page, "window.__sse")

@@ -15,7 +15,7 @@ from testgen.api.rate_limits import JobLimiter, RequestRateMiddleware
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
 from testgen.api.routes import auth, generation, ops, projects, review, stories, web
 from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
-from testgen.core import embedded_redis
+from testgen.core import shared_redis
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker, read_only
 from testgen.core.logs import redact_access_log
@@ -36,11 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own_redis = None
-        if settings.uses_embedded_redis:
-            own_redis = await asyncio.to_thread(
-                embedded_redis.ensure, settings.data_dir, settings.embedded_redis_socket
-            )
+        shared = await asyncio.to_thread(shared_redis.attach, settings)  # None when REDIS_URL is set
         engine = create_engine(settings.database_url)
         redis = create_redis(
             settings.effective_redis_url,
@@ -65,8 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await hub.stop()
             await redis.aclose()
             await engine.dispose()
-            if own_redis is not None:
-                await asyncio.to_thread(own_redis.stop)
+            if shared is not None:
+                await asyncio.to_thread(shared.close)  # the server stays up for its other users
 
     app = FastAPI(
         title="testgen",

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     redis_sentinels: str = ""  # host:port,host:port: reach Redis through Sentinel
     redis_sentinel_master: str = Field(default="mymaster", min_length=1, max_length=200)
     data_dir: Path = Path("data")
+    embedded_redis_idle_s: float = Field(default=10.0, ge=1, le=3600)
 
     llm_provider: LLMProviderName | None = None
     gemini_api_key: SecretStr | None = None

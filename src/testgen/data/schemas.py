@@ -192,6 +192,9 @@ class QueuedJob(BaseModel):
     status: JobStatus
     status_url: str
     events_url: str
+    warning: str | None = Field(
+        default=None, description="Set when the job cannot progress now, e.g. no worker runs"
+    )
 
 
 class JobError(BaseModel):
@@ -206,6 +209,9 @@ class JobStatusOut(BaseModel):
     status: JobStatus
     progress: int
     message: str
+    warning: str | None = Field(
+        default=None, description="Set when the job cannot progress now, e.g. no worker runs"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
     result: dict[str, Any] | None = None
     error: JobError | None = None

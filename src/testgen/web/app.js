@@ -162,6 +162,7 @@
     mine: new Set(), // task ids this page queued
     firstSeen: new Map(), // task_id -> when (performance.now()) the page first saw it running
     rows: new Map(), // story_id -> { row, status, generate }
+    noWorker: undefined, // the "no worker is running" warning; null once a worker runs (see checkWorkers)
   };
 
   // --- toasts ---------------------------------------------------------------------------------------
@@ -370,12 +371,52 @@
     if (!isLatestJobOfStory(snapshot)) return; // an older job of the story: not shown
     const job = { ...previous, ...snapshot };
     state.jobs.set(job.task_id, job);
+    if (job.status === S.waiting && state.noWorker !== null) checkWorkers();
     if (!TERMINAL.has(job.status) && !state.firstSeen.has(job.task_id)) {
       state.firstSeen.set(job.task_id, performance.now());
     }
     state.storyTask.set(job.story_id, job.task_id);
     renderStatus(job.story_id);
     if (TERMINAL.has(job.status) && !(previous && TERMINAL.has(previous.status))) jobEnded(job);
+  }
+
+  /**
+   * "No worker is running" is about the whole service, not one job: the page learns it from an
+   * enqueue answer or a queued job's status and shows it on every queued badge. While it shows, the
+   * page asks one queued job's status every few seconds, so it goes as soon as a worker runs.
+   * state.noWorker: undefined = not known yet, null = a worker runs, else the warning.
+   */
+  let workerCheck = null;
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function setNoWorker(warning) {
+    if (state.noWorker === warning) return;
+    state.noWorker = warning;
+    for (const storyId of state.rows.keys()) renderStatus(storyId);
+    if (warning) checkWorkers();
+  }
+
+  function checkWorkers() {
+    if (workerCheck) return;
+    workerCheck = (async () => {
+      try {
+        for (;;) {
+          const queued = [...state.jobs.values()].find((job) => job.status === S.waiting);
+          if (!queued || state.noWorker === null) return;
+          if (state.noWorker) await pause(3000);
+          let data = null;
+          try {
+            ({ data } = await api("GET", `/generate-test-cases/status/${enc(queued.task_id)}`));
+          } catch {
+            await pause(3000); // the API is away: the event stream says so; ask again later
+          }
+          if (data && data.status === S.waiting) setNoWorker(data.warning || null);
+          else if (data && !TERMINAL.has(data.status)) setNoWorker(null); // a worker took it
+        }
+      } finally {
+        workerCheck = null;
+      }
+    })();
   }
 
   function forgetTask(taskId) {
@@ -438,6 +479,7 @@
       state.mine.add(data.task_id);
       state.storyTask.set(story.id, data.task_id);
       applySnapshot({ task_id: data.task_id, story_id: data.story_id, status: data.status, progress: 0 });
+      if (data.status === S.waiting) setNoWorker(data.warning || null);
       if (status === 202) {
         const options = `${body.num_test_cases} test cases × ${body.scenarios_per_test_case} scenarios`;
         groupedToast(S.waiting, story.id, `${story.id}: queued (${options})`, "queued for generation");
@@ -502,6 +544,10 @@
     const status = job.status; // the badge's data-state, which the style sheet colours
     switch (job.status) {
       case S.waiting:
+        if (state.noWorker) {
+          return h("span", { className: "badge", dataset: { state: status, warning: "no-worker" },
+            title: state.noWorker }, `Queued — ${state.noWorker}`);
+        }
         return h("span", { className: "badge", dataset: { state: status }, title }, "Queued");
       case S.starting:
         return h("span", { className: "badge", dataset: { state: status }, title }, "Starting…");

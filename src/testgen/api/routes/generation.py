@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
 
 from testgen.api.deps import (
     HubDep,
@@ -19,6 +20,8 @@ from testgen.api.deps import (
     jobs_for_stream,
 )
 from testgen.api.services import jobs
+from testgen.core.presence import no_worker_warning
+from testgen.data.job_states import JobStatus
 from testgen.data.models import GenerationJob
 from testgen.data.schemas import GenerateOptions, JobStatusOut, QueuedJob
 from testgen.streaming.job_streams import open_stream
@@ -27,9 +30,11 @@ from testgen.streaming.sse_response import EventStreamResponse
 router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
 
 
-def queued_job(request: Request, job: GenerationJob) -> QueuedJob:
-    """The 202 answer for a queued job, with the URLs to follow it."""
+async def queued_job(request: Request, job: GenerationJob, redis: Redis) -> QueuedJob:
+    """The 202 answer for a queued job, with the URLs to follow it (and a warning if no worker runs)."""
+    warning = await no_worker_warning(redis) if job.status == JobStatus.queued else None
     return QueuedJob(
+        warning=warning,
         task_id=job.id,
         story_id=job.story_id,
         status=job.status,
@@ -57,7 +62,8 @@ async def queue_generation(
     opts = (options or GenerateOptions()).model_dump()
     job, created = await jobs.enqueue(session, redis, store, settings, story, opts, slot.take)
     await slot.confirm(job.id if created else None)
-    return JSONResponse(queued_job(request, job).model_dump(mode="json"), status_code=202 if created else 200)
+    answer = await queued_job(request, job, redis)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)
 
 
 @router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")

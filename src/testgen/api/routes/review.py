@@ -60,7 +60,8 @@ async def regenerate_test_case(
 ) -> object:
     child = await review.regenerate(session, redis, store, settings, job, index, slot.take)
     await slot.confirm(child.id)
-    return RegenerateQueued(**queued_job(request, child).model_dump(), parent_id=job.id, index=index)
+    answer = await queued_job(request, child, redis)
+    return RegenerateQueued(**answer.model_dump(), parent_id=job.id, index=index)
 
 
 @router.get("/user-stories/{story_id}/drafts", response_model=list[JobStatusOut])

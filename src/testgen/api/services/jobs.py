@@ -18,6 +18,7 @@ from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError
+from testgen.core.presence import no_worker_warning, with_warning
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
 from testgen.data import repository
@@ -138,14 +139,18 @@ async def enqueue(
 
 
 async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
-    """Live state from Redis while the job runs; the database row once it is final or Redis forgot it."""
+    """Live state from Redis while the job runs; the database row once it is final or Redis forgot it.
+    A queued job says so when no worker is running (and stops saying it once one is)."""
     if job.status in TERMINAL:
         return job_snapshot(job)
     try:
         live = await store.get(job.id)
     except (RedisError, OSError):
         live = None
-    return live or job_snapshot(job)
+    snapshot = live or job_snapshot(job)
+    if snapshot["status"] == JobStatus.queued and (warning := await no_worker_warning(store.redis)):
+        snapshot = {**snapshot, "message": with_warning(snapshot["message"], warning), "warning": warning}
+    return snapshot
 
 
 async def cancel(
