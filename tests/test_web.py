@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from testgen.core.config import Settings
 from testgen.core.messages import NO_WORKER_RUNNING
 from tests.conftest import run_worker
-from tests.helpers import make_story, queue, use_unreachable_gemini
+from tests.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for_job
 
 
 def _find_chromium() -> str | None:
@@ -357,9 +357,9 @@ async def test_failed_and_cancelled_generations(
     # 204 (every job ended) stops it.
     await expect(page.locator("#connection")).to_have_attribute("data-state", "idle", timeout=SLOW)
     assert requests["status"][-2:] == [200, 204]
-    count = len(requests["all"])
-    await asyncio.sleep(1.5)
-    assert len(requests["all"]) == count and requests["open"] == []
+    # Every EventSource is CLOSED (a browser never reopens one) and no request is left open.
+    await wait_until(lambda: page_value(page, "window.__sse.open === 0"))
+    await wait_until(lambda: _true(requests["open"] == []))
     assert await page_value(page, "window.__toasts") == []  # it failed before this visit
 
 
@@ -371,11 +371,7 @@ async def test_page_load_restores_the_badges_of_running_and_finished_jobs(
         await make_story(http, story_id)
     done = await queue(http, "US-601")
     async with run_worker(settings):  # US-601 ends before the page is opened
-        for _ in range(200):
-            status = (await http.get(done["status_url"])).json()["status"]
-            if status == "completed":
-                break
-            await asyncio.sleep(0.05)
+        await wait_for_job(http, done["status_url"], is_status("completed"), what="US-601 to complete")
     running = await queue(http, "US-602")  # queued elsewhere, no worker: still queued at load
 
     await page.goto("/")
@@ -383,11 +379,17 @@ async def test_page_load_restores_the_badges_of_running_and_finished_jobs(
     await expect(badge(page, "US-602")).to_have_text(NO_WORKER_BADGE)
     await expect(page.locator('tr[data-story="US-602"] button.cancel')).to_be_visible()
     await expect(page.locator('tr[data-story="US-603"] td.status')).to_have_text("—")
-    await asyncio.sleep(1.0)  # the page has watched US-602 wait for a while
+    # The page follows the queued US-602 over its one live stream before any worker runs, and toasts
+    # a job's end only when it has watched the job for 1 s of its own clock (not one ending at load).
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=SLOW)
+    assert await page_value(page, "window.__sse.open") == 1
+    seen_by = await page_value(page, "performance.now()")  # US-602's badge shows: it was seen before
+    await wait_until(lambda: page_value(page, f"performance.now() >= {seen_by} + 1000"))
     settings.offline_llm_delay_s = 0.5
     async with run_worker(settings):
         await expect(badge(page, "US-602")).to_have_text("Ready for review", timeout=SLOW)
     assert await _task_of(page, "US-602") == running["task_id"]
+    await wait_until(lambda: page_value(page, "window.__toasts.length > 0"))
     toasts = await page_value(page, "window.__toasts")
     assert toasts == ["US-602: 5 test cases ready for review"]  # not US-601: that ended before the visit
     urls = await page_value(page, "window.__sse.urls")
@@ -462,10 +464,8 @@ async def test_eight_stories_generate_at_once_over_one_event_source(
 
     # Once every job has ended the page closes its stream and stops reconnecting.
     await expect(page.locator("#connection")).to_have_attribute("data-state", "idle", timeout=SLOW)
-    count = len(requests["all"])
-    await asyncio.sleep(2.5)
-    assert len(requests["all"]) == count
-    assert requests["open"] == []
+    await wait_until(lambda: page_value(page, "window.__sse.open === 0"))  # CLOSED: never reopened
+    await wait_until(lambda: _true(requests["open"] == []))
 
 
 @pytest.mark.parametrize("api_keys", ["web-key-1, web-key-2"])

@@ -11,6 +11,10 @@ from typing import Any
 
 task_context: ContextVar[dict[str, str] | None] = ContextVar("task_context", default=None)
 
+# HTTP client internals log whole response headers at DEBUG, and a server or proxy may echo the API
+# key in one: they stay at WARNING even when LOG_LEVEL=DEBUG. (google-genai uses httpx2/httpcore2.)
+QUIET_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2", "google_genai.models")
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -88,5 +92,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         # their CLIs attach text handlers; everything goes through ours (JSON when asked)
         logging.getLogger(own_handlers).handlers.clear()
         logging.getLogger(own_handlers).propagate = True
-    for noisy in ("httpx", "httpcore", "google_genai.models"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

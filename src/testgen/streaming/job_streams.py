@@ -17,44 +17,14 @@ from dataclasses import dataclass, field
 from testgen.core.redis_keys import events_key
 from testgen.data.job_states import TERMINAL
 from testgen.data.models import GenerationJob
+from testgen.streaming.cursors import merge_cursors, parse_cursor
 from testgen.streaming.event_hub import CLOSED, GONE, PING, EventHub, Subscription
-from testgen.streaming.progress_store import ProgressStore, StoredEvent, parse_stream_id, stream_id_tuple
+from testgen.streaming.progress_store import ProgressStore, StoredEvent, stream_id_tuple
 from testgen.streaming.snapshots import encode, job_snapshot
 
 PING_INTERVAL_S = 15.0
 FINAL_FROM_DB = "0-1"  # id of a final state replayed from the database after Redis forgot the job
 RETRY_MS = 1000
-
-
-MAX_CURSOR_PARTS = 1000
-
-
-def parse_cursor(last_event_id: str | None, task_ids: list[str]) -> dict[str, str]:
-    """The positions a cursor names for `task_ids`; anything malformed or unknown is ignored."""
-    if not last_event_id:
-        return {}
-    if "=" not in last_event_id:
-        valid = len(task_ids) == 1 and parse_stream_id(last_event_id) is not None
-        return {task_ids[0]: last_event_id} if valid else {}
-    wanted = set(task_ids)
-    cursors: dict[str, str] = {}
-    for part in last_event_id.split(";", MAX_CURSOR_PARTS)[:MAX_CURSOR_PARTS]:
-        task, _, entry = part.partition("=")
-        position = parse_stream_id(entry)
-        known = cursors.get(task)
-        if task in wanted and position is not None and (known is None or position > stream_id_tuple(known)):
-            cursors[task] = entry
-    return cursors
-
-
-def merge_cursors(*cursors: dict[str, str]) -> dict[str, str]:
-    """Per job, the later of the positions given."""
-    merged: dict[str, str] = {}
-    for cursor in cursors:
-        for task, entry in cursor.items():
-            if task not in merged or stream_id_tuple(entry) > stream_id_tuple(merged[task]):
-                merged[task] = entry
-    return merged
 
 
 @dataclass
