@@ -182,7 +182,9 @@ async def test_only_configured_providers_can_be_chosen(client: AsyncClient, sett
     assert project["llm_provider"] is None and project["llm_model"] is None
     r = await client.patch(f"/projects/{project['id']}", json={"llm_provider": "gemini"})
     assert r.status_code == 422
-    assert "'gemini'" in r.json()["detail"] and "offline" in r.json()["detail"]
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "llm_provider"]
+    assert "'gemini'" in error["msg"] and "offline" in error["msg"]
     r = await client.patch(f"/projects/{project['id']}", json={"llm_provider": "x" * 33})
     assert r.status_code == 422
     settings.openai_base_url = "http://127.0.0.1:1/v1"

@@ -49,7 +49,9 @@ async def update_project(
     changes = data.model_dump(exclude_unset=True)
     provider = changes.get("llm_provider")
     if provider is not None and not settings.provider_configured(provider):
-        raise UnprocessableError(messages.provider_not_configured(provider, settings.configured_providers))
+        raise UnprocessableError(
+            messages.provider_not_configured(provider, settings.configured_providers), "llm_provider"
+        )
     if "llm_provider" in changes and "llm_model" not in changes and provider != project.llm_provider:
         changes["llm_model"] = None  # a model belongs to its provider
     renamed = "name" in changes and changes["name"] != project.name
