@@ -15,7 +15,7 @@ from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import InvalidRequestError, NotFoundError
 from testgen.data import repository
-from testgen.data.models import GenerationJob, TestCase, UserStory
+from testgen.data.models import GenerationJob, Project, TestCase, UserStory
 from testgen.streaming.event_hub import EventHub
 from testgen.streaming.progress_store import ProgressStore
 
@@ -125,6 +125,15 @@ async def jobs_for_stream(
 
 
 MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and fail there
+
+
+async def existing_project(
+    session: SessionDep, project_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+) -> Project:
+    return await _must_exist(session, repository.get_project, project_id, messages.PROJECT)
+
+
+ProjectDep = Annotated[Project, Depends(existing_project)]
 
 
 async def existing_test_case(

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LLMProviderName = Literal["offline", "gemini"]
+JiraDeployment = Literal["cloud", "datacenter"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,20 @@ class Settings(BaseSettings):
     sse_queue_size: int = Field(default=256, ge=8)
     redis_max_connections: int = Field(default=4, ge=1)
 
+    # Jira: Cloud (REST v3, basic auth with JIRA_EMAIL + JIRA_API_TOKEN) or Data Center (REST v2,
+    # bearer JIRA_PAT). Unset JIRA_BASE_URL: imports are refused with a message saying so.
+    jira_deployment: JiraDeployment = "cloud"
+    jira_base_url: str | None = Field(default=None, max_length=500)
+    jira_email: str | None = Field(default=None, max_length=320)
+    jira_api_token: SecretStr | None = None
+    jira_pat: SecretStr | None = None
+    jira_acceptance_field: str | None = Field(default=None, max_length=100)  # e.g. customfield_10034
+    jira_page_size: int = Field(default=50, ge=1, le=100)
+    jira_max_issues: int = Field(default=2000, ge=1, le=50_000)
+    jira_timeout_s: float = Field(default=30.0, gt=0)
+    jira_max_retries: int = Field(default=4, ge=0, le=10)  # on 429/503, honouring Retry-After
+    jira_max_retry_wait_s: float = Field(default=60.0, ge=0)
+
     api_keys: SecretStr | None = None
     cors_origins: str = ""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -63,7 +78,17 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
 
     @field_validator(
-        "redis_url", "llm_provider", "gemini_api_key", "gemini_base_url", "api_keys", mode="before"
+        "redis_url",
+        "llm_provider",
+        "gemini_api_key",
+        "gemini_base_url",
+        "api_keys",
+        "jira_base_url",
+        "jira_email",
+        "jira_api_token",
+        "jira_pat",
+        "jira_acceptance_field",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

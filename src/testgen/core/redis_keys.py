@@ -13,6 +13,7 @@ WORKERS_KEY = f"{PREFIX}workers"  # worker heartbeats: a sorted set of worker id
 # arq names a job after the worker function that runs it (testgen.worker.functions).
 GENERATE_JOB = "generate_test_cases"
 REGENERATE_JOB = "regenerate_test_case"
+IMPORT_JIRA_JOB = "import_jira_stories"
 
 
 def state_key(task_id: str) -> str:

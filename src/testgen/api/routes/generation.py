@@ -29,6 +29,7 @@ def queued_job(request: Request, job: GenerationJob) -> QueuedJob:
     return QueuedJob(
         task_id=job.id,
         story_id=job.story_id,
+        project_id=job.project_id,
         status=job.status,
         status_url=str(request.url_for("job_status", task_id=job.id).path),
         events_url=str(request.url_for("job_events", task_id=job.id).path),

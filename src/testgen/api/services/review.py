@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 def require_open_draft(job: GenerationJob, action: str) -> None:
     """Raise ConflictError unless `job` is a completed generation that was neither saved nor discarded."""
+    if job.kind == JobKind.import_jira:
+        raise ConflictError(f"Task {job.id} is a Jira import; it has no draft to be {action}")
     if job.kind != JobKind.generate:
         raise ConflictError(
             f"Task {job.id} regenerated one test case of task {job.parent_id}; "
@@ -73,7 +75,7 @@ async def save(session: AsyncSession, job: GenerationJob, edited: list[TestCaseD
         await session.rollback()
         raise ConflictError(f"Task {task_id} was saved or discarded a moment ago; nothing was saved twice")
     await session.refresh(job)  # the draft as it is now (a regeneration may have changed it)
-    story = await repository.get_story(session, job.story_id)
+    story = await repository.get_story(session, job.story_id) if job.story_id is not None else None
     if story is None:
         await session.rollback()
         raise NotFoundError(messages.STORY, job.story_id)
