@@ -24,7 +24,7 @@ from testgen.data.models import UserStory, utcnow
 from testgen.jira.client import JiraClient, JiraError
 from testgen.jira.mapping import MappedStory, Unmappable, map_issue
 from testgen.worker.resources import WorkerResources
-from testgen.worker.runner import JobFailed, JobRun, execute_project_job
+from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute_project_job
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,8 @@ async def _import(res: WorkerResources, jira: JiraClient, run: JobRun, project_i
                 except Unmappable as exc:
                     key = issue.get("key") if isinstance(issue, dict) else None
                     outcome.skipped.append({"key": str(key)[:64] if key else "?", "reason": str(exc)})
+            if await res.store.cancel_requested(run.job.id):  # cancelled while the page was on its way
+                raise JobFinished
             async with res.sessionmaker() as session:
                 await _write(session, project_id, mapped, outcome)
             total = page.total

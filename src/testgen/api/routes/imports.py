@@ -17,7 +17,7 @@ router = APIRouter(prefix="/projects", tags=["imports"])
     response_model=QueuedJob,
     responses={
         200: {"model": QueuedJob, "description": "An import of this project is already queued or running"}
-    },  # noqa: E501
+    },
 )
 async def import_from_jira(
     request: Request,
