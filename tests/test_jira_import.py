@@ -14,6 +14,7 @@ import pytest
 from httpx import AsyncClient
 from pydantic import SecretStr
 
+from testgen.cli.main import main
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
 from tests.fake_jira import FakeJira, adf, bullets, heading, issue, ordered, paragraph
@@ -309,3 +310,54 @@ async def test_import_requests_are_checked(client: AsyncClient, settings: Settin
     again = await client.post(f"/projects/{project}/imports/jira", json={"jql": "project = SHOP"})
     assert (first.status_code, again.status_code) == (202, 200)
     assert first.json()["task_id"] == again.json()["task_id"]
+
+
+async def test_cli_jira_import_follows_and_prints_the_summary(
+    cloud: FakeJira,
+    server: str,
+    http: AsyncClient,
+    worker: object,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("TESTGEN_API_KEY", raising=False)
+    project = await new_project(http)
+    argv = [
+        "stories",
+        "import",
+        "--jira",
+        "project = SHOP",
+        "--project",
+        str(project),
+        "--follow",
+        "--api",
+        server,
+    ]
+    assert await asyncio.to_thread(main, argv) == 0
+    out, err = capsys.readouterr()
+    assert "Queued Jira import" in out and f"into project {project}" in out
+    assert "Fetched page 4: 7 issues processed" in err
+    assert "Skipped SHOP-99: no acceptance criteria found" in out
+    assert "Jira import: 6 created, 0 updated, 0 unchanged, 1 skipped (7 issues in 4 pages)" in out
+    cloud.issues[0]["fields"]["summary"] = "Changed"
+    assert await asyncio.to_thread(main, argv) == 0
+    out, _ = capsys.readouterr()
+    assert "Updated: SHOP-1" in out and "1 updated, 5 unchanged" in out
+    bad = [
+        "stories",
+        "import",
+        "--jira",
+        "project = BAD%",
+        "--project",
+        str(project),
+        "--follow",
+        "--api",
+        server,
+    ]
+    assert await asyncio.to_thread(main, bad) == 1
+    _, err = capsys.readouterr()
+    assert "Jira import failed (jql): Jira rejected the search: Error in the JQL Query" in err
+    assert cloud.token not in err
+    assert await asyncio.to_thread(main, ["stories", "import", "--jira", "x", "--api", server]) == 2
+    assert "--jira needs --project ID" in capsys.readouterr().err
