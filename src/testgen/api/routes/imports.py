@@ -16,7 +16,8 @@ router = APIRouter(prefix="/projects", tags=["imports"])
     status_code=202,
     response_model=QueuedJob,
     responses={
-        200: {"model": QueuedJob, "description": "An import of this project is already queued or running"}
+        200: {"model": QueuedJob, "description": "An import of this project is already queued or running"},
+        503: {"description": "Jira is not configured on this server (JIRA_BASE_URL and credentials)"},
     },
 )
 async def import_from_jira(
