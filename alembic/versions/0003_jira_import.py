@@ -63,5 +63,7 @@ def downgrade() -> None:
         batch_op.drop_column("project_id")
         batch_op.alter_column("story_id", existing_type=sa.String(length=64), nullable=False)
     _create_live_index()
-    with op.batch_alter_table("user_stories", schema=None) as batch_op:
+    # Not a table rebuild: on SQLite, dropping user_stories (even to re-create it) with foreign keys on
+    # would cascade to every job and test case of every story.
+    with op.batch_alter_table("user_stories", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("jira_url")
