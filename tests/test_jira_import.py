@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from testgen.cli.main import main
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
+from tests.conftest import run_worker
 from tests.fake_jira import FakeJira, adf, bullets, heading, issue, ordered, paragraph
 from tests.helpers import Event, read_events
 
@@ -251,23 +252,37 @@ async def test_rate_limit_is_retried_after_the_servers_delay(
     assert times[1] - times[0] >= 0.9 and times[2] - times[1] >= 0.9  # Retry-After: 1, honoured
 
 
+@pytest.fixture
+def two_retries(cloud: FakeJira, settings: Settings) -> FakeJira:
+    """Set before the worker starts: its Jira client reads the settings once, at start-up."""
+    settings.jira_max_retries = 2
+    return cloud
+
+
 async def test_rate_limit_that_never_ends_fails_clearly(
-    cloud: FakeJira, settings: Settings, http: AsyncClient, worker: object
+    two_retries: FakeJira, http: AsyncClient, worker: object
 ) -> None:
+    cloud = two_retries
     cloud.rate_limited = 100
     cloud.retry_after = "0"
-    settings.jira_max_retries = 2
     project = await new_project(http)
     _, events = await run_import(http, project, "project = SHOP")
     assert events[-1].data["error"]["type"] == "rate_limited"
     assert len(cloud.requests) == 3
 
 
-async def test_unreachable_jira_names_the_base_url(
-    settings: Settings, http: AsyncClient, worker: object
-) -> None:
+@pytest.fixture
+def nowhere(settings: Settings) -> Settings:
+    """Set before the worker starts: its Jira client reads the settings once, at start-up."""
     settings.jira_base_url = f"http://127.0.0.1:{free_port()}"
     settings.jira_email, settings.jira_api_token = "qa@example.com", SecretStr("never-sent-anywhere")
+    return settings
+
+
+async def test_unreachable_jira_names_the_base_url(
+    nowhere: Settings, http: AsyncClient, worker: object
+) -> None:
+    settings = nowhere
     project = await new_project(http)
     _, events = await run_import(http, project, "project = SHOP")
     error = events[-1].data["error"]
@@ -361,3 +376,17 @@ async def test_cli_jira_import_follows_and_prints_the_summary(
     assert cloud.token not in err
     assert await asyncio.to_thread(main, ["stories", "import", "--jira", "x", "--api", server]) == 2
     assert "--jira needs --project ID" in capsys.readouterr().err
+
+
+async def test_the_worker_builds_its_jira_client_once_and_closes_it(
+    cloud: FakeJira, settings: Settings
+) -> None:
+    async with run_worker(settings) as w:
+        deadline = asyncio.get_running_loop().time() + 10
+        while "resources" not in w.ctx:
+            assert asyncio.get_running_loop().time() < deadline, "the worker never started"
+            await asyncio.sleep(0.01)
+        client = w.ctx["resources"].jira
+        assert client is not None and client.base_url == cloud.url
+        assert not client._http.is_closed
+    assert client._http.is_closed
