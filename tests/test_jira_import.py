@@ -390,3 +390,36 @@ async def test_the_worker_builds_its_jira_client_once_and_closes_it(
         assert client is not None and client.base_url == cloud.url
         assert not client._http.is_closed
     assert client._http.is_closed
+
+
+async def test_concurrent_import_requests_make_one_job(client: AsyncClient, settings: Settings) -> None:
+    settings.jira_base_url = "https://shop.atlassian.net"
+    settings.jira_email, settings.jira_api_token = "qa@example.com", SecretStr("t0ken-value")
+    project = await new_project(client)
+    answers = await asyncio.gather(
+        *(client.post(f"/projects/{project}/imports/jira", json={"jql": "project = SHOP"}) for _ in range(6))
+    )
+    assert sorted(r.status_code for r in answers) == [200] * 5 + [202]
+    assert len({r.json()["task_id"] for r in answers}) == 1
+
+
+async def test_datacenter_refusal_and_bad_jql_never_show_the_pat(
+    datacenter: FakeJira,
+    settings: Settings,
+    http: AsyncClient,
+    worker: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    pat = settings.jira_pat.get_secret_value()  # type: ignore[union-attr]
+    project = await new_project(http)
+    _, events = await run_import(http, project, "project = BAD%")
+    error = events[-1].data["error"]
+    assert error["type"] == "jql" and "(received: Bearer [redacted])" in error["message"]
+    datacenter.pat = "the-pat-the-server-wants"  # now it refuses ours, echoing it
+    _, refused = await run_import(http, project, "project = OPS")
+    assert refused[-1].data["error"]["type"] == "auth"
+    assert "JIRA_PAT" in refused[-1].data["error"]["message"]
+    assert datacenter.requests[-1].authorization == f"Bearer {pat}"  # it was sent, and echoed back
+    for text in (json.dumps([e.data for e in events + refused]), caplog.text):
+        assert pat not in text

@@ -49,5 +49,7 @@ def test_upgrade_and_downgrade_keep_rows_and_the_live_job_index(tmp_path: Path) 
             "SELECT sql FROM sqlite_master WHERE name = 'uq_generation_jobs_active_story'"
         ).fetchone()
         assert "WHERE status IN" in index[0]
+        imports = db.execute("SELECT sql FROM sqlite_master WHERE name = 'uq_generation_jobs_active_import'")
+        assert "kind = 'import_jira'" in imports.fetchone()[0]
     command.downgrade(cfg, "0001")
     assert counts(path) == [1, 1, 1]  # the import job went (it has no story); nothing else did

@@ -18,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 # The partial index of 0001, dropped and re-created around the table rebuild (SQLite's batch mode
 # re-creates a table, and the condition of a partial index does not survive reflection everywhere).
 _LIVE_GENERATION = sa.text("status IN ('queued', 'started', 'generating') AND kind = 'generate'")
+# At most one live Jira import per project.
+_LIVE_IMPORT = sa.text("status IN ('queued', 'started', 'generating') AND kind = 'import_jira'")
 
 
 def _drop_live_index() -> None:
@@ -52,10 +54,22 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_generation_jobs_project_id"), ["project_id"], unique=False)
     _create_live_index()
+    with op.batch_alter_table("generation_jobs", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_generation_jobs_active_import",
+            ["project_id"],
+            unique=True,
+            sqlite_where=_LIVE_IMPORT,
+            postgresql_where=_LIVE_IMPORT,
+        )
 
 
 def downgrade() -> None:
     op.execute(sa.text("DELETE FROM generation_jobs WHERE story_id IS NULL"))
+    with op.batch_alter_table("generation_jobs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_generation_jobs_active_import", sqlite_where=_LIVE_IMPORT, postgresql_where=_LIVE_IMPORT
+        )
     _drop_live_index()
     with op.batch_alter_table("generation_jobs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_generation_jobs_project_id"))

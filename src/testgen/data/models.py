@@ -19,6 +19,14 @@ _LIVE_GENERATION = text(
 )
 
 
+# At most one live Jira import per project (the migration that created it spells out the same condition).
+_LIVE_IMPORT = text(
+    "status IN ({}) AND kind = '{}'".format(
+        ", ".join(f"'{s.value}'" for s in JobStatus if s in ACTIVE), JobKind.import_jira.value
+    )
+)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -105,6 +113,13 @@ class GenerationJob(Base):
             unique=True,
             sqlite_where=_LIVE_GENERATION,
             postgresql_where=_LIVE_GENERATION,
+        ),
+        Index(
+            "uq_generation_jobs_active_import",
+            "project_id",
+            unique=True,
+            sqlite_where=_LIVE_IMPORT,
+            postgresql_where=_LIVE_IMPORT,
         ),
     )
 

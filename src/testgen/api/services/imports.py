@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from arq.connections import ArqRedis
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.api.services.jobs import dispatch, new_job, require_queue
@@ -44,7 +45,14 @@ async def enqueue_jira_import(
     await require_queue(redis, settings)
     job = new_job(None, JobKind.import_jira, {"jql": jql}, project_id=project_id)
     session.add(job)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # another request queued an import of this project a moment ago
+        await session.rollback()
+        existing = await repository.get_active_project_job(session, project_id, JobKind.import_jira)
+        if existing is None:
+            raise
+        return existing, False
     await dispatch(session, redis, store, settings, job, IMPORT_JIRA_JOB)
     logger.info("Queued Jira import task %s for project %s", job.id, project_id)
     return job, True
