@@ -68,9 +68,9 @@ class JiraClient:
             raise JiraError("configuration", problem)
         assert settings.jira_base_url is not None
         base = settings.jira_base_url.rstrip("/")
-        self._base = base
         url = httpx.URL(base)
-        # What messages name: the base URL without any user:password part.
+        # Without any user:password part: the credentials are the settings' (httpx would otherwise send
+        # the URL's instead), and messages name this URL.
         self.base_url = str(url.copy_with(username=None, password=None)) if url.userinfo else base
         self.deployment = settings.jira_deployment
         self.acceptance_field = settings.jira_acceptance_field
@@ -93,7 +93,7 @@ class JiraClient:
             self._secrets.append(pat)
         self._secrets = sorted({s for s in self._secrets if len(s) >= 4}, key=len, reverse=True)
         self._http = httpx.AsyncClient(
-            base_url=self._base,
+            base_url=self.base_url,
             headers=headers,
             timeout=settings.jira_timeout_s,
             follow_redirects=False,  # never carry the credentials to another host
