@@ -244,12 +244,14 @@ async def test_rate_limit_is_retried_after_the_servers_delay(
     cloud: FakeJira, http: AsyncClient, worker: object
 ) -> None:
     cloud.rate_limited = 2
+    cloud.retry_after = "2"  # longer than the client's own first back-off (1 s): proves it is read
     project = await new_project(http)
     _, events = await run_import(http, project, "project = SHOP")
     assert events[-1].event == "completed", events[-1].data
     assert events[-1].data["result"]["counts"]["created"] == 6
     times = [r.at for r in cloud.requests]
-    assert times[1] - times[0] >= 0.9 and times[2] - times[1] >= 0.9  # Retry-After: 1, honoured
+    assert times[1] - times[0] >= 1.9 and times[2] - times[1] >= 1.9
+    assert len(cloud.requests) == 2 + 4  # two refused, then the four pages
 
 
 @pytest.fixture
