@@ -178,7 +178,7 @@ class JiraClient:
             if status == 200:
                 try:
                     answer = response.json()
-                except ValueError:
+                except (ValueError, RecursionError):  # not JSON, or nested beyond reason
                     answer = None
                 if not isinstance(answer, dict):
                     raise JiraError("jira", f"Jira at {self.base_url} answered with something else than JSON")

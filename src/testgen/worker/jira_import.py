@@ -90,8 +90,13 @@ async def _import(res: WorkerResources, jira: JiraClient, run: JobRun, project_i
                 try:
                     mapped.append(map_issue(issue, jira.base_url, jira.acceptance_field))
                 except Unmappable as exc:
-                    key = issue.get("key") if isinstance(issue, dict) else None
-                    outcome.skipped.append({"key": str(key)[:64] if key else "?", "reason": str(exc)})
+                    outcome.skipped.append({"key": _key(issue), "reason": str(exc)})
+                except Exception as exc:  # a shape nobody foresaw: this issue only, never the import
+                    logger.warning(
+                        "Task %s: issue %s could not be read", run.job.id, _key(issue), exc_info=True
+                    )
+                    reason = f"could not be read ({type(exc).__name__}); see the worker log"
+                    outcome.skipped.append({"key": _key(issue), "reason": reason})
             if await res.store.cancel_requested(run.job.id):  # cancelled while the page was on its way
                 raise JobFinished
             async with res.sessionmaker() as session:
@@ -122,6 +127,11 @@ async def _import(res: WorkerResources, jira: JiraClient, run: JobRun, project_i
         JobStatus.completed, 100, message, persist=True, result=result, error=None, finished_at=utcnow()
     )
     logger.info("Task %s: %s", run.job.id, message)
+
+
+def _key(issue: object) -> str:
+    key = issue.get("key") if isinstance(issue, dict) else None
+    return str(key)[:64] if key else "?"
 
 
 def _values(story: MappedStory) -> dict[str, Any]:
