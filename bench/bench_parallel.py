@@ -1,6 +1,7 @@
-"""Parallel vs sequential batches through GeminiProvider against the fake Gemini server.
+"""Parallel vs sequential batches through each remote provider against its fake server: GeminiProvider
+and the fake Gemini, OpenAIProvider (the real openai SDK) and the fake OpenAI-compatible server.
 
-    .venv/bin/python bench/bench_parallel.py [--quick]
+    .venv/bin/python bench/bench_parallel.py [--quick] [--provider gemini|openai|all]
 
 The fake answers each call after `latency + per-scenario latency x scenarios asked`, like a model whose
 time grows with the output. With enough concurrency, a job should take about as long as its slowest
@@ -24,8 +25,10 @@ sys.path.insert(0, str(ROOT))
 from testgen.core.config import Settings  # noqa: E402
 from testgen.generation.llm.base import BatchRequest, LLMError, LLMProvider, StoryText  # noqa: E402
 from testgen.generation.llm.gemini import GeminiProvider  # noqa: E402
+from testgen.generation.llm.openai_compat import OpenAIProvider  # noqa: E402
 from testgen.generation.planning import plan_batches  # noqa: E402
 from tests.fake_gemini import FakeGemini  # noqa: E402
+from tests.fake_openai import FakeOpenAI  # noqa: E402
 
 TARGET_RATIO = 1.25
 STORY = StoryText(
@@ -94,20 +97,28 @@ async def run_sequential(generate: Generate, batches: list[BatchRequest]) -> Run
     return RunResult(time.perf_counter() - started, [t for t, _ in timed], sum(n for _, n in timed))
 
 
-async def bench(config: BenchConfig, fake: FakeGemini) -> tuple[RunResult, RunResult, int]:
+def make_provider(name: str, config: BenchConfig, fake: FakeGemini) -> LLMProvider:
     settings = Settings(
         _env_file=None,
-        llm_provider="gemini",
+        llm_provider=name,
         gemini_api_key="bench-key",
         gemini_base_url=fake.url,
         gemini_timeout_s=60,
+        openai_api_key="bench-key",
+        openai_base_url=fake.url,
+        openai_model="bench-model",
+        openai_timeout_s=60,
         llm_max_concurrency=config.max_concurrency,
         llm_rpm=0,
     )
+    return OpenAIProvider(settings, None) if name == "openai" else GeminiProvider(settings, None)
+
+
+async def bench(config: BenchConfig, fake: FakeGemini, name: str) -> tuple[RunResult, RunResult, int]:
     batches = plan_batches(
         STORY, config.test_cases, config.scenarios_per_test_case, config.batch_max_scenarios
     )
-    provider = GeminiProvider(settings, None)
+    provider = make_provider(name, config, fake)
     try:
         generate = provider_runner(provider)
         # One call first, so one-time imports and setup inside the SDK are not timed.
@@ -156,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios-per-test-case", type=int, default=3)
     parser.add_argument("--batch-max-scenarios", type=int, default=15)
     parser.add_argument("--max-concurrency", type=int, default=32)
+    parser.add_argument("--provider", choices=["gemini", "openai", "all"], default="all")
     args = parser.parse_args(argv)
     latency, per_scenario = (0.05, 0.01) if args.quick else (0.5, 0.1)
     config = BenchConfig(
@@ -167,13 +179,17 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrency=args.max_concurrency,
     )
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
-    with FakeGemini() as fake:
-        try:
-            parallel, sequential, max_in_flight = asyncio.run(bench(config, fake))
-        except LLMError as exc:
-            print(f"bench failed: {exc.type}: {exc.message}", file=sys.stderr)
-            return 1
-    report(config, parallel, sequential, max_in_flight)
+    names = ["gemini", "openai"] if args.provider == "all" else [args.provider]
+    for n, name in enumerate(names):
+        fake = FakeOpenAI() if name == "openai" else FakeGemini()
+        with fake:
+            try:
+                parallel, sequential, max_in_flight = asyncio.run(bench(config, fake, name))
+            except LLMError as exc:
+                print(f"bench failed ({name}): {exc.type}: {exc.message}", file=sys.stderr)
+                return 1
+        print(("\n" if n else "") + f"provider: {name}")
+        report(config, parallel, sequential, max_in_flight)
     return 0
 
 

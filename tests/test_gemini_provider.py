@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 
 from testgen.core.config import Settings
 from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
-from testgen.generation.llm.gemini import FENCE, GeminiProvider
+from testgen.generation.llm.gemini import GeminiProvider
+from testgen.generation.llm.prompt import FENCE
 from testgen.generation.planning import plan_batches
 from tests.fake_gemini import FakeGemini
 

@@ -1,4 +1,4 @@
-"""Migration 0003 (Jira import) up and down on SQLite keeps every story, job and test case: its table
+"""Migrations 0002 and 0003 up and down on SQLite keep every story, job and test case: their table
 rebuilds must not cascade."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def counts(path: Path) -> list[int]:
         ]
 
 
-def test_upgrade_and_downgrade_keep_rows_and_the_live_job_index(tmp_path: Path) -> None:
+def test_upgrade_and_downgrade_keep_rows_and_the_live_job_indexes(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     cfg = alembic_config(f"sqlite+aiosqlite:///{path}")
     command.upgrade(cfg, "0001")
@@ -53,3 +53,5 @@ def test_upgrade_and_downgrade_keep_rows_and_the_live_job_index(tmp_path: Path) 
         assert "kind = 'import_jira'" in imports.fetchone()[0]
     command.downgrade(cfg, "0001")
     assert counts(path) == [1, 1, 1]  # the import job went (it has no story); nothing else did
+    with sqlite3.connect(path) as db:  # and no rebuild of projects cleared the stories' project
+        assert db.execute("SELECT project_id FROM user_stories").fetchall() == [(1,)]

@@ -17,7 +17,15 @@ from testgen.core.redis_keys import events_key, state_key
 from testgen.data import models, repository
 from testgen.data.schemas import Scenario
 from testgen.data.schemas import TestCaseDraft as Draft
-from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, StoryText, TestCaseSlot
+from testgen.generation.llm.base import (
+    BatchRequest,
+    BatchResult,
+    CallStats,
+    LLMProvider,
+    StoryText,
+    TestCaseSlot,
+)
+from testgen.generation.llm.factory import ProviderSet
 from testgen.generation.llm.offline import OfflineProvider
 from testgen.generation.quality import coverage, duplicate_positions
 from testgen.streaming.progress_store import ProgressStore
@@ -454,7 +462,7 @@ class EchoingProvider:
             title=f"Signed-in shopper {slot.index}", given=[spelling], when=["pays"], then=["paid"]
         )
 
-    async def generate_batch(self, request: BatchRequest) -> BatchResult:
+    async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult:
         self.requests.append(request)
         call = len(self.requests)
         cases = []
@@ -481,6 +489,11 @@ class EchoingProvider:
         return None
 
 
+def only(provider: LLMProvider, settings: Settings) -> ProviderSet:
+    """A worker's providers with `provider` standing in for the default one."""
+    return ProviderSet({settings.provider: provider}, settings)
+
+
 @pytest.fixture
 async def resources(
     settings: Settings, redis: Redis, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
@@ -489,7 +502,7 @@ async def resources(
         settings=settings,
         sessionmaker=sessionmaker,
         store=ProgressStore(redis, settings.keep_result_s),
-        provider=EchoingProvider(),
+        providers=only(EchoingProvider(), settings),
         rows=JobRows(engine),
     )
 
@@ -499,8 +512,8 @@ async def test_duplicates_are_replaced_and_counts_stay_exact(
 ) -> None:
     await make_story(client, "US-001", criteria=4)
     job = await queue(client, "US-001", num_test_cases=4, scenarios_per_test_case=2)
-    provider = resources.provider
-    assert isinstance(provider, EchoingProvider)
+    provider = EchoingProvider()
+    resources.providers = only(provider, resources.settings)
     assert await run_generation(resources, job["task_id"]) == "completed"
 
     result = (await client.get(job["status_url"])).json()["result"]
@@ -528,7 +541,8 @@ async def test_duplicates_are_replaced_and_counts_stay_exact(
 async def test_duplicates_that_keep_coming_back_are_bounded(
     client: AsyncClient, resources: WorkerResources
 ) -> None:
-    resources.provider = provider = EchoingProvider(fresh=False)
+    provider = EchoingProvider(fresh=False)
+    resources.providers = only(provider, resources.settings)
     await make_story(client, "US-001")
     job = await queue(client, "US-001", num_test_cases=3, scenarios_per_test_case=2)
     assert await run_generation(resources, job["task_id"]) == "completed"
@@ -544,7 +558,7 @@ async def test_a_regenerated_duplicate_is_replaced(
 ) -> None:
     await make_story(client, "US-001")
     job = await queue(client, "US-001", num_test_cases=2, scenarios_per_test_case=2)
-    resources.provider = OfflineProvider()
+    resources.providers = only(OfflineProvider(), resources.settings)
     assert await run_generation(resources, job["task_id"]) == "completed"
     original = (await client.get(job["status_url"])).json()["result"]["test_cases"]
     # The draft's first scenario, spelled differently: the regenerated case echoes it.
@@ -555,7 +569,8 @@ async def test_a_regenerated_duplicate_is_replaced(
         def _echo(self, slot: TestCaseSlot) -> Scenario:
             return echo
 
-    resources.provider = provider = Echo()
+    provider = Echo()
+    resources.providers = only(provider, resources.settings)
     child = (await client.post(regenerate_url(job["task_id"], 1))).json()
     assert await run_regeneration(resources, child["task_id"]) == "completed"
     result = (await client.get(child["status_url"])).json()["result"]
@@ -571,18 +586,18 @@ async def test_a_regeneration_cancelled_midway_changes_nothing(
 ) -> None:
     await make_story(client, "US-001")
     job = await queue(client, "US-001", num_test_cases=2, scenarios_per_test_case=1)
-    resources.provider = OfflineProvider()
+    resources.providers = only(OfflineProvider(), resources.settings)
     assert await run_generation(resources, job["task_id"]) == "completed"
     before = (await client.get(job["status_url"])).json()["result"]
     child = (await client.post(regenerate_url(job["task_id"], 1))).json()
 
     class CancelledWhileWriting(OfflineProvider):
-        async def generate_batch(self, request: BatchRequest) -> BatchResult:
+        async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult:
             r = await client.post(f"/generate-test-cases/{child['task_id']}/cancel")
             assert r.status_code == 202
-            return await super().generate_batch(request)
+            return await super().generate_batch(request, model)
 
-    resources.provider = CancelledWhileWriting()
+    resources.providers = only(CancelledWhileWriting(), resources.settings)
     assert await run_regeneration(resources, child["task_id"]) == "finished-elsewhere"
     assert (await client.get(child["status_url"])).json()["status"] == "cancelled"
     assert (await client.get(job["status_url"])).json()["result"] == before

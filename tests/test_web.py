@@ -576,3 +576,32 @@ async def test_import_dialog_shows_progress_and_summary_then_exports(
     download = await info.value
     assert download.suggested_filename == "Shop-test-cases.xray.json"
     assert json.loads(await read_download(download.path())) == []  # nothing saved yet
+
+
+async def test_a_project_chooses_its_provider_and_model(
+    page: Page, http: AsyncClient, settings: Settings
+) -> None:
+    settings.openai_base_url = "http://127.0.0.1:9/v1"  # configured (nothing is called here)
+    project = (await http.post("/projects", json={"name": "Private"})).json()
+    await page.goto("/")
+    await page.locator("#projects-card summary").click()
+    row = page.locator(f'#projects tr[data-project="{project["id"]}"]')
+    select = row.locator("select[name=llm_provider]")
+    await expect(select).to_have_value("")
+    assert await select.locator("option").all_text_contents() == [
+        "server default (offline)",
+        "offline",
+        "openai",
+    ]
+    await select.select_option("openai")
+    await expect(row.locator("[name=llm_model]")).to_have_attribute("placeholder", settings.openai_model)
+    await row.locator("[name=llm_model]").fill("llama3.1:8b")
+    await row.get_by_role("button", name="Save").click()
+    await expect(page.locator(".toast").last).to_contain_text("Private: openai / llama3.1:8b")
+    stored = (await http.get(f"/projects/{project['id']}")).json()
+    assert (stored["llm_provider"], stored["llm_model"]) == ("openai", "llama3.1:8b")
+    await shot(page, "project-provider")
+    await page.reload()
+    await page.locator("#projects-card summary").click()
+    await expect(row.locator("select[name=llm_provider]")).to_have_value("openai")
+    await expect(row.locator("[name=llm_model]")).to_have_value("llama3.1:8b")

@@ -71,6 +71,9 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 StreamTokensDep = Annotated[StreamTokens, Depends(get_stream_tokens)]
 
 
+MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and fail there
+
+
 async def _must_exist(
     session: AsyncSession, get: Callable[[AsyncSession, Key], Awaitable[Row | None]], ident: Key, what: str
 ) -> Row:
@@ -81,6 +84,15 @@ async def _must_exist(
     if found is None:
         raise NotFoundError(what, ident)
     return found
+
+
+async def existing_project(
+    session: SessionDep, project_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+) -> Project:
+    return await _must_exist(session, repository.get_project, project_id, messages.PROJECT)
+
+
+ProjectDep = Annotated[Project, Depends(existing_project)]
 
 
 async def existing_story(session: SessionDep, story_id: Annotated[str, Path(max_length=200)]) -> UserStory:
@@ -122,18 +134,6 @@ async def jobs_for_stream(
     if not jobs:
         raise NotFoundError("Generation jobs for stories", ", ".join(story_id))
     return list(jobs.values())
-
-
-MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and fail there
-
-
-async def existing_project(
-    session: SessionDep, project_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
-) -> Project:
-    return await _must_exist(session, repository.get_project, project_id, messages.PROJECT)
-
-
-ProjectDep = Annotated[Project, Depends(existing_project)]
 
 
 async def existing_test_case(

@@ -18,6 +18,7 @@ from testgen.core.errors import (
     InvalidRequestError,
     NotFoundError,
     ServiceUnavailableError,
+    UnprocessableError,
 )
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (NotFoundError, 404),
     (ConflictError, 409),
     (InvalidRequestError, 400),
+    (UnprocessableError, 422),
     (ServiceUnavailableError, 503),
     (ConfigurationError, 503),
 ]

@@ -25,6 +25,12 @@ def _add_bind(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of processes from 1 to 64, got {text[:20]!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="testgen", description="Turn user stories into QA test cases.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,10 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
         "api", help="run the HTTP API (uvicorn)", description="Run the HTTP API with uvicorn."
     )
     _add_bind(api)
+    api.add_argument(
+        "--workers", type=_count, default=1, metavar="N", help="run N API processes on the port (default 1)"
+    )
+    api.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind with SO_REUSEPORT, so that other `testgen api` processes can share the port",
+    )
     worker = sub.add_parser(
         "worker",
         help="run one ARQ worker (same as `arq workers.WorkerSettings`)",
         description="Run one ARQ worker (same as `arq workers.WorkerSettings`).",
+    )
+    worker.add_argument(
+        "--processes", type=_count, default=1, metavar="N", help="run N worker processes (default 1)"
     )
     worker.add_argument(
         "--check",
@@ -138,7 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         migrations.upgrade(settings.database_url)
         return 0
     if args.command == "api":
-        return serve.run_api(settings, args.host, args.port)
+        return serve.run_api(settings, args.host, args.port, workers=args.workers, reuse_port=args.reuse_port)
     if args.command == "worker":
-        return serve.check_worker(settings) if args.check else serve.run_worker(settings)
+        if args.check:
+            return serve.check_worker(settings)
+        return serve.run_worker(settings, processes=args.processes)
     return serve.run_dev(settings, args.host, args.port, seed=not args.no_seed)

@@ -6,12 +6,14 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from types import FrameType
 from typing import Any
 
+from testgen.cli.processes import supervise
 from testgen.core import embedded_redis, heap
 from testgen.core.config import Settings
 from testgen.core.presence import WORKER_FRESH_S, beat_age_s
@@ -19,8 +21,15 @@ from testgen.data import migrations
 
 logger = logging.getLogger("testgen.cli")
 
+TESTGEN = [sys.executable, "-m", "testgen"]
 
-def run_api(settings: Settings, host: str, port: int) -> int:
+
+def run_api(settings: Settings, host: str, port: int, *, workers: int = 1, reuse_port: bool = False) -> int:
+    """The API; with `workers` > 1, that many API processes sharing the port (SO_REUSEPORT)."""
+    if workers > 1:
+        command = [*TESTGEN, "api", "--host", host, "--port", str(port), "--reuse-port"]
+        return supervise(command, workers, stop_timeout_s=15)
+
     import uvicorn
 
     from testgen.api.app import create_app
@@ -40,8 +49,19 @@ def run_api(settings: Settings, host: str, port: int) -> int:
             await super().shutdown(sockets)
 
     config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=5, log_config=None)
-    Server(config).run()
+    Server(config).run(sockets=[_shared_socket(host, port)] if reuse_port else None)
     return 0
+
+
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other processes may bind too: the kernel spreads connections."""
+    family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.set_inheritable(True)
+    return sock
 
 
 def check_worker(settings: Settings) -> int:
@@ -60,7 +80,11 @@ def check_worker(settings: Settings) -> int:
     return 0
 
 
-def run_worker(settings: Settings) -> int:
+def run_worker(settings: Settings, *, processes: int = 1) -> int:
+    """One worker in this process; with `processes` > 1, that many `testgen worker` processes."""
+    if processes > 1:
+        return supervise([*TESTGEN, "worker"], processes, stop_timeout_s=settings.worker_shutdown_wait_s + 5)
+
     from testgen.worker.options import worker_options
     from testgen.worker.wakeable import WakeableWorker
 

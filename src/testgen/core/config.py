@@ -7,12 +7,15 @@ import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LLMProviderName = Literal["offline", "gemini"]
+LLMProviderName = Literal["offline", "gemini", "openai"]
+LLM_PROVIDER_NAMES: tuple[LLMProviderName, ...] = get_args(LLMProviderName)
+OPENAI_PUBLIC_BASE_URL = "https://api.openai.com/v1"
+OFFLINE_MODEL = "offline-v1"
 JiraDeployment = Literal["cloud", "datacenter"]
 
 
@@ -39,6 +42,12 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_api_version: str = "v1beta"
     gemini_timeout_s: float = Field(default=120.0, gt=0)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
+    openai_api_version: str | None = None
+    azure_openai_endpoint: str | None = None
+    openai_timeout_s: float = Field(default=120.0, gt=0)
     llm_max_attempts: int = Field(default=5, ge=1, le=20)
     llm_max_reasks: int = Field(default=2, ge=0, le=10)
     llm_max_concurrency: int = Field(default=32, ge=1)
@@ -82,6 +91,10 @@ class Settings(BaseSettings):
         "llm_provider",
         "gemini_api_key",
         "gemini_base_url",
+        "openai_api_key",
+        "openai_base_url",
+        "openai_api_version",
+        "azure_openai_endpoint",
         "api_keys",
         "jira_base_url",
         "jira_email",
@@ -112,6 +125,38 @@ class Settings(BaseSettings):
     def provider(self) -> LLMProviderName:
         assert self.llm_provider is not None
         return self.llm_provider
+
+    @property
+    def openai_is_azure(self) -> bool:
+        """Azure OpenAI (AsyncAzureOpenAI) when an API version or an Azure endpoint is set."""
+        return bool(self.openai_api_version or self.azure_openai_endpoint)
+
+    @property
+    def openai_endpoint(self) -> str:
+        """The server the openai provider talks to."""
+        if self.openai_is_azure:
+            return self.azure_openai_endpoint or self.openai_base_url or ""
+        return self.openai_base_url or OPENAI_PUBLIC_BASE_URL
+
+    def provider_configured(self, name: str) -> bool:
+        """Whether projects may choose provider `name`: the default one, offline, or one whose settings
+        are given (GEMINI_API_KEY; OPENAI_BASE_URL, OPENAI_API_KEY or AZURE_OPENAI_ENDPOINT)."""
+        if name == self.provider or name == "offline":
+            return True
+        if name == "gemini":
+            return self.gemini_api_key is not None
+        if name == "openai":
+            return bool(self.openai_base_url or self.openai_api_key or self.azure_openai_endpoint)
+        return False
+
+    @property
+    def configured_providers(self) -> list[LLMProviderName]:
+        """The providers this server can use, the default first."""
+        others = [p for p in LLM_PROVIDER_NAMES if p != self.provider and self.provider_configured(p)]
+        return [self.provider, *others]
+
+    def default_model(self, provider: str) -> str:
+        return {"gemini": self.gemini_model, "openai": self.openai_model}.get(provider, OFFLINE_MODEL)
 
     @cached_property
     def api_key_list(self) -> list[str]:

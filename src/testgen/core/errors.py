@@ -26,6 +26,10 @@ class InvalidRequestError(DomainError):
     pass
 
 
+class UnprocessableError(DomainError):
+    """A well-formed request whose values this server cannot accept (422)."""
+
+
 class ServiceUnavailableError(DomainError):
     pass
 

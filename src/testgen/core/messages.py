@@ -5,6 +5,8 @@ Each says what happened and what to do next; none carries a secret.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 # What a "not found" names (see errors.NotFoundError: "<kind> <id> not found").
 PROJECT = "Project"
 STORY = "User story"
@@ -31,3 +33,10 @@ def not_cancellable(task_id: str, status: str) -> str:
 
 def draft_closed(parent_id: str, index: int) -> str:
     return f"Task {parent_id} was saved or discarded meanwhile; test case {index} was not regenerated"
+
+
+def provider_not_configured(provider: str, configured: Sequence[str]) -> str:
+    return (
+        f"LLM provider {provider[:32]!r} is not configured on this server; configure it, or set the "
+        f"project's llm_provider to one of: {', '.join(configured)} (or null for the server's default)"
+    )

@@ -1,7 +1,9 @@
-"""Worker heartbeats: each worker scores itself in one sorted set every HEARTBEAT_S seconds.
+"""Who is alive: worker heartbeats, and each API process's count of open event streams.
 
-arq's own health-check key is shared by all workers and deleted by the first that stops cleanly;
-this set says "some worker beat in the last WORKER_FRESH_S seconds" whatever the others do.
+Each worker scores itself in one sorted set every HEARTBEAT_S seconds. arq's own health-check key is
+shared by all workers and deleted by the first that stops cleanly; this set says "some worker beat
+in the last WORKER_FRESH_S seconds" whatever the others do. Each API process reports its open event
+streams every STREAMS_REPORT_S seconds, so that any of them can give the total.
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from testgen.core.redis_keys import WORKERS_KEY
+from testgen.core.redis_keys import API_PROCESSES_KEY, API_STREAMS_KEY, WORKERS_KEY
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10
 WORKER_FRESH_S = 30
+STREAMS_REPORT_S = 5
 
 
 async def beat_forever(redis: Redis, worker_id: str, heartbeat_file: Path | None = None) -> None:
@@ -48,6 +52,41 @@ def beat_age_s(heartbeat_file: Path) -> float | None:
         return time.time() - heartbeat_file.stat().st_mtime
     except FileNotFoundError:
         return None
+
+
+async def report_streams_forever(redis: Redis, process_id: str, count: Callable[[], int]) -> None:
+    """Report this API process's open streams (`count()`) until cancelled; forget them on the way out."""
+    try:
+        while True:
+            with contextlib.suppress(RedisError, OSError):
+                async with redis.pipeline(transaction=True) as pipe:
+                    pipe.zadd(API_PROCESSES_KEY, {process_id: time.time()})
+                    pipe.hset(API_STREAMS_KEY, process_id, str(count()))
+                    await pipe.execute()
+            await asyncio.sleep(STREAMS_REPORT_S)
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(API_PROCESSES_KEY, process_id)
+                pipe.hdel(API_STREAMS_KEY, process_id)
+                await pipe.execute()
+
+
+async def streams_elsewhere(redis: Redis, process_id: str) -> int:
+    """Open event streams of the other live API processes, as of their last report."""
+    cutoff = time.time() - 3 * STREAMS_REPORT_S
+    gone = await redis.zrangebyscore(API_PROCESSES_KEY, "-inf", cutoff)
+    if gone:  # stopped without saying so (killed): drop their figures
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(API_PROCESSES_KEY, *gone)
+            pipe.hdel(API_STREAMS_KEY, *gone)
+            await pipe.execute()
+    live = await redis.zrangebyscore(API_PROCESSES_KEY, cutoff, "+inf")
+    others = [p for p in live if p != process_id.encode()]
+    if not others:
+        return 0
+    counts: list[bytes | None] = await redis.hmget(API_STREAMS_KEY, others)  # type: ignore[misc]
+    return sum(int(c or 0) for c in counts)
 
 
 async def live_workers(redis: Redis) -> int:

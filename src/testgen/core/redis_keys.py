@@ -10,6 +10,8 @@ PREFIX = "testgen:"
 QUEUE_NAME = f"{PREFIX}queue"  # arq's queue (a sorted set of job ids)
 WAKE_CHANNEL = f"{PREFIX}wake"  # published after each enqueue, so that idle workers look at once
 WORKERS_KEY = f"{PREFIX}workers"  # worker heartbeats: a sorted set of worker id -> last beat
+API_PROCESSES_KEY = f"{PREFIX}api-processes"  # API processes: a sorted set of process id -> last report
+API_STREAMS_KEY = f"{PREFIX}api-streams"  # a hash of API process id -> its open event streams
 # arq names a job after the worker function that runs it (testgen.worker.functions).
 GENERATE_JOB = "generate_test_cases"
 REGENERATE_JOB = "regenerate_test_case"

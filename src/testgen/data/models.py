@@ -66,6 +66,9 @@ class Project(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # The LLM that writes this project's test cases; NULL: the server's default provider / its model.
+    llm_provider: Mapped[str | None] = mapped_column(String(32))
+    llm_model: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

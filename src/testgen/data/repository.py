@@ -17,6 +17,17 @@ async def get_project(session: AsyncSession, project_id: int) -> Project | None:
     return await session.get(Project, project_id)
 
 
+async def project_llm(session: AsyncSession, story_id: str) -> tuple[str | None, str | None]:
+    """The LLM provider and model chosen by the project of story `story_id` (None: the defaults)."""
+    query = (
+        select(Project.llm_provider, Project.llm_model)
+        .join(UserStory, UserStory.project_id == Project.id)
+        .where(UserStory.id == story_id)
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 async def get_project_by_name(session: AsyncSession, name: str) -> Project | None:
     return (await session.execute(select(Project).where(Project.name == name))).scalar_one_or_none()
 

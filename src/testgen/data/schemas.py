@@ -50,10 +50,42 @@ class ProjectCreate(BaseModel):
     description: Description = ""
 
 
+ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ProjectUpdate(BaseModel):
+    name: Title | None = None
+    description: Description | None = None
+    llm_provider: ProviderName | None = Field(
+        default=None,
+        description="The LLM provider that writes this project's test cases (one configured on the "
+        "server); null: the server's default. Changing it without llm_model resets the model.",
+    )
+    llm_model: ModelName | None = Field(
+        default=None, description="The provider's model; null: the provider's default model"
+    )
+
+    @field_validator("name", "description")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class LLMProviderOut(BaseModel):
+    name: str
+    default_model: str
+    default: bool = Field(description="The server's default provider (LLM_PROVIDER)")
+
+
 class ProjectOut(ORMModel):
     id: int
     name: str
     description: str
+    llm_provider: str | None
+    llm_model: str | None
     created_at: dt.datetime
 
 

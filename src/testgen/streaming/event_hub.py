@@ -16,6 +16,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from testgen.core.presence import report_streams_forever
 from testgen.core.redis_keys import hub_control_key
 from testgen.streaming.progress_store import StoredEvent, decode_entry
 
@@ -66,13 +67,19 @@ class EventHub:
         self._subs: dict[str, set[Subscription]] = {}
         self._cursors: dict[str, str] = {}
         self._pending: dict[str, asyncio.Future[None]] = {}
-        self._control = hub_control_key(uuid.uuid4().hex)
+        self.process_id = uuid.uuid4().hex  # this API process, in Redis
+        self._control = hub_control_key(self.process_id)
         self._control_cursor = "0-0"
         self._task: asyncio.Task[None] | None = None
+        self._census: asyncio.Task[None] | None = None
         self.connections = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
+        self._census = asyncio.create_task(
+            report_streams_forever(self.redis, self.process_id, lambda: self.connections),
+            name="stream-census",
+        )
 
     def close_streams(self) -> None:
         """End every open stream with a retry hint (server shutting down)."""
@@ -82,10 +89,11 @@ class EventHub:
 
     async def stop(self) -> None:
         self.close_streams()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._census):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         with contextlib.suppress(RedisError, OSError):
             await self.redis.delete(self._control)
         await self.reader.aclose()

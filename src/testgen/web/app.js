@@ -164,6 +164,7 @@
   const state = {
     stories: [],
     projects: new Map(), // id -> project
+    providers: [], // the LLM providers a project may choose: { name, default_model, default }
     jobs: new Map(), // task_id -> latest snapshot
     storyTask: new Map(), // story_id -> task_id of its latest job
     saved: new Map(), // task_id -> number of test cases saved (or true when saved elsewhere)
@@ -565,6 +566,60 @@
     parts.generate.disabled = running;
   }
 
+  // --- projects: each may choose its LLM provider and model ---------------------------------------
+  function renderProjectTable() {
+    const body = $("#projects tbody");
+    const providers = state.providers;
+    const fallback = providers.find((p) => p.default);
+    body.replaceChildren(
+      ...[...state.projects.values()].map((project) => {
+        const select = h(
+          "select",
+          { name: "llm_provider", "aria-label": `LLM provider of ${project.name}` },
+          h("option", { value: "" }, `server default (${fallback ? fallback.name : "?"})`),
+          ...providers.map((p) => h("option", { value: p.name }, p.name)),
+        );
+        select.value = project.llm_provider || "";
+        const defaultModel = () => {
+          const chosen = providers.find((p) => p.name === select.value) || fallback;
+          return chosen ? chosen.default_model : "";
+        };
+        const modelInput = h("input", {
+          name: "llm_model",
+          maxLength: 200,
+          value: project.llm_model || "",
+          placeholder: defaultModel(),
+          "aria-label": `Model of ${project.name}`,
+        });
+        select.addEventListener("change", () => {
+          modelInput.value = "";
+          modelInput.placeholder = defaultModel();
+        });
+        const save = h("button", { type: "button", className: "link" }, "Save");
+        save.addEventListener("click", async () => {
+          save.disabled = true;
+          try {
+            const { data } = await api("PATCH", `/projects/${project.id}`, {
+              llm_provider: select.value || null,
+              llm_model: modelInput.value.trim() || null,
+            });
+            state.projects.set(data.id, data);
+            renderProjectTable();
+            const model = data.llm_model ? ` / ${data.llm_model}` : "";
+            toast(`${data.name}: ${data.llm_provider || "server default"}${model}`, "success");
+          } catch (err) {
+            toast(err.message, "error");
+          } finally {
+            save.disabled = false;
+          }
+        });
+        return h("tr", { dataset: { project: String(project.id) } },
+          h("td", {}, project.name), h("td", {}, select), h("td", {}, modelInput), h("td", {}, save));
+      }),
+    );
+    $("#projects-empty").hidden = state.projects.size > 0;
+  }
+
   // --- the add-a-story form -------------------------------------------------------------------------
   function renderProjects(selected) {
     const select = $("#project-select");
@@ -600,6 +655,7 @@
         state.projects.set(project.id, project);
         projectId = project.id;
         renderProjects(project.id);
+        renderProjectTable();
       }
       const criteria = value("acceptance_criteria").split("\n").map((l) => l.trim()).filter(Boolean);
       const { data: story } = await api("POST", "/user-stories", {
@@ -975,11 +1031,14 @@
 
   // --- loading --------------------------------------------------------------------------------------
   async function load() {
-    const [{ data: projects }, { data: stories }] = await Promise.all([
+    const [{ data: projects }, { data: stories }, { data: providers }] = await Promise.all([
       api("GET", "/projects?limit=500"),
       api("GET", `/user-stories?limit=${STORY_LIMIT}`),
+      api("GET", "/projects/providers"),
     ]);
     state.projects = new Map(projects.map((p) => [p.id, p]));
+    state.providers = providers;
+    renderProjectTable();
     state.stories = stories;
     const selected = $("#project-select").value;
     renderProjects(state.projects.has(Number(selected)) ? Number(selected) : undefined);

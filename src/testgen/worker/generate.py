@@ -68,7 +68,7 @@ def _leaves(error: BaseException) -> Any:
 async def _generate(
     res: WorkerResources, run: JobRun, story: StoryText, options: dict[str, Any]
 ) -> dict[str, Any]:
-    provider = res.provider
+    provider = res.providers.for_job(options)
     await run.report(
         JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
     )

@@ -14,7 +14,7 @@ from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.logs import configure_logging
 from testgen.core.presence import beat_forever
-from testgen.generation.llm.factory import check_provider_config, create_provider
+from testgen.generation.llm.factory import ProviderSet, check_provider_config
 from testgen.jira.client import JiraClient, configuration_problem
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
@@ -37,7 +37,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings=settings,
         sessionmaker=create_sessionmaker(engine),
         store=ProgressStore(ctx["redis"], settings.keep_result_s),
-        provider=create_provider(settings, ctx["redis"]),
+        providers=ProviderSet.build(settings, ctx["redis"]),
         rows=JobRows(engine),
         jira=JiraClient(settings) if jira_problem is None else None,
         jira_problem=jira_problem,
@@ -49,7 +49,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     if ctx.get("own_process"):  # not a worker inside the tests' process
         heap.settle()
     logger.info(
-        "Worker ready: provider %s, up to %d jobs at once", settings.provider, settings.worker_max_jobs
+        "Worker ready: providers %s (default %s), up to %d jobs at once",
+        ", ".join(ctx["resources"].providers.names),
+        settings.provider,
+        settings.worker_max_jobs,
     )
 
 
@@ -61,7 +64,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
                 await ctx[name]
     resources: WorkerResources | None = ctx.get("resources")
     if resources is not None:
-        await resources.provider.aclose()
+        await resources.providers.aclose()
         if resources.jira is not None:
             await resources.jira.aclose()
     if "engine" in ctx:

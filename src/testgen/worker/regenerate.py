@@ -60,7 +60,8 @@ def _open_cases(parent: GenerationJob | None, parent_id: str, index: int) -> lis
 
 async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, parent_id: str) -> None:
     started = time.monotonic()
-    provider, options = res.provider, run.job.options
+    options = run.job.options
+    provider = res.providers.for_job(options)
     index, per_case = int(options["index"]), int(options["scenarios_per_test_case"])
     async with res.sessionmaker() as session:
         cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)

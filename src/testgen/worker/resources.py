@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen.core.config import Settings
-from testgen.generation.llm.base import LLMProvider
+from testgen.generation.llm.factory import ProviderSet
 from testgen.jira.client import JiraClient
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
@@ -18,7 +18,7 @@ class WorkerResources:
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     store: ProgressStore
-    provider: LLMProvider
+    providers: ProviderSet
     rows: JobRows
     jira: JiraClient | None = None  # None when Jira is not configured (see jira_problem)
     jira_problem: str | None = None

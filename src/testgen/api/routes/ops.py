@@ -45,6 +45,6 @@ async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> JS
     responses={200: {"content": {ops.CONTENT_TYPE: {}}}},
 )
 async def metrics(session: SessionDep, redis: RedisDep, hub: HubDep) -> PlainTextResponse:
-    """Prometheus metrics (text exposition format)."""
-    body = await ops.metrics(session, redis, hub.connections)
+    """Prometheus metrics (text exposition format) of the whole service."""
+    body = await ops.metrics(session, redis, local_streams=hub.connections, process_id=hub.process_id)
     return PlainTextResponse(body, media_type=ops.CONTENT_TYPE)

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from testgen.api.deps import SessionDep
+from testgen.api.deps import ProjectDep, SessionDep, SettingsDep
 from testgen.api.services import stories
-from testgen.data.schemas import ProjectCreate, ProjectOut
+from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectOut, ProjectUpdate
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -23,3 +23,21 @@ async def list_projects(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> object:
     return await stories.list_projects(session, limit, offset)
+
+
+@router.get("/providers", response_model=list[LLMProviderOut])
+async def llm_providers(settings: SettingsDep) -> object:
+    """The LLM providers a project may choose (those configured on this server) and their default models."""
+    return stories.llm_providers(settings)
+
+
+@router.get("/{project_id}", response_model=ProjectOut)
+async def get_project(project: ProjectDep) -> object:
+    return project
+
+
+@router.patch("/{project_id}", response_model=ProjectOut)
+async def update_project(
+    project: ProjectDep, data: ProjectUpdate, session: SessionDep, settings: SettingsDep
+) -> object:
+    return await stories.update_project(session, settings, project, data)

@@ -22,7 +22,7 @@ from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, even
 from testgen.data import repository
 from testgen.data.job_states import CANCEL, TERMINAL, UNDO_ENQUEUE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
-from testgen.generation.llm.factory import check_provider_config
+from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
 from testgen.streaming.progress_store import ProgressStore
 from testgen.streaming.snapshots import job_snapshot
 
@@ -89,6 +89,14 @@ def new_job(
     )
 
 
+async def llm_choice(session: AsyncSession, settings: Settings, story_id: str) -> dict[str, str]:
+    """The provider and model a job for the story is queued with (its project's choice, else the
+    server's default); ConfigurationError when that provider cannot work."""
+    choice = job_choice(settings, *await repository.project_llm(session, story_id))
+    check_provider_config(settings, choice[PROVIDER_OPTION])
+    return choice
+
+
 async def enqueue(
     session: AsyncSession,
     redis: ArqRedis,
@@ -102,12 +110,13 @@ async def enqueue(
         raise InvalidRequestError(
             f"User story {story.id} is not associated with a project; set its project_id, then queue again"
         )
-    check_provider_config(settings)
     await begin_read(session)
     existing = await repository.get_active_job(session, story.id)
+    choice = await llm_choice(session, settings, story.id)
     await session.commit()
     if existing is not None:
         return existing, False
+    options = {**options, **choice}
     await require_queue(redis, settings)
 
     story_id = story.id

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, text
@@ -23,14 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from testgen.core.config import Settings
 from testgen.core.errors import DatabaseUnavailableError
-from testgen.core.presence import WORKER_FRESH_S, live_workers
+from testgen.core.presence import WORKER_FRESH_S, live_workers, streams_elsewhere
+from testgen.core.redis import redact_url
 from testgen.core.redis_keys import QUEUE_NAME
 from testgen.data.job_states import RUNNING, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob
+from testgen.generation.llm.checks import provider_problem
 
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 3.0
+LLM_PROBE_TIMEOUT_S = 2.0
+WARNING = "warning: "
 NO_WORKER = f"none seen: no worker heartbeat in the last {WORKER_FRESH_S} s"
 
 # Job run times span seconds to the job timeout (10 minutes by default).
@@ -50,7 +55,8 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
-        return all(v == "ok" for v in self.checks.values())
+        """Every check is "ok" or only a warning (a secondary provider, an unreachable local model)."""
+        return all(v == "ok" or v.startswith(WARNING) for v in self.checks.values())
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -86,8 +92,46 @@ async def _check(probe: Awaitable[None], secrets: list[str]) -> str:
     return "ok"
 
 
+async def _probe_model_server(settings: Settings) -> str:
+    """Whether the OpenAI-compatible server at OPENAI_BASE_URL answers (GET /models); only a warning
+    when it does not: a local model server may start after testgen, and only its jobs fail meanwhile."""
+    url = settings.openai_endpoint.rstrip("/") + "/models"
+    key = settings.openai_api_key.get_secret_value().strip() if settings.openai_api_key else ""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    where = redact_url(settings.openai_endpoint)
+    try:
+        async with httpx.AsyncClient(timeout=LLM_PROBE_TIMEOUT_S) as http:
+            response = await http.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        what = type(exc).__name__
+        return f"{WARNING}cannot reach the model server at {where} ({what}); its jobs fail until it answers"
+    if response.status_code in (401, 403):
+        return f"{WARNING}the model server at {where} rejected OPENAI_API_KEY ({response.status_code})"
+    return "ok"
+
+
+async def _llm_checks(settings: Settings) -> dict[str, str]:
+    """One check per configured provider but offline: its configuration problem, or (for a local
+    OpenAI-compatible server) whether it answers. A problem of the default provider makes /ready fail."""
+    checks: dict[str, str] = {}
+    for name in settings.configured_providers:
+        if name == "offline":
+            continue
+        problem = provider_problem(settings, name)
+        if problem is not None:
+            checks[f"llm:{name}"] = (
+                "" if name == settings.provider else WARNING
+            ) + f"misconfigured: {problem}"
+        elif name == "openai" and settings.openai_base_url and not settings.openai_is_azure:
+            checks[f"llm:{name}"] = await _probe_model_server(settings)
+        else:
+            checks[f"llm:{name}"] = "ok"
+    return checks
+
+
 async def readiness(engine: AsyncEngine, redis: Redis, settings: Settings) -> Readiness:
-    """Ready when the database and Redis answer and some worker's heartbeat is alive."""
+    """Ready when the database and Redis answer, some worker's heartbeat is alive and the default LLM
+    provider is configured; other providers' problems and an unreachable local model are warnings."""
     secrets = _secrets(settings)
     heartbeat = False
 
@@ -97,15 +141,15 @@ async def readiness(engine: AsyncEngine, redis: Redis, settings: Settings) -> Re
             await redis.ping()
             heartbeat = await live_workers(redis) > 0
 
-    database, redis_state = await asyncio.gather(
-        _check(_check_database(engine), secrets), _check(redis_probe(), secrets)
+    database, redis_state, llm = await asyncio.gather(
+        _check(_check_database(engine), secrets), _check(redis_probe(), secrets), _llm_checks(settings)
     )
     workers = "ok" if heartbeat else NO_WORKER
     if redis_state != "ok":
         workers = "unknown: Redis is down"
     if not (database == redis_state == workers == "ok"):
         logger.info("Not ready: database %s; redis %s; workers %s", database, redis_state, workers)
-    return Readiness({"database": database, "redis": redis_state, "workers": workers})
+    return Readiness({"database": database, "redis": redis_state, "workers": workers, **llm})
 
 
 # --- metrics ---------------------------------------------------------------------------------------
@@ -175,18 +219,20 @@ async def _error_types(session: AsyncSession) -> dict[str, int]:
     return {str(t or "unknown"): n for t, n in await session.execute(query)}
 
 
-async def _redis_state(redis: Redis) -> dict[str, Any] | None:
+async def _redis_state(redis: Redis, process_id: str) -> dict[str, Any] | None:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             depth = await redis.zcard(QUEUE_NAME)
             alive = await live_workers(redis)
+            streams = await streams_elsewhere(redis, process_id)
     except (RedisError, OSError, TimeoutError) as exc:
         logger.warning("Metrics without Redis figures: %s", type(exc).__name__)
         return None
-    return {"depth": int(depth), "workers": int(bool(alive))}
+    return {"depth": int(depth), "workers": int(bool(alive)), "streams_elsewhere": streams}
 
 
-async def metrics(session: AsyncSession, redis: Redis, sse_connections: int) -> str:
+async def metrics(session: AsyncSession, redis: Redis, *, local_streams: int, process_id: str) -> str:
+    """The metrics of the whole service, whichever API process answers the scrape."""
     try:
         counts = await _job_counts(session)
         durations = await _durations(session)
@@ -195,7 +241,7 @@ async def metrics(session: AsyncSession, redis: Redis, sse_connections: int) -> 
         await session.commit()  # end the read: on SQLite an open transaction holds the write lock
     except OSError as exc:  # e.g. PostgreSQL refusing connections: the driver's error is not wrapped
         raise DatabaseUnavailableError("database unavailable: cannot connect; no metrics") from exc
-    queue = await _redis_state(redis)
+    queue = await _redis_state(redis, process_id)
 
     out = _Exposition()
     out.family("testgen_jobs", "gauge", "Generation jobs in the database by status.")
@@ -227,8 +273,13 @@ async def metrics(session: AsyncSession, redis: Redis, sse_connections: int) -> 
     for kind, count in sorted(errors.items()):
         out.sample("testgen_job_errors", count, type=kind)
 
-    out.family("testgen_sse_connections", "gauge", "Open Server-Sent Events connections to this process.")
-    out.sample("testgen_sse_connections", sse_connections)
+    out.family(
+        "testgen_sse_connections",
+        "gauge",
+        "Open Server-Sent Events connections to all API processes (the others as of their last report, "
+        "at most 5 s old; this process's alone while Redis is down).",
+    )
+    out.sample("testgen_sse_connections", local_streams + (queue or {}).get("streams_elsewhere", 0))
 
     out.family("testgen_redis_up", "gauge", "1 if Redis answered this scrape.")
     out.sample("testgen_redis_up", 0 if queue is None else 1)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from testgen.api.services import jobs
 from testgen.core import messages
 from testgen.core.config import Settings
+from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from testgen.core.redis_keys import REGENERATE_JOB
 from testgen.data import repository
@@ -20,7 +21,6 @@ from testgen.data.drafts import draft_cases
 from testgen.data.job_states import ACTIVE, DISCARD, SAVE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft, TestCaseUpdate
-from testgen.generation.llm.factory import check_provider_config
 from testgen.streaming.progress_store import ProgressStore
 from testgen.streaming.snapshots import job_snapshot
 
@@ -117,11 +117,15 @@ async def regenerate(
     cases = draft_cases(parent)
     if index >= len(cases):
         raise NotFoundError(messages.TEST_CASE, f"{index} of task {parent.id} (it has {len(cases)}, from 0)")
-    check_provider_config(settings)
+    story_id = parent.story_id
+    assert story_id is not None  # an open draft is a story's generation job
+    await begin_read(session)
+    choice = await jobs.llm_choice(session, settings, story_id)
+    await session.commit()
     await jobs.require_queue(redis, settings)
 
     per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
-    options = {"index": index, "scenarios_per_test_case": per_case}
+    options = {"index": index, "scenarios_per_test_case": per_case, **choice}
     job = jobs.new_job(parent.story_id, JobKind.regenerate, options, parent_id=parent.id)
     session.add(job)
     await session.commit()

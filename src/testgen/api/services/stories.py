@@ -8,10 +8,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.core import messages
-from testgen.core.errors import ConflictError, NotFoundError
+from testgen.core.config import Settings
+from testgen.core.errors import ConflictError, NotFoundError, UnprocessableError
 from testgen.data import repository
 from testgen.data.models import Project, TestCase, UserStory
-from testgen.data.schemas import ProjectCreate, StoryCreate, StoryUpdate
+from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectUpdate, StoryCreate, StoryUpdate
 
 
 async def create_project(session: AsyncSession, data: ProjectCreate) -> Project:
@@ -29,6 +30,39 @@ async def create_project(session: AsyncSession, data: ProjectCreate) -> Project:
 
 async def list_projects(session: AsyncSession, limit: int, offset: int) -> Sequence[Project]:
     return await repository.list_projects(session, limit, offset)
+
+
+def llm_providers(settings: Settings) -> list[LLMProviderOut]:
+    """The providers a project may choose: those configured on this server, the default first."""
+    return [
+        LLMProviderOut(
+            name=name, default_model=settings.default_model(name), default=name == settings.provider
+        )
+        for name in settings.configured_providers
+    ]
+
+
+async def update_project(
+    session: AsyncSession, settings: Settings, project: Project, data: ProjectUpdate
+) -> Project:
+    """Rename, describe, or choose the project's LLM: only a provider configured on this server."""
+    changes = data.model_dump(exclude_unset=True)
+    provider = changes.get("llm_provider")
+    if provider is not None and not settings.provider_configured(provider):
+        raise UnprocessableError(messages.provider_not_configured(provider, settings.configured_providers))
+    if "llm_provider" in changes and "llm_model" not in changes and provider != project.llm_provider:
+        changes["llm_model"] = None  # a model belongs to its provider
+    renamed = "name" in changes and changes["name"] != project.name
+    if renamed and await repository.get_project_by_name(session, changes["name"]) is not None:
+        raise ConflictError(f"Project {changes['name']!r} already exists; pick another name")
+    for field, value in changes.items():
+        setattr(project, field, value)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise ConflictError(f"Project {data.name!r} already exists; pick another name") from exc
+    return project
 
 
 async def _check_project(session: AsyncSession, project_id: int | None) -> None:

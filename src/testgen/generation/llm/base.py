@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,10 +108,14 @@ class BadOutputError(LLMError):
 
 
 class LLMProvider(Protocol):
-    name: str
-    model: str
+    @property
+    def name(self) -> str: ...
 
-    async def generate_batch(self, request: BatchRequest) -> BatchResult: ...
+    @property
+    def model(self) -> str:
+        """The model used when a call names none."""
+
+    async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -121,6 +126,41 @@ class BatchOutput(BaseModel):
     test_cases: list[TestCaseDraft] = Field(min_length=1)
 
 
+_REASONING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
+_MARKDOWN_FENCE = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)```", re.DOTALL)
+MAX_JSON_STARTS = 50  # where a JSON object may start after prose: tried at most this many
+
+
+def extract_json(text: str) -> Any:
+    """The JSON value in a model's answer: the whole text, else a Markdown-fenced block, else the first
+    object after reasoning or prose (local models often add both). Raises the whole text's JSONDecodeError
+    when none is found."""
+    stripped = _REASONING.sub("", text).strip()
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        error = exc
+    for match in _MARKDOWN_FENCE.finditer(stripped):
+        try:
+            return json.loads(match.group(1))
+        except json.JSONDecodeError:
+            continue
+    decoder = json.JSONDecoder()
+    start = stripped.find("{")
+    for _ in range(MAX_JSON_STARTS):
+        if start == -1:
+            break
+        try:
+            value, _end = decoder.raw_decode(stripped, start)
+        except json.JSONDecodeError:
+            start = stripped.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            return value
+        start = stripped.find("{", start + 1)
+    raise error
+
+
 def parse_batch_output(text: str, request: BatchRequest) -> list[TestCaseDraft]:
     """Validate a model's raw answer against our models and the batch's counts.
 
@@ -128,7 +168,7 @@ def parse_batch_output(text: str, request: BatchRequest) -> list[TestCaseDraft]:
     Test types and criteria come from the plan when the model leaves them out.
     """
     try:
-        output = BatchOutput.model_validate(json.loads(text))
+        output = BatchOutput.model_validate(extract_json(text))
     except json.JSONDecodeError as exc:
         raise BadOutputError(f"model output is not JSON ({exc.msg}, char {exc.pos})") from exc
     except ValidationError as exc:

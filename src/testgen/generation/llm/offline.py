@@ -6,6 +6,7 @@ import asyncio
 import math
 import re
 
+from testgen.core.config import OFFLINE_MODEL
 from testgen.data.schemas import Priority, Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
 
@@ -90,12 +91,12 @@ def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
 
 class OfflineProvider:
     name = "offline"
-    model = "offline-v1"
+    model = OFFLINE_MODEL
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
 
-    async def generate_batch(self, request: BatchRequest) -> BatchResult:
+    async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         cases = [build_test_case(request, slot) for slot in request.slots]

@@ -1,0 +1,60 @@
+"""Several copies of one command as child processes (`testgen api --workers N`, `testgen worker
+--processes N`): SIGINT/SIGTERM are passed on, and a copy that dies is started again."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import time
+from types import FrameType
+
+logger = logging.getLogger("testgen.cli")
+
+RESTART_DELAY_S = 1.0
+MAX_RESTARTS_PER_MINUTE = 5  # past this, a copy is crashing at start-up: give up instead of looping
+
+
+def supervise(command: list[str], copies: int, *, stop_timeout_s: float) -> int:
+    """Run `copies` of `command` until a signal; return 0 after a clean stop, 1 after giving up."""
+    children = [subprocess.Popen(command) for _ in range(copies)]
+    logger.info("Started %d processes: %s", copies, " ".join(command[2:]))
+    stopping = False
+    restarts: list[float] = []
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for i, child in enumerate(children):
+                if stopping or child.poll() is None:
+                    continue
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > MAX_RESTARTS_PER_MINUTE:
+                    logger.error("Processes keep exiting (%d restarts in a minute); stopping", len(restarts))
+                    code = 1
+                    stopping = True
+                    break
+                logger.warning("Process %d exited with %s; starting it again", child.pid, child.returncode)
+                time.sleep(RESTART_DELAY_S)
+                children[i] = subprocess.Popen(command)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + stop_timeout_s
+        for child in children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code

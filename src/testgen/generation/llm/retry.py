@@ -1,0 +1,291 @@
+"""The call loop every remote provider shares: the concurrency bound, the RPM budget shared by all
+workers, a wall-clock deadline per call, and retries of transient faults with backoff (the server's
+own delay when it gives one). What counts as transient is the provider's `classify`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import logging
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from redis.asyncio import Redis
+
+from testgen.core.config import Settings
+from testgen.core.errors import ConfigurationError
+from testgen.core.redis_keys import llm_rate_key
+from testgen.data.schemas import TestCaseDraft
+from testgen.generation.llm.base import (
+    BadOutputError,
+    BatchRequest,
+    CallStats,
+    LLMError,
+    parse_batch_output,
+)
+from testgen.generation.llm.ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+REDACTED = "[redacted]"
+# A run of this many characters of the key in a text counts as a leak (servers often echo a part of it).
+MIN_SECRET_RUN = 8
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failed attempt that may succeed if tried again."""
+
+    type: str
+    description: str
+    retry_after_s: float | None = None
+
+
+class Redactor:
+    """Removes a secret from text: the whole of it, and any run of MIN_SECRET_RUN of its characters."""
+
+    def __init__(self, secret: str | None) -> None:
+        self._secret = (secret or "").strip()
+        n = MIN_SECRET_RUN
+        self._windows = (
+            {self._secret[i : i + n] for i in range(len(self._secret) - n + 1)}
+            if len(self._secret) > n
+            else ({self._secret} if self._secret else set())
+        )
+
+    def __call__(self, text: str) -> str:
+        if not self._windows:
+            return text
+        hidden = [False] * len(text)
+        for window in self._windows:
+            start = text.find(window)
+            while start != -1:
+                for i in range(start, start + len(window)):
+                    hidden[i] = True
+                start = text.find(window, start + 1)
+        if not any(hidden):
+            return text
+        out: list[str] = []
+        for i, char in enumerate(text):
+            if not hidden[i]:
+                out.append(char)
+            elif i == 0 or not hidden[i - 1]:
+                out.append(REDACTED)
+        return "".join(out)
+
+    def leaks(self, text: str) -> bool:
+        return self(text) != text
+
+    def safe_cause(self, exc: BaseException) -> BaseException | None:
+        """The original error to chain, only when its text cannot leak the secret."""
+        return None if self.leaks(str(exc)) or self.leaks(repr(exc.args)) else exc
+
+
+class RetryingCaller:
+    """One provider's calls: bounded, budgeted, deadlined and retried. `display` names the provider
+    in messages ("Gemini"); `timeout_setting` is the setting a user raises when calls time out."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis | None,
+        *,
+        provider: str,
+        display: str,
+        timeout_s: float,
+        timeout_setting: str,
+        redact: Redactor,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        retry_delay_cap_s: float = 60.0,
+        rpm_window_s: float = 60.0,
+    ) -> None:
+        self.display = display
+        self.timeout_s = timeout_s
+        self._provider = provider
+        self._timeout_setting = timeout_setting
+        self._redact = redact
+        self._max_attempts = settings.llm_max_attempts
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._retry_delay_cap_s = retry_delay_cap_s
+        self._semaphore = asyncio.Semaphore(settings.llm_max_concurrency)
+        self._rpm = settings.llm_rpm
+        self._rpm_window_s = rpm_window_s
+        self._redis = redis
+        self._limiters: dict[str, RateLimiter] = {}
+        if self._rpm > 0 and redis is None:
+            raise ConfigurationError("LLM_RPM needs Redis to share the budget between workers")
+
+    @property
+    def deadline_s(self) -> float:
+        """A wall-clock bound per call: HTTP timeouts apply per read, not to a slowly trickling answer."""
+        return self.timeout_s * 1.5 + 1.0
+
+    def _limiter(self, model: str) -> RateLimiter | None:
+        if self._rpm <= 0 or self._redis is None:
+            return None
+        limiter = self._limiters.get(model)
+        if limiter is None:
+            key = llm_rate_key(self._provider, model)
+            limiter = RateLimiter(self._redis, key, self._rpm, window_s=self._rpm_window_s)
+            self._limiters[model] = limiter
+        return limiter
+
+    async def call(
+        self,
+        send: Callable[[], Awaitable[T]],
+        classify: Callable[[Exception], Fault | None],
+        *,
+        model: str,
+        stats: CallStats,
+        label: str,
+    ) -> T:
+        """`send()`'s answer, retrying what `classify` calls transient. `classify` raises LLMError for a
+        final failure and returns None for an exception that is not a provider fault (it propagates)."""
+        limiter = self._limiter(model)
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                async with self._semaphore:
+                    if limiter is not None:
+                        await limiter.acquire(label)
+                    stats.calls += 1
+                    async with asyncio.timeout(self.deadline_s):
+                        return await send()
+            except TimeoutError as exc:
+                fault = Fault("timeout", f"no answer within {self.timeout_s:g}s")
+                cause: Exception = exc
+            except LLMError:
+                raise
+            except Exception as exc:
+                classified = classify(exc)
+                if classified is None:
+                    raise
+                fault, cause = classified, exc
+            if attempt == self._max_attempts:
+                raise self._exhausted(fault, label) from self._redact.safe_cause(cause)
+            delay = self.backoff(attempt, fault.retry_after_s)
+            stats.retries += 1
+            logger.warning(
+                "%s: %s call attempt %d/%d failed (%s), retrying in %.1fs",
+                label,
+                self.display,
+                attempt,
+                self._max_attempts,
+                self._redact(fault.description),
+                delay,
+            )
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _exhausted(self, fault: Fault, label: str) -> LLMError:
+        tries = f"{self._max_attempts} attempt{'s' if self._max_attempts > 1 else ''}"
+        what = self._redact(fault.description)
+        if fault.type == "rate_limit":
+            message = (
+                f"{label}: {self.display} kept rate-limiting the calls ({what}) after {tries}. "
+                "Wait for the quota to refill, or lower LLM_MAX_CONCURRENCY / set LLM_RPM to your quota."
+            )
+        elif fault.type == "timeout":
+            message = (
+                f"{label}: {self.display} did not answer in time ({what}) after {tries}. "
+                f"Raise {self._timeout_setting} or lower BATCH_MAX_SCENARIOS."
+            )
+        else:
+            message = f"{label}: {self.display} kept failing ({what}) after {tries}. Try again later."
+        return LLMError(fault.type, message, retryable=True)
+
+    def backoff(self, attempt: int, retry_after_s: float | None) -> float:
+        """The server's delay when given (capped), else exponential backoff with full jitter."""
+        if retry_after_s is not None:
+            return min(retry_after_s, self._retry_delay_cap_s) + random.uniform(0, self._backoff_base_s)
+        return random.uniform(0, min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1)))
+
+
+async def ask_until_valid(
+    ask: Callable[[str | None], Awaitable[str]],
+    request: BatchRequest,
+    *,
+    max_reasks: int,
+    display: str,
+    label: str,
+    stats: CallStats,
+    redact: Redactor,
+) -> list[TestCaseDraft]:
+    """Ask (`ask(feedback)` returns the model's text) until the answer validates against the batch, at
+    most `max_reasks` times more; a bad or short answer is asked again with what was wrong with it."""
+    feedback: str | None = None
+    for reask in range(max_reasks + 1):
+        if reask:
+            stats.reasks += 1
+        try:
+            return parse_batch_output(await ask(feedback), request)
+        except BadOutputError as exc:
+            feedback = redact(exc.message)
+            if reask < max_reasks:
+                logger.warning(
+                    "%s: %s answer rejected (%s), asking again (re-ask %d/%d)",
+                    label,
+                    display,
+                    feedback,
+                    reask + 1,
+                    max_reasks,
+                )
+    raise LLMError(
+        "bad_output",
+        f"{label}: {display} gave unusable output {max_reasks + 1} times in a row "
+        f"(last: {feedback}). Try again, or lower BATCH_MAX_SCENARIOS.",
+        retryable=True,
+    )
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration_s(value: str) -> float | None:
+    """Seconds in `1.5`, `20ms`, `1s`, `6m0s` or `1h2m3.5s`; None when it is none of these."""
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """How long an HTTP 429/503 asks us to wait: `retry-after-ms`, else `Retry-After` (seconds or a
+    date), else the longest of the `x-ratelimit-reset-*` headers (OpenAI's `6m0s` durations)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        ms = _duration_s(lowered["retry-after-ms"])
+        if ms is not None:
+            return ms / 1000
+    if "retry-after" in lowered:
+        seconds = _duration_s(lowered["retry-after"])
+        if seconds is not None:
+            return seconds
+        try:
+            when = email.utils.parsedate_to_datetime(lowered["retry-after"])
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.UTC)
+            return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    resets = [
+        s
+        for k, v in lowered.items()
+        if k.startswith("x-ratelimit-reset-") and (s := _duration_s(v)) is not None
+    ]
+    return max(resets) if resets else None
