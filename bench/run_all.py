@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_pickup", "bench_progress", "bench_fanout", "bench_jobs", "bench_api", "bench_parallel"]
+SCRIPTS = [
+    "bench_pickup",
+    "bench_progress",
+    "bench_fanout",
+    "bench_jobs",
+    "bench_api",
+    "bench_parallel",
+    "bench_stream_burst",
+]
 
 
 def main() -> int:

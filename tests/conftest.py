@@ -24,6 +24,7 @@ from testgen.core.config import Settings
 from testgen.core.database import create_engine
 from testgen.worker.options import worker_options
 from testgen.worker.wakeable import WakeableWorker
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,8 +136,8 @@ async def server(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
     config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
     srv = uvicorn.Server(config)
     task = asyncio.create_task(srv.serve())
-    while not srv.started:
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: srv.started or task.done(), what="uvicorn to start")
+    assert srv.started, "uvicorn did not start"
     port = srv.servers[0].sockets[0].getsockname()[1]
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True

@@ -4,6 +4,10 @@ It serves `POST /{api_version}/models/{model}:generateContent` on 127.0.0.1 from
 in its own thread (with its own event loop), so a client on any loop can call it without deadlock.
 Behaviours are scripted per call (`script("429", "ok")`); once the script is used up every call
 answers "ok". Counts are read from the `BATCH_SPEC: {...}` line the provider writes in its prompt.
+
+Like some servers and proxies, it echoes the API key it received (`echo_key`, on by default) in every
+error message, in the HTML of a non-JSON answer and in an `x-received-api-key` header: a leak test
+against this fake fails when testgen's redaction is missing.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ BEHAVIOURS = frozenset(
         "500",
         "503",
         "malformed_json",
+        "wrong_shape",
         "not_json_body",
         "too_few_scenarios",
         "too_few_test_cases",
@@ -105,12 +110,14 @@ class FakeGemini:
         retry_delay: str = "0.2s",
         hang_s: float = 30.0,
         valid_keys: set[str] | None = None,
+        echo_key: bool = True,
     ) -> None:
         self.latency_s = latency_s
         self.latency_per_scenario_s = latency_per_scenario_s
         self.retry_delay = retry_delay
         self.hang_s = hang_s
         self.valid_keys = valid_keys
+        self.echo_key = echo_key
         self._lock = threading.Lock()
         self._state = _State()
         self._server: uvicorn.Server | None = None
@@ -228,20 +235,24 @@ class FakeGemini:
             if not message.get("more_body"):
                 break
         match = PATH_RE.match(scope["path"])
-        if scope["method"] != "POST" or match is None:
-            await _send_json(send, 404, _error(404, "NOT_FOUND", f"no route for {scope['path']}"))
-            return
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        key = headers.get("x-goog-api-key")
+        echo = [(b"x-received-api-key", (key or "").encode())] if self.echo_key else []
+        if scope["method"] != "POST" or match is None:
+            error = _error(404, "NOT_FOUND", self._echo(f"no route for {scope['path']}", key))
+            await _send_json(send, 404, error, echo)
+            return
         try:
             body = json.loads(raw or b"{}")
         except json.JSONDecodeError:
-            await _send_json(send, 400, _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received."))
+            error = _error(400, "INVALID_ARGUMENT", self._echo("Invalid JSON payload received.", key))
+            await _send_json(send, 400, error, echo)
             return
-        state, record = self._begin(scope["path"], headers.get("x-goog-api-key"), body)
+        state, record = self._begin(scope["path"], key, body)
         try:
             status, payload = await self._answer(record, receive)
             if status:
-                await _send_body(send, status, payload)
+                await _send_body(send, status, payload, echo if status >= 400 or payload[:1] != b"{" else [])
         finally:
             with self._lock:
                 record.finished = time.monotonic()
@@ -269,12 +280,14 @@ class FakeGemini:
             return 0, b""
         if behaviour in ("429", "500", "503", "bad_key", "forbidden", "bad_request"):
             status, error = self._error_for(behaviour)
+            error["error"]["message"] = self._echo(error["error"]["message"], record.api_key)
             return status, json.dumps(error).encode()
         spec = _parse_spec(record.user_text)
         if not await self._wait(receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios):
             return 0, b""
         if behaviour == "not_json_body":
-            return 200, b"<html><body>upstream proxy says hello</body></html>"
+            greeting = self._echo("upstream proxy says hello", record.api_key)
+            return 200, f"<html><body>{greeting}</body></html>".encode()
         if behaviour == "empty":
             body: dict[str, Any] = {"candidates": [{"finishReason": "SAFETY", "index": 0}]}
             return 200, json.dumps(body).encode()
@@ -321,6 +334,9 @@ class FakeGemini:
         ]
         return 400, error
 
+    def _echo(self, message: str, key: str | None) -> str:
+        return f"{message} (key={key})" if self.echo_key else message
+
     async def _wait(self, receive: Receive, seconds: float) -> bool:
         """Sleep; False if the client disconnected or the server released hanging calls first."""
         if seconds <= 0:
@@ -365,6 +381,8 @@ def _parse_spec(text: str) -> _Spec:
 def _answer_text(behaviour: str, spec: _Spec) -> str:
     if behaviour == "malformed_json":
         return '{"test_cases": [{"title": "Unclosed'
+    if behaviour == "wrong_shape":  # valid JSON, but a test case without scenarios
+        return json.dumps({"test_cases": [{"title": "No scenarios", "covered_criteria": [0]}]})
     cases, per_case = spec.test_cases, spec.scenarios_per_test_case
     if behaviour == "too_few_scenarios":
         per_case = max(0, per_case - 1)
@@ -398,12 +416,16 @@ def _error(code: int, status: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "status": status}}
 
 
-async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
-    await _send_body(send, status, json.dumps(payload).encode())
+async def _send_json(
+    send: Send, status: int, payload: dict[str, Any], extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await _send_body(send, status, json.dumps(payload).encode(), extra)
 
 
-async def _send_body(send: Send, status: int, body: bytes) -> None:
+async def _send_body(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     content_type = b"application/json; charset=UTF-8" if body[:1] in (b"{", b"[") else b"text/html"
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -4,7 +4,9 @@ LM Studio, llama.cpp's server and OpenAI itself serve it).
 It shares FakeGemini's machinery (uvicorn in its own thread on 127.0.0.1, per-call scripts, latency,
 hanging calls released on reset) and answers `POST /v1/chat/completions` and Azure's
 `POST /openai/deployments/{deployment}/chat/completions`, plus `GET /v1/models`. It misbehaves like
-real servers do when asked: it echoes the credential it received in its 401 message, refuses
+real servers do when asked: it echoes the credential it received (in every error message, an HTML
+answer and an `x-received-api-key` header, unless `echo_key=False`; OpenAI itself quotes it in its
+401 message), refuses
 `json_schema` response formats (`supports_json_schema=False`), wraps JSON in Markdown fences, writes
 reasoning first, answers in prose, or says the context is too long.
 """
@@ -61,12 +63,14 @@ class FakeOpenAI(FakeGemini):
         supports_json_schema: bool = True,
         supports_json_object: bool = True,
         error_style: str = "openai",
+        echo_key: bool = True,
     ) -> None:
         super().__init__(
             latency_s=latency_s,
             latency_per_scenario_s=latency_per_scenario_s,
             hang_s=hang_s,
             valid_keys=valid_keys,
+            echo_key=echo_key,
         )
         self.retry_after = retry_after
         self.models = models
@@ -132,12 +136,31 @@ class FakeOpenAI(FakeGemini):
         state, record = self._begin(scope["path"], key, body)
         try:
             status, payload, extra = await self._respond(record, receive)
+            if status and (status >= 400 or isinstance(payload, bytes)) and self.echo_key:
+                payload = self._echo_in(payload, key)
+                extra = [*extra, (b"x-received-api-key", (key or "").encode())]
             if status:
                 await _send(send, status, payload, extra)
         finally:
             with self._lock:
                 record.finished = time.monotonic()
                 state.in_flight -= 1
+
+    def _echo_in(self, payload: dict[str, Any] | bytes, key: str | None) -> dict[str, Any] | bytes:
+        """The answer with the credential quoted in its message (or at the end of an HTML page)."""
+        if isinstance(payload, bytes):
+            return payload.replace(b"</body>", f" (key={key})</body>".encode())
+        error = payload.get("error")
+        if (
+            isinstance(error, dict)
+            and isinstance(error.get("message"), str)
+            and key
+            and key not in error["message"]
+        ):
+            error["message"] = self._echo(error["message"], key)
+        elif isinstance(payload.get("message"), str) and key:
+            payload["message"] = self._echo(payload["message"], key)
+        return payload
 
     async def _respond(
         self, record: RecordedCall, receive: Receive

@@ -1,17 +1,79 @@
-"""Helpers shared by the tests: creating stories, reading SSE streams."""
+"""Helpers shared by the tests: creating stories, reading SSE streams, waiting for a state with a deadline."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import pytest
 from httpx import AsyncClient
 from httpx_sse import aconnect_sse
 from pydantic import SecretStr
 
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
+from testgen.core.logs import QUIET_LOGGERS
+
+T = TypeVar("T")
+
+
+def capture_logs_as_configured(caplog: pytest.LogCaptureFixture) -> None:
+    """Capture everything down to DEBUG, except the loggers configure_logging keeps at WARNING."""
+    caplog.set_level(logging.DEBUG)
+    for name in QUIET_LOGGERS:
+        caplog.set_level(logging.WARNING, logger=name)
+    caplog.handler.setLevel(logging.DEBUG)  # set_level per logger also raised the handler's level
+
+
+WAIT_S = 20.0  # generous: a deadline catches a hang, it is no speed target
+
+
+async def wait_for(
+    check: Callable[[], Any], *, what: str, timeout_s: float = WAIT_S, poll_s: float = 0.02
+) -> Any:
+    """Re-check a state until it holds (a truthy result, returned); fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        value = await result if inspect.isawaitable(result) else result
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout_s:g}s waiting for {what} (last: {value!r})")
+        await asyncio.sleep(poll_s)
+
+
+def wait_for_sync(check: Callable[[], T], *, what: str, timeout_s: float = WAIT_S, poll_s: float = 0.05) -> T:
+    """wait_for for code outside an event loop (subprocesses)."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout_s:g}s waiting for {what} (last: {value!r})")
+        time.sleep(poll_s)
+    return value
+
+
+async def wait_for_job(
+    client: AsyncClient, status_url: str, until: Callable[[dict[str, Any]], bool], *, what: str, **kw: float
+) -> dict[str, Any]:
+    """Poll a job's status until `until(status)` holds; returns that status."""
+
+    async def check() -> dict[str, Any] | None:
+        status: dict[str, Any] = (await client.get(status_url)).json()
+        return status if until(status) else None
+
+    status: dict[str, Any] = await wait_for(check, what=what, **kw)
+    return status
+
+
+def is_status(*names: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda status: status["status"] in names
 
 
 @dataclass
@@ -75,3 +137,12 @@ async def read_events(
             if limit is not None and len(events) >= limit:
                 break
     return events
+
+
+def resume_cursor(events: list[Event]) -> str:
+    """What a client of a multiplexed stream sends to resume: the latest position of each job."""
+    latest: dict[str, str] = {}
+    for event in events:
+        task, _, entry = event.id.partition("=")
+        latest[task] = entry
+    return ";".join(f"{task}={entry}" for task, entry in latest.items())

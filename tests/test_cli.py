@@ -22,8 +22,9 @@ from testgen.cli.client import ProgressBar
 from testgen.cli.main import main
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
+from testgen.core.messages import NO_WORKER_RUNNING
 from tests.conftest import run_worker
-from tests.helpers import make_story, queue, use_unreachable_gemini
+from tests.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for, wait_for_job
 
 BAR = re.compile(r"^\[([#.]{30})\]\s+(\d+)%  (Queued|Starting|Generating|Done|Failed|Cancelled)")
 
@@ -100,6 +101,30 @@ async def test_generate_follow_shows_progress_then_the_test_cases(
     assert "4 test cases, 8 scenarios, covering 3/3 acceptance criteria (offline: " in out
 
 
+async def test_follow_says_when_no_worker_runs_until_one_does(
+    server: str, http: AsyncClient, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await make_story(http, "US-001")
+    following = asyncio.create_task(cli("generate", "US-001", "--follow", "--api", server))
+    loop = asyncio.get_running_loop()
+    deadline, err = loop.time() + 30, ""
+    try:
+        while NO_WORKER_RUNNING not in err and loop.time() < deadline and not following.done():
+            await asyncio.sleep(0.05)
+            err += capsys.readouterr().err
+        assert NO_WORKER_RUNNING in err  # shown while nothing can run the job
+    finally:
+        async with run_worker(settings):  # lets the job, and so the command, end in any case
+            code = await asyncio.wait_for(following, 30)
+    err += capsys.readouterr().err
+    assert code == 0, err
+    bars = [line for line in err.splitlines() if BAR.match(line)]
+    assert bars[0].endswith(f"Queued: {NO_WORKER_RUNNING}")
+    started = next(i for i, line in enumerate(bars) if "Queued" not in line)
+    assert all(NO_WORKER_RUNNING not in line for line in bars[started:])  # gone once a worker runs
+    assert bars[-1].startswith("[##############################] 100%  Done")
+
+
 async def test_generate_without_follow_then_status(
     server: str, http: AsyncClient, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -117,10 +142,8 @@ async def test_generate_without_follow_then_status(
     assert out.splitlines()[0] == f"Task {task_id}  story US-001  queued  0%"
 
     async with run_worker(settings):
-        for _ in range(200):
-            if (await http.get(f"/generate-test-cases/status/{task_id}")).json()["status"] == "completed":
-                break
-            await asyncio.sleep(0.05)
+        url = f"/generate-test-cases/status/{task_id}"
+        await wait_for_job(http, url, is_status("completed"), what="the job to complete")
     assert await cli("status", task_id, "--api", server) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == f"Task {task_id}  story US-001  completed  100%"
@@ -211,15 +234,19 @@ async def test_follow_resumes_after_the_stream_is_cut(
     task_id = (await queue(http, "US-001"))["task_id"]
     async with run_worker(settings):
         follower = asyncio.create_task(cli("generate", "US-001", "--follow", "--api", server))
-        for _ in range(400):
-            status = (await http.get(f"/generate-test-cases/status/{task_id}")).json()
-            if status["status"] == "generating" and status["progress"] >= 30:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)  # the command has received the 30% event (and is connected)
+        shown = ["", ""]
+
+        def command_showed_30_percent() -> bool:
+            out, err = capsys.readouterr()
+            shown[0] += out
+            shown[1] += err
+            return any(percent >= 30 for percent, _ in progress_lines(shown[1]))
+
+        await wait_for(command_showed_30_percent, what="the command to show 30% (so it is connected)")
         app.state.hub.close_streams()  # as when the API restarts: streams end with a retry hint
         assert await asyncio.wait_for(follower, 20) == 0
     out, err = capsys.readouterr()
+    out, err = shown[0] + out, shown[1] + err
     assert re.search(f"US-001 already has a (queued|started|generating) task: {task_id}", out)
     assert err.count("the server ended the stream (restarting?); resuming...") == 1
     steps = progress_lines(err)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections import Counter
 from typing import Any
 
@@ -34,7 +33,7 @@ from starlette.testclient import TestClient
 from testgen.api.app import create_app
 from testgen.core.config import Settings
 from tests.conftest import run_worker
-from tests.helpers import make_story
+from tests.helpers import is_status, make_story, wait_for_job
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
@@ -58,13 +57,11 @@ async def _seed(settings: Settings) -> dict[str, Any]:
         )
         assert r.status_code == 202, r.text
         task_id = r.json()["task_id"]
-        deadline = time.monotonic() + 20
-        while (status := (await client.get(f"/generate-test-cases/status/{task_id}")).json())[
-            "status"
-        ] != "completed":
-            assert status["status"] not in ("failed", "cancelled"), status
-            assert time.monotonic() < deadline, status
-            await asyncio.sleep(0.05)
+        url = f"/generate-test-cases/status/{task_id}"
+        status = await wait_for_job(
+            client, url, is_status("completed", "failed", "cancelled"), what="the end"
+        )
+        assert status["status"] == "completed", status
         r = await client.post(f"/generate-test-cases/{task_id}/save")
         assert r.status_code == 201, r.text
         test_case_id = r.json()["test_case_ids"][0]

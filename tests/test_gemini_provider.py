@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -17,6 +17,7 @@ from testgen.generation.llm.gemini import GeminiProvider
 from testgen.generation.llm.prompt import FENCE
 from testgen.generation.planning import plan_batches
 from tests.fake_gemini import FakeGemini
+from tests.helpers import capture_logs_as_configured, wait_for
 
 API_KEY = "AIzaSy-test-key-5e3b1c9d7f"
 STORY = StoryText(
@@ -120,8 +121,8 @@ async def test_429_is_retried_after_the_server_retry_delay(
     assert fake.calls == 2
     assert result.stats.calls == 2 and result.stats.retries == 1
     gap = fake.requests[1].started - fake.requests[0].started
-    assert 0.3 <= gap < 1.0, "RetryInfo.retryDelay of 0.3s is honoured, not the tiny backoff base"
-    assert elapsed < 2.0
+    assert gap >= 0.3, "RetryInfo.retryDelay of 0.3s is honoured, not the tiny backoff base"
+    assert elapsed < 10  # and not the 30 s of the retry-delay cap
 
 
 async def test_503_is_retried(fake: FakeGemini, make_provider: MakeProvider) -> None:
@@ -147,6 +148,8 @@ async def test_persistent_faults_fail_after_max_attempts(
     assert info.value.type == type_
     assert "after 4 attempts" in info.value.message
     assert fake.calls == 4
+    # The fake echoes the key in its error: the traceback a worker would log must not carry it.
+    assert API_KEY not in "".join(traceback.format_exception(info.value))
 
 
 @pytest.mark.parametrize("behaviour", ["bad_key", "forbidden"])
@@ -158,9 +161,9 @@ async def test_invalid_key_fails_fast_without_retries(
     with pytest.raises(LLMError) as info:
         await make_provider(llm_max_attempts=5).generate_batch(batches()[0])
 
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10  # no backoff
     assert fake.calls == 1
-    assert info.value.type == "auth" and not info.value.retryable
+    assert info.value.type == "auth"
     assert "GEMINI_API_KEY" in info.value.message
     assert API_KEY not in info.value.message
     assert API_KEY not in repr(info.value.__cause__)
@@ -185,9 +188,18 @@ async def test_other_client_errors_are_not_retried(fake: FakeGemini, make_provid
     assert fake.calls == 1
 
 
-@pytest.mark.parametrize("behaviour", ["malformed_json", "too_few_scenarios", "too_few_test_cases", "empty"])
+@pytest.mark.parametrize(
+    ("behaviour", "feedback"),
+    [
+        ("malformed_json", "model output is not JSON (Unterminated string"),
+        ("wrong_shape", "model output has the wrong shape: test_cases.0.scenarios: Field required"),
+        ("too_few_scenarios", "model wrote 2 scenarios for 'Test case 1', 3 were asked"),
+        ("too_few_test_cases", "model wrote 4 test cases, 5 were asked"),
+        ("empty", ""),
+    ],
+)
 async def test_bad_output_is_asked_again(
-    fake: FakeGemini, make_provider: MakeProvider, behaviour: str
+    fake: FakeGemini, make_provider: MakeProvider, behaviour: str, feedback: str
 ) -> None:
     fake.script(behaviour)
     result = await make_provider().generate_batch(batches()[0])
@@ -197,14 +209,20 @@ async def test_bad_output_is_asked_again(
     assert (result.stats.calls, result.stats.reasks, result.stats.retries) == (2, 1, 0)
     assert "previous answer was rejected" not in fake.requests[0].user_text
     assert "previous answer was rejected" in fake.requests[1].user_text
+    assert feedback in fake.requests[1].user_text  # the model is told what was wrong
 
 
-async def test_bad_output_gives_up_after_max_reasks(fake: FakeGemini, make_provider: MakeProvider) -> None:
-    fake.script(*["too_few_scenarios"] * 3)
+@pytest.mark.parametrize(
+    ("behaviour", "said"), [("too_few_scenarios", "scenarios"), ("wrong_shape", "shape")]
+)
+async def test_bad_output_gives_up_after_max_reasks(
+    fake: FakeGemini, make_provider: MakeProvider, behaviour: str, said: str
+) -> None:
+    fake.script(*[behaviour] * 3)
     with pytest.raises(LLMError) as info:
         await make_provider(llm_max_reasks=2).generate_batch(batches()[0])
-    assert info.value.type == "bad_output"
-    assert "scenarios" in info.value.message
+    assert info.value.type == "bad_output"  # not "internal": the answer was understood and refused
+    assert said in info.value.message and "3 times in a row" in info.value.message
     assert fake.calls == 3
 
 
@@ -220,7 +238,7 @@ async def test_timeouts_are_retried_then_reported(fake: FakeGemini, make_provide
     with pytest.raises(LLMError) as info:
         await make_provider(gemini_timeout_s=0.3, llm_max_attempts=2).generate_batch(batches()[0])
 
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10  # the calls hang for 30 s: the 0.3 s timeout cut them
     assert info.value.type == "timeout"
     assert "GEMINI_TIMEOUT_S" in info.value.message
     assert fake.calls == 2
@@ -237,47 +255,48 @@ async def test_cancellation_propagates_during_a_call(fake: FakeGemini, make_prov
     task = asyncio.create_task(make_provider(llm_max_attempts=5).generate_batch(batches()[0]))
     await _until(lambda: fake.in_flight == 1)
 
-    started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=1.0)
-    assert time.monotonic() - started < 1.0
+        await asyncio.wait_for(task, timeout=10)  # the call hangs for 30 s: the cancel ended it
     assert fake.calls == 1, "a cancelled call is not retried"
     await _until(lambda: fake.in_flight == 0)  # the connection was closed, the server saw it
 
 
-async def test_cancellation_propagates_during_backoff(fake: FakeGemini, make_provider: MakeProvider) -> None:
+async def test_cancellation_propagates_during_backoff(
+    fake: FakeGemini, make_provider: MakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
     fake.retry_delay = "30s"
     fake.script("429")
     try:
         task = asyncio.create_task(make_provider().generate_batch(batches()[0]))
-        await _until(lambda: fake.calls == 1 and fake.in_flight == 0)
-        await asyncio.sleep(0.05)
+        await _until(lambda: "retrying in" in caplog.text)  # logged just before the backoff sleep
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=1.0)
+            await asyncio.wait_for(task, timeout=10)  # the backoff is 30 s: the cancel ended it
     finally:
         fake.retry_delay = "0.3s"
     assert fake.calls == 1
 
 
-@pytest.mark.parametrize(("limit", "expected"), [(3, 3), (32, 10)])
+@pytest.mark.parametrize(("limit", "at_least"), [(3, 2), (32, 5)])
 async def test_concurrent_calls_are_bounded(
-    fake: FakeGemini, make_provider: MakeProvider, limit: int, expected: int
+    fake: FakeGemini, make_provider: MakeProvider, limit: int, at_least: int
 ) -> None:
-    fake.latency_s = 0.3
+    fake.latency_s = 1.0
     plan = batches(50, 3, 15)
     assert len(plan) == 10
     provider = make_provider(llm_max_concurrency=limit)
     results = await asyncio.gather(*(provider.generate_batch(b) for b in plan))
 
-    assert fake.max_in_flight == expected
+    # Never above the limit. And well concurrent: the ten calls are asked at once and take 1 s
+    # each, so nothing but the limit holds them back (a lower bound, not an exact peak).
+    assert at_least <= fake.max_in_flight <= min(limit, len(plan))
     assert sum(len(r.test_cases) for r in results) == 50
 
 
 async def test_rpm_budget_is_shared_through_redis(fake: FakeGemini, make_provider: MakeProvider) -> None:
-    first = make_provider(llm_rpm=3, rpm_window_s=1.0)
-    second = make_provider(llm_rpm=3, rpm_window_s=1.0)
+    first = make_provider(llm_rpm=3, rpm_window_s=3.0)
+    second = make_provider(llm_rpm=3, rpm_window_s=3.0)
     plan = batches(12, 1, 2)
     assert len(plan) == 6
     started = time.monotonic()
@@ -285,9 +304,9 @@ async def test_rpm_budget_is_shared_through_redis(fake: FakeGemini, make_provide
 
     starts = sorted(r.started - fake.requests[0].started for r in fake.requests)
     assert len(starts) == 6
-    assert starts[2] < 0.5, "the first 3 calls go at once"
-    assert starts[3] >= 0.9, "the other 3 wait for the window shared by both providers"
-    assert time.monotonic() - started < 3.0
+    assert starts[2] < 2.0, "the first 3 calls go at once"
+    assert starts[3] >= 2.5, "the other 3 wait for the 3 s window shared by both providers"
+    assert time.monotonic() - started < 15
 
 
 async def test_rpm_off_by_default_does_not_touch_redis(make_provider: MakeProvider, redis: Redis) -> None:
@@ -299,7 +318,7 @@ async def test_rpm_off_by_default_does_not_touch_redis(make_provider: MakeProvid
 async def test_key_never_logged(
     fake: FakeGemini, make_provider: MakeProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    capture_logs_as_configured(caplog)  # LOG_LEVEL=DEBUG
     provider = make_provider()
     fake.script("429", "503", "malformed_json", "not_json_body")
     await provider.generate_batch(batches()[0])
@@ -346,6 +365,4 @@ async def test_story_text_is_fenced_as_data(fake: FakeGemini, make_provider: Mak
 
 
 async def _until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5):
-        while not condition():
-            await asyncio.sleep(0.01)
+    await wait_for(condition, what="the fake Gemini's state")

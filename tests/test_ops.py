@@ -13,7 +13,7 @@ from pathlib import Path
 
 from arq.constants import health_check_key_suffix
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import ASGITransport, AsyncClient, Response
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
@@ -21,11 +21,11 @@ from testgen.api.app import create_app
 from testgen.api.services import ops
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
-from testgen.core.embedded_redis import free_port
 from testgen.core.redis_keys import QUEUE_NAME
 from testgen.data.models import GenerationJob
 from tests.conftest import ROOT, run_worker
-from tests.helpers import make_story, queue, read_events
+from tests.fake_services import LeakyPostgres, LeakyRedis
+from tests.helpers import make_story, queue, read_events, wait_for
 
 ARQ_HEALTH_KEY = QUEUE_NAME + health_check_key_suffix
 
@@ -60,6 +60,11 @@ def metric(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, frozenset(labels.items()))]
 
 
+async def _ready(client: AsyncClient) -> Response | None:
+    r = await client.get("/ready")
+    return r if r.status_code == 200 else None
+
+
 @asynccontextmanager
 async def app_client(settings: Settings) -> AsyncIterator[AsyncClient]:
     app: FastAPI = create_app(settings)
@@ -77,10 +82,9 @@ async def test_health_is_ok(client: AsyncClient) -> None:
 
 async def test_ready_with_a_worker(client: AsyncClient, settings: Settings) -> None:
     async with run_worker(settings):
-        deadline = time.monotonic() + 5
-        while (r := await client.get("/ready")).status_code != 200 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # the worker beats once it has started
-        assert r.status_code == 200, r.text
+        r = await wait_for(
+            lambda: _ready(client), what="/ready to answer 200 (the worker beats once started)"
+        )
         assert r.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok", "workers": "ok"}}
     # A worker that stops cleanly removes the heartbeat at once.
     r = await client.get("/ready")
@@ -97,17 +101,23 @@ async def test_ready_without_a_worker_names_workers(client: AsyncClient) -> None
 
 
 async def test_ready_when_redis_is_down_names_redis_without_its_password(settings: Settings) -> None:
-    settings.redis_url = SecretStr(f"redis://:hunter2secret@127.0.0.1:{free_port()}/0")
-    async with app_client(settings) as client:
-        t0 = time.monotonic()
-        r = await client.get("/ready")
-        assert time.monotonic() - t0 < 4
-        scraped = await client.get("/metrics")
+    with LeakyRedis() as leaky:
+        settings.redis_url = SecretStr(leaky.url("hunter2secret"))
+        async with app_client(settings) as client:
+            t0 = time.monotonic()
+            r = await client.get("/ready")
+            assert time.monotonic() - t0 < 10  # a refusal, not the 3 s check timeout per probe
+            await make_story(client, "US-1")
+            queued = await client.post("/generate-test-cases/US-1/queue")
+            scraped = await client.get("/metrics")
+    assert any("hunter2secret" in e for e in leaky.errors)  # the error Redis sent carried it
     assert r.status_code == 503
     checks = r.json()["checks"]
-    assert checks["redis"].startswith("down: ") and checks["database"] == "ok"
-    assert checks["workers"] != "ok"
     assert "hunter2secret" not in r.text
+    assert checks["redis"].startswith("down: ResponseError: ") and checks["database"] == "ok"
+    assert "***" in checks["redis"]
+    assert checks["workers"] != "ok"
+    assert queued.status_code == 503 and "hunter2secret" not in queued.text
     # Metrics still come from the database; the Redis figures are left out.
     assert scraped.status_code == 200
     samples = parse_metrics(scraped.text)
@@ -116,14 +126,19 @@ async def test_ready_when_redis_is_down_names_redis_without_its_password(setting
 
 
 async def test_ready_when_the_database_is_down_names_it_without_its_password(settings: Settings) -> None:
-    settings.database_url = f"postgresql+asyncpg://qa:pa55word-xyz@127.0.0.1:{free_port()}/testgen"
-    async with app_client(settings) as client:
-        r = await client.get("/ready")
-        scraped = await client.get("/metrics")
+    with LeakyPostgres() as leaky:
+        settings.database_url = leaky.url("pa55word-xyz")
+        async with app_client(settings) as client:
+            r = await client.get("/ready")
+            scraped = await client.get("/metrics")
+            listed = await client.get("/user-stories")
+    assert any("pa55word-xyz" in e for e in leaky.errors)  # the error the server sent carried it
     assert r.status_code == 503
     checks = r.json()["checks"]
-    assert checks["database"].startswith("down: ") and checks["redis"] == "ok"
     assert "pa55word-xyz" not in r.text
+    assert checks["database"].startswith("down: ") and checks["redis"] == "ok"
+    assert "***" in checks["database"]
+    assert listed.status_code == 503 and listed.json()["detail"].startswith("database unavailable")
     assert scraped.status_code == 503 and scraped.json()["detail"].startswith("database unavailable")
 
 
@@ -223,8 +238,7 @@ async def test_arq_check_follows_the_worker_heartbeat(
     """`arq --check workers.WorkerSettings` (the compose healthcheck) follows arq's heartbeat key."""
     assert await _arq_check(redis_url) == 1
     async with run_worker(settings):
-        while not await redis.exists(ARQ_HEALTH_KEY):
-            await asyncio.sleep(0.02)
+        await wait_for(lambda: redis.exists(ARQ_HEALTH_KEY), what="arq's heartbeat key")
         assert await _arq_check(redis_url) == 0
         # A worker that dies without cleaning up stops counting when the key expires: well within 60 s.
         assert 0 < await redis.pttl(ARQ_HEALTH_KEY) <= 31_000
@@ -244,8 +258,7 @@ async def test_ready_survives_one_of_two_workers_stopping(client: AsyncClient, s
     """Each worker has its own heartbeat: one stopping cleanly does not make /ready flap."""
     async with run_worker(settings):
         async with run_worker(settings):
-            while (await client.get("/ready")).status_code != 200:
-                await asyncio.sleep(0.05)
+            await wait_for(lambda: _ready(client), what="/ready to answer 200")
         r = await client.get("/ready")
         assert r.status_code == 200, r.json()
     r = await client.get("/ready")

@@ -47,7 +47,7 @@ def test_uneven_split_differs_by_at_most_one() -> None:
 
 
 @pytest.mark.parametrize(
-    ("num_tc", "spt", "max_scenarios"), [(15, 3, 15), (50, 3, 15), (7, 7, 15), (1, 1, 15)]
+    ("num_tc", "spt", "max_scenarios"), [(15, 3, 15), (50, 3, 15), (7, 7, 15), (1, 1, 15), (5, 4, 10)]
 )
 def test_every_slot_index_appears_exactly_once_in_order(num_tc: int, spt: int, max_scenarios: int) -> None:
     plan = plan_batches(story(), num_tc, spt, max_scenarios)
@@ -78,3 +78,9 @@ def test_story_without_criteria_has_empty_focus() -> None:
 def test_test_types_follow_the_cycle() -> None:
     slots = [slot for b in plan_batches(story(), 12, 1, 15) for slot in b.slots]
     assert [s.test_type for s in slots] == [TYPE_CYCLE[i % len(TYPE_CYCLE)] for i in range(12)]
+
+
+def test_every_batch_carries_the_story_and_the_job_size() -> None:
+    given = story()
+    plan = plan_batches(given, 7, 3, 6)
+    assert all(b.story is given and b.total_test_cases == 7 for b in plan)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -34,19 +33,13 @@ from testgen.worker.job_rows import JobRows
 from testgen.worker.regenerate import run_regeneration
 from testgen.worker.resources import WorkerResources
 from tests.conftest import run_worker
-from tests.helpers import make_story, queue, read_events
+from tests.helpers import WAIT_S, is_status, make_story, queue, read_events, wait_for_job
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
 
-async def wait_done(client: AsyncClient, status_url: str, timeout_s: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status = (await client.get(status_url)).json()
-        if status["status"] in TERMINAL:
-            return dict(status)
-        assert time.monotonic() < deadline, status
-        await asyncio.sleep(0.02)
+async def wait_done(client: AsyncClient, status_url: str) -> dict[str, Any]:
+    return await wait_for_job(client, status_url, is_status(*TERMINAL), what="the job to end")
 
 
 async def generate(client: AsyncClient, story_id: str, **options: int) -> dict[str, Any]:
@@ -156,7 +149,7 @@ async def test_invalid_edits_name_the_field_and_save_nothing(
         assert r.status_code == 422, r.text
         assert [e["loc"] for e in r.json()["detail"]] == [[*loc[:2], 1, *loc[3:]]]
     r = await client.post(save_url(job["task_id"]), json={"test_cases": []})
-    assert r.status_code == 422
+    assert r.status_code == 422 and [e["loc"] for e in r.json()["detail"]] == [["body", "test_cases"]]
     r = await client.post(
         save_url(job["task_id"]), json={"test_cases": [{**case, "covered_criteria": [1, 3]}]}
     )
@@ -275,7 +268,10 @@ async def test_get_patch_delete_a_test_case(client: AsyncClient, worker: object)
         str(2**31),
         str(2**63),
     ):  # not ids an INTEGER key can hold: not the driver's problem
-        assert (await client.get(f"/test-cases/{bad_id}")).status_code == 422, bad_id
+        r = await client.get(f"/test-cases/{bad_id}")
+        assert r.status_code == 422 and [e["loc"] for e in r.json()["detail"]] == [
+            ["path", "test_case_id"]
+        ], r.text
 
     r = await client.patch(
         url, json={"title": "  Renamed  ", "priority": "critical", "covered_criteria": [2, 0, 2]}
@@ -368,8 +364,11 @@ async def test_regenerate_checks(client: AsyncClient, settings: Settings) -> Non
         r = await client.post(regenerate_url(task, 2))
         assert r.status_code == 404
         assert r.json()["detail"] == f"Test case 2 of task {task} (it has 2, from 0) not found"
-        assert (await client.post(regenerate_url(task, -1))).status_code == 422
-        assert (await client.post(regenerate_url(task, "x"))).status_code == 422
+        for bad in (-1, "x"):
+            r = await client.post(regenerate_url(task, bad))
+            assert r.status_code == 422 and [e["loc"] for e in r.json()["detail"]] == [["path", "index"]], (
+                r.text
+            )
         assert (await client.post(regenerate_url("nope", 0))).status_code == 404
         child = (await client.post(regenerate_url(task, 0))).json()
         await wait_done(client, child["status_url"])
@@ -400,22 +399,36 @@ async def test_regeneration_leaves_a_saved_draft_alone(client: AsyncClient, sett
 
 
 async def test_concurrent_regenerations_of_one_draft_all_apply(
-    client: AsyncClient, settings: Settings
+    client: AsyncClient, resources: WorkerResources
 ) -> None:
     await make_story(client, "US-001", criteria=4)
-    async with run_worker(settings):
-        job = await generate(client, "US-001", num_test_cases=4, scenarios_per_test_case=2)
-    old = job["result"]["test_cases"]
+    job = await queue(client, "US-001", num_test_cases=4, scenarios_per_test_case=2)
+    resources.provider = OfflineProvider()
+    assert await run_generation(resources, job["task_id"]) == "completed"
+    old = (await client.get(job["status_url"])).json()["result"]["test_cases"]
     children = [(await client.post(regenerate_url(job["task_id"], i))).json() for i in (0, 2, 3)]
-    settings.offline_llm_delay_s = 0.1  # all three read the draft before any of them writes it
-    async with run_worker(settings):
-        done = [await wait_done(client, c["status_url"]) for c in children]
-    assert [d["status"] for d in done] == ["completed"] * 3
+    resources.provider = TogetherProvider(parties=len(children))  # all read the draft, then all write
+    ends = await asyncio.gather(*(run_regeneration(resources, c["task_id"]) for c in children))
+    assert ends == ["completed"] * 3
+    done = [(await client.get(c["status_url"])).json() for c in children]
     cases = (await client.get(f"/generate-test-cases/status/{job['task_id']}")).json()["result"]["test_cases"]
     assert cases[1] == old[1]
     for d in done:
         index = d["result"]["index"]
         assert cases[index] == d["result"]["test_case"] != old[index]
+
+
+class TogetherProvider(OfflineProvider):
+    """Answers no call until `parties` calls are waiting: the jobs asking overlap for certain."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self._barrier = asyncio.Barrier(parties)
+
+    async def generate_batch(self, request: BatchRequest) -> BatchResult:
+        async with asyncio.timeout(WAIT_S):
+            await self._barrier.wait()
+        return await super().generate_batch(request)
 
 
 def test_offline_provider_avoids_titles() -> None:

@@ -70,17 +70,20 @@ async def test_event_streams_take_a_short_lived_token(keyed: Settings, http: Asy
     url = f"/generate-test-cases/events?task_id={task}"
     assert (await http.get(url)).status_code == 401
     assert (await http.get(f"{url}&access_token=alpha-key")).status_code == 401  # never the raw key
-    forged = StreamTokens(["other-key"]).issue()[0]
+    forged = StreamTokens(["other-key"]).issue("other-key")[0]
     assert (await http.get(f"{url}&access_token={forged}")).status_code == 401
-    expired = StreamTokens(["alpha-key"]).issue(now=1_000_000)[0]
+    expired = StreamTokens(["alpha-key"]).issue("alpha-key", now=1_000_000)[0]
     assert (await http.get(f"{url}&access_token={expired}")).status_code == 401
     # a token opens event streams only, not the rest of the API
     assert (await http.get(f"/user-stories?access_token={token['token']}")).status_code == 401
     async with http.stream("GET", f"{url}&access_token={token['token']}") as r:
         assert r.status_code == 200
+        received = ""
         async for chunk in r.aiter_text():
-            if "event: queued" in chunk:
+            received += chunk
+            if "event: queued" in received:
                 break
+    assert f'"task_id":"{task}"' in received and "event: queued" in received
 
 
 async def test_cors_is_off_by_default_and_configurable(
@@ -116,8 +119,11 @@ async def test_oversized_bodies_are_refused(client: AsyncClient) -> None:
 
 
 async def test_unicode_round_trips_unchanged(client: AsyncClient) -> None:
+    r = await client.post("/user-stories", json={"id": "US-üñí-1", "title": "t"})
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "id"]]  # story ids are ASCII keys
     story = {
-        "id": "US-üñí-1".encode("ascii", "ignore").decode() or "US-1",
+        "id": "US-1",
         "title": "Paiement 💳 — الدفع بالبطاقة",
         "description": "שלום עולם\u200f ✔️ e\u0301 (combining) 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202eRTL override",
         "acceptance_criteria": [
@@ -131,3 +137,22 @@ async def test_unicode_round_trips_unchanged(client: AsyncClient) -> None:
     assert [got[k] for k in ("title", "description", "acceptance_criteria")] == [
         story[k] for k in ("title", "description", "acceptance_criteria")
     ]
+
+
+@pytest.mark.parametrize("cursor", ["١٢-3", "99999999999999999999999-1", "1-2-3", " 5-1"])
+async def test_hostile_stream_cursor_replays_from_the_start(http: AsyncClient, cursor: str) -> None:
+    await make_story(http, "US-001")
+    task = (await http.post("/generate-test-cases/US-001/queue")).json()["task_id"]
+    streams = [
+        (f"/generate-test-cases/status/{task}/events", {}),
+        ("/generate-test-cases/events", {"task_id": task}),
+    ]
+    for url, params in streams:
+        async with http.stream("GET", url, params={**params, "last_event_id": cursor}) as r:
+            assert r.status_code == 200, (url, await r.aread())
+            received = ""
+            async for chunk in r.aiter_text():
+                received += chunk
+                if "event: queued" in received:
+                    break
+        assert "event: queued" in received, received

@@ -24,9 +24,10 @@ from playwright.async_api import Browser, Page, Request, Response, async_playwri
 from pydantic import SecretStr
 
 from testgen.core.config import Settings
+from testgen.core.messages import NO_WORKER_RUNNING
 from tests.conftest import run_worker
 from tests.fake_jira import FakeJira
-from tests.helpers import make_story, queue, use_unreachable_gemini
+from tests.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for_job
 from tests.test_jira_import import cloud_issues, use_jira
 
 
@@ -67,6 +68,7 @@ CHROMIUM_ARGS = [
 ]
 EVENTS_PATH = "/generate-test-cases/events"
 SLOW = 30_000  # ms: waits for work done by the worker
+NO_WORKER_BADGE = f"Queued — {NO_WORKER_RUNNING}"  # a queued job's badge while no worker runs
 
 # Runs before the page's scripts: counts EventSources (and how many are open at once), records every
 # SSE event they receive, and every badge and toast as it appears.
@@ -95,6 +97,9 @@ INSTRUMENT = """
     close() { super.close(); this.__end(); }
   }
   window.EventSource = TrackedEventSource;
+  window.__csp = []; // Content-Security-Policy violations: the page must cause none
+  document.addEventListener("securitypolicyviolation", (e) =>
+    window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
   window.__badges = [];
   window.__toasts = [];
   const last = {};
@@ -229,7 +234,7 @@ async def test_add_story_generate_review_edit_delete_and_save(
     await row.locator(".opt-cases").fill("4")
     await row.locator(".opt-scenarios").fill("2")
     await row.locator("button.generate").click()
-    await expect(badge(page, "US-101")).to_have_text("Queued")
+    await expect(badge(page, "US-101")).to_have_text(NO_WORKER_BADGE)
     await expect(row.locator("button.generate")).to_be_disabled()
     await expect(row.locator("button.cancel")).to_be_visible()
     await expect(page.locator(".toast").filter(has_text="US-101: queued")).to_be_visible()
@@ -244,10 +249,10 @@ async def test_add_story_generate_review_edit_delete_and_save(
     await expect(page.locator(".toast").filter(has_text="4 test cases ready for review")).to_be_visible()
 
     seen = [text for story, _state, text in await page_value(page, "window.__badges") if story == "US-101"]
-    assert seen[0] == "Queued" and seen[-1] == "Ready for review"
+    assert seen[0] == NO_WORKER_BADGE and seen[-1] == "Ready for review"  # the warning went with the worker
     percents = [int(m.group(1)) for t in seen if (m := re.fullmatch(r"Generating (\d+)%", t))]
     assert percents and percents == sorted(percents) and 0 < percents[0] < 100
-    assert seen.index("Queued") < seen.index(f"Generating {percents[0]}%")
+    assert seen.index(NO_WORKER_BADGE) < seen.index(f"Generating {percents[0]}%")
 
     await ready.click()
     dialog = page.locator("#review")
@@ -317,11 +322,11 @@ async def test_failed_and_cancelled_generations(
     await page.goto("/")
     row = page.locator('tr[data-story="US-201"]')
     await row.locator("button.generate").click()
-    await expect(badge(page, "US-201")).to_have_text("Queued")
+    await expect(badge(page, "US-201")).to_have_text(NO_WORKER_BADGE)
 
     cancelled = page.locator('tr[data-story="US-203"]')
     await cancelled.locator("button.generate").click()
-    await expect(badge(page, "US-203")).to_have_text("Queued")
+    await expect(badge(page, "US-203")).to_have_text(NO_WORKER_BADGE)
     await cancelled.locator("button.cancel").click()  # no worker yet: it is still queued
     await expect(cancelled.locator("td.status")).to_have_text("Cancelled")
     await expect(cancelled.locator("button.generate")).to_be_enabled()
@@ -357,9 +362,9 @@ async def test_failed_and_cancelled_generations(
     # 204 (every job ended) stops it.
     await expect(page.locator("#connection")).to_have_attribute("data-state", "idle", timeout=SLOW)
     assert requests["status"][-2:] == [200, 204]
-    count = len(requests["all"])
-    await asyncio.sleep(1.5)
-    assert len(requests["all"]) == count and requests["open"] == []
+    # Every EventSource is CLOSED (a browser never reopens one) and no request is left open.
+    await wait_until(lambda: page_value(page, "window.__sse.open === 0"))
+    await wait_until(lambda: _true(requests["open"] == []))
     assert await page_value(page, "window.__toasts") == []  # it failed before this visit
 
 
@@ -371,23 +376,25 @@ async def test_page_load_restores_the_badges_of_running_and_finished_jobs(
         await make_story(http, story_id)
     done = await queue(http, "US-601")
     async with run_worker(settings):  # US-601 ends before the page is opened
-        for _ in range(200):
-            status = (await http.get(done["status_url"])).json()["status"]
-            if status == "completed":
-                break
-            await asyncio.sleep(0.05)
+        await wait_for_job(http, done["status_url"], is_status("completed"), what="US-601 to complete")
     running = await queue(http, "US-602")  # queued elsewhere, no worker: still queued at load
 
     await page.goto("/")
     await expect(badge(page, "US-601")).to_have_text("Ready for review")
-    await expect(badge(page, "US-602")).to_have_text("Queued")
+    await expect(badge(page, "US-602")).to_have_text(NO_WORKER_BADGE)
     await expect(page.locator('tr[data-story="US-602"] button.cancel')).to_be_visible()
     await expect(page.locator('tr[data-story="US-603"] td.status')).to_have_text("—")
-    await asyncio.sleep(1.0)  # the page has watched US-602 wait for a while
+    # The page follows the queued US-602 over its one live stream before any worker runs, and toasts
+    # a job's end only when it has watched the job for 1 s of its own clock (not one ending at load).
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=SLOW)
+    assert await page_value(page, "window.__sse.open") == 1
+    seen_by = await page_value(page, "performance.now()")  # US-602's badge shows: it was seen before
+    await wait_until(lambda: page_value(page, f"performance.now() >= {seen_by} + 1000"))
     settings.offline_llm_delay_s = 0.5
     async with run_worker(settings):
         await expect(badge(page, "US-602")).to_have_text("Ready for review", timeout=SLOW)
     assert await _task_of(page, "US-602") == running["task_id"]
+    await wait_until(lambda: page_value(page, "window.__toasts.length > 0"))
     toasts = await page_value(page, "window.__toasts")
     assert toasts == ["US-602: 5 test cases ready for review"]  # not US-601: that ended before the visit
     urls = await page_value(page, "window.__sse.urls")
@@ -410,14 +417,19 @@ async def test_eight_stories_generate_at_once_over_one_event_source(
     for story_id in stories:
         await make_story(http, story_id)
     requests = events_requests(page)
-    await page.goto("/")
+    response = await page.goto("/")
+    assert response is not None
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
     await expect(page.locator("tr[data-story]")).to_have_count(8)
     # On load the page asks for the latest job of every story; none has one yet (404).
     await wait_until(lambda: _true(requests["status"] == [404]))
     for story_id in stories:
         await page.locator(f'tr[data-story="{story_id}"] button.generate').click()
     for story_id in stories:
-        await expect(badge(page, story_id)).to_have_text("Queued")
+        await expect(badge(page, story_id)).to_have_text(NO_WORKER_BADGE)
     await wait_until(lambda: page_value(page, "window.__sse.events.length >= 8"))
 
     sse = await page_value(page, "window.__sse")
@@ -436,11 +448,14 @@ async def test_eight_stories_generate_at_once_over_one_event_source(
         for story_id in stories:
             await expect(badge(page, story_id)).to_have_text("Ready for review", timeout=SLOW)
     await shot(page, "web-eight-ready")
+    assert await page_value(page, "window.__csp") == []  # progress bars and all, within the policy
 
     sse = await page_value(page, "window.__sse")
     assert sse["maxOpen"] == 1, "more than one EventSource was open at a time"
-    assert sse["opened"] <= 1 + 8  # reopened when jobs were added, never one per job on top of each other
-    assert len(requests["all"]) > sse["opened"]  # the browser reconnected by itself after the cut
+    # reopened when jobs were added and once after the cut, never one per job on top of each other
+    assert sse["opened"] <= 2 + 8
+    # after the cut the page reopened the stream with the latest position of each of the 8 jobs
+    assert any(url.count("%3D") == 8 and "last_event_id=" in url for url in sse["urls"])
     # Every job's events arrived once: each (job, stream entry) pair is unique, each job ended once.
     entries = []
     for event in sse["events"]:
@@ -454,10 +469,8 @@ async def test_eight_stories_generate_at_once_over_one_event_source(
 
     # Once every job has ended the page closes its stream and stops reconnecting.
     await expect(page.locator("#connection")).to_have_attribute("data-state", "idle", timeout=SLOW)
-    count = len(requests["all"])
-    await asyncio.sleep(2.5)
-    assert len(requests["all"]) == count
-    assert requests["open"] == []
+    await wait_until(lambda: page_value(page, "window.__sse.open === 0"))  # CLOSED: never reopened
+    await wait_until(lambda: _true(requests["open"] == []))
 
 
 @pytest.mark.parametrize("api_keys", ["web-key-1, web-key-2"])

@@ -11,28 +11,32 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from testgen.api import http_errors as errors
+from testgen.api.rate_limits import JobLimiter, RequestRateMiddleware
+from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
 from testgen.api.routes import auth, generation, imports, ops, projects, review, stories, web
 from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
-from testgen.core import embedded_redis
+from testgen.core import shared_redis
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker, read_only
+from testgen.core.logs import redact_access_log
 from testgen.core.redis import create_blocking_reader, create_redis
 from testgen.streaming.event_hub import EventHub
 from testgen.streaming.progress_store import ProgressStore
 
 logger = logging.getLogger(__name__)
 
+# Event streams opening at once on one process (the rest wait their turn): a burst of opens must
+# not hold every database and Redis connection while other requests wait behind them.
+STREAM_OPENS_AT_ONCE = 2
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    redact_access_log()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own_redis = None
-        if settings.uses_embedded_redis:
-            own_redis = await asyncio.to_thread(
-                embedded_redis.ensure, settings.data_dir, settings.embedded_redis_socket
-            )
+        shared = await asyncio.to_thread(shared_redis.attach, settings)  # None when REDIS_URL is set
         engine = create_engine(settings.database_url)
         redis = create_redis(
             settings.effective_redis_url,
@@ -45,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_sessionmaker = create_sessionmaker(read_only(engine))
         app.state.redis = redis
         app.state.store = ProgressStore(redis, settings.keep_result_s)
+        app.state.job_limiter = JobLimiter(redis, settings.max_jobs_in_flight_per_key)
+        app.state.stream_opens = asyncio.Semaphore(STREAM_OPENS_AT_ONCE)
         reader = create_blocking_reader(settings.effective_redis_url, sentinel=settings.redis_sentinel)
         hub = EventHub(reader, redis, queue_size=settings.sse_queue_size)
         app.state.hub = hub
@@ -55,8 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await hub.stop()
             await redis.aclose()
             await engine.dispose()
-            if own_redis is not None:
-                await asyncio.to_thread(own_redis.stop)
+            if shared is not None:
+                await asyncio.to_thread(shared.close)  # the server stays up for its other users
 
     app = FastAPI(
         title="testgen",
@@ -79,19 +85,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Innermost first: API keys, then the body limit, then CORS outermost (so 401s carry CORS headers)."""
+    """Innermost first: JSON bodies, the request rate, API keys, the body limit, the local-only
+    checks of keyless mode, CORS (so 401s carry CORS headers), and the security headers outermost."""
     keys = settings.api_key_list
     app.state.stream_tokens = StreamTokens(keys)
+    app.add_middleware(JsonBodyMiddleware)
+    if settings.rate_limit_per_minute:
+        app.add_middleware(RequestRateMiddleware, per_minute=settings.rate_limit_per_minute)
     if keys:
         app.add_middleware(ApiKeyMiddleware, keys=keys, tokens=app.state.stream_tokens)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if not keys:
+        app.add_middleware(
+            LocalOnlyMiddleware,
+            allowed_hosts=settings.allowed_host_list,
+            allowed_origins=settings.cors_origin_list,
+        )
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=["Retry-After"],
         )
+    app.add_middleware(SecurityHeadersMiddleware)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -9,11 +10,12 @@ from arq.connections import ArqRedis
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from testgen.api.security import StreamTokens
+from testgen.api.rate_limits import JobSlot, principal_of, stream_limit_error
+from testgen.api.security import StreamTokens, approve_stream_token
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
-from testgen.core.errors import InvalidRequestError, NotFoundError
+from testgen.core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from testgen.data import repository
 from testgen.data.models import GenerationJob, Project, TestCase, UserStory
 from testgen.streaming.event_hub import EventHub
@@ -109,31 +111,88 @@ async def existing_job(session: SessionDep, task_id: Annotated[str, Path(max_len
 JobDep = Annotated[GenerationJob, Depends(existing_job)]
 
 
+MAX_STREAM_IDS = 500  # task_id + story_id values one multiplexed stream may name
+STREAM_OPEN_TIMEOUT_S = 30.0
+
+
+def get_principal(request: Request) -> str:
+    """Who is asking, for the per-client limits: an API key's id, or the client address."""
+    return principal_of(request.scope)
+
+
+PrincipalDep = Annotated[str, Depends(get_principal)]
+
+
+async def stream_open_slot(request: Request) -> AsyncIterator[None]:
+    """Stream opens take turns (a few at a time) and check the client's stream limit first, so a
+    burst of them never queues ahead of other requests for the database or Redis connections."""
+    approve_stream_token(request.scope)
+    state = request.app.state
+    limit = state.settings.max_streams_per_key
+    if limit and state.hub.open_by(principal_of(request.scope)) >= limit:
+        raise stream_limit_error(limit)
+    try:
+        async with asyncio.timeout(STREAM_OPEN_TIMEOUT_S):
+            await state.stream_opens.acquire()
+    except TimeoutError:
+        raise ServiceUnavailableError(
+            "Too many event streams are opening at once; retry in a few seconds"
+        ) from None
+    try:
+        yield
+    finally:
+        state.stream_opens.release()
+
+
+StreamOpenDep = Annotated[None, Depends(stream_open_slot, scope="function")]
+
+
+async def job_slot(request: Request) -> AsyncIterator[JobSlot]:
+    """A place among the client's jobs in flight (MAX_JOBS_IN_FLIGHT_PER_KEY), or 429."""
+    async with request.app.state.job_limiter.slot(principal_of(request.scope)) as slot:
+        yield slot
+
+
+JobSlotDep = Annotated[JobSlot, Depends(job_slot, scope="function")]
+
+
 async def jobs_for_stream(
+    _slot: StreamOpenDep,
     session: SessionDep,
     task_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
     story_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
 ) -> list[GenerationJob]:
-    """The jobs a multiplexed stream covers: the given tasks and the latest job of each given story."""
+    """The jobs a multiplexed stream covers: the given tasks and the latest job of each given story.
+
+    Three queries whatever the number of ids (bounded by MAX_STREAM_IDS); the session is done
+    before the stream starts.
+    """
     if not task_id and not story_id:
         raise InvalidRequestError("Name at least one task_id or story_id to follow")
+    task_ids, story_ids = list(dict.fromkeys(task_id)), list(dict.fromkeys(story_id))
+    if len(task_ids) + len(story_ids) > MAX_STREAM_IDS:
+        raise InvalidRequestError(
+            f"One event stream follows at most {MAX_STREAM_IDS} task_id and story_id values; "
+            "open several streams"
+        )
     await begin_read(session)
-    jobs: dict[str, GenerationJob] = {}
-    for ident in task_id:
-        job = await repository.get_job(session, ident)
-        if job is None:
-            raise NotFoundError(messages.TASK, ident)
-        jobs[job.id] = job
-    for ident in story_id:
-        if await repository.get_story(session, ident) is None:
-            raise NotFoundError(messages.STORY, ident)
-        job = await repository.get_latest_job(session, ident)
-        if job is not None:
+    jobs = {job.id: job for job in await repository.get_jobs(session, task_ids)} if task_ids else {}
+    missing_task = next((ident for ident in task_ids if ident not in jobs), None)
+    if missing_task is None and story_ids:
+        known = await repository.existing_story_ids(session, story_ids)
+        missing_story = next((ident for ident in story_ids if ident not in known), None)
+        if missing_story is not None:
+            await session.commit()
+            raise NotFoundError(messages.STORY, missing_story)
+        for job in await repository.get_latest_jobs(session, story_ids):
             jobs[job.id] = job
     await session.commit()
+    if missing_task is not None:
+        raise NotFoundError(messages.TASK, missing_task)
     if not jobs:
-        raise NotFoundError("Generation jobs for stories", ", ".join(story_id))
-    return list(jobs.values())
+        raise NotFoundError("Generation jobs for the stories", f"named ({len(story_ids)})")
+    ordered = [jobs.pop(ident) for ident in task_ids if ident in jobs]
+    return ordered + list(jobs.values())
 
 
 async def existing_test_case(

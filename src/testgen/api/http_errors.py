@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -16,7 +19,9 @@ from testgen.core.errors import (
     ConflictError,
     DomainError,
     InvalidRequestError,
+    NotConfiguredError,
     NotFoundError,
+    RateLimitedError,
     ServiceUnavailableError,
     UnprocessableError,
 )
@@ -25,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (NotFoundError, 404),
+    (NotConfiguredError, 404),
+    (RateLimitedError, 429),
     (ConflictError, 409),
     (InvalidRequestError, 400),
     (UnprocessableError, 422),
@@ -40,10 +47,45 @@ def _status_for(exc: DomainError) -> int:
     return 400
 
 
+MAX_ECHO_CHARS = 200  # an error body never repeats more of a client's input than this
+
+
+def _short(value: Any) -> Any:
+    """The input as echoed in an error: long text cut, big containers summarised."""
+    if isinstance(value, str | bytes) and len(value) > MAX_ECHO_CHARS:
+        text = value if isinstance(value, str) else value.decode("utf-8", "replace")
+        return f"{text[:MAX_ECHO_CHARS]}... ({len(value)} characters, cut)"
+    if isinstance(value, dict | list | tuple):
+        encoded = str(value)
+        if len(encoded) > MAX_ECHO_CHARS:
+            return f"({type(value).__name__} of {len(value)} items, not repeated)"
+    return value
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for raw in exc.errors():
+        error = dict(raw)
+        for name in ("input", "msg"):
+            if name in error:
+                error[name] = _short(error[name])
+        if "loc" in error:
+            error["loc"] = [_short(part) for part in error["loc"]]
+        if isinstance(error.get("ctx"), dict):
+            error["ctx"] = {k: _short(v) for k, v in error["ctx"].items()}
+        errors.append(error)
+    return errors
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message}, status_code=_status_for(exc))
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimitedError) else None
+        return JSONResponse({"detail": exc.message}, status_code=_status_for(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": jsonable_encoder(validation_errors(exc))}, status_code=422)
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)

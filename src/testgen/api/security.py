@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from urllib.parse import parse_qs
 
@@ -19,71 +20,141 @@ OPEN_PATHS = ("/health",)
 OPEN_PREFIXES = ("/static/",)
 PAGE_PATHS = ("/", "/favicon.ico")  # the page itself holds no data; it asks for the key
 STREAM_TOKEN_TTL_S = 300
+STREAM_ROUTES = frozenset({"job_events", "multiplexed_events"})  # the only routes a token opens
+_EXPIRY = re.compile(r"[0-9]{1,12}")  # ASCII digits only, bounded: no huge or exotic numbers
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def key_id(key: str) -> str:
+    """A short, non-secret name of an API key: it names the key in tokens and rate limits."""
+    return hashlib.sha256(("testgen-key-id\0" + key).encode()).hexdigest()[:16]
 
 
 class StreamTokens:
-    """Tokens for EventSource, which cannot send headers: `?access_token=` on `/events` URLs only.
+    """Tokens for EventSource, which cannot send headers: `?access_token=` on event streams only.
 
-    A token is `expiry.signature`, signed with a secret derived from the API keys, so changing the
-    keys revokes every token. It is valid for a few minutes and never reveals a key.
+    A token is `key-id.expiry.signature`, signed with a secret derived from the key that asked for
+    it, so removing that key from API_KEYS revokes its tokens at once. It is valid for a few
+    minutes and never reveals a key.
     """
 
     def __init__(self, keys: list[str], ttl_s: int = STREAM_TOKEN_TTL_S) -> None:
-        self.secret = hashlib.sha256(("\0".join(sorted(keys)) + "\0stream-token").encode()).digest()
+        self.secrets = {
+            key_id(key): hashlib.sha256((key + "\0stream-token").encode()).digest() for key in keys
+        }
         self.ttl_s = ttl_s
 
-    def issue(self, now: float | None = None) -> tuple[str, int]:
+    def issue(self, key: str, now: float | None = None) -> tuple[str, int]:
+        ident = key_id(key)
         expiry = int((now or time.time()) + self.ttl_s)
-        return f"{expiry}.{self._sign(expiry)}", self.ttl_s
+        return f"{ident}.{expiry}.{self._sign(self.secrets[ident], ident, expiry)}", self.ttl_s
 
-    def valid(self, token: str, now: float | None = None) -> bool:
-        expiry_text, _, signature = token.partition(".")
-        if not expiry_text.isdigit():
-            return False
+    def owner(self, token: str, now: float | None = None) -> str | None:
+        """The key id that asked for a valid token, else None (unknown key, bad signature, expired)."""
+        ident, _, rest = token.partition(".")
+        expiry_text, _, signature = rest.partition(".")
+        secret = self.secrets.get(ident) if _KEY_ID.fullmatch(ident) else None
+        if secret is None or not _EXPIRY.fullmatch(expiry_text):
+            return None
         expiry = int(expiry_text)
-        return hmac.compare_digest(signature, self._sign(expiry)) and expiry >= (now or time.time())
+        if not hmac.compare_digest(signature, self._sign(secret, ident, expiry)):
+            return None
+        return ident if expiry >= (now or time.time()) else None
 
-    def _sign(self, expiry: int) -> str:
-        digest = hmac.new(self.secret, str(expiry).encode(), hashlib.sha256).digest()
+    @staticmethod
+    def _sign(secret: bytes, ident: str, expiry: int) -> str:
+        digest = hmac.new(secret, f"{ident}.{expiry}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def key_matches(presented: str, keys: list[str]) -> bool:
-    """Compare against every key in constant time (no early exit that would leak which matched)."""
-    matched = False
+def matching_key(presented: str, keys: list[str]) -> str | None:
+    """The key equal to `presented`, compared with every key in constant time (no early exit)."""
+    found = None
     for key in keys:
-        matched |= hmac.compare_digest(presented.encode(), key.encode())
-    return matched
+        if hmac.compare_digest(presented.encode(), key.encode()):
+            found = key
+    return found
+
+
+def set_principal(scope: Scope, principal: str) -> None:
+    """Who is asking (a key id, or the client address when auth is off), for the rate limits."""
+    scope.setdefault("state", {})["principal"] = principal
+
+
+def approve_stream_token(scope: Scope) -> None:
+    """Called by the event-stream routes themselves, once routed: a stream token may answer here."""
+    route = scope.get("route")
+    if getattr(route, "name", None) in STREAM_ROUTES:
+        scope.setdefault("state", {})["stream_route"] = True
 
 
 class ApiKeyMiddleware:
+    """Every request needs a key, except /health and the page's files. A stream token (GET only)
+    is let through to routing, and its response is only sent if the route that answered is an
+    event stream (which approves it); any other route's answer is replaced by a 401."""
+
     def __init__(self, app: ASGIApp, keys: list[str], tokens: StreamTokens) -> None:
         self.app = app
         self.keys = keys
         self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._allowed(scope):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = "Missing or invalid API key: send 'Authorization: Bearer <key>' (API_KEYS is set)"
-        await send_error(send, 401, detail, (b"www-authenticate", b'Bearer realm="testgen"'))
+        verdict = self._check(scope)
+        if verdict == "stream-token":
+            await self.app(scope, receive, _only_if_stream_route(scope, send))
+        elif verdict == "ok":
+            await self.app(scope, receive, send)
+        else:
+            await _unauthorized(send)
 
-    def _allowed(self, scope: Scope) -> bool:
+    def _check(self, scope: Scope) -> str:
         path: str = scope["path"]
         if scope["method"] == "OPTIONS" or path in OPEN_PATHS or path in PAGE_PATHS:
-            return True
+            return "ok"
         if path.startswith(OPEN_PREFIXES):
-            return True
+            return "ok"
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, credential = value.decode("latin-1").partition(" ")
-                return scheme.lower() == "bearer" and key_matches(credential.strip(), self.keys)
-        if path.endswith("/events"):
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            token = query.get("access_token", [""])[0]
-            return bool(token) and self.tokens.valid(token)
-        return False
+                key = matching_key(credential.strip(), self.keys) if scheme.lower() == "bearer" else None
+                if key is None:
+                    return "no"
+                set_principal(scope, key_id(key))
+                scope["state"]["api_key"] = key
+                return "ok"
+        if scope["method"] != "GET":
+            return "no"
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        token = query.get("access_token", [""])[0]
+        owner = self.tokens.owner(token) if token else None
+        if owner is None:
+            return "no"
+        set_principal(scope, owner)
+        return "stream-token"
+
+
+def _only_if_stream_route(scope: Scope, send: Send) -> Send:
+    refused = False
+
+    async def guarded_send(message: Message) -> None:
+        nonlocal refused
+        if message["type"] == "http.response.start":
+            refused = not scope.get("state", {}).get("stream_route", False)
+            if refused:
+                await _unauthorized(send)
+                return
+        if not refused:
+            await send(message)
+
+    return guarded_send
+
+
+async def _unauthorized(send: Send) -> None:
+    detail = "Missing or invalid API key: send 'Authorization: Bearer <key>' (API_KEYS is set)"
+    await send_error(send, 401, detail, (b"www-authenticate", b'Bearer realm="testgen"'))
 
 
 class BodyLimitMiddleware:

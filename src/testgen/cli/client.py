@@ -105,11 +105,14 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
         )
     else:
         print(f"{story} already has a {queued['status']} task: {task_id}")
+    warning = queued.get("warning")
     if not args.follow:
+        if warning:
+            print(f"Warning: {warning}", file=sys.stderr)
         print(f"Follow it with: testgen status {task_id}")
         return 0
     try:
-        final = follow(api, task_id, queued["events_url"], ProgressBar(sys.stderr))
+        final = follow(api, task_id, queued["events_url"], ProgressBar(sys.stderr), warning)
     except KeyboardInterrupt:
         print(
             f"\nStopped watching; task {task_id} keeps running (testgen status {task_id}).", file=sys.stderr
@@ -138,9 +141,16 @@ def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
     return 0
 
 
-def follow(api: httpx.Client, task_id: str, events_url: str, bar: ProgressBar) -> dict[str, Any]:
-    """Read the job's event stream until its final event, reconnecting (with Last-Event-ID) when cut."""
+def follow(
+    api: httpx.Client, task_id: str, events_url: str, bar: ProgressBar, warning: str | None = None
+) -> dict[str, Any]:
+    """Read the job's event stream until its final event, reconnecting (with Last-Event-ID) when cut.
+
+    While the job is queued with a `warning` (no worker runs), the bar shows the warning instead of
+    the message; each keep-alive asks the API again, so it clears once a worker runs."""
     last_id: str | None = None
+    if warning:
+        bar.update({"status": JobStatus.queued, "progress": 0, "message": warning})
     retry_s, failures, max_failures = 1.0, 0, 30
     try:
         while True:
@@ -158,10 +168,20 @@ def follow(api: httpx.Client, task_id: str, events_url: str, bar: ProgressBar) -
                         if sse.retry is not None:
                             retry_s = sse.retry / 1000
                         if not sse.data:
+                            if warning:
+                                now = _check(
+                                    api.get(f"/generate-test-cases/status/{task_id}"), "cannot get status"
+                                )
+                                warning = now.get("warning")
+                                bar.update(now)
                             continue
                         failures = 0
                         last_id = sse.id or last_id
                         snapshot: dict[str, Any] = sse.json()
+                        if warning and snapshot["status"] == JobStatus.queued:
+                            snapshot = {**snapshot, "message": warning}
+                        elif snapshot["status"] != JobStatus.queued:
+                            warning = None
                         bar.update(snapshot)
                         if sse.event in TERMINAL:
                             return snapshot

@@ -15,7 +15,6 @@ from testgen.cli import serve
 from testgen.cli.client import API_KEY_ENV, DEFAULT_API, run_client
 from testgen.core.config import Settings
 from testgen.core.logs import configure_logging
-from testgen.data import migrations
 
 CLIENT_COMMANDS = ("generate", "status", "stories")
 
@@ -37,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser(
         "dev",
         help="migrate, then run Redis (embedded unless REDIS_URL), the API and one worker",
-        description="Migrate the database, start an embedded Redis (unless REDIS_URL is set), the API and "
-        "one worker; Ctrl-C stops them all.",
+        description="Migrate the database, then run the API and one worker, which share the embedded Redis "
+        "of DATA_DIR (unless REDIS_URL is set). Prints the URL once the API answers. Ctrl-C stops them: "
+        "the worker waits up to WORKER_SHUTDOWN_WAIT_S for its running jobs; a second Ctrl-C stops at "
+        "once and puts those jobs back on the queue.",
     )
     _add_bind(dev)
     dev.add_argument("--no-seed", action="store_true", help="do not add the demo project and story")
@@ -70,8 +71,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "migrate", help="apply database migrations (alembic upgrade head)", description="alembic upgrade head"
     )
+    _add_redis_commands(sub)
     _add_client_commands(sub)
     return parser
+
+
+def _add_redis_commands(sub: Any) -> None:
+    redis = sub.add_parser(
+        "redis",
+        help="the embedded Redis of DATA_DIR: status, stop",
+        description="With REDIS_URL unset, the API, workers and `testgen dev` share one embedded Redis per "
+        "DATA_DIR: the first one to need it starts it, and it stops by itself once none of them has used "
+        "it for EMBEDDED_REDIS_IDLE_S seconds. Its data (an append-only file) stays in DATA_DIR.",
+    )
+    redis_sub = redis.add_subparsers(dest="redis_command", required=True)
+    redis_sub.add_parser(
+        "status",
+        help="say whether it runs, its pids and how many testgen processes use it",
+        description="Say whether the embedded Redis of DATA_DIR runs, its pids and how many testgen "
+        "processes use it. Exits 0 when it runs, 1 when not.",
+    )
+    redis_sub.add_parser(
+        "stop",
+        help="stop it now (testgen processes still using it start it again)",
+        description="Stop the embedded Redis of DATA_DIR now; its data is kept. testgen processes that "
+        "still use it start it again within seconds. Exits 1 when none was running.",
+    )
+    serve = redis_sub.add_parser(
+        "serve",
+        help="run it in the foreground (testgen starts this by itself; you need not)",
+        description="Run the embedded Redis of DATA_DIR under a supervisor that stops it once no testgen "
+        "process has used it for EMBEDDED_REDIS_IDLE_S seconds. testgen starts this by itself.",
+    )
+    serve.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--socket", type=Path, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--idle-s", type=float, default=None, help=argparse.SUPPRESS)
 
 
 def _add_api_options(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
+        from testgen.data import migrations  # alembic is slow to import: only for the commands using it
+
         migrations.upgrade(settings.database_url)
         return 0
     if args.command == "api":
@@ -160,4 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.check:
             return serve.check_worker(settings)
         return serve.run_worker(settings, processes=args.processes)
+    if args.command == "redis":
+        return serve.run_redis(settings, args)
     return serve.run_dev(settings, args.host, args.port, seed=not args.no_seed)

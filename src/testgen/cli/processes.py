@@ -1,5 +1,9 @@
 """Several copies of one command as child processes (`testgen api --workers N`, `testgen worker
---processes N`): SIGINT/SIGTERM are passed on, and a copy that dies is started again."""
+--processes N`): SIGINT/SIGTERM are passed on, and a copy that dies is started again.
+
+The copies run in a process group of their own, so a Ctrl-C in the terminal reaches only us and
+each copy gets one SIGTERM from us (a second one is a second Ctrl-C: a worker then stops at once);
+they get SIGTERM too if we are killed."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import subprocess
 import time
 from types import FrameType
 
+from testgen.core.orphans import die_with_parent
+
 logger = logging.getLogger("testgen.cli")
 
 RESTART_DELAY_S = 1.0
@@ -17,14 +23,20 @@ MAX_RESTARTS_PER_MINUTE = 5  # past this, a copy is crashing at start-up: give u
 
 def supervise(command: list[str], copies: int, *, stop_timeout_s: float) -> int:
     """Run `copies` of `command` until a signal; return 0 after a clean stop, 1 after giving up."""
-    children = [subprocess.Popen(command) for _ in range(copies)]
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, process_group=0, preexec_fn=die_with_parent(signal.SIGTERM))
+
+    children = [start() for _ in range(copies)]
     logger.info("Started %d processes: %s", copies, " ".join(command[2:]))
     stopping = False
     restarts: list[float] = []
+    signals: list[int] = []
 
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
+    def _stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
+        signals.append(signum)
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 0
@@ -43,18 +55,24 @@ def supervise(command: list[str], copies: int, *, stop_timeout_s: float) -> int:
                     break
                 logger.warning("Process %d exited with %s; starting it again", child.pid, child.returncode)
                 time.sleep(RESTART_DELAY_S)
-                children[i] = subprocess.Popen(command)
+                children[i] = start()
     finally:
+        handled = len(signals)  # a signal after these is a second Ctrl-C: passed on too
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + stop_timeout_s
+        while time.monotonic() < deadline and any(c.poll() is None for c in children):
+            if len(signals) > handled:
+                handled = len(signals)
+                for child in children:
+                    if child.poll() is None:
+                        child.send_signal(signal.SIGTERM)
+            time.sleep(0.05)
         for child in children:
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if child.poll() is None:
                 child.kill()
-                child.wait()
+            child.wait()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code

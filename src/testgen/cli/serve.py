@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from types import FrameType
 from typing import Any
 
 from testgen.cli.processes import supervise
-from testgen.core import embedded_redis, heap
+from testgen.core import heap, shared_redis
 from testgen.core.config import Settings
+from testgen.core.orphans import die_with_parent
 from testgen.core.presence import WORKER_FRESH_S, beat_age_s
-from testgen.data import migrations
 
 logger = logging.getLogger("testgen.cli")
 
@@ -88,14 +87,12 @@ def run_worker(settings: Settings, *, processes: int = 1) -> int:
     from testgen.worker.options import worker_options
     from testgen.worker.wakeable import WakeableWorker
 
-    own = None
-    if settings.uses_embedded_redis:
-        own = embedded_redis.ensure(settings.data_dir, settings.embedded_redis_socket)
+    redis = shared_redis.attach(settings)
     try:
         WakeableWorker(**worker_options(settings), ctx={"settings": settings, "own_process": True}).run()
     finally:
-        if own is not None:
-            own.stop()
+        if redis is not None:
+            redis.close()
     return 0
 
 
@@ -133,53 +130,107 @@ async def _seed(settings: Settings) -> None:
 
 
 def run_dev(settings: Settings, host: str, port: int, *, seed: bool) -> int:
-    """Everything in one terminal. Children get REDIS_URL, so all of them share one Redis."""
+    """Everything in one terminal: the API and a worker as children, which share the embedded Redis
+    of DATA_DIR (or REDIS_URL). The children are in their own process group, so a Ctrl-C reaches
+    only us and we decide what they get; they die with us if we are killed."""
+    from testgen.data import migrations  # alembic is slow to import: only for the commands using it
+
     migrations.upgrade(settings.database_url)
     if seed:
         asyncio.run(_seed(settings))
-    redis = None
-    env = dict(os.environ)
-    if settings.uses_embedded_redis:
-        redis = embedded_redis.start(data_dir=settings.data_dir, unix_socket=settings.embedded_redis_socket)
-        env["REDIS_URL"] = redis.url
     base = [sys.executable, "-m", "testgen"]
-    children = [
-        subprocess.Popen([*base, "api", "--host", host, "--port", str(port)], env=env),
-        subprocess.Popen([*base, "worker"], env=env),
-    ]
-    stopping = False
 
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+    def spawn(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*base, *args], process_group=0, preexec_fn=die_with_parent(signal.SIGKILL))
 
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    print(
-        f"\n  testgen is running: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)\n"
-        "  Press Ctrl-C to stop.\n",
-        flush=True,
-    )
+    api = spawn("api", "--host", host, "--port", str(port))
+    worker = spawn("worker")
+    children = [api, worker]
+    signals: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _frame: signals.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, _frame: signals.append(signum))
+    signal.signal(signal.SIGHUP, lambda signum, _frame: signals.append(signum))
+
     code = 0
     try:
-        while not stopping:
+        code = _announce_when_ready(host, port, children, signals)
+        while not signals and code == 0:
             if any(c.poll() is not None for c in children):
                 logger.error("A testgen process exited; stopping the others")
                 code = 1
                 break
             time.sleep(0.2)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + max(settings.worker_shutdown_wait_s, 5) + 5
-        for child in children:
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        if redis is not None:
-            redis.stop()
+        _stop_children(settings, api, worker, signals)
     return code
+
+
+def _announce_when_ready(
+    host: str, port: int, children: list[subprocess.Popen[bytes]], signals: list[int]
+) -> int:
+    """Print the URL once the API answers (not before: it would refuse the first click)."""
+    import httpx
+
+    target = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    probe = f"http://{target}:{port}/health"
+    deadline = time.monotonic() + 120
+    while not signals and time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children):
+            logger.error("A testgen process exited while starting; stopping the others")
+            return 1
+        try:
+            if httpx.get(probe, timeout=1, trust_env=False).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    else:
+        if not signals:
+            logger.error("The API did not answer at %s within 120 s; stopping", probe)
+            return 1
+        return 0
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    print(
+        f"\n  testgen is running: http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)\n"
+        "  Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    return 0
+
+
+def _stop_children(
+    settings: Settings, api: subprocess.Popen[bytes], worker: subprocess.Popen[bytes], signals: list[int]
+) -> None:
+    """SIGTERM both: the worker waits for its running jobs (it says how long and for how many). A
+    second Ctrl-C (or SIGTERM) is passed on: the worker then stops at once and re-queues its jobs."""
+    handled = len(signals)  # a signal after these is a second Ctrl-C (the first, if we stop on our own)
+    for child in (api, worker):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + settings.worker_shutdown_wait_s + 15
+    while time.monotonic() < deadline and any(c.poll() is None for c in (api, worker)):
+        if len(signals) > handled:
+            handled = len(signals)
+            if worker.poll() is None:
+                logger.warning("Stopping now: running jobs go back on the queue")
+                worker.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+    for child in (api, worker):
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+def run_redis(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.uses_embedded_redis:
+        print("REDIS_URL (or REDIS_SENTINELS) is set: testgen uses that Redis, not an embedded one.")
+        return 1
+    if args.redis_command == "serve":
+        data_dir = args.data_dir or settings.data_dir
+        socket_path = args.socket or settings.embedded_redis_socket
+        idle_s = args.idle_s if args.idle_s is not None else settings.embedded_redis_idle_s
+        return shared_redis.serve(data_dir, socket_path, idle_s)
+    rdir = shared_redis.redis_dir(settings)
+    ok, message = shared_redis.status(rdir) if args.redis_command == "status" else shared_redis.stop(rdir)
+    print(message)
+    return 0 if ok else 1

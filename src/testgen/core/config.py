@@ -16,6 +16,7 @@ LLMProviderName = Literal["offline", "gemini", "openai"]
 LLM_PROVIDER_NAMES: tuple[LLMProviderName, ...] = get_args(LLMProviderName)
 OPENAI_PUBLIC_BASE_URL = "https://api.openai.com/v1"
 OFFLINE_MODEL = "offline-v1"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 JiraDeployment = Literal["cloud", "datacenter"]
 
 
@@ -30,11 +31,13 @@ class SentinelAddress:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///./data/testgen.db"
+    # Empty: SQLite at DATA_DIR/testgen.db, so two instances with different DATA_DIR share nothing.
+    database_url: str = ""
     redis_url: SecretStr | None = None
     redis_sentinels: str = ""  # host:port,host:port: reach Redis through Sentinel
     redis_sentinel_master: str = Field(default="mymaster", min_length=1, max_length=200)
     data_dir: Path = Path("data")
+    embedded_redis_idle_s: float = Field(default=10.0, ge=1, le=3600)
 
     llm_provider: LLMProviderName | None = None
     gemini_api_key: SecretStr | None = None
@@ -82,6 +85,10 @@ class Settings(BaseSettings):
 
     api_keys: SecretStr | None = None
     cors_origins: str = ""
+    allowed_hosts: str = ""
+    rate_limit_per_minute: int = Field(default=1200, ge=0)
+    max_jobs_in_flight_per_key: int = Field(default=200, ge=0)
+    max_streams_per_key: int = Field(default=20, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -116,9 +123,11 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _default_provider(self) -> Settings:
+    def _defaults(self) -> Settings:
         if self.llm_provider is None:
             self.llm_provider = "gemini" if self.gemini_api_key else "offline"
+        if not self.database_url.strip():
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'testgen.db'}"
         return self
 
     @property
@@ -166,6 +175,12 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        """Host names the API answers to (besides the address it is bound to); `*` allows any."""
+        extra = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        return [*LOCAL_HOSTS, *extra]
 
     @property
     def embedded_redis_socket(self) -> Path:

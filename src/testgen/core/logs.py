@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from typing import Any
 
 task_context: ContextVar[dict[str, str] | None] = ContextVar("task_context", default=None)
+
+# HTTP client internals log whole response headers at DEBUG, and a server or proxy may echo the API
+# key in one: they stay at WARNING even when LOG_LEVEL=DEBUG. (google-genai uses httpx2/httpcore2.)
+QUIET_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2", "google_genai.models")
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -21,6 +26,33 @@ class _ContextFilter(logging.Filter):
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True
+
+
+SECRET_QUERY_PARAMS = ("access_token", "token", "api_key", "apikey", "key", "password", "secret")
+_SECRET_IN_QUERY = re.compile(r"([?&](?:" + "|".join(SECRET_QUERY_PARAMS) + r")=)[^&#\s]*", re.IGNORECASE)
+
+
+def redact_query_secrets(text: str) -> str:
+    """`/x?access_token=abc&y=1` -> `/x?access_token=[redacted]&y=1`."""
+    return _SECRET_IN_QUERY.sub(r"\1[redacted]", text)
+
+
+class RedactQuerySecrets(logging.Filter):
+    """uvicorn's access log line carries the full path with its query: hide secrets in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_query_secrets(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact_query_secrets(record.msg)
+        return True
+
+
+def redact_access_log() -> None:
+    """Attach the filter to uvicorn's access logger (once), however the API is started."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQuerySecrets) for f in access.filters):
+        access.addFilter(RedactQuerySecrets())
 
 
 class JsonFormatter(logging.Formatter):
@@ -60,5 +92,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         # their CLIs attach text handlers; everything goes through ours (JSON when asked)
         logging.getLogger(own_handlers).handlers.clear()
         logging.getLogger(own_handlers).propagate = True
-    for noisy in ("httpx", "httpcore", "google_genai.models"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -14,6 +14,9 @@ TASK = "Task"
 TEST_CASE = "Test case"
 
 WAITING_FOR_WORKER = "Waiting for a worker"
+# Instead of (or after) a queued job's message while no worker heartbeat is alive: in its status, the
+# enqueue answer, the page's badge and `testgen generate --follow` (see core/presence.py).
+NO_WORKER_RUNNING = "No worker is running: start one with `testgen worker`"
 CANCELLED_BY_REQUEST = "Cancelled by request"
 REDIS_DOWN = "queue unavailable: cannot reach Redis; check that it is running and REDIS_URL"
 DATABASE_DOWN = "database unavailable or busy; nothing was changed, try again shortly"

@@ -18,6 +18,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from testgen.core import messages
 from testgen.core.redis_keys import API_PROCESSES_KEY, API_STREAMS_KEY, WORKERS_KEY
 
 logger = logging.getLogger(__name__)
@@ -55,21 +56,21 @@ def beat_age_s(heartbeat_file: Path) -> float | None:
 
 
 async def report_streams_forever(redis: Redis, process_id: str, count: Callable[[], int]) -> None:
-    """Report this API process's open streams (`count()`) until cancelled; forget them on the way out."""
-    try:
-        while True:
-            with contextlib.suppress(RedisError, OSError):
-                async with redis.pipeline(transaction=True) as pipe:
-                    pipe.zadd(API_PROCESSES_KEY, {process_id: time.time()})
-                    pipe.hset(API_STREAMS_KEY, process_id, str(count()))
-                    await pipe.execute()
-            await asyncio.sleep(STREAMS_REPORT_S)
-    finally:
+    """Report this API process's open streams (`count()`) until cancelled (then `forget_streams`)."""
+    while True:
         with contextlib.suppress(RedisError, OSError):
             async with redis.pipeline(transaction=True) as pipe:
-                pipe.zrem(API_PROCESSES_KEY, process_id)
-                pipe.hdel(API_STREAMS_KEY, process_id)
+                pipe.zadd(API_PROCESSES_KEY, {process_id: time.time()})
+                pipe.hset(API_STREAMS_KEY, process_id, str(count()))
                 await pipe.execute()
+        await asyncio.sleep(STREAMS_REPORT_S)
+
+
+async def forget_streams(redis: Redis, process_id: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(API_PROCESSES_KEY, process_id)
+        pipe.hdel(API_STREAMS_KEY, process_id)
+        await pipe.execute()
 
 
 async def streams_elsewhere(redis: Redis, process_id: str) -> int:
@@ -91,3 +92,17 @@ async def streams_elsewhere(redis: Redis, process_id: str) -> int:
 
 async def live_workers(redis: Redis) -> int:
     return int(await redis.zcount(WORKERS_KEY, time.time() - WORKER_FRESH_S, "+inf"))
+
+
+async def no_worker_warning(redis: Redis) -> str | None:
+    """messages.NO_WORKER_RUNNING when no worker heartbeat is alive; None when one is, or Redis cannot say."""
+    try:
+        alive = await live_workers(redis)
+    except (RedisError, OSError):
+        return None
+    return None if alive else messages.NO_WORKER_RUNNING
+
+
+def with_warning(message: str, warning: str) -> str:
+    """A queued job's message with the warning: instead of the default one, after any other."""
+    return warning if message in ("", messages.WAITING_FOR_WORKER) else f"{message.rstrip('.')}. {warning}"

@@ -51,3 +51,13 @@ def hub_control_key(hub_id: str) -> str:
 def llm_rate_key(provider: str, model: str) -> str:
     """The shared requests-per-minute window of one model."""
     return f"{PREFIX}llm:rpm:{provider}:{model}"
+
+
+def limit_requests_key(principal: str, window: int) -> str:
+    """A client's request counter in one minute-long window (RATE_LIMIT_PER_MINUTE)."""
+    return f"{PREFIX}limit:{principal}:requests:{window}"
+
+
+def limit_jobs_key(principal: str) -> str:
+    """The jobs a client has queued or running (MAX_JOBS_IN_FLIGHT_PER_KEY): task ids and reservations."""
+    return f"{PREFIX}limit:{principal}:jobs"

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from testgen.data.job_states import ACTIVE, RUNNING, SAVE, JobKind, Transition
@@ -183,6 +183,33 @@ async def get_latest_job(session: AsyncSession, story_id: str) -> GenerationJob 
         .limit(1)
     )
     return (await session.execute(query)).scalars().first()
+
+
+async def get_jobs(session: AsyncSession, task_ids: Sequence[str]) -> Sequence[GenerationJob]:
+    """The jobs among `task_ids` that exist, in one query."""
+    query = select(GenerationJob).where(GenerationJob.id.in_(task_ids))
+    return (await session.execute(query)).scalars().all()
+
+
+async def existing_story_ids(session: AsyncSession, story_ids: Sequence[str]) -> set[str]:
+    query = select(UserStory.id).where(UserStory.id.in_(story_ids))
+    return set((await session.execute(query)).scalars().all())
+
+
+async def get_latest_jobs(session: AsyncSession, story_ids: Sequence[str]) -> Sequence[GenerationJob]:
+    """The latest generation job of each of `story_ids` that has one, in one query."""
+    rank = (
+        func.row_number()
+        .over(partition_by=GenerationJob.story_id, order_by=GenerationJob.created_at.desc())
+        .label("rank")
+    )
+    ranked = (
+        select(GenerationJob.id, rank)
+        .where(GenerationJob.story_id.in_(story_ids), GenerationJob.kind == JobKind.generate)
+        .subquery()
+    )
+    query = select(GenerationJob).join(ranked, ranked.c.id == GenerationJob.id).where(ranked.c.rank == 1)
+    return (await session.execute(query)).scalars().all()
 
 
 async def running_job_ids(session: AsyncSession, *, started_before: dt.datetime) -> Sequence[str]:

@@ -6,7 +6,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
 
 from testgen.data.job_states import JobKind, JobStatus
 
@@ -19,7 +19,10 @@ Description = Annotated[str, StringConstraints(max_length=20_000)]
 Criterion = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
 Step = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
-RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]  # fits every database's INTEGER
+# Request bodies take numbers as JSON numbers only: "3", true and 3.0 are refused, not converted.
+Count = Annotated[int, Strict()]
+RowId = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)]  # fits every database's INTEGER
+CriterionIndex = Annotated[int, Strict(), Field(ge=0, lt=MAX_CRITERIA)]
 
 
 class Priority(StrEnum):
@@ -147,7 +150,14 @@ class TestCaseDraft(BaseModel):
     priority: Priority = Priority.medium
     test_type: TestType = TestType.functional
     scenarios: list[Scenario] = Field(min_length=1, max_length=50)
+    # Lax here: the model's output is parsed with this schema too (a reviewer's edit is strict below).
     covered_criteria: list[Annotated[int, Field(ge=0, lt=MAX_CRITERIA)]] = Field(default_factory=list)
+
+
+class ReviewedTestCase(TestCaseDraft):
+    """A test case as sent back by a reviewer (request body): numbers must be JSON numbers."""
+
+    covered_criteria: list[CriterionIndex] = Field(default_factory=list)
 
 
 class TestCaseOut(ORMModel):
@@ -173,8 +183,8 @@ class TestCaseOut(ORMModel):
 class GenerateOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    num_test_cases: int = Field(default=5, ge=1, le=50)
-    scenarios_per_test_case: int = Field(default=3, ge=1, le=10)
+    num_test_cases: Count = Field(default=5, ge=1, le=50)
+    scenarios_per_test_case: Count = Field(default=3, ge=1, le=10)
 
 
 class QueuedJob(BaseModel):
@@ -184,6 +194,9 @@ class QueuedJob(BaseModel):
     status: JobStatus
     status_url: str
     events_url: str
+    warning: str | None = Field(
+        default=None, description="Set when the job cannot progress now, e.g. no worker runs"
+    )
 
 
 class JobError(BaseModel):
@@ -199,6 +212,9 @@ class JobStatusOut(BaseModel):
     status: JobStatus
     progress: int
     message: str
+    warning: str | None = Field(
+        default=None, description="Set when the job cannot progress now, e.g. no worker runs"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
     result: dict[str, Any] | None = None
     error: JobError | None = None
@@ -216,7 +232,7 @@ class SaveRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    test_cases: list[TestCaseDraft] | None = Field(default=None, min_length=1, max_length=500)
+    test_cases: list[ReviewedTestCase] | None = Field(default=None, min_length=1, max_length=500)
 
 
 class SaveResult(BaseModel):
@@ -233,7 +249,7 @@ class TestCaseUpdate(BaseModel):
     priority: Priority | None = None
     test_type: TestType | None = None
     scenarios: list[Scenario] | None = Field(default=None, min_length=1, max_length=50)
-    covered_criteria: list[Annotated[int, Field(ge=0, lt=MAX_CRITERIA)]] | None = None
+    covered_criteria: list[CriterionIndex] | None = None
 
     @field_validator("*")
     @classmethod

@@ -16,7 +16,7 @@ import uuid
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from testgen.core.presence import report_streams_forever
+from testgen.core.presence import forget_streams, report_streams_forever
 from testgen.core.redis_keys import hub_control_key
 from testgen.streaming.progress_store import StoredEvent, decode_entry
 
@@ -27,11 +27,13 @@ OVERFLOW = "overflow"  # the client fell behind: end its stream, it resumes from
 REDIS_DOWN = "redis-down"
 GONE = "gone"  # the client disconnected: end quietly
 PING = "ping"  # not an end: time for a keep-alive comment
+STOP_WAIT_S = 2.0
 
 
 class Subscription:
-    def __init__(self, keys: list[str], maxsize: int) -> None:
+    def __init__(self, keys: list[str], maxsize: int, owner: str | None = None) -> None:
         self.keys = keys
+        self.owner = owner
         self.queue: asyncio.Queue[tuple[str, StoredEvent] | str] = asyncio.Queue(maxsize)
         self.ended = False
         self.released = False
@@ -73,6 +75,11 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self._census: asyncio.Task[None] | None = None
         self.connections = 0
+        self._by_owner: dict[str, int] = {}
+
+    def open_by(self, owner: str) -> int:
+        """How many subscriptions `owner` holds (its open event streams on this process)."""
+        return self._by_owner.get(owner, 0)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
@@ -92,15 +99,21 @@ class EventHub:
         for task in (self._task, self._census):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.delete(self._control)
+                # Bounded: a task cancelled inside a Redis command may take its time to notice.
+                done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+                if not done:
+                    logger.warning("%s did not stop within %.0f s", task.get_name(), STOP_WAIT_S)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(STOP_WAIT_S):
+                await forget_streams(self.redis, self.process_id)
+                await self.redis.delete(self._control)
         await self.reader.aclose()
 
-    async def subscribe(self, keys: list[str]) -> Subscription:
+    async def subscribe(self, keys: list[str], owner: str | None = None) -> Subscription:
         """Register first, then fix cursors: any entry written from now on reaches the queue."""
-        sub = Subscription(keys, self.queue_size)
+        sub = Subscription(keys, self.queue_size, owner)
+        if owner is not None:
+            self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
         new = [k for k in keys if k not in self._subs]
         # Keys another subscriber is still fixing a cursor for: wait, or entries written meanwhile
         # would be neither in our replay nor read live.
@@ -147,6 +160,12 @@ class EventHub:
             return
         sub.released = True
         self.connections -= 1
+        if sub.owner is not None:
+            left = self._by_owner.get(sub.owner, 0) - 1
+            if left > 0:
+                self._by_owner[sub.owner] = left
+            else:
+                self._by_owner.pop(sub.owner, None)
         for key in sub.keys:
             subs = self._subs.get(key)
             if subs is None:

@@ -1,7 +1,10 @@
 """Server-Sent Event streams of job progress: replay from Redis, then live events from the hub.
 
-The SSE `id:` is a cursor. For one job it is the Redis stream entry id; for a multiplexed stream it
-names a position in every job (`<task>=<entry id>;...`), so one Last-Event-ID resumes them all.
+The SSE `id:` is a cursor. For one job it is the Redis stream entry id. On a multiplexed stream it
+is the position of the job that changed only (`<task>=<entry id>`), so an event costs the same
+however many jobs the stream follows; a client resumes by sending the latest position of each job
+it follows, `<task>=<entry id>;<task>=<entry id>` (Last-Event-ID or `?last_event_id=`; both are
+read, and the later position of a job wins).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from testgen.core.redis_keys import events_key
 from testgen.data.job_states import TERMINAL
 from testgen.data.models import GenerationJob
+from testgen.streaming.cursors import merge_cursors, parse_cursor
 from testgen.streaming.event_hub import CLOSED, GONE, PING, EventHub, Subscription
 from testgen.streaming.progress_store import ProgressStore, StoredEvent, stream_id_tuple
 from testgen.streaming.snapshots import encode, job_snapshot
@@ -21,27 +25,6 @@ from testgen.streaming.snapshots import encode, job_snapshot
 PING_INTERVAL_S = 15.0
 FINAL_FROM_DB = "0-1"  # id of a final state replayed from the database after Redis forgot the job
 RETRY_MS = 1000
-
-
-def parse_cursor(last_event_id: str | None, task_ids: list[str]) -> dict[str, str]:
-    if not last_event_id:
-        return {}
-    cursors: dict[str, str] = {}
-    if "=" not in last_event_id:
-        return {task_ids[0]: last_event_id} if len(task_ids) == 1 and _valid(last_event_id) else {}
-    for part in last_event_id.split(";"):
-        task, _, entry = part.partition("=")
-        if task in task_ids and _valid(entry):
-            cursors[task] = entry
-    return cursors
-
-
-def _valid(entry: str) -> bool:
-    try:
-        stream_id_tuple(entry)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass
@@ -60,8 +43,7 @@ class JobStream:
         self.cursors[task_id] = event.id
         if not self.multiplexed:
             return event.sse
-        ident = ";".join(f"{j.id}={self.cursors.get(j.id, '0-0')}" for j in self.jobs)
-        return f"id: {ident}\nevent: {event.event}\ndata: {event.data}\n\n".encode()
+        return f"id: {task_id}={event.id}\nevent: {event.event}\ndata: {event.data}\n\n".encode()
 
     def _is_new(self, task_id: str, event: StoredEvent) -> bool:
         seen = self.cursors.get(task_id)
@@ -111,14 +93,16 @@ async def open_stream(
     hub: EventHub,
     store: ProgressStore,
     jobs: list[GenerationJob],
-    last_event_id: str | None,
+    last_event_ids: list[str | None],
     *,
     multiplexed: bool,
     ping_interval_s: float = PING_INTERVAL_S,
+    owner: str | None = None,
 ) -> JobStream | None:
     """Subscribe, then replay what the client has not seen. None: the client has seen every job end."""
-    cursors = parse_cursor(last_event_id, [j.id for j in jobs])
-    sub = await hub.subscribe([events_key(j.id) for j in jobs])
+    task_ids = [j.id for j in jobs]
+    cursors = merge_cursors(*(parse_cursor(c, task_ids) for c in last_event_ids))
+    sub = await hub.subscribe([events_key(j.id) for j in jobs], owner)
     stream = JobStream(
         jobs=jobs,
         multiplexed=multiplexed,
@@ -128,8 +112,7 @@ async def open_stream(
         ping_interval_s=ping_interval_s,
     )
     try:
-        for job in jobs:
-            await _replay(store, stream, job, cursors.get(job.id))
+        await _replay(store, stream, [j for j in jobs if cursors.get(j.id) != FINAL_FROM_DB])
     except BaseException:
         hub.unsubscribe(sub)
         raise
@@ -142,21 +125,19 @@ async def open_stream(
     return stream
 
 
-async def _replay(store: ProgressStore, stream: JobStream, job: GenerationJob, cursor: str | None) -> None:
-    if cursor == FINAL_FROM_DB:  # the client already has the final state from the database
-        stream.done.add(job.id)
-        return
-    events = await store.events_after(job.id, cursor)
-    stream.backlog.extend((job.id, e) for e in events)
-    if any(e.event in TERMINAL for e in events):
-        stream.done.add(job.id)
-        return
-    live = await store.get(job.id)
-    if live is not None and live["status"] in TERMINAL:
-        stream.done.add(job.id)  # the client's cursor is already past the final event
-        return
-    if job.status in TERMINAL:
-        # Final in the database but not in Redis: Redis forgot the job, or lost the final event.
-        data = encode(job_snapshot(job))
-        stream.backlog.append((job.id, StoredEvent(id=FINAL_FROM_DB, event=job.status, data=data)))
-        stream.done.add(job.id)
+async def _replay(store: ProgressStore, stream: JobStream, jobs: list[GenerationJob]) -> None:
+    for job in stream.jobs:
+        if stream.cursors.get(job.id) == FINAL_FROM_DB:  # the client already has the final state
+            stream.done.add(job.id)
+    replies = await store.replay([(job.id, stream.cursors.get(job.id)) for job in jobs])
+    for job, (events, live) in zip(jobs, replies, strict=True):
+        stream.backlog.extend((job.id, e) for e in events)
+        if any(e.event in TERMINAL for e in events):
+            stream.done.add(job.id)
+        elif live is not None and live["status"] in TERMINAL:
+            stream.done.add(job.id)  # the client's cursor is already past the final event
+        elif job.status in TERMINAL:
+            # Final in the database but not in Redis: Redis forgot the job, or lost the final event.
+            data = encode(job_snapshot(job))
+            stream.backlog.append((job.id, StoredEvent(id=FINAL_FROM_DB, event=job.status, data=data)))
+            stream.done.add(job.id)

@@ -8,6 +8,7 @@ reverse).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -48,9 +49,24 @@ class StoredEvent:
         return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n".encode()
 
 
+_STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+MAX_STREAM_ID_PART = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers
+
+
+def parse_stream_id(text: str) -> tuple[int, int] | None:
+    """`ms-seq` as Redis accepts it (ASCII digits, each part < 2**64), else None."""
+    match = _STREAM_ID.fullmatch(text)
+    if match is None:
+        return None
+    ms, seq = int(match[1]), int(match[2] or 0)
+    return (ms, seq) if ms <= MAX_STREAM_ID_PART and seq <= MAX_STREAM_ID_PART else None
+
+
 def stream_id_tuple(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
+    parsed = parse_stream_id(stream_id)
+    if parsed is None:
+        raise ValueError("not a Redis stream id")
+    return parsed
 
 
 class ProgressStore:
@@ -78,6 +94,24 @@ class ProgressStore:
         start = f"({after}" if after else "-"
         entries = await self.redis.xrange(events_key(task_id), min=start, max="+")
         return [decode_entry(entry_id, fields) for entry_id, fields in entries]
+
+    async def replay(
+        self, cursors: list[tuple[str, str | None]]
+    ) -> list[tuple[list[StoredEvent], dict[str, Any] | None]]:
+        """For each (task id, cursor): the events after the cursor and the live snapshot, in one
+        round trip whatever the number of jobs."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id, after in cursors:
+                pipe.xrange(events_key(task_id), min=f"({after}" if after else "-", max="+")
+                pipe.get(state_key(task_id))
+            replies = await pipe.execute()
+        return [
+            (
+                [decode_entry(entry_id, fields) for entry_id, fields in replies[2 * i]],
+                json.loads(replies[2 * i + 1]) if replies[2 * i + 1] else None,
+            )
+            for i in range(len(cursors))
+        ]
 
     async def request_cancel(self, task_id: str) -> None:
         await self.redis.set(cancel_key(task_id), b"1", ex=self.ttl_s)

@@ -1,10 +1,10 @@
 // The testgen page: plain JavaScript, no build step. It talks to the same API as everyone else.
 //
 // Progress comes over ONE EventSource for the whole page (GET /generate-test-cases/events with a
-// task_id per running job). Its `id:` is a cursor over all jobs: when a job is added the page reopens
-// the stream with the new task list and `?last_event_id=<cursor>`, so nothing is replayed twice or
-// lost; after a network drop the browser reconnects by itself (the server sends `retry:`), and a 204
-// answer means every job ended.
+// task_id per running job). Each event's `id:` is the position of the job that changed
+// (`<task>=<entry>`); the page keeps the latest position of every job and, whenever it (re)opens the
+// stream (a job added, or the connection dropped), sends them all as `?last_event_id=<task>=<entry>;…`,
+// so nothing is replayed twice or lost. A 204 answer means every job ended.
 "use strict";
 
 (() => {
@@ -171,6 +171,7 @@
     mine: new Set(), // task ids this page queued
     firstSeen: new Map(), // task_id -> when (performance.now()) the page first saw it running
     rows: new Map(), // story_id -> { row, status, generate }
+    noWorker: undefined, // the "no worker is running" warning; null once a worker runs (see checkWorkers)
   };
 
   // --- toasts ---------------------------------------------------------------------------------------
@@ -207,7 +208,8 @@
   // --- the one event stream -------------------------------------------------------------------------
   const stream = {
     es: null,
-    cursor: "", // the last `id:` seen: a position in every job of the stream
+    positions: new Map(), // task_id -> the entry id of the last event seen for it
+    asked: { tasks: [], stories: [] }, // what the open stream was opened for
     covers: new Set(), // task ids the open stream was asked for
     pendingStories: new Set(), // stories whose latest job the page has not heard of yet (on load)
     generation: 0,
@@ -227,12 +229,12 @@
   }
 
   /** Reopen the stream soon; calls close together (several Generate clicks) make one reopen. */
-  function scheduleStream(delayMs = 150) {
+  function scheduleStream(delayMs = 150, reconnect = false) {
     const due = performance.now() + delayMs;
     if (stream.timer && stream.due <= due) return; // the reopen already planned comes sooner
     clearTimeout(stream.timer);
     stream.due = due;
-    stream.timer = setTimeout(openStream, delayMs);
+    stream.timer = setTimeout(() => openStream(reconnect), delayMs);
   }
 
   function follow(taskId) {
@@ -240,22 +242,25 @@
     scheduleStream();
   }
 
-  /** The cursor without the jobs that are over: the server would ignore them anyway. */
-  function trimmedCursor() {
-    return stream.cursor
-      .split(";")
-      .filter((part) => {
-        const job = state.jobs.get(part.split("=")[0]);
-        return part && !(job && TERMINAL.has(job.status));
-      })
-      .join(";");
+  /**
+   * The resume cursor: the latest position of each job. A new stream asks only for running jobs, so
+   * ended ones are left out (and forgotten); a reconnect asks for the same jobs again, so it keeps them.
+   */
+  function resumeCursor(keepEnded) {
+    const parts = [];
+    for (const [task, entry] of stream.positions) {
+      const job = state.jobs.get(task);
+      if (!keepEnded && job && TERMINAL.has(job.status)) stream.positions.delete(task);
+      else parts.push(`${task}=${entry}`);
+    }
+    return parts.join(";");
   }
 
-  async function openStream() {
+  async function openStream(reconnect = false) {
     stream.timer = null;
     const generation = ++stream.generation;
-    const tasks = activeTasks();
-    const stories = [...stream.pendingStories];
+    const tasks = reconnect ? stream.asked.tasks : activeTasks();
+    const stories = reconnect ? stream.asked.stories : [...stream.pendingStories];
     if (!tasks.length && !stories.length) {
       closeStream();
       setConnection("idle");
@@ -264,7 +269,7 @@
     const params = new URLSearchParams();
     for (const task of tasks) params.append("task_id", task);
     for (const story of stories) params.append("story_id", story);
-    const cursor = trimmedCursor();
+    const cursor = resumeCursor(reconnect);
     if (cursor) params.set("last_event_id", cursor);
     let url;
     try {
@@ -278,6 +283,7 @@
     const es = new EventSource(url);
     stream.es = es;
     stream.covers = new Set(tasks);
+    stream.asked = { tasks, stories };
     for (const name of EVENT_NAMES) es.addEventListener(name, (event) => onStreamEvent(es, event));
     es.onopen = () => {
       if (es === stream.es) setConnection("live");
@@ -285,7 +291,11 @@
     es.onerror = () => {
       if (es !== stream.es) return;
       if (es.readyState === EventSource.CONNECTING) {
-        setConnection("reconnecting"); // the browser retries by itself, sending Last-Event-ID
+        // The browser would retry with the last id only (one job's position): reopen with them all.
+        closeStream();
+        setConnection("reconnecting");
+        stream.failures += 1;
+        scheduleStream(Math.min(30_000, 1000 * 2 ** Math.min(stream.failures - 1, 5)), true);
         return;
       }
       // CLOSED: a 204 (every job ended) or an error answer (an expired token, a deleted story, ...)
@@ -333,7 +343,8 @@
 
   function onStreamEvent(es, event) {
     if (es !== stream.es) return;
-    if (event.lastEventId) stream.cursor = event.lastEventId;
+    const split = event.lastEventId.indexOf("=");
+    if (split > 0) stream.positions.set(event.lastEventId.slice(0, split), event.lastEventId.slice(split + 1));
     stream.failures = 0;
     const snapshot = JSON.parse(event.data);
     stream.covers.add(snapshot.task_id);
@@ -369,12 +380,52 @@
     if (!isLatestJobOfStory(snapshot)) return; // an older job of the story: not shown
     const job = { ...previous, ...snapshot };
     state.jobs.set(job.task_id, job);
+    if (job.status === S.waiting && state.noWorker !== null) checkWorkers();
     if (!TERMINAL.has(job.status) && !state.firstSeen.has(job.task_id)) {
       state.firstSeen.set(job.task_id, performance.now());
     }
     state.storyTask.set(job.story_id, job.task_id);
     renderStatus(job.story_id);
     if (TERMINAL.has(job.status) && !(previous && TERMINAL.has(previous.status))) jobEnded(job);
+  }
+
+  /**
+   * "No worker is running" is about the whole service, not one job: the page learns it from an
+   * enqueue answer or a queued job's status and shows it on every queued badge. While it shows, the
+   * page asks one queued job's status every few seconds, so it goes as soon as a worker runs.
+   * state.noWorker: undefined = not known yet, null = a worker runs, else the warning.
+   */
+  let workerCheck = null;
+  const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function setNoWorker(warning) {
+    if (state.noWorker === warning) return;
+    state.noWorker = warning;
+    for (const storyId of state.rows.keys()) renderStatus(storyId);
+    if (warning) checkWorkers();
+  }
+
+  function checkWorkers() {
+    if (workerCheck) return;
+    workerCheck = (async () => {
+      try {
+        for (;;) {
+          const queued = [...state.jobs.values()].find((job) => job.status === S.waiting);
+          if (!queued || state.noWorker === null) return;
+          if (state.noWorker) await pause(3000);
+          let data = null;
+          try {
+            ({ data } = await api("GET", `/generate-test-cases/status/${enc(queued.task_id)}`));
+          } catch {
+            await pause(3000); // the API is away: the event stream says so; ask again later
+          }
+          if (data && data.status === S.waiting) setNoWorker(data.warning || null);
+          else if (data && !TERMINAL.has(data.status)) setNoWorker(null); // a worker took it
+        }
+      } finally {
+        workerCheck = null;
+      }
+    })();
   }
 
   function forgetTask(taskId) {
@@ -437,6 +488,7 @@
       state.mine.add(data.task_id);
       state.storyTask.set(story.id, data.task_id);
       applySnapshot({ task_id: data.task_id, story_id: data.story_id, status: data.status, progress: 0 });
+      if (data.status === S.waiting) setNoWorker(data.warning || null);
       if (status === 202) {
         const options = `${body.num_test_cases} test cases × ${body.scenarios_per_test_case} scenarios`;
         groupedToast(S.waiting, story.id, `${story.id}: queued (${options})`, "queued for generation");
@@ -512,6 +564,10 @@
     const status = job.status; // the badge's data-state, which the style sheet colours
     switch (job.status) {
       case S.waiting:
+        if (state.noWorker) {
+          return h("span", { className: "badge", dataset: { state: status, warning: "no-worker" },
+            title: state.noWorker }, `Queued — ${state.noWorker}`);
+        }
         return h("span", { className: "badge", dataset: { state: status }, title }, "Queued");
       case S.starting:
         return h("span", { className: "badge", dataset: { state: status }, title }, "Starting…");

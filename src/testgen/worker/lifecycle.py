@@ -9,7 +9,7 @@ import logging
 import uuid
 from typing import Any
 
-from testgen.core import heap
+from testgen.core import heap, shared_redis
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.logs import configure_logging
@@ -29,6 +29,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     if "settings" not in ctx:  # started by `arq workers.WorkerSettings`: the process is ours
         configure_logging(settings.log_level, settings.log_format)
         ctx["own_process"] = True
+        # `testgen worker` attaches before arq connects; here arq found the embedded Redis running:
+        # count this process among its users, so that it outlives the others while we need it.
+        ctx["shared_redis"] = await asyncio.to_thread(shared_redis.attach, settings)
     check_provider_config(settings)
     engine = create_engine(settings.database_url)
     ctx["engine"] = engine
@@ -69,4 +72,6 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             await resources.jira.aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
+    if ctx.get("shared_redis") is not None:
+        await asyncio.to_thread(ctx["shared_redis"].close)
     logger.info("Worker stopped")

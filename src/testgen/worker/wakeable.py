@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from signal import Signals
 from typing import Any
 
 from arq.constants import in_progress_key_prefix
@@ -41,6 +42,26 @@ class WakeableWorker(Worker):
         self._listener: asyncio.Task[None] | None = None
         self._redis_backoff = 0.1
         self._claim: AsyncScript | None = None
+        self._stopping = False
+
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        """The first signal lets running jobs finish (up to job_completion_wait) and says so; a second
+        one stops at once: the jobs are cancelled and go back on the queue (none is lost)."""
+        if self._stopping:
+            logger.warning("Stopping now: %d running jobs go back on the queue", len(self.tasks))
+            self.handle_sig(signum)
+            return
+        self._stopping = True
+        running = sum(not t.done() for t in self.tasks.values())
+        if running:
+            logger.warning(
+                "Stopping: waiting up to %d s for %d running job%s; press Ctrl-C again to stop now "
+                "(they go back on the queue)",
+                self._job_completion_wait,
+                running,
+                "" if running == 1 else "s",
+            )
+        super().handle_sig_wait_for_completion(signum)
 
     async def _poll_iteration(self) -> None:
         try:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from testgen.api.deps import StreamTokensDep
+from testgen.core.errors import NotConfiguredError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -14,7 +15,10 @@ class StreamToken(BaseModel):
 
 
 @router.post("/stream-token", response_model=StreamToken)
-async def stream_token(tokens: StreamTokensDep) -> StreamToken:
+async def stream_token(request: Request, tokens: StreamTokensDep) -> StreamToken:
     """A short-lived token for `?access_token=` on event streams (EventSource cannot send headers)."""
-    token, ttl = tokens.issue()
+    key = request.scope.get("state", {}).get("api_key")
+    if key is None:
+        raise NotConfiguredError("API_KEYS is not set: event streams need no token, open them directly")
+    token, ttl = tokens.issue(key)
     return StreamToken(token=token, expires_in=ttl)

@@ -4,18 +4,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
 
 from testgen.api.deps import (
     HubDep,
     JobDep,
+    JobSlotDep,
+    PrincipalDep,
     RedisDep,
     SessionDep,
     SettingsDep,
     StoreDep,
     StoryDep,
+    StreamOpenDep,
     jobs_for_stream,
 )
 from testgen.api.services import jobs
+from testgen.core.presence import no_worker_warning
+from testgen.data.job_states import JobStatus
 from testgen.data.models import GenerationJob
 from testgen.data.schemas import GenerateOptions, JobStatusOut, QueuedJob
 from testgen.streaming.job_streams import open_stream
@@ -24,9 +30,11 @@ from testgen.streaming.sse_response import EventStreamResponse
 router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
 
 
-def queued_job(request: Request, job: GenerationJob) -> QueuedJob:
-    """The 202 answer for a queued job, with the URLs to follow it."""
+async def queued_job(request: Request, job: GenerationJob, redis: Redis) -> QueuedJob:
+    """The 202 answer for a queued job, with the URLs to follow it (and a warning if no worker runs)."""
+    warning = await no_worker_warning(redis) if job.status == JobStatus.queued else None
     return QueuedJob(
+        warning=warning,
         task_id=job.id,
         story_id=job.story_id,
         project_id=job.project_id,
@@ -49,11 +57,14 @@ async def queue_generation(
     redis: RedisDep,
     store: StoreDep,
     settings: SettingsDep,
+    slot: JobSlotDep,
     options: Annotated[GenerateOptions | None, Body()] = None,
 ) -> JSONResponse:
     opts = (options or GenerateOptions()).model_dump()
-    job, created = await jobs.enqueue(session, redis, store, settings, story, opts)
-    return JSONResponse(queued_job(request, job).model_dump(mode="json"), status_code=202 if created else 200)
+    job, created = await jobs.enqueue(session, redis, store, settings, story, opts, slot.take)
+    await slot.confirm(job.id if created else None)
+    answer = await queued_job(request, job, redis)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)
 
 
 @router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")
@@ -66,12 +77,19 @@ async def _open(
     store: StoreDep,
     settings: SettingsDep,
     followed: list[GenerationJob],
-    cursor: str | None,
+    cursors: list[str | None],
     *,
     multiplexed: bool,
+    owner: str,
 ) -> Response:
     stream = await open_stream(
-        hub, store, followed, cursor, multiplexed=multiplexed, ping_interval_s=settings.sse_ping_interval_s
+        hub,
+        store,
+        followed,
+        cursors,
+        multiplexed=multiplexed,
+        ping_interval_s=settings.sse_ping_interval_s,
+        owner=owner,
     )
     if stream is None:  # 204 tells EventSource to stop reconnecting: every job has ended
         return Response(status_code=204)
@@ -86,31 +104,37 @@ async def _open(
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "The job ended already"}},
 )
 async def job_events(
+    _slot: StreamOpenDep,
     job: JobDep,
+    principal: PrincipalDep,
     hub: HubDep,
     store: StoreDep,
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=8192)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=8192)] = None,
 ) -> Response:
-    return await _open(hub, store, settings, [job], last_event_id or cursor, multiplexed=False)
+    cursors = [cursor, last_event_id]  # both read: a position in the header is the later one
+    return await _open(hub, store, settings, [job], cursors, multiplexed=False, owner=principal)
 
 
 @router.get(
     "/events",
+    name="multiplexed_events",
     response_class=EventStreamResponse,
     status_code=200,
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
 )
 async def multiplexed_events(
     followed: Annotated[list[GenerationJob], Depends(jobs_for_stream)],
+    principal: PrincipalDep,
     hub: HubDep,
     store: StoreDep,
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(max_length=65536)] = None,
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=65536)] = None,
 ) -> Response:
-    return await _open(hub, store, settings, followed, last_event_id or cursor, multiplexed=True)
+    cursors = [cursor, last_event_id]
+    return await _open(hub, store, settings, followed, cursors, multiplexed=True, owner=principal)
 
 
 @router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from testgen.api.deps import ProjectDep, RedisDep, SessionDep, SettingsDep, StoreDep
+from testgen.api.deps import JobSlotDep, ProjectDep, RedisDep, SessionDep, SettingsDep, StoreDep
 from testgen.api.routes.generation import queued_job
 from testgen.api.services import imports
 from testgen.data.schemas import JiraImportRequest, QueuedJob
@@ -28,8 +28,13 @@ async def import_from_jira(
     redis: RedisDep,
     store: StoreDep,
     settings: SettingsDep,
+    slot: JobSlotDep,
 ) -> JSONResponse:
     """Queue a job that reads the issues `jql` finds and writes them as stories of the project; follow it
     with the generation status and event endpoints, cancel it the same way."""
-    job, created = await imports.enqueue_jira_import(session, redis, store, settings, project, data.jql)
-    return JSONResponse(queued_job(request, job).model_dump(mode="json"), status_code=202 if created else 200)
+    job, created = await imports.enqueue_jira_import(
+        session, redis, store, settings, project, data.jql, slot.take
+    )
+    await slot.confirm(job.id if created else None)
+    answer = await queued_job(request, job, redis)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)

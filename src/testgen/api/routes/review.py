@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from testgen.api.deps import (
     JobDep,
+    JobSlotDep,
     ProjectDep,
     RedisDep,
     SessionDep,
@@ -57,10 +58,13 @@ async def regenerate_test_case(
     redis: RedisDep,
     store: StoreDep,
     settings: SettingsDep,
+    slot: JobSlotDep,
     index: Annotated[int, Path(ge=0, lt=10_000)],
 ) -> object:
-    child = await review.regenerate(session, redis, store, settings, job, index)
-    return RegenerateQueued(**queued_job(request, child).model_dump(), parent_id=job.id, index=index)
+    child = await review.regenerate(session, redis, store, settings, job, index, slot.take)
+    await slot.confirm(child.id)
+    answer = await queued_job(request, child, redis)
+    return RegenerateQueued(**answer.model_dump(), parent_id=job.id, index=index)
 
 
 @router.get("/user-stories/{story_id}/drafts", response_model=list[JobStatusOut])

@@ -38,7 +38,7 @@ def _cached(body: bytes, media_type: str, if_none_match: str | None) -> Response
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     # no-cache: the browser may keep a copy but asks each time (a 304 when unchanged), so an upgrade
     # of testgen never leaves an old app.js running against a new API.
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if if_none_match is not None and etag in (tag.strip() for tag in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)

@@ -103,10 +103,31 @@ def to_gherkin(story: StoryOut, cases: Sequence[TestCaseOut]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# A cell starting with one of these is read as a formula by spreadsheets (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """Text that a spreadsheet would run as a formula gets a leading single quote (shown as text)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class SafeCsvWriter:
+    """`csv.writer` whose every text cell is neutralised: the one way this service writes CSV."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: Sequence[object]) -> None:
+        self._writer.writerow([csv_cell(value) for value in row])
+
+
 def to_csv(cases: Sequence[TestCaseOut]) -> str:
     """One row per scenario; multi-line cells (steps, criteria) are joined by newlines."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(CSV_COLUMNS)
     for case in cases:
         criteria = "\n".join(criterion_label(i) for i in case.covered_criteria)

@@ -4,6 +4,7 @@ generation (the worker half is worker/jira_import.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from arq.connections import ArqRedis
 from sqlalchemy.exc import IntegrityError
@@ -30,9 +31,11 @@ async def enqueue_jira_import(
     settings: Settings,
     project: Project,
     jql: str,
+    take_slot: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[GenerationJob, bool]:
     """Queue an import of the issues `jql` finds into `project`; returns (job, created). While an
-    import of the project is queued or running, that one is returned instead."""
+    import of the project is queued or running, that one is returned instead. `take_slot` is awaited
+    just before a new job is created (the per-client limit of jobs in flight; it may refuse)."""
     problem = configuration_problem(settings)
     if problem is not None:
         raise ConfigurationError(problem)
@@ -43,6 +46,8 @@ async def enqueue_jira_import(
     if existing is not None:
         return existing, False
     await require_queue(redis, settings)
+    if take_slot is not None:
+        await take_slot()
     job = new_job(None, JobKind.import_jira, {"jql": jql}, project_id=project_id)
     session.add(job)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -17,6 +18,7 @@ from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError
+from testgen.core.presence import no_worker_warning, with_warning
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
 from testgen.data import repository
@@ -104,8 +106,12 @@ async def enqueue(
     settings: Settings,
     story: UserStory,
     options: dict[str, Any],
+    take_slot: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[GenerationJob, bool]:
-    """Queue a generation job for `story`; returns (job, created). A live job for the story is reused."""
+    """Queue a generation job for `story`; returns (job, created). A live job for the story is reused.
+
+    `take_slot` is awaited just before a new job is created (a per-client limit; it may refuse).
+    """
     if story.project_id is None:
         raise InvalidRequestError(
             f"User story {story.id} is not associated with a project; set its project_id, then queue again"
@@ -118,6 +124,8 @@ async def enqueue(
         return existing, False
     options = {**options, **choice}
     await require_queue(redis, settings)
+    if take_slot is not None:
+        await take_slot()
 
     story_id = story.id
     job = new_job(story_id, JobKind.generate, options)
@@ -137,14 +145,18 @@ async def enqueue(
 
 
 async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
-    """Live state from Redis while the job runs; the database row once it is final or Redis forgot it."""
+    """Live state from Redis while the job runs; the database row once it is final or Redis forgot it.
+    A queued job says so when no worker is running (and stops saying it once one is)."""
     if job.status in TERMINAL:
         return job_snapshot(job)
     try:
         live = await store.get(job.id)
     except (RedisError, OSError):
         live = None
-    return live or job_snapshot(job)
+    snapshot = live or job_snapshot(job)
+    if snapshot["status"] == JobStatus.queued and (warning := await no_worker_warning(store.redis)):
+        snapshot = {**snapshot, "message": with_warning(snapshot["message"], warning), "warning": warning}
+    return snapshot
 
 
 async def cancel(

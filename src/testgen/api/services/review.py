@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -63,7 +63,9 @@ def _row_values(case: TestCaseDraft) -> dict[str, Any]:
     return values
 
 
-async def save(session: AsyncSession, job: GenerationJob, edited: list[TestCaseDraft] | None) -> list[int]:
+async def save(
+    session: AsyncSession, job: GenerationJob, edited: Sequence[TestCaseDraft] | None
+) -> list[int]:
     """Save the reviewed test cases (all of the draft when `edited` is None) exactly once.
 
     Marking the job saved and inserting the rows happen in one transaction, and the mark is a
@@ -111,8 +113,10 @@ async def regenerate(
     settings: Settings,
     parent: GenerationJob,
     index: int,
+    take_slot: Callable[[], Awaitable[None]] | None = None,
 ) -> GenerationJob:
-    """Queue the regeneration of test case `index` of the draft of `parent`."""
+    """Queue the regeneration of test case `index` of the draft of `parent` (`take_slot`: as for
+    `jobs.enqueue`)."""
     require_open_draft(parent, "regenerated")
     cases = draft_cases(parent)
     if index >= len(cases):
@@ -123,6 +127,8 @@ async def regenerate(
     choice = await jobs.llm_choice(session, settings, story_id)
     await session.commit()
     await jobs.require_queue(redis, settings)
+    if take_slot is not None:
+        await take_slot()
 
     per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
     options = {"index": index, "scenarios_per_test_case": per_case, **choice}

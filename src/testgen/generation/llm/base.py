@@ -95,16 +95,15 @@ class BatchResult:
 class LLMError(Exception):
     """A failure the job reports to the user. `type` is machine-readable (auth, rate_limit, ...)."""
 
-    def __init__(self, type_: str, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, type_: str, message: str) -> None:
         super().__init__(message)
         self.type = type_
         self.message = message
-        self.retryable = retryable
 
 
 class BadOutputError(LLMError):
     def __init__(self, message: str) -> None:
-        super().__init__("bad_output", message, retryable=True)
+        super().__init__("bad_output", message)
 
 
 class LLMProvider(Protocol):
@@ -151,13 +150,9 @@ def extract_json(text: str) -> Any:
         if start == -1:
             break
         try:
-            value, _end = decoder.raw_decode(stripped, start)
+            return decoder.raw_decode(stripped, start)[0]  # an object: it starts with "{"
         except json.JSONDecodeError:
             start = stripped.find("{", start + 1)
-            continue
-        if isinstance(value, dict):
-            return value
-        start = stripped.find("{", start + 1)
     raise error
 
 

@@ -150,7 +150,7 @@ class GeminiProvider:
             return Fault("timeout", what, retry_after)
         if 400 <= code < 500:
             raise LLMError("invalid_request", f"Gemini refused the request ({what})") from None
-        raise LLMError("upstream", f"Gemini failed ({what})", retryable=True) from None
+        raise LLMError("upstream", f"Gemini failed ({what})") from None
 
 
 def _response_text(response: types.GenerateContentResponse) -> str:

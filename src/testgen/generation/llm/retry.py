@@ -200,7 +200,7 @@ class RetryingCaller:
             )
         else:
             message = f"{label}: {self.display} kept failing ({what}) after {tries}. Try again later."
-        return LLMError(fault.type, message, retryable=True)
+        return LLMError(fault.type, message)
 
     def backoff(self, attempt: int, retry_after_s: float | None) -> float:
         """The server's delay when given (capped), else exponential backoff with full jitter."""
@@ -242,7 +242,6 @@ async def ask_until_valid(
         "bad_output",
         f"{label}: {display} gave unusable output {max_reasks + 1} times in a row "
         f"(last: {feedback}). Try again, or lower BATCH_MAX_SCENARIOS.",
-        retryable=True,
     )
 
 

@@ -1,0 +1,197 @@
+"""Per-client limits: requests per minute and jobs in flight (shared through Redis by every API
+process), and open event streams (counted by each process's event hub).
+
+A client is an API key (by its key id) or, with API_KEYS unset, a client address. Over a limit the
+answer is 429 with `Retry-After` and a message naming the setting.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from testgen.api.security import send_error, set_principal
+from testgen.core.errors import RateLimitedError
+from testgen.core.redis_keys import limit_jobs_key, limit_requests_key, state_key
+from testgen.data.job_states import TERMINAL
+
+logger = logging.getLogger(__name__)
+
+EXEMPT_PATHS = ("/health",)
+WINDOW_S = 60
+RESERVATION = "r:"  # a slot taken while a job is being queued, before it has a task id
+RESERVATION_TTL_S = 60
+
+# Drop the jobs that ended (or that Redis forgot), then take a slot if one is free. Only this
+# client's few in-flight jobs are looked at: the set never holds more than the limit.
+_RESERVE_JOB = """
+local terminal = {}
+for i = 7, #ARGV do terminal[ARGV[i]] = true end
+local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #members, 2 do
+  local member = members[i]
+  if string.sub(member, 1, 2) == ARGV[5] then
+    if tonumber(members[i + 1]) < tonumber(ARGV[2]) - tonumber(ARGV[6]) then
+      redis.call('ZREM', KEYS[1], member)
+    end
+  else
+    local state = redis.call('GET', ARGV[4] .. member)
+    local status = state and cjson.decode(state)['status']
+    if not status or terminal[status] then
+      redis.call('ZREM', KEYS[1], member)
+    end
+  end
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], 86400)
+return 1
+"""
+
+
+def principal_of(scope: Scope) -> str:
+    """The client a request counts against: set by the API key check, else the client address."""
+    state = scope.setdefault("state", {})
+    principal = state.get("principal")
+    if principal is None:
+        client = scope.get("client")
+        principal = f"addr:{client[0] if client else 'unknown'}"
+        set_principal(scope, principal)
+    return str(principal)
+
+
+def retry_after_s(now: float) -> int:
+    return max(1, math.ceil(WINDOW_S - now % WINDOW_S))
+
+
+class RequestRateMiddleware:
+    """RATE_LIMIT_PER_MINUTE: one counter per client and minute in Redis, shared by every process.
+
+    If Redis cannot be reached the request goes through (the routes that need Redis answer 503).
+    """
+
+    def __init__(self, app: ASGIApp, per_minute: int) -> None:
+        self.app = app
+        self.per_minute = per_minute
+        self._warned_at = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        principal = principal_of(scope)
+        redis: Redis | None = getattr(scope["app"].state, "redis", None)
+        now = time.time()
+        count = 0
+        if redis is not None:
+            key = limit_requests_key(principal, int(now // WINDOW_S))
+            try:
+                async with redis.pipeline(transaction=False) as pipe:
+                    pipe.incr(key)
+                    pipe.expire(key, WINDOW_S * 2)
+                    count, _ = await pipe.execute()
+            except (RedisError, OSError) as exc:
+                if now - self._warned_at > WINDOW_S:  # once a minute, not once per request
+                    self._warned_at = now
+                    logger.warning("Rate limit not checked, Redis unavailable (%s)", type(exc).__name__)
+        if count > self.per_minute:
+            wait = retry_after_s(now)
+            error = RateLimitedError(
+                f"Too many requests: RATE_LIMIT_PER_MINUTE allows {self.per_minute} per minute "
+                f"for each client; retry in {wait} s",
+                wait,
+            )
+            await send_error(send, 429, error.message, (b"retry-after", str(wait).encode()))
+            return
+        await self.app(scope, receive, send)
+
+
+class JobSlot:
+    """A client's place among its jobs in flight: taken just before a new job is created (`take`,
+    429 when there is none), then given the job's task id (`confirm`), or freed."""
+
+    def __init__(self, limiter: JobLimiter, key: str) -> None:
+        self.limiter = limiter
+        self.key = key
+        self.reservation: str | None = None
+
+    async def take(self) -> None:
+        self.reservation = await self.limiter.reserve(self.key)
+
+    async def confirm(self, task_id: str | None) -> None:
+        """`task_id`: the job queued in this slot; None frees it."""
+        if self.reservation is None:
+            return
+        reservation, self.reservation = self.reservation, None
+        try:
+            async with self.limiter.redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(self.key, reservation)
+                if task_id is not None:
+                    pipe.zadd(self.key, {task_id: time.time()})
+                await pipe.execute()
+        except (RedisError, OSError) as exc:  # the reservation expires by itself
+            logger.warning("Job slot not recorded, Redis unavailable (%s)", type(exc).__name__)
+
+
+class JobLimiter:
+    """MAX_JOBS_IN_FLIGHT_PER_KEY: jobs queued or running at once, per client, across processes."""
+
+    def __init__(self, redis: Redis, limit: int) -> None:
+        self.redis = redis
+        self.limit = limit
+        self._reserve = redis.register_script(_RESERVE_JOB)
+
+    @asynccontextmanager
+    async def slot(self, principal: str) -> AsyncIterator[JobSlot]:
+        """A slot for one request; freed at the end unless a job was confirmed in it."""
+        slot = JobSlot(self, limit_jobs_key(principal))
+        try:
+            yield slot
+        finally:
+            await slot.confirm(None)
+
+    async def reserve(self, key: str) -> str | None:
+        """A reservation in `key`, or RateLimitedError; None when there is nothing to count."""
+        if self.limit == 0:
+            return None
+        reservation = RESERVATION + uuid.uuid4().hex
+        try:
+            taken = await self._reserve(
+                keys=[key],
+                args=[
+                    self.limit,
+                    time.time(),
+                    reservation,
+                    state_key(""),
+                    RESERVATION,
+                    RESERVATION_TTL_S,
+                    *(str(status) for status in TERMINAL),
+                ],
+            )
+        except (RedisError, OSError):
+            return None  # queueing needs Redis too, and will say that it is down
+        if not taken:
+            raise RateLimitedError(
+                f"Too many jobs in flight: MAX_JOBS_IN_FLIGHT_PER_KEY allows {self.limit} queued or "
+                "running jobs for each client; wait for one to finish or cancel one",
+                5,
+            )
+        return reservation
+
+
+def stream_limit_error(limit: int) -> RateLimitedError:
+    return RateLimitedError(
+        f"Too many event streams: MAX_STREAMS_PER_KEY allows {limit} open streams for each client; "
+        "close one (one multiplexed stream can follow many jobs)",
+        5,
+    )
