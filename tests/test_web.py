@@ -7,10 +7,13 @@ Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,9 @@ from pydantic import SecretStr
 from testgen.core.config import Settings
 from testgen.core.messages import NO_WORKER_RUNNING
 from tests.conftest import run_worker
+from tests.fake_jira import FakeJira
 from tests.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for_job
+from tests.test_jira_import import cloud_issues, use_jira
 
 
 def _find_chromium() -> str | None:
@@ -524,6 +529,66 @@ async def test_page_and_static_files_are_served_without_a_key(
         assert (await http.get(f"/static/{name}")).status_code == 404, name
     stories = await http.get("/user-stories")
     assert stories.status_code == (401 if api_keys else 200)
+
+
+async def read_download(path: Awaitable[Path | str]) -> str:
+    return await asyncio.to_thread(Path(await path).read_text, encoding="utf-8")
+
+
+@pytest.fixture
+def jira_cloud(settings: Settings) -> Iterator[FakeJira]:
+    with FakeJira(deployment="cloud", issues=cloud_issues()) as fake:
+        use_jira(settings, fake)
+        yield fake
+
+
+async def test_import_dialog_shows_progress_and_summary_then_exports(
+    jira_cloud: FakeJira, page: Page, http: AsyncClient, worker: object
+) -> None:
+    jira_cloud.hold_page = 3  # the dialog shows live progress while page 3 is on its way
+    assert (await http.post("/projects", json={"name": "Shop"})).status_code == 201
+    await page.goto("/")
+    await page.locator("#jira-open").click()
+    dialog = page.locator("#jira-dialog")
+    await expect(dialog).to_be_visible()
+    await dialog.locator("[name=jql]").fill("project = SHOP")
+    await dialog.locator("#jira-start").click()
+    await expect(page.locator("#jira-message")).to_have_text(
+        "Fetched page 2: 4 issues processed", timeout=SLOW
+    )
+    await expect(page.locator("#jira-cancel")).to_be_visible()
+    await shot(page, "web-jira-progress")
+    jira_cloud.release()
+    summary = page.locator("#jira-summary")
+    await expect(summary.locator(".jira-counts")).to_have_text(
+        "6 created, 0 updated, 0 unchanged, 1 skipped", timeout=SLOW
+    )
+    await summary.locator(".jira-skipped summary").click()
+    await expect(summary.locator(".jira-skipped li")).to_contain_text("SHOP-99: no acceptance criteria found")
+    await shot(page, "web-jira-summary")
+    await dialog.locator("button[value=close]").click()
+
+    # The imported stories are listed, their ids linking to Jira.
+    link = page.locator('tr[data-story="SHOP-1"] td.id a')
+    await expect(link).to_have_attribute("href", f"{jira_cloud.url}/browse/SHOP-1")
+
+    # Export buttons: per story and per project, downloaded with the server's file name.
+    row = page.locator('tr[data-story="SHOP-1"]')
+    await row.locator("select.story-export-format").select_option("testrail-csv")
+    async with page.expect_download() as info:
+        await row.locator("button.export").click()
+    download = await info.value
+    assert download.suggested_filename == "SHOP-1-test-cases.testrail.csv"
+    header = next(csv.reader(io.StringIO(await read_download(download.path()))))
+    assert header[0] == "Title" and header[-1] == "References"
+
+    await page.locator("#export-project-format").select_option("xray-json")
+    page.once("dialog", lambda d: d.accept("SHOP"))
+    async with page.expect_download() as info:
+        await page.locator("#export-project-button").click()
+    download = await info.value
+    assert download.suggested_filename == "Shop-test-cases.xray.json"
+    assert json.loads(await read_download(download.path())) == []  # nothing saved yet
 
 
 async def test_a_project_chooses_its_provider_and_model(

@@ -23,6 +23,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("projects") as batch:
+    # Not a table rebuild: on SQLite, dropping projects (even to re-create it) with foreign keys on
+    # would set every story's project_id to NULL.
+    with op.batch_alter_table("projects", recreate="never") as batch:
         batch.drop_column("llm_model")
         batch.drop_column("llm_provider")

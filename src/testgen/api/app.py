@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from testgen.api import http_errors as errors
 from testgen.api.rate_limits import JobLimiter, RequestRateMiddleware
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
-from testgen.api.routes import auth, generation, ops, projects, review, stories, web
+from testgen.api.routes import auth, generation, imports, ops, projects, review, stories, web
 from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
 from testgen.core import shared_redis
 from testgen.core.config import Settings
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_middleware(app, settings)
     app.include_router(auth.router)
     app.include_router(projects.router)
+    app.include_router(imports.router)
     app.include_router(stories.router)
     app.include_router(generation.router)
     app.include_router(review.router)

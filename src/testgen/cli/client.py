@@ -22,7 +22,7 @@ import httpx
 from httpx_sse import connect_sse
 
 from testgen.core.config import ClientSettings
-from testgen.data.job_states import TERMINAL, JobStatus
+from testgen.data.job_states import TERMINAL, JobKind, JobStatus
 
 DEFAULT_API = "http://127.0.0.1:8000"
 API_KEY_ENV = "TESTGEN_API_KEY"
@@ -45,6 +45,12 @@ def run_client(args: argparse.Namespace) -> int:
                 return cmd_generate(api, args)
             if args.command == "status":
                 return cmd_status(api, args.task_id, as_json=args.json)
+            if args.jira is not None:
+                if args.file is not None:
+                    raise CliError("give a FILE or --jira JQL, not both", code=2)
+                return cmd_jira_import(api, args.jira, args.project_id, follow_it=args.follow)
+            if args.file is None:
+                raise CliError("give a FILE to read stories from, or --jira JQL --project ID", code=2)
             return cmd_import(api, args.file, args.project_id)
     except CliError as exc:
         print(f"testgen: error: {exc.message}", file=sys.stderr)
@@ -120,10 +126,13 @@ def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(job, indent=2))
         return 0
-    print(f"Task {job['task_id']}  story {job['story_id']}  {job['status']}  {job['progress']}%")
+    owner = f"story {job['story_id']}" if job.get("story_id") else f"project {job.get('project_id')}"
+    print(f"Task {job['task_id']}  {owner}  {job['status']}  {job['progress']}%")
     if job.get("message"):
         print(f"  {job['message']}")
-    if job["status"] == JobStatus.completed and job.get("result"):
+    if job["status"] == JobStatus.completed and job.get("result") and job.get("kind") == JobKind.import_jira:
+        print_import(job["result"])
+    elif job["status"] == JobStatus.completed and job.get("result"):
         print_result(job)
         if job.get("saved_at"):
             print(f"Saved at {job['saved_at']}")
@@ -421,3 +430,49 @@ def cmd_import(api: httpx.Client, path: Path, default_project: int | None) -> in
         f"(already exist), {counts[Added.refused]} failed"
     )
     return 1 if counts[Added.refused] else 0
+
+
+def cmd_jira_import(api: httpx.Client, jql: str, project: int | None, *, follow_it: bool) -> int:
+    if project is None:
+        raise CliError("--jira needs --project ID: the project the stories go to", code=2)
+    response = api.post(f"/projects/{project}/imports/jira", json={"jql": jql})
+    queued = _check(response, "cannot queue the Jira import", ok=(200, 202))
+    task_id = queued["task_id"]
+    if response.status_code == 202:
+        print(f"Queued Jira import {task_id} into project {project}")
+    else:
+        print(f"Project {project} already has a {queued['status']} Jira import: {task_id}")
+    if not follow_it:
+        print(f"Follow it with: testgen status {task_id}")
+        return 0
+    try:
+        final = follow(api, task_id, queued["events_url"], ProgressBar(sys.stderr))
+    except KeyboardInterrupt:
+        print(
+            f"\nStopped watching; import {task_id} keeps running (testgen status {task_id}).", file=sys.stderr
+        )
+        return 130
+    status = final["status"]
+    if status == JobStatus.completed:
+        print_import(final.get("result") or {})
+        return 0
+    if status == JobStatus.failed:
+        error = final.get("error") or {"type": "error", "message": final.get("message", "")}
+        print(f"Jira import failed ({error['type']}): {error['message']}", file=sys.stderr)
+        return 1
+    print(f"Import {task_id} was cancelled; the pages read before stay imported.", file=sys.stderr)
+    return 1
+
+
+def print_import(result: dict[str, Any]) -> None:
+    counts = result.get("counts", {})
+    for outcome in ("created", "updated"):
+        if result.get(outcome):
+            print(f"{outcome.capitalize()}: {', '.join(map(str, result[outcome]))}")
+    for skipped in result.get("skipped", []):
+        print(f"Skipped {skipped.get('key', '?')}: {skipped.get('reason', '')}")
+    print(
+        f"Jira import: {counts.get('created', 0)} created, {counts.get('updated', 0)} updated, "
+        f"{counts.get('unchanged', 0)} unchanged, {counts.get('skipped', 0)} skipped "
+        f"({result.get('issues', 0)} issues in {result.get('pages', 0)} pages)"
+    )

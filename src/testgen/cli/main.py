@@ -156,16 +156,26 @@ def _add_client_commands(sub: Any) -> None:
     stories_sub = stories.add_subparsers(dest="stories_command", required=True)
     load = stories_sub.add_parser(
         "import",
-        help="add many user stories from a JSON or CSV file",
+        help="add many user stories from a JSON or CSV file, or from Jira (--jira JQL)",
         description="Add user stories from a file: a JSON list of stories (as POST /user-stories takes them) "
         "or a CSV file with the columns id,title,description,acceptance_criteria,priority,project_id "
         "(acceptance criteria separated by newlines or '|'). Stories that exist already are skipped. "
-        "Exits 1 if any story could not be added.",
+        "Exits 1 if any story could not be added. With --jira 'JQL' --project ID instead of a file, queue "
+        "a Jira import job on the API (which needs JIRA_* settings): the issues the query finds become "
+        "stories of the project, changed ones are updated in place; --follow shows its progress and the "
+        "created/updated/unchanged/skipped summary, exiting 1 if it failed or was cancelled.",
     )
-    load.add_argument("file", metavar="FILE", type=Path, help="a .json or .csv file")
+    load.add_argument("file", metavar="FILE", type=Path, nargs="?", help="a .json or .csv file")
+    load.add_argument("--jira", metavar="JQL", default=None, help="import the issues this Jira query finds")
     load.add_argument(
-        "--project-id", type=int, default=None, metavar="ID", help="project of the stories that name none"
+        "--project-id",
+        "--project",
+        type=int,
+        default=None,
+        metavar="ID",
+        help="project of the stories that name none (with --jira: the project to import into)",
     )
+    load.add_argument("--follow", action="store_true", help="with --jira: watch the import live")
     _add_api_options(load)
 
 

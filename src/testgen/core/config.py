@@ -17,6 +17,7 @@ LLM_PROVIDER_NAMES: tuple[LLMProviderName, ...] = get_args(LLMProviderName)
 OPENAI_PUBLIC_BASE_URL = "https://api.openai.com/v1"
 OFFLINE_MODEL = "offline-v1"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+JiraDeployment = Literal["cloud", "datacenter"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,20 @@ class Settings(BaseSettings):
     sse_queue_size: int = Field(default=256, ge=8)
     redis_max_connections: int = Field(default=4, ge=1)
 
+    # Jira: Cloud (REST v3, basic auth with JIRA_EMAIL + JIRA_API_TOKEN) or Data Center (REST v2,
+    # bearer JIRA_PAT). Unset JIRA_BASE_URL: imports are refused with a message saying so.
+    jira_deployment: JiraDeployment = "cloud"
+    jira_base_url: str | None = Field(default=None, max_length=500)
+    jira_email: str | None = Field(default=None, max_length=320)
+    jira_api_token: SecretStr | None = None
+    jira_pat: SecretStr | None = None
+    jira_acceptance_field: str | None = Field(default=None, max_length=100)  # e.g. customfield_10034
+    jira_page_size: int = Field(default=50, ge=1, le=100)
+    jira_max_issues: int = Field(default=2000, ge=1, le=50_000)
+    jira_timeout_s: float = Field(default=30.0, gt=0)
+    jira_max_retries: int = Field(default=4, ge=0, le=10)  # on 429/503, honouring Retry-After
+    jira_max_retry_wait_s: float = Field(default=60.0, ge=0)
+
     api_keys: SecretStr | None = None
     cors_origins: str = ""
     allowed_hosts: str = ""
@@ -88,6 +103,11 @@ class Settings(BaseSettings):
         "openai_api_version",
         "azure_openai_endpoint",
         "api_keys",
+        "jira_base_url",
+        "jira_email",
+        "jira_api_token",
+        "jira_pat",
+        "jira_acceptance_field",
         mode="before",
     )
     @classmethod

@@ -15,6 +15,7 @@ API_STREAMS_KEY = f"{PREFIX}api-streams"  # a hash of API process id -> its open
 # arq names a job after the worker function that runs it (testgen.worker.functions).
 GENERATE_JOB = "generate_test_cases"
 REGENERATE_JOB = "regenerate_test_case"
+IMPORT_JIRA_JOB = "import_jira_stories"
 
 
 def state_key(task_id: str) -> str:

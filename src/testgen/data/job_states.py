@@ -26,6 +26,7 @@ class JobStatus(StrEnum):
 class JobKind(StrEnum):
     generate = "generate"  # a whole draft for a story
     regenerate = "regenerate"  # one test case of a draft, written back into it
+    import_jira = "import_jira"  # stories of a project read from Jira (no story of its own)
 
 
 ACTIVE = frozenset({JobStatus.queued, JobStatus.started, JobStatus.generating})

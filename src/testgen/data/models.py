@@ -19,6 +19,14 @@ _LIVE_GENERATION = text(
 )
 
 
+# At most one live Jira import per project (the migration that created it spells out the same condition).
+_LIVE_IMPORT = text(
+    "status IN ({}) AND kind = '{}'".format(
+        ", ".join(f"'{s.value}'" for s in JobStatus if s in ACTIVE), JobKind.import_jira.value
+    )
+)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -73,6 +81,7 @@ class UserStory(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     acceptance_criteria: Mapped[list[str]] = mapped_column(default=list)
     priority: Mapped[str] = mapped_column(String(16), default="medium")
+    jira_url: Mapped[str | None] = mapped_column(String(600), default=None)  # set by a Jira import
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -108,10 +117,23 @@ class GenerationJob(Base):
             sqlite_where=_LIVE_GENERATION,
             postgresql_where=_LIVE_GENERATION,
         ),
+        Index(
+            "uq_generation_jobs_active_import",
+            "project_id",
+            unique=True,
+            sqlite_where=_LIVE_IMPORT,
+            postgresql_where=_LIVE_IMPORT,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    story_id: Mapped[str] = mapped_column(ForeignKey("user_stories.id", ondelete="CASCADE"), index=True)
+    # A story's job (generate, regenerate) has a story; a project's job (a Jira import) has a project.
+    story_id: Mapped[str | None] = mapped_column(
+        ForeignKey("user_stories.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[int | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True, default=None
+    )
     kind: Mapped[str] = mapped_column(String(16), default=JobKind.generate.value)
     parent_id: Mapped[str | None] = mapped_column(String(36))
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)

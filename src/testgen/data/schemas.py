@@ -126,6 +126,7 @@ class StoryOut(ORMModel):
     description: str
     acceptance_criteria: list[str]
     priority: Priority
+    jira_url: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -188,7 +189,8 @@ class GenerateOptions(BaseModel):
 
 class QueuedJob(BaseModel):
     task_id: str
-    story_id: str
+    story_id: str | None
+    project_id: int | None = None
     status: JobStatus
     status_url: str
     events_url: str
@@ -204,7 +206,8 @@ class JobError(BaseModel):
 
 class JobStatusOut(BaseModel):
     task_id: str
-    story_id: str
+    story_id: str | None
+    project_id: int | None = None
     kind: JobKind = JobKind.generate
     status: JobStatus
     progress: int
@@ -260,6 +263,29 @@ class ExportFormat(StrEnum):
     gherkin = "gherkin"
     csv = "csv"
     json = "json"
+    gherkin_tagged = "gherkin-tagged"  # tags for test-management tools; each test case a Rule
+    testrail_csv = "testrail-csv"
+    xray_json = "xray-json"
+
+
+class XrayTestType(StrEnum):
+    cucumber = "Cucumber"
+    manual = "Manual"
+
+
+# A Jira project key (Xray's fields.project.key): upper-case letters, digits and underscores.
+JiraProjectKey = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Z][A-Z0-9_]*$")]
+
+
+# --- imports ------------------------------------------------------------------------------------
+
+
+class JiraImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jql: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)] = Field(
+        description="The Jira query whose issues become stories, e.g. project = SHOP AND sprint = 5"
+    )
 
 
 class RegenerateQueued(QueuedJob):

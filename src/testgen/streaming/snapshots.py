@@ -18,6 +18,7 @@ def job_snapshot(job: GenerationJob) -> dict[str, Any]:
     return {
         "task_id": job.id,
         "story_id": job.story_id,
+        "project_id": job.project_id,
         "kind": job.kind,
         "status": job.status,
         "progress": job.progress,

@@ -19,6 +19,15 @@
   const PRIORITIES = ["low", "medium", "high", "critical"];
   const TEST_TYPES = ["functional", "negative", "boundary", "security", "usability", "performance"];
   const NEW_PROJECT = "__new__";
+  // Export formats (GET …/test-cases/export?format=): value -> label.
+  const EXPORT_FORMATS = [
+    ["gherkin", "Gherkin"],
+    ["gherkin-tagged", "Gherkin (tagged, Rules)"],
+    ["testrail-csv", "TestRail CSV"],
+    ["xray-json", "Xray JSON"],
+    ["csv", "CSV"],
+    ["json", "JSON"],
+  ];
 
   const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -523,16 +532,27 @@
       if (cases.reportValidity() && scenarios.reportValidity()) generate(story, cases, scenarios);
     });
     const status = h("td", { className: "status" });
+    const format = formatSelect("story-export-format");
+    const exportButton = h("button", { type: "button", className: "link export" }, "Export");
+    exportButton.addEventListener("click", () =>
+      exportFile(`/user-stories/${enc(story.id)}/test-cases/export`, format.value, story.id),
+    );
+    const jira = story.jira_url && /^https?:\/\//.test(story.jira_url);
     const row = h(
       "tr",
       { dataset: { story: story.id } },
-      h("td", { className: "id" }, story.id),
+      h(
+        "td",
+        { className: "id" },
+        jira ? h("a", { href: story.jira_url, target: "_blank", rel: "noopener noreferrer", title: "Open in Jira" }, story.id) : story.id,
+      ),
       h("td", { title: story.description || "" }, story.title),
       h("td", {}, project ? project.name : story.project_id === null ? "—" : `#${story.project_id}`),
       h("td", {}, story.priority),
       h("td", {}, String(story.acceptance_criteria.length)),
       h("td", { className: "generate" }, cases, " × ", scenarios, " ", button),
       status,
+      h("td", { className: "export" }, format, " ", exportButton),
     );
     state.rows.set(story.id, { row, status, generate: button });
     return row;
@@ -895,6 +915,176 @@
     }
   }
 
+  // --- exports ------------------------------------------------------------------------------------------
+  function formatSelect(className) {
+    return h(
+      "select",
+      { className, "aria-label": "Export format" },
+      EXPORT_FORMATS.map(([value, label]) => h("option", { value }, label)),
+    );
+  }
+
+  /** Download an export through fetch (so the API key goes along), saved under the server's name. */
+  async function exportFile(path, format, hint) {
+    const params = new URLSearchParams({ format });
+    if (format === "xray-json") {
+      const guess = (hint.split("-")[0] || "").toUpperCase();
+      const key = window.prompt("Jira project key for the Xray tests", /^[A-Z][A-Z0-9_]*$/.test(guess) ? guess : "");
+      if (!key) return;
+      params.set("project_key", key.trim().toUpperCase());
+    }
+    let response;
+    try {
+      response = await fetch(`${path}?${params}`, { headers: auth.headers() });
+    } catch {
+      toast("Export failed: cannot reach the testgen server", "error");
+      return;
+    }
+    if (!response.ok) {
+      const data = await response.json().catch(() => null);
+      toast(`Export failed: ${describeError(data, response)}`, "error", 8000);
+      return;
+    }
+    const blob = await response.blob();
+    const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+    const link = h("a", { href: URL.createObjectURL(blob), download: match ? match[1] : "export" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  }
+
+  function renderExportProjects() {
+    const select = $("#export-project");
+    const jiraSelect = $("#jira-project");
+    const projects = [...state.projects.values()];
+    const previous = [select.value, jiraSelect.value];
+    select.replaceChildren(...projects.map((p) => h("option", { value: String(p.id) }, p.name)));
+    jiraSelect.replaceChildren(...projects.map((p) => h("option", { value: String(p.id) }, p.name)));
+    if (state.projects.has(Number(previous[0]))) select.value = previous[0];
+    if (state.projects.has(Number(previous[1]))) jiraSelect.value = previous[1];
+    $("#export-project-button").disabled = !projects.length;
+  }
+
+  // --- the Jira import dialog: its own EventSource on the job's event stream while it runs ----------
+  const jira = { es: null, taskId: null };
+
+  function openJira() {
+    if (!state.projects.size) {
+      toast("Add a project first (with a story), then import into it", "error");
+      return;
+    }
+    if (!jira.taskId) {
+      $("#jira-summary").hidden = true;
+      $("#jira-progress").hidden = true;
+      $("#jira-error").textContent = "";
+    }
+    $("#jira-dialog").showModal();
+  }
+
+  async function startJira(event) {
+    event.preventDefault();
+    const form = $("#jira-form");
+    const projectId = Number(field(form, "project_id").value);
+    $("#jira-error").textContent = "";
+    $("#jira-summary").hidden = true;
+    $("#jira-start").disabled = true;
+    try {
+      const { data } = await api("POST", `/projects/${projectId}/imports/jira`, { jql: field(form, "jql").value });
+      followJira(data);
+    } catch (err) {
+      $("#jira-error").textContent = err.message;
+      $("#jira-start").disabled = false;
+    }
+  }
+
+  async function followJira(queued) {
+    jira.taskId = queued.task_id;
+    showJiraProgress({ status: queued.status, progress: 0, message: "Queued" });
+    $("#jira-cancel").hidden = false;
+    let url;
+    try {
+      url = await auth.streamUrl(queued.events_url, new URLSearchParams());
+    } catch (err) {
+      $("#jira-error").textContent = err.message;
+      return;
+    }
+    if (jira.es) jira.es.close();
+    const es = new EventSource(url);
+    jira.es = es;
+    for (const name of EVENT_NAMES) {
+      es.addEventListener(name, (e) => {
+        const snapshot = JSON.parse(e.data);
+        showJiraProgress(snapshot);
+        if (TERMINAL.has(snapshot.status)) {
+          es.close();
+          jiraEnded(snapshot);
+        }
+      });
+    }
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED && jira.es === es) {
+        jira.es = null;
+        // The stream was refused or the job ended before we connected: ask for its state once.
+        api("GET", `/generate-test-cases/status/${enc(queued.task_id)}`)
+          .then(({ data }) => {
+            showJiraProgress(data);
+            if (TERMINAL.has(data.status)) jiraEnded(data);
+          })
+          .catch((err) => ($("#jira-error").textContent = err.message));
+      }
+    };
+  }
+
+  function showJiraProgress(snapshot) {
+    $("#jira-progress").hidden = false;
+    $("#jira-bar").value = snapshot.progress || 0;
+    $("#jira-message").textContent = snapshot.message || snapshot.status;
+  }
+
+  function jiraEnded(job) {
+    jira.taskId = null;
+    $("#jira-cancel").hidden = true;
+    $("#jira-start").disabled = false;
+    const summary = $("#jira-summary");
+    summary.hidden = false;
+    if (job.status === S.ready) {
+      const result = job.result || {};
+      const counts = result.counts || {};
+      const list = (title, items, className) =>
+        items && items.length
+          ? h("details", { className }, h("summary", {}, `${title} (${items.length})`), h("ul", {}, items.map((i) => h("li", {}, i))))
+          : null;
+      summary.replaceChildren(
+        h(
+          "p",
+          { className: "jira-counts" },
+          `${counts.created || 0} created, ${counts.updated || 0} updated, ${counts.unchanged || 0} unchanged, ` +
+            `${counts.skipped || 0} skipped`,
+        ),
+        list("Created", result.created, "jira-created"),
+        list("Updated", result.updated, "jira-updated"),
+        list("Skipped", (result.skipped || []).map((s) => `${s.key}: ${s.reason}`), "jira-skipped"),
+      );
+      load().catch((err) => toast(err.message, "error"));
+    } else if (job.status === S.error) {
+      const error = job.error || { type: "error", message: job.message };
+      summary.replaceChildren(h("p", { className: "error-text" }, `Import failed (${error.type}): ${error.message}`));
+    } else {
+      summary.replaceChildren(h("p", {}, "Import cancelled; the stories read before stay imported."));
+      load().catch((err) => toast(err.message, "error"));
+    }
+  }
+
+  async function cancelJira() {
+    if (!jira.taskId) return;
+    try {
+      await api("POST", `/generate-test-cases/${enc(jira.taskId)}/cancel`);
+    } catch (err) {
+      $("#jira-error").textContent = err.message;
+    }
+  }
+
   // --- loading --------------------------------------------------------------------------------------
   async function load() {
     const [{ data: projects }, { data: stories }, { data: providers }] = await Promise.all([
@@ -908,6 +1098,7 @@
     state.stories = stories;
     const selected = $("#project-select").value;
     renderProjects(state.projects.has(Number(selected)) ? Number(selected) : undefined);
+    renderExportProjects();
     renderStories();
     // Restore badges: follow the latest job of every story we know nothing about yet.
     let added = false;
@@ -928,11 +1119,19 @@
     $("#review-save").addEventListener("click", saveReview);
     $("#review-discard").addEventListener("click", discardReview);
     $("#refresh").addEventListener("click", () => load().catch((err) => toast(err.message, "error")));
+    $("#export-project-format").replaceChildren(...formatSelect("").children);
+    $("#export-project-button").addEventListener("click", () => {
+      const project = state.projects.get(Number($("#export-project").value));
+      if (project) exportFile(`/projects/${project.id}/test-cases/export`, $("#export-project-format").value, project.name);
+    });
+    $("#jira-open").addEventListener("click", openJira);
+    $("#jira-form").addEventListener("submit", startJira);
+    $("#jira-cancel").addEventListener("click", cancelJira);
     $("#key-button").addEventListener("click", () => askForKey("").then(() => load()));
     load().catch((err) => {
       toast(`Could not load the stories: ${err.message}`, "error", 10000);
     });
-    window.testgen = { state, stream }; // for the curious (and the browser tests)
+    window.testgen = { state, stream, jira }; // for the curious (and the browser tests)
   }
 
   document.addEventListener("DOMContentLoaded", start);

@@ -94,6 +94,7 @@ class Coalescer(Generic[Item, Result]):
 
 
 Change = tuple[str, Transition, dict[str, Any]]
+Loaded = tuple[GenerationJob, UserStory | None]
 
 
 class JobRows:
@@ -102,18 +103,18 @@ class JobRows:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**SINGLE_READ)
-        self._loads: Coalescer[str, tuple[GenerationJob, UserStory] | None] = Coalescer(self._load_many)
+        self._loads: Coalescer[str, Loaded | None] = Coalescer(self._load_many)
         self._changes: Coalescer[Change, bool] = Coalescer(self._change_many)
 
-    async def load(self, task_id: str) -> tuple[GenerationJob, UserStory] | None:
-        """The job and its story, or None when either is gone."""
+    async def load(self, task_id: str) -> Loaded | None:
+        """The job and its story (None for a project's job), or None when the job or its story is gone."""
         return await self._loads.submit(task_id)
 
     async def change(self, task_id: str, transition: Transition, values: dict[str, Any]) -> bool:
         """Apply `transition` (with `values`) to the job's row; False if the row did not allow it."""
         return await self._changes.submit((task_id, transition, values))
 
-    async def _load_many(self, task_ids: list[str]) -> list[tuple[GenerationJob, UserStory] | None]:
+    async def _load_many(self, task_ids: list[str]) -> list[Loaded | None]:
         async with self._reader.connect() as connection:
             found = await repository.load_jobs_with_stories(connection, task_ids)
         return [found.get(task_id) for task_id in task_ids]

@@ -15,6 +15,7 @@ from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.logs import configure_logging
 from testgen.core.presence import beat_forever
 from testgen.generation.llm.factory import ProviderSet, check_provider_config
+from testgen.jira.client import JiraClient, configuration_problem
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
 from testgen.worker.reaper import reap_forever
@@ -34,12 +35,15 @@ async def startup(ctx: dict[str, Any]) -> None:
     check_provider_config(settings)
     engine = create_engine(settings.database_url)
     ctx["engine"] = engine
+    jira_problem = configuration_problem(settings)
     ctx["resources"] = WorkerResources(
         settings=settings,
         sessionmaker=create_sessionmaker(engine),
         store=ProgressStore(ctx["redis"], settings.keep_result_s),
         providers=ProviderSet.build(settings, ctx["redis"]),
         rows=JobRows(engine),
+        jira=JiraClient(settings) if jira_problem is None else None,
+        jira_problem=jira_problem,
     )
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
     ctx["heartbeat"] = asyncio.create_task(
@@ -64,6 +68,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     resources: WorkerResources | None = ctx.get("resources")
     if resources is not None:
         await resources.providers.aclose()
+        if resources.jira is not None:
+            await resources.jira.aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
     if ctx.get("shared_redis") is not None:

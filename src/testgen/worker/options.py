@@ -9,8 +9,8 @@ from arq.worker import func
 
 from testgen.core.config import Settings
 from testgen.core.redis import arq_settings, deserialize_job, serialize_job
-from testgen.core.redis_keys import GENERATE_JOB, QUEUE_NAME, REGENERATE_JOB
-from testgen.worker.functions import generate_test_cases, regenerate_test_case
+from testgen.core.redis_keys import GENERATE_JOB, IMPORT_JIRA_JOB, QUEUE_NAME, REGENERATE_JOB
+from testgen.worker.functions import generate_test_cases, import_jira_stories, regenerate_test_case
 from testgen.worker.lifecycle import shutdown, startup
 
 
@@ -20,6 +20,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "functions": [
             func(generate_test_cases, name=GENERATE_JOB),
             func(regenerate_test_case, name=REGENERATE_JOB),
+            func(import_jira_stories, name=IMPORT_JIRA_JOB),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

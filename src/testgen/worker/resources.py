@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen.core.config import Settings
 from testgen.generation.llm.factory import ProviderSet
+from testgen.jira.client import JiraClient
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
 
@@ -19,3 +20,5 @@ class WorkerResources:
     store: ProgressStore
     providers: ProviderSet
     rows: JobRows
+    jira: JiraClient | None = None  # None when Jira is not configured (see jira_problem)
+    jira_problem: str | None = None

@@ -98,12 +98,37 @@ class JobFailed(Exception):
 
 
 JobWork = Callable[[JobRun, UserStory], Awaitable[None]]
+ProjectJobWork = Callable[[JobRun], Awaitable[None]]
 
 
 async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: str = "Generation") -> str:
-    """Run job `task_id` to a final state with `work` (which reports completion); return that state.
+    """Run story job `task_id` to a final state with `work` (which reports completion); return that state."""
 
-    Shared by every job kind: loading, the `started` step, the time limit, cancellation and
+    async def with_story(run: JobRun, story: UserStory | None) -> None:
+        if story is None:
+            raise JobFailed("internal", f"Task {task_id} names no user story; queue the story again")
+        await work(run, story)
+
+    return await _execute(res, task_id, with_story, what=what)
+
+
+async def execute_project_job(res: WorkerResources, task_id: str, work: ProjectJobWork, *, what: str) -> str:
+    """`execute` for a job that belongs to a project rather than to a story (a Jira import)."""
+
+    async def without_story(run: JobRun, story: UserStory | None) -> None:
+        await work(run)
+
+    return await _execute(res, task_id, without_story, what=what)
+
+
+async def _execute(
+    res: WorkerResources,
+    task_id: str,
+    work: Callable[[JobRun, UserStory | None], Awaitable[None]],
+    *,
+    what: str,
+) -> str:
+    """Shared by every job kind: loading, the `started` step, the time limit, cancellation and
     worker shutdown, and turning errors into a failed state that says what to do next.
     """
     loaded = await res.rows.load(task_id)
@@ -115,13 +140,14 @@ async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: st
         logger.info("Task %s is already %s; nothing to do", task_id, job.status)
         return job.status
 
-    token = task_context.set({"task_id": task_id, "story_id": job.story_id})
+    owner = {"story_id": job.story_id} if job.story_id else {"project_id": str(job.project_id)}
+    token = task_context.set({"task_id": task_id, **owner})
     run = JobRun(res, job)
     try:
         await run.report(
             JobStatus.started,
             PROGRESS_LOADED,
-            f"Story {story.id} loaded",
+            f"Story {story.id} loaded" if story is not None else f"{what} started",
             persist=True,
             started_at=utcnow(),
             attempts=job.attempts + 1,

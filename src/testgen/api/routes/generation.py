@@ -37,6 +37,7 @@ async def queued_job(request: Request, job: GenerationJob, redis: Redis) -> Queu
         warning=warning,
         task_id=job.id,
         story_id=job.story_id,
+        project_id=job.project_id,
         status=job.status,
         status_url=str(request.url_for("job_status", task_id=job.id).path),
         events_url=str(request.url_for("job_events", task_id=job.id).path),

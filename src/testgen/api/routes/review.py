@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from testgen.api.deps import (
     JobDep,
     JobSlotDep,
+    ProjectDep,
     RedisDep,
     SessionDep,
     SettingsDep,
@@ -18,12 +19,14 @@ from testgen.api.routes.generation import queued_job
 from testgen.api.services import export, review
 from testgen.data.schemas import (
     ExportFormat,
+    JiraProjectKey,
     JobStatusOut,
     RegenerateQueued,
     SaveRequest,
     SaveResult,
     TestCaseOut,
     TestCaseUpdate,
+    XrayTestType,
 )
 
 router = APIRouter(tags=["review"])
@@ -83,10 +86,45 @@ async def export_test_cases(
     story: StoryDep,
     session: SessionDep,
     fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.json,
+    project_key: Annotated[
+        JiraProjectKey | None, Query(description="xray-json: the Jira project key")
+    ] = None,
+    xray_type: Annotated[
+        XrayTestType, Query(description="xray-json: the Xray test type")
+    ] = XrayTestType.cucumber,
 ) -> Response:
-    out = await export.export_story(session, story, fmt)
+    options = export.ExportOptions(project_key=project_key, xray_type=xray_type)
+    return file_response(await export.export_story(session, story, fmt, options))
+
+
+def file_response(out: export.Export) -> Response:
     disposition = f'attachment; filename="{out.filename}"'
     return Response(out.content, media_type=out.media_type, headers={"Content-Disposition": disposition})
+
+
+@router.get(
+    "/projects/{project_id}/test-cases/export",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/zip": {}, "text/csv": {}, "application/json": {}},
+            "description": "The saved test cases of every story of the project as a file (Gherkin: a zip)",
+        }
+    },
+)
+async def export_project_test_cases(
+    project: ProjectDep,
+    session: SessionDep,
+    fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.json,
+    project_key: Annotated[
+        JiraProjectKey | None, Query(description="xray-json: the Jira project key")
+    ] = None,
+    xray_type: Annotated[
+        XrayTestType, Query(description="xray-json: the Xray test type")
+    ] = XrayTestType.cucumber,
+) -> Response:
+    options = export.ExportOptions(project_key=project_key, xray_type=xray_type)
+    return file_response(await export.export_project(session, project, fmt, options))
 
 
 @router.get("/test-cases/{test_case_id}", response_model=TestCaseOut, tags=["test cases"])

@@ -12,14 +12,17 @@ import csv
 import io
 import json
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.api.services import tool_exports
+from testgen.core.errors import InvalidRequestError
 from testgen.data import repository
-from testgen.data.models import UserStory
-from testgen.data.schemas import ExportFormat, StoryOut, TestCaseOut
+from testgen.data.models import Project, UserStory
+from testgen.data.schemas import ExportFormat, StoryOut, TestCaseOut, XrayTestType
 
 CSV_COLUMNS = (
     "test_case_id",
@@ -43,7 +46,7 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 @dataclass(frozen=True)
 class Export:
-    content: str
+    content: str | bytes
     media_type: str
     filename: str
 
@@ -153,14 +156,99 @@ def to_json(story: StoryOut, cases: Sequence[TestCaseOut]) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
-async def export_story(session: AsyncSession, story: UserStory, fmt: ExportFormat) -> Export:
+@dataclass(frozen=True)
+class ExportOptions:
+    project_key: str | None = None  # xray-json: the Jira project the tests go to
+    xray_type: XrayTestType = XrayTestType.cucumber
+
+
+_MEDIA = {
+    ExportFormat.gherkin: ("text/x-gherkin; charset=utf-8", "feature"),
+    ExportFormat.gherkin_tagged: ("text/x-gherkin; charset=utf-8", "feature"),
+    ExportFormat.csv: ("text/csv; charset=utf-8", "csv"),
+    ExportFormat.testrail_csv: ("text/csv; charset=utf-8", "testrail.csv"),
+    ExportFormat.json: ("application/json", "json"),
+    ExportFormat.xray_json: ("application/json", "xray.json"),
+}
+
+
+def _project_key(options: ExportOptions) -> str:
+    if options.project_key is None:
+        raise InvalidRequestError(
+            "format=xray-json needs project_key, the Jira project the tests go to (e.g. project_key=SHOP)"
+        )
+    return options.project_key
+
+
+def _feature(story: StoryOut, cases: Sequence[TestCaseOut], fmt: ExportFormat) -> str:
+    if fmt is ExportFormat.gherkin_tagged:
+        return tool_exports.to_tagged_gherkin(story, cases, _free_text)
+    return to_gherkin(story, cases)
+
+
+def render(
+    stories: Sequence[tuple[StoryOut, Sequence[TestCaseOut]]],
+    fmt: ExportFormat,
+    options: ExportOptions,
+    *,
+    project: str | None = None,
+) -> str:
+    """Every format but Gherkin, for one story or (with `project`, its name) a project's stories."""
+    if fmt is ExportFormat.csv:
+        return to_csv([case for _, cases in stories for case in cases])
+    if fmt is ExportFormat.testrail_csv:
+        return tool_exports.to_testrail_csv(stories)
+    if fmt is ExportFormat.xray_json:
+        tests = tool_exports.to_xray_tests(stories, _project_key(options), options.xray_type)
+        return json.dumps(tests, ensure_ascii=False, indent=2) + "\n"
+    if project is None:
+        return to_json(*stories[0])
+    document = [
+        {"story": story.model_dump(mode="json"), "test_cases": [c.model_dump(mode="json") for c in cases]}
+        for story, cases in stories
+    ]
+    return json.dumps({"project": project, "stories": document}, ensure_ascii=False, indent=2) + "\n"
+
+
+async def export_story(
+    session: AsyncSession, story: UserStory, fmt: ExportFormat, options: ExportOptions | None = None
+) -> Export:
+    options = options or ExportOptions()
     rows = await repository.list_test_cases(session, story.id)
     await session.commit()  # end the read before rendering: on SQLite it holds the write lock
     out = StoryOut.model_validate(story)
     cases = [TestCaseOut.model_validate(row) for row in rows]
     stem = _UNSAFE_FILENAME.sub("_", story.id) + "-test-cases"
-    if fmt is ExportFormat.gherkin:
-        return Export(to_gherkin(out, cases), "text/x-gherkin; charset=utf-8", f"{stem}.feature")
-    if fmt is ExportFormat.csv:
-        return Export(to_csv(cases), "text/csv; charset=utf-8", f"{stem}.csv")
-    return Export(to_json(out, cases), "application/json", f"{stem}.json")
+    media_type, extension = _MEDIA[fmt]
+    if fmt in (ExportFormat.gherkin, ExportFormat.gherkin_tagged):
+        content = _feature(out, cases, fmt)
+    else:
+        content = render([(out, cases)], fmt, options)
+    return Export(content, media_type, f"{stem}.{extension}")
+
+
+async def export_project(
+    session: AsyncSession, project: Project, fmt: ExportFormat, options: ExportOptions | None = None
+) -> Export:
+    """The saved test cases of every story of a project in one file; Gherkin (one Feature per file)
+    comes as a zip of one .feature per story that has test cases."""
+    options = options or ExportOptions()
+    project_id, name = project.id, project.name
+    rows = await repository.list_project_test_cases(session, project_id)
+    story_rows = await repository.list_stories(session, project_id, limit=100_000, offset=0)
+    await session.commit()
+    by_story: dict[str, list[TestCaseOut]] = {}
+    for row in rows:
+        by_story.setdefault(row.story_id, []).append(TestCaseOut.model_validate(row))
+    stories = [(StoryOut.model_validate(s), by_story[s.id]) for s in story_rows if s.id in by_story]
+    stem = _UNSAFE_FILENAME.sub("_", name) + "-test-cases"
+    if fmt in (ExportFormat.gherkin, ExportFormat.gherkin_tagged):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for story, cases in stories:
+                archive.writestr(
+                    f"{_UNSAFE_FILENAME.sub('_', story.id)}.feature", _feature(story, cases, fmt)
+                )
+        return Export(buffer.getvalue(), "application/zip", f"{stem}-features.zip")
+    media_type, extension = _MEDIA[fmt]
+    return Export(render(stories, fmt, options, project=name), media_type, f"{stem}.{extension}")

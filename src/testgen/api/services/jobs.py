@@ -63,12 +63,18 @@ async def dispatch(
 
 
 def new_job(
-    story_id: str, kind: JobKind, options: dict[str, Any], parent_id: str | None = None
+    story_id: str | None,
+    kind: JobKind,
+    options: dict[str, Any],
+    parent_id: str | None = None,
+    *,
+    project_id: int | None = None,
 ) -> GenerationJob:
     """A queued job with every column set, so that it needs no re-read after the INSERT."""
     return GenerationJob(
         id=str(uuid.uuid4()),
         story_id=story_id,
+        project_id=project_id,
         kind=kind.value,
         parent_id=parent_id,
         options=options,

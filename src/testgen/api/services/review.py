@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 def require_open_draft(job: GenerationJob, action: str) -> None:
     """Raise ConflictError unless `job` is a completed generation that was neither saved nor discarded."""
+    if job.kind == JobKind.import_jira:
+        raise ConflictError(f"Task {job.id} is a Jira import; it has no draft to be {action}")
     if job.kind != JobKind.generate:
         raise ConflictError(
             f"Task {job.id} regenerated one test case of task {job.parent_id}; "
@@ -75,7 +77,7 @@ async def save(
         await session.rollback()
         raise ConflictError(f"Task {task_id} was saved or discarded a moment ago; nothing was saved twice")
     await session.refresh(job)  # the draft as it is now (a regeneration may have changed it)
-    story = await repository.get_story(session, job.story_id)
+    story = await repository.get_story(session, job.story_id) if job.story_id is not None else None
     if story is None:
         await session.rollback()
         raise NotFoundError(messages.STORY, job.story_id)
@@ -119,8 +121,10 @@ async def regenerate(
     cases = draft_cases(parent)
     if index >= len(cases):
         raise NotFoundError(messages.TEST_CASE, f"{index} of task {parent.id} (it has {len(cases)}, from 0)")
+    story_id = parent.story_id
+    assert story_id is not None  # an open draft is a story's generation job
     await begin_read(session)
-    choice = await jobs.llm_choice(session, settings, parent.story_id)
+    choice = await jobs.llm_choice(session, settings, story_id)
     await session.commit()
     await jobs.require_queue(redis, settings)
     if take_slot is not None:

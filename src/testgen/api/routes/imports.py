@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from testgen.api.deps import JobSlotDep, ProjectDep, RedisDep, SessionDep, SettingsDep, StoreDep
+from testgen.api.routes.generation import queued_job
+from testgen.api.services import imports
+from testgen.data.schemas import JiraImportRequest, QueuedJob
+
+router = APIRouter(prefix="/projects", tags=["imports"])
+
+
+@router.post(
+    "/{project_id}/imports/jira",
+    status_code=202,
+    response_model=QueuedJob,
+    responses={
+        200: {"model": QueuedJob, "description": "An import of this project is already queued or running"},
+        503: {"description": "Jira is not configured on this server (JIRA_BASE_URL and credentials)"},
+    },
+)
+async def import_from_jira(
+    request: Request,
+    data: JiraImportRequest,
+    project: ProjectDep,
+    session: SessionDep,
+    redis: RedisDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    slot: JobSlotDep,
+) -> JSONResponse:
+    """Queue a job that reads the issues `jql` finds and writes them as stories of the project; follow it
+    with the generation status and event endpoints, cancel it the same way."""
+    job, created = await imports.enqueue_jira_import(
+        session, redis, store, settings, project, data.jql, slot.take
+    )
+    await slot.confirm(job.id if created else None)
+    answer = await queued_job(request, job, redis)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)

@@ -1,0 +1,179 @@
+"""Saved test cases in the shapes test-management tools import: TestRail's CSV, Xray's bulk test JSON,
+and Gherkin tagged for them (the story key on the Feature, each test case a Rule).
+
+- TestRail (CSV import wizard, "Test Case (Steps)" template): one row per step, the case's own fields
+  on its first row; Section = the story, References = the story id. Each scenario is one step: its
+  title, Given and When lines are the step, its Then lines the expected result.
+- Xray (bulk test import): one test per test case, "Cucumber" with `gherkin_def` (the steps of each
+  scenario, each preceded by a comment naming it) or "Manual" with `steps` (one per scenario); the
+  story key is the requirement the test covers (an issue link of type "Test").
+- CSV cells that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage
+  return) get a leading single quote (OWASP's advice against formula injection).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from testgen.data.schemas import Scenario, StoryOut, TestCaseOut, TestType, XrayTestType
+
+TESTRAIL_COLUMNS = (
+    "Title",
+    "Section",
+    "Template",
+    "Type",
+    "Priority",
+    "Preconditions",
+    "Steps (Step)",
+    "Steps (Expected Result)",
+    "References",
+)
+TESTRAIL_TEMPLATE = "Test Case (Steps)"
+# Our test types as TestRail's default case types.
+TESTRAIL_TYPES = {
+    TestType.functional: "Functional",
+    TestType.negative: "Destructive",
+    TestType.boundary: "Functional",
+    TestType.security: "Security",
+    TestType.usability: "Usability",
+    TestType.performance: "Performance",
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _lines(keyword: str, steps: Sequence[str]) -> list[str]:
+    return [f"{keyword if i == 0 else 'And'} {one_line(step)}" for i, step in enumerate(steps)]
+
+
+def scenario_action(scenario: Scenario) -> str:
+    return "\n".join(
+        [one_line(scenario.title), *_lines("Given", scenario.given), *_lines("When", scenario.when)]
+    )
+
+
+def scenario_result(scenario: Scenario) -> str:
+    return "\n".join(_lines("Then", scenario.then))
+
+
+def section(story: StoryOut) -> str:
+    return f"{story.id} {one_line(story.title)}"
+
+
+def testrail_rows(story: StoryOut, cases: Sequence[TestCaseOut]) -> list[list[str]]:
+    rows = []
+    for case in cases:
+        for n, scenario in enumerate(case.scenarios):
+            first = n == 0
+            rows.append(
+                [
+                    one_line(case.title) if first else "",
+                    section(story) if first else "",
+                    TESTRAIL_TEMPLATE if first else "",
+                    TESTRAIL_TYPES[case.test_type] if first else "",
+                    case.priority.value.capitalize() if first else "",
+                    "\n".join(case.preconditions) if first else "",
+                    scenario_action(scenario),
+                    scenario_result(scenario),
+                    story.id if first else "",
+                ]
+            )
+    return rows
+
+
+def to_testrail_csv(stories: Sequence[tuple[StoryOut, Sequence[TestCaseOut]]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(TESTRAIL_COLUMNS)
+    for story, cases in stories:
+        writer.writerows([safe_cell(cell) for cell in row] for row in testrail_rows(story, cases))
+    return out.getvalue()
+
+
+def gherkin_steps(scenario: Scenario) -> list[str]:
+    return [*_lines("Given", scenario.given), *_lines("When", scenario.when), *_lines("Then", scenario.then)]
+
+
+def xray_gherkin_def(case: TestCaseOut) -> str:
+    lines: list[str] = []
+    for scenario in case.scenarios:
+        if len(case.scenarios) > 1:
+            lines.append(f"# {one_line(scenario.title)}")
+        lines += gherkin_steps(scenario)
+    return "\n".join(lines)
+
+
+def _description(story: StoryOut, case: TestCaseOut) -> str:
+    parts = [case.description.strip()] if case.description.strip() else []
+    if case.preconditions:
+        parts.append("Preconditions:\n" + "\n".join(f"- {one_line(p)}" for p in case.preconditions))
+    if story.jira_url:
+        parts.append(f"Story: {story.jira_url}")
+    return "\n\n".join(parts)
+
+
+def xray_test(story: StoryOut, case: TestCaseOut, project_key: str, kind: XrayTestType) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "summary": one_line(case.title),
+        "project": {"key": project_key},
+        "description": _description(story, case),
+        "labels": [case.test_type.value, f"priority-{case.priority.value}"],
+    }
+    test: dict[str, Any] = {
+        "testtype": kind.value,
+        "fields": fields,
+        "update": {"issuelinks": [{"add": {"type": {"name": "Test"}, "outwardIssue": {"key": story.id}}}]},
+        "xray_test_repository_folder": f"/{story.id}",
+    }
+    if kind is XrayTestType.cucumber:
+        test["gherkin_def"] = xray_gherkin_def(case)
+    else:
+        test["steps"] = [
+            {"action": scenario_action(s), "data": "", "result": scenario_result(s)} for s in case.scenarios
+        ]
+    return test
+
+
+def to_xray_tests(
+    stories: Sequence[tuple[StoryOut, Sequence[TestCaseOut]]], project_key: str, kind: XrayTestType
+) -> list[dict[str, Any]]:
+    return [xray_test(story, case, project_key, kind) for story, cases in stories for case in cases]
+
+
+def tag(text: str) -> str:
+    """A Gherkin tag: no whitespace, no '@' inside."""
+    return "@" + "".join("_" if ch.isspace() or ch == "@" else ch for ch in text)
+
+
+def to_tagged_gherkin(
+    story: StoryOut, cases: Sequence[TestCaseOut], free_text: Callable[[str, str], list[str]]
+) -> str:
+    """`free_text(text, indent)` makes description lines safe (export.py's rule, shared)."""
+    lines = [tag(story.id), f"Feature: {one_line(story.title)}"]
+    if story.description.strip():
+        lines += free_text(story.description.strip("\r\n"), "  ")
+    if story.jira_url:
+        lines.append(f"  Jira: {story.jira_url}")
+    for case in cases:
+        lines += ["", f"  Rule: {one_line(case.title)}"]
+        if case.preconditions:
+            lines.append("    Background:")
+            lines += [f"      {line}" for line in _lines("Given", case.preconditions)]
+        tags = " ".join(
+            [tag(case.test_type.value), tag(f"priority-{case.priority.value}"), tag(f"TC-{case.id}")]
+        )
+        for scenario in case.scenarios:
+            lines += ["", f"    {tags}", f"    Scenario: {one_line(scenario.title)}"]
+            lines += [f"      {line}" for line in gherkin_steps(scenario)]
+    return "\n".join(lines) + "\n"

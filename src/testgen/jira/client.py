@@ -1,0 +1,244 @@
+"""A small client of Jira's issue search: Cloud (REST v3 `/search/jql`, paged with `nextPageToken`,
+basic auth with an e-mail and API token) or Data Center (REST v2 `/search`, paged with `startAt`,
+bearer personal access token), on httpx.
+
+Failures become `JiraError(type, message)`: "auth" (401/403), "jql" (400, with Jira's own text),
+"rate_limited" (429 still refused after the retries, each honouring Retry-After), "unreachable"
+(naming the base URL), "jira" (anything else). No message ever carries a credential: Jira's text is
+scrubbed of every form of it before it is used, since a server may echo what it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from testgen.core.config import Settings
+
+logger = logging.getLogger(__name__)
+
+CLOUD_SEARCH = "/rest/api/3/search/jql"
+DATACENTER_SEARCH = "/rest/api/2/search"
+BASE_FIELDS = ("summary", "description", "priority")
+MAX_ERROR_TEXT = 500
+REDACTED = "[redacted]"
+
+
+class JiraError(Exception):
+    def __init__(self, type_: str, message: str) -> None:
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int  # 1-based
+    issues: list[Any]
+    total: int | None  # Data Center says how many match; Cloud does not
+
+
+def configuration_problem(settings: Settings) -> str | None:
+    """What is missing for a Jira import, or None when it can run."""
+    if not settings.jira_base_url:
+        return "Jira is not configured: set JIRA_BASE_URL (and the credentials), then import again"
+    if not settings.jira_base_url.startswith(("http://", "https://")):
+        return "JIRA_BASE_URL must start with https:// (or http://); fix it, then import again"
+    if settings.jira_deployment == "cloud" and not (settings.jira_email and settings.jira_api_token):
+        return "Jira Cloud needs JIRA_EMAIL and JIRA_API_TOKEN; set them, then import again"
+    if settings.jira_deployment == "datacenter" and not settings.jira_pat:
+        return "Jira Data Center needs JIRA_PAT (a personal access token); set it, then import again"
+    return None
+
+
+class JiraClient:
+    """One per worker process (built at start-up, closed at shutdown); safe to share between jobs."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        problem = configuration_problem(settings)
+        if problem is not None:
+            raise JiraError("configuration", problem)
+        assert settings.jira_base_url is not None
+        base = settings.jira_base_url.rstrip("/")
+        url = httpx.URL(base)
+        # Without any user:password part: the credentials are the settings' (httpx would otherwise send
+        # the URL's instead), and messages name this URL.
+        self.base_url = str(url.copy_with(username=None, password=None)) if url.userinfo else base
+        self.deployment = settings.jira_deployment
+        self.acceptance_field = settings.jira_acceptance_field
+        self.page_size = settings.jira_page_size
+        self.max_issues = settings.jira_max_issues
+        self.max_retries = settings.jira_max_retries
+        self.max_retry_wait_s = settings.jira_max_retry_wait_s
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        self._secrets: list[str] = []
+        if self.deployment == "cloud":
+            assert settings.jira_email is not None and settings.jira_api_token is not None
+            token = settings.jira_api_token.get_secret_value()
+            pair = f"{settings.jira_email}:{token}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+            self._secrets += [token, pair, base64.b64encode(pair.encode()).decode()]
+        else:
+            assert settings.jira_pat is not None
+            pat = settings.jira_pat.get_secret_value()
+            headers["Authorization"] = f"Bearer {pat}"
+            self._secrets.append(pat)
+        self._secrets = sorted({s for s in self._secrets if len(s) >= 4}, key=len, reverse=True)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=settings.jira_timeout_s,
+            follow_redirects=False,  # never carry the credentials to another host
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def fields(self) -> list[str]:
+        extra = [self.acceptance_field] if self.acceptance_field else []
+        return [*BASE_FIELDS, *extra]
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    async def search(self, jql: str) -> AsyncIterator[Page]:
+        """The pages of issues matching `jql`, up to JIRA_MAX_ISSUES issues in all."""
+        seen = 0
+        number = 0
+        token: str | None = None
+        start_at = 0
+        while seen < self.max_issues:
+            size = min(self.page_size, self.max_issues - seen)
+            body: dict[str, Any] = {"jql": jql, "fields": self.fields, "maxResults": size}
+            if self.deployment == "cloud":
+                if token is not None:
+                    body["nextPageToken"] = token
+                answer = await self._post(CLOUD_SEARCH, body)
+            else:
+                body["startAt"] = start_at
+                answer = await self._post(DATACENTER_SEARCH, body)
+            issues = answer.get("issues")
+            if not isinstance(issues, list):
+                raise JiraError("jira", f"Jira's search answer at {self.base_url} has no issue list")
+            issues = issues[: self.max_issues - seen]
+            number += 1
+            seen += len(issues)
+            total = answer.get("total")
+            yield Page(number, issues, total if isinstance(total, int) else None)
+            if not issues:
+                return
+            if self.deployment == "cloud":
+                following = answer.get("nextPageToken")
+                if answer.get("isLast") is True or not isinstance(following, str) or not following:
+                    return
+                if following == token:
+                    raise JiraError("jira", "Jira sent the same page token twice; stopping the import")
+                token = following
+            else:
+                start_at += len(issues)
+                if isinstance(total, int) and start_at >= total:
+                    return
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.post(path, json=body)
+            except httpx.TimeoutException:
+                raise JiraError(
+                    "unreachable",
+                    f"Jira at {self.base_url} did not answer in time; check JIRA_BASE_URL and the network "
+                    "(or raise JIRA_TIMEOUT_S), then import again",
+                ) from None
+            except httpx.TransportError as exc:
+                raise JiraError(
+                    "unreachable",
+                    f"Cannot reach Jira at {self.base_url} ({type(exc).__name__}); check JIRA_BASE_URL "
+                    "and the network, then import again",
+                ) from None
+            status = response.status_code
+            if status in (429, 503) and attempt < self.max_retries:
+                attempt += 1
+                wait = self._retry_after(response, attempt)
+                logger.info("Jira answered %d; retrying in %.1f s (attempt %d)", status, wait, attempt)
+                await asyncio.sleep(wait)
+                continue
+            if status == 200:
+                try:
+                    answer = response.json()
+                except (ValueError, RecursionError):  # not JSON, or nested beyond reason
+                    answer = None
+                if not isinstance(answer, dict):
+                    raise JiraError("jira", f"Jira at {self.base_url} answered with something else than JSON")
+                return answer
+            raise self._error(response)
+
+    def _retry_after(self, response: httpx.Response, attempt: int) -> float:
+        header = response.headers.get("Retry-After", "").strip()
+        wait: float | None = None
+        if header.isdigit():
+            wait = float(header)
+        elif header:
+            parsed = email.utils.parsedate_to_datetime(header) if "," in header else None
+            if parsed is not None and parsed.tzinfo is not None:
+                wait = max(0.0, parsed.timestamp() - time.time())
+        if wait is None:
+            wait = float(2 ** (attempt - 1))
+        return min(wait, self.max_retry_wait_s)
+
+    def _jira_text(self, response: httpx.Response) -> str:
+        """Jira's error messages, scrubbed of credentials and bounded."""
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        parts: list[str] = []
+        if isinstance(answer, dict):
+            messages = answer.get("errorMessages")
+            if isinstance(messages, list):
+                parts += [str(m) for m in messages]
+            errors = answer.get("errors")
+            if isinstance(errors, dict):
+                parts += [f"{k}: {v}" for k, v in errors.items()]
+        text = self.scrub(" ".join(" ".join(parts).split()))
+        return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
+
+    def _error(self, response: httpx.Response) -> JiraError:
+        status = response.status_code
+        if status in (401, 403):
+            what = "JIRA_EMAIL and JIRA_API_TOKEN" if self.deployment == "cloud" else "JIRA_PAT"
+            return JiraError(
+                "auth",
+                f"Jira at {self.base_url} refused the credentials (HTTP {status}); check {what} and that "
+                "the account may browse these projects, then import again",
+            )
+        if status == 400:
+            text = self._jira_text(response) or "no reason given"
+            return JiraError("jql", f"Jira rejected the search: {text}. Fix the JQL, then import again")
+        if status == 429 or status == 503:
+            return JiraError(
+                "rate_limited",
+                f"Jira at {self.base_url} kept answering HTTP {status} (rate limit) after "
+                f"{self.max_retries} retries; try again later",
+            )
+        if status == 404:
+            return JiraError(
+                "jira",
+                f"Jira at {self.base_url} has no search endpoint here (HTTP 404); check JIRA_BASE_URL "
+                f"and JIRA_DEPLOYMENT ({self.deployment})",
+            )
+        text = self._jira_text(response)
+        detail = f": {text}" if text else ""
+        return JiraError("jira", f"Jira at {self.base_url} answered HTTP {status}{detail}; try again later")

@@ -1,0 +1,225 @@
+"""A fake Jira for tests: issue search of Cloud (`POST /rest/api/3/search/jql`, `nextPageToken`) or
+Data Center (`POST /rest/api/2/search`, `startAt`/`total`) on 127.0.0.1, from a stdlib threaded server.
+
+It checks the credentials (basic e-mail:token for Cloud, bearer PAT for Data Center) and can misbehave
+like real servers: answer 429 with Retry-After a few times, refuse a JQL with a 400, hold a page until
+released (to cancel an import mid-way), serve pages smaller than asked for, and echo the credential
+it received inside its error messages (`echo_credentials`), which the client must never pass on.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+CLOUD_PATH = "/rest/api/3/search/jql"
+DATACENTER_PATH = "/rest/api/2/search"
+
+
+@dataclass
+class Request:
+    path: str
+    body: dict[str, Any]
+    authorization: str
+    at: float
+
+
+@dataclass
+class FakeJira:
+    deployment: str = "cloud"
+    email: str = "qa@example.com"
+    token: str = "cloud-token-s3cr3t-123456"
+    pat: str = "dc-pat-s3cr3t-abcdef"
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    page_cap: int = 100  # the server returns at most this many per page, whatever maxResults says
+    rate_limited: int = 0  # answer 429 to this many requests first
+    retry_after: str = "1"
+    echo_credentials: bool = True  # put the Authorization header it received into error messages
+    hold_page: int | None = None  # block the request for this page (1-based) until `release()`
+    requests: list[Request] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self.holding = threading.Event()  # set while a held page waits
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> FakeJira:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+            def do_GET(self) -> None:
+                fake._reply(self, 405, {"errorMessages": ["use POST"]})
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        ThreadingHTTPServer.request_queue_size = 64
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._released.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> FakeJira:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def release(self) -> None:
+        self._released.set()
+
+    # --- behaviour ----------------------------------------------------------------------------------
+
+    @property
+    def expected_authorization(self) -> str:
+        if self.deployment == "cloud":
+            return "Basic " + base64.b64encode(f"{self.email}:{self.token}".encode()).decode()
+        return f"Bearer {self.pat}"
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b"{}"
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {}
+        authorization = handler.headers.get("Authorization", "")
+        with self._lock:
+            self.requests.append(Request(handler.path, body, authorization, time.monotonic()))
+            limited = self.rate_limited > 0
+            if limited:
+                self.rate_limited -= 1
+        echo = f" (received: {authorization})" if self.echo_credentials else ""
+        path = CLOUD_PATH if self.deployment == "cloud" else DATACENTER_PATH
+        if handler.path.split("?")[0] != path:
+            self._reply(handler, 404, {"errorMessages": [f"No endpoint {handler.path}"]})
+            return
+        if authorization != self.expected_authorization:
+            self._reply(handler, 401, {"errorMessages": [f"You are not authenticated{echo}"]})
+            return
+        if limited:
+            self._reply(
+                handler,
+                429,
+                {"errorMessages": [f"Rate limit exceeded{echo}"]},
+                {"Retry-After": self.retry_after},
+            )
+            return
+        jql = str(body.get("jql", ""))
+        if "BAD" in jql:
+            message = (
+                f"Error in the JQL Query: The character '%' is a reserved JQL character. You must enclose it "
+                f"in a string or use the escape '\\u0025' instead. (line 1, character 9){echo}"
+            )
+            self._reply(handler, 400, {"errorMessages": [message], "errors": {}})
+            return
+        asked = int(body.get("maxResults") or 50)
+        size = max(1, min(asked, self.page_cap))
+        if self.deployment == "cloud":
+            start = int(body["nextPageToken"].removeprefix("tok-")) if body.get("nextPageToken") else 0
+        else:
+            start = int(body.get("startAt") or 0)
+        page_number = start // size + 1
+        if self.hold_page is not None and page_number == self.hold_page:
+            self.holding.set()
+            self._released.wait(timeout=30)
+        fields = set(body.get("fields") or [])
+        chosen = [
+            {**issue, "fields": {k: v for k, v in issue["fields"].items() if k in fields}}
+            for issue in self.issues[start : start + size]
+        ]
+        end = start + len(chosen)
+        if self.deployment == "cloud":
+            answer: dict[str, Any] = {"issues": chosen, "isLast": end >= len(self.issues)}
+            if end < len(self.issues):
+                answer["nextPageToken"] = f"tok-{end}"
+        else:
+            answer = {"startAt": start, "maxResults": size, "total": len(self.issues), "issues": chosen}
+        self._reply(handler, 200, answer)
+
+    def _reply(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def adf(*blocks: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "doc", "version": 1, "content": list(blocks)}
+
+
+def text(value: str, **link: str) -> dict[str, Any]:
+    node: dict[str, Any] = {"type": "text", "text": value}
+    if link:
+        node["marks"] = [{"type": "link", "attrs": {"href": link["href"]}}]
+    return node
+
+
+def paragraph(*nodes: dict[str, Any] | str) -> dict[str, Any]:
+    return {"type": "paragraph", "content": [text(n) if isinstance(n, str) else n for n in nodes]}
+
+
+def heading(value: str, level: int = 2) -> dict[str, Any]:
+    return {"type": "heading", "attrs": {"level": level}, "content": [text(value)]}
+
+
+def bullets(*items: str | list[Any]) -> dict[str, Any]:
+    return {"type": "bulletList", "content": [_item(i) for i in items]}
+
+
+def ordered(*items: str | list[Any], order: int = 1) -> dict[str, Any]:
+    return {"type": "orderedList", "attrs": {"order": order}, "content": [_item(i) for i in items]}
+
+
+def _item(item: str | list[Any]) -> dict[str, Any]:
+    parts = [item] if isinstance(item, str) else item
+    return {"type": "listItem", "content": [paragraph(p) if isinstance(p, str) else p for p in parts]}
+
+
+def issue(
+    key: str, summary: str, description: object = None, priority: str | None = "Medium", **extra: Any
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {"summary": summary, "description": description, **extra}
+    if priority is not None:
+        fields["priority"] = {"name": priority, "id": "3"}
+    return {
+        "id": str(abs(hash(key)) % 100000),
+        "key": key,
+        "self": f"https://jira/rest/api/3/issue/{key}",
+        "fields": fields,
+    }
