@@ -11,7 +11,8 @@ from gherkin.parser import Parser
 from gherkin.pickles.compiler import Compiler
 from httpx import AsyncClient
 
-from testgen.api.services.export import CSV_COLUMNS, csv_cell, to_gherkin
+from testgen.api.services.csv_cells import csv_cell
+from testgen.api.services.export import CSV_COLUMNS, to_gherkin
 from testgen.data import schemas
 from tests.helpers import is_status, make_story, queue, wait_for_job
 

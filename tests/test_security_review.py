@@ -22,7 +22,7 @@ from testgen.api.app import create_app
 from testgen.api.security import StreamTokens
 
 try:
-    from testgen.api.services.export import csv_cell
+    from testgen.api.services.csv_cells import csv_cell
 except ImportError:
 
     def csv_cell(v):

@@ -15,7 +15,8 @@ from gherkin.parser import Parser
 from gherkin.pickles.compiler import Compiler
 from httpx import AsyncClient
 
-from testgen.api.services.tool_exports import TESTRAIL_COLUMNS, safe_cell
+from testgen.api.services.csv_cells import csv_cell as safe_cell
+from testgen.api.services.tool_exports import TESTRAIL_COLUMNS
 from tests.test_export import WEIRD_CASE, WEIRD_DESCRIPTION, one_line, saved_story
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "xray_bulk_tests.schema.json").read_text())

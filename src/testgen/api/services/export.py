@@ -8,7 +8,6 @@ as `Scenario:`, or a line already starting with a backslash) gets a leading back
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.api.services import tool_exports
+from testgen.api.services.csv_cells import SafeCsvWriter
 from testgen.core.errors import InvalidRequestError
 from testgen.data import repository
 from testgen.data.models import Project, UserStory
@@ -101,27 +101,6 @@ def to_gherkin(story: StoryOut, cases: Sequence[TestCaseOut]) -> str:
             lines += _steps("When", scenario.when)
             lines += _steps("Then", scenario.then)
     return "\n".join(lines) + "\n"
-
-
-# A cell starting with one of these is read as a formula by spreadsheets (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> object:
-    """Text that a spreadsheet would run as a formula gets a leading single quote (shown as text)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-class SafeCsvWriter:
-    """`csv.writer` whose every text cell is neutralised: the one way this service writes CSV."""
-
-    def __init__(self, out: io.StringIO) -> None:
-        self._writer = csv.writer(out)
-
-    def writerow(self, row: Sequence[object]) -> None:
-        self._writer.writerow([csv_cell(value) for value in row])
 
 
 def to_csv(cases: Sequence[TestCaseOut]) -> str:

@@ -13,11 +13,11 @@ and Gherkin tagged for them (the story key on the Feature, each test case a Rule
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from testgen.api.services.csv_cells import SafeCsvWriter
 from testgen.data.schemas import Scenario, StoryOut, TestCaseOut, TestType, XrayTestType
 
 TESTRAIL_COLUMNS = (
@@ -41,12 +41,6 @@ TESTRAIL_TYPES = {
     TestType.usability: "Usability",
     TestType.performance: "Performance",
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: str) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def one_line(text: str) -> str:
@@ -94,10 +88,11 @@ def testrail_rows(story: StoryOut, cases: Sequence[TestCaseOut]) -> list[list[st
 
 def to_testrail_csv(stories: Sequence[tuple[StoryOut, Sequence[TestCaseOut]]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)
     writer.writerow(TESTRAIL_COLUMNS)
     for story, cases in stories:
-        writer.writerows([safe_cell(cell) for cell in row] for row in testrail_rows(story, cases))
+        for row in testrail_rows(story, cases):
+            writer.writerow(row)
     return out.getvalue()
 
 
