@@ -20,15 +20,7 @@ from pydantic import SecretStr
 
 from testgen.api.app import create_app
 from testgen.api.security import StreamTokens
-
-try:
-    from testgen.api.services.csv_cells import csv_cell
-except ImportError:
-
-    def csv_cell(v):
-        return v
-
-
+from testgen.api.services.csv_cells import csv_cell
 from testgen.core.config import Settings
 from testgen.data import migrations
 from tests.helpers import make_story, queue, read_events
