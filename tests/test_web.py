@@ -516,16 +516,27 @@ async def test_page_and_static_files_are_served_without_a_key(
 ) -> None:
     page = await http.get("/")
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
-    assert '<script src="/static/app.js" defer></script>' in page.text
+    assert '<script type="module" src="/static/app.js"></script>' in page.text
     script = await http.get("/static/app.js")
     assert script.status_code == 200 and script.headers["content-type"] == "text/javascript; charset=utf-8"
-    assert "new EventSource(" in script.text
+    # The page is ES modules (no build step): every module app.js imports, and theirs, is served.
+    modules, todo = set(), ["app.js"]
+    while todo:
+        name = todo.pop()
+        served = await http.get(f"/static/{name}")
+        assert served.status_code == 200, name
+        assert served.headers["content-type"] == "text/javascript; charset=utf-8"
+        modules.add(name)
+        todo += [m for m in re.findall(r'from "\./([\w-]+\.js)";', served.text) if m not in modules]
+    assert {"stream.js", "review.js", "stories.js"} <= modules
+    assert "new EventSource(" in (await http.get("/static/stream.js")).text
     assert script.headers["cache-control"] == "no-cache"
     again = await http.get("/static/app.js", headers={"If-None-Match": script.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
     css = await http.get("/static/app.css")
     assert css.status_code == 200 and css.headers["content-type"] == "text/css; charset=utf-8"
-    for name in ("index.html", "nope.js", "..%2Fapi%2Fweb.py", "%2E%2E%2Fmain.py"):
+    crafted = ("..%2Fapi%2Fweb.py", "%2E%2E%2Fmain.py", "..%2F__init__.py")
+    for name in ("index.html", "nope.js", "app.JS", *crafted):
         assert (await http.get(f"/static/{name}")).status_code == 404, name
     stories = await http.get("/user-stories")
     assert stories.status_code == (401 if api_keys else 200)
