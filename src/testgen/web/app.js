@@ -13,6 +13,7 @@ import { askForKey, auth } from "./auth.js";
 import { $ } from "./dom.js";
 import { exportFile, formatSelect } from "./exports.js";
 import { cancelJira, jira, openJira, startJira } from "./jira.js";
+import { generateProject } from "./jobs.js";
 import { load } from "./load.js";
 import { discardReview, saveReview } from "./review.js";
 import { state } from "./state.js";
@@ -32,6 +33,10 @@ function start() {
   $("#export-project-button").addEventListener("click", () => {
     const project = state.projects.get(Number($("#export-project").value));
     if (project) exportFile(`/projects/${project.id}/test-cases/export`, $("#export-project-format").value, project.name);
+  });
+  $("#generate-project-button").addEventListener("click", (event) => {
+    const project = state.projects.get(Number($("#generate-project").value));
+    if (project) generateProject(project, $("#generate-only-new").checked, event.currentTarget);
   });
   $("#jira-open").addEventListener("click", openJira);
   $("#jira-form").addEventListener("submit", startJira);
