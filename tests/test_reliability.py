@@ -283,3 +283,24 @@ async def test_a_job_claimed_by_a_worker_that_died_before_starting_it_is_requeue
 
 async def read_stream_events(redis: Redis, task_id: str) -> list[str]:
     return [fields[b"event"].decode() for _, fields in await redis.xrange(f"testgen:job:{task_id}:events")]
+
+
+async def test_a_stream_publishes_a_final_state_redis_does_not_have_yet(
+    app: FastAPI, http: AsyncClient, redis: Redis
+) -> None:
+    """Final in the database, not yet in Redis (its worker is about to publish it, or died first):
+    the stream publishes it from the row, so every client and XRANGE agree on its entry."""
+    await make_story(http, "US-001")
+    job = await queue(http, "US-001", num_test_cases=1)
+    async with app.state.sessionmaker() as session:
+        assert await repository.change_job(session, COMPLETE, job["task_id"], progress=100)
+        await session.commit()
+
+    first = await read_events(http, job["events_url"])
+    second = await read_events(http, job["events_url"])
+
+    stored = await redis.xrange(f"testgen:job:{job['task_id']}:events")
+    assert [e.id for e in first] == [e.id for e in second] == [i.decode() for i, _ in stored]
+    assert [e.event for e in first] == ["queued", "completed"]
+    late = {**first[-1].data, "message": "the worker's own final state, too late"}
+    assert await app.state.store.publish(late, "completed") is None  # one final state only
