@@ -69,6 +69,8 @@ class Project(Base):
     # The LLM that writes this project's test cases; NULL: the server's default provider / its model.
     llm_provider: Mapped[str | None] = mapped_column(String(32))
     llm_model: Mapped[str | None] = mapped_column(String(200))
+    # BCP 47; set: the language of every story of the project that has none of its own.
+    language: Mapped[str | None] = mapped_column(String(35), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -82,6 +84,10 @@ class UserStory(Base):
     acceptance_criteria: Mapped[list[str]] = mapped_column(default=list)
     priority: Mapped[str] = mapped_column(String(16), default="medium")
     jira_url: Mapped[str | None] = mapped_column(String(600), default=None)  # set by a Jira import
+    language: Mapped[str | None] = mapped_column(String(35), default=None)  # BCP 47, chosen by a user
+    # Detected from the text whenever it changes (core/languages.py); UNDETERMINED: too short to tell;
+    # NULL: not detected yet (a story older than detection), detected when a job needs it.
+    detected_language: Mapped[str | None] = mapped_column(String(8), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -28,6 +28,12 @@ async def project_llm(session: AsyncSession, story_id: str) -> tuple[str | None,
     return (row[0], row[1]) if row is not None else (None, None)
 
 
+async def project_language(session: AsyncSession, project_id: int) -> str | None:
+    """The language chosen for project `project_id` (None: none chosen, or no such project)."""
+    query = select(Project.language).where(Project.id == project_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def get_project_by_name(session: AsyncSession, name: str) -> Project | None:
     return (await session.execute(select(Project).where(Project.name == name))).scalar_one_or_none()
 

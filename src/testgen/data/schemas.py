@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from testgen.core.languages import MAX_TAG_LENGTH, normalize_tag
 from testgen.data.job_states import JobKind, JobStatus
 
 STORY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -33,6 +35,15 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Count = Annotated[int, Strict()]
 RowId = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)]  # fits every database's INTEGER
 CriterionIndex = Annotated[int, Strict(), Field(ge=0, lt=MAX_CRITERIA)]
+
+
+def _language_tag(value: str) -> str:
+    return normalize_tag(value)  # UnknownLanguageError is a ValueError: a 422 naming the field
+
+
+# A BCP 47 tag such as "es" or "pt-BR", normalised; a language neither lingua nor Gherkin knows is refused.
+LanguageTag = Annotated[str, StringConstraints(max_length=MAX_TAG_LENGTH), AfterValidator(_language_tag)]
+_LANGUAGE_HELP = "BCP 47 language tag such as 'es' or 'pt-BR'; null: "
 
 
 class Priority(StrEnum):
@@ -61,6 +72,9 @@ class ORMModel(BaseModel):
 class ProjectCreate(BaseModel):
     name: Title
     description: Description = ""
+    language: LanguageTag | None = Field(
+        default=None, description=_LANGUAGE_HELP + "each story's own or detected language"
+    )
 
 
 ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
@@ -77,6 +91,11 @@ class ProjectUpdate(BaseModel):
     )
     llm_model: ModelName | None = Field(
         default=None, description="The provider's model; null: the provider's default model"
+    )
+    language: LanguageTag | None = Field(
+        default=None,
+        description=_LANGUAGE_HELP + "each story's own or detected language. Set, it is the language of "
+        "every story of the project that has none of its own",
     )
 
     @field_validator("name", "description")
@@ -99,6 +118,7 @@ class ProjectOut(ORMModel):
     description: str
     llm_provider: str | None
     llm_model: str | None
+    language: str | None = None
     created_at: dt.datetime
 
 
@@ -112,6 +132,9 @@ class StoryCreate(BaseModel):
     description: Description = ""
     acceptance_criteria: list[Criterion] = Field(default_factory=list, max_length=MAX_CRITERIA)
     priority: Priority = Priority.medium
+    language: LanguageTag | None = Field(
+        default=None, description=_LANGUAGE_HELP + "the project's language, else the detected one"
+    )
 
 
 class StoryUpdate(BaseModel):
@@ -120,6 +143,9 @@ class StoryUpdate(BaseModel):
     description: Description | None = None
     acceptance_criteria: list[Criterion] | None = Field(default=None, max_length=MAX_CRITERIA)
     priority: Priority | None = None
+    language: LanguageTag | None = Field(
+        default=None, description=_LANGUAGE_HELP + "the project's language, else the detected one"
+    )
 
     @field_validator("title", "description", "acceptance_criteria", "priority")
     @classmethod
@@ -137,6 +163,11 @@ class StoryOut(ORMModel):
     acceptance_criteria: list[str]
     priority: Priority
     jira_url: str | None = None
+    language: str | None = Field(default=None, description="The language chosen for this story")
+    detected_language: str | None = Field(
+        default=None,
+        description="Detected from the text (ISO 639-1); 'und' when it is too short to tell",
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -20,6 +20,7 @@ from testgen.generation.planning import plan_batches
 from testgen.generation.quality import coverage, duplicate_positions
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobRun, execute
+from testgen.worker.story_language import story_language
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
 
     async def work(run: JobRun, story: UserStory) -> None:
         started = time.monotonic()
-        result = await _generate(res, run, story_text(story), run.job.options)
+        text = story_text(story, await story_language(res, story))
+        result = await _generate(res, run, text, run.job.options)
         result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
         done = result["stats"]["scenarios"]
         await run.report(
@@ -127,6 +129,9 @@ async def _generate(
         "coverage": coverage(story.acceptance_criteria, cases),
         "provider": provider.name,
         "model": provider.model,
+        "language": story.language,
+        # Some batch stayed in another language after the last re-ask: a reviewer should look.
+        "language_mismatch": stats.language_mismatches > 0,
         "stats": {
             "batches": len(batches),
             "scenarios": generated,

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.core.languages import detect_story_language
 from testgen.data import repository
 from testgen.data.job_states import JobStatus
 from testgen.data.models import UserStory, utcnow
@@ -154,7 +155,8 @@ async def _write(session: AsyncSession, project_id: int, mapped: list[MappedStor
         values = _values(story)
         row = existing.get(key)
         if row is None:
-            session.add(UserStory(id=key, project_id=project_id, **values))
+            detected = await detect_story_language(story.title, story.description, story.acceptance_criteria)
+            session.add(UserStory(id=key, project_id=project_id, detected_language=detected, **values))
             outcome.created.append(key)
         elif row.project_id != project_id:
             outcome.skipped.append(
@@ -163,6 +165,9 @@ async def _write(session: AsyncSession, project_id: int, mapped: list[MappedStor
         elif any(getattr(row, name) != value for name, value in values.items()):
             for name, value in values.items():
                 setattr(row, name, value)
+            row.detected_language = await detect_story_language(
+                story.title, story.description, story.acceptance_criteria
+            )
             outcome.updated.append(key)
         else:
             outcome.unchanged.append(key)

@@ -29,6 +29,7 @@ from testgen.worker.generate import (
 )
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute
+from testgen.worker.story_language import story_language
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     async with res.sessionmaker() as session:
         cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)
     old = cases[index]
-    text = story_text(story)
+    text = story_text(story, await story_language(res, story))
     criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
     slot = TestCaseSlot(index=index, test_type=old.test_type.value, criteria=criteria)
 
@@ -107,6 +108,8 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         "test_case": cases[index].model_dump(mode="json"),
         "provider": provider.name,
         "model": provider.model,
+        "language": text.language,
+        "language_mismatch": stats.language_mismatches > 0,
         "stats": {
             **stats.summary(),
             "duplicates_replaced": replaced,

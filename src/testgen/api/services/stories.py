@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.errors import ConflictError, NotFoundError, UnprocessableError
+from testgen.core.languages import detect_story_language
 from testgen.data import repository
 from testgen.data.models import Project, TestCase, UserStory
 from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectUpdate, StoryCreate, StoryUpdate
@@ -18,7 +19,7 @@ from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectUpdate, S
 async def create_project(session: AsyncSession, data: ProjectCreate) -> Project:
     if await repository.get_project_by_name(session, data.name) is not None:
         raise ConflictError(f"Project {data.name!r} already exists; pick another name")
-    project = Project(name=data.name, description=data.description)
+    project = Project(name=data.name, description=data.description, language=data.language)
     session.add(project)
     try:
         await session.commit()
@@ -77,6 +78,9 @@ async def create_story(session: AsyncSession, data: StoryCreate) -> UserStory:
     if await repository.get_story(session, data.id) is not None:
         raise ConflictError(f"User story {data.id} already exists; update it with PATCH instead")
     story = UserStory(**data.model_dump())
+    story.detected_language = await detect_story_language(
+        data.title, data.description, data.acceptance_criteria
+    )
     session.add(story)
     try:
         await session.commit()
@@ -98,6 +102,10 @@ async def update_story(session: AsyncSession, story: UserStory, data: StoryUpdat
         await _check_project(session, changes["project_id"])
     for field, value in changes.items():
         setattr(story, field, value)
+    if {"title", "description", "acceptance_criteria"} & changes.keys():
+        story.detected_language = await detect_story_language(
+            story.title, story.description, list(story.acceptance_criteria)
+        )
     await session.commit()
     return story
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
+from testgen.core.languages import DEFAULT_LANGUAGE
 from testgen.data.schemas import TestCaseDraft, TestType
 
 
@@ -18,14 +19,16 @@ class StoryText:
     title: str
     description: str
     acceptance_criteria: list[str]
+    language: str = DEFAULT_LANGUAGE  # BCP 47: the language the test cases are written in
 
 
-def story_text(story: Any) -> StoryText:
+def story_text(story: Any, language: str = DEFAULT_LANGUAGE) -> StoryText:
     return StoryText(
         id=story.id,
         title=story.title,
         description=story.description,
         acceptance_criteria=list(story.acceptance_criteria),
+        language=language,
     )
 
 
@@ -63,6 +66,8 @@ class CallStats:
     prompt_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    # Batches whose answer stayed in another language than the story's after the last re-ask.
+    language_mismatches: int = 0
 
     def summary(self) -> dict[str, Any]:
         """The usage figures a job result records."""
@@ -84,6 +89,7 @@ class CallStats:
         self.prompt_tokens += other.prompt_tokens
         self.output_tokens += other.output_tokens
         self.total_tokens += other.total_tokens
+        self.language_mismatches += other.language_mismatches
 
 
 @dataclass

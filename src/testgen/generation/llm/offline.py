@@ -9,18 +9,10 @@ import re
 from testgen.core.config import OFFLINE_MODEL
 from testgen.data.schemas import Priority, Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
+from testgen.generation.llm.offline_templates import Templates, has_templates, templates_for
 
 VARIANTS = ("positive", "negative", "boundary")
-_CHECK_NUMBER = re.compile(r" check (\d+) \(")
-
-_INTENT = {
-    "functional": "works as specified",
-    "negative": "rejects invalid use",
-    "boundary": "holds at its limits",
-    "security": "resists misuse",
-    "usability": "is clear to the user",
-    "performance": "stays responsive",
-}
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 
 def _criterion(request: BatchRequest, slot: TestCaseSlot) -> tuple[str, int | None]:
@@ -31,40 +23,44 @@ def _criterion(request: BatchRequest, slot: TestCaseSlot) -> tuple[str, int | No
     return criteria[index][:1500], index
 
 
-def _scenario(request: BatchRequest, slot: TestCaseSlot, n: int) -> Scenario:
+def _suffix(words: Templates, slot: TestCaseSlot) -> str:
+    return words.scenario_suffix.format(type=words.types[slot.test_type].lower(), case=slot.index + 1)
+
+
+def _scenario(request: BatchRequest, slot: TestCaseSlot, n: int, words: Templates) -> Scenario:
     text, index = _criterion(request, slot)
-    label = f"AC{index + 1}" if index is not None else "the story"
+    label = f"AC{index + 1}" if index is not None else words.the_story
     variant = VARIANTS[(n + VARIANTS.index(_first_variant(slot.test_type))) % len(VARIANTS)]
-    given = [
-        f'the feature "{request.story.title}" is available',
-        f"test data set {slot.index + 1}.{n + 1} is prepared",
-    ]
+    values = {"label": label, "text": text, "title": request.story.title, "case": slot.index + 1, "n": n + 1}
+    given = [words.given_feature.format(**values), words.given_data.format(**values)]
     if variant == "positive":
-        when = [f"the user does what {label} describes: {text}"]
-        then = [f"the outcome matches {label}: {text}", "no error is shown"]
+        when, then = [words.positive_when], list(words.positive_then)
     elif variant == "negative":
-        when = [f"the user attempts what {label} describes with invalid or missing input"]
-        then = [f"the system refuses the request and does not violate {label}", "a clear error is shown"]
+        when, then = [words.negative_when], list(words.negative_then)
     else:
-        when = [f"the user does what {label} describes with values at the edge of the allowed range"]
-        then = [f"values at the limit are accepted and values past it are refused, per {label}"]
-    title = f"{label} {variant} check {n + 1} ({slot.test_type}, test case {slot.index + 1})"
-    return Scenario(title=title, given=given, when=when, then=then)
+        when, then = [words.boundary_when], list(words.boundary_then)
+    title = words.scenario_title.format(variant=words.variants[variant], **values) + _suffix(words, slot)
+    return Scenario(
+        title=title,
+        given=given,
+        when=[w.format(**values) for w in when],
+        then=[t.format(**values) for t in then],
+    )
 
 
 def _first_variant(test_type: str) -> str:
     return {"negative": "negative", "boundary": "boundary"}.get(test_type, "positive")
 
 
-def _variant_offset(request: BatchRequest, slot: TestCaseSlot) -> int:
+def _variant_offset(request: BatchRequest, slot: TestCaseSlot, words: Templates) -> int:
     """Where the slot's scenario numbering starts: past every one of its scenarios in `avoid_titles`,
     so asking again with the current titles moves on to the next variant instead of back to the first.
     """
-    suffix = f" ({slot.test_type}, test case {slot.index + 1})"
+    suffix = _suffix(words, slot)
     taken = [
         int(match.group(1))
         for title in request.avoid_titles
-        if title.endswith(suffix) and (match := _CHECK_NUMBER.search(title))
+        if title.endswith(suffix) and (match := _TRAILING_NUMBER.search(title[: -len(suffix)]))
     ]
     if not taken:
         return 0
@@ -73,15 +69,20 @@ def _variant_offset(request: BatchRequest, slot: TestCaseSlot) -> int:
 
 
 def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
+    words = templates_for(request.story.language)
     text, _ = _criterion(request, slot)
-    offset = _variant_offset(request, slot)
-    scenarios = [_scenario(request, slot, offset + n) for n in range(request.scenarios_per_test_case)]
+    offset = _variant_offset(request, slot, words)
+    scenarios = [_scenario(request, slot, offset + n, words) for n in range(request.scenarios_per_test_case)]
     summary = text if len(text) <= 80 else text[:77] + "..."
-    variant = f" (variant {offset // request.scenarios_per_test_case + 1})" if offset else ""
+    number = offset // request.scenarios_per_test_case + 1
+    variant = words.variant_suffix.format(n=number) if offset else ""
+    title = request.story.title
     return TestCaseDraft(
-        title=f"TC{slot.index + 1:02d} {slot.test_type.title()}{variant}: {summary}",
-        description=f"Checks that {request.story.title!r} {_INTENT[slot.test_type]}.",
-        preconditions=[f'The feature "{request.story.title}" is deployed'],
+        title=words.case_title.format(
+            case=slot.index + 1, type=words.types[slot.test_type], variant=variant, summary=summary
+        ),
+        description=words.description.format(title=title, intent=words.intent[slot.test_type]),
+        preconditions=[words.precondition.format(title=title)],
         priority=Priority.high if slot.test_type in ("functional", "security") else Priority.medium,
         test_type=TestType(slot.test_type),
         scenarios=scenarios,
@@ -100,7 +101,9 @@ class OfflineProvider:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         cases = [build_test_case(request, slot) for slot in request.slots]
-        return BatchResult(test_cases=cases, stats=CallStats(calls=1))
+        # A language without a template set gets English: flagged, as a model's answer would be.
+        mismatch = 0 if has_templates(request.story.language) else 1
+        return BatchResult(test_cases=cases, stats=CallStats(calls=1, language_mismatches=mismatch))
 
     async def aclose(self) -> None:
         return None

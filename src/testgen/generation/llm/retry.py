@@ -21,6 +21,7 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.core.redis_keys import llm_rate_key
 from testgen.data.schemas import TestCaseDraft
+from testgen.generation.language_check import wrong_language
 from testgen.generation.llm.base import (
     BadOutputError,
     BatchRequest,
@@ -220,24 +221,36 @@ async def ask_until_valid(
     redact: Redactor,
 ) -> list[TestCaseDraft]:
     """Ask (`ask(feedback)` returns the model's text) until the answer validates against the batch, at
-    most `max_reasks` times more; a bad or short answer is asked again with what was wrong with it."""
+    most `max_reasks` times more; a bad or short answer is asked again with what was wrong with it. An
+    answer in another language than the story's is asked again within the same bound; if the last one
+    still is, it is kept and counted in `stats.language_mismatches`."""
     feedback: str | None = None
     for reask in range(max_reasks + 1):
         if reask:
             stats.reasks += 1
         try:
-            return parse_batch_output(await ask(feedback), request)
+            drafts = parse_batch_output(await ask(feedback), request)
         except BadOutputError as exc:
             feedback = redact(exc.message)
-            if reask < max_reasks:
-                logger.warning(
-                    "%s: %s answer rejected (%s), asking again (re-ask %d/%d)",
-                    label,
-                    display,
-                    feedback,
-                    reask + 1,
-                    max_reasks,
-                )
+            drafts = None
+        if drafts is not None:
+            wrong = await wrong_language(drafts, request.story.language)
+            if wrong is None:
+                return drafts
+            if reask == max_reasks:
+                stats.language_mismatches += 1
+                logger.warning("%s: %s answer kept in another language (%s)", label, display, wrong)
+                return drafts
+            feedback = wrong
+        if reask < max_reasks:
+            logger.warning(
+                "%s: %s answer rejected (%s), asking again (re-ask %d/%d)",
+                label,
+                display,
+                feedback,
+                reask + 1,
+                max_reasks,
+            )
     raise LLMError(
         "bad_output",
         f"{label}: {display} gave unusable output {max_reasks + 1} times in a row "

@@ -1,0 +1,136 @@
+"""The language of a story: BCP 47 tags, offline detection, and which language wins.
+
+Detection uses lingua (offline, low-accuracy mode: trigram models only, about 60 MB, loaded on the first
+call). Gherkin's dialects come from gherkin-official's own table (`gherkin-languages.json`).
+
+A story's language is, in order: its own `language`, its project's `language`, the language detected
+from its text, English. Text of `MIN_DETECT_WORDS` words or fewer is not detected (too short to tell).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+from typing import Any
+
+from gherkin.dialect import DIALECTS
+from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+
+DEFAULT_LANGUAGE = "en"
+UNDETERMINED = "und"  # BCP 47's "undetermined": a story whose text is too short to tell
+MAX_TAG_LENGTH = 35
+MIN_DETECT_WORDS = 6  # five words or fewer fall back to the project's language, then English
+MAX_DETECT_CHARS = 4_000  # enough to tell a language; bounds the work on a long story
+
+_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_WORD = re.compile(r"\w+")
+
+
+class UnknownLanguageError(ValueError):
+    """A language tag that is malformed or names a language testgen does not know."""
+
+
+def _primary(tag: str) -> str:
+    return tag.split("-", 1)[0].lower()
+
+
+@functools.cache
+def _known_primaries() -> frozenset[str]:
+    lingua_codes = {lang.iso_code_639_1.name.lower() for lang in Language.all()}
+    lingua_codes |= {lang.iso_code_639_3.name.lower() for lang in Language.all()}
+    return frozenset(lingua_codes | {_primary(key) for key in DIALECTS})
+
+
+def normalize_tag(value: str) -> str:
+    """`value` as a canonical BCP 47 tag (`pt-br` → `pt-BR`), or UnknownLanguageError saying why."""
+    tag = value.strip().replace("_", "-")
+    if not tag or len(tag) > MAX_TAG_LENGTH or not _TAG.match(tag):
+        raise UnknownLanguageError("not a BCP 47 language tag: use a code such as 'en', 'es' or 'pt-BR'")
+    parts = tag.split("-")
+    if parts[0].lower() not in _known_primaries():
+        raise UnknownLanguageError(
+            f"unknown language {parts[0][:8]!r}: use an ISO 639 code such as 'en', 'es' or 'pt-BR'"
+        )
+    out = [parts[0].lower()]
+    for part in parts[1:]:
+        if len(part) == 2 and part.isalpha():
+            out.append(part.upper())
+        elif len(part) == 4 and part.isalpha():
+            out.append(part.title())
+        else:
+            out.append(part)
+    return "-".join(out)
+
+
+@functools.cache
+def _detector() -> LanguageDetector:
+    return LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()
+
+
+def detect_language(text: str) -> str | None:
+    """The ISO 639-1 code of `text`'s language; None when it has too few words or lingua cannot tell.
+
+    CPU-bound (the first call also loads the models): call it from a thread in async code."""
+    sample = text[:MAX_DETECT_CHARS]
+    if len(_WORD.findall(sample)) < MIN_DETECT_WORDS:
+        return None
+    found = _detector().detect_language_of(sample)
+    return found.iso_code_639_1.name.lower() if found is not None else None
+
+
+def story_sample(title: str, description: str, criteria: list[str]) -> str:
+    """The text a story's language is detected from."""
+    return "\n".join([title, description, *criteria])
+
+
+async def detect_story_language(title: str, description: str, criteria: list[str]) -> str:
+    """A story's detected language, UNDETERMINED when its text cannot tell (detected in a thread)."""
+    found = await asyncio.to_thread(detect_language, story_sample(title, description, criteria))
+    return found or UNDETERMINED
+
+
+def effective_language(story_language: str | None, project_language: str | None, detected: str | None) -> str:
+    """The language a story's tests are written in."""
+    if detected == UNDETERMINED:
+        detected = None
+    return story_language or project_language or detected or DEFAULT_LANGUAGE
+
+
+def same_language(expected: str, detected: str | None) -> bool:
+    """Whether text detected as `detected` is in `expected` (a region or script does not matter)."""
+    return detected is None or _primary(expected) == _primary(detected)
+
+
+@functools.cache
+def _detectable_codes() -> frozenset[str]:
+    return frozenset(lang.iso_code_639_1.name.lower() for lang in Language.all())
+
+
+def detectable(tag: str) -> bool:
+    """Whether lingua knows `tag`'s language (only then can an answer be checked against it)."""
+    return _primary(tag) in _detectable_codes()
+
+
+def dialect_key(tag: str) -> str:
+    """The key of gherkin's dialect for `tag`: the same tag, else the first of its language, else 'en'."""
+    lowered = {key.lower(): key for key in DIALECTS}
+    if tag.lower() in lowered:
+        return lowered[tag.lower()]
+    primary = _primary(tag)
+    return next((key for key in DIALECTS if _primary(key) == primary), DEFAULT_LANGUAGE)
+
+
+def dialect(tag: str) -> dict[str, Any]:
+    """Gherkin's keywords for `tag` (gherkin-official's table, never a hand-written list)."""
+    return dict(DIALECTS[dialect_key(tag)])
+
+
+def language_name(tag: str) -> str:
+    """An English name for prompts ("Spanish"): gherkin's dialect name, else lingua's, else the tag."""
+    primary = _primary(tag)
+    key = dialect_key(tag)
+    if _primary(key) == primary:
+        return str(dialect(key).get("name", tag))
+    names = {lang.iso_code_639_1.name.lower(): lang.name.title() for lang in Language.all()}
+    return names.get(primary, tag)
