@@ -57,6 +57,7 @@ def case(ident: int, covered: list[int], preconditions: list[str]) -> Any:
 
 
 FEATURE = """\
+# language: en
 @story-US-7
 Feature: Pay by card
   As a shopper
@@ -110,21 +111,21 @@ def test_gherkin_text() -> None:
 
 
 def test_gherkin_header_without_description_or_criteria() -> None:
-    assert to_gherkin(story("", ()), []) == "@story-US-7\nFeature: Pay by card\n"
-    assert to_gherkin(story(" \n ", ()), []) == "@story-US-7\nFeature: Pay by card\n"
+    assert to_gherkin(story("", ()), []) == "# language: en\n@story-US-7\nFeature: Pay by card\n"
+    assert to_gherkin(story(" \n ", ()), []) == "# language: en\n@story-US-7\nFeature: Pay by card\n"
     only_criteria = to_gherkin(story("", ("one",)), [])
-    assert only_criteria == "@story-US-7\nFeature: Pay by card\n  Acceptance criteria:\n    AC1. one\n"
+    assert only_criteria == "# language: en\n@story-US-7\nFeature: Pay by card\n  Acceptance criteria:\n    AC1. one\n"
     only_text = to_gherkin(story("\r\nfree\r\n", ()), [])
-    assert only_text == "@story-US-7\nFeature: Pay by card\n  free\n"
+    assert only_text == "# language: en\n@story-US-7\nFeature: Pay by card\n  free\n"
     edges = to_gherkin(story("\nX marks the spot X\n", ()), [])  # only line breaks are trimmed
-    assert edges == "@story-US-7\nFeature: Pay by card\n  X marks the spot X\n"
+    assert edges == "# language: en\n@story-US-7\nFeature: Pay by card\n  X marks the spot X\n"
 
 
 def test_gherkin_escapes_every_block_keyword() -> None:
     keywords = ["Feature", "Business Need", "Ability", "Background", "Scenario Outline"]
     keywords += ["Scenario Template", "Scenario", "Examples", "Example", "Scenarios", "Rule"]
     text = to_gherkin(story("\n".join(f"{k}: x" for k in [*keywords, "Given"]), ()), [])
-    assert text.splitlines()[2:] == [*(f"  \\{k}: x" for k in keywords), "  Given: x"]
+    assert text.splitlines()[3:] == [*(f"  \\{k}: x" for k in keywords), "  Given: x"]
 
 
 def test_csv_text() -> None:

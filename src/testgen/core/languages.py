@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from gherkin.dialect import DIALECTS
@@ -134,3 +135,50 @@ def language_name(tag: str) -> str:
         return str(dialect(key).get("name", tag))
     names = {lang.iso_code_639_1.name.lower(): lang.name.title() for lang in Language.all()}
     return names.get(primary, tag)
+
+
+@dataclass(frozen=True)
+class GherkinKeywords:
+    """One dialect's keywords as the exports write them. Step keywords keep the table's own trailing
+    space (some languages, such as Japanese, have none)."""
+
+    language: str  # the dialect's key, for the `# language:` header
+    feature: str
+    background: str
+    rule: str
+    scenario: str
+    given: str
+    when: str
+    then: str
+    and_: str
+    blocks: tuple[str, ...]  # every keyword that opens a block (followed by a colon)
+
+
+def _first(words: list[str]) -> str:
+    return next(w for w in words if w.strip() != "*")
+
+
+@functools.cache
+def gherkin_keywords(tag: str) -> GherkinKeywords:
+    """The keywords of `tag`'s dialect, from gherkin-official's table: the first of each list (after the
+    `* ` bullet), but the last of `scenario`, which is the dialect's word for "Scenario" (the first is
+    its newer synonym of "Example")."""
+    key = dialect_key(tag)
+    table = dialect(key)
+    blocks = [
+        word
+        for name in ("feature", "background", "rule", "scenario", "scenarioOutline", "examples")
+        for word in table[name]
+    ]
+    return GherkinKeywords(
+        language=key,
+        feature=_first(table["feature"]),
+        background=_first(table["background"]),
+        rule=_first(table["rule"]),
+        scenario=table["scenario"][-1],
+        given=_first(table["given"]),
+        when=_first(table["when"]),
+        then=_first(table["then"]),
+        and_=_first(table["and"]),
+        blocks=tuple(sorted(blocks, key=len, reverse=True)),
+    )

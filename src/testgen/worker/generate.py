@@ -14,13 +14,13 @@ from typing import Any
 from testgen.data.job_states import JobStatus
 from testgen.data.models import UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
+from testgen.data.story_language import story_language
 from testgen.generation.duplicates import replace_duplicates
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, StoryText, story_text
 from testgen.generation.planning import plan_batches
 from testgen.generation.quality import coverage, duplicate_positions
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobRun, execute
-from testgen.worker.story_language import story_language
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
 
     async def work(run: JobRun, story: UserStory) -> None:
         started = time.monotonic()
-        text = story_text(story, await story_language(res, story))
+        text = story_text(story, await job_language(res, story))
         result = await _generate(res, run, text, run.job.options)
         result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
         done = result["stats"]["scenarios"]
@@ -140,3 +140,8 @@ async def _generate(
             **({"duplicates_remaining": remaining} if remaining else {}),
         },
     }
+
+
+async def job_language(res: WorkerResources, story: UserStory) -> str:
+    async with res.sessionmaker() as session:
+        return await story_language(session, story)

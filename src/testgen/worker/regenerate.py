@@ -26,10 +26,10 @@ from testgen.worker.generate import (
     PROGRESS_BUILDING,
     PROGRESS_DEDUPE,
     PROGRESS_MODEL_READY,
+    job_language,
 )
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute
-from testgen.worker.story_language import story_language
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     async with res.sessionmaker() as session:
         cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)
     old = cases[index]
-    text = story_text(story, await story_language(res, story))
+    text = story_text(story, await job_language(res, story))
     criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
     slot = TestCaseSlot(index=index, test_type=old.test_type.value, criteria=criteria)
 

@@ -1,9 +1,7 @@
 """Saved test cases of a story as a file: Gherkin (.feature), CSV or JSON.
 
-Gherkin has no escapes outside doc strings, so text is made safe instead: titles and steps become one
-line (runs of whitespace, newlines included, collapse to a space), and a free-text line of the
-feature description that the parser would take for something else (a comment, tags, a keyword such
-as `Scenario:`, or a line already starting with a backslash) gets a leading backslash.
+A feature file is in the story's language: a `# language:` header and that dialect's keywords, from
+gherkin-official's table (gherkin_text.py makes the text safe). CSV and JSON carry the text unchanged.
 """
 
 from __future__ import annotations
@@ -19,10 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.api.services import tool_exports
 from testgen.api.services.csv_cells import SafeCsvWriter
+from testgen.api.services.gherkin_text import free_text, header, one_line, steps
 from testgen.core.errors import InvalidRequestError
+from testgen.core.i18n import label
+from testgen.core.languages import DEFAULT_LANGUAGE, gherkin_keywords
 from testgen.data import repository
 from testgen.data.models import Project, UserStory
 from testgen.data.schemas import ExportFormat, StoryOut, TestCaseOut, XrayTestType
+from testgen.data.story_language import story_language
 
 CSV_COLUMNS = (
     "test_case_id",
@@ -36,11 +38,6 @@ CSV_COLUMNS = (
     "covered_criteria",
 )
 
-# Keywords that open a block when a line starts with them followed by a colon (English dialect).
-_BLOCK_KEYWORD = re.compile(
-    r"(Feature|Business Need|Ability|Background|Scenario Outline|Scenario Template|Scenario"
-    r"|Examples|Example|Scenarios|Rule):"
-)
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -51,55 +48,38 @@ class Export:
     filename: str
 
 
-def one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def criterion_label(index: int) -> str:
     return f"AC{index + 1}"
 
 
-def _free_text(text: str, indent: str) -> list[str]:
-    lines = []
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        body = line.lstrip()
-        if body.startswith(("#", "@", "\\")) or _BLOCK_KEYWORD.match(body):
-            line = line[: len(line) - len(body)] + "\\" + body
-        lines.append(indent + line if line else "")
-    return lines
-
-
-def _steps(keyword: str, steps: Sequence[str]) -> list[str]:
-    return [f"    {keyword if i == 0 else 'And'} {one_line(step)}" for i, step in enumerate(steps)]
-
-
-def to_gherkin(story: StoryOut, cases: Sequence[TestCaseOut]) -> str:
-    lines = [f"@story-{story.id}", f"Feature: {one_line(story.title)}"]
-    description = _free_text(story.description.strip("\r\n"), "  ") if story.description.strip() else []
+def to_gherkin(story: StoryOut, cases: Sequence[TestCaseOut], language: str = DEFAULT_LANGUAGE) -> str:
+    words = gherkin_keywords(language)
+    lines = [header(words), f"@story-{story.id}", f"{words.feature}: {one_line(story.title)}"]
+    description = (
+        free_text(story.description.strip("\r\n"), "  ", language) if story.description.strip() else []
+    )
     if description:
         lines += description
     if story.acceptance_criteria:
         if description:
             lines.append("")
-        lines.append("  Acceptance criteria:")
+        lines.append(f"  {label(language, 'export.acceptance_criteria')}:")
         lines += [
             f"    {criterion_label(i)}. {one_line(text)}" for i, text in enumerate(story.acceptance_criteria)
         ]
     for case in cases:
         lines += ["", f"  # TC-{case.id}: {one_line(case.title)}"]
         if case.preconditions:
-            lines.append(f"  # Preconditions: {'; '.join(one_line(p) for p in case.preconditions)}")
+            preconditions = "; ".join(one_line(p) for p in case.preconditions)
+            lines.append(f"  # {label(language, 'export.preconditions')}: {preconditions}")
         tags = [f"@{case.test_type.value}", f"@priority-{case.priority.value}", f"@TC-{case.id}"]
         tags += [f"@{criterion_label(i)}" for i in case.covered_criteria]
         for n, scenario in enumerate(case.scenarios):
             if n:
                 lines.append("")
             lines.append("  " + " ".join(tags))
-            lines.append(f"  Scenario: {one_line(scenario.title)}")
-            lines += _steps("Given", scenario.given)
-            lines += _steps("When", scenario.when)
-            lines += _steps("Then", scenario.then)
+            lines.append(f"  {words.scenario}: {one_line(scenario.title)}")
+            lines += [f"    {line}" for line in steps(words, scenario)]
     return "\n".join(lines) + "\n"
 
 
@@ -159,10 +139,11 @@ def _project_key(options: ExportOptions) -> str:
     return options.project_key
 
 
-def _feature(story: StoryOut, cases: Sequence[TestCaseOut], fmt: ExportFormat) -> str:
+def _feature(story: StoryOut, cases: Sequence[TestCaseOut], fmt: ExportFormat, language: str) -> str:
+    """A story's feature file in its language (`# language:` and that dialect's keywords)."""
     if fmt is ExportFormat.gherkin_tagged:
-        return tool_exports.to_tagged_gherkin(story, cases, _free_text)
-    return to_gherkin(story, cases)
+        return tool_exports.to_tagged_gherkin(story, cases, language)
+    return to_gherkin(story, cases, language)
 
 
 def render(
@@ -194,13 +175,14 @@ async def export_story(
 ) -> Export:
     options = options or ExportOptions()
     rows = await repository.list_test_cases(session, story.id)
+    language = await story_language(session, story)
     await session.commit()  # end the read before rendering: on SQLite it holds the write lock
     out = StoryOut.model_validate(story)
     cases = [TestCaseOut.model_validate(row) for row in rows]
     stem = _UNSAFE_FILENAME.sub("_", story.id) + "-test-cases"
     media_type, extension = _MEDIA[fmt]
     if fmt in (ExportFormat.gherkin, ExportFormat.gherkin_tagged):
-        content = _feature(out, cases, fmt)
+        content = _feature(out, cases, fmt, language)
     else:
         content = render([(out, cases)], fmt, options)
     return Export(content, media_type, f"{stem}.{extension}")
@@ -212,21 +194,25 @@ async def export_project(
     """The saved test cases of every story of a project in one file; Gherkin (one Feature per file)
     comes as a zip of one .feature per story that has test cases."""
     options = options or ExportOptions()
-    project_id, name = project.id, project.name
+    project_id, name, project_language = project.id, project.name, project.language
     rows = await repository.list_project_test_cases(session, project_id)
     story_rows = await repository.list_stories(session, project_id, limit=100_000, offset=0)
-    await session.commit()
     by_story: dict[str, list[TestCaseOut]] = {}
     for row in rows:
         by_story.setdefault(row.story_id, []).append(TestCaseOut.model_validate(row))
     stories = [(StoryOut.model_validate(s), by_story[s.id]) for s in story_rows if s.id in by_story]
+    languages = {
+        s.id: await story_language(session, s, project_language) for s in story_rows if s.id in by_story
+    }
+    await session.commit()
     stem = _UNSAFE_FILENAME.sub("_", name) + "-test-cases"
     if fmt in (ExportFormat.gherkin, ExportFormat.gherkin_tagged):
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for story, cases in stories:
                 archive.writestr(
-                    f"{_UNSAFE_FILENAME.sub('_', story.id)}.feature", _feature(story, cases, fmt)
+                    f"{_UNSAFE_FILENAME.sub('_', story.id)}.feature",
+                    _feature(story, cases, fmt, languages[story.id]),
                 )
         return Export(buffer.getvalue(), "application/zip", f"{stem}-features.zip")
     media_type, extension = _MEDIA[fmt]

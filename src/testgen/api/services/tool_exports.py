@@ -14,10 +14,12 @@ and Gherkin tagged for them (the story key on the Feature, each test case a Rule
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from testgen.api.services.csv_cells import SafeCsvWriter
+from testgen.api.services.gherkin_text import free_text, header, one_line, steps
+from testgen.core.languages import DEFAULT_LANGUAGE, gherkin_keywords
 from testgen.data.schemas import Scenario, StoryOut, TestCaseOut, TestType, XrayTestType
 
 TESTRAIL_COLUMNS = (
@@ -41,10 +43,6 @@ TESTRAIL_TYPES = {
     TestType.usability: "Usability",
     TestType.performance: "Performance",
 }
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _lines(keyword: str, steps: Sequence[str]) -> list[str]:
@@ -151,24 +149,23 @@ def tag(text: str) -> str:
     return "@" + "".join("_" if ch.isspace() or ch == "@" else ch for ch in text)
 
 
-def to_tagged_gherkin(
-    story: StoryOut, cases: Sequence[TestCaseOut], free_text: Callable[[str, str], list[str]]
-) -> str:
-    """`free_text(text, indent)` makes description lines safe (export.py's rule, shared)."""
-    lines = [tag(story.id), f"Feature: {one_line(story.title)}"]
+def to_tagged_gherkin(story: StoryOut, cases: Sequence[TestCaseOut], language: str = DEFAULT_LANGUAGE) -> str:
+    words = gherkin_keywords(language)
+    lines = [header(words), tag(story.id), f"{words.feature}: {one_line(story.title)}"]
     if story.description.strip():
-        lines += free_text(story.description.strip("\r\n"), "  ")
+        lines += free_text(story.description.strip("\r\n"), "  ", language)
     if story.jira_url:
         lines.append(f"  Jira: {story.jira_url}")
     for case in cases:
-        lines += ["", f"  Rule: {one_line(case.title)}"]
+        lines += ["", f"  {words.rule}: {one_line(case.title)}"]
         if case.preconditions:
-            lines.append("    Background:")
-            lines += [f"      {line}" for line in _lines("Given", case.preconditions)]
+            lines.append(f"    {words.background}:")
+            given = [words.given if i == 0 else words.and_ for i in range(len(case.preconditions))]
+            lines += [f"      {kw}{one_line(p)}" for kw, p in zip(given, case.preconditions, strict=True)]
         tags = " ".join(
             [tag(case.test_type.value), tag(f"priority-{case.priority.value}"), tag(f"TC-{case.id}")]
         )
         for scenario in case.scenarios:
-            lines += ["", f"    {tags}", f"    Scenario: {one_line(scenario.title)}"]
-            lines += [f"      {line}" for line in gherkin_steps(scenario)]
+            lines += ["", f"    {tags}", f"    {words.scenario}: {one_line(scenario.title)}"]
+            lines += [f"      {line}" for line in steps(words, scenario)]
     return "\n".join(lines) + "\n"
