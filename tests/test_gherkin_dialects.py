@@ -73,7 +73,7 @@ def test_spanish_feature_uses_the_spanish_keywords() -> None:
     assert "  Criterios de aceptación:" in lines
     assert "  # Precondiciones: sesión iniciada" in lines
     assert "  Escenario: first" in lines
-    assert [line.split()[0] for line in lines[-12:-7]] == ["Dado", "Y", "Cuando", "Entonces", "Y"]
+    assert [line.split()[0] for line in lines[-11:-6]] == ["Dado", "Y", "Cuando", "Entonces", "Y"]
     tagged = to_tagged_gherkin(story("", ()), [case(1, [0], ["sesión iniciada"])], "es").splitlines()
     assert "  Regla: Case 1" in tagged
     assert "    Antecedentes:" in tagged
