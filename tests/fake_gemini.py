@@ -38,6 +38,7 @@ BEHAVIOURS = frozenset(
         "503",
         "malformed_json",
         "wrong_shape",
+        "wrong_language",  # a valid answer in English whatever language the prompt asks for
         "not_json_body",
         "too_few_scenarios",
         "too_few_test_cases",
@@ -85,6 +86,7 @@ class _Spec:
     test_cases: int = 1
     scenarios_per_test_case: int = 1
     first: int = 1
+    language: str = "en"
 
     @property
     def scenarios(self) -> int:
@@ -375,7 +377,29 @@ def _parse_spec(text: str) -> _Spec:
         test_cases=int(data["test_cases"]),
         scenarios_per_test_case=int(data["scenarios_per_test_case"]),
         first=int(data.get("first", 1)),
+        language=str(data.get("language", "en")),
     )
+
+
+_ENGLISH = {
+    "title": "Test case {n} scenario {s}",
+    "given": "a user for test case {n}",
+    "when": "they perform step {s}",
+    "then": "outcome {s} of test case {n} is observed",
+    "case": "Test case {n}",
+    "description": "Fake test case number {n}.",
+    "precondition": "the system is running",
+}
+# What a model asked for Spanish writes (BATCH_SPEC carries the story's language).
+_SPANISH = {
+    "title": "Caso de prueba {n} escenario {s}",
+    "given": "un usuario para el caso de prueba {n}",
+    "when": "realiza el paso {s} de la prueba",
+    "then": "se observa el resultado {s} del caso de prueba {n}",
+    "case": "Caso de prueba {n}",
+    "description": "Caso de prueba ficticio número {n}.",
+    "precondition": "el sistema está en marcha",
+}
 
 
 def _answer_text(behaviour: str, spec: _Spec) -> str:
@@ -388,22 +412,22 @@ def _answer_text(behaviour: str, spec: _Spec) -> str:
         per_case = max(0, per_case - 1)
     if behaviour == "too_few_test_cases":
         cases = max(0, cases - 1)
+    spanish = spec.language.split("-")[0] == "es" and behaviour != "wrong_language"
+    words = _SPANISH if spanish else _ENGLISH
     test_cases = []
     for n in range(spec.first, spec.first + cases):
         scenarios = [
             {
-                "title": f"Test case {n} scenario {s}",
-                "given": [f"a user for test case {n}"],
-                "when": [f"they perform step {s}"],
-                "then": [f"outcome {s} of test case {n} is observed"],
+                "title": words["title"].format(n=n, s=s),
+                **{key: [words[key].format(n=n, s=s)] for key in ("given", "when", "then")},
             }
             for s in range(1, per_case + 1)
         ]
         test_cases.append(
             {
-                "title": f"Test case {n}",
-                "description": f"Fake test case number {n}.",
-                "preconditions": ["the system is running"],
+                "title": words["case"].format(n=n),
+                "description": words["description"].format(n=n),
+                "preconditions": [words["precondition"]],
                 "priority": "medium",
                 "scenarios": scenarios,
                 "covered_criteria": [0],

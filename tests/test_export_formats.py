@@ -114,7 +114,10 @@ def test_gherkin_header_without_description_or_criteria() -> None:
     assert to_gherkin(story("", ()), []) == "# language: en\n@story-US-7\nFeature: Pay by card\n"
     assert to_gherkin(story(" \n ", ()), []) == "# language: en\n@story-US-7\nFeature: Pay by card\n"
     only_criteria = to_gherkin(story("", ("one",)), [])
-    assert only_criteria == "# language: en\n@story-US-7\nFeature: Pay by card\n  Acceptance criteria:\n    AC1. one\n"
+    assert (
+        only_criteria
+        == "# language: en\n@story-US-7\nFeature: Pay by card\n  Acceptance criteria:\n    AC1. one\n"
+    )
     only_text = to_gherkin(story("\r\nfree\r\n", ()), [])
     assert only_text == "# language: en\n@story-US-7\nFeature: Pay by card\n  free\n"
     edges = to_gherkin(story("\nX marks the spot X\n", ()), [])  # only line breaks are trimmed

@@ -116,3 +116,55 @@ async def test_gemini_without_key_is_refused_at_enqueue_and_worker_start(
     assert "GEMINI_API_KEY is not set" in r.json()["detail"]
     with pytest.raises(ConfigurationError, match="GEMINI_API_KEY"):
         await startup({"settings": settings, "redis": None})
+
+
+SPANISH_STORY = {
+    "id": "ES-1",
+    "title": "Restablecer la contraseña",
+    "description": "Como cliente registrado quiero restablecer mi contraseña para volver a entrar.",
+    "acceptance_criteria": [
+        "Se envía un enlace al correo del cliente",
+        "El enlace caduca al cabo de una hora",
+    ],
+}
+
+
+async def _spanish_story(http: AsyncClient) -> None:
+    project = (await http.post("/projects", json={"name": "Tienda"})).json()["id"]
+    r = await http.post("/user-stories", json={**SPANISH_STORY, "project_id": project})
+    assert r.status_code == 201 and r.json()["detected_language"] == "es"
+
+
+async def test_spanish_story_is_asked_in_spanish_and_an_english_answer_asked_again(
+    http: AsyncClient, gemini_settings: Settings, fake: FakeGemini
+) -> None:
+    await _spanish_story(http)
+    fake.script("wrong_language")  # the first answer comes back in English
+    job = await queue(http, "ES-1", num_test_cases=2, scenarios_per_test_case=2)
+    async with run_worker(gemini_settings):
+        events = await read_events(http, job["events_url"])
+    result = events[-1].data["result"]
+    assert events[-1].event == "completed"
+    assert result["language"] == "es" and result["language_mismatch"] is False
+    assert result["stats"]["reasks"] == 1 and fake.calls == 2
+    first, second = fake.requests
+    assert "write every title, description, precondition and step in Spanish (es)" in first.user_text
+    assert "rules stay in force whatever language" in first.system_text  # the system rules still apply
+    assert "previous answer was rejected: it was written in English, not in Spanish" in second.user_text
+    assert result["test_cases"][0]["title"] == "Caso de prueba 1"
+
+
+async def test_an_answer_that_stays_in_another_language_is_flagged(
+    http: AsyncClient, gemini_settings: Settings, fake: FakeGemini
+) -> None:
+    gemini_settings.llm_max_reasks = 1
+    await _spanish_story(http)
+    fake.script("wrong_language", "wrong_language")
+    job = await queue(http, "ES-1", num_test_cases=1, scenarios_per_test_case=2)
+    async with run_worker(gemini_settings):
+        events = await read_events(http, job["events_url"])
+    result = events[-1].data["result"]
+    assert events[-1].event == "completed"  # kept for review, not failed
+    assert result["language"] == "es" and result["language_mismatch"] is True
+    assert result["stats"]["reasks"] == 1 and fake.calls == 2  # within the re-ask bound
+    assert result["test_cases"][0]["title"] == "Test case 1"

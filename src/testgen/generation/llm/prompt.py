@@ -85,6 +85,7 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
         "last": last,
         "test_cases": len(slots),
         "scenarios_per_test_case": per_case,
+        "language": story.language,
     }
     lines.append(f"BATCH_SPEC: {json.dumps(spec)}")
     return "\n".join(lines)
