@@ -629,3 +629,34 @@ async def test_a_project_chooses_its_provider_and_model(
     await page.locator("#projects-card summary").click()
     await expect(row.locator("select[name=llm_provider]")).to_have_value("openai")
     await expect(row.locator("[name=llm_model]")).to_have_value("llama3.1:8b")
+
+
+async def test_generate_for_all_queues_a_project_in_one_request(
+    page: Page, http: AsyncClient, settings: Settings
+) -> None:
+    settings.offline_llm_delay_s = 0.5
+    stories = ["US-501", "US-502", "US-503"]
+    for story_id in stories:
+        await make_story(http, story_id)
+    await make_story(http, "OT-1", project="Other")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    await page.goto("/")
+    await expect(page.locator("tr[data-story]")).to_have_count(4)
+    await page.select_option("#generate-project", label="Shop")
+    await page.click("#generate-project-button")
+    for story_id in stories:
+        await expect(badge(page, story_id)).to_have_text(NO_WORKER_BADGE)
+    assert [url.split("/", 3)[3] for url in posts] == ["generate-test-cases/queue"]
+    await wait_until(lambda: page_value(page, "window.__sse.urls.at(-1).includes('batch=')"))
+    assert "task_id=" not in (await page_value(page, "window.__sse.urls.at(-1)"))
+    async with run_worker(settings):
+        for story_id in stories:
+            await expect(badge(page, story_id)).to_have_text("Ready for review", timeout=SLOW)
+    await expect(badge(page, "OT-1")).to_have_count(0)  # another project: untouched
+    await shot(page, "web-generate-for-all")
+    # Again with "only stories without saved tests": a saved story is left out.
+    task = await _task_of(page, "US-501")
+    assert (await http.post(f"/generate-test-cases/{task}/save")).status_code == 201
+    await page.click("#generate-project-button")
+    await expect(page.locator(".toast").last).to_contain_text("Shop: 2 stories queued for generation")

@@ -61,3 +61,8 @@ def limit_requests_key(principal: str, window: int) -> str:
 def limit_jobs_key(principal: str) -> str:
     """The jobs a client has queued or running (MAX_JOBS_IN_FLIGHT_PER_KEY): task ids and reservations."""
     return f"{PREFIX}limit:{principal}:jobs"
+
+
+def batch_key(batch_id: str) -> str:
+    """The task ids one bulk enqueue answered with (a list), followed by its one event stream."""
+    return f"{PREFIX}batch:{batch_id}"

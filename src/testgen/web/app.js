@@ -18,7 +18,9 @@ import { $ } from "./dom.js";
 import { exportFile, formatSelect } from "./exports.js";
 import { cancelJira, jira, openJira, startJira } from "./jira.js";
 import { initFilters, syncFilters } from "./filters.js";
+import { generateProject } from "./jobs.js";
 import { listQuery, load, loadStories, sameQuery } from "./load.js";
+import { askToNotify } from "./notify.js";
 import { createProject } from "./projects.js";
 import { discardReview, saveReview } from "./review.js";
 import { currentRoute, navigate, onRoute } from "./route.js";
@@ -40,6 +42,11 @@ function start() {
   $("#export-project-button").addEventListener("click", () => {
     const project = state.projects.get(Number($("#export-project").value));
     if (project) exportFile(`/projects/${project.id}/test-cases/export`, $("#export-project-format").value, project.name);
+  });
+  $("#generate-project-button").addEventListener("click", (event) => {
+    const project = state.projects.get(Number($("#generate-project").value));
+    askToNotify(); // a user gesture: the one moment the browser lets the page ask
+    if (project) generateProject(project, $("#generate-only-new").checked, event.currentTarget);
   });
   $("#jira-open").addEventListener("click", openJira);
   $("#jira-form").addEventListener("submit", startJira);

@@ -45,13 +45,12 @@ export async function exportFile(path, format, hint) {
 }
 
 export function renderExportProjects() {
-  const select = $("#export-project");
-  const jiraSelect = $("#jira-project");
   const projects = [...state.projects.values()];
-  const previous = [select.value, jiraSelect.value];
-  select.replaceChildren(...projects.map((p) => h("option", { value: String(p.id) }, p.name)));
-  jiraSelect.replaceChildren(...projects.map((p) => h("option", { value: String(p.id) }, p.name)));
-  if (state.projects.has(Number(previous[0]))) select.value = previous[0];
-  if (state.projects.has(Number(previous[1]))) jiraSelect.value = previous[1];
+  for (const select of [$("#export-project"), $("#jira-project"), $("#generate-project")]) {
+    const previous = select.value;
+    select.replaceChildren(...projects.map((p) => h("option", { value: String(p.id) }, p.name)));
+    if (state.projects.has(Number(previous))) select.value = previous;
+  }
   $("#export-project-button").disabled = !projects.length;
+  $("#generate-project-button").disabled = !projects.length;
 }

@@ -6,7 +6,7 @@ import { enc } from "./dom.js";
 import { notifyReady } from "./notify.js";
 import { renderAllStatuses, renderStatus, statusTargets } from "./stories.js";
 import { state } from "./state.js";
-import { follow } from "./stream.js";
+import { follow, followBatch } from "./stream.js";
 import { groupedToast, toast } from "./toasts.js";
 
 export function isNewer(snapshot, previous) {
@@ -162,6 +162,32 @@ export function retry(job) {
     num_test_cases: options.num_test_cases ?? 5,
     scenarios_per_test_case: options.scenarios_per_test_case ?? 3,
   });
+}
+
+/** "Generate for all": every story of a project (or those without saved tests) in one request. */
+export async function generateProject(project, onlyWithoutTests, button) {
+  const body = { project_id: project.id, only_without_tests: onlyWithoutTests };
+  button.disabled = true;
+  try {
+    const { data } = await api("POST", "/generate-test-cases/queue", body);
+    if (!data.jobs.length) {
+      toast(`${project.name}: no stories${onlyWithoutTests ? " without saved tests" : ""} to generate for`);
+      return;
+    }
+    for (const job of data.jobs) {
+      state.mine.add(job.task_id);
+      state.storyTask.set(job.story_id, job.task_id);
+      applySnapshot({ task_id: job.task_id, story_id: job.story_id, status: job.status, progress: 0 });
+    }
+    if (data.warning) setNoWorker(data.warning);
+    const reused = data.reused ? ` (${data.reused} already running)` : "";
+    toast(`${project.name}: ${data.created} stories queued for generation${reused}`, "success");
+    followBatch(data.batch_id, data.jobs.map((job) => job.task_id));
+  } catch (err) {
+    toast(`${project.name}: could not queue — ${err.message}`, "error", 8000);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 export async function cancel(taskId) {

@@ -4,7 +4,9 @@
 // task_id per running job). Each event's `id:` is the position of the job that changed
 // (`<task>=<entry>`); the page keeps the latest position of every job and, whenever it (re)opens the
 // stream (a job added, or the connection dropped), sends them all as `?last_event_id=<task>=<entry>;…`,
-// so nothing is replayed twice or lost. A 204 answer means every job ended.
+// so nothing is replayed twice or lost. A 204 answer means every job ended. The jobs of a "Generate
+// for all" (a bulk enqueue) are followed by their batch (`?batch=<id>`) rather than one by one; their
+// positions would not fit in a URL, so a reopen replays their events and applySnapshot skips the old.
 import { api } from "./api.js";
 import { auth } from "./auth.js";
 import { EVENT_NAMES, TERMINAL } from "./constants.js";
@@ -16,7 +18,8 @@ import { state } from "./state.js";
 export const stream = {
   es: null,
   positions: new Map(), // task_id -> the entry id of the last event seen for it
-  asked: { tasks: [], stories: [] }, // what the open stream was opened for
+  asked: { tasks: [], stories: [], batches: [] }, // what the open stream was opened for
+  batches: new Map(), // batch id -> the task ids of a bulk enqueue this page made
   covers: new Set(), // task ids the open stream was asked for
   pendingStories: new Set(), // stories whose latest job the page has not heard of yet (on load)
   generation: 0,
@@ -44,6 +47,22 @@ export function scheduleStream(delayMs = 150, reconnect = false) {
   stream.timer = setTimeout(() => openStream(reconnect), delayMs);
 }
 
+export const MAX_BATCHES = 10; // the server follows at most this many batches on one stream
+
+/** Batches with a job still running (the others are forgotten), newest first. */
+export function activeBatches() {
+  const running = new Set(activeTasks());
+  for (const [id, tasks] of stream.batches) {
+    if (![...tasks].some((task) => running.has(task))) stream.batches.delete(id);
+  }
+  return [...stream.batches.keys()].reverse().slice(0, MAX_BATCHES);
+}
+
+export function followBatch(batchId, taskIds) {
+  stream.batches.set(batchId, new Set(taskIds));
+  scheduleStream();
+}
+
 export function follow(taskId) {
   if (stream.es && stream.covers.has(taskId)) return; // the open stream already follows it
   scheduleStream();
@@ -53,12 +72,12 @@ export function follow(taskId) {
  * The resume cursor: the latest position of each job. A new stream asks only for running jobs, so
  * ended ones are left out (and forgotten); a reconnect asks for the same jobs again, so it keeps them.
  */
-export function resumeCursor(keepEnded) {
+export function resumeCursor(keepEnded, skip = new Set()) {
   const parts = [];
   for (const [task, entry] of stream.positions) {
     const job = state.jobs.get(task);
     if (!keepEnded && job && TERMINAL.has(job.status)) stream.positions.delete(task);
-    else parts.push(`${task}=${entry}`);
+    else if (!skip.has(task)) parts.push(`${task}=${entry}`);
   }
   return parts.join(";");
 }
@@ -68,15 +87,18 @@ export async function openStream(reconnect = false) {
   const generation = ++stream.generation;
   const tasks = reconnect ? stream.asked.tasks : activeTasks();
   const stories = reconnect ? stream.asked.stories : [...stream.pendingStories];
+  const batches = reconnect ? stream.asked.batches : activeBatches();
+  const batched = new Set(batches.flatMap((id) => [...(stream.batches.get(id) || [])]));
   if (!tasks.length && !stories.length) {
     closeStream();
     setConnection("idle");
     return;
   }
   const params = new URLSearchParams();
-  for (const task of tasks) params.append("task_id", task);
+  for (const task of tasks) if (!batched.has(task)) params.append("task_id", task);
   for (const story of stories) params.append("story_id", story);
-  const cursor = resumeCursor(reconnect);
+  for (const batch of batches) params.append("batch", batch);
+  const cursor = resumeCursor(reconnect, batched);
   if (cursor) params.set("last_event_id", cursor);
   let url;
   try {
@@ -90,7 +112,7 @@ export async function openStream(reconnect = false) {
   const es = new EventSource(url);
   stream.es = es;
   stream.covers = new Set(tasks);
-  stream.asked = { tasks, stories };
+  stream.asked = { tasks, stories, batches };
   for (const name of EVENT_NAMES) es.addEventListener(name, (event) => onStreamEvent(es, event));
   es.onopen = () => {
     if (es === stream.es) setConnection("live");
