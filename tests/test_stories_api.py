@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from testgen.core.database import create_sessionmaker
 from testgen.data.models import GenerationJob, utcnow
-from testgen.data.models import TestCase as TestCaseRow
+from testgen.data.models import TestCase as SavedCaseRow
 
 STORY = {
     "id": "US-001",
@@ -174,7 +174,7 @@ async def test_list_filters_by_the_state_of_the_latest_job(client: AsyncClient, 
                 GenerationJob(
                     id="j-saved", story_id="S-SAVED", status="completed", created_at=now, saved_at=now
                 ),
-                TestCaseRow(story_id="S-SAVED", title="saved", scenarios=[]),
+                SavedCaseRow(story_id="S-SAVED", title="saved", scenarios=[]),
                 GenerationJob(id="j-run", story_id="S-RUN", status="generating", created_at=now),
                 GenerationJob(id="j-fail", story_id="S-FAIL", status="failed", created_at=now),
                 # failed once, then retried: its latest job is the one that counts
