@@ -102,7 +102,8 @@ async def run(stories: int, loads: int, jobs: int, executable: str) -> bool:
         ],
     )
     print(
-        f"\ntargets: first rows p50 < {TARGET_FIRST_ROWS_S * 1000:.0f} ms, search < {TARGET_SEARCH_S * 1000:.0f} ms, "
+        f"\ntargets: first rows p50 < {TARGET_FIRST_ROWS_S * 1000:.0f} ms, "
+        f"search < {TARGET_SEARCH_S * 1000:.0f} ms (250 ms of it the typing pause), "
         f"no task over {TARGET_LONG_TASK_MS} ms: {'met' if ok else 'MISSED'}"
     )
     return ok
