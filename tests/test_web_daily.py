@@ -274,6 +274,7 @@ async def test_search_filter_and_paging_are_served_by_the_api(
     requests = story_list_requests(page)
     await page.goto("/?q=find")
     await expect(page.locator("tr[data-story]")).to_have_count(3)
+    await expect(page.locator("#export-project-format")).to_have_value("gherkin")  # the first format
     await expect(page.locator("#filters [name=q]")).to_have_value("find")
     assert query_of(requests[-1])["q"] == ["find"]
     await page.locator("#filters [name=q]").fill("DONE")

@@ -39,6 +39,7 @@ function start() {
   $("#review-discard").addEventListener("click", discardReview);
   $("#refresh").addEventListener("click", () => load().catch((err) => toast(err.message, "error")));
   $("#export-project-format").replaceChildren(...formatSelect("").children);
+  $("#export-project-format").selectedIndex = 0; // the moved options each arrive selected: the last would win
   $("#export-project-button").addEventListener("click", () => {
     const project = state.projects.get(Number($("#export-project").value));
     if (project) exportFile(`/projects/${project.id}/test-cases/export`, $("#export-project-format").value, project.name);
