@@ -377,7 +377,7 @@ async def test_cancel_retry_and_error_details_from_the_badge(
         job = (await http.get(f"/generate-test-cases/status/{await web._task_of(page, 'US-701')}")).json()
         await expect(dialog.locator("#error-type")).to_contain_text(job["error"]["type"])
         await expect(dialog.locator("#error-detail")).to_have_text(job["error"]["message"])
-        await expect(dialog.locator("#error-hint")).to_contain_text("Retry")
+        await expect(dialog.locator("#error-hint")).to_contain_text("check that it is up, then Retry")
         await shot(page, "daily-error-details")
         first_701 = job["task_id"]
         await dialog.locator("#error-retry").click()

@@ -27,6 +27,8 @@ export const ROLE_LABELS = {
 export const ROLE_OF = Object.fromEntries(Object.entries(S).map(([role, status]) => [status, role]));
 // What to do about a failed job, by its error type (the message itself says what went wrong).
 export const ERROR_HINTS = {
+  upstream: "The model server failed or could not be reached: check that it is up, then Retry.",
+  invalid_request: "The model server refused the request: check the project's model and the server's settings.",
   auth: "The model server refused the server's key: fix the key in the server's settings, then Retry.",
   model_not_found: "Choose a model that exists for this project (Projects and their model), then Retry.",
   input_too_long: "Shorten the story's description or criteria, or ask for fewer test cases, then Retry.",
