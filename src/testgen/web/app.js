@@ -12,9 +12,10 @@
 //   route.js      the URL (?story=, ?q=…)                        story-view.js  one story and its tests
 //   saved-cases.js  saved test cases in the story view           case-editor.js  a test case as fields
 //   confirm.js    "Delete …?"                                    notify.js   "ready" while the tab is hidden
-//   announce.js   aria-live announcements
+//   announce.js   aria-live announcements                        i18n.js     the page's words, by language
 import { askForKey, auth } from "./auth.js";
-import { $ } from "./dom.js";
+import { $, h } from "./dom.js";
+import { chooseLanguage, language, languages, t, translatePage } from "./i18n.js";
 import { exportFile, formatSelect } from "./exports.js";
 import { cancelJira, jira, openJira, startJira } from "./jira.js";
 import { initFilters, syncFilters } from "./filters.js";
@@ -31,6 +32,8 @@ import { setConnection, stream } from "./stream.js";
 import { toast } from "./toasts.js";
 
 function start() {
+  translatePage();
+  languageSetting($("#ui-language"));
   auth.setKey(auth.key());
   setConnection("idle");
   $("#story-form").addEventListener("submit", submitStory);
@@ -69,9 +72,19 @@ function start() {
   load()
     .then(() => showRoute(currentRoute()))
     .catch((err) => {
-      toast(`Could not load the stories: ${err.message}`, "error", 10000);
+      toast(t("load.failed", { error: err.message }), "error", 10000);
     });
   window.testgen = { state, stream, jira }; // for the curious (and the browser tests)
+}
+
+/** The page's language setting: the browser's (Accept-Language) until one is chosen here. */
+function languageSetting(select) {
+  const chosen = localStorage.getItem("testgen.language") || "";
+  select.replaceChildren(
+    h("option", { value: "", selected: !chosen }, t("language.browser", { language: t(`language.${language}`) })),
+    ...languages.map((code) => h("option", { value: code, selected: code === chosen }, t(`language.${code}`))),
+  );
+  select.addEventListener("change", () => chooseLanguage(select.value));
 }
 
 // Module scripts run after the document is parsed, before DOMContentLoaded.

@@ -1,4 +1,5 @@
 // The story list's search, filters and pager. They only change the URL; the list follows the URL.
+import { t } from "./i18n.js";
 import { STORY_PAGE, STORY_STATES } from "./constants.js";
 import { $, field, h } from "./dom.js";
 import { currentRoute, navigate } from "./route.js";
@@ -13,7 +14,7 @@ export function renderFilterProjects() {
   const select = field(form(), "project");
   const projects = [...state.projects.values()];
   select.replaceChildren(
-    h("option", { value: "" }, "All projects"),
+    h("option", { value: "" }, t("page.all_projects")),
     ...projects.map((p) => h("option", { value: String(p.id) }, p.name)),
   );
   select.value = currentRoute().project;

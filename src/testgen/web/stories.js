@@ -1,4 +1,5 @@
 // The stories table: one row per story, its generate options, its job's badge and its export.
+import { t } from "./i18n.js";
 import { DEFAULT_ERROR_HINT, ERROR_HINTS, S, TERMINAL } from "./constants.js";
 import { $, enc, h } from "./dom.js";
 import { exportFile, formatSelect } from "./exports.js";
@@ -21,13 +22,13 @@ export function renderStories() {
 /** The generate controls of a story (test cases × scenarios, Generate): for its row and its view. */
 export function generateControls(storyId) {
   const cases = h("input", {
-    type: "number", min: 1, max: 50, value: 5, className: "opt-cases", "aria-label": `Test cases for ${storyId}`,
+    type: "number", min: 1, max: 50, value: 5, className: "opt-cases", "aria-label": t("story.test_cases_for", { id: storyId }),
   });
   const scenarios = h("input", {
     type: "number", min: 1, max: 10, value: 3, className: "opt-scenarios",
-    "aria-label": `Scenarios per test case for ${storyId}`,
+    "aria-label": t("story.scenarios_for", { id: storyId }),
   });
-  const button = h("button", { type: "button", className: "generate", "aria-label": `Generate ${storyId}` }, "Generate");
+  const button = h("button", { type: "button", className: "generate", "aria-label": t("action.queue_story", { id: storyId }) }, t("action.queue"));
   button.addEventListener("click", () => {
     askToNotify(); // a user gesture: the one moment the browser lets the page ask
     if (cases.reportValidity() && scenarios.reportValidity()) {
@@ -41,8 +42,8 @@ export function storyRow(story) {
   const project = state.projects.get(story.project_id);
   const { controls, button } = generateControls(story.id);
   const status = h("td", { className: "status" });
-  const format = formatSelect("story-export-format", `Export format for ${story.id}`);
-  const exportButton = h("button", { type: "button", className: "link export", "aria-label": `Export ${story.id}` }, "Export");
+  const format = formatSelect("story-export-format", t("story.export_format_for", { id: story.id }));
+  const exportButton = h("button", { type: "button", className: "link export", "aria-label": t("story.export_story", { id: story.id }) }, t("page.export"));
   exportButton.addEventListener("click", () =>
     exportFile(`/user-stories/${enc(story.id)}/test-cases/export`, format.value, story.id),
   );
@@ -65,7 +66,7 @@ export function storyRow(story) {
     ),
     h("td", {}, story.title),
     h("td", {}, project ? project.name : story.project_id === null ? "—" : `#${story.project_id}`),
-    h("td", {}, story.priority),
+    h("td", {}, t(`priority.${story.priority}`)),
     h("td", {}, String(story.acceptance_criteria.length)),
     h("td", { className: "generate" }, ...controls),
     status,
@@ -83,39 +84,39 @@ export function badge(job) {
     case S.waiting:
       if (state.noWorker) {
         return h("span", { className: "badge", dataset: { state: status, warning: "no-worker" },
-          title: state.noWorker }, `Queued — ${state.noWorker}`);
+          title: state.noWorker }, t("badge.queued_no_worker", { warning: state.noWorker }));
       }
-      return h("span", { className: "badge", dataset: { state: status }, title }, "Queued");
+      return h("span", { className: "badge", dataset: { state: status }, title }, t("role.waiting"));
     case S.starting:
-      return h("span", { className: "badge", dataset: { state: status }, title }, "Starting…");
+      return h("span", { className: "badge", dataset: { state: status }, title }, t("role.starting"));
     case S.running:
       return h(
         "span",
         { className: "badge", dataset: { state: status }, title },
         h("span", { className: "spinner", "aria-hidden": "true" }),
-        `Generating ${job.progress ?? 0}%`,
+        t("badge.generating", { percent: job.progress ?? 0 }),
         h("span", { className: "bar" }, h("i", { style: `width:${job.progress ?? 0}%` })),
       );
     case S.ready:
       if (saved) {
-        const text = saved === true ? "Saved" : `Saved ${saved} test case${saved === 1 ? "" : "s"}`;
+        const text = saved === true ? t("badge.saved") : t(saved === 1 ? "badge.saved_case" : "badge.saved_cases", { count: saved });
         return h("span", { className: "badge", dataset: { state: "saved" }, title }, text);
       }
       return h(
         "button",
-        { type: "button", className: "badge", dataset: { state: status }, title: "Review the test cases",
+        { type: "button", className: "badge", dataset: { state: status }, title: t("badge.review_title"),
           onclick: () => openReview(job.task_id) },
-        "Ready for review",
+        t("role.ready"),
       );
     case S.error:
       return h(
         "button",
-        { type: "button", className: "badge", dataset: { state: status }, title: "Show the error",
+        { type: "button", className: "badge", dataset: { state: status }, title: t("badge.error_title"),
           onclick: () => showError(job) },
-        "Error",
+        t("role.error"),
       );
     default:
-      return h("span", { className: "badge", dataset: { state: status }, title }, "Cancelled");
+      return h("span", { className: "badge", dataset: { state: status }, title }, t("role.stopped"));
   }
 }
 

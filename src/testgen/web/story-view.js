@@ -10,6 +10,7 @@ import { savedCaseCard } from "./saved-cases.js";
 import { generateControls, renderStatus } from "./stories.js";
 import { state } from "./state.js";
 import { scheduleStream, stream } from "./stream.js";
+import { t } from "./i18n.js";
 import { toast } from "./toasts.js";
 import { navigate } from "./route.js";
 
@@ -38,7 +39,7 @@ export async function showRoute(route) {
     ]);
   } catch (err) {
     if (ticket !== viewTicket) return;
-    toast(err.status === 404 ? `There is no story ${route.story} (deleted?)` : err.message, "error", 8000);
+    toast(err.status === 404 ? t("story.not_found", { id: route.story }) : err.message, "error", 8000);
     navigate({ story: "" }, { replace: true });
     return;
   }
@@ -67,19 +68,29 @@ function followStory(storyId) {
   scheduleStream(0);
 }
 
+/** The language the story's tests are written in, and where it comes from (core/languages.py's order). */
+function languageOf(story, project) {
+  if (story.language) return story.language;
+  if (project && project.language) return t("story.language_of_project", { language: project.language });
+  if (story.detected_language && story.detected_language !== "und") {
+    return t("story.language_detected", { language: story.detected_language });
+  }
+  return t("story.language_default", { language: "en" });
+}
+
 function renderStoryView(story, cases) {
   const project = state.projects.get(story.project_id);
   const status = h("span", { className: "status" });
   const { controls, button } = generateControls(story.id);
   state.view = { storyId: story.id, story, parts: { status, generate: button } };
-  const back = h("a", { href: "?", className: "back" }, "← All stories");
+  const back = h("a", { href: "?", className: "back" }, t("story.all_stories"));
   back.addEventListener("click", (event) => {
     event.preventDefault();
     navigate({ story: "" });
   });
   const jira = story.jira_url && /^https?:\/\//.test(story.jira_url);
-  const format = formatSelect("view-export-format", `Export format for ${story.id}`);
-  const exportButton = h("button", { type: "button", className: "view-export" }, "Export");
+  const format = formatSelect("view-export-format", t("story.export_format_for", { id: story.id }));
+  const exportButton = h("button", { type: "button", className: "view-export" }, t("page.export"));
   exportButton.addEventListener("click", () =>
     exportFile(`/user-stories/${enc(story.id)}/test-cases/export`, format.value, story.id),
   );
@@ -89,12 +100,14 @@ function renderStoryView(story, cases) {
     h(
       "p",
       { className: "muted story-meta" },
-      `Project ${project ? project.name : "—"} · priority ${story.priority}`,
-      jira ? [" · ", h("a", { href: story.jira_url, target: "_blank", rel: "noopener noreferrer" }, "open in Jira")] : null,
+      t("story.meta", { project: project ? project.name : "—", priority: t(`priority.${story.priority}`) }),
+      " · ",
+      h("span", { className: "story-language" }, t("story.language_meta", { language: languageOf(story, project) })),
+      jira ? [" · ", h("a", { href: story.jira_url, target: "_blank", rel: "noopener noreferrer" }, t("story.open_in_jira"))] : null,
     ),
     h("div", { className: "story-body" },
-      h("p", { className: "story-description" }, story.description || "No description."),
-      h("h3", {}, "Acceptance criteria"),
+      h("p", { className: "story-description" }, story.description || t("story.no_description")),
+      h("h3", {}, t("page.acceptance_criteria")),
       h("ol", { className: "story-criteria" }, story.acceptance_criteria.map((c) => h("li", {}, c))),
     ),
     h(
@@ -103,9 +116,9 @@ function renderStoryView(story, cases) {
       h("span", { className: "generate" }, ...controls),
       status,
       h("span", { className: "spacer" }),
-      h("button", { type: "button", className: "edit-story", onclick: () => editStory(story) }, "Edit story"),
+      h("button", { type: "button", className: "edit-story", onclick: () => editStory(story) }, t("story.edit")),
       h("button", { type: "button", className: "danger delete-story", onclick: () => deleteStory(story, cases.length) },
-        "Delete story"),
+        t("story.delete")),
     ),
     h("div", { id: "story-edit" }),
     h(
@@ -124,12 +137,12 @@ function renderStoryView(story, cases) {
 }
 
 function renderSavedCases(cases) {
-  $("#saved-title").textContent = `Saved test cases (${cases.length})`;
+  $("#saved-title").textContent = t("story.saved_count", { count: cases.length });
   const storyId = state.view.storyId;
   $("#saved-cases").replaceChildren(
     ...(cases.length
       ? cases.map((testCase, i) => savedCaseCard(testCase, i, () => refreshStoryView(storyId)))
-      : [h("p", { className: "muted" }, "No saved test cases yet: Generate, review, then Save.")]),
+      : [h("p", { className: "muted" }, t("story.no_saved"))]),
   );
 }
 
@@ -145,17 +158,21 @@ function editStory(story) {
     "form",
     { className: "card-inner story-edit-form", autocomplete: "off" },
     h("div", { className: "grid" },
-      h("label", { className: "wide" }, "Title", h("input", { name: "title", required: true, maxLength: 200, value: story.title })),
-      h("label", {}, "Priority",
-        h("select", { name: "priority" }, PRIORITIES.map((p) => h("option", { value: p, selected: p === story.priority }, p)))),
-      h("label", {}, "Project", projectSelect),
+      h("label", { className: "wide" }, t("page.title"), h("input", { name: "title", required: true, maxLength: 200, value: story.title })),
+      h("label", {}, t("page.priority"),
+        h("select", { name: "priority" },
+          PRIORITIES.map((p) => h("option", { value: p, selected: p === story.priority }, t(`priority.${p}`))))),
+      h("label", {}, t("page.project"), projectSelect),
+      h("label", {}, t("story.language"),
+        h("input", { name: "language", maxLength: 35, value: story.language || "", title: t("story.language_help"),
+          placeholder: languageOf({ ...story, language: null }, state.projects.get(story.project_id)) })),
     ),
-    h("label", {}, "Description", h("textarea", { name: "description", rows: 2, value: story.description })),
-    h("label", {}, "Acceptance criteria (one per line)",
+    h("label", {}, t("page.description"), h("textarea", { name: "description", rows: 2, value: story.description })),
+    h("label", {}, t("story.criteria_one_per_line"),
       h("textarea", { name: "acceptance_criteria", rows: 4, value: story.acceptance_criteria.join("\n") })),
     h("div", { className: "actions" },
-      h("button", { type: "submit", className: "primary" }, "Save story"),
-      h("button", { type: "button", onclick: () => box.replaceChildren() }, "Cancel"),
+      h("button", { type: "submit", className: "primary" }, t("story.save")),
+      h("button", { type: "button", onclick: () => box.replaceChildren() }, t("story.cancel")),
       h("span", { className: "error-text", role: "alert" }),
     ),
   );
@@ -168,9 +185,10 @@ function editStory(story) {
         description: value("description"),
         priority: value("priority"),
         project_id: Number(value("project_id")),
+        language: value("language").trim() || null,
         acceptance_criteria: value("acceptance_criteria").split("\n").map((l) => l.trim()).filter(Boolean),
       });
-      toast(`${story.id}: saved`, "success");
+      toast(t("story.saved_toast", { id: story.id }), "success");
       await showRoute({ story: story.id });
       loadStories().catch(() => {});
     } catch (err) {
@@ -182,11 +200,10 @@ function editStory(story) {
 }
 
 async function deleteStory(story, savedCount) {
-  const cases = `${savedCount} saved test case${savedCount === 1 ? "" : "s"}`;
   const ok = await confirmDelete(
-    `Delete ${story.id}?`,
-    `Delete story ${story.id} “${story.title}”, its ${cases} and its generation jobs? This cannot be undone.`,
-    `Delete ${story.id}`,
+    t("story.delete_title", { id: story.id }),
+    t("story.delete_text", { id: story.id, title: story.title, count: savedCount }),
+    t("story.delete_button", { id: story.id }),
   );
   if (!ok) return;
   try {
@@ -195,7 +212,7 @@ async function deleteStory(story, savedCount) {
     toast(err.message, "error");
     return;
   }
-  toast(`Deleted ${story.id}`, "success");
+  toast(t("story.deleted", { id: story.id }), "success");
   navigate({ story: "" });
   loadStories().catch((err) => toast(err.message, "error"));
 }

@@ -7,6 +7,7 @@
 // so nothing is replayed twice or lost. A 204 answer means every job ended. The jobs of a "Generate
 // for all" (a bulk enqueue) are followed by their batch (`?batch=<id>`) rather than one by one; their
 // positions would not fit in a URL, so a reopen replays their events and applySnapshot skips the old.
+import { t } from "./i18n.js";
 import { api } from "./api.js";
 import { auth } from "./auth.js";
 import { EVENT_NAMES, TERMINAL } from "./constants.js";
@@ -31,7 +32,7 @@ export const stream = {
 export function setConnection(name) {
   const el = $("#connection");
   el.dataset.state = name;
-  el.textContent = { live: "live", reconnecting: "reconnecting…", idle: "idle" }[name];
+  el.textContent = t(`connection.${name}`);
 }
 
 export function activeTasks() {

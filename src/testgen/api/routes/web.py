@@ -13,8 +13,9 @@ import re
 from importlib import resources
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
+from testgen.core import i18n
 from testgen.core.errors import NotFoundError
 from testgen.data import job_states
 
@@ -65,6 +66,26 @@ async def job_states_script(if_none_match: Annotated[str | None, Header()] = Non
     """The job statuses, their sets and roles (data/job_states.py), so that the page copies none."""
     body = f"window.TESTGEN_JOB_STATES = {json.dumps(job_states.describe())};\n".encode()
     return _cached(body, MEDIA_TYPES[".js"], if_none_match)
+
+
+@router.get("/static/messages.json")
+async def messages(
+    lang: Annotated[str | None, Query(max_length=35)] = None,
+    accept_language: Annotated[str | None, Header(max_length=1000)] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The page's message table: the language `lang` names (the page's setting), else the browser's
+    (`Accept-Language`), else English; with the English table, which the page's HTML is written in."""
+    language = i18n.ui_language(lang) if lang else i18n.negotiate(accept_language)
+    body = {
+        "language": language,
+        "languages": list(i18n.UI_LANGUAGES),
+        "messages": i18n.table(language),
+        "source": i18n.table(i18n.UI_DEFAULT),
+    }
+    response = _cached(json.dumps(body, ensure_ascii=False).encode(), "application/json", if_none_match)
+    response.headers["Vary"] = "Accept-Language"
+    return response
 
 
 @router.get("/static/{name}")
