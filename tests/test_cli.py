@@ -33,6 +33,8 @@ BAR = re.compile(r"^\[([#.]{30})\]\s+(\d+)%  (Queued|Starting|Generating|Done|Fa
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.delenv("TESTGEN_API_KEY", raising=False)
+    monkeypatch.delenv("TESTGEN_LANGUAGE", raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")  # the CLI speaks English whatever the machine's locale
 
 
 @pytest.fixture
@@ -417,3 +419,29 @@ async def test_generate_a_project_exits_1_when_a_job_fails(
     assert "0 of 1 drafts ready" in out and "US-1: Failed" in err
     assert await cli("generate", "US-1", "--project", "1", "--api", server) == 2
     assert "give a STORY_ID or --project ID" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("variable", "value"), [("TESTGEN_LANGUAGE", "es"), ("LANG", "es_ES.UTF-8")])
+async def test_generate_follow_in_spanish(
+    server: str,
+    http: AsyncClient,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    settings.offline_llm_delay_s = 0.3
+    await make_story(http, "US-001")
+    async with run_worker(settings):
+        code = await cli(
+            "generate", "US-001", "--test-cases", "2", "--scenarios", "2", "--follow", "--api", server
+        )
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    labels = [
+        m.group(1) for line in err.splitlines() if (m := re.match(r"^\[[#.]{30}\]\s+\d+%  ([^:]+)", line))
+    ]
+    assert labels[0] == "En cola" and labels[-1] == "Listo para revisar"
+    assert {"Iniciando…", "Generando"} <= set(labels)

@@ -11,7 +11,8 @@ import httpx
 from httpx_sse import connect_sse
 
 from testgen.cli.api_http import CliError, check, detail
-from testgen.cli.progress_bar import STATUS_LABELS, ProgressBar
+from testgen.cli.progress_bar import ProgressBar, status_label
+from testgen.core.i18n import UI_DEFAULT
 from testgen.data.job_states import TERMINAL, JobStatus
 
 MAX_FAILURES = 30  # reconnections in a row before giving up
@@ -46,21 +47,23 @@ def generate_project(api: httpx.Client, args: argparse.Namespace) -> int:
         print("Follow one with: testgen status TASK_ID")
         return 0
     try:
-        finals = follow_batch(api, queued, ProgressBar(sys.stderr))
+        finals = follow_batch(api, queued, ProgressBar(sys.stderr, language=args.language))
     except KeyboardInterrupt:
         print(f"\nStopped watching; the {len(jobs)} tasks keep running.", file=sys.stderr)
         return 130
     return report_batch(finals)
 
 
-def summary(latest: dict[str, dict[str, Any]]) -> tuple[int, str]:
+def summary(latest: dict[str, dict[str, Any]], language: str = UI_DEFAULT) -> tuple[int, str]:
     """Overall progress (a job that ended counts as 100%) and the count of jobs in each state."""
     progress = sum(100 if s["status"] in TERMINAL else int(s.get("progress") or 0) for s in latest.values())
     counts: dict[str, int] = {}
     for snapshot in latest.values():
         counts[snapshot["status"]] = counts.get(snapshot["status"], 0) + 1
     states = ", ".join(
-        f"{counts[status]} {STATUS_LABELS[status].lower()}" for status in JobStatus if status in counts
+        f"{counts[status]} {status_label(status, language).lower()}"
+        for status in JobStatus
+        if status in counts
     )
     return progress // max(1, len(latest)), f"{len(latest)} stories: {states}"
 
@@ -78,7 +81,7 @@ def follow_batch(api: httpx.Client, queued: dict[str, Any], bar: ProgressBar) ->
     retry_s, failures = 1.0, 0
 
     def show() -> None:
-        progress, line = summary(latest)
+        progress, line = summary(latest, bar.language)
         bar.update({"status": "", "progress": progress, "message": line})
 
     show()
@@ -132,6 +135,6 @@ def report_batch(finals: dict[str, dict[str, Any]]) -> int:
         if snapshot["status"] != JobStatus.completed:
             error = snapshot.get("error") or {}
             reason = error.get("message") or snapshot.get("message") or ""
-            print(f"{snapshot['story_id']}: {STATUS_LABELS[snapshot['status']]}  {reason}", file=sys.stderr)
+            print(f"{snapshot['story_id']}: {status_label(snapshot['status'])}  {reason}", file=sys.stderr)
     print(f"{len(done)} of {len(finals)} drafts ready ({cases} test cases); review and save them in the page")
     return 0 if len(done) == len(finals) else 1

@@ -23,6 +23,7 @@ from testgen.cli.api_http import CliError, api_client, check, detail
 from testgen.cli.batch import generate_project
 from testgen.cli.progress_bar import ProgressBar
 from testgen.core.config import ClientSettings
+from testgen.core.i18n import UI_DEFAULT
 from testgen.data.job_states import TERMINAL, JobKind, JobStatus
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -35,6 +36,7 @@ def run_client(args: argparse.Namespace) -> int:
         env = ClientSettings()
         env_key = env.testgen_api_key.get_secret_value() if env.testgen_api_key else None
         base_url = args.api or env.testgen_api_url or DEFAULT_API
+        args.language = env.ui_language
         with api_client(base_url, args.api_key or env_key) as api:
             if args.command == "generate":
                 if (args.story_id is None) == (args.project is None):
@@ -47,7 +49,9 @@ def run_client(args: argparse.Namespace) -> int:
             if args.jira is not None:
                 if args.file is not None:
                     raise CliError("give a FILE or --jira JQL, not both", code=2)
-                return cmd_jira_import(api, args.jira, args.project_id, follow_it=args.follow)
+                return cmd_jira_import(
+                    api, args.jira, args.project_id, follow_it=args.follow, language=args.language
+                )
             if args.file is None:
                 raise CliError("give a FILE to read stories from, or --jira JQL --project ID", code=2)
             return cmd_import(api, args.file, args.project_id)
@@ -75,7 +79,9 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
         print(f"Follow it with: testgen status {task_id}")
         return 0
     try:
-        final = follow(api, task_id, queued["events_url"], ProgressBar(sys.stderr), warning)
+        final = follow(
+            api, task_id, queued["events_url"], ProgressBar(sys.stderr, language=args.language), warning
+        )
     except KeyboardInterrupt:
         print(
             f"\nStopped watching; task {task_id} keeps running (testgen status {task_id}).", file=sys.stderr
@@ -344,7 +350,9 @@ def cmd_import(api: httpx.Client, path: Path, default_project: int | None) -> in
     return 1 if counts[Added.refused] else 0
 
 
-def cmd_jira_import(api: httpx.Client, jql: str, project: int | None, *, follow_it: bool) -> int:
+def cmd_jira_import(
+    api: httpx.Client, jql: str, project: int | None, *, follow_it: bool, language: str = UI_DEFAULT
+) -> int:
     if project is None:
         raise CliError("--jira needs --project ID: the project the stories go to", code=2)
     response = api.post(f"/projects/{project}/imports/jira", json={"jql": jql})
@@ -358,7 +366,7 @@ def cmd_jira_import(api: httpx.Client, jql: str, project: int | None, *, follow_
         print(f"Follow it with: testgen status {task_id}")
         return 0
     try:
-        final = follow(api, task_id, queued["events_url"], ProgressBar(sys.stderr))
+        final = follow(api, task_id, queued["events_url"], ProgressBar(sys.stderr, language=language))
     except KeyboardInterrupt:
         print(
             f"\nStopped watching; import {task_id} keeps running (testgen status {task_id}).", file=sys.stderr

@@ -5,23 +5,21 @@ from __future__ import annotations
 import shutil
 from typing import Any, TextIO
 
+from testgen.core.i18n import UI_DEFAULT, label
 from testgen.data.job_states import JobStatus
 
-STATUS_LABELS = {
-    JobStatus.queued: "Queued",
-    JobStatus.started: "Starting",
-    JobStatus.generating: "Generating",
-    JobStatus.completed: "Done",
-    JobStatus.failed: "Failed",
-    JobStatus.cancelled: "Cancelled",
-}
+
+def status_label(status: str, language: str = UI_DEFAULT) -> str:
+    """What the bar says for a job status, in the CLI's language (core/locales)."""
+    return label(language, f"cli.status.{status}") if status in set(JobStatus) else status
 
 
 class ProgressBar:
     """One line redrawn in place on a terminal; a line per change when the output is a file or pipe."""
 
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
+    def __init__(self, stream: TextIO, width: int = 30, language: str = UI_DEFAULT) -> None:
         self.stream = stream
+        self.language = language
         self.width = width
         self.tty = stream.isatty()
         self.last: tuple[str, int, str] | None = None
@@ -34,8 +32,8 @@ class ProgressBar:
         self.last = (status, progress, message)
         filled = self.width * progress // 100
         bar = "#" * filled + "." * (self.width - filled)
-        label = STATUS_LABELS.get(status, status)
-        line = f"[{bar}] {progress:3d}%  " + ": ".join(part for part in (label, message) if part)
+        said = status_label(status, self.language)
+        line = f"[{bar}] {progress:3d}%  " + ": ".join(part for part in (said, message) if part)
         self._write(line)
 
     def note(self, text: str) -> None:

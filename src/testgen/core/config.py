@@ -12,6 +12,8 @@ from typing import Literal, get_args
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from testgen.core.i18n import ui_language
+
 LLMProviderName = Literal["offline", "gemini", "openai"]
 LLM_PROVIDER_NAMES: tuple[LLMProviderName, ...] = get_args(LLMProviderName)
 OPENAI_PUBLIC_BASE_URL = "https://api.openai.com/v1"
@@ -234,3 +236,12 @@ class ClientSettings(BaseSettings):
 
     testgen_api_key: SecretStr | None = None
     testgen_api_url: str | None = Field(default=None, max_length=2000)
+    testgen_language: str | None = Field(
+        default=None, max_length=35, description="The CLI's language (en, es); unset: LANG's"
+    )
+    lang: str | None = Field(default=None, max_length=100, description="The POSIX locale, e.g. es_ES.UTF-8")
+
+    @property
+    def ui_language(self) -> str:
+        """The message table the CLI speaks: TESTGEN_LANGUAGE, else the locale's language, else English."""
+        return ui_language(self.testgen_language or self.lang)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 from typing import Any
 
@@ -29,7 +30,7 @@ def table(language: str) -> dict[str, str]:
 
 def ui_language(tag: str | None) -> str:
     """The table for a BCP 47 tag: its own (by primary language), else English."""
-    primary = (tag or "").strip().split("-", 1)[0].lower()
+    primary = re.split(r"[-_.@]", (tag or "").strip(), maxsplit=1)[0].lower()  # es-ES, es_ES.UTF-8
     return primary if primary in UI_LANGUAGES else UI_DEFAULT
 
 

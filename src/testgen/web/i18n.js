@@ -1,7 +1,7 @@
 // The page's words in the reader's language: the message table comes from the server
 // (/static/messages.json, core/locales/<lang>.json), chosen by the setting below, else by the browser's
 // Accept-Language. index.html is written in English; translatePage() swaps each of its texts for the
-// same message in the chosen table. Scripts ask t("key", {params}) for theirs.
+// same message in the chosen table. Scripts ask t(key, params) for theirs.
 const STORAGE_KEY = "testgen.language";
 
 async function loadTable() {
