@@ -1,4 +1,5 @@
 // The API: fetch with the API key, errors as ApiError with the server's message.
+import { t } from "./i18n.js";
 import { askForKey, auth } from "./auth.js";
 
 export class ApiError extends Error {
@@ -31,10 +32,10 @@ export async function api(method, path, body) {
     try {
       response = await fetch(path, init);
     } catch {
-      throw new ApiError(0, "cannot reach the testgen server; check that it is running");
+      throw new ApiError(0, t("api.unreachable"));
     }
     if (response.status === 401 && attempt < 5) {
-      await askForKey(auth.key() ? "That key was refused; try another one." : "");
+      await askForKey(auth.key() ? t("api.key_refused") : "");
       continue;
     }
     const data = response.status === 204 ? null : await response.json().catch(() => null);

@@ -1,5 +1,6 @@
 // A test case as editable fields (the review dialog and the story view's saved test cases use it),
 // and its scenarios as Gherkin text.
+import { t } from "./i18n.js";
 import { PRIORITIES, TEST_TYPES } from "./constants.js";
 import { $, h } from "./dom.js";
 
@@ -38,7 +39,7 @@ export function gherkinText(testCase) {
 }
 
 /** An editable card; `onDelete(card)` is called by its Delete button. */
-export function caseCard(testCase, index, { onDelete, deleteLabel = "Delete" } = {}) {
+export function caseCard(testCase, index, { onDelete, deleteLabel = t("page.delete") } = {}) {
   const number = `#${index + 1}`;
   const select = (options, value, className, label) =>
     h("select", { className, "aria-label": label },
@@ -52,10 +53,10 @@ export function caseCard(testCase, index, { onDelete, deleteLabel = "Delete" } =
       h("span", { className: "num" }, number),
       h("input", {
         className: "case-title", value: testCase.title, maxLength: 200, required: true,
-        "aria-label": `Title of test case ${number}`,
+        "aria-label": t("case.title_of", { n: number }),
       }),
-      select(PRIORITIES, testCase.priority, "case-priority", `Priority of test case ${number}`),
-      select(TEST_TYPES, testCase.test_type, "case-type", `Type of test case ${number}`),
+      select(PRIORITIES, testCase.priority, "case-priority", t("case.priority_of", { n: number })),
+      select(TEST_TYPES, testCase.test_type, "case-type", t("case.type_of", { n: number })),
       onDelete
         ? h("button", { type: "button", className: "danger small case-delete", "aria-label": `${deleteLabel} test case ${number}`,
           onclick: () => onDelete(card) }, deleteLabel)
@@ -68,13 +69,13 @@ export function caseCard(testCase, index, { onDelete, deleteLabel = "Delete" } =
         { className: "scenario" },
         h("input", {
           className: "scenario-title", value: scenario.title,
-          "aria-label": `Title of scenario ${i + 1} of test case ${number}`,
+          "aria-label": t("case.scenario_title_of", { s: i + 1, n: number }),
         }),
         h("textarea", {
           className: "scenario-steps",
           rows: scenario.given.length + scenario.when.length + scenario.then.length,
           value: stepsText(scenario),
-          "aria-label": `Steps of scenario ${i + 1} of test case ${number}`,
+          "aria-label": t("case.steps_of", { s: i + 1, n: number }),
         }),
       ),
     ),
@@ -87,7 +88,7 @@ export function caseCard(testCase, index, { onDelete, deleteLabel = "Delete" } =
 export function readCard(card, original) {
   const number = Number(card.dataset.index) + 1;
   const title = $(".case-title", card).value.trim();
-  if (!title) throw new Error(`Test case #${number} needs a title`);
+  if (!title) throw new Error(t("case.needs_title", { n: number }));
   const scenarios = [...card.querySelectorAll(".scenario")].map((el, i) => {
     const steps = parseSteps($(".scenario-steps", el).value);
     const missing = ["given", "when", "then"].filter((k) => !steps[k].length);

@@ -1,7 +1,8 @@
 // A confirmation before anything is deleted, naming what goes. Resolves to true when confirmed.
+import { t } from "./i18n.js";
 import { $ } from "./dom.js";
 
-export function confirmDelete(title, text, okLabel = "Delete") {
+export function confirmDelete(title, text, okLabel = t("page.delete")) {
   const dialog = $("#confirm-dialog");
   $("#confirm-title").textContent = title;
   $("#confirm-text").textContent = text;

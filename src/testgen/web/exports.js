@@ -1,3 +1,4 @@
+import { t } from "./i18n.js";
 import { describeError } from "./api.js";
 import { auth } from "./auth.js";
 import { EXPORT_FORMATS } from "./constants.js";
@@ -6,7 +7,7 @@ import { state } from "./state.js";
 import { toast } from "./toasts.js";
 
 // --- exports ------------------------------------------------------------------------------------------
-export function formatSelect(className, label = "Export format") {
+export function formatSelect(className, label = t("page.export_format")) {
   return h(
     "select",
     { className, "aria-label": label },
@@ -19,7 +20,7 @@ export async function exportFile(path, format, hint) {
   const params = new URLSearchParams({ format });
   if (format === "xray-json") {
     const guess = (hint.split("-")[0] || "").toUpperCase();
-    const key = window.prompt("Jira project key for the Xray tests", /^[A-Z][A-Z0-9_]*$/.test(guess) ? guess : "");
+    const key = window.prompt(t("export.xray_key"), /^[A-Z][A-Z0-9_]*$/.test(guess) ? guess : "");
     if (!key) return;
     params.set("project_key", key.trim().toUpperCase());
   }
@@ -27,12 +28,12 @@ export async function exportFile(path, format, hint) {
   try {
     response = await fetch(`${path}?${params}`, { headers: auth.headers() });
   } catch {
-    toast("Export failed: cannot reach the testgen server", "error");
+    toast(t("export.unreachable"), "error");
     return;
   }
   if (!response.ok) {
     const data = await response.json().catch(() => null);
-    toast(`Export failed: ${describeError(data, response)}`, "error", 8000);
+    toast(t("export.failed", { error: describeError(data, response) }), "error", 8000);
     return;
   }
   const blob = await response.blob();

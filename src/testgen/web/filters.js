@@ -36,7 +36,7 @@ export function renderPager() {
   const first = state.total ? (page - 1) * STORY_PAGE + 1 : 0;
   const last = (page - 1) * STORY_PAGE + state.stories.length;
   const n = (value) => value.toLocaleString("en");
-  $("#page-info").textContent = `${n(first)}–${n(last)} of ${n(state.total)} stories`;
+  $("#page-info").textContent = t("filters.page_info", { first: n(first), last: n(last), total: n(state.total) });
   $("#page-prev").disabled = page <= 1;
   $("#page-next").disabled = page >= pages;
 }

@@ -1,3 +1,4 @@
+import { t } from "./i18n.js";
 import { api } from "./api.js";
 import { auth } from "./auth.js";
 import { EVENT_NAMES, S, TERMINAL } from "./constants.js";
@@ -40,7 +41,7 @@ export async function startJira(event) {
 
 export async function followJira(queued) {
   jira.taskId = queued.task_id;
-  showJiraProgress({ status: queued.status, progress: 0, message: "Queued" });
+  showJiraProgress({ status: queued.status, progress: 0, message: t("role.waiting") });
   $("#jira-cancel").hidden = false;
   let url;
   try {
@@ -102,16 +103,16 @@ export function jiraEnded(job) {
         `${counts.created || 0} created, ${counts.updated || 0} updated, ${counts.unchanged || 0} unchanged, ` +
           `${counts.skipped || 0} skipped`,
       ),
-      list("Created", result.created, "jira-created"),
-      list("Updated", result.updated, "jira-updated"),
-      list("Skipped", (result.skipped || []).map((s) => `${s.key}: ${s.reason}`), "jira-skipped"),
+      list(t("jira.created"), result.created, "jira-created"),
+      list(t("jira.updated"), result.updated, "jira-updated"),
+      list(t("jira.skipped"), (result.skipped || []).map((s) => `${s.key}: ${s.reason}`), "jira-skipped"),
     );
     load().catch((err) => toast(err.message, "error"));
   } else if (job.status === S.error) {
     const error = job.error || { type: "error", message: job.message };
-    summary.replaceChildren(h("p", { className: "error-text" }, `Import failed (${error.type}): ${error.message}`));
+    summary.replaceChildren(h("p", { className: "error-text" }, t("jira.failed", { type: error.type, error: error.message })));
   } else {
-    summary.replaceChildren(h("p", {}, "Import cancelled; the stories read before stay imported."));
+    summary.replaceChildren(h("p", {}, t("jira.cancelled")));
     load().catch((err) => toast(err.message, "error"));
   }
 }

@@ -1,4 +1,5 @@
 // Jobs: the latest snapshot of each, the no-worker warning, queueing and cancelling.
+import { t } from "./i18n.js";
 import { api } from "./api.js";
 import { announce } from "./announce.js";
 import { RANK, ROLE_LABELS, ROLE_OF, S, TERMINAL } from "./constants.js";
@@ -108,13 +109,13 @@ export function jobEnded(job) {
   if (!endedDuringVisit(job)) return;
   if (job.status === S.ready) {
     const count = ((job.result && job.result.test_cases) || []).length;
-    const text = `${job.story_id}: ${count} test cases ready for review`;
-    groupedToast(S.ready, job.story_id, text, "ready for review", "success");
+    const text = t("toast.ready", { id: job.story_id, count });
+    groupedToast(S.ready, job.story_id, text, t("toast.ready_group"), "success");
     notifyReady(job, count);
   } else if (job.status === S.error) {
-    toast(`${job.story_id}: generation failed — ${(job.error && job.error.message) || job.message}`, "error", 8000);
+    toast(t("toast.failed", { id: job.story_id, error: (job.error && job.error.message) || job.message }), "error", 8000);
   } else {
-    toast(`${job.story_id}: generation cancelled`, "info");
+    toast(t("toast.cancelled", { id: job.story_id }), "info");
   }
 }
 
@@ -142,14 +143,14 @@ export async function generate(storyId, body) {
     applySnapshot({ task_id: data.task_id, story_id: data.story_id, status: data.status, progress: 0 });
     if (data.status === S.waiting) setNoWorker(data.warning || null);
     if (status === 202) {
-      const options = `${body.num_test_cases} test cases × ${body.scenarios_per_test_case} scenarios`;
-      groupedToast(S.waiting, story.id, `${story.id}: queued (${options})`, "queued for generation");
+      const options = { id: story.id, cases: body.num_test_cases, scenarios: body.scenarios_per_test_case };
+      groupedToast(S.waiting, story.id, t("toast.queued", options), t("toast.queued_group"));
     } else {
-      toast(`${story.id} already has a job ${data.status}; following it`);
+      toast(t("toast.already", { id: story.id, status: data.status }));
     }
     follow(data.task_id);
   } catch (err) {
-    toast(`${story.id}: could not queue — ${err.message}`, "error", 8000);
+    toast(t("toast.queue_failed", { id: story.id, error: err.message }), "error", 8000);
   } finally {
     renderStatus(story.id);
   }
@@ -171,7 +172,7 @@ export async function generateProject(project, onlyWithoutTests, button) {
   try {
     const { data } = await api("POST", "/generate-test-cases/queue", body);
     if (!data.jobs.length) {
-      toast(`${project.name}: no stories${onlyWithoutTests ? " without saved tests" : ""} to generate for`);
+      toast(t(onlyWithoutTests ? "toast.none_without_tests" : "toast.none", { project: project.name }));
       return;
     }
     for (const job of data.jobs) {
@@ -180,11 +181,11 @@ export async function generateProject(project, onlyWithoutTests, button) {
       applySnapshot({ task_id: job.task_id, story_id: job.story_id, status: job.status, progress: 0 });
     }
     if (data.warning) setNoWorker(data.warning);
-    const reused = data.reused ? ` (${data.reused} already running)` : "";
-    toast(`${project.name}: ${data.created} stories queued for generation${reused}`, "success");
+    const reused = data.reused ? t("toast.reused", { count: data.reused }) : "";
+    toast(t("toast.project_queued", { project: project.name, count: data.created, reused }), "success");
     followBatch(data.batch_id, data.jobs.map((job) => job.task_id));
   } catch (err) {
-    toast(`${project.name}: could not queue — ${err.message}`, "error", 8000);
+    toast(t("toast.queue_failed", { id: project.name, error: err.message }), "error", 8000);
   } finally {
     button.disabled = false;
   }
@@ -195,6 +196,6 @@ export async function cancel(taskId) {
     const { data } = await api("POST", `/generate-test-cases/${enc(taskId)}/cancel`);
     applySnapshot(data);
   } catch (err) {
-    toast(`Could not cancel: ${err.message}`, "error");
+    toast(t("toast.cancel_failed", { error: err.message }), "error");
   }
 }

@@ -1,5 +1,6 @@
 // "Ready while away": a browser notification when a draft becomes ready while the tab is hidden.
 // Permission is asked for only from a user gesture (a Generate click), never on load.
+import { t } from "./i18n.js";
 import { openReview } from "./review.js";
 
 const supported = () => "Notification" in window;
@@ -13,8 +14,8 @@ export function askToNotify() {
 
 export function notifyReady(job, count) {
   if (!supported() || Notification.permission !== "granted" || document.visibilityState !== "hidden") return;
-  const notification = new Notification(`${job.story_id}: ready for review`, {
-    body: `${count} suggested test cases are waiting for your review in testgen.`,
+  const notification = new Notification(t("notify.title", { id: job.story_id }), {
+    body: t("notify.body", { count }),
     tag: job.task_id, // one notification per draft, even if the news comes twice
   });
   notification.onclick = () => {

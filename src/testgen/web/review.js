@@ -1,3 +1,4 @@
+import { t } from "./i18n.js";
 import { api } from "./api.js";
 import { caseCard, readCard } from "./case-editor.js";
 import { $, enc } from "./dom.js";
@@ -18,7 +19,7 @@ export function deleteCase(card) {
 export function updateReviewCount() {
   const left = $("#review-cases").querySelectorAll(".case").length;
   $("#review-save").disabled = left === 0 || state.saved.has(review.taskId);
-  $("#review-save").textContent = left === review.cases.length ? "Save all" : `Save all (${left})`;
+  $("#review-save").textContent = left === review.cases.length ? t("page.save_all") : t("review.save_some", { count: left });
 }
 
 export async function openReview(taskId) {
@@ -26,13 +27,13 @@ export async function openReview(taskId) {
   try {
     ({ data: job } = await api("GET", `/generate-test-cases/status/${enc(taskId)}`));
   } catch (err) {
-    toast(`Could not load the draft: ${err.message}`, "error");
+    toast(t("review.load_failed", { error: err.message }), "error");
     return;
   }
   if (job.saved_at) {
     state.saved.set(taskId, state.saved.get(taskId) || true);
     renderStatus(job.story_id);
-    toast(`${job.story_id}: this draft was saved already`);
+    toast(t("review.saved_already", { id: job.story_id }));
     return;
   }
   const cases = (job.result && job.result.test_cases) || [];
@@ -40,11 +41,13 @@ export async function openReview(taskId) {
   review.storyId = job.story_id;
   review.cases = cases;
   const stats = (job.result && job.result.stats) || {};
-  $("#review-title").textContent = `Review ${job.story_id}: ${cases.length} suggested test cases`;
-  const by = job.result ? ` by ${job.result.provider}/${job.result.model}` : "";
+  $("#review-title").textContent = t("review.title", { id: job.story_id, count: cases.length });
+  const result = job.result || {};
+  const by = job.result ? t("review.by", { provider: result.provider, model: result.model }) : "";
+  const language = result.language ? t("review.language", { language: result.language }) : "";
+  const mismatch = result.language_mismatch ? t("review.language_mismatch", { language: result.language }) : "";
   $("#review-summary").textContent =
-    `${stats.scenarios ?? "?"} scenarios${by}. ` +
-    "Edit or delete test cases, then save the ones you keep.";
+    t("review.summary", { count: stats.scenarios ?? "?", by, language }) + mismatch + t("review.help");
   $("#review-cases").replaceChildren(...cases.map((c, i) => caseCard(c, i, { onDelete: deleteCase })));
   $("#review-status").textContent = "";
   $("#review-discard").disabled = false;
@@ -72,12 +75,12 @@ export async function saveReview() {
   try {
     const { data } = await api("POST", `/generate-test-cases/${enc(review.taskId)}/save`, { test_cases: drafts });
     state.saved.set(review.taskId, data.saved);
-    status.textContent = `Saved ${data.saved} test case${data.saved === 1 ? "" : "s"}`;
+    status.textContent = data.saved === 1 ? t("badge.saved_case") : t("badge.saved_cases", { count: data.saved });
     status.className = "saved-count";
     $("#review-discard").disabled = true;
     renderStatus(review.storyId);
     refreshStoryView(review.storyId);
-    toast(`${review.storyId}: saved ${data.saved} test cases`, "success");
+    toast(t("review.saved", { id: review.storyId, count: data.saved }), "success");
   } catch (err) {
     status.textContent = err.message;
     status.className = "error-text";
@@ -90,7 +93,7 @@ export async function discardReview() {
     await api("DELETE", `/generate-test-cases/${enc(review.taskId)}`);
     forgetTask(review.taskId);
     $("#review").close();
-    toast(`${review.storyId}: draft discarded`);
+    toast(t("review.discarded", { id: review.storyId }));
   } catch (err) {
     $("#review-status").textContent = err.message;
     $("#review-status").className = "error-text";

@@ -1,5 +1,6 @@
 // A saved test case in the story view: its title, type, priority and scenarios as Gherkin; Edit turns
 // it into fields (PATCH /test-cases/{id}), Delete removes it after a confirmation.
+import { t } from "./i18n.js";
 import { api } from "./api.js";
 import { caseCard, gherkinText, readCard } from "./case-editor.js";
 import { confirmDelete } from "./confirm.js";
@@ -18,19 +19,19 @@ export function savedCaseCard(testCase, index, changed) {
         h("span", { className: "tag saved-type" }, testCase.test_type),
         h("span", { className: "tag saved-priority" }, testCase.priority),
         h("span", { className: "spacer" }),
-        h("button", { type: "button", className: "link saved-edit", "aria-label": `Edit test case #${index + 1}`,
-          onclick: edit }, "Edit"),
+        h("button", { type: "button", className: "link saved-edit", "aria-label": t("saved.edit_named", { n: index + 1 }),
+          onclick: edit }, t("saved.edit")),
         h("button", { type: "button", className: "link danger saved-delete",
-          "aria-label": `Delete test case #${index + 1}`, onclick: remove }, "Delete"),
+          "aria-label": t("saved.delete_named", { n: index + 1 }), onclick: remove }, t("page.delete")),
       ),
       testCase.description ? h("p", { className: "muted" }, testCase.description) : null,
-      h("pre", { className: "gherkin", tabIndex: 0, "aria-label": `Scenarios of test case #${index + 1}` }, gherkinText(testCase)),
+      h("pre", { className: "gherkin", tabIndex: 0, "aria-label": t("saved.scenarios_of", { n: index + 1 }) }, gherkinText(testCase)),
     );
   };
   const edit = () => {
     const editor = caseCard(testCase, index);
     const error = h("span", { className: "error-text", role: "alert" });
-    const save = h("button", { type: "button", className: "primary saved-save" }, "Save test case");
+    const save = h("button", { type: "button", className: "primary saved-save" }, t("saved.save"));
     save.addEventListener("click", async () => {
       let edited;
       try {
@@ -46,7 +47,7 @@ export function savedCaseCard(testCase, index, changed) {
           test_type: edited.test_type,
           scenarios: edited.scenarios,
         });
-        toast(`Saved test case #${index + 1}`, "success");
+        toast(t("saved.saved", { n: index + 1 }), "success");
         changed();
       } catch (err) {
         error.textContent = err.message;
@@ -54,19 +55,19 @@ export function savedCaseCard(testCase, index, changed) {
     });
     card.replaceChildren(
       editor,
-      h("div", { className: "actions" }, save, h("button", { type: "button", onclick: show }, "Cancel"), error),
+      h("div", { className: "actions" }, save, h("button", { type: "button", onclick: show }, t("story.cancel")), error),
     );
     editor.querySelector(".case-title").focus();
   };
   const remove = async () => {
     const ok = await confirmDelete(
-      "Delete this test case?",
-      `Delete test case #${index + 1} “${testCase.title}” and its ${testCase.scenarios.length} scenarios?`,
+      t("saved.delete_title"),
+      t("saved.delete_text", { n: index + 1, title: testCase.title, count: testCase.scenarios.length }),
     );
     if (!ok) return;
     try {
       await api("DELETE", `/test-cases/${testCase.id}`);
-      toast(`Deleted test case “${testCase.title}”`, "success");
+      toast(t("saved.deleted", { title: testCase.title }), "success");
       changed();
     } catch (err) {
       toast(err.message, "error");

@@ -162,8 +162,8 @@ export function renderStatus(storyId) {
 // --- error detail -------------------------------------------------------------------------------
 export function showError(job) {
   const error = job.error || { type: "error", message: job.message || "unknown error" };
-  $("#error-title").textContent = `${job.story_id}: generation failed`;
-  $("#error-type").textContent = `${error.type} · task ${job.task_id}`;
+  $("#error-title").textContent = t("error.title", { id: job.story_id });
+  $("#error-type").textContent = t("error.type", { type: error.type, task: job.task_id });
   $("#error-detail").textContent = error.message;
   $("#error-hint").textContent = ERROR_HINTS[error.type] || DEFAULT_ERROR_HINT;
   $("#error-retry").onclick = () => {

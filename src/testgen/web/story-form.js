@@ -1,3 +1,4 @@
+import { t } from "./i18n.js";
 import { api } from "./api.js";
 import { NEW_PROJECT } from "./constants.js";
 import { $, field, h } from "./dom.js";
@@ -11,7 +12,7 @@ export function renderProjects(selected) {
   const projects = [...state.projects.values()];
   select.replaceChildren(
     ...projects.map((p) => h("option", { value: String(p.id) }, p.name)),
-    h("option", { value: NEW_PROJECT }, "+ New project…"),
+    h("option", { value: NEW_PROJECT }, t("form.new_project")),
   );
   select.value = selected !== undefined ? String(selected) : projects.length ? String(projects[0].id) : NEW_PROJECT;
   toggleNewProject();
@@ -51,7 +52,7 @@ export async function submitStory(event) {
       project_id: Number(projectId),
     });
     showAddedStory(story);
-    toast(`Added ${story.id}`, "success");
+    toast(t("form.added", { id: story.id }), "success");
     for (const name of ["id", "title", "description", "acceptance_criteria", "new_project"]) {
       field(form, name).value = "";
     }

@@ -1,4 +1,5 @@
 // Toasts: short news in the corner, grouped when many stories have the same news.
+import { t } from "./i18n.js";
 import { $, h } from "./dom.js";
 
 const MAX_TOASTS = 4;
@@ -23,7 +24,7 @@ export function groupedToast(group, storyId, single, suffix, kind) {
   if (current && current.el.isConnected) {
     current.stories.push(storyId);
     const shown = current.stories.slice(0, 3).join(", ");
-    const more = current.stories.length > 3 ? ` and ${current.stories.length - 3} more` : "";
+    const more = current.stories.length > 3 ? t("toast.more", { count: current.stories.length - 3 }) : "";
     current.el.textContent = `${shown}${more}: ${suffix}`;
     current.el.dismiss();
     return;
