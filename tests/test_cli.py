@@ -438,8 +438,10 @@ async def test_generate_follow_in_spanish(
         code = await cli(
             "generate", "US-001", "--test-cases", "2", "--scenarios", "2", "--follow", "--api", server
         )
-    _, err = capsys.readouterr()
+    out, err = capsys.readouterr()
     assert code == 0, err
+    assert re.search(r"^Tarea \S+ en cola para US-001 \(2 casos de prueba x 2 escenarios\)$", out, re.M)
+    assert "Revísalos y guárdalos en la página web" in out and "Idioma: en" in out
     labels = [
         m.group(1) for line in err.splitlines() if (m := re.match(r"^\[[#.]{30}\]\s+\d+%  ([^:]+)", line))
     ]

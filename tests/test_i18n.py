@@ -44,6 +44,8 @@ def _used_keys() -> tuple[set[str], set[str]]:
         literal |= set(re.findall(r"\bt\(\s*\"([\w.]+)\"", text))
         literal |= set(re.findall(r"\blabel\([^,()]+,\s*[\"']([\w.]+)[\"']", text))
         prefixes |= set(re.findall(r"\bt\(\s*`([\w.]+)\$\{", text))
+        literal |= set(re.findall(r"\bsay\(\s*\"([\w.]+)\"", text))
+        prefixes |= set(re.findall(r"\b(?:say|label)\((?:[^,()]+,\s*)?f\"([\w.]+)\{", text))
         for a, b in re.findall(r"\bt\([^()]*\?\s*\"([\w.]+)\"\s*:\s*\"([\w.]+)\"", text):
             literal |= {a, b}
     return literal, prefixes
@@ -51,7 +53,8 @@ def _used_keys() -> tuple[set[str], set[str]]:
 
 def test_every_key_asked_for_exists() -> None:
     literal, prefixes = _used_keys()
-    assert len(literal) > 40 and {"role.", "priority.", "language."} <= prefixes  # the scan finds them
+    assert len(literal) > 40 and {"role.", "priority.", "language.", "cli.status."} <= prefixes
+    assert {"cli.queued", "export.acceptance_criteria", "badge.generating"} <= literal  # the scan finds them
     english = table("en")
     assert sorted(literal - set(english)) == []
     for prefix in prefixes:
@@ -144,3 +147,5 @@ async def test_the_page_gets_the_table_of_its_language(client: AsyncClient) -> N
     chosen = (await client.get("/static/messages.json?lang=en", headers={"Accept-Language": "es"})).json()
     assert chosen["language"] == "en"  # the page's setting wins over the browser's
     assert (await client.get("/static/messages.json?lang=" + "x" * 40)).status_code == 422
+    huge = await client.get("/static/messages.json", headers={"Accept-Language": "es," + "x" * 5000})
+    assert huge.status_code == 200 and huge.json()["language"] == "es"  # bounded, never refused

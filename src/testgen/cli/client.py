@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum, auto
@@ -23,7 +25,7 @@ from testgen.cli.api_http import CliError, api_client, check, detail
 from testgen.cli.batch import generate_project
 from testgen.cli.progress_bar import ProgressBar
 from testgen.core.config import ClientSettings
-from testgen.core.i18n import UI_DEFAULT
+from testgen.core.i18n import UI_DEFAULT, label
 from testgen.data.job_states import TERMINAL, JobKind, JobStatus
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -61,22 +63,21 @@ def run_client(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
+    say = speaker(args.language)
     story = args.story_id
     body = {"num_test_cases": args.test_cases, "scenarios_per_test_case": args.scenarios}
     response = api.post(f"/generate-test-cases/{quote(story, safe='')}/queue", json=body)
     queued = check(response, f"cannot queue generation for {story}", ok=(200, 202))
     task_id = queued["task_id"]
     if response.status_code == 202:
-        print(
-            f"Queued task {task_id} for {story} ({args.test_cases} test cases x {args.scenarios} scenarios)"
-        )
+        print(say("cli.queued", task=task_id, story=story, cases=args.test_cases, scenarios=args.scenarios))
     else:
-        print(f"{story} already has a {queued['status']} task: {task_id}")
+        print(say("cli.already", story=story, status=queued["status"], task=task_id))
     warning = queued.get("warning")
     if not args.follow:
         if warning:
             print(f"Warning: {warning}", file=sys.stderr)
-        print(f"Follow it with: testgen status {task_id}")
+        print(say("cli.follow_hint", task=task_id))
         return 0
     try:
         final = follow(
@@ -87,7 +88,7 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
             f"\nStopped watching; task {task_id} keeps running (testgen status {task_id}).", file=sys.stderr
         )
         return 130
-    return report(final)
+    return report(final, say)
 
 
 def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
@@ -168,39 +169,59 @@ def follow(
         bar.close()
 
 
-def report(job: dict[str, Any]) -> int:
+def report(job: dict[str, Any], say: Say | None = None) -> int:
     """Print how a followed job ended; the exit status is 0 only when test cases are ready."""
+    say = say or speaker(UI_DEFAULT)
     status = job["status"]
     if status == JobStatus.completed:
-        print_result(job)
-        print(f"Review and save them in the web page, or POST /generate-test-cases/{job['task_id']}/save")
+        print_result(job, say)
+        print(say("cli.review_hint", task=job["task_id"]))
         return 0
     if status == JobStatus.failed:
         error = job.get("error") or {"type": "error", "message": job.get("message", "")}
-        print(f"Generation failed ({error['type']}): {error['message']}", file=sys.stderr)
+        print(say("cli.failed", type=error["type"], error=error["message"]), file=sys.stderr)
         return 1
-    print(f"Task {job['task_id']} was cancelled.", file=sys.stderr)
+    print(say("cli.cancelled", task=job["task_id"]), file=sys.stderr)
     return 1
 
 
-def print_result(job: dict[str, Any]) -> None:
+Say = Callable[..., str]
+
+
+def speaker(language: str) -> Say:
+    """`say(key, **params)`: a message of the CLI's table (core/locales) in `language`."""
+    return functools.partial(label, language)
+
+
+def print_result(job: dict[str, Any], say: Say | None = None) -> None:
+    say = say or speaker(UI_DEFAULT)
     result = job.get("result") or {}
     cases = result.get("test_cases", [])
     rows = [
         [str(i + 1), c["test_type"], c["priority"], c["title"], str(len(c["scenarios"]))]
         for i, c in enumerate(cases)
     ]
-    print(format_table(["#", "Type", "Priority", "Title", "Scenarios"], rows, wrap_column=3))
+    headers = [
+        "#",
+        say("cli.col_type"),
+        say("cli.col_priority"),
+        say("cli.col_title"),
+        say("cli.col_scenarios"),
+    ]
+    print(format_table(headers, rows, wrap_column=3))
     stats = result.get("stats", {})
     coverage = result.get("coverage", {})
     criteria = len(coverage.get("criteria", []))
-    line = f"{len(cases)} test cases, {stats.get('scenarios', '?')} scenarios"
+    line = say("cli.summary", cases=len(cases), scenarios=stats.get("scenarios", "?"))
     if criteria:
-        line += f", covering {coverage.get('covered', 0)}/{criteria} acceptance criteria"
+        line += say("cli.coverage", covered=coverage.get("covered", 0), criteria=criteria)
     line += f" ({result.get('provider', '?')}: {result.get('model', '?')}"
     if "duration_s" in stats:
         line += f", {stats['duration_s']:.1f} s"
     print(line + ")")
+    if result.get("language"):
+        mismatch = say("cli.language_mismatch") if result.get("language_mismatch") else ""
+        print(say("cli.language", language=result["language"]) + mismatch)
 
 
 def format_table(headers: list[str], rows: list[list[str]], wrap_column: int) -> str:
@@ -353,6 +374,7 @@ def cmd_import(api: httpx.Client, path: Path, default_project: int | None) -> in
 def cmd_jira_import(
     api: httpx.Client, jql: str, project: int | None, *, follow_it: bool, language: str = UI_DEFAULT
 ) -> int:
+    say = speaker(language)
     if project is None:
         raise CliError("--jira needs --project ID: the project the stories go to", code=2)
     response = api.post(f"/projects/{project}/imports/jira", json={"jql": jql})
@@ -363,7 +385,7 @@ def cmd_jira_import(
     else:
         print(f"Project {project} already has a {queued['status']} Jira import: {task_id}")
     if not follow_it:
-        print(f"Follow it with: testgen status {task_id}")
+        print(say("cli.follow_hint", task=task_id))
         return 0
     try:
         final = follow(api, task_id, queued["events_url"], ProgressBar(sys.stderr, language=language))

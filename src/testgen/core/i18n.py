@@ -52,7 +52,7 @@ def negotiate(accept_language: str | None) -> str:
     return min(ranked)[2] if ranked else UI_DEFAULT
 
 
-def label(language: str, key: str, **params: Any) -> str:
+def label(language: str, key: str, /, **params: Any) -> str:
     """Message `key` in the table for `language` (any BCP 47 tag), its parameters filled in."""
     text = table(ui_language(language))[key]
     return text.format(**params) if params else text

@@ -202,7 +202,11 @@ function editStory(story) {
 async function deleteStory(story, savedCount) {
   const ok = await confirmDelete(
     t("story.delete_title", { id: story.id }),
-    t("story.delete_text", { id: story.id, title: story.title, count: savedCount }),
+    t("story.delete_text", {
+      id: story.id,
+      title: story.title,
+      cases: t(savedCount === 1 ? "story.saved_cases_1" : "story.saved_cases", { count: savedCount }),
+    }),
     t("story.delete_button", { id: story.id }),
   );
   if (!ok) return;

@@ -71,7 +71,7 @@ async def job_states_script(if_none_match: Annotated[str | None, Header()] = Non
 @router.get("/static/messages.json")
 async def messages(
     lang: Annotated[str | None, Query(max_length=35)] = None,
-    accept_language: Annotated[str | None, Header(max_length=1000)] = None,
+    accept_language: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The page's message table: the language `lang` names (the page's setting), else the browser's
