@@ -58,7 +58,7 @@ export function caseCard(testCase, index, { onDelete, deleteLabel = t("page.dele
       select(PRIORITIES, testCase.priority, "case-priority", t("case.priority_of", { n: number })),
       select(TEST_TYPES, testCase.test_type, "case-type", t("case.type_of", { n: number })),
       onDelete
-        ? h("button", { type: "button", className: "danger small case-delete", "aria-label": `${deleteLabel} test case ${number}`,
+        ? h("button", { type: "button", className: "danger small case-delete", "aria-label": t("case.delete_named", { action: deleteLabel, n: number }),
           onclick: () => onDelete(card) }, deleteLabel)
         : null,
     ),
@@ -94,7 +94,8 @@ export function readCard(card, original) {
     const missing = ["given", "when", "then"].filter((k) => !steps[k].length);
     $(".scenario-steps", el).classList.toggle("invalid", missing.length > 0);
     if (missing.length) {
-      throw new Error(`Test case #${number}, scenario ${i + 1}: add a ${missing.map((m) => m[0].toUpperCase() + m.slice(1)).join(", ")} step`);
+      const names = missing.map((m) => m[0].toUpperCase() + m.slice(1)).join(", ");
+      throw new Error(t("case.missing_step", { n: number, s: i + 1, steps: names }));
     }
     return { title: $(".scenario-title", el).value.trim() || original.scenarios[i].title, ...steps };
   });

@@ -62,7 +62,7 @@ export function storyRow(story) {
       { className: "id" },
       open,
       jira ? [" ", h("a", { href: story.jira_url, target: "_blank", rel: "noopener noreferrer", className: "jira",
-        "aria-label": `${story.id} in Jira` }, "Jira")] : null,
+        "aria-label": t("story.in_jira", { id: story.id }) }, "Jira")] : null,
     ),
     h("td", {}, story.title),
     h("td", {}, project ? project.name : story.project_id === null ? "—" : `#${story.project_id}`),
@@ -146,13 +146,13 @@ export function renderStatus(storyId) {
     parts.status.replaceChildren(badge(job));
     if (running) {
       parts.status.append(
-        h("button", { type: "button", className: "link cancel", "aria-label": `Cancel ${storyId}`,
-          onclick: () => cancel(job.task_id) }, "Cancel"),
+        h("button", { type: "button", className: "link cancel", "aria-label": t("story.cancel_named", { id: storyId }),
+          onclick: () => cancel(job.task_id) }, t("story.cancel")),
       );
     } else if (job.status === S.error || job.status === S.stopped) {
       parts.status.append(
-        h("button", { type: "button", className: "link retry", "aria-label": `Retry ${storyId}`,
-          onclick: () => retry(job) }, "Retry"),
+        h("button", { type: "button", className: "link retry", "aria-label": t("story.retry_named", { id: storyId }),
+          onclick: () => retry(job) }, t("page.retry")),
       );
     }
     parts.generate.disabled = running;
