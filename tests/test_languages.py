@@ -58,7 +58,10 @@ def test_the_language_that_wins() -> None:
     assert effective_language(None, None, None) == "en"
 
 
-@pytest.mark.parametrize(("raw", "tag"), [("es", "es"), ("PT_br", "pt-BR"), ("zh-hant-tw", "zh-Hant-TW")])
+@pytest.mark.parametrize(
+    ("raw", "tag"),
+    [("es", "es"), ("PT_br", "pt-BR"), ("zh-hant-tw", "zh-Hant-TW"), ("spa-MX", "es-MX"), ("tlh", "tlh")],
+)
 def test_language_tags_are_normalised(raw: str, tag: str) -> None:
     assert normalize_tag(raw) == tag
 

@@ -48,6 +48,12 @@ def _primary(tag: str) -> str:
 
 
 @functools.cache
+def _two_letter() -> dict[str, str]:
+    """ISO 639-3 codes lingua knows → their ISO 639-1 code."""
+    return {lang.iso_code_639_3.name.lower(): lang.iso_code_639_1.name.lower() for lang in Language.all()}
+
+
+@functools.cache
 def _known_primaries() -> frozenset[str]:
     lingua_codes = {lang.iso_code_639_1.name.lower() for lang in Language.all()}
     lingua_codes |= {lang.iso_code_639_3.name.lower() for lang in Language.all()}
@@ -64,7 +70,7 @@ def normalize_tag(value: str) -> str:
         raise UnknownLanguageError(
             f"unknown language {parts[0][:8]!r}: use an ISO 639 code such as 'en', 'es' or 'pt-BR'"
         )
-    out = [parts[0].lower()]
+    out = [_two_letter().get(parts[0].lower(), parts[0].lower())]  # "spa" → "es": BCP 47's shortest code
     for part in parts[1:]:
         if len(part) == 2 and part.isalpha():
             out.append(part.upper())
