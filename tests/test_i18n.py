@@ -4,10 +4,12 @@ language a reader gets."""
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from httpx import AsyncClient
@@ -137,15 +139,27 @@ def test_a_bcp47_tag_picks_its_table() -> None:
     assert ui_language("es-419") == "es" and ui_language("pt-BR") == "en" and ui_language(None) == "en"
 
 
+def _table(script: str) -> dict[str, Any]:
+    prefix = "window.TESTGEN_MESSAGES = "
+    assert script.startswith(prefix) and script.endswith(";\n")
+    data: dict[str, Any] = json.loads(script[len(prefix) : -2])
+    return data
+
+
 async def test_the_page_gets_the_table_of_its_language(client: AsyncClient) -> None:
-    r = await client.get("/static/messages.json", headers={"Accept-Language": "es-ES,es;q=0.9"})
-    assert r.status_code == 200 and r.headers["vary"] == "Accept-Language"
-    body = r.json()
+    r = await client.get("/static/messages.js", headers={"Accept-Language": "es-ES,es;q=0.9"})
+    assert r.status_code == 200 and r.headers["vary"] == "Accept-Language, Cookie"
+    assert r.headers["content-type"].startswith("text/javascript")
+    body = _table(r.text)
     assert body["language"] == "es" and body["languages"] == ["en", "es"]
     assert body["messages"]["role.ready"] == "Listo para revisar"
     assert body["source"]["role.ready"] == "Ready for review"
-    chosen = (await client.get("/static/messages.json?lang=en", headers={"Accept-Language": "es"})).json()
-    assert chosen["language"] == "en"  # the page's setting wins over the browser's
-    assert (await client.get("/static/messages.json?lang=" + "x" * 40)).status_code == 422
-    huge = await client.get("/static/messages.json", headers={"Accept-Language": "es," + "x" * 5000})
-    assert huge.status_code == 200 and huge.json()["language"] == "es"  # bounded, never refused
+    client.cookies.set("testgen_language", "en")
+    chosen = await client.get("/static/messages.js", headers={"Accept-Language": "es"})
+    assert _table(chosen.text)["language"] == "en"  # the page's setting wins over the browser's
+    client.cookies.set("testgen_language", "x" * 500 + "<script>")
+    odd = await client.get("/static/messages.js", headers={"Accept-Language": "es"})
+    assert odd.status_code == 200 and _table(odd.text)["language"] == "en"  # no table of that name
+    client.cookies.clear()
+    huge = await client.get("/static/messages.js", headers={"Accept-Language": "es," + "x" * 5000})
+    assert huge.status_code == 200 and _table(huge.text)["language"] == "es"  # bounded, never refused

@@ -110,7 +110,7 @@ async def test_the_page_in_spanish(page: Page, http: AsyncClient, settings: Sett
 async def test_the_language_setting_wins_over_the_browser(page: Page) -> None:
     await page.goto("/")
     await expect(page.locator("#stories-heading")).to_have_text("Historias de usuario")
-    await page.locator("#ui-language").select_option("en")  # the page reloads in English
+    await page.locator("#ui-language").select_option("en")  # the page reloads in English (a cookie)
     await expect(page.locator("#stories-heading")).to_have_text("User stories")
     assert await page.evaluate("document.documentElement.lang") == "en"
     await page.locator("#ui-language").select_option("")  # back to the browser's language

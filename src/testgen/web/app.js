@@ -15,7 +15,7 @@
 //   announce.js   aria-live announcements                        i18n.js     the page's words, by language
 import { askForKey, auth } from "./auth.js";
 import { $, h } from "./dom.js";
-import { chooseLanguage, language, languages, t, translatePage } from "./i18n.js";
+import { chooseLanguage, chosenLanguage, language, languages, t, translatePage } from "./i18n.js";
 import { exportFile, formatSelect } from "./exports.js";
 import { cancelJira, jira, openJira, startJira } from "./jira.js";
 import { initFilters, syncFilters } from "./filters.js";
@@ -79,7 +79,7 @@ function start() {
 
 /** The page's language setting: the browser's (Accept-Language) until one is chosen here. */
 function languageSetting(select) {
-  const chosen = localStorage.getItem("testgen.language") || "";
+  const chosen = chosenLanguage();
   select.replaceChildren(
     h("option", { value: "", selected: !chosen }, t("language.browser", { language: t(`language.${language}`) })),
     ...languages.map((code) => h("option", { value: code, selected: code === chosen }, t(`language.${code}`))),

@@ -1,23 +1,18 @@
 // The page's words in the reader's language: the message table comes from the server
-// (/static/messages.json, core/locales/<lang>.json), chosen by the setting below, else by the browser's
-// Accept-Language. index.html is written in English; translatePage() swaps each of its texts for the
-// same message in the chosen table. Scripts ask t(key, params) for theirs.
-const STORAGE_KEY = "testgen.language";
-
-async function loadTable() {
-  const chosen = localStorage.getItem(STORAGE_KEY) || "";
-  try {
-    const response = await fetch(`/static/messages.json${chosen ? `?lang=${encodeURIComponent(chosen)}` : ""}`);
-    if (response.ok) return await response.json();
-  } catch {
-    // the page still works, in the words of its HTML
-  }
-  return { language: "en", languages: ["en"], messages: {}, source: {} };
-}
-
-const table = await loadTable();
+// (/static/messages.js, from core/locales/<lang>.json, run before the modules), chosen by the page's
+// language setting (a cookie), else by the browser's Accept-Language. index.html is written in
+// English; translatePage() swaps each of its texts for the same message in the chosen table. Scripts
+// ask t(key, params) for theirs.
+const COOKIE = "testgen_language";
+const table = window.TESTGEN_MESSAGES || { language: "en", languages: ["en"], messages: {}, source: {} };
 export const language = table.language;
 export const languages = table.languages;
+
+/** The language chosen in the page ("" when it follows the browser). */
+export function chosenLanguage() {
+  const match = document.cookie.match(/(?:^|;\s*)testgen_language=([\w-]+)/);
+  return match ? match[1] : "";
+}
 
 /** Message `key` with its {params} filled in (the English text when the table lacks it). */
 export function t(key, params = {}) {
@@ -27,8 +22,8 @@ export function t(key, params = {}) {
 
 /** Choose the page's language (empty: the browser's) and show the page in it. */
 export function chooseLanguage(code) {
-  if (code) localStorage.setItem(STORAGE_KEY, code);
-  else localStorage.removeItem(STORAGE_KEY);
+  const age = code ? 365 * 24 * 3600 : 0;
+  document.cookie = `${COOKIE}=${encodeURIComponent(code)}; path=/; max-age=${age}; SameSite=Lax`;
   location.reload();
 }
 

@@ -13,7 +13,7 @@ import re
 from importlib import resources
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Cookie, Header, Path, Response
 
 from testgen.core import i18n
 from testgen.core.errors import NotFoundError
@@ -68,23 +68,25 @@ async def job_states_script(if_none_match: Annotated[str | None, Header()] = Non
     return _cached(body, MEDIA_TYPES[".js"], if_none_match)
 
 
-@router.get("/static/messages.json")
-async def messages(
-    lang: Annotated[str | None, Query(max_length=35)] = None,
+@router.get("/static/messages.js")
+async def messages_script(
+    testgen_language: Annotated[str | None, Cookie()] = None,
     accept_language: Annotated[str | None, Header()] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """The page's message table: the language `lang` names (the page's setting), else the browser's
-    (`Accept-Language`), else English; with the English table, which the page's HTML is written in."""
-    language = i18n.ui_language(lang) if lang else i18n.negotiate(accept_language)
+    """The page's message table, as a script that runs before the page's modules (like job-states.js):
+    the language chosen in the page (its cookie), else the browser's (`Accept-Language`), else English;
+    with the English table, which index.html is written in."""
+    language = i18n.ui_language(testgen_language) if testgen_language else i18n.negotiate(accept_language)
     body = {
         "language": language,
         "languages": list(i18n.UI_LANGUAGES),
         "messages": i18n.table(language),
         "source": i18n.table(i18n.UI_DEFAULT),
     }
-    response = _cached(json.dumps(body, ensure_ascii=False).encode(), "application/json", if_none_match)
-    response.headers["Vary"] = "Accept-Language"
+    script = f"window.TESTGEN_MESSAGES = {json.dumps(body, ensure_ascii=False)};\n".encode()
+    response = _cached(script, MEDIA_TYPES[".js"], if_none_match)
+    response.headers["Vary"] = "Accept-Language, Cookie"
     return response
 
 
