@@ -9,6 +9,8 @@ import sys
 from contextvars import ContextVar
 from typing import Any
 
+from opentelemetry import trace
+
 task_context: ContextVar[dict[str, str] | None] = ContextVar("task_context", default=None)
 
 # HTTP client internals log whole response headers at DEBUG, and a server or proxy may echo the API
@@ -19,12 +21,17 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 
 class _ContextFilter(logging.Filter):
-    """Copy task_id/story_id of the job being run onto every record logged inside it."""
+    """Copy task_id/story_id of the job being run onto every record logged inside it, and the
+    trace_id/span_id of the current span when tracing is on (core/tracing.py)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in (task_context.get() or {}).items():
             if not hasattr(record, key):
                 setattr(record, key, value)
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid and not hasattr(record, "trace_id"):
+            record.trace_id = format(span.trace_id, "032x")
+            record.span_id = format(span.span_id, "016x")
         return True
 
 
