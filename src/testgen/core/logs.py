@@ -7,7 +7,7 @@ import logging
 import re
 import sys
 from contextvars import ContextVar
-from typing import Any
+from typing import IO, Any
 
 from opentelemetry import trace
 
@@ -85,13 +85,19 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{' '.join(ids)}]" if ids else line
 
 
-def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def make_handler(fmt: str = "text", stream: IO[str] | None = None) -> logging.Handler:
+    """A handler that writes our lines (JSON or text) with the job's and the trace's ids."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(_ContextFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+    return handler
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    handler = make_handler(fmt)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
