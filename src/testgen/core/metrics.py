@@ -32,13 +32,14 @@ MAX_MODELS_PER_PROVIDER = 20
 MAX_LABEL_CHARS = 100
 OTHER = "other"
 
-# Outcomes of one run of a job (testgen_jobs_total, testgen_job_duration_seconds).
-COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+# Outcomes of one run of a job (testgen_jobs_total, testgen_job_duration_seconds): the final status
+# it reached (completed, failed, cancelled: data/job_states.py) or one of these.
 REQUEUED = "requeued"  # the worker stopped; the job went back on the queue
 FINISHED_ELSEWHERE = "finished_elsewhere"  # cancelled or finished by another run meanwhile
-JOB_OUTCOMES = (COMPLETED, FAILED, CANCELLED, REQUEUED, FINISHED_ELSEWHERE)
-# Outcomes of one model call: "ok", or the fault type (rate_limit, timeout, upstream, auth, ...).
+# Outcomes of one model call: "ok", the fault type (rate_limit, timeout, upstream, auth, ...), or
+# ABORTED when the job stopped waiting (cancelled, timed out, worker stopping).
 CALL_OK = "ok"
+ABORTED = "aborted"
 TOKEN_KINDS = ("prompt", "output")
 
 # Enqueue to start: milliseconds when a worker is idle, minutes when the queue is long.

@@ -20,14 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from testgen.core import tracing
 from testgen.core.logs import task_context
-from testgen.core.metrics import (
-    CANCELLED,
-    COMPLETED,
-    FAILED,
-    FINISHED_ELSEWHERE,
-    REQUEUED,
-    service_metrics,
-)
+from testgen.core.metrics import FINISHED_ELSEWHERE, REQUEUED, service_metrics
 from testgen.data.job_states import ACTIVE, PROGRESS_EVENT, REPORTED, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.generation.llm.base import LLMError
@@ -41,12 +34,9 @@ PROGRESS_LOADED = 5
 # What a run returns to arq when it did not move the job to a status of its own.
 MISSING = "missing"
 FINISHED_ELSEWHERE_RUN = "finished-elsewhere"
-# A run's final state as a metrics outcome (core/metrics.py); anything else finished elsewhere.
-OUTCOMES: dict[str, str] = {
-    JobStatus.completed: COMPLETED,
-    JobStatus.failed: FAILED,
-    JobStatus.cancelled: CANCELLED,
-}
+# A run's final state that is its metrics outcome (core/metrics.py); any other finished elsewhere.
+OUTCOMES = frozenset(s.value for s in TERMINAL)
+FAILED, CANCELLED = JobStatus.failed.value, JobStatus.cancelled.value
 
 
 class JobFinished(Exception):
@@ -172,7 +162,7 @@ async def _execute(
     res.running_changed.set()
     try:
         result = await _run(res, run, story, work, what=what)
-        outcome = OUTCOMES.get(result, FINISHED_ELSEWHERE)
+        outcome = result if result in OUTCOMES else FINISHED_ELSEWHERE
         return result
     except asyncio.CancelledError:
         outcome = REQUEUED if run.job.status == JobStatus.queued else CANCELLED

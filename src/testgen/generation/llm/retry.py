@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
-from testgen.core.metrics import CALL_OK, service_metrics
+from testgen.core.metrics import ABORTED, CALL_OK, service_metrics
 from testgen.core.redis_keys import llm_rate_key
 from testgen.core.tracing import fail, tracer
 from testgen.data.schemas import TestCaseDraft
@@ -175,7 +175,7 @@ class RetryingCaller:
                 fail(span, exc.message)
                 raise
             except asyncio.CancelledError:
-                outcome = "cancelled"
+                outcome = ABORTED
                 raise
             except Exception as exc:
                 fail(span, type(exc).__name__)
@@ -230,7 +230,7 @@ class RetryingCaller:
                 self._observe(model, exc.type, started)
                 raise
             except asyncio.CancelledError:
-                self._observe(model, "cancelled", started)
+                self._observe(model, ABORTED, started)
                 raise
             except Exception as exc:
                 try:
