@@ -222,3 +222,20 @@ def test_tracing_is_off_unless_an_exporter_or_endpoint_is_set() -> None:
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "ProxyTracerProvider"
+
+
+async def test_a_bulk_enqueue_is_one_trace_over_all_its_jobs(
+    http: AsyncClient, settings: Settings, exporter: InMemorySpanExporter
+) -> None:
+    for story in ("US-1", "US-2"):
+        await make_story(http, story)
+    async with run_worker(settings):
+        r = await http.post("/generate-test-cases/queue", json={"story_ids": ["US-1", "US-2"]})
+        assert r.status_code == 202, r.text
+        task_ids = [job["task_id"] for job in r.json()["jobs"]]
+        traces = [
+            await wait_for(lambda t=t: _job_spans(exporter, t), what=f"the span of job {t}") for t in task_ids
+        ]
+    (trace_id,) = {span.context.trace_id for spans in traces for span in spans}
+    roots = [s for s in exporter.get_finished_spans() if s.context.trace_id == trace_id and s.parent is None]
+    assert len(roots) == 1 and roots[0].kind == SpanKind.SERVER

@@ -13,6 +13,12 @@ WORKERS_KEY = f"{PREFIX}workers"  # worker heartbeats: a sorted set of worker id
 WORKERS_RUNNING_KEY = f"{PREFIX}workers-running"  # a hash of worker id -> the jobs it runs
 API_PROCESSES_KEY = f"{PREFIX}api-processes"  # API processes: a sorted set of process id -> last report
 API_STREAMS_KEY = f"{PREFIX}api-streams"  # a hash of API process id -> its open event streams
+# Jobs whose final state is being written (task id -> time): the database first, then Redis. One left
+# here by a worker that died in between is published by the reaper.
+FINISHING_KEY = f"{PREFIX}finishing"
+# Jobs a worker claimed from arq's queue (task id -> claim time, ms), until their run ends. One whose
+# lease lapsed belongs to a worker that died, maybe before it wrote a thing: the reaper re-queues it.
+CLAIMED_KEY = f"{PREFIX}claimed"
 # arq names a job after the worker function that runs it (testgen.worker.functions).
 GENERATE_JOB = "generate_test_cases"
 REGENERATE_JOB = "regenerate_test_case"
@@ -62,3 +68,8 @@ def limit_requests_key(principal: str, window: int) -> str:
 def limit_jobs_key(principal: str) -> str:
     """The jobs a client has queued or running (MAX_JOBS_IN_FLIGHT_PER_KEY): task ids and reservations."""
     return f"{PREFIX}limit:{principal}:jobs"
+
+
+def batch_key(batch_id: str) -> str:
+    """The task ids one bulk enqueue answered with (a list), followed by its one event stream."""
+    return f"{PREFIX}batch:{batch_id}"

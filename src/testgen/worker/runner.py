@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from testgen.core import tracing
 from testgen.core.logs import task_context
 from testgen.core.metrics import FINISHED_ELSEWHERE, REQUEUED, service_metrics
+from testgen.core.redis_keys import FINISHING_KEY
 from testgen.data.job_states import ACTIVE, PROGRESS_EVENT, REPORTED, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.generation.llm.base import LLMError
@@ -34,6 +35,7 @@ PROGRESS_LOADED = 5
 # What a run returns to arq when it did not move the job to a status of its own.
 MISSING = "missing"
 FINISHED_ELSEWHERE_RUN = "finished-elsewhere"
+UNPUBLISHED = "unpublished"  # Redis stayed away: the database has the state, Redis does not
 # A run's final state that is its metrics outcome (core/metrics.py); any other finished elsewhere.
 OUTCOMES = frozenset(s.value for s in TERMINAL)
 FAILED, CANCELLED = JobStatus.failed.value, JobStatus.cancelled.value
@@ -67,14 +69,30 @@ class JobRun:
         values = {"progress": progress, "message": message, **extra}
         final = status in TERMINAL
         if persist and final:
+            await self._finishing(True)
             await self._write_row(status, values)
         self._apply({"status": status.value, **values})
         event = status.value if status != self.last_status else PROGRESS_EVENT
         self.last_status = status.value
-        if await self._publish(event, retry=persist) is None:
+        published = await self._publish(event, retry=persist)
+        if persist and final and published != UNPUBLISHED:
+            await self._finishing(False)
+        if published is None:
             raise JobFinished
         if persist and not final:
             await self._write_row(status, values)
+
+    async def _finishing(self, started: bool) -> None:
+        """Mark (or unmark) the job as having a final state in the database that Redis may not have
+        yet: if this worker dies in between, the reaper publishes it (FINISHING_KEY)."""
+        redis = self.res.store.redis
+        try:
+            if started:
+                await redis.zadd(FINISHING_KEY, {self.job.id: time.time()})
+            else:
+                await redis.zrem(FINISHING_KEY, self.job.id)
+        except (RedisError, OSError) as exc:
+            logger.warning("Task %s: could not mark its final state (%s)", self.job.id, type(exc).__name__)
 
     def _apply(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
@@ -92,7 +110,7 @@ class JobRun:
                 if retry:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
-        return "unpublished"
+        return UNPUBLISHED
 
 
 class JobFailed(Exception):
