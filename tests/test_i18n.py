@@ -106,6 +106,10 @@ def test_every_text_of_the_page_is_a_message() -> None:
     assert sorted(parser.texts - page_messages) == [], "texts of index.html missing from the tables"
 
 
+def test_a_message_without_parameters_keeps_its_braces() -> None:
+    assert label("en", "badge.generating") == "Generating {percent}%"  # the page fills it in
+
+
 def test_the_old_tools_wording() -> None:
     spanish = table("es")
     assert spanish["role.waiting"] == "En cola"
@@ -129,6 +133,15 @@ def test_the_old_tools_wording() -> None:
         (None, "en"),
         ("es;q=abc, ;;, *", "en"),
         ("x" * 5000, "en"),
+        ("en;q=1, es", "en"),  # a missing q is 1: a tie, and the first one wins
+        ("en;q=1, es;q=0.5", "en"),
+        ("fr;q=abc, es", "es"),  # a malformed part is skipped, the rest still counts
+        ("es-ES-x-test", "es"),
+        ("es;q=0", "en"),
+        ("x" * 998 + ",es", "en"),  # only the first 1,000 characters are read
+        ("x" * 995 + ",es", "es"),
+        (",".join(["fr"] * 50 + ["es"]), "en"),  # and only the first 50 languages
+        (",".join(["fr"] * 49 + ["es"]), "es"),
     ],
 )
 def test_accept_language_is_negotiated(header: str | None, language: str) -> None:
