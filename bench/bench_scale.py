@@ -71,7 +71,7 @@ from arq.jobs import deserialize_result
 from arq.worker import Worker, func
 from redis.asyncio import Redis
 from sqlalchemy import func as sql_func
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from testgen.core import heap
 from testgen.core.config import Settings
@@ -106,6 +106,7 @@ class Config:
     subscribers: int
     per_client_process: int
     timeout_s: float
+    profile: Path | None = None
 
     @property
     def poll_delay(self) -> float:
@@ -151,6 +152,67 @@ def total_rss_mb(pids: list[int]) -> float:
     return total
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every process of the machine has used (all cores), from /proc/stat."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / TICK  # all but idle and iowait
+
+
+async def redis_pid(redis: Redis) -> int:
+    return int((await redis.info("server"))["process_id"])
+
+
+async def postgres_backends(engine: Any) -> list[int]:
+    """The PostgreSQL server processes serving the bench's database (none on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return []
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        return [int(pid) for (pid,) in rows]
+
+
+class CpuMeter:
+    """CPU seconds used between start() and stop() by groups of processes, by this process (the
+    bench's client) and by the whole machine (everything, other users' processes included)."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self.base: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.base = {name: cpu_s(pids) for name, pids in self.groups.items()}
+        self.base["bench client"] = time.process_time()
+        self.base["machine"] = machine_busy_s()
+        self.base["wall"] = time.monotonic()
+
+    def stop(self, **cumulative: float) -> dict[str, float]:
+        """The deltas, plus `cumulative` figures (processes born during the run) as given."""
+        used = {name: cpu_s(pids) - self.base[name] for name, pids in self.groups.items()}
+        used.update(cumulative)
+        used["bench client"] = time.process_time() - self.base["bench client"]
+        used["machine"] = machine_busy_s() - self.base["machine"]
+        used["wall"] = time.monotonic() - self.base["wall"]
+        return used
+
+
 def open_files(pid: int) -> int:
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
@@ -159,16 +221,18 @@ def open_files(pid: int) -> int:
 
 
 async def wait_members(
-    redis: Redis, key: str, count: int, since: float, procs: list[Any], what: str, timeout: float = 90
+    redis: Redis, key: str, count: int, since: float, procs: list[Any], what: str, limit_s: float = 90
 ) -> None:
     """Until `count` members of sorted set `key` have a score (a time) after `since`."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     while await redis.zcount(key, since, "+inf") < count:
-        dead = [p for p in procs if (p.poll() if isinstance(p, subprocess.Popen) else p.returncode) is not None]
+        dead = [
+            p for p in procs if (p.poll() if isinstance(p, subprocess.Popen) else p.returncode) is not None
+        ]
         if dead:
             raise RuntimeError(f"{what}: a process exited while starting")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: {count} processes not ready after {timeout:.0f} s")
+            raise RuntimeError(f"{what}: {count} processes not ready after {limit_s:.0f} s")
         await asyncio.sleep(0.1)
 
 
@@ -193,6 +257,35 @@ class RssSampler:
     def __exit__(self, *_: object) -> None:
         assert self._task is not None
         self._task.cancel()
+
+
+@contextmanager
+def profiled(cfg: Config, targets: dict[str, int], seconds: float) -> Iterator[None]:
+    """With --profile DIR: py-spy samples each target process for `seconds` (collapsed stacks in
+    DIR/<name>.txt, for flame graphs or a plain sort); it is given 1 s to attach first."""
+    if cfg.profile is None:
+        yield
+        return
+    cfg.profile.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(PYTHON).parent / "py-spy")
+    options = ["--format", "raw", "--rate", "200", "--duration", f"{seconds:.0f}", "--nonblocking"]
+    spies = [
+        subprocess.Popen(
+            [spy, "record", *options, "--pid", str(pid), "--output", str(cfg.profile / f"{name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in targets.items()
+    ]
+    time.sleep(1.0)
+    try:
+        yield
+    finally:
+        for spy in spies:
+            try:
+                spy.wait(seconds + 10)
+            except subprocess.TimeoutExpired:
+                spy.kill()
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
@@ -227,7 +320,11 @@ async def run_ours(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
             await asyncio.to_thread(wait_port, port, api, 90)
             await wait_members(redis, API_PROCESSES_KEY, cfg.api, since, [api], "API")
             await wait_members(redis, WORKERS_KEY, cfg.workers, since, [workers], "workers")
+            meter = CpuMeter(
+                {"API": family(api.pid), "workers": family(workers.pid), "Redis": [await redis_pid(redis)]}
+            )
             with RssSampler({"api": api.pid, "workers": workers.pid}) as rss:
+                meter.start()
                 t0 = dt.datetime.now(dt.UTC)
                 started = time.monotonic()
                 limits = httpx.Limits(max_keepalive_connections=0)  # a new connection per request
@@ -256,6 +353,8 @@ async def run_ours(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
                         finished = True
                         break
                     await asyncio.sleep(0.25)
+                backends = await postgres_backends(engine)
+                cpu = meter.stop(**({"PostgreSQL": cpu_s(backends)} if backends else {}))
         async with engine.connect() as conn:
             rows = (await conn.execute(select(GenerationJob.status, GenerationJob.finished_at))).all()
     finally:
@@ -270,6 +369,7 @@ async def run_ours(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
         "latencies": latencies,
         "queued_s": queued_s,
         "peak": rss.peak,
+        "cpu": cpu,
         "writes": writes,
         "payload": payload,
     }
@@ -310,7 +410,10 @@ def bare_worker_main(args: argparse.Namespace) -> int:
             async with redis.pipeline(transaction=False) as pipe:
                 pipe.set(f"bench:bare:state:{task_id}", data, ex=3600)
                 pipe.xadd(
-                    f"bench:bare:events:{task_id}", {"event": event, "data": data}, maxlen=1000, approximate=True
+                    f"bench:bare:events:{task_id}",
+                    {"event": event, "data": data},
+                    maxlen=1000,
+                    approximate=True,
                 )
                 pipe.expire(f"bench:bare:events:{task_id}", 3600)
                 await pipe.execute()
@@ -342,6 +445,10 @@ def bare_worker_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def start_processes(command: list[str], copies: int) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen(command, cwd=ROOT, preexec_fn=raise_nofile) for _ in range(copies)]
+
+
 async def run_bare(env: Env, cfg: Config, redis: Redis, writes: int, payload: int) -> dict[str, Any]:
     since = time.time()
     command = [
@@ -356,14 +463,16 @@ async def run_bare(env: Env, cfg: Config, redis: Redis, writes: int, payload: in
         f"--payload={payload}",
         f"--latency={cfg.latency}",
     ]
-    procs = [subprocess.Popen(command, cwd=ROOT, preexec_fn=raise_nofile) for _ in range(cfg.workers)]
+    procs = start_processes(command, cfg.workers)
     ids = [f"bare-{i:05d}" for i in range(cfg.jobs)]
     latencies: list[float] = []
     pool = await create_pool(RedisSettings.from_dsn(env.redis_url))
     finished = False
     try:
         await wait_members(redis, BARE_READY, cfg.workers, since, procs, "bare arq workers")
+        meter = CpuMeter({"workers": [p.pid for p in procs], "Redis": [await redis_pid(redis)]})
         with RssSampler({f"w{i}": p.pid for i, p in enumerate(procs)}) as rss:
+            meter.start()
             t0 = dt.datetime.now(dt.UTC)
             started = time.monotonic()
             gate = asyncio.Semaphore(BARE_ENQUEUE_AT_ONCE)
@@ -388,6 +497,7 @@ async def run_bare(env: Env, cfg: Config, redis: Redis, writes: int, payload: in
                     finished = True
                     break
                 await asyncio.sleep(0.25)
+            cpu = meter.stop()
         finishes: list[dt.datetime] = []
         failed = 0
         for chunk in chunks(ids, 1000):
@@ -411,6 +521,7 @@ async def run_bare(env: Env, cfg: Config, redis: Redis, writes: int, payload: in
         "latencies": latencies,
         "queued_s": queued_s,
         "peak": {"api": 0.0, "workers": peak},
+        "cpu": cpu,
     }
 
 
@@ -454,6 +565,7 @@ async def sse_clients_main(args: argparse.Namespace) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(everyone.wait(), args.wait_s)
     print(json.dumps({"times": times, "failed": state["failed"]}), flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # stay alive (for the CPU figures) until told
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -468,7 +580,9 @@ async def run_fanout(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
     with service(env, ["api", "--workers", str(cfg.fanout_api), "--port", str(port)]) as api:
         await asyncio.to_thread(wait_port, port, api, 90)
         await wait_members(redis, API_PROCESSES_KEY, cfg.fanout_api, since, [api], "API")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False
+        ) as http:
             r = await http.post(f"/generate-test-cases/{story}/queue", json={})
             r.raise_for_status()
             task = r.json()["task_id"]
@@ -508,8 +622,13 @@ async def run_fanout(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
             snapshot = await store.get(task)
             assert snapshot is not None
             snapshot["progress"] = 1
-            t0 = time.time()
-            await store.publish(snapshot, "progress")
+            meter = CpuMeter(
+                {"API": pids, "clients": [c.pid for c in clients], "Redis": [await redis_pid(redis)]}
+            )
+            with profiled(cfg, {"fanout-api": pids[0], "fanout-clients": clients[0].pid}, 5):
+                meter.start()
+                t0 = time.time()
+                await store.publish(snapshot, "progress")
             for client in clients:
                 assert client.stdin is not None
                 client.stdin.write(b"go\n")
@@ -521,6 +640,10 @@ async def run_fanout(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
                 answer = json.loads(await asyncio.wait_for(client.stdout.readline(), 120))
                 times += answer["times"]
                 late_failures += answer["failed"]
+            cpu = meter.stop()
+            for client in clients:
+                assert client.stdin is not None
+                client.stdin.close()
         finally:
             for client in clients:
                 if client.returncode is None:
@@ -539,6 +662,7 @@ async def run_fanout(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
         "rss": rss,
         "lat": latencies,
         "lost": n - len(latencies),
+        "cpu": cpu,
     }
 
 
@@ -584,6 +708,25 @@ def report_jobs(cfg: Config, database: str, ours: dict[str, Any], bare: dict[str
             "not completed",
         ],
         rows,
+    )
+    parts = ["API", "workers", "Redis", "PostgreSQL", "bench client"]
+    cpu_rows = []
+    for name, r in (("testgen", ours), ("bare arq", bare)):
+        cpu = r["cpu"]
+        service = sum(cpu.get(k, 0.0) for k in parts[:4])
+        cpu_rows.append(
+            [
+                name,
+                *[f"{cpu[k]:.1f}" if k in cpu else "-" for k in parts],
+                f"{cpu['machine'] - service - cpu['bench client']:.1f}",
+                f"{cpu['machine']:.1f} of {cpu['wall'] * (os.cpu_count() or 1):.0f}",
+                f"{service / cfg.jobs * 1000:.1f}",
+            ]
+        )
+    print("CPU seconds from the first enqueue to the last job done:")
+    table(
+        ["run", *parts, "rest of machine", "machine busy of available", "service CPU ms per job"],
+        cpu_rows,
     )
     print(f"bulk requests ({cfg.bulk:,} stories each), ms: {', '.join(ms(x) for x in ours['latencies'])}")
     print(f"floor (jobs / (workers x max_jobs) x latency): {floor:.1f} s")
@@ -632,6 +775,14 @@ def report_fanout(cfg: Config, r: dict[str, Any]) -> bool:
             ]
         ],
     )
+    cpu = r["cpu"]
+    ours = cpu["API"] + cpu["clients"] + cpu["Redis"] + cpu["bench client"]
+    print(
+        f"CPU seconds from the publish to the clients' answers ({cpu['wall']:.2f} s wall, "
+        f"{cpu['wall'] * (os.cpu_count() or 1):.2f} available): API processes {cpu['API']:.2f}, "
+        f"client processes {cpu['clients']:.2f}, Redis {cpu['Redis']:.2f}, "
+        f"rest of machine {cpu['machine'] - ours:.2f}"
+    )
     if r["n"] >= 20_000:
         p99 = pct(r["lat"], 99)
         print(
@@ -674,13 +825,24 @@ def parse() -> argparse.Namespace:
         f"default TEST_DATABASE_URL, else {DEFAULT_POSTGRES}",
     )
     parser.add_argument("--api-processes", type=int, default=2, help="API processes for (a) (default 2)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes, both sides of (a) (default 2)")
-    parser.add_argument("--max-jobs", type=int, default=250, help="jobs at once per worker process (default 250)")
-    parser.add_argument("--fanout-api-processes", type=int, default=4, help="API processes for (b) (default 4)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="worker processes, both sides of (a) (default 2)"
+    )
+    parser.add_argument(
+        "--max-jobs", type=int, default=250, help="jobs at once per worker process (default 250)"
+    )
+    parser.add_argument(
+        "--fanout-api-processes", type=int, default=4, help="API processes for (b) (default 4)"
+    )
     parser.add_argument("--jobs", type=int, help="default 10,000 (quick 300)")
     parser.add_argument("--latency", type=float, help="model latency per batch, s (default 1, quick 0.2)")
-    parser.add_argument("--subscribers", type=int, help="SSE subscribers for (b) (default 20,000, quick 2,000)")
+    parser.add_argument(
+        "--subscribers", type=int, help="SSE subscribers for (b) (default 20,000, quick 2,000)"
+    )
     parser.add_argument("--part", choices=["all", "jobs", "fanout"], default="all")
+    parser.add_argument(
+        "--profile", type=Path, help="run py-spy (pip install py-spy) on one process of each kind into DIR"
+    )
     # The roles of the benchmark's own child processes.
     hidden = argparse.SUPPRESS
     parser.add_argument("--role", choices=["bare-worker", "sse-clients"], help=hidden)
@@ -717,6 +879,7 @@ def main() -> int:
         subscribers=args.subscribers or (2000 if quick else 20_000),
         per_client_process=1000 if quick else 5000,
         timeout_s=120 if quick else 900,
+        profile=args.profile,
     )
     machine = f"nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f} at start"
     with environment((server or DEFAULT_POSTGRES) if database == "postgres" else None) as env:
