@@ -39,6 +39,7 @@ import datetime as dt
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -260,15 +261,17 @@ class RssSampler:
 
 
 @contextmanager
-def profiled(cfg: Config, targets: dict[str, int], seconds: float) -> Iterator[None]:
-    """With --profile DIR: py-spy samples each target process for `seconds` (collapsed stacks in
-    DIR/<name>.txt, for flame graphs or a plain sort); it is given 1 s to attach first."""
+def profiled(cfg: Config, targets: dict[str, int], seconds: float | None = None) -> Iterator[None]:
+    """With --profile DIR: py-spy samples each target process (collapsed stacks in DIR/<name>.txt,
+    for flame graphs or a plain sort) for `seconds`, or until the block ends; it is given 1 s to
+    attach first."""
     if cfg.profile is None:
         yield
         return
     cfg.profile.mkdir(parents=True, exist_ok=True)
     spy = str(Path(PYTHON).parent / "py-spy")
-    options = ["--format", "raw", "--rate", "200", "--duration", f"{seconds:.0f}", "--nonblocking"]
+    options = ["--format", "raw", "--rate", "100", "--nonblocking"]
+    options += ["--duration", f"{seconds:.0f}"] if seconds else []
     spies = [
         subprocess.Popen(
             [spy, "record", *options, "--pid", str(pid), "--output", str(cfg.profile / f"{name}.txt")],
@@ -282,8 +285,10 @@ def profiled(cfg: Config, targets: dict[str, int], seconds: float) -> Iterator[N
         yield
     finally:
         for spy in spies:
+            if not seconds:
+                spy.send_signal(signal.SIGINT)
             try:
-                spy.wait(seconds + 10)
+                spy.wait((seconds or 0) + 10)
             except subprocess.TimeoutExpired:
                 spy.kill()
 
@@ -323,7 +328,10 @@ async def run_ours(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
             meter = CpuMeter(
                 {"API": family(api.pid), "workers": family(workers.pid), "Redis": [await redis_pid(redis)]}
             )
-            with RssSampler({"api": api.pid, "workers": workers.pid}) as rss:
+            with (
+                RssSampler({"api": api.pid, "workers": workers.pid}) as rss,
+                profiled(cfg, {"jobs-api": family(api.pid)[0], "jobs-worker": family(workers.pid)[0]}),
+            ):
                 meter.start()
                 t0 = dt.datetime.now(dt.UTC)
                 started = time.monotonic()
@@ -471,7 +479,10 @@ async def run_bare(env: Env, cfg: Config, redis: Redis, writes: int, payload: in
     try:
         await wait_members(redis, BARE_READY, cfg.workers, since, procs, "bare arq workers")
         meter = CpuMeter({"workers": [p.pid for p in procs], "Redis": [await redis_pid(redis)]})
-        with RssSampler({f"w{i}": p.pid for i, p in enumerate(procs)}) as rss:
+        with (
+            RssSampler({f"w{i}": p.pid for i, p in enumerate(procs)}) as rss,
+            profiled(cfg, {"bare-worker": procs[0].pid}),
+        ):
             meter.start()
             t0 = dt.datetime.now(dt.UTC)
             started = time.monotonic()
