@@ -269,12 +269,12 @@ def profiled(cfg: Config, targets: dict[str, int], seconds: float | None = None)
         yield
         return
     cfg.profile.mkdir(parents=True, exist_ok=True)
-    spy = str(Path(PYTHON).parent / "py-spy")
+    py_spy = str(Path(PYTHON).parent / "py-spy")
     options = ["--format", "raw", "--rate", "100", "--nonblocking"]
     options += ["--duration", f"{seconds:.0f}"] if seconds else []
     spies = [
         subprocess.Popen(
-            [spy, "record", *options, "--pid", str(pid), "--output", str(cfg.profile / f"{name}.txt")],
+            [py_spy, "record", *options, "--pid", str(pid), "--output", str(cfg.profile / f"{name}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -284,13 +284,13 @@ def profiled(cfg: Config, targets: dict[str, int], seconds: float | None = None)
     try:
         yield
     finally:
-        for spy in spies:
+        for process in spies:
             if not seconds:
-                spy.send_signal(signal.SIGINT)
+                process.send_signal(signal.SIGINT)
             try:
-                spy.wait((seconds or 0) + 10)
+                process.wait((seconds or 0) + 10)
             except subprocess.TimeoutExpired:
-                spy.kill()
+                process.kill()
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:
@@ -752,7 +752,7 @@ def report_jobs(cfg: Config, database: str, ours: dict[str, Any], bare: dict[str
                 f"target: 1,000 stories per bulk request < {TARGET_BULK_S:g} s on PostgreSQL "
                 f"{verdict(slowest < TARGET_BULK_S)} (slowest {ms(slowest)} ms)"
             )
-    return ours["not_completed"] == 0 and bare["not_completed"] == 0
+    return bool(ours["not_completed"] == 0 and bare["not_completed"] == 0)
 
 
 def report_fanout(cfg: Config, r: dict[str, Any]) -> bool:
@@ -801,7 +801,7 @@ def report_fanout(cfg: Config, r: dict[str, Any]) -> bool:
             f"RSS < {TARGET_RSS_MB:g} MB {verdict(r['rss'] < TARGET_RSS_MB)} ({r['rss']:.0f}), "
             f"lost 0 {verdict(r['lost'] == 0)} ({r['lost']})"
         )
-    return r["lost"] == 0
+    return bool(r["lost"] == 0)
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -876,6 +876,18 @@ def main() -> int:
     if args.role == "sse-clients":
         return asyncio.run(sse_clients_main(args))
     quick = args.quick
+    bounds = {  # everything the bench starts is bounded in count (and each wait in time)
+        "--jobs": (args.jobs, 1, 50_000),
+        "--subscribers": (args.subscribers, 1, 25_000),  # one loopback port each (28,231 here)
+        "--api-processes": (args.api_processes, 1, 16),
+        "--fanout-api-processes": (args.fanout_api_processes, 1, 16),
+        "--workers": (args.workers, 1, 16),
+        "--max-jobs": (args.max_jobs, 1, 2000),
+    }
+    for flag, (value, low, high) in bounds.items():
+        if value is not None and not low <= value <= high:
+            print(f"bench_scale: {flag} must be from {low} to {high}, got {value}", file=sys.stderr)
+            return 2
     server = args.database_url or os.environ.get("TEST_DATABASE_URL")
     database = args.database or ("sqlite" if quick and not server else "postgres")
     jobs = args.jobs or (300 if quick else 10_000)
