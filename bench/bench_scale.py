@@ -742,6 +742,16 @@ def report_jobs(cfg: Config, database: str, ours: dict[str, Any], bare: dict[str
     print(f"bulk requests ({cfg.bulk:,} stories each), ms: {', '.join(ms(x) for x in ours['latencies'])}")
     print(f"floor (jobs / (workers x max_jobs) x latency): {floor:.1f} s")
     ratio = ours["wall"] / bare["wall"]
+    cores = os.cpu_count() or 1
+    bounds = []
+    for r in (ours, bare):
+        need = sum(r["cpu"].get(k, 0.0) for k in parts)  # everything the run itself used
+        bounds.append(max(floor, need / cores))
+    print(
+        f"lower bounds with the {cores} cores to ourselves (max of the latency floor and the run's own "
+        f"CPU / {cores}): testgen {bounds[0]:.1f} s, bare arq {bounds[1]:.1f} s "
+        f"-> {bounds[0] / bounds[1]:.2f}x"
+    )
     slowest = max(ours["latencies"])
     print(f"ours / bare arq: {ratio:.2f}x")
     full = cfg.jobs >= 10_000
@@ -793,6 +803,11 @@ def report_fanout(cfg: Config, r: dict[str, Any]) -> bool:
         f"{cpu['wall'] * (os.cpu_count() or 1):.2f} available): API processes {cpu['API']:.2f}, "
         f"client processes {cpu['clients']:.2f}, Redis {cpu['Redis']:.2f}, "
         f"rest of machine {cpu['machine'] - ours:.2f}"
+    )
+    cores = os.cpu_count() or 1
+    print(
+        f"lower bound for the last delivery with the {cores} cores to ourselves: "
+        f"(API + clients CPU) / {cores} = {(cpu['API'] + cpu['clients']) / cores * 1000:.0f} ms"
     )
     if r["n"] >= 20_000:
         p99 = pct(r["lat"], 99)
