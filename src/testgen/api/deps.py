@@ -114,6 +114,7 @@ JobDep = Annotated[GenerationJob, Depends(existing_job)]
 
 
 MAX_STREAM_IDS = 500  # task_id + story_id values one multiplexed stream may name
+MAX_STREAM_BATCHES = 10  # bulk enqueue batches one multiplexed stream may follow
 STREAM_OPEN_TIMEOUT_S = 30.0
 
 
@@ -164,24 +165,24 @@ async def jobs_for_stream(
     redis: RedisDep,
     task_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
     story_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
-    batch: Annotated[str | None, Query(max_length=64)] = None,
+    batch: Annotated[list[str], Query(max_length=64)] = [],  # noqa: B006
 ) -> list[GenerationJob]:
     """The jobs a multiplexed stream covers: the given tasks, the latest job of each given story,
-    and the jobs of a bulk enqueue's `batch`.
+    and the jobs of each bulk enqueue `batch`.
 
     Three queries whatever the number of ids (bounded by MAX_STREAM_IDS, and a batch by its size);
     the session is done before the stream starts.
     """
-    if not task_id and not story_id and batch is None:
+    if not task_id and not story_id and not batch:
         raise InvalidRequestError("Name at least one task_id or story_id, or a batch, to follow")
     task_ids, story_ids = list(dict.fromkeys(task_id)), list(dict.fromkeys(story_id))
-    if len(task_ids) + len(story_ids) > MAX_STREAM_IDS:
+    if len(task_ids) + len(story_ids) > MAX_STREAM_IDS or len(batch) > MAX_STREAM_BATCHES:
         raise InvalidRequestError(
-            f"One event stream follows at most {MAX_STREAM_IDS} task_id and story_id values; "
-            "open several streams"
+            f"One event stream follows at most {MAX_STREAM_IDS} task_id and story_id values and "
+            f"{MAX_STREAM_BATCHES} batches; open several streams"
         )
-    if batch is not None:
-        task_ids = list(dict.fromkeys([*task_ids, *await batch_task_ids(redis, batch)]))
+    for ident in dict.fromkeys(batch):
+        task_ids = list(dict.fromkeys([*task_ids, *await batch_task_ids(redis, ident)]))
     await begin_read(session)
     jobs = {job.id: job for job in await repository.get_jobs(session, task_ids)} if task_ids else {}
     missing_task = next((ident for ident in task_ids if ident not in jobs), None)

@@ -233,3 +233,4 @@ class ClientSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     testgen_api_key: SecretStr | None = None
+    testgen_api_url: str | None = Field(default=None, max_length=2000)
