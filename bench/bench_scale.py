@@ -172,6 +172,12 @@ def machine_busy_s() -> float:
     return (sum(values[:8]) - values[3] - values[4]) / TICK  # all but idle and iowait
 
 
+async def redis_calls(redis: Redis) -> int:
+    """Commands Redis has run so far (INFO commandstats; a script's own commands count too)."""
+    stats = await redis.info("commandstats")
+    return sum(int(v["calls"]) for v in stats.values())
+
+
 async def redis_pid(redis: Redis) -> int:
     return int((await redis.info("server"))["process_id"])
 
@@ -332,6 +338,7 @@ async def run_ours(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
                 RssSampler({"api": api.pid, "workers": workers.pid}) as rss,
                 profiled(cfg, {"jobs-api": family(api.pid)[0], "jobs-worker": family(workers.pid)[0]}),
             ):
+                calls = await redis_calls(redis)
                 meter.start()
                 t0 = dt.datetime.now(dt.UTC)
                 started = time.monotonic()
@@ -363,6 +370,7 @@ async def run_ours(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
                     await asyncio.sleep(0.25)
                 backends = await postgres_backends(engine)
                 cpu = meter.stop(**({"PostgreSQL": cpu_s(backends)} if backends else {}))
+                calls = await redis_calls(redis) - calls
         async with engine.connect() as conn:
             rows = (await conn.execute(select(GenerationJob.status, GenerationJob.finished_at))).all()
     finally:
@@ -378,6 +386,7 @@ async def run_ours(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
         "queued_s": queued_s,
         "peak": rss.peak,
         "cpu": cpu,
+        "calls": calls,
         "writes": writes,
         "payload": payload,
     }
@@ -483,6 +492,7 @@ async def run_bare(env: Env, cfg: Config, redis: Redis, writes: int, payload: in
             RssSampler({f"w{i}": p.pid for i, p in enumerate(procs)}) as rss,
             profiled(cfg, {"bare-worker": procs[0].pid}),
         ):
+            calls = await redis_calls(redis)
             meter.start()
             t0 = dt.datetime.now(dt.UTC)
             started = time.monotonic()
@@ -509,6 +519,7 @@ async def run_bare(env: Env, cfg: Config, redis: Redis, writes: int, payload: in
                     break
                 await asyncio.sleep(0.25)
             cpu = meter.stop()
+            calls = await redis_calls(redis) - calls
         finishes: list[dt.datetime] = []
         failed = 0
         for chunk in chunks(ids, 1000):
@@ -533,6 +544,7 @@ async def run_bare(env: Env, cfg: Config, redis: Redis, writes: int, payload: in
         "queued_s": queued_s,
         "peak": {"api": 0.0, "workers": peak},
         "cpu": cpu,
+        "calls": calls,
     }
 
 
@@ -738,6 +750,10 @@ def report_jobs(cfg: Config, database: str, ours: dict[str, Any], bare: dict[str
     table(
         ["run", *parts, "rest of machine", "machine busy of available", "service CPU ms per job"],
         cpu_rows,
+    )
+    print(
+        f"Redis commands per job (INFO commandstats, a script's own commands included, the bench's "
+        f"polling too): testgen {ours['calls'] / cfg.jobs:.1f}, bare arq {bare['calls'] / cfg.jobs:.1f}"
     )
     print(f"bulk requests ({cfg.bulk:,} stories each), ms: {', '.join(ms(x) for x in ours['latencies'])}")
     print(f"floor (jobs / (workers x max_jobs) x latency): {floor:.1f} s")
