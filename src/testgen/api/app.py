@@ -107,7 +107,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             allow_origins=settings.cors_origin_list,
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            expose_headers=["Retry-After"],
+            expose_headers=["Retry-After", stories.TOTAL_COUNT_HEADER],
         )
     app.add_middleware(SecurityHeadersMiddleware)
 

@@ -15,6 +15,9 @@ API_STREAMS_KEY = f"{PREFIX}api-streams"  # a hash of API process id -> its open
 # Jobs whose final state is being written (task id -> time): the database first, then Redis. One left
 # here by a worker that died in between is published by the reaper.
 FINISHING_KEY = f"{PREFIX}finishing"
+# Jobs a worker claimed from arq's queue (task id -> claim time, ms), until their run ends. One whose
+# lease lapsed belongs to a worker that died, maybe before it wrote a thing: the reaper re-queues it.
+CLAIMED_KEY = f"{PREFIX}claimed"
 # arq names a job after the worker function that runs it (testgen.worker.functions).
 GENERATE_JOB = "generate_test_cases"
 REGENERATE_JOB = "regenerate_test_case"
