@@ -115,3 +115,17 @@ async def test_the_language_setting_wins_over_the_browser(page: Page) -> None:
     assert await page.evaluate("document.documentElement.lang") == "en"
     await page.locator("#ui-language").select_option("")  # back to the browser's language
     await expect(page.locator("#stories-heading")).to_have_text("Historias de usuario")
+
+
+async def test_a_story_added_with_its_language(page: Page, http: AsyncClient) -> None:
+    assert (await http.post("/projects", json={"name": "Tienda"})).status_code == 201
+    await page.goto("/")
+    form = page.locator("#story-form")
+    await expect(form.locator("[name=language]")).to_have_attribute("placeholder", "detectado")
+    await form.locator("[name=id]").fill("ES-9")
+    await form.locator("[name=title]").fill("Iniciar sesión")  # too short to detect
+    await form.locator("[name=language]").fill("es")
+    await form.locator("button[type=submit]").click()
+    await expect(page.locator('tr[data-story="ES-9"]')).to_be_visible()
+    story = (await http.get("/user-stories/ES-9")).json()
+    assert story["language"] == "es" and story["detected_language"] == "und"

@@ -50,10 +50,11 @@ export async function submitStory(event) {
       acceptance_criteria: criteria,
       priority: value("priority"),
       project_id: Number(projectId),
+      language: value("language").trim() || null,
     });
     showAddedStory(story);
     toast(t("form.added", { id: story.id }), "success");
-    for (const name of ["id", "title", "description", "acceptance_criteria", "new_project"]) {
+    for (const name of ["id", "title", "description", "acceptance_criteria", "new_project", "language"]) {
       field(form, name).value = "";
     }
     field(form, "id").focus();

@@ -164,7 +164,7 @@ function editStory(story) {
           PRIORITIES.map((p) => h("option", { value: p, selected: p === story.priority }, t(`priority.${p}`))))),
       h("label", {}, t("page.project"), projectSelect),
       h("label", {}, t("story.language"),
-        h("input", { name: "language", maxLength: 35, value: story.language || "", title: t("story.language_help"),
+        h("input", { name: "language", maxLength: 35, value: story.language || "", title: t("page.language_help"),
           placeholder: languageOf({ ...story, language: null }, state.projects.get(story.project_id)) })),
     ),
     h("label", {}, t("page.description"), h("textarea", { name: "description", rows: 2, value: story.description })),
