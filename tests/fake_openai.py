@@ -36,6 +36,7 @@ OPENAI_BEHAVIOURS = frozenset(
         "too_few_scenarios",
         "too_few_test_cases",
         "malformed_json",
+        "wrong_language",
         "length",
         "not_json_body",
         "hang",
@@ -217,7 +218,10 @@ class FakeOpenAI(FakeGemini):
             return 200, b"<html><body>upstream proxy says hello</body></html>", []
         inner = "too_few_scenarios" if behaviour == "too_few_scenarios" else behaviour
         text = _answer_text(
-            inner if inner in ("too_few_scenarios", "too_few_test_cases", "malformed_json") else "ok", spec
+            inner
+            if inner in ("too_few_scenarios", "too_few_test_cases", "malformed_json", "wrong_language")
+            else "ok",
+            spec,
         )
         if behaviour == "fenced":
             text = f"Here are the test cases you asked for:\n\n```json\n{text}\n```\n\nLet me know!"

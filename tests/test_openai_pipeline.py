@@ -243,3 +243,27 @@ async def test_a_job_for_a_provider_the_worker_lacks_fails_saying_so(
     error = events[-1].data["error"]
     assert events[-1].event == "failed" and error["type"] == "configuration"
     assert "'gemini'" in error["message"] and "openai, offline" in error["message"]
+
+
+async def test_spanish_story_through_an_openai_compatible_server(
+    http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI
+) -> None:
+    project = (await http.post("/projects", json={"name": "Tienda"})).json()["id"]
+    story = {
+        "id": "ES-1",
+        "project_id": project,
+        "title": "Restablecer la contraseña",
+        "description": "Como cliente registrado quiero restablecer mi contraseña para volver a entrar.",
+        "acceptance_criteria": ["Se envía un enlace al correo del cliente"],
+    }
+    assert (await http.post("/user-stories", json=story)).status_code == 201
+    fake.script("wrong_language")  # a local model that answers in English
+    job = await queue(http, "ES-1", num_test_cases=1, scenarios_per_test_case=2)
+    async with run_worker(openai_settings):
+        events = await read_events(http, job["events_url"])
+    result = events[-1].data["result"]
+    assert events[-1].event == "completed" and result["language"] == "es"
+    assert result["language_mismatch"] is False and result["stats"]["reasks"] == 1
+    first, second = fake.user_texts()
+    assert "in Spanish (es)" in first and "it was written in English, not in Spanish" in second
+    assert result["test_cases"][0]["scenarios"][0]["given"] == ["un usuario para el caso de prueba 1"]
