@@ -19,6 +19,7 @@ from testgen.core import messages, tracing
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError
+from testgen.core.job_queue import enqueue_many
 from testgen.core.metrics import service_metrics
 from testgen.core.presence import no_worker_warning, with_warning
 from testgen.core.redis import redact_url
@@ -60,12 +61,11 @@ async def dispatch(
     ):
         carrier = tracing.inject()
         try:
-            await store.publish(job_snapshot(job), JobStatus.queued, force=True)
-            if carrier:
-                await redis.enqueue_job(function, job.id, _job_id=job.id, trace=carrier)
-            else:
-                await redis.enqueue_job(function, job.id, _job_id=job.id)
-            await redis.publish(WAKE_CHANNEL, b"1")
+            async with redis.pipeline(transaction=False) as pipe:  # one round trip
+                await store.publish_in(pipe, job_snapshot(job), JobStatus.queued, force=True)
+                await enqueue_many(pipe, redis, function, [job.id], {"trace": carrier} if carrier else None)
+                pipe.publish(WAKE_CHANNEL, b"1")
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             await repository.change_job(session, UNDO_ENQUEUE, job.id)
             await session.commit()
