@@ -21,14 +21,14 @@ from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError
 from testgen.core.job_queue import enqueue_many
 from testgen.core.metrics import service_metrics
-from testgen.core.presence import no_worker_warning, with_warning
+from testgen.core.presence import live_workers_in, with_warning
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
 from testgen.data import repository
 from testgen.data.job_states import CANCEL, TERMINAL, UNDO_ENQUEUE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
-from testgen.streaming.progress_store import ProgressStore
+from testgen.streaming.progress_store import ProgressStore, decode_state
 from testgen.streaming.snapshots import job_snapshot
 
 logger = logging.getLogger(__name__)
@@ -161,11 +161,16 @@ async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
     if job.status in TERMINAL:
         return job_snapshot(job)
     try:
-        live = await store.get(job.id)
+        async with store.redis.pipeline(transaction=False) as pipe:  # one round trip
+            store.get_in(pipe, job.id)
+            live_workers_in(pipe)
+            raw, workers = await pipe.execute()
+        live = decode_state(raw)
     except (RedisError, OSError):
-        live = None
+        live, workers = None, None
     snapshot = live or job_snapshot(job)
-    if snapshot["status"] == JobStatus.queued and (warning := await no_worker_warning(store.redis)):
+    if snapshot["status"] == JobStatus.queued and workers == 0:
+        warning = messages.NO_WORKER_RUNNING
         snapshot = {**snapshot, "message": with_warning(snapshot["message"], warning), "warning": warning}
     return snapshot
 
