@@ -86,7 +86,9 @@ async def status(task_id: str) -> dict[str, Any]:
         pipe.get(f"floor:job:{task_id}")
         pipe.zcount("testgen:workers", time.time() - 30, "+inf")
         live, workers = await pipe.execute()
-    state = json.loads(live) if live else {"task_id": job.id, "status": job.status, "created_at": str(utcnow())}
+    state = (
+        json.loads(live) if live else {"task_id": job.id, "status": job.status, "created_at": str(utcnow())}
+    )
     return {**state, "warning": None if workers else "no worker"}
 
 
