@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from testgen.data import schemas
 from testgen.data.schemas import Scenario
-from testgen.generation.quality import coverage, duplicate_positions, normalise_step, scenario_fingerprint
+from testgen.generation.quality import coverage, duplicate_positions
+from testgen.generation.similarity import normalise_step, scenario_key
 
 
 def scenario(
@@ -22,11 +23,12 @@ def test_normalise_step_ignores_case_punctuation_and_spacing() -> None:
     assert normalise_step("Ärger über ß") == "ärger über ss"
 
 
-def test_fingerprint_keeps_the_parts_apart() -> None:
+def test_key_keeps_the_parts_apart() -> None:
     one = Scenario(title="a", given=["x"], when=["y", "z"], then=["w"])
-    assert scenario_fingerprint(one) == (("x",), ("y", "z"), ("w",))
+    assert scenario_key(one).parts == ("x", "y z", "w")
     moved = Scenario(title="b", given=["x", "y"], when=["z"], then=["w"])
-    assert scenario_fingerprint(one) != scenario_fingerprint(moved)
+    assert scenario_key(one).parts != scenario_key(moved).parts
+    assert duplicate_positions([case("A", [one, moved], [0])]) == []
 
 
 def test_duplicates_are_later_repeats_across_test_cases() -> None:

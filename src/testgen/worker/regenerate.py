@@ -18,9 +18,11 @@ from testgen.data.drafts import draft_cases, is_open_draft
 from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
-from testgen.generation.duplicates import duplicates_in, replace_duplicates
+from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import BadOutputError, BatchRequest, CallStats, TestCaseSlot, story_text
+from testgen.generation.planning import technique_for
 from testgen.generation.quality import coverage
+from testgen.generation.similarity import SavedIndex, find_duplicates
 from testgen.worker.generate import (
     PROGRESS_BATCHES_START,
     PROGRESS_BUILDING,
@@ -29,6 +31,7 @@ from testgen.worker.generate import (
 )
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute
+from testgen.worker.story_context import load_context, record_usage
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     index, per_case = int(options["index"]), int(options["scenarios_per_test_case"])
     async with res.sessionmaker() as session:
         cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)
+    context = await load_context(res, story)
     old = cases[index]
     text = story_text(story)
     criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
@@ -86,7 +90,11 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         slots=[slot],
         scenarios_per_test_case=per_case,
         avoid_titles=avoid,
+        technique=technique_for(index),
+        saved_tests=context.covered_tests(),
+        instructions=context.instructions,
     )
+    context.check_budget([request])
     answer = await provider.generate_batch(request)
     if not answer.test_cases:
         raise BadOutputError("model wrote no test case")
@@ -94,27 +102,34 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     stats.add(answer.stats)
     cases[index] = answer.test_cases[0]
 
-    replaced = remaining = 0
-    if duplicates_in(cases, only=index):
+    threshold = res.settings.duplicate_threshold
+    saved = SavedIndex(context.saved_scenarios(), threshold)
+    outcome = DedupeOutcome(0, [], 0)
+    if find_duplicates(cases, saved, threshold=threshold, only=index):
         await run.report(JobStatus.generating, PROGRESS_DEDUPE, "Replacing near-duplicate scenarios")
-        replaced, remaining = await replace_duplicates(
-            provider, text, {index: slot}, cases, per_case, stats, only=index
+        outcome = await replace_duplicates(
+            provider, [request], cases, stats, saved=saved, threshold=threshold, only=index
         )
     await run.report(JobStatus.generating, PROGRESS_BUILDING, "Updating the draft")
+    summary = stats.summary()
+    await record_usage(res, context.project_id, run.job.id, provider.name, provider.model, summary)
     result: dict[str, Any] = {
         "parent_id": parent_id,
         "index": index,
         "test_case": cases[index].model_dump(mode="json"),
         "provider": provider.name,
         "model": provider.model,
+        "duplicates": [d.as_dict() for d in outcome.remaining],
+        "instructions": context.instructions_used(),
         "stats": {
-            **stats.summary(),
-            "duplicates_replaced": replaced,
-            **({"duplicates_remaining": remaining} if remaining else {}),
+            **summary,
+            "duplicates_replaced": outcome.replaced,
+            "dedupe_calls": outcome.calls,
+            **({"duplicates_remaining": len(outcome.remaining)} if outcome.remaining else {}),
             "duration_s": round(time.monotonic() - started, 3),
         },
     }
-    await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result)
+    await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result, saved)
 
 
 async def _apply(
@@ -124,6 +139,7 @@ async def _apply(
     case: TestCaseDraft,
     criteria: list[str],
     result: dict[str, Any],
+    saved: SavedIndex,
 ) -> None:
     """Replace the test case in the parent's draft and complete this job, in one transaction."""
     index = int(result["index"])
@@ -138,6 +154,9 @@ async def _apply(
             **parent.result,
             "test_cases": [c.model_dump(mode="json") for c in cases],
             "coverage": coverage(criteria, cases),
+            "duplicates": [
+                d.as_dict() for d in find_duplicates(cases, saved, threshold=res.settings.duplicate_threshold)
+            ],
         }
         if not await repository.change_job(session, EDIT_DRAFT, parent_id, result=draft):
             raise DraftClosed(messages.draft_closed(parent_id, index))

@@ -9,6 +9,7 @@ import re
 from testgen.core.config import OFFLINE_MODEL
 from testgen.data.schemas import Priority, Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
+from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
 
 VARIANTS = ("positive", "negative", "boundary")
 _CHECK_NUMBER = re.compile(r" check (\d+) \(")
@@ -61,9 +62,10 @@ def _variant_offset(request: BatchRequest, slot: TestCaseSlot) -> int:
     so asking again with the current titles moves on to the next variant instead of back to the first.
     """
     suffix = f" ({slot.test_type}, test case {slot.index + 1})"
+    saved = [title for test in request.saved_tests for title in test.scenario_titles]
     taken = [
         int(match.group(1))
-        for title in request.avoid_titles
+        for title in [*request.avoid_titles, *saved]
         if title.endswith(suffix) and (match := _CHECK_NUMBER.search(title))
     ]
     if not taken:
@@ -80,7 +82,8 @@ def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
     variant = f" (variant {offset // request.scenarios_per_test_case + 1})" if offset else ""
     return TestCaseDraft(
         title=f"TC{slot.index + 1:02d} {slot.test_type.title()}{variant}: {summary}",
-        description=f"Checks that {request.story.title!r} {_INTENT[slot.test_type]}.",
+        description=f"Checks that {request.story.title!r} {_INTENT[slot.test_type]}."
+        + (f" Designed with {request.technique}." if request.technique else ""),
         preconditions=[f'The feature "{request.story.title}" is deployed'],
         priority=Priority.high if slot.test_type in ("functional", "security") else Priority.medium,
         test_type=TestType(slot.test_type),
@@ -100,7 +103,11 @@ class OfflineProvider:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         cases = [build_test_case(request, slot) for slot in request.slots]
-        return BatchResult(test_cases=cases, stats=CallStats(calls=1))
+        # Tokens as a model would count them (about four characters each), so budgets work offline too.
+        prompt = (len(SYSTEM_INSTRUCTION) + len(build_prompt(request))) // 4
+        output = sum(len(case.model_dump_json()) for case in cases) // 4
+        stats = CallStats(calls=1, prompt_tokens=prompt, output_tokens=output, total_tokens=prompt + output)
+        return BatchResult(test_cases=cases, stats=stats)
 
     async def aclose(self) -> None:
         return None
