@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 
 from testgen.data.schemas import Scenario, TestCaseDraft
 
-DEFAULT_THRESHOLD = 90.0
+DEFAULT_THRESHOLD = 85.0
 _NOISE = re.compile(r"[\W_]+", re.UNICODE)
 _ARTICLES = frozenset({"a", "an", "the"})
 _NUMBER = re.compile(r"\d+")
