@@ -46,7 +46,6 @@ NEGATIONS = frozenset(
         "disabled",
     }
 )
-_PART_SEPARATOR = " | "
 
 
 def normalise_step(step: str) -> str:
@@ -67,8 +66,10 @@ class ScenarioKey:
     signature: tuple[tuple[str, ...], frozenset[str]]  # its numbers in order, its negations
 
     @property
-    def text(self) -> str:
-        return _PART_SEPARATOR.join(self.parts)
+    def probe(self) -> str:
+        """What is compared first: the `when` steps (short, so rapidfuzz compares them fastest, and a
+        near-duplicate must be similar in every part)."""
+        return self.parts[1]
 
 
 def scenario_key(scenario: Scenario) -> ScenarioKey:
@@ -138,7 +139,7 @@ class SavedIndex:
         for item in saved:
             key = scenario_key(item.scenario)
             texts, keys, items = self._groups[key.signature]
-            texts.append(key.text)
+            texts.append(key.probe)
             keys.append(key)
             items.append(item)
 
@@ -151,9 +152,8 @@ class SavedIndex:
         if group is None:
             return None
         texts, keys, items = group
-        # The whole text is at least as similar as its least similar part: a cheap first filter.
         for _, _, i in process.extract(
-            key.text, texts, scorer=fuzz.ratio, score_cutoff=self.threshold, limit=None
+            key.probe, texts, scorer=fuzz.ratio, score_cutoff=self.threshold, limit=None
         ):
             if similar(key, keys[i], self.threshold):
                 return items[i]
@@ -171,7 +171,7 @@ class Seen:
 
     def add(self, key: ScenarioKey, position: tuple[int, int]) -> None:
         texts, keys, positions = self._groups[key.signature]
-        texts.append(key.text)
+        texts.append(key.probe)
         keys.append(key)
         positions.append(position)
 
@@ -180,9 +180,8 @@ class Seen:
         if group is None:
             return None
         texts, keys, positions = group
-        # The whole text is at least as similar as its least similar part: a cheap first filter.
         for _, _, i in process.extract(
-            key.text, texts, scorer=fuzz.ratio, score_cutoff=self.threshold, limit=None
+            key.probe, texts, scorer=fuzz.ratio, score_cutoff=self.threshold, limit=None
         ):
             if similar(key, keys[i], self.threshold):
                 return positions[i]
