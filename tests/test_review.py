@@ -198,8 +198,8 @@ async def test_racing_saves_insert_once(
         outcomes = await asyncio.gather(
             review.save(s1, j1, None), review.save(s2, j2, None), return_exceptions=True
         )
-    assert sorted(type(o).__name__ for o in outcomes) == ["ConflictError", "list"]
-    assert [len(o) for o in outcomes if isinstance(o, list)] == [3]
+    assert sorted(type(o).__name__ for o in outcomes) == ["ConflictError", "tuple"]
+    assert [len(o[0]) for o in outcomes if isinstance(o, tuple)] == [3]
     assert await count_test_cases(sessionmaker) == 7
 
 

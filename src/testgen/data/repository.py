@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select, upd
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from testgen.data.job_states import ACTIVE, RUNNING, SAVE, JobKind, Transition
-from testgen.data.models import GenerationJob, Project, TestCase, UserStory
+from testgen.data.models import GenerationJob, Project, StoryRevision, TestCase, UserStory, utcnow
 
 
 async def get_project(session: AsyncSession, project_id: int) -> Project | None:
@@ -248,3 +248,16 @@ async def list_drafts(session: AsyncSession, story_id: str) -> Sequence[Generati
         .order_by(GenerationJob.finished_at.desc(), GenerationJob.id)
     )
     return (await session.execute(query)).scalars().all()
+
+
+def add_revision(session: AsyncSession, story: UserStory, criteria: list[str]) -> None:
+    """Record the story's next revision with its new acceptance criteria (the caller commits)."""
+    story.revision = (story.revision or 1) + 1
+    session.add(
+        StoryRevision(
+            story_id=story.id,
+            revision=story.revision,
+            acceptance_criteria=list(criteria),
+            created_at=utcnow(),
+        )
+    )

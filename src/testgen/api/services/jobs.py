@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
-from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError
+from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError, RateLimitedError
 from testgen.core.presence import no_worker_warning, with_warning
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
-from testgen.data import repository
+from testgen.data import repository, usage
 from testgen.data.job_states import CANCEL, TERMINAL, UNDO_ENQUEUE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
@@ -99,6 +100,21 @@ async def llm_choice(session: AsyncSession, settings: Settings, story_id: str) -
     return choice
 
 
+async def check_budget(session: AsyncSession, project_id: int) -> None:
+    """RateLimitedError (429) naming the budget when the project has spent its daily tokens already."""
+    project = await repository.get_project(session, project_id)
+    if project is None or project.token_budget_daily is None:
+        return
+    spent = await usage.spent_today(session, project_id)
+    if spent >= project.token_budget_daily:
+        now = utcnow()
+        midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        raise RateLimitedError(
+            messages.budget_spent(project_id, project.token_budget_daily, spent),
+            retry_after_s=max(1, int((midnight - now).total_seconds())),
+        )
+
+
 async def enqueue(
     session: AsyncSession,
     redis: ArqRedis,
@@ -119,6 +135,8 @@ async def enqueue(
     await begin_read(session)
     existing = await repository.get_active_job(session, story.id)
     choice = await llm_choice(session, settings, story.id)
+    if existing is None:
+        await check_budget(session, story.project_id)
     await session.commit()
     if existing is not None:
         return existing, False
