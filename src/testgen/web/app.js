@@ -476,10 +476,11 @@
     }
   }
 
-  async function generate(story, casesInput, scenariosInput) {
+  async function generate(story, casesInput, scenariosInput, extra = {}) {
     const body = {
       num_test_cases: Number(casesInput.value),
       scenarios_per_test_case: Number(scenariosInput.value),
+      ...extra,
     };
     const parts = state.rows.get(story.id);
     parts.generate.disabled = true;
@@ -549,7 +550,8 @@
       h("td", { title: story.description || "" }, story.title),
       h("td", {}, project ? project.name : story.project_id === null ? "—" : `#${story.project_id}`),
       h("td", {}, story.priority),
-      h("td", {}, String(story.acceptance_criteria.length)),
+      h("td", {}, String(story.acceptance_criteria.length), " ",
+        window.TestgenDrafts.staleMarker(story, api, () => generate(story, cases, scenarios, { only_changed: true }))),
       h("td", { className: "generate" }, cases, " × ", scenarios, " ", button),
       status,
       h("td", { className: "export" }, format, " ", exportButton),
@@ -670,7 +672,8 @@
           }
         });
         return h("tr", { dataset: { project: String(project.id) } },
-          h("td", {}, project.name), h("td", {}, select), h("td", {}, modelInput), h("td", {}, save));
+          h("td", {}, project.name), h("td", {}, select), h("td", {}, modelInput), h("td", {}, save),
+          h("td", {}, window.TestgenDrafts.projectTools(project, api, (data) => state.projects.set(data.id, data))));
       }),
     );
     $("#projects-empty").hidden = state.projects.size > 0;
@@ -844,6 +847,7 @@
       `${stats.scenarios ?? "?"} scenarios${by}. ` +
       "Edit or delete test cases, then save the ones you keep.";
     $("#review-cases").replaceChildren(...cases.map(caseCard));
+    window.TestgenDrafts.decorateReview(job, $("#review-cases"));
     $("#review-status").textContent = "";
     $("#review-discard").disabled = false;
     updateReviewCount();
@@ -889,9 +893,11 @@
     }
     $("#review-save").disabled = true;
     try {
-      const { data } = await api("POST", `/generate-test-cases/${enc(review.taskId)}/save`, { test_cases: drafts });
+      const keep = window.TestgenDrafts.keptRepeats($("#review-cases"));
+      const { data } = await api("POST", `/generate-test-cases/${enc(review.taskId)}/save`, { test_cases: drafts, keep });
       state.saved.set(review.taskId, data.saved);
-      status.textContent = `Saved ${data.saved} test case${data.saved === 1 ? "" : "s"}`;
+      const skipped = data.skipped.length ? `; skipped ${data.skipped.length} repeated scenarios` : "";
+      status.textContent = `Saved ${data.saved} test case${data.saved === 1 ? "" : "s"}${skipped}`;
       status.className = "saved-count";
       $("#review-discard").disabled = true;
       renderStatus(review.storyId);

@@ -22,6 +22,7 @@ router = APIRouter(include_in_schema=False)
 # Only these files are served: nothing else under the package can be reached by a crafted name.
 STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
+    "drafts.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
 
