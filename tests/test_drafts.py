@@ -23,6 +23,7 @@ from testgen.generation.llm.prompt import INSTRUCTIONS_FENCE, SAVED_FENCE, SYSTE
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.generate import run_generation
 from testgen.worker.job_rows import JobRows
+from testgen.worker.regenerate import run_regeneration
 from testgen.worker.resources import WorkerResources
 from tests.helpers import make_story
 
@@ -282,3 +283,23 @@ async def test_changed_criteria_make_tests_stale_and_only_changed_generates_for_
             "reason": "unchanged since its saved tests, so not asked for (only_changed)",
         }
     ]
+
+
+async def test_a_regeneration_updates_the_drafts_quality_report_and_duplicates(
+    client: AsyncClient, resources: WorkerResources
+) -> None:
+    await make_story(client, "US-001", criteria=3)
+    draft = await run(client, resources, Recording(), num_test_cases=2, scenarios_per_test_case=1)
+    assert draft["result"]["quality"]["uncovered"] == []
+    first = Scenario.model_validate(draft["result"]["test_cases"][0]["scenarios"][0])
+    r = await client.post(f"/generate-test-cases/{draft['task_id']}/test-cases/1/regenerate")
+    assert r.status_code == 202, r.text
+    # The new test case 2 covers criterion 0 only, and repeats test case 1's scenario.
+    resources.providers = ProviderSet(
+        {resources.settings.provider: Repeater([first], covered=[0])}, resources.settings
+    )
+    assert await run_regeneration(resources, r.json()["task_id"]) == "completed"
+    parent = (await client.get(f"/generate-test-cases/status/{draft['task_id']}")).json()["result"]
+    assert [u["index"] for u in parent["quality"]["uncovered"]] == [1]
+    assert parent["quality"]["duplicates"]["within_draft"] == 1
+    assert [(d["test_case"], d["scenario"]) for d in parent["duplicates"]] == [(1, 0)]

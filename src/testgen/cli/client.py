@@ -95,7 +95,9 @@ def _check(response: httpx.Response, what: str, ok: tuple[int, ...] = (200,)) ->
 
 def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
     story = args.story_id
-    body = {"num_test_cases": args.test_cases, "scenarios_per_test_case": args.scenarios}
+    body: dict[str, Any] = {"num_test_cases": args.test_cases, "scenarios_per_test_case": args.scenarios}
+    if args.only_changed:
+        body["only_changed"] = True
     response = api.post(f"/generate-test-cases/{quote(story, safe='')}/queue", json=body)
     queued = _check(response, f"cannot queue generation for {story}", ok=(200, 202))
     task_id = queued["task_id"]

@@ -19,10 +19,17 @@ from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
-from testgen.generation.llm.base import BadOutputError, BatchRequest, CallStats, TestCaseSlot, story_text
-from testgen.generation.planning import technique_for
-from testgen.generation.quality import coverage
-from testgen.generation.similarity import SavedIndex, find_duplicates
+from testgen.generation.llm.base import (
+    BadOutputError,
+    BatchRequest,
+    CallStats,
+    StoryText,
+    TestCaseSlot,
+    story_text,
+)
+from testgen.generation.planning import plan_batches, technique_for
+from testgen.generation.quality import coverage, quality_report
+from testgen.generation.similarity import Duplicate, SavedIndex, find_duplicates
 from testgen.worker.generate import (
     PROGRESS_BATCHES_START,
     PROGRESS_BUILDING,
@@ -150,14 +157,15 @@ async def _apply(
         cases = _open_cases(parent, parent_id, index)
         assert parent is not None and parent.result is not None
         cases[index] = case
+        remaining = find_duplicates(cases, saved, threshold=res.settings.duplicate_threshold)
         draft = {
             **parent.result,
             "test_cases": [c.model_dump(mode="json") for c in cases],
             "coverage": coverage(criteria, cases),
-            "duplicates": [
-                d.as_dict() for d in find_duplicates(cases, saved, threshold=res.settings.duplicate_threshold)
-            ],
+            "duplicates": [d.as_dict() for d in remaining],
         }
+        if "quality" in parent.result:
+            draft["quality"] = _requality(res, parent, criteria, cases, remaining)
         if not await repository.change_job(session, EDIT_DRAFT, parent_id, result=draft):
             raise DraftClosed(messages.draft_closed(parent_id, index))
         result["coverage"] = draft["coverage"]
@@ -177,3 +185,29 @@ async def _apply(
     run.job.result, run.job.error, run.job.finished_at = result, None, finished
     await run.report(JobStatus.completed, 100, message)
     logger.info("Task %s replaced test case %d of task %s", run.job.id, index, parent_id)
+
+
+def _requality(
+    res: WorkerResources,
+    parent: GenerationJob,
+    criteria: list[str],
+    cases: list[TestCaseDraft],
+    remaining: list[Duplicate],
+) -> dict[str, Any]:
+    """The parent's quality report for its draft as it is now (its plan is rebuilt from its options)."""
+    result = parent.result or {}
+    asked = result.get("only_criteria")
+    options = parent.options
+    story = StoryText(id=parent.story_id or "", title="", description="", acceptance_criteria=criteria)
+    plan = plan_batches(
+        story,
+        int(options["num_test_cases"]),
+        int(options["scenarios_per_test_case"]),
+        res.settings.batch_max_scenarios,
+        asked,
+    )
+    slots = [slot for batch in plan for slot in batch.slots]
+    replaced = int(result["quality"]["duplicates"]["replaced"])
+    stats = result.get("stats", {})
+    summary = {"llm_calls": stats.get("llm_calls", 0), "tokens": stats.get("tokens", {"total": 0})}
+    return quality_report(criteria, cases, slots, remaining, replaced, summary, asked)
