@@ -41,7 +41,6 @@ NEGATIONS = frozenset(
         "rejected",
         "refused",
         "fails",
-        "failed",
         "locked",
         "disabled",
     }
