@@ -374,3 +374,46 @@ def test_every_command_has_help(
     out = capsys.readouterr().out
     assert out.startswith("usage: testgen ") and expected in out
     assert ("--api URL" in out) == talks_to_api
+
+
+async def test_generate_a_project_follows_every_story_on_one_view(
+    server: str,
+    http: AsyncClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project_id = (await make_story(http, "US-1"))["project_id"]
+    for story in ("US-2", "US-3"):
+        await make_story(http, story)
+    tested = await queue(http, "US-3", num_test_cases=1, scenarios_per_test_case=1)
+    monkeypatch.setenv("TESTGEN_API_URL", server)  # no --api: the address comes from the environment
+    async with run_worker(settings):
+        await wait_for_job(http, tested["status_url"], is_status("completed"), what="US-3's draft")
+        assert (await http.post(f"/generate-test-cases/{tested['task_id']}/save")).status_code == 201
+        code = await cli(
+            "generate", "--project", str(project_id), "--only-without-tests", "--follow", "--test-cases", "2"
+        )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"Queued 2 tasks for project {project_id}\n" in out
+    assert "2 of 2 drafts ready (4 test cases)" in out
+    views = [line for line in err.splitlines() if line.startswith("[")]
+    assert views[0].endswith("2 stories: 2 queued")
+    assert views[-1] == "[##############################] 100%  2 stories: 2 done"
+    progress = [int(line[32:36]) for line in views]
+    assert progress == sorted(progress) and len(views) > 2
+
+
+async def test_generate_a_project_exits_1_when_a_job_fails(
+    server: str, http: AsyncClient, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project_id = (await make_story(http, "US-1"))["project_id"]
+    use_unreachable_gemini(settings, "a-key")
+    async with run_worker(settings):
+        code = await cli("generate", "--project", str(project_id), "--follow", "--api", server)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "0 of 1 drafts ready" in out and "US-1: Failed" in err
+    assert await cli("generate", "US-1", "--project", "1", "--api", server) == 2
+    assert "give a STORY_ID or --project ID" in capsys.readouterr().err

@@ -209,6 +209,8 @@ async def test_a_job_over_the_budget_fails_before_any_call_and_a_spent_budget_is
     r = await client.post("/generate-test-cases/US-001/queue", json={})
     assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 86_400
     assert f"spent {spent} of its daily token budget of {spent}" in r.json()["detail"]
+    bulk = await client.post("/generate-test-cases/queue", json={"story_ids": ["US-001"]})
+    assert bulk.status_code == 429 and "token_budget_daily" in bulk.json()["detail"]
 
     usage = (await client.get(f"{project}/usage?days=30")).json()
     assert usage["token_budget_daily"] == spent == usage["spent_today"]

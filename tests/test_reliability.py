@@ -11,12 +11,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from testgen.core import embedded_redis
 from testgen.core.config import Settings
+from testgen.core.redis_keys import FINISHING_KEY
+from testgen.data import repository
+from testgen.data.job_states import COMPLETE
+from testgen.data.models import utcnow
 from testgen.worker import reaper
 from tests.conftest import run_worker
 from tests.helpers import is_status, make_story, queue, read_events, wait_for, wait_for_job
@@ -215,3 +220,31 @@ async def test_sse_clients_get_retry_and_resume_across_a_redis_restart(
         web.should_exit = True
         await serving
         server.stop()
+
+
+async def test_a_final_state_its_worker_did_not_publish_is_published_by_the_reaper(
+    app: FastAPI, client: AsyncClient, redis: Redis, settings: Settings
+) -> None:
+    """A worker that dies between writing a job's final row and publishing it (SIGKILL in that
+    window, found by the chaos run) leaves clients waiting for an event; the reaper sends it."""
+    await make_story(client, "US-001")
+    async with run_worker(settings):
+        done = await queue(client, "US-001", num_test_cases=1, scenarios_per_test_case=1)
+        await wait_for_job(client, done["status_url"], is_status("completed"), what="the first job")
+    assert await redis.zcard(FINISHING_KEY) == 0  # a worker that lives unmarks what it finished
+    await make_story(client, "US-002")
+    job = await queue(client, "US-002", num_test_cases=1)
+    async with app.state.sessionmaker() as session:  # as the dead worker left it: final in the row only
+        assert await repository.change_job(
+            session, COMPLETE, job["task_id"], progress=100, finished_at=utcnow()
+        )
+        await session.commit()
+    await redis.zadd(FINISHING_KEY, {job["task_id"]: time.time() - 60})
+
+    published = await reaper.publish_lost_finals(app.state.sessionmaker, app.state.store)
+
+    assert published == [job["task_id"]]
+    stored = await redis.xrange(f"testgen:job:{job['task_id']}:events")
+    assert [fields[b"event"] for _, fields in stored][-1] == b"completed"
+    assert await redis.zcard(FINISHING_KEY) == 0
+    assert await reaper.publish_lost_finals(app.state.sessionmaker, app.state.store) == []

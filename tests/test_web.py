@@ -516,16 +516,27 @@ async def test_page_and_static_files_are_served_without_a_key(
 ) -> None:
     page = await http.get("/")
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
-    assert '<script src="/static/app.js" defer></script>' in page.text
+    assert '<script type="module" src="/static/app.js"></script>' in page.text
     script = await http.get("/static/app.js")
     assert script.status_code == 200 and script.headers["content-type"] == "text/javascript; charset=utf-8"
-    assert "new EventSource(" in script.text
+    # The page is ES modules (no build step): every module app.js imports, and theirs, is served.
+    modules, todo = set(), ["app.js"]
+    while todo:
+        name = todo.pop()
+        served = await http.get(f"/static/{name}")
+        assert served.status_code == 200, name
+        assert served.headers["content-type"] == "text/javascript; charset=utf-8"
+        modules.add(name)
+        todo += [m for m in re.findall(r'from "\./([\w-]+\.js)";', served.text) if m not in modules]
+    assert {"stream.js", "review.js", "stories.js"} <= modules
+    assert "new EventSource(" in (await http.get("/static/stream.js")).text
     assert script.headers["cache-control"] == "no-cache"
     again = await http.get("/static/app.js", headers={"If-None-Match": script.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
     css = await http.get("/static/app.css")
     assert css.status_code == 200 and css.headers["content-type"] == "text/css; charset=utf-8"
-    for name in ("index.html", "nope.js", "..%2Fapi%2Fweb.py", "%2E%2E%2Fmain.py"):
+    crafted = ("..%2Fapi%2Fweb.py", "%2E%2E%2Fmain.py", "..%2F__init__.py")
+    for name in ("index.html", "nope.js", "app.JS", *crafted):
         assert (await http.get(f"/static/{name}")).status_code == 404, name
     stories = await http.get("/user-stories")
     assert stories.status_code == (401 if api_keys else 200)
@@ -618,3 +629,34 @@ async def test_a_project_chooses_its_provider_and_model(
     await page.locator("#projects-card summary").click()
     await expect(row.locator("select[name=llm_provider]")).to_have_value("openai")
     await expect(row.locator("[name=llm_model]")).to_have_value("llama3.1:8b")
+
+
+async def test_generate_for_all_queues_a_project_in_one_request(
+    page: Page, http: AsyncClient, settings: Settings
+) -> None:
+    settings.offline_llm_delay_s = 0.5
+    stories = ["US-501", "US-502", "US-503"]
+    for story_id in stories:
+        await make_story(http, story_id)
+    await make_story(http, "OT-1", project="Other")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    await page.goto("/")
+    await expect(page.locator("tr[data-story]")).to_have_count(4)
+    await page.select_option("#generate-project", label="Shop")
+    await page.click("#generate-project-button")
+    for story_id in stories:
+        await expect(badge(page, story_id)).to_have_text(NO_WORKER_BADGE)
+    assert [url.split("/", 3)[3] for url in posts] == ["generate-test-cases/queue"]
+    await wait_until(lambda: page_value(page, "window.__sse.urls.at(-1).includes('batch=')"))
+    assert "task_id=" not in (await page_value(page, "window.__sse.urls.at(-1)"))
+    async with run_worker(settings):
+        for story_id in stories:
+            await expect(badge(page, story_id)).to_have_text("Ready for review", timeout=SLOW)
+    await expect(badge(page, "OT-1")).to_have_count(0)  # another project: untouched
+    await shot(page, "web-generate-for-all")
+    # Again with "only stories without saved tests": a saved story is left out.
+    task = await _task_of(page, "US-501")
+    assert (await http.post(f"/generate-test-cases/{task}/save")).status_code == 201
+    await page.click("#generate-project-button")
+    await expect(page.locator(".toast").last).to_contain_text("Shop: 2 stories queued for generation")

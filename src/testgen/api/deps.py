@@ -16,8 +16,10 @@ from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from testgen.core.redis_keys import batch_key
 from testgen.data import repository
 from testgen.data.models import GenerationJob, Project, TestCase, UserStory
+from testgen.data.schemas import MAX_BULK_STORIES
 from testgen.streaming.event_hub import EventHub
 from testgen.streaming.progress_store import ProgressStore
 
@@ -112,6 +114,7 @@ JobDep = Annotated[GenerationJob, Depends(existing_job)]
 
 
 MAX_STREAM_IDS = 500  # task_id + story_id values one multiplexed stream may name
+MAX_STREAM_BATCHES = 10  # bulk enqueue batches one multiplexed stream may follow
 STREAM_OPEN_TIMEOUT_S = 30.0
 
 
@@ -159,22 +162,27 @@ JobSlotDep = Annotated[JobSlot, Depends(job_slot, scope="function")]
 async def jobs_for_stream(
     _slot: StreamOpenDep,
     session: SessionDep,
+    redis: RedisDep,
     task_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
     story_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
+    batch: Annotated[list[str], Query(max_length=64)] = [],  # noqa: B006
 ) -> list[GenerationJob]:
-    """The jobs a multiplexed stream covers: the given tasks and the latest job of each given story.
+    """The jobs a multiplexed stream covers: the given tasks, the latest job of each given story,
+    and the jobs of each bulk enqueue `batch`.
 
-    Three queries whatever the number of ids (bounded by MAX_STREAM_IDS); the session is done
-    before the stream starts.
+    Three queries whatever the number of ids (bounded by MAX_STREAM_IDS, and a batch by its size);
+    the session is done before the stream starts.
     """
-    if not task_id and not story_id:
-        raise InvalidRequestError("Name at least one task_id or story_id to follow")
+    if not task_id and not story_id and not batch:
+        raise InvalidRequestError("Name at least one task_id or story_id, or a batch, to follow")
     task_ids, story_ids = list(dict.fromkeys(task_id)), list(dict.fromkeys(story_id))
-    if len(task_ids) + len(story_ids) > MAX_STREAM_IDS:
+    if len(task_ids) + len(story_ids) > MAX_STREAM_IDS or len(batch) > MAX_STREAM_BATCHES:
         raise InvalidRequestError(
-            f"One event stream follows at most {MAX_STREAM_IDS} task_id and story_id values; "
-            "open several streams"
+            f"One event stream follows at most {MAX_STREAM_IDS} task_id and story_id values and "
+            f"{MAX_STREAM_BATCHES} batches; open several streams"
         )
+    for ident in dict.fromkeys(batch):
+        task_ids = list(dict.fromkeys([*task_ids, *await batch_task_ids(redis, ident)]))
     await begin_read(session)
     jobs = {job.id: job for job in await repository.get_jobs(session, task_ids)} if task_ids else {}
     missing_task = next((ident for ident in task_ids if ident not in jobs), None)
@@ -193,6 +201,16 @@ async def jobs_for_stream(
         raise NotFoundError("Generation jobs for the stories", f"named ({len(story_ids)})")
     ordered = [jobs.pop(ident) for ident in task_ids if ident in jobs]
     return ordered + list(jobs.values())
+
+
+async def batch_task_ids(redis: ArqRedis, batch: str) -> list[str]:
+    """The task ids of a bulk enqueue, or 404 once Redis no longer has them."""
+    ids: list[bytes] = await redis.lrange(batch_key(batch), 0, MAX_BULK_STORIES - 1)  # type: ignore[misc]
+    if not ids:
+        raise NotFoundError(
+            "Batch", f"{batch[:64]} (it expired or Redis lost it; follow its jobs by task_id or story_id)"
+        )
+    return [ident.decode() for ident in ids]
 
 
 async def existing_test_case(

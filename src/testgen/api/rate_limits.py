@@ -11,7 +11,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -30,30 +30,36 @@ WINDOW_S = 60
 RESERVATION = "r:"  # a slot taken while a job is being queued, before it has a task id
 RESERVATION_TTL_S = 60
 
-# Drop the jobs that ended (or that Redis forgot), then take a slot if one is free. Only this
-# client's few in-flight jobs are looked at: the set never holds more than the limit.
+# Take `count` slots: at once when they are free; else first drop the jobs that ended (or that
+# Redis forgot) and the lapsed reservations, then take them if they are free now. Only this
+# client's jobs are looked at: the set never holds more than the limit.
 _RESERVE_JOB = """
-local terminal = {}
-for i = 7, #ARGV do terminal[ARGV[i]] = true end
-local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for i = 1, #members, 2 do
-  local member = members[i]
-  if string.sub(member, 1, 2) == ARGV[5] then
-    if tonumber(members[i + 1]) < tonumber(ARGV[2]) - tonumber(ARGV[6]) then
-      redis.call('ZREM', KEYS[1], member)
-    end
-  else
-    local state = redis.call('GET', ARGV[4] .. member)
-    local status = state and cjson.decode(state)['status']
-    if not status or terminal[status] then
-      redis.call('ZREM', KEYS[1], member)
+local limit, count = tonumber(ARGV[1]), tonumber(ARGV[7])
+if redis.call('ZCARD', KEYS[1]) + count > limit then
+  local terminal = {}
+  for i = 8, #ARGV do terminal[ARGV[i]] = true end
+  local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+  for i = 1, #members, 2 do
+    local member = members[i]
+    if string.sub(member, 1, 2) == ARGV[5] then
+      if tonumber(members[i + 1]) < tonumber(ARGV[2]) - tonumber(ARGV[6]) then
+        redis.call('ZREM', KEYS[1], member)
+      end
+    else
+      local state = redis.call('GET', ARGV[4] .. member)
+      local status = state and cjson.decode(state)['status']
+      if not status or terminal[status] then
+        redis.call('ZREM', KEYS[1], member)
+      end
     end
   end
+  if redis.call('ZCARD', KEYS[1]) + count > limit then
+    return 0
+  end
 end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
-  return 0
+for i = 1, count do
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3] .. ':' .. i)
 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], 86400)
 return 1
 """
@@ -117,30 +123,33 @@ class RequestRateMiddleware:
 
 
 class JobSlot:
-    """A client's place among its jobs in flight: taken just before a new job is created (`take`,
-    429 when there is none), then given the job's task id (`confirm`), or freed."""
+    """A client's places among its jobs in flight: taken just before new jobs are created (`take`,
+    429 when there are not enough), then given the jobs' task ids (`confirm`), or freed."""
 
     def __init__(self, limiter: JobLimiter, key: str) -> None:
         self.limiter = limiter
         self.key = key
-        self.reservation: str | None = None
+        self.reservations: list[str] = []
 
-    async def take(self) -> None:
-        self.reservation = await self.limiter.reserve(self.key)
+    async def take(self, count: int = 1) -> None:
+        reservation = await self.limiter.reserve(self.key, count)
+        if reservation is not None:
+            self.reservations = [f"{reservation}:{i}" for i in range(1, count + 1)]
 
-    async def confirm(self, task_id: str | None) -> None:
-        """`task_id`: the job queued in this slot; None frees it."""
-        if self.reservation is None:
+    async def confirm(self, task_ids: Sequence[str] = ()) -> None:
+        """`task_ids`: the jobs queued in these slots (none: free them all)."""
+        if not self.reservations:
             return
-        reservation, self.reservation = self.reservation, None
+        reservations, self.reservations = self.reservations, []
         try:
             async with self.limiter.redis.pipeline(transaction=True) as pipe:
-                pipe.zrem(self.key, reservation)
-                if task_id is not None:
-                    pipe.zadd(self.key, {task_id: time.time()})
+                pipe.zrem(self.key, *reservations)
+                if task_ids:
+                    now = time.time()
+                    pipe.zadd(self.key, dict.fromkeys(task_ids, now))
                 await pipe.execute()
-        except (RedisError, OSError) as exc:  # the reservation expires by itself
-            logger.warning("Job slot not recorded, Redis unavailable (%s)", type(exc).__name__)
+        except (RedisError, OSError) as exc:  # the reservations expire by themselves
+            logger.warning("Job slots not recorded, Redis unavailable (%s)", type(exc).__name__)
 
 
 class JobLimiter:
@@ -158,10 +167,11 @@ class JobLimiter:
         try:
             yield slot
         finally:
-            await slot.confirm(None)
+            await slot.confirm()
 
-    async def reserve(self, key: str) -> str | None:
-        """A reservation in `key`, or RateLimitedError; None when there is nothing to count."""
+    async def reserve(self, key: str, count: int = 1) -> str | None:
+        """`count` places in `key` under one reservation prefix, or RateLimitedError; None when there
+        is nothing to count."""
         if self.limit == 0:
             return None
         reservation = RESERVATION + uuid.uuid4().hex
@@ -175,15 +185,17 @@ class JobLimiter:
                     state_key(""),
                     RESERVATION,
                     RESERVATION_TTL_S,
+                    count,
                     *(str(status) for status in TERMINAL),
                 ],
             )
         except (RedisError, OSError):
             return None  # queueing needs Redis too, and will say that it is down
         if not taken:
+            asked = "" if count == 1 else f" ({count} more were asked for)"
             raise RateLimitedError(
                 f"Too many jobs in flight: MAX_JOBS_IN_FLIGHT_PER_KEY allows {self.limit} queued or "
-                "running jobs for each client; wait for one to finish or cancel one",
+                f"running jobs for each client{asked}; wait for some to finish or cancel some",
                 5,
             )
         return reservation

@@ -9,39 +9,38 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum, auto
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 from httpx_sse import connect_sse
 
+from testgen.cli.api_http import CliError, api_client, check, detail
+from testgen.cli.batch import generate_project
+from testgen.cli.progress_bar import ProgressBar
 from testgen.core.config import ClientSettings
 from testgen.data.job_states import TERMINAL, JobKind, JobStatus
 
 DEFAULT_API = "http://127.0.0.1:8000"
 API_KEY_ENV = "TESTGEN_API_KEY"
-
-
-class CliError(Exception):
-    """Ends a client command: the message goes to stderr, `code` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+API_URL_ENV = "TESTGEN_API_URL"
 
 
 def run_client(args: argparse.Namespace) -> int:
     try:
-        env_key = ClientSettings().testgen_api_key
-        with api_client(args.api, args.api_key or (env_key.get_secret_value() if env_key else None)) as api:
+        env = ClientSettings()
+        env_key = env.testgen_api_key.get_secret_value() if env.testgen_api_key else None
+        base_url = args.api or env.testgen_api_url or DEFAULT_API
+        with api_client(base_url, args.api_key or env_key) as api:
             if args.command == "generate":
+                if (args.story_id is None) == (args.project is None):
+                    raise CliError("give a STORY_ID or --project ID (not both)", code=2)
+                if args.project is not None:
+                    return generate_project(api, args)
                 return cmd_generate(api, args)
             if args.command == "status":
                 return cmd_status(api, args.task_id, as_json=args.json)
@@ -57,49 +56,13 @@ def run_client(args: argparse.Namespace) -> int:
         return exc.code
 
 
-@contextmanager
-def api_client(base_url: str, api_key: str | None) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    timeout = httpx.Timeout(30.0, connect=10.0)
-    with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout) as client:
-        try:
-            yield client
-        except httpx.TransportError as exc:
-            raise CliError(
-                f"cannot reach the testgen API at {base_url} ({type(exc).__name__}); "
-                "start it with `testgen dev`, or point --api at it"
-            ) from exc
-
-
-def _detail(response: httpx.Response) -> str:
-    """The API's explanation of an error answer."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    if isinstance(detail, list):  # validation errors
-        return "; ".join(
-            ".".join(str(p) for p in d.get("loc", []) if p != "body") + f": {d.get('msg')}" for d in detail
-        )
-    if detail:
-        return str(detail)
-    return f"HTTP {response.status_code} {response.reason_phrase}".strip()
-
-
-def _check(response: httpx.Response, what: str, ok: tuple[int, ...] = (200,)) -> dict[str, Any]:
-    if response.status_code not in ok:
-        raise CliError(f"{what}: {_detail(response)}")
-    data: dict[str, Any] = response.json()
-    return data
-
-
 def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
     story = args.story_id
     body: dict[str, Any] = {"num_test_cases": args.test_cases, "scenarios_per_test_case": args.scenarios}
     if args.only_changed:
         body["only_changed"] = True
     response = api.post(f"/generate-test-cases/{quote(story, safe='')}/queue", json=body)
-    queued = _check(response, f"cannot queue generation for {story}", ok=(200, 202))
+    queued = check(response, f"cannot queue generation for {story}", ok=(200, 202))
     task_id = queued["task_id"]
     if response.status_code == 202:
         print(
@@ -124,7 +87,7 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
 
 
 def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
-    job = _check(api.get(f"/generate-test-cases/status/{quote(task_id, safe='')}"), "cannot get the status")
+    job = check(api.get(f"/generate-test-cases/status/{quote(task_id, safe='')}"), "cannot get the status")
     if as_json:
         print(json.dumps(job, indent=2))
         return 0
@@ -162,16 +125,16 @@ def follow(
                     api, "GET", events_url, headers=headers, timeout=httpx.Timeout(30.0, read=60.0)
                 ) as source:
                     if source.response.status_code == 204:  # we saw the end already
-                        return _check(api.get(f"/generate-test-cases/status/{task_id}"), "cannot get status")
+                        return check(api.get(f"/generate-test-cases/status/{task_id}"), "cannot get status")
                     if source.response.status_code != 200:
                         source.response.read()
-                        raise CliError(f"cannot follow task {task_id}: {_detail(source.response)}")
+                        raise CliError(f"cannot follow task {task_id}: {detail(source.response)}")
                     for sse in source.iter_sse():
                         if sse.retry is not None:
                             retry_s = sse.retry / 1000
                         if not sse.data:
                             if warning:
-                                now = _check(
+                                now = check(
                                     api.get(f"/generate-test-cases/status/{task_id}"), "cannot get status"
                                 )
                                 warning = now.get("warning")
@@ -252,57 +215,6 @@ def format_table(headers: list[str], rows: list[list[str]], wrap_column: int) ->
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(cell(v, i) for i, v in enumerate(row)).rstrip() for row in rows]
     return "\n".join(lines)
-
-
-STATUS_LABELS = {
-    JobStatus.queued: "Queued",
-    JobStatus.started: "Starting",
-    JobStatus.generating: "Generating",
-    JobStatus.completed: "Done",
-    JobStatus.failed: "Failed",
-    JobStatus.cancelled: "Cancelled",
-}
-
-
-class ProgressBar:
-    """One line redrawn in place on a terminal; a line per change when the output is a file or pipe."""
-
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
-        self.stream = stream
-        self.width = width
-        self.tty = stream.isatty()
-        self.last: tuple[str, int, str] | None = None
-        self.drawn = False
-
-    def update(self, job: dict[str, Any]) -> None:
-        status, progress, message = job["status"], int(job.get("progress") or 0), job.get("message") or ""
-        if (status, progress, message) == self.last:
-            return
-        self.last = (status, progress, message)
-        filled = self.width * progress // 100
-        bar = "#" * filled + "." * (self.width - filled)
-        line = f"[{bar}] {progress:3d}%  {STATUS_LABELS.get(status, status)}"
-        if message:
-            line += f": {message}"
-        self._write(line)
-
-    def note(self, text: str) -> None:
-        self._write(text)
-
-    def _write(self, line: str) -> None:
-        if self.tty:
-            columns = shutil.get_terminal_size((80, 24)).columns
-            self.stream.write("\r\x1b[2K" + line[: columns - 1])
-            self.drawn = True
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.drawn = False
 
 
 # --- stories import ---------------------------------------------------------------------------------
@@ -410,7 +322,7 @@ def cmd_import(api: httpx.Client, path: Path, default_project: int | None) -> in
             return Added.created, ""
         if response.status_code == 409:
             return Added.skipped, ""
-        return Added.refused, _detail(response)
+        return Added.refused, detail(response)
 
     # A few requests at once: the API and its database do the rest.
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -438,7 +350,7 @@ def cmd_jira_import(api: httpx.Client, jql: str, project: int | None, *, follow_
     if project is None:
         raise CliError("--jira needs --project ID: the project the stories go to", code=2)
     response = api.post(f"/projects/{project}/imports/jira", json={"jql": jql})
-    queued = _check(response, "cannot queue the Jira import", ok=(200, 202))
+    queued = check(response, "cannot queue the Jira import", ok=(200, 202))
     task_id = queued["task_id"]
     if response.status_code == 202:
         print(f"Queued Jira import {task_id} into project {project}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testgen.cli import serve
-from testgen.cli.client import API_KEY_ENV, DEFAULT_API, run_client
+from testgen.cli.client import API_KEY_ENV, API_URL_ENV, DEFAULT_API, run_client
 from testgen.core.config import Settings
 from testgen.core.logs import configure_logging
 
@@ -110,7 +110,10 @@ def _add_redis_commands(sub: Any) -> None:
 
 def _add_api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--api", default=DEFAULT_API, metavar="URL", help=f"the testgen API to use (default {DEFAULT_API})"
+        "--api",
+        default=None,
+        metavar="URL",
+        help=f"the testgen API to use (default: ${API_URL_ENV}, else {DEFAULT_API})",
     )
     parser.add_argument(
         "--api-key",
@@ -123,12 +126,20 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
 def _add_client_commands(sub: Any) -> None:
     generate = sub.add_parser(
         "generate",
-        help="queue test case generation for a user story (--follow to watch it)",
-        description="Queue test case generation for a user story on a running testgen API. With --follow, "
-        "show a live progress bar, then the generated test cases; exit 0 when they are ready, 1 when the "
-        "job failed or was cancelled.",
+        help="queue test case generation for a user story, or a project's stories (--follow to watch)",
+        description="Queue test case generation for a user story, or for every story of a project "
+        "(--project, one request), on a running testgen API. With --follow, show live progress, then the "
+        "result; exit 0 when every draft is ready, 1 when a job failed or was cancelled.",
     )
-    generate.add_argument("story_id", metavar="STORY_ID", help="the user story, e.g. US-001")
+    generate.add_argument("story_id", metavar="STORY_ID", nargs="?", help="the user story, e.g. US-001")
+    generate.add_argument(
+        "--project", type=int, default=None, metavar="ID", help="queue every story of project ID instead"
+    )
+    generate.add_argument(
+        "--only-without-tests",
+        action="store_true",
+        help="with --project: only the stories that have no saved test case yet",
+    )
     generate.add_argument(
         "--test-cases", type=int, default=5, metavar="N", help="how many test cases (1-50, default 5)"
     )

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     cors_origins: str = ""
     allowed_hosts: str = ""
     rate_limit_per_minute: int = Field(default=1200, ge=0)
-    max_jobs_in_flight_per_key: int = Field(default=200, ge=0)
+    max_jobs_in_flight_per_key: int = Field(default=5000, ge=0)
     max_streams_per_key: int = Field(default=20, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
@@ -236,3 +236,4 @@ class ClientSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     testgen_api_key: SecretStr | None = None
+    testgen_api_url: str | None = Field(default=None, max_length=2000)

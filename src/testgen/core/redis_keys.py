@@ -12,6 +12,9 @@ WAKE_CHANNEL = f"{PREFIX}wake"  # published after each enqueue, so that idle wor
 WORKERS_KEY = f"{PREFIX}workers"  # worker heartbeats: a sorted set of worker id -> last beat
 API_PROCESSES_KEY = f"{PREFIX}api-processes"  # API processes: a sorted set of process id -> last report
 API_STREAMS_KEY = f"{PREFIX}api-streams"  # a hash of API process id -> its open event streams
+# Jobs whose final state is being written (task id -> time): the database first, then Redis. One left
+# here by a worker that died in between is published by the reaper.
+FINISHING_KEY = f"{PREFIX}finishing"
 # arq names a job after the worker function that runs it (testgen.worker.functions).
 GENERATE_JOB = "generate_test_cases"
 REGENERATE_JOB = "regenerate_test_case"
@@ -61,3 +64,8 @@ def limit_requests_key(principal: str, window: int) -> str:
 def limit_jobs_key(principal: str) -> str:
     """The jobs a client has queued or running (MAX_JOBS_IN_FLIGHT_PER_KEY): task ids and reservations."""
     return f"{PREFIX}limit:{principal}:jobs"
+
+
+def batch_key(batch_id: str) -> str:
+    """The task ids one bulk enqueue answered with (a list), followed by its one event stream."""
+    return f"{PREFIX}batch:{batch_id}"

@@ -175,6 +175,39 @@ async def get_active_job(session: AsyncSession, story_id: str) -> GenerationJob 
     return (await session.execute(query)).scalars().first()
 
 
+async def stories_to_queue(
+    session: AsyncSession,
+    *,
+    story_ids: Sequence[str] | None = None,
+    project_id: int | None = None,
+    only_without_tests: bool = False,
+    limit: int,
+) -> Sequence[tuple[str, int | None, str | None, str | None]]:
+    """(story id, project id, its LLM provider, its LLM model) of the stories named, or of the
+    project's stories by id, at most `limit`; with `only_without_tests`, those with no saved test case."""
+    query = select(UserStory.id, UserStory.project_id, Project.llm_provider, Project.llm_model).outerjoin(
+        Project, Project.id == UserStory.project_id
+    )
+    if story_ids is not None:
+        query = query.where(UserStory.id.in_(story_ids))
+    else:
+        query = query.where(UserStory.project_id == project_id).order_by(UserStory.id)
+    if only_without_tests:
+        query = query.where(~select(TestCase.id).where(TestCase.story_id == UserStory.id).exists())
+    rows = await session.execute(query.limit(limit))
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+async def get_active_jobs(session: AsyncSession, story_ids: Sequence[str]) -> dict[str, GenerationJob]:
+    """The queued or running generation job of each of `story_ids` that has one, in one query."""
+    query = select(GenerationJob).where(
+        GenerationJob.story_id.in_(story_ids),
+        GenerationJob.kind == JobKind.generate,
+        GenerationJob.status.in_([s.value for s in ACTIVE]),
+    )
+    return {job.story_id: job for job in (await session.execute(query)).scalars() if job.story_id}
+
+
 async def get_latest_job(session: AsyncSession, story_id: str) -> GenerationJob | None:
     query = (
         select(GenerationJob)

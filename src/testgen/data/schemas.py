@@ -6,12 +6,22 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from testgen.data.job_states import JobKind, JobStatus
 
 STORY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 MAX_CRITERIA = 50
+MAX_BULK_STORIES = 5000  # stories one bulk enqueue may queue
 
 StoryId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=STORY_ID_PATTERN)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -237,6 +247,21 @@ class UsageOut(BaseModel):
     per_model: list[UsageModel]
 
 
+class BulkQueueRequest(GenerateOptions):
+    """Stories to queue at once: `story_ids`, or every story of `project_id`; `only_without_tests`
+    leaves out stories that have saved test cases. The options apply to every job created."""
+
+    story_ids: list[StoryId] | None = Field(default=None, min_length=1, max_length=MAX_BULK_STORIES)
+    project_id: RowId | None = None
+    only_without_tests: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> BulkQueueRequest:
+        if (self.story_ids is None) == (self.project_id is None):
+            raise ValueError("give either story_ids or project_id")
+        return self
+
+
 class QueuedJob(BaseModel):
     task_id: str
     story_id: str | None
@@ -246,6 +271,20 @@ class QueuedJob(BaseModel):
     events_url: str
     warning: str | None = Field(
         default=None, description="Set when the job cannot progress now, e.g. no worker runs"
+    )
+
+
+class BulkQueued(BaseModel):
+    """The answer to a bulk enqueue: one entry per story, in the order asked (a story with a job
+    already queued or running gets that job), and one event stream that follows them all."""
+
+    batch_id: str
+    created: int = Field(description="New jobs queued")
+    reused: int = Field(description="Stories whose job was already queued or running")
+    events_url: str
+    jobs: list[QueuedJob]
+    warning: str | None = Field(
+        default=None, description="Set when the jobs cannot progress now, e.g. no worker runs"
     )
 
 

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from testgen.core.redis_keys import cancel_key, events_key, state_key
 from testgen.data.job_states import TERMINAL
@@ -78,13 +79,26 @@ class ProgressStore:
 
     async def publish(self, snapshot: dict[str, Any], event: str, *, force: bool = False) -> str | None:
         """Store the snapshot and append it to the job's stream. None when the job was already final."""
-        task_id = snapshot["task_id"]
-        data = encode(snapshot)
-        result = await self._publish(
-            keys=[state_key(task_id), events_key(task_id)],
-            args=[data, event, self.ttl_s, self.max_events, "1" if force else "0", *_TERMINAL_ARGS],
-        )
+        result = await self.publish_in(self.redis, snapshot, event, force=force)
         return result.decode() if isinstance(result, bytes) else None
+
+    async def publish_in(
+        self, client: Redis | Pipeline, snapshot: dict[str, Any], event: str, *, force: bool = False
+    ) -> Any:
+        """`publish` through `client`: its result on a connection; on a pipeline, queued."""
+        task_id = snapshot["task_id"]
+        return await self._publish(
+            keys=[state_key(task_id), events_key(task_id)],
+            args=[
+                encode(snapshot),
+                event,
+                self.ttl_s,
+                self.max_events,
+                "1" if force else "0",
+                *_TERMINAL_ARGS,
+            ],
+            client=client,
+        )
 
     async def get(self, task_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(state_key(task_id))

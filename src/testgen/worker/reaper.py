@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from arq.constants import in_progress_key_prefix, job_key_prefix
@@ -20,9 +21,9 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from testgen.core.redis_keys import QUEUE_NAME, WAKE_CHANNEL, lease_key, reap_key
+from testgen.core.redis_keys import FINISHING_KEY, QUEUE_NAME, WAKE_CHANNEL, lease_key, reap_key
 from testgen.data import repository
-from testgen.data.job_states import REAP_REQUEUE, RUNNING, WORKER_LOST, JobStatus
+from testgen.data.job_states import REAP_REQUEUE, RUNNING, TERMINAL, WORKER_LOST, JobStatus
 from testgen.data.models import GenerationJob, utcnow
 from testgen.streaming.progress_store import ProgressStore
 from testgen.streaming.snapshots import job_snapshot
@@ -119,10 +120,37 @@ async def _recover(
     return True
 
 
+async def publish_lost_finals(
+    sessionmaker: async_sessionmaker[AsyncSession], store: ProgressStore, *, grace_s: float = LEASE_TTL_S
+) -> list[str]:
+    """Publish the final state of jobs whose worker wrote it to the database and died before Redis
+    had it (they stay in FINISHING_KEY); return their ids. Publishing is idempotent: a job whose
+    final state Redis already has gets no second final event."""
+    redis = store.redis
+    stale = [
+        member.decode() if isinstance(member, bytes) else str(member)
+        for member in await redis.zrangebyscore(FINISHING_KEY, "-inf", time.time() - grace_s)
+    ]
+    if not stale:
+        return []
+    async with sessionmaker() as session:
+        jobs = await repository.get_jobs(session, stale)
+    published = []
+    for job in jobs:
+        if job.status in TERMINAL and await store.publish(job_snapshot(job), job.status) is not None:
+            logger.warning(
+                "Task %s: its worker stopped before publishing %s; published now", job.id, job.status
+            )
+            published.append(job.id)
+    await redis.zrem(FINISHING_KEY, *stale)  # a job still running is the lease's business
+    return published
+
+
 async def reap_forever(sessionmaker: async_sessionmaker[AsyncSession], store: ProgressStore) -> None:
     while True:
         await asyncio.sleep(REAP_INTERVAL_S)
         try:
             await reap_once(sessionmaker, store)
+            await publish_lost_finals(sessionmaker, store)
         except (RedisError, OSError, SQLAlchemyError) as exc:
             logger.warning("Lost-job check failed (%s); will try again", type(exc).__name__)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from testgen.core.logs import task_context
+from testgen.core.redis_keys import FINISHING_KEY
 from testgen.data.job_states import ACTIVE, PROGRESS_EVENT, REPORTED, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.generation.llm.base import LLMError
@@ -30,6 +32,7 @@ PROGRESS_LOADED = 5
 # What a run returns to arq when it did not move the job to a status of its own.
 MISSING = "missing"
 FINISHED_ELSEWHERE = "finished-elsewhere"
+UNPUBLISHED = "unpublished"  # Redis stayed away: the database has the state, Redis does not
 
 
 class JobFinished(Exception):
@@ -60,14 +63,30 @@ class JobRun:
         values = {"progress": progress, "message": message, **extra}
         final = status in TERMINAL
         if persist and final:
+            await self._finishing(True)
             await self._write_row(status, values)
         self._apply({"status": status.value, **values})
         event = status.value if status != self.last_status else PROGRESS_EVENT
         self.last_status = status.value
-        if await self._publish(event, retry=persist) is None:
+        published = await self._publish(event, retry=persist)
+        if persist and final and published != UNPUBLISHED:
+            await self._finishing(False)
+        if published is None:
             raise JobFinished
         if persist and not final:
             await self._write_row(status, values)
+
+    async def _finishing(self, started: bool) -> None:
+        """Mark (or unmark) the job as having a final state in the database that Redis may not have
+        yet: if this worker dies in between, the reaper publishes it (FINISHING_KEY)."""
+        redis = self.res.store.redis
+        try:
+            if started:
+                await redis.zadd(FINISHING_KEY, {self.job.id: time.time()})
+            else:
+                await redis.zrem(FINISHING_KEY, self.job.id)
+        except (RedisError, OSError) as exc:
+            logger.warning("Task %s: could not mark its final state (%s)", self.job.id, type(exc).__name__)
 
     def _apply(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
@@ -85,7 +104,7 @@ class JobRun:
                 if retry:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
-        return "unpublished"
+        return UNPUBLISHED
 
 
 class JobFailed(Exception):

@@ -19,11 +19,11 @@ from testgen.api.deps import (
     StreamOpenDep,
     jobs_for_stream,
 )
-from testgen.api.services import jobs
+from testgen.api.services import bulk_enqueue, jobs
 from testgen.core.presence import no_worker_warning
 from testgen.data.job_states import JobStatus
 from testgen.data.models import GenerationJob
-from testgen.data.schemas import GenerateOptions, JobStatusOut, QueuedJob
+from testgen.data.schemas import BulkQueued, BulkQueueRequest, GenerateOptions, JobStatusOut, QueuedJob
 from testgen.streaming.job_streams import open_stream
 from testgen.streaming.sse_response import EventStreamResponse
 
@@ -33,6 +33,10 @@ router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
 async def queued_job(request: Request, job: GenerationJob, redis: Redis) -> QueuedJob:
     """The 202 answer for a queued job, with the URLs to follow it (and a warning if no worker runs)."""
     warning = await no_worker_warning(redis) if job.status == JobStatus.queued else None
+    return job_links(request, job, warning)
+
+
+def job_links(request: Request, job: GenerationJob, warning: str | None = None) -> QueuedJob:
     return QueuedJob(
         warning=warning,
         task_id=job.id,
@@ -62,9 +66,41 @@ async def queue_generation(
 ) -> JSONResponse:
     opts = (options or GenerateOptions()).model_dump()
     job, created = await jobs.enqueue(session, redis, store, settings, story, opts, slot.take)
-    await slot.confirm(job.id if created else None)
+    await slot.confirm([job.id] if created else [])
     answer = await queued_job(request, job, redis)
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)
+
+
+@router.post(
+    "/queue",
+    status_code=202,
+    response_model=BulkQueued,
+    responses={200: {"model": BulkQueued, "description": "Every story already had a job queued or running"}},
+)
+async def queue_stories(
+    request: Request,
+    body: BulkQueueRequest,
+    session: SessionDep,
+    redis: RedisDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    slot: JobSlotDep,
+) -> JSONResponse:
+    """Queue many stories in one request: `story_ids`, or every story of `project_id` (with
+    `only_without_tests`, those with no saved test case). A story whose job is queued or running
+    gets that job back. `events_url` follows every job of the batch on one event stream."""
+    batch = await bulk_enqueue.enqueue_stories(session, redis, store, settings, body, slot.take)
+    await slot.confirm(sorted(batch.created))
+    queued = any(job.status == JobStatus.queued for job in batch.jobs)
+    answer = BulkQueued(
+        batch_id=batch.batch_id,
+        created=len(batch.created),
+        reused=len(batch.jobs) - len(batch.created),
+        events_url=f"{request.url_for('multiplexed_events').path}?batch={batch.batch_id}",
+        jobs=[job_links(request, job) for job in batch.jobs],
+        warning=await no_worker_warning(redis) if queued else None,
+    )
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if batch.created else 200)
 
 
 @router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")

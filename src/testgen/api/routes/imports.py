@@ -35,6 +35,6 @@ async def import_from_jira(
     job, created = await imports.enqueue_jira_import(
         session, redis, store, settings, project, data.jql, slot.take
     )
-    await slot.confirm(job.id if created else None)
+    await slot.confirm([job.id] if created else [])
     answer = await queued_job(request, job, redis)
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)

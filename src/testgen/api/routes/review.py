@@ -69,7 +69,7 @@ async def regenerate_test_case(
     index: Annotated[int, Path(ge=0, lt=10_000)],
 ) -> object:
     child = await review.regenerate(session, redis, store, settings, job, index, slot.take)
-    await slot.confirm(child.id)
+    await slot.confirm([child.id])
     answer = await queued_job(request, child, redis)
     return RegenerateQueued(**answer.model_dump(), parent_id=job.id, index=index)
 

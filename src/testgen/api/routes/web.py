@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from importlib import resources
 from typing import Annotated
 
@@ -19,16 +20,25 @@ from testgen.data import job_states
 
 router = APIRouter(include_in_schema=False)
 
-# Only these files are served: nothing else under the package can be reached by a crafted name.
-STATIC_FILES = {
-    "app.js": "text/javascript; charset=utf-8",
-    "drafts.js": "text/javascript; charset=utf-8",
-    "app.css": "text/css; charset=utf-8",
+# Only files of web/ with these endings and a plain name are served: nothing else under the package
+# can be reached by a crafted name. The page's script is ES modules (app.js imports the others).
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
 }
+STATIC_NAME = re.compile(r"[a-z][a-z0-9-]*(\.js|\.css)")
 
 
 def _read(name: str) -> bytes:
     return (resources.files("testgen") / "web" / name).read_bytes()
+
+
+def _read_static(name: str) -> bytes | None:
+    """A file of web/, or None when there is none of that name."""
+    try:
+        return _read(name)
+    except (FileNotFoundError, IsADirectoryError):
+        return None
 
 
 async def _file(name: str, media_type: str, if_none_match: str | None) -> Response:
@@ -54,14 +64,15 @@ async def index(if_none_match: Annotated[str | None, Header()] = None) -> Respon
 async def job_states_script(if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """The job statuses, their sets and roles (data/job_states.py), so that the page copies none."""
     body = f"window.TESTGEN_JOB_STATES = {json.dumps(job_states.describe())};\n".encode()
-    return _cached(body, STATIC_FILES["app.js"], if_none_match)
+    return _cached(body, MEDIA_TYPES[".js"], if_none_match)
 
 
 @router.get("/static/{name}")
 async def static_file(
     name: Annotated[str, Path(max_length=64)], if_none_match: Annotated[str | None, Header()] = None
 ) -> Response:
-    media_type = STATIC_FILES.get(name)
-    if media_type is None:
+    match = STATIC_NAME.fullmatch(name)
+    body = await asyncio.to_thread(_read_static, name) if match else None
+    if match is None or body is None:
         raise NotFoundError("File", name)
-    return await _file(name, media_type, if_none_match)
+    return _cached(body, MEDIA_TYPES[match.group(1)], if_none_match)

@@ -1,0 +1,169 @@
+"""Queueing many stories at once: one transaction, one Redis round trip, one event stream.
+
+A sprint's worth of stories queued one request at a time costs a request, a transaction and four
+arq round trips each; here the rows go in with one executemany and every job is published and
+queued in one pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from testgen.api.services.jobs import check_budget, new_job, queue_unavailable, require_queue
+from testgen.core import messages
+from testgen.core.config import Settings
+from testgen.core.errors import InvalidRequestError, NotFoundError
+from testgen.core.job_queue import enqueue_many
+from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, batch_key
+from testgen.data import repository
+from testgen.data.job_states import UNDO_ENQUEUE, JobKind, JobStatus
+from testgen.data.models import GenerationJob
+from testgen.data.schemas import MAX_BULK_STORIES, BulkQueueRequest, GenerateOptions
+from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
+from testgen.streaming.progress_store import ProgressStore
+from testgen.streaming.snapshots import job_snapshot
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTS = 3  # a story queued by another request meanwhile makes the INSERT fail: read and try again
+_COLUMNS = [column.key for column in GenerationJob.__table__.columns]
+
+
+@dataclass
+class Batch:
+    batch_id: str
+    jobs: list[GenerationJob]  # one per story, in the order asked
+    created: set[str]  # task ids of the jobs this request queued
+
+
+async def enqueue_stories(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    request: BulkQueueRequest,
+    take_slots: Callable[[int], Awaitable[None]] | None = None,
+) -> Batch:
+    """Queue a generation job for each selected story that has none queued or running (those get
+    their live job back); `take_slots(n)` is awaited before `n` jobs are created (it may refuse)."""
+    options = request.model_dump(include=set(GenerateOptions.model_fields))
+    for attempt in range(1, ATTEMPTS + 1):
+        jobs, new = await _plan(session, settings, request, options)
+        if new:
+            await require_queue(redis, settings)
+            if take_slots is not None and attempt == 1:
+                await take_slots(len(new))
+            try:
+                await session.execute(
+                    insert(GenerationJob), [{c: getattr(job, c) for c in _COLUMNS} for job in new]
+                )
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                if attempt == ATTEMPTS:
+                    raise
+                continue
+        else:
+            await session.commit()
+        break
+    batch = Batch(uuid.uuid4().hex, jobs, {job.id for job in new})
+    await _dispatch(session, redis, store, settings, batch, new)
+    logger.info(
+        "Queued %d test generation tasks in batch %s (%d reused)",
+        len(new),
+        batch.batch_id,
+        len(jobs) - len(new),
+    )
+    return batch
+
+
+async def _plan(
+    session: AsyncSession, settings: Settings, request: BulkQueueRequest, options: dict[str, object]
+) -> tuple[list[GenerationJob], list[GenerationJob]]:
+    """In the session's (write) transaction: every selected story's job, and the new ones among them."""
+    story_ids = list(dict.fromkeys(request.story_ids)) if request.story_ids is not None else None
+    if story_ids is not None:
+        known = await repository.existing_story_ids(session, story_ids)
+        missing = next((ident for ident in story_ids if ident not in known), None)
+        if missing is not None:
+            raise NotFoundError(messages.STORY, missing)
+    elif await repository.get_project(session, request.project_id or 0) is None:
+        raise NotFoundError(messages.PROJECT, request.project_id)
+    rows = await repository.stories_to_queue(
+        session,
+        story_ids=story_ids,
+        project_id=request.project_id,
+        only_without_tests=request.only_without_tests,
+        limit=MAX_BULK_STORIES + 1,
+    )
+    if len(rows) > MAX_BULK_STORIES:
+        raise InvalidRequestError(
+            f"Project {request.project_id} has more than {MAX_BULK_STORIES} stories to queue; "
+            f"queue them by story_ids, at most {MAX_BULK_STORIES} per request"
+        )
+    if story_ids is not None:
+        order = {ident: i for i, ident in enumerate(story_ids)}
+        rows = sorted(rows, key=lambda row: order[row[0]])
+    unassigned = next((row[0] for row in rows if row[1] is None), None)
+    if unassigned is not None:
+        raise InvalidRequestError(
+            f"User story {unassigned} is not associated with a project; set its project_id, then queue again"
+        )
+    choices = {(row[2], row[3]): job_choice(settings, row[2], row[3]) for row in rows}
+    for choice in choices.values():
+        check_provider_config(settings, choice[PROVIDER_OPTION])
+    active = await repository.get_active_jobs(session, [row[0] for row in rows])
+    jobs: list[GenerationJob] = []
+    new: list[GenerationJob] = []
+    budgeted: set[int] = set()
+    for story_id, project, provider, model in rows:
+        job = active.get(story_id)
+        if job is None:
+            job = new_job(story_id, JobKind.generate, {**options, **choices[(provider, model)]})
+            new.append(job)
+            if project is not None:  # checked above: every story has a project
+                budgeted.add(project)
+        jobs.append(job)
+    for project_id in sorted(budgeted):  # a project whose daily tokens are spent: 429 naming it
+        await check_budget(session, project_id)
+    return jobs, new
+
+
+async def _dispatch(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    batch: Batch,
+    new: list[GenerationJob],
+) -> None:
+    """Publish every new job's `queued` state, queue them all and record the batch, in one round
+    trip; if Redis fails, the new rows are removed again."""
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for job in new:
+                await store.publish_in(pipe, job_snapshot(job), JobStatus.queued, force=True)
+            if new:
+                await enqueue_many(pipe, redis, GENERATE_JOB, [job.id for job in new])
+                pipe.publish(WAKE_CHANNEL, b"1")
+            if batch.jobs:
+                key = batch_key(batch.batch_id)
+                pipe.rpush(key, *[job.id for job in batch.jobs])
+                pipe.expire(key, settings.keep_result_s)
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        if new:
+            await repository.change_jobs(
+                await session.connection(), UNDO_ENQUEUE, [(job.id, {}) for job in new]
+            )
+            await session.commit()
+        raise queue_unavailable(settings) from exc

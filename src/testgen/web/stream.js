@@ -1,0 +1,188 @@
+// The one event stream for the whole page.
+//
+// Progress comes over ONE EventSource for the whole page (GET /generate-test-cases/events with a
+// task_id per running job). Each event's `id:` is the position of the job that changed
+// (`<task>=<entry>`); the page keeps the latest position of every job and, whenever it (re)opens the
+// stream (a job added, or the connection dropped), sends them all as `?last_event_id=<task>=<entry>;…`,
+// so nothing is replayed twice or lost. A 204 answer means every job ended. The jobs of a "Generate
+// for all" (a bulk enqueue) are followed by their batch (`?batch=<id>`) rather than one by one; their
+// positions would not fit in a URL, so a reopen replays their events and applySnapshot skips the old.
+import { api } from "./api.js";
+import { auth } from "./auth.js";
+import { EVENT_NAMES, TERMINAL } from "./constants.js";
+import { $, enc } from "./dom.js";
+import { applySnapshot, forgetTask } from "./jobs.js";
+import { state } from "./state.js";
+
+// --- the one event stream -------------------------------------------------------------------------
+export const stream = {
+  es: null,
+  positions: new Map(), // task_id -> the entry id of the last event seen for it
+  asked: { tasks: [], stories: [], batches: [] }, // what the open stream was opened for
+  batches: new Map(), // batch id -> the task ids of a bulk enqueue this page made
+  covers: new Set(), // task ids the open stream was asked for
+  pendingStories: new Set(), // stories whose latest job the page has not heard of yet (on load)
+  generation: 0,
+  timer: null,
+  due: 0,
+  failures: 0,
+};
+
+export function setConnection(name) {
+  const el = $("#connection");
+  el.dataset.state = name;
+  el.textContent = { live: "live", reconnecting: "reconnecting…", idle: "idle" }[name];
+}
+
+export function activeTasks() {
+  return [...state.jobs.values()].filter((j) => !TERMINAL.has(j.status)).map((j) => j.task_id);
+}
+
+/** Reopen the stream soon; calls close together (several Generate clicks) make one reopen. */
+export function scheduleStream(delayMs = 150, reconnect = false) {
+  const due = performance.now() + delayMs;
+  if (stream.timer && stream.due <= due) return; // the reopen already planned comes sooner
+  clearTimeout(stream.timer);
+  stream.due = due;
+  stream.timer = setTimeout(() => openStream(reconnect), delayMs);
+}
+
+export const MAX_BATCHES = 10; // the server follows at most this many batches on one stream
+
+/** Batches with a job still running (the others are forgotten), newest first. */
+export function activeBatches() {
+  const running = new Set(activeTasks());
+  for (const [id, tasks] of stream.batches) {
+    if (![...tasks].some((task) => running.has(task))) stream.batches.delete(id);
+  }
+  return [...stream.batches.keys()].reverse().slice(0, MAX_BATCHES);
+}
+
+export function followBatch(batchId, taskIds) {
+  stream.batches.set(batchId, new Set(taskIds));
+  scheduleStream();
+}
+
+export function follow(taskId) {
+  if (stream.es && stream.covers.has(taskId)) return; // the open stream already follows it
+  scheduleStream();
+}
+
+/**
+ * The resume cursor: the latest position of each job. A new stream asks only for running jobs, so
+ * ended ones are left out (and forgotten); a reconnect asks for the same jobs again, so it keeps them.
+ */
+export function resumeCursor(keepEnded, skip = new Set()) {
+  const parts = [];
+  for (const [task, entry] of stream.positions) {
+    const job = state.jobs.get(task);
+    if (!keepEnded && job && TERMINAL.has(job.status)) stream.positions.delete(task);
+    else if (!skip.has(task)) parts.push(`${task}=${entry}`);
+  }
+  return parts.join(";");
+}
+
+export async function openStream(reconnect = false) {
+  stream.timer = null;
+  const generation = ++stream.generation;
+  const tasks = reconnect ? stream.asked.tasks : activeTasks();
+  const stories = reconnect ? stream.asked.stories : [...stream.pendingStories];
+  const batches = reconnect ? stream.asked.batches : activeBatches();
+  const batched = new Set(batches.flatMap((id) => [...(stream.batches.get(id) || [])]));
+  if (!tasks.length && !stories.length) {
+    closeStream();
+    setConnection("idle");
+    return;
+  }
+  const params = new URLSearchParams();
+  for (const task of tasks) if (!batched.has(task)) params.append("task_id", task);
+  for (const story of stories) params.append("story_id", story);
+  for (const batch of batches) params.append("batch", batch);
+  const cursor = resumeCursor(reconnect, batched);
+  if (cursor) params.set("last_event_id", cursor);
+  let url;
+  try {
+    url = await auth.streamUrl("/generate-test-cases/events", params);
+  } catch (err) {
+    if (generation === stream.generation) streamFailed();
+    return;
+  }
+  if (generation !== stream.generation) return; // a newer reopen is under way
+  closeStream(); // at most one EventSource at any time
+  const es = new EventSource(url);
+  stream.es = es;
+  stream.covers = new Set(tasks);
+  stream.asked = { tasks, stories, batches };
+  for (const name of EVENT_NAMES) es.addEventListener(name, (event) => onStreamEvent(es, event));
+  es.onopen = () => {
+    if (es === stream.es) setConnection("live");
+  };
+  es.onerror = () => {
+    if (es !== stream.es) return;
+    if (es.readyState === EventSource.CONNECTING) {
+      // The browser would retry with the last id only (one job's position): reopen with them all.
+      closeStream();
+      setConnection("reconnecting");
+      stream.failures += 1;
+      scheduleStream(Math.min(30_000, 1000 * 2 ** Math.min(stream.failures - 1, 5)), true);
+      return;
+    }
+    // CLOSED: a 204 (every job ended) or an error answer (an expired token, a deleted story, ...)
+    stream.es = null;
+    stream.pendingStories.clear();
+    streamFailed();
+  };
+}
+
+export function closeStream() {
+  if (stream.es) {
+    stream.es.close();
+    stream.es = null;
+  }
+}
+
+export async function streamFailed() {
+  if (!activeTasks().length) {
+    setConnection("idle");
+    return;
+  }
+  // Jobs still look active: ask for their state, then follow those still running again.
+  await refreshActive();
+  if (activeTasks().length && !stream.timer && !stream.es) {
+    stream.failures += 1;
+    setConnection("reconnecting");
+    scheduleStream(Math.min(30_000, 1000 * 2 ** Math.min(stream.failures - 1, 5)));
+  } else if (!activeTasks().length) {
+    setConnection("idle");
+  }
+}
+
+export async function refreshActive() {
+  await Promise.all(
+    activeTasks().map(async (taskId) => {
+      try {
+        const { data } = await api("GET", `/generate-test-cases/status/${enc(taskId)}`);
+        applySnapshot(data);
+      } catch (err) {
+        if (err.status === 404) forgetTask(taskId);
+      }
+    }),
+  );
+}
+
+export function onStreamEvent(es, event) {
+  if (es !== stream.es) return;
+  const split = event.lastEventId.indexOf("=");
+  if (split > 0) stream.positions.set(event.lastEventId.slice(0, split), event.lastEventId.slice(split + 1));
+  stream.failures = 0;
+  const snapshot = JSON.parse(event.data);
+  stream.covers.add(snapshot.task_id);
+  stream.pendingStories.delete(snapshot.story_id);
+  applySnapshot(snapshot);
+  if (!activeTasks().length && !stream.pendingStories.size) {
+    // Every job this page follows has ended: nothing more will come, so no need to reconnect
+    // just to hear the server's 204.
+    closeStream();
+    setConnection("idle");
+  }
+}
