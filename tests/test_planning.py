@@ -101,6 +101,7 @@ def test_each_batch_has_its_own_technique_in_order() -> None:
 def test_only_criteria_spreads_the_test_cases_over_those_criteria() -> None:
     plan = plan_batches(story(5), 3, 1, 15, only_criteria=[1, 4])
     assert [s.criteria for b in plan for s in b.slots] == [[1], [4], [1]]
+    assert [s.index for b in plan for s in b.slots] == [0, 1, 2]
     assert [s.test_type for b in plan for s in b.slots] == list(TYPE_CYCLE[:3])
     one = plan_batches(story(5), 1, 1, 15, only_criteria=[1, 3, 4])
     assert [s.criteria for b in one for s in b.slots] == [[1, 3, 4]]

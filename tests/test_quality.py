@@ -108,6 +108,8 @@ def test_quality_report_counts_reasons_duplicates_types_and_usage() -> None:
     ]
     summary = {"llm_calls": 3, "tokens": {"prompt": 1, "output": 2, "total": 42}}
     report = quality_report(criteria, cases, slots, remaining, 5, summary)
+    more = quality_report(criteria, [*cases, case("Card 2", [scenario("x")], [0])], slots, [], 0, summary)
+    assert more["scenarios_per_type"] == {"functional": 3, "negative": 1}
     assert report["criteria"] == [
         {"index": 0, "criterion": "pay by card", "test_cases": [0], "scenarios": 2},
         {"index": 1, "criterion": "pay by invoice", "test_cases": [], "scenarios": 0},

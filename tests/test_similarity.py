@@ -14,8 +14,10 @@ from testgen.data.schemas import Scenario
 from testgen.data.schemas import TestCaseDraft as Draft
 from testgen.generation.similarity import (
     DEFAULT_THRESHOLD,
+    Duplicate,
     SavedIndex,
     SavedScenario,
+    Seen,
     find_duplicates,
     scenario_key,
     similar,
@@ -79,6 +81,10 @@ DIFFERENT: list[tuple[Steps, Steps]] = [
         ("a form", "the user submits the form", "a confirmation is shown"),
         ("a form", "the user submits the empty form", "a confirmation is shown"),
     ),
+    (  # a negation that ends a part
+        ("the account is locked", "the user signs in", "the dashboard opens"),
+        ("the account is unlocked", "the user signs in", "the dashboard opens"),
+    ),
     (  # the fake Gemini server's scenarios: only the test case number differs
         ("a user for test case 1", "they perform step 1", "outcome 1 of test case 1 is observed"),
         ("a user for test case 2", "they perform step 1", "outcome 1 of test case 2 is observed"),
@@ -134,3 +140,76 @@ def test_duplicates_within_a_draft_and_against_saved_tests() -> None:
     assert found[0].as_dict()["saved_test_case_id"] == 12
     # Only one test case checked (a regeneration): the others count as earlier.
     assert [(d.test_case, d.scenario) for d in find_duplicates(cases, only=0)] == [(0, 0)]
+
+
+def test_threshold_decides_and_every_part_must_be_alike() -> None:
+    a, b = (scenario(x) for x in SAME[3])  # its when steps are 88.9 % alike
+    assert similar(scenario_key(a), scenario_key(b), 85) and not similar(scenario_key(a), scenario_key(b), 95)
+    cases = [Draft(title="A", scenarios=[a]), Draft(title="B", scenarios=[b])]
+    assert len(find_duplicates(cases, threshold=85)) == 1 and find_duplicates(cases, threshold=95) == []
+    saved = [SavedScenario(1, "S", a)]
+    assert SavedIndex(saved, 85).match(scenario_key(b)) is not None
+    assert SavedIndex(saved, 95).match(scenario_key(b)) is None
+    assert Seen(95).find(scenario_key(b)) is None
+    # The same when steps but other given steps: not a duplicate (each part must be alike).
+    other = Scenario(title="o", given=["a guest on the home page"], when=a.when, then=a.then)
+    assert find_duplicates([Draft(title="A", scenarios=[a, other])]) == []
+    assert SavedIndex(saved).match(scenario_key(other)) is None
+
+
+def test_many_candidates_with_the_same_when_steps_are_all_considered() -> None:
+    base = scenario(SAME[1][0])
+    givens = [
+        "a guest browses the catalogue",
+        "an admin edits prices",
+        "a courier scans a parcel",
+        "a bot crawls the sitemap",
+        "a partner uploads stock",
+        "a tester resets data",
+        "a reviewer writes notes",
+    ]
+    decoys = [Scenario(title=g, given=[g], when=base.when, then=base.then) for g in givens]
+    twin = scenario(SAME[1][1])
+    saved = SavedIndex([SavedScenario(i, f"S{i}", d) for i, d in enumerate([*decoys, base])])
+    hit = saved.match(scenario_key(twin))
+    assert hit is not None and hit.test_case_id == len(decoys)
+    cases = [Draft(title="A", scenarios=[*decoys, base]), Draft(title="B", scenarios=[twin])]
+    [dupe] = find_duplicates(cases)
+    assert (dupe.test_case, dupe.scenario, dupe.of_test_case, dupe.of_scenario) == (1, 0, 0, len(decoys))
+
+
+def test_only_checks_that_test_case_against_all_the_others() -> None:
+    x, y = scenario(SAME[1][0], "x"), scenario(DIFFERENT[0][0], "y")
+    unique = scenario(DIFFERENT[2][0], "u")
+    cases = [
+        Draft(title="A", scenarios=[y, x]),
+        Draft(title="B", scenarios=[scenario(SAME[1][1], "x again")]),
+        Draft(title="C", scenarios=[unique]),
+    ]
+    [dupe] = find_duplicates(cases, only=1)
+    assert (dupe.test_case, dupe.scenario, dupe.of_test_case, dupe.of_scenario) == (1, 0, 0, 1)
+    assert find_duplicates(cases, only=2) == []  # B repeats A, but only C is under question
+    saved = SavedIndex([SavedScenario(3, "S", x)])
+    assert [(d.test_case, d.saved is not None) for d in find_duplicates(cases, saved, only=2)] == []
+    assert [(d.test_case, d.scenario) for d in find_duplicates(cases, saved)] == [(0, 1), (1, 0)]
+
+
+def test_a_duplicate_describes_itself() -> None:
+    saved = SavedScenario(12, "Email rules " + "x" * 100, scenario(SAME[0][0], "kept title"))
+    repeat = Duplicate(2, 1, saved=saved)
+    assert repeat.describe() == f'repeats saved test #12 "Email rules {"x" * 68}"'
+    assert repeat.as_dict() == {
+        "test_case": 2,
+        "scenario": 1,
+        "message": repeat.describe(),
+        "saved_test_case_id": 12,
+        "saved_title": "kept title",
+    }
+    inner = Duplicate(3, 2, of_test_case=1, of_scenario=0)
+    assert inner.as_dict() == {
+        "test_case": 3,
+        "scenario": 2,
+        "message": "repeats test case 2, scenario 1 of this draft",
+        "of": {"test_case": 1, "scenario": 0},
+    }
+    assert len(SavedIndex([saved, saved])) == 2
