@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from testgen.data.models import LLMUsage, utcnow
 
@@ -15,31 +16,37 @@ def today() -> dt.date:
     return utcnow().date()
 
 
-def record(
-    session: AsyncSession,
-    *,
-    project_id: int,
-    task_id: str,
-    provider: str,
-    model: str,
-    summary: dict[str, Any],
-) -> None:
-    """Add one job's usage (`summary` as CallStats.summary() makes it) to the session."""
+def usage_row(
+    *, project_id: int, task_id: str, provider: str, model: str, summary: dict[str, Any]
+) -> dict[str, Any]:
+    """One job's usage (`summary` as CallStats.summary() makes it) as the values of a ledger row."""
     tokens = summary["tokens"]
-    session.add(
-        LLMUsage(
-            project_id=project_id,
-            task_id=task_id,
-            day=today(),
-            provider=provider,
-            model=model,
-            calls=summary["llm_calls"],
-            prompt_tokens=tokens["prompt"],
-            output_tokens=tokens["output"],
-            total_tokens=tokens["total"],
-            created_at=utcnow(),
-        )
+    return {
+        "project_id": project_id,
+        "task_id": task_id,
+        "day": today(),
+        "provider": provider,
+        "model": model,
+        "calls": summary["llm_calls"],
+        "prompt_tokens": tokens["prompt"],
+        "output_tokens": tokens["output"],
+        "total_tokens": tokens["total"],
+        "created_at": utcnow(),
+    }
+
+
+async def record_many(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await connection.execute(insert(LLMUsage), list(rows))
+
+
+async def spent_today_many(connection: AsyncConnection, project_ids: Sequence[int]) -> dict[int, int]:
+    """Tokens each project spent today (UTC); a project with none is left out."""
+    query = (
+        select(LLMUsage.project_id, func.sum(LLMUsage.total_tokens))
+        .where(LLMUsage.project_id.in_(list(project_ids)), LLMUsage.day == today())
+        .group_by(LLMUsage.project_id)
     )
+    return {int(pid): int(total or 0) for pid, total in await connection.execute(query)}
 
 
 async def spent_today(session: AsyncSession, project_id: int) -> int:

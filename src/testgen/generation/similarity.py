@@ -53,8 +53,9 @@ def normalise_step(step: str) -> str:
 
 
 def _part(steps: Sequence[str]) -> str:
-    words = [w for step in steps for w in normalise_step(step).split() if w not in _ARTICLES]
-    return " ".join(words)
+    """The steps of one part as one normalised text without articles (one pass over all of them)."""
+    words = _NOISE.sub(" ", " ".join(steps).casefold()).split()
+    return " ".join([w for w in words if w not in _ARTICLES])
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def scenario_key(scenario: Scenario) -> ScenarioKey:
     parts = (_part(scenario.given), _part(scenario.when), _part(scenario.then))
     text = " ".join(parts)
     numbers = tuple(_NUMBER.findall(text))
-    negations = frozenset(w for w in text.split() if w in NEGATIONS)
+    negations = NEGATIONS.intersection(text.split())
     return ScenarioKey(parts=parts, signature=(numbers, negations))
 
 

@@ -24,7 +24,7 @@ from testgen.generation.quality import coverage, quality_report
 from testgen.generation.similarity import SavedIndex, find_duplicates
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobRun, execute
-from testgen.worker.story_context import load_context, record_usage
+from testgen.worker.story_context import load_context
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
 
     async def work(run: JobRun, story: UserStory) -> None:
         started = time.monotonic()
-        result = await _generate(res, run, story, run.job.options)
+        result, ledger = await _generate(res, run, story, run.job.options)
         result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
         done = result["stats"]["scenarios"]
         await run.report(
@@ -50,6 +50,7 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
             result=result,
             error=None,
             finished_at=utcnow(),
+            usage=ledger,
         )
         logger.info("Task %s completed in %.2fs", task_id, time.monotonic() - started)
 
@@ -72,7 +73,8 @@ def _leaves(error: BaseException) -> Any:
 
 async def _generate(
     res: WorkerResources, run: JobRun, row: UserStory, options: dict[str, Any]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The draft, and the job's row of the usage ledger (recorded with its completion)."""
     provider = res.providers.for_job(options)
     story: StoryText = story_text(row)
     context = await load_context(res, row)
@@ -141,9 +143,9 @@ async def _generate(
     generated = sum(len(c.scenarios) for c in cases)
     logger.info("Generated %d/%d scenarios", generated, total)
     summary = stats.summary()
-    await record_usage(res, context.project_id, run.job.id, provider.name, provider.model, summary)
+    ledger = context.ledger_row(run.job.id, provider.name, provider.model, summary)
     slots = [slot for b in batches for slot in b.slots]
-    return {
+    result = {
         "test_cases": [c.model_dump(mode="json") for c in cases],
         "coverage": coverage(story.acceptance_criteria, cases),
         "quality": quality_report(
@@ -163,3 +165,4 @@ async def _generate(
             **({"duplicates_remaining": len(outcome.remaining)} if outcome.remaining else {}),
         },
     }
+    return result, ledger

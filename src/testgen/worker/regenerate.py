@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from testgen.core import messages
-from testgen.data import repository
+from testgen.data import repository, usage
 from testgen.data.drafts import draft_cases, is_open_draft
 from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
@@ -38,7 +38,7 @@ from testgen.worker.generate import (
 )
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute
-from testgen.worker.story_context import load_context, record_usage
+from testgen.worker.story_context import load_context
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         )
     await run.report(JobStatus.generating, PROGRESS_BUILDING, "Updating the draft")
     summary = stats.summary()
-    await record_usage(res, context.project_id, run.job.id, provider.name, provider.model, summary)
+    ledger = context.ledger_row(run.job.id, provider.name, provider.model, summary)
     result: dict[str, Any] = {
         "parent_id": parent_id,
         "index": index,
@@ -136,7 +136,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
             "duration_s": round(time.monotonic() - started, 3),
         },
     }
-    await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result, saved)
+    await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result, saved, ledger)
 
 
 async def _apply(
@@ -147,6 +147,7 @@ async def _apply(
     criteria: list[str],
     result: dict[str, Any],
     saved: SavedIndex,
+    ledger: dict[str, Any] | None,
 ) -> None:
     """Replace the test case in the parent's draft and complete this job, in one transaction."""
     index = int(result["index"])
@@ -181,6 +182,8 @@ async def _apply(
         )
         if not done:
             raise JobFinished  # cancelled meanwhile: leaving the block rolls the draft change back
+        if ledger is not None:
+            await usage.record_many(await session.connection(), [ledger])
         await session.commit()
     run.job.result, run.job.error, run.job.finished_at = result, None, finished
     await run.report(JobStatus.completed, 100, message)

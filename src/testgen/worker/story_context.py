@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from testgen.core import messages
-from testgen.data import repository, usage
+from testgen.data import usage
 from testgen.data.models import TestCase, UserStory
 from testgen.data.schemas import Scenario
 from testgen.generation.budget import estimate_tokens
@@ -50,6 +50,16 @@ class StoryContext:
                 "budget", messages.budget_too_small(self.project_id, self.budget, self.spent_today, needed)
             )
 
+    def ledger_row(
+        self, task_id: str, provider: str, model: str, summary: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The job's row of the usage ledger (None when it has no project or made no call)."""
+        if self.project_id is None or not summary["llm_calls"]:
+            return None
+        return usage.usage_row(
+            project_id=self.project_id, task_id=task_id, provider=provider, model=model, summary=summary
+        )
+
     def instructions_used(self) -> dict[str, str] | None:
         """What a result records of the instructions it was written with: a hash and the first line."""
         text = self.instructions.strip()
@@ -62,32 +72,9 @@ class StoryContext:
 
 
 async def load_context(res: WorkerResources, story: UserStory) -> StoryContext:
-    async with res.sessionmaker() as session:
-        project = await repository.get_project(session, story.project_id) if story.project_id else None
-        saved = await repository.list_test_cases(session, story.id)
-        context = StoryContext(saved=saved)
-        if project is not None:
-            context.project_id = project.id
-            context.instructions = project.instructions or ""
-            context.budget = project.token_budget_daily
-            if context.budget is not None:
-                context.spent_today = await usage.spent_today(session, project.id)
-        await session.commit()
+    project, spent, saved = await res.rows.context(story.id, story.project_id)
+    context = StoryContext(saved=saved, spent_today=spent)
+    if project is not None:
+        context.project_id = story.project_id
+        context.instructions, context.budget = project
     return context
-
-
-async def record_usage(
-    res: WorkerResources,
-    project_id: int | None,
-    task_id: str,
-    provider: str,
-    model: str,
-    summary: dict[str, Any],
-) -> None:
-    if project_id is None or not summary["llm_calls"]:
-        return
-    async with res.sessionmaker() as session:
-        usage.record(
-            session, project_id=project_id, task_id=task_id, provider=provider, model=model, summary=summary
-        )
-        await session.commit()

@@ -95,22 +95,33 @@ def new_job(
 async def llm_choice(session: AsyncSession, settings: Settings, story_id: str) -> dict[str, str]:
     """The provider and model a job for the story is queued with (its project's choice, else the
     server's default); ConfigurationError when that provider cannot work."""
-    choice = job_choice(settings, *await repository.project_llm(session, story_id))
+    return (await queue_choice(session, settings, story_id))[0]
+
+
+async def queue_choice(
+    session: AsyncSession, settings: Settings, story_id: str
+) -> tuple[dict[str, str], int | None]:
+    """`llm_choice`, and the daily token budget of the story's project (None: none), in one query."""
+    provider, model, budget = await repository.project_llm(session, story_id)
+    choice = job_choice(settings, provider, model)
     check_provider_config(settings, choice[PROVIDER_OPTION])
-    return choice
+    return choice, budget
 
 
 async def check_budget(session: AsyncSession, project_id: int) -> None:
     """RateLimitedError (429) naming the budget when the project has spent its daily tokens already."""
     project = await repository.get_project(session, project_id)
-    if project is None or project.token_budget_daily is None:
-        return
+    if project is not None and project.token_budget_daily is not None:
+        await check_spent(session, project_id, project.token_budget_daily)
+
+
+async def check_spent(session: AsyncSession, project_id: int, budget: int) -> None:
     spent = await usage.spent_today(session, project_id)
-    if spent >= project.token_budget_daily:
+    if spent >= budget:
         now = utcnow()
         midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         raise RateLimitedError(
-            messages.budget_spent(project_id, project.token_budget_daily, spent),
+            messages.budget_spent(project_id, budget, spent),
             retry_after_s=max(1, int((midnight - now).total_seconds())),
         )
 
@@ -134,9 +145,9 @@ async def enqueue(
         )
     await begin_read(session)
     existing = await repository.get_active_job(session, story.id)
-    choice = await llm_choice(session, settings, story.id)
-    if existing is None:
-        await check_budget(session, story.project_id)
+    choice, budget = await queue_choice(session, settings, story.id)
+    if existing is None and budget is not None:
+        await check_spent(session, story.project_id, budget)
     await session.commit()
     if existing is not None:
         return existing, False
