@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,13 +14,12 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from pydantic import SecretStr
 from redis.asyncio import Redis
+from sqlalchemy import event
 
 from testgen.api.app import create_app
 from testgen.api.services import ops
 from testgen.core.config import Settings
-from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.redis_keys import QUEUE_NAME
-from testgen.data.models import GenerationJob
 from tests.conftest import ROOT, run_worker
 from tests.fake_services import LeakyPostgres, LeakyRedis
 from tests.helpers import make_story, queue, read_events, wait_for
@@ -48,7 +45,7 @@ def parse_metrics(body: str) -> Samples:
         match = _SAMPLE.match(line)
         assert match, f"not a sample line: {line!r}"
         name, labels, value = match.groups()
-        family = re.sub(r"_(bucket|sum|count)$", "", name)
+        family = re.sub(r"_(bucket|sum|count|total|created)$", "", name)
         assert name in typed or family in typed, f"{name} has no TYPE line before it"
         pairs = frozenset(_LABEL.findall(labels or ""))
         assert (name, pairs) not in samples, f"duplicate sample {line!r}"
@@ -58,6 +55,17 @@ def parse_metrics(body: str) -> Samples:
 
 def metric(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, frozenset(labels.items()))]
+
+
+def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    """How much a sample grew (a sample not there before counts from 0): metrics are per process
+    and cumulative, and other tests of this process count too."""
+    key = (name, frozenset(labels.items()))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def families(body: str) -> set[str]:
+    return {line.split()[2] for line in body.splitlines() if line.startswith("# TYPE ")}
 
 
 async def _ready(client: AsyncClient) -> Response | None:
@@ -139,30 +147,15 @@ async def test_ready_when_the_database_is_down_names_it_without_its_password(set
     assert checks["database"].startswith("down: ") and checks["redis"] == "ok"
     assert "***" in checks["database"]
     assert listed.status_code == 503 and listed.json()["detail"].startswith("database unavailable")
-    assert scraped.status_code == 503 and scraped.json()["detail"].startswith("database unavailable")
+    # The metrics need no database: they go on while it is down.
+    assert scraped.status_code == 200 and "pa55word-xyz" not in scraped.text
+    assert metric(parse_metrics(scraped.text), "testgen_redis_up") == 1
 
 
-async def _insert_failed_job(database_url: str, story_id: str, seconds: float, error_type: str) -> None:
-    engine = create_engine(database_url)
-    started = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    async with create_sessionmaker(engine)() as session:
-        session.add(
-            GenerationJob(
-                id=str(uuid.uuid4()),
-                story_id=story_id,
-                status="failed",
-                error={"type": error_type, "message": "it broke"},
-                started_at=started,
-                finished_at=started + dt.timedelta(seconds=seconds),
-            )
-        )
-        await session.commit()
-    await engine.dispose()
-
-
-async def test_metrics_after_a_completed_job(
-    http: AsyncClient, settings: Settings, database_url: str, redis: Redis
+async def test_metrics_count_jobs_model_calls_and_streams(
+    http: AsyncClient, settings: Settings, redis: Redis
 ) -> None:
+    before = parse_metrics((await http.get("/metrics")).text)
     await make_story(http, "US-001")
     await make_story(http, "US-002")
     async with run_worker(settings):
@@ -170,9 +163,13 @@ async def test_metrics_after_a_completed_job(
         events = await read_events(http, done["events_url"])
     assert events[-1].event == "completed"
     stats = events[-1].data["result"]["stats"]
-    await _insert_failed_job(database_url, "US-001", 42.0, "timeout")
-    await _insert_failed_job(database_url, "US-002", 0.2, 'rate "limit"')
-    waiting = await queue(http, "US-002")  # no worker now: it stays queued
+    # A job that times out: one second of a model that takes three.
+    slow = settings.model_copy(update={"job_timeout_s": 1, "offline_llm_delay_s": 3.0})
+    async with run_worker(slow):
+        failed = await queue(http, "US-002")
+        events = await read_events(http, failed["events_url"])
+    assert events[-1].event == "failed" and events[-1].data["error"]["type"] == "timeout"
+    waiting = await queue(http, "US-001")  # no worker now: it stays queued
 
     async with http.stream("GET", waiting["events_url"]) as stream:
         chunks = stream.aiter_text()  # held: a dropped iterator is closed, and closes the connection
@@ -180,41 +177,79 @@ async def test_metrics_after_a_completed_job(
         r = await http.get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-    samples = parse_metrics(r.text)
+    after = parse_metrics(r.text)
 
-    assert metric(samples, "testgen_jobs", status="completed") == 1
-    assert metric(samples, "testgen_jobs", status="failed") == 2
-    assert metric(samples, "testgen_jobs", status="queued") == 1
-    assert metric(samples, "testgen_jobs", status="running") == 0
-    assert metric(samples, "testgen_jobs", status="cancelled") == 0
-    assert 'testgen_jobs{status="completed"} 1\n' in r.text
+    assert delta(before, after, "testgen_jobs_queued_total", kind="generate") == 3
+    assert delta(before, after, "testgen_jobs_total", kind="generate", outcome="completed") == 1
+    assert delta(before, after, "testgen_jobs_total", kind="generate", outcome="failed") == 1
+    assert delta(before, after, "testgen_job_errors_total", kind="generate", error_type="timeout") == 1
+    assert delta(before, after, "testgen_job_pickup_seconds_count", kind="generate") == 2
 
-    buckets = {
-        dict(labels)["le"]: value
-        for (name, labels), value in samples.items()
-        if name == "testgen_job_duration_seconds_bucket" and dict(labels)["status"] == "failed"
-    }
-    assert buckets["0.5"] == 1 and buckets["30.0"] == 1 and buckets["60.0"] == 2 and buckets["+Inf"] == 2
-    assert list(buckets.values()) == sorted(buckets.values())  # cumulative
-    assert metric(samples, "testgen_job_duration_seconds_count", status="failed") == 2
-    assert metric(samples, "testgen_job_duration_seconds_sum", status="failed") == 42.2
-    assert metric(samples, "testgen_job_duration_seconds_count", status="completed") == 1
-    assert metric(samples, "testgen_job_duration_seconds_bucket", status="completed", le="+Inf") == 1
-    assert metric(samples, "testgen_job_duration_seconds_bucket", status="completed", le="10.0") == 1
+    failed_runs = dict(kind="generate", outcome="failed")
+    assert delta(before, after, "testgen_job_duration_seconds_count", **failed_runs) == 1
+    assert 1.0 <= delta(before, after, "testgen_job_duration_seconds_sum", **failed_runs) < 3.0
+    assert delta(before, after, "testgen_job_duration_seconds_bucket", le="0.5", **failed_runs) == 0
+    assert delta(before, after, "testgen_job_duration_seconds_bucket", le="2.5", **failed_runs) == 1
+    assert delta(before, after, "testgen_job_duration_seconds_bucket", le="+Inf", **failed_runs) == 1
+    buckets = [
+        value
+        for (name, labels), value in after.items()
+        if name == "testgen_job_duration_seconds_bucket" and {*failed_runs.items()} <= labels
+    ]
+    assert buckets == sorted(buckets)  # cumulative
 
+    offline = dict(provider="offline", model="offline-v1", outcome="ok")
     assert stats["llm_calls"] >= 1
-    assert metric(samples, "testgen_llm_calls") == stats["llm_calls"]
-    assert metric(samples, "testgen_llm_retries") == stats["retries"]
-    assert metric(samples, "testgen_job_errors", type="timeout") == 1
-    assert metric(samples, "testgen_job_errors", type='rate \\"limit\\"') == 1
+    assert delta(before, after, "testgen_model_calls_total", **offline) == stats["llm_calls"]
+    assert delta(before, after, "testgen_model_call_duration_seconds_count", **offline) == stats["llm_calls"]
+    # Every event the two jobs published reached this process's event hub once.
+    assert delta(before, after, "testgen_sse_delivery_lag_seconds_count") >= 10
 
-    assert metric(samples, "testgen_sse_connections") == 1
-    assert metric(samples, "testgen_queue_depth") == 1 == await redis.zcard("testgen:queue")
-    assert metric(samples, "testgen_redis_up") == 1
-    assert metric(samples, "testgen_workers_up") == 0
+    assert metric(after, "testgen_sse_streams_open") == 1
+    assert metric(after, "testgen_queue_depth") == 1 == await redis.zcard("testgen:queue")
+    assert metric(after, "testgen_redis_up") == 1
+    assert metric(after, "testgen_workers_live") == 0
+    assert metric(after, "testgen_jobs_running") == 0
+    assert not any(dict(labels).keys() & {"task_id", "story_id"} for _, labels in after)
 
-    after = parse_metrics((await http.get("/metrics")).text)
-    assert metric(after, "testgen_sse_connections") == 0
+    again = parse_metrics((await http.get("/metrics")).text)
+    assert metric(again, "testgen_sse_streams_open") == 0
+
+
+async def test_running_jobs_and_live_workers_are_gauges(http: AsyncClient, settings: Settings) -> None:
+    await make_story(http, "US-001")
+    slow = settings.model_copy(update={"offline_llm_delay_s": 30.0})
+    async with run_worker(slow):
+
+        async def running() -> Samples | None:
+            samples = parse_metrics((await http.get("/metrics")).text)
+            return samples if metric(samples, "testgen_jobs_running") == 1 else None
+
+        job = await queue(http, "US-001", num_test_cases=1, scenarios_per_test_case=1)
+        samples = await wait_for(running, what="testgen_jobs_running 1 while the job runs")
+        assert metric(samples, "testgen_workers_live") == 1
+        assert (await http.post(f"/generate-test-cases/{job['task_id']}/cancel")).status_code == 202
+
+        async def idle() -> bool:
+            return metric(parse_metrics((await http.get("/metrics")).text), "testgen_jobs_running") == 0
+
+        await wait_for(idle, what="testgen_jobs_running back to 0 once the job is cancelled")
+
+
+async def test_a_scrape_runs_no_database_query(http: AsyncClient, app: FastAPI) -> None:
+    """The cost of a scrape does not grow with the job table: it reads no table at all."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert (await http.get("/metrics")).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements == []
 
 
 async def _arq_check(redis_url: str) -> int:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from arq.constants import in_progress_key_prefix
 from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import SecretStr
@@ -18,7 +19,7 @@ from redis.asyncio import Redis
 
 from testgen.core import embedded_redis
 from testgen.core.config import Settings
-from testgen.core.redis_keys import FINISHING_KEY
+from testgen.core.redis_keys import CLAIMED_KEY, FINISHING_KEY
 from testgen.data import repository
 from testgen.data.job_states import COMPLETE
 from testgen.data.models import utcnow
@@ -232,6 +233,7 @@ async def test_a_final_state_its_worker_did_not_publish_is_published_by_the_reap
         done = await queue(client, "US-001", num_test_cases=1, scenarios_per_test_case=1)
         await wait_for_job(client, done["status_url"], is_status("completed"), what="the first job")
     assert await redis.zcard(FINISHING_KEY) == 0  # a worker that lives unmarks what it finished
+    assert await redis.zcard(CLAIMED_KEY) == 0  # and forgets its claim
     await make_story(client, "US-002")
     job = await queue(client, "US-002", num_test_cases=1)
     async with app.state.sessionmaker() as session:  # as the dead worker left it: final in the row only
@@ -248,3 +250,57 @@ async def test_a_final_state_its_worker_did_not_publish_is_published_by_the_reap
     assert [fields[b"event"] for _, fields in stored][-1] == b"completed"
     assert await redis.zcard(FINISHING_KEY) == 0
     assert await reaper.publish_lost_finals(app.state.sessionmaker, app.state.store) == []
+
+
+async def test_a_job_claimed_by_a_worker_that_died_before_starting_it_is_requeued(
+    app: FastAPI, client: AsyncClient, redis: Redis, settings: Settings
+) -> None:
+    """A worker killed after claiming a job from arq's queue but before its row said `started` (it
+    may have published `started` already): the row is still queued, so only the claim shows it."""
+    await make_story(client, "US-001")
+    await make_story(client, "US-002")
+    lost = await queue(client, "US-001", num_test_cases=1)
+    alive = await queue(client, "US-002", num_test_cases=1)
+    old = (time.time() - 60) * 1000
+    for job in (lost, alive):  # as the claim script leaves them, a minute ago
+        await redis.psetex(in_progress_key_prefix + job["task_id"], 600_000, b"1")
+        await redis.zadd(CLAIMED_KEY, {job["task_id"]: old})
+    await redis.set(reaper.lease_key(alive["task_id"]), b"1", ex=10)  # its worker renews the lease
+    snapshot = {**(await client.get(lost["status_url"])).json(), "status": "started", "progress": 5}
+    await app.state.store.publish(snapshot, "started")
+
+    assert await reaper.reap_claims(app.state.sessionmaker, app.state.store) == [lost["task_id"]]
+
+    assert not await redis.exists(in_progress_key_prefix + lost["task_id"])
+    assert await redis.exists(in_progress_key_prefix + alive["task_id"])
+    assert await redis.zrange(CLAIMED_KEY, 0, -1) == [alive["task_id"].encode()]
+    events = await read_stream_events(redis, lost["task_id"])
+    assert events == ["queued", "started", "queued"]
+    await redis.delete(in_progress_key_prefix + alive["task_id"])
+    async with run_worker(settings):
+        await wait_for_job(client, lost["status_url"], is_status("completed"), what="the re-queued job")
+
+
+async def read_stream_events(redis: Redis, task_id: str) -> list[str]:
+    return [fields[b"event"].decode() for _, fields in await redis.xrange(f"testgen:job:{task_id}:events")]
+
+
+async def test_a_stream_publishes_a_final_state_redis_does_not_have_yet(
+    app: FastAPI, http: AsyncClient, redis: Redis
+) -> None:
+    """Final in the database, not yet in Redis (its worker is about to publish it, or died first):
+    the stream publishes it from the row, so every client and XRANGE agree on its entry."""
+    await make_story(http, "US-001")
+    job = await queue(http, "US-001", num_test_cases=1)
+    async with app.state.sessionmaker() as session:
+        assert await repository.change_job(session, COMPLETE, job["task_id"], progress=100)
+        await session.commit()
+
+    first = await read_events(http, job["events_url"])
+    second = await read_events(http, job["events_url"])
+
+    stored = await redis.xrange(f"testgen:job:{job['task_id']}:events")
+    assert [e.id for e in first] == [e.id for e in second] == [i.decode() for i, _ in stored]
+    assert [e.event for e in first] == ["queued", "completed"]
+    late = {**first[-1].data, "message": "the worker's own final state, too late"}
+    assert await app.state.store.publish(late, "completed") is None  # one final state only

@@ -48,12 +48,12 @@ def start(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Start]:
         "NO_PROXY": "127.0.0.1,localhost",
     }
 
-    def run(*args: str) -> tuple[subprocess.Popen[bytes], str]:
+    def run(*args: str, **extra_env: str) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
         command = [sys.executable, "-m", "testgen", *args]
         if args[0] == "api":
             command += ["--port", str(port)]
-        process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL)
+        process = subprocess.Popen(command, env={**env, **extra_env}, cwd=tmp_path, stdout=subprocess.DEVNULL)
         started.append(process)
         base = f"http://127.0.0.1:{port}"
         if args[0] == "api":
@@ -107,7 +107,7 @@ async def test_any_api_process_follows_jobs_queued_through_another(start: Start,
             chunks = stream.aiter_text()  # held: a dropped iterator closes the connection
             await anext(chunks)
             async with asyncio.timeout(30):
-                while "testgen_sse_connections 1\n" not in (await a.get("/metrics")).text:
+                while "testgen_sse_streams_open 1.0\n" not in (await a.get("/metrics")).text:
                     await asyncio.sleep(0.2)
 
         workers, _ = start("worker", "--processes", "2")
@@ -120,3 +120,59 @@ async def test_any_api_process_follows_jobs_queued_through_another(start: Start,
             followed = await asyncio.gather(*(read_events(b, job["events_url"]) for job in jobs))
         for events in followed:
             assert events[0].event == "queued" and events[-1].event == "completed"
+
+
+def _sample(body: str, line_start: str) -> float | None:
+    for line in body.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+async def test_every_api_process_serves_the_sum_of_all(start: Start, redis: Redis) -> None:
+    """With `--workers 2` a scrape reaches either process: each answers with both processes' counts
+    (prometheus-client's multiprocess mode), so counters do not jump between scrapes."""
+    supervisor, base = start("api", "--workers", "2")
+    await eventually(lambda: len(children_of(supervisor)) == 2)
+    queued = 'testgen_jobs_queued_total{kind="generate"}'
+    seen: list[float | None] = []
+    async with AsyncClient(base_url=base, timeout=10) as http:
+        for i in range(6):
+            async with AsyncClient(base_url=base, timeout=10) as fresh:  # spread over both processes
+                await make_story(fresh, f"US-{i}")
+                await queue(fresh, f"US-{i}", num_test_cases=1)
+        for _ in range(12):
+            async with AsyncClient(base_url=base, timeout=10) as fresh:
+                seen.append(_sample((await fresh.get("/metrics")).text, queued))
+        assert (await http.get("/health")).status_code == 200
+    assert seen == [6.0] * 12
+
+
+async def test_workers_of_one_supervisor_serve_their_sum_on_one_port(start: Start, redis: Redis) -> None:
+    _, base = start("api")
+    port = free_port()
+    workers, _ = start(
+        "worker",
+        "--processes",
+        "2",
+        WORKER_METRICS_PORT=str(port),
+        WORKER_MAX_JOBS="1",
+        OFFLINE_LLM_DELAY_S="0.3",
+    )
+    await eventually(lambda: len(children_of(workers)) == 2)
+    async with asyncio.timeout(60):
+        while await live_workers(redis) < 2:
+            await asyncio.sleep(0.1)
+    completed = 'testgen_jobs_total{kind="generate",outcome="completed"}'
+    async with AsyncClient(base_url=base, timeout=10) as http:
+        jobs = []
+        for i in range(6):
+            await make_story(http, f"US-{i}")
+            jobs.append(await queue(http, f"US-{i}", num_test_cases=1))
+        async with asyncio.timeout(60):
+            for job in jobs:
+                assert (await read_events(http, job["events_url"]))[-1].event == "completed"
+    async with AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as scrape:
+        body = (await scrape.get("/metrics")).text
+    assert _sample(body, completed) == 6.0
+    assert _sample(body, 'testgen_job_pickup_seconds_count{kind="generate"}') == 6.0

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from testgen.core.database import create_sessionmaker
+from testgen.data.models import GenerationJob, utcnow
+from testgen.data.models import TestCase as SavedCaseRow
 
 STORY = {
     "id": "US-001",
@@ -123,3 +130,73 @@ async def test_openapi_is_served(client: AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/user-stories/{story_id}" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_list_searches_filters_by_state_and_counts(client: AsyncClient) -> None:
+    pid = await make_project(client)
+    other = await make_project(client, "Other")
+    for i in range(12):
+        title = "Reset password" if i % 3 == 0 else f"Checkout step {i}"
+        await client.post(
+            "/user-stories", json={**STORY, "id": f"US-{i:03d}", "title": title, "project_id": pid}
+        )
+    await client.post(
+        "/user-stories", json={**STORY, "id": "OT-1", "title": "Reset 100%_ off", "project_id": other}
+    )
+
+    page = await client.get(f"/user-stories?project_id={pid}&limit=5&offset=5")
+    assert [s["id"] for s in page.json()] == [f"US-{i:03d}" for i in range(5, 10)]
+    assert page.headers["x-total-count"] == "12"
+    found = await client.get("/user-stories", params={"q": "reset"})
+    assert [s["id"] for s in found.json()] == ["US-000", "US-003", "US-006", "US-009", "OT-1"]
+    assert found.headers["x-total-count"] == "5"
+    assert [s["id"] for s in (await client.get("/user-stories", params={"q": "us-01"})).json()] == [
+        "US-010",
+        "US-011",
+    ]
+    # % and _ are searched for as themselves, not as LIKE wildcards
+    assert [s["id"] for s in (await client.get("/user-stories", params={"q": "0%_"})).json()] == ["OT-1"]
+    assert (await client.get("/user-stories", params={"q": "x%y"})).json() == []
+    assert (await client.get("/user-stories", params={"state": "sleeping"})).status_code == 422
+    assert (await client.get("/user-stories", params={"q": "x" * 201})).status_code == 422
+
+
+async def test_list_filters_by_the_state_of_the_latest_job(client: AsyncClient, engine: AsyncEngine) -> None:
+    pid = await make_project(client)
+    for story_id in ("S-NONE", "S-DRAFT", "S-SAVED", "S-RUN", "S-FAIL", "S-RETRIED"):
+        await client.post("/user-stories", json={**STORY, "id": story_id, "project_id": pid})
+    now = utcnow()
+    older = now - dt.timedelta(minutes=5)
+    async with create_sessionmaker(engine)() as session:
+        session.add_all(
+            [
+                GenerationJob(id="j-draft", story_id="S-DRAFT", status="completed", created_at=now),
+                GenerationJob(
+                    id="j-saved", story_id="S-SAVED", status="completed", created_at=now, saved_at=now
+                ),
+                SavedCaseRow(story_id="S-SAVED", title="saved", scenarios=[]),
+                GenerationJob(id="j-run", story_id="S-RUN", status="generating", created_at=now),
+                GenerationJob(id="j-fail", story_id="S-FAIL", status="failed", created_at=now),
+                # failed once, then retried: its latest job is the one that counts
+                GenerationJob(id="j-old", story_id="S-RETRIED", status="failed", created_at=older),
+                GenerationJob(id="j-new", story_id="S-RETRIED", status="completed", created_at=now),
+                # a regeneration of one test case is not the story's generation job
+                GenerationJob(
+                    id="j-regen", story_id="S-DRAFT", kind="regenerate", status="failed", created_at=now
+                ),
+            ]
+        )
+        await session.commit()
+
+    async def ids(state: str) -> list[str]:
+        response = await client.get("/user-stories", params={"state": state, "project_id": pid})
+        assert response.headers["x-total-count"] == str(len(response.json()))
+        return [s["id"] for s in response.json()]
+
+    assert await ids("no_tests") == ["S-NONE", "S-DRAFT", "S-RUN", "S-FAIL", "S-RETRIED"]
+    assert await ids("draft_ready") == ["S-DRAFT", "S-RETRIED"]
+    assert await ids("running") == ["S-RUN"]
+    assert await ids("failed") == ["S-FAIL"]
+    assert [
+        s["id"] for s in (await client.get("/user-stories", params={"state": "failed", "q": "none"})).json()
+    ] == []

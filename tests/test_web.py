@@ -328,7 +328,7 @@ async def test_failed_and_cancelled_generations(
     await cancelled.locator("button.generate").click()
     await expect(badge(page, "US-203")).to_have_text(NO_WORKER_BADGE)
     await cancelled.locator("button.cancel").click()  # no worker yet: it is still queued
-    await expect(cancelled.locator("td.status")).to_have_text("Cancelled")
+    await expect(cancelled.locator("td.status")).to_have_text("CancelledRetry")  # badge, then Retry
     await expect(cancelled.locator("button.generate")).to_be_enabled()
     await expect(page.locator(".toast").filter(has_text="US-203: generation cancelled")).to_be_visible()
     status = (await http.get(f"/generate-test-cases/status/{await _task_of(page, 'US-203')}")).json()
@@ -353,11 +353,11 @@ async def test_failed_and_cancelled_generations(
     # After a reload the badge comes back from the story's latest job (?story_id= on the stream).
     await page.reload()
     await expect(row.locator('button.badge[data-state="failed"]')).to_have_text("Error", timeout=SLOW)
-    await expect(row.locator("td.status")).to_have_text("Error")
+    await expect(row.locator("td.status")).to_have_text("ErrorRetry")
     restore_url = await page_value(page, "window.__sse.urls[0]")
     assert all(f"story_id=US-20{i}" in restore_url for i in (1, 2, 3))
     await expect(page.locator('tr[data-story="US-202"] td.status')).to_have_text("—")
-    await expect(page.locator('tr[data-story="US-203"] td.status')).to_have_text("Cancelled")
+    await expect(page.locator('tr[data-story="US-203"] td.status')).to_have_text("CancelledRetry")
     # The stream ends after the final event; the browser reconnects with its cursor and the server's
     # 204 (every job ended) stops it.
     await expect(page.locator("#connection")).to_have_attribute("data-state", "idle", timeout=SLOW)
@@ -580,7 +580,7 @@ async def test_import_dialog_shows_progress_and_summary_then_exports(
     await dialog.locator("button[value=close]").click()
 
     # The imported stories are listed, their ids linking to Jira.
-    link = page.locator('tr[data-story="SHOP-1"] td.id a')
+    link = page.locator('tr[data-story="SHOP-1"] td.id a.jira')
     await expect(link).to_have_attribute("href", f"{jira_cloud.url}/browse/SHOP-1")
 
     # Export buttons: per story and per project, downloaded with the server's file name.

@@ -80,3 +80,9 @@ async def test_instructions_usage_coverage_grid_repeats_and_stale_tests(
     await row.locator("button.update-tests").click()
     await expect(row.locator(".badge")).not_to_have_text("Saved")
     assert json.loads(queued[0].post_data or "{}")["only_changed"] is True
+    # The story view tags the stale test case among the saved ones.
+    await page.goto("/?story=US-901")
+    await expect(page.locator(".saved-case")).to_have_count(3)
+    await expect(page.locator(".saved-case .stale-tag")).to_have_count(1)
+    await expect(page.locator(".saved-case").nth(2)).not_to_contain_text("null")  # an empty description
+    await shot(page, "web-story-stale")

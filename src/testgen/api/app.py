@@ -15,7 +15,7 @@ from testgen.api.rate_limits import JobLimiter, RequestRateMiddleware
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
 from testgen.api.routes import auth, generation, imports, ops, projects, review, stories, web
 from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
-from testgen.core import shared_redis
+from testgen.core import shared_redis, tracing
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker, read_only
 from testgen.core.logs import redact_access_log
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         shared = await asyncio.to_thread(shared_redis.attach, settings)  # None when REDIS_URL is set
+        tracing.start_tracing(settings, "testgen-api")
         engine = create_engine(settings.database_url)
         redis = create_redis(
             settings.effective_redis_url,
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await hub.stop()
             await redis.aclose()
             await engine.dispose()
+            await asyncio.to_thread(tracing.flush)
             if shared is not None:
                 await asyncio.to_thread(shared.close)  # the server stays up for its other users
 
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(review.router)
     app.include_router(ops.router)
     app.include_router(web.router)
+    if settings.tracing_enabled:
+        tracing.instrument_app(app)
     return app
 
 
@@ -107,7 +111,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             allow_origins=settings.cors_origin_list,
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            expose_headers=["Retry-After"],
+            expose_headers=["Retry-After", stories.TOTAL_COUNT_HEADER],
         )
     app.add_middleware(SecurityHeadersMiddleware)
 

@@ -8,11 +8,18 @@ they get SIGTERM too if we are killed."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
+from testgen.core.metrics import MULTIPROC_ENV
 from testgen.core.orphans import die_with_parent
 
 logger = logging.getLogger("testgen.cli")
@@ -21,11 +28,14 @@ RESTART_DELAY_S = 1.0
 MAX_RESTARTS_PER_MINUTE = 5  # past this, a copy is crashing at start-up: give up instead of looping
 
 
-def supervise(command: list[str], copies: int, *, stop_timeout_s: float) -> int:
-    """Run `copies` of `command` until a signal; return 0 after a clean stop, 1 after giving up."""
+def supervise(
+    command: list[str], copies: int, *, stop_timeout_s: float, env: dict[str, str] | None = None
+) -> int:
+    """Run `copies` of `command` (with environment `env`, default ours) until a signal; return 0
+    after a clean stop, 1 after giving up."""
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, process_group=0, preexec_fn=die_with_parent(signal.SIGTERM))
+        return subprocess.Popen(command, process_group=0, preexec_fn=die_with_parent(signal.SIGTERM), env=env)
 
     children = [start() for _ in range(copies)]
     logger.info("Started %d processes: %s", copies, " ".join(command[2:]))
@@ -76,3 +86,14 @@ def supervise(command: list[str], copies: int, *, stop_timeout_s: float) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code
+
+
+@contextmanager
+def shared_metrics() -> Iterator[tuple[Path, dict[str, str]]]:
+    """A fresh directory for prometheus-client's multiprocess mode and the environment that gives it
+    to the copies (each writes its values there; a scrape adds them up); removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="testgen-metrics-"))
+    try:
+        yield directory, {**os.environ, MULTIPROC_ENV: str(directory)}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

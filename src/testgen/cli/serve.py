@@ -12,8 +12,8 @@ import sys
 import time
 from typing import Any
 
-from testgen.cli.processes import supervise
-from testgen.core import heap, shared_redis
+from testgen.cli.processes import shared_metrics, supervise
+from testgen.core import heap, metrics, shared_redis
 from testgen.core.config import Settings
 from testgen.core.orphans import die_with_parent
 from testgen.core.presence import WORKER_FRESH_S, beat_age_s
@@ -27,7 +27,8 @@ def run_api(settings: Settings, host: str, port: int, *, workers: int = 1, reuse
     """The API; with `workers` > 1, that many API processes sharing the port (SO_REUSEPORT)."""
     if workers > 1:
         command = [*TESTGEN, "api", "--host", host, "--port", str(port), "--reuse-port"]
-        return supervise(command, workers, stop_timeout_s=15)
+        with shared_metrics() as (_, env):  # any of them answers /metrics with the sum of all
+            return supervise(command, workers, stop_timeout_s=15, env=env)
 
     import uvicorn
 
@@ -82,7 +83,18 @@ def check_worker(settings: Settings) -> int:
 def run_worker(settings: Settings, *, processes: int = 1) -> int:
     """One worker in this process; with `processes` > 1, that many `testgen worker` processes."""
     if processes > 1:
-        return supervise([*TESTGEN, "worker"], processes, stop_timeout_s=settings.worker_shutdown_wait_s + 5)
+        with shared_metrics() as (directory, env):
+            server = None
+            if settings.worker_metrics_port is not None:  # one port for all of them: the sum
+                registry = metrics.multiprocess_registry(directory)
+                server = metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port, registry)
+            try:
+                wait = settings.worker_shutdown_wait_s + 5
+                return supervise([*TESTGEN, "worker"], processes, stop_timeout_s=wait, env=env)
+            finally:
+                if server is not None:
+                    server.shutdown()
+                    server.server_close()
 
     from testgen.worker.options import worker_options
     from testgen.worker.wakeable import WakeableWorker

@@ -96,6 +96,21 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
+    # Metrics and traces (README, "Operations"). A worker serves its Prometheus metrics only when
+    # WORKER_METRICS_PORT is set; traces are sent only when one of the OTEL_ settings is.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_host: str = "0.0.0.0"
+    otel_exporter_otlp_endpoint: str | None = Field(default=None, max_length=500)
+    otel_traces_exporter: Literal["otlp", "console", "none"] | None = None
+    otel_service_name: str | None = Field(default=None, max_length=100)
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Traces are sent when OTEL_TRACES_EXPORTER names an exporter or an OTLP endpoint is set."""
+        if self.otel_traces_exporter is not None:
+            return self.otel_traces_exporter != "none"
+        return bool(self.otel_exporter_otlp_endpoint)
+
     @field_validator(
         "redis_url",
         "llm_provider",
@@ -111,6 +126,10 @@ class Settings(BaseSettings):
         "jira_api_token",
         "jira_pat",
         "jira_acceptance_field",
+        "worker_metrics_port",
+        "otel_exporter_otlp_endpoint",
+        "otel_traces_exporter",
+        "otel_service_name",
         mode="before",
     )
     @classmethod

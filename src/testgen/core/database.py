@@ -7,13 +7,20 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sa_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def _create_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """Looked up on the module at each call, so that the OpenTelemetry SQLAlchemy instrumentation
+    (core/tracing.py), which wraps it there, traces every engine built after tracing starts."""
+    return sa_asyncio.create_async_engine(url, **kwargs)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -25,7 +32,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     `read_only(engine)`, whose plain `BEGIN` takes no lock (WAL readers never block writers).
     """
     if not is_sqlite(url):
-        return create_async_engine(url, pool_recycle=1800, **kwargs)
+        return _create_async_engine(url, pool_recycle=1800, **kwargs)
 
     database = make_url(url).database
     if database and database != ":memory:":
@@ -35,7 +42,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # growing steps and wastes most of the time under load. Processes still use the busy timeout.
     kwargs.setdefault("pool_size", 1)
     kwargs.setdefault("max_overflow", 0)
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+    engine = _create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

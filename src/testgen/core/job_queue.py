@@ -8,7 +8,8 @@ for every job at once, inside a pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
@@ -30,12 +31,20 @@ return queued
 """
 
 
-async def enqueue_many(pipe: Pipeline, redis: ArqRedis, function: str, job_ids: Sequence[str]) -> None:
-    """Add to `pipe` the queueing of one `function(job_id)` job per id, with `job_id` as arq's id."""
+async def enqueue_many(
+    pipe: Pipeline,
+    redis: ArqRedis,
+    function: str,
+    job_ids: Sequence[str],
+    kwargs: Mapping[str, Any] | None = None,
+) -> None:
+    """Add to `pipe` the queueing of one `function(job_id, **kwargs)` job per id, with `job_id` as
+    arq's id."""
     now = timestamp_ms()
     args: list[str | bytes | int] = [job_key_prefix, result_key_prefix, redis.expires_extra_ms]
+    extra = dict(kwargs or {})
     for job_id in job_ids:
-        payload = serialize_job(function, (job_id,), {}, None, now, serializer=redis.job_serializer)
+        payload = serialize_job(function, (job_id,), extra, None, now, serializer=redis.job_serializer)
         args += [job_id, payload]
     args.append(now)
     script = redis.register_script(_ENQUEUE_MANY)

@@ -7,7 +7,9 @@ import logging
 import re
 import sys
 from contextvars import ContextVar
-from typing import Any
+from typing import IO, Any
+
+from opentelemetry import trace
 
 task_context: ContextVar[dict[str, str] | None] = ContextVar("task_context", default=None)
 
@@ -19,12 +21,17 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 
 class _ContextFilter(logging.Filter):
-    """Copy task_id/story_id of the job being run onto every record logged inside it."""
+    """Copy task_id/story_id of the job being run onto every record logged inside it, and the
+    trace_id/span_id of the current span when tracing is on (core/tracing.py)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in (task_context.get() or {}).items():
             if not hasattr(record, key):
                 setattr(record, key, value)
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid and not hasattr(record, "trace_id"):
+            record.trace_id = format(span.trace_id, "032x")
+            record.span_id = format(span.span_id, "016x")
         return True
 
 
@@ -78,13 +85,19 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{' '.join(ids)}]" if ids else line
 
 
-def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def make_handler(fmt: str = "text", stream: IO[str] | None = None) -> logging.Handler:
+    """A handler that writes our lines (JSON or text) with the job's and the trace's ids."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(_ContextFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
+    return handler
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    handler = make_handler(fmt)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

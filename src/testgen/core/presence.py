@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from testgen.core import messages
-from testgen.core.redis_keys import API_PROCESSES_KEY, API_STREAMS_KEY, WORKERS_KEY
+from testgen.core.redis_keys import API_PROCESSES_KEY, API_STREAMS_KEY, WORKERS_KEY, WORKERS_RUNNING_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -28,23 +28,43 @@ WORKER_FRESH_S = 30
 STREAMS_REPORT_S = 5
 
 
-async def beat_forever(redis: Redis, worker_id: str, heartbeat_file: Path | None = None) -> None:
-    """Beat until cancelled. `heartbeat_file` is touched on every beat, Redis or not, so that a
-    liveness probe (`testgen worker --check`) sees the event loop alive."""
+async def beat_forever(
+    redis: Redis,
+    worker_id: str,
+    heartbeat_file: Path | None = None,
+    running: Callable[[], int] = lambda: 0,
+    changed: asyncio.Event | None = None,
+) -> None:
+    """Beat until cancelled, with the worker's count of running jobs (`running()`): every HEARTBEAT_S
+    seconds, and at once when `changed` is set (a job started or ended). `heartbeat_file` is touched
+    on every beat, Redis or not, so that a liveness probe (`testgen worker --check`) sees the event
+    loop alive."""
+    touched = 0.0
     try:
         while True:
             now = time.time()
-            if heartbeat_file is not None:
+            if heartbeat_file is not None and now - touched >= 1.0:
                 await asyncio.to_thread(heartbeat_file.touch)
+                touched = now
             with contextlib.suppress(RedisError, OSError):
                 async with redis.pipeline(transaction=True) as pipe:
                     pipe.zadd(WORKERS_KEY, {worker_id: now})
+                    pipe.hset(WORKERS_RUNNING_KEY, worker_id, str(running()))
                     pipe.zremrangebyscore(WORKERS_KEY, 0, now - 24 * 3600)
                     await pipe.execute()
-            await asyncio.sleep(HEARTBEAT_S)
+            if changed is None:
+                await asyncio.sleep(HEARTBEAT_S)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HEARTBEAT_S):
+                    await changed.wait()
+            changed.clear()
     finally:
         with contextlib.suppress(RedisError, OSError):
-            await redis.zrem(WORKERS_KEY, worker_id)
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.zrem(WORKERS_KEY, worker_id)
+                pipe.hdel(WORKERS_RUNNING_KEY, worker_id)
+                await pipe.execute()
 
 
 def beat_age_s(heartbeat_file: Path) -> float | None:
@@ -92,6 +112,16 @@ async def streams_elsewhere(redis: Redis, process_id: str) -> int:
 
 async def live_workers(redis: Redis) -> int:
     return int(await redis.zcount(WORKERS_KEY, time.time() - WORKER_FRESH_S, "+inf"))
+
+
+async def workers_and_running_jobs(redis: Redis) -> tuple[int, int]:
+    """Live workers, and the jobs they run as of their last report (at most HEARTBEAT_S old; at once
+    after a job starts or ends)."""
+    live = await redis.zrangebyscore(WORKERS_KEY, time.time() - WORKER_FRESH_S, "+inf")
+    if not live:
+        return 0, 0
+    counts: list[bytes | None] = await redis.hmget(WORKERS_RUNNING_KEY, live)  # type: ignore[misc]
+    return len(live), sum(int(c or 0) for c in counts)
 
 
 async def no_worker_warning(redis: Redis) -> str | None:

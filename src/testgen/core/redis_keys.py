@@ -10,11 +10,15 @@ PREFIX = "testgen:"
 QUEUE_NAME = f"{PREFIX}queue"  # arq's queue (a sorted set of job ids)
 WAKE_CHANNEL = f"{PREFIX}wake"  # published after each enqueue, so that idle workers look at once
 WORKERS_KEY = f"{PREFIX}workers"  # worker heartbeats: a sorted set of worker id -> last beat
+WORKERS_RUNNING_KEY = f"{PREFIX}workers-running"  # a hash of worker id -> the jobs it runs
 API_PROCESSES_KEY = f"{PREFIX}api-processes"  # API processes: a sorted set of process id -> last report
 API_STREAMS_KEY = f"{PREFIX}api-streams"  # a hash of API process id -> its open event streams
 # Jobs whose final state is being written (task id -> time): the database first, then Redis. One left
 # here by a worker that died in between is published by the reaper.
 FINISHING_KEY = f"{PREFIX}finishing"
+# Jobs a worker claimed from arq's queue (task id -> claim time, ms), until their run ends. One whose
+# lease lapsed belongs to a worker that died, maybe before it wrote a thing: the reaper re-queues it.
+CLAIMED_KEY = f"{PREFIX}claimed"
 # arq names a job after the worker function that runs it (testgen.worker.functions).
 GENERATE_JOB = "generate_test_cases"
 REGENERATE_JOB = "regenerate_test_case"

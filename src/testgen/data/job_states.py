@@ -80,6 +80,16 @@ TRANSITIONS = {
     )
 }
 
+
+class StoryState(StrEnum):
+    """Where a story stands, from its saved test cases and its latest generation job (a list filter)."""
+
+    no_tests = "no_tests"  # no saved test case yet
+    draft_ready = "draft_ready"  # its latest job completed and its draft is neither saved nor discarded
+    running = "running"  # a generation job is queued or running
+    failed = "failed"  # its latest job failed
+
+
 # What a worker's persisted report of each status means.
 REPORTED = {
     JobStatus.queued: REQUEUE,
@@ -116,4 +126,5 @@ def describe() -> dict[str, object]:
         "terminal": [s.value for s in JobStatus if s in TERMINAL],
         "roles": {role: status.value for role, status in ROLES.items()},
         "events": [*(s.value for s in JobStatus), PROGRESS_EVENT],
+        "story_states": [s.value for s in StoryState],
     }

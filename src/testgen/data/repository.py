@@ -6,10 +6,10 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from testgen.data.job_states import ACTIVE, RUNNING, SAVE, JobKind, Transition
+from testgen.data.job_states import ACTIVE, RUNNING, SAVE, JobKind, JobStatus, StoryState, Transition
 from testgen.data.models import GenerationJob, Project, StoryRevision, TestCase, UserStory, utcnow
 
 
@@ -42,13 +42,73 @@ async def get_story(session: AsyncSession, story_id: str) -> UserStory | None:
     return await session.get(UserStory, story_id)
 
 
-async def list_stories(
-    session: AsyncSession, project_id: int | None, limit: int, offset: int
-) -> Sequence[UserStory]:
-    query = select(UserStory).order_by(UserStory.created_at, UserStory.id).limit(limit).offset(offset)
+def _story_filters(
+    project_id: int | None, search: str | None, state: StoryState | None
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a story list: its project, an id or title containing `search`, its state."""
+    where: list[ColumnElement[bool]] = []
     if project_id is not None:
-        query = query.where(UserStory.project_id == project_id)
-    return (await session.execute(query)).scalars().all()
+        where.append(UserStory.project_id == project_id)
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(
+            or_(UserStory.id.ilike(pattern, escape="\\"), UserStory.title.ilike(pattern, escape="\\"))
+        )
+    if state is StoryState.no_tests:
+        where.append(~select(TestCase.id).where(TestCase.story_id == UserStory.id).exists())
+    elif state is StoryState.running:
+        active = [s.value for s in ACTIVE]
+        where.append(
+            select(GenerationJob.id)
+            .where(
+                GenerationJob.story_id == UserStory.id,
+                GenerationJob.kind == JobKind.generate.value,
+                GenerationJob.status.in_(active),
+            )
+            .exists()
+        )
+    elif state is not None:
+        latest = (
+            select(GenerationJob.id)
+            .where(GenerationJob.story_id == UserStory.id, GenerationJob.kind == JobKind.generate.value)
+            .order_by(GenerationJob.created_at.desc(), GenerationJob.id.desc())
+            .limit(1)
+            .correlate(UserStory)
+            .scalar_subquery()
+        )
+        status = JobStatus.completed if state is StoryState.draft_ready else JobStatus.failed
+        condition = and_(GenerationJob.id == latest, GenerationJob.status == status.value)
+        if state is StoryState.draft_ready:
+            condition = and_(condition, GenerationJob.saved_at.is_(None))
+        where.append(select(GenerationJob.id).where(condition).exists())
+    return where
+
+
+async def list_stories(
+    session: AsyncSession,
+    project_id: int | None,
+    limit: int,
+    offset: int,
+    *,
+    search: str | None = None,
+    state: StoryState | None = None,
+) -> Sequence[UserStory]:
+    where = _story_filters(project_id, search, state)
+    query = select(UserStory).where(*where).order_by(UserStory.created_at, UserStory.id)
+    return (await session.execute(query.limit(limit).offset(offset))).scalars().all()
+
+
+async def count_stories(
+    session: AsyncSession,
+    project_id: int | None,
+    *,
+    search: str | None = None,
+    state: StoryState | None = None,
+) -> int:
+    where = _story_filters(project_id, search, state)
+    return int(
+        (await session.execute(select(func.count()).select_from(UserStory).where(*where))).scalar_one()
+    )
 
 
 async def list_test_cases(session: AsyncSession, story_id: str) -> Sequence[TestCase]:

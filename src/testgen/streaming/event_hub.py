@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from testgen.core.metrics import service_metrics
 from testgen.core.presence import forget_streams, report_streams_forever
 from testgen.core.redis_keys import hub_control_key
 from testgen.streaming.progress_store import StoredEvent, decode_entry
@@ -182,6 +184,7 @@ class EventHub:
 
     async def _run(self) -> None:
         backoff = 0.1
+        lag = service_metrics().sse_delivery_lag
         while True:
             streams = {**self._cursors, self._control: self._control_cursor}
             try:
@@ -202,8 +205,11 @@ class EventHub:
                     continue
                 if key not in self._cursors:
                     continue
+                now_ms = time.time() * 1000
                 for entry_id, fields in entries:
                     event = decode_entry(entry_id, fields)
                     self._cursors[key] = event.id
+                    written_ms = int(event.id.partition("-")[0])  # the stream entry's time, in Redis
+                    lag.observe(max(0.0, now_ms - written_ms) / 1000)
                     for sub in list(self._subs.get(key, ())):
                         sub.push((key, event))

@@ -14,6 +14,8 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from redis.exceptions import RedisError
+
 from testgen.core.redis_keys import events_key
 from testgen.data.job_states import TERMINAL
 from testgen.data.models import GenerationJob
@@ -137,7 +139,22 @@ async def _replay(store: ProgressStore, stream: JobStream, jobs: list[Generation
         elif live is not None and live["status"] in TERMINAL:
             stream.done.add(job.id)  # the client's cursor is already past the final event
         elif job.status in TERMINAL:
-            # Final in the database but not in Redis: Redis forgot the job, or lost the final event.
-            data = encode(job_snapshot(job))
-            stream.backlog.append((job.id, StoredEvent(id=FINAL_FROM_DB, event=job.status, data=data)))
+            stream.backlog.extend((job.id, e) for e in await _final_from_db(store, job, events, stream))
             stream.done.add(job.id)
+
+
+async def _final_from_db(
+    store: ProgressStore, job: GenerationJob, seen: list[StoredEvent], stream: JobStream
+) -> list[StoredEvent]:
+    """A job final in the database but not in Redis: its worker is about to publish it, died first,
+    or Redis forgot the job. Publish it from the row now, so that every client gets the same stream
+    entry (the store keeps only the first final state); if Redis got one meanwhile, replay that."""
+    snapshot = job_snapshot(job)
+    try:
+        entry = await store.publish(snapshot, job.status)
+        if entry is not None:
+            return [StoredEvent(id=entry, event=job.status, data=encode(snapshot))]
+        after = seen[-1].id if seen else stream.cursors.get(job.id)
+        return await store.events_after(job.id, after)
+    except (RedisError, OSError):
+        return [StoredEvent(id=FINAL_FROM_DB, event=job.status, data=encode(snapshot))]

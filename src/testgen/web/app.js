@@ -8,15 +8,24 @@
 //   stories.js    the stories table and badges                   story-form.js  the add-a-story form
 //   projects.js   projects and their model                       review.js   the review dialog
 //   exports.js    export downloads                               jira.js     the Jira import dialog
-//   load.js       loading projects and stories                   drafts.js   quality grid, repeats, instructions, usage, stale
+//   load.js       loading projects and stories                   filters.js  search, filters, pager
+//   route.js      the URL (?story=, ?q=…)                        story-view.js  one story and its tests
+//   saved-cases.js  saved test cases in the story view           case-editor.js  a test case as fields
+//   confirm.js    "Delete …?"                                    notify.js   "ready" while the tab is hidden
+//   announce.js   aria-live announcements                        drafts.js   quality grid, repeats, instructions, usage
 import { askForKey, auth } from "./auth.js";
 import { $ } from "./dom.js";
 import { exportFile, formatSelect } from "./exports.js";
 import { cancelJira, jira, openJira, startJira } from "./jira.js";
+import { initFilters, syncFilters } from "./filters.js";
 import { generateProject } from "./jobs.js";
-import { load } from "./load.js";
+import { listQuery, load, loadStories, sameQuery } from "./load.js";
+import { askToNotify } from "./notify.js";
+import { createProject } from "./projects.js";
 import { discardReview, saveReview } from "./review.js";
+import { currentRoute, navigate, onRoute } from "./route.js";
 import { state } from "./state.js";
+import { showRoute } from "./story-view.js";
 import { submitStory, toggleNewProject } from "./story-form.js";
 import { setConnection, stream } from "./stream.js";
 import { toast } from "./toasts.js";
@@ -30,21 +39,38 @@ function start() {
   $("#review-discard").addEventListener("click", discardReview);
   $("#refresh").addEventListener("click", () => load().catch((err) => toast(err.message, "error")));
   $("#export-project-format").replaceChildren(...formatSelect("").children);
+  $("#export-project-format").selectedIndex = 0; // the moved options each arrive selected: the last would win
   $("#export-project-button").addEventListener("click", () => {
     const project = state.projects.get(Number($("#export-project").value));
     if (project) exportFile(`/projects/${project.id}/test-cases/export`, $("#export-project-format").value, project.name);
   });
   $("#generate-project-button").addEventListener("click", (event) => {
     const project = state.projects.get(Number($("#generate-project").value));
+    askToNotify(); // a user gesture: the one moment the browser lets the page ask
     if (project) generateProject(project, $("#generate-only-new").checked, event.currentTarget);
   });
   $("#jira-open").addEventListener("click", openJira);
   $("#jira-form").addEventListener("submit", startJira);
   $("#jira-cancel").addEventListener("click", cancelJira);
   $("#key-button").addEventListener("click", () => askForKey("").then(() => load()));
-  load().catch((err) => {
-    toast(`Could not load the stories: ${err.message}`, "error", 10000);
+  $("#project-form").addEventListener("submit", createProject);
+  $("#home-link").addEventListener("click", (event) => {
+    event.preventDefault();
+    navigate({ story: "", q: "", project: "", state: "", page: 1 });
   });
+  initFilters();
+  onRoute((route) => {
+    syncFilters(route);
+    if (state.listQuery && !sameQuery(state.listQuery, listQuery(route))) {
+      loadStories().catch((err) => toast(err.message, "error"));
+    }
+    showRoute(route);
+  });
+  load()
+    .then(() => showRoute(currentRoute()))
+    .catch((err) => {
+      toast(`Could not load the stories: ${err.message}`, "error", 10000);
+    });
   window.testgen = { state, stream, jira }; // for the curious (and the browser tests)
 }
 

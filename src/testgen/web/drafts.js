@@ -150,6 +150,13 @@ export function projectTools(project, onSaved) {
 
 // --- stories: stale tests -----------------------------------------------------------------------
 
+/** "stale" on a saved test case whose covered criteria changed since it was saved (null otherwise). */
+export function staleTag(testCase) {
+  const gone = testCase.stale_criteria || [];
+  if (!gone.length) return null;
+  return el("span", { className: "tag stale-tag", title: `Changed since saved: ${gone.join("; ")}` }, "stale");
+}
+
 /** A marker filled in when the story's criteria changed since some of its tests were saved. */
 export function staleMarker(story, updateTests) {
   const marker = el("span", { className: "stale", hidden: true });

@@ -6,10 +6,10 @@ import { state } from "./state.js";
 import { toast } from "./toasts.js";
 
 // --- exports ------------------------------------------------------------------------------------------
-export function formatSelect(className) {
+export function formatSelect(className, label = "Export format") {
   return h(
     "select",
-    { className, "aria-label": "Export format" },
+    { className, "aria-label": label },
     EXPORT_FORMATS.map(([value, label]) => h("option", { value }, label)),
   );
 }

@@ -1,8 +1,10 @@
 // Jobs: the latest snapshot of each, the no-worker warning, queueing and cancelling.
 import { api } from "./api.js";
-import { RANK, S, TERMINAL } from "./constants.js";
+import { announce } from "./announce.js";
+import { RANK, ROLE_LABELS, ROLE_OF, S, TERMINAL } from "./constants.js";
 import { enc } from "./dom.js";
-import { renderStatus } from "./stories.js";
+import { notifyReady } from "./notify.js";
+import { renderAllStatuses, renderStatus, statusTargets } from "./stories.js";
 import { state } from "./state.js";
 import { follow, followBatch } from "./stream.js";
 import { groupedToast, toast } from "./toasts.js";
@@ -34,6 +36,10 @@ export function applySnapshot(snapshot) {
   }
   state.storyTask.set(job.story_id, job.task_id);
   renderStatus(job.story_id);
+  // Badge changes are read out politely; not the burst of restored badges when the page loads.
+  if (previous ? previous.status !== job.status : state.mine.has(job.task_id)) {
+    announce(`${job.story_id}: ${ROLE_LABELS[ROLE_OF[job.status]] || job.status}`);
+  }
   if (TERMINAL.has(job.status) && !(previous && TERMINAL.has(previous.status))) jobEnded(job);
 }
 
@@ -49,7 +55,7 @@ const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export function setNoWorker(warning) {
   if (state.noWorker === warning) return;
   state.noWorker = warning;
-  for (const storyId of state.rows.keys()) renderStatus(storyId);
+  renderAllStatuses();
   if (warning) checkWorkers();
 }
 
@@ -104,6 +110,7 @@ export function jobEnded(job) {
     const count = ((job.result && job.result.test_cases) || []).length;
     const text = `${job.story_id}: ${count} test cases ready for review`;
     groupedToast(S.ready, job.story_id, text, "ready for review", "success");
+    notifyReady(job, count);
   } else if (job.status === S.error) {
     toast(`${job.story_id}: generation failed — ${(job.error && job.error.message) || job.message}`, "error", 8000);
   } else {
@@ -124,14 +131,10 @@ export async function checkSaved(taskId) {
   }
 }
 
-export async function generate(story, casesInput, scenariosInput, extra = {}) {
-  const body = {
-    num_test_cases: Number(casesInput.value),
-    scenarios_per_test_case: Number(scenariosInput.value),
-    ...extra,
-  };
-  const parts = state.rows.get(story.id);
-  parts.generate.disabled = true;
+/** Queue a generation job for a story; body: { num_test_cases, scenarios_per_test_case }. */
+export async function generate(storyId, body) {
+  const story = { id: storyId };
+  for (const parts of statusTargets(storyId)) parts.generate.disabled = true;
   try {
     const { status, data } = await api("POST", `/generate-test-cases/${enc(story.id)}/queue`, body);
     state.mine.add(data.task_id);
@@ -150,6 +153,15 @@ export async function generate(story, casesInput, scenariosInput, extra = {}) {
   } finally {
     renderStatus(story.id);
   }
+}
+
+/** Queue a failed or cancelled job again, with the options it was asked with. */
+export function retry(job) {
+  const options = job.options || {};
+  return generate(job.story_id, {
+    num_test_cases: options.num_test_cases ?? 5,
+    scenarios_per_test_case: options.scenarios_per_test_case ?? 3,
+  });
 }
 
 /** "Generate for all": every story of a project (or those without saved tests) in one request. */

@@ -1,9 +1,26 @@
-// Projects: each may choose its LLM provider and model.
+// Projects: create and rename them; each may choose its LLM provider and model.
 import { api } from "./api.js";
-import { $, h } from "./dom.js";
+import { $, field, h } from "./dom.js";
 import { projectTools } from "./drafts.js";
+import { renderProjectLists } from "./load.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
+
+export async function createProject(event) {
+  event.preventDefault();
+  const form = event.target;
+  const error = $("#project-error");
+  error.textContent = "";
+  try {
+    const { data } = await api("POST", "/projects", { name: field(form, "name").value.trim() });
+    state.projects.set(data.id, data);
+    renderProjectLists();
+    form.reset();
+    toast(`Created project ${data.name}`, "success");
+  } catch (err) {
+    error.textContent = err.message;
+  }
+}
 
 export function renderProjectTable() {
   const body = $("#projects tbody");
@@ -33,16 +50,19 @@ export function renderProjectTable() {
         modelInput.value = "";
         modelInput.placeholder = defaultModel();
       });
-      const save = h("button", { type: "button", className: "link" }, "Save");
+      const nameInput = h("input", {
+        name: "name", maxLength: 200, required: true, value: project.name, "aria-label": `Name of ${project.name}`,
+      });
+      const save = h("button", { type: "button", className: "link", "aria-label": `Save ${project.name}` }, "Save");
       save.addEventListener("click", async () => {
+        if (!nameInput.reportValidity()) return;
         save.disabled = true;
         try {
-          const { data } = await api("PATCH", `/projects/${project.id}`, {
-            llm_provider: select.value || null,
-            llm_model: modelInput.value.trim() || null,
-          });
+          const changes = { llm_provider: select.value || null, llm_model: modelInput.value.trim() || null };
+          if (nameInput.value.trim() !== project.name) changes.name = nameInput.value.trim();
+          const { data } = await api("PATCH", `/projects/${project.id}`, changes);
           state.projects.set(data.id, data);
-          renderProjectTable();
+          renderProjectLists();
           const model = data.llm_model ? ` / ${data.llm_model}` : "";
           toast(`${data.name}: ${data.llm_provider || "server default"}${model}`, "success");
         } catch (err) {
@@ -52,7 +72,7 @@ export function renderProjectTable() {
         }
       });
       return h("tr", { dataset: { project: String(project.id) } },
-        h("td", {}, project.name), h("td", {}, select), h("td", {}, modelInput), h("td", {}, save),
+        h("td", {}, nameInput), h("td", {}, select), h("td", {}, modelInput), h("td", {}, save),
         h("td", {}, projectTools(project, (data) => state.projects.set(data.id, data))));
     }),
   );

@@ -1,6 +1,9 @@
 // What the page knows: stories, projects, jobs and which job belongs to which story.
 export const state = {
-  stories: [],
+  stories: [], // the page of the list on show
+  total: 0, // how many stories match the list's search and filters (X-Total-Count)
+  listQuery: null, // the search, filters and page the list shows
+  view: null, // the open story view: { storyId, story, parts } (parts: its status cell and Generate)
   projects: new Map(), // id -> project
   providers: [], // the LLM providers a project may choose: { name, default_model, default }
   jobs: new Map(), // task_id -> latest snapshot

@@ -1,51 +1,74 @@
 // The stories table: one row per story, its generate options, its job's badge and its export.
-import { S, TERMINAL } from "./constants.js";
+import { DEFAULT_ERROR_HINT, ERROR_HINTS, S, TERMINAL } from "./constants.js";
 import { $, enc, h } from "./dom.js";
 import { staleMarker } from "./drafts.js";
 import { exportFile, formatSelect } from "./exports.js";
-import { cancel, generate } from "./jobs.js";
+import { cancel, generate, retry } from "./jobs.js";
+import { askToNotify } from "./notify.js";
 import { openReview } from "./review.js";
+import { navigate, storyHref } from "./route.js";
 import { state } from "./state.js";
 
 export function renderStories() {
   const tbody = $("#stories tbody");
   state.rows.clear();
   tbody.replaceChildren(...state.stories.map(storyRow));
-  $("#empty").hidden = state.stories.length > 0;
+  const filtered = Boolean(state.listQuery && (state.listQuery.q || state.listQuery.state || state.listQuery.project));
+  $("#empty").hidden = state.stories.length > 0 || filtered;
+  $("#no-match").hidden = state.stories.length > 0 || !filtered;
   for (const story of state.stories) renderStatus(story.id);
+}
+
+/** The generate controls of a story (test cases × scenarios, Generate): for its row and its view. */
+export function generateControls(storyId) {
+  const cases = h("input", {
+    type: "number", min: 1, max: 50, value: 5, className: "opt-cases", "aria-label": `Test cases for ${storyId}`,
+  });
+  const scenarios = h("input", {
+    type: "number", min: 1, max: 10, value: 3, className: "opt-scenarios",
+    "aria-label": `Scenarios per test case for ${storyId}`,
+  });
+  const button = h("button", { type: "button", className: "generate", "aria-label": `Generate ${storyId}` }, "Generate");
+  const options = () => ({ num_test_cases: Number(cases.value), scenarios_per_test_case: Number(scenarios.value) });
+  button.addEventListener("click", () => {
+    askToNotify(); // a user gesture: the one moment the browser lets the page ask
+    if (cases.reportValidity() && scenarios.reportValidity()) generate(storyId, options());
+  });
+  return { controls: [cases, " × ", scenarios, " ", button], button, options };
 }
 
 export function storyRow(story) {
   const project = state.projects.get(story.project_id);
-  const cases = h("input", { type: "number", min: 1, max: 50, value: 5, className: "opt-cases", title: "test cases" });
-  const scenarios = h("input", {
-    type: "number", min: 1, max: 10, value: 3, className: "opt-scenarios", title: "scenarios per test case",
-  });
-  const button = h("button", { type: "button", className: "generate" }, "Generate");
-  button.addEventListener("click", () => {
-    if (cases.reportValidity() && scenarios.reportValidity()) generate(story, cases, scenarios);
-  });
+  const { controls, button, options } = generateControls(story.id);
   const status = h("td", { className: "status" });
-  const format = formatSelect("story-export-format");
-  const exportButton = h("button", { type: "button", className: "link export" }, "Export");
+  const format = formatSelect("story-export-format", `Export format for ${story.id}`);
+  const exportButton = h("button", { type: "button", className: "link export", "aria-label": `Export ${story.id}` }, "Export");
   exportButton.addEventListener("click", () =>
     exportFile(`/user-stories/${enc(story.id)}/test-cases/export`, format.value, story.id),
   );
   const jira = story.jira_url && /^https?:\/\//.test(story.jira_url);
+  const open = h("a", { href: storyHref(story.id), className: "story-link" }, story.id);
+  open.addEventListener("click", (event) => {
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return; // a new tab
+    event.preventDefault();
+    navigate({ story: story.id });
+  });
   const row = h(
     "tr",
     { dataset: { story: story.id } },
     h(
       "td",
       { className: "id" },
-      jira ? h("a", { href: story.jira_url, target: "_blank", rel: "noopener noreferrer", title: "Open in Jira" }, story.id) : story.id,
+      open,
+      jira ? [" ", h("a", { href: story.jira_url, target: "_blank", rel: "noopener noreferrer", className: "jira",
+        "aria-label": `${story.id} in Jira` }, "Jira")] : null,
     ),
-    h("td", { title: story.description || "" }, story.title),
+    h("td", {}, story.title),
     h("td", {}, project ? project.name : story.project_id === null ? "—" : `#${story.project_id}`),
     h("td", {}, story.priority),
     h("td", {}, String(story.acceptance_criteria.length), " ",
-      staleMarker(story, () => generate(story, cases, scenarios, { only_changed: true }))),
-    h("td", { className: "generate" }, cases, " × ", scenarios, " ", button),
+      staleMarker(story, () => generate(story.id, { ...options(), only_changed: true }))),
+    h("td", { className: "generate" }, ...controls),
     status,
     h("td", { className: "export" }, format, " ", exportButton),
   );
@@ -97,24 +120,43 @@ export function badge(job) {
   }
 }
 
+/** Where a story's badge shows: its row in the list and, when it is open, its story view. */
+export function statusTargets(storyId) {
+  const targets = [];
+  if (state.rows.has(storyId)) targets.push(state.rows.get(storyId));
+  if (state.view && state.view.storyId === storyId) targets.push(state.view.parts);
+  return targets;
+}
+
+export function renderAllStatuses() {
+  for (const storyId of state.rows.keys()) renderStatus(storyId);
+  if (state.view && !state.rows.has(state.view.storyId)) renderStatus(state.view.storyId);
+}
+
 export function renderStatus(storyId) {
-  const parts = state.rows.get(storyId);
-  if (!parts) return;
   const taskId = state.storyTask.get(storyId);
   const job = taskId && state.jobs.get(taskId);
-  if (!job) {
-    parts.status.replaceChildren(h("span", { className: "muted" }, "—"));
-    parts.generate.disabled = false;
-    return;
+  for (const parts of statusTargets(storyId)) {
+    if (!job) {
+      parts.status.replaceChildren(h("span", { className: "muted" }, "—"));
+      parts.generate.disabled = false;
+      continue;
+    }
+    const running = !TERMINAL.has(job.status);
+    parts.status.replaceChildren(badge(job));
+    if (running) {
+      parts.status.append(
+        h("button", { type: "button", className: "link cancel", "aria-label": `Cancel ${storyId}`,
+          onclick: () => cancel(job.task_id) }, "Cancel"),
+      );
+    } else if (job.status === S.error || job.status === S.stopped) {
+      parts.status.append(
+        h("button", { type: "button", className: "link retry", "aria-label": `Retry ${storyId}`,
+          onclick: () => retry(job) }, "Retry"),
+      );
+    }
+    parts.generate.disabled = running;
   }
-  const running = !TERMINAL.has(job.status);
-  parts.status.replaceChildren(badge(job));
-  if (running) {
-    parts.status.append(
-      h("button", { type: "button", className: "link cancel", onclick: () => cancel(job.task_id) }, "Cancel"),
-    );
-  }
-  parts.generate.disabled = running;
 }
 
 // --- error detail -------------------------------------------------------------------------------
@@ -123,5 +165,10 @@ export function showError(job) {
   $("#error-title").textContent = `${job.story_id}: generation failed`;
   $("#error-type").textContent = `${error.type} · task ${job.task_id}`;
   $("#error-detail").textContent = error.message;
+  $("#error-hint").textContent = ERROR_HINTS[error.type] || DEFAULT_ERROR_HINT;
+  $("#error-retry").onclick = () => {
+    $("#error-dialog").close();
+    retry(job);
+  };
   $("#error-dialog").showModal();
 }

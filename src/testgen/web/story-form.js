@@ -1,9 +1,8 @@
 import { api } from "./api.js";
 import { NEW_PROJECT } from "./constants.js";
 import { $, field, h } from "./dom.js";
-import { renderProjectTable } from "./projects.js";
+import { renderProjectLists, showAddedStory } from "./load.js";
 import { state } from "./state.js";
-import { renderStories } from "./stories.js";
 import { toast } from "./toasts.js";
 
 // --- the add-a-story form -------------------------------------------------------------------------
@@ -40,8 +39,7 @@ export async function submitStory(event) {
       });
       state.projects.set(project.id, project);
       projectId = project.id;
-      renderProjects(project.id);
-      renderProjectTable();
+      renderProjectLists(project.id);
     }
     const criteria = value("acceptance_criteria").split("\n").map((l) => l.trim()).filter(Boolean);
     const { data: story } = await api("POST", "/user-stories", {
@@ -52,8 +50,7 @@ export async function submitStory(event) {
       priority: value("priority"),
       project_id: Number(projectId),
     });
-    state.stories.push(story);
-    renderStories();
+    showAddedStory(story);
     toast(`Added ${story.id}`, "success");
     for (const name of ["id", "title", "description", "acceptance_criteria", "new_project"]) {
       field(form, name).value = "";

@@ -1,26 +1,32 @@
 """The arq job functions: each runs one job under its lease (registered under the names in
-core/redis_keys.py, which the API enqueues)."""
+core/redis_keys.py, which the API enqueues). `trace` is the trace context of the request that queued
+the job (core/tracing.py), absent when tracing was off there."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from testgen.core.redis_keys import GENERATE_JOB, IMPORT_JIRA_JOB, REGENERATE_JOB
+from testgen.core.tracing import job_span
 from testgen.worker.generate import run_generation
 from testgen.worker.jira_import import run_jira_import
 from testgen.worker.reaper import lease
 from testgen.worker.regenerate import run_regeneration
 
 
-async def generate_test_cases(ctx: dict[str, Any], task_id: str) -> str:
-    async with lease(ctx["redis"], task_id):
-        return await run_generation(ctx["resources"], task_id)
+async def generate_test_cases(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
+    with job_span(GENERATE_JOB, task_id, trace):
+        async with lease(ctx["redis"], task_id):
+            return await run_generation(ctx["resources"], task_id)
 
 
-async def regenerate_test_case(ctx: dict[str, Any], task_id: str) -> str:
-    async with lease(ctx["redis"], task_id):
-        return await run_regeneration(ctx["resources"], task_id)
+async def regenerate_test_case(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
+    with job_span(REGENERATE_JOB, task_id, trace):
+        async with lease(ctx["redis"], task_id):
+            return await run_regeneration(ctx["resources"], task_id)
 
 
-async def import_jira_stories(ctx: dict[str, Any], task_id: str) -> str:
-    async with lease(ctx["redis"], task_id):
-        return await run_jira_import(ctx["resources"], task_id)
+async def import_jira_stories(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
+    with job_span(IMPORT_JIRA_JOB, task_id, trace):
+        async with lease(ctx["redis"], task_id):
+            return await run_jira_import(ctx["resources"], task_id)

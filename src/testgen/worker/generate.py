@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from testgen.core import messages
+from testgen.core.tracing import batch_span
 from testgen.data.job_states import JobStatus
 from testgen.data.models import UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
@@ -109,7 +110,10 @@ async def _generate(
         label = f"Batch {batch.batch_index + 1}/{batch.batch_count}"
         logger.info("%s started: %d test cases, %d scenarios", label, len(batch.slots), batch.scenario_count)
         t0 = time.monotonic()
-        result = await provider.generate_batch(batch)
+        with batch_span(
+            batch.batch_index, batch.batch_count, batch.scenario_count, provider.name, provider.model
+        ):
+            result = await provider.generate_batch(batch)
         logger.info("%s finished in %.2fs", label, time.monotonic() - t0)
         async with lock:
             done += 1

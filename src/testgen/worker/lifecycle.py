@@ -9,7 +9,7 @@ import logging
 import uuid
 from typing import Any
 
-from testgen.core import heap, shared_redis
+from testgen.core import heap, metrics, shared_redis, tracing
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.logs import configure_logging
@@ -33,6 +33,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         # count this process among its users, so that it outlives the others while we need it.
         ctx["shared_redis"] = await asyncio.to_thread(shared_redis.attach, settings)
     check_provider_config(settings)
+    tracing.start_tracing(settings, "testgen-worker")
     engine = create_engine(settings.database_url)
     ctx["engine"] = engine
     jira_problem = configuration_problem(settings)
@@ -46,9 +47,22 @@ async def startup(ctx: dict[str, Any]) -> None:
         jira_problem=jira_problem,
     )
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
+    resources: WorkerResources = ctx["resources"]
     ctx["heartbeat"] = asyncio.create_task(
-        beat_forever(ctx["redis"], uuid.uuid4().hex, settings.worker_heartbeat_file)
+        beat_forever(
+            ctx["redis"],
+            uuid.uuid4().hex,
+            settings.worker_heartbeat_file,
+            running=lambda: resources.running,
+            changed=resources.running_changed,
+        )
     )
+    if settings.worker_metrics_port is not None and not metrics.multiprocess_mode():
+        # With `testgen worker --processes N`, the supervisor serves the metrics of all N.
+        ctx["metrics_server"] = metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port)
+        logger.info(
+            "Serving Prometheus metrics on %s:%d", settings.worker_metrics_host, settings.worker_metrics_port
+        )
     if ctx.get("own_process"):  # not a worker inside the tests' process
         heap.settle()
     logger.info(
@@ -72,6 +86,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             await resources.jira.aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
+    if ctx.get("metrics_server") is not None:
+        await asyncio.to_thread(ctx["metrics_server"].shutdown)
+        ctx["metrics_server"].server_close()
+    await asyncio.to_thread(tracing.flush)
     if ctx.get("shared_redis") is not None:
         await asyncio.to_thread(ctx["shared_redis"].close)
     logger.info("Worker stopped")

@@ -21,9 +21,9 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from testgen.core.redis_keys import FINISHING_KEY, QUEUE_NAME, WAKE_CHANNEL, lease_key, reap_key
+from testgen.core.redis_keys import CLAIMED_KEY, FINISHING_KEY, QUEUE_NAME, WAKE_CHANNEL, lease_key, reap_key
 from testgen.data import repository
-from testgen.data.job_states import REAP_REQUEUE, RUNNING, TERMINAL, WORKER_LOST, JobStatus
+from testgen.data.job_states import ACTIVE, REAP_REQUEUE, RUNNING, TERMINAL, WORKER_LOST, JobStatus
 from testgen.data.models import GenerationJob, utcnow
 from testgen.streaming.progress_store import ProgressStore
 from testgen.streaming.snapshots import job_snapshot
@@ -54,7 +54,10 @@ async def lease(redis: Redis, task_id: str) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         with contextlib.suppress(RedisError, OSError):
-            await redis.delete(lease_key(task_id))
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.delete(lease_key(task_id))
+                pipe.zrem(CLAIMED_KEY, task_id)
+                await pipe.execute()
 
 
 async def reap_once(
@@ -80,13 +83,61 @@ async def reap_once(
     return reaped
 
 
+async def reap_claims(
+    sessionmaker: async_sessionmaker[AsyncSession], store: ProgressStore, *, grace_s: float = LEASE_TTL_S
+) -> list[str]:
+    """Re-queue jobs claimed by a worker that died, whatever it had written: a claim older than
+    the lease's life with no lease left. Returns their ids."""
+    redis = store.redis
+    cutoff_ms = (time.time() - grace_s) * 1000
+    claims = [
+        member.decode() if isinstance(member, bytes) else str(member)
+        for member in await redis.zrangebyscore(CLAIMED_KEY, "-inf", cutoff_ms)
+    ]
+    if not claims:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for task_id in claims:
+            pipe.exists(lease_key(task_id))
+            pipe.exists(in_progress_key_prefix + task_id)
+        found = await pipe.execute()
+    reaped = []
+    for i, task_id in enumerate(claims):
+        has_lease, in_progress = found[2 * i], found[2 * i + 1]
+        if has_lease:
+            continue
+        if not in_progress:  # back on the queue already (recovered by its row): nothing to do
+            await redis.zrem(CLAIMED_KEY, task_id)
+            continue
+        if not await redis.set(reap_key(task_id), b"1", nx=True, ex=30):
+            continue
+        if await _recover(sessionmaker, store, task_id, claimed=True):
+            reaped.append(task_id)
+        await redis.zrem(CLAIMED_KEY, task_id)
+    return reaped
+
+
 async def _recover(
-    sessionmaker: async_sessionmaker[AsyncSession], store: ProgressStore, task_id: str
+    sessionmaker: async_sessionmaker[AsyncSession],
+    store: ProgressStore,
+    task_id: str,
+    *,
+    claimed: bool = False,
 ) -> bool:
+    """Put a job its worker lost back on the queue (or fail it after MAX_ATTEMPTS). A `claimed` job
+    may still be queued in the database (its worker died before starting it): it only goes back on
+    arq's queue, and its state is published again (Redis may say `started`)."""
     async with sessionmaker() as session:
         job = await session.get(GenerationJob, task_id)
-        if job is None or job.status not in RUNNING:
+        if job is None or job.status not in (ACTIVE if claimed else RUNNING):
             return False
+        if job.status == JobStatus.queued:
+            logger.warning(
+                "Task %s was claimed by a worker that stopped before starting it; re-queued", task_id
+            )
+            await store.publish(job_snapshot(job), job.status)
+            await _requeue(store.redis, task_id)
+            return True
         if job.attempts >= MAX_ATTEMPTS:
             message = (
                 f"The worker running this job stopped responding {job.attempts} times; "
@@ -108,16 +159,20 @@ async def _recover(
         await session.refresh(job)
     logger.warning("Task %s lost its worker: %s", task_id, message)
     await store.publish(job_snapshot(job), job.status)
-    redis = store.redis
     if job.status == JobStatus.queued:
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.delete(in_progress_key_prefix + task_id)
-            pipe.exists(job_key_prefix + task_id)
-            _, defined = await pipe.execute()
-        if defined:
-            await redis.zadd(QUEUE_NAME, {task_id: timestamp_ms()})
-            await redis.publish(WAKE_CHANNEL, b"1")
+        await _requeue(store.redis, task_id)
     return True
+
+
+async def _requeue(redis: Redis, task_id: str) -> None:
+    """Back on arq's queue: no longer in progress, due now (if arq still has the job)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(in_progress_key_prefix + task_id)
+        pipe.exists(job_key_prefix + task_id)
+        _, defined = await pipe.execute()
+    if defined:
+        await redis.zadd(QUEUE_NAME, {task_id: timestamp_ms()})
+        await redis.publish(WAKE_CHANNEL, b"1")
 
 
 async def publish_lost_finals(
@@ -151,6 +206,7 @@ async def reap_forever(sessionmaker: async_sessionmaker[AsyncSession], store: Pr
         await asyncio.sleep(REAP_INTERVAL_S)
         try:
             await reap_once(sessionmaker, store)
+            await reap_claims(sessionmaker, store)
             await publish_lost_finals(sessionmaker, store)
         except (RedisError, OSError, SQLAlchemyError) as exc:
             logger.warning("Lost-job check failed (%s); will try again", type(exc).__name__)

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from testgen.core import messages
+from testgen.core.tracing import batch_span
 from testgen.data import repository, usage
 from testgen.data.drafts import draft_cases, is_open_draft
 from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
@@ -102,7 +103,8 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         instructions=context.instructions,
     )
     context.check_budget([request])
-    answer = await provider.generate_batch(request)
+    with batch_span(0, 1, request.scenario_count, provider.name, provider.model):
+        answer = await provider.generate_batch(request)
     if not answer.test_cases:
         raise BadOutputError("model wrote no test case")
     stats = CallStats()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,3 +23,5 @@ class WorkerResources:
     rows: JobRows
     jira: JiraClient | None = None  # None when Jira is not configured (see jira_problem)
     jira_problem: str | None = None
+    running: int = 0  # jobs this worker runs now (reported with its heartbeat)
+    running_changed: asyncio.Event = field(default_factory=asyncio.Event)

@@ -14,10 +14,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from opentelemetry import trace
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from testgen.core import tracing
 from testgen.core.logs import task_context
+from testgen.core.metrics import FINISHED_ELSEWHERE, REQUEUED, service_metrics
 from testgen.core.redis_keys import FINISHING_KEY
 from testgen.data.job_states import ACTIVE, PROGRESS_EVENT, REPORTED, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
@@ -31,8 +34,11 @@ PUBLISH_ATTEMPTS = 10  # about 30 s of retries for a state change while Redis is
 PROGRESS_LOADED = 5
 # What a run returns to arq when it did not move the job to a status of its own.
 MISSING = "missing"
-FINISHED_ELSEWHERE = "finished-elsewhere"
+FINISHED_ELSEWHERE_RUN = "finished-elsewhere"
 UNPUBLISHED = "unpublished"  # Redis stayed away: the database has the state, Redis does not
+# A run's final state that is its metrics outcome (core/metrics.py); any other finished elsewhere.
+OUTCOMES = frozenset(s.value for s in TERMINAL)
+FAILED, CANCELLED = JobStatus.failed.value, JobStatus.cancelled.value
 
 
 class JobFinished(Exception):
@@ -172,6 +178,44 @@ async def _execute(
     owner = {"story_id": job.story_id} if job.story_id else {"project_id": str(job.project_id)}
     token = task_context.set({"task_id": task_id, **owner})
     run = JobRun(res, job)
+    span = trace.get_current_span()
+    span.set_attribute("testgen.job.kind", job.kind)
+    if job.attempts == 0:  # a re-run's wait includes the first run: not a pickup
+        service_metrics().pickup.labels(job.kind).observe(
+            max(0.0, (utcnow() - job.created_at).total_seconds())
+        )
+    started = time.monotonic()
+    outcome = FAILED
+    res.running += 1
+    res.running_changed.set()
+    try:
+        result = await _run(res, run, story, work, what=what)
+        outcome = result if result in OUTCOMES else FINISHED_ELSEWHERE
+        return result
+    except asyncio.CancelledError:
+        outcome = REQUEUED if run.job.status == JobStatus.queued else CANCELLED
+        raise
+    finally:
+        res.running -= 1
+        res.running_changed.set()
+        error = run.job.error if outcome == FAILED else None
+        error_type = str(error.get("type", "unknown")) if isinstance(error, dict) else None
+        service_metrics().job_ended(job.kind, outcome, time.monotonic() - started, error_type)
+        span.set_attribute("testgen.outcome", outcome)
+        if error_type is not None:
+            tracing.fail(span, f"{error_type}: {run.job.message}")
+        task_context.reset(token)
+
+
+async def _run(
+    res: WorkerResources,
+    run: JobRun,
+    story: UserStory | None,
+    work: Callable[[JobRun, UserStory | None], Awaitable[None]],
+    *,
+    what: str,
+) -> str:
+    task_id, job = run.job.id, run.job
     try:
         await run.report(
             JobStatus.started,
@@ -186,7 +230,7 @@ async def _execute(
         return run.job.status
     except JobFinished:
         logger.info("Task %s was finished elsewhere (cancelled?); stopping", task_id)
-        return FINISHED_ELSEWHERE
+        return FINISHED_ELSEWHERE_RUN
     except asyncio.CancelledError:
         # Cancelled by the user (the API wrote that state), or by a worker shutting down: then arq
         # puts the job back on the queue, and so do we, so that nobody sees it stuck "generating".
@@ -206,8 +250,6 @@ async def _execute(
             "internal",
             f"{what} failed unexpectedly ({type(exc).__name__}); see the worker log and try again",
         )
-    finally:
-        task_context.reset(token)
 
 
 async def _after_cancel(run: JobRun) -> None:
@@ -236,5 +278,5 @@ async def fail_job(run: JobRun, error_type: str, message: str) -> str:
             finished_at=utcnow(),
         )
     except JobFinished:
-        return FINISHED_ELSEWHERE
+        return FINISHED_ELSEWHERE_RUN
     return JobStatus.failed

@@ -20,16 +20,21 @@ from arq.worker import Worker
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from testgen.core.redis_keys import WAKE_CHANNEL
+from testgen.core.redis_keys import CLAIMED_KEY, WAKE_CHANNEL, lease_key
+from testgen.worker.reaper import LEASE_TTL_S
 
 logger = logging.getLogger(__name__)
 
-# arq's start_jobs checks, atomically: not running, still queued, due. Marks it in progress.
+# arq's start_jobs checks, atomically: not running, still queued, due. Marks it in progress, and
+# takes the job's lease and records the claim, so that a worker dying before the job's run has
+# written anything still leaves a lapsed lease behind (see reaper.reap_claims).
 CLAIM_JOB = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
 redis.call('PSETEX', KEYS[1], ARGV[3], '1')
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 return score
 """
 
@@ -99,8 +104,8 @@ class WakeableWorker(Worker):
             self.job_counter += 1
             timeout_ms = int(self.in_progress_timeout_s * 1000)
             score = await self._claim_script(
-                keys=[in_progress_key_prefix + job_id, self.queue_name],
-                args=[job_id, timestamp_ms(), timeout_ms],
+                keys=[in_progress_key_prefix + job_id, self.queue_name, lease_key(job_id), CLAIMED_KEY],
+                args=[job_id, timestamp_ms(), timeout_ms, LEASE_TTL_S],
             )
             if not score:  # running elsewhere, finished, or re-queued for later
                 self.job_counter -= 1

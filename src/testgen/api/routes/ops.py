@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from testgen.api.deps import EngineDep, HubDep, RedisDep, SessionDep, SettingsDep
+from testgen.api.deps import EngineDep, HubDep, RedisDep, SettingsDep
 from testgen.api.services import ops
 
 router = APIRouter(tags=["operations"])
@@ -44,7 +44,9 @@ async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> JS
     response_class=PlainTextResponse,
     responses={200: {"content": {ops.CONTENT_TYPE: {}}}},
 )
-async def metrics(session: SessionDep, redis: RedisDep, hub: HubDep) -> PlainTextResponse:
-    """Prometheus metrics (text exposition format) of the whole service."""
-    body = await ops.metrics(session, redis, local_streams=hub.connections, process_id=hub.process_id)
-    return PlainTextResponse(body, media_type=ops.CONTENT_TYPE)
+async def metrics(redis: RedisDep, hub: HubDep) -> Response:
+    """Prometheus metrics (text exposition format): this API process's (all of them with
+    `testgen api --workers N`) and the service-wide gauges. A worker serves its own on
+    WORKER_METRICS_PORT."""
+    body = await ops.metrics(redis, local_streams=hub.connections, process_id=hub.process_id)
+    return Response(body, media_type=ops.CONTENT_TYPE)

@@ -6,9 +6,11 @@ from fastapi import APIRouter, Query, Response
 
 from testgen.api.deps import SessionDep, StoryDep
 from testgen.api.services import stories
+from testgen.data.job_states import StoryState
 from testgen.data.schemas import StaleTestCaseOut, StoryCreate, StoryOut, StoryUpdate
 
 router = APIRouter(prefix="/user-stories", tags=["user stories"])
+TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
 @router.post("", status_code=201, response_model=StoryOut)
@@ -16,14 +18,25 @@ async def create_story(data: StoryCreate, session: SessionDep) -> object:
     return await stories.create_story(session, data)
 
 
-@router.get("", response_model=list[StoryOut])
+@router.get(
+    "",
+    response_model=list[StoryOut],
+    responses={200: {"headers": {TOTAL_COUNT_HEADER: {"description": "How many stories match in all"}}}},
+)
 async def list_stories(
     session: SessionDep,
+    response: Response,
     project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Only stories whose id or title contains this")
+    ] = None,
+    state: Annotated[StoryState | None, Query(description="Only stories in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> object:
-    return await stories.list_stories(session, project_id, limit, offset)
+    rows, total = await stories.list_stories(session, project_id, limit, offset, search=q, state=state)
+    response.headers[TOTAL_COUNT_HEADER] = str(total)
+    return rows
 
 
 @router.get("/{story_id}", response_model=StoryOut)

@@ -11,14 +11,16 @@ from typing import Any
 from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from testgen.core import messages
+from testgen.core import messages, tracing
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError, RateLimitedError
+from testgen.core.metrics import service_metrics
 from testgen.core.presence import no_worker_warning, with_warning
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
@@ -52,15 +54,24 @@ async def dispatch(
     job: GenerationJob,
     function: str,
 ) -> None:
-    """Publish the job's `queued` state and hand it to the workers; undo the row if Redis fails."""
-    try:
-        await store.publish(job_snapshot(job), JobStatus.queued, force=True)
-        await redis.enqueue_job(function, job.id, _job_id=job.id)
-        await redis.publish(WAKE_CHANNEL, b"1")
-    except (RedisError, OSError) as exc:
-        await repository.change_job(session, UNDO_ENQUEUE, job.id)
-        await session.commit()
-        raise queue_unavailable(settings) from exc
+    """Publish the job's `queued` state and hand it to the workers; undo the row if Redis fails.
+    The trace context (when tracing is on) travels in the job, so the worker continues the trace."""
+    with tracing.tracer().start_as_current_span(
+        f"enqueue {function}", kind=SpanKind.PRODUCER, attributes={"testgen.task_id": job.id}
+    ):
+        carrier = tracing.inject()
+        try:
+            await store.publish(job_snapshot(job), JobStatus.queued, force=True)
+            if carrier:
+                await redis.enqueue_job(function, job.id, _job_id=job.id, trace=carrier)
+            else:
+                await redis.enqueue_job(function, job.id, _job_id=job.id)
+            await redis.publish(WAKE_CHANNEL, b"1")
+        except (RedisError, OSError) as exc:
+            await repository.change_job(session, UNDO_ENQUEUE, job.id)
+            await session.commit()
+            raise queue_unavailable(settings) from exc
+    service_metrics().jobs_queued.labels(job.kind).inc()
 
 
 def new_job(

@@ -1,9 +1,8 @@
-"""Liveness, readiness and Prometheus metrics, derived at request time from the database and Redis.
+"""Liveness, readiness and Prometheus metrics.
 
-Worker liveness comes from the workers' heartbeats (services/presence.py); job counts, durations
-and LLM usage are aggregated from the generation_jobs rows on every scrape: cheap up to some 100k
-jobs; past that, keep counters instead. Because deleting a story deletes its jobs, the aggregates
-can go down: they are gauges, not counters.
+Worker liveness comes from the workers' heartbeats (core/presence.py). The metrics are
+prometheus-client's (core/metrics.py), counted where things happen, plus a few service-wide gauges
+read from Redis at scrape time.
 """
 
 from __future__ import annotations
@@ -12,23 +11,21 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from testgen.core import metrics as m
 from testgen.core.config import Settings
-from testgen.core.errors import DatabaseUnavailableError
-from testgen.core.presence import WORKER_FRESH_S, live_workers, streams_elsewhere
+from testgen.core.metrics import gauge
+from testgen.core.presence import WORKER_FRESH_S, live_workers, streams_elsewhere, workers_and_running_jobs
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import QUEUE_NAME
-from testgen.data.job_states import RUNNING, TERMINAL, JobStatus
-from testgen.data.models import GenerationJob
 from testgen.generation.llm.checks import provider_problem
 
 logger = logging.getLogger(__name__)
@@ -38,11 +35,7 @@ LLM_PROBE_TIMEOUT_S = 2.0
 WARNING = "warning: "
 NO_WORKER = f"none seen: no worker heartbeat in the last {WORKER_FRESH_S} s"
 
-# Job run times span seconds to the job timeout (10 minutes by default).
-DURATION_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-RUNNING_GROUP = "running"  # the metrics count started and generating jobs together
-STATUS_GROUPS = {s.value: RUNNING_GROUP if s in RUNNING else s.value for s in JobStatus}
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = m.CONTENT_TYPE
 
 
 def health() -> dict[str, str]:
@@ -155,139 +148,44 @@ async def readiness(engine: AsyncEngine, redis: Redis, settings: Settings) -> Re
 # --- metrics ---------------------------------------------------------------------------------------
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    return str(value) if isinstance(value, int) else repr(float(value))
-
-
-class _Exposition:
-    """Prometheus text format (version 0.0.4), written by hand."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-
-    def sample(self, name: str, value: float, **labels: str) -> None:
-        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        self.lines.append(f"{name}{{{inner}}} {_number(value)}" if inner else f"{name} {_number(value)}")
-
-    def render(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
-async def _job_counts(session: AsyncSession) -> dict[str, int]:
-    counts = dict.fromkeys(STATUS_GROUPS.values(), 0)
-    rows = await session.execute(select(GenerationJob.status, func.count()).group_by(GenerationJob.status))
-    for status, count in rows:
-        group = STATUS_GROUPS.get(status, status)
-        counts[group] = counts.get(group, 0) + count
-    return counts
-
-
-async def _durations(session: AsyncSession) -> dict[str, list[float]]:
-    query = select(GenerationJob.status, GenerationJob.started_at, GenerationJob.finished_at).where(
-        GenerationJob.status.in_([s.value for s in TERMINAL]),
-        GenerationJob.started_at.is_not(None),
-        GenerationJob.finished_at.is_not(None),
-    )
-    durations: dict[str, list[float]] = {s.value: [] for s in JobStatus if s in TERMINAL}
-    for status, started, finished in await session.execute(query):
-        if started is not None and finished is not None:
-            durations[status].append(max(0.0, (finished - started).total_seconds()))
-    return durations
-
-
-async def _llm_usage(session: AsyncSession) -> dict[str, int]:
-    keys = ("llm_calls", "retries", "reasks")
-    stats = [func.sum(GenerationJob.result[("stats", key)].as_integer()) for key in keys]
-    row = (await session.execute(select(*stats).where(GenerationJob.result.is_not(None)))).one()
-    return {key: int(value or 0) for key, value in zip(keys, row, strict=True)}
-
-
-async def _error_types(session: AsyncSession) -> dict[str, int]:
-    kind = GenerationJob.error["type"].as_string()
-    query = (
-        select(kind, func.count())
-        .where(GenerationJob.status == JobStatus.failed, GenerationJob.error.is_not(None))
-        .group_by(kind)
-    )
-    return {str(t or "unknown"): n for t, n in await session.execute(query)}
-
-
-async def _redis_state(redis: Redis, process_id: str) -> dict[str, Any] | None:
+async def _redis_figures(redis: Redis, process_id: str) -> dict[str, int] | None:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             depth = await redis.zcard(QUEUE_NAME)
-            alive = await live_workers(redis)
+            workers, running = await workers_and_running_jobs(redis)
             streams = await streams_elsewhere(redis, process_id)
     except (RedisError, OSError, TimeoutError) as exc:
         logger.warning("Metrics without Redis figures: %s", type(exc).__name__)
         return None
-    return {"depth": int(depth), "workers": int(bool(alive)), "streams_elsewhere": streams}
+    return {"depth": int(depth), "workers": workers, "running": running, "streams_elsewhere": streams}
 
 
-async def metrics(session: AsyncSession, redis: Redis, *, local_streams: int, process_id: str) -> str:
-    """The metrics of the whole service, whichever API process answers the scrape."""
-    try:
-        counts = await _job_counts(session)
-        durations = await _durations(session)
-        usage = await _llm_usage(session)
-        errors = await _error_types(session)
-        await session.commit()  # end the read: on SQLite an open transaction holds the write lock
-    except OSError as exc:  # e.g. PostgreSQL refusing connections: the driver's error is not wrapped
-        raise DatabaseUnavailableError("database unavailable: cannot connect; no metrics") from exc
-    queue = await _redis_state(redis, process_id)
-
-    out = _Exposition()
-    out.family("testgen_jobs", "gauge", "Generation jobs in the database by status.")
-    for status, count in counts.items():
-        out.sample("testgen_jobs", count, status=status)
-
-    out.family(
-        "testgen_job_duration_seconds",
-        "histogram",
-        "Run time (finished_at - started_at) of the finished jobs in the database, by final status.",
-    )
-    for status, values in durations.items():
-        for bound in DURATION_BUCKETS:
-            below = sum(1 for v in values if v <= bound)
-            out.sample("testgen_job_duration_seconds_bucket", below, status=status, le=repr(bound))
-        out.sample("testgen_job_duration_seconds_bucket", len(values), status=status, le="+Inf")
-        out.sample("testgen_job_duration_seconds_sum", float(sum(values)), status=status)
-        out.sample("testgen_job_duration_seconds_count", len(values), status=status)
-
-    for key, name, what in (
-        ("llm_calls", "testgen_llm_calls", "LLM calls"),
-        ("retries", "testgen_llm_retries", "LLM call retries (rate limits, server errors, timeouts)"),
-        ("reasks", "testgen_llm_reasks", "LLM re-asks after malformed or short answers"),
-    ):
-        out.family(name, "gauge", f"{what} made by the completed jobs in the database.")
-        out.sample(name, usage[key])
-
-    out.family("testgen_job_errors", "gauge", "Failed jobs in the database by error type.")
-    for kind, count in sorted(errors.items()):
-        out.sample("testgen_job_errors", count, type=kind)
-
-    out.family(
-        "testgen_sse_connections",
-        "gauge",
-        "Open Server-Sent Events connections to all API processes (the others as of their last report, "
-        "at most 5 s old; this process's alone while Redis is down).",
-    )
-    out.sample("testgen_sse_connections", local_streams + (queue or {}).get("streams_elsewhere", 0))
-
-    out.family("testgen_redis_up", "gauge", "1 if Redis answered this scrape.")
-    out.sample("testgen_redis_up", 0 if queue is None else 1)
-    if queue is not None:
-        out.family(
-            "testgen_queue_depth", "gauge", "Jobs in the arq queue, waiting or running (ZCARD testgen:queue)."
-        )
-        out.sample("testgen_queue_depth", queue["depth"])
-        out.family("testgen_workers_up", "gauge", "1 if some worker's heartbeat is alive.")
-        out.sample("testgen_workers_up", queue["workers"])
-    return out.render()
+async def metrics(redis: Redis, *, local_streams: int, process_id: str) -> bytes:
+    """This process's metrics (with `testgen api --workers N`, those of all N) and the service-wide
+    gauges, read from Redis: a few Redis commands per scrape and no database query, so a scrape costs
+    the same however many jobs there are."""
+    figures = await _redis_figures(redis, process_id)
+    families = [
+        gauge(m.REDIS_UP, "1 if Redis answered this scrape.", 0 if figures is None else 1),
+        gauge(
+            m.SSE_STREAMS_OPEN,
+            "Open Server-Sent Events streams of all API processes (the others as of their last report, "
+            "at most 5 s old; this process's alone while Redis is down).",
+            local_streams + (figures or {}).get("streams_elsewhere", 0),
+        ),
+    ]
+    if figures is not None:
+        families += [
+            gauge(
+                m.QUEUE_DEPTH,
+                "Jobs in the arq queue, waiting or running (ZCARD testgen:queue).",
+                figures["depth"],
+            ),
+            gauge(m.WORKERS_LIVE, "Workers whose heartbeat is alive.", figures["workers"]),
+            gauge(
+                m.JOBS_RUNNING,
+                "Jobs the live workers run, as of their last report (sent when a job starts or ends).",
+                figures["running"],
+            ),
+        ]
+    return await asyncio.to_thread(m.exposition, families)

@@ -13,6 +13,7 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConflictError, NotFoundError, UnprocessableError
 from testgen.data import repository
 from testgen.data import usage as ledger
+from testgen.data.job_states import StoryState
 from testgen.data.models import Project, StoryRevision, UserStory
 from testgen.data.schemas import (
     LLMProviderOut,
@@ -105,9 +106,20 @@ async def create_story(session: AsyncSession, data: StoryCreate) -> UserStory:
 
 
 async def list_stories(
-    session: AsyncSession, project_id: int | None, limit: int, offset: int
-) -> Sequence[UserStory]:
-    return await repository.list_stories(session, project_id, limit, offset)
+    session: AsyncSession,
+    project_id: int | None,
+    limit: int,
+    offset: int,
+    *,
+    search: str | None = None,
+    state: StoryState | None = None,
+) -> tuple[Sequence[UserStory], int]:
+    """One page of the stories that match, and how many match in all."""
+    search = search.strip() if search else None
+    rows = await repository.list_stories(session, project_id, limit, offset, search=search, state=state)
+    if offset == 0 and len(rows) < limit:
+        return rows, len(rows)
+    return rows, await repository.count_stories(session, project_id, search=search, state=state)
 
 
 async def update_story(session: AsyncSession, story: UserStory, data: StoryUpdate) -> UserStory:

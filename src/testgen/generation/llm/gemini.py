@@ -17,7 +17,7 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt, response_schema
-from testgen.generation.llm.retry import Fault, Redactor, RetryingCaller, ask_until_valid
+from testgen.generation.llm.retry import Fault, Redactor, RetryingCaller, Usage, ask_until_valid
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +107,9 @@ class GeminiProvider:
                     model=model, contents=prompt, config=config
                 )
 
-            response = await self._caller.call(send, self._classify, model=model, stats=stats, label=label)
-            _count_tokens(response, stats)
+            response = await self._caller.call(
+                send, self._classify, model=model, stats=stats, label=label, usage=_usage
+            )
             return _response_text(response)
 
         drafts = await ask_until_valid(
@@ -119,6 +120,7 @@ class GeminiProvider:
             label=label,
             stats=stats,
             redact=self._redact,
+            on_reask=lambda: self._caller.reasked(model),
         )
         return BatchResult(test_cases=drafts, stats=stats)
 
@@ -170,16 +172,14 @@ def _response_text(response: types.GenerateContentResponse) -> str:
     raise BadOutputError(f"model returned no text ({why})")
 
 
-def _count_tokens(response: types.GenerateContentResponse, stats: CallStats) -> None:
+def _usage(response: types.GenerateContentResponse) -> Usage:
+    """Prompt, output and total tokens of an answer (thinking tokens are billed as output)."""
     usage = response.usage_metadata
     if usage is None:
-        return
+        return 0, 0, 0
     prompt = usage.prompt_token_count or 0
-    # Thinking tokens are billed as output.
     output = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
-    stats.prompt_tokens += prompt
-    stats.output_tokens += output
-    stats.total_tokens += usage.total_token_count or prompt + output
+    return prompt, output, usage.total_token_count or prompt + output
 
 
 def _error_details(exc: errors.APIError) -> list[dict[str, Any]]:

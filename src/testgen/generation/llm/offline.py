@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
+
+from opentelemetry.trace import SpanKind
 
 from testgen.core.config import OFFLINE_MODEL
+from testgen.core.metrics import CALL_OK, service_metrics
+from testgen.core.tracing import tracer
 from testgen.data.schemas import Priority, Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
@@ -100,9 +105,19 @@ class OfflineProvider:
         self.delay_s = delay_s
 
     async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult:
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        cases = [build_test_case(request, slot) for slot in request.slots]
+        """One "model call", measured and traced like a remote one."""
+        model = model or self.model
+        with tracer().start_as_current_span(
+            "model call",
+            kind=SpanKind.CLIENT,
+            attributes={"gen_ai.system": self.name, "gen_ai.request.model": model, "testgen.retries": 0},
+        ) as span:
+            started = time.monotonic()
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            cases = [build_test_case(request, slot) for slot in request.slots]
+            service_metrics().model_call(self.name, model, CALL_OK, time.monotonic() - started)
+            span.set_attribute("testgen.outcome", CALL_OK)
         # Tokens as a model would count them (about four characters each), so budgets work offline too.
         prompt = (len(SYSTEM_INSTRUCTION) + len(build_prompt(request))) // 4
         output = sum(len(case.model_dump_json()) for case in cases) // 4

@@ -33,7 +33,14 @@ from testgen.generation.llm.prompt import (
     schema_in_prompt,
     strict_schema,
 )
-from testgen.generation.llm.retry import Fault, Redactor, RetryingCaller, ask_until_valid, retry_after_s
+from testgen.generation.llm.retry import (
+    Fault,
+    Redactor,
+    RetryingCaller,
+    Usage,
+    ask_until_valid,
+    retry_after_s,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,12 +171,11 @@ class OpenAIProvider:
 
                 try:
                     completion = await self._caller.call(
-                        send, classify, model=model, stats=stats, label=label
+                        send, classify, model=model, stats=stats, label=label, usage=_usage
                     )
                 except _FormatRefused as refused:
                     self._step_down(mode, str(refused))
                     continue
-                _count_tokens(completion, stats)
                 return _answer_text(completion)
 
         drafts = await ask_until_valid(
@@ -180,6 +186,7 @@ class OpenAIProvider:
             label=label,
             stats=stats,
             redact=self._redact,
+            on_reask=lambda: self._caller.reasked(model),
         )
         return BatchResult(test_cases=drafts, stats=stats)
 
@@ -327,11 +334,10 @@ def _answer_text(completion: ChatCompletion) -> str:
     return choice.message.content
 
 
-def _count_tokens(completion: ChatCompletion, stats: CallStats) -> None:
+def _usage(completion: ChatCompletion) -> Usage:
+    """Prompt, output and total tokens of an answer (0 when the server does not say)."""
     usage = completion.usage
     if usage is None:
-        return
+        return 0, 0, 0
     prompt, output = usage.prompt_tokens or 0, usage.completion_tokens or 0
-    stats.prompt_tokens += prompt
-    stats.output_tokens += output
-    stats.total_tokens += usage.total_tokens or prompt + output
+    return prompt, output, usage.total_tokens or prompt + output

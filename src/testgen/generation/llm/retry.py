@@ -11,15 +11,19 @@ import email.utils
 import logging
 import random
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
+from testgen.core.metrics import ABORTED, CALL_OK, service_metrics
 from testgen.core.redis_keys import llm_rate_key
+from testgen.core.tracing import fail, tracer
 from testgen.data.schemas import TestCaseDraft
 from testgen.generation.llm.base import (
     BadOutputError,
@@ -33,6 +37,7 @@ from testgen.generation.llm.ratelimit import RateLimiter
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Usage = tuple[int, int, int]  # prompt, output and total tokens of one answer
 
 REDACTED = "[redacted]"
 # A run of this many characters of the key in a text counts as a leak (servers often echo a part of it).
@@ -147,32 +152,105 @@ class RetryingCaller:
         model: str,
         stats: CallStats,
         label: str,
+        usage: Callable[[T], Usage] | None = None,
     ) -> T:
         """`send()`'s answer, retrying what `classify` calls transient. `classify` raises LLMError for a
-        final failure and returns None for an exception that is not a provider fault (it propagates)."""
+        final failure and returns None for an exception that is not a provider fault (it propagates).
+        `usage` reads the tokens an answer used. Each attempt is a sample of the model-call metrics;
+        the whole call (retries included) is one span."""
+        with tracer().start_as_current_span(
+            "model call",
+            kind=SpanKind.CLIENT,
+            attributes={"gen_ai.system": self._provider, "gen_ai.request.model": model},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            retries_before = stats.retries
+            outcome = "error"
+            try:
+                result = await self._call(send, classify, model=model, stats=stats, label=label)
+                outcome = CALL_OK
+            except LLMError as exc:
+                outcome = exc.type
+                fail(span, exc.message)
+                raise
+            except asyncio.CancelledError:
+                outcome = ABORTED
+                raise
+            except Exception as exc:
+                fail(span, type(exc).__name__)
+                raise
+            finally:
+                span.set_attribute("testgen.retries", stats.retries - retries_before)
+                span.set_attribute("testgen.outcome", outcome)
+            if usage is not None:
+                prompt, output, total = usage(result)
+                stats.prompt_tokens += prompt
+                stats.output_tokens += output
+                stats.total_tokens += total
+                service_metrics().tokens(self._provider, model, prompt, output)
+                span.set_attribute("gen_ai.usage.input_tokens", prompt)
+                span.set_attribute("gen_ai.usage.output_tokens", output)
+            return result
+
+    def reasked(self, model: str) -> None:
+        """Count a re-ask of `model` (a malformed or short answer asked again)."""
+        service_metrics().reasked(self._provider, model)
+
+    def _observe(self, model: str, outcome: str, started: float | None) -> None:
+        if started is not None:  # the attempt reached the model (not refused by our own limits)
+            service_metrics().model_call(self._provider, model, outcome, time.monotonic() - started)
+
+    async def _call(
+        self,
+        send: Callable[[], Awaitable[T]],
+        classify: Callable[[Exception], Fault | None],
+        *,
+        model: str,
+        stats: CallStats,
+        label: str,
+    ) -> T:
         limiter = self._limiter(model)
         for attempt in range(1, self._max_attempts + 1):
+            started: float | None = None
             try:
                 async with self._semaphore:
                     if limiter is not None:
                         await limiter.acquire(label)
                     stats.calls += 1
+                    started = time.monotonic()
                     async with asyncio.timeout(self.deadline_s):
-                        return await send()
+                        result = await send()
+                self._observe(model, CALL_OK, started)
+                return result
             except TimeoutError as exc:
                 fault = Fault("timeout", f"no answer within {self.timeout_s:g}s")
                 cause: Exception = exc
-            except LLMError:
+            except LLMError as exc:
+                self._observe(model, exc.type, started)
+                raise
+            except asyncio.CancelledError:
+                self._observe(model, ABORTED, started)
                 raise
             except Exception as exc:
-                classified = classify(exc)
+                try:
+                    classified = classify(exc)
+                except LLMError as final:
+                    self._observe(model, final.type, started)
+                    raise
+                except Exception:
+                    self._observe(model, "refused", started)
+                    raise
                 if classified is None:
+                    self._observe(model, "error", started)
                     raise
                 fault, cause = classified, exc
+            self._observe(model, fault.type, started)
             if attempt == self._max_attempts:
                 raise self._exhausted(fault, label) from self._redact.safe_cause(cause)
             delay = self.backoff(attempt, fault.retry_after_s)
             stats.retries += 1
+            service_metrics().retried(self._provider, model, fault.type)
             logger.warning(
                 "%s: %s call attempt %d/%d failed (%s), retrying in %.1fs",
                 label,
@@ -218,6 +296,7 @@ async def ask_until_valid(
     label: str,
     stats: CallStats,
     redact: Redactor,
+    on_reask: Callable[[], None] | None = None,
 ) -> list[TestCaseDraft]:
     """Ask (`ask(feedback)` returns the model's text) until the answer validates against the batch, at
     most `max_reasks` times more; a bad or short answer is asked again with what was wrong with it."""
@@ -225,6 +304,8 @@ async def ask_until_valid(
     for reask in range(max_reasks + 1):
         if reask:
             stats.reasks += 1
+            if on_reask is not None:
+                on_reask()
         try:
             return parse_batch_output(await ask(feedback), request)
         except BadOutputError as exc:
