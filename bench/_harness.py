@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 PYTHON = sys.executable
 
 from sqlalchemy import insert  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from testgen.core import embedded_redis, heap  # noqa: E402
 from testgen.core.config import Settings  # noqa: E402
@@ -81,20 +82,55 @@ class Env:
 
 
 @contextmanager
-def environment() -> Iterator[Env]:
-    """A private Redis (no persistence) and a freshly migrated SQLite database in a temp dir."""
+def environment(postgres_url: str | None = None) -> Iterator[Env]:
+    """A private Redis (no persistence) and a freshly migrated database: SQLite in a temp dir, or,
+    with `postgres_url` (any database URL of the server), a new database on that PostgreSQL server,
+    dropped at the end."""
     raise_nofile()
     heap.settle()  # the benchmark's own clients should not stall for a full garbage collection either
     with tempfile.TemporaryDirectory(prefix="testgen-bench-") as tmp_name:
         tmp = Path(tmp_name)
         server = embedded_redis.start(data_dir=tmp / "redis", persist=False)
         try:
-            url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
-            with ThreadPoolExecutor(1) as pool:  # alembic's env.py calls asyncio.run()
-                pool.submit(migrations.upgrade, url).result()
-            yield Env(tmp, server.url, url)
+            with (
+                fresh_postgres(postgres_url)
+                if postgres_url
+                else contextlib.nullcontext(f"sqlite+aiosqlite:///{tmp / 'bench.db'}")
+            ) as url:
+                with ThreadPoolExecutor(1) as pool:  # alembic's env.py calls asyncio.run()
+                    pool.submit(migrations.upgrade, url).result()
+                yield Env(tmp, server.url, url)
         finally:
             server.stop()
+
+
+@contextmanager
+def fresh_postgres(server_url: str) -> Iterator[str]:
+    """A new, empty database `testgen_bench_<pid>` on the server of `server_url` (never a database
+    someone else uses); yields its URL and drops it afterwards."""
+    import asyncpg  # only the PostgreSQL runs need it
+
+    url = make_url(server_url)
+    name = f"testgen_bench_{os.getpid()}"
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def run(sql: str) -> None:  # on a thread of its own: the caller may be inside an event loop
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, execute(sql)).result()
+
+    run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    run(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    finally:
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def seed_stories(database_url: str, n: int, prefix: str = "B") -> list[str]:

@@ -7,6 +7,9 @@ enqueue_job, wake-up publish); the clock starts when enqueue_job is called. "pic
 job function starts in the worker, "started" when the `started` state has been written (DB row +
 Redis stream). A random gap of 0..poll_delay between jobs puts each enqueue at a random phase of
 the poll timer (as a user arriving at any moment would); the 0.5 s run uses 30% of the jobs.
+
+Target, as a ratio (absolute times vary about 2x between the machines this runs on): started p50
+at most 1/8 of arq's own worker at poll_delay 0.05 s measured in the same run.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from testgen.streaming.progress_store import ProgressStore
 from testgen.worker import functions as jobs
 from testgen.worker.wakeable import WakeableWorker
 
-TARGET_P50_MS, TARGET_P99_MS = 5.0, 25.0
+TARGET_RATIO = 8.0  # ours (started p50) at most 1/8 of arq's own worker at poll_delay 0.05 s, same run
 
 
 async def measure(env: Env, label: str, cls: type, poll_delay: float, n: int) -> dict[str, Any]:
@@ -133,14 +136,12 @@ def main() -> int:
             ]
         )
     table(["worker", "jobs", "pickup p50", "pickup p99", "started p50", "started p99", "vs ours (p50)"], rows)
-    p50, p99 = pct(ours["started"], 50), pct(ours["started"], 99)
+    ratio = pct(results[1]["started"], 50) / pct(ours["started"], 50)
     if args.quick:
-        print("targets: they apply to the full run (200 jobs), not to --quick")
+        print(f"arq at 0.05 s / ours, started p50: {ratio:.1f}x (the target applies to the full run)")
         return 0
-    print(
-        f"targets (ours, to started): p50 < {TARGET_P50_MS:g} ms {verdict(p50 < TARGET_P50_MS)}, "
-        f"p99 < {TARGET_P99_MS:g} ms {verdict(p99 < TARGET_P99_MS)}"
-    )
+    met = verdict(ratio >= TARGET_RATIO)
+    print(f"target: arq at 0.05 s / ours, started p50 >= {TARGET_RATIO:g}x: {ratio:.1f}x {met}")
     return 0
 
 

@@ -23,6 +23,7 @@ SCRIPTS = [
     "bench_parallel",
     "bench_stream_burst",
     "bench_duplicates",
+    "bench_scale",
     "bench_page",
 ]
 

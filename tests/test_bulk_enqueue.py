@@ -63,6 +63,9 @@ async def test_story_ids_queued_once_each_and_a_live_job_comes_back(
         status = (await client.get(f"/generate-test-cases/status/{task_id}")).json()
         assert status["status"] == "queued" and status["options"]["num_test_cases"] == 2
     assert answer["events_url"] == f"/generate-test-cases/events?batch={answer['batch_id']}"
+    for job in answer["jobs"]:  # each job's own URLs (resolved once per answer, then filled in)
+        assert job["status_url"] == f"/generate-test-cases/status/{job['task_id']}"
+        assert job["events_url"] == f"/generate-test-cases/status/{job['task_id']}/events"
     assert await job_rows(engine) == 3
 
     again = await bulk(client, expect=200, story_ids=["US-1", "US-2", "US-3"])

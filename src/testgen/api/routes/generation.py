@@ -37,15 +37,34 @@ async def queued_job(request: Request, job: GenerationJob, redis: Redis) -> Queu
 
 
 def job_links(request: Request, job: GenerationJob, warning: str | None = None) -> QueuedJob:
-    return QueuedJob(
-        warning=warning,
-        task_id=job.id,
-        story_id=job.story_id,
-        project_id=job.project_id,
-        status=job.status,
-        status_url=str(request.url_for("job_status", task_id=job.id).path),
-        events_url=str(request.url_for("job_events", task_id=job.id).path),
-    )
+    return JobLinks(request)(job, warning)
+
+
+class JobLinks:
+    """Answers for queued jobs, with the URLs to follow them. Each route's path is resolved once:
+    resolving walks every router (bench_scale's profile put it at 40% of a 1,000-story bulk
+    enqueue), and a bulk answer lists thousands of jobs. Task ids are UUIDs: nothing to quote."""
+
+    _MARK = "0task0id0"
+
+    def __init__(self, request: Request) -> None:
+        self.status = self._around(request, "job_status")
+        self.events = self._around(request, "job_events")
+
+    def _around(self, request: Request, name: str) -> tuple[str, str]:
+        before, _, after = str(request.url_for(name, task_id=self._MARK).path).partition(self._MARK)
+        return before, after
+
+    def __call__(self, job: GenerationJob, warning: str | None = None) -> QueuedJob:
+        return QueuedJob(
+            warning=warning,
+            task_id=job.id,
+            story_id=job.story_id,
+            project_id=job.project_id,
+            status=job.status,
+            status_url=job.id.join(self.status),
+            events_url=job.id.join(self.events),
+        )
 
 
 @router.post(
@@ -92,12 +111,13 @@ async def queue_stories(
     batch = await bulk_enqueue.enqueue_stories(session, redis, store, settings, body, slot.take)
     await slot.confirm(sorted(batch.created))
     queued = any(job.status == JobStatus.queued for job in batch.jobs)
+    links = JobLinks(request)
     answer = BulkQueued(
         batch_id=batch.batch_id,
         created=len(batch.created),
         reused=len(batch.jobs) - len(batch.created),
         events_url=f"{request.url_for('multiplexed_events').path}?batch={batch.batch_id}",
-        jobs=[job_links(request, job) for job in batch.jobs],
+        jobs=[links(job) for job in batch.jobs],
         warning=await no_worker_warning(redis) if queued else None,
     )
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if batch.created else 200)
