@@ -82,10 +82,14 @@ async def status(task_id: str) -> dict[str, Any]:
         job = await session.get(GenerationJob, task_id)
     if job is None:
         raise HTTPException(404, "task not found")
-    live = await app.state.redis.get(f"floor:job:{task_id}")
-    if live is not None:
-        return dict(json.loads(live))
-    return {"task_id": job.id, "status": job.status, "progress": job.progress, "created_at": str(utcnow())}
+    async with app.state.redis.pipeline(transaction=False) as pipe:  # the state, and whether a worker runs
+        pipe.get(f"floor:job:{task_id}")
+        pipe.zcount("testgen:workers", time.time() - 30, "+inf")
+        live, workers = await pipe.execute()
+    state = (
+        json.loads(live) if live else {"task_id": job.id, "status": job.status, "created_at": str(utcnow())}
+    )
+    return {**state, "warning": None if workers else "no worker"}
 
 
 @app.get("/user-stories/{story_id}")

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from testgen.core.config import Settings
 from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
 from testgen.generation.llm.gemini import GeminiProvider
+from testgen.generation.llm.http_pool import ShardedTransport
 from testgen.generation.llm.prompt import FENCE
 from testgen.generation.planning import plan_batches
 from tests.fake_gemini import FakeGemini
@@ -366,3 +367,18 @@ async def test_story_text_is_fenced_as_data(fake: FakeGemini, make_provider: Mak
 
 async def _until(condition: Callable[[], bool]) -> None:
     await wait_for(condition, what="the fake Gemini's state")
+
+
+async def test_many_calls_at_once_go_through_small_pools_in_turn(
+    fake: FakeGemini, make_provider: MakeProvider
+) -> None:
+    """150 calls at once: all in flight together, over three pools of at most 64 connections (one
+    pool of 150 costs a scan of 150 connections per request, see generation/llm/http_pool.py)."""
+    fake.latency_s = 0.5
+    provider = make_provider(llm_max_concurrency=150)
+    transport = provider._http._transport
+    assert isinstance(transport, ShardedTransport) and len(transport.shards) == 3
+    request = batches(1, 1)[0]
+    results = await asyncio.gather(*(provider.generate_batch(request) for _ in range(150)))
+    assert len(results) == 150 and fake.max_in_flight == 150
+    assert [len(shard._pool.connections) for shard in transport.shards] == [50, 50, 50]

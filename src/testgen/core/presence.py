@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from testgen.core import messages
@@ -112,6 +113,11 @@ async def streams_elsewhere(redis: Redis, process_id: str) -> int:
 
 async def live_workers(redis: Redis) -> int:
     return int(await redis.zcount(WORKERS_KEY, time.time() - WORKER_FRESH_S, "+inf"))
+
+
+def live_workers_in(pipe: Pipeline) -> None:
+    """`live_workers`, queued on a pipeline (its reply is the count)."""
+    pipe.zcount(WORKERS_KEY, time.time() - WORKER_FRESH_S, "+inf")
 
 
 async def workers_and_running_jobs(redis: Redis) -> tuple[int, int]:

@@ -101,8 +101,11 @@ class ProgressStore:
         )
 
     async def get(self, task_id: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(state_key(task_id))
-        return json.loads(raw) if raw else None
+        return decode_state(await self.redis.get(state_key(task_id)))
+
+    def get_in(self, pipe: Pipeline, task_id: str) -> None:
+        """`get`, queued on a pipeline: decode its reply with `decode_state`."""
+        pipe.get(state_key(task_id))
 
     async def events_after(self, task_id: str, after: str | None) -> list[StoredEvent]:
         start = f"({after}" if after else "-"
@@ -132,6 +135,10 @@ class ProgressStore:
 
     async def cancel_requested(self, task_id: str) -> bool:
         return bool(await self.redis.exists(cancel_key(task_id)))
+
+
+def decode_state(raw: bytes | None) -> dict[str, Any] | None:
+    return json.loads(raw) if raw else None
 
 
 def decode_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StoredEvent:

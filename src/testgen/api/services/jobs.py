@@ -20,15 +20,16 @@ from testgen.core import messages, tracing
 from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError, RateLimitedError
+from testgen.core.job_queue import enqueue_many
 from testgen.core.metrics import service_metrics
-from testgen.core.presence import no_worker_warning, with_warning
+from testgen.core.presence import live_workers_in, with_warning
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
 from testgen.data import repository, usage
 from testgen.data.job_states import CANCEL, TERMINAL, UNDO_ENQUEUE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
-from testgen.streaming.progress_store import ProgressStore
+from testgen.streaming.progress_store import ProgressStore, decode_state
 from testgen.streaming.snapshots import job_snapshot
 
 logger = logging.getLogger(__name__)
@@ -61,12 +62,11 @@ async def dispatch(
     ):
         carrier = tracing.inject()
         try:
-            await store.publish(job_snapshot(job), JobStatus.queued, force=True)
-            if carrier:
-                await redis.enqueue_job(function, job.id, _job_id=job.id, trace=carrier)
-            else:
-                await redis.enqueue_job(function, job.id, _job_id=job.id)
-            await redis.publish(WAKE_CHANNEL, b"1")
+            async with redis.pipeline(transaction=False) as pipe:  # one round trip
+                await store.publish_in(pipe, job_snapshot(job), JobStatus.queued, force=True)
+                await enqueue_many(pipe, redis, function, [job.id], {"trace": carrier} if carrier else None)
+                pipe.publish(WAKE_CHANNEL, b"1")
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             await repository.change_job(session, UNDO_ENQUEUE, job.id)
             await session.commit()
@@ -190,11 +190,16 @@ async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
     if job.status in TERMINAL:
         return job_snapshot(job)
     try:
-        live = await store.get(job.id)
+        async with store.redis.pipeline(transaction=False) as pipe:  # one round trip
+            store.get_in(pipe, job.id)
+            live_workers_in(pipe)
+            raw, workers = await pipe.execute()
+        live = decode_state(raw)
     except (RedisError, OSError):
-        live = None
+        live, workers = None, None
     snapshot = live or job_snapshot(job)
-    if snapshot["status"] == JobStatus.queued and (warning := await no_worker_warning(store.redis)):
+    if snapshot["status"] == JobStatus.queued and workers == 0:
+        warning = messages.NO_WORKER_RUNNING
         snapshot = {**snapshot, "message": with_warning(snapshot["message"], warning), "warning": warning}
     return snapshot
 

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
+from testgen.generation.llm.http_pool import model_http_client
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt, response_schema
 from testgen.generation.llm.retry import Fault, Redactor, RetryingCaller, Usage, ask_until_valid
 
@@ -67,11 +68,9 @@ class GeminiProvider:
             rpm_window_s=rpm_window_s,
         )
         # Our own httpx2 client pins the transport (the SDK would pick aiohttp whenever it is importable)
-        # and sizes the pool to the concurrency bound. The SDK applies the timeout to every request.
-        pool = settings.llm_max_concurrency
-        self._http = httpx2.AsyncClient(
-            limits=httpx2.Limits(max_connections=pool, max_keepalive_connections=pool), timeout=None
-        )
+        # and sizes its pools to the concurrency bound (http_pool.py). The SDK applies the timeout to every
+        # request.
+        self._http = model_http_client(settings.llm_max_concurrency)
         self._client = genai.Client(
             api_key=key,
             http_options=types.HttpOptions(

@@ -26,6 +26,7 @@ from testgen.core.errors import ConfigurationError
 from testgen.core.redis import redact_url
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
 from testgen.generation.llm.checks import openai_config_problem
+from testgen.generation.llm.http_pool import model_http_client
 from testgen.generation.llm.prompt import (
     SYSTEM_INSTRUCTION,
     build_prompt,
@@ -113,10 +114,7 @@ class OpenAIProvider:
             retry_delay_cap_s=retry_delay_cap_s,
             rpm_window_s=rpm_window_s,
         )
-        pool = settings.llm_max_concurrency
-        self._http = httpx2.AsyncClient(
-            limits=httpx2.Limits(max_connections=pool, max_keepalive_connections=pool), timeout=None
-        )
+        self._http = model_http_client(settings.llm_max_concurrency)
         timeout = httpx2.Timeout(self._timeout_s, connect=min(10.0, self._timeout_s))
         # max_retries=0: our RetryingCaller retries, within the shared budget. The key, the endpoint and
         # the API version are passed explicitly, so the SDK never takes them from its own variables.

@@ -1,0 +1,39 @@
+"""The HTTP client the model SDKs send through: its connections spread over several small pools.
+
+httpcore looks at every connection of its pool each time it assigns a request or a response ends
+(pydantic/httpx2#1169 tracks making that incremental), and asks each idle one whether its socket is
+readable. With a pool sized to thousands of concurrent model calls that scan cost more CPU than the
+calls themselves (py-spy on bench_jobs.py: a third of the worker's time at 1,000 jobs). Several
+pools of at most SHARD_SIZE connections, taken in turn, keep each scan short; each pool is still the
+library's own transport.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import httpx2
+
+SHARD_SIZE = 64
+
+
+class ShardedTransport(httpx2.AsyncBaseTransport):
+    def __init__(self, max_connections: int, shard_size: int = SHARD_SIZE) -> None:
+        count = max(1, math.ceil(max_connections / shard_size))
+        per_shard = math.ceil(max_connections / count)
+        limits = httpx2.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        self.shards = [httpx2.AsyncHTTPTransport(limits=limits) for _ in range(count)]
+        self._next = itertools.cycle(self.shards)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await next(self._next).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for shard in self.shards:
+            await shard.aclose()
+
+
+def model_http_client(max_connections: int) -> httpx2.AsyncClient:
+    """A client for `max_connections` model calls at once; the SDK applies its own timeouts."""
+    return httpx2.AsyncClient(transport=ShardedTransport(max_connections), timeout=None)
