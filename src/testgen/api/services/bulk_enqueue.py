@@ -19,7 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from testgen.api.services.jobs import check_budget, new_job, queue_unavailable, require_queue
+from testgen.api.services.jobs import check_budget, job_row, new_job, queue_unavailable, require_queue
 from testgen.core import messages, tracing
 from testgen.core.config import Settings
 from testgen.core.errors import InvalidRequestError, NotFoundError
@@ -37,7 +37,6 @@ from testgen.streaming.snapshots import job_snapshot
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 3  # a story queued by another request meanwhile makes the INSERT fail: read and try again
-_COLUMNS = [column.key for column in GenerationJob.__table__.columns]
 
 
 @dataclass
@@ -65,9 +64,7 @@ async def enqueue_stories(
             if take_slots is not None and attempt == 1:
                 await take_slots(len(new))
             try:
-                await session.execute(
-                    insert(GenerationJob), [{c: getattr(job, c) for c in _COLUMNS} for job in new]
-                )
+                await session.execute(insert(GenerationJob), [job_row(job) for job in new])
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
