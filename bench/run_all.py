@@ -22,6 +22,7 @@ SCRIPTS = [
     "bench_api",
     "bench_parallel",
     "bench_stream_burst",
+    "bench_duplicates",
     "bench_scale",
     "bench_page",
 ]

@@ -47,6 +47,7 @@ BEHAVIOURS = frozenset(
         "bad_key",
         "forbidden",
         "bad_request",
+        "repeat",  # a model that repeats itself: the same scenario text in every answer
     }
 )
 PATH_RE = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
@@ -420,6 +421,13 @@ def _answer_text(behaviour: str, spec: _Spec) -> str:
             {
                 "title": words["title"].format(n=n, s=s),
                 **{key: [words[key].format(n=n, s=s)] for key in ("given", "when", "then")},
+            }
+            if behaviour != "repeat"
+            else {
+                "title": "The shopper pays",
+                "given": ["a basket with items"],
+                "when": ["the shopper pays"],
+                "then": ["the order is paid"],
             }
             for s in range(1, per_case + 1)
         ]

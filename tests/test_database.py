@@ -95,8 +95,15 @@ def test_downgrade_base_removes_everything(database_url: str, tmp_path: Path) ->
         await engine.dispose()
         return names - {"alembic_version"}
 
-    assert asyncio.run(tables()) == {"projects", "user_stories", "test_cases", "generation_jobs"}
+    assert asyncio.run(tables()) == {
+        "projects",
+        "user_stories",
+        "test_cases",
+        "generation_jobs",
+        "story_revisions",
+        "llm_usage",
+    }
     command.downgrade(alembic_config(database_url), "base")
     assert asyncio.run(tables()) == set()
     command.upgrade(alembic_config(database_url), "head")
-    assert len(asyncio.run(tables())) == 4
+    assert len(asyncio.run(tables())) == 6

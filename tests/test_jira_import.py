@@ -179,6 +179,8 @@ async def test_reimport_updates_in_place_and_never_duplicates(
     assert after["SHOP-1"]["title"] == "Story 1, reworded"
     assert after["SHOP-2"]["acceptance_criteria"] == ["Field 2", "A new criterion"]
     assert after["SHOP-3"]["updated_at"] == before["SHOP-3"]["updated_at"]
+    # Changed criteria are a new revision of the story (its saved tests may be stale); a title is not.
+    assert (after["SHOP-1"]["revision"], after["SHOP-2"]["revision"]) == (1, 2)
 
 
 async def test_a_story_of_another_project_is_skipped_not_moved(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from testgen.generation.llm.base import StoryText
-from testgen.generation.planning import TYPE_CYCLE, plan_batches
+from testgen.generation.planning import TECHNIQUES, TYPE_CYCLE, plan_batches, technique_for
 
 
 def story(num_criteria: int = 3) -> StoryText:
@@ -84,3 +84,24 @@ def test_every_batch_carries_the_story_and_the_job_size() -> None:
     given = story()
     plan = plan_batches(given, 7, 3, 6)
     assert all(b.story is given and b.total_test_cases == 7 for b in plan)
+
+
+def test_each_batch_has_its_own_technique_in_order() -> None:
+    plan = plan_batches(story(), 50, 3, 15)
+    assert [b.technique for b in plan[: len(TECHNIQUES)]] == list(TECHNIQUES)
+    assert plan[len(TECHNIQUES)].technique == TECHNIQUES[0]
+    assert [technique_for(i) for i in (0, 1, 6, 7)] == [
+        TECHNIQUES[0],
+        TECHNIQUES[1],
+        TECHNIQUES[0],
+        TECHNIQUES[1],
+    ]
+
+
+def test_only_criteria_spreads_the_test_cases_over_those_criteria() -> None:
+    plan = plan_batches(story(5), 3, 1, 15, only_criteria=[1, 4])
+    assert [s.criteria for b in plan for s in b.slots] == [[1], [4], [1]]
+    assert [s.index for b in plan for s in b.slots] == [0, 1, 2]
+    assert [s.test_type for b in plan for s in b.slots] == list(TYPE_CYCLE[:3])
+    one = plan_batches(story(5), 1, 1, 15, only_criteria=[1, 3, 4])
+    assert [s.criteria for b in one for s in b.slots] == [[1, 3, 4]]

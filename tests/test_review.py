@@ -26,6 +26,7 @@ from testgen.generation.llm.base import (
 )
 from testgen.generation.llm.factory import ProviderSet
 from testgen.generation.llm.offline import OfflineProvider
+from testgen.generation.llm.prompt import build_prompt
 from testgen.generation.quality import coverage, duplicate_positions
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.generate import run_generation
@@ -197,8 +198,8 @@ async def test_racing_saves_insert_once(
         outcomes = await asyncio.gather(
             review.save(s1, j1, None), review.save(s2, j2, None), return_exceptions=True
         )
-    assert sorted(type(o).__name__ for o in outcomes) == ["ConflictError", "list"]
-    assert [len(o) for o in outcomes if isinstance(o, list)] == [3]
+    assert sorted(type(o).__name__ for o in outcomes) == ["ConflictError", "tuple"]
+    assert [len(o[0]) for o in outcomes if isinstance(o, tuple)] == [3]
     assert await count_test_cases(sessionmaker) == 7
 
 
@@ -534,7 +535,9 @@ async def test_duplicates_are_replaced_and_counts_stay_exact(
     assert [len(c.scenarios) for c in cases] == [2, 2, 2, 2]
     assert duplicate_positions(cases) == []
     assert result["stats"]["duplicates_replaced"] == 3 and "duplicates_remaining" not in result["stats"]
-    assert result["stats"]["scenarios"] == 8 and result["stats"]["llm_calls"] == 1 + 3
+    # One extra call for the one batch, asking for the three test cases that hold duplicates.
+    assert result["stats"]["scenarios"] == 8 and result["stats"]["llm_calls"] == 1 + 1
+    assert result["stats"]["dedupe_calls"] == 1 and result["duplicates"] == []
     assert cases[0].scenarios[0].title == "Signed-in shopper 0"  # the first occurrence stays
     for i in (1, 2, 3):  # the duplicate was swapped for the answer's first fresh scenario
         assert (
@@ -542,10 +545,10 @@ async def test_duplicates_are_replaced_and_counts_stay_exact(
         )
     assert result["coverage"]["uncovered"] == []
 
-    reasks = provider.requests[1:]
-    assert sorted(r.slots[0].index for r in reasks) == [1, 2, 3]
-    assert all(len(r.slots) == 1 and r.scenarios_per_test_case == 2 for r in reasks)
-    assert {"Signed-in shopper 1", "case 0.1"} <= set(reasks[0].avoid_titles)
+    [reask] = provider.requests[1:]
+    assert [s.index for s in reask.slots] == [1, 2, 3] and reask.scenarios_per_test_case == 2
+    assert reask.technique == provider.requests[0].technique != ""
+    assert {"Signed-in shopper 1", "case 0.1"} <= set(reask.avoid_titles)
     stored = await redis.xrange(events_key(job["task_id"]))
     messages = [f[b"data"].decode() for _, f in stored]
     assert any("Replacing 3 near-duplicate scenarios" in m and '"progress":80' in m for m in messages)
@@ -563,7 +566,53 @@ async def test_duplicates_that_keep_coming_back_are_bounded(
     cases = [Draft.model_validate(c) for c in result["test_cases"]]
     assert [len(c.scenarios) for c in cases] == [2, 2, 2]
     assert result["stats"]["duplicates_replaced"] == 0 and result["stats"]["duplicates_remaining"] == 2
-    assert len(provider.requests) == 1 + 3 * 2  # one batch, then three rounds for two test cases
+    assert len(provider.requests) == 1 + 1  # one batch, then one call for its two test cases, no more
+    assert [(d["test_case"], d["scenario"], d["of"]) for d in result["duplicates"]] == [
+        (1, 0, {"test_case": 0, "scenario": 0}),
+        (2, 0, {"test_case": 0, "scenario": 0}),
+    ]
+    assert result["duplicates"][0]["message"] == "repeats test case 1, scenario 1 of this draft"
+    assert result["quality"]["duplicates"] == {"replaced": 0, "within_draft": 2, "against_saved": 0}
+
+
+class RepeatingProvider(EchoingProvider):
+    """A model that repeats itself: the same text in every answer, whatever it is asked."""
+
+    async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult:
+        self.requests.append(request)
+        same = Scenario(title="Pay", given=["a basket"], when=["the shopper pays"], then=["it is paid"])
+        cases = [
+            Draft(title="TC", test_type=slot.test_type, scenarios=[same] * request.scenarios_per_test_case)
+            for slot in request.slots
+        ]
+        return BatchResult(test_cases=cases, stats=CallStats(calls=1, total_tokens=10))
+
+
+async def test_a_model_that_repeats_itself_costs_at_most_twice_the_base_calls(
+    client: AsyncClient, resources: WorkerResources
+) -> None:
+    provider = RepeatingProvider()
+    resources.providers = only(provider, resources.settings)
+    await make_story(client, "US-001", criteria=5)
+    job = await queue(client, "US-001", num_test_cases=50, scenarios_per_test_case=3)
+    assert await run_generation(resources, job["task_id"]) == "completed"
+    result = (await client.get(job["status_url"])).json()["result"]
+    stats = result["stats"]
+    assert stats["batches"] == 10 and stats["llm_calls"] == 10 + 10 == len(provider.requests)
+    assert stats["dedupe_calls"] == 10 and stats["scenarios"] == 150
+    # Every scenario but the first repeats it, and the answers could replace none of them.
+    assert stats["duplicates_remaining"] == 149 == len(result["duplicates"])
+    assert result["duplicates"][0] == {
+        "test_case": 0,
+        "scenario": 1,
+        "message": "repeats test case 1, scenario 1 of this draft",
+        "of": {"test_case": 0, "scenario": 0},
+    }
+    # Each batch was planned with its own technique, stated in its prompt.
+    firsts = provider.requests[:10]
+    assert len({r.technique for r in firsts[:6]}) == 6
+    assert "Batch focus: acceptance criteria [0, 1, 2, 3, 4]; test types" in build_prompt(firsts[0])
+    assert f"designed with {firsts[1].technique}" in build_prompt(firsts[1])
 
 
 async def test_a_regenerated_duplicate_is_replaced(

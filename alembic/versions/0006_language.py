@@ -1,7 +1,7 @@
 """Languages: a project's and a story's chosen language (BCP 47), and the language detected from a story
 
 Revision ID: 0006_language
-Revises: 0003
+Revises: 0004_drafts
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_language"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004_drafts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -65,7 +65,9 @@ def run_client(args: argparse.Namespace) -> int:
 def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
     say = speaker(args.language)
     story = args.story_id
-    body = {"num_test_cases": args.test_cases, "scenarios_per_test_case": args.scenarios}
+    body: dict[str, Any] = {"num_test_cases": args.test_cases, "scenarios_per_test_case": args.scenarios}
+    if args.only_changed:
+        body["only_changed"] = True
     response = api.post(f"/generate-test-cases/{quote(story, safe='')}/queue", json=body)
     queued = check(response, f"cannot queue generation for {story}", ok=(200, 202))
     task_id = queued["task_id"]

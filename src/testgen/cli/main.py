@@ -147,6 +147,11 @@ def _add_client_commands(sub: Any) -> None:
         "--scenarios", type=int, default=3, metavar="N", help="scenarios per test case (1-10, default 3)"
     )
     generate.add_argument(
+        "--only-changed",
+        action="store_true",
+        help="generate only for the acceptance criteria that are new or changed since the saved tests",
+    )
+    generate.add_argument(
         "--follow", action="store_true", help="watch the progress live and print the result"
     )
     _add_api_options(generate)

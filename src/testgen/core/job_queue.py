@@ -47,5 +47,5 @@ async def enqueue_many(
         payload = serialize_job(function, (job_id,), extra, None, now, serializer=redis.job_serializer)
         args += [job_id, payload]
     args.append(now)
-    script = redis.register_script(_ENQUEUE_MANY)
-    await script(keys=[redis.default_queue_name], args=args, client=pipe)
+    # EVAL, not a registered script: no SCRIPT EXISTS round trip first (redis-py types args as str only)
+    pipe.eval(_ENQUEUE_MANY, 1, redis.default_queue_name, *args)  # type: ignore[arg-type]

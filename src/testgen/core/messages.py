@@ -43,3 +43,25 @@ def provider_not_configured(provider: str, configured: Sequence[str]) -> str:
         f"LLM provider {provider[:32]!r} is not configured on this server; configure it, or set the "
         f"project's llm_provider to one of: {', '.join(configured)} (or null for the server's default)"
     )
+
+
+def budget_spent(project_id: int, budget: int, spent: int) -> str:
+    return (
+        f"Project {project_id} has spent {spent} of its daily token budget of {budget} "
+        "(token_budget_daily) today; try again after 00:00 UTC or raise the budget"
+    )
+
+
+def budget_too_small(project_id: int, budget: int, spent: int, needed: int) -> str:
+    return (
+        f"This job needs about {needed} tokens, but project {project_id} has {max(0, budget - spent)} "
+        f"of its daily token budget of {budget} (token_budget_daily) left today; ask for fewer test "
+        "cases, raise the budget, or try again after 00:00 UTC"
+    )
+
+
+def nothing_changed(story_id: str) -> str:
+    return (
+        f"Every acceptance criterion of user story {story_id} is covered by an up-to-date saved test "
+        "case; nothing to generate with only_changed (queue without it for a full draft)"
+    )

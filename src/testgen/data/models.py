@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -71,6 +83,9 @@ class Project(Base):
     llm_model: Mapped[str | None] = mapped_column(String(200))
     # BCP 47; set: the language of every story of the project that has none of its own.
     language: Mapped[str | None] = mapped_column(String(35), default=None)
+    # House style, test-design method, domain vocabulary: sent to the model below the system rules.
+    instructions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    token_budget_daily: Mapped[int | None] = mapped_column(Integer)  # NULL: no budget
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -88,8 +103,23 @@ class UserStory(Base):
     # Detected from the text whenever it changes (core/languages.py); UNDETERMINED: too short to tell;
     # NULL: not detected yet (a story older than detection), detected when a job needs it.
     detected_language: Mapped[str | None] = mapped_column(String(8), default=None)
+    # Goes up by one each time the acceptance criteria change (see StoryRevision).
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StoryRevision(Base):
+    """The acceptance criteria of a story as they were at one revision."""
+
+    __tablename__ = "story_revisions"
+    __table_args__ = (UniqueConstraint("story_id", "revision", name="uq_story_revisions_story_revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    story_id: Mapped[str] = mapped_column(ForeignKey("user_stories.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    acceptance_criteria: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class TestCase(Base):
@@ -107,6 +137,9 @@ class TestCase(Base):
     task_id: Mapped[str | None] = mapped_column(String(36), index=True)
     provider: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(100))
+    # The story's revision when saved, and the text of each covered criterion then (stale detection).
+    story_revision: Mapped[int | None] = mapped_column(Integer)
+    criteria_texts: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -153,3 +186,22 @@ class GenerationJob(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column()
     saved_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class LLMUsage(Base):
+    """The model calls and tokens one finished job spent, for budgets and the usage report."""
+
+    __tablename__ = "llm_usage"
+    __table_args__ = (Index("ix_llm_usage_project_day", "project_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    day: Mapped[dt.date] = mapped_column(Date)  # UTC
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    total_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -10,22 +10,23 @@ from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from testgen.data.job_states import ACTIVE, RUNNING, SAVE, JobKind, JobStatus, StoryState, Transition
-from testgen.data.models import GenerationJob, Project, TestCase, UserStory
+from testgen.data.models import GenerationJob, Project, StoryRevision, TestCase, UserStory, utcnow
 
 
 async def get_project(session: AsyncSession, project_id: int) -> Project | None:
     return await session.get(Project, project_id)
 
 
-async def project_llm(session: AsyncSession, story_id: str) -> tuple[str | None, str | None]:
-    """The LLM provider and model chosen by the project of story `story_id` (None: the defaults)."""
+async def project_llm(session: AsyncSession, story_id: str) -> tuple[str | None, str | None, int | None]:
+    """The LLM provider and model chosen by the project of story `story_id` (None: the defaults), and
+    the project's daily token budget (None: none), in one query (it is on every enqueue's path)."""
     query = (
-        select(Project.llm_provider, Project.llm_model)
+        select(Project.llm_provider, Project.llm_model, Project.token_budget_daily)
         .join(UserStory, UserStory.project_id == Project.id)
         .where(UserStory.id == story_id)
     )
     row = (await session.execute(query)).first()
-    return (row[0], row[1]) if row is not None else (None, None)
+    return (row[0], row[1], row[2]) if row is not None else (None, None, None)
 
 
 async def project_language(session: AsyncSession, project_id: int) -> str | None:
@@ -347,3 +348,38 @@ async def list_drafts(session: AsyncSession, story_id: str) -> Sequence[Generati
         .order_by(GenerationJob.finished_at.desc(), GenerationJob.id)
     )
     return (await session.execute(query)).scalars().all()
+
+
+def add_revision(session: AsyncSession, story: UserStory, criteria: list[str]) -> None:
+    """Record the story's next revision with its new acceptance criteria (the caller commits)."""
+    story.revision = (story.revision or 1) + 1
+    session.add(
+        StoryRevision(
+            story_id=story.id,
+            revision=story.revision,
+            acceptance_criteria=list(criteria),
+            created_at=utcnow(),
+        )
+    )
+
+
+_CASES = TestCase.__table__.c
+
+
+async def load_story_contexts(
+    connection: AsyncConnection, story_ids: Sequence[str], project_ids: Sequence[int]
+) -> tuple[dict[int, tuple[str, int | None]], dict[str, list[TestCase]]]:
+    """What generation jobs read besides their stories, for many at once: each project's instructions
+    and daily budget, and each story's saved test cases (detached, in id order)."""
+    projects: dict[int, tuple[str, int | None]] = {}
+    if project_ids:
+        query = select(Project.id, Project.instructions, Project.token_budget_daily).where(
+            Project.id.in_(list(project_ids))
+        )
+        projects = {pid: (text or "", budget) for pid, text, budget in await connection.execute(query)}
+    cases: dict[str, list[TestCase]] = {story_id: [] for story_id in story_ids}
+    query = select(*_CASES).where(_CASES.story_id.in_(list(story_ids))).order_by(_CASES.id)
+    for row in await connection.execute(query):
+        case = TestCase(**dict(zip(_CASES.keys(), row, strict=True)))
+        cases[case.story_id].append(case)
+    return projects, cases

@@ -35,6 +35,7 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Count = Annotated[int, Strict()]
 RowId = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)]  # fits every database's INTEGER
 CriterionIndex = Annotated[int, Strict(), Field(ge=0, lt=MAX_CRITERIA)]
+ScenarioIndex = Annotated[int, Strict(), Field(ge=0, lt=1000)]
 
 
 def _language_tag(value: str) -> str:
@@ -78,6 +79,8 @@ class ProjectCreate(BaseModel):
 
 
 ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+MAX_INSTRUCTIONS = 4000
+Instructions = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_INSTRUCTIONS)]
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
@@ -96,6 +99,16 @@ class ProjectUpdate(BaseModel):
         default=None,
         description=_LANGUAGE_HELP + "each story's own or detected language. Set, it is the language of "
         "every story of the project that has none of its own",
+    )
+    instructions: Instructions | None = Field(
+        default=None,
+        description="House style, test-design method, domain vocabulary: sent to the model in a fenced "
+        "section that ranks below the system rules; empty or null: none",
+    )
+    token_budget_daily: Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)] | None = Field(
+        default=None,
+        description="Tokens the project's jobs may spend per UTC day; a job that would exceed it fails "
+        "before any model call, and queueing answers 429 once it is spent; null: no budget",
     )
 
     @field_validator("name", "description")
@@ -119,6 +132,8 @@ class ProjectOut(ORMModel):
     llm_provider: str | None
     llm_model: str | None
     language: str | None = None
+    instructions: str = ""
+    token_budget_daily: int | None = None
     created_at: dt.datetime
 
 
@@ -168,6 +183,7 @@ class StoryOut(ORMModel):
         default=None,
         description="Detected from the text (ISO 639-1); 'und' when it is too short to tell",
     )
+    revision: int = 1
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -214,6 +230,8 @@ class TestCaseOut(ORMModel):
     task_id: str | None
     provider: str | None
     model: str | None
+    story_revision: int | None = None
+    criteria_texts: list[str] | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -226,6 +244,38 @@ class GenerateOptions(BaseModel):
 
     num_test_cases: Count = Field(default=5, ge=1, le=50)
     scenarios_per_test_case: Count = Field(default=3, ge=1, le=10)
+    only_changed: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="Generate only for the acceptance criteria that are new or changed since the story's "
+        "saved test cases were written",
+    )
+
+
+class UsageDay(BaseModel):
+    day: dt.date
+    jobs: int
+    llm_calls: int
+    tokens: int
+
+
+class UsageModel(BaseModel):
+    provider: str
+    model: str
+    jobs: int
+    llm_calls: int
+    prompt_tokens: int
+    output_tokens: int
+    tokens: int
+
+
+class UsageOut(BaseModel):
+    project_id: int
+    days: int
+    since: dt.date
+    token_budget_daily: int | None
+    spent_today: int
+    per_day: list[UsageDay]
+    per_model: list[UsageModel]
 
 
 class BulkQueueRequest(GenerateOptions):
@@ -303,11 +353,32 @@ class SaveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     test_cases: list[ReviewedTestCase] | None = Field(default=None, min_length=1, max_length=500)
+    keep: list[tuple[ScenarioIndex, ScenarioIndex]] = Field(
+        default_factory=list,
+        max_length=25_000,
+        description="[test case, scenario] positions (in the test cases saved) to save even though they "
+        "repeat a saved test case; the other repeats are skipped",
+    )
+
+
+class SkippedScenario(BaseModel):
+    test_case: int
+    scenario: int
+    title: str
+    message: str = Field(description='Why it was skipped: "repeats saved test #<id> ..."')
 
 
 class SaveResult(BaseModel):
     saved: int
     test_case_ids: list[int]
+    skipped: list[SkippedScenario] = Field(default_factory=list)
+
+
+class StaleTestCaseOut(TestCaseOut):
+    stale_criteria: list[str] = Field(
+        default_factory=list,
+        description="The criteria it covers that changed or disappeared since it was saved",
+    )
 
 
 class TestCaseUpdate(BaseModel):

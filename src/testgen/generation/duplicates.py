@@ -1,101 +1,123 @@
-"""Near-duplicate scenarios in a draft, and asking the model again for fresh ones (bounded)."""
+"""Replacing near-duplicate scenarios of a draft at a bounded cost.
+
+Each original batch whose test cases hold duplicates (of each other, of another batch's, or of a saved
+test case) is asked again once, for just those test cases, with every title of the draft to avoid:
+at most one extra model call per batch, none when nothing is duplicated. Duplicates the answer cannot
+replace stay, and are listed with their positions. The counts stay exact.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from testgen.data.schemas import TestCaseDraft
-from testgen.generation.llm.base import (
-    BatchRequest,
-    CallStats,
-    LLMError,
-    LLMProvider,
-    StoryText,
-    TestCaseSlot,
+from testgen.data.schemas import Scenario, TestCaseDraft
+from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, LLMProvider
+from testgen.generation.similarity import (
+    DEFAULT_THRESHOLD,
+    Duplicate,
+    SavedIndex,
+    Seen,
+    find_duplicates,
+    scenario_key,
 )
-from testgen.generation.quality import duplicate_positions, scenario_fingerprint
 
 logger = logging.getLogger(__name__)
 
-MAX_DEDUPE_ROUNDS = 3
 
-
-def duplicates_in(cases: list[TestCaseDraft], only: int | None = None) -> list[tuple[int, int]]:
-    """Duplicate positions of the draft; with `only`, those of that test case against all the others."""
-    if only is None:
-        return duplicate_positions(cases)
-    last = len(cases) - 1
-    reordered = [c for i, c in enumerate(cases) if i != only] + [cases[only]]
-    return [(only, si) for ci, si in duplicate_positions(reordered) if ci == last]
+@dataclass
+class DedupeOutcome:
+    replaced: int
+    remaining: list[Duplicate]
+    calls: int  # model calls made to replace duplicates (at most one per batch)
 
 
 async def replace_duplicates(
     provider: LLMProvider,
-    story: StoryText,
-    slots: Mapping[int, TestCaseSlot],
+    batches: Sequence[BatchRequest],
     cases: list[TestCaseDraft],
-    scenarios_per_test_case: int,
     stats: CallStats,
+    *,
+    saved: SavedIndex | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
     only: int | None = None,
-) -> tuple[int, int]:
-    """Swap near-duplicate scenarios (in place) for fresh ones: each affected test case is asked for
-    again, alone, avoiding every title of the draft, for at most MAX_DEDUPE_ROUNDS rounds. The counts
-    stay exact: a duplicate with no replacement stays. Returns (replaced, remaining).
-    """
+) -> DedupeOutcome:
+    """Swap duplicate scenarios of `cases` (in place; case i is slot i of `batches`) for fresh ones."""
+    dupes = find_duplicates(cases, saved, threshold=threshold, only=only)
+    if not dupes:
+        return DedupeOutcome(0, [], 0)
+    flagged: dict[int, list[int]] = defaultdict(list)
+    for d in dupes:
+        flagged[d.test_case].append(d.scenario)
+    avoid = [s.title for case in cases for s in case.scenarios]
+    requests = []
+    for batch in batches:
+        slots = [slot for slot in batch.slots if slot.index in flagged]
+        if slots:
+            requests.append(dataclasses.replace(batch, slots=slots, avoid_titles=avoid))
+    answers = await asyncio.gather(*(provider.generate_batch(r) for r in requests), return_exceptions=True)
+
+    kept = Seen(threshold)
+    for ci, case in enumerate(cases):
+        for si, scenario in enumerate(case.scenarios):
+            if si not in flagged.get(ci, []):
+                kept.add(scenario_key(scenario), (ci, si))
     replaced = 0
-    for _ in range(MAX_DEDUPE_ROUNDS):
-        dupes = duplicates_in(cases, only)
-        if not dupes:
-            break
-        by_case: dict[int, list[int]] = defaultdict(list)
-        for ci, si in dupes:
-            by_case[ci].append(si)
-        avoid = [s.title for case in cases for s in case.scenarios]
-        asked = sorted(by_case)
-        answers = await asyncio.gather(
-            *(
-                provider.generate_batch(
-                    BatchRequest(
-                        story=story,
-                        batch_index=0,
-                        batch_count=1,
-                        slots=[slots[ci]],
-                        scenarios_per_test_case=scenarios_per_test_case,
-                        avoid_titles=avoid,
-                    )
-                )
-                for ci in asked
-            ),
-            return_exceptions=True,
-        )
-        flagged = set(dupes)
-        seen = {
-            scenario_fingerprint(s)
-            for ci, case in enumerate(cases)
-            for si, s in enumerate(case.scenarios)
-            if (ci, si) not in flagged
-        }
-        for ci, answer in zip(asked, answers, strict=True):
-            if isinstance(answer, LLMError):
-                logger.warning("Could not replace duplicates in test case %d: %s", ci + 1, answer.message)
-                continue
-            if isinstance(answer, BaseException):
-                raise answer
-            stats.add(answer.stats)
-            candidates = [s for case in answer.test_cases[:1] for s in case.scenarios]
-            scenarios = list(cases[ci].scenarios)
-            for si in by_case[ci]:
-                fresh = next((s for s in candidates if scenario_fingerprint(s) not in seen), None)
-                if fresh is None:
-                    break
-                seen.add(scenario_fingerprint(fresh))
-                scenarios[si] = fresh
+    for request, answer in zip(requests, answers, strict=True):
+        if isinstance(answer, LLMError):
+            logger.warning(
+                "Could not replace duplicates of batch %d: %s", request.batch_index + 1, answer.message
+            )
+            continue
+        if isinstance(answer, BaseException):
+            raise answer
+        stats.add(answer.stats)
+        replaced += _swap_in(request, answer, cases, flagged, kept, saved)
+    remaining = find_duplicates(cases, saved, threshold=threshold, only=only)
+    logger.info(
+        "Replaced %d of %d near-duplicate scenarios in %d calls, %d remain",
+        replaced,
+        len(dupes),
+        len(requests),
+        len(remaining),
+    )
+    return DedupeOutcome(replaced, remaining, len(requests))
+
+
+def _swap_in(
+    request: BatchRequest,
+    answer: BatchResult,
+    cases: list[TestCaseDraft],
+    flagged: dict[int, list[int]],
+    kept: Seen,
+    saved: SavedIndex | None,
+) -> int:
+    """Put the answer's fresh scenarios in place of the flagged ones of the request's test cases: each
+    test case's own answer first, then the rest of the answer. Returns how many were replaced."""
+    pool: list[Scenario] = [s for case in answer.test_cases for s in case.scenarios]
+    own = {slot.index: case.scenarios for slot, case in zip(request.slots, answer.test_cases, strict=False)}
+    used: set[int] = set()
+    replaced = 0
+    for slot in request.slots:
+        ci = slot.index
+        scenarios = list(cases[ci].scenarios)
+        mine = [id(s) for s in own.get(ci, [])]
+        ordered = [s for s in pool if id(s) in mine] + [s for s in pool if id(s) not in mine]
+        for si in flagged[ci]:
+            for candidate in ordered:
+                if id(candidate) in used:
+                    continue
+                key = scenario_key(candidate)
+                if kept.find(key) is not None or (saved is not None and saved.match(key) is not None):
+                    continue
+                used.add(id(candidate))
+                kept.add(key, (ci, si))
+                scenarios[si] = candidate
                 replaced += 1
-            cases[ci] = cases[ci].model_copy(update={"scenarios": scenarios})
-    remaining = len(duplicates_in(cases, only))
-    if replaced or remaining:
-        logger.info("Replaced %d near-duplicate scenarios, %d remain", replaced, remaining)
-    return replaced, remaining
+                break
+        cases[ci] = cases[ci].model_copy(update={"scenarios": scenarios})
+    return replaced

@@ -20,6 +20,21 @@ TYPE_CYCLE = (
     "performance",
 )
 
+# Test-design techniques, one per batch in this order, so that parallel batches (which do not see each
+# other's answers) approach the story differently and overlap less.
+TECHNIQUES = (
+    "equivalence classes",
+    "boundary values",
+    "error guessing",
+    "state transitions",
+    "decision tables",
+    "use-case paths",
+)
+
+
+def technique_for(batch_index: int) -> str:
+    return TECHNIQUES[batch_index % len(TECHNIQUES)]
+
 
 def plan_slots(num_test_cases: int, num_criteria: int) -> list[TestCaseSlot]:
     """Every criterion is the focus of some test case when there are enough test cases."""
@@ -33,10 +48,23 @@ def plan_slots(num_test_cases: int, num_criteria: int) -> list[TestCaseSlot]:
 
 
 def plan_batches(
-    story: StoryText, num_test_cases: int, scenarios_per_test_case: int, batch_max_scenarios: int
+    story: StoryText,
+    num_test_cases: int,
+    scenarios_per_test_case: int,
+    batch_max_scenarios: int,
+    only_criteria: list[int] | None = None,
 ) -> list[BatchRequest]:
-    """Split whole test cases into near-equal batches of at most `batch_max_scenarios` scenarios."""
-    slots = plan_slots(num_test_cases, len(story.acceptance_criteria))
+    """Split whole test cases into near-equal batches of at most `batch_max_scenarios` scenarios, each
+    with its own test-design technique. With `only_criteria`, the test cases focus on those criteria."""
+    if only_criteria is None:
+        slots = plan_slots(num_test_cases, len(story.acceptance_criteria))
+    else:  # the same spread over the chosen criteria only
+        slots = [
+            TestCaseSlot(
+                index=s.index, test_type=s.test_type, criteria=[only_criteria[j] for j in s.criteria]
+            )
+            for s in plan_slots(num_test_cases, len(only_criteria))
+        ]
     per_batch = max(1, batch_max_scenarios // scenarios_per_test_case)
     count = math.ceil(num_test_cases / per_batch)
     base, extra = divmod(num_test_cases, count)
@@ -51,6 +79,7 @@ def plan_batches(
                 slots=slots[start : start + size],
                 scenarios_per_test_case=scenarios_per_test_case,
                 total_test_cases=num_test_cases,
+                technique=technique_for(b),
             )
         )
         start += size

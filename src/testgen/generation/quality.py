@@ -1,38 +1,20 @@
-"""Quality checks on a generated draft: acceptance-criteria coverage and near-duplicate scenarios."""
+"""Quality checks on a generated draft: acceptance-criteria coverage, near-duplicate scenarios, and the
+quality report every result carries."""
 
 from __future__ import annotations
 
-import re
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
-from testgen.data.schemas import Scenario, TestCaseDraft
-
-_NOISE = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def normalise_step(step: str) -> str:
-    return _NOISE.sub(" ", step.casefold()).strip()
-
-
-def scenario_fingerprint(scenario: Scenario) -> tuple[tuple[str, ...], ...]:
-    """Steps up to case, whitespace and punctuation: two scenarios with equal prints are duplicates."""
-    return tuple(
-        tuple(normalise_step(s) for s in part) for part in (scenario.given, scenario.when, scenario.then)
-    )
+from testgen.data.schemas import TestCaseDraft
+from testgen.generation.llm.base import TestCaseSlot
+from testgen.generation.similarity import Duplicate, find_duplicates
 
 
 def duplicate_positions(cases: list[TestCaseDraft]) -> list[tuple[int, int]]:
     """(test case, scenario) positions that repeat an earlier scenario of the draft."""
-    seen: set[tuple[tuple[str, ...], ...]] = set()
-    dupes = []
-    for ci, case in enumerate(cases):
-        for si, scenario in enumerate(case.scenarios):
-            fp = scenario_fingerprint(scenario)
-            if fp in seen:
-                dupes.append((ci, si))
-            else:
-                seen.add(fp)
-    return dupes
+    return [(d.test_case, d.scenario) for d in find_duplicates(cases)]
 
 
 def coverage(criteria: list[str], cases: list[TestCaseDraft]) -> dict[str, Any]:
@@ -48,3 +30,56 @@ def coverage(criteria: list[str], cases: list[TestCaseDraft]) -> dict[str, Any]:
         entries.append({"index": index, "criterion": text, "scenarios": refs})
     uncovered = [e["index"] for e in entries if not e["scenarios"]]
     return {"criteria": entries, "uncovered": uncovered, "covered": len(criteria) - len(uncovered)}
+
+
+def uncovered_reason(
+    index: int, slots: Sequence[TestCaseSlot], asked: Sequence[int] | None, num_criteria: int
+) -> str:
+    """One line on why criterion `index` has no scenario, and what to do about it."""
+    if asked is not None and index not in asked:
+        return "unchanged since its saved tests, so not asked for (only_changed)"
+    planned = [slot.index + 1 for slot in slots if index in slot.criteria]
+    if not planned:
+        return (
+            f"no test case was planned for it ({len(slots)} test cases for {num_criteria} criteria); "
+            f"ask for at least {num_criteria} test cases"
+        )
+    which = ", ".join(f"#{n}" for n in planned)
+    return f"planned for test case {which}, but the model did not mark it covered; regenerate or edit it"
+
+
+def quality_report(
+    criteria: list[str],
+    cases: list[TestCaseDraft],
+    slots: Sequence[TestCaseSlot],
+    remaining: Sequence[Duplicate],
+    replaced: int,
+    summary: dict[str, Any],
+    asked: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Coverage per criterion (with a reason for each uncovered one), duplicates within the draft and
+    against saved tests, scenarios per test type, and the calls and tokens spent."""
+    rows = []
+    uncovered = []
+    for index, text in enumerate(criteria):
+        covering = [ci for ci, case in enumerate(cases) if index in case.covered_criteria]
+        scenarios = sum(len(cases[ci].scenarios) for ci in covering)
+        rows.append({"index": index, "criterion": text, "test_cases": covering, "scenarios": scenarios})
+        if not covering:
+            reason = uncovered_reason(index, slots, asked, len(criteria))
+            uncovered.append({"index": index, "criterion": text, "reason": reason})
+    types: Counter[str] = Counter()
+    for case in cases:
+        types[case.test_type.value] += len(case.scenarios)
+    return {
+        "criteria": rows,
+        "uncovered": uncovered,
+        "duplicates": {
+            "replaced": replaced,
+            "within_draft": sum(1 for d in remaining if d.saved is None),
+            "against_saved": sum(1 for d in remaining if d.saved is not None),
+        },
+        "scenarios_per_type": dict(sorted(types.items())),
+        "llm_calls": summary["llm_calls"],
+        "tokens": summary["tokens"]["total"],
+    }

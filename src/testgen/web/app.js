@@ -12,7 +12,8 @@
 //   route.js      the URL (?story=, ?q=…)                        story-view.js  one story and its tests
 //   saved-cases.js  saved test cases in the story view           case-editor.js  a test case as fields
 //   confirm.js    "Delete …?"                                    notify.js   "ready" while the tab is hidden
-//   announce.js   aria-live announcements                        i18n.js     the page's words, by language
+//   announce.js   aria-live announcements                        drafts.js   quality grid, repeats, instructions, usage
+//   i18n.js       the page's words, by language
 import { askForKey, auth } from "./auth.js";
 import { $, h } from "./dom.js";
 import { chooseLanguage, chosenLanguage, language, languages, t, translatePage } from "./i18n.js";

@@ -2,6 +2,7 @@
 import { t } from "./i18n.js";
 import { api } from "./api.js";
 import { $, field, h } from "./dom.js";
+import { projectTools } from "./drafts.js";
 import { renderProjectLists } from "./load.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
@@ -80,7 +81,8 @@ export function renderProjectTable() {
         }
       });
       return h("tr", { dataset: { project: String(project.id) } },
-        h("td", {}, nameInput), h("td", {}, select), h("td", {}, modelInput), h("td", {}, languageInput), h("td", {}, save));
+        h("td", {}, nameInput), h("td", {}, select), h("td", {}, modelInput), h("td", {}, languageInput), h("td", {}, save),
+        h("td", {}, projectTools(project, (data) => state.projects.set(data.id, data))));
     }),
   );
   $("#projects-empty").hidden = state.projects.size > 0;

@@ -2,6 +2,7 @@ import { t } from "./i18n.js";
 import { api } from "./api.js";
 import { caseCard, readCard } from "./case-editor.js";
 import { $, enc } from "./dom.js";
+import { decorateReview, keptRepeats } from "./drafts.js";
 import { forgetTask } from "./jobs.js";
 import { state } from "./state.js";
 import { renderStatus } from "./stories.js";
@@ -49,6 +50,7 @@ export async function openReview(taskId) {
   $("#review-summary").textContent =
     t("review.summary", { count: stats.scenarios ?? "?", by, language }) + mismatch + t("review.help");
   $("#review-cases").replaceChildren(...cases.map((c, i) => caseCard(c, i, { onDelete: deleteCase })));
+  decorateReview(job, $("#review-cases"));
   $("#review-status").textContent = "";
   $("#review-discard").disabled = false;
   updateReviewCount();
@@ -73,9 +75,11 @@ export async function saveReview() {
   }
   $("#review-save").disabled = true;
   try {
-    const { data } = await api("POST", `/generate-test-cases/${enc(review.taskId)}/save`, { test_cases: drafts });
+    const keep = keptRepeats($("#review-cases"));
+    const { data } = await api("POST", `/generate-test-cases/${enc(review.taskId)}/save`, { test_cases: drafts, keep });
     state.saved.set(review.taskId, data.saved);
-    status.textContent = data.saved === 1 ? t("badge.saved_case") : t("badge.saved_cases", { count: data.saved });
+    const skipped = data.skipped.length ? t("review.skipped", { count: data.skipped.length }) : "";
+    status.textContent = (data.saved === 1 ? t("badge.saved_case") : t("badge.saved_cases", { count: data.saved })) + skipped;
     status.className = "saved-count";
     $("#review-discard").disabled = true;
     renderStatus(review.storyId);

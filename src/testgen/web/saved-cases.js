@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { caseCard, gherkinText, readCard } from "./case-editor.js";
 import { confirmDelete } from "./confirm.js";
 import { h } from "./dom.js";
+import { staleTag } from "./drafts.js";
 import { toast } from "./toasts.js";
 
 /** `changed()` is called after the test case was edited or deleted (the list is then read again). */
@@ -18,13 +19,14 @@ export function savedCaseCard(testCase, index, changed) {
         h("h4", { className: "saved-title" }, `#${index + 1} ${testCase.title}`),
         h("span", { className: "tag saved-type" }, testCase.test_type),
         h("span", { className: "tag saved-priority" }, testCase.priority),
+        staleTag(testCase),
         h("span", { className: "spacer" }),
         h("button", { type: "button", className: "link saved-edit", "aria-label": t("saved.edit_named", { n: index + 1 }),
           onclick: edit }, t("saved.edit")),
         h("button", { type: "button", className: "link danger saved-delete",
           "aria-label": t("saved.delete_named", { n: index + 1 }), onclick: remove }, t("page.delete")),
       ),
-      testCase.description ? h("p", { className: "muted" }, testCase.description) : null,
+      testCase.description ? h("p", { className: "muted" }, testCase.description) : "", // replaceChildren prints null
       h("pre", { className: "gherkin", tabIndex: 0, "aria-label": t("saved.scenarios_of", { n: index + 1 }) }, gherkinText(testCase)),
     );
   };

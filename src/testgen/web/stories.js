@@ -2,6 +2,7 @@
 import { t } from "./i18n.js";
 import { DEFAULT_ERROR_HINT, ERROR_HINTS, S, TERMINAL } from "./constants.js";
 import { $, enc, h } from "./dom.js";
+import { staleMarker } from "./drafts.js";
 import { exportFile, formatSelect } from "./exports.js";
 import { cancel, generate, retry } from "./jobs.js";
 import { askToNotify } from "./notify.js";
@@ -29,18 +30,17 @@ export function generateControls(storyId) {
     "aria-label": t("story.scenarios_for", { id: storyId }),
   });
   const button = h("button", { type: "button", className: "generate", "aria-label": t("action.queue_story", { id: storyId }) }, t("action.queue"));
+  const options = () => ({ num_test_cases: Number(cases.value), scenarios_per_test_case: Number(scenarios.value) });
   button.addEventListener("click", () => {
     askToNotify(); // a user gesture: the one moment the browser lets the page ask
-    if (cases.reportValidity() && scenarios.reportValidity()) {
-      generate(storyId, { num_test_cases: Number(cases.value), scenarios_per_test_case: Number(scenarios.value) });
-    }
+    if (cases.reportValidity() && scenarios.reportValidity()) generate(storyId, options());
   });
-  return { controls: [cases, " × ", scenarios, " ", button], button };
+  return { controls: [cases, " × ", scenarios, " ", button], button, options };
 }
 
 export function storyRow(story) {
   const project = state.projects.get(story.project_id);
-  const { controls, button } = generateControls(story.id);
+  const { controls, button, options } = generateControls(story.id);
   const status = h("td", { className: "status" });
   const format = formatSelect("story-export-format", t("story.export_format_for", { id: story.id }));
   const exportButton = h("button", { type: "button", className: "link export", "aria-label": t("story.export_story", { id: story.id }) }, t("page.export"));
@@ -67,7 +67,8 @@ export function storyRow(story) {
     h("td", {}, story.title),
     h("td", {}, project ? project.name : story.project_id === null ? "—" : `#${story.project_id}`),
     h("td", {}, t(`priority.${story.priority}`)),
-    h("td", {}, String(story.acceptance_criteria.length)),
+    h("td", {}, String(story.acceptance_criteria.length), " ",
+      staleMarker(story, () => generate(story.id, { ...options(), only_changed: true }))),
     h("td", { className: "generate" }, ...controls),
     status,
     h("td", { className: "export" }, format, " ", exportButton),

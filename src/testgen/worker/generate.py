@@ -7,21 +7,26 @@ Progress: 5% story loaded, 20% model ready, 30-70% as batches finish, 80% replac
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any
 
+from testgen.core import messages
 from testgen.core.tracing import batch_span
 from testgen.data.job_states import JobStatus
 from testgen.data.models import UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
+from testgen.data.staleness import changed_criteria
 from testgen.data.story_language import story_language
-from testgen.generation.duplicates import replace_duplicates
+from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, StoryText, story_text
 from testgen.generation.planning import plan_batches
-from testgen.generation.quality import coverage, duplicate_positions
+from testgen.generation.quality import coverage, quality_report
+from testgen.generation.similarity import SavedIndex, find_duplicates
 from testgen.worker.resources import WorkerResources
-from testgen.worker.runner import JobRun, execute
+from testgen.worker.runner import JobFailed, JobRun, execute
+from testgen.worker.story_context import load_context
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +41,7 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
 
     async def work(run: JobRun, story: UserStory) -> None:
         started = time.monotonic()
-        text = story_text(story, await job_language(res, story))
-        result = await _generate(res, run, text, run.job.options)
+        result, ledger = await _generate(res, run, story, run.job.options)
         result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
         done = result["stats"]["scenarios"]
         await run.report(
@@ -48,6 +52,7 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
             result=result,
             error=None,
             finished_at=utcnow(),
+            usage=ledger,
         )
         logger.info("Task %s completed in %.2fs", task_id, time.monotonic() - started)
 
@@ -69,14 +74,27 @@ def _leaves(error: BaseException) -> Any:
 
 
 async def _generate(
-    res: WorkerResources, run: JobRun, story: StoryText, options: dict[str, Any]
-) -> dict[str, Any]:
+    res: WorkerResources, run: JobRun, row: UserStory, options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The draft, and the job's row of the usage ledger (recorded with its completion)."""
     provider = res.providers.for_job(options)
+    story: StoryText = story_text(row, await job_language(res, row))
+    context = await load_context(res, row)
+    num_cases, per_case = int(options["num_test_cases"]), int(options["scenarios_per_test_case"])
+    asked = None
+    if options.get("only_changed"):
+        asked = changed_criteria(story.acceptance_criteria, context.saved)
+        if not asked:
+            raise JobFailed("nothing_changed", messages.nothing_changed(story.id))
+    planned = plan_batches(story, num_cases, per_case, res.settings.batch_max_scenarios, asked)
+    covered = context.covered_tests()
+    batches = [
+        dataclasses.replace(b, saved_tests=covered, instructions=context.instructions) for b in planned
+    ]
+    context.check_budget(batches)
     await run.report(
         JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
     )
-    num_cases, per_case = int(options["num_test_cases"]), int(options["scenarios_per_test_case"])
-    batches = plan_batches(story, num_cases, per_case, res.settings.batch_max_scenarios)
     total = num_cases * per_case
     logger.info("Generating %d scenarios in %d PARALLEL batches", total, len(batches))
     await run.report(
@@ -116,34 +134,46 @@ async def _generate(
     for r in results:
         stats.add(r.stats)
 
-    dupes = duplicate_positions(cases)
-    replaced = remaining = 0
+    threshold = res.settings.duplicate_threshold
+    saved = SavedIndex(context.saved_scenarios(), threshold)
+    dupes = find_duplicates(cases, saved, threshold=threshold)
+    outcome = DedupeOutcome(0, [], 0)
     if dupes:
         await run.report(
             JobStatus.generating, PROGRESS_DEDUPE, f"Replacing {len(dupes)} near-duplicate scenarios"
         )
-        slots = {slot.index: slot for batch in batches for slot in batch.slots}
-        replaced, remaining = await replace_duplicates(provider, story, slots, cases, per_case, stats)
+        outcome = await replace_duplicates(provider, batches, cases, stats, saved=saved, threshold=threshold)
 
     await run.report(JobStatus.generating, PROGRESS_BUILDING, "Building test cases")
     generated = sum(len(c.scenarios) for c in cases)
     logger.info("Generated %d/%d scenarios", generated, total)
-    return {
+    summary = stats.summary()
+    ledger = context.ledger_row(run.job.id, provider.name, provider.model, summary)
+    slots = [slot for b in batches for slot in b.slots]
+    result = {
         "test_cases": [c.model_dump(mode="json") for c in cases],
         "coverage": coverage(story.acceptance_criteria, cases),
+        "quality": quality_report(
+            story.acceptance_criteria, cases, slots, outcome.remaining, outcome.replaced, summary, asked
+        ),
+        "duplicates": [d.as_dict() for d in outcome.remaining],
         "provider": provider.name,
         "model": provider.model,
         "language": story.language,
         # Some batch stayed in another language after the last re-ask: a reviewer should look.
         "language_mismatch": stats.language_mismatches > 0,
+        "instructions": context.instructions_used(),
+        **({"only_criteria": asked} if asked is not None else {}),
         "stats": {
             "batches": len(batches),
             "scenarios": generated,
-            **stats.summary(),
-            "duplicates_replaced": replaced,
-            **({"duplicates_remaining": remaining} if remaining else {}),
+            **summary,
+            "duplicates_replaced": outcome.replaced,
+            "dedupe_calls": outcome.calls,
+            **({"duplicates_remaining": len(outcome.remaining)} if outcome.remaining else {}),
         },
     }
+    return result, ledger
 
 
 async def job_language(res: WorkerResources, story: UserStory) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from testgen.core.languages import detect_story_language
 from testgen.data import repository
 from testgen.data.job_states import JobStatus
-from testgen.data.models import UserStory, utcnow
+from testgen.data.models import StoryRevision, UserStory, utcnow
 from testgen.jira.client import JiraClient, JiraError
 from testgen.jira.mapping import MappedStory, Unmappable, map_issue
 from testgen.worker.resources import WorkerResources
@@ -151,6 +151,7 @@ async def _write(session: AsyncSession, project_id: int, mapped: list[MappedStor
     for story in mapped:
         unique.setdefault(story.id, story)  # Jira never repeats a key; a misbehaving server might
     existing = await repository.get_stories(session, list(unique))
+    created_before = len(outcome.created)
     for key, story in unique.items():
         values = _values(story)
         row = existing.get(key)
@@ -163,6 +164,8 @@ async def _write(session: AsyncSession, project_id: int, mapped: list[MappedStor
                 {"key": key, "reason": f"story {key} already belongs to project {row.project_id}"}
             )
         elif any(getattr(row, name) != value for name, value in values.items()):
+            if row.acceptance_criteria != values["acceptance_criteria"]:
+                repository.add_revision(session, row, values["acceptance_criteria"])
             for name, value in values.items():
                 setattr(row, name, value)
             row.detected_language = await detect_story_language(
@@ -171,4 +174,9 @@ async def _write(session: AsyncSession, project_id: int, mapped: list[MappedStor
             outcome.updated.append(key)
         else:
             outcome.unchanged.append(key)
+    await session.flush()  # the new stories first: their first revisions refer to them
+    for key in outcome.created[created_before:]:
+        session.add(
+            StoryRevision(story_id=key, revision=1, acceptance_criteria=unique[key].acceptance_criteria)
+        )
     await session.commit()

@@ -18,9 +18,9 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from testgen.core.database import SINGLE_READ
-from testgen.data import repository
+from testgen.data import repository, usage
 from testgen.data.job_states import Transition
-from testgen.data.models import GenerationJob, UserStory
+from testgen.data.models import GenerationJob, TestCase, UserStory
 
 logger = logging.getLogger(__name__)
 
@@ -93,26 +93,54 @@ class Coalescer(Generic[Item, Result]):
             return [(await self._outcomes([item]))[0] for item in items]
 
 
-Change = tuple[str, Transition, dict[str, Any]]
+Change = tuple[str, Transition, dict[str, Any], dict[str, Any] | None]  # the last: a usage ledger row
 Loaded = tuple[GenerationJob, UserStory | None]
+ContextKey = tuple[str, int | None]  # a story and its project
+# The project's instructions and daily budget (None without a project), the tokens it spent today,
+# the story's saved test cases.
+Context = tuple[tuple[str, int | None] | None, int, list[TestCase]]
 
 
 class JobRows:
-    """Coalesced `load` (a job with its story) and conditional `change` of job rows."""
+    """Coalesced `load` (a job with its story) and conditional `change` of job rows; and, as coalesced,
+    what a generation job reads besides (`context`); a change may add a row to the usage ledger."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**SINGLE_READ)
         self._loads: Coalescer[str, Loaded | None] = Coalescer(self._load_many)
         self._changes: Coalescer[Change, bool] = Coalescer(self._change_many)
+        self._contexts: Coalescer[ContextKey, Context] = Coalescer(self._context_many)
+
+    async def context(self, story_id: str, project_id: int | None) -> Context:
+        return await self._contexts.submit((story_id, project_id))
+
+    async def _context_many(self, keys: list[ContextKey]) -> list[Context]:
+        story_ids = list(dict.fromkeys(story for story, _ in keys))
+        project_ids = list({project for _, project in keys if project is not None})
+        async with self._reader.connect() as connection:
+            projects, cases = await repository.load_story_contexts(connection, story_ids, project_ids)
+            budgeted = [pid for pid, (_, budget) in projects.items() if budget is not None]
+            spent = await usage.spent_today_many(connection, budgeted) if budgeted else {}
+        return [
+            (projects.get(project) if project is not None else None, spent.get(project or 0, 0), cases[story])
+            for story, project in keys
+        ]
 
     async def load(self, task_id: str) -> Loaded | None:
         """The job and its story (None for a project's job), or None when the job or its story is gone."""
         return await self._loads.submit(task_id)
 
-    async def change(self, task_id: str, transition: Transition, values: dict[str, Any]) -> bool:
-        """Apply `transition` (with `values`) to the job's row; False if the row did not allow it."""
-        return await self._changes.submit((task_id, transition, values))
+    async def change(
+        self,
+        task_id: str,
+        transition: Transition,
+        values: dict[str, Any],
+        usage_row: dict[str, Any] | None = None,
+    ) -> bool:
+        """Apply `transition` (with `values`) to the job's row; False if the row did not allow it. A
+        `usage_row` is added to the usage ledger in the same transaction when the change is made."""
+        return await self._changes.submit((task_id, transition, values, usage_row))
 
     async def _load_many(self, task_ids: list[str]) -> list[Loaded | None]:
         async with self._reader.connect() as connection:
@@ -121,11 +149,14 @@ class JobRows:
 
     async def _change_many(self, changes: list[Change]) -> list[bool]:
         by_transition: dict[Transition, list[tuple[str, dict[str, Any]]]] = {}
-        for task_id, transition, values in changes:
+        for task_id, transition, values, _ in changes:
             by_transition.setdefault(transition, []).append((task_id, values))
         won: set[tuple[str, Transition]] = set()
         async with self._engine.begin() as connection:
             for transition, group in by_transition.items():
                 applied = await repository.change_jobs(connection, transition, group)
                 won |= {(task_id, transition) for task_id in applied}
-        return [(task_id, transition) in won for task_id, transition, _ in changes]
+            ledger = [row for task_id, t, _, row in changes if row is not None and (task_id, t) in won]
+            if ledger:
+                await usage.record_many(connection, ledger)
+        return [(task_id, transition) in won for task_id, transition, _, _ in changes]

@@ -14,14 +14,23 @@ from typing import Any
 
 from testgen.core import messages
 from testgen.core.tracing import batch_span
-from testgen.data import repository
+from testgen.data import repository, usage
 from testgen.data.drafts import draft_cases, is_open_draft
 from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
-from testgen.generation.duplicates import duplicates_in, replace_duplicates
-from testgen.generation.llm.base import BadOutputError, BatchRequest, CallStats, TestCaseSlot, story_text
-from testgen.generation.quality import coverage
+from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
+from testgen.generation.llm.base import (
+    BadOutputError,
+    BatchRequest,
+    CallStats,
+    StoryText,
+    TestCaseSlot,
+    story_text,
+)
+from testgen.generation.planning import plan_batches, technique_for
+from testgen.generation.quality import coverage, quality_report
+from testgen.generation.similarity import Duplicate, SavedIndex, find_duplicates
 from testgen.worker.generate import (
     PROGRESS_BATCHES_START,
     PROGRESS_BUILDING,
@@ -31,6 +40,7 @@ from testgen.worker.generate import (
 )
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute
+from testgen.worker.story_context import load_context
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +77,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     index, per_case = int(options["index"]), int(options["scenarios_per_test_case"])
     async with res.sessionmaker() as session:
         cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)
+    context = await load_context(res, story)
     old = cases[index]
     text = story_text(story, await job_language(res, story))
     criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
@@ -88,7 +99,11 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         slots=[slot],
         scenarios_per_test_case=per_case,
         avoid_titles=avoid,
+        technique=technique_for(index),
+        saved_tests=context.covered_tests(),
+        instructions=context.instructions,
     )
+    context.check_budget([request])
     with batch_span(0, 1, request.scenario_count, provider.name, provider.model):
         answer = await provider.generate_batch(request)
     if not answer.test_cases:
@@ -97,13 +112,17 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     stats.add(answer.stats)
     cases[index] = answer.test_cases[0]
 
-    replaced = remaining = 0
-    if duplicates_in(cases, only=index):
+    threshold = res.settings.duplicate_threshold
+    saved = SavedIndex(context.saved_scenarios(), threshold)
+    outcome = DedupeOutcome(0, [], 0)
+    if find_duplicates(cases, saved, threshold=threshold, only=index):
         await run.report(JobStatus.generating, PROGRESS_DEDUPE, "Replacing near-duplicate scenarios")
-        replaced, remaining = await replace_duplicates(
-            provider, text, {index: slot}, cases, per_case, stats, only=index
+        outcome = await replace_duplicates(
+            provider, [request], cases, stats, saved=saved, threshold=threshold, only=index
         )
     await run.report(JobStatus.generating, PROGRESS_BUILDING, "Updating the draft")
+    summary = stats.summary()
+    ledger = context.ledger_row(run.job.id, provider.name, provider.model, summary)
     result: dict[str, Any] = {
         "parent_id": parent_id,
         "index": index,
@@ -112,14 +131,17 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         "model": provider.model,
         "language": text.language,
         "language_mismatch": stats.language_mismatches > 0,
+        "duplicates": [d.as_dict() for d in outcome.remaining],
+        "instructions": context.instructions_used(),
         "stats": {
-            **stats.summary(),
-            "duplicates_replaced": replaced,
-            **({"duplicates_remaining": remaining} if remaining else {}),
+            **summary,
+            "duplicates_replaced": outcome.replaced,
+            "dedupe_calls": outcome.calls,
+            **({"duplicates_remaining": len(outcome.remaining)} if outcome.remaining else {}),
             "duration_s": round(time.monotonic() - started, 3),
         },
     }
-    await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result)
+    await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result, saved, ledger)
 
 
 async def _apply(
@@ -129,6 +151,8 @@ async def _apply(
     case: TestCaseDraft,
     criteria: list[str],
     result: dict[str, Any],
+    saved: SavedIndex,
+    ledger: dict[str, Any] | None,
 ) -> None:
     """Replace the test case in the parent's draft and complete this job, in one transaction."""
     index = int(result["index"])
@@ -139,11 +163,15 @@ async def _apply(
         cases = _open_cases(parent, parent_id, index)
         assert parent is not None and parent.result is not None
         cases[index] = case
+        remaining = find_duplicates(cases, saved, threshold=res.settings.duplicate_threshold)
         draft = {
             **parent.result,
             "test_cases": [c.model_dump(mode="json") for c in cases],
             "coverage": coverage(criteria, cases),
+            "duplicates": [d.as_dict() for d in remaining],
         }
+        if "quality" in parent.result:
+            draft["quality"] = _requality(res, parent, criteria, cases, remaining)
         if not await repository.change_job(session, EDIT_DRAFT, parent_id, result=draft):
             raise DraftClosed(messages.draft_closed(parent_id, index))
         result["coverage"] = draft["coverage"]
@@ -159,7 +187,35 @@ async def _apply(
         )
         if not done:
             raise JobFinished  # cancelled meanwhile: leaving the block rolls the draft change back
+        if ledger is not None:
+            await usage.record_many(await session.connection(), [ledger])
         await session.commit()
     run.job.result, run.job.error, run.job.finished_at = result, None, finished
     await run.report(JobStatus.completed, 100, message)
     logger.info("Task %s replaced test case %d of task %s", run.job.id, index, parent_id)
+
+
+def _requality(
+    res: WorkerResources,
+    parent: GenerationJob,
+    criteria: list[str],
+    cases: list[TestCaseDraft],
+    remaining: list[Duplicate],
+) -> dict[str, Any]:
+    """The parent's quality report for its draft as it is now (its plan is rebuilt from its options)."""
+    result = parent.result or {}
+    asked = result.get("only_criteria")
+    options = parent.options
+    story = StoryText(id=parent.story_id or "", title="", description="", acceptance_criteria=criteria)
+    plan = plan_batches(
+        story,
+        int(options["num_test_cases"]),
+        int(options["scenarios_per_test_case"]),
+        res.settings.batch_max_scenarios,
+        asked,
+    )
+    slots = [slot for batch in plan for slot in batch.slots]
+    replaced = int(result["quality"]["duplicates"]["replaced"])
+    stats = result.get("stats", {})
+    summary = {"llm_calls": stats.get("llm_calls", 0), "tokens": stats.get("tokens", {"total": 0})}
+    return quality_report(criteria, cases, slots, remaining, replaced, summary, asked)

@@ -53,15 +53,25 @@ class JobRun:
         self.job = job
         self.last_status = job.status
 
-    async def _write_row(self, status: JobStatus, values: dict[str, Any]) -> None:
-        if not await self.res.rows.change(self.job.id, REPORTED[status], values):
+    async def _write_row(
+        self, status: JobStatus, values: dict[str, Any], usage: dict[str, Any] | None = None
+    ) -> None:
+        if not await self.res.rows.change(self.job.id, REPORTED[status], values, usage):
             raise JobFinished
 
     async def report(
-        self, status: JobStatus, progress: int, message: str, *, persist: bool = False, **extra: Any
+        self,
+        status: JobStatus,
+        progress: int,
+        message: str,
+        *,
+        persist: bool = False,
+        usage: dict[str, Any] | None = None,
+        **extra: Any,
     ) -> None:
         """Publish a change; `persist` also writes it to the database. Only the start and the final
-        state are persisted: the row says "started" while Redis carries the live progress.
+        state are persisted: the row says "started" while Redis carries the live progress. `usage`
+        (a row of the usage ledger) is recorded with a persisted change, in its transaction.
 
         A final state goes to the database first, so a client that sees the event can act on it
         (save); other changes are published first, so the live view does not wait for the database.
@@ -70,7 +80,7 @@ class JobRun:
         final = status in TERMINAL
         if persist and final:
             await self._finishing(True)
-            await self._write_row(status, values)
+            await self._write_row(status, values, usage)
         self._apply({"status": status.value, **values})
         event = status.value if status != self.last_status else PROGRESS_EVENT
         self.last_status = status.value
@@ -80,7 +90,7 @@ class JobRun:
         if published is None:
             raise JobFinished
         if persist and not final:
-            await self._write_row(status, values)
+            await self._write_row(status, values, usage)
 
     async def _finishing(self, started: bool) -> None:
         """Mark (or unmark) the job as having a final state in the database that Redis may not have

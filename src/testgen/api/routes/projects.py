@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from testgen.api.deps import ProjectDep, SessionDep, SettingsDep
 from testgen.api.services import stories
-from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectOut, ProjectUpdate
+from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectOut, ProjectUpdate, UsageOut
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -41,3 +41,11 @@ async def update_project(
     project: ProjectDep, data: ProjectUpdate, session: SessionDep, settings: SettingsDep
 ) -> object:
     return await stories.update_project(session, settings, project, data)
+
+
+@router.get("/{project_id}/usage", response_model=UsageOut)
+async def project_usage(
+    project: ProjectDep, session: SessionDep, days: Annotated[int, Query(ge=1, le=366)] = 30
+) -> object:
+    """Jobs, model calls and tokens per day and per model over the last `days` days (UTC)."""
+    return await stories.usage(session, project, days)

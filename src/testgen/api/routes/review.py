@@ -34,10 +34,17 @@ router = APIRouter(tags=["review"])
 
 @router.post("/generate-test-cases/{task_id}/save", status_code=201, response_model=SaveResult)
 async def save_test_cases(
-    job: JobDep, session: SessionDep, data: Annotated[SaveRequest | None, Body()] = None
+    job: JobDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    data: Annotated[SaveRequest | None, Body()] = None,
 ) -> object:
-    ids = await review.save(session, job, data.test_cases if data else None)
-    return SaveResult(saved=len(ids), test_case_ids=ids)
+    """Scenarios that repeat a saved test case of the story are skipped unless `keep` names them."""
+    request = data or SaveRequest()
+    ids, skipped = await review.save(
+        session, job, request.test_cases, request.keep, settings.duplicate_threshold
+    )
+    return SaveResult(saved=len(ids), test_case_ids=ids, skipped=skipped)
 
 
 @router.delete("/generate-test-cases/{task_id}", status_code=204)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response
 from testgen.api.deps import SessionDep, StoryDep
 from testgen.api.services import stories
 from testgen.data.job_states import StoryState
-from testgen.data.schemas import StoryCreate, StoryOut, StoryUpdate, TestCaseOut
+from testgen.data.schemas import StaleTestCaseOut, StoryCreate, StoryOut, StoryUpdate
 
 router = APIRouter(prefix="/user-stories", tags=["user stories"])
 TOTAL_COUNT_HEADER = "X-Total-Count"
@@ -55,6 +55,13 @@ async def delete_story(story: StoryDep, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/{story_id}/test-cases", response_model=list[TestCaseOut])
-async def list_test_cases(story: StoryDep, session: SessionDep) -> object:
-    return await stories.list_test_cases(session, story)
+@router.get("/{story_id}/test-cases", response_model=list[StaleTestCaseOut])
+async def list_test_cases(
+    story: StoryDep,
+    session: SessionDep,
+    stale: Annotated[
+        bool, Query(description="Only those whose covered criteria changed or disappeared")
+    ] = False,
+) -> object:
+    """The saved test cases; each names the criteria it covers that changed since it was saved."""
+    return await stories.list_test_cases(session, story, stale)

@@ -19,7 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from testgen.api.services.jobs import new_job, queue_unavailable, require_queue
+from testgen.api.services.jobs import check_budget, job_row, new_job, queue_unavailable, require_queue
 from testgen.core import messages, tracing
 from testgen.core.config import Settings
 from testgen.core.errors import InvalidRequestError, NotFoundError
@@ -37,7 +37,6 @@ from testgen.streaming.snapshots import job_snapshot
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 3  # a story queued by another request meanwhile makes the INSERT fail: read and try again
-_COLUMNS = [column.key for column in GenerationJob.__table__.columns]
 
 
 @dataclass
@@ -65,9 +64,7 @@ async def enqueue_stories(
             if take_slots is not None and attempt == 1:
                 await take_slots(len(new))
             try:
-                await session.execute(
-                    insert(GenerationJob), [{c: getattr(job, c) for c in _COLUMNS} for job in new]
-                )
+                await session.execute(insert(GenerationJob), [job_row(job) for job in new])
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
@@ -126,12 +123,17 @@ async def _plan(
     active = await repository.get_active_jobs(session, [row[0] for row in rows])
     jobs: list[GenerationJob] = []
     new: list[GenerationJob] = []
-    for story_id, _project, provider, model in rows:
+    budgeted: set[int] = set()
+    for story_id, project, provider, model in rows:
         job = active.get(story_id)
         if job is None:
             job = new_job(story_id, JobKind.generate, {**options, **choices[(provider, model)]})
             new.append(job)
+            if project is not None:  # checked above: every story has a project
+                budgeted.add(project)
         jobs.append(job)
+    for project_id in sorted(budgeted):  # a project whose daily tokens are spent: 429 naming it
+        await check_budget(session, project_id)
     return jobs, new
 
 

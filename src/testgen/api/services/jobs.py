@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,19 +13,19 @@ from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
 from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.core import messages, tracing
 from testgen.core.config import Settings
-from testgen.core.database import begin_read
-from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError
+from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError, RateLimitedError
 from testgen.core.job_queue import enqueue_many
 from testgen.core.metrics import service_metrics
 from testgen.core.presence import live_workers_in, with_warning
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
-from testgen.data import repository
+from testgen.data import repository, usage
 from testgen.data.job_states import CANCEL, TERMINAL, UNDO_ENQUEUE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
@@ -102,12 +103,46 @@ def new_job(
     )
 
 
+_JOB_COLUMNS = [column.key for column in GenerationJob.__table__.columns]
+
+
+def job_row(job: GenerationJob) -> dict[str, Any]:
+    """A new job's column values, for a Core INSERT (cheaper than the ORM's unit of work)."""
+    return {column: getattr(job, column) for column in _JOB_COLUMNS}
+
+
 async def llm_choice(session: AsyncSession, settings: Settings, story_id: str) -> dict[str, str]:
     """The provider and model a job for the story is queued with (its project's choice, else the
     server's default); ConfigurationError when that provider cannot work."""
-    choice = job_choice(settings, *await repository.project_llm(session, story_id))
+    return (await queue_choice(session, settings, story_id))[0]
+
+
+async def queue_choice(
+    session: AsyncSession, settings: Settings, story_id: str
+) -> tuple[dict[str, str], int | None]:
+    """`llm_choice`, and the daily token budget of the story's project (None: none), in one query."""
+    provider, model, budget = await repository.project_llm(session, story_id)
+    choice = job_choice(settings, provider, model)
     check_provider_config(settings, choice[PROVIDER_OPTION])
-    return choice
+    return choice, budget
+
+
+async def check_budget(session: AsyncSession, project_id: int) -> None:
+    """RateLimitedError (429) naming the budget when the project has spent its daily tokens already."""
+    project = await repository.get_project(session, project_id)
+    if project is not None and project.token_budget_daily is not None:
+        await check_spent(session, project_id, project.token_budget_daily)
+
+
+async def check_spent(session: AsyncSession, project_id: int, budget: int) -> None:
+    spent = await usage.spent_today(session, project_id)
+    if spent >= budget:
+        now = utcnow()
+        midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        raise RateLimitedError(
+            messages.budget_spent(project_id, budget, spent),
+            retry_after_s=max(1, int((midnight - now).total_seconds())),
+        )
 
 
 async def enqueue(
@@ -127,24 +162,24 @@ async def enqueue(
         raise InvalidRequestError(
             f"User story {story.id} is not associated with a project; set its project_id, then queue again"
         )
-    await begin_read(session)
-    existing = await repository.get_active_job(session, story.id)
-    choice = await llm_choice(session, settings, story.id)
-    await session.commit()
+    # One transaction: the reads, then the INSERT (on SQLite it holds the write lock from its start,
+    # which costs less than a read transaction of its own). If Redis is down, `dispatch` undoes the row.
+    story_id, project_id = story.id, story.project_id
+    existing = await repository.get_active_job(session, story_id)
+    choice, budget = await queue_choice(session, settings, story_id)
     if existing is not None:
+        await session.commit()
         return existing, False
-    options = {**options, **choice}
-    await require_queue(redis, settings)
+    if budget is not None:
+        await check_spent(session, project_id, budget)
     if take_slot is not None:
         await take_slot()
-
-    story_id = story.id
-    job = new_job(story_id, JobKind.generate, options)
-    session.add(job)
+    job = new_job(story_id, JobKind.generate, {**options, **choice})
     try:
+        await session.execute(insert(GenerationJob), [job_row(job)])
         await session.commit()
     except IntegrityError:  # another request queued a job for this story a moment ago
-        await session.rollback()  # expires `story`: use the id captured above
+        await session.rollback()
         existing = await repository.get_active_job(session, story_id)
         if existing is None:
             raise

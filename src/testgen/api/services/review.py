@@ -20,7 +20,8 @@ from testgen.data import repository
 from testgen.data.drafts import draft_cases
 from testgen.data.job_states import ACTIVE, DISCARD, SAVE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
-from testgen.data.schemas import TestCaseDraft, TestCaseUpdate
+from testgen.data.schemas import Scenario, SkippedScenario, TestCaseDraft, TestCaseUpdate
+from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_duplicates
 from testgen.streaming.progress_store import ProgressStore
 from testgen.streaming.snapshots import job_snapshot
 
@@ -64,9 +65,14 @@ def _row_values(case: TestCaseDraft) -> dict[str, Any]:
 
 
 async def save(
-    session: AsyncSession, job: GenerationJob, edited: Sequence[TestCaseDraft] | None
-) -> list[int]:
-    """Save the reviewed test cases (all of the draft when `edited` is None) exactly once.
+    session: AsyncSession,
+    job: GenerationJob,
+    edited: Sequence[TestCaseDraft] | None,
+    keep: Sequence[tuple[int, int]] = (),
+    threshold: float = DEFAULT_THRESHOLD,
+) -> tuple[list[int], list[SkippedScenario]]:
+    """Save the reviewed test cases (all of the draft when `edited` is None) exactly once; scenarios
+    that repeat one of the story's saved test cases are skipped unless `keep` names them.
 
     Marking the job saved and inserting the rows happen in one transaction, and the mark is a
     conditional UPDATE: of two racing saves, the second finds nothing to update and gets a 409.
@@ -87,6 +93,7 @@ async def save(
     except InvalidRequestError:
         await session.rollback()
         raise
+    cases, skipped = await _without_repeats(session, story, cases, set(keep), threshold)
     result = job.result or {}
     rows = [
         TestCase(
@@ -95,6 +102,7 @@ async def save(
             task_id=task_id,
             provider=result.get("provider"),
             model=result.get("model"),
+            **covers(story, case.covered_criteria),
         )
         for case in cases
     ]
@@ -102,8 +110,60 @@ async def save(
     await session.flush()
     ids = [row.id for row in rows]
     await session.commit()
-    logger.info("Saved %d test cases of task %s for story %s", len(ids), task_id, story.id)
-    return ids
+    logger.info(
+        "Saved %d test cases of task %s for story %s (%d repeated scenarios skipped)",
+        len(ids),
+        task_id,
+        story.id,
+        len(skipped),
+    )
+    return ids, skipped
+
+
+def covers(story: UserStory, covered: Sequence[int]) -> dict[str, Any]:
+    """What a saved test case remembers of the criteria it covers, to tell later when they changed."""
+    criteria = story.acceptance_criteria
+    texts = [criteria[i] for i in sorted(set(covered)) if i < len(criteria)]
+    return {"story_revision": story.revision, "criteria_texts": texts}
+
+
+async def _without_repeats(
+    session: AsyncSession,
+    story: UserStory,
+    cases: Sequence[TestCaseDraft],
+    keep: set[tuple[int, int]],
+    threshold: float,
+) -> tuple[list[TestCaseDraft], list[SkippedScenario]]:
+    """The cases without the scenarios that repeat a saved test case (unless kept); a case left with
+    no scenario is dropped."""
+    existing = await repository.list_test_cases(session, story.id)
+    index = SavedIndex(
+        [SavedScenario(c.id, c.title, Scenario.model_validate(s)) for c in existing for s in c.scenarios],
+        threshold,
+    )
+    repeats = {
+        (d.test_case, d.scenario): d
+        for d in find_duplicates(cases, index, threshold=threshold)
+        if d.saved is not None and (d.test_case, d.scenario) not in keep
+    }
+    if not repeats:
+        return list(cases), []
+    kept_cases, skipped = [], []
+    for ci, case in enumerate(cases):
+        scenarios = []
+        for si, scenario in enumerate(case.scenarios):
+            repeat = repeats.get((ci, si))
+            if repeat is None:
+                scenarios.append(scenario)
+            else:
+                skipped.append(
+                    SkippedScenario(
+                        test_case=ci, scenario=si, title=scenario.title, message=repeat.describe()
+                    )
+                )
+        if scenarios:
+            kept_cases.append(case.model_copy(update={"scenarios": scenarios}))
+    return kept_cases, skipped
 
 
 async def regenerate(
@@ -125,6 +185,9 @@ async def regenerate(
     assert story_id is not None  # an open draft is a story's generation job
     await begin_read(session)
     choice = await jobs.llm_choice(session, settings, story_id)
+    story = await repository.get_story(session, story_id)
+    if story is not None and story.project_id is not None:
+        await jobs.check_budget(session, story.project_id)
     await session.commit()
     await jobs.require_queue(redis, settings)
     if take_slot is not None:
@@ -147,6 +210,7 @@ async def update_test_case(session: AsyncSession, case: TestCase, data: TestCase
         assert story is not None  # the foreign key cascades deletes
         check_criteria([data], story, "")
         changes["covered_criteria"] = sorted(set(changes["covered_criteria"]))
+        changes.update(covers(story, changes["covered_criteria"]))  # the reviewer confirmed them
     for field, value in changes.items():
         setattr(case, field, value)
     await session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
@@ -12,9 +13,21 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConflictError, NotFoundError, UnprocessableError
 from testgen.core.languages import detect_story_language
 from testgen.data import repository
+from testgen.data import usage as ledger
 from testgen.data.job_states import StoryState
-from testgen.data.models import Project, TestCase, UserStory
-from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectUpdate, StoryCreate, StoryUpdate
+from testgen.data.models import Project, StoryRevision, UserStory
+from testgen.data.schemas import (
+    LLMProviderOut,
+    ProjectCreate,
+    ProjectUpdate,
+    StaleTestCaseOut,
+    StoryCreate,
+    StoryUpdate,
+    UsageDay,
+    UsageModel,
+    UsageOut,
+)
+from testgen.data.staleness import stale_texts
 
 
 async def create_project(session: AsyncSession, data: ProjectCreate) -> Project:
@@ -54,6 +67,8 @@ async def update_project(
         raise UnprocessableError(
             messages.provider_not_configured(provider, settings.configured_providers), "llm_provider"
         )
+    if "instructions" in changes and changes["instructions"] is None:
+        changes["instructions"] = ""
     if "llm_provider" in changes and "llm_model" not in changes and provider != project.llm_provider:
         changes["llm_model"] = None  # a model belongs to its provider
     renamed = "name" in changes and changes["name"] != project.name
@@ -78,12 +93,15 @@ async def create_story(session: AsyncSession, data: StoryCreate) -> UserStory:
     await _check_project(session, data.project_id)
     if await repository.get_story(session, data.id) is not None:
         raise ConflictError(f"User story {data.id} already exists; update it with PATCH instead")
-    story = UserStory(**data.model_dump())
+    story = UserStory(**data.model_dump(), revision=1)
     story.detected_language = await detect_story_language(
         data.title, data.description, data.acceptance_criteria
     )
     session.add(story)
+    first = StoryRevision(story_id=data.id, revision=1, acceptance_criteria=list(data.acceptance_criteria))
     try:
+        await session.flush()  # the story first: its revision refers to it
+        session.add(first)
         await session.commit()
     except IntegrityError as exc:
         await session.rollback()
@@ -112,6 +130,8 @@ async def update_story(session: AsyncSession, story: UserStory, data: StoryUpdat
     changes = data.model_dump(exclude_unset=True)
     if "project_id" in changes:
         await _check_project(session, changes["project_id"])
+    if "acceptance_criteria" in changes and changes["acceptance_criteria"] != story.acceptance_criteria:
+        repository.add_revision(session, story, changes["acceptance_criteria"])
     for field, value in changes.items():
         setattr(story, field, value)
     if {"title", "description", "acceptance_criteria"} & changes.keys():
@@ -128,5 +148,30 @@ async def delete_story(session: AsyncSession, story: UserStory) -> None:
     await session.commit()
 
 
-async def list_test_cases(session: AsyncSession, story: UserStory) -> Sequence[TestCase]:
-    return await repository.list_test_cases(session, story.id)
+async def list_test_cases(
+    session: AsyncSession, story: UserStory, stale: bool = False
+) -> list[StaleTestCaseOut]:
+    """The story's saved test cases; with `stale`, only those whose criteria changed or disappeared."""
+    cases = await repository.list_test_cases(session, story.id)
+    out = []
+    for case in cases:
+        gone = stale_texts(case, story.acceptance_criteria)
+        if gone or not stale:
+            out.append(StaleTestCaseOut.model_validate(case).model_copy(update={"stale_criteria": gone}))
+    return out
+
+
+async def usage(session: AsyncSession, project: Project, days: int) -> UsageOut:
+    """Jobs, model calls and tokens of the project per day and per model over the last `days` days."""
+    since = ledger.today() - dt.timedelta(days=days - 1)
+    report = UsageOut(
+        project_id=project.id,
+        days=days,
+        since=since,
+        token_budget_daily=project.token_budget_daily,
+        spent_today=await ledger.spent_today(session, project.id),
+        per_day=[UsageDay(**row) for row in await ledger.per_day(session, project.id, since)],
+        per_model=[UsageModel(**row) for row in await ledger.per_model(session, project.id, since)],
+    )
+    await session.commit()
+    return report

@@ -44,6 +44,15 @@ class TestCaseSlot:
 
 
 @dataclass(frozen=True)
+class CoveredTest:
+    """A saved test case of the story, given to the model as already covered."""
+
+    id: int
+    title: str
+    scenario_titles: list[str]
+
+
+@dataclass(frozen=True)
 class BatchRequest:
     story: StoryText
     batch_index: int
@@ -52,6 +61,10 @@ class BatchRequest:
     scenarios_per_test_case: int
     total_test_cases: int = 0
     avoid_titles: list[str] = field(default_factory=list)
+    # The batch's test-design technique (boundary values, ...): each batch of a job has its own.
+    technique: str = ""
+    saved_tests: list[CoveredTest] = field(default_factory=list)
+    instructions: str = ""  # the project's instructions (house style, method, vocabulary)
 
     @property
     def scenario_count(self) -> int:

@@ -15,6 +15,7 @@ from testgen.core.tracing import tracer
 from testgen.data.schemas import Priority, Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
 from testgen.generation.llm.offline_templates import Templates, has_templates, templates_for
+from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
 
 VARIANTS = ("positive", "negative", "boundary")
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
@@ -62,9 +63,10 @@ def _variant_offset(request: BatchRequest, slot: TestCaseSlot, words: Templates)
     so asking again with the current titles moves on to the next variant instead of back to the first.
     """
     suffix = _suffix(words, slot)
+    saved = [title for test in request.saved_tests for title in test.scenario_titles]
     taken = [
         int(match.group(1))
-        for title in request.avoid_titles
+        for title in [*request.avoid_titles, *saved]
         if title.endswith(suffix) and (match := _TRAILING_NUMBER.search(title[: -len(suffix)]))
     ]
     if not taken:
@@ -86,7 +88,8 @@ def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
         title=words.case_title.format(
             case=slot.index + 1, type=words.types[slot.test_type], variant=variant, summary=summary
         ),
-        description=words.description.format(title=title, intent=words.intent[slot.test_type]),
+        description=words.description.format(title=title, intent=words.intent[slot.test_type])
+        + (words.technique.format(technique=request.technique) if request.technique else ""),
         preconditions=[words.precondition.format(title=title)],
         priority=Priority.high if slot.test_type in ("functional", "security") else Priority.medium,
         test_type=TestType(slot.test_type),
@@ -116,9 +119,19 @@ class OfflineProvider:
             cases = [build_test_case(request, slot) for slot in request.slots]
             service_metrics().model_call(self.name, model, CALL_OK, time.monotonic() - started)
             span.set_attribute("testgen.outcome", CALL_OK)
+        # Tokens as a model would count them (about four characters each), so budgets work offline too.
+        prompt = (len(SYSTEM_INSTRUCTION) + len(build_prompt(request))) // 4
+        output = sum(len(case.model_dump_json()) for case in cases) // 4
         # A language without a template set gets English: flagged, as a model's answer would be.
         mismatch = 0 if has_templates(request.story.language) else 1
-        return BatchResult(test_cases=cases, stats=CallStats(calls=1, language_mismatches=mismatch))
+        stats = CallStats(
+            calls=1,
+            prompt_tokens=prompt,
+            output_tokens=output,
+            total_tokens=prompt + output,
+            language_mismatches=mismatch,
+        )
+        return BatchResult(test_cases=cases, stats=stats)
 
     async def aclose(self) -> None:
         return None

@@ -27,6 +27,7 @@ class Templates:
     case_title: str
     variant_suffix: str
     description: str
+    technique: str  # added to the description when the batch names a test-design technique
     precondition: str
     intent: dict[str, str]  # test type → what the test case checks
     types: dict[str, str]  # test type → its name
@@ -48,6 +49,7 @@ ENGLISH = Templates(
     case_title="TC{case:02d} {type}{variant}: {summary}",
     variant_suffix=" (variant {n})",
     description="Checks that {title!r} {intent}.",
+    technique=" Designed with {technique}.",
     precondition='The feature "{title}" is deployed',
     intent={
         "functional": "works as specified",
@@ -86,6 +88,7 @@ SPANISH = Templates(
     case_title="CP{case:02d} {type}{variant}: {summary}",
     variant_suffix=" (variante {n})",
     description="Comprueba que {title!r} {intent}.",
+    technique=" Diseñada con {technique}.",
     precondition='La funcionalidad "{title}" está desplegada',
     intent={
         "functional": "funciona según lo especificado",

@@ -1,0 +1,21 @@
+"""What a job will cost before it runs: the tokens a daily budget is checked against."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from testgen.generation.llm.base import BatchRequest
+from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
+
+CHARS_PER_TOKEN = 4
+OUTPUT_TOKENS_PER_SCENARIO = 120  # a Gherkin scenario as JSON, with its share of the test case
+
+
+def estimate_tokens(batches: Sequence[BatchRequest]) -> int:
+    """The tokens of the job's first calls: prompts (system rules included) and answers. Replacing
+    duplicates may add at most as much again; the estimate counts the base only."""
+    return sum(
+        (len(SYSTEM_INSTRUCTION) + len(build_prompt(b))) // CHARS_PER_TOKEN
+        + b.scenario_count * OUTPUT_TOKENS_PER_SCENARIO
+        for b in batches
+    )

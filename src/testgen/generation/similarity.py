@@ -1,0 +1,221 @@
+"""Near-duplicate scenarios: within a draft and against a story's saved test cases (rapidfuzz).
+
+Two scenarios are near-duplicates when each of their parts (given, when, then), normalised, is at
+least `threshold` % similar (rapidfuzz's Indel ratio) and they name the same numbers and the same
+negations. Characters alone cannot tell "a valid email" from "an invalid email" (95 %) or "after
+59 minutes" from "after 61 minutes", and those are different tests (equivalence classes, boundary
+values); wording, case, punctuation and articles do not make a scenario new.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from testgen.data.schemas import Scenario, TestCaseDraft
+
+DEFAULT_THRESHOLD = 85.0
+_NOISE = re.compile(r"[\W_]+", re.UNICODE)
+_ARTICLES = frozenset({"a", "an", "the"})
+_NUMBER = re.compile(r"\d+")
+# Words that turn a step into its opposite: scenarios that differ in one of these are different tests.
+NEGATIONS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "without",
+        "cannot",
+        "invalid",
+        "empty",
+        "missing",
+        "expired",
+        "wrong",
+        "incorrect",
+        "unknown",
+        "denied",
+        "rejected",
+        "refused",
+        "fails",
+        "locked",
+        "disabled",
+    }
+)
+
+
+def normalise_step(step: str) -> str:
+    """Case, punctuation and spacing removed."""
+    return _NOISE.sub(" ", step.casefold()).strip()
+
+
+def _part(steps: Sequence[str]) -> str:
+    """The steps of one part as one normalised text without articles (one pass over all of them)."""
+    words = _NOISE.sub(" ", " ".join(steps).casefold()).split()
+    return " ".join([w for w in words if w not in _ARTICLES])
+
+
+@dataclass(frozen=True)
+class ScenarioKey:
+    """What near-duplicate detection compares of one scenario."""
+
+    parts: tuple[str, str, str]
+    signature: tuple[tuple[str, ...], frozenset[str]]  # its numbers in order, its negations
+
+    @property
+    def probe(self) -> str:
+        """What is compared first: the `when` steps (short, so rapidfuzz compares them fastest, and a
+        near-duplicate must be similar in every part)."""
+        return self.parts[1]
+
+
+def scenario_key(scenario: Scenario) -> ScenarioKey:
+    parts = (_part(scenario.given), _part(scenario.when), _part(scenario.then))
+    text = " ".join(parts)
+    numbers = tuple(_NUMBER.findall(text))
+    negations = NEGATIONS.intersection(text.split())
+    return ScenarioKey(parts=parts, signature=(numbers, negations))
+
+
+def similar(a: ScenarioKey, b: ScenarioKey, threshold: float = DEFAULT_THRESHOLD) -> bool:
+    """Whether two scenarios are near-duplicates."""
+    if a.signature != b.signature:
+        return False
+    return all(fuzz.ratio(x, y, score_cutoff=threshold) for x, y in zip(a.parts, b.parts, strict=True))
+
+
+@dataclass(frozen=True)
+class SavedScenario:
+    """A scenario of a saved test case."""
+
+    test_case_id: int
+    test_case_title: str
+    scenario: Scenario
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Scenario `scenario` of test case `test_case` of a draft repeats an earlier scenario of the draft
+    (`of_test_case`, `of_scenario`) or a saved one (`saved`)."""
+
+    test_case: int
+    scenario: int
+    of_test_case: int | None = None
+    of_scenario: int | None = None
+    saved: SavedScenario | None = None
+
+    def describe(self) -> str:
+        if self.saved is not None:
+            return f'repeats saved test #{self.saved.test_case_id} "{self.saved.test_case_title[:80]}"'
+        assert self.of_test_case is not None and self.of_scenario is not None
+        return f"repeats test case {self.of_test_case + 1}, scenario {self.of_scenario + 1} of this draft"
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "test_case": self.test_case,
+            "scenario": self.scenario,
+            "message": self.describe(),
+        }
+        if self.saved is not None:
+            out["saved_test_case_id"] = self.saved.test_case_id
+            out["saved_title"] = self.saved.scenario.title
+        else:
+            out["of"] = {"test_case": self.of_test_case, "scenario": self.of_scenario}
+        return out
+
+
+class SavedIndex:
+    """Saved scenarios grouped by signature, so that a scenario is compared only with those that name
+    the same numbers and negations (built once per job; checking is then fast)."""
+
+    def __init__(self, saved: Sequence[SavedScenario], threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.threshold = threshold
+        self._groups: dict[object, tuple[list[str], list[ScenarioKey], list[SavedScenario]]] = defaultdict(
+            lambda: ([], [], [])
+        )
+        for item in saved:
+            key = scenario_key(item.scenario)
+            texts, keys, items = self._groups[key.signature]
+            texts.append(key.probe)
+            keys.append(key)
+            items.append(item)
+
+    def __len__(self) -> int:
+        return sum(len(g[0]) for g in self._groups.values())
+
+    def match(self, key: ScenarioKey) -> SavedScenario | None:
+        """The first saved scenario `key` repeats, if any."""
+        group = self._groups.get(key.signature)
+        if group is None:
+            return None
+        texts, keys, items = group
+        for _, _, i in process.extract(
+            key.probe, texts, scorer=fuzz.ratio, score_cutoff=self.threshold, limit=None
+        ):
+            if similar(key, keys[i], self.threshold):
+                return items[i]
+        return None
+
+
+class Seen:
+    """Scenarios kept so far, grouped by signature: `find` answers which of them a scenario repeats."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.threshold = threshold
+        self._groups: dict[object, tuple[list[str], list[ScenarioKey], list[tuple[int, int]]]] = defaultdict(
+            lambda: ([], [], [])
+        )
+
+    def add(self, key: ScenarioKey, position: tuple[int, int]) -> None:
+        texts, keys, positions = self._groups[key.signature]
+        texts.append(key.probe)
+        keys.append(key)
+        positions.append(position)
+
+    def find(self, key: ScenarioKey) -> tuple[int, int] | None:
+        group = self._groups.get(key.signature)
+        if group is None:
+            return None
+        texts, keys, positions = group
+        for _, _, i in process.extract(
+            key.probe, texts, scorer=fuzz.ratio, score_cutoff=self.threshold, limit=None
+        ):
+            if similar(key, keys[i], self.threshold):
+                return positions[i]
+        return None
+
+
+def find_duplicates(
+    cases: Sequence[TestCaseDraft],
+    saved: SavedIndex | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    only: int | None = None,
+) -> list[Duplicate]:
+    """The scenarios of the draft that repeat a saved scenario or an earlier one of the draft (a repeat
+    of a saved test is reported as such first). With `only`, just the scenarios of that test case,
+    compared with every other scenario of the draft."""
+    keyed = [
+        (ci, si, scenario_key(scenario))
+        for ci, case in enumerate(cases)
+        for si, scenario in enumerate(case.scenarios)
+    ]
+    if only is not None:  # the test case under question last: everything else counts as earlier
+        keyed = [k for k in keyed if k[0] != only] + [k for k in keyed if k[0] == only]
+    seen = Seen(threshold)
+    found = []
+    for ci, si, key in keyed:
+        checked = only is None or ci == only
+        hit = saved.match(key) if saved is not None and checked else None
+        earlier = seen.find(key) if checked and hit is None else None
+        if hit is not None:
+            found.append(Duplicate(ci, si, saved=hit))
+        elif earlier is not None:
+            found.append(Duplicate(ci, si, of_test_case=earlier[0], of_scenario=earlier[1]))
+        else:
+            seen.add(key, (ci, si))
+    found.sort(key=lambda d: (d.test_case, d.scenario))
+    return found

@@ -1,0 +1,80 @@
+"""What a generation job reads besides its story (its project's instructions and budget, the story's
+saved test cases) and what it records when done (its usage)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from testgen.core import messages
+from testgen.data import usage
+from testgen.data.models import TestCase, UserStory
+from testgen.data.schemas import Scenario
+from testgen.generation.budget import estimate_tokens
+from testgen.generation.llm.base import BatchRequest, CoveredTest
+from testgen.generation.similarity import SavedScenario
+from testgen.worker.resources import WorkerResources
+from testgen.worker.runner import JobFailed
+
+
+@dataclass
+class StoryContext:
+    project_id: int | None = None
+    instructions: str = ""
+    budget: int | None = None
+    spent_today: int = 0
+    saved: Sequence[TestCase] = field(default_factory=list)
+
+    def covered_tests(self) -> list[CoveredTest]:
+        return [
+            CoveredTest(id=case.id, title=case.title, scenario_titles=[s["title"] for s in case.scenarios])
+            for case in self.saved
+        ]
+
+    def saved_scenarios(self) -> list[SavedScenario]:
+        return [
+            SavedScenario(case.id, case.title, Scenario.model_validate(s))
+            for case in self.saved
+            for s in case.scenarios
+        ]
+
+    def check_budget(self, batches: Sequence[BatchRequest]) -> None:
+        """Fail the job before any model call when it would take the project past its daily budget."""
+        if self.budget is None or self.project_id is None:
+            return
+        needed = estimate_tokens(batches)
+        if self.spent_today + needed > self.budget:
+            raise JobFailed(
+                "budget", messages.budget_too_small(self.project_id, self.budget, self.spent_today, needed)
+            )
+
+    def ledger_row(
+        self, task_id: str, provider: str, model: str, summary: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The job's row of the usage ledger (None when it has no project or made no call)."""
+        if self.project_id is None or not summary["llm_calls"]:
+            return None
+        return usage.usage_row(
+            project_id=self.project_id, task_id=task_id, provider=provider, model=model, summary=summary
+        )
+
+    def instructions_used(self) -> dict[str, str] | None:
+        """What a result records of the instructions it was written with: a hash and the first line."""
+        text = self.instructions.strip()
+        if not text:
+            return None
+        return {
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "first_line": text.splitlines()[0][:200],
+        }
+
+
+async def load_context(res: WorkerResources, story: UserStory) -> StoryContext:
+    project, spent, saved = await res.rows.context(story.id, story.project_id)
+    context = StoryContext(saved=saved, spent_today=spent)
+    if project is not None:
+        context.project_id = story.project_id
+        context.instructions, context.budget = project
+    return context

@@ -1,0 +1,222 @@
+"""Near-duplicate scenarios (pure functions): the examples the default threshold is tuned on.
+
+Each pair is (given, when, then) of two scenarios. SAME pairs are rewordings a reviewer would call one
+test; DIFFERENT pairs are distinct tests that a plain character ratio puts above 80 % (valid vs
+invalid email is 95 %). The default threshold must keep every SAME pair and no DIFFERENT pair.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from testgen.core.config import Settings
+from testgen.data.schemas import Scenario
+from testgen.data.schemas import TestCaseDraft as Draft
+from testgen.generation.similarity import (
+    DEFAULT_THRESHOLD,
+    Duplicate,
+    SavedIndex,
+    SavedScenario,
+    Seen,
+    find_duplicates,
+    scenario_key,
+    similar,
+)
+
+Steps = tuple[str, str, str]
+
+SAME: list[tuple[Steps, Steps]] = [
+    (
+        ("The shopper is signed in", "they pay", "paid"),
+        ("the  shopper, is SIGNED-in.", "They pay!", "Paid"),
+    ),
+    (
+        (
+            "a registered user is on the login page",
+            "they enter a valid email and password",
+            "the dashboard opens",
+        ),
+        (
+            "the registered user is on the login page",
+            "they enter valid email and password",
+            "dashboard opens",
+        ),
+    ),
+    (
+        ("a user requested a reset link", "the user opens the reset link", "the reset form is shown"),
+        ("the user requested a reset link", "the user opens the reset link", "the reset form is shown."),
+    ),
+    (
+        ("an item in the basket", "the shopper removes the item", "the basket is empty"),
+        ("an item in the basket", "the shopper removes that item", "the basket is empty"),
+    ),
+    (
+        ("a signed-in user", "the user enters a valid email", "an error message is shown"),
+        ("a signed in user", "the user enters the valid email", "an error message is shown"),
+    ),
+]
+
+DIFFERENT: list[tuple[Steps, Steps]] = [
+    (  # equivalence classes: a negation is the whole difference
+        ("a signed-in user", "the user enters a valid email", "the email is saved"),
+        ("a signed-in user", "the user enters an invalid email", "the email is saved"),
+    ),
+    (  # boundary values: only the number differs
+        ("a user requested a reset link", "they open the link after 59 minutes", "the reset form is shown"),
+        ("a user requested a reset link", "they open the link after 61 minutes", "the reset form is shown"),
+    ),
+    (
+        ("a basket with items", "the shopper pays by card", "the order is confirmed"),
+        ("a basket with items", "the shopper pays by invoice", "the order is confirmed"),
+    ),
+    (
+        ("a reset link", "the user opens the link", "the link is accepted"),
+        ("a reset link", "the user opens the link", "the link is rejected"),
+    ),
+    (
+        ("a user", "the admin deletes the user", "the user is gone"),
+        ("a user", "the guest deletes the user", "the user is gone"),
+    ),
+    (
+        ("a form", "the user submits the form", "a confirmation is shown"),
+        ("a form", "the user submits the empty form", "a confirmation is shown"),
+    ),
+    (  # a negation that ends a part
+        ("the account is locked", "the user signs in", "the dashboard opens"),
+        ("the account is unlocked", "the user signs in", "the dashboard opens"),
+    ),
+    (  # the fake Gemini server's scenarios: only the test case number differs
+        ("a user for test case 1", "they perform step 1", "outcome 1 of test case 1 is observed"),
+        ("a user for test case 2", "they perform step 1", "outcome 1 of test case 2 is observed"),
+    ),
+]
+
+
+def scenario(steps: Steps, title: str = "s") -> Scenario:
+    given, when, then = steps
+    return Scenario(title=title, given=[given], when=[when], then=[then])
+
+
+@pytest.mark.parametrize(("a", "b"), SAME)
+def test_rewordings_are_near_duplicates(a: Steps, b: Steps) -> None:
+    assert similar(scenario_key(scenario(a)), scenario_key(scenario(b)), DEFAULT_THRESHOLD)
+
+
+@pytest.mark.parametrize(("a", "b"), DIFFERENT)
+def test_distinct_tests_are_not(a: Steps, b: Steps) -> None:
+    assert not similar(scenario_key(scenario(a)), scenario_key(scenario(b)), DEFAULT_THRESHOLD)
+
+
+def test_the_default_threshold_is_the_setting_and_the_tuned_range_holds_it() -> None:
+    assert Settings(_env_file=None).duplicate_threshold == DEFAULT_THRESHOLD  # type: ignore[call-arg]
+    # The range of thresholds that separates the examples: the default sits inside it, not at an edge.
+    keeps = [
+        t
+        for t in range(70, 101)
+        if all(similar(scenario_key(scenario(a)), scenario_key(scenario(b)), t) for a, b in SAME)
+    ]
+    rejects = [
+        t
+        for t in range(70, 101)
+        if not any(similar(scenario_key(scenario(a)), scenario_key(scenario(b)), t) for a, b in DIFFERENT)
+    ]
+    good = sorted(set(keeps) & set(rejects))
+    assert good and good[0] < DEFAULT_THRESHOLD < good[-1], good
+
+
+def test_duplicates_within_a_draft_and_against_saved_tests() -> None:
+    login = scenario(SAME[1][0], "login")
+    reworded = scenario(SAME[1][1], "login again")
+    other = scenario(DIFFERENT[0][0], "valid email")
+    negated = scenario(DIFFERENT[0][1], "invalid email")
+    cases = [Draft(title="A", scenarios=[login, other]), Draft(title="B", scenarios=[negated, reworded])]
+    [dupe] = find_duplicates(cases)
+    assert (dupe.test_case, dupe.scenario, dupe.of_test_case, dupe.of_scenario) == (1, 1, 0, 0)
+
+    saved = SavedIndex([SavedScenario(12, "Email rules", scenario(DIFFERENT[0][1], "saved"))])
+    found = find_duplicates(cases, saved)
+    assert [(d.test_case, d.scenario) for d in found] == [(1, 0), (1, 1)]
+    assert found[0].describe() == 'repeats saved test #12 "Email rules"'
+    assert found[0].as_dict()["saved_test_case_id"] == 12
+    # Only one test case checked (a regeneration): the others count as earlier.
+    assert [(d.test_case, d.scenario) for d in find_duplicates(cases, only=0)] == [(0, 0)]
+
+
+def test_threshold_decides_and_every_part_must_be_alike() -> None:
+    a, b = (scenario(x) for x in SAME[3])  # its when steps are 88.9 % alike
+    assert similar(scenario_key(a), scenario_key(b), 85) and not similar(scenario_key(a), scenario_key(b), 95)
+    cases = [Draft(title="A", scenarios=[a]), Draft(title="B", scenarios=[b])]
+    assert len(find_duplicates(cases, threshold=85)) == 1 and find_duplicates(cases, threshold=95) == []
+    saved = [SavedScenario(1, "S", a)]
+    assert SavedIndex(saved, 85).match(scenario_key(b)) is not None
+    assert SavedIndex(saved, 95).match(scenario_key(b)) is None
+    assert Seen(95).find(scenario_key(b)) is None
+    # The when steps alike (compared first), the given steps 88.9 % alike: the threshold still decides.
+    c, d = (Scenario(title="t", given=[x[1]], when=["they pay"], then=["paid"]) for x in SAME[3])
+    for threshold, found in ((85, True), (95, False)):
+        assert (SavedIndex([SavedScenario(1, "S", c)], threshold).match(scenario_key(d)) is not None) is found
+        seen = Seen(threshold)
+        seen.add(scenario_key(c), (0, 0))
+        assert (seen.find(scenario_key(d)) == (0, 0)) is found
+    # The same when steps but other given steps: not a duplicate (each part must be alike).
+    other = Scenario(title="o", given=["a guest on the home page"], when=a.when, then=a.then)
+    assert find_duplicates([Draft(title="A", scenarios=[a, other])]) == []
+    assert SavedIndex(saved).match(scenario_key(other)) is None
+
+
+def test_many_candidates_with_the_same_when_steps_are_all_considered() -> None:
+    base = scenario(SAME[1][0])
+    givens = [
+        "a guest browses the catalogue",
+        "an admin edits prices",
+        "a courier scans a parcel",
+        "a bot crawls the sitemap",
+        "a partner uploads stock",
+        "a tester resets data",
+        "a reviewer writes notes",
+    ]
+    decoys = [Scenario(title=g, given=[g], when=base.when, then=base.then) for g in givens]
+    twin = scenario(SAME[1][1])
+    saved = SavedIndex([SavedScenario(i, f"S{i}", d) for i, d in enumerate([*decoys, base])])
+    hit = saved.match(scenario_key(twin))
+    assert hit is not None and hit.test_case_id == len(decoys)
+    cases = [Draft(title="A", scenarios=[*decoys, base]), Draft(title="B", scenarios=[twin])]
+    [dupe] = find_duplicates(cases)
+    assert (dupe.test_case, dupe.scenario, dupe.of_test_case, dupe.of_scenario) == (1, 0, 0, len(decoys))
+
+
+def test_only_checks_that_test_case_against_all_the_others() -> None:
+    x, y = scenario(SAME[1][0], "x"), scenario(DIFFERENT[0][0], "y")
+    unique = scenario(DIFFERENT[2][0], "u")
+    cases = [
+        Draft(title="A", scenarios=[y, x]),
+        Draft(title="B", scenarios=[scenario(SAME[1][1], "x again")]),
+        Draft(title="C", scenarios=[unique]),
+    ]
+    [dupe] = find_duplicates(cases, only=1)
+    assert (dupe.test_case, dupe.scenario, dupe.of_test_case, dupe.of_scenario) == (1, 0, 0, 1)
+    assert find_duplicates(cases, only=2) == []  # B repeats A, but only C is under question
+    saved = SavedIndex([SavedScenario(3, "S", x)])
+    assert [(d.test_case, d.saved is not None) for d in find_duplicates(cases, saved, only=2)] == []
+    assert [(d.test_case, d.scenario) for d in find_duplicates(cases, saved)] == [(0, 1), (1, 0)]
+
+
+def test_a_duplicate_describes_itself() -> None:
+    saved = SavedScenario(12, "Email rules " + "x" * 100, scenario(SAME[0][0], "kept title"))
+    repeat = Duplicate(2, 1, saved=saved)
+    assert repeat.describe() == f'repeats saved test #12 "Email rules {"x" * 68}"'
+    assert repeat.as_dict() == {
+        "test_case": 2,
+        "scenario": 1,
+        "message": repeat.describe(),
+        "saved_test_case_id": 12,
+        "saved_title": "kept title",
+    }
+    inner = Duplicate(3, 2, of_test_case=1, of_scenario=0)
+    assert inner.as_dict() == {
+        "test_case": 3,
+        "scenario": 2,
+        "message": "repeats test case 2, scenario 1 of this draft",
+        "of": {"test_case": 1, "scenario": 0},
+    }
+    assert len(SavedIndex([saved, saved])) == 2
