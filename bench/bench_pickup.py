@@ -88,7 +88,7 @@ async def measure(env: Env, label: str, cls: type, poll_delay: float, n: int) ->
                     story = await get_story(session, story_id)
                     assert story is not None
                     opts = {"num_test_cases": 1, "scenarios_per_test_case": 1}
-                    job, created = await generation.enqueue(session, redis, store, settings, story, opts)
+                    job, created, _ = await generation.enqueue(session, redis, store, settings, story, opts)
                 assert created
                 await asyncio.wait_for(done[job.id].wait(), 30)
                 await asyncio.sleep(random.uniform(0, poll_delay))

@@ -84,10 +84,10 @@ async def queue_generation(
     options: Annotated[GenerateOptions | None, Body()] = None,
 ) -> JSONResponse:
     opts = (options or GenerateOptions()).model_dump()
-    job, created = await jobs.enqueue(session, redis, store, settings, story, opts, slot.take)
-    await slot.confirm([job.id] if created else [])
-    answer = await queued_job(request, job, redis)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)
+    queued = await jobs.enqueue(session, redis, store, settings, story, opts, slot.take)
+    await slot.confirm([queued.job.id] if queued.created else [])
+    answer = job_links(request, queued.job, queued.warning)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)
 
 
 @router.post(

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss
@@ -22,7 +22,7 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError, RateLimitedError
 from testgen.core.job_queue import enqueue_many
 from testgen.core.metrics import service_metrics
-from testgen.core.presence import live_workers_in, with_warning
+from testgen.core.presence import live_workers_in, no_worker_warning, with_warning
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
 from testgen.data import repository, usage
@@ -54,8 +54,9 @@ async def dispatch(
     settings: Settings,
     job: GenerationJob,
     function: str,
-) -> None:
+) -> int:
     """Publish the job's `queued` state and hand it to the workers; undo the row if Redis fails.
+    Returns the number of live workers, read in the same round trip.
     The trace context (when tracing is on) travels in the job, so the worker continues the trace."""
     with tracing.tracer().start_as_current_span(
         f"enqueue {function}", kind=SpanKind.PRODUCER, attributes={"testgen.task_id": job.id}
@@ -66,12 +67,20 @@ async def dispatch(
                 await store.publish_in(pipe, job_snapshot(job), JobStatus.queued, force=True)
                 await enqueue_many(pipe, redis, function, [job.id], {"trace": carrier} if carrier else None)
                 pipe.publish(WAKE_CHANNEL, b"1")
-                await pipe.execute()
+                live_workers_in(pipe)
+                *_, workers = await pipe.execute()
         except (RedisError, OSError) as exc:
             await repository.change_job(session, UNDO_ENQUEUE, job.id)
             await session.commit()
             raise queue_unavailable(settings) from exc
     service_metrics().jobs_queued.labels(job.kind).inc()
+    return int(workers)
+
+
+class Queued(NamedTuple):
+    job: GenerationJob
+    created: bool  # False: the story's live job, reused
+    warning: str | None  # set when the job cannot progress now (no worker runs)
 
 
 def new_job(
@@ -153,8 +162,8 @@ async def enqueue(
     story: UserStory,
     options: dict[str, Any],
     take_slot: Callable[[], Awaitable[None]] | None = None,
-) -> tuple[GenerationJob, bool]:
-    """Queue a generation job for `story`; returns (job, created). A live job for the story is reused.
+) -> Queued:
+    """Queue a generation job for `story`. A live job for the story is reused.
 
     `take_slot` is awaited just before a new job is created (a per-client limit; it may refuse).
     """
@@ -169,7 +178,7 @@ async def enqueue(
     choice, budget = await queue_choice(session, settings, story_id)
     if existing is not None:
         await session.commit()
-        return existing, False
+        return await _reused(redis, existing)
     if budget is not None:
         await check_spent(session, project_id, budget)
     if take_slot is not None:
@@ -183,11 +192,15 @@ async def enqueue(
         existing = await repository.get_active_job(session, story_id)
         if existing is None:
             raise
-        return existing, False
+        return await _reused(redis, existing)
 
-    await dispatch(session, redis, store, settings, job, GENERATE_JOB)
+    workers = await dispatch(session, redis, store, settings, job, GENERATE_JOB)
     logger.info("Queued test generation task %s for story %s", job.id, story_id)
-    return job, True
+    return Queued(job, True, None if workers else messages.NO_WORKER_RUNNING)
+
+
+async def _reused(redis: ArqRedis, job: GenerationJob) -> Queued:
+    return Queued(job, False, await no_worker_warning(redis) if job.status == JobStatus.queued else None)
 
 
 async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
