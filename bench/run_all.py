@@ -20,6 +20,7 @@ SCRIPTS = [
     "bench_fanout",
     "bench_jobs",
     "bench_api",
+    "bench_floor",
     "bench_parallel",
     "bench_stream_burst",
     "bench_duplicates",
