@@ -15,6 +15,7 @@ import pytest
 from httpx import AsyncClient
 
 from testgen.core.i18n import UI_LANGUAGES, label, negotiate, table, ui_language
+from testgen.core.messages import NO_WORKER_RUNNING
 from testgen.data import job_states
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "testgen"
@@ -176,3 +177,13 @@ async def test_the_page_gets_the_table_of_its_language(client: AsyncClient) -> N
     client.cookies.clear()
     huge = await client.get("/static/messages.js", headers={"Accept-Language": "es," + "x" * 5000})
     assert huge.status_code == 200 and _table(huge.text)["language"] == "es"  # bounded, never refused
+
+
+def test_the_no_worker_warning_is_the_servers_message_in_each_language() -> None:
+    """The page shows the server's NO_WORKER_RUNNING from its table: the English entry must stay the
+    server's own text, and the Spanish one must be translated."""
+    assert table("en")["badge.no_worker"] == NO_WORKER_RUNNING
+    assert (
+        table("es")["badge.no_worker"] != NO_WORKER_RUNNING
+        and "testgen worker" in table("es")["badge.no_worker"]
+    )

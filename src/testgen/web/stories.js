@@ -84,8 +84,9 @@ export function badge(job) {
   switch (job.status) {
     case S.waiting:
       if (state.noWorker) {
+        const warning = t("badge.no_worker"); // the server's NO_WORKER_RUNNING, in the page's language
         return h("span", { className: "badge", dataset: { state: status, warning: "no-worker" },
-          title: state.noWorker }, t("badge.queued_no_worker", { warning: state.noWorker }));
+          title: warning }, t("badge.queued_no_worker", { warning }));
       }
       return h("span", { className: "badge", dataset: { state: status }, title }, t("role.waiting"));
     case S.starting:
