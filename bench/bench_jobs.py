@@ -197,12 +197,15 @@ def main() -> int:
     )
     ratio, speedup = gemini["wall"] / offline["wall"], extrapolated / offline["wall"]
     print(
-        f"gemini / offline wall: {ratio:.2f}x (target <= {GEMINI_TARGET}x) {verdict(ratio <= GEMINI_TARGET)}"
+        f"gemini / offline wall: {ratio:.2f}x; offline vs 4 at a time (extrapolated to {n}): {speedup:.0f}x"
     )
-    print(
-        f"offline vs 4 at a time (extrapolated to {n}: {extrapolated:.0f} s): {speedup:.0f}x "
-        f"(target >= {SPEEDUP_TARGET:g}x) {verdict(speedup >= SPEEDUP_TARGET)}"
-    )
+    if args.quick:
+        print("targets: they apply to the full run (1,000 jobs), not to --quick")
+    else:
+        print(
+            f"targets: gemini / offline <= {GEMINI_TARGET}x {verdict(ratio <= GEMINI_TARGET)}; "
+            f"offline vs 4 at a time >= {SPEEDUP_TARGET:g}x {verdict(speedup >= SPEEDUP_TARGET)}"
+        )
     return 1 if offline["failed"] or gemini["failed"] or base["failed"] else 0
 
 
