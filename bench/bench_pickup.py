@@ -52,8 +52,8 @@ async def measure(env: Env, label: str, cls: type, poll_delay: float, n: int) ->
 
     real_enqueue = generation.enqueue_many
 
-    async def timed_enqueue(pipe: Any, redis: Any, function: str, task_ids: list[str], *args: Any) -> None:
-        await real_enqueue(pipe, redis, function, task_ids, *args)
+    def timed_enqueue(pipe: Any, redis: Any, function: str, task_ids: list[str], *args: Any) -> None:
+        real_enqueue(pipe, redis, function, task_ids, *args)
         for task_id in task_ids:  # the pipeline that queues it is sent right after this
             t_enqueue[task_id] = time.perf_counter()
 

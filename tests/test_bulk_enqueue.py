@@ -183,7 +183,7 @@ async def test_enqueue_many_skips_a_job_already_queued(redis_url: str, redis: ob
 async def _enqueue_twice(redis: ArqRedis) -> None:
     for ids in (["a", "b"], ["b", "c"]):
         async with redis.pipeline(transaction=False) as pipe:
-            await enqueue_many(pipe, redis, GENERATE_JOB, ids)
+            enqueue_many(pipe, redis, GENERATE_JOB, ids)
             assert (await pipe.execute()) == [2 if ids == ["a", "b"] else 1]
     assert sorted(await redis.zrange(QUEUE_NAME, 0, -1)) == [b"a", b"b", b"c"]
     job = await redis._get_job_def(b"b", None)  # arq reads back what the script stored

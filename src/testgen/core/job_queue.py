@@ -31,7 +31,7 @@ return queued
 """
 
 
-async def enqueue_many(
+def enqueue_many(
     pipe: Pipeline,
     redis: ArqRedis,
     function: str,

@@ -13,26 +13,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
-from opentelemetry.trace import SpanKind
-from redis.exceptions import RedisError
+from redis.asyncio.client import Pipeline
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from testgen.api.services.jobs import check_budget, job_row, new_job, queue_unavailable, require_queue
-from testgen.core import messages, tracing
+from testgen.api.services.jobs import check_budget, dispatch_all, job_row, new_job, require_queue
+from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.errors import InvalidRequestError, NotFoundError
-from testgen.core.job_queue import enqueue_many
-from testgen.core.metrics import service_metrics
-from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, batch_key
+from testgen.core.redis_keys import GENERATE_JOB, batch_key
 from testgen.data import repository
-from testgen.data.job_states import UNDO_ENQUEUE, JobKind, JobStatus
+from testgen.data.job_states import JobKind
 from testgen.data.models import GenerationJob
 from testgen.data.schemas import MAX_BULK_STORIES, BulkQueueRequest, GenerateOptions
 from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
 from testgen.streaming.progress_store import ProgressStore
-from testgen.streaming.snapshots import job_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +71,16 @@ async def enqueue_stories(
             await session.commit()
         break
     batch = Batch(uuid.uuid4().hex, jobs, {job.id for job in new})
-    await _dispatch(session, redis, store, settings, batch, new)
+
+    def record(pipe: Pipeline) -> None:  # the batch's task ids, for its one event stream
+        key = batch_key(batch.batch_id)
+        pipe.rpush(key, *[job.id for job in jobs])
+        pipe.expire(key, settings.keep_result_s)
+
+    attributes: dict[str, str | int] = {"testgen.batch_id": batch.batch_id, "testgen.jobs": len(new)}
+    await dispatch_all(
+        session, redis, store, settings, new, GENERATE_JOB, attributes, record if jobs else None
+    )
     logger.info(
         "Queued %d test generation tasks in batch %s (%d reused)",
         len(new),
@@ -135,44 +140,3 @@ async def _plan(
     for project_id in sorted(budgeted):  # a project whose daily tokens are spent: 429 naming it
         await check_budget(session, project_id)
     return jobs, new
-
-
-async def _dispatch(
-    session: AsyncSession,
-    redis: ArqRedis,
-    store: ProgressStore,
-    settings: Settings,
-    batch: Batch,
-    new: list[GenerationJob],
-) -> None:
-    """Publish every new job's `queued` state, queue them all and record the batch, in one round
-    trip; if Redis fails, the new rows are removed again. The trace context (when tracing is on)
-    travels in every job: the request's trace covers all of them."""
-    with tracing.tracer().start_as_current_span(
-        f"enqueue {GENERATE_JOB}",
-        kind=SpanKind.PRODUCER,
-        attributes={"testgen.batch_id": batch.batch_id, "testgen.jobs": len(new)},
-    ):
-        carrier = tracing.inject()
-        try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for job in new:
-                    await store.publish_in(pipe, job_snapshot(job), JobStatus.queued, force=True)
-                if new:
-                    kwargs = {"trace": carrier} if carrier else None
-                    await enqueue_many(pipe, redis, GENERATE_JOB, [job.id for job in new], kwargs)
-                    pipe.publish(WAKE_CHANNEL, b"1")
-                if batch.jobs:
-                    key = batch_key(batch.batch_id)
-                    pipe.rpush(key, *[job.id for job in batch.jobs])
-                    pipe.expire(key, settings.keep_result_s)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            if new:
-                await repository.change_jobs(
-                    await session.connection(), UNDO_ENQUEUE, [(job.id, {}) for job in new]
-                )
-                await session.commit()
-            raise queue_unavailable(settings) from exc
-    if new:
-        service_metrics().jobs_queued.labels(JobKind.generate.value).inc(len(new))

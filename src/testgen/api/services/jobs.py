@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from arq.connections import ArqRedis
 from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
 from opentelemetry.trace import SpanKind
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
@@ -55,25 +56,54 @@ async def dispatch(
     job: GenerationJob,
     function: str,
 ) -> int:
-    """Publish the job's `queued` state and hand it to the workers; undo the row if Redis fails.
-    Returns the number of live workers, read in the same round trip.
-    The trace context (when tracing is on) travels in the job, so the worker continues the trace."""
+    """`dispatch_all` for one job; returns the number of live workers."""
+    return await dispatch_all(session, redis, store, settings, [job], function, {"testgen.task_id": job.id})
+
+
+async def dispatch_all(
+    session: AsyncSession,
+    redis: ArqRedis,
+    store: ProgressStore,
+    settings: Settings,
+    jobs: Sequence[GenerationJob],
+    function: str,
+    span_attributes: Mapping[str, str | int],
+    also: Callable[[Pipeline], None] | None = None,
+) -> int:
+    """Publish each job's `queued` state and hand them all to the workers, with `also`'s commands, in
+    one round trip; undo the rows if Redis fails. Returns the number of live workers, read in the same
+    round trip. The trace context (when tracing is on) travels in every job, so the worker continues
+    the request's trace."""
     with tracing.tracer().start_as_current_span(
-        f"enqueue {function}", kind=SpanKind.PRODUCER, attributes={"testgen.task_id": job.id}
+        f"enqueue {function}", kind=SpanKind.PRODUCER, attributes=dict(span_attributes)
     ):
         carrier = tracing.inject()
         try:
-            async with redis.pipeline(transaction=False) as pipe:  # one round trip
-                await store.publish_in(pipe, job_snapshot(job), JobStatus.queued, force=True)
-                await enqueue_many(pipe, redis, function, [job.id], {"trace": carrier} if carrier else None)
-                pipe.publish(WAKE_CHANNEL, b"1")
+            async with redis.pipeline(transaction=False) as pipe:
+                for job in jobs:
+                    await store.publish_in(pipe, job_snapshot(job), JobStatus.queued, force=True)
+                if jobs:
+                    enqueue_many(
+                        pipe,
+                        redis,
+                        function,
+                        [job.id for job in jobs],
+                        {"trace": carrier} if carrier else None,
+                    )
+                    pipe.publish(WAKE_CHANNEL, b"1")
+                if also is not None:
+                    also(pipe)
                 live_workers_in(pipe)
                 *_, workers = await pipe.execute()
         except (RedisError, OSError) as exc:
-            await repository.change_job(session, UNDO_ENQUEUE, job.id)
-            await session.commit()
+            if jobs:
+                await repository.change_jobs(
+                    await session.connection(), UNDO_ENQUEUE, [(job.id, {}) for job in jobs]
+                )
+                await session.commit()
             raise queue_unavailable(settings) from exc
-    service_metrics().jobs_queued.labels(job.kind).inc()
+    if jobs:
+        service_metrics().jobs_queued.labels(jobs[0].kind).inc(len(jobs))
     return int(workers)
 
 
