@@ -27,32 +27,34 @@ Key = TypeVar("Key", str, int)
 Row = TypeVar("Row")
 
 
-def get_settings(request: Request) -> Settings:
+# The resource getters are `async def`: FastAPI runs a plain `def` dependency in its thread pool, a
+# thread hop per dependency per request for what is an attribute read.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_redis(request: Request) -> ArqRedis:
+async def get_redis(request: Request) -> ArqRedis:
     redis: ArqRedis = request.app.state.redis
     return redis
 
 
-def get_store(request: Request) -> ProgressStore:
+async def get_store(request: Request) -> ProgressStore:
     store: ProgressStore = request.app.state.store
     return store
 
 
-def get_hub(request: Request) -> EventHub:
+async def get_hub(request: Request) -> EventHub:
     hub: EventHub = request.app.state.hub
     return hub
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def get_stream_tokens(request: Request) -> StreamTokens:
+async def get_stream_tokens(request: Request) -> StreamTokens:
     tokens: StreamTokens = request.app.state.stream_tokens
     return tokens
 
@@ -118,7 +120,7 @@ MAX_STREAM_BATCHES = 10  # bulk enqueue batches one multiplexed stream may follo
 STREAM_OPEN_TIMEOUT_S = 30.0
 
 
-def get_principal(request: Request) -> str:
+async def get_principal(request: Request) -> str:
     """Who is asking, for the per-client limits: an API key's id, or the client address."""
     return principal_of(request.scope)
 

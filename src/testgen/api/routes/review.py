@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from testgen.api.deps import (
     JobDep,
@@ -79,6 +80,28 @@ async def list_drafts(story: StoryDep, session: SessionDep) -> object:
     return await review.list_drafts(session, story)
 
 
+@dataclass(frozen=True)
+class ExportQuery:
+    fmt: ExportFormat
+    options: export.ExportOptions
+
+
+async def export_query(
+    fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.json,
+    project_key: Annotated[
+        JiraProjectKey | None, Query(description="xray-json: the Jira project key")
+    ] = None,
+    xray_type: Annotated[
+        XrayTestType, Query(description="xray-json: the Xray test type")
+    ] = XrayTestType.cucumber,
+) -> ExportQuery:
+    """The query parameters every export takes."""
+    return ExportQuery(fmt, export.ExportOptions(project_key=project_key, xray_type=xray_type))
+
+
+ExportQueryDep = Annotated[ExportQuery, Depends(export_query)]
+
+
 @router.get(
     "/user-stories/{story_id}/test-cases/export",
     response_class=Response,
@@ -89,19 +112,8 @@ async def list_drafts(story: StoryDep, session: SessionDep) -> object:
         }
     },
 )
-async def export_test_cases(
-    story: StoryDep,
-    session: SessionDep,
-    fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.json,
-    project_key: Annotated[
-        JiraProjectKey | None, Query(description="xray-json: the Jira project key")
-    ] = None,
-    xray_type: Annotated[
-        XrayTestType, Query(description="xray-json: the Xray test type")
-    ] = XrayTestType.cucumber,
-) -> Response:
-    options = export.ExportOptions(project_key=project_key, xray_type=xray_type)
-    return file_response(await export.export_story(session, story, fmt, options))
+async def export_test_cases(story: StoryDep, session: SessionDep, query: ExportQueryDep) -> Response:
+    return file_response(await export.export_story(session, story, query.fmt, query.options))
 
 
 def file_response(out: export.Export) -> Response:
@@ -120,18 +132,9 @@ def file_response(out: export.Export) -> Response:
     },
 )
 async def export_project_test_cases(
-    project: ProjectDep,
-    session: SessionDep,
-    fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.json,
-    project_key: Annotated[
-        JiraProjectKey | None, Query(description="xray-json: the Jira project key")
-    ] = None,
-    xray_type: Annotated[
-        XrayTestType, Query(description="xray-json: the Xray test type")
-    ] = XrayTestType.cucumber,
+    project: ProjectDep, session: SessionDep, query: ExportQueryDep
 ) -> Response:
-    options = export.ExportOptions(project_key=project_key, xray_type=xray_type)
-    return file_response(await export.export_project(session, project, fmt, options))
+    return file_response(await export.export_project(session, project, query.fmt, query.options))
 
 
 @router.get("/test-cases/{test_case_id}", response_model=TestCaseOut, tags=["test cases"])
