@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import zipfile
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from testgen.api.services.export import export_story, to_csv, to_gherkin, to_json
+from testgen.api.services import tool_exports
+from testgen.api.services.export import (
+    ExportOptions,
+    _feature,
+    export_project,
+    export_story,
+    render,
+    to_csv,
+    to_gherkin,
+    to_json,
+)
 from testgen.core.database import create_sessionmaker
+from testgen.core.errors import InvalidRequestError
 from testgen.data import models, schemas
+from testgen.data.schemas import ExportFormat, XrayTestType
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 DESCRIPTION = "\nAs a shopper\n  # I pay\n\n@once\nScenario: x\n\\ slash\nplain   \n"
@@ -155,7 +170,12 @@ def test_json_text() -> None:
 async def test_export_story_reads_the_rows_and_names_the_file(engine: AsyncEngine) -> None:
     sessions = create_sessionmaker(engine)
     async with sessions() as session:
-        row = models.UserStory(id="US 7/ä", title="Pay", description="", acceptance_criteria=["a"])
+        project = models.Project(name="Tienda", language="es")  # the story's language comes from it
+        session.add(project)
+        await session.flush()
+        row = models.UserStory(
+            id="US 7/ä", project_id=project.id, title="Pay", description="", acceptance_criteria=["a"]
+        )
         session.add_all([row, models.UserStory(id="OTHER", title="Other")])
         await session.flush()
         for story_id, title, covered in [
@@ -177,6 +197,20 @@ async def test_export_story_reads_the_rows_and_names_the_file(engine: AsyncEngin
         )
         assert "# TC-1: T[0]" in gherkin.content and "# TC-3: T[]" in gherkin.content
         assert "not mine" not in gherkin.content
+        assert gherkin.content.startswith("# language: es\n")
+
+        tagged = await export_story(session, row, schemas.ExportFormat.gherkin_tagged)
+        assert tagged.filename == "US_7__-test-cases.feature" and tagged.content.startswith(
+            "# language: es\n"
+        )
+        assert tagged.content != gherkin.content  # the tagged variant, not the plain one
+
+        xray = await export_story(
+            session, row, schemas.ExportFormat.xray_json, ExportOptions(project_key="SHOP")
+        )
+        assert xray.filename == "US_7__-test-cases.xray.json"
+        tests = json.loads(xray.content)
+        assert [test["fields"]["project"]["key"] for test in tests] == ["SHOP", "SHOP"]
 
         as_csv = await export_story(session, row, schemas.ExportFormat.csv)
         assert (as_csv.media_type, as_csv.filename) == ("text/csv; charset=utf-8", "US_7__-test-cases.csv")
@@ -187,3 +221,112 @@ async def test_export_story_reads_the_rows_and_names_the_file(engine: AsyncEngin
         document = json.loads(as_json.content)
         assert document["story"]["id"] == "US 7/ä"
         assert [c["title"] for c in document["test_cases"]] == ["T[0]", "T[]"]
+
+
+def test_render_routes_each_format_to_its_writer() -> None:
+    """One story: every non-Gherkin format is the writer's own output, exactly."""
+    one = [(story(), [case(1, [0], ["pre"]), case(2, [1], [])])]
+    options = ExportOptions(project_key="SHOP", xray_type=XrayTestType.cucumber)
+    assert render(one, ExportFormat.csv, options) == to_csv(one[0][1])
+    assert render(one, ExportFormat.testrail_csv, options) == tool_exports.to_testrail_csv(one)
+    xray = render(one, ExportFormat.xray_json, options)
+    assert xray.endswith("]\n") and "\n  {" in xray  # two-space indent, a newline at the end
+    assert json.loads(xray) == tool_exports.to_xray_tests(one, "SHOP", XrayTestType.cucumber)
+    spanish = [(story(), [case(1, [0], []).model_copy(update={"title": "Pago con tarjeta ñ"})])]
+    assert "tarjeta ñ" in render(spanish, ExportFormat.xray_json, options)  # UTF-8 kept, not \u escapes
+    generic = ExportOptions(project_key="SHOP", xray_type=XrayTestType.manual)
+    assert json.loads(render(one, ExportFormat.xray_json, generic)) == tool_exports.to_xray_tests(
+        one, "SHOP", XrayTestType.manual
+    )
+    assert render(one, ExportFormat.json, options) == to_json(*one[0])
+
+
+def test_render_a_project_as_one_json_document() -> None:
+    shop = story(criteria=("paga con tarjeta", "reembolso"))
+    other = schemas.StoryOut.model_validate({**shop.model_dump(), "id": "US-8"})
+    stories = [(shop, [case(1, [0], [])]), (other, [])]
+    text = render(stories, ExportFormat.json, ExportOptions(), project="Tienda ñ")
+    assert text.endswith("}\n") and '\n  "project": "Tienda ñ"' in text  # UTF-8 kept, indented
+    document = json.loads(text)
+    assert document["project"] == "Tienda ñ"
+    assert [s["story"]["id"] for s in document["stories"]] == ["US-7", "US-8"]
+    assert document["stories"][0]["test_cases"] == [stories[0][1][0].model_dump(mode="json")]
+    assert document["stories"][1]["test_cases"] == []
+    assert document["stories"][0]["story"] == shop.model_dump(mode="json")
+
+
+def test_xray_needs_a_project_key() -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        render([(story(), [])], ExportFormat.xray_json, ExportOptions())
+    assert str(refused.value) == (
+        "format=xray-json needs project_key, the Jira project the tests go to (e.g. project_key=SHOP)"
+    )
+
+
+def test_the_feature_of_each_gherkin_format_in_the_story_language() -> None:
+    cases = [case(1, [0], ["pre"])]
+    assert _feature(story(), cases, ExportFormat.gherkin, "es") == to_gherkin(story(), cases, "es")
+    tagged = _feature(story(), cases, ExportFormat.gherkin_tagged, "es")
+    assert tagged == tool_exports.to_tagged_gherkin(story(), cases, "es")
+    assert tagged.startswith("# language: es")
+
+
+async def test_export_project_reads_its_stories_and_names_the_files(engine: AsyncEngine) -> None:
+    sessions = create_sessionmaker(engine)
+    async with sessions() as session:
+        project = models.Project(name="Tienda/1", language="es")
+        elsewhere = models.Project(name="Other")
+        session.add_all([project, elsewhere])
+        await session.flush()
+        stories = [
+            models.UserStory(id="US/1", project_id=project.id, title="Pagar", language="en"),
+            models.UserStory(id="US-2", project_id=project.id, title="Reembolso"),
+            models.UserStory(id="US-3", project_id=project.id, title="Sin pruebas"),
+            models.UserStory(id="X-1", project_id=elsewhere.id, title="Not mine"),
+        ]
+        session.add_all(stories)
+        await session.flush()
+        for story_id, title in [
+            ("US/1", "first"),
+            ("US-2", "second"),
+            ("US-2", "third"),
+            ("X-1", "not mine"),
+        ]:
+            session.add(
+                models.TestCase(story_id=story_id, title=title, scenarios=SCENARIOS, covered_criteria=[])
+            )
+            await session.flush()
+        await session.commit()
+
+        zipped = await export_project(session, project, ExportFormat.gherkin)
+        assert not session.in_transaction()
+        assert (zipped.media_type, zipped.filename) == ("application/zip", "Tienda_1-test-cases-features.zip")
+        with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+            files = {name: archive.read(name).decode() for name in archive.namelist()}
+            assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+        assert sorted(files) == ["US-2.feature", "US_1.feature"]  # a story without tests has no file
+        assert files["US_1.feature"].startswith("# language: en\n")  # its own language
+        assert files["US-2.feature"].startswith("# language: es\n")  # the project's
+        assert "TC-2: second" in files["US-2.feature"] and "TC-3: third" in files["US-2.feature"]
+        tagged = await export_project(session, project, ExportFormat.gherkin_tagged)
+        with zipfile.ZipFile(io.BytesIO(tagged.content)) as archive:
+            assert archive.read("US-2.feature").decode() != files["US-2.feature"]
+
+        as_json = await export_project(session, project, ExportFormat.json)
+        assert (as_json.media_type, as_json.filename) == ("application/json", "Tienda_1-test-cases.json")
+        document = json.loads(as_json.content)
+        assert document["project"] == "Tienda/1"
+        assert [(s["story"]["id"], [c["title"] for c in s["test_cases"]]) for s in document["stories"]] == [
+            ("US/1", ["first"]),
+            ("US-2", ["second", "third"]),
+        ]
+        xray = await export_project(
+            session, project, ExportFormat.xray_json, ExportOptions(project_key="SHOP")
+        )
+        assert [t["fields"]["summary"] for t in json.loads(xray.content)] == ["first", "second", "third"]
+        other = await export_project(session, elsewhere, ExportFormat.gherkin)  # no language set: detected
+        with zipfile.ZipFile(io.BytesIO(other.content)) as archive:
+            assert archive.read("X-1.feature").decode().startswith("# language: en\n")
+        assert (
+            await export_project(session, project, ExportFormat.csv)
+        ).filename == "Tienda_1-test-cases.csv"

@@ -93,12 +93,13 @@ def _story_filters(
 async def list_stories(
     session: AsyncSession,
     project_id: int | None,
-    limit: int,
+    limit: int | None,
     offset: int,
     *,
     search: str | None = None,
     state: StoryState | None = None,
 ) -> Sequence[UserStory]:
+    """One page of stories (`limit` None: all of them), oldest first."""
     where = _story_filters(project_id, search, state)
     query = select(UserStory).where(*where).order_by(UserStory.created_at, UserStory.id)
     return (await session.execute(query.limit(limit).offset(offset))).scalars().all()

@@ -196,7 +196,7 @@ async def export_project(
     options = options or ExportOptions()
     project_id, name, project_language = project.id, project.name, project.language
     rows = await repository.list_project_test_cases(session, project_id)
-    story_rows = await repository.list_stories(session, project_id, limit=100_000, offset=0)
+    story_rows = await repository.list_stories(session, project_id, limit=None, offset=0)
     by_story: dict[str, list[TestCaseOut]] = {}
     for row in rows:
         by_story.setdefault(row.story_id, []).append(TestCaseOut.model_validate(row))
