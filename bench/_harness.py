@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from testgen.core import embedded_redis, heap  # noqa: E402
 from testgen.core.config import Settings  # noqa: E402
 from testgen.core.database import create_engine  # noqa: E402
+from testgen.core.languages import detect_story_language  # noqa: E402
 from testgen.data import migrations  # noqa: E402
 from testgen.data.models import Project, UserStory  # noqa: E402
 from testgen.worker.options import worker_options  # noqa: E402
@@ -137,12 +138,20 @@ async def seed_stories(database_url: str, n: int, prefix: str = "B") -> list[str
     """One project and `n` stories, inserted in bulk; returns the story ids."""
     engine = create_engine(database_url)
     ids = [f"{prefix}-{i:05d}" for i in range(n)]
+    # As the API records it when a story is created (the stories differ only in their ids).
+    detected = await detect_story_language(f"Story {ids[0]}", "", CRITERIA) if ids else None
     try:
         async with engine.begin() as conn:
             result = await conn.execute(insert(Project).values(name=f"bench {prefix}"))
             project_id = result.inserted_primary_key[0]  # type: ignore[index]
             rows = [
-                {"id": i, "project_id": project_id, "title": f"Story {i}", "acceptance_criteria": CRITERIA}
+                {
+                    "id": i,
+                    "project_id": project_id,
+                    "title": f"Story {i}",
+                    "acceptance_criteria": CRITERIA,
+                    "detected_language": detected,
+                }
                 for i in ids
             ]
             for start in range(0, len(rows), 500):

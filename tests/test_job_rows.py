@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from testgen.core.database import create_sessionmaker
 from testgen.data.job_states import COMPLETE, START
 from testgen.data.models import GenerationJob, UserStory, utcnow
-from testgen.worker.job_rows import Coalescer, JobRows
+from testgen.worker.coalescer import Coalescer
+from testgen.worker.job_rows import JobRows
 
 
 @pytest.fixture

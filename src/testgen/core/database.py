@@ -68,6 +68,14 @@ READ_ONLY: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
 SINGLE_READ: dict[str, Any] = {"sqlite_begin": None}
 
 
+def single_reads(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for reads that need no transaction around them (each statement sees
+    its own snapshot): no BEGIN and no ROLLBACK, two round trips fewer per use on PostgreSQL."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**SINGLE_READ)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def read_only(engine: AsyncEngine) -> AsyncEngine:
     """The same engine and pool, with transactions that never take SQLite's write lock."""
     return engine.execution_options(**READ_ONLY)

@@ -25,6 +25,9 @@ from testgen.core.redis_keys import API_PROCESSES_KEY, API_STREAMS_KEY, WORKERS_
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10
+# A change of the running count is reported this long after it at most, with the changes that follow
+# it meanwhile: a busy worker starts and ends hundreds of jobs a second, and one beat covers them all.
+RUNNING_REPORT_S = 0.25
 WORKER_FRESH_S = 30
 STREAMS_REPORT_S = 5
 
@@ -37,7 +40,7 @@ async def beat_forever(
     changed: asyncio.Event | None = None,
 ) -> None:
     """Beat until cancelled, with the worker's count of running jobs (`running()`): every HEARTBEAT_S
-    seconds, and at once when `changed` is set (a job started or ended). `heartbeat_file` is touched
+    seconds, and RUNNING_REPORT_S after `changed` is set (a job started or ended). `heartbeat_file` is touched
     on every beat, Redis or not, so that a liveness probe (`testgen worker --check`) sees the event
     loop alive."""
     touched = 0.0
@@ -59,6 +62,7 @@ async def beat_forever(
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(HEARTBEAT_S):
                     await changed.wait()
+                    await asyncio.sleep(RUNNING_REPORT_S)
             changed.clear()
     finally:
         with contextlib.suppress(RedisError, OSError):
@@ -121,8 +125,8 @@ def live_workers_in(pipe: Pipeline) -> None:
 
 
 async def workers_and_running_jobs(redis: Redis) -> tuple[int, int]:
-    """Live workers, and the jobs they run as of their last report (at most HEARTBEAT_S old; at once
-    after a job starts or ends)."""
+    """Live workers, and the jobs they run as of their last report (at most HEARTBEAT_S old;
+    RUNNING_REPORT_S after a job starts or ends)."""
     live = await redis.zrangebyscore(WORKERS_KEY, time.time() - WORKER_FRESH_S, "+inf")
     if not live:
         return 0, 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -367,17 +367,28 @@ def add_revision(session: AsyncSession, story: UserStory, criteria: list[str]) -
 _CASES = TestCase.__table__.c
 
 
+class ProjectSettings(NamedTuple):
+    """What a generation job reads of its story's project."""
+
+    instructions: str
+    token_budget_daily: int | None
+    language: str | None
+
+
 async def load_story_contexts(
     connection: AsyncConnection, story_ids: Sequence[str], project_ids: Sequence[int]
-) -> tuple[dict[int, tuple[str, int | None]], dict[str, list[TestCase]]]:
-    """What generation jobs read besides their stories, for many at once: each project's instructions
-    and daily budget, and each story's saved test cases (detached, in id order)."""
-    projects: dict[int, tuple[str, int | None]] = {}
+) -> tuple[dict[int, ProjectSettings], dict[str, list[TestCase]]]:
+    """What generation jobs read besides their stories, for many at once: each project's settings
+    and each story's saved test cases (detached, in id order)."""
+    projects: dict[int, ProjectSettings] = {}
     if project_ids:
-        query = select(Project.id, Project.instructions, Project.token_budget_daily).where(
+        query = select(Project.id, Project.instructions, Project.token_budget_daily, Project.language).where(
             Project.id.in_(list(project_ids))
         )
-        projects = {pid: (text or "", budget) for pid, text, budget in await connection.execute(query)}
+        projects = {
+            pid: ProjectSettings(text or "", budget, language)
+            for pid, text, budget, language in await connection.execute(query)
+        }
     cases: dict[str, list[TestCase]] = {story_id: [] for story_id in story_ids}
     query = select(*_CASES).where(_CASES.story_id.in_(list(story_ids))).order_by(_CASES.id)
     for row in await connection.execute(query):

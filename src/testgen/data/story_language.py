@@ -24,6 +24,13 @@ async def story_language(
             else None
         )
     assert project_language is None or isinstance(project_language, str)
+    return await language_in_project(story, project_language)
+
+
+async def language_in_project(story: UserStory, project_language: str | None) -> str:
+    """The language of `story`, whose project's language is `project_language` (None: none chosen)."""
+    if story.language is not None:
+        return story.language
     detected = story.detected_language
     if project_language is None and detected is None:  # a story saved before detection existed
         detected = await detect_story_language(

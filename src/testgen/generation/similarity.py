@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.utils import default_process
 
 from testgen.data.schemas import Scenario, TestCaseDraft
 
 DEFAULT_THRESHOLD = 85.0
-_NOISE = re.compile(r"[\W_]+", re.UNICODE)
 _ARTICLES = frozenset({"a", "an", "the"})
 _NUMBER = re.compile(r"\d+")
 # Words that turn a step into its opposite: scenarios that differ in one of these are different tests.
@@ -47,15 +47,20 @@ NEGATIONS = frozenset(
 )
 
 
+def _words(text: str) -> list[str]:
+    """The words of `text`, case folded, without punctuation (rapidfuzz's C preprocessing: a third of
+    the cost of a regular expression, on the worker's path for every scenario)."""
+    return default_process(text.casefold()).split()
+
+
 def normalise_step(step: str) -> str:
     """Case, punctuation and spacing removed."""
-    return _NOISE.sub(" ", step.casefold()).strip()
+    return " ".join(_words(step))
 
 
-def _part(steps: Sequence[str]) -> str:
-    """The steps of one part as one normalised text without articles (one pass over all of them)."""
-    words = _NOISE.sub(" ", " ".join(steps).casefold()).split()
-    return " ".join([w for w in words if w not in _ARTICLES])
+def _part(steps: Sequence[str]) -> list[str]:
+    """The words of one part's steps, without articles (one pass over all of them)."""
+    return [w for w in _words(" ".join(steps)) if w not in _ARTICLES]
 
 
 @dataclass(frozen=True)
@@ -73,10 +78,10 @@ class ScenarioKey:
 
 
 def scenario_key(scenario: Scenario) -> ScenarioKey:
-    parts = (_part(scenario.given), _part(scenario.when), _part(scenario.then))
-    text = " ".join(parts)
-    numbers = tuple(_NUMBER.findall(text))
-    negations = NEGATIONS.intersection(text.split())
+    words = (_part(scenario.given), _part(scenario.when), _part(scenario.then))
+    parts = (" ".join(words[0]), " ".join(words[1]), " ".join(words[2]))
+    numbers = tuple(_NUMBER.findall(" ".join(parts)))
+    negations = NEGATIONS.intersection([*words[0], *words[1], *words[2]])
     return ScenarioKey(parts=parts, signature=(numbers, negations))
 
 

@@ -18,7 +18,7 @@ from testgen.data.job_states import JobStatus
 from testgen.data.models import UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
 from testgen.data.staleness import changed_criteria
-from testgen.data.story_language import story_language
+from testgen.data.story_language import language_in_project, story_language
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, StoryText, story_text
 from testgen.generation.planning import plan_batches
@@ -78,8 +78,8 @@ async def _generate(
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The draft, and the job's row of the usage ledger (recorded with its completion)."""
     provider = res.providers.for_job(options)
-    story: StoryText = story_text(row, await job_language(res, row))
     context = await load_context(res, row)
+    story: StoryText = story_text(row, await language_in_project(row, context.project_language))
     num_cases, per_case = int(options["num_test_cases"]), int(options["scenarios_per_test_case"])
     asked = None
     if options.get("only_changed"):

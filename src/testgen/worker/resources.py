@@ -12,6 +12,7 @@ from testgen.generation.llm.factory import ProviderSet
 from testgen.jira.client import JiraClient
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
+from testgen.worker.publisher import Publisher
 
 
 @dataclass
@@ -25,3 +26,7 @@ class WorkerResources:
     jira_problem: str | None = None
     running: int = 0  # jobs this worker runs now (reported with its heartbeat)
     running_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    publisher: Publisher = field(init=False)  # the store's publishes, coalesced across jobs
+
+    def __post_init__(self) -> None:
+        self.publisher = Publisher(self.store)

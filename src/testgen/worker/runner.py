@@ -114,7 +114,7 @@ class JobRun:
         delay = 0.2
         for _ in range(PUBLISH_ATTEMPTS if retry else 1):
             try:
-                return await self.res.store.publish(job_snapshot(self.job), event)
+                return await self.res.publisher.publish(job_snapshot(self.job), event)
             except (RedisError, OSError) as exc:
                 logger.warning("Task %s: could not publish %s (%s)", self.job.id, event, type(exc).__name__)
                 if retry:

@@ -24,6 +24,7 @@ class StoryContext:
     project_id: int | None = None
     instructions: str = ""
     budget: int | None = None
+    project_language: str | None = None
     spent_today: int = 0
     saved: Sequence[TestCase] = field(default_factory=list)
 
@@ -76,5 +77,5 @@ async def load_context(res: WorkerResources, story: UserStory) -> StoryContext:
     context = StoryContext(saved=saved, spent_today=spent)
     if project is not None:
         context.project_id = story.project_id
-        context.instructions, context.budget = project
+        context.instructions, context.budget, context.project_language = project
     return context
