@@ -9,8 +9,8 @@ OFFLINE_LLM_DELAY_S per batch). The stories are queued through the API's bulk en
 1,000 stories, one after another, each on a new connection (so the kernel spreads them over the API
 processes). Each job makes 3 model calls at once (15 test cases x 3 scenarios). Wall time = just
 before the first request -> the last `finished_at` in the database.
-Then bare arq does the same shape of work on the same Redis (another queue): as many plain arq
-`Worker` processes with the same max_jobs, poll delay and queue read limit, each job 3 concurrent
+Then bare arq does the same shape of work on the same Redis (another queue), on the event loop ours
+run on (uvloop where installed): as many plain arq `Worker` processes with the same max_jobs, poll delay and queue read limit, each job 3 concurrent
 sleeps of the model latency and as many progress writes (SET + XADD + EXPIRE of a payload the size of
 our snapshot, one round trip each, as our Lua script is) as our jobs made (counted from their event
 streams), no HTTP, no database; queued with arq's own `enqueue_job`, 1,000 at a time (100 at once).
@@ -74,7 +74,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func as sql_func
 from sqlalchemy import select, text
 
-from testgen.core import heap
+from testgen.core import event_loop, heap
 from testgen.core.config import Settings
 from testgen.core.database import create_engine
 from testgen.core.redis_keys import API_PROCESSES_KEY, WORKERS_KEY, events_key
@@ -449,6 +449,8 @@ def bare_worker_main(args: argparse.Namespace) -> int:
             await write("progress")
         return "completed"
 
+    # On the event loop our workers run on (EVENT_LOOP's default), so that the loop is not the difference.
+    asyncio.set_event_loop(event_loop.new_event_loop(Settings.model_fields["event_loop"].default))
     Worker(
         functions=[func(bare_job, name=BARE_FUNCTION)],
         redis_settings=RedisSettings.from_dsn(args.redis_url),

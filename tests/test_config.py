@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from testgen.core.config import Settings
@@ -27,3 +29,19 @@ def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://:hunter2@db:6379/0")
     text = repr(Settings(_env_file=None))  # type: ignore[call-arg]
     assert "AIza-secret" not in text and "hunter2" not in text
+
+
+def test_the_event_loop_is_uvloop_where_installed_unless_asked_otherwise() -> None:
+    import uvloop
+
+    from testgen.core.event_loop import new_event_loop, resolve
+
+    assert resolve("auto") == "uvloop" and resolve("asyncio") == "asyncio"
+    for choice, kind in (("auto", uvloop.Loop), ("uvloop", uvloop.Loop), ("asyncio", asyncio.BaseEventLoop)):
+        loop = new_event_loop(choice)  # type: ignore[arg-type]
+        try:
+            assert isinstance(loop, kind)
+            assert choice == "asyncio" or not type(loop).__module__.startswith("asyncio")
+        finally:
+            loop.close()
+    assert Settings(_env_file=None, event_loop="asyncio").event_loop == "asyncio"  # type: ignore[call-arg]

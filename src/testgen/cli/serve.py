@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from testgen.cli.processes import shared_metrics, supervise
-from testgen.core import heap, metrics, shared_redis
+from testgen.core import event_loop, heap, metrics, shared_redis
 from testgen.core.config import Settings
 from testgen.core.orphans import die_with_parent
 from testgen.core.presence import WORKER_FRESH_S, beat_age_s
@@ -48,7 +48,14 @@ def run_api(settings: Settings, host: str, port: int, *, workers: int = 1, reuse
                 hub.close_streams()
             await super().shutdown(sockets)
 
-    config = uvicorn.Config(app, host=host, port=port, timeout_graceful_shutdown=5, log_config=None)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=5,
+        log_config=None,
+        loop=event_loop.resolve(settings.event_loop),
+    )
     Server(config).run(sockets=[_shared_socket(host, port)] if reuse_port else None)
     return 0
 
@@ -99,6 +106,7 @@ def run_worker(settings: Settings, *, processes: int = 1) -> int:
     from testgen.worker.options import worker_options
     from testgen.worker.wakeable import WakeableWorker
 
+    asyncio.set_event_loop(event_loop.new_event_loop(settings.event_loop))
     redis = shared_redis.attach(settings)
     try:
         WakeableWorker(**worker_options(settings), ctx={"settings": settings, "own_process": True}).run()

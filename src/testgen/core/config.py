@@ -12,6 +12,7 @@ from typing import Literal, get_args
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from testgen.core.event_loop import EventLoopChoice
 from testgen.core.i18n import ui_language
 
 LLMProviderName = Literal["offline", "gemini", "openai"]
@@ -97,6 +98,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # The event loop of the API and the worker processes: uvloop when installed (auto), as uvicorn picks.
+    event_loop: EventLoopChoice = "auto"
 
     # Metrics and traces (README, "Operations"). A worker serves its Prometheus metrics only when
     # WORKER_METRICS_PORT is set; traces are sent only when one of the OTEL_ settings is.
