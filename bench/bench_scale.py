@@ -9,11 +9,12 @@ OFFLINE_LLM_DELAY_S per batch). The stories are queued through the API's bulk en
 1,000 stories, one after another, each on a new connection (so the kernel spreads them over the API
 processes). Each job makes 3 model calls at once (15 test cases x 3 scenarios). Wall time = just
 before the first request -> the last `finished_at` in the database.
-Then bare arq does the same shape of work on the same Redis (another queue), on the event loop ours
-run on (uvloop where installed): as many plain arq `Worker` processes with the same max_jobs, poll delay and queue read limit, each job 3 concurrent
-sleeps of the model latency and as many progress writes (SET + XADD + EXPIRE of a payload the size of
-our snapshot, one round trip each, as our Lua script is) as our jobs made (counted from their event
-streams), no HTTP, no database; queued with arq's own `enqueue_job`, 1,000 at a time (100 at once).
+Then bare arq does the same shape of work on the same Redis (another queue), on the event loop ours run
+on (uvloop where installed): as many plain arq `Worker` processes with the same max_jobs, poll delay and
+queue read limit, each job 3 concurrent sleeps of the model latency and as many progress writes (SET +
+XADD + EXPIRE of a payload the size of our snapshot, one round trip each, as our Lua script is) as our
+jobs made (counted from their event streams), no HTTP, no database; queued with arq's own `enqueue_job`,
+1,000 at a time (100 at once).
 Wall time = just before the first enqueue -> the last job's `finish_time` in arq's results.
 
 (b) Fan-out. `testgen api --workers N` (no worker: the job stays queued), one job, S raw SSE clients
