@@ -9,7 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from testgen.core.redis_keys import events_key, state_key
+from testgen.core.redis_keys import FINISHING_KEY, events_key, state_key
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.publisher import Publisher
 
@@ -57,3 +57,15 @@ async def test_a_final_job_and_a_broken_key_answer_only_their_own_callers(redis:
     assert isinstance(outcomes[2], ResponseError)
     assert json.loads(await redis.get(state_key("done")) or b"{}")["status"] == "cancelled"
     assert await publisher.publish(snapshot("after"), "progress") is not None  # and it keeps working
+
+
+async def test_a_settled_final_state_leaves_the_finishing_set_in_the_same_round_trip(redis: Redis) -> None:
+    publisher = Publisher(ProgressStore(redis, 60))
+    await redis.zadd(FINISHING_KEY, {"ends": 1.0, "other": 1.0})
+    await publisher.publish(snapshot("warm-up"), "progress")
+    before = await script_calls(redis)
+    entry = await publisher.publish(snapshot("ends", status="completed"), "completed", settled=True)
+    assert entry is not None and (await script_calls(redis))["eval"] == before["eval"] + 1
+    assert await redis.zrange(FINISHING_KEY, 0, -1) == [b"other"]  # only its own mark goes
+    await publisher.publish(snapshot("other"), "progress")
+    assert await redis.zrange(FINISHING_KEY, 0, -1) == [b"other"]  # a progress event leaves it

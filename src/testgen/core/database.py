@@ -10,6 +10,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext import asyncio as sa_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from testgen.core import json_codec
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -20,7 +22,7 @@ def is_sqlite(url: str) -> bool:
 def _create_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Looked up on the module at each call, so that the OpenTelemetry SQLAlchemy instrumentation
     (core/tracing.py), which wraps it there, traces every engine built after tracing starts."""
-    return sa_asyncio.create_async_engine(url, **kwargs)
+    return sa_asyncio.create_async_engine(url, json_serializer=json_codec.dumps, **kwargs)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

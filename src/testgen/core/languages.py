@@ -131,6 +131,7 @@ def detectable(tag: str) -> bool:
     return _primary(tag) in DETECTED_LANGUAGES
 
 
+@functools.lru_cache(maxsize=512)  # on every model answer's path; a tag is short and validated
 def dialect_key(tag: str) -> str:
     """The key of gherkin's dialect for `tag`: the same tag, else the first of its language, else 'en'."""
     lowered = {key.lower(): key for key in DIALECTS}
@@ -145,6 +146,7 @@ def dialect(tag: str) -> dict[str, Any]:
     return dict(DIALECTS[dialect_key(tag)])
 
 
+@functools.lru_cache(maxsize=512)
 def language_name(tag: str) -> str:
     """An English name for prompts ("Spanish"): gherkin's dialect name, else lingua's, else the tag."""
     primary = _primary(tag)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
+from testgen.core import json_codec
 from testgen.data.job_states import JobStatus
 from testgen.data.models import GenerationJob
 
@@ -35,4 +35,4 @@ def job_snapshot(job: GenerationJob) -> dict[str, Any]:
 
 def encode(snapshot: dict[str, Any]) -> str:
     """A snapshot as the JSON every event carries (encoded once per change)."""
-    return json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json_codec.dumps(snapshot)

@@ -79,28 +79,23 @@ class JobRun:
         values = {"progress": progress, "message": message, **extra}
         final = status in TERMINAL
         if persist and final:
-            await self._finishing(True)
+            await self._finishing()
             await self._write_row(status, values, usage)
         self._apply({"status": status.value, **values})
         event = status.value if status != self.last_status else PROGRESS_EVENT
         self.last_status = status.value
-        published = await self._publish(event, retry=persist)
-        if persist and final and published != UNPUBLISHED:
-            await self._finishing(False)
+        # A final state leaves FINISHING_KEY with its publish (one round trip; UNPUBLISHED: it stays).
+        published = await self._publish(event, retry=persist, settled=persist and final)
         if published is None:
             raise JobFinished
         if persist and not final:
             await self._write_row(status, values, usage)
 
-    async def _finishing(self, started: bool) -> None:
-        """Mark (or unmark) the job as having a final state in the database that Redis may not have
-        yet: if this worker dies in between, the reaper publishes it (FINISHING_KEY)."""
-        redis = self.res.store.redis
+    async def _finishing(self) -> None:
+        """Mark the job as having a final state in the database that Redis may not have yet: if this
+        worker dies before its publish (which unmarks it), the reaper publishes it (FINISHING_KEY)."""
         try:
-            if started:
-                await redis.zadd(FINISHING_KEY, {self.job.id: time.time()})
-            else:
-                await redis.zrem(FINISHING_KEY, self.job.id)
+            await self.res.store.redis.zadd(FINISHING_KEY, {self.job.id: time.time()})
         except (RedisError, OSError) as exc:
             logger.warning("Task %s: could not mark its final state (%s)", self.job.id, type(exc).__name__)
 
@@ -108,13 +103,13 @@ class JobRun:
         for key, value in values.items():
             setattr(self.job, key, value)
 
-    async def _publish(self, event: str, *, retry: bool) -> str | None:
+    async def _publish(self, event: str, *, retry: bool, settled: bool = False) -> str | None:
         """Publish to Redis. During an outage, progress is skipped (the next change supersedes it);
         a persisted change is retried for a while, and the database keeps it regardless."""
         delay = 0.2
         for _ in range(PUBLISH_ATTEMPTS if retry else 1):
             try:
-                return await self.res.publisher.publish(job_snapshot(self.job), event)
+                return await self.res.publisher.publish(job_snapshot(self.job), event, settled=settled)
             except (RedisError, OSError) as exc:
                 logger.warning("Task %s: could not publish %s (%s)", self.job.id, event, type(exc).__name__)
                 if retry:
