@@ -48,15 +48,33 @@ async def test_concurrent_updates_share_one_transaction_and_skip_final_rows(
         rows.change("no-such-job", *started),
     )
     assert outcomes == [True] * 6 + [False, False]
-    assert (
-        len(commits) == 2
-    )  # eight requests: the first alone, at once; the seven that queued meanwhile together
+    # Eight requests: the first alone, at once, one UPDATE with no transaction around it; the seven
+    # that queued meanwhile together, in one transaction.
+    assert len(commits) == 1
     async with maker() as s:
         jobs = {j.id: j for j in (await s.execute(select(GenerationJob))).scalars()}
     assert [jobs[f"job-{i}"].status for i in range(6)] == ["completed", "started"] * 3
     assert jobs["job-1"].attempts == 1 and jobs["job-1"].started_at == now and jobs["job-1"].result is None
     assert jobs["job-0"].result == {"ok": "✓"} and jobs["job-0"].attempts == 0
     assert jobs["done"].status == "cancelled" and jobs["done"].progress == 0
+
+
+async def test_a_lone_change_is_one_statement_and_keeps_its_guard(
+    engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]
+) -> None:
+    rows = JobRows(engine)
+    statements: list[str] = []
+    event.listen(
+        engine.sync_engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql)
+    )
+    commits = count_commits(engine)
+    assert await rows.change("job-1", START, {"progress": 5, "attempts": 1}) is True
+    assert await rows.change("done", START, {"progress": 5, "attempts": 1}) is False  # cancelled: final
+    assert [s.split()[0] for s in statements] == ["UPDATE", "UPDATE"] and commits == []
+    async with maker() as s:
+        jobs = {j.id: j for j in (await s.execute(select(GenerationJob))).scalars()}
+    assert (jobs["job-1"].status, jobs["job-1"].progress) == ("started", 5)
+    assert (jobs["done"].status, jobs["done"].progress) == ("cancelled", 0)
 
 
 async def test_loads_are_coalesced_and_missing_jobs_are_none(

@@ -70,9 +70,10 @@ READ_ONLY: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
 SINGLE_READ: dict[str, Any] = {"sqlite_begin": None}
 
 
-def single_reads(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine and pool, for reads that need no transaction around them (each statement sees
-    its own snapshot): no BEGIN and no ROLLBACK, two round trips fewer per use on PostgreSQL."""
+def standalone(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for statements that need no transaction around them: reads whose each
+    statement may see its own snapshot, and a lone write (a statement is atomic on its own). No BEGIN
+    and no COMMIT or ROLLBACK: two round trips fewer per use on PostgreSQL."""
     if engine.dialect.name == "sqlite":
         return engine.execution_options(**SINGLE_READ)
     return engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -165,10 +165,21 @@ async def change_jobs(
 ) -> set[str]:
     """Apply `transition` to each (task id, column values) whose row it may change; return those ids.
 
-    The only place a job row changes after its INSERT. The rows are locked first (FOR UPDATE on
-    PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock), so the answer is exact.
-    Changes that set the same columns share one executemany.
+    The only place a job row changes after its INSERT. One change is one UPDATE ... RETURNING (it locks
+    and checks the row itself, so it may run outside a transaction). For several, the rows are locked
+    first (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the write lock), so the
+    answer is exact, and changes that set the same columns share one executemany.
     """
+    target = {"status": transition.target.value} if transition.target is not None else {}
+    if len(changes) == 1 and not transition.deletes:
+        task_id, values = changes[0]
+        one = (
+            update(GenerationJob)
+            .where(GenerationJob.id == task_id, guard(transition))
+            .values({**values, **target})
+            .returning(GenerationJob.id)
+        )
+        return set((await connection.execute(one)).scalars().all())
     ids = [task_id for task_id, _ in changes]
     won = set(
         (
@@ -183,7 +194,6 @@ async def change_jobs(
         if won:
             await connection.execute(delete(GenerationJob).where(GenerationJob.id.in_(won)))
         return won
-    target = {"status": transition.target.value} if transition.target is not None else {}
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for task_id, values in changes:
         if task_id in won:

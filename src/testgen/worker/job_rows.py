@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from testgen.core.database import single_reads
+from testgen.core.database import standalone
 from testgen.data import repository, usage
 from testgen.data.job_states import Transition
 from testgen.data.models import GenerationJob, TestCase, UserStory
@@ -33,7 +33,7 @@ class JobRows:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._reader = single_reads(engine)
+        self._standalone = standalone(engine)
         self._loads: Coalescer[str, Loaded | None] = Coalescer(self._load_many)
         self._changes: Coalescer[Change, bool] = Coalescer(self._change_many)
         self._contexts: Coalescer[ContextKey, Context] = Coalescer(self._context_many)
@@ -44,7 +44,7 @@ class JobRows:
     async def _context_many(self, keys: list[ContextKey]) -> list[Context]:
         story_ids = list(dict.fromkeys(story for story, _ in keys))
         project_ids = list({project for _, project in keys if project is not None})
-        async with self._reader.connect() as connection:
+        async with self._standalone.connect() as connection:
             projects, cases = await repository.load_story_contexts(connection, story_ids, project_ids)
             budgeted = [pid for pid, p in projects.items() if p.token_budget_daily is not None]
             spent = await usage.spent_today_many(connection, budgeted) if budgeted else {}
@@ -69,11 +69,15 @@ class JobRows:
         return await self._changes.submit((task_id, transition, values, usage_row))
 
     async def _load_many(self, task_ids: list[str]) -> list[Loaded | None]:
-        async with self._reader.connect() as connection:
+        async with self._standalone.connect() as connection:
             found = await repository.load_jobs_with_stories(connection, task_ids)
         return [found.get(task_id) for task_id in task_ids]
 
     async def _change_many(self, changes: list[Change]) -> list[bool]:
+        if len(changes) == 1 and changes[0][3] is None:  # one UPDATE: no transaction needed around it
+            task_id, transition, values, _ = changes[0]
+            async with self._standalone.connect() as connection:
+                return [task_id in await repository.change_jobs(connection, transition, [(task_id, values)])]
         by_transition: dict[Transition, list[tuple[str, dict[str, Any]]]] = {}
         for task_id, transition, values, _ in changes:
             by_transition.setdefault(transition, []).append((task_id, values))
