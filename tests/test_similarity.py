@@ -220,3 +220,20 @@ def test_a_duplicate_describes_itself() -> None:
         "of": {"test_case": 1, "scenario": 0},
     }
     assert len(SavedIndex([saved, saved])) == 2
+
+
+def test_a_key_is_each_parts_words_without_case_punctuation_or_articles() -> None:
+    key = scenario_key(
+        Scenario(
+            title="t",
+            given=["The user, Ana, has 3 carts", "an item   costs 10€"],
+            when=["She pays — NOT by card"],
+            then=["Straße_Nr. 5 is shown"],
+        )
+    )
+    assert key.parts == (
+        "user ana has 3 carts item costs 10",
+        "she pays not by card",
+        "strasse nr 5 is shown",
+    )
+    assert key.signature == (("3", "10", "5"), frozenset({"not"}))
