@@ -18,7 +18,7 @@ from testgen.data.job_states import JobStatus
 from testgen.data.models import UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
 from testgen.data.staleness import changed_criteria
-from testgen.data.story_language import language_in_project, story_language
+from testgen.data.story_language import language_in_project
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, StoryText, story_text
 from testgen.generation.planning import plan_batches
@@ -174,8 +174,3 @@ async def _generate(
         },
     }
     return result, ledger
-
-
-async def job_language(res: WorkerResources, story: UserStory) -> str:
-    async with res.sessionmaker() as session:
-        return await story_language(session, story)

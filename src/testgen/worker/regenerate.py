@@ -19,6 +19,7 @@ from testgen.data.drafts import draft_cases, is_open_draft
 from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.data.schemas import TestCaseDraft
+from testgen.data.story_language import language_in_project
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import (
     BadOutputError,
@@ -36,7 +37,6 @@ from testgen.worker.generate import (
     PROGRESS_BUILDING,
     PROGRESS_DEDUPE,
     PROGRESS_MODEL_READY,
-    job_language,
 )
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute
@@ -79,7 +79,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)
     context = await load_context(res, story)
     old = cases[index]
-    text = story_text(story, await job_language(res, story))
+    text = story_text(story, await language_in_project(story, context.project_language))
     criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
     slot = TestCaseSlot(index=index, test_type=old.test_type.value, criteria=criteria)
 
