@@ -38,13 +38,14 @@ MAX_ATTEMPTS = 3
 
 @contextlib.asynccontextmanager
 async def lease(redis: Redis, task_id: str) -> AsyncIterator[None]:
-    """Hold the job's lease while the block runs; a failed renewal is retried, never fatal."""
+    """Hold the job's lease while the block runs; a failed renewal is retried, never fatal. The claim
+    took the lease (wakeable.CLAIM_JOB), so the first renewal comes LEASE_RENEW_S after the start."""
 
     async def renew() -> None:
         while True:
+            await asyncio.sleep(LEASE_RENEW_S)
             with contextlib.suppress(RedisError, OSError):
                 await redis.set(lease_key(task_id), b"1", ex=LEASE_TTL_S)
-            await asyncio.sleep(LEASE_RENEW_S)
 
     task = asyncio.create_task(renew())
     try:
