@@ -81,7 +81,7 @@ async def run(
     try:
         with subprocess_worker(env, **overrides) as proc:
             await asyncio.sleep(2.0)  # worker start-up (imports, Redis, DB) is not timed
-            cpu_before = cpu_s(proc.pid)
+            cpu_before, own_before = cpu_s(proc.pid), cpu_s(os.getpid())
             spy = (
                 await asyncio.create_subprocess_exec(
                     str(Path(sys.executable).parent / "py-spy"),
@@ -114,7 +114,7 @@ async def run(
                 await asyncio.sleep(0.1)
             else:
                 raise RuntimeError(f"{n} jobs did not finish in time")
-            cpu = cpu_s(proc.pid) - cpu_before
+            cpu, own = cpu_s(proc.pid) - cpu_before, cpu_s(os.getpid()) - own_before
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 await asyncio.wait_for(spy.wait(), 30)
@@ -137,6 +137,7 @@ async def run(
         "failed": failed,
         "enq": enqueue_s,
         "cpu": cpu,
+        "own": own,
         "calls": calls,
     }
 
@@ -173,6 +174,7 @@ def main() -> int:
             f"{r['cpu']:.1f}",
             f"{r['cpu'] / r['n'] * 1000:.1f}",
             f"{r['cpu'] / r['calls'] * 1000:.2f}",
+            f"{r['own']:.1f}",
             f"{r['peak']:.0f}",
             r["failed"],
         ]
@@ -190,6 +192,7 @@ def main() -> int:
             "worker CPU s",
             "CPU ms/job",
             "CPU ms/call",
+            "bench CPU s",
             "peak RSS MB",
             "not completed",
         ],
