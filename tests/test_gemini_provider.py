@@ -11,12 +11,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from google import genai
+from google.genai import types
 from redis.asyncio import Redis
 
 from testgen.core.config import Settings
 from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
 from testgen.generation.llm.gemini import GeminiProvider
-from testgen.generation.llm.prompt import FENCE
+from testgen.generation.llm.prompt import FENCE, SYSTEM_INSTRUCTION, build_prompt, response_schema
 from testgen.generation.planning import plan_batches
 from tests.fake_gemini import FakeGemini
 from tests.helpers import capture_logs_as_configured, wait_for
@@ -400,3 +402,32 @@ async def test_a_refused_connection_is_retried_by_us_only(make_provider: MakePro
     assert info.value.type == "upstream"
     assert "connection failed: ClientConnectorError" in info.value.message
     assert API_KEY not in info.value.message
+
+
+async def test_the_body_sent_is_the_one_the_sdk_builds_from_its_own_types(
+    fake: FakeGemini, make_provider: MakeProvider
+) -> None:
+    """The cached config of generation/llm/gemini_request.py changes what the SDK costs, not what it
+    sends: the same body as a plain client with the SDK's own types, for two batch shapes."""
+    provider = make_provider()
+    session = aiohttp.ClientSession()
+    options = types.HttpOptions(base_url=fake.url, api_version="v1beta", aiohttp_client=session)
+    plain = genai.Client(api_key=API_KEY, http_options=options)
+    try:
+        for request in (batches(5, 3)[0], batches(2, 1)[0]):
+            await provider.generate_batch(request)
+            config = types.GenerateContentConfig(
+                system_instruction=SYSTEM_INSTRUCTION,
+                temperature=0.7,
+                response_mime_type="application/json",
+                response_json_schema=response_schema(request),
+                automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+            )
+            await plain.aio.models.generate_content(
+                model="gemini-2.5-flash", contents=build_prompt(request), config=config
+            )
+            ours, theirs = fake.requests[-2:]
+            assert ours.body == theirs.body and ours.path == theirs.path
+    finally:
+        await plain.aio.aclose()
+        await session.close()

@@ -16,8 +16,9 @@ from redis.asyncio import Redis
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
+from testgen.generation.llm.gemini_request import generate_config
 from testgen.generation.llm.http_pool import model_aiohttp_session
-from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt, response_schema
+from testgen.generation.llm.prompt import build_prompt
 from testgen.generation.llm.retry import Fault, Redactor, RetryingCaller, Usage, ask_until_valid
 
 logger = logging.getLogger(__name__)
@@ -73,12 +74,6 @@ class GeminiProvider:
         self._max_connections = settings.llm_max_concurrency
         self._http: aiohttp.ClientSession | None = None
         self._client: genai.Client | None = None
-        self._config = types.GenerateContentConfig(
-            system_instruction=SYSTEM_INSTRUCTION,
-            temperature=0.7,
-            response_mime_type="application/json",
-            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
-        )
 
     def _sdk(self) -> genai.Client:
         """The SDK client, made on first use: its aiohttp session belongs to the running loop."""
@@ -111,7 +106,7 @@ class GeminiProvider:
     async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult:
         stats = CallStats()
         label = f"Batch {request.batch_index + 1}/{request.batch_count}"
-        config = self._config.model_copy(update={"response_json_schema": response_schema(request)})
+        config = generate_config(len(request.slots), request.scenarios_per_test_case)
         model = model or self.model
 
         async def ask(feedback: str | None) -> str:
