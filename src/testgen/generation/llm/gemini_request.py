@@ -13,7 +13,9 @@ project's machine).
 from __future__ import annotations
 
 import functools
+from typing import TypeVar, cast
 
+import pydantic
 from google.genai import types
 
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, response_schema_for
@@ -21,19 +23,23 @@ from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, response_schema_fo
 CONFIG_CACHE_SIZE = 128  # batch shapes (test cases x scenarios each): a handful in practice
 
 
-class _Config(types.GenerateContentConfig):
-    def __contains__(self, key: object) -> bool:
-        return False
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-class _Content(types.Content):
-    def __contains__(self, key: object) -> bool:
-        return False
+def _not_a_key(self: object, key: object) -> bool:
+    return False
 
 
-class _Part(types.Part):
-    def __contains__(self, key: object) -> bool:
-        return False
+def _answering_at_once(model: type[M]) -> type[M]:
+    """`model` whose `key in instance` is False at once, as the walk over its fields would find."""
+    return cast(
+        "type[M]", type(model.__name__, (model,), {"__contains__": _not_a_key, "__module__": __name__})
+    )
+
+
+_Config = _answering_at_once(types.GenerateContentConfig)
+_Content = _answering_at_once(types.Content)
+_Part = _answering_at_once(types.Part)
 
 
 @functools.lru_cache(maxsize=CONFIG_CACHE_SIZE)
