@@ -431,3 +431,26 @@ async def test_the_body_sent_is_the_one_the_sdk_builds_from_its_own_types(
     finally:
         await plain.aio.aclose()
         await session.close()
+
+
+@pytest.mark.parametrize("exempt", [False, True])
+async def test_the_environment_proxy_is_used_unless_no_proxy_exempts_the_host(
+    fake: FakeGemini, make_provider: MakeProvider, monkeypatch: pytest.MonkeyPatch, exempt: bool
+) -> None:
+    """HTTP_PROXY names a proxy that refuses connections: a call goes through it (and fails) unless
+    NO_PROXY exempts the server's host (then it reaches the fake)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1" if exempt else "")
+    provider = make_provider(llm_max_attempts=1)
+    if exempt:
+        assert len((await provider.generate_batch(batches()[0])).test_cases) == 5
+        assert fake.calls == 1
+    else:
+        with pytest.raises(LLMError, match="connection failed"):
+            await provider.generate_batch(batches()[0])
+        assert fake.calls == 0

@@ -27,6 +27,7 @@ RETRYABLE_SERVER_CODES = frozenset({500, 502, 503, 504})
 MIN_API_DEADLINE_S = 10.0
 AUTH_HINT = "Set a valid GEMINI_API_KEY in the environment or .env and restart the worker."
 DISPLAY = "Gemini"
+GEMINI_API_URL = "https://generativelanguage.googleapis.com/"  # the SDK's, when no base URL is set
 
 
 class GeminiProvider:
@@ -82,7 +83,7 @@ class GeminiProvider:
             # SDK applies the timeout to every request. One attempt: our RetryingCaller retries, and an
             # explicit retry_options also turns off the SDK's own retry of aiohttp connection errors
             # (after a random 1-10 s sleep).
-            self._http = model_aiohttp_session(self._max_connections)
+            self._http = model_aiohttp_session(self._max_connections, self._base_url or GEMINI_API_URL)
             self._client = genai.Client(
                 api_key=self._key,
                 http_options=types.HttpOptions(

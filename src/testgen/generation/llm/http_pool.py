@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import urllib.parse
+import urllib.request
 
 import aiohttp
 import httpx2
@@ -46,9 +48,20 @@ def model_http_client(max_connections: int) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(transport=ShardedTransport(max_connections), timeout=None)
 
 
-def model_aiohttp_session(max_connections: int) -> aiohttp.ClientSession:
-    """An aiohttp session for `max_connections` model calls at once (call it on the running loop); the
-    SDK applies its own timeouts. Proxies come from the environment, as with httpx2."""
+def model_aiohttp_session(max_connections: int, url: str) -> aiohttp.ClientSession:
+    """An aiohttp session for `max_connections` model calls at once to `url`'s server (call it on the
+    running loop); the SDK applies its own timeouts. The proxy the environment names for `url` is read
+    once, as httpx2 does: aiohttp's `trust_env` would read it, and ~/.netrc, on a thread for every
+    request (0.15-0.2 ms of CPU a call)."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=0), trust_env=True
+        connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=0), proxy=env_proxy(url)
     )
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy of `url`'s scheme in the environment (HTTP_PROXY, HTTPS_PROXY), unless NO_PROXY
+    exempts its host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass_environment(parts.hostname):
+        return None
+    return urllib.request.getproxies_environment().get(parts.scheme)
