@@ -60,8 +60,8 @@ def model_aiohttp_session(max_connections: int, url: str) -> aiohttp.ClientSessi
 
 def env_proxy(url: str) -> str | None:
     """The proxy of `url`'s scheme in the environment (HTTP_PROXY, HTTPS_PROXY), unless NO_PROXY
-    exempts its host."""
+    exempts its host: aiohttp's own rule (`helpers.get_env_proxy_for_url`), less ~/.netrc."""
     parts = urllib.parse.urlsplit(url)
-    if parts.hostname and urllib.request.proxy_bypass_environment(parts.hostname):
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
         return None
-    return urllib.request.getproxies_environment().get(parts.scheme)
+    return urllib.request.getproxies().get(parts.scheme)
