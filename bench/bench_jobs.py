@@ -7,9 +7,10 @@ jobs at a time.
 One `python -m testgen worker` subprocess per run. The jobs are queued as the API's bulk enqueue
 does (bulk_enqueue.enqueue_stories, 500 stories per call: rows in one transaction, one Redis round
 trip). Wall time = first enqueue -> last `finished_at` in the database; the worker's CPU time
-(user + system, from /proc) and its highest VmRSS (sampled every 0.1 s) are measured over the run.
-The Gemini run goes through the real SDK to tests/fake_gemini.py (in this process, on its own
-thread), which answers each call after 1 s. The 4-at-a-time baseline runs fewer jobs and is
+(user + system, from /proc) and its highest VmRSS (sampled every 0.1 s) are measured over the run,
+and so is this process's own CPU time (`bench CPU s`: its polling and, in the Gemini run, the fake
+server). The Gemini run goes through the real SDK to tests/fake_gemini.py (in this process, on its
+own thread), which answers each call after 1 s. The 4-at-a-time baseline runs fewer jobs and is
 extrapolated linearly to the same count (a fixed 4-wide pipeline, so that is fair).
 
 Targets (ratios, measured in the same run): the Gemini run within 1.5x of the offline run's wall
