@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
+from google import genai
+from google.genai import types
 from redis.asyncio import Redis
 
 from testgen.core.config import Settings
 from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
 from testgen.generation.llm.gemini import GeminiProvider
-from testgen.generation.llm.http_pool import ShardedTransport
-from testgen.generation.llm.prompt import FENCE
+from testgen.generation.llm.prompt import FENCE, SYSTEM_INSTRUCTION, build_prompt, response_schema
 from testgen.generation.planning import plan_batches
 from tests.fake_gemini import FakeGemini
 from tests.helpers import capture_logs_as_configured, wait_for
@@ -369,16 +372,85 @@ async def _until(condition: Callable[[], bool]) -> None:
     await wait_for(condition, what="the fake Gemini's state")
 
 
-async def test_many_calls_at_once_go_through_small_pools_in_turn(
+async def test_many_calls_at_once_share_one_aiohttp_pool_sized_to_the_bound(
     fake: FakeGemini, make_provider: MakeProvider
 ) -> None:
-    """150 calls at once: all in flight together, over three pools of at most 64 connections (one
-    pool of 150 costs a scan of 150 connections per request, see generation/llm/http_pool.py)."""
+    """150 calls at once: all in flight together, through one aiohttp pool of 150 connections (the
+    transport that costs the least CPU per call, see generation/llm/http_pool.py)."""
     fake.latency_s = 0.5
     provider = make_provider(llm_max_concurrency=150)
-    transport = provider._http._transport
-    assert isinstance(transport, ShardedTransport) and len(transport.shards) == 3
     request = batches(1, 1)[0]
     results = await asyncio.gather(*(provider.generate_batch(request) for _ in range(150)))
     assert len(results) == 150 and fake.max_in_flight == 150
-    assert [len(shard._pool.connections) for shard in transport.shards] == [50, 50, 50]
+    session = provider._http
+    assert isinstance(session, aiohttp.ClientSession) and session.connector is not None
+    assert session.connector.limit == 150
+
+
+async def test_a_refused_connection_is_retried_by_us_only(make_provider: MakeProvider) -> None:
+    """Nothing listens: each of our attempts fails at once (the SDK's own retry of aiohttp connection
+    errors, after a 1-10 s sleep, is off) and the error names the failure."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    started = time.monotonic()
+    with pytest.raises(LLMError) as info:
+        await make_provider(gemini_base_url=f"http://127.0.0.1:{port}", llm_max_attempts=2).generate_batch(
+            batches()[0]
+        )
+    assert time.monotonic() - started < 1.0
+    assert info.value.type == "upstream"
+    assert "connection failed: ClientConnectorError" in info.value.message
+    assert API_KEY not in info.value.message
+
+
+async def test_the_body_sent_is_the_one_the_sdk_builds_from_its_own_types(
+    fake: FakeGemini, make_provider: MakeProvider
+) -> None:
+    """The cached config of generation/llm/gemini_request.py changes what the SDK costs, not what it
+    sends: the same body as a plain client with the SDK's own types, for two batch shapes."""
+    provider = make_provider()
+    session = aiohttp.ClientSession()
+    options = types.HttpOptions(base_url=fake.url, api_version="v1beta", aiohttp_client=session)
+    plain = genai.Client(api_key=API_KEY, http_options=options)
+    try:
+        for request in (batches(5, 3)[0], batches(2, 1)[0]):
+            await provider.generate_batch(request)
+            config = types.GenerateContentConfig(
+                system_instruction=SYSTEM_INSTRUCTION,
+                temperature=0.7,
+                response_mime_type="application/json",
+                response_json_schema=response_schema(request),
+                automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+            )
+            await plain.aio.models.generate_content(
+                model="gemini-2.5-flash", contents=build_prompt(request), config=config
+            )
+            ours, theirs = fake.requests[-2:]
+            assert ours.body == theirs.body and ours.path == theirs.path
+    finally:
+        await plain.aio.aclose()
+        await session.close()
+
+
+@pytest.mark.parametrize("exempt", [False, True])
+async def test_the_environment_proxy_is_used_unless_no_proxy_exempts_the_host(
+    fake: FakeGemini, make_provider: MakeProvider, monkeypatch: pytest.MonkeyPatch, exempt: bool
+) -> None:
+    """HTTP_PROXY names a proxy that refuses connections: a call goes through it (and fails) unless
+    NO_PROXY exempts the server's host (then it reaches the fake)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1" if exempt else "")
+    provider = make_provider(llm_max_attempts=1)
+    if exempt:
+        assert len((await provider.generate_batch(batches()[0])).test_cases) == 5
+        assert fake.calls == 1
+    else:
+        with pytest.raises(LLMError, match="connection failed"):
+            await provider.generate_batch(batches()[0])
+        assert fake.calls == 0

@@ -7,7 +7,7 @@ import logging
 import re
 from typing import Any
 
-import httpx2
+import aiohttp
 import pydantic
 from google import genai
 from google.genai import errors, types
@@ -16,8 +16,9 @@ from redis.asyncio import Redis
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
-from testgen.generation.llm.http_pool import model_http_client
-from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt, response_schema
+from testgen.generation.llm.gemini_request import generate_config
+from testgen.generation.llm.http_pool import model_aiohttp_session
+from testgen.generation.llm.prompt import build_prompt
 from testgen.generation.llm.retry import Fault, Redactor, RetryingCaller, Usage, ask_until_valid
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ RETRYABLE_SERVER_CODES = frozenset({500, 502, 503, 504})
 MIN_API_DEADLINE_S = 10.0
 AUTH_HINT = "Set a valid GEMINI_API_KEY in the environment or .env and restart the worker."
 DISPLAY = "Gemini"
+GEMINI_API_URL = "https://generativelanguage.googleapis.com/"  # the SDK's, when no base URL is set
 
 
 class GeminiProvider:
@@ -67,42 +69,52 @@ class GeminiProvider:
             retry_delay_cap_s=retry_delay_cap_s,
             rpm_window_s=rpm_window_s,
         )
-        # Our own httpx2 client pins the transport (the SDK would pick aiohttp whenever it is importable)
-        # and sizes its pools to the concurrency bound (http_pool.py). The SDK applies the timeout to every
-        # request.
-        self._http = model_http_client(settings.llm_max_concurrency)
-        self._client = genai.Client(
-            api_key=key,
-            http_options=types.HttpOptions(
-                base_url=settings.gemini_base_url or None,
-                api_version=settings.gemini_api_version,
-                timeout=max(1, round(settings.gemini_timeout_s * 1000)),
-                httpx_async_client=self._http,
-            ),
-        )
-        self._config = types.GenerateContentConfig(
-            system_instruction=SYSTEM_INSTRUCTION,
-            temperature=0.7,
-            response_mime_type="application/json",
-            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
-        )
+        self._key = key
+        self._base_url = settings.gemini_base_url or None
+        self._api_version = settings.gemini_api_version
+        self._max_connections = settings.llm_max_concurrency
+        self._http: aiohttp.ClientSession | None = None
+        self._client: genai.Client | None = None
+
+    def _sdk(self) -> genai.Client:
+        """The SDK client, made on first use: its aiohttp session belongs to the running loop."""
+        if self._client is None:
+            # Our own session sizes the pool to the concurrency bound (http_pool.py says why aiohttp). The
+            # SDK applies the timeout to every request. One attempt: our RetryingCaller retries, and an
+            # explicit retry_options also turns off the SDK's own retry of aiohttp connection errors
+            # (after a random 1-10 s sleep).
+            self._http = model_aiohttp_session(self._max_connections, self._base_url or GEMINI_API_URL)
+            self._client = genai.Client(
+                api_key=self._key,
+                http_options=types.HttpOptions(
+                    base_url=self._base_url,
+                    api_version=self._api_version,
+                    timeout=max(1, round(self._timeout_s * 1000)),
+                    aiohttp_client=self._http,
+                    retry_options=types.HttpRetryOptions(attempts=1),
+                ),
+            )
+        return self._client
 
     async def aclose(self) -> None:
-        await self._client.aio.aclose()
-        self._client.close()
-        await self._http.aclose()
+        client, http, self._client, self._http = self._client, self._http, None, None
+        if client is not None:
+            await client.aio.aclose()
+            client.close()
+        if http is not None:
+            await http.close()
 
     async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult:
         stats = CallStats()
         label = f"Batch {request.batch_index + 1}/{request.batch_count}"
-        config = self._config.model_copy(update={"response_json_schema": response_schema(request)})
+        config = generate_config(len(request.slots), request.scenarios_per_test_case)
         model = model or self.model
 
         async def ask(feedback: str | None) -> str:
             prompt = build_prompt(request, feedback)
 
             async def send() -> types.GenerateContentResponse:
-                return await self._client.aio.models.generate_content(
+                return await self._sdk().aio.models.generate_content(
                     model=model, contents=prompt, config=config
                 )
 
@@ -126,9 +138,7 @@ class GeminiProvider:
     def _classify(self, exc: Exception) -> Fault | None:
         if isinstance(exc, errors.APIError):
             return self._api_fault(exc)
-        if isinstance(exc, httpx2.TimeoutException):
-            return Fault("timeout", f"no answer within {self._timeout_s:g}s")
-        if isinstance(exc, httpx2.TransportError):
+        if isinstance(exc, aiohttp.ClientError):  # timeouts are TimeoutErrors: RetryingCaller's own
             return Fault("upstream", f"connection failed: {type(exc).__name__}")
         if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError)):
             return Fault("upstream", "an answer that is not a Gemini response")

@@ -145,8 +145,12 @@ def saved_tests_section(request: BatchRequest) -> list[str]:
 
 def response_schema(request: BatchRequest) -> dict[str, Any]:
     """The JSON Schema of one batch's answer, with this batch's exact counts and no $refs."""
+    return response_schema_for(len(request.slots), request.scenarios_per_test_case)
+
+
+def response_schema_for(n: int, per_case: int) -> dict[str, Any]:
+    """The JSON Schema of an answer of `n` test cases of `per_case` scenarios each."""
     steps = {"type": "array", "items": {"type": "string"}, "minItems": 1}
-    n, per_case = len(request.slots), request.scenarios_per_test_case
     scenario = {
         "type": "object",
         "properties": {"title": {"type": "string"}, "given": steps, "when": steps, "then": steps},
