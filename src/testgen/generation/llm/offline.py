@@ -33,22 +33,21 @@ def _suffix(words: Templates, slot: TestCaseSlot) -> str:
     return words.scenario_suffix.format(type=words.types[slot.test_type].lower(), case=slot.index + 1)
 
 
-def _scenario(request: BatchRequest, slot: TestCaseSlot, n: int, words: Templates) -> Scenario:
-    text, index = _criterion(request, slot)
-    label = f"AC{index + 1}" if index is not None else words.the_story
-    variant = VARIANTS[(n + VARIANTS.index(_first_variant(slot.test_type))) % len(VARIANTS)]
-    values = {"label": label, "text": text, "title": request.story.title, "case": slot.index + 1, "n": n + 1}
-    given = [words.given_feature.format(**values), words.given_data.format(**values)]
+def _scenario(
+    words: Templates, values: dict[str, object], given_feature: str, suffix: str, variant: str, n: int
+) -> Scenario:
+    """Scenario `n` (from 0) of a slot; `values`, `given_feature` and `suffix` are the slot's."""
+    values = {**values, "n": n + 1}
     if variant == "positive":
-        when, then = [words.positive_when], list(words.positive_then)
+        when, then = [words.positive_when], words.positive_then
     elif variant == "negative":
-        when, then = [words.negative_when], list(words.negative_then)
+        when, then = [words.negative_when], words.negative_then
     else:
-        when, then = [words.boundary_when], list(words.boundary_then)
-    title = words.scenario_title.format(variant=words.variants[variant], **values) + _suffix(words, slot)
+        when, then = [words.boundary_when], words.boundary_then
+    title = words.scenario_title.format(variant=words.variants[variant], **values) + suffix
     return Scenario(
         title=title,
-        given=given,
+        given=[given_feature, words.given_data.format(**values)],
         when=[w.format(**values) for w in when],
         then=[t.format(**values) for t in then],
     )
@@ -77,9 +76,16 @@ def _variant_offset(request: BatchRequest, slot: TestCaseSlot, words: Templates)
 
 def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
     words = templates_for(request.story.language)
-    text, _ = _criterion(request, slot)
+    text, index = _criterion(request, slot)
     offset = _variant_offset(request, slot, words)
-    scenarios = [_scenario(request, slot, offset + n, words) for n in range(request.scenarios_per_test_case)]
+    label = f"AC{index + 1}" if index is not None else words.the_story
+    values = {"label": label, "text": text, "title": request.story.title, "case": slot.index + 1}
+    given_feature, suffix = words.given_feature.format(**values), _suffix(words, slot)
+    first = VARIANTS.index(_first_variant(slot.test_type))
+    scenarios = [
+        _scenario(words, values, given_feature, suffix, VARIANTS[(n + first) % len(VARIANTS)], n)
+        for n in range(offset, offset + request.scenarios_per_test_case)
+    ]
     summary = text if len(text) <= 80 else text[:77] + "..."
     number = offset // request.scenarios_per_test_case + 1
     variant = words.variant_suffix.format(n=number) if offset else ""
