@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from sqlalchemy import event, select
@@ -10,9 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from testgen.core.database import create_sessionmaker
 from testgen.data.job_states import COMPLETE, START
-from testgen.data.models import GenerationJob, UserStory, utcnow
+from testgen.data.models import GenerationJob, Project, UserStory, utcnow
+from testgen.data.models import TestCase as SavedCase
+from testgen.data.repository import ProjectSettings, StoryExtras
 from testgen.worker.coalescer import Coalescer
-from testgen.worker.job_rows import JobRows
+from testgen.worker.job_rows import Context, JobRows
+from testgen.worker.resources import WorkerResources
+from testgen.worker.story_context import load_context
 
 
 @pytest.fixture
@@ -88,12 +94,32 @@ async def test_loads_are_coalesced_and_missing_jobs_are_none(
         lambda _c, _cur, statement, *_: selects.append(statement) if statement.startswith("SELECT") else None,
     )
     loaded = await asyncio.gather(rows.load("job-0"), rows.load("job-5"), rows.load("nope"))
-    assert [(job.id, story.id) for job, story in filter(None, loaded)] == [
+    assert [(job.id, story.id) for job, story, _ in filter(None, loaded)] == [
         ("job-0", "US-1"),
         ("job-5", "US-1"),
     ]
     assert loaded[2] is None
     assert len(selects) == 2  # three loads: the first alone, at once; the two that queued meanwhile together
+
+
+async def test_a_load_brings_the_project_settings_and_whether_there_are_saved_tests(
+    engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]
+) -> None:
+    async with maker() as s:
+        project = Project(name="p", instructions="Be brief", language="es", token_budget_daily=500)
+        s.add(project)
+        await s.flush()
+        s.add(UserStory(id="US-2", title="t", acceptance_criteria=["a"], project_id=project.id))
+        await s.flush()
+        s.add(GenerationJob(id="job-p", story_id="US-2", kind="generate", status="queued"))
+        s.add(SavedCase(story_id="US-2", title="saved"))
+        await s.commit()
+    rows = JobRows(engine)
+    loaded = await rows.load("job-p")
+    plain = await rows.load("job-0")
+    assert loaded is not None and plain is not None
+    assert loaded[2] == StoryExtras(ProjectSettings("Be brief", 500, "es"), has_saved_tests=True)
+    assert plain[2] == StoryExtras(None, has_saved_tests=False)
 
 
 async def test_a_lone_request_is_not_held_back() -> None:
@@ -126,3 +152,31 @@ async def test_a_failing_item_fails_only_its_own_caller() -> None:
     assert isinstance(results[2], ValueError) and str(results[2]) == "13 is unlucky"
     assert batches == [[11], [12, 13, 14], [12], [13], [14]]
     assert await coalescer.submit(15) == 15  # and it keeps working
+
+
+async def test_a_story_without_saved_tests_or_budget_needs_no_second_read() -> None:
+    asked: list[str] = []
+
+    class Rows:
+        async def context(self, story_id: str, project_id: int | None) -> Context:
+            asked.append(story_id)
+            return ProjectSettings("house style", 100, "es"), 40, []
+
+    res = cast(WorkerResources, SimpleNamespace(rows=Rows()))
+    story = UserStory(id="US-9", title="t", acceptance_criteria=["a"], project_id=7)
+    plain = await load_context(res, story, StoryExtras(ProjectSettings("house style", None, "es"), False))
+    assert asked == []
+    assert (plain.project_id, plain.instructions, plain.budget, plain.project_language) == (
+        7,
+        "house style",
+        None,
+        "es",
+    )
+    for extras in (
+        StoryExtras(ProjectSettings("house style", 100, "es"), False),  # a budget: today's spending
+        StoryExtras(ProjectSettings("house style", None, "es"), True),  # saved tests: read them
+        None,  # nothing read with the job
+    ):
+        context = await load_context(res, story, extras)
+        assert (context.budget, context.spent_today) == (100, 40)
+    assert asked == ["US-9"] * 3

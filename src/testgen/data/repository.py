@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from testgen.data.job_states import ACTIVE, RUNNING, SAVE, JobKind, JobStatus, StoryState, Transition
@@ -127,30 +127,62 @@ async def get_job(session: AsyncSession, task_id: str) -> GenerationJob | None:
     return await session.get(GenerationJob, task_id)
 
 
-_JOBS, _STORIES = GenerationJob.__table__.c, UserStory.__table__.c
-# Built once: constructing this 23-column select took a tenth of a millisecond per call.
+class ProjectSettings(NamedTuple):
+    """What a generation job reads of its story's project."""
+
+    instructions: str
+    token_budget_daily: int | None
+    language: str | None
+
+
+class StoryExtras(NamedTuple):
+    """What loading a job reads besides its story, so that a generation job need not ask again."""
+
+    project: ProjectSettings | None  # None for a story without a project
+    has_saved_tests: bool
+
+
+_JOBS, _STORIES, _PROJECTS = GenerationJob.__table__.c, UserStory.__table__.c, Project.__table__.c
+_EXTRAS = (
+    _PROJECTS.id,
+    _PROJECTS.instructions,
+    _PROJECTS.token_budget_daily,
+    _PROJECTS.language,
+    exists().where(TestCase.__table__.c.story_id == _STORIES.id).label("has_saved_tests"),
+)
+# Built once: constructing this select took a tenth of a millisecond per call.
 _JOBS_WITH_STORIES = (
-    select(*_JOBS, *_STORIES)
-    .outerjoin_from(GenerationJob.__table__, UserStory.__table__, _JOBS.story_id == _STORIES.id)
+    select(*_JOBS, *_STORIES, *_EXTRAS)
+    .select_from(
+        GenerationJob.__table__.outerjoin(UserStory.__table__, _JOBS.story_id == _STORIES.id).outerjoin(
+            Project.__table__, _STORIES.project_id == _PROJECTS.id
+        )
+    )
     .where(_JOBS.id.in_(bindparam("ids", expanding=True)))
 )
 
+Loaded = tuple[GenerationJob, UserStory | None, StoryExtras | None]
 
-async def load_jobs_with_stories(
-    connection: AsyncConnection, task_ids: Sequence[str]
-) -> dict[str, tuple[GenerationJob, UserStory | None]]:
-    """The jobs among `task_ids` with their stories (a job whose story is gone is left out; a
-    project's job, which has none, comes with None), as detached objects. Core, not the ORM session:
-    this is on every job's critical path, and a Core query costs half as much."""
-    found: dict[str, tuple[GenerationJob, UserStory | None]] = {}
-    split = len(_JOBS)
+
+async def load_jobs_with_stories(connection: AsyncConnection, task_ids: Sequence[str]) -> dict[str, Loaded]:
+    """The jobs among `task_ids` with their stories and what generation reads besides (a job whose
+    story is gone is left out; a project's job, which has none, comes with None, None), as detached
+    objects. Core, not the ORM session: this is on every job's critical path, and a Core query costs
+    half as much."""
+    found: dict[str, Loaded] = {}
+    jobs_end = len(_JOBS)
+    stories_end = jobs_end + len(_STORIES)
     for row in await connection.execute(_JOBS_WITH_STORIES, {"ids": list(task_ids)}):
-        job = GenerationJob(**dict(zip(_JOBS.keys(), row[:split], strict=True)))
-        story_values = dict(zip(_STORIES.keys(), row[split:], strict=True))
+        job = GenerationJob(**dict(zip(_JOBS.keys(), row[:jobs_end], strict=True)))
+        story_values = dict(zip(_STORIES.keys(), row[jobs_end:stories_end], strict=True))
+        project_id, instructions, budget, language, has_saved_tests = row[stories_end:]
         if story_values["id"] is not None:
-            found[job.id] = (job, UserStory(**story_values))
+            project = (
+                ProjectSettings(instructions or "", budget, language) if project_id is not None else None
+            )
+            found[job.id] = (job, UserStory(**story_values), StoryExtras(project, bool(has_saved_tests)))
         elif job.story_id is None:
-            found[job.id] = (job, None)
+            found[job.id] = (job, None, None)
     return found
 
 
@@ -375,14 +407,6 @@ def add_revision(session: AsyncSession, story: UserStory, criteria: list[str]) -
 
 
 _CASES = TestCase.__table__.c
-
-
-class ProjectSettings(NamedTuple):
-    """What a generation job reads of its story's project."""
-
-    instructions: str
-    token_budget_daily: int | None
-    language: str | None
 
 
 async def load_story_contexts(

@@ -78,7 +78,7 @@ async def _generate(
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The draft, and the job's row of the usage ledger (recorded with its completion)."""
     provider = res.providers.for_job(options)
-    context = await load_context(res, row)
+    context = await load_context(res, row, run.extras)
     story: StoryText = story_text(row, await language_in_project(row, context.project_language))
     num_cases, per_case = int(options["num_test_cases"]), int(options["scenarios_per_test_case"])
     asked = None

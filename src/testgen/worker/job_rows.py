@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from testgen.core.database import standalone
 from testgen.data import repository, usage
 from testgen.data.job_states import Transition
-from testgen.data.models import GenerationJob, TestCase, UserStory
+from testgen.data.models import TestCase
+from testgen.data.repository import Loaded
 from testgen.worker.coalescer import Coalescer
 
 Change = tuple[str, Transition, dict[str, Any], dict[str, Any] | None]  # the last: a usage ledger row
-Loaded = tuple[GenerationJob, UserStory | None]
 ContextKey = tuple[str, int | None]  # a story and its project
 # The project's settings (None without a project), the tokens it spent today, the story's saved test cases.
 Context = tuple[repository.ProjectSettings | None, int, list[TestCase]]
@@ -54,7 +54,8 @@ class JobRows:
         ]
 
     async def load(self, task_id: str) -> Loaded | None:
-        """The job and its story (None for a project's job), or None when the job or its story is gone."""
+        """The job, its story and what generation reads besides (None, None for a project's job), or
+        None when the job or its story is gone."""
         return await self._loads.submit(task_id)
 
     async def change(

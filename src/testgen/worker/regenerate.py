@@ -77,7 +77,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     index, per_case = int(options["index"]), int(options["scenarios_per_test_case"])
     async with res.sessionmaker() as session:
         cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)
-    context = await load_context(res, story)
+    context = await load_context(res, story, run.extras)
     old = cases[index]
     text = story_text(story, await language_in_project(story, context.project_language))
     criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]

@@ -24,6 +24,7 @@ from testgen.core.metrics import FINISHED_ELSEWHERE, REQUEUED, service_metrics
 from testgen.core.redis_keys import FINISHING_KEY
 from testgen.data.job_states import ACTIVE, PROGRESS_EVENT, REPORTED, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
+from testgen.data.repository import StoryExtras
 from testgen.generation.llm.base import LLMError
 from testgen.streaming.snapshots import job_snapshot
 from testgen.worker.resources import WorkerResources
@@ -48,9 +49,10 @@ class JobFinished(Exception):
 class JobRun:
     """One run of one job: moves the row and the Redis state forward together."""
 
-    def __init__(self, res: WorkerResources, job: GenerationJob) -> None:
+    def __init__(self, res: WorkerResources, job: GenerationJob, extras: StoryExtras | None = None) -> None:
         self.res = res
         self.job = job
+        self.extras = extras  # what the load read besides the story (story_context.load_context)
         self.last_status = job.status
 
     async def _write_row(
@@ -165,14 +167,14 @@ async def _execute(
     if loaded is None:
         logger.warning("Task %s has no job record or story any more; nothing to do", task_id)
         return MISSING
-    job, story = loaded
+    job, story, extras = loaded
     if job.status not in ACTIVE:
         logger.info("Task %s is already %s; nothing to do", task_id, job.status)
         return job.status
 
     owner = {"story_id": job.story_id} if job.story_id else {"project_id": str(job.project_id)}
     token = task_context.set({"task_id": task_id, **owner})
-    run = JobRun(res, job)
+    run = JobRun(res, job, extras)
     span = trace.get_current_span()
     span.set_attribute("testgen.job.kind", job.kind)
     if job.attempts == 0:  # a re-run's wait includes the first run: not a pickup

@@ -11,6 +11,7 @@ from typing import Any
 from testgen.core import messages
 from testgen.data import usage
 from testgen.data.models import TestCase, UserStory
+from testgen.data.repository import ProjectSettings, StoryExtras
 from testgen.data.schemas import Scenario
 from testgen.generation.budget import estimate_tokens
 from testgen.generation.llm.base import BatchRequest, CoveredTest
@@ -72,10 +73,20 @@ class StoryContext:
         }
 
 
-async def load_context(res: WorkerResources, story: UserStory) -> StoryContext:
+async def load_context(res: WorkerResources, story: UserStory, extras: StoryExtras | None) -> StoryContext:
+    """The story's context. `extras` (read with the job) spare the read when the story has no saved
+    test cases and its project no daily budget, as for most stories."""
+    if extras is not None and not extras.has_saved_tests:
+        if extras.project is None:
+            return StoryContext()
+        if extras.project.token_budget_daily is None:
+            return _with_project(StoryContext(), story, extras.project)
     project, spent, saved = await res.rows.context(story.id, story.project_id)
     context = StoryContext(saved=saved, spent_today=spent)
-    if project is not None:
-        context.project_id = story.project_id
-        context.instructions, context.budget, context.project_language = project
+    return _with_project(context, story, project) if project is not None else context
+
+
+def _with_project(context: StoryContext, story: UserStory, project: ProjectSettings) -> StoryContext:
+    context.project_id = story.project_id
+    context.instructions, context.budget, context.project_language = project
     return context
