@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from sqlalchemy import func, inspect, select, text
 
-from testgen.core.database import create_engine, create_sessionmaker, is_sqlite
+from testgen.core.database import begin_single_read, create_engine, create_sessionmaker, is_sqlite, read_only
 from testgen.data.models import GenerationJob, Project, UserStory
 from tests.conftest import alembic_config
 
@@ -107,3 +108,26 @@ def test_downgrade_base_removes_everything(database_url: str, tmp_path: Path) ->
     assert asyncio.run(tables()) == set()
     command.upgrade(alembic_config(database_url), "head")
     assert len(asyncio.run(tables())) == 6
+
+
+async def test_a_single_read_runs_outside_a_transaction(database_url: str) -> None:
+    """The 404 lookups of the API read one row: no BEGIN on SQLite, autocommit on PostgreSQL (one
+    round trip instead of three). The session's next transaction is a plain one again."""
+    engine = create_engine(database_url)
+    try:
+        async with create_sessionmaker(read_only(engine))() as session:
+            await begin_single_read(session)
+            assert await session.get(Project, 1) is None
+            assert not _in_transaction((await session.connection()).sync_connection)
+            await session.commit()
+            await session.execute(text("SELECT 1"))
+            assert _in_transaction((await session.connection()).sync_connection)
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def _in_transaction(connection: Any) -> bool:
+    """Whether the database itself has a transaction open on this connection (not SQLAlchemy's view)."""
+    driver = connection.connection.driver_connection
+    return bool(driver.in_transaction if hasattr(driver, "in_transaction") else driver.is_in_transaction())

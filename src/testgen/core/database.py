@@ -68,6 +68,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 READ_ONLY: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
 # One statement needs no transaction of its own: SQLite reads it from one snapshot anyway.
 SINGLE_READ: dict[str, Any] = {"sqlite_begin": None}
+# The same on other databases: in autocommit, a lone SELECT is one round trip, not BEGIN, SELECT and
+# COMMIT (PostgreSQL reads one statement from one snapshot too).
+AUTOCOMMIT_READ: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
 
 
 def standalone(engine: AsyncEngine) -> AsyncEngine:
@@ -91,6 +94,16 @@ async def begin_read(session: AsyncSession) -> None:
     """
     if not session.in_transaction():
         await session.connection(execution_options=READ_ONLY)
+
+
+async def begin_single_read(session: AsyncSession) -> None:
+    """Start the session's next transaction as one that runs a single statement: no BEGIN on SQLite
+    (the option lasts until the transaction ends), autocommit on other databases (the connection's
+    isolation level is reset when it returns to the pool). A no-op if the session is in a
+    transaction already."""
+    if not session.in_transaction():
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        await session.connection(execution_options=SINGLE_READ if sqlite else AUTOCOMMIT_READ)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

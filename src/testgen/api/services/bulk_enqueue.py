@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from testgen.api.services.jobs import check_budget, dispatch_all, job_row, new_job, require_queue
+from testgen.api.services.jobs import INSERT_JOBS, check_budget, dispatch_all, job_row, new_job, require_queue
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.errors import InvalidRequestError, NotFoundError
@@ -60,7 +59,7 @@ async def enqueue_stories(
             if take_slots is not None and attempt == 1:
                 await take_slots(len(new))
             try:
-                await session.execute(insert(GenerationJob), [job_row(job) for job in new])
+                await session.execute(INSERT_JOBS, [job_row(job) for job in new])
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
