@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
+from fastapi.routing import APIRoute
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from testgen.api.app import DOCS_SECTIONS, ROUTERS
 from testgen.core.database import create_sessionmaker
 from testgen.data.models import GenerationJob, utcnow
 from testgen.data.models import TestCase as SavedCaseRow
@@ -129,7 +132,26 @@ async def test_limits_are_inclusive(client: AsyncClient) -> None:
 async def test_openapi_is_served(client: AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/user-stories/{story_id}" in spec["paths"]
+    assert [tag["name"] for tag in spec["tags"]] == list(DOCS_SECTIONS)
     assert (await client.get("/docs")).status_code == 200
+
+
+def test_no_two_routers_answer_the_same_request() -> None:
+    """The app includes its busiest routers first (FastAPI tries routes in order): that is only
+    harmless while no request could be answered by routes of two routers."""
+    routes = [
+        (n, route)
+        for n, router in enumerate(ROUTERS)
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+    assert len(routes) > 30
+    for n, route in routes:
+        for value in ("x", "1", "events", "queue", "status", "providers", "save", "export", "drafts"):
+            path = re.sub(r"\{[^}]+\}", value, route.path)
+            for m, other in routes:
+                both = route.methods & other.methods if m != n else set()
+                assert not (both and other.path_regex.match(path)), (route.path, other.path, both)
 
 
 async def test_list_searches_filters_by_state_and_counts(client: AsyncClient) -> None:

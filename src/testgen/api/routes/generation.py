@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from testgen.api.deps import (
     HubDep,
     JobDep,
+    JobReadDep,
     JobSlotDep,
     PrincipalDep,
     RedisDep,
@@ -133,7 +134,7 @@ async def queue_stories(
 
 
 @router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")
-async def job_status(job: JobDep, store: StoreDep) -> object:
+async def job_status(job: JobReadDep, store: StoreDep) -> object:
     return await jobs.status(store, job)
 
 
@@ -170,7 +171,7 @@ async def _open(
 )
 async def job_events(
     _slot: StreamOpenDep,
-    job: JobDep,
+    job: JobReadDep,
     principal: PrincipalDep,
     hub: HubDep,
     store: StoreDep,

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from testgen.api.deps import SessionDep, StoryDep
+from testgen.api.deps import SessionDep, StoryDep, StoryReadDep
 from testgen.api.services import stories
 from testgen.data.job_states import StoryState
 from testgen.data.schemas import StaleTestCaseOut, StoryCreate, StoryOut, StoryUpdate
@@ -40,7 +40,7 @@ async def list_stories(
 
 
 @router.get("/{story_id}", response_model=StoryOut)
-async def get_story(story: StoryDep) -> object:
+async def get_story(story: StoryReadDep) -> object:
     return story
 
 
