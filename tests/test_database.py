@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from sqlalchemy import func, inspect, select, text
 
-from testgen.core.database import begin_single_read, create_engine, create_sessionmaker, is_sqlite, read_only
+from testgen.core.database import begin_standalone, create_engine, create_sessionmaker, is_sqlite, read_only
 from testgen.data.models import GenerationJob, Project, UserStory
 from tests.conftest import alembic_config
 
@@ -116,7 +116,7 @@ async def test_a_single_read_runs_outside_a_transaction(database_url: str) -> No
     engine = create_engine(database_url)
     try:
         async with create_sessionmaker(read_only(engine))() as session:
-            await begin_single_read(session)
+            await begin_standalone(session)
             assert await session.get(Project, 1) is None
             assert not _in_transaction((await session.connection()).sync_connection)
             await session.commit()

@@ -14,7 +14,7 @@ from testgen.api.rate_limits import JobSlot, principal_of, stream_limit_error
 from testgen.api.security import StreamTokens, approve_stream_token
 from testgen.core import messages
 from testgen.core.config import Settings
-from testgen.core.database import begin_read, begin_single_read
+from testgen.core.database import begin_read, begin_standalone
 from testgen.core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from testgen.core.redis_keys import batch_key
 from testgen.data import repository
@@ -84,8 +84,8 @@ async def _must_exist(
     session: AsyncSession, get: Callable[[AsyncSession, Key], Awaitable[Row | None]], ident: Key, what: str
 ) -> Row:
     """Look a row up in a read of its own (ended before the route writes), or 404. One statement:
-    no transaction around it (see `begin_single_read`)."""
-    await begin_single_read(session)
+    no transaction around it (see `begin_standalone`)."""
+    await begin_standalone(session)
     found = await get(session, ident)
     await session.commit()
     if found is None:

@@ -68,18 +68,17 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 READ_ONLY: dict[str, Any] = {"sqlite_begin": "DEFERRED"}
 # One statement needs no transaction of its own: SQLite reads it from one snapshot anyway.
 SINGLE_READ: dict[str, Any] = {"sqlite_begin": None}
-# The same on other databases: in autocommit, a lone SELECT is one round trip, not BEGIN, SELECT and
-# COMMIT (PostgreSQL reads one statement from one snapshot too).
-AUTOCOMMIT_READ: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
+
+
+def _standalone_options(dialect: str) -> dict[str, Any]:
+    return SINGLE_READ if dialect == "sqlite" else {"isolation_level": "AUTOCOMMIT"}
 
 
 def standalone(engine: AsyncEngine) -> AsyncEngine:
     """The same engine and pool, for statements that need no transaction around them: reads whose each
     statement may see its own snapshot, and a lone write (a statement is atomic on its own). No BEGIN
     and no COMMIT or ROLLBACK: two round trips fewer per use on PostgreSQL."""
-    if engine.dialect.name == "sqlite":
-        return engine.execution_options(**SINGLE_READ)
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine.execution_options(**_standalone_options(engine.dialect.name))
 
 
 def read_only(engine: AsyncEngine) -> AsyncEngine:
@@ -96,14 +95,14 @@ async def begin_read(session: AsyncSession) -> None:
         await session.connection(execution_options=READ_ONLY)
 
 
-async def begin_single_read(session: AsyncSession) -> None:
-    """Start the session's next transaction as one that runs a single statement: no BEGIN on SQLite
-    (the option lasts until the transaction ends), autocommit on other databases (the connection's
-    isolation level is reset when it returns to the pool). A no-op if the session is in a
-    transaction already."""
+async def begin_standalone(session: AsyncSession) -> None:
+    """Start the session's next transaction as `standalone` statements (for one lone read: on SQLite
+    three trips fewer to aiosqlite's thread, on PostgreSQL two round trips). The option lasts until
+    that transaction ends (PostgreSQL's isolation level is reset when the connection returns to the
+    pool). A no-op if the session is in a transaction already."""
     if not session.in_transaction():
-        sqlite = session.get_bind().dialect.name == "sqlite"
-        await session.connection(execution_options=SINGLE_READ if sqlite else AUTOCOMMIT_READ)
+        options = _standalone_options(session.get_bind().dialect.name)
+        await session.connection(execution_options=options)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
