@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -177,3 +178,15 @@ def test_extract_json_raises_the_whole_texts_error() -> None:
         extract_json("[1] {")
     with pytest.raises(json.JSONDecodeError):  # starts beyond MAX_JSON_STARTS are not tried
         extract_json("{" * MAX_JSON_STARTS + ' {"a": 1}')
+
+
+def test_call_stats_add_up_every_counter() -> None:
+    total = CallStats(calls=1, language_mismatches=2)
+    total.add(CallStats(2, 1, 1, 3, 4, 7, language_mismatches=1))
+    assert total == CallStats(3, 1, 1, 3, 4, 7, language_mismatches=3)
+
+
+def test_a_story_text_carries_its_language() -> None:
+    story = SimpleNamespace(id="US-1", title="t", description="d", acceptance_criteria=("a",))
+    assert story_text(story, "es") == StoryText("US-1", "t", "d", ["a"], "es")
+    assert story_text(story).language == "en"

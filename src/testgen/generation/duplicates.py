@@ -20,6 +20,7 @@ from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LL
 from testgen.generation.similarity import (
     DEFAULT_THRESHOLD,
     Duplicate,
+    Position,
     SavedIndex,
     Seen,
     find_duplicates,
@@ -61,7 +62,7 @@ async def replace_duplicates(
             requests.append(dataclasses.replace(batch, slots=slots, avoid_titles=avoid))
     answers = await asyncio.gather(*(provider.generate_batch(r) for r in requests), return_exceptions=True)
 
-    kept = Seen(threshold)
+    kept: Seen[Position] = Seen(threshold)
     for ci, case in enumerate(cases):
         for si, scenario in enumerate(case.scenarios):
             if si not in flagged.get(ci, []):
@@ -93,7 +94,7 @@ def _swap_in(
     answer: BatchResult,
     cases: list[TestCaseDraft],
     flagged: dict[int, list[int]],
-    kept: Seen,
+    kept: Seen[Position],
     saved: SavedIndex | None,
 ) -> int:
     """Put the answer's fresh scenarios in place of the flagged ones of the request's test cases: each

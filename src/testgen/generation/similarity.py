@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
@@ -132,65 +133,54 @@ class Duplicate:
         return out
 
 
-class SavedIndex:
-    """Saved scenarios grouped by signature, so that a scenario is compared only with those that name
-    the same numbers and negations (built once per job; checking is then fast)."""
+Payload = TypeVar("Payload")
+Position = tuple[int, int]  # a scenario's test case and its place there
 
-    def __init__(self, saved: Sequence[SavedScenario], threshold: float = DEFAULT_THRESHOLD) -> None:
+
+class Seen(Generic[Payload]):
+    """Scenarios, each with a payload, grouped by signature: a scenario is compared only with those that
+    name the same numbers and negations, so `find` is fast however many there are."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
-        self._groups: dict[object, tuple[list[str], list[ScenarioKey], list[SavedScenario]]] = defaultdict(
+        self._groups: dict[object, tuple[list[str], list[ScenarioKey], list[Payload]]] = defaultdict(
             lambda: ([], [], [])
         )
-        for item in saved:
-            key = scenario_key(item.scenario)
-            texts, keys, items = self._groups[key.signature]
-            texts.append(key.probe)
-            keys.append(key)
-            items.append(item)
 
     def __len__(self) -> int:
         return sum(len(g[0]) for g in self._groups.values())
 
-    def match(self, key: ScenarioKey) -> SavedScenario | None:
-        """The first saved scenario `key` repeats, if any."""
-        group = self._groups.get(key.signature)
-        if group is None:
-            return None
-        texts, keys, items = group
-        for _, _, i in process.extract(
-            key.probe, texts, scorer=fuzz.ratio, score_cutoff=self.threshold, limit=None
-        ):
-            if similar(key, keys[i], self.threshold):
-                return items[i]
-        return None
-
-
-class Seen:
-    """Scenarios kept so far, grouped by signature: `find` answers which of them a scenario repeats."""
-
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
-        self.threshold = threshold
-        self._groups: dict[object, tuple[list[str], list[ScenarioKey], list[tuple[int, int]]]] = defaultdict(
-            lambda: ([], [], [])
-        )
-
-    def add(self, key: ScenarioKey, position: tuple[int, int]) -> None:
-        texts, keys, positions = self._groups[key.signature]
+    def add(self, key: ScenarioKey, payload: Payload) -> None:
+        texts, keys, payloads = self._groups[key.signature]
         texts.append(key.probe)
         keys.append(key)
-        positions.append(position)
+        payloads.append(payload)
 
-    def find(self, key: ScenarioKey) -> tuple[int, int] | None:
+    def find(self, key: ScenarioKey) -> Payload | None:
+        """The payload of the first scenario `key` repeats, if any."""
         group = self._groups.get(key.signature)
         if group is None:
             return None
-        texts, keys, positions = group
+        texts, keys, payloads = group
         for _, _, i in process.extract(
             key.probe, texts, scorer=fuzz.ratio, score_cutoff=self.threshold, limit=None
         ):
             if similar(key, keys[i], self.threshold):
-                return positions[i]
+                return payloads[i]
         return None
+
+
+class SavedIndex(Seen[SavedScenario]):
+    """A story's saved scenarios (built once per job; checking is then fast)."""
+
+    def __init__(self, saved: Sequence[SavedScenario], threshold: float = DEFAULT_THRESHOLD) -> None:
+        super().__init__(threshold)
+        for item in saved:
+            self.add(scenario_key(item.scenario), item)
+
+    def match(self, key: ScenarioKey) -> SavedScenario | None:
+        """The first saved scenario `key` repeats, if any."""
+        return self.find(key)
 
 
 def find_duplicates(
@@ -210,7 +200,7 @@ def find_duplicates(
     ]
     if only is not None:  # the test case under question last: everything else counts as earlier
         keyed = [k for k in keyed if k[0] != only] + [k for k in keyed if k[0] == only]
-    seen = Seen(threshold)
+    seen: Seen[Position] = Seen(threshold)
     found = []
     for ci, si, key in keyed:
         checked = only is None or ci == only
