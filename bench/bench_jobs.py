@@ -13,8 +13,11 @@ server). The Gemini run goes through the real SDK to tests/fake_gemini.py (in th
 own thread), which answers each call after 1 s. The 4-at-a-time baseline runs fewer jobs and is
 extrapolated linearly to the same count (a fixed 4-wide pipeline, so that is fair).
 
-Targets (ratios, measured in the same run): the Gemini run within 1.5x of the offline run's wall
-time; the offline run at least 20x faster than 4 at a time.
+The reference for the Gemini path, measured in the same run against the same fake: a plain
+google-genai client sending the same requests (bench/_plain_sdk.py, in a process of its own), its CPU
+per call. One worker's event loop runs on one core, so the SDK's own CPU for every call adds to the
+worker's CPU of the offline run: "with the SDK's cost alone" estimates the Gemini run's wall time if
+testgen's Gemini path cost nothing beyond a plain SDK call (the offline wall time when that sum is less).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -143,12 +147,27 @@ async def run(
     }
 
 
-async def bench(n: int, n_base: int, fake: FakeGemini, profile: Path | None) -> dict[str, dict[str, Any]]:
+async def plain_sdk_ms_per_call(fake: FakeGemini, calls: int) -> float:
+    """CPU ms per call of a plain google-genai client against `fake` (bench/_plain_sdk.py)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *(str(ROOT / "bench" / "_plain_sdk.py"), fake.url, "--calls", str(calls)),
+        *("--concurrency", str(min(calls, 1000))),
+        stdout=subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 300)
+    if proc.returncode:
+        raise RuntimeError(f"bench/_plain_sdk.py failed with exit code {proc.returncode}")
+    return float(json.loads(out)["cpu_ms_per_call"])
+
+
+async def bench(n: int, n_base: int, fake: FakeGemini, profile: Path | None) -> dict[str, Any]:
     with environment() as env:
         return {
             "offline": await run(env, n, 1000, "J"),
             "gemini": await run(env, n, 1000, "G", fake, profile),
             "base": await run(env, n_base, 4, "K"),
+            "plain_ms": await plain_sdk_ms_per_call(fake, 3 * n),
         }
 
 
@@ -202,6 +221,18 @@ def main() -> int:
     ratio, speedup = gemini["wall"] / offline["wall"], extrapolated / offline["wall"]
     print(
         f"gemini / offline wall: {ratio:.2f}x; offline vs 4 at a time (extrapolated to {n}): {speedup:.0f}x"
+    )
+    plain = results["plain_ms"]
+    ours = (gemini["cpu"] - offline["cpu"]) / gemini["calls"] * 1000
+    bound = max(offline["wall"], offline["cpu"] + gemini["calls"] * plain / 1000)
+    allowed = (GEMINI_TARGET * offline["wall"] - offline["cpu"]) / gemini["calls"] * 1000
+    print(
+        f"plain google-genai client (bench/_plain_sdk.py): {plain:.2f} ms of CPU per call; the worker's "
+        f"Gemini run over its offline run: {ours:.2f} ms per call ({ours / plain:.2f}x the plain client)"
+    )
+    print(
+        f"with the SDK's cost alone: {bound:.1f} s, {bound / offline['wall']:.2f}x offline "
+        f"(the {GEMINI_TARGET:g}x target leaves {allowed:.2f} ms of CPU per call)"
     )
     if args.quick:
         print("targets: they apply to the full run (1,000 jobs), not to --quick")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import time
 import traceback
@@ -18,6 +19,7 @@ from redis.asyncio import Redis
 from testgen.core.config import Settings
 from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
 from testgen.generation.llm.gemini import GeminiProvider
+from testgen.generation.llm.gemini_request import generate_config
 from testgen.generation.llm.prompt import FENCE, SYSTEM_INSTRUCTION, build_prompt, response_schema
 from testgen.generation.planning import plan_batches
 from tests.fake_gemini import FakeGemini
@@ -408,7 +410,11 @@ async def test_the_body_sent_is_the_one_the_sdk_builds_from_its_own_types(
     fake: FakeGemini, make_provider: MakeProvider
 ) -> None:
     """The cached config of generation/llm/gemini_request.py changes what the SDK costs, not what it
-    sends: the same body as a plain client with the SDK's own types, for two batch shapes."""
+    sends: the same body as a plain client with the SDK's own types, for two batch shapes. The SDK
+    gets it without a copy, and after the calls it is still what was built."""
+    shared = generate_config(5, 3)
+    built = shared.model_dump()
+    assert copy.deepcopy(shared) is shared
     provider = make_provider()
     session = aiohttp.ClientSession()
     options = types.HttpOptions(base_url=fake.url, api_version="v1beta", aiohttp_client=session)
@@ -428,6 +434,7 @@ async def test_the_body_sent_is_the_one_the_sdk_builds_from_its_own_types(
             )
             ours, theirs = fake.requests[-2:]
             assert ours.body == theirs.body and ours.path == theirs.path
+        assert generate_config(5, 3) is shared and shared.model_dump() == built
     finally:
         await plain.aio.aclose()
         await session.close()
