@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import random
 import signal
 import socket
 import subprocess
@@ -60,8 +61,23 @@ def is_alive_tcp(port: int) -> bool:
         return _ping(sock)
 
 
+# Loopback ports handed out for servers started next: below the ephemeral ranges of Linux (32768-60999),
+# macOS and Windows (49152-65535), where an outgoing connection could take a port the kernel had just
+# offered as free before the server binds it.
+SERVER_PORTS = range(20000, 32768)
+PORT_TRIES = 50
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A loopback port nothing listens on, for a server about to be started."""
+    for port in random.sample(SERVER_PORTS, PORT_TRIES):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # that range is full: any port
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
