@@ -4,6 +4,7 @@ usage report, the quality report, stale test cases after a story changes."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from testgen.core.config import OFFLINE_MODEL, Settings
 from testgen.core.database import create_sessionmaker
+from testgen.core.redis_keys import budget_holds_key, lease_key
+from testgen.data import usage
 from testgen.data.schemas import Scenario
 from testgen.data.schemas import TestCaseDraft as Draft
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats
@@ -23,6 +26,7 @@ from testgen.generation.llm.prompt import INSTRUCTIONS_FENCE, SAVED_FENCE, SYSTE
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.generate import run_generation
 from testgen.worker.job_rows import JobRows
+from testgen.worker.reaper import lease
 from testgen.worker.regenerate import run_regeneration
 from testgen.worker.resources import WorkerResources
 from tests.helpers import make_story
@@ -219,6 +223,72 @@ async def test_a_job_over_the_budget_fails_before_any_call_and_a_spent_budget_is
         ("offline", OFFLINE_MODEL, 1, spent)
     ]
     assert (await client.get(f"{project}/usage?days=0")).status_code == 422
+
+
+class Gate(Recording):
+    """Recording, whose calls wait for `opened`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked, self.opened = asyncio.Event(), asyncio.Event()
+
+    async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult:
+        self.asked.set()
+        await self.opened.wait()
+        return await super().generate_batch(request, model)
+
+
+async def test_jobs_running_at_once_cannot_together_pass_the_budget(
+    client: AsyncClient, resources: WorkerResources, redis: Redis
+) -> None:
+    """A running job holds its estimated tokens: a second job that would pass the budget with them fails
+    before any call, while the first runs; once it has ended its hold is gone."""
+    story = await make_story(client, "US-001")
+    await make_story(client, "US-002")
+    project_id = story["project_id"]
+    project = f"/projects/{project_id}"
+    await client.patch(project, json={"token_budget_daily": 1_000_000})
+    options = {"num_test_cases": 2, "scenarios_per_test_case": 2}
+    first = (await client.post("/generate-test-cases/US-001/queue", json=options)).json()
+    gate = Gate()
+    resources.providers = ProviderSet({resources.settings.provider: gate}, resources.settings)
+    await redis.set(lease_key(first["task_id"]), b"1", ex=60)  # as the worker's claim takes it
+
+    async def run_first() -> None:
+        async with lease(redis, first["task_id"]):
+            await run_generation(resources, first["task_id"])
+
+    running = asyncio.create_task(run_first())
+    await asyncio.wait_for(gate.asked.wait(), 10)
+    holds = await redis.hgetall(budget_holds_key(project_id, usage.today()))
+    needed = int(holds[first["task_id"].encode()])
+    await client.patch(project, json={"token_budget_daily": needed + needed // 2})  # room for one job
+
+    second = Recording()
+    failed = await run(client, resources, second, "US-002", **options)
+    assert failed["status"] == "failed" and failed["error"]["type"] == "budget", failed
+    assert f"{needed} of it held by its running jobs" in failed["error"]["message"]
+    assert second.requests == []
+
+    gate.opened.set()
+    await asyncio.wait_for(running, 10)
+    assert (await client.get(first["status_url"])).json()["status"] == "completed"
+    assert await resources.holds.hold(project_id, "probe", 0, usage.today()) == 0
+
+
+async def test_the_hold_of_a_job_whose_worker_died_does_not_count(
+    client: AsyncClient, resources: WorkerResources, redis: Redis
+) -> None:
+    story = await make_story(client, "US-001")
+    await client.patch(f"/projects/{story['project_id']}", json={"token_budget_daily": 1_000_000})
+    await resources.holds.hold(story["project_id"], "ghost", 999_999, usage.today())
+    await redis.set(lease_key("ghost"), b"1", ex=60)
+    failed = await run(client, resources, Recording())
+    assert failed["status"] == "failed" and failed["error"]["type"] == "budget"
+
+    await redis.delete(lease_key("ghost"))  # its worker died: the lease lapsed
+    done = await run(client, resources, Recording())
+    assert done["status"] == "completed", done
 
 
 # --- 7. the quality report ----------------------------------------------------------------------

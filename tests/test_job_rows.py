@@ -154,29 +154,33 @@ async def test_a_failing_item_fails_only_its_own_caller() -> None:
     assert await coalescer.submit(15) == 15  # and it keeps working
 
 
-async def test_a_story_without_saved_tests_or_budget_needs_no_second_read() -> None:
+async def test_a_story_without_saved_tests_needs_no_second_read() -> None:
     asked: list[str] = []
+    saved = [SavedCase(id=1, story_id="US-9", title="saved", scenarios=[])]
 
     class Rows:
         async def context(self, story_id: str, project_id: int | None) -> Context:
             asked.append(story_id)
-            return ProjectSettings("house style", 100, "es"), 40, []
+            return ProjectSettings("house style", 100, "es"), saved
 
     res = cast(WorkerResources, SimpleNamespace(rows=Rows()))
     story = UserStory(id="US-9", title="t", acceptance_criteria=["a"], project_id=7)
-    plain = await load_context(res, story, StoryExtras(ProjectSettings("house style", None, "es"), False))
+    for budget in (None, 100):  # the budget's spending is read when the job holds its tokens
+        plain = await load_context(
+            res, story, StoryExtras(ProjectSettings("house style", budget, "es"), False)
+        )
+        assert (plain.project_id, plain.instructions, plain.budget, plain.project_language, plain.saved) == (
+            7,
+            "house style",
+            budget,
+            "es",
+            [],
+        )
     assert asked == []
-    assert (plain.project_id, plain.instructions, plain.budget, plain.project_language) == (
-        7,
-        "house style",
-        None,
-        "es",
-    )
     for extras in (
-        StoryExtras(ProjectSettings("house style", 100, "es"), False),  # a budget: today's spending
         StoryExtras(ProjectSettings("house style", None, "es"), True),  # saved tests: read them
         None,  # nothing read with the job
     ):
         context = await load_context(res, story, extras)
-        assert (context.budget, context.spent_today) == (100, 40)
-    assert asked == ["US-9"] * 3
+        assert (context.budget, context.saved) == (100, saved)
+    assert asked == ["US-9"] * 2

@@ -52,11 +52,14 @@ def budget_spent(project_id: int, budget: int, spent: int) -> str:
     )
 
 
-def budget_too_small(project_id: int, budget: int, spent: int, needed: int) -> str:
+def budget_too_small(project_id: int, budget: int, spent: int, held: int, needed: int) -> str:
+    running = f", {held} of it held by its running jobs" if held else ""
     return (
-        f"This job needs about {needed} tokens, but project {project_id} has {max(0, budget - spent)} "
-        f"of its daily token budget of {budget} (token_budget_daily) left today; ask for fewer test "
-        "cases, raise the budget, or try again after 00:00 UTC"
+        f"This job needs about {needed} tokens, but project {project_id} has {max(0, budget - spent - held)} "
+        f"of its daily token budget of {budget} (token_budget_daily) left today{running}; ask for fewer "
+        "test cases, raise the budget, or try again "
+        + ("when those jobs end or " if held else "")
+        + "after 00:00 UTC"
     )
 
 

@@ -5,6 +5,8 @@ The API and the workers meet only here, in Redis and in the database: both impor
 
 from __future__ import annotations
 
+import datetime as dt
+
 PREFIX = "testgen:"
 
 QUEUE_NAME = f"{PREFIX}queue"  # arq's queue (a sorted set of job ids)
@@ -43,6 +45,11 @@ def cancel_key(task_id: str) -> str:
 def lease_key(task_id: str) -> str:
     """Renewed by the worker running the job; a lapsed lease means that worker is gone."""
     return f"{PREFIX}job:{task_id}:lease"
+
+
+def budget_holds_key(project_id: int, day: dt.date) -> str:
+    """The tokens a project's running jobs hold against its budget on a UTC day (task id -> tokens)."""
+    return f"{PREFIX}budget:{project_id}:{day.isoformat()}"
 
 
 def reap_key(task_id: str) -> str:

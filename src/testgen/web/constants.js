@@ -17,7 +17,7 @@ export const ROLE_LABELS = Object.fromEntries(
 export const ROLE_OF = Object.fromEntries(Object.entries(S).map(([role, status]) => [status, role]));
 // What to do about a failed job, by its error type (the message itself says what went wrong).
 const HINTED = ["upstream", "invalid_request", "auth", "model_not_found", "input_too_long", "rate_limit",
-  "timeout", "worker_lost", "bad_output"];
+  "timeout", "worker_lost", "bad_output", "budget", "nothing_changed"];
 export const ERROR_HINTS = Object.fromEntries(HINTED.map((type) => [type, t(`hint.${type}`)]));
 export const DEFAULT_ERROR_HINT = t("hint.default");
 export const PRIORITIES = ["low", "medium", "high", "critical"];

@@ -91,7 +91,7 @@ async def _generate(
     batches = [
         dataclasses.replace(b, saved_tests=covered, instructions=context.instructions) for b in planned
     ]
-    context.check_budget(batches)
+    await context.hold_budget(res, run.job.id, batches)
     await run.report(
         JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
     )

@@ -23,13 +23,14 @@ from testgen.worker.coalescer import Coalescer
 
 Change = tuple[str, Transition, dict[str, Any], dict[str, Any] | None]  # the last: a usage ledger row
 ContextKey = tuple[str, int | None]  # a story and its project
-# The project's settings (None without a project), the tokens it spent today, the story's saved test cases.
-Context = tuple[repository.ProjectSettings | None, int, list[TestCase]]
+# The project's settings (None without a project) and the story's saved test cases.
+Context = tuple[repository.ProjectSettings | None, list[TestCase]]
 
 
 class JobRows:
     """Coalesced `load` (a job with its story) and conditional `change` of job rows; and, as coalesced,
-    what a generation job reads besides (`context`); a change may add a row to the usage ledger."""
+    what a generation job reads besides (`context`, `spent_today`); a change may add a row to the usage
+    ledger."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -37,6 +38,7 @@ class JobRows:
         self._loads: Coalescer[str, Loaded | None] = Coalescer(self._load_many)
         self._changes: Coalescer[Change, bool] = Coalescer(self._change_many)
         self._contexts: Coalescer[ContextKey, Context] = Coalescer(self._context_many)
+        self._spent: Coalescer[int, int] = Coalescer(self._spent_many)
 
     async def context(self, story_id: str, project_id: int | None) -> Context:
         return await self._contexts.submit((story_id, project_id))
@@ -46,12 +48,18 @@ class JobRows:
         project_ids = list({project for _, project in keys if project is not None})
         async with self._standalone.connect() as connection:
             projects, cases = await repository.load_story_contexts(connection, story_ids, project_ids)
-            budgeted = [pid for pid, p in projects.items() if p.token_budget_daily is not None]
-            spent = await usage.spent_today_many(connection, budgeted) if budgeted else {}
         return [
-            (projects.get(project) if project is not None else None, spent.get(project or 0, 0), cases[story])
-            for story, project in keys
+            (projects.get(project) if project is not None else None, cases[story]) for story, project in keys
         ]
+
+    async def spent_today(self, project_id: int) -> int:
+        """The tokens the project's jobs recorded today (UTC), read after the call."""
+        return await self._spent.submit(project_id)
+
+    async def _spent_many(self, project_ids: list[int]) -> list[int]:
+        async with self._standalone.connect() as connection:
+            spent = await usage.spent_today_many(connection, list(dict.fromkeys(project_ids)))
+        return [spent.get(project, 0) for project in project_ids]
 
     async def load(self, task_id: str) -> Loaded | None:
         """The job, its story and what generation reads besides (None, None for a project's job), or

@@ -103,7 +103,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         saved_tests=context.covered_tests(),
         instructions=context.instructions,
     )
-    context.check_budget([request])
+    await context.hold_budget(res, run.job.id, [request])
     with batch_span(0, 1, request.scenario_count, provider.name, provider.model):
         answer = await provider.generate_batch(request)
     if not answer.test_cases:

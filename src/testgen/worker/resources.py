@@ -11,6 +11,7 @@ from testgen.core.config import Settings
 from testgen.generation.llm.factory import ProviderSet
 from testgen.jira.client import JiraClient
 from testgen.streaming.progress_store import ProgressStore
+from testgen.worker.budget_holds import BudgetHolds
 from testgen.worker.job_rows import JobRows
 from testgen.worker.publisher import Publisher
 
@@ -27,6 +28,8 @@ class WorkerResources:
     running: int = 0  # jobs this worker runs now (reported with its heartbeat)
     running_changed: asyncio.Event = field(default_factory=asyncio.Event)
     publisher: Publisher = field(init=False)  # the store's publishes, coalesced across jobs
+    holds: BudgetHolds = field(init=False)  # tokens running jobs hold against their project's budget
 
     def __post_init__(self) -> None:
         self.publisher = Publisher(self.store)
+        self.holds = BudgetHolds(self.store.redis)

@@ -26,7 +26,6 @@ class StoryContext:
     instructions: str = ""
     budget: int | None = None
     project_language: str | None = None
-    spent_today: int = 0
     saved: Sequence[TestCase] = field(default_factory=list)
 
     def covered_tests(self) -> list[CoveredTest]:
@@ -42,14 +41,19 @@ class StoryContext:
             for s in case.scenarios
         ]
 
-    def check_budget(self, batches: Sequence[BatchRequest]) -> None:
-        """Fail the job before any model call when it would take the project past its daily budget."""
+    async def hold_budget(self, res: WorkerResources, task_id: str, batches: Sequence[BatchRequest]) -> None:
+        """Hold the job's estimated tokens against its project's daily budget (worker/budget_holds.py),
+        or fail the job before any model call when they would take the project past it, with what the
+        project recorded today and what its other running jobs hold."""
         if self.budget is None or self.project_id is None:
             return
-        needed = estimate_tokens(batches)
-        if self.spent_today + needed > self.budget:
+        needed, day = estimate_tokens(batches), usage.today()
+        held = await res.holds.hold(self.project_id, task_id, needed, day)
+        spent = await res.rows.spent_today(self.project_id)  # after the hold: see budget_holds
+        if spent + held + needed > self.budget:
+            await res.holds.release(self.project_id, task_id, day)
             raise JobFailed(
-                "budget", messages.budget_too_small(self.project_id, self.budget, self.spent_today, needed)
+                "budget", messages.budget_too_small(self.project_id, self.budget, spent, held, needed)
             )
 
     def ledger_row(
@@ -75,14 +79,11 @@ class StoryContext:
 
 async def load_context(res: WorkerResources, story: UserStory, extras: StoryExtras | None) -> StoryContext:
     """The story's context. `extras` (read with the job) spare the read when the story has no saved
-    test cases and its project no daily budget, as for most stories."""
+    test cases, as for most stories."""
     if extras is not None and not extras.has_saved_tests:
-        if extras.project is None:
-            return StoryContext()
-        if extras.project.token_budget_daily is None:
-            return _with_project(StoryContext(), story, extras.project)
-    project, spent, saved = await res.rows.context(story.id, story.project_id)
-    context = StoryContext(saved=saved, spent_today=spent)
+        return _with_project(StoryContext(), story, extras.project) if extras.project else StoryContext()
+    project, saved = await res.rows.context(story.id, story.project_id)
+    context = StoryContext(saved=saved)
     return _with_project(context, story, project) if project is not None else context
 
 
