@@ -16,13 +16,19 @@ from alembic.config import Config
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from testgen.api.app import create_app
 from testgen.core import embedded_redis
 from testgen.core.config import Settings
-from testgen.core.database import create_engine
+from testgen.core.database import create_engine, create_sessionmaker
+from testgen.generation.llm.base import LLMProvider
+from testgen.generation.llm.factory import ProviderSet
+from testgen.generation.llm.offline import OfflineProvider
+from testgen.streaming.progress_store import ProgressStore
+from testgen.worker.job_rows import JobRows
 from testgen.worker.options import worker_options
+from testgen.worker.resources import WorkerResources
 from testgen.worker.wakeable import WakeableWorker
 from tests.helpers import wait_for
 
@@ -71,6 +77,35 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+def worker_provider() -> LLMProvider:
+    """The provider `resources` runs jobs with (a test module may override it)."""
+    return OfflineProvider()
+
+
+@pytest.fixture
+def resources(
+    settings: Settings,
+    redis: Redis,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker_provider: LLMProvider,
+) -> WorkerResources:
+    """What a worker's jobs share, for tests that run a job function directly."""
+    return WorkerResources(
+        settings=settings,
+        sessionmaker=sessionmaker,
+        store=ProgressStore(redis, settings.keep_result_s),
+        providers=ProviderSet({settings.provider: worker_provider}, settings),
+        rows=JobRows(engine),
+    )
 
 
 @pytest.fixture

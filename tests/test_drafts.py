@@ -8,13 +8,10 @@ import asyncio
 import hashlib
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from testgen.core.config import OFFLINE_MODEL, Settings
-from testgen.core.database import create_sessionmaker
+from testgen.core.config import OFFLINE_MODEL
 from testgen.core.redis_keys import budget_holds_key, lease_key
 from testgen.data import usage
 from testgen.data.schemas import Scenario
@@ -23,9 +20,7 @@ from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats
 from testgen.generation.llm.factory import ProviderSet
 from testgen.generation.llm.offline import OfflineProvider
 from testgen.generation.llm.prompt import INSTRUCTIONS_FENCE, SAVED_FENCE, SYSTEM_INSTRUCTION, build_prompt
-from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.generate import run_generation
-from testgen.worker.job_rows import JobRows
 from testgen.worker.reaper import lease
 from testgen.worker.regenerate import run_regeneration
 from testgen.worker.resources import WorkerResources
@@ -69,24 +64,6 @@ class Repeater(Recording):
             for slot in request.slots
         ]
         return BatchResult(cases, CallStats(calls=1, prompt_tokens=70, output_tokens=30, total_tokens=100))
-
-
-@pytest.fixture
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(engine)
-
-
-@pytest.fixture
-async def resources(
-    settings: Settings, redis: Redis, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
-) -> WorkerResources:
-    return WorkerResources(
-        settings=settings,
-        sessionmaker=sessionmaker,
-        store=ProgressStore(redis, settings.keep_result_s),
-        providers=ProviderSet({settings.provider: OfflineProvider()}, settings),
-        rows=JobRows(engine),
-    )
 
 
 async def run(

@@ -7,11 +7,10 @@ import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen.api.services import review
 from testgen.core.config import Settings
-from testgen.core.database import create_sessionmaker
 from testgen.core.redis_keys import events_key, state_key
 from testgen.data import models, repository
 from testgen.data.schemas import Scenario
@@ -28,9 +27,7 @@ from testgen.generation.llm.factory import ProviderSet
 from testgen.generation.llm.offline import OfflineProvider
 from testgen.generation.llm.prompt import build_prompt
 from testgen.generation.quality import coverage, duplicate_positions
-from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.generate import run_generation
-from testgen.worker.job_rows import JobRows
 from testgen.worker.regenerate import run_regeneration
 from testgen.worker.resources import WorkerResources
 from tests.conftest import run_worker
@@ -56,11 +53,6 @@ def save_url(task_id: str) -> str:
 
 def regenerate_url(task_id: str, index: int | str) -> str:
     return f"/generate-test-cases/{task_id}/test-cases/{index}/regenerate"
-
-
-@pytest.fixture
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(engine)
 
 
 async def count_test_cases(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
@@ -509,16 +501,8 @@ def only(provider: LLMProvider, settings: Settings) -> ProviderSet:
 
 
 @pytest.fixture
-async def resources(
-    settings: Settings, redis: Redis, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
-) -> WorkerResources:
-    return WorkerResources(
-        settings=settings,
-        sessionmaker=sessionmaker,
-        store=ProgressStore(redis, settings.keep_result_s),
-        providers=only(EchoingProvider(), settings),
-        rows=JobRows(engine),
-    )
+def worker_provider() -> LLMProvider:
+    return EchoingProvider()
 
 
 async def test_duplicates_are_replaced_and_counts_stay_exact(

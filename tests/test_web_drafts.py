@@ -13,10 +13,10 @@ from playwright.async_api import Page, Request, expect
 from testgen.data.schemas import Scenario
 from testgen.worker.resources import WorkerResources
 from tests.helpers import make_story
-from tests.test_drafts import Recording, Repeater, resources, run, save, sessionmaker
+from tests.test_drafts import Recording, Repeater, run, save
 from tests.test_web import CHROMIUM, api_keys, browser, page, settings, shot
 
-__all__ = ["api_keys", "browser", "page", "resources", "sessionmaker", "settings"]  # fixtures
+__all__ = ["api_keys", "browser", "page", "settings"]  # fixtures
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (see tests/test_web.py)")
 
