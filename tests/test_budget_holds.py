@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from testgen.core.redis_keys import budget_holds_key, lease_key
 from testgen.worker.budget_holds import HOLD_TTL_S, BudgetHolds
+from testgen.worker.reaper import LEASE_TTL_S
 
 DAY = dt.date(2026, 12, 1)
 
@@ -34,3 +35,11 @@ async def test_a_hold_counts_for_the_other_jobs_while_its_lease_lives(redis: Red
 
     await holds.release(7, "a", DAY)
     assert await redis.hgetall(key) == {}
+
+
+async def test_a_job_without_a_lease_takes_it_with_its_hold(redis: Redis) -> None:
+    """arq's own worker does not take the lease when it claims a job: the hold does, so that it counts."""
+    holds = BudgetHolds(redis)
+    assert await holds.hold(7, "d", 100, DAY) == 0
+    assert 0 < await redis.ttl(lease_key("d")) <= LEASE_TTL_S
+    assert await holds.hold(7, "e", 10, DAY) == 100

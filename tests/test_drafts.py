@@ -229,7 +229,6 @@ async def test_jobs_running_at_once_cannot_together_pass_the_budget(
     first = (await client.post("/generate-test-cases/US-001/queue", json=options)).json()
     gate = Gate()
     resources.providers = ProviderSet({resources.settings.provider: gate}, resources.settings)
-    await redis.set(lease_key(first["task_id"]), b"1", ex=60)  # as the worker's claim takes it
 
     async def run_first() -> None:
         async with lease(redis, first["task_id"]):
@@ -258,8 +257,7 @@ async def test_the_hold_of_a_job_whose_worker_died_does_not_count(
 ) -> None:
     story = await make_story(client, "US-001")
     await client.patch(f"/projects/{story['project_id']}", json={"token_budget_daily": 1_000_000})
-    await resources.holds.hold(story["project_id"], "ghost", 999_999, usage.today())
-    await redis.set(lease_key("ghost"), b"1", ex=60)
+    await resources.holds.hold(story["project_id"], "ghost", 999_999, usage.today())  # takes its lease
     failed = await run(client, resources, Recording())
     assert failed["status"] == "failed" and failed["error"]["type"] == "budget"
 
