@@ -5,9 +5,8 @@ A job of a project with a budget holds its estimated tokens in Redis (a hash per
 task id -> tokens) before its first model call. A hold counts while the job's lease lives: when the
 job ends, or its worker dies, the lease goes and so does the hold (the next job to look removes it).
 The hold takes the job's lease if the claim did not (arq's own worker, `arq workers.WorkerSettings`,
-leaves that to the lease's first renewal).
-The job's tokens are recorded in the database before its lease is deleted, so for a moment they count
-twice, never zero times.
+leaves that to the lease's first renewal). The job's tokens are recorded in the database before its
+lease is deleted, so for a moment they count twice, never zero times.
 
 The order matters: hold first, then read what the project spent. A job that finishes in between has
 either recorded its tokens before that read, or still held them when ours were held. The Lua script

@@ -81,7 +81,8 @@ async def load_context(res: WorkerResources, story: UserStory, extras: StoryExtr
     """The story's context. `extras` (read with the job) spare the read when the story has no saved
     test cases, as for most stories."""
     if extras is not None and not extras.has_saved_tests:
-        return _with_project(StoryContext(), story, extras.project) if extras.project else StoryContext()
+        project = extras.project
+        return _with_project(StoryContext(), story, project) if project is not None else StoryContext()
     project, saved = await res.rows.context(story.id, story.project_id)
     context = StoryContext(saved=saved)
     return _with_project(context, story, project) if project is not None else context
