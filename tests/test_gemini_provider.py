@@ -378,8 +378,10 @@ async def test_many_calls_at_once_share_one_aiohttp_pool_sized_to_the_bound(
     fake: FakeGemini, make_provider: MakeProvider
 ) -> None:
     """150 calls at once: all in flight together, through one aiohttp pool of 150 connections (the
-    transport that costs the least CPU per call, see generation/llm/http_pool.py)."""
-    fake.latency_s = 0.5
+    transport that costs the least CPU per call, see generation/llm/http_pool.py). Each call takes 3 s,
+    so that a busy machine still sends the last call before the first has its answer (0.5 s was seen
+    to let 10 finish first on a CI machine running other tests)."""
+    fake.latency_s = 3.0
     provider = make_provider(llm_max_concurrency=150)
     request = batches(1, 1)[0]
     results = await asyncio.gather(*(provider.generate_batch(request) for _ in range(150)))
