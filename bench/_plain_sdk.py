@@ -27,6 +27,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from _harness import CRITERIA
 from google import genai
 from google.genai import types
 from openai import AsyncOpenAI
@@ -37,7 +38,6 @@ from testgen.generation.llm.base import StoryText
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt, response_schema
 from testgen.generation.planning import plan_batches
 
-CRITERIA = ["A reset link is emailed", "The link expires after 1 hour", "Old passwords are rejected"]
 WARM_UP = 100
 SDKS = ("google-genai", "openai")
 

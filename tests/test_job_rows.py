@@ -34,6 +34,13 @@ async def maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return maker
 
 
+def statements(engine: AsyncEngine) -> list[str]:
+    """The SQL of every statement the engine runs from now on."""
+    sent: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda _c, _cur, sql, *_: sent.append(sql))
+    return sent
+
+
 def count_commits(engine: AsyncEngine) -> list[int]:
     commits: list[int] = []
     event.listen(engine.sync_engine, "commit", lambda _conn: commits.append(1))
@@ -69,14 +76,10 @@ async def test_a_lone_change_is_one_statement_and_keeps_its_guard(
     engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]
 ) -> None:
     rows = JobRows(engine)
-    statements: list[str] = []
-    event.listen(
-        engine.sync_engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql)
-    )
-    commits = count_commits(engine)
+    sent, commits = statements(engine), count_commits(engine)
     assert await rows.change("job-1", START, {"progress": 5, "attempts": 1}) is True
     assert await rows.change("done", START, {"progress": 5, "attempts": 1}) is False  # cancelled: final
-    assert [s.split()[0] for s in statements] == ["UPDATE", "UPDATE"] and commits == []
+    assert [s.split()[0] for s in sent] == ["UPDATE", "UPDATE"] and commits == []
     async with maker() as s:
         jobs = {j.id: j for j in (await s.execute(select(GenerationJob))).scalars()}
     assert (jobs["job-1"].status, jobs["job-1"].progress) == ("started", 5)
@@ -87,19 +90,15 @@ async def test_loads_are_coalesced_and_missing_jobs_are_none(
     engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]
 ) -> None:
     rows = JobRows(engine)
-    selects: list[str] = []
-    event.listen(
-        engine.sync_engine,
-        "before_cursor_execute",
-        lambda _c, _cur, statement, *_: selects.append(statement) if statement.startswith("SELECT") else None,
-    )
+    sent = statements(engine)
     loaded = await asyncio.gather(rows.load("job-0"), rows.load("job-5"), rows.load("nope"))
     assert [(job.id, story.id) for job, story, _ in filter(None, loaded)] == [
         ("job-0", "US-1"),
         ("job-5", "US-1"),
     ]
     assert loaded[2] is None
-    assert len(selects) == 2  # three loads: the first alone, at once; the two that queued meanwhile together
+    # Three loads: the first alone, at once; the two that queued meanwhile together.
+    assert len([s for s in sent if s.startswith("SELECT")]) == 2
 
 
 async def test_a_load_brings_the_project_settings_and_whether_there_are_saved_tests(
