@@ -1,0 +1,34 @@
+"""Every error type a failed job carries in its `error.type`, in one place.
+
+The page shows a hint per type (messages `hint.<type>` in core/locales) and the metrics count
+failed jobs by it; producers raise `LLMError`, `JiraError` or `JobFailed` with one of these.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorType(StrEnum):
+    # The model server (generation/llm)
+    auth = "auth"  # the key was refused (also Jira's credentials)
+    rate_limit = "rate_limit"  # still rate-limited after the retries, or the quota is used up
+    timeout = "timeout"  # no answer in time (also the whole job past JOB_TIMEOUT_S)
+    upstream = "upstream"  # the server failed or could not be reached
+    invalid_request = "invalid_request"  # the server refused the request
+    model_not_found = "model_not_found"
+    input_too_long = "input_too_long"  # the prompt is past the model's context
+    bad_output = "bad_output"  # unusable answers, every re-ask included
+    configuration = "configuration"  # a provider or Jira this worker has not configured
+    # The job itself (worker)
+    budget = "budget"  # the project's daily token budget would be passed
+    nothing_changed = "nothing_changed"  # an update with no criterion to regenerate
+    worker_lost = "worker_lost"  # the reaper gave up after the job's worker vanished too often
+    internal = "internal"  # a bug or a malformed task: see the worker log
+    # Jira import (jira/client.py)
+    jql = "jql"  # Jira rejected the search
+    rate_limited = "rate_limited"  # Jira kept answering 429/503
+    unreachable = "unreachable"  # Jira could not be reached
+    jira = "jira"  # any other failure of Jira
+    # A type this code does not know (a row written by another version)
+    unknown = "unknown"
