@@ -23,6 +23,7 @@ class ErrorType(StrEnum):
     # The job itself (worker)
     budget = "budget"  # the project's daily token budget would be passed
     nothing_changed = "nothing_changed"  # an update with no criterion to regenerate
+    conflict = "conflict"  # a regeneration whose draft was saved or discarded meanwhile
     worker_lost = "worker_lost"  # the reaper gave up after the job's worker vanished too often
     internal = "internal"  # a bug or a malformed task: see the worker log
     # Jira import (jira/client.py)
