@@ -14,15 +14,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 
 from sqlalchemy import insert  # noqa: E402
@@ -34,8 +35,7 @@ from testgen.core.database import create_engine  # noqa: E402
 from testgen.core.languages import detect_story_language  # noqa: E402
 from testgen.data import migrations  # noqa: E402
 from testgen.data.models import Project, UserStory  # noqa: E402
-from testgen.worker.options import worker_options  # noqa: E402
-from testgen.worker.wakeable import WakeableWorker  # noqa: E402
+from tests.support.harness import cpu_s, rss_mb, run_worker  # noqa: E402, F401  (the benchmarks' share)
 
 # The benchmarks are one client doing the work of many: the per-client limits are off.
 NO_CLIENT_LIMITS = {"rate_limit_per_minute": 0, "max_jobs_in_flight_per_key": 0, "max_streams_per_key": 0}
@@ -213,30 +213,6 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-@asynccontextmanager
-async def run_worker(settings: Settings, cls: type = WakeableWorker, **options: Any) -> AsyncIterator[Any]:
-    """An arq worker (ours by default) on the current event loop, as the tests run it."""
-    w = cls(**{**worker_options(settings), **options}, ctx={"settings": settings}, handle_signals=False)
-    task = asyncio.create_task(w.main())
-    try:
-        yield w
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        if w.tasks:
-            await asyncio.wait(list(w.tasks.values()), timeout=2)
-        with contextlib.suppress(asyncio.CancelledError):
-            await w.close()
 
 
 async def sse_client(

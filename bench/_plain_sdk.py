@@ -8,8 +8,8 @@ the config (`client.aio.models.generate_content`), or openai's `AsyncOpenAI` (`c
 with the answer's JSON schema, the SDK's retries off; Gemini also serves this API). It sends the prompts
 a job of 15 x 3 scenarios sends (its three batches in turn) to the server at URL, Gemini-compatible or
 OpenAI-compatible, and prints, as JSON, the CPU time this process spent per call. Without a URL it
-starts the tests' fake server (tests/fake_gemini.py or tests/fake_openai.py, answering at once) in a
-child process. It runs in a process of its own, on the worker's event loop and garbage-collector
+starts the tests' fake server (tests/support/fake_gemini.py or tests/support/fake_openai.py, answering
+at once) in a child process. It runs in a process of its own, on the worker's event loop and garbage-collector
 settings, so that only the client's own work is counted. bench/bench_jobs.py runs it against its fake
 Gemini.
 """
@@ -112,8 +112,8 @@ async def cpu_per_call(sdk: str, url: str, calls: int, concurrency: int) -> floa
 
 def _serve(sdk: str, urls: Any) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.fake_gemini import FakeGemini
-    from tests.fake_openai import FakeOpenAI
+    from tests.support.fake_gemini import FakeGemini
+    from tests.support.fake_openai import FakeOpenAI
 
     with (FakeGemini if sdk == "google-genai" else FakeOpenAI)(latency_s=0.0) as fake:
         urls.put(fake.url)

@@ -49,7 +49,7 @@ async def measure(env: Env, n: int) -> dict[str, Any]:
             r = await http.post(f"/generate-test-cases/{story}/queue", json={})
             r.raise_for_status()
             task = r.json()["task_id"]
-        rss_idle = rss_mb(proc.pid)
+        rss_idle = rss_mb([proc.pid])
         redis = Redis.from_url(env.redis_url, single_connection_client=True)
         store = ProgressStore(redis, 3600)
         received: list[list[float]] = [[] for _ in range(EVENTS)]
@@ -76,7 +76,7 @@ async def measure(env: Env, n: int) -> dict[str, Any]:
                 await asyncio.sleep(0.02)
         await asyncio.wait_for(all_in.wait(), 120)
         conns = await api_connections(redis)
-        rss = rss_mb(proc.pid)
+        rss = rss_mb([proc.pid])
         latencies: list[float] = []
         snapshot = await store.get(task)
         assert snapshot is not None

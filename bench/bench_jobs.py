@@ -9,7 +9,7 @@ does (bulk_enqueue.enqueue_stories, 500 stories per call: rows in one transactio
 trip). Wall time = first enqueue -> last `finished_at` in the database; the worker's CPU time
 (user + system, from /proc) and its highest VmRSS (sampled every 0.1 s) are measured over the run,
 and so is this process's own CPU time (`bench CPU s`: its polling and, in the Gemini run, the fake
-server). The Gemini run goes through the real SDK to tests/fake_gemini.py (in this process, on its
+server). The Gemini run goes through the real SDK to tests/support/fake_gemini.py (in this process, on its
 own thread), which answers each call after 1 s. The 4-at-a-time baseline runs fewer jobs and is
 extrapolated linearly to the same count (a fixed 4-wide pipeline, so that is fair).
 
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _harness import ROOT, Env, environment, rss_mb, seed_stories, subprocess_worker, table, verdict
+from _harness import ROOT, Env, cpu_s, environment, rss_mb, seed_stories, subprocess_worker, table, verdict
 from sqlalchemy import func, select
 
 from testgen.api.services import bulk_enqueue
@@ -46,19 +46,13 @@ from testgen.data.schemas import BulkQueueRequest
 from testgen.streaming.progress_store import ProgressStore
 
 sys.path.insert(0, str(ROOT))
-from tests.fake_gemini import FakeGemini
+from tests.support.fake_gemini import FakeGemini
 
 OPTIONS = {"num_test_cases": 15, "scenarios_per_test_case": 3}  # 45 scenarios -> 3 batches of 15
 LATENCY_S = 1.0
 CHUNK = 500
 GEMINI_TARGET = 1.5
 SPEEDUP_TARGET = 20.0
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def run(
@@ -86,7 +80,7 @@ async def run(
     try:
         with subprocess_worker(env, **overrides) as proc:
             await asyncio.sleep(2.0)  # worker start-up (imports, Redis, DB) is not timed
-            cpu_before, own_before = cpu_s(proc.pid), cpu_s(os.getpid())
+            cpu_before, own_before = cpu_s([proc.pid]), cpu_s([os.getpid()])
             spy = (
                 await asyncio.create_subprocess_exec(
                     str(Path(sys.executable).parent / "py-spy"),
@@ -107,7 +101,7 @@ async def run(
             enqueue_s = (dt.datetime.now(dt.UTC) - t0).total_seconds()
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
-                peak = max(peak, rss_mb(proc.pid))
+                peak = max(peak, rss_mb([proc.pid]))
                 async with sessions() as session:
                     finished = await session.scalar(
                         select(func.count())
@@ -119,7 +113,7 @@ async def run(
                 await asyncio.sleep(0.1)
             else:
                 raise RuntimeError(f"{n} jobs did not finish in time")
-            cpu, own = cpu_s(proc.pid) - cpu_before, cpu_s(os.getpid()) - own_before
+            cpu, own = cpu_s([proc.pid]) - cpu_before, cpu_s([os.getpid()]) - own_before
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 await asyncio.wait_for(spy.wait(), 30)

@@ -27,8 +27,8 @@ from testgen.generation.llm.base import BatchRequest, LLMError, LLMProvider, Sto
 from testgen.generation.llm.gemini import GeminiProvider  # noqa: E402
 from testgen.generation.llm.openai_compat import OpenAIProvider  # noqa: E402
 from testgen.generation.planning import plan_batches  # noqa: E402
-from tests.fake_gemini import FakeGemini  # noqa: E402
-from tests.fake_openai import FakeOpenAI  # noqa: E402
+from tests.support.fake_gemini import FakeGemini  # noqa: E402
+from tests.support.fake_openai import FakeOpenAI  # noqa: E402
 
 TARGET_RATIO = 1.25
 STORY = StoryText(

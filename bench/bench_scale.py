@@ -56,6 +56,7 @@ from _harness import (
     PYTHON,
     ROOT,
     Env,
+    cpu_s,
     environment,
     free_port,
     pct,
@@ -146,25 +147,7 @@ def family(pid: int) -> list[int]:
     return children(pid) or [pid]
 
 
-def total_rss_mb(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            total += rss_mb(pid)
-    return total
-
-
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds the processes have used so far."""
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
 
 
 def machine_busy_s() -> float:
@@ -255,7 +238,7 @@ class RssSampler:
     async def _run(self) -> None:
         while True:
             for name, pid in self.groups.items():
-                self.peak[name] = max(self.peak[name], total_rss_mb(family(pid)))
+                self.peak[name] = max(self.peak[name], rss_mb(family(pid)))
             await asyncio.sleep(0.2)
 
     def __enter__(self) -> RssSampler:
@@ -613,7 +596,7 @@ async def run_fanout(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
             r.raise_for_status()
             task = r.json()["task_id"]
         pids = family(api.pid)
-        rss_idle = total_rss_mb(pids)
+        rss_idle = rss_mb(pids)
         files_idle = {pid: open_files(pid) for pid in pids}
         shares = [n // math.ceil(n / cfg.per_client_process)] * math.ceil(n / cfg.per_client_process)
         shares[0] += n - sum(shares)
@@ -642,7 +625,7 @@ async def run_fanout(env: Env, cfg: Config, redis: Redis) -> dict[str, Any]:
                 if not line or line[0] != "ready":
                     raise RuntimeError("an SSE client process exited before its clients connected")
                 connected, failed = connected + int(line[1]), failed + int(line[2])
-            rss = total_rss_mb(pids)
+            rss = rss_mb(pids)
             spread = [open_files(pid) - files_idle[pid] for pid in pids]
             store = ProgressStore(redis, 3600)
             snapshot = await store.get(task)

@@ -101,7 +101,7 @@ async def sampler(pids: dict[str, int], stats: Stats, interval: float = 5.0) -> 
     while True:  # first sample after `interval`: the worker imports lazily, RSS at t=0 means nothing
         await asyncio.sleep(interval)
         for name, pid in pids.items():
-            stats.rss[name].append(rss_mb(pid))
+            stats.rss[name].append(rss_mb([pid]))
         stats.connected_samples.append(stats.connected)
 
 
@@ -162,7 +162,7 @@ async def soak(seconds: float, n_jobs: int, n_clients: int, delay: float) -> dic
                 wall = time.monotonic() - started
             sample.cancel()
             for name, pid in (("api", api.pid), ("worker", worker.pid)):
-                stats.rss[name].append(rss_mb(pid))
+                stats.rss[name].append(rss_mb([pid]))
         checked = await verify(env.redis_url, stats)
     return {"stats": stats, "checked": checked, "wall": wall, "seconds": seconds}
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
 from alembic import command
-from alembic.config import Config
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -27,12 +24,8 @@ from testgen.generation.llm.factory import ProviderSet
 from testgen.generation.llm.offline import OfflineProvider
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
-from testgen.worker.options import worker_options
 from testgen.worker.resources import WorkerResources
-from testgen.worker.wakeable import WakeableWorker
-from tests.helpers import wait_for
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.harness import alembic_config, run_worker, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -45,13 +38,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = embedded_redis.start(data_dir=tmp_path_factory.mktemp("redis"), persist=False)
     yield server.url
     server.stop()
-
-
-def alembic_config(database_url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["database_url"] = database_url
-    cfg.attributes["configure_logger"] = False
-    return cfg
 
 
 async def _reset_postgres(url: str) -> None:
@@ -147,22 +133,6 @@ async def worker(settings: Settings, redis: Redis):  # type: ignore[no-untyped-d
     """A real arq worker with testgen's options, running on the test's event loop."""
     async with run_worker(settings) as w:
         yield w
-
-
-@asynccontextmanager
-async def run_worker(settings: Settings) -> AsyncIterator[WakeableWorker]:
-    w = WakeableWorker(**worker_options(settings), ctx={"settings": settings}, handle_signals=False)
-    task = asyncio.create_task(w.main())
-    try:
-        yield w
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        if w.tasks:  # let arq finish recording results of jobs that just ended
-            await asyncio.wait(list(w.tasks.values()), timeout=2)
-        with contextlib.suppress(asyncio.CancelledError):
-            await w.close()
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
 
     batch_max_scenarios: int = Field(default=15, ge=1, le=100)
     # Two scenarios whose given, when and then are each at least this % similar (same numbers and
-    # negations) are near-duplicates; the default is tuned on tests/test_similarity.py's examples.
+    # negations) are near-duplicates; the default is tuned on tests/unit/test_similarity.py's examples.
     duplicate_threshold: float = Field(default=85.0, ge=50, le=100)
     worker_max_jobs: int = Field(default=50, ge=1)
     job_timeout_s: int = Field(default=600, ge=1)

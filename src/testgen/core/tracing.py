@@ -103,7 +103,7 @@ def start_tracing(settings: Settings, service: str) -> bool:
             RedisInstrumentor().instrument()
         if not SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry:
             # Its declared range stops before SQLAlchemy 2.1, whose engine events it uses unchanged
-            # (tests/test_tracing.py checks the spans).
+            # (tests/api/test_tracing.py checks the spans).
             SQLAlchemyInstrumentor().instrument(skip_dep_check=True)
     return True
 

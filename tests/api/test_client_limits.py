@@ -1,0 +1,117 @@
+"""Per-client limits (issue 14, #12): requests per minute and jobs in flight shared through Redis by
+every API process, open event streams per client; 429 with Retry-After and the setting's name."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from httpx import ASGITransport, AsyncClient, Response
+
+from testgen.api.app import create_app
+from testgen.core.config import Settings
+from tests.api.test_hardening import asgi_client, keyed, serve
+from tests.support.harness import ROOT
+from tests.support.helpers import make_story, queue, read_events
+
+
+def assert_limited(r: Response, setting: str) -> None:
+    assert r.status_code == 429, r.text
+    assert setting in r.json()["detail"]
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+
+
+@asynccontextmanager
+async def two_processes(settings: Settings) -> AsyncIterator[tuple[AsyncClient, AsyncClient]]:
+    """Two API instances on one Redis and one database, as two processes would be."""
+    first, second = create_app(settings), create_app(settings)
+    async with (
+        first.router.lifespan_context(first),
+        second.router.lifespan_context(second),
+        AsyncClient(transport=ASGITransport(app=first), base_url="http://t") as a,
+        AsyncClient(transport=ASGITransport(app=second), base_url="http://t") as b,
+    ):
+        yield a, b
+
+
+async def test_requests_per_minute(settings: Settings, redis: object) -> None:
+    settings.rate_limit_per_minute = 5
+    async with asgi_client(settings) as client:
+        for _ in range(5):
+            assert (await client.get("/projects")).status_code == 200
+        assert_limited(await client.get("/projects"), "RATE_LIMIT_PER_MINUTE")
+        assert_limited(await client.post("/projects", json={"name": "x"}), "RATE_LIMIT_PER_MINUTE")
+        for _ in range(20):  # /health is exempt
+            assert (await client.get("/health")).status_code == 200
+
+
+async def test_the_request_limit_is_per_api_key(settings: Settings, redis: object) -> None:
+    settings = keyed(settings, "alpha-key,beta-key")
+    settings.rate_limit_per_minute = 3
+    alpha, beta = {"Authorization": "Bearer alpha-key"}, {"Authorization": "Bearer beta-key"}
+    async with asgi_client(settings) as client:
+        for _ in range(3):
+            assert (await client.get("/projects", headers=alpha)).status_code == 200
+        assert_limited(await client.get("/projects", headers=alpha), "RATE_LIMIT_PER_MINUTE")
+        assert (await client.get("/projects", headers=beta)).status_code == 200
+
+
+async def test_two_api_processes_share_one_request_limit(settings: Settings, redis: object) -> None:
+    settings.rate_limit_per_minute = 4
+    async with two_processes(settings) as (a, b):
+        for client in (a, b, a, b):
+            assert (await client.get("/projects")).status_code == 200
+        assert_limited(await a.get("/projects"), "RATE_LIMIT_PER_MINUTE")
+        assert_limited(await b.get("/projects"), "RATE_LIMIT_PER_MINUTE")
+
+
+async def test_jobs_in_flight_shared_by_two_processes(settings: Settings, redis: object) -> None:
+    settings.max_jobs_in_flight_per_key = 2
+    async with two_processes(settings) as (a, b):
+        for story in ("US-1", "US-2", "US-3"):
+            await make_story(a, story)
+        first = await queue(a, "US-1")
+        await queue(b, "US-2")
+        r = await a.post("/generate-test-cases/US-3/queue")
+        assert_limited(r, "MAX_JOBS_IN_FLIGHT_PER_KEY")
+        assert (await b.post("/generate-test-cases/US-3/queue")).status_code == 429
+        # asking again for a story's running job takes no new place
+        assert (await b.post("/generate-test-cases/US-1/queue")).status_code == 200
+        # a job that ends frees its place
+        assert (await a.post(f"/generate-test-cases/{first['task_id']}/cancel")).status_code == 202
+        assert (await b.post("/generate-test-cases/US-3/queue")).status_code == 202
+        assert (await a.post("/generate-test-cases/US-1/queue")).status_code == 429
+
+
+async def test_event_streams_per_client(settings: Settings, redis: object) -> None:
+    settings.max_streams_per_key = 1
+    app = create_app(settings)
+    async with serve(app) as url, AsyncClient(base_url=url, timeout=10) as http:
+        await make_story(http, "US-1")
+        task = (await queue(http, "US-1"))["task_id"]
+        events = f"/generate-test-cases/status/{task}/events"
+        async with http.stream("GET", events) as held:
+            assert held.status_code == 200
+            second = await http.get(f"/generate-test-cases/events?task_id={task}")
+            assert_limited(second, "MAX_STREAMS_PER_KEY")
+        async with asyncio.timeout(10):  # the server notices the client left
+            while app.state.hub.open_by("addr:127.0.0.1"):
+                await asyncio.sleep(0.01)
+        assert (await read_events(http, events, limit=1))[0].event == "queued"
+
+
+def test_defaults_are_generous_and_documented() -> None:
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert defaults.rate_limit_per_minute >= 600  # the page loads a status per running job
+    assert defaults.max_jobs_in_flight_per_key >= 50
+    assert defaults.max_streams_per_key >= 5  # the page needs one, the CLI one per --follow
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for name in (
+        "RATE_LIMIT_PER_MINUTE",
+        "MAX_JOBS_IN_FLIGHT_PER_KEY",
+        "MAX_STREAMS_PER_KEY",
+        "ALLOWED_HOSTS",
+    ):
+        assert f"{name}=" in example and name in readme, name

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
+
+from testgen.api.app import create_app
+from testgen.api.security import StreamTokens
+from testgen.core.config import Settings
+from tests.support.helpers import make_story
+
+ClientFactory = Callable[[Settings], AbstractAsyncContextManager[AsyncClient]]
+
+
+@pytest.fixture
+def make_client(redis: object) -> ClientFactory:
+    @asynccontextmanager
+    async def make(settings: Settings) -> AsyncIterator[AsyncClient]:
+        app = create_app(settings)
+        transport = ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            AsyncClient(transport=transport, base_url="http://t") as c,
+        ):
+            yield c
+
+    return make
+
+
+async def test_api_keys_guard_every_endpoint_but_health(
+    settings: Settings, make_client: ClientFactory
+) -> None:
+    settings.api_keys = SecretStr("alpha-key, beta-key")
+    async with make_client(settings) as client:
+        assert (await client.get("/health")).status_code == 200
+        for url in ("/user-stories", "/projects", "/openapi.json", "/generate-test-cases/status/x"):
+            r = await client.get(url)
+            assert r.status_code == 401, url
+            assert "Authorization: Bearer" in r.json()["detail"]
+            assert r.headers["www-authenticate"].startswith("Bearer")
+        assert (
+            await client.get("/user-stories", headers={"Authorization": "Bearer nope"})
+        ).status_code == 401
+        assert (
+            await client.get("/user-stories", headers={"Authorization": "Basic alpha-key"})
+        ).status_code == 401
+        for key in ("alpha-key", "beta-key"):
+            assert (
+                await client.get("/user-stories", headers={"Authorization": f"Bearer {key}"})
+            ).status_code == 200
+
+
+@pytest.fixture
+def keyed(settings: Settings) -> Settings:
+    settings.api_keys = SecretStr("alpha-key")
+    return settings
+
+
+async def test_event_streams_take_a_short_lived_token(keyed: Settings, http: AsyncClient) -> None:
+    auth = {"Authorization": "Bearer alpha-key"}
+    http.headers.update(auth)
+    await make_story(http, "US-001")
+    task = (await http.post("/generate-test-cases/US-001/queue")).json()["task_id"]
+    http.headers.pop("Authorization")
+    token = (await http.post("/auth/stream-token", headers=auth)).json()
+    assert token["expires_in"] == 300 and "alpha-key" not in token["token"]
+    url = f"/generate-test-cases/events?task_id={task}"
+    assert (await http.get(url)).status_code == 401
+    assert (await http.get(f"{url}&access_token=alpha-key")).status_code == 401  # never the raw key
+    forged = StreamTokens(["other-key"]).issue("other-key")[0]
+    assert (await http.get(f"{url}&access_token={forged}")).status_code == 401
+    expired = StreamTokens(["alpha-key"]).issue("alpha-key", now=1_000_000)[0]
+    assert (await http.get(f"{url}&access_token={expired}")).status_code == 401
+    # a token opens event streams only, not the rest of the API
+    assert (await http.get(f"/user-stories?access_token={token['token']}")).status_code == 401
+    async with http.stream("GET", f"{url}&access_token={token['token']}") as r:
+        assert r.status_code == 200
+        received = ""
+        async for chunk in r.aiter_text():
+            received += chunk
+            if "event: queued" in received:
+                break
+    assert f'"task_id":"{task}"' in received and "event: queued" in received
+
+
+async def test_cors_is_off_by_default_and_configurable(
+    settings: Settings, make_client: ClientFactory
+) -> None:
+    origin = {"Origin": "https://qa.example.org"}
+    async with make_client(settings) as client:
+        assert (
+            "access-control-allow-origin" not in (await client.get("/user-stories", headers=origin)).headers
+        )
+    settings.cors_origins = "https://qa.example.org"
+    async with make_client(settings) as client:
+        r = await client.get("/user-stories", headers=origin)
+        assert r.headers["access-control-allow-origin"] == "https://qa.example.org"
+        other = await client.get("/user-stories", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+async def test_oversized_bodies_are_refused(client: AsyncClient) -> None:
+    big = {"id": "US-1", "title": "t", "description": "x" * 2_000_000}
+    r = await client.post("/user-stories", json=big)
+    assert r.status_code == 413 and "MAX_BODY_BYTES" in r.json()["detail"]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"id": "US-1", "title": "t", "description": "'
+        for _ in range(40):
+            yield b"y" * 50_000
+        yield b'"}'
+
+    r = await client.post("/user-stories", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert (await client.get("/user-stories")).json() == []
+
+
+async def test_unicode_round_trips_unchanged(client: AsyncClient) -> None:
+    r = await client.post("/user-stories", json={"id": "US-üñí-1", "title": "t"})
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "id"]]  # story ids are ASCII keys
+    story = {
+        "id": "US-1",
+        "title": "Paiement 💳 — الدفع بالبطاقة",
+        "description": "שלום עולם\u200f ✔️ e\u0301 (combining) 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u202eRTL override",
+        "acceptance_criteria": [
+            "Le total s'affiche en €",
+            "يظهر المجموع",
+            "👩‍👩‍👧‍👦 family emoji stays one grapheme",
+        ],
+    }
+    assert (await client.post("/user-stories", json=story)).status_code == 201
+    got = (await client.get(f"/user-stories/{story['id']}")).json()
+    assert [got[k] for k in ("title", "description", "acceptance_criteria")] == [
+        story[k] for k in ("title", "description", "acceptance_criteria")
+    ]
+
+
+@pytest.mark.parametrize("cursor", ["١٢-3", "99999999999999999999999-1", "1-2-3", " 5-1"])
+async def test_hostile_stream_cursor_replays_from_the_start(http: AsyncClient, cursor: str) -> None:
+    await make_story(http, "US-001")
+    task = (await http.post("/generate-test-cases/US-001/queue")).json()["task_id"]
+    streams = [
+        (f"/generate-test-cases/status/{task}/events", {}),
+        ("/generate-test-cases/events", {"task_id": task}),
+    ]
+    for url, params in streams:
+        async with http.stream("GET", url, params={**params, "last_event_id": cursor}) as r:
+            assert r.status_code == 200, (url, await r.aread())
+            received = ""
+            async for chunk in r.aiter_text():
+                received += chunk
+                if "event: queued" in received:
+                    break
+        assert "event: queued" in received, received

@@ -1,0 +1,138 @@
+"""The container setup (docker-compose.yml, Dockerfile, .dockerignore), checked without Docker."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+import pytest
+import yaml
+
+from testgen.cli.main import build_parser
+from tests.support.harness import ROOT
+
+APP_SERVICES = ("migrate", "api", "worker")
+
+
+def words(command: str | list[str]) -> list[str]:
+    return shlex.split(command) if isinstance(command, str) else list(command)
+
+
+def check_words(service: dict[str, Any]) -> list[str]:
+    test = words(service["healthcheck"]["test"])
+    assert test[0] in ("CMD", "CMD-SHELL")
+    return test[1:] if test[0] == "CMD" else shlex.split(test[1])
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    pairs = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            instruction, _, args = line.strip().partition(" ")
+            pairs.append((instruction.upper(), args.strip()))
+    return pairs
+
+
+def test_services_and_commands(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == {"redis", "migrate", "api", "worker"}
+    assert words(services["migrate"]["command"]) == ["alembic", "upgrade", "head"]
+    assert services["migrate"]["restart"] == "no"  # a string: unquoted `no` would be YAML false
+    api = words(services["api"]["command"])
+    assert api == ["testgen", "api", "--host", "0.0.0.0", "--port", "8000"]
+    parsed = build_parser().parse_args(api[1:])  # the CLI really accepts it
+    assert (parsed.command, parsed.host, parsed.port) == ("api", "0.0.0.0", 8000)
+    assert words(services["worker"]["command"]) == ["testgen", "worker"]
+    assert (ROOT / "alembic.ini").is_file() and (ROOT / "workers" / "__init__.py").is_file()
+
+
+def test_redis_persists_and_has_a_healthcheck(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    redis = services["redis"]
+    assert re.fullmatch(r"redis:7(\.\d+)*(-alpine)?", redis["image"])
+    command = words(redis["command"])
+    assert command[0] == "redis-server"
+    assert command[command.index("--appendonly") + 1] == "yes"
+    volume, _, target = redis["volumes"][0].partition(":")
+    assert target == "/data" and volume in compose["volumes"]
+    assert check_words(redis) == ["redis-cli", "ping"]
+    assert "ports" not in redis  # only the other containers reach it
+
+
+def test_app_services_wait_for_redis_and_the_migration(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("api", "worker"):
+        assert services[name]["depends_on"] == {
+            "redis": {"condition": "service_healthy"},
+            "migrate": {"condition": "service_completed_successfully"},
+        }, name
+
+
+def test_healthchecks(services: dict[str, dict[str, Any]]) -> None:
+    api_check = " ".join(check_words(services["api"]))
+    assert "http://127.0.0.1:8000/health" in api_check
+    assert services["api"]["ports"] == ["8000:8000"]
+    assert check_words(services["worker"]) == ["arq", "--check", "workers.WorkerSettings"]
+    for name in ("api", "worker"):
+        assert services[name]["healthcheck"]["interval"]
+
+
+def test_worker_can_be_scaled(services: dict[str, dict[str, Any]]) -> None:
+    worker = services["worker"]
+    assert "container_name" not in worker and "ports" not in worker
+    # Jobs get WORKER_SHUTDOWN_WAIT_S (30 s by default) to finish on SIGTERM: Docker must wait longer.
+    assert int(worker["stop_grace_period"].rstrip("s")) > 30
+
+
+def test_settings_and_shared_volume(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["build"] == "."
+        assert service["env_file"] == [{"path": ".env", "required": False}]
+        env = service["environment"]
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert env["DATABASE_URL"] == "${DATABASE_URL:-sqlite+aiosqlite:////data/testgen.db}"
+        assert "data:/data" in service["volumes"] and "data" in compose["volumes"]
+    assert "PostgreSQL" in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_dockerfile(dockerfile: list[tuple[str, str]]) -> None:
+    instructions = [i for i, _ in dockerfile]
+    assert dockerfile[0] == ("FROM", "python:3.11-slim")
+    assert instructions.count("FROM") == 1
+    users = [args for i, args in dockerfile if i == "USER"]
+    assert users and users[-1] not in ("root", "0") and not users[-1].startswith(("root:", "0:"))
+    runs = " ".join(args for i, args in dockerfile if i == "RUN")
+    assert "pip install ." in runs and "[dev]" not in runs  # no dev dependencies
+    copies = [args.split() for i, args in dockerfile if i == "COPY"]
+    copied = {src for args in copies for src in args[:-1]}
+    assert {"alembic", "alembic.ini", "workers", "src", "pyproject.toml"} <= copied
+    assert [args for i, args in dockerfile if i == "WORKDIR"][-1] == "/app"
+    # Everything after USER runs as that user: no root-owned writes at run time.
+    assert instructions.index("USER") > max(n for n, i in enumerate(instructions) if i == "RUN")
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".env", ".git", ".venv", "data"} <= ignored
+    for needed in ("src", "alembic", "alembic.ini", "workers", "pyproject.toml", "README.md"):
+        assert needed not in ignored, needed

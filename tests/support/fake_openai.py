@@ -1,0 +1,275 @@
+"""An OpenAI-compatible fake HTTP server for tests and benchmarks (Chat Completions, as Ollama, vLLM,
+LM Studio, llama.cpp's server and OpenAI itself serve it).
+
+It shares FakeGemini's machinery (uvicorn in its own thread on 127.0.0.1, per-call scripts, latency,
+hanging calls released on reset) and answers `POST /v1/chat/completions` and Azure's
+`POST /openai/deployments/{deployment}/chat/completions`, plus `GET /v1/models`. It misbehaves like
+real servers do when asked: it echoes the credential it received (in every error message, an HTML
+answer and an `x-received-api-key` header, unless `echo_key=False`; OpenAI itself quotes it in its
+401 message), refuses
+`json_schema` response formats (`supports_json_schema=False`), wraps JSON in Markdown fences, writes
+reasoning first, answers in prose, or says the context is too long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from typing import Any
+
+from tests.support.fake_gemini import (
+    FakeGemini,
+    Receive,
+    RecordedCall,
+    Scope,
+    Send,
+    _answer_text,
+    _parse_spec,
+)
+
+OPENAI_BEHAVIOURS = frozenset(
+    {
+        "ok",
+        "429",
+        "500",
+        "503",
+        "bad_key",
+        "forbidden",
+        "context_too_long",
+        "fenced",
+        "reasoning",
+        "prose",
+        "too_few_scenarios",
+        "too_few_test_cases",
+        "malformed_json",
+        "wrong_language",
+        "length",
+        "not_json_body",
+        "hang",
+    }
+)
+CHAT_RE = re.compile(r"^(?:/v1/chat/completions|/openai/deployments/(?P<deployment>[^/]+)/chat/completions)$")
+
+
+def _user_text(body: dict[str, Any]) -> str:
+    return "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user")
+
+
+class FakeOpenAI(FakeGemini):
+    """`url` is the base URL to give the SDK (ends in /v1); `azure_url` the Azure endpoint."""
+
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        latency_per_scenario_s: float = 0.0,
+        retry_after: str = "0.2",
+        hang_s: float = 30.0,
+        valid_keys: set[str] | None = None,
+        models: set[str] | None = None,
+        supports_json_schema: bool = True,
+        supports_json_object: bool = True,
+        error_style: str = "openai",
+        echo_key: bool = True,
+    ) -> None:
+        super().__init__(
+            latency_s=latency_s,
+            latency_per_scenario_s=latency_per_scenario_s,
+            hang_s=hang_s,
+            valid_keys=valid_keys,
+            echo_key=echo_key,
+        )
+        self.retry_after = retry_after
+        self.models = models
+        self.supports_json_schema = supports_json_schema
+        self.supports_json_object = supports_json_object
+        self.error_style = error_style  # how an unknown model is reported: "openai", "ollama" or "vllm"
+
+    @property
+    def url(self) -> str:
+        return f"{super().url}/v1"
+
+    @property
+    def azure_url(self) -> str:
+        return super().url
+
+    def script(self, *behaviours: str) -> None:
+        unknown = set(behaviours) - OPENAI_BEHAVIOURS
+        if unknown:
+            raise ValueError(f"unknown behaviours: {sorted(unknown)}")
+        with self._lock:
+            self._state.script.extend(behaviours)
+
+    def user_texts(self) -> list[str]:
+        return [_user_text(r.body) for r in self.requests]
+
+    def response_formats(self) -> list[str | None]:
+        return [(r.body.get("response_format") or {}).get("type") for r in self.requests]
+
+    # --- the ASGI app ---------------------------------------------------------------------------
+
+    async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._release = asyncio.Event()
+        raw = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        auth = headers.get("authorization", "")
+        key = auth[7:] if auth.lower().startswith("bearer ") else headers.get("api-key")
+        if scope["method"] == "GET" and scope["path"] == "/v1/models":
+            models = sorted(self.models or {"fake-model"})
+            await _send(send, 200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]})
+            return
+        match = CHAT_RE.match(scope["path"])
+        if scope["method"] != "POST" or match is None:
+            await _send(send, 404, _error(f"Invalid URL ({scope['method']} {scope['path']})", None))
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            await _send(send, 400, _error("We could not parse the JSON body of your request.", None))
+            return
+        if match.group("deployment"):
+            body.setdefault("model", match.group("deployment"))
+        state, record = self._begin(scope["path"], key, body)
+        try:
+            status, payload, extra = await self._respond(record, receive)
+            if status and (status >= 400 or isinstance(payload, bytes)) and self.echo_key:
+                payload = self._echo_in(payload, key)
+                extra = [*extra, (b"x-received-api-key", (key or "").encode())]
+            if status:
+                await _send(send, status, payload, extra)
+        finally:
+            with self._lock:
+                record.finished = time.monotonic()
+                state.in_flight -= 1
+
+    def _echo_in(self, payload: dict[str, Any] | bytes, key: str | None) -> dict[str, Any] | bytes:
+        """The answer with the credential quoted in its message (or at the end of an HTML page)."""
+        if isinstance(payload, bytes):
+            return payload.replace(b"</body>", f" (key={key})</body>".encode())
+        error = payload.get("error")
+        if (
+            isinstance(error, dict)
+            and isinstance(error.get("message"), str)
+            and key
+            and key not in error["message"]
+        ):
+            error["message"] = self._echo(error["message"], key)
+        elif isinstance(payload.get("message"), str) and key:
+            payload["message"] = self._echo(payload["message"], key)
+        return payload
+
+    async def _respond(
+        self, record: RecordedCall, receive: Receive
+    ) -> tuple[int, dict[str, Any] | bytes, list[tuple[bytes, bytes]]]:
+        behaviour, body = record.behaviour, record.body
+        model = str(body.get("model", ""))
+        if behaviour == "hang":
+            await self._wait(receive, self.hang_s)
+            return 0, b"", []
+        if behaviour == "bad_key":  # like OpenAI, with the whole credential in the message
+            message = (
+                f"Incorrect API key provided: {record.api_key}. You can find your API key in your account."
+            )
+            return 401, _error(message, None, code="invalid_api_key"), []
+        if behaviour == "forbidden":
+            return 403, _error(f"Key {record.api_key} may not use this model.", None), []
+        if self.models is not None and model not in self.models:
+            if self.error_style == "ollama":
+                message = f'model "{model}" not found, try pulling it first'
+                return (
+                    404,
+                    {"error": {"message": message, "type": "api_error", "param": None, "code": None}},
+                    [],
+                )
+            if self.error_style == "vllm":  # no "error" wrapper
+                message = f"The model `{model}` does not exist."
+                return 404, {"object": "error", "message": message, "type": "NotFoundError", "code": 404}, []
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            return 404, _error(message, None, code="model_not_found"), []
+        fmt = (body.get("response_format") or {}).get("type")
+        if (fmt == "json_schema" and not self.supports_json_schema) or (
+            fmt == "json_object" and not self.supports_json_object
+        ):
+            message = f"'response_format.type' : value is not one of the allowed values ['text'] (got {fmt})"
+            return 400, _error(message, "response_format"), []
+        if behaviour == "429":
+            headers = [
+                (b"retry-after", self.retry_after.encode()),
+                (b"x-ratelimit-reset-requests", b"1s"),
+            ]
+            return 429, _error("Rate limit reached for requests.", None, code="rate_limit_exceeded"), headers
+        if behaviour in ("500", "503"):
+            return int(behaviour), _error("The server had an error while processing your request.", None), []
+        if behaviour == "context_too_long":
+            message = (
+                "This model's maximum context length is 8192 tokens. "
+                "However, your messages resulted in 9100 tokens."
+            )
+            return 400, _error(message, "messages", code="context_length_exceeded"), []
+        spec = _parse_spec(_user_text(body))
+        if not await self._wait(receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios):
+            return 0, b"", []
+        if behaviour == "not_json_body":
+            return 200, b"<html><body>upstream proxy says hello</body></html>", []
+        inner = "too_few_scenarios" if behaviour == "too_few_scenarios" else behaviour
+        text = _answer_text(
+            inner
+            if inner in ("too_few_scenarios", "too_few_test_cases", "malformed_json", "wrong_language")
+            else "ok",
+            spec,
+        )
+        if behaviour == "fenced":
+            text = f"Here are the test cases you asked for:\n\n```json\n{text}\n```\n\nLet me know!"
+        elif behaviour == "reasoning":
+            text = f"<think>The user wants {spec.scenarios} scenarios {{not JSON}}.</think>\nSure.\n{text}"
+        elif behaviour == "prose":
+            text = "I am sorry, but I can only describe the test cases in words: first, log in..."
+        finish = "length" if behaviour == "length" else "stop"
+        if behaviour == "length":
+            text = text[: len(text) // 2]
+        prompt_text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        usage = {"prompt_tokens": max(1, len(prompt_text) // 4), "completion_tokens": max(1, len(text) // 4)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        record.usage = usage
+        answer = {
+            "id": f"chatcmpl-fake{id(record):x}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": usage,
+        }
+        return 200, answer, []
+
+
+def _error(message: str, param: str | None, *, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+async def _send(
+    send: Send, status: int, payload: dict[str, Any] | bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    content_type = b"application/json" if isinstance(payload, dict) else b"text/html"
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,272 @@
+"""The whole pipeline with the openai provider (real worker, real openai SDK, the fake on 127.0.0.1),
+and projects that choose their provider and model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from httpx import AsyncClient, Response
+from pydantic import SecretStr
+
+from testgen.core.config import Settings
+from testgen.core.embedded_redis import free_port
+from tests.support.fake_gemini import FakeGemini
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.harness import run_worker, wait_for
+from tests.support.helpers import capture_logs_as_configured, make_story, queue, read_events
+
+KEY = "sk-pipeline-key-0d9c8b7a6f5e4d3c"
+GEMINI_KEY = "AIzaSy-pipeline-key-0d9c8b7a"
+MODEL = "qwen2.5:7b"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(retry_after="0.1", models={MODEL, "llama3.1:8b"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gemini() -> Iterator[FakeGemini]:
+    with FakeGemini(retry_delay="0.1s") as server:
+        yield server
+
+
+@pytest.fixture
+def openai_settings(settings: Settings, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    fake.reset()
+    fake.latency_s = fake.latency_per_scenario_s = 0.0
+    fake.supports_json_schema = True
+    settings.llm_provider = "openai"
+    settings.openai_api_key = SecretStr(KEY)
+    settings.openai_base_url = fake.url
+    settings.openai_model = MODEL
+    settings.openai_timeout_s = 5
+    return settings
+
+
+async def test_job_with_the_openai_provider(
+    http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI
+) -> None:
+    fake.latency_s = 0.3
+    await make_story(http, "US-001")
+    job = await queue(http, "US-001", num_test_cases=15, scenarios_per_test_case=3)
+    async with run_worker(openai_settings):
+        events = await read_events(http, job["events_url"])
+    result = events[-1].data["result"]
+    assert events[-1].event == "completed"
+    assert len(result["test_cases"]) == 15 and {len(t["scenarios"]) for t in result["test_cases"]} == {3}
+    assert result["provider"] == "openai" and result["model"] == MODEL
+    stats = result["stats"]
+    assert stats["llm_calls"] == 3 == fake.calls and stats["retries"] == 0
+    assert stats["tokens"]["total"] == sum(r.usage["total_tokens"] for r in fake.requests if r.usage)
+    assert 2 <= fake.max_in_flight <= 3, "the batches overlap (each call takes 0.3 s)"
+    assert set(fake.api_keys) == {KEY}
+
+
+async def test_refused_json_schema_costs_no_failed_job(
+    http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI
+) -> None:
+    fake.supports_json_schema = False
+    await make_story(http, "US-001")
+    await make_story(http, "US-002")
+    first = await queue(http, "US-001", num_test_cases=2)
+    async with run_worker(openai_settings):
+        assert (await read_events(http, first["events_url"]))[-1].event == "completed"
+        second = await queue(http, "US-002", num_test_cases=2)
+        assert (await read_events(http, second["events_url"]))[-1].event == "completed"
+    assert fake.response_formats() == ["json_schema", "json_object", "json_object"]
+
+
+async def test_rejected_key_fails_the_job_fast_without_showing_it(
+    http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    capture_logs_as_configured(caplog)  # LOG_LEVEL=DEBUG
+    fake.script(*["bad_key"] * 10)
+    await make_story(http, "US-001")
+    async with run_worker(openai_settings):
+        t0 = time.monotonic()
+        job = await queue(http, "US-001", num_test_cases=15)
+        events = await read_events(http, job["events_url"])
+        elapsed = time.monotonic() - t0
+    assert events[-1].event == "failed" and elapsed < 10  # not retried with backoff
+    error = events[-1].data["error"]
+    assert error["type"] == "auth" and "OPENAI_API_KEY" in error["message"]
+    # No retries: each batch asked at most once (one still unsent when the first 401 fails the job is
+    # never sent).
+    prompts = fake.user_texts()
+    assert 1 <= len(prompts) <= 3 and len(set(prompts)) == len(prompts)
+    status = (await http.get(job["status_url"])).text
+    texts = [status, caplog.text, *(json.dumps(e.data) for e in events)]
+    assert all(KEY not in t and KEY[-10:] not in t for t in texts)
+
+
+async def test_unknown_model_fails_the_job_naming_it(
+    http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI
+) -> None:
+    openai_settings.openai_model = "gpt-17"
+    await make_story(http, "US-001")
+    job = await queue(http, "US-001", num_test_cases=1)
+    async with run_worker(openai_settings):
+        events = await read_events(http, job["events_url"])
+    error = events[-1].data["error"]
+    assert error["type"] == "model_not_found"
+    assert "'gpt-17'" in error["message"] and fake.url in error["message"]
+
+
+async def test_cancel_stops_calls_in_flight_within_a_second(
+    http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI
+) -> None:
+    fake.script("hang", "hang")
+    await make_story(http, "US-001")
+    job = await queue(http, "US-001", num_test_cases=10)
+    async with run_worker(openai_settings):
+        await wait_for(lambda: fake.in_flight == 2, what="both batches to be in flight")
+        t0 = time.monotonic()
+        assert (await http.post(f"/generate-test-cases/{job['task_id']}/cancel")).status_code == 202
+        # The calls hang for 30 s and time out after 5 s: only the cancel closes them sooner.
+        await wait_for(lambda: fake.in_flight == 0, what="the calls to be closed", timeout_s=4)
+        assert time.monotonic() - t0 < 4
+    assert (await http.get(job["status_url"])).json()["status"] == "cancelled"
+
+
+async def test_two_projects_on_two_providers_in_one_worker_at_once(
+    http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI, gemini: FakeGemini
+) -> None:
+    gemini.reset()
+    gemini.latency_s = fake.latency_s = 0.4
+    openai_settings.gemini_api_key = SecretStr(GEMINI_KEY)
+    openai_settings.gemini_base_url = gemini.url
+    openai_settings.gemini_timeout_s = 5
+    await make_story(http, "US-001", project="Local")
+    await make_story(http, "US-002", project="Cloud")
+    projects = {p["name"]: p["id"] for p in (await http.get("/projects")).json()}
+    r = await http.patch(f"/projects/{projects['Local']}", json={"llm_model": "llama3.1:8b"})
+    assert r.status_code == 200 and r.json()["llm_model"] == "llama3.1:8b"
+    r = await http.patch(f"/projects/{projects['Cloud']}", json={"llm_provider": "gemini"})
+    assert r.status_code == 200 and r.json()["llm_provider"] == "gemini" and r.json()["llm_model"] is None
+
+    a = await queue(http, "US-001", num_test_cases=2)
+    b = await queue(http, "US-002", num_test_cases=2)
+    async with run_worker(openai_settings):
+        done = await asyncio.gather(read_events(http, a["events_url"]), read_events(http, b["events_url"]))
+    first, second = (events[-1].data["result"] for events in done)
+    assert (first["provider"], first["model"]) == ("openai", "llama3.1:8b")
+    assert (second["provider"], second["model"]) == ("gemini", openai_settings.gemini_model)
+    assert {r.body["model"] for r in fake.requests} == {"llama3.1:8b"} and fake.calls == 1
+    assert gemini.calls == 1 and set(gemini.api_keys) == {GEMINI_KEY}
+    overlap = min(fake.requests[0].finished or 0, gemini.requests[0].finished or 0) - max(
+        fake.requests[0].started, gemini.requests[0].started
+    )
+    assert overlap > 0, "both calls were in flight at the same time"
+
+    gemini.latency_s = fake.latency_s = 0.0
+    regenerated = await http.post(f"/generate-test-cases/{a['task_id']}/test-cases/0/regenerate")
+    assert regenerated.status_code == 202, regenerated.text
+    async with run_worker(openai_settings):
+        events = await read_events(http, regenerated.json()["events_url"])
+    result = events[-1].data["result"]
+    assert (result["provider"], result["model"]) == ("openai", "llama3.1:8b") and fake.calls == 2
+
+    saved = await http.post(f"/generate-test-cases/{a['task_id']}/save")
+    assert saved.status_code in (200, 201), saved.text
+    cases = (await http.get("/user-stories/US-001/test-cases")).json()
+    assert {(c["provider"], c["model"]) for c in cases} == {("openai", "llama3.1:8b")}
+
+
+async def test_only_configured_providers_can_be_chosen(client: AsyncClient, settings: Settings) -> None:
+    r = await client.post("/projects", json={"name": "Shop"})
+    project = r.json()
+    assert project["llm_provider"] is None and project["llm_model"] is None
+    r = await client.patch(f"/projects/{project['id']}", json={"llm_provider": "gemini"})
+    assert r.status_code == 422
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "llm_provider"]
+    assert "'gemini'" in error["msg"] and "offline" in error["msg"]
+    r = await client.patch(f"/projects/{project['id']}", json={"llm_provider": "x" * 33})
+    assert r.status_code == 422
+    settings.openai_base_url = "http://127.0.0.1:1/v1"
+    r = await client.patch(f"/projects/{project['id']}", json={"llm_provider": "openai", "llm_model": "m"})
+    assert r.status_code == 200 and (r.json()["llm_provider"], r.json()["llm_model"]) == ("openai", "m")
+    r = await client.patch(f"/projects/{project['id']}", json={"llm_provider": None})
+    assert r.status_code == 200 and r.json()["llm_provider"] is None and r.json()["llm_model"] is None
+    assert (await client.patch("/projects/999", json={"llm_provider": None})).status_code == 404
+
+
+async def _ready(client: AsyncClient) -> Response | None:
+    r = await client.get("/ready")
+    return r if r.status_code == 200 else None
+
+
+async def test_ready_names_each_providers_problems(
+    client: AsyncClient, settings: Settings, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    async with run_worker(settings):
+        r = await wait_for(lambda: _ready(client), what="/ready to answer 200")
+        assert "llm:openai" not in r.json()["checks"]  # not configured
+
+        settings.openai_base_url = fake.url  # a local server that answers
+        r = await client.get("/ready")
+        assert r.status_code == 200 and r.json()["checks"]["llm:openai"] == "ok"
+
+        settings.openai_base_url = f"http://127.0.0.1:{free_port()}/v1"  # one that does not
+        r = await client.get("/ready")
+        check = r.json()["checks"]["llm:openai"]
+        assert r.status_code == 200 and check.startswith("warning: cannot reach the model server at")
+
+        settings.llm_provider = "openai"  # the default provider without what it needs
+        settings.openai_base_url = None
+        r = await client.get("/ready")
+        assert r.status_code == 503
+        assert r.json()["checks"]["llm:openai"].startswith("misconfigured: OPENAI_API_KEY is not set")
+
+        settings.llm_provider = "offline"  # a secondary provider without it: a warning
+        settings.azure_openai_endpoint = "https://x.openai.azure.com"
+        r = await client.get("/ready")
+        assert r.status_code == 200
+        assert r.json()["checks"]["llm:openai"].startswith("warning: misconfigured: Azure OpenAI needs")
+
+
+async def test_a_job_for_a_provider_the_worker_lacks_fails_saying_so(
+    http: AsyncClient, settings: Settings
+) -> None:
+    settings.llm_provider, settings.gemini_api_key = "gemini", SecretStr(GEMINI_KEY)
+    await make_story(http, "US-001")
+    job = await queue(http, "US-001", num_test_cases=1)  # for gemini
+    settings.llm_provider, settings.gemini_api_key = "openai", None  # a worker without gemini
+    settings.openai_base_url = "http://127.0.0.1:9/v1"
+    async with run_worker(settings):
+        events = await read_events(http, job["events_url"])
+    error = events[-1].data["error"]
+    assert events[-1].event == "failed" and error["type"] == "configuration"
+    assert "'gemini'" in error["message"] and "openai, offline" in error["message"]
+
+
+async def test_spanish_story_through_an_openai_compatible_server(
+    http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI
+) -> None:
+    project = (await http.post("/projects", json={"name": "Tienda"})).json()["id"]
+    story = {
+        "id": "ES-1",
+        "project_id": project,
+        "title": "Restablecer la contraseña",
+        "description": "Como cliente registrado quiero restablecer mi contraseña para volver a entrar.",
+        "acceptance_criteria": ["Se envía un enlace al correo del cliente"],
+    }
+    assert (await http.post("/user-stories", json=story)).status_code == 201
+    fake.script("wrong_language")  # a local model that answers in English
+    job = await queue(http, "ES-1", num_test_cases=1, scenarios_per_test_case=2)
+    async with run_worker(openai_settings):
+        events = await read_events(http, job["events_url"])
+    result = events[-1].data["result"]
+    assert events[-1].event == "completed" and result["language"] == "es"
+    assert result["language_mismatch"] is False and result["stats"]["reasks"] == 1
+    first, second = fake.user_texts()
+    assert "in Spanish (es)" in first and "it was written in English, not in Spanish" in second
+    assert result["test_cases"][0]["scenarios"][0]["given"] == ["un usuario para el caso de prueba 1"]
