@@ -1,4 +1,4 @@
-"""Domain exceptions raised by services; the API maps them to HTTP in one place (api/errors.py)."""
+"""Domain exceptions raised by services; the API maps them to HTTP in one place (api/http_errors.py)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,16 @@ async def create_story(data: StoryCreate, session: SessionDep) -> object:
 @router.get(
     "",
     response_model=list[StoryOut],
-    responses={200: {"headers": {TOTAL_COUNT_HEADER: {"description": "How many stories match in all"}}}},
+    responses={
+        200: {
+            "headers": {
+                TOTAL_COUNT_HEADER: {
+                    "description": "How many stories match in all",
+                    "schema": {"type": "integer"},
+                }
+            }
+        }
+    },
 )
 async def list_stories(
     session: SessionDep,
