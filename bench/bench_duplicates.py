@@ -19,8 +19,8 @@ import time
 
 from _harness import table, verdict
 
-from testgen.data.schemas import Scenario
-from testgen.data.schemas import TestCaseDraft as Draft
+from testgen.domain.test_cases import Scenario
+from testgen.domain.test_cases import TestCaseDraft as Draft
 from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_duplicates
 
 TARGET_MS = 50.0

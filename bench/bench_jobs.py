@@ -37,12 +37,12 @@ from typing import Any
 from _harness import ROOT, Env, cpu_s, environment, rss_mb, seed_stories, subprocess_worker, table, verdict
 from sqlalchemy import func, select
 
+from testgen.api.schemas.jobs import BulkQueueRequest
 from testgen.api.services import bulk_enqueue
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.redis import create_redis
 from testgen.data.job_states import TERMINAL
 from testgen.data.models import GenerationJob
-from testgen.data.schemas import BulkQueueRequest
 from testgen.streaming.progress_store import ProgressStore
 
 sys.path.insert(0, str(ROOT))

@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from testgen.api.app import create_app
+from testgen.api.schemas.jobs import MAX_BULK_STORIES
 from testgen.core.config import Settings
 from testgen.core.job_queue import enqueue_many
 from testgen.core.redis import create_redis
 from testgen.core.redis_keys import GENERATE_JOB, QUEUE_NAME
 from testgen.data.job_states import ACTIVE
 from testgen.data.models import GenerationJob
-from testgen.data.schemas import MAX_BULK_STORIES
 from tests.support.helpers import is_status, make_story, queue, read_events, wait_for_job
 
 BULK = "/generate-test-cases/queue"

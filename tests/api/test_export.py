@@ -11,9 +11,10 @@ from gherkin.parser import Parser
 from gherkin.pickles.compiler import Compiler
 from httpx import AsyncClient
 
+from testgen.api.schemas.stories import StoryOut
+from testgen.api.schemas.test_cases import TestCaseOut
 from testgen.api.services.csv_cells import csv_cell
 from testgen.api.services.export import CSV_COLUMNS, to_gherkin
-from testgen.data import schemas
 from tests.support.helpers import is_status, make_story, queue, wait_for_job
 
 WEIRD_TITLE = 'Pay: "now" # really @once | maybe """ here\nand on a second line'
@@ -249,7 +250,7 @@ def check_round_trip(seed: int) -> None:
     """Random text full of Gherkin syntax survives the export: it parses and reads back the same."""
     rng = random.Random(seed)
     now = dt.datetime.now(dt.UTC)
-    story = schemas.StoryOut(
+    story = StoryOut(
         id="S-1",
         project_id=1,
         title=_text(rng),
@@ -259,7 +260,7 @@ def check_round_trip(seed: int) -> None:
         created_at=now,
         updated_at=now,
     )
-    case = schemas.TestCaseOut.model_validate(
+    case = TestCaseOut.model_validate(
         {
             "id": 7,
             "story_id": "S-1",

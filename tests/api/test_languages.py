@@ -18,7 +18,7 @@ from testgen.core.languages import (
     effective_language,
     normalize_tag,
 )
-from testgen.data import schemas
+from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.language_check import answer_text
 from tests.support.helpers import queue, read_events
 
@@ -117,7 +117,7 @@ async def test_detected_and_chosen_languages_through_the_api(http: AsyncClient) 
 
 
 def _spanish(cases: list[dict[str, Any]]) -> bool:
-    drafts = [schemas.TestCaseDraft.model_validate(c) for c in cases]
+    drafts = [TestCaseDraft.model_validate(c) for c in cases]
     return detect_language(answer_text(drafts)) == "es"
 
 

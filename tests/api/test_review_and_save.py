@@ -13,8 +13,8 @@ from testgen.api.services import review
 from testgen.core.config import Settings
 from testgen.core.redis_keys import events_key, state_key
 from testgen.data import models, repository
-from testgen.data.schemas import Scenario
-from testgen.data.schemas import TestCaseDraft as Draft
+from testgen.domain.test_cases import Scenario
+from testgen.domain.test_cases import TestCaseDraft as Draft
 from testgen.generation.llm.base import (
     BatchRequest,
     BatchResult,

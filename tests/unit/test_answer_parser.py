@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from testgen.data import schemas
+from testgen.domain.test_cases import TestType
 from testgen.generation.llm.base import (
     MAX_JSON_STARTS,
     BadOutputError,
@@ -62,7 +62,7 @@ def bad_output(text: str, req: BatchRequest | None = None) -> str:
 def test_exact_answer_is_taken_with_the_plans_types_and_criteria() -> None:
     drafts = parse_batch_output(answer(), request())
     assert [d.title for d in drafts] == ["case 0", "case 1"]
-    assert [d.test_type for d in drafts] == [schemas.TestType.negative, schemas.TestType.boundary]
+    assert [d.test_type for d in drafts] == [TestType.negative, TestType.boundary]
     assert [d.covered_criteria for d in drafts] == [[0], [1]]
     assert [[s.title for s in d.scenarios] for d in drafts] == [["scenario 0", "scenario 1"]] * 2
 
@@ -112,7 +112,7 @@ def test_only_out_of_range_criteria_fall_back_to_the_plan() -> None:
 
 def test_the_plan_decides_the_test_type() -> None:
     drafts = parse_batch_output(answer(test_type="performance"), request())
-    assert [d.test_type for d in drafts] == [schemas.TestType.negative, schemas.TestType.boundary]
+    assert [d.test_type for d in drafts] == [TestType.negative, TestType.boundary]
 
 
 def test_other_fields_of_the_answer_are_kept() -> None:

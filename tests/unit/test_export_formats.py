@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from testgen.api.schemas.stories import StoryOut
+from testgen.api.schemas.test_cases import TestCaseOut
 from testgen.api.services import tool_exports
 from testgen.api.services.export import (
     ExportOptions,
@@ -24,8 +26,8 @@ from testgen.api.services.export import (
 )
 from testgen.core.database import create_sessionmaker
 from testgen.core.errors import InvalidRequestError
-from testgen.data import models, schemas
-from testgen.data.schemas import ExportFormat, XrayTestType
+from testgen.data import models
+from testgen.domain.exports import ExportFormat, XrayTestType
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 DESCRIPTION = "\nAs a shopper\n  # I pay\n\n@once\nScenario: x\n\\ slash\nplain   \n"
@@ -38,7 +40,7 @@ SCENARIOS: list[dict[str, Any]] = [
 def story(
     description: str = DESCRIPTION, criteria: tuple[str, ...] = ("card  works", "refund\nlater")
 ) -> Any:
-    return schemas.StoryOut(
+    return StoryOut(
         id="US-7",
         project_id=1,
         title="Pay  by\ncard",
@@ -51,7 +53,7 @@ def story(
 
 
 def case(ident: int, covered: list[int], preconditions: list[str]) -> Any:
-    return schemas.TestCaseOut.model_validate(
+    return TestCaseOut.model_validate(
         {
             "id": ident,
             "story_id": "US-7",
@@ -189,7 +191,7 @@ async def test_export_story_reads_the_rows_and_names_the_file(engine: AsyncEngin
             await session.flush()
         await session.commit()
 
-        gherkin = await export_story(session, row, schemas.ExportFormat.gherkin)
+        gherkin = await export_story(session, row, ExportFormat.gherkin)
         assert not session.in_transaction()  # the read ended before rendering
         assert (gherkin.media_type, gherkin.filename) == (
             "text/x-gherkin; charset=utf-8",
@@ -199,24 +201,22 @@ async def test_export_story_reads_the_rows_and_names_the_file(engine: AsyncEngin
         assert "not mine" not in gherkin.content
         assert gherkin.content.startswith("# language: es\n")
 
-        tagged = await export_story(session, row, schemas.ExportFormat.gherkin_tagged)
+        tagged = await export_story(session, row, ExportFormat.gherkin_tagged)
         assert tagged.filename == "US_7__-test-cases.feature" and tagged.content.startswith(
             "# language: es\n"
         )
         assert tagged.content != gherkin.content  # the tagged variant, not the plain one
 
-        xray = await export_story(
-            session, row, schemas.ExportFormat.xray_json, ExportOptions(project_key="SHOP")
-        )
+        xray = await export_story(session, row, ExportFormat.xray_json, ExportOptions(project_key="SHOP"))
         assert xray.filename == "US_7__-test-cases.xray.json"
         tests = json.loads(xray.content)
         assert [test["fields"]["project"]["key"] for test in tests] == ["SHOP", "SHOP"]
 
-        as_csv = await export_story(session, row, schemas.ExportFormat.csv)
+        as_csv = await export_story(session, row, ExportFormat.csv)
         assert (as_csv.media_type, as_csv.filename) == ("text/csv; charset=utf-8", "US_7__-test-cases.csv")
         assert as_csv.content.count("\r\n") == 5  # the header and two scenarios of each test case
 
-        as_json = await export_story(session, row, schemas.ExportFormat.json)
+        as_json = await export_story(session, row, ExportFormat.json)
         assert (as_json.media_type, as_json.filename) == ("application/json", "US_7__-test-cases.json")
         document = json.loads(as_json.content)
         assert document["story"]["id"] == "US 7/ä"
@@ -243,7 +243,7 @@ def test_render_routes_each_format_to_its_writer() -> None:
 
 def test_render_a_project_as_one_json_document() -> None:
     shop = story(criteria=("paga con tarjeta", "reembolso"))
-    other = schemas.StoryOut.model_validate({**shop.model_dump(), "id": "US-8"})
+    other = StoryOut.model_validate({**shop.model_dump(), "id": "US-8"})
     stories = [(shop, [case(1, [0], [])]), (other, [])]
     text = render(stories, ExportFormat.json, ExportOptions(), project="Tienda ñ")
     assert text.endswith("}\n") and '\n  "project": "Tienda ñ"' in text  # UTF-8 kept, indented

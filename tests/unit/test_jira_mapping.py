@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from testgen.data.schemas import Priority
+from testgen.domain.stories import Priority
 from testgen.jira import adf as adf_text
 from testgen.jira import wiki
 from testgen.jira.mapping import Unmappable, map_issue

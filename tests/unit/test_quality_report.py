@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from testgen.data import schemas
-from testgen.data.schemas import Scenario
+from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
 from testgen.generation.quality import coverage, duplicate_positions
 from testgen.generation.similarity import normalise_step, scenario_key
 
@@ -14,8 +13,8 @@ def scenario(
     return Scenario(title=title, given=[given], when=[when], then=[then])
 
 
-def case(title: str, scenarios: list[Scenario], covered: list[int]) -> schemas.TestCaseDraft:
-    return schemas.TestCaseDraft(title=title, scenarios=scenarios, covered_criteria=covered)
+def case(title: str, scenarios: list[Scenario], covered: list[int]) -> TestCaseDraft:
+    return TestCaseDraft(title=title, scenarios=scenarios, covered_criteria=covered)
 
 
 def test_normalise_step_ignores_case_punctuation_and_spacing() -> None:
@@ -92,9 +91,9 @@ def test_quality_report_counts_reasons_duplicates_types_and_usage() -> None:
     criteria = ["pay by card", "pay by invoice", "refund", "receipt"]
     cases = [
         case("Card", [scenario("ok"), scenario("declined", then="an error")], [0]),
-        schemas.TestCaseDraft(
+        TestCaseDraft(
             title="Refund",
-            test_type=schemas.TestType.negative,
+            test_type=TestType.negative,
             scenarios=[scenario("r")],
             covered_criteria=[2],
         ),

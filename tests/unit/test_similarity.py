@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from testgen.core.config import Settings
-from testgen.data.schemas import Scenario
-from testgen.data.schemas import TestCaseDraft as Draft
+from testgen.domain.test_cases import Scenario
+from testgen.domain.test_cases import TestCaseDraft as Draft
 from testgen.generation.similarity import (
     DEFAULT_THRESHOLD,
     Duplicate,

@@ -10,7 +10,7 @@ import pytest
 from httpx import AsyncClient
 from playwright.async_api import Page, Request, expect
 
-from testgen.data.schemas import Scenario
+from testgen.domain.test_cases import Scenario
 from testgen.worker.resources import WorkerResources
 from tests.support.helpers import make_story
 from tests.web.test_page import CHROMIUM, api_keys, browser, page, settings, shot

@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from testgen.core.config import OFFLINE_MODEL
 from testgen.core.redis_keys import budget_holds_key, lease_key
 from testgen.data import usage
-from testgen.data.schemas import Scenario
-from testgen.data.schemas import TestCaseDraft as Draft
+from testgen.domain.test_cases import Scenario
+from testgen.domain.test_cases import TestCaseDraft as Draft
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats
 from testgen.generation.llm.factory import ProviderSet
 from testgen.generation.llm.offline import OfflineProvider

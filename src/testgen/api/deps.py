@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from testgen.api.rate_limits import JobSlot, principal_of, stream_limit_error
+from testgen.api.schemas.jobs import MAX_BULK_STORIES
 from testgen.api.security import StreamTokens, approve_stream_token
 from testgen.core import messages
 from testgen.core.config import Settings
@@ -19,7 +20,6 @@ from testgen.core.errors import InvalidRequestError, NotFoundError, ServiceUnava
 from testgen.core.redis_keys import batch_key
 from testgen.data import repository
 from testgen.data.models import GenerationJob, Project, TestCase, UserStory
-from testgen.data.schemas import MAX_BULK_STORIES
 from testgen.streaming.event_hub import EventHub
 from testgen.streaming.progress_store import ProgressStore
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from testgen.data.job_states import SAVE
 from testgen.data.models import GenerationJob
-from testgen.data.schemas import TestCaseDraft
+from testgen.domain.test_cases import TestCaseDraft
 
 
 def draft_cases(job: GenerationJob) -> list[TestCaseDraft]:

@@ -1,4 +1,4 @@
-"""Every error type a failed job carries in its `error.type`, in one place.
+"""Every error type a failed job carries in its `error.type`, in one place, and the error itself.
 
 The page shows a hint per type (messages `hint.<type>` in core/locales) and the metrics count
 failed jobs by it; producers raise `LLMError`, `JiraError` or `JobFailed` with one of these.
@@ -7,6 +7,9 @@ failed jobs by it; producers raise `LLMError`, `JiraError` or `JobFailed` with o
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, field_validator
 
 
 class ErrorType(StrEnum):
@@ -33,3 +36,17 @@ class ErrorType(StrEnum):
     jira = "jira"  # any other failure of Jira
     # A type this code does not know (a row written by another version)
     unknown = "unknown"
+
+
+class JobError(BaseModel):
+    """Why a job failed: `type` for programs (and the page's hint), `message` for people."""
+
+    type: ErrorType
+    message: str
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known(cls, value: Any) -> Any:
+        """A type this code does not know loads as `unknown` rather than failing the read."""
+        known = isinstance(value, str) and value in ErrorType._value2member_map_
+        return value if known else ErrorType.unknown

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from testgen.data.schemas import Scenario, TestCaseDraft
+from testgen.domain.test_cases import Scenario, TestCaseDraft
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, LLMProvider
 from testgen.generation.similarity import (
     DEFAULT_THRESHOLD,

@@ -12,7 +12,7 @@ from testgen.core.languages import (
     language_name,
     same_language,
 )
-from testgen.data.schemas import TestCaseDraft
+from testgen.domain.test_cases import TestCaseDraft
 
 # Characters of an answer that are detected: its start and its end, about 0.25 ms (a whole answer of
 # 15 test cases takes 2 ms, a third of a worker's CPU per call in bench/bench_jobs.py).

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from testgen.data.schemas import TestCaseDraft
+from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.llm.base import TestCaseSlot
 from testgen.generation.similarity import Duplicate, find_duplicates
 

@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
 
-from testgen.data.schemas import Scenario, TestCaseDraft
+from testgen.domain.test_cases import Scenario, TestCaseDraft
 
 DEFAULT_THRESHOLD = 85.0
 _ARTICLES = frozenset({"a", "an", "the"})

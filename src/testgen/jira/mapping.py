@@ -13,12 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from testgen.data.schemas import MAX_CRITERIA, Priority, StoryCreate
+from testgen.domain.stories import MAX_CRITERIA, Priority, StoryContent
+from testgen.domain.text_fields import MAX_CRITERION, MAX_DESCRIPTION, MAX_TITLE
 from testgen.jira import adf, wiki
-
-MAX_TITLE = 200
-MAX_DESCRIPTION = 20_000
-MAX_CRITERION = 2_000
 
 # Jira's priority names (default schemes of Cloud and Data Center, and common custom ones) to ours.
 PRIORITIES = {
@@ -171,7 +168,7 @@ def map_issue(issue: Any, base_url: str, acceptance_field: str | None) -> Mapped
     name = priority_field.get("name") if isinstance(priority_field, dict) else None
     priority = PRIORITIES.get(str(name).strip().lower(), Priority.medium) if name else Priority.medium
     try:
-        checked = StoryCreate(
+        checked = StoryContent(
             id=key,
             title=_clip(" ".join(summary.split()), MAX_TITLE),
             description=_clip(description, MAX_DESCRIPTION),

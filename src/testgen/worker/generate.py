@@ -16,9 +16,9 @@ from testgen.core import messages
 from testgen.core.tracing import batch_span
 from testgen.data.job_states import JobStatus
 from testgen.data.models import UserStory, utcnow
-from testgen.data.schemas import TestCaseDraft
 from testgen.data.staleness import changed_criteria
 from testgen.data.story_language import language_in_project
+from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, StoryText, story_text
 from testgen.generation.planning import plan_batches

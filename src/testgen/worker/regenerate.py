@@ -18,8 +18,8 @@ from testgen.data import repository, usage
 from testgen.data.drafts import draft_cases, is_open_draft
 from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
-from testgen.data.schemas import TestCaseDraft
 from testgen.data.story_language import language_in_project
+from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import (
     BadOutputError,

@@ -12,7 +12,7 @@ from testgen.core import messages
 from testgen.data import usage
 from testgen.data.models import TestCase, UserStory
 from testgen.data.repository import ProjectSettings, StoryExtras
-from testgen.data.schemas import Scenario
+from testgen.domain.test_cases import Scenario
 from testgen.generation.budget import estimate_tokens
 from testgen.generation.llm.base import BatchRequest, CoveredTest
 from testgen.generation.similarity import SavedScenario

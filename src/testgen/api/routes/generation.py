@@ -20,11 +20,11 @@ from testgen.api.deps import (
     StreamOpenDep,
     jobs_for_stream,
 )
+from testgen.api.schemas.jobs import BulkQueued, BulkQueueRequest, GenerateOptions, JobStatusOut, QueuedJob
 from testgen.api.services import bulk_enqueue, jobs
 from testgen.core.presence import no_worker_warning
 from testgen.data.job_states import JobStatus
 from testgen.data.models import GenerationJob
-from testgen.data.schemas import BulkQueued, BulkQueueRequest, GenerateOptions, JobStatusOut, QueuedJob
 from testgen.streaming.job_streams import open_stream
 from testgen.streaming.sse_response import EventStreamResponse
 

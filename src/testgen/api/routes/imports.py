@@ -5,8 +5,9 @@ from fastapi.responses import JSONResponse
 
 from testgen.api.deps import JobSlotDep, ProjectDep, RedisDep, SessionDep, SettingsDep, StoreDep
 from testgen.api.routes.generation import queued_job
+from testgen.api.schemas.imports import JiraImportRequest
+from testgen.api.schemas.jobs import QueuedJob
 from testgen.api.services import imports
-from testgen.data.schemas import JiraImportRequest, QueuedJob
 
 router = APIRouter(prefix="/projects", tags=["imports"])
 

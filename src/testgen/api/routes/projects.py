@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from testgen.api.deps import ProjectDep, SessionDep, SettingsDep
+from testgen.api.schemas.projects import LLMProviderOut, ProjectCreate, ProjectOut, ProjectUpdate, UsageOut
 from testgen.api.services import stories
-from testgen.data.schemas import LLMProviderOut, ProjectCreate, ProjectOut, ProjectUpdate, UsageOut
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 

@@ -17,18 +17,10 @@ from testgen.api.deps import (
     TestCaseDep,
 )
 from testgen.api.routes.generation import queued_job
+from testgen.api.schemas.jobs import JobStatusOut, RegenerateQueued
+from testgen.api.schemas.test_cases import SaveRequest, SaveResult, TestCaseOut, TestCaseUpdate
 from testgen.api.services import export, review
-from testgen.data.schemas import (
-    ExportFormat,
-    JiraProjectKey,
-    JobStatusOut,
-    RegenerateQueued,
-    SaveRequest,
-    SaveResult,
-    TestCaseOut,
-    TestCaseUpdate,
-    XrayTestType,
-)
+from testgen.domain.exports import ExportFormat, JiraProjectKey, XrayTestType
 
 router = APIRouter(tags=["review"])
 

@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from testgen.api.deps import SessionDep, StoryDep, StoryReadDep
+from testgen.api.schemas.stories import StoryCreate, StoryOut, StoryUpdate
+from testgen.api.schemas.test_cases import StaleTestCaseOut
 from testgen.api.services import stories
 from testgen.data.job_states import StoryState
-from testgen.data.schemas import StaleTestCaseOut, StoryCreate, StoryOut, StoryUpdate
 
 router = APIRouter(prefix="/user-stories", tags=["user stories"])
 TOTAL_COUNT_HEADER = "X-Total-Count"

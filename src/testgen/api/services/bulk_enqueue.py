@@ -17,6 +17,7 @@ from redis.asyncio.client import Pipeline
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.api.schemas.jobs import MAX_BULK_STORIES, BulkQueueRequest, GenerateOptions
 from testgen.api.services.jobs import INSERT_JOBS, check_budget, dispatch_all, job_row, new_job, require_queue
 from testgen.core import messages
 from testgen.core.config import Settings
@@ -25,7 +26,6 @@ from testgen.core.redis_keys import GENERATE_JOB, batch_key
 from testgen.data import repository
 from testgen.data.job_states import JobKind
 from testgen.data.models import GenerationJob
-from testgen.data.schemas import MAX_BULK_STORIES, BulkQueueRequest, GenerateOptions
 from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
 from testgen.streaming.progress_store import ProgressStore
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.api.schemas.stories import StoryOut
+from testgen.api.schemas.test_cases import TestCaseOut
 from testgen.api.services import tool_exports
 from testgen.api.services.csv_cells import SafeCsvWriter
 from testgen.api.services.gherkin_text import free_text, header, one_line, steps
@@ -23,8 +25,8 @@ from testgen.core.i18n import label
 from testgen.core.languages import DEFAULT_LANGUAGE, gherkin_keywords
 from testgen.data import repository
 from testgen.data.models import Project, UserStory
-from testgen.data.schemas import ExportFormat, StoryOut, TestCaseOut, XrayTestType
 from testgen.data.story_language import story_language
+from testgen.domain.exports import ExportFormat, XrayTestType
 
 CSV_COLUMNS = (
     "test_case_id",

@@ -12,7 +12,7 @@ import functools
 import re
 
 from testgen.core.languages import DEFAULT_LANGUAGE, GherkinKeywords, gherkin_keywords
-from testgen.data.schemas import Scenario
+from testgen.domain.test_cases import Scenario
 
 
 def one_line(text: str) -> str:

@@ -10,6 +10,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.api.schemas.test_cases import SkippedScenario, TestCaseUpdate
 from testgen.api.services import jobs
 from testgen.core import messages
 from testgen.core.config import Settings
@@ -20,7 +21,7 @@ from testgen.data import repository
 from testgen.data.drafts import draft_cases
 from testgen.data.job_states import ACTIVE, DISCARD, SAVE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
-from testgen.data.schemas import Scenario, SkippedScenario, TestCaseDraft, TestCaseUpdate
+from testgen.domain.test_cases import Scenario, TestCaseDraft
 from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_duplicates
 from testgen.streaming.progress_store import ProgressStore
 from testgen.streaming.snapshots import job_snapshot

@@ -8,6 +8,16 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.api.schemas.projects import (
+    LLMProviderOut,
+    ProjectCreate,
+    ProjectUpdate,
+    UsageDay,
+    UsageModel,
+    UsageOut,
+)
+from testgen.api.schemas.stories import StoryCreate, StoryUpdate
+from testgen.api.schemas.test_cases import StaleTestCaseOut
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.errors import ConflictError, NotFoundError, UnprocessableError
@@ -16,17 +26,6 @@ from testgen.data import repository
 from testgen.data import usage as ledger
 from testgen.data.job_states import StoryState
 from testgen.data.models import Project, StoryRevision, UserStory
-from testgen.data.schemas import (
-    LLMProviderOut,
-    ProjectCreate,
-    ProjectUpdate,
-    StaleTestCaseOut,
-    StoryCreate,
-    StoryUpdate,
-    UsageDay,
-    UsageModel,
-    UsageOut,
-)
 from testgen.data.staleness import stale_texts
 
 

@@ -17,10 +17,13 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from testgen.api.schemas.stories import StoryOut
+from testgen.api.schemas.test_cases import TestCaseOut
 from testgen.api.services.csv_cells import SafeCsvWriter
 from testgen.api.services.gherkin_text import free_text, header, one_line, steps
 from testgen.core.languages import DEFAULT_LANGUAGE, gherkin_keywords
-from testgen.data.schemas import Scenario, StoryOut, TestCaseOut, TestType, XrayTestType
+from testgen.domain.exports import XrayTestType
+from testgen.domain.test_cases import Scenario, TestType
 
 TESTRAIL_COLUMNS = (
     "Title",

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from testgen.core.languages import DEFAULT_LANGUAGE
-from testgen.data.schemas import TestCaseDraft, TestType
+from testgen.domain.test_cases import TestCaseDraft, TestType
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from opentelemetry.trace import SpanKind
 from testgen.core.config import OFFLINE_MODEL
 from testgen.core.metrics import CALL_OK, service_metrics
 from testgen.core.tracing import tracer
-from testgen.data.schemas import Priority, Scenario, TestCaseDraft, TestType
+from testgen.domain.stories import Priority
+from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
 from testgen.generation.llm.offline_templates import Templates, has_templates, templates_for
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt

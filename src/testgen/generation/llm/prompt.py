@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from testgen.core.languages import language_name
-from testgen.data.schemas import Priority
+from testgen.domain.stories import Priority
 from testgen.generation.llm.base import BatchRequest
 
 FENCE = "story_data"

@@ -24,7 +24,7 @@ from testgen.core.errors import ConfigurationError
 from testgen.core.metrics import ABORTED, CALL_OK, service_metrics
 from testgen.core.redis_keys import llm_rate_key
 from testgen.core.tracing import fail, tracer
-from testgen.data.schemas import TestCaseDraft
+from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.language_check import wrong_language
 from testgen.generation.llm.base import (
     BadOutputError,

@@ -1,0 +1,139 @@
+"""Jobs: queueing them (one story, many, a regeneration) and their state, one model per job kind
+(the `kind` field tells which) with that kind's options and result."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, model_validator
+
+from testgen.api.schemas.common import Count, RowId
+from testgen.data.job_states import JobKind, JobStatus
+from testgen.domain.job_errors import JobError
+from testgen.domain.job_options import (
+    DEFAULT_SCENARIOS_PER_CASE,
+    DEFAULT_TEST_CASES,
+    MAX_SCENARIOS_PER_CASE,
+    MAX_TEST_CASES,
+    MIN_SCENARIOS_PER_CASE,
+    MIN_TEST_CASES,
+    GenerateJobOptions,
+    JiraImportJobOptions,
+    JobOptions,
+    RegenerateJobOptions,
+)
+from testgen.domain.job_results import DraftResult, JiraImportResult, JobResult, RegenerationResult
+from testgen.domain.text_fields import StoryId
+
+MAX_BULK_STORIES = 5000  # stories one bulk enqueue may queue
+_NO_WORKER = "Set when the job cannot progress now, e.g. no worker runs"
+
+
+class GenerateOptions(BaseModel):
+    """What a client asks of a draft (a request body: numbers must be JSON numbers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_test_cases: Count = Field(default=DEFAULT_TEST_CASES, ge=MIN_TEST_CASES, le=MAX_TEST_CASES)
+    scenarios_per_test_case: Count = Field(
+        default=DEFAULT_SCENARIOS_PER_CASE, ge=MIN_SCENARIOS_PER_CASE, le=MAX_SCENARIOS_PER_CASE
+    )
+    only_changed: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="Generate only for the acceptance criteria that are new or changed since the story's "
+        "saved test cases were written",
+    )
+
+
+class BulkQueueRequest(GenerateOptions):
+    """Stories to queue at once: `story_ids`, or every story of `project_id`; `only_without_tests`
+    leaves out stories that have saved test cases. The options apply to every job created."""
+
+    story_ids: list[StoryId] | None = Field(default=None, min_length=1, max_length=MAX_BULK_STORIES)
+    project_id: RowId | None = None
+    only_without_tests: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> BulkQueueRequest:
+        if (self.story_ids is None) == (self.project_id is None):
+            raise ValueError("give either story_ids or project_id")
+        return self
+
+
+class QueuedJob(BaseModel):
+    task_id: str
+    story_id: str | None
+    project_id: int | None = None
+    status: JobStatus
+    status_url: str
+    events_url: str
+    warning: str | None = Field(default=None, description=_NO_WORKER)
+
+
+class BulkQueued(BaseModel):
+    """The answer to a bulk enqueue: one entry per story, in the order asked (a story with a job
+    already queued or running gets that job), and one event stream that follows them all."""
+
+    batch_id: str
+    created: int = Field(description="New jobs queued")
+    reused: int = Field(description="Stories whose job was already queued or running")
+    events_url: str
+    jobs: list[QueuedJob]
+    warning: str | None = Field(
+        default=None, description="Set when the jobs cannot progress now, e.g. no worker runs"
+    )
+
+
+class RegenerateQueued(QueuedJob):
+    parent_id: str
+    index: int
+
+
+class JobState(BaseModel):
+    """What every job's state holds; `kind` says which of the models below it is."""
+
+    task_id: str
+    story_id: str | None
+    project_id: int | None = None
+    kind: JobKind
+    status: JobStatus
+    progress: int
+    message: str
+    warning: str | None = Field(default=None, description=_NO_WORKER)
+    options: JobOptions
+    result: JobResult | None = Field(default=None, description="Set once the job completed")
+    error: JobError | None = Field(default=None, description="Set once the job failed")
+    created_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    saved_at: dt.datetime | None = None
+
+
+class GenerationJobOut(JobState):
+    """A draft for a story."""
+
+    kind: Literal[JobKind.generate]
+    options: GenerateJobOptions = Field(default_factory=GenerateJobOptions)
+    result: DraftResult | None = Field(default=None, description="The draft, once the job completed")
+
+
+class RegenerationJobOut(JobState):
+    """One test case of a draft written again (into the draft of `options.index`'s parent job)."""
+
+    kind: Literal[JobKind.regenerate]
+    options: RegenerateJobOptions
+    result: RegenerationResult | None = Field(default=None, description="Set once the job completed")
+
+
+class JiraImportJobOut(JobState):
+    """The stories of a project read from Jira."""
+
+    kind: Literal[JobKind.import_jira]
+    options: JiraImportJobOptions = Field(default_factory=JiraImportJobOptions)
+    result: JiraImportResult | None = Field(default=None, description="Set once the job completed")
+
+
+JobStatusOut = Annotated[
+    GenerationJobOut | RegenerationJobOut | JiraImportJobOut, Field(discriminator="kind")
+]

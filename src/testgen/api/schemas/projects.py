@@ -1,0 +1,102 @@
+"""Projects: creating and changing them, their LLM choice, and their token usage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, Strict, StringConstraints, field_validator
+
+from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, ORMModel, not_null
+from testgen.domain.text_fields import Description, Title
+
+ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+MAX_INSTRUCTIONS = 4000
+Instructions = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_INSTRUCTIONS)]
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ProjectCreate(BaseModel):
+    name: Title
+    description: Description = ""
+    language: LanguageTag | None = Field(
+        default=None, description=LANGUAGE_HELP + "each story's own or detected language"
+    )
+
+
+class ProjectUpdate(BaseModel):
+    name: Title | None = None
+    description: Description | None = None
+    llm_provider: ProviderName | None = Field(
+        default=None,
+        description="The LLM provider that writes this project's test cases (one configured on the "
+        "server); null: the server's default. Changing it without llm_model resets the model.",
+    )
+    llm_model: ModelName | None = Field(
+        default=None, description="The provider's model; null: the provider's default model"
+    )
+    language: LanguageTag | None = Field(
+        default=None,
+        description=LANGUAGE_HELP + "each story's own or detected language. Set, it is the language of "
+        "every story of the project that has none of its own",
+    )
+    instructions: Instructions | None = Field(
+        default=None,
+        description="House style, test-design method, domain vocabulary: sent to the model in a fenced "
+        "section that ranks below the system rules; empty or null: none",
+    )
+    token_budget_daily: Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)] | None = Field(
+        default=None,
+        description="Tokens the project's jobs may spend per UTC day; a job that would exceed it fails "
+        "before any model call, and queueing answers 429 once it is spent; null: no budget",
+    )
+
+    @field_validator("name", "description")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        return not_null(value)
+
+
+class LLMProviderOut(BaseModel):
+    name: str
+    default_model: str
+    default: bool = Field(description="The server's default provider (LLM_PROVIDER)")
+
+
+class ProjectOut(ORMModel):
+    id: int
+    name: str
+    description: str
+    llm_provider: str | None
+    llm_model: str | None
+    language: str | None = None
+    instructions: str = ""
+    token_budget_daily: int | None = None
+    created_at: dt.datetime
+
+
+class UsageDay(BaseModel):
+    day: dt.date
+    jobs: int
+    llm_calls: int
+    tokens: int
+
+
+class UsageModel(BaseModel):
+    provider: str
+    model: str
+    jobs: int
+    llm_calls: int
+    prompt_tokens: int
+    output_tokens: int
+    tokens: int
+
+
+class UsageOut(BaseModel):
+    project_id: int
+    days: int
+    since: dt.date
+    token_budget_daily: int | None
+    spent_today: int
+    per_day: list[UsageDay]
+    per_model: list[UsageModel]

@@ -1,0 +1,91 @@
+"""Saved test cases, and saving a reviewed draft."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from testgen.api.schemas.common import CriterionIndex, ORMModel, ScenarioIndex, not_null
+from testgen.domain.stories import Priority
+from testgen.domain.test_cases import MAX_PRECONDITIONS, MAX_SCENARIOS, Scenario, TestCaseDraft, TestType
+from testgen.domain.text_fields import Description, ShortText, Title
+
+
+class ReviewedTestCase(TestCaseDraft):
+    """A test case as sent back by a reviewer (request body): numbers must be JSON numbers."""
+
+    covered_criteria: list[CriterionIndex] = Field(default_factory=list)
+
+
+class TestCaseOut(ORMModel):
+    __test__ = False  # not a pytest test class
+
+    id: int
+    story_id: str
+    title: str
+    description: str
+    preconditions: list[str]
+    priority: Priority
+    test_type: TestType
+    scenarios: list[Scenario]
+    covered_criteria: list[int]
+    task_id: str | None
+    provider: str | None
+    model: str | None
+    story_revision: int | None = None
+    criteria_texts: list[str] | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SaveRequest(BaseModel):
+    """The reviewed subset of a job's test cases, possibly edited; omitted means all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    test_cases: list[ReviewedTestCase] | None = Field(default=None, min_length=1, max_length=500)
+    keep: list[tuple[ScenarioIndex, ScenarioIndex]] = Field(
+        default_factory=list,
+        max_length=25_000,
+        description="[test case, scenario] positions (in the test cases saved) to save even though they "
+        "repeat a saved test case; the other repeats are skipped",
+    )
+
+
+class SkippedScenario(BaseModel):
+    test_case: int
+    scenario: int
+    title: str
+    message: str = Field(description='Why it was skipped: "repeats saved test #<id> ..."')
+
+
+class SaveResult(BaseModel):
+    saved: int
+    test_case_ids: list[int]
+    skipped: list[SkippedScenario] = Field(default_factory=list)
+
+
+class StaleTestCaseOut(TestCaseOut):
+    stale_criteria: list[str] = Field(
+        default_factory=list,
+        description="The criteria it covers that changed or disappeared since it was saved",
+    )
+
+
+class TestCaseUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: Description | None = None
+    preconditions: list[ShortText] | None = Field(default=None, max_length=MAX_PRECONDITIONS)
+    priority: Priority | None = None
+    test_type: TestType | None = None
+    scenarios: list[Scenario] | None = Field(default=None, min_length=1, max_length=MAX_SCENARIOS)
+    covered_criteria: list[CriterionIndex] | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        return not_null(value)

@@ -1,0 +1,55 @@
+"""What each kind of job is asked to do: its options as they are stored with the job, and the
+limits of what a client may ask for."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from testgen.domain.optional_keys import optional_key
+
+DEFAULT_TEST_CASES = 5
+MIN_TEST_CASES, MAX_TEST_CASES = 1, 50
+DEFAULT_SCENARIOS_PER_CASE = 3
+MIN_SCENARIOS_PER_CASE, MAX_SCENARIOS_PER_CASE = 1, 10
+
+TestCaseCount = Annotated[int, Field(ge=MIN_TEST_CASES, le=MAX_TEST_CASES)]
+ScenarioCount = Annotated[int, Field(ge=MIN_SCENARIOS_PER_CASE, le=MAX_SCENARIOS_PER_CASE)]
+
+
+class LLMChoice(BaseModel):
+    """The provider and model a job was queued with (resolved from its project when it was queued);
+    absent: the worker's defaults."""
+
+    llm_provider: str | None = optional_key()
+    llm_model: str | None = optional_key()
+
+
+class GenerateJobOptions(LLMChoice):
+    """A draft for a story."""
+
+    num_test_cases: TestCaseCount = DEFAULT_TEST_CASES
+    scenarios_per_test_case: ScenarioCount = DEFAULT_SCENARIOS_PER_CASE
+    only_changed: bool = Field(
+        default=False,
+        description="Only the acceptance criteria that are new or changed since the story's saved test "
+        "cases were written",
+    )
+
+
+class RegenerateJobOptions(LLMChoice):
+    """One test case of a draft, written again."""
+
+    index: int = Field(ge=0, description="The test case's position in the draft, from 0")
+    # As many as the draft was asked for (a draft without options: as many as the test case has)
+    scenarios_per_test_case: int = Field(default=DEFAULT_SCENARIOS_PER_CASE, ge=1)
+
+
+class JiraImportJobOptions(BaseModel):
+    """The stories of a project read from Jira."""
+
+    jql: str = Field(default="", description="The Jira query whose issues become stories")
+
+
+JobOptions = GenerateJobOptions | RegenerateJobOptions | JiraImportJobOptions

@@ -1,0 +1,190 @@
+"""What each kind of job produces: a draft (generate), one test case written into a draft
+(regenerate), the stories read from Jira (import_jira). The worker builds these and stores them as
+JSON; the API, the page and the command line read them back."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from testgen.domain.optional_keys import optional_key
+from testgen.domain.test_cases import TestCaseDraft, TestType
+
+# --- usage ----------------------------------------------------------------------------------------
+
+
+class TokenCounts(BaseModel):
+    prompt: int
+    output: int
+    total: int
+
+
+class CallSummary(BaseModel):
+    """The model calls and tokens a job spent."""
+
+    llm_calls: int
+    retries: int
+    reasks: int
+    tokens: TokenCounts
+
+
+class RunStats(CallSummary):
+    """A regeneration's figures: its calls, the near-duplicates replaced, and its duration."""
+
+    duplicates_replaced: int = 0
+    dedupe_calls: int = 0
+    duplicates_remaining: int | None = optional_key()
+    duration_s: float = 0.0
+
+
+class DraftStats(RunStats):
+    """A draft's figures: a regeneration's, and its batches and scenarios."""
+
+    batches: int
+    scenarios: int
+
+
+# --- coverage and quality -------------------------------------------------------------------------
+
+
+class ScenarioRef(BaseModel):
+    test_case: int
+    scenario: int
+    title: str
+
+
+class CriterionCoverage(BaseModel):
+    index: int
+    criterion: str
+    scenarios: list[ScenarioRef]
+
+
+class Coverage(BaseModel):
+    """Every acceptance criterion with the scenarios that cover it, and the criteria nothing covers."""
+
+    criteria: list[CriterionCoverage]
+    uncovered: list[int]
+    covered: int
+
+
+class CriterionQuality(BaseModel):
+    index: int
+    criterion: str
+    test_cases: list[int]
+    scenarios: int
+
+
+class UncoveredCriterion(BaseModel):
+    index: int
+    criterion: str
+    reason: str = Field(description="Why nothing covers it, and what to do about it")
+
+
+class DuplicateCounts(BaseModel):
+    replaced: int
+    within_draft: int
+    against_saved: int
+
+
+class QualityReport(BaseModel):
+    """Coverage per criterion, duplicates, scenarios per test type, and the calls and tokens spent."""
+
+    criteria: list[CriterionQuality]
+    uncovered: list[UncoveredCriterion]
+    duplicates: DuplicateCounts
+    scenarios_per_type: dict[TestType, int]
+    llm_calls: int
+    tokens: int
+
+
+class ScenarioPosition(BaseModel):
+    test_case: int
+    scenario: int
+
+
+class ReportedDuplicate(BaseModel):
+    """A scenario that repeats an earlier one of the draft (`of`) or a saved test case's."""
+
+    test_case: int
+    scenario: int
+    message: str
+    saved_test_case_id: int | None = optional_key()
+    saved_title: str | None = optional_key()
+    of: ScenarioPosition | None = optional_key()
+
+
+class InstructionsUsed(BaseModel):
+    """The project's instructions a result was written with: their hash and first line."""
+
+    sha256: str
+    first_line: str
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+
+class DraftResult(BaseModel):
+    """A generation job's draft: the test cases a reviewer saves, with what is known about them."""
+
+    test_cases: list[TestCaseDraft]
+    coverage: Coverage
+    quality: QualityReport | None = optional_key()
+    duplicates: list[ReportedDuplicate] = Field(default_factory=list)
+    provider: str
+    model: str
+    language: str | None = optional_key(description="BCP 47: the language the test cases are in")
+    language_mismatch: bool = Field(
+        default=False,
+        description="Some answer stayed in another language after the last re-ask: a reviewer should look",
+    )
+    instructions: InstructionsUsed | None = None
+    only_criteria: list[int] | None = optional_key(
+        description="The criteria asked for (only_changed); absent: all of them"
+    )
+    stats: DraftStats
+
+
+class RegenerationResult(BaseModel):
+    """A regeneration job's test case, written into its parent's draft at `index`."""
+
+    parent_id: str
+    index: int
+    test_case: TestCaseDraft
+    provider: str
+    model: str
+    language: str | None = optional_key()
+    language_mismatch: bool = False
+    duplicates: list[ReportedDuplicate] = Field(default_factory=list)
+    instructions: InstructionsUsed | None = None
+    stats: RunStats
+    coverage: Coverage = Field(description="The parent draft's coverage with the new test case")
+
+
+class SkippedIssue(BaseModel):
+    key: str
+    reason: str
+
+
+class ImportCounts(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    skipped: int
+
+
+class JiraImportResult(BaseModel):
+    """A Jira import's outcome: the stories created, updated, unchanged and skipped (each list holds
+    at most the first 1,000; `counts` are exact)."""
+
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    skipped: list[SkippedIssue]
+    counts: ImportCounts
+    project_id: int
+    jql: str
+    pages: int
+    issues: int
+    duration_s: float
+
+
+JobResult = DraftResult | RegenerationResult | JiraImportResult
