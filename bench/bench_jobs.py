@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 
 from testgen.api.schemas.jobs import BulkQueueRequest
 from testgen.api.services import bulk_enqueue
+from testgen.api.services.job_queue import JobQueue
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.redis import create_redis
 from testgen.data.job_states import TERMINAL
@@ -73,7 +74,7 @@ async def run(
     engine = create_engine(env.database_url)
     sessions = create_sessionmaker(engine)
     redis = create_redis(env.redis_url, max_connections=32)
-    store = ProgressStore(redis, settings.keep_result_s)
+    queue = JobQueue(redis, ProgressStore(redis, settings.keep_result_s), settings)
     peak = 0.0
     overrides = {**model, "worker_max_jobs": max_jobs, "llm_max_concurrency": 3 * max_jobs}
     calls_before = fake.calls if fake is not None else 0
@@ -96,7 +97,7 @@ async def run(
             for start in range(0, n, CHUNK):
                 request = BulkQueueRequest(story_ids=stories[start : start + CHUNK], **OPTIONS)
                 async with sessions() as session:
-                    batch = await bulk_enqueue.enqueue_stories(session, redis, store, settings, request)
+                    batch = await bulk_enqueue.enqueue_stories(session, queue, request)
                 ids.update(job.id for job in batch.jobs)
             enqueue_s = (dt.datetime.now(dt.UTC) - t0).total_seconds()
             deadline = time.monotonic() + 600

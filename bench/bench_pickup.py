@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_pickup.py [--quick]
 
-Jobs are queued one at a time through services.generation.enqueue (DB row, then one Redis round
+Jobs are queued one at a time through services.jobs.enqueue (DB row, then one Redis round
 trip: `queued` event, the arq job, wake-up publish); the clock starts as that round trip is sent.
 "picked up" is when the job function starts in the worker, "started" when the `started` state has
 been written (DB row + Redis stream). A random gap of 0..poll_delay between jobs puts each enqueue at
@@ -26,6 +26,7 @@ from typing import Any
 from _harness import Env, environment, pct, run_worker, seed_stories, table, verdict
 from arq.worker import Worker, func
 
+from testgen.api.services import job_queue
 from testgen.api.services import jobs as generation
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.redis import create_redis
@@ -44,20 +45,20 @@ async def measure(env: Env, label: str, cls: type, poll_delay: float, n: int) ->
     engine = create_engine(env.database_url)
     sessions = create_sessionmaker(engine)
     redis = create_redis(env.redis_url)
-    store = ProgressStore(redis, settings.keep_result_s)
+    queue = job_queue.JobQueue(redis, ProgressStore(redis, settings.keep_result_s), settings)
     t_enqueue: dict[str, float] = {}
     t_pickup: dict[str, float] = {}
     t_started: dict[str, float] = {}
     done: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
-    real_enqueue = generation.enqueue_many
+    real_enqueue = job_queue.enqueue_many
 
     def timed_enqueue(pipe: Any, redis: Any, function: str, task_ids: list[str], *args: Any) -> None:
         real_enqueue(pipe, redis, function, task_ids, *args)
         for task_id in task_ids:  # the pipeline that queues it is sent right after this
             t_enqueue[task_id] = time.perf_counter()
 
-    generation.enqueue_many = timed_enqueue  # type: ignore[assignment]
+    job_queue.enqueue_many = timed_enqueue  # type: ignore[assignment]
 
     async def generate_test_cases(ctx: dict[str, Any], task_id: str) -> str:
         t_pickup[task_id] = time.perf_counter()
@@ -88,12 +89,12 @@ async def measure(env: Env, label: str, cls: type, poll_delay: float, n: int) ->
                     story = await get_story(session, story_id)
                     assert story is not None
                     opts = {"num_test_cases": 1, "scenarios_per_test_case": 1}
-                    job, created, _ = await generation.enqueue(session, redis, store, settings, story, opts)
+                    job, created, _ = await generation.enqueue(session, queue, story, opts)
                 assert created
                 await asyncio.wait_for(done[job.id].wait(), 30)
                 await asyncio.sleep(random.uniform(0, poll_delay))
     finally:
-        generation.enqueue_many = real_enqueue  # type: ignore[assignment]
+        job_queue.enqueue_many = real_enqueue  # type: ignore[assignment]
         await redis.aclose()
         await engine.dispose()
     pickup = [(t_pickup[k] - t_enqueue[k]) * 1000 for k in t_pickup]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from arq.connections import ArqRedis
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -14,9 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from testgen.api.app import create_app
 from testgen.api.schemas.jobs import MAX_BULK_STORIES
 from testgen.core.config import Settings
-from testgen.core.job_queue import enqueue_many
-from testgen.core.redis import create_redis
-from testgen.core.redis_keys import GENERATE_JOB, QUEUE_NAME
+from testgen.core.redis_keys import QUEUE_NAME
 from testgen.data.job_states import ACTIVE
 from testgen.data.models import GenerationJob
 from tests.support.helpers import is_status, make_story, queue, read_events, wait_for_job
@@ -173,18 +170,3 @@ async def test_racing_enqueues_leave_one_live_job_per_story(client: AsyncClient,
         for job in body.get("jobs", [body]):
             by_story.setdefault(job["story_id"], set()).add(job["task_id"])
     assert all(len(ids) == 1 for ids in by_story.values()), by_story
-
-
-async def test_enqueue_many_skips_a_job_already_queued(redis_url: str, redis: object) -> None:
-    async with create_redis(redis_url) as arq_redis:
-        await _enqueue_twice(arq_redis)
-
-
-async def _enqueue_twice(redis: ArqRedis) -> None:
-    for ids in (["a", "b"], ["b", "c"]):
-        async with redis.pipeline(transaction=False) as pipe:
-            enqueue_many(pipe, redis, GENERATE_JOB, ids)
-            assert (await pipe.execute()) == [2 if ids == ["a", "b"] else 1]
-    assert sorted(await redis.zrange(QUEUE_NAME, 0, -1)) == [b"a", b"b", b"c"]
-    job = await redis._get_job_def(b"b", None)  # arq reads back what the script stored
-    assert job.function == GENERATE_JOB and list(job.args) == ["b"]

@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from arq.constants import in_progress_key_prefix
 from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from testgen.core import embedded_redis
+from testgen.core.arq_adapter import in_progress_key
 from testgen.core.config import Settings
 from testgen.core.redis_keys import CLAIMED_KEY, FINISHING_KEY
 from testgen.data import repository
@@ -263,7 +263,7 @@ async def test_a_job_claimed_by_a_worker_that_died_before_starting_it_is_requeue
     alive = await queue(client, "US-002", num_test_cases=1)
     old = (time.time() - 60) * 1000
     for job in (lost, alive):  # as the claim script leaves them, a minute ago
-        await redis.psetex(in_progress_key_prefix + job["task_id"], 600_000, b"1")
+        await redis.psetex(in_progress_key(job["task_id"]), 600_000, b"1")
         await redis.zadd(CLAIMED_KEY, {job["task_id"]: old})
     await redis.set(reaper.lease_key(alive["task_id"]), b"1", ex=10)  # its worker renews the lease
     snapshot = {**(await client.get(lost["status_url"])).json(), "status": "started", "progress": 5}
@@ -271,12 +271,12 @@ async def test_a_job_claimed_by_a_worker_that_died_before_starting_it_is_requeue
 
     assert await reaper.reap_claims(app.state.sessionmaker, app.state.store) == [lost["task_id"]]
 
-    assert not await redis.exists(in_progress_key_prefix + lost["task_id"])
-    assert await redis.exists(in_progress_key_prefix + alive["task_id"])
+    assert not await redis.exists(in_progress_key(lost["task_id"]))
+    assert await redis.exists(in_progress_key(alive["task_id"]))
     assert await redis.zrange(CLAIMED_KEY, 0, -1) == [alive["task_id"].encode()]
     events = await read_stream_events(redis, lost["task_id"])
     assert events == ["queued", "started", "queued"]
-    await redis.delete(in_progress_key_prefix + alive["task_id"])
+    await redis.delete(in_progress_key(alive["task_id"]))
     async with run_worker(settings):
         await wait_for_job(client, lost["status_url"], is_status("completed"), what="the re-queued job")
 

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import JobExecutionFailed
 from redis.asyncio import Redis
 
+from testgen.core.arq_adapter import deserialize_job, in_progress_key, serialize_job
 from testgen.core.config import Settings
-from testgen.core.redis import create_redis, deserialize_job, serialize_job
+from testgen.core.redis import create_redis
 from testgen.core.redis_keys import QUEUE_NAME
 from testgen.worker.options import worker_options
 from testgen.worker.wakeable import WakeableWorker
@@ -41,14 +41,14 @@ async def test_only_due_jobs_that_nobody_runs_are_claimed(
     worker = idle_workers[0]
     now = timestamp_ms()
     await redis.zadd(QUEUE_NAME, {"due": now - 10, "running": now - 10, "later": now + 60_000})
-    await redis.set(in_progress_key_prefix + "running", b"1", px=60_000)
+    await redis.set(in_progress_key("running"), b"1", px=60_000)
 
     await worker.start_jobs([b"due", b"running", b"later", b"not-queued"])
 
     assert set(worker.tasks) == {"due"}
-    ttl = await redis.pttl(in_progress_key_prefix + "due")
+    ttl = await redis.pttl(in_progress_key("due"))
     assert 0 < ttl <= worker.in_progress_timeout_s * 1000
-    assert await redis.pttl(in_progress_key_prefix + "later") == -2  # untouched
+    assert await redis.pttl(in_progress_key("later")) == -2  # untouched
 
 
 async def test_racing_workers_never_claim_the_same_job(

@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from testgen.api import http_errors as errors
+from testgen.api.job_links import JobLinkPaths
 from testgen.api.rate_limits import JobLimiter, RequestRateMiddleware
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
 from testgen.api.routes import auth, generation, imports, ops, projects, review, stories, web
 from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
+from testgen.api.services.job_queue import JobQueue
 from testgen.core import shared_redis, tracing
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker, read_only
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_sessionmaker = create_sessionmaker(read_only(engine))
         app.state.redis = redis
         app.state.store = ProgressStore(redis, settings.keep_result_s)
+        app.state.job_queue = JobQueue(redis, app.state.store, settings)
         app.state.job_limiter = JobLimiter(redis, settings.max_jobs_in_flight_per_key)
         app.state.stream_opens = asyncio.Semaphore(STREAM_OPENS_AT_ONCE)
         reader = create_blocking_reader(settings.effective_redis_url, sentinel=settings.redis_sentinel)
@@ -87,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[{"name": tag} for tag in DOCS_SECTIONS],
     )
     app.state.settings = settings
+    app.state.job_link_paths = JobLinkPaths()
     errors.install(app)
     _install_middleware(app, settings)
     # FastAPI tries the routes in order, about 1 us each: the busiest (a job's status, a story,

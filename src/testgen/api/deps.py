@@ -10,9 +10,11 @@ from arq.connections import ArqRedis
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from testgen.api.job_links import JobLinkPaths, JobLinks
 from testgen.api.rate_limits import JobSlot, principal_of, stream_limit_error
 from testgen.api.schemas.jobs import MAX_BULK_STORIES
 from testgen.api.security import StreamTokens, approve_stream_token
+from testgen.api.services.job_queue import JobQueue
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read, begin_standalone
@@ -44,6 +46,16 @@ async def get_store(request: Request) -> ProgressStore:
     return store
 
 
+async def get_job_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.job_queue
+    return queue
+
+
+async def get_job_links(request: Request) -> JobLinks:
+    paths: JobLinkPaths = request.app.state.job_link_paths
+    return paths.for_request(request)
+
+
 async def get_hub(request: Request) -> EventHub:
     hub: EventHub = request.app.state.hub
     return hub
@@ -72,6 +84,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[ArqRedis, Depends(get_redis)]
 StoreDep = Annotated[ProgressStore, Depends(get_store)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+JobLinksDep = Annotated[JobLinks, Depends(get_job_links)]
 HubDep = Annotated[EventHub, Depends(get_hub)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 StreamTokensDep = Annotated[StreamTokens, Depends(get_stream_tokens)]

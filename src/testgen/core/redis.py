@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -13,25 +12,8 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
+from testgen.core.arq_adapter import JsonArqRedis
 from testgen.core.config import SentinelAddress
-from testgen.core.redis_keys import QUEUE_NAME
-
-
-def serialize_job(data: dict[str, Any]) -> bytes:
-    """JSON for arq's jobs and results. A failed job's result is an exception: it is stored as
-    "Type: message" (arq would otherwise log a traceback and store a placeholder)."""
-    return json.dumps(data, separators=(",", ":"), default=_exception_text).encode()
-
-
-def _exception_text(value: object) -> str:
-    if isinstance(value, BaseException):
-        return f"{type(value).__name__}: {value}"
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def deserialize_job(data: bytes) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(data)
-    return result
 
 
 def redact_url(url: str) -> str:
@@ -83,18 +65,13 @@ def create_redis(url: str, *, max_connections: int = 8, sentinel: SentinelAddres
     if sentinel is not None:
         client: ArqRedis = _sentinel(sentinel, url).master_for(
             sentinel.master,
-            redis_class=_ArqRedis,
+            redis_class=JsonArqRedis,
             connection_pool_class=_BlockingSentinelPool,
             **options,
         )
         return client
     pool = BlockingConnectionPool.from_url(url, **options)
-    return ArqRedis(
-        connection_pool=pool,
-        job_serializer=serialize_job,
-        job_deserializer=deserialize_job,
-        default_queue_name=QUEUE_NAME,
-    )
+    return JsonArqRedis(connection_pool=pool)
 
 
 def reconnect_retry() -> Retry:
@@ -114,17 +91,6 @@ def create_blocking_reader(url: str, *, sentinel: SentinelAddress | None = None)
         return reader
     client: Redis = Redis.from_url(url, **options)
     return client
-
-
-class _ArqRedis(ArqRedis):
-    """ArqRedis with our JSON serialisers and queue, for Sentinel's `master_for` (which builds the
-    client itself, from the pool)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("job_serializer", serialize_job)
-        kwargs.setdefault("job_deserializer", deserialize_job)
-        kwargs.setdefault("default_queue_name", QUEUE_NAME)
-        super().__init__(*args, **kwargs)
 
 
 def arq_settings(url: str, *, sentinel: SentinelAddress | None = None) -> RedisSettings:

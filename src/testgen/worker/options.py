@@ -7,8 +7,9 @@ from typing import Any
 
 from arq.worker import func
 
+from testgen.core.arq_adapter import deserialize_job, serialize_job
 from testgen.core.config import Settings
-from testgen.core.redis import arq_settings, deserialize_job, serialize_job
+from testgen.core.redis import arq_settings
 from testgen.core.redis_keys import GENERATE_JOB, IMPORT_JIRA_JOB, QUEUE_NAME, REGENERATE_JOB
 from testgen.worker.functions import generate_test_cases, import_jira_stories, regenerate_test_case
 from testgen.worker.lifecycle import shutdown, startup

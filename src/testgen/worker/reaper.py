@@ -14,14 +14,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from arq.constants import in_progress_key_prefix, job_key_prefix
-from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from testgen.core.redis_keys import CLAIMED_KEY, FINISHING_KEY, QUEUE_NAME, WAKE_CHANNEL, lease_key, reap_key
+from testgen.core.arq_adapter import in_progress_key, requeue_now
+from testgen.core.redis_keys import CLAIMED_KEY, FINISHING_KEY, WAKE_CHANNEL, lease_key, reap_key
 from testgen.data import repository
 from testgen.data.job_states import ACTIVE, REAP_REQUEUE, RUNNING, TERMINAL, WORKER_LOST, JobStatus
 from testgen.data.models import GenerationJob, utcnow
@@ -39,7 +38,7 @@ MAX_ATTEMPTS = 3
 @contextlib.asynccontextmanager
 async def lease(redis: Redis, task_id: str) -> AsyncIterator[None]:
     """Hold the job's lease while the block runs; a failed renewal is retried, never fatal. The claim
-    took the lease (wakeable.CLAIM_JOB), so the first renewal comes LEASE_RENEW_S after the start."""
+    took the lease (WakeableWorker.claim_marks), so the first renewal comes LEASE_RENEW_S after the start."""
 
     async def renew() -> None:
         while True:
@@ -100,7 +99,7 @@ async def reap_claims(
     async with redis.pipeline(transaction=False) as pipe:
         for task_id in claims:
             pipe.exists(lease_key(task_id))
-            pipe.exists(in_progress_key_prefix + task_id)
+            pipe.exists(in_progress_key(task_id))
         found = await pipe.execute()
     reaped = []
     for i, task_id in enumerate(claims):
@@ -167,12 +166,7 @@ async def _recover(
 
 async def _requeue(redis: Redis, task_id: str) -> None:
     """Back on arq's queue: no longer in progress, due now (if arq still has the job)."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.delete(in_progress_key_prefix + task_id)
-        pipe.exists(job_key_prefix + task_id)
-        _, defined = await pipe.execute()
-    if defined:
-        await redis.zadd(QUEUE_NAME, {task_id: timestamp_ms()})
+    if await requeue_now(redis, task_id):
         await redis.publish(WAKE_CHANNEL, b"1")
 
 

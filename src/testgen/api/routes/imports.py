@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from testgen.api.deps import JobSlotDep, ProjectDep, RedisDep, SessionDep, SettingsDep, StoreDep
-from testgen.api.routes.generation import queued_job
+from testgen.api.deps import JobLinksDep, JobQueueDep, JobSlotDep, ProjectDep, SessionDep
 from testgen.api.schemas.imports import JiraImportRequest
 from testgen.api.schemas.jobs import QueuedJob
 from testgen.api.services import imports
@@ -22,20 +21,15 @@ router = APIRouter(prefix="/projects", tags=["imports"])
     },
 )
 async def import_from_jira(
-    request: Request,
     data: JiraImportRequest,
     project: ProjectDep,
     session: SessionDep,
-    redis: RedisDep,
-    store: StoreDep,
-    settings: SettingsDep,
+    queue: JobQueueDep,
     slot: JobSlotDep,
+    links: JobLinksDep,
 ) -> JSONResponse:
     """Queue a job that reads the issues `jql` finds and writes them as stories of the project; follow it
     with the generation status and event endpoints, cancel it the same way."""
-    job, created = await imports.enqueue_jira_import(
-        session, redis, store, settings, project, data.jql, slot.take
-    )
-    await slot.confirm([job.id] if created else [])
-    answer = await queued_job(request, job, redis)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if created else 200)
+    queued = await imports.enqueue_jira_import(session, queue, project, data.jql, slot)
+    answer = links.job(queued.job, queued.warning)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)

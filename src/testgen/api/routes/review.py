@@ -3,20 +3,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from testgen.api.deps import (
     JobDep,
+    JobLinksDep,
+    JobQueueDep,
     JobSlotDep,
     ProjectDep,
     RedisDep,
     SessionDep,
     SettingsDep,
-    StoreDep,
     StoryDep,
     TestCaseDep,
 )
-from testgen.api.routes.generation import queued_job
 from testgen.api.schemas.jobs import JobStatusOut, RegenerateQueued
 from testgen.api.schemas.test_cases import SaveRequest, SaveResult, TestCaseOut, TestCaseUpdate
 from testgen.api.services import export, review
@@ -52,18 +52,15 @@ async def discard_draft(job: JobDep, session: SessionDep, redis: RedisDep) -> Re
     response_model=RegenerateQueued,
 )
 async def regenerate_test_case(
-    request: Request,
     job: JobDep,
     session: SessionDep,
-    redis: RedisDep,
-    store: StoreDep,
-    settings: SettingsDep,
+    queue: JobQueueDep,
     slot: JobSlotDep,
+    links: JobLinksDep,
     index: Annotated[int, Path(ge=0, lt=10_000)],
 ) -> object:
-    child = await review.regenerate(session, redis, store, settings, job, index, slot.take)
-    await slot.confirm([child.id])
-    answer = await queued_job(request, child, redis)
+    queued = await review.regenerate(session, queue, job, index, slot)
+    answer = links.job(queued.job, queued.warning)
     return RegenerateQueued(**answer.model_dump(), parent_id=job.id, index=index)
 
 

@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from arq.connections import ArqRedis
 from redis.asyncio.client import Pipeline
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.api.rate_limits import JobSlot
 from testgen.api.schemas.jobs import MAX_BULK_STORIES, BulkQueueRequest, GenerateOptions
-from testgen.api.services.jobs import INSERT_JOBS, check_budget, dispatch_all, job_row, new_job, require_queue
+from testgen.api.services.job_queue import JobQueue
+from testgen.api.services.jobs import INSERT_JOBS, check_budget, job_row, new_job
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.errors import InvalidRequestError, NotFoundError
 from testgen.core.redis_keys import GENERATE_JOB, batch_key
 from testgen.data import repository
-from testgen.data.job_states import JobKind
+from testgen.data.job_states import JobKind, JobStatus
 from testgen.data.models import GenerationJob
 from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
-from testgen.streaming.progress_store import ProgressStore
 
 logger = logging.getLogger(__name__)
 
@@ -39,25 +38,23 @@ class Batch:
     batch_id: str
     jobs: list[GenerationJob]  # one per story, in the order asked
     created: set[str]  # task ids of the jobs this request queued
+    warning: str | None = None  # set when a job cannot progress now (no worker runs)
 
 
 async def enqueue_stories(
-    session: AsyncSession,
-    redis: ArqRedis,
-    store: ProgressStore,
-    settings: Settings,
-    request: BulkQueueRequest,
-    take_slots: Callable[[int], Awaitable[None]] | None = None,
+    session: AsyncSession, queue: JobQueue, request: BulkQueueRequest, slot: JobSlot | None = None
 ) -> Batch:
     """Queue a generation job for each selected story that has none queued or running (those get
-    their live job back); `take_slots(n)` is awaited before `n` jobs are created (it may refuse)."""
+    their live job back). `slot` (the client's limit of jobs in flight) is taken for `n` places
+    before `n` jobs are created (it may refuse), and given the jobs once they are queued."""
+    settings = queue.settings
     options = request.model_dump(include=set(GenerateOptions.model_fields))
     for attempt in range(1, ATTEMPTS + 1):
         jobs, new = await _plan(session, settings, request, options)
         if new:
-            await require_queue(redis, settings)
-            if take_slots is not None and attempt == 1:
-                await take_slots(len(new))
+            await queue.require()
+            if slot is not None and attempt == 1:
+                await slot.take(len(new))
             try:
                 await session.execute(INSERT_JOBS, [job_row(job) for job in new])
                 await session.commit()
@@ -77,9 +74,11 @@ async def enqueue_stories(
         pipe.expire(key, settings.keep_result_s)
 
     attributes: dict[str, str | int] = {"testgen.batch_id": batch.batch_id, "testgen.jobs": len(new)}
-    await dispatch_all(
-        session, redis, store, settings, new, GENERATE_JOB, attributes, record if jobs else None
-    )
+    await queue.dispatch_all(session, new, GENERATE_JOB, attributes, record if jobs else None)
+    if slot is not None:
+        await slot.confirm(sorted(batch.created))
+    if any(job.status == JobStatus.queued for job in jobs):
+        batch.warning = await queue.no_worker_warning()
     logger.info(
         "Queued %d test generation tasks in batch %s (%d reused)",
         len(new),

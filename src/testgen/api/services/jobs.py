@@ -1,110 +1,33 @@
-"""Jobs as the API sees them: enqueue, status, cancel, forget (and the dispatch every enqueue shares)."""
+"""Jobs as the API sees them: enqueue, status, cancel, forget."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 from arq.connections import ArqRedis
-from arq.constants import abort_jobs_ss
-from arq.utils import timestamp_ms
-from opentelemetry.trace import SpanKind
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from testgen.core import messages, tracing
+from testgen.api.rate_limits import JobSlot
+from testgen.api.services.job_queue import JobQueue
+from testgen.core import messages
 from testgen.core.config import Settings
-from testgen.core.errors import ConflictError, InvalidRequestError, QueueUnavailableError, RateLimitedError
-from testgen.core.job_queue import enqueue_many
-from testgen.core.metrics import service_metrics
-from testgen.core.presence import live_workers_in, no_worker_warning, with_warning
-from testgen.core.redis import redact_url
-from testgen.core.redis_keys import GENERATE_JOB, WAKE_CHANNEL, cancel_key, events_key, state_key
+from testgen.core.errors import ConflictError, InvalidRequestError, RateLimitedError
+from testgen.core.presence import live_workers_in, with_warning
+from testgen.core.redis_keys import GENERATE_JOB, cancel_key, events_key, state_key
 from testgen.data import repository, usage
-from testgen.data.job_states import CANCEL, TERMINAL, UNDO_ENQUEUE, JobKind, JobStatus
+from testgen.data.job_states import CANCEL, TERMINAL, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
 from testgen.streaming.progress_store import ProgressStore, decode_state
 from testgen.streaming.snapshots import job_snapshot
 
 logger = logging.getLogger(__name__)
-
-
-def queue_unavailable(settings: Settings) -> QueueUnavailableError:
-    return QueueUnavailableError(messages.queue_unavailable(redact_url(settings.effective_redis_url)))
-
-
-async def require_queue(redis: ArqRedis, settings: Settings) -> None:
-    """Fail fast, before anything is written, when Redis cannot be reached."""
-    try:
-        await redis.ping()
-    except (RedisError, OSError) as exc:
-        raise queue_unavailable(settings) from exc
-
-
-async def dispatch(
-    session: AsyncSession,
-    redis: ArqRedis,
-    store: ProgressStore,
-    settings: Settings,
-    job: GenerationJob,
-    function: str,
-) -> int:
-    """`dispatch_all` for one job; returns the number of live workers."""
-    return await dispatch_all(session, redis, store, settings, [job], function, {"testgen.task_id": job.id})
-
-
-async def dispatch_all(
-    session: AsyncSession,
-    redis: ArqRedis,
-    store: ProgressStore,
-    settings: Settings,
-    jobs: Sequence[GenerationJob],
-    function: str,
-    span_attributes: Mapping[str, str | int],
-    also: Callable[[Pipeline], None] | None = None,
-) -> int:
-    """Publish each job's `queued` state and hand them all to the workers, with `also`'s commands, in
-    one round trip; undo the rows if Redis fails. Returns the number of live workers, read in the same
-    round trip. The trace context (when tracing is on) travels in every job, so the worker continues
-    the request's trace."""
-    with tracing.tracer().start_as_current_span(
-        f"enqueue {function}", kind=SpanKind.PRODUCER, attributes=dict(span_attributes)
-    ):
-        carrier = tracing.inject()
-        try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for job in jobs:
-                    await store.publish_in(pipe, job_snapshot(job), JobStatus.queued, force=True)
-                if jobs:
-                    enqueue_many(
-                        pipe,
-                        redis,
-                        function,
-                        [job.id for job in jobs],
-                        {"trace": carrier} if carrier else None,
-                    )
-                    pipe.publish(WAKE_CHANNEL, b"1")
-                if also is not None:
-                    also(pipe)
-                live_workers_in(pipe)
-                *_, workers = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            if jobs:
-                await repository.change_jobs(
-                    await session.connection(), UNDO_ENQUEUE, [(job.id, {}) for job in jobs]
-                )
-                await session.commit()
-            raise queue_unavailable(settings) from exc
-    if jobs:
-        service_metrics().jobs_queued.labels(jobs[0].kind).inc(len(jobs))
-    return int(workers)
 
 
 class Queued(NamedTuple):
@@ -188,16 +111,15 @@ async def check_spent(session: AsyncSession, project_id: int, budget: int) -> No
 
 async def enqueue(
     session: AsyncSession,
-    redis: ArqRedis,
-    store: ProgressStore,
-    settings: Settings,
+    queue: JobQueue,
     story: UserStory,
     options: dict[str, Any],
-    take_slot: Callable[[], Awaitable[None]] | None = None,
+    slot: JobSlot | None = None,
 ) -> Queued:
     """Queue a generation job for `story`. A live job for the story is reused.
 
-    `take_slot` is awaited just before a new job is created (a per-client limit; it may refuse).
+    `slot` (the client's limit of jobs in flight) is taken just before a new job is created (it may
+    refuse), and given the job once it is queued.
     """
     if story.project_id is None:
         raise InvalidRequestError(
@@ -207,14 +129,14 @@ async def enqueue(
     # which costs less than a read transaction of its own). If Redis is down, `dispatch` undoes the row.
     story_id, project_id = story.id, story.project_id
     existing = await repository.get_active_job(session, story_id)
-    choice, budget = await queue_choice(session, settings, story_id)
+    choice, budget = await queue_choice(session, queue.settings, story_id)
     if existing is not None:
         await session.commit()
-        return await _reused(redis, existing)
+        return await reused(queue, existing)
     if budget is not None:
         await check_spent(session, project_id, budget)
-    if take_slot is not None:
-        await take_slot()
+    if slot is not None:
+        await slot.take()
     job = new_job(story_id, JobKind.generate, {**options, **choice})
     try:
         await session.execute(INSERT_JOBS, job_row(job))
@@ -224,15 +146,23 @@ async def enqueue(
         existing = await repository.get_active_job(session, story_id)
         if existing is None:
             raise
-        return await _reused(redis, existing)
+        return await reused(queue, existing)
 
-    workers = await dispatch(session, redis, store, settings, job, GENERATE_JOB)
+    workers = await queue.dispatch(session, job, GENERATE_JOB)
     logger.info("Queued test generation task %s for story %s", job.id, story_id)
+    return await confirm_created(job, workers, slot)
+
+
+async def confirm_created(job: GenerationJob, workers: int, slot: JobSlot | None) -> Queued:
+    """A new job, handed to `workers` live workers: recorded in the client's `slot`."""
+    if slot is not None:
+        await slot.confirm([job.id])
     return Queued(job, True, None if workers else messages.NO_WORKER_RUNNING)
 
 
-async def _reused(redis: ArqRedis, job: GenerationJob) -> Queued:
-    return Queued(job, False, await no_worker_warning(redis) if job.status == JobStatus.queued else None)
+async def reused(queue: JobQueue, job: GenerationJob) -> Queued:
+    """A live job given back instead of a new one (with the warning when it waits and no worker runs)."""
+    return Queued(job, False, await queue.no_worker_warning() if job.status == JobStatus.queued else None)
 
 
 async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
@@ -255,9 +185,7 @@ async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
     return snapshot
 
 
-async def cancel(
-    session: AsyncSession, redis: ArqRedis, store: ProgressStore, job: GenerationJob
-) -> dict[str, Any]:
+async def cancel(session: AsyncSession, queue: JobQueue, job: GenerationJob) -> dict[str, Any]:
     if job.status in TERMINAL:
         raise ConflictError(messages.not_cancellable(job.id, job.status))
     won = await repository.change_job(
@@ -268,12 +196,12 @@ async def cancel(
     if not won:
         raise ConflictError(messages.not_cancellable(job.id, job.status))
     snapshot = job_snapshot(job)
-    live = await store.get(job.id)
+    live = await queue.store.get(job.id)
     if live is not None:
         snapshot["progress"] = live["progress"]
-    await store.request_cancel(job.id)
-    await store.publish(snapshot, JobStatus.cancelled)
-    await redis.zadd(abort_jobs_ss, {job.id: timestamp_ms()})
+    await queue.store.request_cancel(job.id)
+    await queue.store.publish(snapshot, JobStatus.cancelled)
+    await queue.abort(job.id)
     logger.info("Cancelled task %s for story %s", job.id, job.story_id)
     return snapshot
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.api.rate_limits import JobSlot
 from testgen.api.schemas.test_cases import SkippedScenario, TestCaseUpdate
 from testgen.api.services import jobs
+from testgen.api.services.job_queue import JobQueue
 from testgen.core import messages
-from testgen.core.config import Settings
 from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from testgen.core.redis_keys import REGENERATE_JOB
@@ -23,7 +24,6 @@ from testgen.data.job_states import ACTIVE, DISCARD, SAVE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
 from testgen.domain.test_cases import Scenario, TestCaseDraft
 from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_duplicates
-from testgen.streaming.progress_store import ProgressStore
 from testgen.streaming.snapshots import job_snapshot
 
 logger = logging.getLogger(__name__)
@@ -168,15 +168,9 @@ async def _without_repeats(
 
 
 async def regenerate(
-    session: AsyncSession,
-    redis: ArqRedis,
-    store: ProgressStore,
-    settings: Settings,
-    parent: GenerationJob,
-    index: int,
-    take_slot: Callable[[], Awaitable[None]] | None = None,
-) -> GenerationJob:
-    """Queue the regeneration of test case `index` of the draft of `parent` (`take_slot`: as for
+    session: AsyncSession, queue: JobQueue, parent: GenerationJob, index: int, slot: JobSlot | None = None
+) -> jobs.Queued:
+    """Queue the regeneration of test case `index` of the draft of `parent` (`slot`: as for
     `jobs.enqueue`)."""
     require_open_draft(parent, "regenerated")
     cases = draft_cases(parent)
@@ -185,23 +179,23 @@ async def regenerate(
     story_id = parent.story_id
     assert story_id is not None  # an open draft is a story's generation job
     await begin_read(session)
-    choice = await jobs.llm_choice(session, settings, story_id)
+    choice = await jobs.llm_choice(session, queue.settings, story_id)
     story = await repository.get_story(session, story_id)
     if story is not None and story.project_id is not None:
         await jobs.check_budget(session, story.project_id)
     await session.commit()
-    await jobs.require_queue(redis, settings)
-    if take_slot is not None:
-        await take_slot()
+    await queue.require()
+    if slot is not None:
+        await slot.take()
 
     per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
     options = {"index": index, "scenarios_per_test_case": per_case, **choice}
     job = jobs.new_job(parent.story_id, JobKind.regenerate, options, parent_id=parent.id)
     session.add(job)
     await session.commit()
-    await jobs.dispatch(session, redis, store, settings, job, REGENERATE_JOB)
+    workers = await queue.dispatch(session, job, REGENERATE_JOB)
     logger.info("Queued regeneration %s of test case %d of task %s", job.id, index, parent.id)
-    return job
+    return await jobs.confirm_created(job, workers, slot)
 
 
 async def update_test_case(session: AsyncSession, case: TestCase, data: TestCaseUpdate) -> TestCase:
