@@ -7,4 +7,8 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/lint-imports
+# The site in a throw-away directory: --strict fails on a broken link, a missing page or a bad snippet.
+site_dir=$(mktemp -d)
+trap 'rm -rf "$site_dir"' EXIT
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --site-dir "$site_dir"
 .venv/bin/pytest -q "$@"
