@@ -35,6 +35,8 @@ from testgen.core.config import Settings
 from tests.support.harness import run_worker
 from tests.support.helpers import is_status, make_story, wait_for_job
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
 CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.support.chaos import Plan, chaos
+
+pytestmark = pytest.mark.slow
 
 
 async def test_the_topology_survives_faults_and_loses_nothing(database_url: str) -> None:

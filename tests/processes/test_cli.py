@@ -26,6 +26,8 @@ from testgen.core.messages import NO_WORKER_RUNNING
 from tests.support.harness import run_worker, wait_for
 from tests.support.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for_job
 
+pytestmark = pytest.mark.slow
+
 BAR = re.compile(r"^\[([#.]{30})\]\s+(\d+)%  (Queued|Starting|Generating|Done|Failed|Cancelled)")
 
 

@@ -30,6 +30,8 @@ from tests.support.procs import (
     supervisors,
 )
 
+pytestmark = pytest.mark.slow
+
 
 def _env(settings_env: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **settings_env, "NO_PROXY": "127.0.0.1,localhost"}

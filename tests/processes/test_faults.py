@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import SecretStr
@@ -26,6 +27,8 @@ from testgen.data.models import utcnow
 from testgen.worker import reaper
 from tests.support.harness import run_worker, wait_for
 from tests.support.helpers import is_status, make_story, queue, read_events, wait_for_job
+
+pytestmark = pytest.mark.slow
 
 
 def start_worker_process(settings: Settings, tmp_path: Path) -> subprocess.Popen[bytes]:

@@ -21,6 +21,8 @@ from testgen.core.presence import live_workers
 from tests.processes.test_commands import wait_until_answers
 from tests.support.helpers import make_story, queue, read_events
 
+pytestmark = pytest.mark.slow
+
 Start = Callable[..., tuple[subprocess.Popen[bytes], str]]
 
 

@@ -22,6 +22,8 @@ from testgen.core.config import Settings
 from tests.support.harness import run_worker
 from tests.support.helpers import make_story, queue, read_events
 
+pytestmark = pytest.mark.slow
+
 MASTER = "testgen-master"
 
 

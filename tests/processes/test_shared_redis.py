@@ -29,6 +29,8 @@ from tests.support.procs import (
     supervisors,
 )
 
+pytestmark = pytest.mark.slow
+
 Racer = Callable[[dict[str, str]], subprocess.Popen[bytes]]
 
 

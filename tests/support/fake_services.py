@@ -36,7 +36,7 @@ class _LeakyServer:
         self._server = _Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=type(self).__name__, daemon=True
+            target=self._server.serve_forever, args=(0.02,), name=type(self).__name__, daemon=True
         )
 
     def _record(self, error: str) -> None:

@@ -30,6 +30,8 @@ from tests.support.harness import ROOT, run_worker
 from tests.support.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for_job
 from tests.worker.test_jira_import import cloud_issues, use_jira
 
+pytestmark = pytest.mark.slow
+
 
 def _find_chromium() -> str | None:
     given = os.environ.get("CHROMIUM_PATH")

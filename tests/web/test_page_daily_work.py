@@ -25,6 +25,8 @@ from tests.support.harness import run_worker
 from tests.support.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for_job
 from tests.web import test_page as web
 
+pytestmark = pytest.mark.slow
+
 # The browser fixtures of tests/web/test_page.py (Chromium, the instrumented page, the server's settings).
 api_keys = web.api_keys
 settings = web.settings

@@ -16,6 +16,8 @@ from testgen.core.i18n import table
 from tests.support.harness import run_worker
 from tests.web.test_page import ARTIFACTS, SLOW, badge, browser  # noqa: F401  (browser is a fixture)
 
+pytestmark = pytest.mark.slow
+
 SPANISH_STORY = {
     "id": "ES-1",
     "title": "Restablecer la contraseña",

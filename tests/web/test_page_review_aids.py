@@ -18,7 +18,10 @@ from tests.worker.test_drafts import Recording, Repeater, run, save
 
 __all__ = ["api_keys", "browser", "page", "settings"]  # fixtures
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (see tests/web/test_page.py)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium (see tests/web/test_page.py)"),
+]
 
 
 async def test_instructions_usage_coverage_grid_repeats_and_stale_tests(
