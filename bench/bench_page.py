@@ -1,4 +1,4 @@
-"""The web page with 5,000 stories in a project, in headless Chromium (issue 21, #2).
+"""The web page with 5,000 stories in a project, in headless Chromium.
 
     .venv/bin/python bench/bench_page.py [--quick]
 

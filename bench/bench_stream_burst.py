@@ -1,4 +1,4 @@
-"""A burst of event-stream opens must not lock other requests out of the database (issue 14, #2).
+"""A burst of event-stream opens must not lock other requests out of the database.
 
     .venv/bin/python bench/bench_stream_burst.py [--quick]
 

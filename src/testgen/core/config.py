@@ -101,8 +101,8 @@ class Settings(BaseSettings):
     # The event loop of the API and the worker processes: uvloop when installed (auto), as uvicorn picks.
     event_loop: EventLoopChoice = "auto"
 
-    # Metrics and traces (README, "Operations"). A worker serves its Prometheus metrics only when
-    # WORKER_METRICS_PORT is set; traces are sent only when one of the OTEL_ settings is.
+    # Metrics and traces (docs/operations/metrics.md and traces.md). A worker serves its Prometheus
+    # metrics only when WORKER_METRICS_PORT is set; traces are sent only when one of the OTEL_ settings is.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     worker_metrics_host: str = "0.0.0.0"
     otel_exporter_otlp_endpoint: str | None = Field(default=None, max_length=500)

@@ -1,7 +1,7 @@
 """The event loop a process runs on (EVENT_LOOP): uvloop where it is installed, as uvicorn picks it.
 
 uvloop runs the loop, its transports and its timers in C: a busy worker spends about a tenth less
-CPU per job on it than on asyncio's own loop (README, "Performance").
+CPU per job on it than on asyncio's own loop (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Each process has one `ServiceMetrics` (built on first use, never at import). The
 process's metrics plus the service-wide gauges it reads from Redis at scrape time (`/metrics`); a
 worker serves its own on WORKER_METRICS_PORT (opt-in). The processes of one `testgen api --workers N`
 or `testgen worker --processes N` share prometheus-client's multiprocess mode: their supervisor gives
-them one PROMETHEUS_MULTIPROC_DIR, and a scrape adds up the files of all of them (see README,
-"Metrics").
+them one PROMETHEUS_MULTIPROC_DIR, and a scrape adds up the files of all of them (see
+docs/operations/metrics.md).
 
 Labels are bounded: kinds, outcomes and error types come from our own code; model names are
 user-chosen (per project), so at most MAX_MODELS_PER_PROVIDER distinct ones are kept per provider

@@ -2,8 +2,8 @@
 are new or changed since the saved test cases were written.
 
 A saved test case remembers the text of each criterion it covers (`criteria_texts`); it is stale when
-one of those texts is no longer among the story's criteria (changed or removed). Rows saved before
-this was recorded cover the criteria their indexes name now.
+one of those texts is no longer among the story's criteria (changed or removed). A row without those
+texts covers the criteria its indexes name now.
 """
 
 from __future__ import annotations
