@@ -26,6 +26,7 @@ from typing import Any
 from _harness import Env, environment, pct, run_worker, seed_stories, table, verdict
 from arq.worker import Worker, func
 
+from testgen.api.schemas.jobs import GenerateOptions
 from testgen.api.services import job_queue
 from testgen.api.services import jobs as generation
 from testgen.core.database import create_engine, create_sessionmaker
@@ -88,7 +89,7 @@ async def measure(env: Env, label: str, cls: type, poll_delay: float, n: int) ->
                 async with sessions() as session:
                     story = await get_story(session, story_id)
                     assert story is not None
-                    opts = {"num_test_cases": 1, "scenarios_per_test_case": 1}
+                    opts = GenerateOptions(num_test_cases=1, scenarios_per_test_case=1)
                     job, created, _ = await generation.enqueue(session, queue, story, opts)
                 assert created
                 await asyncio.wait_for(done[job.id].wait(), 30)

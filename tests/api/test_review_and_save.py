@@ -332,7 +332,7 @@ async def test_regenerate_replaces_one_test_case(http: AsyncClient, worker: obje
     cases = parent["result"]["test_cases"]
     assert cases == [old[0], new, old[2]]
     drafts = [Draft.model_validate(c) for c in cases]
-    assert parent["result"]["coverage"] == coverage(story["acceptance_criteria"], drafts)
+    assert parent["result"]["coverage"] == coverage(story["acceptance_criteria"], drafts).model_dump()
     assert final["result"]["coverage"] == parent["result"]["coverage"]
     assert parent["status"] == "completed" and parent["saved_at"] is None
 

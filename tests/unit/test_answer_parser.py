@@ -127,13 +127,13 @@ def test_scenario_count() -> None:
 def test_call_stats_add_and_summary() -> None:
     total = CallStats(calls=1, retries=2, reasks=3, prompt_tokens=4, output_tokens=5, total_tokens=6)
     total.add(CallStats(calls=10, retries=20, reasks=30, prompt_tokens=40, output_tokens=50, total_tokens=60))
-    assert total.summary() == {
+    assert total.summary().model_dump() == {
         "llm_calls": 11,
         "retries": 22,
         "reasks": 33,
         "tokens": {"prompt": 44, "output": 55, "total": 66},
     }
-    assert CallStats().summary() == {
+    assert CallStats().summary().model_dump() == {
         "llm_calls": 0,
         "retries": 0,
         "reasks": 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from testgen.domain.job_results import CallSummary, TokenCounts
 from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
 from testgen.generation.quality import coverage, duplicate_positions
 from testgen.generation.similarity import normalise_step, scenario_key
@@ -51,7 +52,7 @@ def test_coverage_lists_covering_scenarios_and_the_uncovered_criteria() -> None:
         case("Card", [scenario("card ok"), scenario("card declined", then="an error")], [0, 3]),
         case("Receipt", [scenario("mailed", when="they finish")], [3]),
     ]
-    report = coverage(criteria, cases)
+    report = coverage(criteria, cases).model_dump()
     assert report == {
         "criteria": [
             {
@@ -80,7 +81,8 @@ def test_coverage_lists_covering_scenarios_and_the_uncovered_criteria() -> None:
 
 
 def test_coverage_of_a_story_without_criteria() -> None:
-    assert coverage([], [case("A", [scenario("s")], [])]) == {"criteria": [], "uncovered": [], "covered": 0}
+    empty = coverage([], [case("A", [scenario("s")], [])])
+    assert empty.model_dump() == {"criteria": [], "uncovered": [], "covered": 0}
 
 
 def test_quality_report_counts_reasons_duplicates_types_and_usage() -> None:
@@ -105,9 +107,10 @@ def test_quality_report_counts_reasons_duplicates_types_and_usage() -> None:
         Duplicate(1, 0, saved=saved),
         Duplicate(1, 0, saved=saved),
     ]
-    summary = {"llm_calls": 3, "tokens": {"prompt": 1, "output": 2, "total": 42}}
-    report = quality_report(criteria, cases, slots, remaining, 5, summary)
+    summary = CallSummary(llm_calls=3, retries=0, reasks=0, tokens=TokenCounts(prompt=1, output=2, total=42))
+    report = quality_report(criteria, cases, slots, remaining, 5, summary).model_dump(mode="json")
     more = quality_report(criteria, [*cases, case("Card 2", [scenario("x")], [0])], slots, [], 0, summary)
+    more = more.model_dump(mode="json")
     assert more["scenarios_per_type"] == {"functional": 3, "negative": 1}
     assert report["criteria"] == [
         {"index": 0, "criterion": "pay by card", "test_cases": [0], "scenarios": 2},
@@ -133,11 +136,13 @@ def test_quality_report_counts_reasons_duplicates_types_and_usage() -> None:
     assert report["scenarios_per_type"] == {"functional": 2, "negative": 1}
     assert (report["llm_calls"], report["tokens"]) == (3, 42)
     only = quality_report(criteria, cases, slots, [], 0, summary, asked=[0, 3])
-    assert [u["reason"] for u in only["uncovered"]] == [
+    assert [u.reason for u in only.uncovered] == [
         "unchanged since its saved tests, so not asked for (only_changed)",
         "planned for test case #1, but the model did not mark it covered; regenerate or edit it",
     ]
     two = [TestCaseSlot(0, "functional", [3]), TestCaseSlot(1, "negative", [3])]
-    assert quality_report(criteria, cases, two, [], 0, summary)["uncovered"][1]["reason"].startswith(
-        "planned for test case #1, #2,"
+    assert (
+        quality_report(criteria, cases, two, [], 0, summary)
+        .uncovered[1]
+        .reason.startswith("planned for test case #1, #2,")
     )

@@ -137,7 +137,7 @@ def test_duplicates_within_a_draft_and_against_saved_tests() -> None:
     found = find_duplicates(cases, saved)
     assert [(d.test_case, d.scenario) for d in found] == [(1, 0), (1, 1)]
     assert found[0].describe() == 'repeats saved test #12 "Email rules"'
-    assert found[0].as_dict()["saved_test_case_id"] == 12
+    assert found[0].reported().saved_test_case_id == 12
     # Only one test case checked (a regeneration): the others count as earlier.
     assert [(d.test_case, d.scenario) for d in find_duplicates(cases, only=0)] == [(0, 0)]
 
@@ -205,7 +205,7 @@ def test_a_duplicate_describes_itself() -> None:
     saved = SavedScenario(12, "Email rules " + "x" * 100, scenario(SAME[0][0], "kept title"))
     repeat = Duplicate(2, 1, saved=saved)
     assert repeat.describe() == f'repeats saved test #12 "Email rules {"x" * 68}"'
-    assert repeat.as_dict() == {
+    assert repeat.reported().model_dump() == {
         "test_case": 2,
         "scenario": 1,
         "message": repeat.describe(),
@@ -213,7 +213,7 @@ def test_a_duplicate_describes_itself() -> None:
         "saved_title": "kept title",
     }
     inner = Duplicate(3, 2, of_test_case=1, of_scenario=0)
-    assert inner.as_dict() == {
+    assert inner.reported().model_dump() == {
         "test_case": 3,
         "scenario": 2,
         "message": "repeats test case 2, scenario 1 of this draft",

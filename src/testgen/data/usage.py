@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from testgen.domain.job_results import CallSummary
 from testgen.data.models import LLMUsage, utcnow
 
 
@@ -17,20 +18,20 @@ def today() -> dt.date:
 
 
 def usage_row(
-    *, project_id: int, task_id: str, provider: str, model: str, summary: dict[str, Any]
+    *, project_id: int, task_id: str, provider: str, model: str, summary: CallSummary
 ) -> dict[str, Any]:
-    """One job's usage (`summary` as CallStats.summary() makes it) as the values of a ledger row."""
-    tokens = summary["tokens"]
+    """One job's usage as the values of a ledger row."""
+    tokens = summary.tokens
     return {
         "project_id": project_id,
         "task_id": task_id,
         "day": today(),
         "provider": provider,
         "model": model,
-        "calls": summary["llm_calls"],
-        "prompt_tokens": tokens["prompt"],
-        "output_tokens": tokens["output"],
-        "total_tokens": tokens["total"],
+        "calls": summary.llm_calls,
+        "prompt_tokens": tokens.prompt,
+        "output_tokens": tokens.output,
+        "total_tokens": tokens.total,
         "created_at": utcnow(),
     }
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
-from testgen.domain.test_cases import TestCaseDraft
+from testgen.domain.job_results import (
+    CallSummary,
+    Coverage,
+    CriterionCoverage,
+    CriterionQuality,
+    DuplicateCounts,
+    QualityReport,
+    ScenarioRef,
+    UncoveredCriterion,
+)
+from testgen.domain.test_cases import TestCaseDraft, TestType
 from testgen.generation.llm.base import TestCaseSlot
 from testgen.generation.similarity import Duplicate, find_duplicates
 
@@ -17,19 +26,19 @@ def duplicate_positions(cases: list[TestCaseDraft]) -> list[tuple[int, int]]:
     return [(d.test_case, d.scenario) for d in find_duplicates(cases)]
 
 
-def coverage(criteria: list[str], cases: list[TestCaseDraft]) -> dict[str, Any]:
+def coverage(criteria: list[str], cases: list[TestCaseDraft]) -> Coverage:
     """Every criterion with the scenarios that cover it, and the criteria nothing covers."""
     entries = []
     for index, text in enumerate(criteria):
         refs = [
-            {"test_case": ci, "scenario": si, "title": scenario.title}
+            ScenarioRef(test_case=ci, scenario=si, title=scenario.title)
             for ci, case in enumerate(cases)
             if index in case.covered_criteria
             for si, scenario in enumerate(case.scenarios)
         ]
-        entries.append({"index": index, "criterion": text, "scenarios": refs})
-    uncovered = [e["index"] for e in entries if not e["scenarios"]]
-    return {"criteria": entries, "uncovered": uncovered, "covered": len(criteria) - len(uncovered)}
+        entries.append(CriterionCoverage(index=index, criterion=text, scenarios=refs))
+    uncovered = [e.index for e in entries if not e.scenarios]
+    return Coverage(criteria=entries, uncovered=uncovered, covered=len(criteria) - len(uncovered))
 
 
 def uncovered_reason(
@@ -54,9 +63,9 @@ def quality_report(
     slots: Sequence[TestCaseSlot],
     remaining: Sequence[Duplicate],
     replaced: int,
-    summary: dict[str, Any],
+    summary: CallSummary,
     asked: Sequence[int] | None = None,
-) -> dict[str, Any]:
+) -> QualityReport:
     """Coverage per criterion (with a reason for each uncovered one), duplicates within the draft and
     against saved tests, scenarios per test type, and the calls and tokens spent."""
     rows = []
@@ -64,22 +73,22 @@ def quality_report(
     for index, text in enumerate(criteria):
         covering = [ci for ci, case in enumerate(cases) if index in case.covered_criteria]
         scenarios = sum(len(cases[ci].scenarios) for ci in covering)
-        rows.append({"index": index, "criterion": text, "test_cases": covering, "scenarios": scenarios})
+        rows.append(CriterionQuality(index=index, criterion=text, test_cases=covering, scenarios=scenarios))
         if not covering:
             reason = uncovered_reason(index, slots, asked, len(criteria))
-            uncovered.append({"index": index, "criterion": text, "reason": reason})
-    types: Counter[str] = Counter()
+            uncovered.append(UncoveredCriterion(index=index, criterion=text, reason=reason))
+    types: Counter[TestType] = Counter()
     for case in cases:
-        types[case.test_type.value] += len(case.scenarios)
-    return {
-        "criteria": rows,
-        "uncovered": uncovered,
-        "duplicates": {
-            "replaced": replaced,
-            "within_draft": sum(1 for d in remaining if d.saved is None),
-            "against_saved": sum(1 for d in remaining if d.saved is not None),
-        },
-        "scenarios_per_type": dict(sorted(types.items())),
-        "llm_calls": summary["llm_calls"],
-        "tokens": summary["tokens"]["total"],
-    }
+        types[case.test_type] += len(case.scenarios)
+    return QualityReport(
+        criteria=rows,
+        uncovered=uncovered,
+        duplicates=DuplicateCounts(
+            replaced=replaced,
+            within_draft=sum(1 for d in remaining if d.saved is None),
+            against_saved=sum(1 for d in remaining if d.saved is not None),
+        ),
+        scenarios_per_type=dict(sorted(types.items())),
+        llm_calls=summary.llm_calls,
+        tokens=summary.tokens.total,
+    )

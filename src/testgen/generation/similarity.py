@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
 
+from testgen.domain.job_results import ReportedDuplicate, ScenarioPosition
 from testgen.domain.test_cases import Scenario, TestCaseDraft
 
 DEFAULT_THRESHOLD = 85.0
@@ -119,18 +120,20 @@ class Duplicate:
         assert self.of_test_case is not None and self.of_scenario is not None
         return f"repeats test case {self.of_test_case + 1}, scenario {self.of_scenario + 1} of this draft"
 
-    def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "test_case": self.test_case,
-            "scenario": self.scenario,
-            "message": self.describe(),
-        }
+    def reported(self) -> ReportedDuplicate:
+        """As a result lists it."""
+        message = self.describe()
         if self.saved is not None:
-            out["saved_test_case_id"] = self.saved.test_case_id
-            out["saved_title"] = self.saved.scenario.title
-        else:
-            out["of"] = {"test_case": self.of_test_case, "scenario": self.of_scenario}
-        return out
+            return ReportedDuplicate(
+                test_case=self.test_case,
+                scenario=self.scenario,
+                message=message,
+                saved_test_case_id=self.saved.test_case_id,
+                saved_title=self.saved.scenario.title,
+            )
+        assert self.of_test_case is not None and self.of_scenario is not None
+        of = ScenarioPosition(test_case=self.of_test_case, scenario=self.of_scenario)
+        return ReportedDuplicate(test_case=self.test_case, scenario=self.scenario, message=message, of=of)
 
 
 Payload = TypeVar("Payload")

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from testgen.core.config import Settings
+from testgen.domain.job_errors import ErrorType
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ REDACTED = "[redacted]"
 
 
 class JiraError(Exception):
-    def __init__(self, type_: str, message: str) -> None:
+    def __init__(self, type_: ErrorType, message: str) -> None:
         super().__init__(message)
         self.type = type_
         self.message = message
@@ -65,7 +66,7 @@ class JiraClient:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         problem = configuration_problem(settings)
         if problem is not None:
-            raise JiraError("configuration", problem)
+            raise JiraError(ErrorType.configuration, problem)
         assert settings.jira_base_url is not None
         base = settings.jira_base_url.rstrip("/")
         url = httpx.URL(base)
@@ -131,7 +132,7 @@ class JiraClient:
                 answer = await self._post(DATACENTER_SEARCH, body)
             issues = answer.get("issues")
             if not isinstance(issues, list):
-                raise JiraError("jira", f"Jira's search answer at {self.base_url} has no issue list")
+                raise JiraError(ErrorType.jira, f"Jira's search answer at {self.base_url} has no issue list")
             issues = issues[: self.max_issues - seen]
             number += 1
             seen += len(issues)
@@ -144,7 +145,9 @@ class JiraClient:
                 if answer.get("isLast") is True or not isinstance(following, str) or not following:
                     return
                 if following == token:
-                    raise JiraError("jira", "Jira sent the same page token twice; stopping the import")
+                    raise JiraError(
+                        ErrorType.jira, "Jira sent the same page token twice; stopping the import"
+                    )
                 token = following
             else:
                 start_at += len(issues)
@@ -158,13 +161,13 @@ class JiraClient:
                 response = await self._http.post(path, json=body)
             except httpx.TimeoutException:
                 raise JiraError(
-                    "unreachable",
+                    ErrorType.unreachable,
                     f"Jira at {self.base_url} did not answer in time; check JIRA_BASE_URL and the network "
                     "(or raise JIRA_TIMEOUT_S), then import again",
                 ) from None
             except httpx.TransportError as exc:
                 raise JiraError(
-                    "unreachable",
+                    ErrorType.unreachable,
                     f"Cannot reach Jira at {self.base_url} ({type(exc).__name__}); check JIRA_BASE_URL "
                     "and the network, then import again",
                 ) from None
@@ -181,7 +184,9 @@ class JiraClient:
                 except (ValueError, RecursionError):  # not JSON, or nested beyond reason
                     answer = None
                 if not isinstance(answer, dict):
-                    raise JiraError("jira", f"Jira at {self.base_url} answered with something else than JSON")
+                    raise JiraError(
+                        ErrorType.jira, f"Jira at {self.base_url} answered with something else than JSON"
+                    )
                 return answer
             raise self._error(response)
 
@@ -220,25 +225,29 @@ class JiraClient:
         if status in (401, 403):
             what = "JIRA_EMAIL and JIRA_API_TOKEN" if self.deployment == "cloud" else "JIRA_PAT"
             return JiraError(
-                "auth",
+                ErrorType.auth,
                 f"Jira at {self.base_url} refused the credentials (HTTP {status}); check {what} and that "
                 "the account may browse these projects, then import again",
             )
         if status == 400:
             text = self._jira_text(response) or "no reason given"
-            return JiraError("jql", f"Jira rejected the search: {text}. Fix the JQL, then import again")
+            return JiraError(
+                ErrorType.jql, f"Jira rejected the search: {text}. Fix the JQL, then import again"
+            )
         if status == 429 or status == 503:
             return JiraError(
-                "rate_limited",
+                ErrorType.rate_limited,
                 f"Jira at {self.base_url} kept answering HTTP {status} (rate limit) after "
                 f"{self.max_retries} retries; try again later",
             )
         if status == 404:
             return JiraError(
-                "jira",
+                ErrorType.jira,
                 f"Jira at {self.base_url} has no search endpoint here (HTTP 404); check JIRA_BASE_URL "
                 f"and JIRA_DEPLOYMENT ({self.deployment})",
             )
         text = self._jira_text(response)
         detail = f": {text}" if text else ""
-        return JiraError("jira", f"Jira at {self.base_url} answered HTTP {status}{detail}; try again later")
+        return JiraError(
+            ErrorType.jira, f"Jira at {self.base_url} answered HTTP {status}{detail}; try again later"
+        )

@@ -18,6 +18,9 @@ from testgen.data.job_states import JobStatus
 from testgen.data.models import UserStory, utcnow
 from testgen.data.staleness import changed_criteria
 from testgen.data.story_language import language_in_project
+from testgen.domain.job_errors import ErrorType
+from testgen.domain.job_options import GenerateJobOptions
+from testgen.domain.job_results import DraftResult, DraftStats
 from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, StoryText, story_text
@@ -41,15 +44,16 @@ async def run_generation(res: WorkerResources, task_id: str) -> str:
 
     async def work(run: JobRun, story: UserStory) -> None:
         started = time.monotonic()
-        result, ledger = await _generate(res, run, story, run.job.options)
-        result["stats"]["duration_s"] = round(time.monotonic() - started, 3)
-        done = result["stats"]["scenarios"]
+        options = GenerateJobOptions.model_validate(run.job.options)
+        result, ledger = await _generate(res, run, story, options)
+        result.stats.duration_s = round(time.monotonic() - started, 3)
+        done = result.stats.scenarios
         await run.report(
             JobStatus.completed,
             100,
             f"Generated {done}/{done} scenarios",
             persist=True,
-            result=result,
+            result=result.model_dump(mode="json"),
             error=None,
             finished_at=utcnow(),
             usage=ledger,
@@ -74,18 +78,18 @@ def _leaves(error: BaseException) -> Any:
 
 
 async def _generate(
-    res: WorkerResources, run: JobRun, row: UserStory, options: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    res: WorkerResources, run: JobRun, row: UserStory, options: GenerateJobOptions
+) -> tuple[DraftResult, dict[str, Any] | None]:
     """The draft, and the job's row of the usage ledger (recorded with its completion)."""
     provider = res.providers.for_job(options)
     context = await load_context(res, row, run.extras)
     story: StoryText = story_text(row, await language_in_project(row, context.project_language))
-    num_cases, per_case = int(options["num_test_cases"]), int(options["scenarios_per_test_case"])
+    num_cases, per_case = options.num_test_cases, options.scenarios_per_test_case
     asked = None
-    if options.get("only_changed"):
+    if options.only_changed:
         asked = changed_criteria(story.acceptance_criteria, context.saved)
         if not asked:
-            raise JobFailed("nothing_changed", messages.nothing_changed(story.id))
+            raise JobFailed(ErrorType.nothing_changed, messages.nothing_changed(story.id))
     planned = plan_batches(story, num_cases, per_case, res.settings.batch_max_scenarios, asked)
     covered = context.covered_tests()
     batches = [
@@ -150,27 +154,27 @@ async def _generate(
     summary = stats.summary()
     ledger = context.ledger_row(run.job.id, provider.name, provider.model, summary)
     slots = [slot for b in batches for slot in b.slots]
-    result = {
-        "test_cases": [c.model_dump(mode="json") for c in cases],
-        "coverage": coverage(story.acceptance_criteria, cases),
-        "quality": quality_report(
+    result = DraftResult(
+        test_cases=cases,
+        coverage=coverage(story.acceptance_criteria, cases),
+        quality=quality_report(
             story.acceptance_criteria, cases, slots, outcome.remaining, outcome.replaced, summary, asked
         ),
-        "duplicates": [d.as_dict() for d in outcome.remaining],
-        "provider": provider.name,
-        "model": provider.model,
-        "language": story.language,
+        duplicates=[d.reported() for d in outcome.remaining],
+        provider=provider.name,
+        model=provider.model,
+        language=story.language,
         # Some batch stayed in another language after the last re-ask: a reviewer should look.
-        "language_mismatch": stats.language_mismatches > 0,
-        "instructions": context.instructions_used(),
-        **({"only_criteria": asked} if asked is not None else {}),
-        "stats": {
-            "batches": len(batches),
-            "scenarios": generated,
-            **summary,
-            "duplicates_replaced": outcome.replaced,
-            "dedupe_calls": outcome.calls,
-            **({"duplicates_remaining": len(outcome.remaining)} if outcome.remaining else {}),
-        },
-    }
+        language_mismatch=stats.language_mismatches > 0,
+        instructions=context.instructions_used(),
+        only_criteria=asked,
+        stats=DraftStats(
+            batches=len(batches),
+            scenarios=generated,
+            **summary.model_dump(),
+            duplicates_replaced=outcome.replaced,
+            dedupe_calls=outcome.calls,
+            duplicates_remaining=len(outcome.remaining) or None,
+        ),
+    )
     return result, ledger

@@ -22,6 +22,9 @@ from testgen.core.languages import detect_story_language
 from testgen.data import repository
 from testgen.data.job_states import JobStatus
 from testgen.data.models import StoryRevision, UserStory, utcnow
+from testgen.domain.job_errors import ErrorType
+from testgen.domain.job_options import JiraImportJobOptions
+from testgen.domain.job_results import ImportCounts, JiraImportResult, SkippedIssue
 from testgen.jira.client import JiraClient, JiraError
 from testgen.jira.mapping import MappedStory, Unmappable, map_issue
 from testgen.worker.resources import WorkerResources
@@ -38,25 +41,33 @@ class Outcome:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[SkippedIssue] = field(default_factory=list)
 
     @property
     def processed(self) -> int:
         return len(self.created) + len(self.updated) + len(self.unchanged) + len(self.skipped)
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "created": self.created[:MAX_REPORTED],
-            "updated": self.updated[:MAX_REPORTED],
-            "unchanged": self.unchanged[:MAX_REPORTED],
-            "skipped": self.skipped[:MAX_REPORTED],
-            "counts": {
-                "created": len(self.created),
-                "updated": len(self.updated),
-                "unchanged": len(self.unchanged),
-                "skipped": len(self.skipped),
-            },
-        }
+    def counts(self) -> ImportCounts:
+        return ImportCounts(
+            created=len(self.created),
+            updated=len(self.updated),
+            unchanged=len(self.unchanged),
+            skipped=len(self.skipped),
+        )
+
+    def result(self, *, project_id: int, jql: str, pages: int, duration_s: float) -> JiraImportResult:
+        return JiraImportResult(
+            created=self.created[:MAX_REPORTED],
+            updated=self.updated[:MAX_REPORTED],
+            unchanged=self.unchanged[:MAX_REPORTED],
+            skipped=self.skipped[:MAX_REPORTED],
+            counts=self.counts(),
+            project_id=project_id,
+            jql=jql,
+            pages=pages,
+            issues=self.processed,
+            duration_s=duration_s,
+        )
 
 
 async def run_jira_import(res: WorkerResources, task_id: str) -> str:
@@ -64,10 +75,13 @@ async def run_jira_import(res: WorkerResources, task_id: str) -> str:
 
     async def work(run: JobRun) -> None:
         if res.jira is None:
-            raise JobFailed("configuration", res.jira_problem or "Jira is not configured on this worker")
+            raise JobFailed(
+                ErrorType.configuration, res.jira_problem or "Jira is not configured on this worker"
+            )
         if run.job.project_id is None:
-            raise JobFailed("internal", f"Task {task_id} names no project to import into")
-        await _import(res, res.jira, run, run.job.project_id, str(run.job.options.get("jql", "")))
+            raise JobFailed(ErrorType.internal, f"Task {task_id} names no project to import into")
+        options = JiraImportJobOptions.model_validate(run.job.options)
+        await _import(res, res.jira, run, run.job.project_id, options.jql)
 
     return await execute_project_job(res, task_id, work, what="Jira import")
 
@@ -91,13 +105,13 @@ async def _import(res: WorkerResources, jira: JiraClient, run: JobRun, project_i
                 try:
                     mapped.append(map_issue(issue, jira.base_url, jira.acceptance_field))
                 except Unmappable as exc:
-                    outcome.skipped.append({"key": _key(issue), "reason": str(exc)})
+                    outcome.skipped.append(SkippedIssue(key=_key(issue), reason=str(exc)))
                 except Exception as exc:  # a shape nobody foresaw: this issue only, never the import
                     logger.warning(
                         "Task %s: issue %s could not be read", run.job.id, _key(issue), exc_info=True
                     )
                     reason = f"could not be read ({type(exc).__name__}); see the worker log"
-                    outcome.skipped.append({"key": _key(issue), "reason": reason})
+                    outcome.skipped.append(SkippedIssue(key=_key(issue), reason=reason))
             if await res.store.cancel_requested(run.job.id):  # cancelled while the page was on its way
                 raise JobFinished
             async with res.sessionmaker() as session:
@@ -111,21 +125,21 @@ async def _import(res: WorkerResources, jira: JiraClient, run: JobRun, project_i
             )
     except JiraError as exc:
         raise JobFailed(exc.type, exc.message) from None
-    counts = outcome.summary()["counts"]
+    counts = outcome.counts()
     message = (
-        f"Imported {outcome.processed} issues: {counts['created']} created, {counts['updated']} updated, "
-        f"{counts['unchanged']} unchanged, {counts['skipped']} skipped"
+        f"Imported {outcome.processed} issues: {counts.created} created, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged, {counts.skipped} skipped"
     )
-    result = {
-        **outcome.summary(),
-        "project_id": project_id,
-        "jql": jql,
-        "pages": pages,
-        "issues": outcome.processed,
-        "duration_s": round(time.monotonic() - started, 3),
-    }
+    duration_s = round(time.monotonic() - started, 3)
+    result = outcome.result(project_id=project_id, jql=jql, pages=pages, duration_s=duration_s)
     await run.report(
-        JobStatus.completed, 100, message, persist=True, result=result, error=None, finished_at=utcnow()
+        JobStatus.completed,
+        100,
+        message,
+        persist=True,
+        result=result.model_dump(mode="json"),
+        error=None,
+        finished_at=utcnow(),
     )
     logger.info("Task %s: %s", run.job.id, message)
 
@@ -160,9 +174,8 @@ async def _write(session: AsyncSession, project_id: int, mapped: list[MappedStor
             session.add(UserStory(id=key, project_id=project_id, detected_language=detected, **values))
             outcome.created.append(key)
         elif row.project_id != project_id:
-            outcome.skipped.append(
-                {"key": key, "reason": f"story {key} already belongs to project {row.project_id}"}
-            )
+            reason = f"story {key} already belongs to project {row.project_id}"
+            outcome.skipped.append(SkippedIssue(key=key, reason=reason))
         elif any(getattr(row, name) != value for name, value in values.items()):
             if row.acceptance_criteria != values["acceptance_criteria"]:
                 repository.add_revision(session, row, values["acceptance_criteria"])

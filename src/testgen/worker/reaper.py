@@ -24,6 +24,7 @@ from testgen.core.redis_keys import CLAIMED_KEY, FINISHING_KEY, WAKE_CHANNEL, le
 from testgen.data import repository
 from testgen.data.job_states import ACTIVE, REAP_REQUEUE, RUNNING, TERMINAL, WORKER_LOST, JobStatus
 from testgen.data.models import GenerationJob, utcnow
+from testgen.domain.job_errors import ErrorType, JobError
 from testgen.streaming.progress_store import ProgressStore
 from testgen.streaming.snapshots import job_snapshot
 
@@ -147,7 +148,7 @@ async def _recover(
             values: dict[str, object] = {
                 "message": message,
                 "finished_at": utcnow(),
-                "error": {"type": WORKER_LOST.name, "message": message},
+                "error": JobError(type=ErrorType.worker_lost, message=message).model_dump(mode="json"),
             }
         else:
             message = f"Worker lost; re-queued (attempt {job.attempts + 1} of {MAX_ATTEMPTS})"

@@ -8,6 +8,7 @@ same draft cannot interleave, and nothing is applied if this job was cancelled m
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -19,6 +20,9 @@ from testgen.data.drafts import draft_cases, is_open_draft
 from testgen.data.job_states import COMPLETE, EDIT_DRAFT, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.data.story_language import language_in_project
+from testgen.domain.job_errors import ErrorType
+from testgen.domain.job_options import GenerateJobOptions, RegenerateJobOptions
+from testgen.domain.job_results import DraftResult, QualityReport, RegenerationResult, RunStats
 from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import (
@@ -49,7 +53,7 @@ class DraftClosed(JobFailed):
     """The parent draft was saved or discarded before the new test case could replace the old one."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("conflict", message)
+        super().__init__(ErrorType.conflict, message)
 
 
 async def run_regeneration(res: WorkerResources, task_id: str) -> str:
@@ -57,7 +61,7 @@ async def run_regeneration(res: WorkerResources, task_id: str) -> str:
 
     async def work(run: JobRun, story: UserStory) -> None:
         if run.job.parent_id is None:
-            raise JobFailed("internal", f"Task {task_id} names no draft to regenerate in")
+            raise JobFailed(ErrorType.internal, f"Task {task_id} names no draft to regenerate in")
         await _regenerate(res, run, story, run.job.parent_id)
 
     return await execute(res, task_id, work, what="Regeneration")
@@ -72,9 +76,9 @@ def _open_cases(parent: GenerationJob | None, parent_id: str, index: int) -> lis
 
 async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, parent_id: str) -> None:
     started = time.monotonic()
-    options = run.job.options
+    options = RegenerateJobOptions.model_validate(run.job.options)
     provider = res.providers.for_job(options)
-    index, per_case = int(options["index"]), int(options["scenarios_per_test_case"])
+    index, per_case = options.index, options.scenarios_per_test_case
     async with res.sessionmaker() as session:
         cases = _open_cases(await repository.get_job(session, parent_id), parent_id, index)
     context = await load_context(res, story, run.extras)
@@ -123,24 +127,26 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     await run.report(JobStatus.generating, PROGRESS_BUILDING, "Updating the draft")
     summary = stats.summary()
     ledger = context.ledger_row(run.job.id, provider.name, provider.model, summary)
-    result: dict[str, Any] = {
-        "parent_id": parent_id,
-        "index": index,
-        "test_case": cases[index].model_dump(mode="json"),
-        "provider": provider.name,
-        "model": provider.model,
-        "language": text.language,
-        "language_mismatch": stats.language_mismatches > 0,
-        "duplicates": [d.as_dict() for d in outcome.remaining],
-        "instructions": context.instructions_used(),
-        "stats": {
-            **summary,
-            "duplicates_replaced": outcome.replaced,
-            "dedupe_calls": outcome.calls,
-            **({"duplicates_remaining": len(outcome.remaining)} if outcome.remaining else {}),
-            "duration_s": round(time.monotonic() - started, 3),
-        },
-    }
+    # Complete but for the parent draft's coverage, known once the draft is updated (in _apply).
+    result = functools.partial(
+        RegenerationResult,
+        parent_id=parent_id,
+        index=index,
+        test_case=cases[index],
+        provider=provider.name,
+        model=provider.model,
+        language=text.language,
+        language_mismatch=stats.language_mismatches > 0,
+        duplicates=[d.reported() for d in outcome.remaining],
+        instructions=context.instructions_used(),
+        stats=RunStats(
+            **summary.model_dump(),
+            duplicates_replaced=outcome.replaced,
+            dedupe_calls=outcome.calls,
+            duplicates_remaining=len(outcome.remaining) or None,
+            duration_s=round(time.monotonic() - started, 3),
+        ),
+    )
     await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result, saved, ledger)
 
 
@@ -150,31 +156,35 @@ async def _apply(
     parent_id: str,
     case: TestCaseDraft,
     criteria: list[str],
-    result: dict[str, Any],
+    result_with: functools.partial[RegenerationResult],
     saved: SavedIndex,
     ledger: dict[str, Any] | None,
 ) -> None:
-    """Replace the test case in the parent's draft and complete this job, in one transaction."""
-    index = int(result["index"])
+    """Replace the test case in the parent's draft and complete this job, in one transaction;
+    `result_with(coverage=...)` is the job's result given the draft's new coverage."""
+    index = int(result_with.keywords["index"])
     message = f"Regenerated test case {index + 1}"
     finished = utcnow()
     async with res.sessionmaker() as session:
         parent = await repository.get_job_for_update(session, parent_id)
         cases = _open_cases(parent, parent_id, index)
         assert parent is not None and parent.result is not None
+        parent_draft = DraftResult.model_validate(parent.result)
         cases[index] = case
         remaining = find_duplicates(cases, saved, threshold=res.settings.duplicate_threshold)
-        draft = {
-            **parent.result,
-            "test_cases": [c.model_dump(mode="json") for c in cases],
-            "coverage": coverage(criteria, cases),
-            "duplicates": [d.as_dict() for d in remaining],
-        }
-        if "quality" in parent.result:
-            draft["quality"] = _requality(res, parent, criteria, cases, remaining)
-        if not await repository.change_job(session, EDIT_DRAFT, parent_id, result=draft):
+        draft = parent_draft.model_copy(
+            update={
+                "test_cases": cases,
+                "coverage": coverage(criteria, cases),
+                "duplicates": [d.reported() for d in remaining],
+            }
+        )
+        if parent_draft.quality is not None:
+            draft.quality = _requality(res, parent, parent_draft, criteria, cases, remaining)
+        stored = draft.model_dump(mode="json")
+        if not await repository.change_job(session, EDIT_DRAFT, parent_id, result=stored):
             raise DraftClosed(messages.draft_closed(parent_id, index))
-        result["coverage"] = draft["coverage"]
+        result = result_with(coverage=draft.coverage).model_dump(mode="json")
         done = await repository.change_job(
             session,
             COMPLETE,
@@ -198,24 +208,23 @@ async def _apply(
 def _requality(
     res: WorkerResources,
     parent: GenerationJob,
+    draft: DraftResult,
     criteria: list[str],
     cases: list[TestCaseDraft],
     remaining: list[Duplicate],
-) -> dict[str, Any]:
+) -> QualityReport:
     """The parent's quality report for its draft as it is now (its plan is rebuilt from its options)."""
-    result = parent.result or {}
-    asked = result.get("only_criteria")
-    options = parent.options
+    assert draft.quality is not None
+    asked = draft.only_criteria
+    options = GenerateJobOptions.model_validate(parent.options)
     story = StoryText(id=parent.story_id or "", title="", description="", acceptance_criteria=criteria)
     plan = plan_batches(
         story,
-        int(options["num_test_cases"]),
-        int(options["scenarios_per_test_case"]),
+        options.num_test_cases,
+        options.scenarios_per_test_case,
         res.settings.batch_max_scenarios,
         asked,
     )
     slots = [slot for batch in plan for slot in batch.slots]
-    replaced = int(result["quality"]["duplicates"]["replaced"])
-    stats = result.get("stats", {})
-    summary = {"llm_calls": stats.get("llm_calls", 0), "tokens": stats.get("tokens", {"total": 0})}
-    return quality_report(criteria, cases, slots, remaining, replaced, summary, asked)
+    replaced = draft.quality.duplicates.replaced
+    return quality_report(criteria, cases, slots, remaining, replaced, draft.stats, asked)

@@ -25,6 +25,7 @@ from testgen.core.redis_keys import FINISHING_KEY
 from testgen.data.job_states import ACTIVE, PROGRESS_EVENT, REPORTED, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.data.repository import StoryExtras
+from testgen.domain.job_errors import ErrorType, JobError
 from testgen.generation.llm.base import LLMError
 from testgen.streaming.snapshots import job_snapshot
 from testgen.worker.resources import WorkerResources
@@ -123,7 +124,7 @@ class JobRun:
 class JobFailed(Exception):
     """A failure the job reports as `error: {type, message}` (besides LLMError)."""
 
-    def __init__(self, type_: str, message: str) -> None:
+    def __init__(self, type_: ErrorType, message: str) -> None:
         super().__init__(message)
         self.type = type_
         self.message = message
@@ -138,7 +139,7 @@ async def execute(res: WorkerResources, task_id: str, work: JobWork, *, what: st
 
     async def with_story(run: JobRun, story: UserStory | None) -> None:
         if story is None:
-            raise JobFailed("internal", f"Task {task_id} names no user story; queue the story again")
+            raise JobFailed(ErrorType.internal, f"Task {task_id} names no user story; queue the story again")
         await work(run, story)
 
     return await _execute(res, task_id, with_story, what=what)
@@ -196,7 +197,7 @@ async def _execute(
         res.running -= 1
         res.running_changed.set()
         error = run.job.error if outcome == FAILED else None
-        error_type = str(error.get("type", "unknown")) if isinstance(error, dict) else None
+        error_type = JobError.model_validate(error).type if isinstance(error, dict) else None
         service_metrics().job_ended(job.kind, outcome, time.monotonic() - started, error_type)
         span.set_attribute("testgen.outcome", outcome)
         if error_type is not None:
@@ -238,13 +239,13 @@ async def _run(
     except TimeoutError:
         limit = res.settings.job_timeout_s
         return await fail_job(
-            run, "timeout", f"{what} took longer than {limit} s; ask for less or raise JOB_TIMEOUT_S"
+            run, ErrorType.timeout, f"{what} took longer than {limit} s; ask for less or raise JOB_TIMEOUT_S"
         )
     except Exception as exc:
         logger.exception("Task %s failed unexpectedly", task_id)
         return await fail_job(
             run,
-            "internal",
+            ErrorType.internal,
             f"{what} failed unexpectedly ({type(exc).__name__}); see the worker log and try again",
         )
 
@@ -263,7 +264,7 @@ async def _after_cancel(run: JobRun) -> None:
         logger.warning("Task %s: could not record the interruption (%s)", task_id, type(exc).__name__)
 
 
-async def fail_job(run: JobRun, error_type: str, message: str) -> str:
+async def fail_job(run: JobRun, error_type: ErrorType, message: str) -> str:
     logger.warning("Task %s failed: %s: %s", run.job.id, error_type, message)
     try:
         await run.report(
@@ -271,7 +272,7 @@ async def fail_job(run: JobRun, error_type: str, message: str) -> str:
             run.job.progress,
             message,
             persist=True,
-            error={"type": error_type, "message": message},
+            error=JobError(type=error_type, message=message).model_dump(mode="json"),
             finished_at=utcnow(),
         )
     except JobFinished:

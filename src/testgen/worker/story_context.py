@@ -12,6 +12,8 @@ from testgen.core import messages
 from testgen.data import usage
 from testgen.data.models import TestCase, UserStory
 from testgen.data.repository import ProjectSettings, StoryExtras
+from testgen.domain.job_errors import ErrorType
+from testgen.domain.job_results import CallSummary, InstructionsUsed
 from testgen.domain.test_cases import Scenario
 from testgen.generation.budget import estimate_tokens
 from testgen.generation.llm.base import BatchRequest, CoveredTest
@@ -53,28 +55,27 @@ class StoryContext:
         if spent + held + needed > self.budget:
             await res.holds.release(self.project_id, task_id, day)
             raise JobFailed(
-                "budget", messages.budget_too_small(self.project_id, self.budget, spent, held, needed)
+                ErrorType.budget, messages.budget_too_small(self.project_id, self.budget, spent, held, needed)
             )
 
     def ledger_row(
-        self, task_id: str, provider: str, model: str, summary: dict[str, Any]
+        self, task_id: str, provider: str, model: str, summary: CallSummary
     ) -> dict[str, Any] | None:
         """The job's row of the usage ledger (None when it has no project or made no call)."""
-        if self.project_id is None or not summary["llm_calls"]:
+        if self.project_id is None or not summary.llm_calls:
             return None
         return usage.usage_row(
             project_id=self.project_id, task_id=task_id, provider=provider, model=model, summary=summary
         )
 
-    def instructions_used(self) -> dict[str, str] | None:
+    def instructions_used(self) -> InstructionsUsed | None:
         """What a result records of the instructions it was written with: a hash and the first line."""
         text = self.instructions.strip()
         if not text:
             return None
-        return {
-            "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            "first_line": text.splitlines()[0][:200],
-        }
+        return InstructionsUsed(
+            sha256=hashlib.sha256(text.encode()).hexdigest(), first_line=text.splitlines()[0][:200]
+        )
 
 
 async def load_context(res: WorkerResources, story: UserStory, extras: StoryExtras | None) -> StoryContext:

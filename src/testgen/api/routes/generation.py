@@ -43,8 +43,7 @@ async def queue_generation(
     links: JobLinksDep,
     options: Annotated[GenerateOptions | None, Body()] = None,
 ) -> JSONResponse:
-    opts = (options or GenerateOptions()).model_dump()
-    queued = await jobs.enqueue(session, queue, story, opts, slot)
+    queued = await jobs.enqueue(session, queue, story, options or GenerateOptions(), slot)
     answer = links.job(queued.job, queued.warning)
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)
 

@@ -26,7 +26,8 @@ from testgen.core.redis_keys import GENERATE_JOB, batch_key
 from testgen.data import repository
 from testgen.data.job_states import JobKind, JobStatus
 from testgen.data.models import GenerationJob
-from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
+from testgen.domain.job_options import GenerateJobOptions
+from testgen.generation.llm.checks import check_provider_config, job_choice
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ async def enqueue_stories(
     their live job back). `slot` (the client's limit of jobs in flight) is taken for `n` places
     before `n` jobs are created (it may refuse), and given the jobs once they are queued."""
     settings = queue.settings
-    options = request.model_dump(include=set(GenerateOptions.model_fields))
+    options = GenerateOptions.model_validate(request.model_dump(include=set(GenerateOptions.model_fields)))
     for attempt in range(1, ATTEMPTS + 1):
         jobs, new = await _plan(session, settings, request, options)
         if new:
@@ -89,7 +90,7 @@ async def enqueue_stories(
 
 
 async def _plan(
-    session: AsyncSession, settings: Settings, request: BulkQueueRequest, options: dict[str, object]
+    session: AsyncSession, settings: Settings, request: BulkQueueRequest, options: GenerateOptions
 ) -> tuple[list[GenerationJob], list[GenerationJob]]:
     """In the session's (write) transaction: every selected story's job, and the new ones among them."""
     story_ids = list(dict.fromkeys(request.story_ids)) if request.story_ids is not None else None
@@ -122,7 +123,11 @@ async def _plan(
         )
     choices = {(row[2], row[3]): job_choice(settings, row[2], row[3]) for row in rows}
     for choice in choices.values():
-        check_provider_config(settings, choice[PROVIDER_OPTION])
+        check_provider_config(settings, choice.llm_provider)
+    job_options = {
+        key: GenerateJobOptions(**options.model_dump(), **choice.model_dump())
+        for key, choice in choices.items()
+    }
     active = await repository.get_active_jobs(session, [row[0] for row in rows])
     jobs: list[GenerationJob] = []
     new: list[GenerationJob] = []
@@ -130,7 +135,7 @@ async def _plan(
     for story_id, project, provider, model in rows:
         job = active.get(story_id)
         if job is None:
-            job = new_job(story_id, JobKind.generate, {**options, **choices[(provider, model)]})
+            job = new_job(story_id, JobKind.generate, job_options[(provider, model)])
             new.append(job)
             if project is not None:  # checked above: every story has a project
                 budgeted.add(project)

@@ -17,6 +17,7 @@ from testgen.core.redis_keys import IMPORT_JIRA_JOB
 from testgen.data import repository
 from testgen.data.job_states import JobKind
 from testgen.data.models import Project
+from testgen.domain.job_options import JiraImportJobOptions
 from testgen.jira.client import configuration_problem
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ async def enqueue_jira_import(
     await queue.require()
     if slot is not None:
         await slot.take()
-    job = new_job(None, JobKind.import_jira, {"jql": jql}, project_id=project_id)
+    job = new_job(None, JobKind.import_jira, JiraImportJobOptions(jql=jql), project_id=project_id)
     session.add(job)
     try:
         await session.commit()

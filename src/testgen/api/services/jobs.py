@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.api.rate_limits import JobSlot
+from testgen.api.schemas.jobs import GenerateOptions
 from testgen.api.services.job_queue import JobQueue
 from testgen.core import messages
 from testgen.core.config import Settings
@@ -23,7 +24,8 @@ from testgen.core.redis_keys import GENERATE_JOB, cancel_key, events_key, state_
 from testgen.data import repository, usage
 from testgen.data.job_states import CANCEL, TERMINAL, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
-from testgen.generation.llm.checks import PROVIDER_OPTION, check_provider_config, job_choice
+from testgen.domain.job_options import GenerateJobOptions, JobOptions, LLMChoice
+from testgen.generation.llm.checks import check_provider_config, job_choice
 from testgen.streaming.progress_store import ProgressStore, decode_state
 from testgen.streaming.snapshots import job_snapshot
 
@@ -39,7 +41,7 @@ class Queued(NamedTuple):
 def new_job(
     story_id: str | None,
     kind: JobKind,
-    options: dict[str, Any],
+    options: JobOptions,
     parent_id: str | None = None,
     *,
     project_id: int | None = None,
@@ -51,7 +53,7 @@ def new_job(
         project_id=project_id,
         kind=kind.value,
         parent_id=parent_id,
-        options=options,
+        options=options.model_dump(mode="json"),
         status=JobStatus.queued.value,
         progress=0,
         message=messages.WAITING_FOR_WORKER,
@@ -75,7 +77,7 @@ def job_row(job: GenerationJob) -> dict[str, Any]:
     return {column: getattr(job, column) for column in _JOB_COLUMNS}
 
 
-async def llm_choice(session: AsyncSession, settings: Settings, story_id: str) -> dict[str, str]:
+async def llm_choice(session: AsyncSession, settings: Settings, story_id: str) -> LLMChoice:
     """The provider and model a job for the story is queued with (its project's choice, else the
     server's default); ConfigurationError when that provider cannot work."""
     return (await queue_choice(session, settings, story_id))[0]
@@ -83,11 +85,11 @@ async def llm_choice(session: AsyncSession, settings: Settings, story_id: str) -
 
 async def queue_choice(
     session: AsyncSession, settings: Settings, story_id: str
-) -> tuple[dict[str, str], int | None]:
+) -> tuple[LLMChoice, int | None]:
     """`llm_choice`, and the daily token budget of the story's project (None: none), in one query."""
     provider, model, budget = await repository.project_llm(session, story_id)
     choice = job_choice(settings, provider, model)
-    check_provider_config(settings, choice[PROVIDER_OPTION])
+    check_provider_config(settings, choice.llm_provider)
     return choice, budget
 
 
@@ -113,7 +115,7 @@ async def enqueue(
     session: AsyncSession,
     queue: JobQueue,
     story: UserStory,
-    options: dict[str, Any],
+    options: GenerateOptions,
     slot: JobSlot | None = None,
 ) -> Queued:
     """Queue a generation job for `story`. A live job for the story is reused.
@@ -137,7 +139,9 @@ async def enqueue(
         await check_spent(session, project_id, budget)
     if slot is not None:
         await slot.take()
-    job = new_job(story_id, JobKind.generate, {**options, **choice})
+    job = new_job(
+        story_id, JobKind.generate, GenerateJobOptions(**options.model_dump(), **choice.model_dump())
+    )
     try:
         await session.execute(INSERT_JOBS, job_row(job))
         await session.commit()

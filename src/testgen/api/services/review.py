@@ -19,9 +19,10 @@ from testgen.core.database import begin_read
 from testgen.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from testgen.core.redis_keys import REGENERATE_JOB
 from testgen.data import repository
-from testgen.data.drafts import draft_cases
+from testgen.data.drafts import draft_cases, draft_result
 from testgen.data.job_states import ACTIVE, DISCARD, SAVE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
+from testgen.domain.job_options import GenerateJobOptions, RegenerateJobOptions
 from testgen.domain.test_cases import Scenario, TestCaseDraft
 from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_duplicates
 from testgen.streaming.snapshots import job_snapshot
@@ -95,14 +96,14 @@ async def save(
         await session.rollback()
         raise
     cases, skipped = await _without_repeats(session, story, cases, set(keep), threshold)
-    result = job.result or {}
+    draft = draft_result(job)
     rows = [
         TestCase(
             story_id=story.id,
             **_row_values(case),
             task_id=task_id,
-            provider=result.get("provider"),
-            model=result.get("model"),
+            provider=draft.provider if draft is not None else None,
+            model=draft.model if draft is not None else None,
             **covers(story, case.covered_criteria),
         )
         for case in cases
@@ -188,8 +189,13 @@ async def regenerate(
     if slot is not None:
         await slot.take()
 
-    per_case = int(parent.options.get("scenarios_per_test_case") or len(cases[index].scenarios))
-    options = {"index": index, "scenarios_per_test_case": per_case, **choice}
+    asked = GenerateJobOptions.model_validate(parent.options)
+    per_case = (
+        asked.scenarios_per_test_case
+        if "scenarios_per_test_case" in asked.model_fields_set
+        else len(cases[index].scenarios)
+    )
+    options = RegenerateJobOptions(index=index, scenarios_per_test_case=per_case, **choice.model_dump())
     job = jobs.new_job(parent.story_id, JobKind.regenerate, options, parent_id=parent.id)
     session.add(job)
     await session.commit()

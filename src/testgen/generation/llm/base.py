@@ -10,6 +10,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from testgen.core.languages import DEFAULT_LANGUAGE
+from testgen.domain.job_errors import ErrorType
+from testgen.domain.job_results import CallSummary, TokenCounts
 from testgen.domain.test_cases import TestCaseDraft, TestType
 
 
@@ -82,18 +84,14 @@ class CallStats:
     # Batches whose answer stayed in another language than the story's after the last re-ask.
     language_mismatches: int = 0
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> CallSummary:
         """The usage figures a job result records."""
-        return {
-            "llm_calls": self.calls,
-            "retries": self.retries,
-            "reasks": self.reasks,
-            "tokens": {
-                "prompt": self.prompt_tokens,
-                "output": self.output_tokens,
-                "total": self.total_tokens,
-            },
-        }
+        return CallSummary(
+            llm_calls=self.calls,
+            retries=self.retries,
+            reasks=self.reasks,
+            tokens=TokenCounts(prompt=self.prompt_tokens, output=self.output_tokens, total=self.total_tokens),
+        )
 
     def add(self, other: CallStats) -> None:
         self.calls += other.calls
@@ -112,9 +110,9 @@ class BatchResult:
 
 
 class LLMError(Exception):
-    """A failure the job reports to the user. `type` is machine-readable (auth, rate_limit, ...)."""
+    """A failure the job reports to the user; `type` says which for programs and the page."""
 
-    def __init__(self, type_: str, message: str) -> None:
+    def __init__(self, type_: ErrorType, message: str) -> None:
         super().__init__(message)
         self.type = type_
         self.message = message
@@ -122,7 +120,7 @@ class LLMError(Exception):
 
 class BadOutputError(LLMError):
     def __init__(self, message: str) -> None:
-        super().__init__("bad_output", message)
+        super().__init__(ErrorType.bad_output, message)
 
 
 class LLMProvider(Protocol):

@@ -5,9 +5,7 @@ from __future__ import annotations
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
-
-# The keys of a job's options that name its provider and model (set when it is queued).
-PROVIDER_OPTION, MODEL_OPTION = "llm_provider", "llm_model"
+from testgen.domain.job_options import LLMChoice
 
 
 def provider_problem(settings: Settings, name: str) -> str | None:
@@ -60,9 +58,9 @@ def openai_config_problem(settings: Settings) -> str | None:
     return None
 
 
-def job_choice(settings: Settings, provider: str | None, model: str | None) -> dict[str, str]:
+def job_choice(settings: Settings, provider: str | None, model: str | None) -> LLMChoice:
     """The provider and model a job is queued with: the project's choice, else the server's default (a
     model chosen without a provider is a model of the default provider). A chosen provider that is no
     longer configured is refused by check_provider_config, never silently swapped for another."""
     name = provider or settings.provider
-    return {PROVIDER_OPTION: name, MODEL_OPTION: model or settings.default_model(name)}
+    return LLMChoice(llm_provider=name, llm_model=model or settings.default_model(name))

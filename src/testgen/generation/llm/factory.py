@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 
 from testgen.core.config import Settings
+from testgen.domain.job_errors import ErrorType
+from testgen.domain.job_options import LLMChoice
 from testgen.generation.llm.base import BatchRequest, BatchResult, LLMError, LLMProvider
 from testgen.generation.llm.checks import (
-    MODEL_OPTION,
-    PROVIDER_OPTION,
     check_provider_config,
     provider_problem,
 )
@@ -79,18 +78,18 @@ class ProviderSet:
     def names(self) -> list[str]:
         return list(self._providers)
 
-    def for_job(self, options: Mapping[str, Any]) -> BoundProvider:
+    def for_job(self, options: LLMChoice) -> BoundProvider:
         """The provider and model named in a job's options (the default for jobs queued without)."""
-        name = str(options.get(PROVIDER_OPTION) or self._settings.provider)
+        name = options.llm_provider or self._settings.provider
         provider = self._providers.get(name)
         if provider is None:
             raise LLMError(
-                "configuration",
+                ErrorType.configuration,
                 f"This job asks for LLM provider '{name}', which this worker has not configured "
                 f"(it has: {', '.join(self._providers)}). Configure it on every worker, or change the "
                 "project's llm_provider.",
             )
-        model = str(options.get(MODEL_OPTION) or self._settings.default_model(name))
+        model = options.llm_model or self._settings.default_model(name)
         return BoundProvider(provider, model)
 
     async def aclose(self) -> None:

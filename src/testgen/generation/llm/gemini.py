@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
+from testgen.domain.job_errors import ErrorType
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
 from testgen.generation.llm.gemini_request import generate_config
 from testgen.generation.llm.http_pool import model_aiohttp_session
@@ -139,9 +140,9 @@ class GeminiProvider:
         if isinstance(exc, errors.APIError):
             return self._api_fault(exc)
         if isinstance(exc, aiohttp.ClientError):  # timeouts are TimeoutErrors: RetryingCaller's own
-            return Fault("upstream", f"connection failed: {type(exc).__name__}")
+            return Fault(ErrorType.upstream, f"connection failed: {type(exc).__name__}")
         if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError)):
-            return Fault("upstream", "an answer that is not a Gemini response")
+            return Fault(ErrorType.upstream, "an answer that is not a Gemini response")
         return None
 
     def _api_fault(self, exc: errors.APIError) -> Fault:
@@ -151,17 +152,17 @@ class GeminiProvider:
         details = _error_details(exc)
         reasons = {d.get("reason") for d in details}
         if code in (401, 403) or "API_KEY_INVALID" in reasons:
-            raise LLMError("auth", f"Gemini rejected the API key ({what}). {AUTH_HINT}") from None
+            raise LLMError(ErrorType.auth, f"Gemini rejected the API key ({what}). {AUTH_HINT}") from None
         retry_after = _retry_delay_s(details)
         if code == 429:
-            return Fault("rate_limit", what, retry_after)
+            return Fault(ErrorType.rate_limit, what, retry_after)
         if code in RETRYABLE_SERVER_CODES:
-            return Fault("upstream", what, retry_after)
+            return Fault(ErrorType.upstream, what, retry_after)
         if code == 408:
-            return Fault("timeout", what, retry_after)
+            return Fault(ErrorType.timeout, what, retry_after)
         if 400 <= code < 500:
-            raise LLMError("invalid_request", f"Gemini refused the request ({what})") from None
-        raise LLMError("upstream", f"Gemini failed ({what})") from None
+            raise LLMError(ErrorType.invalid_request, f"Gemini refused the request ({what})") from None
+        raise LLMError(ErrorType.upstream, f"Gemini failed ({what})") from None
 
 
 def _response_text(response: types.GenerateContentResponse) -> str:

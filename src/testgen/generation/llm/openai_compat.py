@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.core.redis import redact_url
+from testgen.domain.job_errors import ErrorType
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
 from testgen.generation.llm.checks import openai_config_problem
 from testgen.generation.llm.http_pool import model_http_client
@@ -207,10 +208,10 @@ class OpenAIProvider:
         if isinstance(exc, openai.APIStatusError):
             return self._status_fault(exc, model)
         if isinstance(exc, openai.APITimeoutError):
-            return Fault("timeout", f"no answer within {self._timeout_s:g}s")
+            return Fault(ErrorType.timeout, f"no answer within {self._timeout_s:g}s")
         if isinstance(exc, openai.APIConnectionError):
             cause = type(exc.__cause__).__name__ if exc.__cause__ else type(exc).__name__
-            return Fault("upstream", f"connection to {self.endpoint} failed: {cause}")
+            return Fault(ErrorType.upstream, f"connection to {self.endpoint} failed: {cause}")
         if isinstance(
             exc,
             (
@@ -220,7 +221,7 @@ class OpenAIProvider:
                 pydantic.ValidationError,
             ),
         ):
-            return Fault("upstream", "an answer that is not a chat completion")
+            return Fault(ErrorType.upstream, "an answer that is not a chat completion")
         return None
 
     def _status_fault(self, exc: openai.APIStatusError, model: str) -> Fault:
@@ -231,7 +232,7 @@ class OpenAIProvider:
         where = f"at {self.endpoint}"
         if code in (401, 403):
             raise LLMError(
-                "auth",
+                ErrorType.auth,
                 f"{DISPLAY} {where} rejected the API key ({what}). Set a valid OPENAI_API_KEY in the "
                 "environment or .env and restart the worker.",
             ) from None
@@ -252,7 +253,7 @@ class OpenAIProvider:
                 else "OPENAI_BASE_URL (it usually ends in /v1)"
             )
             raise LLMError(
-                "model_not_found",
+                ErrorType.model_not_found,
                 f"Model '{model}' was not found {where} ({what}). Check OPENAI_MODEL or the project's "
                 f"llm_model (a local server may need the model pulled or loaded first), and {hint}.",
             ) from None
@@ -260,7 +261,7 @@ class OpenAIProvider:
             err_code == "context_length_exceeded" or _CONTEXT_TOO_LONG.search(message)
         ):
             raise LLMError(
-                "input_too_long",
+                ErrorType.input_too_long,
                 f"The prompt is longer than model '{model}' accepts ({what}). Shorten the story or its "
                 "acceptance criteria, lower BATCH_MAX_SCENARIOS, or choose a model with a longer context.",
             ) from None
@@ -268,16 +269,16 @@ class OpenAIProvider:
         if code == 429:
             if err_code == "insufficient_quota":
                 raise LLMError(
-                    "rate_limit",
+                    ErrorType.rate_limit,
                     f"{DISPLAY} {where} says the account's quota is used up ({what}). Check the plan and "
                     "billing of the key in OPENAI_API_KEY.",
                 ) from None
-            return Fault("rate_limit", what, retry_after)
+            return Fault(ErrorType.rate_limit, what, retry_after)
         if code >= 500 or code == 409:
-            return Fault("upstream", what, retry_after)
+            return Fault(ErrorType.upstream, what, retry_after)
         if code == 408:
-            return Fault("timeout", what, retry_after)
-        raise LLMError("invalid_request", f"{DISPLAY} {where} refused the request ({what})") from None
+            return Fault(ErrorType.timeout, what, retry_after)
+        raise LLMError(ErrorType.invalid_request, f"{DISPLAY} {where} refused the request ({what})") from None
 
 
 def _request_fields(mode: OutputMode, prompt: str, schema: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from testgen.core.errors import ConfigurationError
 from testgen.core.metrics import ABORTED, CALL_OK, service_metrics
 from testgen.core.redis_keys import llm_rate_key
 from testgen.core.tracing import fail, tracer
+from testgen.domain.job_errors import ErrorType
 from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.language_check import wrong_language
 from testgen.generation.llm.base import (
@@ -49,7 +50,7 @@ MIN_SECRET_RUN = 8
 class Fault:
     """A failed attempt that may succeed if tried again."""
 
-    type: str
+    type: ErrorType
     description: str
     retry_after_s: float | None = None
 
@@ -225,7 +226,7 @@ class RetryingCaller:
                 self._observe(model, CALL_OK, started)
                 return result
             except TimeoutError as exc:
-                fault = Fault("timeout", f"no answer within {self.timeout_s:g}s")
+                fault = Fault(ErrorType.timeout, f"no answer within {self.timeout_s:g}s")
                 cause: Exception = exc
             except LLMError as exc:
                 self._observe(model, exc.type, started)
@@ -267,12 +268,12 @@ class RetryingCaller:
     def _exhausted(self, fault: Fault, label: str) -> LLMError:
         tries = f"{self._max_attempts} attempt{'s' if self._max_attempts > 1 else ''}"
         what = self._redact(fault.description)
-        if fault.type == "rate_limit":
+        if fault.type is ErrorType.rate_limit:
             message = (
                 f"{label}: {self.display} kept rate-limiting the calls ({what}) after {tries}. "
                 "Wait for the quota to refill, or lower LLM_MAX_CONCURRENCY / set LLM_RPM to your quota."
             )
-        elif fault.type == "timeout":
+        elif fault.type is ErrorType.timeout:
             message = (
                 f"{label}: {self.display} did not answer in time ({what}) after {tries}. "
                 f"Raise {self._timeout_setting} or lower BATCH_MAX_SCENARIOS."
@@ -333,7 +334,7 @@ async def ask_until_valid(
                 max_reasks,
             )
     raise LLMError(
-        "bad_output",
+        ErrorType.bad_output,
         f"{label}: {display} gave unusable output {max_reasks + 1} times in a row "
         f"(last: {feedback}). Try again, or lower BATCH_MAX_SCENARIOS.",
     )
