@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from testgen.domain.job_results import CallSummary
 from testgen.data.models import LLMUsage, utcnow
+from testgen.domain.job_results import CallSummary
 
 
 def today() -> dt.date:
