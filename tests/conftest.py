@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -48,12 +50,29 @@ async def _reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated by Alembic for the session: each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    command.upgrade(alembic_config(f"sqlite+aiosqlite:///{path}"), "head")
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A freshly migrated database: SQLite in tmp_path, or TEST_DATABASE_URL wiped and migrated."""
-    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    if not url.startswith("sqlite"):
-        asyncio.run(_reset_postgres(url))
+def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A freshly migrated database: a copy of the session's migrated SQLite file in tmp_path, or
+    TEST_DATABASE_URL wiped and migrated."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url is None:
+        path = tmp_path / "test.db"
+        template: Path = request.getfixturevalue("migrated_sqlite")
+        with (
+            contextlib.closing(sqlite3.connect(template)) as source,
+            contextlib.closing(sqlite3.connect(path)) as copy,
+        ):
+            source.backup(copy)
+        return f"sqlite+aiosqlite:///{path}"
+    asyncio.run(_reset_postgres(url))
     command.upgrade(alembic_config(url), "head")
     return url
 

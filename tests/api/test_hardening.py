@@ -370,6 +370,7 @@ async def test_error_bodies_do_not_echo_long_input(client: AsyncClient) -> None:
 # --- 2. a burst of stream opens does not lock others out -------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_burst_of_stream_opens_leaves_the_database_to_others(
     settings: Settings, redis: object
 ) -> None:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from arq.constants import health_check_key_suffix
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
@@ -267,6 +268,7 @@ async def _arq_check(redis_url: str) -> int:
     return await proc.wait()
 
 
+@pytest.mark.slow
 async def test_arq_check_follows_the_worker_heartbeat(
     settings: Settings, redis: Redis, redis_url: str
 ) -> None:

@@ -242,6 +242,7 @@ async def test_bad_jql_reports_jiras_text_scrubbed_of_credentials(
     assert_no_secret(cloud, json.dumps([e.data for e in events]), status, caplog.text)
 
 
+@pytest.mark.slow
 async def test_rate_limit_is_retried_after_the_servers_delay(
     cloud: FakeJira, http: AsyncClient, worker: object
 ) -> None:
