@@ -1,4 +1,5 @@
-"""The CLI's HTTP client of the testgen API, and how its errors end a command."""
+"""The CLI's HTTP client of the testgen API, how its errors end a command, and the job states it
+reads (validated into the API's models)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from testgen.api.schemas.jobs import GenerationJobOut, JiraImportJobOut, JobStatusOut, RegenerationJobOut
+
+JOB_STATE: TypeAdapter[GenerationJobOut | RegenerationJobOut | JiraImportJobOut] = TypeAdapter(JobStatusOut)
 
 
 class CliError(Exception):
@@ -52,3 +58,15 @@ def check(response: httpx.Response, what: str, ok: tuple[int, ...] = (200,)) -> 
         raise CliError(f"{what}: {detail(response)}")
     data: dict[str, Any] = response.json()
     return data
+
+
+def read_job(state: dict[str, Any]) -> GenerationJobOut | RegenerationJobOut | JiraImportJobOut:
+    """A job's state as the API sends it (an answer or an event), read into the API's own models."""
+    try:
+        return JOB_STATE.validate_python(state)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise CliError(
+            f"the API sent a job state this version cannot read ({where}: {first['msg']})"
+        ) from exc

@@ -10,10 +10,12 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from testgen.cli.api_http import CliError, check, detail
+from testgen.api.schemas.jobs import BulkQueued
+from testgen.cli.api_http import CliError, check, detail, read_job
 from testgen.cli.progress_bar import ProgressBar, status_label
 from testgen.core.i18n import UI_DEFAULT
 from testgen.data.job_states import TERMINAL, JobStatus
+from testgen.domain.job_results import DraftResult
 
 MAX_FAILURES = 30  # reconnections in a row before giving up
 
@@ -25,25 +27,26 @@ def generate_project(api: httpx.Client, args: argparse.Namespace) -> int:
         "num_test_cases": args.test_cases,
         "scenarios_per_test_case": args.scenarios,
     }
-    queued = check(
+    answer = check(
         api.post("/generate-test-cases/queue", json=body),
         f"cannot queue generation for project {args.project}",
         ok=(200, 202),
     )
-    jobs: list[dict[str, Any]] = queued["jobs"]
+    queued = BulkQueued.model_validate(answer)
+    jobs = queued.jobs
     if not jobs:
         which = " without saved test cases" if args.only_without_tests else ""
         print(f"Project {args.project} has no stories{which} to queue.")
         return 0
     print(
-        f"Queued {queued['created']} tasks for project {args.project}"
-        + (f" ({queued['reused']} stories already had one queued or running)" if queued["reused"] else "")
+        f"Queued {queued.created} tasks for project {args.project}"
+        + (f" ({queued.reused} stories already had one queued or running)" if queued.reused else "")
     )
-    if queued.get("warning"):
-        print(f"Warning: {queued['warning']}", file=sys.stderr)
+    if queued.warning:
+        print(f"Warning: {queued.warning}", file=sys.stderr)
     if not args.follow:
         for job in jobs:
-            print(f"  {job['story_id']}  {job['task_id']}")
+            print(f"  {job.story_id}  {job.task_id}")
         print("Follow one with: testgen status TASK_ID")
         return 0
     try:
@@ -68,14 +71,14 @@ def summary(latest: dict[str, dict[str, Any]], language: str = UI_DEFAULT) -> tu
     return progress // max(1, len(latest)), f"{len(latest)} stories: {states}"
 
 
-def follow_batch(api: httpx.Client, queued: dict[str, Any], bar: ProgressBar) -> dict[str, dict[str, Any]]:
+def follow_batch(api: httpx.Client, queued: BulkQueued, bar: ProgressBar) -> dict[str, dict[str, Any]]:
     """Read the batch's one event stream until every job has ended; returns each job's last state.
 
     A cut stream is opened again from the start (a position per job would not fit in a header for a
     large batch); events already seen are skipped by their per-job stream position."""
     latest: dict[str, dict[str, Any]] = {
-        job["task_id"]: {"task_id": job["task_id"], "story_id": job["story_id"], "status": job["status"]}
-        for job in queued["jobs"]
+        job.task_id: {"task_id": job.task_id, "story_id": job.story_id, "status": job.status}
+        for job in queued.jobs
     }
     seen: dict[str, tuple[int, ...]] = {}
     retry_s, failures = 1.0, 0
@@ -89,7 +92,7 @@ def follow_batch(api: httpx.Client, queued: dict[str, Any], bar: ProgressBar) ->
         while any(s["status"] not in TERMINAL for s in latest.values()):
             try:
                 with connect_sse(
-                    api, "GET", queued["events_url"], timeout=httpx.Timeout(30.0, read=60.0)
+                    api, "GET", queued.events_url, timeout=httpx.Timeout(30.0, read=60.0)
                 ) as source:
                     if source.response.status_code == 204:  # every job had ended
                         break
@@ -129,12 +132,12 @@ def follow_batch(api: httpx.Client, queued: dict[str, Any], bar: ProgressBar) ->
 
 def report_batch(finals: dict[str, dict[str, Any]]) -> int:
     """One line per story that did not end with a draft, then the totals; 0 only if every draft is ready."""
-    done = [s for s in finals.values() if s["status"] == JobStatus.completed]
-    cases = sum(len((s.get("result") or {}).get("test_cases", [])) for s in done)
-    for snapshot in finals.values():
-        if snapshot["status"] != JobStatus.completed:
-            error = snapshot.get("error") or {}
-            reason = error.get("message") or snapshot.get("message") or ""
-            print(f"{snapshot['story_id']}: {status_label(snapshot['status'])}  {reason}", file=sys.stderr)
+    jobs = [read_job(state) for state in finals.values()]
+    done = [job for job in jobs if job.status == JobStatus.completed]
+    cases = sum(len(job.result.test_cases) for job in done if isinstance(job.result, DraftResult))
+    for job in jobs:
+        if job.status != JobStatus.completed:
+            reason = (job.error.message if job.error is not None else "") or job.message
+            print(f"{job.story_id}: {status_label(job.status)}  {reason}", file=sys.stderr)
     print(f"{len(done)} of {len(finals)} drafts ready ({cases} test cases); review and save them in the page")
     return 0 if len(done) == len(finals) else 1

@@ -21,12 +21,14 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import connect_sse
 
-from testgen.cli.api_http import CliError, api_client, check, detail
+from testgen.api.schemas.jobs import GenerationJobOut, JiraImportJobOut, QueuedJob, RegenerationJobOut
+from testgen.cli.api_http import CliError, api_client, check, detail, read_job
 from testgen.cli.batch import generate_project
 from testgen.cli.progress_bar import ProgressBar
 from testgen.core.config import ClientSettings
 from testgen.core.i18n import UI_DEFAULT, label
-from testgen.data.job_states import TERMINAL, JobKind, JobStatus
+from testgen.data.job_states import TERMINAL, JobStatus
+from testgen.domain.job_results import DraftResult, JiraImportResult, RegenerationResult
 
 DEFAULT_API = "http://127.0.0.1:8000"
 API_KEY_ENV = "TESTGEN_API_KEY"
@@ -69,13 +71,13 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
     if args.only_changed:
         body["only_changed"] = True
     response = api.post(f"/generate-test-cases/{quote(story, safe='')}/queue", json=body)
-    queued = check(response, f"cannot queue generation for {story}", ok=(200, 202))
-    task_id = queued["task_id"]
+    queued = QueuedJob.model_validate(check(response, f"cannot queue generation for {story}", ok=(200, 202)))
+    task_id = queued.task_id
     if response.status_code == 202:
         print(say("cli.queued", task=task_id, story=story, cases=args.test_cases, scenarios=args.scenarios))
     else:
-        print(say("cli.already", story=story, status=queued["status"], task=task_id))
-    warning = queued.get("warning")
+        print(say("cli.already", story=story, status=queued.status, task=task_id))
+    warning = queued.warning
     if not args.follow:
         if warning:
             print(f"Warning: {warning}", file=sys.stderr)
@@ -83,33 +85,35 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
         return 0
     try:
         final = follow(
-            api, task_id, queued["events_url"], ProgressBar(sys.stderr, language=args.language), warning
+            api, task_id, queued.events_url, ProgressBar(sys.stderr, language=args.language), warning
         )
     except KeyboardInterrupt:
         print(
             f"\nStopped watching; task {task_id} keeps running (testgen status {task_id}).", file=sys.stderr
         )
         return 130
-    return report(final, say)
+    return report(read_job(final), say)
 
 
 def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
-    job = check(api.get(f"/generate-test-cases/status/{quote(task_id, safe='')}"), "cannot get the status")
+    state = check(api.get(f"/generate-test-cases/status/{quote(task_id, safe='')}"), "cannot get the status")
     if as_json:
-        print(json.dumps(job, indent=2))
+        print(json.dumps(state, indent=2))
         return 0
-    owner = f"story {job['story_id']}" if job.get("story_id") else f"project {job.get('project_id')}"
-    print(f"Task {job['task_id']}  {owner}  {job['status']}  {job['progress']}%")
-    if job.get("message"):
-        print(f"  {job['message']}")
-    if job["status"] == JobStatus.completed and job.get("result") and job.get("kind") == JobKind.import_jira:
-        print_import(job["result"])
-    elif job["status"] == JobStatus.completed and job.get("result"):
-        print_result(job)
-        if job.get("saved_at"):
-            print(f"Saved at {job['saved_at']}")
-    if job["status"] == JobStatus.failed and job.get("error"):
-        print(f"Error ({job['error']['type']}): {job['error']['message']}")
+    job = read_job(state)
+    owner = f"story {job.story_id}" if job.story_id else f"project {job.project_id}"
+    print(f"Task {job.task_id}  {owner}  {job.status}  {job.progress}%")
+    if job.message:
+        print(f"  {job.message}")
+    if job.status == JobStatus.completed and job.result is not None:
+        if isinstance(job.result, JiraImportResult):
+            print_import(job.result)
+        else:
+            print_result(job.result)
+            if job.saved_at is not None:
+                print(f"Saved at {state['saved_at']}")
+    if job.status == JobStatus.failed and job.error is not None:
+        print(f"Error ({job.error.type}): {job.error.message}")
     return 0
 
 
@@ -171,20 +175,27 @@ def follow(
         bar.close()
 
 
-def report(job: dict[str, Any], say: Say | None = None) -> int:
+def report(job: GenerationJobOut | RegenerationJobOut | JiraImportJobOut, say: Say | None = None) -> int:
     """Print how a followed job ended; the exit status is 0 only when test cases are ready."""
     say = say or speaker(UI_DEFAULT)
-    status = job["status"]
-    if status == JobStatus.completed:
-        print_result(job, say)
-        print(say("cli.review_hint", task=job["task_id"]))
+    if job.status == JobStatus.completed:
+        if not isinstance(job, JiraImportJobOut) and job.result is not None:
+            print_result(job.result, say)
+        print(say("cli.review_hint", task=job.task_id))
         return 0
-    if status == JobStatus.failed:
-        error = job.get("error") or {"type": "error", "message": job.get("message", "")}
-        print(say("cli.failed", type=error["type"], error=error["message"]), file=sys.stderr)
+    if job.status == JobStatus.failed:
+        print(say("cli.failed", **failure(job)), file=sys.stderr)
         return 1
-    print(say("cli.cancelled", task=job["task_id"]), file=sys.stderr)
+    print(say("cli.cancelled", task=job.task_id), file=sys.stderr)
     return 1
+
+
+def failure(job: GenerationJobOut | RegenerationJobOut | JiraImportJobOut) -> dict[str, str]:
+    """A failed job's error type and message (a failure without an error object: "error" and its
+    message)."""
+    if job.error is None:
+        return {"type": "error", "error": job.message}
+    return {"type": job.error.type, "error": job.error.message}
 
 
 Say = Callable[..., str]
@@ -195,13 +206,13 @@ def speaker(language: str) -> Say:
     return functools.partial(label, language)
 
 
-def print_result(job: dict[str, Any], say: Say | None = None) -> None:
+def print_result(result: DraftResult | RegenerationResult, say: Say | None = None) -> None:
+    """A draft (or a regenerated test case) as a table, with its coverage, model and language."""
     say = say or speaker(UI_DEFAULT)
-    result = job.get("result") or {}
-    cases = result.get("test_cases", [])
+    cases = result.test_cases if isinstance(result, DraftResult) else [result.test_case]
     rows = [
-        [str(i + 1), c["test_type"], c["priority"], c["title"], str(len(c["scenarios"]))]
-        for i, c in enumerate(cases)
+        [str(i + 1), case.test_type, case.priority, case.title, str(len(case.scenarios))]
+        for i, case in enumerate(cases)
     ]
     headers = [
         "#",
@@ -211,19 +222,16 @@ def print_result(job: dict[str, Any], say: Say | None = None) -> None:
         say("cli.col_scenarios"),
     ]
     print(format_table(headers, rows, wrap_column=3))
-    stats = result.get("stats", {})
-    coverage = result.get("coverage", {})
-    criteria = len(coverage.get("criteria", []))
-    line = say("cli.summary", cases=len(cases), scenarios=stats.get("scenarios", "?"))
+    scenarios = result.stats.scenarios if isinstance(result, DraftResult) else "?"
+    criteria = len(result.coverage.criteria)
+    line = say("cli.summary", cases=len(cases), scenarios=scenarios)
     if criteria:
-        line += say("cli.coverage", covered=coverage.get("covered", 0), criteria=criteria)
-    line += f" ({result.get('provider', '?')}: {result.get('model', '?')}"
-    if "duration_s" in stats:
-        line += f", {stats['duration_s']:.1f} s"
+        line += say("cli.coverage", covered=result.coverage.covered, criteria=criteria)
+    line += f" ({result.provider}: {result.model}, {result.stats.duration_s:.1f} s"
     print(line + ")")
-    if result.get("language"):
-        mismatch = say("cli.language_mismatch") if result.get("language_mismatch") else ""
-        print(say("cli.language", language=result["language"]) + mismatch)
+    if result.language:
+        mismatch = say("cli.language_mismatch") if result.language_mismatch else ""
+        print(say("cli.language", language=result.language) + mismatch)
 
 
 def format_table(headers: list[str], rows: list[list[str]], wrap_column: int) -> str:
@@ -380,43 +388,43 @@ def cmd_jira_import(
     if project is None:
         raise CliError("--jira needs --project ID: the project the stories go to", code=2)
     response = api.post(f"/projects/{project}/imports/jira", json={"jql": jql})
-    queued = check(response, "cannot queue the Jira import", ok=(200, 202))
-    task_id = queued["task_id"]
+    queued = QueuedJob.model_validate(check(response, "cannot queue the Jira import", ok=(200, 202)))
+    task_id = queued.task_id
     if response.status_code == 202:
         print(f"Queued Jira import {task_id} into project {project}")
     else:
-        print(f"Project {project} already has a {queued['status']} Jira import: {task_id}")
+        print(f"Project {project} already has a {queued.status} Jira import: {task_id}")
     if not follow_it:
         print(say("cli.follow_hint", task=task_id))
         return 0
     try:
-        final = follow(api, task_id, queued["events_url"], ProgressBar(sys.stderr, language=language))
+        final = read_job(follow(api, task_id, queued.events_url, ProgressBar(sys.stderr, language=language)))
     except KeyboardInterrupt:
         print(
             f"\nStopped watching; import {task_id} keeps running (testgen status {task_id}).", file=sys.stderr
         )
         return 130
-    status = final["status"]
-    if status == JobStatus.completed:
-        print_import(final.get("result") or {})
+    if final.status == JobStatus.completed:
+        if isinstance(final, JiraImportJobOut) and final.result is not None:
+            print_import(final.result)
         return 0
-    if status == JobStatus.failed:
-        error = final.get("error") or {"type": "error", "message": final.get("message", "")}
-        print(f"Jira import failed ({error['type']}): {error['message']}", file=sys.stderr)
+    if final.status == JobStatus.failed:
+        error = failure(final)
+        print(f"Jira import failed ({error['type']}): {error['error']}", file=sys.stderr)
         return 1
     print(f"Import {task_id} was cancelled; the pages read before stay imported.", file=sys.stderr)
     return 1
 
 
-def print_import(result: dict[str, Any]) -> None:
-    counts = result.get("counts", {})
-    for outcome in ("created", "updated"):
-        if result.get(outcome):
-            print(f"{outcome.capitalize()}: {', '.join(map(str, result[outcome]))}")
-    for skipped in result.get("skipped", []):
-        print(f"Skipped {skipped.get('key', '?')}: {skipped.get('reason', '')}")
+def print_import(result: JiraImportResult) -> None:
+    for outcome, keys in (("created", result.created), ("updated", result.updated)):
+        if keys:
+            print(f"{outcome.capitalize()}: {', '.join(keys)}")
+    for skipped in result.skipped:
+        print(f"Skipped {skipped.key}: {skipped.reason}")
+    counts = result.counts
     print(
-        f"Jira import: {counts.get('created', 0)} created, {counts.get('updated', 0)} updated, "
-        f"{counts.get('unchanged', 0)} unchanged, {counts.get('skipped', 0)} skipped "
-        f"({result.get('issues', 0)} issues in {result.get('pages', 0)} pages)"
+        f"Jira import: {counts.created} created, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged, {counts.skipped} skipped "
+        f"({result.issues} issues in {result.pages} pages)"
     )
