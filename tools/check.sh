@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/lint-imports
+tools/check_web.sh
 # The site in a throw-away directory: --strict fails on a broken link, a missing page or a bad snippet.
 site_dir=$(mktemp -d)
 trap 'rm -rf "$site_dir"' EXIT

@@ -39,17 +39,17 @@ def test_every_table_has_every_message_with_the_same_parameters(language: str) -
 
 def _used_keys() -> tuple[set[str], set[str]]:
     """The keys the page's scripts and the Python code ask for: literal ones, and the prefixes of
-    computed ones (t(`role.${role}`))."""
+    computed ones (translate(`role.${role}`))."""
     literal: set[str] = set()
     prefixes: set[str] = set()
     for path in [*WEB.glob("*.js"), *SRC.rglob("*.py")]:
         text = path.read_text("utf-8")
-        literal |= set(re.findall(r"\bt\(\s*\"([\w.]+)\"", text))
+        literal |= set(re.findall(r"\btranslate\(\s*\"([\w.]+)\"", text))
         literal |= set(re.findall(r"\blabel\([^,()]+,\s*[\"']([\w.]+)[\"']", text))
-        prefixes |= set(re.findall(r"\bt\(\s*`([\w.]+)\$\{", text))
+        prefixes |= set(re.findall(r"\btranslate\(\s*`([\w.]+)\$\{", text))
         literal |= set(re.findall(r"\bsay\(\s*\"([\w.]+)\"", text))
         prefixes |= set(re.findall(r"\b(?:say|label)\((?:[^,()]+,\s*)?f\"([\w.]+)\{", text))
-        for a, b in re.findall(r"\bt\([^()]*\?\s*\"([\w.]+)\"\s*:\s*\"([\w.]+)\"", text):
+        for a, b in re.findall(r"\btranslate\([^()]*\?\s*\"([\w.]+)\"\s*:\s*\"([\w.]+)\"", text):
             literal |= {a, b}
     return literal, prefixes
 

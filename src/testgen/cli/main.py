@@ -7,7 +7,7 @@ service over its HTTP API (cli/client.py): generate (with a live progress bar), 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,14 @@ from testgen.cli import serve
 from testgen.cli.client import API_KEY_ENV, API_URL_ENV, DEFAULT_API, run_client
 from testgen.core.config import Settings
 from testgen.core.logs import configure_logging
+from testgen.domain.job_options import (
+    DEFAULT_SCENARIOS_PER_CASE,
+    DEFAULT_TEST_CASES,
+    MAX_SCENARIOS_PER_CASE,
+    MAX_TEST_CASES,
+    MIN_SCENARIOS_PER_CASE,
+    MIN_TEST_CASES,
+)
 
 CLIENT_COMMANDS = ("generate", "status", "stories")
 
@@ -28,6 +36,18 @@ def _count(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 64:
         raise argparse.ArgumentTypeError(f"expected a number of processes from 1 to 64, got {text[:20]!r}")
     return int(text)
+
+
+def _between(minimum: int, maximum: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number the API takes (its bounds, so a wrong one fails here)."""
+
+    def parse(text: str) -> int:
+        if not text.isdigit() or not minimum <= int(text) <= maximum:
+            message = f"expected {what} from {minimum} to {maximum}, got {text[:20]!r}"
+            raise argparse.ArgumentTypeError(message)
+        return int(text)
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,10 +161,19 @@ def _add_client_commands(sub: Any) -> None:
         help="with --project: only the stories that have no saved test case yet",
     )
     generate.add_argument(
-        "--test-cases", type=int, default=5, metavar="N", help="how many test cases (1-50, default 5)"
+        "--test-cases",
+        type=_between(MIN_TEST_CASES, MAX_TEST_CASES, "a number of test cases"),
+        default=DEFAULT_TEST_CASES,
+        metavar="N",
+        help=f"how many test cases ({MIN_TEST_CASES}-{MAX_TEST_CASES}, default {DEFAULT_TEST_CASES})",
     )
     generate.add_argument(
-        "--scenarios", type=int, default=3, metavar="N", help="scenarios per test case (1-10, default 3)"
+        "--scenarios",
+        type=_between(MIN_SCENARIOS_PER_CASE, MAX_SCENARIOS_PER_CASE, "a number of scenarios"),
+        default=DEFAULT_SCENARIOS_PER_CASE,
+        metavar="N",
+        help=f"scenarios per test case ({MIN_SCENARIOS_PER_CASE}-{MAX_SCENARIOS_PER_CASE}, "
+        f"default {DEFAULT_SCENARIOS_PER_CASE})",
     )
     generate.add_argument(
         "--only-changed",

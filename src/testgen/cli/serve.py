@@ -120,6 +120,7 @@ async def _seed(settings: Settings) -> None:
     from testgen.core.database import create_engine, create_sessionmaker
     from testgen.data import repository
     from testgen.data.models import Project, UserStory
+    from testgen.domain.stories import Priority
 
     engine = create_engine(settings.database_url)
     try:
@@ -140,7 +141,7 @@ async def _seed(settings: Settings) -> None:
                         "A wrong password shows 'Email or password is incorrect' and stays on the login page",
                         "After 5 failed attempts in 15 minutes the account is locked for 15 minutes",
                     ],
-                    priority="high",
+                    priority=Priority.high,
                 )
             )
             await session.commit()

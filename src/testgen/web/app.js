@@ -1,67 +1,96 @@
 // The testgen page: plain JavaScript ES modules, no build step. It talks to the same API as everyone
-// else. This entry module wires the page's controls to the modules that do the work:
+// else. This entry module wires the page: its controls to the modules that do the work, and each
+// page event (events.js) to the modules that show it. Modules import downward only:
 //
-//   constants.js  statuses (from the server), formats, limits   dom.js      $, h(), field()
-//   auth.js       API key and stream tokens                      api.js      fetch + errors
-//   state.js      what the page knows                            toasts.js   news in the corner
-//   stream.js     the one event stream                           jobs.js     job snapshots, queue, cancel
-//   stories.js    the stories table and badges                   story-form.js  the add-a-story form
-//   projects.js   projects and their model                       review.js   the review dialog
-//   exports.js    export downloads                               jira.js     the Jira import dialog
-//   load.js       loading projects and stories                   filters.js  search, filters, pager
-//   route.js      the URL (?story=, ?q=…)                        story-view.js  one story and its tests
-//   saved-cases.js  saved test cases in the story view           case-editor.js  a test case as fields
-//   confirm.js    "Delete …?"                                    notify.js   "ready" while the tab is hidden
-//   announce.js   aria-live announcements                        drafts.js   quality grid, repeats, instructions, usage
-//   i18n.js       the page's words, by language
-import { askForKey, auth } from "./auth.js";
-import { $, h } from "./dom.js";
-import { chooseLanguage, chosenLanguage, language, languages, t, translatePage } from "./i18n.js";
+//   app.js          this: the wiring
+//   features        story-view.js (one story and its tests), load.js (projects and the story list),
+//                   jira.js (the Jira import dialog), stories.js (the table, badges, error dialog),
+//                   story-form.js (add a story), projects.js (projects and their model),
+//                   filters.js (search, filters, pager), review.js (the review dialog),
+//                   saved-cases.js, case-editor.js (a test case as fields), drafts.js (quality grid,
+//                   repeats, instructions, usage), exports.js (downloads), jobs.js (job snapshots,
+//                   queue, cancel), stream.js (the one event stream), notify.js ("ready" while away)
+//   shared helpers  api.js (fetch, errors, stream URLs), auth.js (the API key), constants.js (the
+//                   server's statuses, enums and limits), input-limits.js, events.js (page events),
+//                   route.js (the URL), state.js (what the page knows), toasts.js, announce.js,
+//                   confirm.js, dom.js (byId, createElement, …), i18n.js (the page's words)
+//
+// types.js holds the JSDoc types of the shapes they share (a job, a story, a test case, the server's
+// constants), for `tsc --checkJs` (tools/check_web.sh).
+import { askForKey, apiKey, setApiKey } from "./auth.js";
+import { byId, createElement } from "./dom.js";
+import { on } from "./events.js";
+import { chooseLanguage, chosenLanguage, language, languages, translate, translatePage } from "./i18n.js";
+import { applyInputLimits } from "./input-limits.js";
 import { exportFile, formatSelect } from "./exports.js";
 import { cancelJira, jira, openJira, startJira } from "./jira.js";
 import { initFilters, syncFilters } from "./filters.js";
-import { generateProject } from "./jobs.js";
-import { listQuery, load, loadStories, sameQuery } from "./load.js";
-import { askToNotify } from "./notify.js";
+import { applySnapshot, forgetTask, generateProject } from "./jobs.js";
+import { listQuery, load, loadStories, renderProjectLists, sameQuery, showAddedStory } from "./load.js";
+import { askToNotify, notifyReady } from "./notify.js";
 import { createProject } from "./projects.js";
-import { discardReview, saveReview } from "./review.js";
+import { discardReview, openReview, saveReview } from "./review.js";
 import { currentRoute, navigate, onRoute } from "./route.js";
 import { state } from "./state.js";
-import { showRoute } from "./story-view.js";
-import { submitStory, toggleNewProject } from "./story-form.js";
+import { refreshStoryView, showRoute } from "./story-view.js";
+import { initStoryForm, submitStory, toggleNewProject } from "./story-form.js";
+import { renderAllStatuses, renderStatus } from "./stories.js";
 import { setConnection, stream } from "./stream.js";
 import { toast } from "./toasts.js";
 
-function start() {
-  translatePage();
-  languageSetting($("#ui-language"));
-  auth.setKey(auth.key());
-  setConnection("idle");
-  $("#story-form").addEventListener("submit", submitStory);
-  $("#project-select").addEventListener("change", toggleNewProject);
-  $("#review-save").addEventListener("click", saveReview);
-  $("#review-discard").addEventListener("click", discardReview);
-  $("#refresh").addEventListener("click", () => load().catch((err) => toast(err.message, "error")));
-  $("#export-project-format").replaceChildren(...formatSelect("").children);
-  $("#export-project-format").selectedIndex = 0; // the moved options each arrive selected: the last would win
-  $("#export-project-button").addEventListener("click", () => {
-    const project = state.projects.get(Number($("#export-project").value));
-    if (project) exportFile(`/projects/${project.id}/test-cases/export`, $("#export-project-format").value, project.name);
+/** Each page event to the modules that show it. */
+function wireEvents() {
+  on("jobNews", applySnapshot);
+  on("jobGone", forgetTask);
+  on("storyJobChanged", renderStatus);
+  on("workerWarningChanged", renderAllStatuses);
+  on("draftReady", (job, count) => notifyReady(job, count, () => openReview(job.task_id)));
+  on("testCasesSaved", refreshStoryView);
+  on("projectsChanged", renderProjectLists);
+  on("storyAdded", showAddedStory);
+  on("storiesImported", () => load().catch((err) => toast(err.message, "error")));
+}
+
+/** The page's own controls (index.html) to what they do. */
+function wireControls() {
+  byId("story-form").addEventListener("submit", submitStory);
+  byId("project-select").addEventListener("change", toggleNewProject);
+  byId("review-save").addEventListener("click", saveReview);
+  byId("review-discard").addEventListener("click", discardReview);
+  byId("refresh").addEventListener("click", () => load().catch((err) => toast(err.message, "error")));
+  const exportFormat = byId("export-project-format", HTMLSelectElement);
+  exportFormat.replaceChildren(...formatSelect("").children);
+  exportFormat.selectedIndex = 0; // the moved options each arrive selected: the last would win
+  byId("export-project-button").addEventListener("click", () => {
+    const project = state.projects.get(Number(byId("export-project", HTMLSelectElement).value));
+    if (project) exportFile(`/projects/${project.id}/test-cases/export`, exportFormat.value, project.name);
   });
-  $("#generate-project-button").addEventListener("click", (event) => {
-    const project = state.projects.get(Number($("#generate-project").value));
+  byId("generate-project-button").addEventListener("click", (event) => {
+    const project = state.projects.get(Number(byId("generate-project", HTMLSelectElement).value));
     askToNotify(); // a user gesture: the one moment the browser lets the page ask
-    if (project) generateProject(project, $("#generate-only-new").checked, event.currentTarget);
+    const onlyNew = byId("generate-only-new", HTMLInputElement).checked;
+    if (project) generateProject(project, onlyNew, /** @type {HTMLButtonElement} */ (event.currentTarget));
   });
-  $("#jira-open").addEventListener("click", openJira);
-  $("#jira-form").addEventListener("submit", startJira);
-  $("#jira-cancel").addEventListener("click", cancelJira);
-  $("#key-button").addEventListener("click", () => askForKey("").then(() => load()));
-  $("#project-form").addEventListener("submit", createProject);
-  $("#home-link").addEventListener("click", (event) => {
+  byId("jira-open").addEventListener("click", openJira);
+  byId("jira-form").addEventListener("submit", startJira);
+  byId("jira-cancel").addEventListener("click", cancelJira);
+  byId("key-button").addEventListener("click", () => askForKey("").then(() => load()));
+  byId("project-form").addEventListener("submit", createProject);
+  byId("home-link").addEventListener("click", (event) => {
     event.preventDefault();
     navigate({ story: "", q: "", project: "", state: "", page: 1 });
   });
+}
+
+function start() {
+  translatePage();
+  applyInputLimits(document.body);
+  initStoryForm();
+  languageSetting(byId("ui-language", HTMLSelectElement));
+  setApiKey(apiKey());
+  setConnection("idle");
+  wireEvents();
+  wireControls();
   initFilters();
   onRoute((route) => {
     syncFilters(route);
@@ -73,17 +102,21 @@ function start() {
   load()
     .then(() => showRoute(currentRoute()))
     .catch((err) => {
-      toast(t("load.failed", { error: err.message }), "error", 10000);
+      toast(translate("load.failed", { error: err.message }), "error", 10000);
     });
-  window.testgen = { state, stream, jira }; // for the curious (and the browser tests)
+  Object.assign(window, { testgen: { state, stream, jira } }); // for the curious (and the browser tests)
 }
 
-/** The page's language setting: the browser's (Accept-Language) until one is chosen here. */
+/**
+ * The page's language setting: the browser's (Accept-Language) until one is chosen here.
+ * @param {HTMLSelectElement} select
+ */
 function languageSetting(select) {
   const chosen = chosenLanguage();
   select.replaceChildren(
-    h("option", { value: "", selected: !chosen }, t("language.browser", { language: t(`language.${language}`) })),
-    ...languages.map((code) => h("option", { value: code, selected: code === chosen }, t(`language.${code}`))),
+    createElement("option", { value: "", selected: !chosen },
+      translate("language.browser", { language: translate(`language.${language}`) })),
+    ...languages.map((code) => createElement("option", { value: code, selected: code === chosen }, translate(`language.${code}`))),
   );
   select.addEventListener("change", () => chooseLanguage(select.value));
 }

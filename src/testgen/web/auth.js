@@ -1,59 +1,48 @@
-// Authentication: the one place that knows how requests prove who they are.
-import { api } from "./api.js";
-import { $, field } from "./dom.js";
+// The API key: kept, sent, and asked for. When the server has API_KEYS set it answers 401; the page
+// then asks for a key, keeps it in sessionStorage (this tab only) and sends it as `Authorization:
+// Bearer` (api.js also trades it for the short-lived stream tokens EventSource needs).
+import { byId, formField } from "./dom.js";
 
-// When the server has API_KEYS set it answers 401; the page then asks for a key, keeps it in
-// sessionStorage (this tab only), sends it as `Authorization: Bearer`, and, because EventSource
-// cannot send headers, puts a short-lived token from POST /auth/stream-token in `?access_token=`.
-export const auth = {
-  storageKey: "testgen.apiKey",
-  streamToken: null, // { token, expiresAt }
-  key() {
-    return sessionStorage.getItem(this.storageKey) || "";
-  },
-  setKey(key) {
-    if (key) sessionStorage.setItem(this.storageKey, key);
-    else sessionStorage.removeItem(this.storageKey);
-    this.streamToken = null;
-    $("#key-button").hidden = !key;
-  },
-  headers() {
-    const key = this.key();
-    return key ? { Authorization: `Bearer ${key}` } : {};
-  },
-  /** The URL of an event stream, with whatever credential EventSource needs. */
-  async streamUrl(path, params) {
-    if (this.key()) {
-      const now = Date.now();
-      if (!this.streamToken || this.streamToken.expiresAt - 30_000 < now) {
-        try {
-          const { data } = await api("POST", "/auth/stream-token");
-          this.streamToken = { token: data.token, expiresAt: now + data.expires_in * 1000 };
-        } catch (err) {
-          if (err.status !== 404) throw err; // a server without stream tokens: try without
-        }
-      }
-      if (this.streamToken) params.set("access_token", this.streamToken.token);
-    }
-    const query = params.toString();
-    return query ? `${path}?${query}` : path;
-  },
-};
+const STORAGE_KEY = "testgen.apiKey";
 
-let keyPrompt = null; // one prompt shared by every request that got a 401
+/** The key this tab uses ("" when none). */
+export function apiKey() {
+  return sessionStorage.getItem(STORAGE_KEY) || "";
+}
 
+/** @param {string} key  "" forgets it */
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(STORAGE_KEY, key);
+  else sessionStorage.removeItem(STORAGE_KEY);
+  byId("key-button").hidden = !key;
+}
+
+/** @returns {Record<string, string>} */
+export function authHeaders() {
+  const key = apiKey();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+/** @type {Promise<void> | null} one prompt shared by every request that got a 401 */
+let keyPrompt = null;
+
+/**
+ * Ask for a key (`message` says why) until one is given; resolves once it is kept.
+ * @param {string} message
+ * @returns {Promise<void>}
+ */
 export function askForKey(message) {
   if (!keyPrompt) {
     keyPrompt = new Promise((resolve) => {
-      const dialog = $("#key-dialog");
-      const form = $("#key-form");
-      $("#key-error").textContent = message || "";
-      field(form, "key").value = "";
+      const dialog = byId("key-dialog", HTMLDialogElement);
+      const form = byId("key-form", HTMLFormElement);
+      byId("key-error").textContent = message || "";
+      formField(form, "key").value = "";
       form.onsubmit = (event) => {
         event.preventDefault();
-        const key = field(form, "key").value.trim();
+        const key = formField(form, "key").value.trim();
         if (!key) return;
-        auth.setKey(key);
+        setApiKey(key);
         dialog.close();
         keyPrompt = null;
         resolve();

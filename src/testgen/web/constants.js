@@ -1,34 +1,45 @@
-// Constants of the page. The job statuses come from the server (/static/job-states.js, built from
-// data/job_states.py): the page branches on their roles and never spells a status itself.
-import { t } from "./i18n.js";
-export const JOB = window.TESTGEN_JOB_STATES;
-export const S = JOB.roles;
-export const TERMINAL = new Set(JOB.terminal);
-export const RANK = Object.fromEntries(JOB.statuses.map((s, i) => [s, TERMINAL.has(s) ? JOB.statuses.length : i]));
-export const EVENT_NAMES = JOB.events;
+// The server's enums and limits as the page uses them. All come from the server, in scripts run before
+// the modules: the job statuses from /static/job-states.js (data/job_states.py), the priorities, test
+// types, export formats, error hints and input bounds from /static/client-constants.js
+// (api/client_constants.py). The page spells none of them.
+import { translate } from "./i18n.js";
+
+/** @type {import("./types.js").JobStates} */
+export const JOB_STATES = /** @type {any} */ (window).TESTGEN_JOB_STATES;
+/** @type {import("./types.js").ClientConstants} */
+const SERVER = /** @type {any} */ (window).TESTGEN_CONSTANTS;
+
+export const ROLE_STATUS = JOB_STATES.roles;
+export const TERMINAL = new Set(JOB_STATES.terminal);
+/** @type {Object<string, number>} a status's place in a job's life (every terminal one last) */
+export const STATUS_RANK = Object.fromEntries(
+  JOB_STATES.statuses.map((s, i) => [s, TERMINAL.has(s) ? JOB_STATES.statuses.length : i]),
+);
+export const EVENT_NAMES = JOB_STATES.events;
+/** @type {Object<string, string>} status -> the role it plays */
+export const STATUS_ROLE = Object.fromEntries(Object.entries(ROLE_STATUS).map(([role, status]) => [status, role]));
+// What a badge says for each job role (also what is announced to screen readers).
+/** @type {Object<string, string>} */
+export const ROLE_LABELS = Object.fromEntries(Object.keys(ROLE_STATUS).map((role) => [role, translate(`role.${role}`)]));
+
 // Stories per page of the list (GET /user-stories?limit=&offset=); the restore stream names each once.
 export const STORY_PAGE = 50;
 // The list's state filter (GET /user-stories?state=): the server's story states, with their labels.
-export const STORY_STATES = JOB.story_states.map((name) => [name, t(`story_state.${name}`)]);
-// What a badge says for each job role (also what is announced to screen readers).
-export const ROLE_LABELS = Object.fromEntries(
-  ["waiting", "starting", "running", "ready", "error", "stopped"].map((role) => [role, t(`role.${role}`)]),
-);
-export const ROLE_OF = Object.fromEntries(Object.entries(S).map(([role, status]) => [status, role]));
-// What to do about a failed job, by its error type (the message itself says what went wrong).
-const HINTED = ["upstream", "invalid_request", "auth", "model_not_found", "input_too_long", "rate_limit",
-  "timeout", "worker_lost", "bad_output", "budget", "nothing_changed"];
-export const ERROR_HINTS = Object.fromEntries(HINTED.map((type) => [type, t(`hint.${type}`)]));
-export const DEFAULT_ERROR_HINT = t("hint.default");
-export const PRIORITIES = ["low", "medium", "high", "critical"];
-export const TEST_TYPES = ["functional", "negative", "boundary", "security", "usability", "performance"];
+export const STORY_STATES = JOB_STATES.story_states.map((name) => [name, translate(`story_state.${name}`)]);
+
+export const PRIORITIES = SERVER.priorities;
+export const DEFAULT_PRIORITY = SERVER.default_priority;
+export const TEST_TYPES = SERVER.test_types;
+// Export formats (GET …/test-cases/export?format=), in the order of the menus.
+export const EXPORT_FORMATS = SERVER.export_formats;
+export const LIMITS = SERVER.limits;
+// The project menu's choice "a new project…" (not a project id).
 export const NEW_PROJECT = "__new__";
-// Export formats (GET …/test-cases/export?format=): value -> label.
-export const EXPORT_FORMATS = [
-  ["gherkin", "Gherkin"],
-  ["gherkin-tagged", "Gherkin (tagged, Rules)"],
-  ["testrail-csv", "TestRail CSV"],
-  ["xray-json", "Xray JSON"],
-  ["csv", "CSV"],
-  ["json", "JSON"],
-];
+
+/**
+ * What to do about a failed job, by its error type (the message itself says what went wrong).
+ * @param {string} type
+ */
+export function errorHint(type) {
+  return translate(SERVER.error_hints[type] ?? SERVER.default_hint);
+}

@@ -1,81 +1,100 @@
-// Better drafts on the page (issue 19): the review dialog's coverage grid and "repeats saved test …"
-// flags, each project's instructions and usage chart, and a story's stale tests.
+// Better drafts on the page: the review dialog's coverage grid and "repeats saved test …" flags,
+// each project's instructions and usage chart, and a story's stale tests.
 import { api } from "./api.js";
-import { t } from "./i18n.js";
-import { enc, h as el } from "./dom.js";
+import { translate } from "./i18n.js";
+import { LIMITS } from "./constants.js";
+import { createElement, encodePath } from "./dom.js";
+import { inputLimits } from "./input-limits.js";
 
-const MAX_INSTRUCTIONS = 4000;
+/**
+ * @typedef {import("./types.js").Draft} Draft
+ * @typedef {import("./types.js").Job} Job
+ * @typedef {import("./types.js").Project} Project
+ * @typedef {import("./types.js").Story} Story
+ * @typedef {import("./types.js").TestCase} TestCase
+ */
 
 // --- review: quality summary, criteria × test-case grid, repeats ---------------------------------
 
+/** @param {Partial<Draft>} result */
 function coverageGrid(result) {
   const quality = result.quality;
   const cases = result.test_cases || [];
   if (!quality || !quality.criteria.length) return null;
   const reasons = new Map(quality.uncovered.map((u) => [u.index, u.reason]));
-  const head = el("tr", {}, el("th", {}, t("drafts.criterion")), ...cases.map((_, i) => el("th", { title: cases[i].title }, `#${i + 1}`)));
+  const head = createElement("tr", {}, createElement("th", {}, translate("drafts.criterion")), ...cases.map((_, i) => createElement("th", { title: cases[i].title }, `#${i + 1}`)));
   const rows = quality.criteria.map((c) =>
-    el(
+    createElement(
       "tr",
       { className: reasons.has(c.index) ? "uncovered" : "", title: reasons.get(c.index) || "" },
-      el("td", {}, `${c.index + 1}. ${c.criterion}`),
-      ...cases.map((_, i) => el("td", { className: "cell" }, c.test_cases.includes(i) ? "●" : "")),
+      createElement("td", {}, `${c.index + 1}. ${c.criterion}`),
+      ...cases.map((_, i) => createElement("td", { className: "cell" }, c.test_cases.includes(i) ? "●" : "")),
     ),
   );
-  return el("table", { id: "coverage-grid", className: "coverage-grid" }, el("thead", {}, head), el("tbody", {}, rows));
+  return createElement("table", { id: "coverage-grid", className: "coverage-grid" }, createElement("thead", {}, head), createElement("tbody", {}, rows));
 }
 
+/** @param {Partial<Draft>} result */
 function qualityLine(result) {
-  const q = result.quality;
-  if (!q) return null;
-  const types = Object.entries(q.scenarios_per_type).map(([t, n]) => `${t} ${n}`).join(", ");
-  const d = q.duplicates;
-  return el(
+  const quality = result.quality;
+  if (!quality) return null;
+  const types = Object.entries(quality.scenarios_per_type).map(([type, count]) => `${type} ${count}`).join(", ");
+  const duplicates = quality.duplicates;
+  return createElement(
     "p",
     { id: "quality-summary", className: "muted" },
-    t("drafts.quality", {
-      covered: q.criteria.length - q.uncovered.length,
-      total: q.criteria.length,
+    translate("drafts.quality", {
+      covered: quality.criteria.length - quality.uncovered.length,
+      total: quality.criteria.length,
       types,
-      replaced: d.replaced,
-      within: d.within_draft,
-      saved: d.against_saved,
-      calls: q.llm_calls,
-      tokens: q.tokens,
+      replaced: duplicates.replaced,
+      within: duplicates.within_draft,
+      saved: duplicates.against_saved,
+      calls: quality.llm_calls,
+      tokens: quality.tokens,
     }),
   );
 }
 
-/** Adds the quality summary, the coverage grid, the uncovered reasons and the repeat flags. */
+/**
+ * Adds the quality summary, the coverage grid, the uncovered reasons and the repeat flags.
+ * @param {Job} job
+ * @param {HTMLElement} casesBox
+ */
 export function decorateReview(job, casesBox) {
+  /** @type {Partial<Draft>} */
   const result = job.result || {};
   document.querySelectorAll("#review .drafts-extra").forEach((node) => node.remove());
-  const extra = el("div", { className: "drafts-extra" }, qualityLine(result), coverageGrid(result));
+  const extra = createElement("div", { className: "drafts-extra" }, qualityLine(result), coverageGrid(result));
   const uncovered = (result.quality && result.quality.uncovered) || [];
   if (uncovered.length) {
-    extra.append(el("ul", { className: "uncovered-list" }, uncovered.map((u) => el("li", {}, t("drafts.uncovered", { number: u.index + 1, reason: u.reason })))));
+    extra.append(createElement("ul", { className: "uncovered-list" }, uncovered.map((u) => createElement("li", {}, translate("drafts.uncovered", { number: u.index + 1, reason: u.reason })))));
   }
   casesBox.before(extra);
   for (const dup of result.duplicates || []) {
     const card = casesBox.querySelector(`.case[data-index="${dup.test_case}"]`);
     const scenario = card && card.querySelectorAll(".scenario")[dup.scenario];
     if (!scenario) continue;
-    const flag = el("div", { className: "repeat-flag" }, dup.message);
+    const flag = createElement("div", { className: "repeat-flag" }, dup.message);
     if (dup.saved_test_case_id !== undefined) {
       scenario.classList.add("repeats-saved");
-      flag.append(" ", el("label", {}, el("input", { type: "checkbox", className: "keep-repeat" }), ` ${t("drafts.keep_repeat")}`));
+      flag.append(" ", createElement("label", {}, createElement("input", { type: "checkbox", className: "keep-repeat" }), ` ${translate("drafts.keep_repeat")}`));
     }
     scenario.append(flag);
   }
 }
 
-/** [test case, scenario] positions, in the cards left, of the repeats the reviewer keeps. */
+/**
+ * [test case, scenario] positions, in the cards left, of the repeats the reviewer keeps.
+ * @param {HTMLElement} casesBox
+ */
 export function keptRepeats(casesBox) {
+  /** @type {[number, number][]} */
   const keep = [];
   [...casesBox.querySelectorAll(".case")].forEach((card, ci) => {
     [...card.querySelectorAll(".scenario")].forEach((scenario, si) => {
       const box = scenario.querySelector(".keep-repeat");
-      if (box && box.checked) keep.push([ci, si]);
+      if (box instanceof HTMLInputElement && box.checked) keep.push([ci, si]);
     });
   });
   return keep;
@@ -84,39 +103,45 @@ export function keptRepeats(casesBox) {
 // --- projects: instructions and usage -----------------------------------------------------------
 
 function dialog() {
-  let node = document.getElementById("project-tools");
-  if (!node) {
-    node = el("dialog", { id: "project-tools", className: "wide-dialog" });
-    document.body.append(node);
-  }
+  const found = document.getElementById("project-tools");
+  if (found instanceof HTMLDialogElement) return found;
+  const node = createElement("dialog", { id: "project-tools", className: "wide-dialog" });
+  document.body.append(node);
   return node;
 }
 
+/** @param {any} usage  GET /projects/{id}/usage (UsageOut) */
 function usageChart(usage) {
   const days = usage.per_day;
-  const max = Math.max(1, ...days.map((d) => d.tokens));
-  const bars = days.map((d) => {
-    const bar = el("div", { className: "bar", title: t("drafts.usage_bar", { day: d.day, tokens: d.tokens, calls: d.llm_calls, jobs: d.jobs }) });
+  const max = Math.max(1, ...days.map((/** @type {any} */ d) => d.tokens));
+  const bars = days.map((/** @type {any} */ d) => {
+    const bar = createElement("div", { className: "bar", title: translate("drafts.usage_bar", { day: d.day, tokens: d.tokens, calls: d.llm_calls, jobs: d.jobs }) });
     bar.style.height = `${Math.max(2, Math.round((d.tokens / max) * 80))}px`; // CSSOM: allowed by the CSP
     return bar;
   });
-  const models = usage.per_model.map((m) => el("tr", {}, el("td", {}, `${m.provider}/${m.model}`), el("td", {}, String(m.jobs)), el("td", {}, String(m.llm_calls)), el("td", {}, String(m.tokens))));
-  const budget = usage.token_budget_daily ? t("drafts.budget_of", { budget: usage.token_budget_daily }) : t("drafts.no_budget");
-  return el(
+  const models = usage.per_model.map((/** @type {any} */ m) => createElement("tr", {}, createElement("td", {}, `${m.provider}/${m.model}`), createElement("td", {}, String(m.jobs)), createElement("td", {}, String(m.llm_calls)), createElement("td", {}, String(m.tokens))));
+  const budget = usage.token_budget_daily ? translate("drafts.budget_of", { budget: usage.token_budget_daily }) : translate("drafts.no_budget");
+  return createElement(
     "div",
     { id: "usage" },
-    el("p", { className: "muted" }, t("drafts.usage_summary", { days: usage.days, spent: usage.spent_today, budget })),
-    el("div", { className: "usage-chart", role: "img", "aria-label": t("drafts.tokens_per_day") }, bars.length ? bars : el("span", { className: "muted" }, t("drafts.no_usage"))),
-    el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, t("drafts.model")), el("th", {}, t("drafts.jobs")), el("th", {}, t("drafts.calls")), el("th", {}, t("drafts.tokens")))), el("tbody", {}, models)),
+    createElement("p", { className: "muted" }, translate("drafts.usage_summary", { days: usage.days, spent: usage.spent_today, budget })),
+    createElement("div", { className: "usage-chart", role: "img", "aria-label": translate("drafts.tokens_per_day") }, bars.length ? bars : createElement("span", { className: "muted" }, translate("drafts.no_usage"))),
+    createElement("table", {}, createElement("thead", {}, createElement("tr", {}, createElement("th", {}, translate("drafts.model")), createElement("th", {}, translate("drafts.jobs")), createElement("th", {}, translate("drafts.calls")), createElement("th", {}, translate("drafts.tokens")))), createElement("tbody", {}, models)),
   );
 }
 
+/**
+ * @param {Project} project
+ * @param {(project: Project) => void} onSaved
+ */
 async function openProject(project, onSaved) {
   const box = dialog();
-  const text = el("textarea", { id: "instructions-text", rows: 8, maxLength: MAX_INSTRUCTIONS, value: project.instructions || "", placeholder: t("drafts.instructions_placeholder") });
-  const budget = el("input", { id: "budget-input", type: "number", min: 1, value: project.token_budget_daily || "", placeholder: t("drafts.no_limit") });
-  const status = el("span", { role: "status" });
-  const save = el("button", { type: "button", className: "primary", id: "instructions-save" }, t("drafts.save"));
+  const text = createElement("textarea", { id: "instructions-text", rows: 8, ...inputLimits(LIMITS.project.instructions),
+    value: project.instructions || "", placeholder: translate("drafts.instructions_placeholder") });
+  const budget = createElement("input", { id: "budget-input", type: "number", ...inputLimits(LIMITS.project.token_budget_daily),
+    value: project.token_budget_daily || "", placeholder: translate("drafts.no_limit") });
+  const status = createElement("span", { role: "status" });
+  const save = createElement("button", { type: "button", className: "primary", id: "instructions-save" }, translate("drafts.save"));
   save.addEventListener("click", async () => {
     save.disabled = true;
     try {
@@ -125,7 +150,7 @@ async function openProject(project, onSaved) {
         token_budget_daily: budget.value ? Number(budget.value) : null,
       });
       onSaved(data);
-      status.textContent = t("drafts.saved");
+      status.textContent = translate("drafts.saved");
       status.className = "saved-count";
     } catch (err) {
       status.textContent = err.message;
@@ -134,48 +159,60 @@ async function openProject(project, onSaved) {
       save.disabled = false;
     }
   });
-  const close = el("button", { type: "button", className: "link", "aria-label": t("drafts.close"), onclick: () => box.close() }, "✕");
+  const close = createElement("button", { type: "button", className: "link", "aria-label": translate("drafts.close"), onclick: () => box.close() }, "✕");
   box.replaceChildren(
-    el("div", { className: "dialog-head" }, el("h2", {}, t("drafts.tools_title", { project: project.name })), close),
-    el("label", {}, t("drafts.instructions_label"), el("small", {}, t("drafts.instructions_hint", { max: MAX_INSTRUCTIONS })), text),
-    el("label", {}, t("drafts.budget_label"), budget),
-    el("div", { className: "dialog-foot" }, status, el("span", { className: "spacer" }), save),
+    createElement("div", { className: "dialog-head" }, createElement("h2", {}, translate("drafts.tools_title", { project: project.name })), close),
+    createElement("label", {}, translate("drafts.instructions_label"), createElement("small", {}, translate("drafts.instructions_hint", { max: LIMITS.project.instructions.max_length ?? "" })), text),
+    createElement("label", {}, translate("drafts.budget_label"), budget),
+    createElement("div", { className: "dialog-foot" }, status, createElement("span", { className: "spacer" }), save),
   );
   if (!box.open) box.showModal();
   try {
-    const { data } = await api("GET", `/projects/${project.id}/usage?days=30`);
+    const { data } = await api("GET", `/projects/${project.id}/usage`); // the server's default: 30 days
     box.append(usageChart(data));
   } catch (err) {
-    box.append(el("p", { className: "error-text" }, t("drafts.usage_unavailable", { error: err.message })));
+    box.append(createElement("p", { className: "error-text" }, translate("drafts.usage_unavailable", { error: err.message })));
   }
 }
 
+/**
+ * The button that opens a project's instructions and usage.
+ * @param {Project} project
+ * @param {(project: Project) => void} onSaved
+ */
 export function projectTools(project, onSaved) {
-  const button = el("button", { type: "button", className: "link project-tools" }, t("drafts.tools_button"));
+  const button = createElement("button", { type: "button", className: "link project-tools" }, translate("drafts.tools_button"));
   button.addEventListener("click", () => openProject(project, onSaved));
   return button;
 }
 
 // --- stories: stale tests -----------------------------------------------------------------------
 
-/** "stale" on a saved test case whose covered criteria changed since it was saved (null otherwise). */
+/**
+ * "stale" on a saved test case whose covered criteria changed since it was saved (null otherwise).
+ * @param {TestCase} testCase
+ */
 export function staleTag(testCase) {
   const gone = testCase.stale_criteria || [];
   if (!gone.length) return null;
-  return el("span", { className: "tag stale-tag", title: t("drafts.changed_since_saved", { criteria: gone.join("; ") }) }, t("drafts.stale"));
+  return createElement("span", { className: "tag stale-tag", title: translate("drafts.changed_since_saved", { criteria: gone.join("; ") }) }, translate("drafts.stale"));
 }
 
-/** A marker filled in when the story's criteria changed since some of its tests were saved. */
+/**
+ * A marker filled in when the story's criteria changed since some of its tests were saved.
+ * @param {Story} story
+ * @param {() => void} updateTests  its "update tests" button's action
+ */
 export function staleMarker(story, updateTests) {
-  const marker = el("span", { className: "stale", hidden: true });
+  const marker = createElement("span", { className: "stale", hidden: true });
   if ((story.revision || 1) > 1) {
-    api("GET", `/user-stories/${enc(story.id)}/test-cases?stale=true`)
+    api("GET", `/user-stories/${encodePath(story.id)}/test-cases?stale=true`)
       .then(({ data }) => {
         if (!data.length) return;
-        const button = el("button", { type: "button", className: "link update-tests" }, t("drafts.update_tests"));
+        const button = createElement("button", { type: "button", className: "link update-tests" }, translate("drafts.update_tests"));
         button.addEventListener("click", updateTests);
-        const titles = data.map((c) => `${c.title}: ${c.stale_criteria.join("; ")}`).join("\n");
-        marker.replaceChildren(el("span", { className: "stale-count", title: titles }, t("drafts.stale_count", { count: data.length })), " ", button);
+        const titles = data.map((/** @type {TestCase} */ c) => `${c.title}: ${(c.stale_criteria ?? []).join("; ")}`).join("\n");
+        marker.replaceChildren(createElement("span", { className: "stale-count", title: titles }, translate("drafts.stale_count", { count: data.length })), " ", button);
         marker.hidden = false;
       })
       .catch(() => {});

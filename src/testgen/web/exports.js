@@ -1,57 +1,70 @@
-import { t } from "./i18n.js";
+// Exports: the format menus and the downloads (through fetch, so that the API key goes along).
+import { translate } from "./i18n.js";
 import { describeError } from "./api.js";
-import { auth } from "./auth.js";
+import { authHeaders } from "./auth.js";
 import { EXPORT_FORMATS } from "./constants.js";
-import { $, h } from "./dom.js";
+import { byId, createElement } from "./dom.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
 
-// --- exports ------------------------------------------------------------------------------------------
-export function formatSelect(className, label = t("page.export_format")) {
-  return h(
+/**
+ * A menu of the export formats (the first chosen).
+ * @param {string} className
+ * @param {string} [label]
+ */
+export function formatSelect(className, label = translate("page.export_format")) {
+  return createElement(
     "select",
     { className, "aria-label": label },
-    EXPORT_FORMATS.map(([value, label]) => h("option", { value }, label)),
+    EXPORT_FORMATS.map((format) => createElement("option", { value: format.value }, format.label)),
   );
 }
 
-/** Download an export through fetch (so the API key goes along), saved under the server's name. */
+/**
+ * Download an export, saved under the server's name. A format that needs the Jira project asks for
+ * its key, guessed from `hint` (a story id such as SHOP-1, or a project's name).
+ * @param {string} path
+ * @param {string} format
+ * @param {string} hint
+ */
 export async function exportFile(path, format, hint) {
   const params = new URLSearchParams({ format });
-  if (format === "xray-json") {
+  if (EXPORT_FORMATS.find((choice) => choice.value === format)?.needs_project_key) {
     const guess = (hint.split("-")[0] || "").toUpperCase();
-    const key = window.prompt(t("export.xray_key"), /^[A-Z][A-Z0-9_]*$/.test(guess) ? guess : "");
+    const key = window.prompt(translate("export.xray_key"), /^[A-Z][A-Z0-9_]*$/.test(guess) ? guess : "");
     if (!key) return;
     params.set("project_key", key.trim().toUpperCase());
   }
   let response;
   try {
-    response = await fetch(`${path}?${params}`, { headers: auth.headers() });
+    response = await fetch(`${path}?${params}`, { headers: authHeaders() });
   } catch {
-    toast(t("export.unreachable"), "error");
+    toast(translate("export.unreachable"), "error");
     return;
   }
   if (!response.ok) {
     const data = await response.json().catch(() => null);
-    toast(t("export.failed", { error: describeError(data, response) }), "error", 8000);
+    toast(translate("export.failed", { error: describeError(data, response) }), "error", 8000);
     return;
   }
   const blob = await response.blob();
   const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
-  const link = h("a", { href: URL.createObjectURL(blob), download: match ? match[1] : "export" });
+  const link = createElement("a", { href: URL.createObjectURL(blob), download: match ? match[1] : "export" });
   document.body.append(link);
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
+/** The project menus of the list's head (export, Jira import, generate for all). */
 export function renderExportProjects() {
   const projects = [...state.projects.values()];
-  for (const select of [$("#export-project"), $("#jira-project"), $("#generate-project")]) {
+  for (const id of ["export-project", "jira-project", "generate-project"]) {
+    const select = byId(id, HTMLSelectElement);
     const previous = select.value;
-    select.replaceChildren(...projects.map((p) => h("option", { value: String(p.id) }, p.name)));
+    select.replaceChildren(...projects.map((p) => createElement("option", { value: String(p.id) }, p.name)));
     if (state.projects.has(Number(previous))) select.value = previous;
   }
-  $("#export-project-button").disabled = !projects.length;
-  $("#generate-project-button").disabled = !projects.length;
+  byId("export-project-button", HTMLButtonElement).disabled = !projects.length;
+  byId("generate-project-button", HTMLButtonElement).disabled = !projects.length;
 }

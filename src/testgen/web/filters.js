@@ -1,32 +1,36 @@
 // The story list's search, filters and pager. They only change the URL; the list follows the URL.
-import { t } from "./i18n.js";
+import { translate } from "./i18n.js";
 import { STORY_PAGE, STORY_STATES } from "./constants.js";
-import { $, field, h } from "./dom.js";
+import { byId, createElement, formField } from "./dom.js";
 import { currentRoute, navigate } from "./route.js";
 import { state } from "./state.js";
 
 const SEARCH_DELAY_MS = 250; // typing pauses this long before the list is asked for again
-let searchTimer = null;
+/** @type {number | undefined} */
+let searchTimer;
 
-const form = () => $("#filters");
+const form = () => byId("filters", HTMLFormElement);
 
 export function renderFilterProjects() {
-  const select = field(form(), "project");
+  const select = formField(form(), "project");
   const projects = [...state.projects.values()];
   select.replaceChildren(
-    h("option", { value: "" }, t("page.all_projects")),
-    ...projects.map((p) => h("option", { value: String(p.id) }, p.name)),
+    createElement("option", { value: "" }, translate("page.all_projects")),
+    ...projects.map((p) => createElement("option", { value: String(p.id) }, p.name)),
   );
   select.value = currentRoute().project;
 }
 
-/** The filter fields as the URL says (after a reload or back/forward). */
+/**
+ * The filter fields as the URL says (after a reload or back/forward).
+ * @param {import("./types.js").Route} route
+ */
 export function syncFilters(route) {
   const f = form();
-  if (document.activeElement !== field(f, "q")) field(f, "q").value = route.q;
-  field(f, "project").value = route.project;
-  if (field(f, "project").value !== route.project) field(f, "project").value = "";
-  field(f, "state").value = route.state;
+  if (document.activeElement !== formField(f, "q")) formField(f, "q").value = route.q;
+  formField(f, "project").value = route.project;
+  if (formField(f, "project").value !== route.project) formField(f, "project").value = "";
+  formField(f, "state").value = route.state;
 }
 
 export function renderPager() {
@@ -35,24 +39,26 @@ export function renderPager() {
   const page = query ? query.page : 1;
   const first = state.total ? (page - 1) * STORY_PAGE + 1 : 0;
   const last = (page - 1) * STORY_PAGE + state.stories.length;
-  const n = (value) => value.toLocaleString("en");
-  $("#page-info").textContent = t("filters.page_info", { first: n(first), last: n(last), total: n(state.total) });
-  $("#page-prev").disabled = page <= 1;
-  $("#page-next").disabled = page >= pages;
+  const formatCount = (/** @type {number} */ value) => value.toLocaleString("en");
+  byId("page-info").textContent = translate("filters.page_info", {
+    first: formatCount(first), last: formatCount(last), total: formatCount(state.total),
+  });
+  byId("page-prev", HTMLButtonElement).disabled = page <= 1;
+  byId("page-next", HTMLButtonElement).disabled = page >= pages;
 }
 
 export function initFilters() {
   const f = form();
-  field(f, "state").append(...STORY_STATES.map(([value, label]) => h("option", { value }, label)));
+  formField(f, "state").append(...STORY_STATES.map(([value, label]) => createElement("option", { value }, label)));
   f.addEventListener("submit", (event) => event.preventDefault());
-  field(f, "q").addEventListener("input", () => {
+  formField(f, "q").addEventListener("input", () => {
     clearTimeout(searchTimer);
-    searchTimer = setTimeout(() => navigate({ q: field(f, "q").value, page: 1 }, { replace: true }), SEARCH_DELAY_MS);
+    searchTimer = setTimeout(() => navigate({ q: formField(f, "q").value, page: 1 }, { replace: true }), SEARCH_DELAY_MS);
   });
-  for (const name of ["project", "state"]) {
-    field(f, name).addEventListener("change", () => navigate({ [name]: field(f, name).value, page: 1 }));
+  for (const name of /** @type {const} */ (["project", "state"])) {
+    formField(f, name).addEventListener("change", () => navigate({ [name]: formField(f, name).value, page: 1 }));
   }
-  $("#page-prev").addEventListener("click", () => navigate({ page: Math.max(1, currentRoute().page - 1) }));
-  $("#page-next").addEventListener("click", () => navigate({ page: currentRoute().page + 1 }));
+  byId("page-prev").addEventListener("click", () => navigate({ page: Math.max(1, currentRoute().page - 1) }));
+  byId("page-next").addEventListener("click", () => navigate({ page: currentRoute().page + 1 }));
   syncFilters(currentRoute());
 }

@@ -2,9 +2,10 @@
 // (/static/messages.js, from core/locales/<lang>.json, run before the modules), chosen by the page's
 // language setting (a cookie), else by the browser's Accept-Language. index.html is written in
 // English; translatePage() swaps each of its texts for the same message in the chosen table. Scripts
-// ask t(key, params) for theirs.
+// ask translate(key, params) for theirs.
 const COOKIE = "testgen_language";
-const table = window.TESTGEN_MESSAGES || { language: "en", languages: ["en"], messages: {}, source: {} };
+/** @type {import("./types.js").MessageTable} */
+const table = /** @type {any} */ (window).TESTGEN_MESSAGES || { language: "en", languages: ["en"], messages: {}, source: {} };
 export const language = table.language;
 export const languages = table.languages;
 
@@ -14,13 +15,20 @@ export function chosenLanguage() {
   return match ? match[1] : "";
 }
 
-/** Message `key` with its {params} filled in (the English text when the table lacks it). */
-export function t(key, params = {}) {
+/**
+ * Message `key` with its {params} filled in (the English text when the table lacks it).
+ * @param {string} key
+ * @param {Object<string, string | number>} [params]
+ */
+export function translate(key, params = {}) {
   const text = table.messages[key] ?? table.source[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
-/** Choose the page's language (empty: the browser's) and show the page in it. */
+/**
+ * Choose the page's language (empty: the browser's) and show the page in it.
+ * @param {string} code
+ */
 export function chooseLanguage(code) {
   const age = code ? 365 * 24 * 3600 : 0;
   document.cookie = `${COOKIE}=${encodeURIComponent(code)}; path=/; max-age=${age}; SameSite=Lax`;
@@ -28,31 +36,36 @@ export function chooseLanguage(code) {
 }
 
 const ATTRIBUTES = ["placeholder", "aria-label", "title"];
-const norm = (text) => text.replace(/\s+/g, " ").trim();
+/** @param {string} text */
+const normalizeSpace = (text) => text.replace(/\s+/g, " ").trim();
 
-/** The static page (index.html) in the chosen language: each text that is an English message of the
- * page ("page." and "priority." keys) becomes that message in the chosen table. */
+/**
+ * The static page (index.html) in the chosen language: each text that is an English message of the
+ * page ("page." keys) becomes that message in the chosen table.
+ * @param {HTMLElement} [root]
+ */
 export function translatePage(root = document.body) {
   document.documentElement.lang = language;
   if (language === "en") return;
   const byText = new Map();
   for (const [key, text] of Object.entries(table.source)) {
-    if ((key.startsWith("page.") || key.startsWith("priority.")) && !byText.has(norm(text))) {
-      byText.set(norm(text), key);
+    if (key.startsWith("page.") && !byText.has(normalizeSpace(text))) {
+      byText.set(normalizeSpace(text), key);
     }
   }
+  /** @param {string} text */
   const swap = (text) => {
-    const key = byText.get(norm(text));
+    const key = byText.get(normalizeSpace(text));
     return key && table.messages[key] !== undefined ? table.messages[key] : null;
   };
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const parent = node.parentElement;
     if (!parent || parent.closest("script, style")) continue;
-    const text = norm(node.nodeValue);
+    const text = normalizeSpace(node.nodeValue ?? "");
     if (!text) continue;
     const translated = swap(text);
-    if (translated !== null) node.nodeValue = node.nodeValue.replace(/\S[\s\S]*\S|\S/, translated);
+    if (translated !== null) node.nodeValue = (node.nodeValue ?? "").replace(/\S[\s\S]*\S|\S/, translated);
   }
   for (const el of root.querySelectorAll(ATTRIBUTES.map((a) => `[${a}]`).join(","))) {
     for (const name of ATTRIBUTES) {

@@ -1,14 +1,27 @@
-import { t } from "./i18n.js";
-import { api } from "./api.js";
-import { auth } from "./auth.js";
-import { EVENT_NAMES, S, TERMINAL } from "./constants.js";
-import { $, enc, field, h } from "./dom.js";
-import { load } from "./load.js";
+// The Jira import dialog: its own EventSource on the job's event stream while it runs. An import that
+// ended emits `storiesImported` (the list is loaded again).
+import { translate } from "./i18n.js";
+import { api, streamUrl } from "./api.js";
+import { EVENT_NAMES, ROLE_STATUS, TERMINAL } from "./constants.js";
+import { byId, createElement, encodePath, formField } from "./dom.js";
+import { emit } from "./events.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
 
-// --- the Jira import dialog: its own EventSource on the job's event stream while it runs ----------
+/** @type {{ es: EventSource | null, taskId: string | null }} */
 export const jira = { es: null, taskId: null };
+
+/**
+ * An import job's snapshot (its result: what was created, updated, skipped).
+ * @typedef {object} ImportJob
+ * @property {string} task_id
+ * @property {string} status
+ * @property {number} [progress]
+ * @property {string} [message]
+ * @property {import("./types.js").JobError | null} [error]
+ * @property {{ counts?: Object<string, number>, created?: string[], updated?: string[],
+ *   skipped?: { key: string, reason: string }[] } | null} [result]
+ */
 
 export function openJira() {
   if (!state.projects.size) {
@@ -16,38 +29,40 @@ export function openJira() {
     return;
   }
   if (!jira.taskId) {
-    $("#jira-summary").hidden = true;
-    $("#jira-progress").hidden = true;
-    $("#jira-error").textContent = "";
+    byId("jira-summary").hidden = true;
+    byId("jira-progress").hidden = true;
+    byId("jira-error").textContent = "";
   }
-  $("#jira-dialog").showModal();
+  byId("jira-dialog", HTMLDialogElement).showModal();
 }
 
+/** @param {SubmitEvent} event */
 export async function startJira(event) {
   event.preventDefault();
-  const form = $("#jira-form");
-  const projectId = Number(field(form, "project_id").value);
-  $("#jira-error").textContent = "";
-  $("#jira-summary").hidden = true;
-  $("#jira-start").disabled = true;
+  const form = byId("jira-form", HTMLFormElement);
+  const projectId = Number(formField(form, "project_id").value);
+  byId("jira-error").textContent = "";
+  byId("jira-summary").hidden = true;
+  byId("jira-start", HTMLButtonElement).disabled = true;
   try {
-    const { data } = await api("POST", `/projects/${projectId}/imports/jira`, { jql: field(form, "jql").value });
+    const { data } = await api("POST", `/projects/${projectId}/imports/jira`, { jql: formField(form, "jql").value });
     followJira(data);
   } catch (err) {
-    $("#jira-error").textContent = err.message;
-    $("#jira-start").disabled = false;
+    byId("jira-error").textContent = err.message;
+    byId("jira-start", HTMLButtonElement).disabled = false;
   }
 }
 
+/** @param {{ task_id: string, status: string, events_url: string }} queued  the import's queue answer */
 export async function followJira(queued) {
   jira.taskId = queued.task_id;
-  showJiraProgress({ status: queued.status, progress: 0, message: t("role.waiting") });
-  $("#jira-cancel").hidden = false;
+  showJiraProgress({ status: queued.status, progress: 0, message: translate("role.waiting") });
+  byId("jira-cancel").hidden = false;
   let url;
   try {
-    url = await auth.streamUrl(queued.events_url, new URLSearchParams());
+    url = await streamUrl(queued.events_url, new URLSearchParams());
   } catch (err) {
-    $("#jira-error").textContent = err.message;
+    byId("jira-error").textContent = err.message;
     return;
   }
   if (jira.es) jira.es.close();
@@ -55,7 +70,8 @@ export async function followJira(queued) {
   jira.es = es;
   for (const name of EVENT_NAMES) {
     es.addEventListener(name, (e) => {
-      const snapshot = JSON.parse(e.data);
+      /** @type {ImportJob} */
+      const snapshot = JSON.parse(/** @type {MessageEvent} */ (e).data);
       showJiraProgress(snapshot);
       if (TERMINAL.has(snapshot.status)) {
         es.close();
@@ -67,61 +83,69 @@ export async function followJira(queued) {
     if (es.readyState === EventSource.CLOSED && jira.es === es) {
       jira.es = null;
       // The stream was refused or the job ended before we connected: ask for its state once.
-      api("GET", `/generate-test-cases/status/${enc(queued.task_id)}`)
+      api("GET", `/generate-test-cases/status/${encodePath(queued.task_id)}`)
         .then(({ data }) => {
           showJiraProgress(data);
           if (TERMINAL.has(data.status)) jiraEnded(data);
         })
-        .catch((err) => ($("#jira-error").textContent = err.message));
+        .catch((err) => (byId("jira-error").textContent = err.message));
     }
   };
 }
 
+/** @param {Pick<ImportJob, "status" | "progress" | "message">} snapshot */
 export function showJiraProgress(snapshot) {
-  $("#jira-progress").hidden = false;
-  $("#jira-bar").value = snapshot.progress || 0;
-  $("#jira-message").textContent = snapshot.message || snapshot.status;
+  byId("jira-progress").hidden = false;
+  byId("jira-bar", HTMLProgressElement).value = snapshot.progress || 0;
+  byId("jira-message").textContent = snapshot.message || snapshot.status;
 }
 
+/** @param {ImportJob} job */
 export function jiraEnded(job) {
   jira.taskId = null;
-  $("#jira-cancel").hidden = true;
-  $("#jira-start").disabled = false;
-  const summary = $("#jira-summary");
+  byId("jira-cancel").hidden = true;
+  byId("jira-start", HTMLButtonElement).disabled = false;
+  const summary = byId("jira-summary");
   summary.hidden = false;
-  if (job.status === S.ready) {
+  if (job.status === ROLE_STATUS.ready) {
     const result = job.result || {};
     const counts = result.counts || {};
+    /**
+     * @param {string} title
+     * @param {string[] | undefined} items
+     * @param {string} className
+     */
     const list = (title, items, className) =>
       items && items.length
-        ? h("details", { className }, h("summary", {}, `${title} (${items.length})`), h("ul", {}, items.map((i) => h("li", {}, i))))
+        ? createElement("details", { className }, createElement("summary", {}, `${title} (${items.length})`), createElement("ul", {}, items.map((i) => createElement("li", {}, i))))
         : null;
-    summary.replaceChildren(
-      h(
+    const parts = [
+      createElement(
         "p",
         { className: "jira-counts" },
         `${counts.created || 0} created, ${counts.updated || 0} updated, ${counts.unchanged || 0} unchanged, ` +
           `${counts.skipped || 0} skipped`,
       ),
-      list(t("jira.created"), result.created, "jira-created"),
-      list(t("jira.updated"), result.updated, "jira-updated"),
-      list(t("jira.skipped"), (result.skipped || []).map((s) => `${s.key}: ${s.reason}`), "jira-skipped"),
-    );
-    load().catch((err) => toast(err.message, "error"));
-  } else if (job.status === S.error) {
-    const error = job.error || { type: "error", message: job.message };
-    summary.replaceChildren(h("p", { className: "error-text" }, t("jira.failed", { type: error.type, error: error.message })));
+      list(translate("jira.created"), result.created, "jira-created"),
+      list(translate("jira.updated"), result.updated, "jira-updated"),
+      list(translate("jira.skipped"), (result.skipped || []).map((s) => `${s.key}: ${s.reason}`), "jira-skipped"),
+    ];
+    summary.replaceChildren(...parts.filter((part) => part !== null)); // a null would show as "null"
+    emit("storiesImported");
+  } else if (job.status === ROLE_STATUS.error) {
+    const error = job.error || { type: "error", message: job.message ?? "" };
+    summary.replaceChildren(createElement("p", { className: "error-text" }, translate("jira.failed", { type: error.type, error: error.message })));
   } else {
-    summary.replaceChildren(h("p", {}, t("jira.cancelled")));
-    load().catch((err) => toast(err.message, "error"));
+    summary.replaceChildren(createElement("p", {}, translate("jira.cancelled")));
+    emit("storiesImported");
   }
 }
 
 export async function cancelJira() {
   if (!jira.taskId) return;
   try {
-    await api("POST", `/generate-test-cases/${enc(jira.taskId)}/cancel`);
+    await api("POST", `/generate-test-cases/${encodePath(jira.taskId)}/cancel`);
   } catch (err) {
-    $("#jira-error").textContent = err.message;
+    byId("jira-error").textContent = err.message;
   }
 }

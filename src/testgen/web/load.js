@@ -1,8 +1,8 @@
 // Loading: the projects (with the providers they may choose) and one page of the story list, as the
 // URL's search, filters and page ask (the server filters and pages: GET /user-stories?q=&state=…).
 import { api } from "./api.js";
-import { STORY_PAGE } from "./constants.js";
-import { $ } from "./dom.js";
+import { LIMITS, STORY_PAGE } from "./constants.js";
+import { byId } from "./dom.js";
 import { renderExportProjects } from "./exports.js";
 import { renderFilterProjects, renderPager } from "./filters.js";
 import { renderProjectTable } from "./projects.js";
@@ -12,17 +12,31 @@ import { renderProjects } from "./story-form.js";
 import { renderStories } from "./stories.js";
 import { scheduleStream, stream } from "./stream.js";
 
+/**
+ * @typedef {import("./types.js").ListQuery} ListQuery
+ * @typedef {import("./types.js").Story} Story
+ */
+
 let listTicket = 0; // the latest list request: an older answer arriving late is dropped
 
-/** The list's query of a route: what the server is asked for. */
+/**
+ * The list's query of a route: what the server is asked for.
+ * @param {import("./types.js").Route} route
+ * @returns {ListQuery}
+ */
 export function listQuery(route) {
   return { q: route.q.trim(), project: route.project, state: route.state, page: route.page };
 }
 
+/**
+ * @param {ListQuery | null} a
+ * @param {ListQuery | null} b
+ */
 export function sameQuery(a, b) {
-  return Boolean(a && b) && a.q === b.q && a.project === b.project && a.state === b.state && a.page === b.page;
+  return a !== null && b !== null && a.q === b.q && a.project === b.project && a.state === b.state && a.page === b.page;
 }
 
+/** @param {ListQuery} query */
 function storiesUrl(query) {
   const params = new URLSearchParams({ limit: String(STORY_PAGE), offset: String((query.page - 1) * STORY_PAGE) });
   if (query.q) params.set("q", query.q);
@@ -31,6 +45,10 @@ function storiesUrl(query) {
   return `/user-stories?${params}`;
 }
 
+/**
+ * @param {ListQuery} query
+ * @returns {Promise<{ stories: Story[], total: number } | null>} null: a later request was made meanwhile
+ */
 async function fetchStories(query) {
   const ticket = ++listTicket;
   const { data, response } = await api("GET", storiesUrl(query));
@@ -38,6 +56,10 @@ async function fetchStories(query) {
   return ticket === listTicket ? { stories: data, total } : null;
 }
 
+/**
+ * @param {ListQuery} query
+ * @param {{ stories: Story[], total: number }} listed
+ */
 function showStories(query, { stories, total }) {
   state.listQuery = query;
   state.stories = stories;
@@ -47,10 +69,13 @@ function showStories(query, { stories, total }) {
   restoreBadges(stories);
 }
 
-/** Every list of projects on the page (after a project was added or renamed). */
+/**
+ * Every list of projects on the page (after a project was added or renamed).
+ * @param {number} [selected]  the project the add-a-story form chooses
+ */
 export function renderProjectLists(selected) {
   renderProjectTable();
-  const current = $("#project-select").value;
+  const current = byId("project-select", HTMLSelectElement).value;
   renderProjects(selected ?? (state.projects.has(Number(current)) ? Number(current) : undefined));
   renderExportProjects();
   renderFilterProjects();
@@ -60,11 +85,11 @@ export function renderProjectLists(selected) {
 export async function load() {
   const query = listQuery(currentRoute());
   const [{ data: projects }, listed, { data: providers }] = await Promise.all([
-    api("GET", "/projects?limit=500"),
+    api("GET", `/projects?limit=${LIMITS.lists.projects_page.maximum}`), // every project: as many as one page holds
     fetchStories(query),
     api("GET", "/projects/providers"),
   ]);
-  state.projects = new Map(projects.map((p) => [p.id, p]));
+  state.projects = new Map(projects.map((/** @type {import("./types.js").Project} */ p) => [p.id, p]));
   state.providers = providers;
   renderProjectLists();
   if (listed) showStories(query, listed);
@@ -77,7 +102,10 @@ export async function loadStories() {
   if (listed) showStories(query, listed);
 }
 
-/** A story just added: shown at once when it belongs on the page on show, counted either way. */
+/**
+ * A story just added: shown at once when it belongs on the page on show, counted either way.
+ * @param {Story} story
+ */
 export function showAddedStory(story) {
   const query = state.listQuery || listQuery(currentRoute());
   const matches = !query.q && !query.state && (!query.project || Number(query.project) === story.project_id);
@@ -88,7 +116,10 @@ export function showAddedStory(story) {
   renderPager();
 }
 
-/** Follow the latest job of each story on show that the page knows nothing about yet. */
+/**
+ * Follow the latest job of each story on show that the page knows nothing about yet.
+ * @param {Story[]} stories
+ */
 function restoreBadges(stories) {
   const unknown = stories.filter((story) => !state.storyTask.has(story.id)).map((story) => story.id);
   const asked = new Set(stream.es ? stream.asked.stories : []);

@@ -1,68 +1,74 @@
-// Projects: create and rename them; each may choose its LLM provider and model.
-import { t } from "./i18n.js";
+// Projects: create and rename them; each may choose its LLM provider and model. A change emits
+// `projectsChanged` (every project menu of the page follows).
+import { translate } from "./i18n.js";
 import { api } from "./api.js";
-import { $, field, h } from "./dom.js";
+import { LIMITS } from "./constants.js";
+import { byId, createElement, formField } from "./dom.js";
 import { projectTools } from "./drafts.js";
-import { renderProjectLists } from "./load.js";
+import { emit } from "./events.js";
+import { inputLimits } from "./input-limits.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
 
+/** @param {SubmitEvent} event  the new-project form's */
 export async function createProject(event) {
   event.preventDefault();
-  const form = event.target;
-  const error = $("#project-error");
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  const error = byId("project-error");
   error.textContent = "";
   try {
-    const { data } = await api("POST", "/projects", { name: field(form, "name").value.trim() });
+    const { data } = await api("POST", "/projects", { name: formField(form, "name").value.trim() });
     state.projects.set(data.id, data);
-    renderProjectLists();
+    emit("projectsChanged");
     form.reset();
-    toast(t("project.created", { name: data.name }), "success");
+    toast(translate("project.created", { name: data.name }), "success");
   } catch (err) {
     error.textContent = err.message;
   }
 }
 
 export function renderProjectTable() {
-  const body = $("#projects tbody");
+  const body = byId("projects").querySelector("tbody");
+  if (!body) return;
   const providers = state.providers;
   const fallback = providers.find((p) => p.default);
   body.replaceChildren(
     ...[...state.projects.values()].map((project) => {
-      const select = h(
+      const select = createElement(
         "select",
-        { name: "llm_provider", "aria-label": t("project.provider_of", { name: project.name }) },
-        h("option", { value: "" }, t("project.server_default_named", { name: fallback ? fallback.name : "?" })),
-        ...providers.map((p) => h("option", { value: p.name }, p.name)),
+        { name: "llm_provider", "aria-label": translate("project.provider_of", { name: project.name }) },
+        createElement("option", { value: "" }, translate("project.server_default_named", { name: fallback ? fallback.name : "?" })),
+        ...providers.map((p) => createElement("option", { value: p.name }, p.name)),
       );
       select.value = project.llm_provider || "";
       const defaultModel = () => {
         const chosen = providers.find((p) => p.name === select.value) || fallback;
         return chosen ? chosen.default_model : "";
       };
-      const modelInput = h("input", {
+      const modelInput = createElement("input", {
         name: "llm_model",
-        maxLength: 200,
+        ...inputLimits(LIMITS.project.llm_model),
         value: project.llm_model || "",
         placeholder: defaultModel(),
-        "aria-label": t("project.model_of", { name: project.name }),
+        "aria-label": translate("project.model_of", { name: project.name }),
       });
       select.addEventListener("change", () => {
         modelInput.value = "";
         modelInput.placeholder = defaultModel();
       });
-      const nameInput = h("input", {
-        name: "name", maxLength: 200, required: true, value: project.name, "aria-label": t("project.name_of", { name: project.name }),
+      const nameInput = createElement("input", {
+        name: "name", ...inputLimits(LIMITS.project.name), required: true, value: project.name, "aria-label": translate("project.name_of", { name: project.name }),
       });
-      const languageInput = h("input", {
-        name: "language", maxLength: 35, value: project.language || "", placeholder: t("project.language_auto"),
-        title: t("project.language_help"), "aria-label": t("project.language_of", { name: project.name }),
+      const languageInput = createElement("input", {
+        name: "language", ...inputLimits(LIMITS.project.language), value: project.language || "", placeholder: translate("project.language_auto"),
+        title: translate("project.language_help"), "aria-label": translate("project.language_of", { name: project.name }),
       });
-      const save = h("button", { type: "button", className: "link", "aria-label": t("project.save_named", { name: project.name }) }, t("project.save"));
+      const save = createElement("button", { type: "button", className: "link", "aria-label": translate("project.save_named", { name: project.name }) }, translate("project.save"));
       save.addEventListener("click", async () => {
         if (!nameInput.reportValidity()) return;
         save.disabled = true;
         try {
+          /** @type {Record<string, string | null>} */
           const changes = {
             llm_provider: select.value || null,
             llm_model: modelInput.value.trim() || null,
@@ -71,19 +77,19 @@ export function renderProjectTable() {
           if (nameInput.value.trim() !== project.name) changes.name = nameInput.value.trim();
           const { data } = await api("PATCH", `/projects/${project.id}`, changes);
           state.projects.set(data.id, data);
-          renderProjectLists();
+          emit("projectsChanged");
           const model = data.llm_model ? ` / ${data.llm_model}` : "";
-          toast(`${data.name}: ${data.llm_provider || t("project.server_default")}${model}`, "success");
+          toast(`${data.name}: ${data.llm_provider || translate("project.server_default")}${model}`, "success");
         } catch (err) {
           toast(err.message, "error");
         } finally {
           save.disabled = false;
         }
       });
-      return h("tr", { dataset: { project: String(project.id) } },
-        h("td", {}, nameInput), h("td", {}, select), h("td", {}, modelInput), h("td", {}, languageInput), h("td", {}, save),
-        h("td", {}, projectTools(project, (data) => state.projects.set(data.id, data))));
+      return createElement("tr", { dataset: { project: String(project.id) } },
+        createElement("td", {}, nameInput), createElement("td", {}, select), createElement("td", {}, modelInput), createElement("td", {}, languageInput), createElement("td", {}, save),
+        createElement("td", {}, projectTools(project, (data) => state.projects.set(data.id, data))));
     }),
   );
-  $("#projects-empty").hidden = state.projects.size > 0;
+  byId("projects-empty").hidden = state.projects.size > 0;
 }

@@ -1,39 +1,44 @@
 // A saved test case in the story view: its title, type, priority and scenarios as Gherkin; Edit turns
 // it into fields (PATCH /test-cases/{id}), Delete removes it after a confirmation.
-import { t } from "./i18n.js";
+import { translate } from "./i18n.js";
 import { api } from "./api.js";
 import { caseCard, gherkinText, readCard } from "./case-editor.js";
 import { confirmDelete } from "./confirm.js";
-import { h } from "./dom.js";
+import { createElement } from "./dom.js";
 import { staleTag } from "./drafts.js";
 import { toast } from "./toasts.js";
 
-/** `changed()` is called after the test case was edited or deleted (the list is then read again). */
+/**
+ * `changed()` is called after the test case was edited or deleted (the list is then read again).
+ * @param {import("./types.js").TestCase} testCase  a saved one (it has an id)
+ * @param {number} index
+ * @param {() => void} changed
+ */
 export function savedCaseCard(testCase, index, changed) {
-  const card = h("article", { className: "saved-case", dataset: { caseId: String(testCase.id) } });
+  const card = createElement("article", { className: "saved-case", dataset: { caseId: String(testCase.id) } });
   const show = () => {
     card.replaceChildren(
-      h(
+      createElement(
         "div",
         { className: "saved-head" },
-        h("h4", { className: "saved-title" }, `#${index + 1} ${testCase.title}`),
-        h("span", { className: "tag saved-type" }, testCase.test_type),
-        h("span", { className: "tag saved-priority" }, testCase.priority),
+        createElement("h4", { className: "saved-title" }, `#${index + 1} ${testCase.title}`),
+        createElement("span", { className: "tag saved-type" }, testCase.test_type),
+        createElement("span", { className: "tag saved-priority" }, testCase.priority),
         staleTag(testCase),
-        h("span", { className: "spacer" }),
-        h("button", { type: "button", className: "link saved-edit", "aria-label": t("saved.edit_named", { n: index + 1 }),
-          onclick: edit }, t("saved.edit")),
-        h("button", { type: "button", className: "link danger saved-delete",
-          "aria-label": t("saved.delete_named", { n: index + 1 }), onclick: remove }, t("page.delete")),
+        createElement("span", { className: "spacer" }),
+        createElement("button", { type: "button", className: "link saved-edit", "aria-label": translate("saved.edit_named", { n: index + 1 }),
+          onclick: edit }, translate("saved.edit")),
+        createElement("button", { type: "button", className: "link danger saved-delete",
+          "aria-label": translate("saved.delete_named", { n: index + 1 }), onclick: remove }, translate("page.delete")),
       ),
-      testCase.description ? h("p", { className: "muted" }, testCase.description) : "", // replaceChildren prints null
-      h("pre", { className: "gherkin", tabIndex: 0, "aria-label": t("saved.scenarios_of", { n: index + 1 }) }, gherkinText(testCase)),
+      testCase.description ? createElement("p", { className: "muted" }, testCase.description) : "", // replaceChildren prints null
+      createElement("pre", { className: "gherkin", tabIndex: 0, "aria-label": translate("saved.scenarios_of", { n: index + 1 }) }, gherkinText(testCase)),
     );
   };
   const edit = () => {
     const editor = caseCard(testCase, index);
-    const error = h("span", { className: "error-text", role: "alert" });
-    const save = h("button", { type: "button", className: "primary saved-save" }, t("saved.save"));
+    const error = createElement("span", { className: "error-text", role: "alert" });
+    const save = createElement("button", { type: "button", className: "primary saved-save" }, translate("saved.save"));
     save.addEventListener("click", async () => {
       let edited;
       try {
@@ -49,7 +54,7 @@ export function savedCaseCard(testCase, index, changed) {
           test_type: edited.test_type,
           scenarios: edited.scenarios,
         });
-        toast(t("saved.saved", { n: index + 1 }), "success");
+        toast(translate("saved.saved", { n: index + 1 }), "success");
         changed();
       } catch (err) {
         error.textContent = err.message;
@@ -57,19 +62,19 @@ export function savedCaseCard(testCase, index, changed) {
     });
     card.replaceChildren(
       editor,
-      h("div", { className: "actions" }, save, h("button", { type: "button", onclick: show }, t("story.cancel")), error),
+      createElement("div", { className: "actions" }, save, createElement("button", { type: "button", onclick: show }, translate("story.cancel")), error),
     );
-    editor.querySelector(".case-title").focus();
+    /** @type {HTMLElement | null} */ (editor.querySelector(".case-title"))?.focus();
   };
   const remove = async () => {
     const ok = await confirmDelete(
-      t("saved.delete_title"),
-      t("saved.delete_text", { n: index + 1, title: testCase.title, count: testCase.scenarios.length }),
+      translate("saved.delete_title"),
+      translate("saved.delete_text", { n: index + 1, title: testCase.title, count: testCase.scenarios.length }),
     );
     if (!ok) return;
     try {
       await api("DELETE", `/test-cases/${testCase.id}`);
-      toast(t("saved.deleted", { title: testCase.title }), "success");
+      toast(translate("saved.deleted", { title: testCase.title }), "success");
       changed();
     } catch (err) {
       toast(err.message, "error");

@@ -1,38 +1,53 @@
-import { t } from "./i18n.js";
+// The add-a-story form. A story added emits `storyAdded`; a project created with it `projectsChanged`.
+import { translate } from "./i18n.js";
 import { api } from "./api.js";
-import { NEW_PROJECT } from "./constants.js";
-import { $, field, h } from "./dom.js";
-import { renderProjectLists, showAddedStory } from "./load.js";
+import { DEFAULT_PRIORITY, NEW_PROJECT, PRIORITIES } from "./constants.js";
+import { byId, createElement, formField } from "./dom.js";
+import { emit } from "./events.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
 
-// --- the add-a-story form -------------------------------------------------------------------------
+const storyForm = () => byId("story-form", HTMLFormElement);
+const projectSelect = () => byId("project-select", HTMLSelectElement);
+
+/** The form's priority menu: the server's priorities, its default chosen. */
+export function initStoryForm() {
+  formField(storyForm(), "priority").replaceChildren(
+    ...PRIORITIES.map((p) => createElement("option", { value: p, selected: p === DEFAULT_PRIORITY }, translate(`priority.${p}`))),
+  );
+}
+
+/**
+ * The project menu: every project, and "a new project…".
+ * @param {number} [selected]  the project to choose (else the first)
+ */
 export function renderProjects(selected) {
-  const select = $("#project-select");
+  const select = projectSelect();
   const projects = [...state.projects.values()];
   select.replaceChildren(
-    ...projects.map((p) => h("option", { value: String(p.id) }, p.name)),
-    h("option", { value: NEW_PROJECT }, t("form.new_project")),
+    ...projects.map((p) => createElement("option", { value: String(p.id) }, p.name)),
+    createElement("option", { value: NEW_PROJECT }, translate("form.new_project")),
   );
   select.value = selected !== undefined ? String(selected) : projects.length ? String(projects[0].id) : NEW_PROJECT;
   toggleNewProject();
 }
 
 export function toggleNewProject() {
-  const isNew = $("#project-select").value === NEW_PROJECT;
-  $("#new-project-label").hidden = !isNew;
-  field($("#story-form"), "new_project").required = isNew;
+  const isNew = projectSelect().value === NEW_PROJECT;
+  byId("new-project-label").hidden = !isNew;
+  formField(storyForm(), "new_project").required = isNew;
 }
 
+/** @param {SubmitEvent} event */
 export async function submitStory(event) {
   event.preventDefault();
-  const form = event.target;
-  const error = $("#form-error");
+  const form = /** @type {HTMLFormElement} */ (event.target);
+  const error = byId("form-error");
   error.textContent = "";
-  const submit = form.querySelector("button[type=submit]");
+  const submit = /** @type {HTMLButtonElement} */ (form.querySelector("button[type=submit]"));
   submit.disabled = true;
   try {
-    const value = (name) => field(form, name).value;
+    const value = (/** @type {string} */ name) => formField(form, name).value;
     let projectId = value("project_id");
     if (projectId === NEW_PROJECT) {
       const { data: project } = await api("POST", "/projects", {
@@ -40,7 +55,7 @@ export async function submitStory(event) {
       });
       state.projects.set(project.id, project);
       projectId = project.id;
-      renderProjectLists(project.id);
+      emit("projectsChanged", project.id);
     }
     const criteria = value("acceptance_criteria").split("\n").map((l) => l.trim()).filter(Boolean);
     const { data: story } = await api("POST", "/user-stories", {
@@ -52,12 +67,12 @@ export async function submitStory(event) {
       project_id: Number(projectId),
       language: value("language").trim() || null,
     });
-    showAddedStory(story);
-    toast(t("form.added", { id: story.id }), "success");
+    emit("storyAdded", story);
+    toast(translate("form.added", { id: story.id }), "success");
     for (const name of ["id", "title", "description", "acceptance_criteria", "new_project", "language"]) {
-      field(form, name).value = "";
+      formField(form, name).value = "";
     }
-    field(form, "id").focus();
+    formField(form, "id").focus();
   } catch (err) {
     error.textContent = err.message;
   } finally {

@@ -7,48 +7,62 @@
 // so nothing is replayed twice or lost. A 204 answer means every job ended. The jobs of a "Generate
 // for all" (a bulk enqueue) are followed by their batch (`?batch=<id>`) rather than one by one; their
 // positions would not fit in a URL, so a reopen replays their events and applySnapshot skips the old.
-import { t } from "./i18n.js";
-import { api } from "./api.js";
-import { auth } from "./auth.js";
-import { EVENT_NAMES, TERMINAL } from "./constants.js";
-import { $, enc } from "./dom.js";
-import { applySnapshot, forgetTask } from "./jobs.js";
+//
+// The stream only carries the news: it emits `jobNews` for each snapshot and `jobGone` for a job the
+// server no longer has (jobs.js keeps them; app.js wires the two).
+import { translate } from "./i18n.js";
+import { api, ApiError, streamUrl } from "./api.js";
+import { EVENT_NAMES, LIMITS, TERMINAL } from "./constants.js";
+import { byId, encodePath } from "./dom.js";
+import { emit } from "./events.js";
 import { state } from "./state.js";
 
 // --- the one event stream -------------------------------------------------------------------------
 export const stream = {
+  /** @type {EventSource | null} */
   es: null,
-  positions: new Map(), // task_id -> the entry id of the last event seen for it
-  asked: { tasks: [], stories: [], batches: [] }, // what the open stream was opened for
-  batches: new Map(), // batch id -> the task ids of a bulk enqueue this page made
-  covers: new Set(), // task ids the open stream was asked for
-  pendingStories: new Set(), // stories whose latest job the page has not heard of yet (on load)
+  /** @type {Map<string, string>} task_id -> the entry id of the last event seen for it */
+  positions: new Map(),
+  /** @type {{ tasks: string[], stories: string[], batches: string[] }} what the open stream was opened for */
+  asked: { tasks: [], stories: [], batches: [] },
+  /** @type {Map<string, Set<string>>} batch id -> the task ids of a bulk enqueue this page made */
+  batches: new Map(),
+  /** @type {Set<string>} task ids the open stream was asked for */
+  covers: new Set(),
+  /** @type {Set<string>} stories whose latest job the page has not heard of yet (on load) */
+  pendingStories: new Set(),
   generation: 0,
+  /** @type {number | null} */
   timer: null,
   due: 0,
   failures: 0,
 };
 
+/** @param {"idle" | "live" | "reconnecting"} name */
 export function setConnection(name) {
-  const el = $("#connection");
+  const el = byId("connection");
   el.dataset.state = name;
-  el.textContent = t(`connection.${name}`);
+  el.textContent = translate(`connection.${name}`);
 }
 
 export function activeTasks() {
   return [...state.jobs.values()].filter((j) => !TERMINAL.has(j.status)).map((j) => j.task_id);
 }
 
-/** Reopen the stream soon; calls close together (several Generate clicks) make one reopen. */
+/**
+ * Reopen the stream soon; calls close together (several Generate clicks) make one reopen.
+ * @param {number} [delayMs]
+ * @param {boolean} [reconnect]  ask for the same jobs again (the connection dropped)
+ */
 export function scheduleStream(delayMs = 150, reconnect = false) {
   const due = performance.now() + delayMs;
   if (stream.timer && stream.due <= due) return; // the reopen already planned comes sooner
-  clearTimeout(stream.timer);
+  clearTimeout(stream.timer ?? undefined);
   stream.due = due;
   stream.timer = setTimeout(() => openStream(reconnect), delayMs);
 }
 
-export const MAX_BATCHES = 10; // the server follows at most this many batches on one stream
+const MAX_BATCHES = LIMITS.stream.batches.maximum ?? 1; // the server follows at most this many on one stream
 
 /** Batches with a job still running (the others are forgotten), newest first. */
 export function activeBatches() {
@@ -59,11 +73,16 @@ export function activeBatches() {
   return [...stream.batches.keys()].reverse().slice(0, MAX_BATCHES);
 }
 
+/**
+ * @param {string} batchId
+ * @param {string[]} taskIds
+ */
 export function followBatch(batchId, taskIds) {
   stream.batches.set(batchId, new Set(taskIds));
   scheduleStream();
 }
 
+/** @param {string} taskId */
 export function follow(taskId) {
   if (stream.es && stream.covers.has(taskId)) return; // the open stream already follows it
   scheduleStream();
@@ -72,6 +91,8 @@ export function follow(taskId) {
 /**
  * The resume cursor: the latest position of each job. A new stream asks only for running jobs, so
  * ended ones are left out (and forgotten); a reconnect asks for the same jobs again, so it keeps them.
+ * @param {boolean} keepEnded
+ * @param {Set<string>} [skip]
  */
 export function resumeCursor(keepEnded, skip = new Set()) {
   const parts = [];
@@ -83,6 +104,7 @@ export function resumeCursor(keepEnded, skip = new Set()) {
   return parts.join(";");
 }
 
+/** @param {boolean} [reconnect] */
 export async function openStream(reconnect = false) {
   stream.timer = null;
   const generation = ++stream.generation;
@@ -103,8 +125,8 @@ export async function openStream(reconnect = false) {
   if (cursor) params.set("last_event_id", cursor);
   let url;
   try {
-    url = await auth.streamUrl("/generate-test-cases/events", params);
-  } catch (err) {
+    url = await streamUrl("/generate-test-cases/events", params);
+  } catch {
     if (generation === stream.generation) streamFailed();
     return;
   }
@@ -114,7 +136,7 @@ export async function openStream(reconnect = false) {
   stream.es = es;
   stream.covers = new Set(tasks);
   stream.asked = { tasks, stories, batches };
-  for (const name of EVENT_NAMES) es.addEventListener(name, (event) => onStreamEvent(es, event));
+  for (const name of EVENT_NAMES) es.addEventListener(name, (event) => onStreamEvent(es, /** @type {MessageEvent} */ (event)));
   es.onopen = () => {
     if (es === stream.es) setConnection("live");
   };
@@ -162,15 +184,19 @@ export async function refreshActive() {
   await Promise.all(
     activeTasks().map(async (taskId) => {
       try {
-        const { data } = await api("GET", `/generate-test-cases/status/${enc(taskId)}`);
-        applySnapshot(data);
+        const { data } = await api("GET", `/generate-test-cases/status/${encodePath(taskId)}`);
+        emit("jobNews", data);
       } catch (err) {
-        if (err.status === 404) forgetTask(taskId);
+        if (err instanceof ApiError && err.status === 404) emit("jobGone", taskId);
       }
     }),
   );
 }
 
+/**
+ * @param {EventSource} es
+ * @param {MessageEvent} event
+ */
 export function onStreamEvent(es, event) {
   if (es !== stream.es) return;
   const split = event.lastEventId.indexOf("=");
@@ -179,7 +205,7 @@ export function onStreamEvent(es, event) {
   const snapshot = JSON.parse(event.data);
   stream.covers.add(snapshot.task_id);
   stream.pendingStories.delete(snapshot.story_id);
-  applySnapshot(snapshot);
+  emit("jobNews", snapshot);
   if (!activeTasks().length && !stream.pendingStories.size) {
     // Every job this page follows has ended: nothing more will come, so no need to reconnect
     // just to hear the server's 204.

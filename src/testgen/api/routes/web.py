@@ -7,6 +7,7 @@ importing this module does no I/O and a wheel works the same as a source checkou
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import re
@@ -15,6 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Header, Path, Response
 
+from testgen.api.client_constants import client_constants
 from testgen.core import i18n
 from testgen.core.errors import NotFoundError
 from testgen.data import job_states
@@ -66,6 +68,19 @@ async def job_states_script(if_none_match: Annotated[str | None, Header()] = Non
     """The job statuses, their sets and roles (data/job_states.py), so that the page copies none."""
     body = f"window.TESTGEN_JOB_STATES = {json.dumps(job_states.describe())};\n".encode()
     return _cached(body, MEDIA_TYPES[".js"], if_none_match)
+
+
+@functools.cache
+def _client_constants_script() -> bytes:
+    table = client_constants().model_dump(mode="json", exclude_none=True)
+    return f"window.TESTGEN_CONSTANTS = {json.dumps(table)};\n".encode()
+
+
+@router.get("/static/client-constants.js")
+async def client_constants_script(if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """The priorities, test types, export formats, error hints and input bounds
+    (api/client_constants.py), built once, so that the page copies none."""
+    return _cached(_client_constants_script(), MEDIA_TYPES[".js"], if_none_match)
 
 
 @router.get("/static/messages.js")

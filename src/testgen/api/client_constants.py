@@ -1,0 +1,207 @@
+"""The enums and limits the clients need, each read from its home and none spelled here.
+
+The page gets them as one script, /static/client-constants.js (api/routes/web.py), built once; the
+command line imports the same homes (testgen.domain). Priorities, test types and export formats come
+from their enums, error hints from `ErrorType` and the message tables, and every bound and default
+from the request model or route parameter that checks it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from typing import Any, assert_never
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from testgen.api.deps import MAX_STREAM_BATCHES
+from testgen.api.routes import projects as project_routes
+from testgen.api.routes import stories as story_routes
+from testgen.api.schemas.imports import JiraImportRequest
+from testgen.api.schemas.jobs import GenerateOptions
+from testgen.api.schemas.projects import ProjectCreate, ProjectUpdate
+from testgen.api.schemas.stories import StoryCreate
+from testgen.domain.exports import ExportFormat
+from testgen.domain.job_errors import ErrorType
+from testgen.domain.stories import Priority
+from testgen.domain.test_cases import TestCaseDraft, TestType
+
+DEFAULT_HINT = "hint.default"
+
+
+class Bounds(BaseModel):
+    """What one input may hold, as its request model or route parameter checks it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    default: int | str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None  # as an HTML `pattern` attribute takes it (anchored, `v` flag)
+
+
+class ExportChoice(BaseModel):
+    value: ExportFormat
+    label: str
+    needs_project_key: bool  # the format asks for the Jira project its tests go to (?project_key=)
+
+
+class ClientConstants(BaseModel):
+    """The script's table (window.TESTGEN_CONSTANTS); the page's JSDoc `ClientConstants` mirrors it."""
+
+    priorities: list[Priority]
+    default_priority: Priority
+    test_types: list[TestType]
+    export_formats: list[ExportChoice]
+    error_hints: dict[ErrorType, str]  # the message key of each error type's hint
+    default_hint: str  # the message key for a type this version does not know
+    limits: dict[str, dict[str, Bounds]]  # group -> input -> its bounds
+
+
+def _html_pattern(regex: str) -> str:
+    """A Python pattern as an HTML `pattern` attribute: the browser anchors it itself and compiles it
+    with the `v` flag, under which a literal `-` in a character class must be escaped."""
+    return re.sub(r"(?<!\\)-\]", r"\\-]", regex.removeprefix("^").removesuffix("$"))
+
+
+def _from_schema(schema: dict[str, Any], default: Any) -> Bounds:
+    branches = [b for b in schema.get("anyOf", [schema]) if b.get("type") != "null"]  # an optional field
+    checks = branches[0] if branches else {}
+    pattern = checks.get("pattern")
+    return Bounds(
+        default=default,
+        minimum=checks.get("minimum"),
+        maximum=checks.get("maximum"),
+        min_length=checks.get("minLength"),
+        max_length=checks.get("maxLength"),
+        pattern=_html_pattern(pattern) if pattern else None,
+    )
+
+
+def field_bounds(model: type[BaseModel], name: str) -> Bounds:
+    """The bounds and default of a request model's field (from its JSON schema, as the API checks it)."""
+    schema = model.model_json_schema()["properties"][name]
+    return _from_schema(schema, schema.get("default"))
+
+
+def parameter_bounds(route: Callable[..., Any], name: str) -> Bounds:
+    """The bounds and default of a route's query parameter."""
+    annotation = typing.get_type_hints(route, include_extras=True)[name]
+    default = inspect.signature(route).parameters[name].default
+    schema = TypeAdapter(annotation).json_schema()
+    return _from_schema(schema, None if default is inspect.Parameter.empty else default)
+
+
+def export_label(fmt: ExportFormat) -> str:
+    """A format's name in a format menu (product names: the same in every language)."""
+    match fmt:
+        case ExportFormat.gherkin:
+            return "Gherkin"
+        case ExportFormat.gherkin_tagged:
+            return "Gherkin (tagged, Rules)"
+        case ExportFormat.testrail_csv:
+            return "TestRail CSV"
+        case ExportFormat.xray_json:
+            return "Xray JSON"
+        case ExportFormat.csv:
+            return "CSV"
+        case ExportFormat.json:
+            return "JSON"
+        case _:
+            assert_never(fmt)
+
+
+# The formats in the order of the page's menus (the first is the one chosen until another is); a
+# format not listed comes last.
+MENU_ORDER = (
+    ExportFormat.gherkin,
+    ExportFormat.gherkin_tagged,
+    ExportFormat.testrail_csv,
+    ExportFormat.xray_json,
+    ExportFormat.csv,
+    ExportFormat.json,
+)
+
+
+def hint_key(error_type: ErrorType) -> str:
+    """The message (core/locales) that says what to do about a failed job of this type. Every type is
+    listed, so a new one fails the type check until it is given a hint or the default one."""
+    match error_type:
+        case (
+            ErrorType.auth
+            | ErrorType.rate_limit
+            | ErrorType.timeout
+            | ErrorType.upstream
+            | ErrorType.invalid_request
+            | ErrorType.model_not_found
+            | ErrorType.input_too_long
+            | ErrorType.bad_output
+            | ErrorType.configuration
+            | ErrorType.budget
+            | ErrorType.nothing_changed
+            | ErrorType.conflict
+            | ErrorType.worker_lost
+        ):
+            return f"hint.{error_type.value}"
+        case (
+            ErrorType.internal
+            | ErrorType.jql
+            | ErrorType.rate_limited
+            | ErrorType.unreachable
+            | ErrorType.jira
+            | ErrorType.unknown
+        ):
+            return DEFAULT_HINT  # a bug, or a Jira import's failure (its dialog shows the message)
+        case _:
+            assert_never(error_type)
+
+
+def limits() -> dict[str, dict[str, Bounds]]:
+    """Every bounded input of the page, by group, with the request field or parameter it fills."""
+    return {
+        "generate": {
+            "num_test_cases": field_bounds(GenerateOptions, "num_test_cases"),
+            "scenarios_per_test_case": field_bounds(GenerateOptions, "scenarios_per_test_case"),
+        },
+        "story": {
+            "id": field_bounds(StoryCreate, "id"),
+            "title": field_bounds(StoryCreate, "title"),
+            "language": field_bounds(StoryCreate, "language"),
+        },
+        "project": {
+            "name": field_bounds(ProjectCreate, "name"),
+            "llm_model": field_bounds(ProjectUpdate, "llm_model"),
+            "language": field_bounds(ProjectUpdate, "language"),
+            "instructions": field_bounds(ProjectUpdate, "instructions"),
+            "token_budget_daily": field_bounds(ProjectUpdate, "token_budget_daily"),
+        },
+        "test_case": {"title": field_bounds(TestCaseDraft, "title")},
+        "jira": {"jql": field_bounds(JiraImportRequest, "jql")},
+        "lists": {
+            "story_search": parameter_bounds(story_routes.list_stories, "q"),
+            "projects_page": parameter_bounds(project_routes.list_projects, "limit"),
+        },
+        "stream": {"batches": Bounds(maximum=MAX_STREAM_BATCHES)},
+    }
+
+
+@functools.cache
+def client_constants() -> ClientConstants:
+    """The whole table, built once per process."""
+    return ClientConstants(
+        priorities=list(Priority),
+        default_priority=StoryCreate.model_fields["priority"].default,
+        test_types=list(TestType),
+        export_formats=[
+            ExportChoice(value=f, label=export_label(f), needs_project_key=f is ExportFormat.xray_json)
+            for f in (*MENU_ORDER, *(f for f in ExportFormat if f not in MENU_ORDER))
+        ],
+        error_hints={t: hint_key(t) for t in ErrorType},
+        default_hint=DEFAULT_HINT,
+        limits=limits(),
+    )

@@ -1,0 +1,216 @@
+// The shapes the page shares, as JSDoc types for `tsc --checkJs` (see jsconfig.json). No code: the
+// modules name these in their JSDoc (`import("./types.js").Job`), so a wrong field name is an error.
+
+/**
+ * The job statuses, their sets and roles (window.TESTGEN_JOB_STATES, from data/job_states.py).
+ * @typedef {object} JobStates
+ * @property {string[]} statuses  every status, in the order a job goes through them
+ * @property {string[]} active
+ * @property {string[]} terminal
+ * @property {RoleStatus} roles
+ * @property {string[]} events  the event names of a job's stream
+ * @property {string[]} story_states  the story list's state filter
+ */
+
+/**
+ * The status that plays each role; the page branches on roles and never spells a status.
+ * @typedef {object} RoleStatus
+ * @property {string} waiting
+ * @property {string} starting
+ * @property {string} running
+ * @property {string} ready
+ * @property {string} error
+ * @property {string} stopped
+ */
+
+/**
+ * What one input may hold, as the API checks it (api/client_constants.py `Bounds`).
+ * @typedef {object} Bounds
+ * @property {number|string} [default]
+ * @property {number} [minimum]
+ * @property {number} [maximum]
+ * @property {number} [min_length]
+ * @property {number} [max_length]
+ * @property {string} [pattern]  as an HTML `pattern` attribute takes it
+ */
+
+/**
+ * The bounded inputs of the page, by group (the request field or parameter each fills).
+ * @typedef {object} Limits
+ * @property {{ num_test_cases: Bounds, scenarios_per_test_case: Bounds }} generate
+ * @property {{ id: Bounds, title: Bounds, language: Bounds }} story
+ * @property {{ name: Bounds, llm_model: Bounds, language: Bounds, instructions: Bounds,
+ *   token_budget_daily: Bounds }} project
+ * @property {{ title: Bounds }} test_case
+ * @property {{ jql: Bounds }} jira
+ * @property {{ story_search: Bounds, projects_page: Bounds }} lists
+ * @property {{ batches: Bounds }} stream
+ */
+
+/**
+ * @typedef {object} ExportChoice
+ * @property {string} value  the `?format=` of an export
+ * @property {string} label
+ * @property {boolean} needs_project_key  the export asks for the Jira project (`?project_key=`)
+ */
+
+/**
+ * The enums and limits of the page (window.TESTGEN_CONSTANTS, from api/client_constants.py).
+ * @typedef {object} ClientConstants
+ * @property {string[]} priorities
+ * @property {string} default_priority
+ * @property {string[]} test_types
+ * @property {ExportChoice[]} export_formats
+ * @property {Object<string, string>} error_hints  error type -> the message key of its hint
+ * @property {string} default_hint  the message key for a type the server did not list
+ * @property {Limits} limits
+ */
+
+/**
+ * The page's message table (window.TESTGEN_MESSAGES, from core/locales/<lang>.json).
+ * @typedef {object} MessageTable
+ * @property {string} language
+ * @property {string[]} languages
+ * @property {Object<string, string>} messages
+ * @property {Object<string, string>} source  the English table, which index.html is written in
+ */
+
+/**
+ * @typedef {object} GenerateOptions
+ * @property {number} num_test_cases
+ * @property {number} scenarios_per_test_case
+ * @property {boolean} [only_changed]
+ */
+
+/**
+ * @typedef {object} JobError
+ * @property {string} type  one of the server's error types (ClientConstants.error_hints)
+ * @property {string} message
+ */
+
+/**
+ * A job as the page knows it: the latest snapshot from the event stream or GET …/status/{task_id}.
+ * @typedef {object} Job
+ * @property {string} task_id
+ * @property {string} story_id
+ * @property {string} status
+ * @property {number} [progress]
+ * @property {string} [message]
+ * @property {string|null} [warning]  set while it cannot progress (no worker runs)
+ * @property {Partial<GenerateOptions>} [options]
+ * @property {Draft|null} [result]
+ * @property {JobError|null} [error]
+ * @property {string|null} [created_at]
+ * @property {string|null} [saved_at]
+ */
+
+/**
+ * A scenario of a test case, as Given/When/Then steps.
+ * @typedef {object} Scenario
+ * @property {string} title
+ * @property {string[]} given
+ * @property {string[]} when
+ * @property {string[]} then
+ */
+
+/**
+ * A test case: of a draft (no id yet) or saved (with its id).
+ * @typedef {object} TestCase
+ * @property {number} [id]
+ * @property {string} title
+ * @property {string} [description]
+ * @property {string} priority
+ * @property {string} test_type
+ * @property {Scenario[]} scenarios
+ * @property {number[]} [covered_criteria]
+ * @property {string[]} [stale_criteria]  saved ones: covered criteria changed since it was saved
+ */
+
+/**
+ * A repeat the server found in a draft: a scenario like another one of the draft or a saved test.
+ * @typedef {object} Repeat
+ * @property {number} test_case
+ * @property {number} scenario
+ * @property {string} message
+ * @property {number} [saved_test_case_id]
+ */
+
+/**
+ * How well a draft covers its story: each criterion's test cases, those uncovered and why, repeats.
+ * @typedef {object} QualityReport
+ * @property {{ index: number, criterion: string, test_cases: number[], scenarios: number }[]} criteria
+ * @property {{ index: number, criterion: string, reason: string }[]} uncovered
+ * @property {{ replaced: number, within_draft: number, against_saved: number }} duplicates
+ * @property {Object<string, number>} scenarios_per_type
+ * @property {number} llm_calls
+ * @property {number} tokens
+ */
+
+/**
+ * A completed generation job's result: its draft and how it was made.
+ * @typedef {object} Draft
+ * @property {TestCase[]} test_cases
+ * @property {Object<string, any>} [stats]
+ * @property {string} [provider]
+ * @property {string} [model]
+ * @property {string} [language]
+ * @property {boolean} [language_mismatch]
+ * @property {QualityReport} [quality]
+ * @property {Repeat[]} [duplicates]
+ */
+
+/**
+ * @typedef {object} Story
+ * @property {string} id
+ * @property {number|null} project_id
+ * @property {string} title
+ * @property {string} description
+ * @property {string[]} acceptance_criteria
+ * @property {string} priority
+ * @property {string|null} [jira_url]
+ * @property {string|null} [language]
+ * @property {string|null} [detected_language]
+ * @property {number} [revision]
+ */
+
+/**
+ * @typedef {object} Project
+ * @property {number} id
+ * @property {string} name
+ * @property {string|null} llm_provider
+ * @property {string|null} llm_model
+ * @property {string|null} [language]
+ * @property {string} [instructions]
+ * @property {number|null} [token_budget_daily]
+ */
+
+/**
+ * An LLM provider a project may choose.
+ * @typedef {object} Provider
+ * @property {string} name
+ * @property {string} default_model
+ * @property {boolean} default
+ */
+
+/**
+ * The list's query: what the server is asked for (GET /user-stories?q=&project_id=&state=…).
+ * @typedef {object} ListQuery
+ * @property {string} q
+ * @property {string} project
+ * @property {string} state
+ * @property {number} page
+ */
+
+/**
+ * What the URL asks for (?story=&q=&project=&state=&page=).
+ * @typedef {ListQuery & { story: string }} Route
+ */
+
+/**
+ * Where a story's badge and Generate button are: its row in the list, or its open story view.
+ * @typedef {object} StatusParts
+ * @property {HTMLElement} status
+ * @property {HTMLButtonElement} generate
+ */
+
+export {};
