@@ -25,7 +25,7 @@ export const jira = { es: null, taskId: null };
 
 export function openJira() {
   if (!state.projects.size) {
-    toast("Add a project first (with a story), then import into it", "error");
+    toast(translate("jira.no_project"), "error");
     return;
   }
   if (!jira.taskId) {
