@@ -56,6 +56,8 @@ SPEC_RE = re.compile(r"^BATCH_SPEC: (\{.*\})$", re.MULTILINE)
 
 @dataclass
 class RecordedCall:
+    """One call as the fake saw it. The texts read a Gemini body or a Chat Completions one."""
+
     path: str
     api_key: str | None
     body: dict[str, Any]
@@ -63,10 +65,13 @@ class RecordedCall:
     started: float
     finished: float | None = None
     usage: dict[str, int] | None = None
+    disconnected: bool = False  # the client closed the connection before the answer was sent
 
     @property
     def prompt_text(self) -> str:
         """The user content and the system instruction, as one string."""
+        if "messages" in self.body:
+            return "\n".join(str(m.get("content", "")) for m in self.body["messages"])
         texts = [p.get("text", "") for c in self.body.get("contents", []) for p in c.get("parts", [])]
         system = self.body.get("systemInstruction") or {}
         texts += [p.get("text", "") for p in system.get("parts", [])]
@@ -74,12 +79,20 @@ class RecordedCall:
 
     @property
     def user_text(self) -> str:
+        if "messages" in self.body:
+            return _message_text(self.body, "user")
         return "\n".join(p.get("text", "") for c in self.body.get("contents", []) for p in c.get("parts", []))
 
     @property
     def system_text(self) -> str:
+        if "messages" in self.body:
+            return _message_text(self.body, "system")
         system = self.body.get("systemInstruction") or {}
         return "\n".join(p.get("text", "") for p in system.get("parts", []))
+
+
+def _message_text(body: dict[str, Any], role: str) -> str:
+    return "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == role)
 
 
 @dataclass
@@ -127,6 +140,7 @@ class FakeGemini:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._release: asyncio.Event | None = None
+        self._paused = False
         self._port = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -188,10 +202,18 @@ class FakeGemini:
             self._state.script.extend(behaviours)
 
     def reset(self) -> None:
-        """Forget the script and the recorded calls, release hanging calls; latencies are kept."""
+        """Forget the script and the recorded calls, release hanging calls, resume; latencies are kept."""
+        self._paused = False
         self._release_hangs()
         with self._lock:
             self._state = _State()
+
+    def pause(self) -> None:
+        """Hold every answer (and its latency) until `resume()`: the calls stay in flight."""
+        self._paused = True
+
+    def resume(self) -> None:
+        self._paused = False
 
     @property
     def calls(self) -> int:
@@ -212,6 +234,9 @@ class FakeGemini:
     def requests(self) -> list[RecordedCall]:
         with self._lock:
             return list(self._state.records)
+
+    def user_texts(self) -> list[str]:
+        return [r.user_text for r in self.requests]
 
     @property
     def api_keys(self) -> list[str | None]:
@@ -279,14 +304,16 @@ class FakeGemini:
         """The status and body for one call; status 0 when the client went away first."""
         behaviour = record.behaviour
         if behaviour == "hang":
-            await self._wait(receive, self.hang_s)
+            await self._wait(receive, self.hang_s, record)
             return 0, b""
         if behaviour in ("429", "500", "503", "bad_key", "forbidden", "bad_request"):
             status, error = self._error_for(behaviour)
             error["error"]["message"] = self._echo(error["error"]["message"], record.api_key)
             return status, json.dumps(error).encode()
         spec = _parse_spec(record.user_text)
-        if not await self._wait(receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios):
+        if not await self._wait(
+            receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios, record
+        ):
             return 0, b""
         if behaviour == "not_json_body":
             greeting = self._echo("upstream proxy says hello", record.api_key)
@@ -340,13 +367,14 @@ class FakeGemini:
     def _echo(self, message: str, key: str | None) -> str:
         return f"{message} (key={key})" if self.echo_key else message
 
-    async def _wait(self, receive: Receive, seconds: float) -> bool:
-        """Sleep; False if the client disconnected or the server released hanging calls first."""
-        if seconds <= 0:
+    async def _wait(self, receive: Receive, seconds: float, record: RecordedCall) -> bool:
+        """Sleep, and wait while paused; False if the client disconnected (noted in `record`) or the
+        server released hanging calls first."""
+        if seconds <= 0 and not self._paused:
             return True
         assert self._release is not None
         tasks = [
-            asyncio.ensure_future(asyncio.sleep(seconds)),
+            asyncio.ensure_future(self._sleep_unpaused(seconds)),
             asyncio.ensure_future(receive()),
             asyncio.ensure_future(self._release.wait()),
         ]
@@ -355,7 +383,13 @@ class FakeGemini:
         finally:
             for task in tasks:
                 task.cancel()
+        record.disconnected = tasks[1] in done
         return tasks[0] in done
+
+    async def _sleep_unpaused(self, seconds: float) -> None:
+        while self._paused:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(seconds)
 
     def _release_hangs(self) -> None:
         loop, release = self._loop, self._release

@@ -48,6 +48,7 @@ OPENAI_BEHAVIOURS = frozenset(
         "length",
         "not_json_body",
         "hang",
+        "repeat",
     }
 )
 CHAT_RE = re.compile(r"^(?:/v1/chat/completions|/openai/deployments/(?P<deployment>[^/]+)/chat/completions)$")
@@ -101,9 +102,6 @@ class FakeOpenAI(FakeGemini):
             raise ValueError(f"unknown behaviours: {sorted(unknown)}")
         with self._lock:
             self._state.script.extend(behaviours)
-
-    def user_texts(self) -> list[str]:
-        return [_user_text(r.body) for r in self.requests]
 
     def response_formats(self) -> list[str | None]:
         return [(r.body.get("response_format") or {}).get("type") for r in self.requests]
@@ -177,7 +175,7 @@ class FakeOpenAI(FakeGemini):
         behaviour, body = record.behaviour, record.body
         model = str(body.get("model", ""))
         if behaviour == "hang":
-            await self._wait(receive, self.hang_s)
+            await self._wait(receive, self.hang_s, record)
             return 0, b"", []
         if behaviour == "bad_key":  # like OpenAI, with the whole credential in the message
             message = (
@@ -220,14 +218,17 @@ class FakeOpenAI(FakeGemini):
             )
             return 400, _error(message, "messages", code="context_length_exceeded"), []
         spec = _parse_spec(_user_text(body))
-        if not await self._wait(receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios):
+        if not await self._wait(
+            receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios, record
+        ):
             return 0, b"", []
         if behaviour == "not_json_body":
             return 200, b"<html><body>upstream proxy says hello</body></html>", []
         inner = "too_few_scenarios" if behaviour == "too_few_scenarios" else behaviour
         text = _answer_text(
             inner
-            if inner in ("too_few_scenarios", "too_few_test_cases", "malformed_json", "wrong_language")
+            if inner
+            in ("too_few_scenarios", "too_few_test_cases", "malformed_json", "wrong_language", "repeat")
             else "ok",
             spec,
         )
@@ -240,8 +241,10 @@ class FakeOpenAI(FakeGemini):
         finish = "length" if behaviour == "length" else "stop"
         if behaviour == "length":
             text = text[: len(text) // 2]
-        prompt_text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-        usage = {"prompt_tokens": max(1, len(prompt_text) // 4), "completion_tokens": max(1, len(text) // 4)}
+        usage = {
+            "prompt_tokens": max(1, len(record.prompt_text) // 4),
+            "completion_tokens": max(1, len(text) // 4),
+        }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         record.usage = usage
         answer = {

@@ -1,6 +1,9 @@
-"""Better drafts (issue 19) with the offline provider and providers written for the test: saved tests
-as covered, repeats of them flagged and skipped on save, project instructions, daily budgets and the
-usage report, the quality report, stale test cases after a story changes."""
+"""Better drafts with the offline provider and providers written for the test: saved tests as covered,
+repeats of them flagged and skipped on save, project instructions, daily budgets and the usage report,
+the quality report, stale test cases after a story changes. The last section runs what a remote
+provider adds through each provider's real SDK and fake server: the cost bound with a model that
+repeats itself, each batch's focus, the saved tests and the instructions on the wire, the budget
+checked before any call, the usage recorded."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Any
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
-from testgen.core.config import OFFLINE_MODEL
+from testgen.core.config import OFFLINE_MODEL, Settings
 from testgen.core.redis_keys import budget_holds_key, lease_key
 from testgen.data import usage
 from testgen.domain.test_cases import Scenario
@@ -24,7 +27,9 @@ from testgen.worker.generate import run_generation
 from testgen.worker.reaper import lease
 from testgen.worker.regenerate import run_regeneration
 from testgen.worker.resources import WorkerResources
-from tests.support.helpers import make_story
+from tests.support.harness import run_worker
+from tests.support.helpers import is_status, make_story, queue, wait_for_job
+from tests.support.model_servers import ModelServer
 
 
 class Recording(OfflineProvider):
@@ -350,3 +355,94 @@ async def test_a_regeneration_updates_the_drafts_quality_report_and_duplicates(
     assert [u["index"] for u in parent["quality"]["uncovered"]] == [1]
     assert parent["quality"]["duplicates"]["within_draft"] == 1
     assert [(d["test_case"], d["scenario"]) for d in parent["duplicates"]] == [(1, 0)]
+
+
+# --- through each remote provider's SDK and fake server -------------------------------------------
+
+
+async def finished(http: AsyncClient, job: dict[str, Any]) -> dict[str, Any]:
+    return await wait_for_job(
+        http, str(job["status_url"]), is_status("completed", "failed"), what="the job to end"
+    )
+
+
+async def test_a_model_that_repeats_itself_costs_at_most_twice_the_base_calls(
+    http: AsyncClient, settings: Settings, provider: ModelServer
+) -> None:
+    fake = provider.fake
+    fake.script(*["repeat"] * 40)
+    provider.configure(settings)
+    await make_story(http, "US-001", criteria=5)
+    job = await queue(http, "US-001", num_test_cases=50, scenarios_per_test_case=3)
+    async with run_worker(settings):
+        status = await finished(http, job)
+    result = status["result"]
+    assert isinstance(result, dict) and status["status"] == "completed"
+    stats = result["stats"]
+    assert stats["batches"] == 10 and stats["llm_calls"] == fake.calls == 20
+    assert stats["duplicates_remaining"] == 149 == len(result["duplicates"])
+    assert result["duplicates"][-1]["of"] == {"test_case": 0, "scenario": 0}
+    # Each batch's prompt states its own focus and technique; the re-asks keep their batch's.
+    focus = [
+        line for text in fake.user_texts() for line in text.splitlines() if line.startswith("Batch focus")
+    ]
+    assert len(focus) == 20 and len(set(focus[:6])) == 6
+    assert all("designed with" in line for line in focus)
+
+
+async def test_saved_tests_and_instructions_reach_the_model_fenced(
+    http: AsyncClient, settings: Settings, provider: ModelServer
+) -> None:
+    fake = provider.fake
+    provider.configure(settings)
+    story = await make_story(http, "US-001")
+    await http.patch(f"/projects/{story['project_id']}", json={"instructions": "Use the word basket."})
+    async with run_worker(settings):
+        first = await finished(http, await queue(http, "US-001", num_test_cases=2, scenarios_per_test_case=1))
+        assert (await http.post(f"/generate-test-cases/{first['task_id']}/save")).status_code == 201
+        saved = (await http.get("/user-stories/US-001/test-cases")).json()
+        fake.reset()
+        # The fake answers the same scenarios again: both repeat saved tests, one extra call cannot help.
+        second = await finished(
+            http, await queue(http, "US-001", num_test_cases=2, scenarios_per_test_case=1)
+        )
+    prompt = fake.requests[0].user_text
+    assert f"<{INSTRUCTIONS_FENCE}>\nUse the word basket.\n</{INSTRUCTIONS_FENCE}>" in prompt
+    assert f"<{SAVED_FENCE}>\n- #{saved[0]['id']} Test case 1: Test case 1 scenario 1" in prompt
+    assert "cannot change the answer format" in fake.requests[0].system_text
+    result = second["result"]
+    assert isinstance(result, dict) and fake.calls == 2 == result["stats"]["llm_calls"]
+    assert [d["message"] for d in result["duplicates"]] == [
+        f'repeats saved test #{saved[0]["id"]} "Test case 1"',
+        f'repeats saved test #{saved[1]["id"]} "Test case 2"',
+    ]
+    answer = (await http.post(f"/generate-test-cases/{second['task_id']}/save")).json()
+    assert answer["saved"] == 0 and len(answer["skipped"]) == 2
+
+
+async def test_the_budget_is_checked_before_any_model_call_and_usage_is_recorded(
+    http: AsyncClient, settings: Settings, provider: ModelServer
+) -> None:
+    fake = provider.fake
+    provider.configure(settings)
+    story = await make_story(http, "US-001")
+    project = f"/projects/{story['project_id']}"
+    await http.patch(project, json={"token_budget_daily": 100})
+    async with run_worker(settings):
+        failed = await finished(
+            http, await queue(http, "US-001", num_test_cases=3, scenarios_per_test_case=2)
+        )
+        assert failed["status"] == "failed" and failed["error"] == {
+            "type": "budget",
+            "message": failed["error"]["message"],
+        }
+        assert fake.calls == 0
+        await http.patch(project, json={"token_budget_daily": None})
+        done = await finished(http, await queue(http, "US-001", num_test_cases=3, scenarios_per_test_case=2))
+    total = provider.usage_fields[2]
+    tokens = sum(r.usage[total] for r in fake.requests if r.usage)
+    usage = (await http.get(f"{project}/usage")).json()
+    assert (
+        usage["per_model"][0]["provider"] == provider.name and usage["per_model"][0]["tokens"] == tokens > 0
+    )
+    assert done["result"]["stats"]["tokens"]["total"] == tokens

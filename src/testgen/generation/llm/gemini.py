@@ -17,6 +17,7 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.domain.job_errors import ErrorType
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
+from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
 from testgen.generation.llm.gemini_request import generate_config
 from testgen.generation.llm.http_pool import model_aiohttp_session
 from testgen.generation.llm.prompt import build_prompt
@@ -43,6 +44,7 @@ class GeminiProvider:
         backoff_max_s: float = 30.0,
         retry_delay_cap_s: float = 60.0,
         rpm_window_s: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if settings.gemini_api_key is None or not settings.gemini_api_key.get_secret_value().strip():
             raise ConfigurationError("GEMINI_API_KEY is not set: set it in the environment or .env")
@@ -69,6 +71,7 @@ class GeminiProvider:
             backoff_max_s=backoff_max_s,
             retry_delay_cap_s=retry_delay_cap_s,
             rpm_window_s=rpm_window_s,
+            clock=clock,
         )
         self._key = key
         self._base_url = settings.gemini_base_url or None

@@ -27,6 +27,7 @@ from testgen.core.redis import redact_url
 from testgen.domain.job_errors import ErrorType
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
 from testgen.generation.llm.checks import openai_config_problem
+from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
 from testgen.generation.llm.http_pool import model_http_client
 from testgen.generation.llm.prompt import (
     SYSTEM_INSTRUCTION,
@@ -90,6 +91,7 @@ class OpenAIProvider:
         backoff_max_s: float = 30.0,
         retry_delay_cap_s: float = 60.0,
         rpm_window_s: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         problem = openai_config_problem(settings)
         if problem is not None:
@@ -114,6 +116,7 @@ class OpenAIProvider:
             backoff_max_s=backoff_max_s,
             retry_delay_cap_s=retry_delay_cap_s,
             rpm_window_s=rpm_window_s,
+            clock=clock,
         )
         self._http = model_http_client(settings.llm_max_concurrency)
         timeout = httpx2.Timeout(self._timeout_s, connect=min(10.0, self._timeout_s))

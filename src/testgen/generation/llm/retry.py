@@ -34,6 +34,7 @@ from testgen.generation.llm.base import (
     LLMError,
     parse_batch_output,
 )
+from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
 from testgen.generation.llm.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ class Redactor:
 
 class RetryingCaller:
     """One provider's calls: bounded, budgeted, deadlined and retried. `display` names the provider
-    in messages ("Gemini"); `timeout_setting` is the setting a user raises when calls time out."""
+    in messages ("Gemini"); `timeout_setting` is the setting a user raises when calls time out; the
+    backoff and the RPM budget wait on `clock`."""
 
     def __init__(
         self,
@@ -113,6 +115,7 @@ class RetryingCaller:
         backoff_max_s: float = 30.0,
         retry_delay_cap_s: float = 60.0,
         rpm_window_s: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.display = display
         self.timeout_s = timeout_s
@@ -128,6 +131,7 @@ class RetryingCaller:
         self._rpm_window_s = rpm_window_s
         self._redis = redis
         self._limiters: dict[str, RateLimiter] = {}
+        self._clock = clock
         if self._rpm > 0 and redis is None:
             raise ConfigurationError("LLM_RPM needs Redis to share the budget between workers")
 
@@ -142,7 +146,7 @@ class RetryingCaller:
         limiter = self._limiters.get(model)
         if limiter is None:
             key = llm_rate_key(self._provider, model)
-            limiter = RateLimiter(self._redis, key, self._rpm, window_s=self._rpm_window_s)
+            limiter = RateLimiter(self._redis, key, self._rpm, window_s=self._rpm_window_s, clock=self._clock)
             self._limiters[model] = limiter
         return limiter
 
@@ -262,7 +266,7 @@ class RetryingCaller:
                 self._redact(fault.description),
                 delay,
             )
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
         raise AssertionError("unreachable")
 
     def _exhausted(self, fault: Fault, label: str) -> LLMError:
