@@ -11,7 +11,7 @@ from testgen.domain.stories import MAX_CRITERIA, Priority
 from testgen.domain.text_fields import Description, ShortText, Step, Title
 
 MAX_STEPS = 20  # Given, When or Then steps per scenario
-MAX_SCENARIOS = 50  # scenarios per test case
+MAX_SCENARIOS = 50  # scenarios a test case may hold (a reviewer may add to what the model wrote)
 MAX_PRECONDITIONS = 50
 
 
