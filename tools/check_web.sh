@@ -8,7 +8,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "Node not found: skipping the page's lint and type check"
     exit 0
 fi
-npm ci --no-audit --no-fund --loglevel=error >/dev/null  # quiet: its errors go to stderr
+# node_modules is installed again only when package-lock.json changed since the last install.
+if ! cmp -s package-lock.json node_modules/.installed-lock.json; then
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null  # quiet: its errors go to stderr
+    cp package-lock.json node_modules/.installed-lock.json
+fi
 npx --no-install eslint src/testgen/web
 npx --no-install tsc --project jsconfig.json
 echo "The page's lint and type check passed"
