@@ -1,9 +1,9 @@
 """The words people read, in their language: one message table per language (core/locales/<lang>.json)
 for the page, the CLI and the exports' labels; and which language a reader gets.
 
-Every table has exactly the keys of the English one (tests/unit/test_messages.py fails otherwise). A message may
-name parameters in braces (`{percent}`), filled by `label(..., percent=42)` here and by the page's own
-formatter; the same names in every language.
+Every table has exactly the keys of the English one (tests/unit/test_messages.py fails otherwise). A
+message may name parameters in braces (`{percent}`), filled by `label(..., percent=42)` here and by the
+page's own formatter; the same names in every language.
 """
 
 from __future__ import annotations
