@@ -158,20 +158,18 @@ async def test_multiplexed_stream_carries_all_jobs(http: AsyncClient, settings: 
 
 
 async def test_cancel_stops_a_running_job(http: AsyncClient, settings: Settings) -> None:
-    settings.offline_llm_delay_s = 30
+    settings.offline_llm_delay_s = 3600  # only a cancel ends these model calls
     await make_story(http, "US-001")
     job = await queue(http, "US-001")
     async with run_worker(settings) as w:
         seen = await read_events(http, job["events_url"], limit=4)
         assert seen[-1].data["status"] == "generating"
-        t0 = time.monotonic()
         r = await http.post(f"/generate-test-cases/{job['task_id']}/cancel")
         assert r.status_code == 202 and r.json()["status"] == "cancelled"
         rest = await read_events(http, job["events_url"], last_event_id=seen[-1].id)
         assert rest[-1].event == "cancelled"
-        # The worker's job task ends: the 30 s model call was interrupted.
-        await wait_for(lambda: not w.tasks, what="the worker's job task to end", timeout_s=10)
-        assert time.monotonic() - t0 < 10
+        # The worker's job task ends: the hour-long model call was interrupted.
+        await wait_for(lambda: not w.tasks, what="the worker's job task to end")
     status = (await http.get(job["status_url"])).json()
     assert status["status"] == "cancelled" and status["result"] is None
     r = await http.post(f"/generate-test-cases/{job['task_id']}/cancel")

@@ -4,7 +4,6 @@ import asyncio
 import os
 import re
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -113,9 +112,7 @@ async def test_ready_when_redis_is_down_names_redis_without_its_password(setting
     with LeakyRedis() as leaky:
         settings.redis_url = SecretStr(leaky.url("hunter2secret"))
         async with app_client(settings) as client:
-            t0 = time.monotonic()
             r = await client.get("/ready")
-            assert time.monotonic() - t0 < 10  # a refusal, not the 3 s check timeout per probe
             await make_story(client, "US-1")
             queued = await client.post("/generate-test-cases/US-1/queue")
             scraped = await client.get("/metrics")
@@ -123,6 +120,7 @@ async def test_ready_when_redis_is_down_names_redis_without_its_password(setting
     assert r.status_code == 503
     checks = r.json()["checks"]
     assert "hunter2secret" not in r.text
+    # Redis's refusal is reported, not waited out ("down: no answer within 3 s").
     assert checks["redis"].startswith("down: ResponseError: ") and checks["database"] == "ok"
     assert "***" in checks["redis"]
     assert checks["workers"] != "ok"

@@ -82,15 +82,14 @@ async def test_sigterm_ends_sse_streams_with_retry_hint(
         async with client.stream("GET", job["events_url"]) as response:
             stream = response.aiter_text()
             received.append(await anext(stream))
-            t0 = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             async for chunk in stream:
                 received.append(chunk)
-            closed_after = time.monotonic() - t0
     text = "".join(received)
     assert "event: queued" in text
+    # Ended by the API with a retry hint, not cut by uvicorn's graceful-shutdown timeout (5 s) after
+    # the last event.
     assert text.rstrip().endswith("retry: 1000")
-    assert closed_after < 5
     await asyncio.to_thread(proc.wait, 10)
     assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down
 
@@ -203,7 +202,11 @@ def test_dev_killed_hard_then_restarted_runs_one_redis_and_completes_every_job(t
 def test_ctrl_c_twice_on_dev_stops_at_once_with_the_running_jobs_requeued(tmp_path: Path) -> None:
     data = tmp_path / "data"
     port = free_port()
-    dev = _dev(tmp_path, port, OFFLINE_LLM_DELAY_S="120", EMBEDDED_REDIS_IDLE_S="60")
+    # The jobs take an hour and the worker would wait an hour for them: only the second Ctrl-C ends
+    # dev within the minute its exit is waited for.
+    dev = _dev(
+        tmp_path, port, OFFLINE_LLM_DELAY_S="3600", WORKER_SHUTDOWN_WAIT_S="3600", EMBEDDED_REDIS_IDLE_S="60"
+    )
     again: Process | None = None
     try:
         http = httpx.Client(base_url=_running_url(dev), timeout=5)
@@ -211,11 +214,10 @@ def test_ctrl_c_twice_on_dev_stops_at_once_with_the_running_jobs_requeued(tmp_pa
         jobs = [http.post(f"/generate-test-cases/{s}/queue").json() for s in ("US-001", "US-002", "US-003")]
         wait_for_sync(lambda: set(_statuses(http, jobs)) == {"generating"}, 30, "three running jobs")
         dev.proc.send_signal(signal.SIGINT)
-        dev.wait_for_line(r"waiting up to 30 s for 3 running jobs; press Ctrl-C again to stop now", 10)
-        t0 = time.monotonic()
+        dev.wait_for_line(r"waiting up to 3600 s for 3 running jobs; press Ctrl-C again to stop now", 10)
         dev.proc.send_signal(signal.SIGINT)
-        dev.wait(20)
-        assert time.monotonic() - t0 < 15  # not the 30 s wait, nor the 120 s jobs
+        dev.wait(60)
+        assert "Stopping now: running jobs go back on the queue" in dev.output
         with sqlite3.connect(data / "testgen.db") as db:
             rows = db.execute("SELECT status, message FROM generation_jobs").fetchall()
         assert [r[0] for r in rows] == ["queued"] * 3 and all("Worker stopped" in r[1] for r in rows), rows
