@@ -198,7 +198,7 @@ def client_constants() -> ClientConstants:
         default_priority=StoryCreate.model_fields["priority"].default,
         test_types=list(TestType),
         export_formats=[
-            ExportChoice(value=f, label=export_label(f), needs_project_key=f is ExportFormat.xray_json)
+            ExportChoice(value=f, label=export_label(f), needs_project_key=f.needs_project_key)
             for f in (*MENU_ORDER, *(f for f in ExportFormat if f not in MENU_ORDER))
         ],
         error_hints={t: hint_key(t) for t in ErrorType},

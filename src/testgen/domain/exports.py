@@ -16,6 +16,11 @@ class ExportFormat(StrEnum):
     testrail_csv = "testrail-csv"
     xray_json = "xray-json"
 
+    @property
+    def needs_project_key(self) -> bool:
+        """The export names the Jira project its tests go to (`project_key`)."""
+        return self is ExportFormat.xray_json
+
 
 class XrayTestType(StrEnum):
     cucumber = "Cucumber"

@@ -156,12 +156,14 @@ def render(
     project: str | None = None,
 ) -> str:
     """Every format but Gherkin, for one story or (with `project`, its name) a project's stories."""
+    project_key = _project_key(options) if fmt.needs_project_key else None
     if fmt is ExportFormat.csv:
         return to_csv([case for _, cases in stories for case in cases])
     if fmt is ExportFormat.testrail_csv:
         return tool_exports.to_testrail_csv(stories)
     if fmt is ExportFormat.xray_json:
-        tests = tool_exports.to_xray_tests(stories, _project_key(options), options.xray_type)
+        assert project_key is not None
+        tests = tool_exports.to_xray_tests(stories, project_key, options.xray_type)
         return json.dumps(tests, ensure_ascii=False, indent=2) + "\n"
     if project is None:
         return to_json(*stories[0])
