@@ -1,4 +1,4 @@
-"""Per-client limits (issue 14, #12): requests per minute and jobs in flight shared through Redis by
+"""Per-client limits: requests per minute and jobs in flight shared through Redis by
 every API process, open event streams per client; 429 with Retry-After and the setting's name."""
 
 from __future__ import annotations

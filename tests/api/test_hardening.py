@@ -1,4 +1,6 @@
-"""Regression tests for the findings of the security review (issue 14), one or more per finding."""
+"""Hostile and careless clients: stream tokens, key revocation, token expiries, malformed stream ids,
+formula cells in CSV, keyless mode's host checks, security headers, strict numbers, short error bodies,
+a burst of stream opens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The page's part of issue 19 in Chromium: a project's instructions and usage chart, the review
+"""Review aids in Chromium: a project's instructions and usage chart, the review
 dialog's coverage grid and "repeats saved test …" flags (kept or skipped on save), stale tests and
 "update tests for the changes"."""
 
