@@ -13,5 +13,8 @@ from these) or the database (the rows store these types as JSON).
 - `job_results`: each job kind's result (`DraftResult`, `RegenerationResult`, `JiraImportResult`)
   and their parts (`Coverage`, `QualityReport`, `ReportedDuplicate`, `CallSummary`, ...).
 - `job_errors`: `ErrorType`, every error type a failed job carries, and `JobError`.
+- `job_snapshots`: `JobSnapshot`, a job's live state as JSON (stored in Redis, sent in events,
+  returned by the status API), and the JSON forms of the options, results and error above
+  (`JobOptionsJSON`, `JobResultJSON`, `JobErrorJSON`, ...).
 - `optional_keys`: `optional_key()`, a field the JSON carries only when it has a value.
 """

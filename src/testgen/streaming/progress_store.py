@@ -18,6 +18,7 @@ from redis.asyncio.client import Pipeline
 
 from testgen.core.redis_keys import cancel_key, events_key, state_key
 from testgen.data.job_states import TERMINAL
+from testgen.domain.job_snapshots import JobSnapshot
 from testgen.streaming.snapshots import encode
 
 # KEYS: snapshot, stream. ARGV: snapshot JSON, event name, TTL, stream length, force ("1": write even
@@ -77,13 +78,13 @@ class ProgressStore:
         self.max_events = max_events
         self._publish = redis.register_script(_PUBLISH)
 
-    async def publish(self, snapshot: dict[str, Any], event: str, *, force: bool = False) -> str | None:
+    async def publish(self, snapshot: JobSnapshot, event: str, *, force: bool = False) -> str | None:
         """Store the snapshot and append it to the job's stream. None when the job was already final."""
         result = await self.publish_in(self.redis, snapshot, event, force=force)
         return result.decode() if isinstance(result, bytes) else None
 
     async def publish_in(
-        self, client: Redis | Pipeline, snapshot: dict[str, Any], event: str, *, force: bool = False
+        self, client: Redis | Pipeline, snapshot: JobSnapshot, event: str, *, force: bool = False
     ) -> Any:
         """`publish` through `client`: its result on a connection; on a pipeline, queued (as EVAL:
         a registered script would make every pipeline ask SCRIPT EXISTS first, a round trip more)."""
@@ -94,7 +95,7 @@ class ProgressStore:
             return client.eval(_PUBLISH, len(keys), *keys, *args)  # type: ignore[arg-type]
         return await self._publish(keys=keys, args=args, client=client)
 
-    async def get(self, task_id: str) -> dict[str, Any] | None:
+    async def get(self, task_id: str) -> JobSnapshot | None:
         return decode_state(await self.redis.get(state_key(task_id)))
 
     def get_in(self, pipe: Pipeline, task_id: str) -> None:
@@ -108,7 +109,7 @@ class ProgressStore:
 
     async def replay(
         self, cursors: list[tuple[str, str | None]]
-    ) -> list[tuple[list[StoredEvent], dict[str, Any] | None]]:
+    ) -> list[tuple[list[StoredEvent], JobSnapshot | None]]:
         """For each (task id, cursor): the events after the cursor and the live snapshot, in one
         round trip whatever the number of jobs."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -119,7 +120,7 @@ class ProgressStore:
         return [
             (
                 [decode_entry(entry_id, fields) for entry_id, fields in replies[2 * i]],
-                json.loads(replies[2 * i + 1]) if replies[2 * i + 1] else None,
+                decode_state(replies[2 * i + 1]),
             )
             for i in range(len(cursors))
         ]
@@ -131,8 +132,10 @@ class ProgressStore:
         return bool(await self.redis.exists(cancel_key(task_id)))
 
 
-def decode_state(raw: bytes | None) -> dict[str, Any] | None:
-    return json.loads(raw) if raw else None
+def decode_state(raw: bytes | None) -> JobSnapshot | None:
+    """A stored snapshot (written by `publish`: trusted, not validated)."""
+    snapshot: JobSnapshot | None = json.loads(raw) if raw else None
+    return snapshot
 
 
 def decode_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> StoredEvent:

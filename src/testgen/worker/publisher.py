@@ -7,16 +7,16 @@ Each job awaits its publish before its next one, so a job's events keep their or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from testgen.core.redis_keys import FINISHING_KEY
+from testgen.domain.job_snapshots import JobSnapshot
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.coalescer import Coalescer
 
 
 @dataclass(frozen=True)
 class Publish:
-    snapshot: dict[str, Any]
+    snapshot: JobSnapshot
     event: str
     settled: bool  # a final state the database has: the job leaves FINISHING_KEY with it
 
@@ -26,7 +26,7 @@ class Publisher:
         self._store = store
         self._rounds: Coalescer[Publish, str | None] = Coalescer(self._publish_many)
 
-    async def publish(self, snapshot: dict[str, Any], event: str, *, settled: bool = False) -> str | None:
+    async def publish(self, snapshot: JobSnapshot, event: str, *, settled: bool = False) -> str | None:
         """`ProgressStore.publish`, coalesced with the publishes of other jobs. With `settled`, the
         job also leaves FINISHING_KEY (runner.py), in the same round trip."""
         return await self._rounds.submit(Publish(snapshot, event, settled))

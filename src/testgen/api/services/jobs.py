@@ -25,6 +25,7 @@ from testgen.data import repository, usage
 from testgen.data.job_states import CANCEL, TERMINAL, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.domain.job_options import GenerateJobOptions, JobOptions, LLMChoice
+from testgen.domain.job_snapshots import JobSnapshot
 from testgen.generation.llm.checks import check_provider_config, job_choice
 from testgen.streaming.progress_store import ProgressStore, decode_state
 from testgen.streaming.snapshots import job_snapshot
@@ -169,7 +170,7 @@ async def reused(queue: JobQueue, job: GenerationJob) -> Queued:
     return Queued(job, False, await queue.no_worker_warning() if job.status == JobStatus.queued else None)
 
 
-async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
+async def status(store: ProgressStore, job: GenerationJob) -> JobSnapshot:
     """Live state from Redis while the job runs; the database row once it is final or Redis forgot it.
     A queued job says so when no worker is running (and stops saying it once one is)."""
     if job.status in TERMINAL:
@@ -189,7 +190,7 @@ async def status(store: ProgressStore, job: GenerationJob) -> dict[str, Any]:
     return snapshot
 
 
-async def cancel(session: AsyncSession, queue: JobQueue, job: GenerationJob) -> dict[str, Any]:
+async def cancel(session: AsyncSession, queue: JobQueue, job: GenerationJob) -> JobSnapshot:
     if job.status in TERMINAL:
         raise ConflictError(messages.not_cancellable(job.id, job.status))
     won = await repository.change_job(

@@ -23,6 +23,7 @@ from testgen.data.drafts import draft_cases, draft_result
 from testgen.data.job_states import ACTIVE, DISCARD, SAVE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
 from testgen.domain.job_options import GenerateJobOptions, RegenerateJobOptions
+from testgen.domain.job_snapshots import JobSnapshot
 from testgen.domain.test_cases import Scenario, TestCaseDraft
 from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_duplicates
 from testgen.streaming.snapshots import job_snapshot
@@ -223,7 +224,7 @@ async def delete_test_case(session: AsyncSession, case: TestCase) -> None:
     await session.commit()
 
 
-async def list_drafts(session: AsyncSession, story: UserStory) -> list[dict[str, Any]]:
+async def list_drafts(session: AsyncSession, story: UserStory) -> list[JobSnapshot]:
     drafts = await repository.list_drafts(session, story.id)
     await session.commit()
     return [job_snapshot(job) for job in drafts]
