@@ -55,7 +55,7 @@ async def test_job_of_a_killed_worker_is_requeued_and_completes(
     http: AsyncClient, settings: Settings, tmp_path: Path, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Back on the queue within LEASE_TTL_S + REAP_INTERVAL_S of the kill: the lease lives LEASE_TTL_S
-    at most, and the first reap pass that finds it lapsed re-queues the job (passes come every
+    at most, and the first reap pass that finds it lapsed re-queues the job (a pass comes every
     REAP_INTERVAL_S)."""
     settings.sse_ping_interval_s = 1  # keeps the client's read timeout from firing while we wait
     await make_story(http, "US-001")
@@ -72,23 +72,30 @@ async def test_job_of_a_killed_worker_is_requeued_and_completes(
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    passes: list[tuple[bool, list[str]]] = []  # (the lease was there, the jobs re-queued) per reap pass
-    reap_once = reaper.reap_once
+    # Per reap pass (reap_once, then reap_claims): whether the lease was there, the jobs re-queued.
+    passes: list[tuple[bool, list[str]]] = []
+    reap_once, reap_claims = reaper.reap_once, reaper.reap_claims
 
-    async def recorded(*args: Any, **kwargs: Any) -> list[str]:
-        leased = bool(await redis.exists(lease))
+    async def first_of_a_pass(*args: Any, **kwargs: Any) -> list[str]:
+        passes.append((bool(await redis.exists(lease)), []))
         reaped = await reap_once(*args, **kwargs)
-        passes.append((leased, reaped))
+        passes[-1][1].extend(reaped)
         return reaped
 
-    monkeypatch.setattr(reaper, "reap_once", recorded)
+    async def claims_of_a_pass(*args: Any, **kwargs: Any) -> list[str]:
+        reaped = await reap_claims(*args, **kwargs)
+        passes[-1][1].extend(reaped)
+        return reaped
+
+    monkeypatch.setattr(reaper, "reap_once", first_of_a_pass)
+    monkeypatch.setattr(reaper, "reap_claims", claims_of_a_pass)
     settings.offline_llm_delay_s = 0
     async with run_worker(settings):
         rest = await read_events(http, job["events_url"], last_event_id=seen[-1].id)
     names = [e.event for e in rest]
     assert names[0] == "queued" and "Worker lost; re-queued" in rest[0].data["message"]
     assert names[-1] == "completed"
-    requeued_by = next(i for i, (_, reaped) in enumerate(passes) if job["task_id"] in reaped)
+    requeued_by = [job["task_id"] in reaped for _, reaped in passes].index(True)
     assert all(leased for leased, _ in passes[:requeued_by])  # no pass that found it lapsed missed it
     status = (await http.get(job["status_url"])).json()
     assert status["status"] == "completed" and len(status["result"]["test_cases"]) == 3
