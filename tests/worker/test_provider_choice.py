@@ -69,7 +69,6 @@ async def test_two_projects_on_two_providers_in_one_worker_at_once(
     http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI, gemini: FakeGemini
 ) -> None:
     gemini.reset()
-    gemini.latency_s = 0.0
     openai_settings.gemini_api_key = SecretStr(GEMINI_KEY)
     openai_settings.gemini_base_url = gemini.url
     openai_settings.gemini_timeout_s = 5

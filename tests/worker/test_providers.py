@@ -28,7 +28,7 @@ STORY = StoryText(
     description="As a user I want to log in with my email and password.",
     acceptance_criteria=["valid credentials log in", "a wrong password is rejected", "5 failures lock"],
 )
-BACKOFF_BASE_S = 0.01  # make_provider's
+BACKOFF_BASE_S = 0.01
 
 
 def batches(num_test_cases: int = 5, per_case: int = 3, max_scenarios: int = 15) -> list[BatchRequest]:
@@ -67,7 +67,7 @@ async def test_429_is_retried_after_the_delay_the_server_asks(
     provider: ModelServer, make_provider: MakeProvider, clock: FakeClock
 ) -> None:
     provider.fake.script("429")
-    result = await make_provider().generate_batch(batches()[0])
+    result = await make_provider(backoff_base_s=BACKOFF_BASE_S).generate_batch(batches()[0])
 
     assert provider.fake.calls == 2, "one call by us, one retry by us: the SDK's own retries are off"
     assert result.stats.calls == 2 and result.stats.retries == 1
