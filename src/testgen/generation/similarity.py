@@ -117,8 +117,8 @@ class Duplicate:
     def describe(self) -> str:
         if self.saved is not None:
             return f'repeats saved test #{self.saved.test_case_id} "{self.saved.test_case_title[:80]}"'
-        assert self.of_test_case is not None and self.of_scenario is not None
-        return f"repeats test case {self.of_test_case + 1}, scenario {self.of_scenario + 1} of this draft"
+        of = self._of()
+        return f"repeats test case {of.test_case + 1}, scenario {of.scenario + 1} of this draft"
 
     def reported(self) -> ReportedDuplicate:
         """As a result lists it."""
@@ -131,9 +131,13 @@ class Duplicate:
                 saved_test_case_id=self.saved.test_case_id,
                 saved_title=self.saved.scenario.title,
             )
-        assert self.of_test_case is not None and self.of_scenario is not None
-        of = ScenarioPosition(test_case=self.of_test_case, scenario=self.of_scenario)
+        of = self._of()
         return ReportedDuplicate(test_case=self.test_case, scenario=self.scenario, message=message, of=of)
+
+    def _of(self) -> ScenarioPosition:
+        """The earlier scenario of the draft it repeats."""
+        assert self.of_test_case is not None and self.of_scenario is not None
+        return ScenarioPosition(test_case=self.of_test_case, scenario=self.of_scenario)
 
 
 Payload = TypeVar("Payload")
