@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from typing import Any
 
 from httpx import AsyncClient
@@ -386,7 +387,9 @@ async def test_a_model_that_repeats_itself_costs_at_most_twice_the_base_calls(
     focus = [
         line for text in fake.user_texts() for line in text.splitlines() if line.startswith("Batch focus")
     ]
-    assert len(focus) == 20 and len(set(focus[:6])) == 6
+    # (in any order: a batch's re-ask may go before another batch's first ask)
+    asked = Counter(focus)
+    assert len(focus) == 20 and len(asked) >= 6 and all(n % 2 == 0 for n in asked.values()), asked
     assert all("designed with" in line for line in focus)
 
 
