@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -293,7 +292,7 @@ async def test_search_filter_and_paging_are_served_by_the_api(
     await expect(page.locator("#page-info")).to_have_text(f"1{DASH}4 of 4 stories")
 
 
-async def test_five_thousand_stories_page_fast_and_stay_responsive_with_fifty_jobs(
+async def test_five_thousand_stories_are_paged_and_fifty_jobs_stream_to_their_badges(
     page: Page, http: AsyncClient, engine: AsyncEngine, settings: Settings
 ) -> None:
     project = (await http.post("/projects", json={"name": "Big"})).json()
@@ -314,12 +313,7 @@ async def test_five_thousand_stories_page_fast_and_stay_responsive_with_fifty_jo
     async with engine.begin() as connection:
         await connection.execute(insert(UserStory), rows)
     requests = story_list_requests(page)
-    started = time.perf_counter()
-    await page.goto("/")
-    await expect(page.locator("tr[data-story]").first).to_be_visible()
-    first_rows_ms = (time.perf_counter() - started) * 1000
-    print(f"\n5,000 stories: first rows after {first_rows_ms:.0f} ms (navigation to visible rows)")
-    assert first_rows_ms < 5000, "seconds, not a fraction of one: the list is not paged"  # target: bench
+    await page.goto("/")  # how fast the first rows show is bench/bench_page.py's target
     await expect(page.locator("tr[data-story]")).to_have_count(50)
     await expect(page.locator("#page-info")).to_have_text(f"1{DASH}50 of 5,000 stories")
     assert query_of(requests[0])["limit"] == ["50"]
@@ -331,21 +325,14 @@ async def test_five_thousand_stories_page_fast_and_stay_responsive_with_fifty_jo
     await page.goto("/")
     await expect(page.locator("tr[data-story]")).to_have_count(50)
 
-    # 50 jobs stream their progress; the page stays responsive (no long main-thread task).
-    await page.evaluate(
-        """window.__long = []; new PerformanceObserver((list) => {
-             for (const e of list.getEntries()) window.__long.push(e.duration);
-           }).observe({ type: "longtask" });"""
-    )
+    # 50 jobs stream their progress to their badges (the page's main-thread budget meanwhile is
+    # bench/bench_page.py's target).
     settings.offline_llm_delay_s = 0.3
     for button in await page.locator("button.generate").all():
         await button.click()
     async with run_worker(settings):
         await expect(page.locator('.badge[data-state="completed"]')).to_have_count(50, timeout=60_000)
-    longest = max(await page.evaluate("window.__long"), default=0)
-    print(f"50 jobs streaming: longest main-thread task {longest:.0f} ms")
     await shot(page, "daily-5000-stories")
-    assert longest < 1000
 
 
 # --- 3. jobs from the badge -------------------------------------------------------------------------
