@@ -156,6 +156,7 @@ HOSTILE_IDS = [
     "18446744073709551616-0",
     "١٢٣-0",  # Arabic-Indic digits: int() takes them, Redis does not
     "9" * 4000 + "-0",
+    f"{2**64 - 1}-{2**64 - 1}",  # in range, but Redis cannot read after the last possible id
 ]
 
 

@@ -21,8 +21,18 @@ def test_single_job_cursor_is_a_stream_entry_id() -> None:
 
 def test_entry_id_parts_up_to_64_bits() -> None:
     top = str(2**64 - 1)
-    assert parse_cursor(f"{top}-{top}", [A]) == {A: f"{top}-{top}"}
-    assert parse_cursor(f"{A}={top}", [A]) == {A: top}
+    assert parse_cursor(f"{top}-{int(top) - 1}", [A]) == {A: f"{top}-{int(top) - 1}"}
+    assert parse_cursor(f"{top}-0", [A]) == {A: f"{top}-0"}
+    assert parse_cursor(f"0-{top}", [A]) == {A: f"0-{top}"}
+    assert parse_cursor(f"{A}={top}", [A]) == {A: top}  # `top-0`: Redis reads after it
+
+
+def test_the_last_possible_entry_id_is_ignored() -> None:
+    """Redis refuses to read after it ("invalid start ID for the interval")."""
+    top = str(2**64 - 1)
+    assert parse_cursor(f"{top}-{top}", [A]) == {}
+    assert parse_cursor(f"{A}={top}-{top}", [A]) == {}
+    assert parse_cursor(f"{A}=1-0;{A}={top}-{top}", [A]) == {A: "1-0"}
 
 
 BAD_IDS = ["x", "1-x", "-", "1-", "-1", "1-2-3", "١٢-3", " 12-3", "12-3 ", "1_000-1", "+1-1", "1.5-2"]
