@@ -184,6 +184,36 @@ async def test_generate_errors_exit_1_with_the_reason(
     assert err.startswith(f"testgen: error: cannot reach the testgen API at {closed} (ConnectError)")
 
 
+HOSTILE = "\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07\x1b[31mPay\x9b2J \u202eby card"
+
+
+def terminal_controls(text: str) -> set[str]:
+    """What a terminal would act on: C0 but line breaks, DEL, C1, and bidi controls."""
+    return {c for c in text if (c < " " and c != "\n") or "\x7f" <= c <= "\x9f" or "\u202a" <= c <= "\u202e"}
+
+
+async def test_stored_control_characters_reach_the_terminal_shown(
+    server: str, http: AsyncClient, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project_id = (await http.post("/projects", json={"name": "Shop"})).json()["id"]
+    story = {"id": "US-1", "project_id": project_id, "title": "Checkout", "acceptance_criteria": [HOSTILE]}
+    assert (await http.post("/user-stories", json=story)).status_code == 201
+    async with run_worker(settings):
+        code = await cli(
+            "generate", "US-1", "--test-cases", "1", "--scenarios", "1", "--follow", "--api", server
+        )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert terminal_controls(out + err) == set()
+    shown = "␛[2J␛]52;c;cm0gLXJmIH4=␇␛[31mPay\\x9b2J \\u202eby card"
+    assert [row[3] for row in table_rows(out)] == [f"TC01 Functional: {shown}"]
+
+    task_id = re.search(r"Queued task (\S+)", out).group(1)  # type: ignore[union-attr]
+    assert await cli("status", task_id, "--api", server) == 0
+    out, err = capsys.readouterr()
+    assert terminal_controls(out + err) == set() and f"TC01 Functional: {shown}" in out
+
+
 async def test_follow_exits_1_when_the_job_fails(
     server: str, http: AsyncClient, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:

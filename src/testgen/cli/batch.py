@@ -13,6 +13,7 @@ from httpx_sse import connect_sse
 from testgen.api.schemas.jobs import BulkQueued
 from testgen.cli.api_http import CliError, check, detail, read_job
 from testgen.cli.progress_bar import ProgressBar, status_label
+from testgen.cli.terminal_text import echo
 from testgen.core.i18n import UI_DEFAULT
 from testgen.data.job_states import TERMINAL, JobStatus
 from testgen.domain.job_results import DraftResult
@@ -36,23 +37,23 @@ def generate_project(api: httpx.Client, args: argparse.Namespace) -> int:
     jobs = queued.jobs
     if not jobs:
         which = " without saved test cases" if args.only_without_tests else ""
-        print(f"Project {args.project} has no stories{which} to queue.")
+        echo(f"Project {args.project} has no stories{which} to queue.")
         return 0
-    print(
+    echo(
         f"Queued {queued.created} tasks for project {args.project}"
         + (f" ({queued.reused} stories already had one queued or running)" if queued.reused else "")
     )
     if queued.warning:
-        print(f"Warning: {queued.warning}", file=sys.stderr)
+        echo(f"Warning: {queued.warning}", file=sys.stderr)
     if not args.follow:
         for job in jobs:
-            print(f"  {job.story_id}  {job.task_id}")
-        print("Follow one with: testgen status TASK_ID")
+            echo(f"  {job.story_id}  {job.task_id}")
+        echo("Follow one with: testgen status TASK_ID")
         return 0
     try:
         finals = follow_batch(api, queued, ProgressBar(sys.stderr, language=args.language))
     except KeyboardInterrupt:
-        print(f"\nStopped watching; the {len(jobs)} tasks keep running.", file=sys.stderr)
+        echo(f"\nStopped watching; the {len(jobs)} tasks keep running.", file=sys.stderr)
         return 130
     return report_batch(finals)
 
@@ -138,6 +139,6 @@ def report_batch(finals: dict[str, dict[str, Any]]) -> int:
     for job in jobs:
         if job.status != JobStatus.completed:
             reason = (job.error.message if job.error is not None else "") or job.message
-            print(f"{job.story_id}: {status_label(job.status)}  {reason}", file=sys.stderr)
-    print(f"{len(done)} of {len(finals)} drafts ready ({cases} test cases); review and save them in the page")
+            echo(f"{job.story_id}: {status_label(job.status)}  {reason}", file=sys.stderr)
+    echo(f"{len(done)} of {len(finals)} drafts ready ({cases} test cases); review and save them in the page")
     return 0 if len(done) == len(finals) else 1

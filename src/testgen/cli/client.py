@@ -25,6 +25,7 @@ from testgen.api.schemas.jobs import GenerationJobOut, JiraImportJobOut, QueuedJ
 from testgen.cli.api_http import CliError, api_client, check, detail, read_job
 from testgen.cli.batch import generate_project
 from testgen.cli.progress_bar import ProgressBar
+from testgen.cli.terminal_text import echo, printable
 from testgen.core.config import ClientSettings
 from testgen.core.i18n import UI_DEFAULT, label
 from testgen.data.job_states import TERMINAL, JobStatus
@@ -60,7 +61,7 @@ def run_client(args: argparse.Namespace) -> int:
                 raise CliError("give a FILE to read stories from, or --jira JQL --project ID", code=2)
             return cmd_import(api, args.file, args.project_id)
     except CliError as exc:
-        print(f"testgen: error: {exc.message}", file=sys.stderr)
+        echo(f"testgen: error: {exc.message}", file=sys.stderr)
         return exc.code
 
 
@@ -74,23 +75,21 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
     queued = QueuedJob.model_validate(check(response, f"cannot queue generation for {story}", ok=(200, 202)))
     task_id = queued.task_id
     if response.status_code == 202:
-        print(say("cli.queued", task=task_id, story=story, cases=args.test_cases, scenarios=args.scenarios))
+        echo(say("cli.queued", task=task_id, story=story, cases=args.test_cases, scenarios=args.scenarios))
     else:
-        print(say("cli.already", story=story, status=queued.status, task=task_id))
+        echo(say("cli.already", story=story, status=queued.status, task=task_id))
     warning = queued.warning
     if not args.follow:
         if warning:
-            print(f"Warning: {warning}", file=sys.stderr)
-        print(say("cli.follow_hint", task=task_id))
+            echo(f"Warning: {warning}", file=sys.stderr)
+        echo(say("cli.follow_hint", task=task_id))
         return 0
     try:
         final = follow(
             api, task_id, queued.events_url, ProgressBar(sys.stderr, language=args.language), warning
         )
     except KeyboardInterrupt:
-        print(
-            f"\nStopped watching; task {task_id} keeps running (testgen status {task_id}).", file=sys.stderr
-        )
+        echo(f"\nStopped watching; task {task_id} keeps running (testgen status {task_id}).", file=sys.stderr)
         return 130
     return report(read_job(final), say)
 
@@ -98,22 +97,22 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
 def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
     state = check(api.get(f"/generate-test-cases/status/{quote(task_id, safe='')}"), "cannot get the status")
     if as_json:
-        print(json.dumps(state, indent=2))
+        echo(json.dumps(state, indent=2))
         return 0
     job = read_job(state)
     owner = f"story {job.story_id}" if job.story_id else f"project {job.project_id}"
-    print(f"Task {job.task_id}  {owner}  {job.status}  {job.progress}%")
+    echo(f"Task {job.task_id}  {owner}  {job.status}  {job.progress}%")
     if job.message:
-        print(f"  {job.message}")
+        echo(f"  {job.message}")
     if job.status == JobStatus.completed and job.result is not None:
         if isinstance(job.result, JiraImportResult):
             print_import(job.result)
         else:
             print_result(job.result)
             if job.saved_at is not None:
-                print(f"Saved at {state['saved_at']}")
+                echo(f"Saved at {state['saved_at']}")
     if job.status == JobStatus.failed and job.error is not None:
-        print(f"Error ({job.error.type}): {job.error.message}")
+        echo(f"Error ({job.error.type}): {job.error.message}")
     return 0
 
 
@@ -181,12 +180,12 @@ def report(job: GenerationJobOut | RegenerationJobOut | JiraImportJobOut, say: S
     if job.status == JobStatus.completed:
         if not isinstance(job, JiraImportJobOut) and job.result is not None:
             print_result(job.result, say)
-        print(say("cli.review_hint", task=job.task_id))
+        echo(say("cli.review_hint", task=job.task_id))
         return 0
     if job.status == JobStatus.failed:
-        print(say("cli.failed", **failure(job)), file=sys.stderr)
+        echo(say("cli.failed", **failure(job)), file=sys.stderr)
         return 1
-    print(say("cli.cancelled", task=job.task_id), file=sys.stderr)
+    echo(say("cli.cancelled", task=job.task_id), file=sys.stderr)
     return 1
 
 
@@ -221,21 +220,24 @@ def print_result(result: DraftResult | RegenerationResult, say: Say | None = Non
         say("cli.col_title"),
         say("cli.col_scenarios"),
     ]
-    print(format_table(headers, rows, wrap_column=3))
+    echo(format_table(headers, rows, wrap_column=3))
     scenarios = result.stats.scenarios if isinstance(result, DraftResult) else "?"
     criteria = len(result.coverage.criteria)
     line = say("cli.summary", cases=len(cases), scenarios=scenarios)
     if criteria:
         line += say("cli.coverage", covered=result.coverage.covered, criteria=criteria)
     line += f" ({result.provider}: {result.model}, {result.stats.duration_s:.1f} s"
-    print(line + ")")
+    echo(line + ")")
     if result.language:
         mismatch = say("cli.language_mismatch") if result.language_mismatch else ""
-        print(say("cli.language", language=result.language) + mismatch)
+        echo(say("cli.language", language=result.language) + mismatch)
 
 
 def format_table(headers: list[str], rows: list[list[str]], wrap_column: int) -> str:
-    """A plain-text table; `wrap_column` is shortened (with ...) to fit the terminal."""
+    """A plain-text table of one-line cells (control characters shown, see terminal_text); `wrap_column`
+    is shortened (with ...) to fit the terminal."""
+    headers = [printable(h) for h in headers]
+    rows = [[printable(value) for value in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     room = shutil.get_terminal_size((120, 24)).columns - sum(widths) - 2 * (len(widths) - 1)
     limit = max(20, widths[wrap_column] + room) if room < 0 else widths[wrap_column]
@@ -366,15 +368,15 @@ def cmd_import(api: httpx.Client, path: Path, default_project: int | None) -> in
     for row, (outcome, why) in zip(rows, outcomes, strict=True):
         counts[outcome] += 1
         if outcome is Added.refused:
-            print(f"{path.name} {row.label} ({row.story.get('id', '?')}): {why}", file=sys.stderr)
+            echo(f"{path.name} {row.label} ({row.story.get('id', '?')}): {why}", file=sys.stderr)
     skipped = [
         row.story.get("id", "?")
         for row, (outcome, _) in zip(rows, outcomes, strict=True)
         if outcome is Added.skipped
     ]
     if skipped:
-        print(f"Already there (skipped): {', '.join(map(str, skipped))}")
-    print(
+        echo(f"Already there (skipped): {', '.join(map(str, skipped))}")
+    echo(
         f"Imported {path.name}: {counts[Added.created]} created, {counts[Added.skipped]} skipped "
         f"(already exist), {counts[Added.refused]} failed"
     )
@@ -391,16 +393,16 @@ def cmd_jira_import(
     queued = QueuedJob.model_validate(check(response, "cannot queue the Jira import", ok=(200, 202)))
     task_id = queued.task_id
     if response.status_code == 202:
-        print(f"Queued Jira import {task_id} into project {project}")
+        echo(f"Queued Jira import {task_id} into project {project}")
     else:
-        print(f"Project {project} already has a {queued.status} Jira import: {task_id}")
+        echo(f"Project {project} already has a {queued.status} Jira import: {task_id}")
     if not follow_it:
-        print(say("cli.follow_hint", task=task_id))
+        echo(say("cli.follow_hint", task=task_id))
         return 0
     try:
         final = read_job(follow(api, task_id, queued.events_url, ProgressBar(sys.stderr, language=language)))
     except KeyboardInterrupt:
-        print(
+        echo(
             f"\nStopped watching; import {task_id} keeps running (testgen status {task_id}).", file=sys.stderr
         )
         return 130
@@ -410,20 +412,20 @@ def cmd_jira_import(
         return 0
     if final.status == JobStatus.failed:
         error = failure(final)
-        print(f"Jira import failed ({error['type']}): {error['error']}", file=sys.stderr)
+        echo(f"Jira import failed ({error['type']}): {error['error']}", file=sys.stderr)
         return 1
-    print(f"Import {task_id} was cancelled; the pages read before stay imported.", file=sys.stderr)
+    echo(f"Import {task_id} was cancelled; the pages read before stay imported.", file=sys.stderr)
     return 1
 
 
 def print_import(result: JiraImportResult) -> None:
     for outcome, keys in (("created", result.created), ("updated", result.updated)):
         if keys:
-            print(f"{outcome.capitalize()}: {', '.join(keys)}")
+            echo(f"{outcome.capitalize()}: {', '.join(keys)}")
     for skipped in result.skipped:
-        print(f"Skipped {skipped.key}: {skipped.reason}")
+        echo(f"Skipped {skipped.key}: {skipped.reason}")
     counts = result.counts
-    print(
+    echo(
         f"Jira import: {counts.created} created, {counts.updated} updated, "
         f"{counts.unchanged} unchanged, {counts.skipped} skipped "
         f"({result.issues} issues in {result.pages} pages)"

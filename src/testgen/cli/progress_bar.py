@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from typing import Any, TextIO
 
+from testgen.cli.terminal_text import printable
 from testgen.core.i18n import UI_DEFAULT, label
 from testgen.data.job_states import JobStatus
 
@@ -40,6 +41,7 @@ class ProgressBar:
         self._write(text)
 
     def _write(self, line: str) -> None:
+        line = printable(line)  # one line whatever the server's message holds
         if self.tty:
             columns = shutil.get_terminal_size((80, 24)).columns
             self.stream.write("\r\x1b[2K" + line[: columns - 1])
