@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
 from gherkin.dialect import DIALECTS
+from gherkin.gherkin_line import GherkinLine
 from gherkin.parser import Parser
 from gherkin.pickles.compiler import Compiler
+from gherkin.token import Token
+from gherkin.token_scanner import TokenScanner
 
 from testgen.api.services.export import to_gherkin
 from testgen.api.services.tool_exports import to_tagged_gherkin
@@ -85,3 +89,45 @@ def test_spanish_feature_uses_the_spanish_keywords() -> None:
 )
 def test_a_language_tag_finds_its_dialect(tag: str, key: str) -> None:
     assert dialect_key(tag) == key
+
+
+# What cucumber-js's GherkinLine skips at the start of a line (`/^\s+/`): JavaScript's whitespace,
+# which takes U+FEFF too, where gherkin-official's Python line uses str.lstrip.
+JS_WHITESPACE = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+JS_WHITESPACE += "\u2028\u2029\u202f\u205f\u3000\ufeff"
+SKIPPED = sorted({c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()} | set(JS_WHITESPACE))
+
+
+class _JsLine(GherkinLine):
+    def __init__(self, line_text: str, line_number: int) -> None:
+        super().__init__(line_text, line_number)
+        self._trimmed_line_text = line_text.lstrip(JS_WHITESPACE)
+        self.indent = len(line_text) - len(self._trimmed_line_text)
+
+
+class _JsTokenScanner(TokenScanner):
+    """gherkin-official's scanner with lines trimmed as cucumber-js trims them."""
+
+    def read(self) -> Token:
+        self.line_number += 1
+        line = self.io.readline()
+        return Token(_JsLine(line, self.line_number) if line else line, {"line": self.line_number})
+
+
+@pytest.mark.parametrize("key", ["en", "es"])
+@pytest.mark.parametrize("scanner", [TokenScanner, _JsTokenScanner], ids=["python", "javascript"])
+def test_blocks_injected_after_skipped_characters_stay_description(
+    key: str, scanner: type[TokenScanner]
+) -> None:
+    words = gherkin_keywords(key)
+    injected = [f"{words.scenario}: injected", f"{words.rule}: injected", "@injected", "# injected"]
+    for char in SKIPPED:
+        description = "\n".join(f"{char}{line}" for line in ["Free text", *injected])
+        cases = [case(1, [0], ["logged in"])]
+        for text in (
+            to_gherkin(story(description), cases, key),
+            to_tagged_gherkin(story(description), cases, key),
+        ):
+            feature = Parser().parse(scanner(text))["feature"]
+            assert feature["description"].count("injected") == len(injected), f"U+{ord(char):04X}"
+            assert not feature["tags"][1:], f"U+{ord(char):04X}"
