@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import ASGITransport, AsyncClient, Limits, Response
 
 from testgen.api.app import create_app
 from testgen.core.config import Settings
@@ -99,6 +99,46 @@ async def test_event_streams_per_client(settings: Settings, redis: object) -> No
             while app.state.hub.open_by("addr:127.0.0.1"):
                 await asyncio.sleep(0.01)
         assert (await read_events(http, events, limit=1))[0].event == "queued"
+
+
+async def test_a_burst_of_stream_opens_gets_exactly_the_limit(settings: Settings, redis: object) -> None:
+    """Opens that arrive together are counted as they arrive, not once they have opened: of N at
+    once, L are served and N - L are refused; a place comes back when its stream ends or fails."""
+    limit, burst = 5, 60
+    settings.max_streams_per_key = limit
+    app = create_app(settings)
+    pool = Limits(max_connections=burst + 10, max_keepalive_connections=burst + 10)
+    async with serve(app) as url, AsyncClient(base_url=url, timeout=30, limits=pool) as http:
+        await make_story(http, "US-1")
+        task = (await queue(http, "US-1"))["task_id"]  # no worker: its streams stay open
+        urls = [f"/generate-test-cases/status/{task}/events", f"/generate-test-cases/events?task_id={task}"]
+        codes: list[int] = []
+        release = asyncio.Event()
+
+        async def open_one(i: int) -> None:
+            async with http.stream("GET", urls[i % 2]) as response:
+                codes.append(response.status_code)
+                if response.status_code == 200:
+                    await release.wait()  # held open until every answer is in
+                else:
+                    await response.aread()
+                    assert_limited(response, "MAX_STREAMS_PER_KEY")
+
+        opens = [asyncio.create_task(open_one(i)) for i in range(burst)]
+        async with asyncio.timeout(30):
+            while len(codes) < burst:
+                await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(*opens)
+        assert codes.count(200) == limit and codes.count(429) == burst - limit, codes
+        async with asyncio.timeout(10):  # the ended streams give their places back
+            while app.state.hub.open_by("addr:127.0.0.1"):
+                await asyncio.sleep(0.01)
+        for _ in range(limit + 1):  # a stream that fails to open gives its place back at once
+            assert (await http.get("/generate-test-cases/status/nope/events")).status_code == 404
+            assert (await http.get("/generate-test-cases/events?task_id=nope")).status_code == 404
+        assert app.state.hub.open_by("addr:127.0.0.1") == 0
+        assert (await read_events(http, urls[0], limit=1))[0].event == "queued"
 
 
 def test_defaults_are_generous_and_documented() -> None:

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
+from testgen.core.config import Settings
 from testgen.core.redis import create_blocking_reader, create_redis
 from testgen.core.redis_keys import events_key
 from testgen.streaming.event_hub import OVERFLOW, EventHub
@@ -51,7 +52,10 @@ async def test_slow_subscriber_is_cut_off_and_others_keep_receiving(redis: Redis
         await hub.stop()
 
 
-async def test_sse_connections_hold_no_redis_connections(http: AsyncClient, redis: Redis) -> None:
+async def test_sse_connections_hold_no_redis_connections(
+    http: AsyncClient, redis: Redis, settings: Settings
+) -> None:
+    settings.max_streams_per_key = 0  # 41 streams of one client
     await make_story(http, "US-001")
     job = await queue(http, "US-001")  # no worker: the job stays queued and streams stay open
 

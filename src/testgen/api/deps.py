@@ -22,7 +22,7 @@ from testgen.core.errors import InvalidRequestError, NotFoundError, ServiceUnava
 from testgen.core.redis_keys import batch_key
 from testgen.data import repository
 from testgen.data.models import GenerationJob, Project, TestCase, UserStory
-from testgen.streaming.event_hub import EventHub
+from testgen.streaming.event_hub import EventHub, StreamSlot
 from testgen.streaming.progress_store import ProgressStore
 
 Key = TypeVar("Key", str, int)
@@ -169,28 +169,36 @@ async def get_principal(request: Request) -> str:
 PrincipalDep = Annotated[str, Depends(get_principal)]
 
 
-async def stream_open_slot(request: Request) -> AsyncIterator[None]:
-    """Stream opens take turns (a few at a time) and check the client's stream limit first, so a
-    burst of them never queues ahead of other requests for the database or Redis connections."""
+async def stream_open_slot(request: Request) -> AsyncIterator[StreamSlot]:
+    """The client's place among its open streams (MAX_STREAMS_PER_KEY), taken at once or 429; then
+    stream opens take turns (a few at a time), so a burst of them never queues ahead of other
+    requests for the database or Redis connections. The stream holds the place until it ends; a
+    stream that does not open gives it back here."""
     approve_stream_token(request.scope)
     state = request.app.state
     limit = state.settings.max_streams_per_key
-    if limit and state.hub.open_by(principal_of(request.scope)) >= limit:
+    slot = state.hub.take_slot(principal_of(request.scope), limit)
+    if slot is None:
         raise stream_limit_error(limit)
     try:
-        async with asyncio.timeout(STREAM_OPEN_TIMEOUT_S):
-            await state.stream_opens.acquire()
-    except TimeoutError:
-        raise ServiceUnavailableError(
-            "Too many event streams are opening at once; retry in a few seconds"
-        ) from None
-    try:
-        yield
+        try:
+            async with asyncio.timeout(STREAM_OPEN_TIMEOUT_S):
+                await state.stream_opens.acquire()
+        except TimeoutError:
+            raise ServiceUnavailableError(
+                "Too many event streams are opening at once; retry in a few seconds"
+            ) from None
+        try:
+            yield slot
+        finally:
+            state.stream_opens.release()
     finally:
-        state.stream_opens.release()
+        if not slot.held:
+            slot.release()
 
 
-StreamOpenDep = Annotated[None, Depends(stream_open_slot, scope="function")]
+# One per request: a route and its dependencies that name it share the one place.
+StreamOpenDep = Annotated[StreamSlot, Depends(stream_open_slot, scope="function")]
 
 
 async def job_slot(request: Request) -> AsyncIterator[JobSlot]:

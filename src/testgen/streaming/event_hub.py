@@ -32,10 +32,33 @@ PING = "ping"  # not an end: time for a keep-alive comment
 STOP_WAIT_S = 2.0
 
 
-class Subscription:
-    def __init__(self, keys: list[str], maxsize: int, owner: str | None = None) -> None:
-        self.keys = keys
+class StreamSlot:
+    """One of an owner's open streams on this process (`EventHub.take_slot`): taken before the stream
+    opens, in the same step as the limit check, then held by the stream's subscription; given back
+    once, when the subscription ends or, if the stream never opened, by whoever took it."""
+
+    def __init__(self, counts: dict[str, int], owner: str) -> None:
+        self._counts = counts
         self.owner = owner
+        self.held = False  # by a subscription, which gives it back when released
+        self.released = False
+
+    def release(self) -> None:
+        """Give the place back; safe to call more than once."""
+        if self.released:
+            return
+        self.released = True
+        left = self._counts.get(self.owner, 0) - 1
+        if left > 0:
+            self._counts[self.owner] = left
+        else:
+            self._counts.pop(self.owner, None)
+
+
+class Subscription:
+    def __init__(self, keys: list[str], maxsize: int, slot: StreamSlot | None = None) -> None:
+        self.keys = keys
+        self.slot = slot
         self.queue: asyncio.Queue[tuple[str, StoredEvent] | str] = asyncio.Queue(maxsize)
         self.ended = False
         self.released = False
@@ -80,8 +103,18 @@ class EventHub:
         self._by_owner: dict[str, int] = {}
 
     def open_by(self, owner: str) -> int:
-        """How many subscriptions `owner` holds (its open event streams on this process)."""
+        """How many streams `owner` holds or is opening on this process."""
         return self._by_owner.get(owner, 0)
+
+    def take_slot(self, owner: str, limit: int) -> StreamSlot | None:
+        """A place among `owner`'s streams, or None when it holds `limit` (0: no limit). The check
+        and the count are one step (no await between them): a burst of opens cannot all pass the
+        check before any of them is counted."""
+        count = self._by_owner.get(owner, 0)
+        if limit and count >= limit:
+            return None
+        self._by_owner[owner] = count + 1
+        return StreamSlot(self._by_owner, owner)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
@@ -111,11 +144,12 @@ class EventHub:
                 await self.redis.delete(self._control)
         await self.reader.aclose()
 
-    async def subscribe(self, keys: list[str], owner: str | None = None) -> Subscription:
-        """Register first, then fix cursors: any entry written from now on reaches the queue."""
-        sub = Subscription(keys, self.queue_size, owner)
-        if owner is not None:
-            self._by_owner[owner] = self._by_owner.get(owner, 0) + 1
+    async def subscribe(self, keys: list[str], slot: StreamSlot | None = None) -> Subscription:
+        """Register first, then fix cursors: any entry written from now on reaches the queue. The
+        subscription holds `slot` from now on and gives it back when it is released."""
+        sub = Subscription(keys, self.queue_size, slot)
+        if slot is not None:
+            slot.held = True
         new = [k for k in keys if k not in self._subs]
         # Keys another subscriber is still fixing a cursor for: wait, or entries written meanwhile
         # would be neither in our replay nor read live.
@@ -162,12 +196,8 @@ class EventHub:
             return
         sub.released = True
         self.connections -= 1
-        if sub.owner is not None:
-            left = self._by_owner.get(sub.owner, 0) - 1
-            if left > 0:
-                self._by_owner[sub.owner] = left
-            else:
-                self._by_owner.pop(sub.owner, None)
+        if sub.slot is not None:
+            sub.slot.release()
         for key in sub.keys:
             subs = self._subs.get(key)
             if subs is None:

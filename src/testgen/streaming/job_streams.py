@@ -20,7 +20,7 @@ from testgen.core.redis_keys import events_key
 from testgen.data.job_states import TERMINAL
 from testgen.data.models import GenerationJob
 from testgen.streaming.cursors import merge_cursors, parse_cursor
-from testgen.streaming.event_hub import CLOSED, GONE, PING, EventHub, Subscription
+from testgen.streaming.event_hub import CLOSED, GONE, PING, EventHub, StreamSlot, Subscription
 from testgen.streaming.progress_store import ProgressStore, StoredEvent, stream_id_tuple
 from testgen.streaming.snapshots import encode, job_snapshot
 
@@ -99,12 +99,13 @@ async def open_stream(
     *,
     multiplexed: bool,
     ping_interval_s: float = PING_INTERVAL_S,
-    owner: str | None = None,
+    slot: StreamSlot | None = None,
 ) -> JobStream | None:
-    """Subscribe, then replay what the client has not seen. None: the client has seen every job end."""
+    """Subscribe, then replay what the client has not seen. None: the client has seen every job end.
+    `slot` (the client's place among its streams) is held by the stream and given back when it ends."""
     task_ids = [j.id for j in jobs]
     cursors = merge_cursors(*(parse_cursor(c, task_ids) for c in last_event_ids))
-    sub = await hub.subscribe([events_key(j.id) for j in jobs], owner)
+    sub = await hub.subscribe([events_key(j.id) for j in jobs], slot)
     stream = JobStream(
         jobs=jobs,
         multiplexed=multiplexed,

@@ -12,7 +12,6 @@ from testgen.api.deps import (
     JobQueueDep,
     JobReadDep,
     JobSlotDep,
-    PrincipalDep,
     SessionDep,
     SettingsDep,
     StoreDep,
@@ -23,6 +22,7 @@ from testgen.api.deps import (
 from testgen.api.schemas.jobs import BulkQueued, BulkQueueRequest, GenerateOptions, JobStatusOut, QueuedJob
 from testgen.api.services import bulk_enqueue, jobs
 from testgen.data.models import GenerationJob
+from testgen.streaming.event_hub import StreamSlot
 from testgen.streaming.job_streams import open_stream
 from testgen.streaming.sse_response import EventStreamResponse
 
@@ -89,7 +89,7 @@ async def _open(
     cursors: list[str | None],
     *,
     multiplexed: bool,
-    owner: str,
+    slot: StreamSlot,
 ) -> Response:
     stream = await open_stream(
         hub,
@@ -98,7 +98,7 @@ async def _open(
         cursors,
         multiplexed=multiplexed,
         ping_interval_s=settings.sse_ping_interval_s,
-        owner=owner,
+        slot=slot,
     )
     if stream is None:  # 204 tells EventSource to stop reconnecting: every job has ended
         return Response(status_code=204)
@@ -113,9 +113,8 @@ async def _open(
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "The job ended already"}},
 )
 async def job_events(
-    _slot: StreamOpenDep,
+    slot: StreamOpenDep,
     job: JobReadDep,
-    principal: PrincipalDep,
     hub: HubDep,
     store: StoreDep,
     settings: SettingsDep,
@@ -123,7 +122,7 @@ async def job_events(
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=8192)] = None,
 ) -> Response:
     cursors = [cursor, last_event_id]  # both read: a position in the header is the later one
-    return await _open(hub, store, settings, [job], cursors, multiplexed=False, owner=principal)
+    return await _open(hub, store, settings, [job], cursors, multiplexed=False, slot=slot)
 
 
 @router.get(
@@ -134,8 +133,8 @@ async def job_events(
     responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
 )
 async def multiplexed_events(
+    slot: StreamOpenDep,
     followed: Annotated[list[GenerationJob], Depends(jobs_for_stream)],
-    principal: PrincipalDep,
     hub: HubDep,
     store: StoreDep,
     settings: SettingsDep,
@@ -143,7 +142,7 @@ async def multiplexed_events(
     cursor: Annotated[str | None, Query(alias="last_event_id", max_length=65536)] = None,
 ) -> Response:
     cursors = [cursor, last_event_id]
-    return await _open(hub, store, settings, followed, cursors, multiplexed=True, owner=principal)
+    return await _open(hub, store, settings, followed, cursors, multiplexed=True, slot=slot)
 
 
 @router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut)
