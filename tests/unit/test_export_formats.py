@@ -23,6 +23,7 @@ from testgen.api.services.export import (
     to_csv,
     to_gherkin,
     to_json,
+    unique_file_names,
 )
 from testgen.core.database import create_sessionmaker
 from testgen.core.errors import InvalidRequestError
@@ -330,3 +331,47 @@ async def test_export_project_reads_its_stories_and_names_the_files(engine: Asyn
         assert (
             await export_project(session, project, ExportFormat.csv)
         ).filename == "Tienda_1-test-cases.csv"
+
+
+def test_file_names_are_unique_whatever_their_case() -> None:
+    stems = ["US-1", "us-1", "Us-1", "us-1-2", "US_1", "US_1"]
+    assert unique_file_names(stems, "feature") == [
+        "US-1.feature",
+        "us-1-2.feature",
+        "Us-1-3.feature",
+        "us-1-2-2.feature",  # "us-1-2" was taken by the second story
+        "US_1.feature",
+        "US_1-2.feature",
+    ]
+
+
+async def test_a_project_zip_holds_one_file_per_story_whatever_the_case_of_its_id(
+    engine: AsyncEngine,
+) -> None:
+    sessions = create_sessionmaker(engine)
+    async with sessions() as session:
+        project = models.Project(name="Shop")
+        session.add(project)
+        await session.flush()
+        ids = [
+            "SHOP-1",
+            "shop-1",
+            "Shop-1",
+            "US/2",
+            "US_2",
+        ]  # "US/2" (stored before ids were checked) is US_2
+        session.add_all(models.UserStory(id=i, project_id=project.id, title=f"Story {i}") for i in ids)
+        await session.flush()
+        for story_id in ids:
+            session.add(
+                models.TestCase(
+                    story_id=story_id, title=f"for {story_id}", scenarios=SCENARIOS, covered_criteria=[]
+                )
+            )
+        await session.commit()
+        zipped = await export_project(session, project, ExportFormat.gherkin)
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+        names = archive.namelist()
+        assert len({name.casefold() for name in names}) == len(names) == len(ids)
+        story_of = {name: archive.read(name).decode().split("@story-")[1].split("\n")[0] for name in names}
+    assert sorted(story_of.values()) == sorted(ids)

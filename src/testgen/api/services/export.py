@@ -174,6 +174,21 @@ def render(
     return json.dumps({"project": project, "stories": document}, ensure_ascii=False, indent=2) + "\n"
 
 
+def unique_file_names(stems: Sequence[str], extension: str) -> list[str]:
+    """`stem.extension` for each stem, unique when case is ignored (as on Windows and macOS, where
+    `US-1` and `us-1` would overwrite each other on unzipping): a taken name gets `-2`, `-3`, ..."""
+    taken: set[str] = set()
+    names = []
+    for stem in stems:
+        name, number = f"{stem}.{extension}", 1
+        while name.casefold() in taken:
+            number += 1
+            name = f"{stem}-{number}.{extension}"
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
 async def export_story(
     session: AsyncSession, story: UserStory, fmt: ExportFormat, options: ExportOptions | None = None
 ) -> Export:
@@ -212,12 +227,10 @@ async def export_project(
     stem = _UNSAFE_FILENAME.sub("_", name) + "-test-cases"
     if fmt in (ExportFormat.gherkin, ExportFormat.gherkin_tagged):
         buffer = io.BytesIO()
+        names = unique_file_names([_UNSAFE_FILENAME.sub("_", story.id) for story, _ in stories], "feature")
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for story, cases in stories:
-                archive.writestr(
-                    f"{_UNSAFE_FILENAME.sub('_', story.id)}.feature",
-                    _feature(story, cases, fmt, languages[story.id]),
-                )
+            for name, (story, cases) in zip(names, stories, strict=True):
+                archive.writestr(name, _feature(story, cases, fmt, languages[story.id]))
         return Export(buffer.getvalue(), "application/zip", f"{stem}-features.zip")
     media_type, extension = _MEDIA[fmt]
     return Export(render(stories, fmt, options, project=name), media_type, f"{stem}.{extension}")
