@@ -86,6 +86,22 @@ async def test_event_streams_take_a_short_lived_token(keyed: Settings, http: Asy
     assert f'"task_id":"{task}"' in received and "event: queued" in received
 
 
+async def test_a_trailing_slash_never_redirects_to_the_host_header(
+    settings: Settings, make_client: ClientFactory
+) -> None:
+    settings.api_keys = SecretStr("alpha-key")
+    headers = {"Host": "evil.example", "Authorization": "Bearer alpha-key"}
+    async with make_client(settings) as client:
+        for url in ("/projects/", "/user-stories/?q=x", "/docs/", "/generate-test-cases/status/x/"):
+            r = await client.get(url, headers=headers)
+            assert r.status_code == 404, url
+            assert "location" not in r.headers
+        assert (await client.get("/projects", headers=headers)).status_code == 200
+        assert (await client.get("/", headers=headers)).headers["content-type"].startswith("text/html")
+    documented = create_app(settings).openapi()["paths"]
+    assert documented and not [path for path in documented if path.endswith("/")]  # found as written
+
+
 async def test_cors_is_off_by_default_and_configurable(
     settings: Settings, make_client: ClientFactory
 ) -> None:

@@ -88,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         openapi_tags=[{"name": tag} for tag in DOCS_SECTIONS],
+        # No route ends in "/" (but the page's own "/"): `/projects/` is a 404, not a redirect built
+        # from the request's Host header, which in keyed mode may name any site.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.job_link_paths = JobLinkPaths()
