@@ -292,8 +292,15 @@ async def test_stream_tokens_never_reach_the_access_log(
         async with asyncio.timeout(10):
             while "task_id=nope" not in caplog.text:
                 await asyncio.sleep(0.01)
+        for name in ("access%5Ftoken", "access%5ftoken", "%61ccess_token", "access%255Ftoken"):
+            r = await http.get(f"/generate-test-cases/events?task_id=other&{name}={token['token']}")
+            assert r.status_code == 401, name  # only `access_token` spelt so carries a token
+        async with asyncio.timeout(10):
+            while "task_id=other&access%255Ftoken" not in caplog.text:
+                await asyncio.sleep(0.01)
     assert token["token"] not in caplog.text
     assert "access_token=[redacted]&x=1" in caplog.text
+    assert "access%5Ftoken=[redacted]" in caplog.text
 
 
 # --- 8. DATA_DIR moves the default database ------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 import sys
 from contextvars import ContextVar
 from typing import IO, Any
+from urllib.parse import unquote_plus
 
 from opentelemetry import trace
 
@@ -36,12 +37,22 @@ class _ContextFilter(logging.Filter):
 
 
 SECRET_QUERY_PARAMS = ("access_token", "token", "api_key", "apikey", "key", "password", "secret")
-_SECRET_IN_QUERY = re.compile(r"([?&](?:" + "|".join(SECRET_QUERY_PARAMS) + r")=)[^&#\s]*", re.IGNORECASE)
+_QUERY_PARAM = re.compile(r"([?&][^=&#\s]*=)[^&#\s]*")
+# A secret's plain name anywhere, even inside another parameter's value (`?next=/x?token=abc`).
+_SECRET_NAMED = re.compile(r"([?&](?:" + "|".join(SECRET_QUERY_PARAMS) + r")=)[^&#\s]*", re.IGNORECASE)
+
+
+def _is_secret_param(name: str) -> bool:
+    """`name` is one of SECRET_QUERY_PARAMS however it is spelt: any case, percent-encoded (at any depth)."""
+    while (decoded := unquote_plus(name)) != name:
+        name = decoded
+    return name.lower() in SECRET_QUERY_PARAMS
 
 
 def redact_query_secrets(text: str) -> str:
-    """`/x?access_token=abc&y=1` -> `/x?access_token=[redacted]&y=1`."""
-    return _SECRET_IN_QUERY.sub(r"\1[redacted]", text)
+    """`/x?access_token=abc&y=1` -> `/x?access_token=[redacted]&y=1`; `access%5Ftoken=abc` too."""
+    text = _QUERY_PARAM.sub(lambda m: m[1] + "[redacted]" if _is_secret_param(m[1][1:-1]) else m[0], text)
+    return _SECRET_NAMED.sub(r"\1[redacted]", text)
 
 
 class RedactQuerySecrets(logging.Filter):
