@@ -72,12 +72,25 @@ def answers(url: str) -> bool:
         return False
 
 
-class Process:
-    """A testgen command whose merged output is read line by line in the background."""
+TESTGEN = [sys.executable, "-m", "testgen"]
+ARQ = [str(Path(sys.executable).parent / "arq")]  # stock arq's command line, as the venv installs it
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, *, own_group: bool = False) -> None:
+
+class Process:
+    """A testgen command (or `program` with `args`) whose merged output is read line by line in the
+    background."""
+
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        cwd: Path,
+        *,
+        own_group: bool = False,
+        program: list[str] = TESTGEN,
+    ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "testgen", *args],
+            [*program, *args],
             env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,

@@ -1,4 +1,5 @@
-"""The Redis client (an arq pool) that the API and workers share a configuration for."""
+"""The Redis clients: the one (an arq pool) that the API and our worker code share a configuration
+for, and arq's own, which its worker builds from `arq_settings`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from testgen.core.arq_adapter import JsonArqRedis
 from testgen.core.config import SentinelAddress
@@ -93,8 +94,24 @@ def create_blocking_reader(url: str, *, sentinel: SentinelAddress | None = None)
     return client
 
 
+def outage_retry() -> Retry:
+    """Retry a command for about 35 s while Redis is away (waits of 0.2, 0.4, 0.8, 1.6, then 2 s)."""
+    return Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=20)
+
+
+# A refused or timed-out connect is an OSError (redis-py's pool connects outside the command's retry
+# and retries only these); BusyLoadingError is a restarted Redis still reading its files.
+OUTAGE_ERRORS = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
+
+
 def arq_settings(url: str, *, sentinel: SentinelAddress | None = None) -> RedisSettings:
-    """arq's connection settings for a worker: reconnecting, and through Sentinel when configured."""
+    """arq's connection settings for a worker, through Sentinel when configured.
+
+    arq's worker ends on the first Redis error its loop sees, so its pool waits for Redis instead:
+    each command retries (`outage_retry`) across a restart. Our job code has its own client
+    (`create_redis`), which fails fast: it skips what it cannot publish and retries what matters.
+    arq builds a Sentinel pool without these options.
+    """
     if sentinel is not None:
         password, database = _password_and_database(url)
         settings = RedisSettings(
@@ -106,6 +123,6 @@ def arq_settings(url: str, *, sentinel: SentinelAddress | None = None) -> RedisS
         )
     else:
         settings = RedisSettings.from_dsn(url)
-    settings.retry = reconnect_retry()
-    settings.retry_on_error = [ConnectionError, TimeoutError]
+    settings.retry = outage_retry()
+    settings.retry_on_error = list(OUTAGE_ERRORS)
     return settings

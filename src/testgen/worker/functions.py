@@ -16,17 +16,17 @@ from testgen.worker.regenerate import run_regeneration
 
 async def generate_test_cases(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
     with job_span(GENERATE_JOB, task_id, trace):
-        async with lease(ctx["redis"], task_id):
+        async with lease(ctx["jobs_redis"], task_id):
             return await run_generation(ctx["resources"], task_id)
 
 
 async def regenerate_test_case(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
     with job_span(REGENERATE_JOB, task_id, trace):
-        async with lease(ctx["redis"], task_id):
+        async with lease(ctx["jobs_redis"], task_id):
             return await run_regeneration(ctx["resources"], task_id)
 
 
 async def import_jira_stories(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
     with job_span(IMPORT_JIRA_JOB, task_id, trace):
-        async with lease(ctx["redis"], task_id):
+        async with lease(ctx["jobs_redis"], task_id):
             return await run_jira_import(ctx["resources"], task_id)

@@ -1,5 +1,9 @@
 """A worker process's start-up and shutdown: the resources its jobs share, and its background tasks
-(lost-job recovery and the heartbeat)."""
+(lost-job recovery and the heartbeat).
+
+They use a Redis client of their own, not arq's pool (`ctx["redis"]`): arq's pool waits out a Redis
+outage (core/redis.py `arq_settings`), ours fails fast, so that a job skips the progress it cannot
+publish and the heartbeat file is touched while Redis is away."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.logs import configure_logging
 from testgen.core.presence import beat_forever
+from testgen.core.redis import create_redis
 from testgen.generation.llm.factory import ProviderSet, check_provider_config
 from testgen.jira.client import JiraClient, configuration_problem
 from testgen.streaming.progress_store import ProgressStore
@@ -36,12 +41,19 @@ async def startup(ctx: dict[str, Any]) -> None:
     tracing.start_tracing(settings, "testgen-worker")
     engine = create_engine(settings.database_url)
     ctx["engine"] = engine
+    # As many connections as jobs may run: as many as arq's own pool would open for them.
+    redis = create_redis(
+        settings.effective_redis_url,
+        max_connections=settings.worker_max_jobs,
+        sentinel=settings.redis_sentinel,
+    )
+    ctx["jobs_redis"] = redis
     jira_problem = configuration_problem(settings)
     ctx["resources"] = WorkerResources(
         settings=settings,
         sessionmaker=create_sessionmaker(engine),
-        store=ProgressStore(ctx["redis"], settings.keep_result_s),
-        providers=ProviderSet.build(settings, ctx["redis"]),
+        store=ProgressStore(redis, settings.keep_result_s),
+        providers=ProviderSet.build(settings, redis),
         rows=JobRows(engine),
         jira=JiraClient(settings) if jira_problem is None else None,
         jira_problem=jira_problem,
@@ -50,7 +62,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     resources: WorkerResources = ctx["resources"]
     ctx["heartbeat"] = asyncio.create_task(
         beat_forever(
-            ctx["redis"],
+            redis,
             uuid.uuid4().hex,
             settings.worker_heartbeat_file,
             running=lambda: resources.running,
@@ -84,6 +96,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await resources.providers.aclose()
         if resources.jira is not None:
             await resources.jira.aclose()
+    if "jobs_redis" in ctx:
+        await ctx["jobs_redis"].aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
     if ctx.get("metrics_server") is not None:
