@@ -48,6 +48,7 @@ BEHAVIOURS = frozenset(
         "forbidden",
         "bad_request",
         "repeat",  # a model that repeats itself: the same scenario text in every answer
+        "unknown_model",  # a model not in `models` (never scripted: the fake answers it by itself)
     }
 )
 PATH_RE = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
@@ -127,6 +128,7 @@ class FakeGemini:
         hang_s: float = 30.0,
         valid_keys: set[str] | None = None,
         echo_key: bool = True,
+        models: set[str] | None = None,
     ) -> None:
         self.latency_s = latency_s
         self.latency_per_scenario_s = latency_per_scenario_s
@@ -134,6 +136,7 @@ class FakeGemini:
         self.hang_s = hang_s
         self.valid_keys = valid_keys
         self.echo_key = echo_key
+        self.models = models  # the models it has, as the Gemini API 404s any other; None: every name
         self._lock = threading.Lock()
         self._state = _State()
         self._server: uvicorn.Server | None = None
@@ -276,7 +279,8 @@ class FakeGemini:
             error = _error(400, "INVALID_ARGUMENT", self._echo("Invalid JSON payload received.", key))
             await _send_json(send, 400, error, echo)
             return
-        state, record = self._begin(scope["path"], key, body)
+        unknown = self.models is not None and match["model"] not in self.models
+        state, record = self._begin(scope["path"], key, body, "unknown_model" if unknown else None)
         try:
             status, payload = await self._answer(record, receive)
             if status:
@@ -286,10 +290,14 @@ class FakeGemini:
                 record.finished = time.monotonic()
                 state.in_flight -= 1
 
-    def _begin(self, path: str, key: str | None, body: dict[str, Any]) -> tuple[_State, RecordedCall]:
+    def _begin(
+        self, path: str, key: str | None, body: dict[str, Any], behaviour: str | None = None
+    ) -> tuple[_State, RecordedCall]:
+        """Record a call; its behaviour is the given one, else the script's next, else "ok"."""
         with self._lock:
             state = self._state
-            behaviour = state.script.popleft() if state.script else "ok"
+            if behaviour is None:
+                behaviour = state.script.popleft() if state.script else "ok"
             if self.valid_keys is not None and key not in self.valid_keys:
                 behaviour = "bad_key"
             record = RecordedCall(
@@ -306,8 +314,8 @@ class FakeGemini:
         if behaviour == "hang":
             await self._wait(receive, self.hang_s, record)
             return 0, b""
-        if behaviour in ("429", "500", "503", "bad_key", "forbidden", "bad_request"):
-            status, error = self._error_for(behaviour)
+        if behaviour in ("429", "500", "503", "bad_key", "forbidden", "bad_request", "unknown_model"):
+            status, error = self._error_for(behaviour, record.path)
             error["error"]["message"] = self._echo(error["error"]["message"], record.api_key)
             return status, json.dumps(error).encode()
         spec = _parse_spec(record.user_text)
@@ -338,7 +346,14 @@ class FakeGemini:
         }
         return 200, json.dumps(body).encode()
 
-    def _error_for(self, behaviour: str) -> tuple[int, dict[str, Any]]:
+    def _error_for(self, behaviour: str, path: str) -> tuple[int, dict[str, Any]]:
+        if behaviour == "unknown_model" and (match := PATH_RE.match(path)):
+            message = (
+                f"models/{match['model']} is not found for API version {match['version']}, or is not "
+                "supported for generateContent. Call ListModels to see the list of available models and "
+                "their supported methods."
+            )
+            return 404, _error(404, "NOT_FOUND", message)
         if behaviour == "429":
             error = _error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota.")
             error["error"]["details"] = [

@@ -73,6 +73,38 @@ async def test_other_client_errors_are_not_retried(fake: FakeGemini, make_provid
 
 
 @pytest.mark.parametrize(
+    "model",
+    ["gemini..flash", "gemini?alt=sse", "a&b", "gemini#x", "%2e%2e", "x/../y", "with space", "a\x00b"],
+)
+async def test_an_unusable_model_name_fails_before_any_call(
+    fake: FakeGemini, make_provider: MakeProvider, model: str
+) -> None:
+    for chosen in (
+        make_provider().generate_batch(batches()[0], model),
+        make_provider(gemini_model=model).generate_batch(batches()[0]),
+    ):
+        with pytest.raises(LLMError) as info:  # the project's llm_model, then GEMINI_MODEL
+            await chosen
+        assert info.value.type == "model_not_found"  # not "internal" (the SDK's ValueError)
+        assert repr(model) in info.value.message and "llm_model" in info.value.message
+    assert fake.calls == 0
+
+
+async def test_a_model_gemini_does_not_have_is_model_not_found(
+    fake: FakeGemini, make_provider: MakeProvider
+) -> None:
+    fake.models = {"gemini-2.5-flash"}
+    await make_provider().generate_batch(batches()[0], "models/gemini-2.5-flash")  # the API's own spelling
+    with pytest.raises(LLMError) as info:
+        await make_provider().generate_batch(batches()[0], "gemini-17")
+    assert info.value.type == "model_not_found"
+    message = info.value.message
+    assert "'gemini-17'" in message and "v1beta" in message and fake.url in message
+    assert "models/gemini-17 is not found" in message and "GEMINI_MODEL" in message
+    assert fake.calls == 2  # not retried
+
+
+@pytest.mark.parametrize(
     ("behaviour", "feedback"),
     [
         ("wrong_shape", "model output has the wrong shape: test_cases.0.scenarios: Field required"),

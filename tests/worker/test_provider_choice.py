@@ -65,6 +65,32 @@ async def test_unknown_model_fails_the_job_naming_it(
     assert "'gpt-17'" in error["message"] and fake.url in error["message"]
 
 
+async def test_a_gemini_model_it_cannot_use_fails_the_job_typed(
+    http: AsyncClient, settings: Settings, gemini: FakeGemini, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    gemini.reset()
+    gemini.models = {settings.gemini_model}
+    settings.llm_provider = "gemini"
+    settings.gemini_api_key = SecretStr(GEMINI_KEY)
+    settings.gemini_base_url = gemini.url
+    settings.gemini_timeout_s = 5
+    errors = []
+    for story, model in (("US-001", "gemini-2.5-flash?alt=sse"), ("US-002", "gemini-17")):
+        project = (await make_story(http, story, project=story))["project_id"]
+        r = await http.patch(f"/projects/{project}", json={"llm_model": model})
+        assert r.status_code == 200, r.text
+        job = await queue(http, story, num_test_cases=1)
+        async with run_worker(settings):
+            events = await read_events(http, job["events_url"])
+        errors.append(events[-1].data["error"])
+    unusable, unknown = errors
+    assert unusable["type"] == "model_not_found" and "'gemini-2.5-flash?alt=sse'" in unusable["message"]
+    assert unknown["type"] == "model_not_found" and "'gemini-17'" in unknown["message"]
+    assert "Traceback" not in unusable["message"] + unknown["message"]
+    assert [call.path for call in gemini.requests] == ["/v1beta/models/gemini-17:generateContent"]
+
+
 async def test_two_projects_on_two_providers_in_one_worker_at_once(
     http: AsyncClient, openai_settings: Settings, fake: FakeOpenAI, gemini: FakeGemini
 ) -> None:

@@ -30,6 +30,11 @@ MIN_API_DEADLINE_S = 10.0
 AUTH_HINT = "Set a valid GEMINI_API_KEY in the environment or .env and restart the worker."
 DISPLAY = "Gemini"
 GEMINI_API_URL = "https://generativelanguage.googleapis.com/"  # the SDK's, when no base URL is set
+# A name the Gemini API can take: letters and digits joined by '.', '-' or '_' ("gemini-2.5-flash"),
+# maybe after "models/" or "tunedModels/". Any other name would change the call's URL ('..', '#',
+# '%2e', '/') or be refused by the SDK (a ValueError): it fails the job before any call.
+MODEL_NAME = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
+MODEL_HINT = "Check GEMINI_MODEL or the project's llm_model"
 
 
 class GeminiProvider:
@@ -113,6 +118,15 @@ class GeminiProvider:
         label = f"Batch {request.batch_index + 1}/{request.batch_count}"
         config = generate_config(len(request.slots), request.scenarios_per_test_case)
         model = model or self.model
+        if not MODEL_NAME.fullmatch(model):
+            raise LLMError(
+                ErrorType.model_not_found,
+                f"Gemini has no model named {model[:100]!r}: its models are named like 'gemini-2.5-flash' "
+                f"(letters and digits joined by '.', '-' or '_', maybe after 'models/'). {MODEL_HINT}.",
+            )
+
+        def classify(exc: Exception) -> Fault | None:
+            return self._classify(exc, model)
 
         async def ask(feedback: str | None) -> str:
             prompt = build_prompt(request, feedback)
@@ -123,7 +137,7 @@ class GeminiProvider:
                 )
 
             response = await self._caller.call(
-                send, self._classify, model=model, stats=stats, label=label, usage=_usage
+                send, classify, model=model, stats=stats, label=label, usage=_usage
             )
             return _response_text(response)
 
@@ -139,16 +153,16 @@ class GeminiProvider:
         )
         return BatchResult(test_cases=drafts, stats=stats)
 
-    def _classify(self, exc: Exception) -> Fault | None:
+    def _classify(self, exc: Exception, model: str) -> Fault | None:
         if isinstance(exc, errors.APIError):
-            return self._api_fault(exc)
+            return self._api_fault(exc, model)
         if isinstance(exc, aiohttp.ClientError):  # timeouts are TimeoutErrors: RetryingCaller's own
             return Fault(ErrorType.upstream, f"connection failed: {type(exc).__name__}")
         if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError)):
             return Fault(ErrorType.upstream, "an answer that is not a Gemini response")
         return None
 
-    def _api_fault(self, exc: errors.APIError) -> Fault:
+    def _api_fault(self, exc: errors.APIError, model: str) -> Fault:
         """Classify an HTTP error: raise at once when trying again cannot help."""
         code, status = exc.code, exc.status or ""
         what = self._redact(f"{code} {status}: {exc.message or 'no message'}".strip())
@@ -163,6 +177,13 @@ class GeminiProvider:
             return Fault(ErrorType.upstream, what, retry_after)
         if code == 408:
             return Fault(ErrorType.timeout, what, retry_after)
+        if code == 404:  # what the Gemini API answers for a model it does not have
+            where = f" at {self._base_url}" if self._base_url else ""
+            raise LLMError(
+                ErrorType.model_not_found,
+                f"Gemini{where} has no model {model!r} in API version {self._api_version} ({what}). "
+                f"{MODEL_HINT}, and GEMINI_API_VERSION.",
+            ) from None
         if 400 <= code < 500:
             raise LLMError(ErrorType.invalid_request, f"Gemini refused the request ({what})") from None
         raise LLMError(ErrorType.upstream, f"Gemini failed ({what})") from None
