@@ -181,6 +181,12 @@ async def test_list_searches_filters_by_state_and_counts(client: AsyncClient) ->
     assert (await client.get("/user-stories", params={"q": "x%y"})).json() == []
     assert (await client.get("/user-stories", params={"state": "sleeping"})).status_code == 422
     assert (await client.get("/user-stories", params={"q": "x" * 201})).status_code == 422
+    for control in ("\x00", "reset\x00", "\x1b[2J", "a\nb", "\x7f", "\x9b"):
+        refused = await client.get("/user-stories", params={"q": control})
+        assert refused.status_code == 422, repr(control)  # NUL was a LIKE of "%": every story
+        (error,) = refused.json()["detail"]
+        assert error["loc"] == ["query", "q"] and "control characters" in error["msg"]
+    assert len((await client.get("/user-stories", params={"q": "Reset 100%_ off"})).json()) == 1
 
 
 async def test_list_filters_by_the_state_of_the_latest_job(client: AsyncClient, engine: AsyncEngine) -> None:

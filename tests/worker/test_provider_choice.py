@@ -154,6 +154,24 @@ async def test_only_configured_providers_can_be_chosen(client: AsyncClient, sett
     assert (await client.patch("/projects/999", json={"llm_provider": None})).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "model", ["gpt\x00", "gpt\x1b[2J", "a\nb", "a\tb", "x\x7f", "\x9b", "gpt\u202e", "a\u200bb", "m" * 201]
+)
+async def test_a_model_name_is_printable_and_bounded(
+    client: AsyncClient, settings: Settings, model: str
+) -> None:
+    settings.openai_base_url = "http://127.0.0.1:1/v1"
+    project = (await client.post("/projects", json={"name": "Shop"})).json()["id"]
+    r = await client.patch(f"/projects/{project}", json={"llm_provider": "openai", "llm_model": model})
+    assert r.status_code == 422
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "llm_model"]
+    assert (await client.get(f"/projects/{project}")).json()["llm_model"] is None
+    for fine in ("Qwen/Qwen2.5-7B-Instruct", "llama3.1:8b", "m" * 200, "  gpt-4o  "):
+        r = await client.patch(f"/projects/{project}", json={"llm_provider": "openai", "llm_model": fine})
+        assert r.status_code == 200 and r.json()["llm_model"] == fine.strip()
+
+
 async def _ready(client: AsyncClient) -> Response | None:
     r = await client.get("/ready")
     return r if r.status_code == 200 else None

@@ -9,6 +9,7 @@ from testgen.api.schemas.stories import StoryCreate, StoryOut, StoryUpdate
 from testgen.api.schemas.test_cases import StaleTestCaseOut
 from testgen.api.services import stories
 from testgen.data.job_states import StoryState
+from testgen.domain.text_fields import SearchText
 
 router = APIRouter(prefix="/user-stories", tags=["user stories"])
 TOTAL_COUNT_HEADER = "X-Total-Count"
@@ -38,7 +39,8 @@ async def list_stories(
     response: Response,
     project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="Only stories whose id or title contains this")
+        SearchText | None,
+        Query(description="Only stories whose id or title contains this (no control characters)"),
     ] = None,
     state: Annotated[StoryState | None, Query(description="Only stories in this state")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, Strict, StringConstraints, field_validator
 
 from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, ORMModel, not_null
-from testgen.domain.text_fields import Description, Title
+from testgen.domain.text_fields import Description, ModelName, Title
 
 ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 MAX_INSTRUCTIONS = 4000
 Instructions = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_INSTRUCTIONS)]
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class ProjectCreate(BaseModel):
@@ -33,7 +32,9 @@ class ProjectUpdate(BaseModel):
         "server); null: the server's default. Changing it without llm_model resets the model.",
     )
     llm_model: ModelName | None = Field(
-        default=None, description="The provider's model; null: the provider's default model"
+        default=None,
+        description="The provider's model: printable characters (no control or bidi characters), "
+        "at most 200; null: the provider's default model",
     )
     language: LanguageTag | None = Field(
         default=None,
