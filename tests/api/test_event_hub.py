@@ -167,3 +167,65 @@ async def test_a_client_that_leaves_releases_its_subscription_at_once(
         assert hub.connections == 1
     await wait_for(lambda: hub.connections == 0, what="the hub to drop the connection")
     assert not hub._subs
+
+
+async def test_an_unread_stream_holds_a_bounded_number_of_bytes(redis: Redis, redis_url: str) -> None:
+    """A client that stops reading is cut off once the event data waiting for it passes the byte
+    bound, long before its queue's count bound."""
+    hub = EventHub(create_blocking_reader(redis_url), redis, queue_size=1000, queue_bytes=16_384)
+    await hub.start()
+    store = ProgressStore(redis, ttl_s=60)
+    try:
+        key = events_key("t4")
+        unread = await hub.subscribe([key])
+        ids = [
+            await store.publish(snapshot("t4", p) | {"message": "x" * 1000}, "progress") for p in range(100)
+        ]
+        # the hub read the last event, and so handed every event to the subscriber
+        await wait_for(lambda: hub._cursors.get(key) == ids[-1], what="the hub to read every event")
+        held = unread.queued_bytes
+        items = [await unread.get() for _ in range(unread.queue.qsize())]
+        events = [item[1] for item in items if not isinstance(item, str)]
+        assert held == sum(len(e.data) for e in events) <= 16_384 and len(events) < 16
+        assert items[-1] == OVERFLOW and unread.ended and unread.queued_bytes == 0
+        hub.unsubscribe(unread)
+    finally:
+        await hub.stop()
+
+
+async def test_a_multiplexed_stream_replays_one_event_per_job(redis: Redis, redis_url: str) -> None:
+    """What a multiplexed stream holds before its client reads: the latest event of each job, not
+    every event of every job; a one-job stream still replays each event."""
+    from testgen.data.models import GenerationJob
+    from testgen.streaming.job_streams import open_stream
+
+    hub = EventHub(create_blocking_reader(redis_url), redis)
+    await hub.start()
+    store = ProgressStore(redis, ttl_s=60)
+    try:
+        jobs = [GenerationJob(id=f"m{i}", story_id=f"S{i}", status="generating") for i in range(30)]
+        entries: dict[str, list[str]] = {job.id: [] for job in jobs}
+        for progress in range(20):
+            for job in jobs:
+                entry = await store.publish(snapshot(job.id, progress), "progress")
+                assert entry is not None
+                entries[job.id].append(entry)
+        stream = await open_stream(hub, store, jobs, [None], multiplexed=True)
+        assert stream is not None
+        assert [(task, event.id) for task, event in stream.backlog] == [
+            (job.id, entries[job.id][-1]) for job in jobs
+        ]
+        # resuming from a position per job: again the latest event of each job that moved on
+        cursor = ";".join(f"{job.id}={entries[job.id][9]}" for job in jobs[:10])
+        cursor += ";" + ";".join(f"{job.id}={entries[job.id][-1]}" for job in jobs[10:])
+        resumed = await open_stream(hub, store, jobs, [cursor], multiplexed=True)
+        assert resumed is not None
+        assert [(task, event.id) for task, event in resumed.backlog] == [
+            (job.id, entries[job.id][-1]) for job in jobs[:10]
+        ]
+        one = await open_stream(hub, store, jobs[:1], [None], multiplexed=False)
+        assert one is not None and [event.id for _, event in one.backlog] == entries[jobs[0].id]
+        for opened in (stream, resumed, one):
+            hub.unsubscribe(opened.sub)
+    finally:
+        await hub.stop()

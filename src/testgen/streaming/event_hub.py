@@ -3,7 +3,8 @@
 A connection registers a bounded queue for the job streams it watches; a single task reads all
 watched streams with one blocking XREAD and copies each entry (encoded once, by the writer) into
 the queues. No connection holds its own Redis connection or polls Redis. A queue that fills up
-(a client too slow to keep up) is cut off; the client resumes from Redis with Last-Event-ID.
+(a client too slow to keep up: SSE_QUEUE_SIZE events, or QUEUE_BYTES of event data) is cut off; the
+client resumes from Redis with Last-Event-ID.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ REDIS_DOWN = "redis-down"
 GONE = "gone"  # the client disconnected: end quietly
 PING = "ping"  # not an end: time for a keep-alive comment
 STOP_WAIT_S = 2.0
+# Event data one connection may have waiting: what a client that stopped reading can hold on to.
+QUEUE_BYTES = 2 * 1024 * 1024
 
 
 class StreamSlot:
@@ -56,20 +59,39 @@ class StreamSlot:
 
 
 class Subscription:
-    def __init__(self, keys: list[str], maxsize: int, slot: StreamSlot | None = None) -> None:
+    """A connection's queue of events, bounded by count (`maxsize`) and by the bytes of event data
+    waiting in it (`max_bytes`; one event larger than that still passes alone)."""
+
+    def __init__(
+        self, keys: list[str], maxsize: int, slot: StreamSlot | None = None, max_bytes: int = QUEUE_BYTES
+    ) -> None:
         self.keys = keys
         self.slot = slot
         self.queue: asyncio.Queue[tuple[str, StoredEvent] | str] = asyncio.Queue(maxsize)
+        self.max_bytes = max_bytes
+        self.queued_bytes = 0  # event data waiting in the queue
         self.ended = False
         self.released = False
 
     def push(self, item: tuple[str, StoredEvent]) -> None:
         if self.ended:
             return
-        if self.queue.full():
+        size = len(item[1].data)
+        if self.queue.full() or (self.queued_bytes and self.queued_bytes + size > self.max_bytes):
             self.end(OVERFLOW)
         else:
+            self.queued_bytes += size
             self.queue.put_nowait(item)
+
+    async def get(self) -> tuple[str, StoredEvent] | str:
+        """The next event or signal, waiting for one."""
+        item = await self.queue.get()
+        self._taken(item)
+        return item
+
+    def _taken(self, item: tuple[str, StoredEvent] | str) -> None:
+        if not isinstance(item, str):
+            self.queued_bytes -= len(item[1].data)
 
     def ping(self) -> None:
         if not self.ended and not self.queue.full():
@@ -81,15 +103,24 @@ class Subscription:
             return
         self.ended = True
         if self.queue.full():
-            self.queue.get_nowait()
+            self._taken(self.queue.get_nowait())
         self.queue.put_nowait(signal)
 
 
 class EventHub:
-    def __init__(self, reader: Redis, redis: Redis, *, queue_size: int = 256, block_ms: int = 10_000) -> None:
+    def __init__(
+        self,
+        reader: Redis,
+        redis: Redis,
+        *,
+        queue_size: int = 256,
+        queue_bytes: int = QUEUE_BYTES,
+        block_ms: int = 10_000,
+    ) -> None:
         self.reader = reader  # a dedicated client: the blocking read holds its one connection
         self.redis = redis  # the shared pool, for everything else
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
         self.block_ms = block_ms
         self._subs: dict[str, set[Subscription]] = {}
         self._cursors: dict[str, str] = {}
@@ -147,7 +178,7 @@ class EventHub:
     async def subscribe(self, keys: list[str], slot: StreamSlot | None = None) -> Subscription:
         """Register first, then fix cursors: any entry written from now on reaches the queue. The
         subscription holds `slot` from now on and gives it back when it is released."""
-        sub = Subscription(keys, self.queue_size, slot)
+        sub = Subscription(keys, self.queue_size, slot, self.queue_bytes)
         if slot is not None:
             slot.held = True
         new = [k for k in keys if k not in self._subs]
