@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from testgen.api.app import create_app
 from testgen.api.schemas.jobs import MAX_BULK_STORIES
+from testgen.api.services.bulk_enqueue import record_batch
 from testgen.core.config import Settings
-from testgen.core.redis_keys import QUEUE_NAME
+from testgen.core.redis_keys import QUEUE_NAME, batch_key
 from testgen.data.job_states import ACTIVE
 from testgen.data.models import GenerationJob
 from tests.support.helpers import is_status, make_story, queue, read_events, wait_for_job
@@ -108,6 +109,41 @@ async def test_the_batch_stream_follows_every_job_to_its_end(http: AsyncClient, 
         assert seen[0] == "queued" and seen.count("completed") == 1
     stale = await http.get("/generate-test-cases/events?batch=0123456789abcdef0123456789abcdef")
     assert stale.status_code == 404 and "expired" in stale.json()["detail"]
+
+
+async def test_the_same_jobs_queued_again_share_one_batch(http: AsyncClient, redis: Redis) -> None:
+    """A batch is named by its set of jobs: asking again for stories whose jobs all run (in any
+    order) answers with the same batch and stores no new key; another set of jobs is another batch."""
+    stories = ["US-1", "US-2", "US-3"]
+    for story in stories:
+        await make_story(http, story)
+    answers = [await bulk(http, story_ids=stories)]  # no worker: the jobs stay queued
+    for i in range(1, 10):
+        answers.append(await bulk(http, expect=200, story_ids=stories[i % 3 :] + stories[: i % 3]))
+    assert all(a["created"] == 0 and a["reused"] == 3 for a in answers[1:])
+    assert {a["batch_id"] for a in answers} == {answers[0]["batch_id"]}
+    assert [key async for key in redis.scan_iter(match=batch_key("*"))] == [
+        batch_key(answers[0]["batch_id"]).encode()
+    ]
+    tasks = {job["task_id"] for job in answers[0]["jobs"]}
+    for answer in answers:
+        events = await read_events(http, answer["events_url"], limit=3)
+        assert {e.data["task_id"] for e in events} == tasks
+
+    other = await bulk(http, expect=200, story_ids=stories[:2])
+    assert other["batch_id"] != answers[0]["batch_id"]
+    assert len([key async for key in redis.scan_iter(match=batch_key("*"))]) == 2
+
+
+async def test_a_batch_of_thousands_of_jobs_is_recorded_whole(redis: Redis) -> None:
+    """The batch's list is written in chunks by a script: every id of a large batch is in it, once."""
+    ids = [f"task-{i:05d}" for i in range(2500)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for _ in range(2):  # written once, then only kept longer
+            record_batch(pipe, "big", ids, 60)
+        await pipe.execute()
+    assert [ident.decode() for ident in await redis.lrange(batch_key("big"), 0, -1)] == ids
+    assert 0 < await redis.ttl(batch_key("big")) <= 60
 
 
 async def test_bad_selections_are_refused_and_nothing_is_written(

@@ -78,5 +78,6 @@ def limit_jobs_key(principal: str) -> str:
 
 
 def batch_key(batch_id: str) -> str:
-    """The task ids one bulk enqueue answered with (a list), followed by its one event stream."""
+    """The task ids one bulk enqueue answered with (a list), followed by its one event stream; one
+    per set of jobs (`batch_id` is named by the set)."""
     return f"{PREFIX}batch:{batch_id}"

@@ -7,8 +7,9 @@ queued in one pipeline.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio.client import Pipeline
@@ -32,6 +33,18 @@ from testgen.generation.llm.checks import check_provider_config, job_choice
 logger = logging.getLogger(__name__)
 
 ATTEMPTS = 3  # a story queued by another request meanwhile makes the INSERT fail: read and try again
+
+# KEYS: the batch's list of task ids. ARGV: its TTL, then the task ids. The list is written once per
+# set of jobs (in chunks: Lua's unpack takes a few thousand values at most); asked for again, the
+# batch only lives longer.
+_RECORD_BATCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  for i = 2, #ARGV, 1000 do
+    redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+"""
 
 
 @dataclass
@@ -67,12 +80,10 @@ async def enqueue_stories(
         else:
             await session.commit()
         break
-    batch = Batch(uuid.uuid4().hex, jobs, {job.id for job in new})
+    batch = Batch(batch_id([job.id for job in jobs]), jobs, {job.id for job in new})
 
     def record(pipe: Pipeline) -> None:  # the batch's task ids, for its one event stream
-        key = batch_key(batch.batch_id)
-        pipe.rpush(key, *[job.id for job in jobs])
-        pipe.expire(key, settings.keep_result_s)
+        record_batch(pipe, batch.batch_id, [job.id for job in jobs], settings.keep_result_s)
 
     attributes: dict[str, str | int] = {"testgen.batch_id": batch.batch_id, "testgen.jobs": len(new)}
     await queue.dispatch_all(session, new, GENERATE_JOB, attributes, record if jobs else None)
@@ -87,6 +98,18 @@ async def enqueue_stories(
         len(jobs) - len(new),
     )
     return batch
+
+
+def batch_id(task_ids: Iterable[str]) -> str:
+    """A batch is named by its set of jobs: queueing the same stories again while their jobs run
+    gives the same batch, and no new key in Redis."""
+    return hashlib.sha256("\n".join(sorted(task_ids)).encode()).hexdigest()[:32]
+
+
+def record_batch(pipe: Pipeline, batch: str, task_ids: Sequence[str], ttl_s: int) -> None:
+    """Queue on `pipe` the writing of a batch's task ids, unless its key holds them already; either
+    way the key then lives `ttl_s` more seconds."""
+    pipe.eval(_RECORD_BATCH, 1, batch_key(batch), ttl_s, *task_ids)  # type: ignore[arg-type]
 
 
 async def _plan(
