@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from testgen.api.app import create_app
 from testgen.core import embedded_redis
 from testgen.core.config import Settings
-from tests.support.harness import ROOT
+from tests.support.harness import ROOT, wait_for
 from tests.support.helpers import is_status, make_story, queue, read_events, wait_for_job
 from tests.support.procs import ARQ, TESTGEN, Process
 
@@ -77,10 +77,21 @@ async def api(settings: Settings) -> AsyncIterator[AsyncClient]:
         yield client
 
 
-async def generate(client: AsyncClient, story_id: str) -> dict[str, Any]:
-    """Queue a job for the story; wait for its final state, from the database row via the API."""
+async def final_state(client: AsyncClient, status_url: str, alive: Callable[[], None]) -> dict[str, Any]:
+    """The job's final state, from its database row via the API, while its worker stays alive."""
+
+    async def check() -> dict[str, Any] | None:
+        alive()
+        status: dict[str, Any] = (await client.get(status_url)).json()
+        return status if status["status"] in FINAL else None
+
+    result: dict[str, Any] = await wait_for(check, what=f"{status_url} to be final")
+    return result
+
+
+async def generate(client: AsyncClient, story_id: str, alive: Callable[[], None]) -> dict[str, Any]:
     job = await queue(client, story_id, num_test_cases=2)
-    return await wait_for_job(client, job["status_url"], is_status(*FINAL), what=f"{story_id}'s job")
+    return await final_state(client, job["status_url"], alive)
 
 
 @pytest.mark.parametrize(
@@ -108,23 +119,21 @@ async def test_a_worker_survives_a_redis_outage_idle_and_mid_job(
 
             async with redis.outage(outage_s, alive):  # idle
                 pass
-            first = await generate(client, "US-001")
+            first = await generate(client, "US-001", alive)
             assert first["status"] == "completed", first
 
             job = await queue(client, "US-002", num_test_cases=2)
             await wait_for_job(client, job["status_url"], is_status("generating"), what="generating")
             async with redis.outage(outage_s, alive):
                 # The model answers while Redis is away: the job does not wait for Redis to finish.
-                during = await wait_for_job(
-                    client, job["status_url"], is_status(*FINAL), what="the job's row to be final"
-                )
+                during = await final_state(client, job["status_url"], alive)
             assert during["status"] == "completed", during
             assert len(during["result"]["test_cases"]) == 2, during
             # Redis has the final state too, once back: the job's event stream ends with it.
             events = await read_events(client, job["events_url"])
             assert events[-1].event == "completed", events
 
-            after = await generate(client, "US-003")
+            after = await generate(client, "US-003", alive)
             assert after["status"] == "completed", after
             alive()
     finally:
