@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 
 from fastapi.routing import APIRoute
 from httpx import AsyncClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from testgen.api.app import DOCS_SECTIONS, ROUTERS
 from testgen.core.database import create_sessionmaker
-from testgen.data.models import GenerationJob, utcnow
+from testgen.data.models import GenerationJob, StoryRevision, utcnow
 from testgen.data.models import TestCase as SavedCaseRow
 
 STORY = {
@@ -228,3 +230,31 @@ async def test_list_filters_by_the_state_of_the_latest_job(client: AsyncClient, 
     assert [
         s["id"] for s in (await client.get("/user-stories", params={"state": "failed", "q": "none"})).json()
     ] == []
+
+
+async def test_concurrent_criteria_edits_each_get_a_revision(
+    client: AsyncClient, engine: AsyncEngine
+) -> None:
+    """Edits of one story's criteria at once take turns: each succeeds and records the next revision
+    (1 at creation, then 2 to 5), whose criteria are the story's after that edit."""
+    assert (await client.post("/user-stories", json=STORY)).status_code == 201
+    edits = [[f"Criterion {i}a", f"Criterion {i}b"] for i in range(4)]
+    answers = await asyncio.gather(
+        *(client.patch("/user-stories/US-001", json={"acceptance_criteria": edit}) for edit in edits)
+    )
+    assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]
+    assert sorted(r.json()["revision"] for r in answers) == [2, 3, 4, 5]
+    story = (await client.get("/user-stories/US-001")).json()
+    async with engine.connect() as conn:
+        query = (
+            select(StoryRevision.revision, StoryRevision.acceptance_criteria)
+            .where(StoryRevision.story_id == "US-001")
+            .order_by(StoryRevision.revision)
+        )
+        revisions = {revision: criteria for revision, criteria in await conn.execute(query)}
+    assert list(revisions) == [1, 2, 3, 4, 5] and story["revision"] == 5
+    assert revisions[1] == STORY["acceptance_criteria"]
+    assert sorted(map(tuple, list(revisions.values())[1:])) == sorted(map(tuple, edits))
+    assert revisions[5] == story["acceptance_criteria"]
+    for r in answers:  # each answer names the revision its own edit made
+        assert revisions[r.json()["revision"]] == r.json()["acceptance_criteria"]

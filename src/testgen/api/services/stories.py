@@ -129,8 +129,13 @@ async def update_story(session: AsyncSession, story: UserStory, data: StoryUpdat
     changes = data.model_dump(exclude_unset=True)
     if "project_id" in changes:
         await _check_project(session, changes["project_id"])
-    if "acceptance_criteria" in changes and changes["acceptance_criteria"] != story.acceptance_criteria:
-        repository.add_revision(session, story, changes["acceptance_criteria"])
+    if "acceptance_criteria" in changes:
+        # The story as it is now, its row locked until this transaction ends (SQLite's transaction
+        # holds the database's write lock already): edits of its criteria take turns, and each one
+        # compares with, and numbers its revision after, the edit before it.
+        await session.refresh(story, with_for_update=True)
+        if changes["acceptance_criteria"] != story.acceptance_criteria:
+            repository.add_revision(session, story, changes["acceptance_criteria"])
     for field, value in changes.items():
         setattr(story, field, value)
     if {"title", "description", "acceptance_criteria"} & changes.keys():
