@@ -28,6 +28,7 @@ from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
 from testgen.worker.resources import WorkerResources
 from tests.support.harness import alembic_config, run_worker, wait_for
+from tests.support.helpers import STREAM_TOKEN_SECRET
 
 
 @pytest.fixture(scope="session")
@@ -131,6 +132,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         llm_provider="offline",
         gemini_api_key=None,
         api_keys=None,
+        stream_token_secret=STREAM_TOKEN_SECRET,
     )
 
 

@@ -47,9 +47,9 @@ async def test_requests_per_minute(settings: Settings, redis: object) -> None:
 
 
 async def test_the_request_limit_is_per_api_key(settings: Settings, redis: object) -> None:
-    settings = keyed(settings, "alpha-key,beta-key")
+    settings = keyed(settings, "alpha-key-1234567,beta-key-1234567")
     settings.rate_limit_per_minute = 3
-    alpha, beta = {"Authorization": "Bearer alpha-key"}, {"Authorization": "Bearer beta-key"}
+    alpha, beta = {"Authorization": "Bearer alpha-key-1234567"}, {"Authorization": "Bearer beta-key-1234567"}
     async with asgi_client(settings) as client:
         for _ in range(3):
             assert (await client.get("/projects", headers=alpha)).status_code == 200
@@ -141,17 +141,68 @@ async def test_a_burst_of_stream_opens_gets_exactly_the_limit(settings: Settings
         assert (await read_events(http, urls[0], limit=1))[0].event == "queued"
 
 
+async def test_failed_authentications_per_address(settings: Settings, redis: object) -> None:
+    settings = keyed(settings, "alpha-key-1234567")
+    settings.auth_failures_per_minute = 3
+    good, bad = {"Authorization": "Bearer alpha-key-1234567"}, {"Authorization": "Bearer guess-1234567"}
+    app = create_app(settings)
+    elsewhere = ASGITransport(app=app, client=("10.0.0.2", 123))
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client,
+        AsyncClient(transport=elsewhere, base_url="http://t") as other,
+    ):
+        assert (await client.get("/projects", headers=bad)).status_code == 401
+        assert (await client.get("/projects")).status_code == 401  # no key is a failure too
+        assert (await client.get("/generate-test-cases/events?task_id=x&access_token=x")).status_code == 401
+        assert_limited(await client.get("/projects", headers=bad), "AUTH_FAILURES_PER_MINUTE")
+        # the rest of the minute, this address is refused unchecked, even with the right key
+        assert_limited(await client.get("/projects", headers=good), "AUTH_FAILURES_PER_MINUTE")
+        assert (await client.get("/health")).status_code == 200
+        # other addresses are not affected
+        assert (await other.get("/projects", headers=good)).status_code == 200
+        assert (await other.get("/projects", headers=bad)).status_code == 401
+
+
+async def test_two_api_processes_share_one_failed_authentication_limit(
+    settings: Settings, redis: object
+) -> None:
+    settings = keyed(settings, "alpha-key-1234567")
+    settings.auth_failures_per_minute = 2
+    good, bad = {"Authorization": "Bearer alpha-key-1234567"}, {"Authorization": "Bearer guess-1234567"}
+    async with two_processes(settings) as (a, b):
+        assert (await a.get("/projects", headers=bad)).status_code == 401
+        assert (await b.get("/projects", headers=bad)).status_code == 401
+        assert_limited(await a.get("/projects", headers=bad), "AUTH_FAILURES_PER_MINUTE")
+        for client in (a, b):
+            assert_limited(await client.get("/projects", headers=good), "AUTH_FAILURES_PER_MINUTE")
+
+
+async def test_failed_authentications_unlimited_when_off(settings: Settings, redis: object) -> None:
+    settings = keyed(settings, "alpha-key-1234567")
+    settings.auth_failures_per_minute = 0
+    async with asgi_client(settings) as client:
+        for _ in range(30):
+            assert (await client.get("/projects")).status_code == 401
+        assert (
+            await client.get("/projects", headers={"Authorization": "Bearer alpha-key-1234567"})
+        ).status_code == 200
+
+
 def test_defaults_are_generous_and_documented() -> None:
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
     assert defaults.rate_limit_per_minute >= 600  # the page loads a status per running job
     assert defaults.max_jobs_in_flight_per_key >= 50
     assert defaults.max_streams_per_key >= 5  # the page needs one, the CLI one per --follow
+    assert defaults.auth_failures_per_minute >= 10  # a few mistyped keys are not an attack
     example = (ROOT / ".env.example").read_text()
     security = (ROOT / "docs" / "security.md").read_text()
     for name in (
         "RATE_LIMIT_PER_MINUTE",
         "MAX_JOBS_IN_FLIGHT_PER_KEY",
         "MAX_STREAMS_PER_KEY",
+        "AUTH_FAILURES_PER_MINUTE",
+        "STREAM_TOKEN_SECRET",
         "ALLOWED_HOSTS",
     ):
         assert f"{name}=" in example and name in security, name

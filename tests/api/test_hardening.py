@@ -25,8 +25,9 @@ from testgen.api.services.csv_cells import csv_cell
 from testgen.core.config import Settings
 from testgen.data import migrations
 from tests.api.test_export import WEIRD_CASE, saved_story
-from tests.support.helpers import make_story, queue, read_events
+from tests.support.helpers import STREAM_TOKEN_SECRET, make_story, queue, read_events
 
+SECRET = STREAM_TOKEN_SECRET.encode()
 ClientFactory = Callable[..., AbstractAsyncContextManager[AsyncClient]]
 
 
@@ -84,8 +85,8 @@ def keyed(settings: Settings, keys: str) -> Settings:
 async def test_a_stream_token_opens_event_streams_only(
     settings: Settings, make_client: ClientFactory
 ) -> None:
-    auth = {"Authorization": "Bearer alpha-key"}
-    async with make_client(keyed(settings, "alpha-key")) as client:
+    auth = {"Authorization": "Bearer alpha-key-1234567"}
+    async with make_client(keyed(settings, "alpha-key-1234567")) as client:
         client.headers.update(auth)
         await make_story(client, "events")  # a story whose id is `events`
         task = (await queue(client, "events"))["task_id"]
@@ -115,18 +116,18 @@ async def test_a_stream_token_opens_event_streams_only(
 
 
 async def test_removing_a_key_revokes_its_tokens_only(settings: Settings, make_client: ClientFactory) -> None:
-    async with make_client(keyed(settings, "alpha-key,beta-key")) as client:
-        client.headers["Authorization"] = "Bearer alpha-key"
+    async with make_client(keyed(settings, "alpha-key-1234567,beta-key-1234567")) as client:
+        client.headers["Authorization"] = "Bearer alpha-key-1234567"
         await make_story(client, "US-001")
         task = (await queue(client, "US-001"))["task_id"]
         tokens = {}
-        for key in ("alpha-key", "beta-key"):
+        for key in ("alpha-key-1234567", "beta-key-1234567"):
             client.headers["Authorization"] = f"Bearer {key}"
             tokens[key] = (await client.post("/auth/stream-token")).json()["token"]
     url = f"/generate-test-cases/status/{task}/events?access_token="
-    async with make_client(keyed(settings, "beta-key,gamma-key")) as client:
-        assert (await client.get(url + tokens["alpha-key"])).status_code == 401  # its key is gone
-        assert (await read_events(client, url + tokens["beta-key"], limit=1))[0].event == "queued"
+    async with make_client(keyed(settings, "beta-key-1234567,gamma-key-1234567")) as client:
+        assert (await client.get(url + tokens["alpha-key-1234567"])).status_code == 401  # its key is gone
+        assert (await read_events(client, url + tokens["beta-key-1234567"], limit=1))[0].event == "queued"
 
 
 @pytest.mark.parametrize(
@@ -134,14 +135,14 @@ async def test_removing_a_key_revokes_its_tokens_only(settings: Settings, make_c
     ["9" * 5000, "\uff11\uff12\uff13", "²", "-1", "+99999999999", " 99999999999", "9" * 13, ""],
 )
 def test_a_token_expiry_is_parsed_strictly(expiry: str) -> None:
-    tokens = StreamTokens(["alpha-key"])
-    ident = tokens.issue("alpha-key")[0].split(".")[0]
+    tokens = StreamTokens(["alpha-key-1234567"], SECRET)
+    ident = tokens.issue("alpha-key-1234567")[0].split(".")[0]
     forged = f"{ident}.{expiry}.{StreamTokens._sign(tokens.secrets[ident], ident, 0)}"
     assert tokens.owner(forged) is None  # never an exception
 
 
 async def test_a_huge_token_expiry_is_401_not_500(settings: Settings, make_client: ClientFactory) -> None:
-    async with make_client(keyed(settings, "alpha-key")) as client:
+    async with make_client(keyed(settings, "alpha-key-1234567")) as client:
         for token in (f"{'9' * 5000}.x", f"0123456789abcdef.{'9' * 5000}.x"):
             r = await client.get(f"/generate-test-cases/events?task_id=x&access_token={token}")
             assert r.status_code == 401
@@ -240,7 +241,7 @@ async def test_keyless_mode_checks_the_host(settings: Settings, make_client: Cli
     settings.allowed_hosts = "qa.internal"
     async with asgi_client(settings) as client:
         assert (await client.get("/projects", headers={"Host": "qa.internal:8000"})).status_code == 200
-    async with asgi_client(keyed(settings, "alpha-key")) as client:  # with keys, a key is the guard
+    async with asgi_client(keyed(settings, "alpha-key-1234567")) as client:  # with keys, a key is the guard
         r = await client.get("/health", headers={"Host": "testgen.example.com"})
         assert r.status_code == 200
 
@@ -284,9 +285,10 @@ async def test_stream_tokens_never_reach_the_access_log(
     settings: Settings, redis: object, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="uvicorn.access")
-    app = create_app(keyed(settings, "alpha-key"))
+    app = create_app(keyed(settings, "alpha-key-1234567"))
     async with serve(app) as url, AsyncClient(base_url=url, timeout=10) as http:
-        token = (await http.post("/auth/stream-token", headers={"Authorization": "Bearer alpha-key"})).json()
+        auth = {"Authorization": "Bearer alpha-key-1234567"}
+        token = (await http.post("/auth/stream-token", headers=auth)).json()
         r = await http.get(f"/generate-test-cases/events?task_id=nope&access_token={token['token']}&x=1")
         assert r.status_code == 404
         async with asyncio.timeout(10):

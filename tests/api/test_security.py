@@ -9,9 +9,13 @@ from pydantic import SecretStr
 
 from testgen.api.app import create_app
 from testgen.api.security import StreamTokens
+from testgen.cli import main as cli_main
+from testgen.cli import serve
 from testgen.core.config import Settings
-from tests.support.helpers import make_story
+from testgen.core.errors import ConfigurationError
+from tests.support.helpers import STREAM_TOKEN_SECRET, make_story
 
+SECRET = STREAM_TOKEN_SECRET.encode()
 ClientFactory = Callable[[Settings], AbstractAsyncContextManager[AsyncClient]]
 
 
@@ -33,7 +37,7 @@ def make_client(redis: object) -> ClientFactory:
 async def test_api_keys_guard_every_endpoint_but_health(
     settings: Settings, make_client: ClientFactory
 ) -> None:
-    settings.api_keys = SecretStr("alpha-key, beta-key")
+    settings.api_keys = SecretStr("alpha-key-1234567, beta-key-1234567")
     async with make_client(settings) as client:
         assert (await client.get("/health")).status_code == 200
         for url in ("/user-stories", "/projects", "/openapi.json", "/generate-test-cases/status/x"):
@@ -45,9 +49,9 @@ async def test_api_keys_guard_every_endpoint_but_health(
             await client.get("/user-stories", headers={"Authorization": "Bearer nope"})
         ).status_code == 401
         assert (
-            await client.get("/user-stories", headers={"Authorization": "Basic alpha-key"})
+            await client.get("/user-stories", headers={"Authorization": "Basic alpha-key-1234567"})
         ).status_code == 401
-        for key in ("alpha-key", "beta-key"):
+        for key in ("alpha-key-1234567", "beta-key-1234567"):
             assert (
                 await client.get("/user-stories", headers={"Authorization": f"Bearer {key}"})
             ).status_code == 200
@@ -55,24 +59,24 @@ async def test_api_keys_guard_every_endpoint_but_health(
 
 @pytest.fixture
 def keyed(settings: Settings) -> Settings:
-    settings.api_keys = SecretStr("alpha-key")
+    settings.api_keys = SecretStr("alpha-key-1234567")
     return settings
 
 
 async def test_event_streams_take_a_short_lived_token(keyed: Settings, http: AsyncClient) -> None:
-    auth = {"Authorization": "Bearer alpha-key"}
+    auth = {"Authorization": "Bearer alpha-key-1234567"}
     http.headers.update(auth)
     await make_story(http, "US-001")
     task = (await http.post("/generate-test-cases/US-001/queue")).json()["task_id"]
     http.headers.pop("Authorization")
     token = (await http.post("/auth/stream-token", headers=auth)).json()
-    assert token["expires_in"] == 300 and "alpha-key" not in token["token"]
+    assert token["expires_in"] == 300 and "alpha-key-1234567" not in token["token"]
     url = f"/generate-test-cases/events?task_id={task}"
     assert (await http.get(url)).status_code == 401
-    assert (await http.get(f"{url}&access_token=alpha-key")).status_code == 401  # never the raw key
-    forged = StreamTokens(["other-key"]).issue("other-key")[0]
+    assert (await http.get(f"{url}&access_token=alpha-key-1234567")).status_code == 401  # never the raw key
+    forged = StreamTokens(["other-key-1234567"], SECRET).issue("other-key-1234567")[0]
     assert (await http.get(f"{url}&access_token={forged}")).status_code == 401
-    expired = StreamTokens(["alpha-key"]).issue("alpha-key", now=1_000_000)[0]
+    expired = StreamTokens(["alpha-key-1234567"], SECRET).issue("alpha-key-1234567", now=1_000_000)[0]
     assert (await http.get(f"{url}&access_token={expired}")).status_code == 401
     # a token opens event streams only, not the rest of the API
     assert (await http.get(f"/user-stories?access_token={token['token']}")).status_code == 401
@@ -89,8 +93,8 @@ async def test_event_streams_take_a_short_lived_token(keyed: Settings, http: Asy
 async def test_a_trailing_slash_never_redirects_to_the_host_header(
     settings: Settings, make_client: ClientFactory
 ) -> None:
-    settings.api_keys = SecretStr("alpha-key")
-    headers = {"Host": "evil.example", "Authorization": "Bearer alpha-key"}
+    settings.api_keys = SecretStr("alpha-key-1234567")
+    headers = {"Host": "evil.example", "Authorization": "Bearer alpha-key-1234567"}
     async with make_client(settings) as client:
         for url in ("/projects/", "/user-stories/?q=x", "/docs/", "/generate-test-cases/status/x/"):
             r = await client.get(url, headers=headers)
@@ -172,3 +176,41 @@ async def test_hostile_stream_cursor_replays_from_the_start(http: AsyncClient, c
                 if "event: queued" in received:
                     break
         assert "event: queued" in received, received
+
+
+@pytest.mark.parametrize("keys", [", ,", "alpha-key-1234567, k9z"])
+def test_the_api_refuses_to_start_with_keys_that_cannot_guard_it(
+    keys: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings.api_keys = SecretStr(keys)
+    with pytest.raises(ConfigurationError, match="API_KEYS"):
+        create_app(settings)
+    monkeypatch.setenv("API_KEYS", keys)
+    monkeypatch.setenv("STREAM_TOKEN_SECRET", STREAM_TOKEN_SECRET)
+    monkeypatch.chdir(settings.data_dir.parent)  # no .env
+    for name in ("run_api", "run_dev"):  # what would start the API
+        monkeypatch.setattr(serve, name, lambda *args, **kwargs: 0)
+    monkeypatch.setattr(cli_main, "configure_logging", lambda *args: None)
+    for command in ("api", "dev"):
+        assert cli_main.main([command]) == 2
+        assert "testgen: error: API_KEYS" in capsys.readouterr().err
+
+
+def test_the_api_refuses_to_start_with_keys_but_no_stream_token_secret(settings: Settings) -> None:
+    settings.api_keys = SecretStr("alpha-key-1234567")
+    settings.stream_token_secret = None
+    with pytest.raises(ConfigurationError, match="STREAM_TOKEN_SECRET is not set"):
+        create_app(settings)
+
+
+def test_a_stream_token_is_keyed_by_the_server_secret() -> None:
+    """Without STREAM_TOKEN_SECRET nothing in a token can be computed from a guessed key; with it,
+    every API process of a deployment issues and accepts the same tokens."""
+    key = "alpha-key-1234567"
+    here, there = StreamTokens([key], SECRET), StreamTokens([key], SECRET)
+    elsewhere = StreamTokens([key], b"another-secret-of-at-least-32-chars")
+    token = here.issue(key)[0]
+    assert there.owner(token) == here.key_id(key) == there.key_id(key)
+    assert elsewhere.owner(token) is None
+    assert elsewhere.key_id(key) != here.key_id(key)
+    assert elsewhere.issue(key, now=1)[0].split(".")[2] != here.issue(key, now=1)[0].split(".")[2]

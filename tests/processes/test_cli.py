@@ -289,17 +289,17 @@ async def test_follow_resumes_after_the_stream_is_cut(
     assert len(table_rows(out)) == 5
 
 
-@pytest.mark.parametrize("api_keys", ["cli-key"])
+@pytest.mark.parametrize("api_keys", ["cli-key-12345678"])
 async def test_api_key_from_option_or_environment(
     server: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with AsyncClient(base_url=server, headers={"Authorization": "Bearer cli-key"}) as http:
+    async with AsyncClient(base_url=server, headers={"Authorization": "Bearer cli-key-12345678"}) as http:
         await make_story(http, "US-001")
     assert await cli("generate", "US-001", "--api", server) == 1
     assert "Missing or invalid API key" in capsys.readouterr().err
-    assert await cli("generate", "US-001", "--api", server, "--api-key", "cli-key") == 0
+    assert await cli("generate", "US-001", "--api", server, "--api-key", "cli-key-12345678") == 0
     task_id = re.search(r"Queued task (\S+)", capsys.readouterr().out).group(1)  # type: ignore[union-attr]
-    monkeypatch.setenv("TESTGEN_API_KEY", "cli-key")
+    monkeypatch.setenv("TESTGEN_API_KEY", "cli-key-12345678")
     assert await cli("status", task_id, "--api", server) == 0
     assert f"Task {task_id}  story US-001  queued" in capsys.readouterr().out
 

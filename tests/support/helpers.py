@@ -20,6 +20,9 @@ from tests.support.harness import wait_for
 
 T = TypeVar("T")
 
+# The tests' STREAM_TOKEN_SECRET (conftest's settings carry it, so API_KEYS may be turned on).
+STREAM_TOKEN_SECRET = "stream-token-secret-of-the-tests-0123456789"
+
 
 def capture_logs_as_configured(caplog: pytest.LogCaptureFixture) -> None:
     """Capture everything down to DEBUG, except the loggers configure_logging keeps at WARNING."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pydantic import SecretStr
 
 from testgen.core.config import Settings
 
@@ -45,3 +46,37 @@ def test_the_event_loop_is_uvloop_where_installed_unless_asked_otherwise() -> No
         finally:
             loop.close()
     assert Settings(_env_file=None, event_loop="asyncio").event_loop == "asyncio"  # type: ignore[call-arg]
+
+
+SECRET = "a-stream-token-secret-of-32-chars!"
+
+
+@pytest.mark.parametrize(
+    ("keys", "secret", "problem"),
+    [
+        (", ,", SECRET, "API_KEYS lists no key (only commas and spaces)"),
+        (",", SECRET, "leave API_KEYS empty to run without keys"),
+        (
+            "k9z",
+            SECRET,
+            "every key needs at least 16 characters (a short key is easy to guess), and key 1 of 1",
+        ),
+        ("a-key-of-16-char, k9z, q7w", SECRET, "keys 2, 3 of 3 have fewer"),
+        ("a-key-of-16-char", None, "STREAM_TOKEN_SECRET is not set"),
+        ("a-key-of-16-char", "x" * 31, "STREAM_TOKEN_SECRET is shorter than 32 characters"),
+    ],
+)
+def test_api_keys_that_cannot_guard_the_api(keys: str, secret: str | None, problem: str) -> None:
+    settings = Settings(_env_file=None, api_keys=keys, stream_token_secret=secret)  # type: ignore[call-arg]
+    found = settings.api_keys_problem()
+    assert found is not None and problem in found
+    assert "secrets.token_urlsafe" in found or "empty" in found  # it says what to do
+    assert keys.strip(", ") == "" or keys.split(",")[-1].strip() not in found  # never a key
+
+
+def test_api_keys_that_guard_the_api() -> None:
+    for keys, secret in ((None, None), ("  ", None), ("a-key-of-16-char , another-key-16ch", SECRET)):
+        settings = Settings(_env_file=None, api_keys=keys, stream_token_secret=secret)  # type: ignore[call-arg]
+        assert settings.api_keys_problem() is None
+    settings = Settings(_env_file=None, stream_token_secret=SecretStr(SECRET))  # type: ignore[call-arg]
+    assert settings.api_keys_problem() is None  # a secret without keys is unused

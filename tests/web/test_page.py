@@ -474,11 +474,11 @@ async def test_eight_stories_generate_at_once_over_one_event_source(
     await wait_until(lambda: _true(requests["open"] == []))
 
 
-@pytest.mark.parametrize("api_keys", ["web-key-1, web-key-2"])
+@pytest.mark.parametrize("api_keys", ["web-key-1-1234567, web-key-2-1234567"])
 async def test_api_key_prompt_then_bearer_and_stream_token(
     page: Page, server: str, settings: Settings
 ) -> None:
-    async with AsyncClient(base_url=server, headers={"Authorization": "Bearer web-key-1"}) as api:
+    async with AsyncClient(base_url=server, headers={"Authorization": "Bearer web-key-1-1234567"}) as api:
         await make_story(api, "US-401")
     assert (await http_get(server, "/user-stories")) == 401
     await page.goto("/")
@@ -487,12 +487,12 @@ async def test_api_key_prompt_then_bearer_and_stream_token(
     await prompt.locator("[name=key]").fill("wrong-key")
     await prompt.locator("button[type=submit]").click()
     await expect(prompt.locator("#key-error")).to_have_text("That key was refused; try another one.")
-    await prompt.locator("[name=key]").fill("web-key-2")
+    await prompt.locator("[name=key]").fill("web-key-2-1234567")
     await prompt.locator("button[type=submit]").click()
     await expect(prompt).to_be_hidden()
     row = page.locator('tr[data-story="US-401"]')
     await expect(row).to_be_visible()
-    assert await page_value(page, "sessionStorage.getItem('testgen.apiKey')") == "web-key-2"
+    assert await page_value(page, "sessionStorage.getItem('testgen.apiKey')") == "web-key-2-1234567"
 
     await row.locator("button.generate").click()
     async with run_worker(settings):
@@ -511,7 +511,7 @@ async def http_get(server: str, path: str) -> int:
         return (await client.get(path)).status_code
 
 
-@pytest.mark.parametrize("api_keys", [None, "web-key-1"])
+@pytest.mark.parametrize("api_keys", [None, "web-key-1-1234567"])
 async def test_page_and_static_files_are_served_without_a_key(
     http: AsyncClient, api_keys: str | None
 ) -> None:

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from testgen.api import http_errors as errors
 from testgen.api.job_links import JobLinkPaths
-from testgen.api.rate_limits import JobLimiter, RequestRateMiddleware
+from testgen.api.rate_limits import AuthFailureLimiter, JobLimiter, RequestRateMiddleware
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
 from testgen.api.routes import auth, generation, imports, ops, projects, review, stories, web
 from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
@@ -20,6 +20,7 @@ from testgen.api.services.job_queue import JobQueue
 from testgen.core import shared_redis, tracing
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker, read_only
+from testgen.core.errors import ConfigurationError
 from testgen.core.logs import redact_access_log
 from testgen.core.redis import create_blocking_reader, create_redis
 from testgen.streaming.event_hub import EventHub
@@ -107,15 +108,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Innermost first: JSON bodies, the request rate, API keys, the body limit, the local-only
-    checks of keyless mode, CORS (so 401s carry CORS headers), and the security headers outermost."""
+    """Innermost first: JSON bodies, the request rate, API keys (and failed authentications), the
+    body limit, the local-only checks of keyless mode, CORS (so 401s carry CORS headers), and the
+    security headers outermost. API keys that cannot guard the API stop it here, before it starts."""
+    problem = settings.api_keys_problem()
+    if problem is not None:
+        raise ConfigurationError(problem)
     keys = settings.api_key_list
-    app.state.stream_tokens = StreamTokens(keys)
+    secret = settings.stream_token_secret.get_secret_value() if settings.stream_token_secret else ""
+    app.state.stream_tokens = StreamTokens(keys, secret.encode())
     app.add_middleware(JsonBodyMiddleware)
     if settings.rate_limit_per_minute:
         app.add_middleware(RequestRateMiddleware, per_minute=settings.rate_limit_per_minute)
     if keys:
-        app.add_middleware(ApiKeyMiddleware, keys=keys, tokens=app.state.stream_tokens)
+        failures = (
+            AuthFailureLimiter(settings.auth_failures_per_minute)
+            if settings.auth_failures_per_minute
+            else None
+        )
+        app.add_middleware(ApiKeyMiddleware, keys=keys, tokens=app.state.stream_tokens, failures=failures)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if not keys:
         app.add_middleware(

@@ -1,8 +1,10 @@
-"""Per-client limits: requests per minute and jobs in flight (shared through Redis by every API
-process), and open event streams (counted by each process's event hub).
+"""Per-client limits: requests per minute, failed authentications per minute and jobs in flight
+(shared through Redis by every API process), and open event streams (counted by each process's event
+hub).
 
-A client is an API key (by its key id) or, with API_KEYS unset, a client address. Over a limit the
-answer is 429 with `Retry-After` and a message naming the setting.
+A client is an API key (by its key id) or, with API_KEYS unset, a client address; failed
+authentications are counted per client address. Over a limit the answer is 429 with `Retry-After`
+and a message naming the setting.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -20,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from testgen.api.security import send_error, set_principal
 from testgen.core.errors import RateLimitedError
-from testgen.core.redis_keys import limit_jobs_key, limit_requests_key, state_key
+from testgen.core.redis_keys import limit_auth_failures_key, limit_jobs_key, limit_requests_key, state_key
 from testgen.data.job_states import TERMINAL
 
 logger = logging.getLogger(__name__)
@@ -65,19 +67,50 @@ return 1
 """
 
 
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"addr:{client[0] if client else 'unknown'}"
+
+
 def principal_of(scope: Scope) -> str:
     """The client a request counts against: set by the API key check, else the client address."""
     state = scope.setdefault("state", {})
     principal = state.get("principal")
     if principal is None:
-        client = scope.get("client")
-        principal = f"addr:{client[0] if client else 'unknown'}"
+        principal = client_address(scope)
         set_principal(scope, principal)
     return str(principal)
 
 
 def retry_after_s(now: float) -> int:
     return max(1, math.ceil(WINDOW_S - now % WINDOW_S))
+
+
+class WindowCounter:
+    """Counters of one-minute windows in Redis, shared by every process. If Redis cannot be reached
+    nothing is counted (0), with a warning once a minute."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._warned_at = 0.0
+
+    async def add(self, scope: Scope, key_of: Callable[[int], str], now: float) -> int:
+        """Count one in the window of `now`; the window's count so far. `key_of(window)`: its key."""
+        redis: Redis | None = getattr(scope["app"].state, "redis", None)
+        if redis is None:
+            return 0
+        key = key_of(int(now // WINDOW_S))
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, WINDOW_S * 2)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            if now - self._warned_at > WINDOW_S:  # once a minute, not once per request
+                self._warned_at = now
+                logger.warning("%s not checked, Redis unavailable (%s)", self.what, type(exc).__name__)
+            return 0
+        return int(count)
 
 
 class RequestRateMiddleware:
@@ -89,27 +122,15 @@ class RequestRateMiddleware:
     def __init__(self, app: ASGIApp, per_minute: int) -> None:
         self.app = app
         self.per_minute = per_minute
-        self._warned_at = 0.0
+        self.counter = WindowCounter("Rate limit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         principal = principal_of(scope)
-        redis: Redis | None = getattr(scope["app"].state, "redis", None)
         now = time.time()
-        count = 0
-        if redis is not None:
-            key = limit_requests_key(principal, int(now // WINDOW_S))
-            try:
-                async with redis.pipeline(transaction=False) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, WINDOW_S * 2)
-                    count, _ = await pipe.execute()
-            except (RedisError, OSError) as exc:
-                if now - self._warned_at > WINDOW_S:  # once a minute, not once per request
-                    self._warned_at = now
-                    logger.warning("Rate limit not checked, Redis unavailable (%s)", type(exc).__name__)
+        count = await self.counter.add(scope, lambda window: limit_requests_key(principal, window), now)
         if count > self.per_minute:
             wait = retry_after_s(now)
             error = RateLimitedError(
@@ -120,6 +141,42 @@ class RequestRateMiddleware:
             await send_error(send, 429, error.message, (b"retry-after", str(wait).encode()))
             return
         await self.app(scope, receive, send)
+
+
+class AuthFailureLimiter:
+    """AUTH_FAILURES_PER_MINUTE: failed authentications per client address and minute, counted in
+    Redis like the request rate. Once an address has used them up, its requests get 429 until the
+    minute ends without their key being checked, so that a right guess then answers no differently.
+    Each process remembers the addresses it saw reach the limit; another process checks one more
+    request of such an address, whose failure then tells it."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.counter = WindowCounter("Failed authentications")
+        self._refused_until: dict[str, float] = {}
+
+    def refusal(self, scope: Scope) -> RateLimitedError | None:
+        now = time.time()
+        until = self._refused_until.get(client_address(scope))
+        return self._error(now) if until is not None and now < until else None
+
+    async def failed(self, scope: Scope) -> RateLimitedError | None:
+        address = client_address(scope)
+        now = time.time()
+        count = await self.counter.add(scope, lambda window: limit_auth_failures_key(address, window), now)
+        if count < self.per_minute:
+            return None
+        self._refused_until = {a: t for a, t in self._refused_until.items() if t > now}  # the past ones go
+        self._refused_until[address] = now + retry_after_s(now)
+        return self._error(now) if count > self.per_minute else None
+
+    def _error(self, now: float) -> RateLimitedError:
+        wait = retry_after_s(now)
+        return RateLimitedError(
+            f"Too many failed authentications from this address: AUTH_FAILURES_PER_MINUTE allows "
+            f"{self.per_minute} per minute; check the API key, then retry in {wait} s",
+            wait,
+        )
 
 
 class JobSlot:

@@ -11,10 +11,13 @@ import hmac
 import json
 import re
 import time
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from testgen.core.errors import RateLimitedError
 
 OPEN_PATHS = ("/health",)
 OPEN_PREFIXES = ("/static/",)
@@ -26,27 +29,27 @@ _EXPIRY = re.compile(r"[0-9]{1,12}")  # ASCII digits only, bounded: no huge or e
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
-def key_id(key: str) -> str:
-    """A short, non-secret name of an API key: it names the key in tokens and rate limits."""
-    return hashlib.sha256(("testgen-key-id\0" + key).encode()).hexdigest()[:16]
-
-
 class StreamTokens:
     """Tokens for EventSource, which cannot send headers: `?access_token=` on event streams only.
 
-    A token is `key-id.expiry.signature`, signed with a secret derived from the key that asked for
-    it, so removing that key from API_KEYS revokes its tokens at once. It is valid for a few
-    minutes and never reveals a key.
+    A token is `key-id.expiry.signature`, valid for a few minutes. The key id and the secret that
+    signs the key's tokens are HMACs of the key under STREAM_TOKEN_SECRET: every API process of a
+    deployment derives the same ones, and neither a token nor a key id (which also names the key in
+    the rate limits' Redis keys) lets anyone test guessed keys offline without that secret. Removing
+    a key from API_KEYS revokes its tokens at once.
     """
 
-    def __init__(self, keys: list[str], ttl_s: int = STREAM_TOKEN_TTL_S) -> None:
-        self.secrets = {
-            key_id(key): hashlib.sha256((key + "\0stream-token").encode()).digest() for key in keys
-        }
+    def __init__(self, keys: list[str], secret: bytes, ttl_s: int = STREAM_TOKEN_TTL_S) -> None:
+        self.ids = {key: _derive(secret, "key-id", key).hex()[:16] for key in keys}
+        self.secrets = {self.ids[key]: _derive(secret, "stream-token", key) for key in keys}
         self.ttl_s = ttl_s
 
+    def key_id(self, key: str) -> str:
+        """The short, non-secret name of one of the keys: it names the key in tokens and rate limits."""
+        return self.ids[key]
+
     def issue(self, key: str, now: float | None = None) -> tuple[str, int]:
-        ident = key_id(key)
+        ident = self.key_id(key)
         expiry = int((now or time.time()) + self.ttl_s)
         return f"{ident}.{expiry}.{self._sign(self.secrets[ident], ident, expiry)}", self.ttl_s
 
@@ -66,6 +69,10 @@ class StreamTokens:
     def _sign(secret: bytes, ident: str, expiry: int) -> str:
         digest = hmac.new(secret, f"{ident}.{expiry}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _derive(secret: bytes, purpose: str, key: str) -> bytes:
+    return hmac.new(secret, f"{purpose}\0{key}".encode(), hashlib.sha256).digest()
 
 
 def matching_key(presented: str, keys: list[str]) -> str | None:
@@ -99,19 +106,45 @@ def approve_stream_token(scope: Scope) -> None:
         scope.setdefault("state", {})["stream_route"] = True
 
 
+def needs_key(scope: Scope) -> bool:
+    """Whether a request needs a key: all do but /health, the page's files and CORS preflights."""
+    path: str = scope["path"]
+    if scope["method"] == "OPTIONS" or path in OPEN_PATHS or path in PAGE_PATHS:
+        return False
+    return not path.startswith(OPEN_PREFIXES)
+
+
+class FailureLimit(Protocol):
+    """Failed authentications per client (AUTH_FAILURES_PER_MINUTE, in rate_limits.py)."""
+
+    def refusal(self, scope: Scope) -> RateLimitedError | None:
+        """Why this client's requests are refused unchecked for now, or None."""
+
+    async def failed(self, scope: Scope) -> RateLimitedError | None:
+        """Count a failure; why the client is refused from now on, or None (it gets a 401)."""
+
+
 class ApiKeyMiddleware:
     """Every request needs a key, except /health and the page's files. A stream token (GET only)
     is let through to routing, and its response is only sent if the route that answered is an
-    event stream (which approves it); any other route's answer is replaced by a 401."""
+    event stream (which approves it); any other route's answer is replaced by a 401. A client over
+    the limit of failed authentications gets 429 without its key being looked at."""
 
-    def __init__(self, app: ASGIApp, keys: list[str], tokens: StreamTokens) -> None:
+    def __init__(
+        self, app: ASGIApp, keys: list[str], tokens: StreamTokens, failures: FailureLimit | None = None
+    ) -> None:
         self.app = app
         self.keys = keys
         self.tokens = tokens
+        self.failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not needs_key(scope):
             await self.app(scope, receive, send)
+            return
+        refusal = self.failures.refusal(scope) if self.failures else None
+        if refusal is not None:
+            await _too_many(send, refusal)
             return
         verdict = self._check(scope)
         if verdict == "stream-token":
@@ -119,21 +152,17 @@ class ApiKeyMiddleware:
         elif verdict == "ok":
             await self.app(scope, receive, send)
         else:
-            await _unauthorized(send)
+            refusal = await self.failures.failed(scope) if self.failures else None
+            await (_unauthorized(send) if refusal is None else _too_many(send, refusal))
 
     def _check(self, scope: Scope) -> str:
-        path: str = scope["path"]
-        if scope["method"] == "OPTIONS" or path in OPEN_PATHS or path in PAGE_PATHS:
-            return "ok"
-        if path.startswith(OPEN_PREFIXES):
-            return "ok"
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, credential = value.decode("latin-1").partition(" ")
                 key = matching_key(credential.strip(), self.keys) if scheme.lower() == "bearer" else None
                 if key is None:
                     return "no"
-                set_principal(scope, key_id(key))
+                set_principal(scope, self.tokens.key_id(key))
                 scope["state"]["api_key"] = key
                 return "ok"
         if scope["method"] != "GET":
@@ -160,6 +189,10 @@ def _only_if_stream_route(scope: Scope, send: Send) -> Send:
             await send(message)
 
     return guarded_send
+
+
+async def _too_many(send: Send, error: RateLimitedError) -> None:
+    await send_error(send, 429, error.message, (b"retry-after", str(error.retry_after_s).encode()))
 
 
 async def _unauthorized(send: Send) -> None:

@@ -7,6 +7,7 @@ service over its HTTP API (cli/client.py): generate (with a live progress bar), 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in CLIENT_COMMANDS:
         return run_client(args)
     settings = Settings()
+    if args.command in ("api", "dev") and (problem := settings.api_keys_problem()) is not None:
+        print(f"testgen: error: {problem}", file=sys.stderr)  # before any process starts
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "migrate":
         from testgen.data import migrations  # alembic is slow to import: only for the commands using it

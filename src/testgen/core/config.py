@@ -20,6 +20,9 @@ LLM_PROVIDER_NAMES: tuple[LLMProviderName, ...] = get_args(LLMProviderName)
 OPENAI_PUBLIC_BASE_URL = "https://api.openai.com/v1"
 OFFLINE_MODEL = "offline-v1"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+MIN_API_KEY_CHARS = 16
+MIN_STREAM_TOKEN_SECRET_CHARS = 32
+MAKE_A_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 JiraDeployment = Literal["cloud", "datacenter"]
 
 
@@ -90,9 +93,12 @@ class Settings(BaseSettings):
     jira_max_retry_wait_s: float = Field(default=60.0, ge=0)
 
     api_keys: SecretStr | None = None
+    # With API_KEYS: names keys and signs stream tokens (HMAC), the same in every API process.
+    stream_token_secret: SecretStr | None = None
     cors_origins: str = ""
     allowed_hosts: str = ""
     rate_limit_per_minute: int = Field(default=1200, ge=0)
+    auth_failures_per_minute: int = Field(default=20, ge=0)
     max_jobs_in_flight_per_key: int = Field(default=5000, ge=0)
     max_streams_per_key: int = Field(default=20, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -126,6 +132,7 @@ class Settings(BaseSettings):
         "openai_api_version",
         "azure_openai_endpoint",
         "api_keys",
+        "stream_token_secret",
         "jira_base_url",
         "jira_email",
         "jira_api_token",
@@ -198,6 +205,41 @@ class Settings(BaseSettings):
     def api_key_list(self) -> list[str]:
         raw = self.api_keys.get_secret_value() if self.api_keys else ""
         return [k.strip() for k in raw.split(",") if k.strip()]
+
+    def api_keys_problem(self) -> str | None:
+        """What keeps API_KEYS from guarding the API (the API refuses to start), or None. Unset (or
+        blank) API_KEYS is keyless mode, for this machine only."""
+        if self.api_keys is None:
+            return None
+        keys = self.api_key_list
+        if not keys:
+            return (
+                "API_KEYS lists no key (only commas and spaces), so nothing would be guarded: set "
+                f"comma-separated keys of at least {MIN_API_KEY_CHARS} characters, or leave API_KEYS "
+                "empty to run without keys on this machine only"
+            )
+        short = [str(i) for i, key in enumerate(keys, 1) if len(key) < MIN_API_KEY_CHARS]
+        if short:
+            which = (
+                f"key {short[0]} of {len(keys)} has"
+                if len(short) == 1
+                else f"keys {', '.join(short)} of {len(keys)} have"
+            )
+            return (
+                f"API_KEYS: every key needs at least {MIN_API_KEY_CHARS} characters (a short key is easy "
+                f"to guess), and {which} fewer: use random keys, e.g. from `{MAKE_A_SECRET}`"
+            )
+        secret = self.stream_token_secret.get_secret_value() if self.stream_token_secret else ""
+        if len(secret) < MIN_STREAM_TOKEN_SECRET_CHARS:
+            state = (
+                "is not set" if not secret else f"is shorter than {MIN_STREAM_TOKEN_SECRET_CHARS} characters"
+            )
+            return (
+                f"API_KEYS is set but STREAM_TOKEN_SECRET {state}: set it to a random value of at least "
+                f"{MIN_STREAM_TOKEN_SECRET_CHARS} characters, the same for every API process, e.g. from "
+                f"`{MAKE_A_SECRET}`"
+            )
+        return None
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -72,6 +72,11 @@ def limit_requests_key(principal: str, window: int) -> str:
     return f"{PREFIX}limit:{principal}:requests:{window}"
 
 
+def limit_auth_failures_key(address: str, window: int) -> str:
+    """A client address's failed authentications in one minute-long window (AUTH_FAILURES_PER_MINUTE)."""
+    return f"{PREFIX}limit:{address}:auth-failures:{window}"
+
+
 def limit_jobs_key(principal: str) -> str:
     """The jobs a client has queued or running (MAX_JOBS_IN_FLIGHT_PER_KEY): task ids and reservations."""
     return f"{PREFIX}limit:{principal}:jobs"
