@@ -86,10 +86,38 @@ def test_app_services_wait_for_redis_and_the_migration(services: dict[str, dict[
 def test_healthchecks(services: dict[str, dict[str, Any]]) -> None:
     api_check = " ".join(check_words(services["api"]))
     assert "http://127.0.0.1:8000/health" in api_check
-    assert services["api"]["ports"] == ["8000:8000"]
+    assert [published(port, {}) for port in services["api"]["ports"]] == [("127.0.0.1", "8000", "8000")]
     assert check_words(services["worker"]) == ["arq", "--check", "workers.WorkerSettings"]
     for name in ("api", "worker"):
         assert services[name]["healthcheck"]["interval"]
+
+
+def published(port: str, env: dict[str, str]) -> tuple[str, str, str]:
+    """A port mapping `address:port:container-port` with its `${NAME:-default}` resolved as Compose
+    does from `env` (the shell, else .env)."""
+    resolved = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m[1]) or m[2], port)
+    address, host_port, container_port = resolved.rsplit(":", 2)
+    return address, host_port, container_port
+
+
+def test_the_api_is_published_on_this_machine_only_unless_told(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Without API_KEYS the API trusts `Host: localhost`: published on every interface, any machine of
+    the network could send that. By default the port is on the loopback; serving the network is a
+    choice made with API_PUBLISH_ADDRESS (after setting API_KEYS)."""
+    (port,) = services["api"]["ports"]
+    assert published(port, {}) == ("127.0.0.1", "8000", "8000")
+    assert published(port, {"API_PUBLISH_ADDRESS": ""}) == ("127.0.0.1", "8000", "8000")
+    assert published(port, {"API_PUBLISH_ADDRESS": "0.0.0.0"}) == ("0.0.0.0", "8000", "8000")
+    assert [name for name, service in services.items() if "ports" in service] == ["api"]
+    for name in APP_SERVICES:  # nothing in the file turns the keyless checks off
+        environment = services[name]["environment"]
+        assert "API_KEYS" not in environment and "ALLOWED_HOSTS" not in environment, name
+    text = (ROOT / "docker-compose.yml").read_text()
+    example = (ROOT / ".env.example").read_text()
+    assert "API_PUBLISH_ADDRESS=0.0.0.0" in text and "# API_PUBLISH_ADDRESS=127.0.0.1" in example
+    assert "API_PUBLISH_ADDRESS" in (ROOT / "docs" / "operations" / "deploy.md").read_text()
 
 
 def test_worker_can_be_scaled(services: dict[str, dict[str, Any]]) -> None:

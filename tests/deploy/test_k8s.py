@@ -117,6 +117,22 @@ async def test_workers_scale_on_a_metric_the_api_exports(client: AsyncClient) ->
     assert not by_kind(local, "ScaledObject")  # local clusters rarely run KEDA
 
 
+@needs_kubectl
+@pytest.mark.parametrize("target", ["base", "overlays/local"])
+def test_worker_metrics_listen_on_the_pod_network_where_prometheus_scrapes(target: str) -> None:
+    assert Settings.model_fields["worker_metrics_host"].default == "127.0.0.1"  # elsewhere: this machine
+    docs = render(K8S / target)
+    config = by_kind(docs, "ConfigMap")["testgen-config"]["data"]
+    pod = by_kind(docs, "Deployment")["testgen-worker"]["spec"]["template"]
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert config["WORKER_METRICS_HOST"] == "0.0.0.0"
+    assert annotations["prometheus.io/port"] == config["WORKER_METRICS_PORT"]
+    (container,) = pod["spec"]["containers"]
+    assert {"configMapRef": {"name": "testgen-config"}} in container["envFrom"]
+    assert [p["containerPort"] for p in container["ports"]] == [int(config["WORKER_METRICS_PORT"])]
+
+
 def test_worker_check_reads_the_heartbeat_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -108,9 +108,11 @@ class Settings(BaseSettings):
     event_loop: EventLoopChoice = "auto"
 
     # Metrics and traces (docs/operations/metrics.md and traces.md). A worker serves its Prometheus
-    # metrics only when WORKER_METRICS_PORT is set; traces are sent only when one of the OTEL_ settings is.
+    # metrics only when WORKER_METRICS_PORT is set, on this machine only unless WORKER_METRICS_HOST
+    # says otherwise (the Kubernetes base sets 0.0.0.0 for Prometheus); traces are sent only when one
+    # of the OTEL_ settings is.
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    worker_metrics_host: str = "0.0.0.0"
+    worker_metrics_host: str = "127.0.0.1"
     otel_exporter_otlp_endpoint: str | None = Field(default=None, max_length=500)
     otel_traces_exporter: Literal["otlp", "console", "none"] | None = None
     otel_service_name: str | None = Field(default=None, max_length=100)
