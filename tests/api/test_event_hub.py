@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 from fastapi import FastAPI
 from httpx import AsyncClient
@@ -133,8 +135,6 @@ async def test_concurrent_subscribers_miss_nothing_while_events_flow(redis: Redi
 
 
 async def test_a_stream_never_started_releases_its_subscription(redis: Redis, redis_url: str) -> None:
-    import gc
-
     from testgen.data.models import GenerationJob
     from testgen.streaming.job_streams import open_stream
 
@@ -225,7 +225,18 @@ async def test_a_multiplexed_stream_replays_one_event_per_job(redis: Redis, redi
         ]
         one = await open_stream(hub, store, jobs[:1], [None], multiplexed=False)
         assert one is not None and [event.id for _, event in one.backlog] == entries[jobs[0].id]
-        for opened in (stream, resumed, one):
+
+        # once sent, a replayed event is no longer held by the stream
+        replayed = [weakref.ref(event) for _, event in stream.backlog]
+        sent = aiter(stream)
+        assert await anext(sent) == b"retry: 1000\n\n"
+        for job in jobs[:11]:
+            assert (await anext(sent)).startswith(f"id: {job.id}=".encode())
+        gc.collect()  # (the 11th is the one being sent)
+        assert [ref() is None for ref in replayed[:10] + replayed[11:]] == [True] * 10 + [False] * 19
+        await sent.aclose()
+        for opened in (resumed, one):
             hub.unsubscribe(opened.sub)
+        assert hub.connections == 0
     finally:
         await hub.stop()

@@ -69,7 +69,10 @@ class JobStream:
         self._timer = asyncio.get_running_loop().call_later(self.ping_interval_s, self._ping)
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
-            for task_id, event in self.backlog:
+            # Each replayed event is let go once sent: a long replay is not held for the stream's life.
+            unsent, self.backlog = self.backlog[::-1], []
+            while unsent:
+                task_id, event = unsent.pop()
                 yield self._format(task_id, event)
             by_key = {events_key(j.id): j.id for j in self.jobs}
             while len(self.done) < len(self.jobs):
