@@ -3,6 +3,8 @@ for, and arq's own, which its worker builds from `arq_settings`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -126,3 +128,14 @@ def arq_settings(url: str, *, sentinel: SentinelAddress | None = None) -> RedisS
     settings.retry = outage_retry()
     settings.retry_on_error = list(OUTAGE_ERRORS)
     return settings
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel a task that uses Redis and wait for it to end. redis-py 5 can swallow a cancellation
+    that lands while it checks a connection taken from its pool (a read under a zero timeout), and the
+    task goes on: it is cancelled again until it ends."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

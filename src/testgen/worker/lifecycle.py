@@ -8,7 +8,6 @@ publish and the heartbeat file is touched while Redis is away."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from typing import Any
@@ -18,7 +17,7 @@ from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker
 from testgen.core.logs import configure_logging
 from testgen.core.presence import beat_forever
-from testgen.core.redis import create_redis
+from testgen.core.redis import cancel_and_wait, create_redis
 from testgen.generation.llm.factory import ProviderSet, check_provider_config
 from testgen.jira.client import JiraClient, configuration_problem
 from testgen.streaming.progress_store import ProgressStore
@@ -88,9 +87,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 async def shutdown(ctx: dict[str, Any]) -> None:
     for name in ("reaper", "heartbeat"):
         if name in ctx:
-            ctx[name].cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ctx[name]
+            await cancel_and_wait(ctx[name])
     resources: WorkerResources | None = ctx.get("resources")
     if resources is not None:
         await resources.providers.aclose()

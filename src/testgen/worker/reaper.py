@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen.core.arq_adapter import in_progress_key, requeue_now
+from testgen.core.redis import cancel_and_wait
 from testgen.core.redis_keys import CLAIMED_KEY, FINISHING_KEY, WAKE_CHANNEL, lease_key, reap_key
 from testgen.data import repository
 from testgen.data.job_states import ACTIVE, REAP_REQUEUE, RUNNING, TERMINAL, WORKER_LOST, JobStatus
@@ -51,9 +52,7 @@ async def lease(redis: Redis, task_id: str) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         with contextlib.suppress(RedisError, OSError):
             async with redis.pipeline(transaction=False) as pipe:
                 pipe.delete(lease_key(task_id))

@@ -17,6 +17,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from testgen.core.arq_adapter import ArqWorker, ClaimMarks
+from testgen.core.redis import cancel_and_wait
 from testgen.core.redis_keys import CLAIMED_KEY, WAKE_CHANNEL, lease_key
 from testgen.worker.reaper import LEASE_TTL_S
 
@@ -67,7 +68,5 @@ class WakeableWorker(ArqWorker):
 
     async def close(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await cancel_and_wait(self._listener)
         await super().close()
