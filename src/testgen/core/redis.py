@@ -1,5 +1,6 @@
 """The Redis clients: the one (an arq pool) that the API and our worker code share a configuration
-for, and arq's own, which its worker builds from `arq_settings`."""
+for, and arq's own, which its worker builds from `arq_settings`; `cancel_and_wait` stops a task
+that uses one."""
 
 from __future__ import annotations
 
