@@ -58,13 +58,15 @@ class ModelServer:
         """What a rejected key's message names for the user to fix."""
         return [self.key_setting]
 
+    known_models: frozenset[str] | None = None  # the models the fake has (None: any name)
+
     def reset(self) -> None:
         """Forget the calls and the script; every knob back to the default."""
         self.fake.reset()
         self.fake.latency_s = self.fake.latency_per_scenario_s = 0.0
         self.fake.hang_s = 30.0
         self.fake.valid_keys = None
-        self.fake.models = None
+        self.fake.models = None if self.known_models is None else set(self.known_models)
 
 
 class GeminiServer(ModelServer):
@@ -108,10 +110,11 @@ class OpenAIServer(ModelServer):
     timeout_setting = "OPENAI_TIMEOUT_S"
     usage_fields = ("prompt_tokens", "completion_tokens", "total_tokens")
     rate_limited = "429: Rate limit reached"
+    known_models = frozenset({model, "other-model"})
     fake: FakeOpenAI
 
     def __init__(self) -> None:
-        self.fake = FakeOpenAI(retry_after=f"{RETRY_DELAY_S}", models={self.model, "other-model"})
+        self.fake = FakeOpenAI(retry_after=f"{RETRY_DELAY_S}", models=set(self.known_models))
 
     def values(self, *, timeout_s: float = 5.0) -> dict[str, Any]:
         return {
