@@ -1,4 +1,4 @@
-"""Per-module mutation scores from the last `mutmut run`: killed / mutants run, and the survivors.
+"""Per-module mutation scores from the last `mutmut run`: caught / mutants run, and the survivors.
 
 Usage (from the repository root): .venv/bin/python tools/mutation_scores.py
 """
@@ -9,6 +9,9 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+
+# A mutant that makes the tests fail or hang (stopped by mutmut's timeout) was caught.
+CAUGHT = ("killed", "timeout")
 
 
 def main() -> int:
@@ -24,11 +27,12 @@ def main() -> int:
             continue
         module = name.rsplit(".", 1)[0]  # the last part names the function: x_f or xǁClassǁmethod
         counts.setdefault(module, Counter())[state] += 1
-        if state != "killed":
+        if state not in CAUGHT:
             survivors.append(f"{name}: {state}")
     for module, states in sorted(counts.items()):
         total = sum(states.values())
-        print(f"{module:40} {states['killed']:4}/{total:<4} {100 * states['killed'] / total:5.1f}%")
+        caught = sum(states[state] for state in CAUGHT)
+        print(f"{module:40} {caught:4}/{total:<4} {100 * caught / total:5.1f}%")
     for line in survivors:
         print("  ", line)
     return 0

@@ -229,8 +229,8 @@ async def export_project(
         buffer = io.BytesIO()
         names = unique_file_names([_UNSAFE_FILENAME.sub("_", story.id) for story, _ in stories], "feature")
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, (story, cases) in zip(names, stories, strict=True):
-                archive.writestr(name, _feature(story, cases, fmt, languages[story.id]))
+            for i, (story, cases) in enumerate(stories):
+                archive.writestr(names[i], _feature(story, cases, fmt, languages[story.id]))
         return Export(buffer.getvalue(), "application/zip", f"{stem}-features.zip")
     media_type, extension = _MEDIA[fmt]
     return Export(render(stories, fmt, options, project=name), media_type, f"{stem}.{extension}")
