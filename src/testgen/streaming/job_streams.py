@@ -5,10 +5,6 @@ is the position of the job that changed only (`<task>=<entry id>`), so an event 
 however many jobs the stream follows; a client resumes by sending the latest position of each job
 it follows, `<task>=<entry id>;<task>=<entry id>` (Last-Event-ID or `?last_event_id=`; both are
 read, and the later position of a job wins).
-
-A one-job stream replays every event the client has not seen. A multiplexed stream replays the
-latest event of each job only (each event is the job's whole snapshot): what a stream holds before
-its client reads is one event per job, however long the jobs' histories.
 """
 
 from __future__ import annotations
@@ -139,10 +135,7 @@ async def _replay(store: ProgressStore, stream: JobStream, jobs: list[Generation
     for job in stream.jobs:
         if stream.cursors.get(job.id) == FINAL_FROM_DB:  # the client already has the final state
             stream.done.add(job.id)
-    latest_only = stream.multiplexed
-    replies = await store.replay(
-        [(job.id, stream.cursors.get(job.id)) for job in jobs], latest_only=latest_only
-    )
+    replies = await store.replay([(job.id, stream.cursors.get(job.id)) for job in jobs])
     for job, (events, live) in zip(jobs, replies, strict=True):
         if any(e.event in TERMINAL for e in events):
             stream.done.add(job.id)
@@ -151,7 +144,7 @@ async def _replay(store: ProgressStore, stream: JobStream, jobs: list[Generation
         elif job.status in TERMINAL:
             events = [*events, *await _final_from_db(store, job, events, stream)]
             stream.done.add(job.id)
-        stream.backlog.extend((job.id, e) for e in (events[-1:] if latest_only else events))
+        stream.backlog.extend((job.id, e) for e in events)
 
 
 async def _final_from_db(

@@ -108,17 +108,13 @@ class ProgressStore:
         return [decode_entry(entry_id, fields) for entry_id, fields in entries]
 
     async def replay(
-        self, cursors: list[tuple[str, str | None]], *, latest_only: bool = False
+        self, cursors: list[tuple[str, str | None]]
     ) -> list[tuple[list[StoredEvent], JobSnapshot | None]]:
-        """For each (task id, cursor): the events after the cursor (with `latest_only`, the last of
-        them only) and the live snapshot, in one round trip whatever the number of jobs."""
+        """For each (task id, cursor): the events after the cursor and the live snapshot, in one
+        round trip whatever the number of jobs."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for task_id, after in cursors:
-                start = f"({after}" if after else "-"
-                if latest_only:
-                    pipe.xrevrange(events_key(task_id), max="+", min=start, count=1)
-                else:
-                    pipe.xrange(events_key(task_id), min=start, max="+")
+                pipe.xrange(events_key(task_id), min=f"({after}" if after else "-", max="+")
                 pipe.get(state_key(task_id))
             replies = await pipe.execute()
         return [
