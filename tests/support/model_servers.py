@@ -12,12 +12,20 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from testgen.core.config import Settings
+from testgen.generation.llm.base import StoryText
 from testgen.generation.llm.gemini import GeminiProvider
 from testgen.generation.llm.openai_compat import OpenAIProvider
 from tests.support.fake_gemini import FakeGemini, RecordedCall
 from tests.support.fake_openai import FakeOpenAI
 
 PROVIDERS = ["gemini", "openai"]
+# The story the provider tests send (three criteria, the last with a number).
+STORY = StoryText(
+    id="US-1",
+    title="Log in",
+    description="As a user I want to log in with my email and password.",
+    acceptance_criteria=["valid credentials log in", "a wrong password is rejected", "5 failures lock"],
+)
 RETRY_DELAY_S = 0.1  # what the fakes' 429 asks: far from the tests' backoff base, far below the cap
 
 MakeProvider = Callable[..., GeminiProvider | OpenAIProvider]

@@ -16,7 +16,7 @@ import pytest
 from google import genai
 from google.genai import types
 
-from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
+from testgen.generation.llm.base import BatchRequest, LLMError
 from testgen.generation.llm.gemini import GeminiProvider
 from testgen.generation.llm.gemini_request import generate_config
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt, response_schema
@@ -24,15 +24,9 @@ from testgen.generation.planning import plan_batches
 from tests.support.fake_clock import FakeClock
 from tests.support.fake_gemini import FakeGemini
 from tests.support.harness import wait_for
-from tests.support.model_servers import GeminiServer, MakeProvider, ModelServer, start_model_server
+from tests.support.model_servers import STORY, GeminiServer, MakeProvider, ModelServer, start_model_server
 
 API_KEY = GeminiServer.key
-STORY = StoryText(
-    id="US-1",
-    title="Log in",
-    description="As a user I want to log in with my email and password.",
-    acceptance_criteria=["valid credentials log in", "a wrong password is rejected", "5 failures lock"],
-)
 
 
 @pytest.fixture(scope="module")

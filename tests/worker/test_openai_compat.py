@@ -17,23 +17,17 @@ from httpx import AsyncClient
 
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
-from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
+from testgen.generation.llm.base import BatchRequest, LLMError
 from testgen.generation.llm.openai_compat import OpenAIProvider, OutputMode
 from testgen.generation.llm.retry import Redactor, retry_after_s
 from testgen.generation.planning import plan_batches
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.harness import run_worker
 from tests.support.helpers import make_story, queue, read_events
-from tests.support.model_servers import MakeProvider, ModelServer, OpenAIServer, start_model_server
+from tests.support.model_servers import STORY, MakeProvider, ModelServer, OpenAIServer, start_model_server
 
 API_KEY = OpenAIServer.key
 MODEL = OpenAIServer.model
-STORY = StoryText(
-    id="US-1",
-    title="Log in",
-    description="As a user I want to log in with my email and password.",
-    acceptance_criteria=["valid credentials log in", "a wrong password is rejected", "5 failures lock"],
-)
 
 
 @pytest.fixture(scope="module")

@@ -20,14 +20,8 @@ from testgen.generation.planning import plan_batches
 from tests.support.fake_clock import FakeClock
 from tests.support.harness import wait_for
 from tests.support.helpers import capture_logs_as_configured
-from tests.support.model_servers import RETRY_DELAY_S, MakeProvider, ModelServer
+from tests.support.model_servers import RETRY_DELAY_S, STORY, MakeProvider, ModelServer
 
-STORY = StoryText(
-    id="US-1",
-    title="Log in",
-    description="As a user I want to log in with my email and password.",
-    acceptance_criteria=["valid credentials log in", "a wrong password is rejected", "5 failures lock"],
-)
 BACKOFF_BASE_S = 0.01
 
 
