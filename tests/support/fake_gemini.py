@@ -7,7 +7,8 @@ answers "ok". Counts are read from the `BATCH_SPEC: {...}` line the provider wri
 
 Like some servers and proxies, it echoes the API key it received (`echo_key`, on by default) in every
 error message, in the HTML of a non-JSON answer and in an `x-received-api-key` header: a leak test
-against this fake fails when testgen's redaction is missing.
+against this fake fails when testgen's redaction is missing. `echo_style` alters the key it quotes in
+its messages (cut short, upper-cased, spaced out, percent-encoded: tests/support/echoes.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+
+from tests.support.echoes import altered
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -136,6 +139,7 @@ class FakeGemini:
         self.hang_s = hang_s
         self.valid_keys = valid_keys
         self.echo_key = echo_key
+        self.echo_style = "exact"  # how the messages quote the key (tests/support/echoes.py)
         self.models = models  # the models it has, as the Gemini API 404s any other; None: every name
         self._lock = threading.Lock()
         self._state = _State()
@@ -380,7 +384,11 @@ class FakeGemini:
         return 400, error
 
     def _echo(self, message: str, key: str | None) -> str:
-        return f"{message} (key={key})" if self.echo_key else message
+        return f"{message} (key={self._echoed(key)})" if self.echo_key else message
+
+    def _echoed(self, key: str | None) -> str | None:
+        """The key as this server quotes it (`echo_style`)."""
+        return altered(key, self.echo_style) if key else key
 
     async def _wait(self, receive: Receive, seconds: float, record: RecordedCall) -> bool:
         """Sleep, and wait while paused; False if the client disconnected (noted in `record`) or the

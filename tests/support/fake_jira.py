@@ -4,18 +4,23 @@ Data Center (`POST /rest/api/2/search`, `startAt`/`total`) on 127.0.0.1, from a 
 It checks the credentials (basic e-mail:token for Cloud, bearer PAT for Data Center) and can misbehave
 like real servers: answer 429 with Retry-After a few times, refuse a JQL with a 400, hold a page until
 released (to cancel an import mid-way), serve pages smaller than asked for, and echo the credential
-it received inside its error messages (`echo_credentials`), which the client must never pass on.
+it received inside its error messages (`echo_credentials`), which the client must never pass on:
+the Authorization header as received, or (`echo_style`, tests/support/echoes.py) the header and the
+credential in it altered: cut short, lower- or upper-cased, spaced out, percent-encoded.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.support.echoes import altered
 
 CLOUD_PATH = "/rest/api/3/search/jql"
 DATACENTER_PATH = "/rest/api/2/search"
@@ -40,6 +45,7 @@ class FakeJira:
     rate_limited: int = 0  # answer 429 to this many requests first
     retry_after: str = "1"
     echo_credentials: bool = True  # put the Authorization header it received into error messages
+    echo_style: str = "exact"  # how it quotes them (tests/support/echoes.py)
     hold_page: int | None = None  # block the request for this page (1-based) until `release()`
     requests: list[Request] = field(default_factory=list)
 
@@ -111,7 +117,7 @@ class FakeJira:
             limited = self.rate_limited > 0
             if limited:
                 self.rate_limited -= 1
-        echo = f" (received: {authorization})" if self.echo_credentials else ""
+        echo = f" (received: {self._echoed(authorization)})" if self.echo_credentials else ""
         path = CLOUD_PATH if self.deployment == "cloud" else DATACENTER_PATH
         if handler.path.split("?")[0] != path:
             self._reply(handler, 404, {"errorMessages": [f"No endpoint {handler.path}"]})
@@ -158,6 +164,16 @@ class FakeJira:
         else:
             answer = {"startAt": start, "maxResults": size, "total": len(self.issues), "issues": chosen}
         self._reply(handler, 200, answer)
+
+    def _echoed(self, authorization: str) -> str:
+        """The header as received, or (`echo_style`) altered, with the credential in it altered too."""
+        if self.echo_style == "exact":
+            return authorization
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() == "basic":
+            with contextlib.suppress(ValueError):
+                credential = base64.b64decode(credential).decode()  # e-mail:token
+        return f"{altered(authorization, self.echo_style)}; credential {altered(credential, self.echo_style)}"
 
     def _reply(
         self,

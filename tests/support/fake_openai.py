@@ -162,7 +162,7 @@ class FakeOpenAI(FakeGemini):
             isinstance(error, dict)
             and isinstance(error.get("message"), str)
             and key
-            and key not in error["message"]
+            and self._echoed(key) not in error["message"]
         ):
             error["message"] = self._echo(error["message"], key)
         elif isinstance(payload.get("message"), str) and key:
@@ -179,11 +179,12 @@ class FakeOpenAI(FakeGemini):
             return 0, b"", []
         if behaviour == "bad_key":  # like OpenAI, with the whole credential in the message
             message = (
-                f"Incorrect API key provided: {record.api_key}. You can find your API key in your account."
+                f"Incorrect API key provided: {self._echoed(record.api_key)}. You can find your API key in "
+                "your account."
             )
             return 401, _error(message, None, code="invalid_api_key"), []
         if behaviour == "forbidden":
-            return 403, _error(f"Key {record.api_key} may not use this model.", None), []
+            return 403, _error(f"Key {self._echoed(record.api_key)} may not use this model.", None), []
         if self.models is not None and model not in self.models:
             if self.error_style == "ollama":
                 message = f'model "{model}" not found, try pulling it first'

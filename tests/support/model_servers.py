@@ -74,6 +74,7 @@ class ModelServer:
         self.fake.latency_s = self.fake.latency_per_scenario_s = 0.0
         self.fake.hang_s = 30.0
         self.fake.valid_keys = None
+        self.fake.echo_style = "exact"
         self.fake.models = None if self.known_models is None else set(self.known_models)
 
 

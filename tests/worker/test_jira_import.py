@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from testgen.cli.main import main
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
+from tests.support.echoes import ALTERED_STYLES, assert_no_echo
 from tests.support.fake_jira import FakeJira, adf, bullets, heading, issue, ordered, paragraph
 from tests.support.harness import run_worker
 from tests.support.helpers import Event, read_events
@@ -240,6 +241,37 @@ async def test_bad_jql_reports_jiras_text_scrubbed_of_credentials(
     assert "(received: Basic [redacted])" in error["message"]  # the fake echoed the header; scrubbed
     status = (await http.get(f"/generate-test-cases/status/{queued['task_id']}")).text
     assert_no_secret(cloud, json.dumps([e.data for e in events]), status, caplog.text)
+
+
+async def assert_altered_echoes_stay_out(
+    fake: FakeJira, secret: str, http: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Jira quotes the header (and the credential in it) cut short, in another case, spaced out or
+    percent-encoded: no run of eight of the secret's characters reaches the job's error or the log."""
+    caplog.set_level(logging.DEBUG)
+    project = await new_project(http)
+    for style in ALTERED_STYLES:
+        fake.echo_style = style
+        queued, events = await run_import(http, project, "project = BAD%")
+        error = events[-1].data["error"]
+        assert error["type"] == "jql", style
+        assert "The character '%' is a reserved JQL character" in error["message"]  # Jira's text stays
+        assert "[redacted]" in error["message"], style  # where the fake quoted the credential
+        status = (await http.get(f"/generate-test-cases/status/{queued['task_id']}")).text
+        assert_no_echo(secret, json.dumps([e.data for e in events]), status)
+    assert_no_echo(secret, caplog.text)
+
+
+async def test_an_altered_echo_of_the_cloud_token_never_reaches_the_job_or_the_log(
+    cloud: FakeJira, http: AsyncClient, worker: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    await assert_altered_echoes_stay_out(cloud, cloud.token, http, caplog)
+
+
+async def test_an_altered_echo_of_the_pat_never_reaches_the_job_or_the_log(
+    datacenter: FakeJira, http: AsyncClient, worker: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    await assert_altered_echoes_stay_out(datacenter, datacenter.pat, http, caplog)
 
 
 @pytest.mark.slow

@@ -1,8 +1,8 @@
 """What only the OpenAI-compatible provider does, on the real openai SDK against the fake server: the
 strict json_schema request and its step-down when a server refuses it (in a job too), the errors of
 the servers it talks to (unknown models in three styles, a context too long), fenced, reasoning,
-prose and cut-off answers, Azure, local servers without a key, configuration problems, the key's
-redaction and Retry-After headers. What every provider does is in test_providers.py."""
+prose and cut-off answers, Azure, local servers without a key, configuration problems and Retry-After
+headers. What every provider does is in test_providers.py."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.generation.llm.base import BatchRequest, LLMError
 from testgen.generation.llm.openai_compat import OpenAIProvider, OutputMode
-from testgen.generation.llm.retry import Redactor, retry_after_s
+from testgen.generation.llm.retry import retry_after_s
 from testgen.generation.planning import plan_batches
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.harness import run_worker
@@ -208,11 +208,3 @@ def test_configuration_problems_are_refused(redis_url: str) -> None:
         OpenAIProvider(
             settings(azure_openai_endpoint="https://x.openai.azure.com", openai_api_version="v"), None
         )
-
-
-def test_redactor_hides_the_key_and_parts_of_it() -> None:
-    redact = Redactor(API_KEY)
-    assert redact(f"bad key {API_KEY}!") == "bad key [redacted]!"
-    assert redact(f"key ending {API_KEY[-10:]}") == "key ending [redacted]"
-    assert redact("no secret here, only 5e3b1c9") == "no secret here, only 5e3b1c9"  # 7 characters
-    assert Redactor(None)("anything") == "anything"

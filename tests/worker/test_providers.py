@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from testgen.generation.llm.base import BatchRequest, LLMError, StoryText
 from testgen.generation.llm.prompt import FENCE
 from testgen.generation.planning import plan_batches
+from tests.support.echoes import ALTERED_STYLES, assert_no_echo
 from tests.support.fake_clock import FakeClock
 from tests.support.harness import wait_for
 from tests.support.helpers import capture_logs_as_configured
@@ -115,6 +116,28 @@ async def test_a_rejected_key_fails_at_once_and_is_never_shown(
     for text in (info.value.message, str(info.value), repr(info.value.__cause__), caplog.text):
         assert key not in text and key[-12:] not in text  # ...and it went no further
     assert "[redacted]" in info.value.message
+
+
+@pytest.mark.parametrize("style", ALTERED_STYLES)
+@pytest.mark.parametrize("behaviour", ["bad_key", "503"])
+async def test_an_altered_echo_of_the_key_is_never_shown(
+    provider: ModelServer,
+    make_provider: MakeProvider,
+    caplog: pytest.LogCaptureFixture,
+    behaviour: str,
+    style: str,
+) -> None:
+    """The server quotes the key cut short, upper-cased, spaced out or percent-encoded: no run of eight
+    of its characters reaches the error (and so the job's), its traceback or a log line (the retries')."""
+    capture_logs_as_configured(caplog)  # LOG_LEVEL=DEBUG
+    provider.fake.echo_style = style
+    provider.fake.script(*[behaviour] * 2)
+    with pytest.raises(LLMError) as info:
+        await make_provider(llm_max_attempts=2).generate_batch(batches()[0])
+    assert info.value.type == ("auth" if behaviour == "bad_key" else "upstream")
+    assert "[redacted]" in info.value.message  # where the fake quoted the key
+    trace = "".join(traceback.format_exception(info.value))
+    assert_no_echo(provider.key, info.value.message, trace, caplog.text)
 
 
 async def test_a_key_checked_by_the_server(provider: ModelServer, make_provider: MakeProvider) -> None:

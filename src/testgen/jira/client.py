@@ -5,7 +5,8 @@ bearer personal access token), on httpx.
 Failures become `JiraError(type, message)`: "auth" (401/403), "jql" (400, with Jira's own text),
 "rate_limited" (429 still refused after the retries, each honouring Retry-After), "unreachable"
 (naming the base URL), "jira" (anything else). No message ever carries a credential: Jira's text is
-scrubbed of every form of it before it is used, since a server may echo what it received.
+scrubbed of every echo of it (core/redaction.py: any case, percent-encoded, spaced out, cut short,
+base64 as in the Authorization header) before it is used, since a server may echo what it received.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 
 from testgen.core.config import Settings
+from testgen.core.redaction import Scrubber
 from testgen.domain.job_errors import ErrorType
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,6 @@ CLOUD_SEARCH = "/rest/api/3/search/jql"
 DATACENTER_SEARCH = "/rest/api/2/search"
 BASE_FIELDS = ("summary", "description", "priority")
 MAX_ERROR_TEXT = 500
-REDACTED = "[redacted]"
 
 
 class JiraError(Exception):
@@ -80,19 +81,18 @@ class JiraClient:
         self.max_retries = settings.jira_max_retries
         self.max_retry_wait_s = settings.jira_max_retry_wait_s
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        self._secrets: list[str] = []
         if self.deployment == "cloud":
             assert settings.jira_email is not None and settings.jira_api_token is not None
             token = settings.jira_api_token.get_secret_value()
-            pair = f"{settings.jira_email}:{token}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-            self._secrets += [token, pair, base64.b64encode(pair.encode()).decode()]
+            basic = base64.b64encode(f"{settings.jira_email}:{token}".encode()).decode()
+            headers["Authorization"] = f"Basic {basic}"
+            # The token, and the header's base64 (the token's part of it is found whatever the e-mail).
+            self.scrub = Scrubber(token, basic)
         else:
             assert settings.jira_pat is not None
             pat = settings.jira_pat.get_secret_value()
             headers["Authorization"] = f"Bearer {pat}"
-            self._secrets.append(pat)
-        self._secrets = sorted({s for s in self._secrets if len(s) >= 4}, key=len, reverse=True)
+            self.scrub = Scrubber(pat)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
@@ -108,11 +108,6 @@ class JiraClient:
     def fields(self) -> list[str]:
         extra = [self.acceptance_field] if self.acceptance_field else []
         return [*BASE_FIELDS, *extra]
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
 
     async def search(self, jql: str) -> AsyncIterator[Page]:
         """The pages of issues matching `jql`, up to JIRA_MAX_ISSUES issues in all."""

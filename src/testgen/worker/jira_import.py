@@ -105,7 +105,7 @@ async def _import(res: WorkerResources, jira: JiraClient, run: JobRun, project_i
                 try:
                     mapped.append(map_issue(issue, jira.base_url, jira.acceptance_field))
                 except Unmappable as exc:
-                    outcome.skipped.append(SkippedIssue(key=_key(issue), reason=str(exc)))
+                    outcome.skipped.append(SkippedIssue(key=_key(issue), reason=jira.scrub(str(exc))))
                 except Exception as exc:  # a shape nobody foresaw: this issue only, never the import
                     logger.warning(
                         "Task %s: issue %s could not be read", run.job.id, _key(issue), exc_info=True
@@ -124,7 +124,9 @@ async def _import(res: WorkerResources, jira: JiraClient, run: JobRun, project_i
                 f"Fetched page {page.number}: {outcome.processed}{of} issues processed",
             )
     except JiraError as exc:
-        raise JobFailed(exc.type, exc.message) from None
+        # The job's error and the worker's log line are built from this message: scrubbed once more,
+        # whatever part of it came from Jira.
+        raise JobFailed(exc.type, jira.scrub(exc.message)) from None
     counts = outcome.counts()
     message = (
         f"Imported {outcome.processed} issues: {counts.created} created, {counts.updated} updated, "

@@ -15,13 +15,14 @@ from redis.asyncio import Redis
 
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
+from testgen.core.redaction import Scrubber
 from testgen.domain.job_errors import ErrorType
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
 from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
 from testgen.generation.llm.gemini_request import generate_config
 from testgen.generation.llm.http_pool import model_aiohttp_session
 from testgen.generation.llm.prompt import build_prompt
-from testgen.generation.llm.retry import Fault, Redactor, RetryingCaller, Usage, ask_until_valid
+from testgen.generation.llm.retry import Fault, RetryingCaller, Usage, ask_until_valid
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class GeminiProvider:
                 MIN_API_DEADLINE_S,
             )
         self._max_reasks = settings.llm_max_reasks
-        self._redact = Redactor(key)
+        self._redact = Scrubber(key)
         self._caller = RetryingCaller(
             settings,
             redis,

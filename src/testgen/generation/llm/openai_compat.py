@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
+from testgen.core.redaction import Scrubber
 from testgen.core.redis import redact_url
 from testgen.domain.job_errors import ErrorType
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
@@ -38,7 +39,6 @@ from testgen.generation.llm.prompt import (
 )
 from testgen.generation.llm.retry import (
     Fault,
-    Redactor,
     RetryingCaller,
     Usage,
     ask_until_valid,
@@ -103,7 +103,7 @@ class OpenAIProvider:
         self.mode = OutputMode.json_schema
         self._timeout_s = settings.openai_timeout_s
         self._max_reasks = settings.llm_max_reasks
-        self._redact = Redactor(key)
+        self._redact = Scrubber(key)
         self._caller = RetryingCaller(
             settings,
             redis,

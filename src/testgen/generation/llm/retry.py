@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.core.metrics import ABORTED, CALL_OK, service_metrics
+from testgen.core.redaction import Scrubber
 from testgen.core.redis_keys import llm_rate_key
 from testgen.core.tracing import fail, tracer
 from testgen.domain.job_errors import ErrorType
@@ -42,10 +43,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Usage = tuple[int, int, int]  # prompt, output and total tokens of one answer
 
-REDACTED = "[redacted]"
-# A run of this many characters of the key in a text counts as a leak (servers often echo a part of it).
-MIN_SECRET_RUN = 8
-
 
 @dataclass(frozen=True)
 class Fault:
@@ -54,46 +51,6 @@ class Fault:
     type: ErrorType
     description: str
     retry_after_s: float | None = None
-
-
-class Redactor:
-    """Removes a secret from text: the whole of it, and any run of MIN_SECRET_RUN of its characters."""
-
-    def __init__(self, secret: str | None) -> None:
-        self._secret = (secret or "").strip()
-        n = MIN_SECRET_RUN
-        self._windows = (
-            {self._secret[i : i + n] for i in range(len(self._secret) - n + 1)}
-            if len(self._secret) > n
-            else ({self._secret} if self._secret else set())
-        )
-
-    def __call__(self, text: str) -> str:
-        if not self._windows:
-            return text
-        hidden = [False] * len(text)
-        for window in self._windows:
-            start = text.find(window)
-            while start != -1:
-                for i in range(start, start + len(window)):
-                    hidden[i] = True
-                start = text.find(window, start + 1)
-        if not any(hidden):
-            return text
-        out: list[str] = []
-        for i, char in enumerate(text):
-            if not hidden[i]:
-                out.append(char)
-            elif i == 0 or not hidden[i - 1]:
-                out.append(REDACTED)
-        return "".join(out)
-
-    def leaks(self, text: str) -> bool:
-        return self(text) != text
-
-    def safe_cause(self, exc: BaseException) -> BaseException | None:
-        """The original error to chain, only when its text cannot leak the secret."""
-        return None if self.leaks(str(exc)) or self.leaks(repr(exc.args)) else exc
 
 
 class RetryingCaller:
@@ -110,7 +67,7 @@ class RetryingCaller:
         display: str,
         timeout_s: float,
         timeout_setting: str,
-        redact: Redactor,
+        redact: Scrubber,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
         retry_delay_cap_s: float = 60.0,
@@ -301,7 +258,7 @@ async def ask_until_valid(
     display: str,
     label: str,
     stats: CallStats,
-    redact: Redactor,
+    redact: Scrubber,
     on_reask: Callable[[], None] | None = None,
 ) -> list[TestCaseDraft]:
     """Ask (`ask(feedback)` returns the model's text) until the answer validates against the batch, at
