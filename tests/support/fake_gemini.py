@@ -8,7 +8,8 @@ answers "ok". Counts are read from the `BATCH_SPEC: {...}` line the provider wri
 Like some servers and proxies, it echoes the API key it received (`echo_key`, on by default) in every
 error message, in the HTML of a non-JSON answer and in an `x-received-api-key` header: a leak test
 against this fake fails when testgen's redaction is missing. `echo_style` alters the key it quotes in
-its messages (cut short, upper-cased, spaced out, percent-encoded: tests/support/echoes.py).
+its messages (cut short, upper-cased, spaced out, percent-encoded: tests/support/echoes.py). With
+`redirect_to` set it answers every call with a 307 to that origin (the same path), as a moved server does.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ class FakeGemini:
         self.valid_keys = valid_keys
         self.echo_key = echo_key
         self.echo_style = "exact"  # how the messages quote the key (tests/support/echoes.py)
+        self.redirect_to: str | None = None  # an origin to send every call to with a 307
+        self.redirected = 0  # calls answered so
         self.models = models  # the models it has, as the Gemini API 404s any other; None: every name
         self._lock = threading.Lock()
         self._state = _State()
@@ -269,6 +272,8 @@ class FakeGemini:
             raw += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        if await self._redirect(scope, send):
+            return
         match = PATH_RE.match(scope["path"])
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         key = headers.get("x-goog-api-key")
@@ -382,6 +387,19 @@ class FakeGemini:
             }
         ]
         return 400, error
+
+    async def _redirect(self, scope: Scope, send: Send) -> bool:
+        """Answer 307 to `redirect_to` (the same path and query) when it is set."""
+        if self.redirect_to is None:
+            return False
+        query = scope.get("query_string", b"").decode()
+        location = self.redirect_to.rstrip("/") + scope["path"] + (f"?{query}" if query else "")
+        with self._lock:
+            self.redirected += 1
+        headers = [(b"location", location.encode()), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 307, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return True
 
     def _echo(self, message: str, key: str | None) -> str:
         return f"{message} (key={self._echoed(key)})" if self.echo_key else message

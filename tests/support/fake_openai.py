@@ -122,6 +122,8 @@ class FakeOpenAI(FakeGemini):
             raw += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        if await self._redirect(scope, send):
+            return
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         auth = headers.get("authorization", "")
         key = auth[7:] if auth.lower().startswith("bearer ") else headers.get("api-key")

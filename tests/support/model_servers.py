@@ -40,6 +40,7 @@ class ModelServer:
     model: ClassVar[str]
     key_field: ClassVar[str]  # the key's field in Settings
     key_setting: ClassVar[str]
+    base_url_setting: ClassVar[str]
     timeout_setting: ClassVar[str]
     usage_fields: ClassVar[tuple[str, str, str]]  # prompt, output and total tokens in the answer
     rate_limited: ClassVar[str]  # how a 429 is described in the log
@@ -75,6 +76,8 @@ class ModelServer:
         self.fake.hang_s = 30.0
         self.fake.valid_keys = None
         self.fake.echo_style = "exact"
+        self.fake.redirect_to = None
+        self.fake.redirected = 0
         self.fake.models = None if self.known_models is None else set(self.known_models)
 
 
@@ -85,6 +88,7 @@ class GeminiServer(ModelServer):
     model = "gemini-2.5-flash"
     key_field = "gemini_api_key"
     key_setting = "GEMINI_API_KEY"
+    base_url_setting = "GEMINI_BASE_URL"
     timeout_setting = "GEMINI_TIMEOUT_S"
     usage_fields = ("promptTokenCount", "candidatesTokenCount", "totalTokenCount")
     rate_limited = "429 RESOURCE_EXHAUSTED"
@@ -116,6 +120,7 @@ class OpenAIServer(ModelServer):
     model = "llama3.1:8b"
     key_field = "openai_api_key"
     key_setting = "OPENAI_API_KEY"
+    base_url_setting = "OPENAI_BASE_URL"
     timeout_setting = "OPENAI_TIMEOUT_S"
     usage_fields = ("prompt_tokens", "completion_tokens", "total_tokens")
     rate_limited = "429: Rate limit reached"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import Redis
@@ -21,7 +22,13 @@ from tests.support.echoes import ALTERED_STYLES, assert_no_echo
 from tests.support.fake_clock import FakeClock
 from tests.support.harness import wait_for
 from tests.support.helpers import capture_logs_as_configured
-from tests.support.model_servers import RETRY_DELAY_S, STORY, MakeProvider, ModelServer
+from tests.support.model_servers import (
+    RETRY_DELAY_S,
+    STORY,
+    MakeProvider,
+    ModelServer,
+    start_model_server,
+)
 
 BACKOFF_BASE_S = 0.01
 
@@ -138,6 +145,25 @@ async def test_an_altered_echo_of_the_key_is_never_shown(
     assert "[redacted]" in info.value.message  # where the fake quoted the key
     trace = "".join(traceback.format_exception(info.value))
     assert_no_echo(provider.key, info.value.message, trace, caplog.text)
+
+
+async def test_a_redirect_to_another_server_is_not_followed_and_the_key_stays(
+    provider: ModelServer, make_provider: MakeProvider, clock: FakeClock
+) -> None:
+    """The model's base URL answers 307 to a server on another port (another origin): the key is never
+    sent there, and the call fails at once saying where the redirect pointed and what to set."""
+    with start_model_server(provider.name) as elsewhere:
+        parts = urlsplit(elsewhere.fake.url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        provider.fake.redirect_to = origin
+        with pytest.raises(LLMError) as info:
+            await make_provider().generate_batch(batches()[0])
+        assert elsewhere.fake.calls == 0 and provider.key not in elsewhere.fake.api_keys
+    assert provider.fake.redirected == 1 and clock.sleeps == []  # answered once, not retried
+    assert info.value.type == "configuration"
+    message = info.value.message
+    assert "HTTP 307" in message and f"a redirect to {origin}/" in message
+    assert f"Set {provider.base_url_setting} to the final base URL" in message
 
 
 async def test_a_key_checked_by_the_server(provider: ModelServer, make_provider: MakeProvider) -> None:

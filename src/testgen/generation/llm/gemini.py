@@ -22,6 +22,7 @@ from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
 from testgen.generation.llm.gemini_request import generate_config
 from testgen.generation.llm.http_pool import model_aiohttp_session
 from testgen.generation.llm.prompt import build_prompt
+from testgen.generation.llm.redirects import is_redirect, redirect_error
 from testgen.generation.llm.retry import Fault, RetryingCaller, Usage, ask_until_valid
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,8 @@ class GeminiProvider:
             # Our own session sizes the pool to the concurrency bound (http_pool.py says why aiohttp). The
             # SDK applies the timeout to every request. One attempt: our RetryingCaller retries, and an
             # explicit retry_options also turns off the SDK's own retry of aiohttp connection errors
-            # (after a random 1-10 s sleep).
+            # (after a random 1-10 s sleep). No redirect is followed (redirects.py says why): the SDK
+            # passes `allow_redirects` to each aiohttp request, `follow_redirects` to its httpx clients.
             self._http = model_aiohttp_session(self._max_connections, self._base_url or GEMINI_API_URL)
             self._client = genai.Client(
                 api_key=self._key,
@@ -101,6 +103,8 @@ class GeminiProvider:
                     api_version=self._api_version,
                     timeout=max(1, round(self._timeout_s * 1000)),
                     aiohttp_client=self._http,
+                    client_args={"follow_redirects": False},
+                    async_client_args={"allow_redirects": False, "follow_redirects": False},
                     retry_options=types.HttpRetryOptions(attempts=1),
                 ),
             )
@@ -166,6 +170,18 @@ class GeminiProvider:
     def _api_fault(self, exc: errors.APIError, model: str) -> Fault:
         """Classify an HTTP error: raise at once when trying again cannot help."""
         code, status = exc.code, exc.status or ""
+        if is_redirect(code):
+            response = getattr(exc, "response", None)
+            headers = getattr(response, "headers", None) or {}
+            raise redirect_error(
+                DISPLAY,
+                self._base_url or GEMINI_API_URL,
+                "GEMINI_BASE_URL",
+                code,
+                headers.get("Location"),
+                str(getattr(response, "url", "") or ""),
+                self._redact,
+            ) from None
         what = self._redact(f"{code} {status}: {exc.message or 'no message'}".strip())
         details = _error_details(exc)
         reasons = {d.get("reason") for d in details}

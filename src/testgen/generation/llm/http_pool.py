@@ -44,8 +44,12 @@ class ShardedTransport(httpx2.AsyncBaseTransport):
 
 
 def model_http_client(max_connections: int) -> httpx2.AsyncClient:
-    """A client for `max_connections` model calls at once; the SDK applies its own timeouts."""
-    return httpx2.AsyncClient(transport=ShardedTransport(max_connections), timeout=None)
+    """A client for `max_connections` model calls at once; the SDK applies its own timeouts. It follows
+    no redirect: httpx2 would send a key header other than Authorization (Azure's `api-key`) on to
+    another host (redirects.py)."""
+    return httpx2.AsyncClient(
+        transport=ShardedTransport(max_connections), timeout=None, follow_redirects=False
+    )
 
 
 def model_aiohttp_session(max_connections: int, url: str) -> aiohttp.ClientSession:

@@ -37,6 +37,7 @@ from testgen.generation.llm.prompt import (
     schema_in_prompt,
     strict_schema,
 )
+from testgen.generation.llm.redirects import is_redirect, redirect_error
 from testgen.generation.llm.retry import (
     Fault,
     RetryingCaller,
@@ -230,6 +231,16 @@ class OpenAIProvider:
     def _status_fault(self, exc: openai.APIStatusError, model: str) -> Fault:
         """Classify an HTTP error: raise at once when trying again cannot help."""
         code = exc.status_code
+        if is_redirect(code):  # the client follows none (http_pool.py): the key stays with this server
+            raise redirect_error(
+                DISPLAY,
+                self.endpoint,
+                "AZURE_OPENAI_ENDPOINT" if self.azure else "OPENAI_BASE_URL",
+                code,
+                exc.response.headers.get("Location"),
+                str(exc.response.url),
+                self._redact,
+            ) from None
         message, err_code, param = _error_fields(exc)
         what = self._redact(f"{code}: {message}")[:MAX_ERROR_TEXT]
         where = f"at {self.endpoint}"
