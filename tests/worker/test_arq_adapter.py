@@ -23,9 +23,11 @@ from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from testgen.core.arq_adapter import (
+    ArqJob,
     ArqWorker,
     ClaimMarks,
     JsonArqRedis,
+    arq_jobs,
     deserialize_job,
     enqueue_many,
     in_progress_key,
@@ -177,6 +179,60 @@ async def test_requeue_now_gives_a_lost_job_back_to_the_workers(arq_pool: ArqRed
 
     assert not await requeue_now(arq_pool, "never-queued")  # arq has no definition: nothing queued
     assert await redis.zscore(QUEUE_NAME, "never-queued") is None
+
+
+async def test_arq_jobs_says_what_arq_holds_of_each_job(arq_pool: ArqRedis, redis: Redis) -> None:
+    """Waiting, running, ended (failed or not), never queued: only what arq may still run is pending,
+    and a failure is named by its exception type, never by its message."""
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(ctx: dict[str, Any], task_id: str) -> None:
+        running.set()
+        await release.wait()
+
+    async def boom(ctx: dict[str, Any], task_id: str) -> None:
+        raise ValueError("a message quoting the job's input")
+
+    for function, job_id in (("hold", "running"), ("boom", "failed"), ("noop", "done")):
+        await arq_pool.enqueue_job(function, job_id, _job_id=job_id)
+    await arq_pool.enqueue_job("noop", "waiting", _job_id="waiting", _defer_by=60)
+    await redis.set(result_key("odd"), serialize_job({"s": False, "r": "<not a name>: x"}))
+    worker = plain_worker(
+        arq_pool, func(hold, name="hold"), func(boom, name="boom", max_tries=1), func(noop, name="noop")
+    )
+    main = asyncio.create_task(worker.main())
+    try:
+        await asyncio.wait_for(running.wait(), 10)
+
+        async def both_ended() -> bool:
+            return bool(await redis.exists(result_key("failed"), result_key("done")) == 2)
+
+        await wait_for(both_ended, what="the results of failed and done")
+        found = await arq_jobs(arq_pool, ["waiting", "running", "failed", "done", "never", "odd"])
+    finally:
+        release.set()
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await main
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+
+    assert found == {
+        "waiting": ArqJob(defined=True, in_progress=False, finished=False),
+        "running": ArqJob(defined=True, in_progress=True, finished=False),
+        "failed": ArqJob(defined=False, in_progress=False, finished=True, failure="ValueError"),
+        "done": ArqJob(defined=False, in_progress=False, finished=True),
+        "never": ArqJob(defined=False, in_progress=False, finished=False),
+        "odd": ArqJob(defined=False, in_progress=False, finished=True, failure="unknown"),
+    }
+    assert [job_id for job_id, job in found.items() if job.pending] == ["waiting", "running"]
+    given_up = [job_id for job_id, job in found.items() if job.given_up(age_s=61, grace_s=60)]
+    assert given_up == ["failed", "done", "never", "odd"]
+    assert [job_id for job_id, job in found.items() if job.given_up(age_s=59, grace_s=60)] == [
+        "failed",
+        "done",
+        "odd",
+    ]
+    assert await arq_jobs(arq_pool, []) == {}
 
 
 async def test_request_abort_cancels_the_running_job(arq_pool: ArqRedis, redis: Redis) -> None:

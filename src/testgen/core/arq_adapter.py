@@ -16,10 +16,15 @@ Redis keys and their rules (arq.constants, arq.connections.ArqRedis.enqueue_job)
   it to put a lost job back on the queue (`requeue_now`).
 - `arq:abort` is the sorted set a worker reads to cancel running jobs (`allow_abort_jobs`):
   `request_abort` adds to it without `Job.abort`'s wait for the result.
+- A worker ends a job (`Worker.finish_job`, `finish_failed_job`) in one transaction: it deletes the job
+  key and the in-progress marker and writes the result; a job put back on the queue keeps its job key.
+  So the job key or the marker exists for as long as arq may run the job, and once the result
+  exists it never runs again (`arq_jobs` reads the three).
 
 Serialisation (arq.jobs, arq.worker):
 - The job and result dicts arq builds are JSON-safe except a failed job's result, which is the
-  exception itself under "r": `serialize_job` stores it as "Type: message". Nothing is pickled.
+  exception itself under "r": `serialize_job` stores it as "Type: message". Nothing is pickled. A
+  result says whether the job succeeded under "s".
 - `ArqRedis.__init__` takes the serialisers and the queue name as keyword arguments and passes the
   rest to redis-py: `JsonArqRedis` defaults them, for Sentinel's `master_for`, which builds the client.
 
@@ -161,6 +166,65 @@ async def requeue_now(redis: Redis, job_id: str, queue_name: str = QUEUE_NAME) -
 async def request_abort(redis: Redis, job_id: str) -> None:
     """Ask the worker running the job to cancel it (workers run with `allow_abort_jobs`)."""
     await redis.zadd(abort_jobs_ss, {job_id: timestamp_ms()})
+
+
+# --- What arq holds of a job ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArqJob:
+    """What arq holds of one job (`arq_jobs`)."""
+
+    defined: bool  # its definition is kept: it is queued, deferred or running
+    in_progress: bool  # a worker marked it running
+    finished: bool  # arq kept its result: the job ended and will never run again
+    failure: str | None = None  # a failed result's exception type ("TimeoutError"); None otherwise
+
+    @property
+    def pending(self) -> bool:
+        """arq may still run the job, or runs it now."""
+        return not self.finished and (self.defined or self.in_progress)
+
+    def given_up(self, *, age_s: float, grace_s: float) -> bool:
+        """arq will never run the job: it ended it, or it holds nothing of a job queued `age_s` ago,
+        more than `grace_s` (a job may be recorded elsewhere a moment before it is queued)."""
+        return self.finished or (not self.pending and age_s > grace_s)
+
+
+async def arq_jobs(redis: Redis, job_ids: Sequence[str]) -> dict[str, ArqJob]:
+    """What arq holds of each job, read in one transaction (MULTI): arq ends a job in one transaction
+    too, so a job is never seen half ended (neither defined nor finished)."""
+    if not job_ids:
+        return {}
+    async with redis.pipeline(transaction=True) as pipe:
+        for job_id in job_ids:
+            pipe.exists(job_key(job_id))
+            pipe.exists(in_progress_key(job_id))
+            pipe.get(result_key(job_id))
+        replies = await pipe.execute()
+    found = {}
+    for i, job_id in enumerate(job_ids):
+        defined, in_progress, result = replies[3 * i : 3 * i + 3]
+        found[job_id] = ArqJob(bool(defined), bool(in_progress), result is not None, _failure(result))
+    return found
+
+
+MAX_TYPE_NAME = 100
+
+
+def _failure(result: bytes | None) -> str | None:
+    """The exception type of a failed result ("Type: message", see `serialize_job`), only when it is a
+    plain name: the message may quote anything the job saw, so it is never passed on."""
+    if result is None:
+        return None
+    try:
+        data = deserialize_job(result)
+    except ValueError:  # not JSON (another serializer): whether it failed is unknown
+        return None
+    if not isinstance(data, dict) or data.get("s") is not False:
+        return None
+    name = str(data.get("r", "")).partition(":")[0]
+    return name if name.isidentifier() and len(name) <= MAX_TYPE_NAME else "unknown"
 
 
 # --- The worker -----------------------------------------------------------------------------------

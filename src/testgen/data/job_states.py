@@ -56,6 +56,12 @@ CANCEL = Transition("cancel", ACTIVE, JobStatus.cancelled)
 REQUEUE = Transition("requeue", ACTIVE, JobStatus.queued)  # its worker is stopping
 REAP_REQUEUE = Transition("reap_requeue", RUNNING, JobStatus.queued)  # its worker vanished
 WORKER_LOST = Transition("worker_lost", RUNNING, JobStatus.failed)  # vanished too often
+# arq ended the job (or lost it) while its row stayed active: the run could not write it (its database
+# failed), so the row is failed by whoever finds it (the reaper, or the next enqueue of its story).
+GIVE_UP = Transition("give_up", ACTIVE, JobStatus.failed)
+# A job's row is written a moment before the job is handed to arq: arq holding nothing of a job means
+# that it is lost only once the row is older than this.
+QUEUEING_GRACE_S = 60
 # A completed draft that was neither saved nor discarded (a discarded one has no row any more).
 SAVE = Transition("save", frozenset({JobStatus.completed}), unsaved=True)
 EDIT_DRAFT = Transition("edit_draft", frozenset({JobStatus.completed}), unsaved=True)  # a regeneration
@@ -73,6 +79,7 @@ TRANSITIONS = {
         REQUEUE,
         REAP_REQUEUE,
         WORKER_LOST,
+        GIVE_UP,
         SAVE,
         EDIT_DRAFT,
         DISCARD,

@@ -373,6 +373,19 @@ async def running_job_ids(session: AsyncSession, *, started_before: dt.datetime)
     return (await session.execute(query)).scalars().all()
 
 
+async def active_jobs_created_before(
+    session: AsyncSession, created_before: dt.datetime, *, limit: int
+) -> Sequence[tuple[str, dt.datetime]]:
+    """(id, created_at) of the queued or running jobs created before `created_before`, oldest first."""
+    query = (
+        select(GenerationJob.id, GenerationJob.created_at)
+        .where(GenerationJob.status.in_([s.value for s in ACTIVE]), GenerationJob.created_at < created_before)
+        .order_by(GenerationJob.created_at)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in await session.execute(query)]
+
+
 async def child_job_ids(session: AsyncSession, parent_id: str) -> Sequence[str]:
     """The regenerations of a draft."""
     query = select(GenerationJob.id).where(GenerationJob.parent_id == parent_id)

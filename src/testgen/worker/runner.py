@@ -25,7 +25,7 @@ from testgen.core.redis_keys import FINISHING_KEY
 from testgen.data.job_states import ACTIVE, PROGRESS_EVENT, REPORTED, TERMINAL, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.data.repository import StoryExtras
-from testgen.domain.job_errors import ErrorType, JobError
+from testgen.domain.job_errors import ErrorType, JobError, JobRowLost
 from testgen.generation.llm.base import LLMError
 from testgen.streaming.snapshots import job_snapshot
 from testgen.worker.resources import WorkerResources
@@ -164,7 +164,10 @@ async def _execute(
     """Shared by every job kind: loading, the `started` step, the time limit, cancellation and
     worker shutdown, and turning errors into a failed state that says what to do next.
     """
-    loaded = await res.rows.load(task_id)
+    try:
+        loaded = await res.rows.load(task_id)
+    except SQLAlchemyError as exc:
+        raise _row_lost(task_id, "read", exc) from exc
     if loaded is None:
         logger.warning("Task %s has no job record or story any more; nothing to do", task_id)
         return MISSING
@@ -265,6 +268,8 @@ async def _after_cancel(run: JobRun) -> None:
 
 
 async def fail_job(run: JobRun, error_type: ErrorType, message: str) -> str:
+    """Record the failure; when the database cannot take it either, raise JobRowLost to arq, whose
+    result then tells the reaper (or the next enqueue) why the row it finds still active failed."""
     logger.warning("Task %s failed: %s: %s", run.job.id, error_type, message)
     try:
         await run.report(
@@ -277,4 +282,13 @@ async def fail_job(run: JobRun, error_type: ErrorType, message: str) -> str:
         )
     except JobFinished:
         return FINISHED_ELSEWHERE_RUN
+    except SQLAlchemyError as exc:
+        raise _row_lost(run.job.id, "write", exc) from exc
     return JobStatus.failed
+
+
+def _row_lost(task_id: str, what: str, exc: SQLAlchemyError) -> JobRowLost:
+    logger.error(
+        "Task %s: could not %s its row (%s); arq records it failed", task_id, what, type(exc).__name__
+    )
+    return JobRowLost(f"could not {what} the row of task {task_id} ({type(exc).__name__})")

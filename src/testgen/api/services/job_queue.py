@@ -4,6 +4,7 @@ or cancel jobs."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from arq.connections import ArqRedis
@@ -13,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.core import messages, tracing
-from testgen.core.arq_adapter import enqueue_many, request_abort
+from testgen.core.arq_adapter import arq_jobs, enqueue_many, request_abort
 from testgen.core.config import Settings
 from testgen.core.errors import QueueUnavailableError
 from testgen.core.metrics import service_metrics
@@ -21,10 +22,13 @@ from testgen.core.presence import live_workers_in, no_worker_warning
 from testgen.core.redis import redact_url
 from testgen.core.redis_keys import WAKE_CHANNEL
 from testgen.data import repository
-from testgen.data.job_states import UNDO_ENQUEUE, JobStatus
-from testgen.data.models import GenerationJob
+from testgen.data.job_states import QUEUEING_GRACE_S, UNDO_ENQUEUE, JobStatus
+from testgen.data.models import GenerationJob, utcnow
+from testgen.domain.job_errors import JobError, given_up_error
 from testgen.streaming.progress_store import ProgressStore
 from testgen.streaming.snapshots import job_snapshot
+
+logger = logging.getLogger(__name__)
 
 
 class JobQueue:
@@ -47,6 +51,26 @@ class JobQueue:
     async def no_worker_warning(self) -> str | None:
         """messages.NO_WORKER_RUNNING when no worker runs (None when one does, or Redis cannot say)."""
         return await no_worker_warning(self.redis)
+
+    async def given_up(self, job: GenerationJob) -> JobError | None:
+        """Why an active job will never run, when arq gave up on it (its run ended without writing the
+        row: its database failed) or holds nothing of it past QUEUEING_GRACE_S; None while arq may
+        still run it, or when Redis cannot say."""
+        try:
+            arq = (await arq_jobs(self.redis, [job.id]))[job.id]
+        except (RedisError, OSError):
+            return None
+        if not arq.given_up(age_s=(utcnow() - job.created_at).total_seconds(), grace_s=QUEUEING_GRACE_S):
+            return None
+        return given_up_error(finished=arq.finished, failure=arq.failure)
+
+    async def publish_final(self, job: GenerationJob) -> None:
+        """Publish a final state the database has (the stream publishes it from the row anyway, if
+        Redis fails here)."""
+        try:
+            await self.store.publish(job_snapshot(job), job.status)
+        except (RedisError, OSError) as exc:
+            logger.warning("Task %s: could not publish %s (%s)", job.id, job.status, type(exc).__name__)
 
     async def abort(self, task_id: str) -> None:
         """Ask the worker running the job (if any) to cancel it."""

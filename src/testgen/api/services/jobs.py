@@ -22,8 +22,9 @@ from testgen.core.errors import ConflictError, InvalidRequestError, RateLimitedE
 from testgen.core.presence import live_workers_in, with_warning
 from testgen.core.redis_keys import GENERATE_JOB, cancel_key, events_key, state_key
 from testgen.data import repository, usage
-from testgen.data.job_states import CANCEL, TERMINAL, JobKind, JobStatus
+from testgen.data.job_states import CANCEL, GIVE_UP, TERMINAL, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
+from testgen.domain.job_errors import JobError
 from testgen.domain.job_options import GenerateJobOptions, JobOptions, LLMChoice
 from testgen.domain.job_snapshots import JobSnapshot
 from testgen.generation.llm.checks import check_provider_config, job_choice
@@ -119,7 +120,8 @@ async def enqueue(
     options: GenerateOptions,
     slot: JobSlot | None = None,
 ) -> Queued:
-    """Queue a generation job for `story`. A live job for the story is reused.
+    """Queue a generation job for `story`. A live job for the story is reused; an active job arq gave
+    up on (its worker could not record how it ended) is failed and replaced.
 
     `slot` (the client's limit of jobs in flight) is taken just before a new job is created (it may
     refuse), and given the job once it is queued.
@@ -133,8 +135,15 @@ async def enqueue(
     story_id, project_id = story.id, story.project_id
     existing = await repository.get_active_job(session, story_id)
     choice, budget = await queue_choice(session, queue.settings, story_id)
+    given_up: GenerationJob | None = None
+    if existing is not None and (error := await queue.given_up(existing)) is not None:
+        if await fail_given_up(session, existing, error):
+            given_up = existing
+        existing = await repository.get_active_job(session, story_id)  # another request's, if any
     if existing is not None:
         await session.commit()
+        if given_up is not None:
+            await queue.publish_final(given_up)
         return await reused(queue, existing)
     if budget is not None:
         await check_spent(session, project_id, budget)
@@ -153,9 +162,27 @@ async def enqueue(
             raise
         return await reused(queue, existing)
 
+    if given_up is not None:
+        await queue.publish_final(given_up)
     workers = await queue.dispatch(session, job, GENERATE_JOB)
     logger.info("Queued test generation task %s for story %s", job.id, story_id)
     return await confirm_created(job, workers, slot)
+
+
+async def fail_given_up(session: AsyncSession, job: GenerationJob, error: JobError) -> bool:
+    """Fail an active job arq gave up on, in the session's transaction (conditional: False when another
+    request or a worker's reaper settled it first)."""
+    won = await repository.change_job(
+        session,
+        GIVE_UP,
+        job.id,
+        message=error.message,
+        finished_at=utcnow(),
+        error=error.model_dump(mode="json"),
+    )
+    if won:
+        await session.refresh(job)
+    return won
 
 
 async def confirm_created(job: GenerationJob, workers: int, slot: JobSlot | None) -> Queued:
