@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from testgen.api.app import create_app
 from testgen.cli.main import build_parser
+from testgen.core.config import Settings
 from tests.support.harness import ROOT
 
 APP_SERVICES = ("migrate", "api", "worker")
@@ -164,3 +167,48 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     assert {".env", ".git", ".venv", "data"} <= ignored
     for needed in ("src", "alembic", "alembic.ini", "workers", "pyproject.toml", "README.md"):
         assert needed not in ignored, needed
+
+
+def test_the_image_user_is_numeric_and_unprivileged(dockerfile: list[tuple[str, str]]) -> None:
+    """Numeric, so that Kubernetes can verify runAsNonRoot; the same uid and gid the manifests run as."""
+    user = [args for i, args in dockerfile if i == "USER"][-1]
+    match = re.fullmatch(r"(\d+):(\d+)", user)
+    assert match, f"USER {user} is not a numeric uid:gid"
+    uid, gid = int(match[1]), int(match[2])
+    assert uid >= 10000 and gid >= 10000  # above any user of the host
+    runs = " ".join(args for i, args in dockerfile if i == "RUN")
+    assert f"groupadd --system --gid {gid} testgen" in runs
+    assert f"useradd --system --uid {uid} --gid {gid}" in runs
+    manifests = (ROOT / "deploy" / "k8s" / "base").glob("*.yaml")
+    run_as = {int(n) for path in manifests for n in re.findall(r"runAsUser: (\d+)", path.read_text())}
+    assert run_as == {uid}
+
+
+def test_the_image_healthcheck_asks_the_api_health_route(dockerfile: list[tuple[str, str]]) -> None:
+    (check,) = [args for i, args in dockerfile if i == "HEALTHCHECK"]
+    options, _, command = check.partition(" CMD ")
+    assert {"--interval", "--timeout", "--retries"} <= {o.split("=")[0] for o in options.split()}
+    argv = json.loads(command)  # exec form: no shell needed in the image
+    assert argv[:2] == ["python", "-c"]
+    compile(argv[2], "HEALTHCHECK", "exec")
+    (url,) = re.findall(r"'(http://[^']+)'", argv[2])
+    match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)(/\S*)", url)
+    assert match
+    port, path = match[1], match[2]
+    assert path == "/health" and path in create_app(Settings()).openapi()["paths"]
+    exposed = [args for i, args in dockerfile if i == "EXPOSE"]
+    cmd = json.loads([args for i, args in dockerfile if i == "CMD"][-1])
+    assert exposed == [port] and cmd[cmd.index("--port") + 1] == port  # the image's default command: the API
+
+
+def test_app_containers_run_read_only_without_capabilities(services: dict[str, dict[str, Any]]) -> None:
+    for name in APP_SERVICES:
+        service = services[name]
+        assert service["read_only"] is True, name
+        assert service["tmpfs"] == ["/tmp"], name  # the only writable places: /tmp and the data volume
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert "user" not in service, name  # the image's own non-root user
+    # The image's HEALTHCHECK is the API's: the worker has its own, the one-shot migration none.
+    assert services["migrate"]["healthcheck"] == {"disable": True}
+    assert check_words(services["worker"])[0] == "arq"
