@@ -10,13 +10,16 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testgen.cli.processes import shared_metrics, supervise
 from testgen.core import event_loop, heap, metrics, shared_redis
 from testgen.core.config import Settings
 from testgen.core.orphans import die_with_parent
 from testgen.core.presence import WORKER_FRESH_S, beat_age_s
+
+if TYPE_CHECKING:
+    import uvicorn
 
 logger = logging.getLogger("testgen.cli")
 
@@ -48,16 +51,29 @@ def run_api(settings: Settings, host: str, port: int, *, workers: int = 1, reuse
                 hub.close_streams()
             await super().shutdown(sockets)
 
-    config = uvicorn.Config(
+    config = api_config(app, settings, host, port)
+    Server(config).run(sockets=[_shared_socket(host, port)] if reuse_port else None)
+    return 0
+
+
+def api_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """uvicorn's settings for the API. The client address (the per-client limits' and the access
+    log's) is the connection's: X-Forwarded-For and X-Forwarded-Proto are read only from the proxies
+    FORWARDED_ALLOW_IPS lists (taking the right-most address that is not one of them). uvicorn's own
+    default trusts 127.0.0.1, so any process on the machine could claim any address."""
+    import uvicorn
+
+    proxies = settings.forwarded_allow_ip_list
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
         timeout_graceful_shutdown=5,
         log_config=None,
         loop=event_loop.resolve(settings.event_loop),
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
     )
-    Server(config).run(sockets=[_shared_socket(host, port)] if reuse_port else None)
-    return 0
 
 
 def _shared_socket(host: str, port: int) -> socket.socket:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import tempfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -97,6 +98,9 @@ class Settings(BaseSettings):
     stream_token_secret: SecretStr | None = None
     cors_origins: str = ""
     allowed_hosts: str = ""
+    # The reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto the API
+    # reads; empty: none, the client address is always the connection's.
+    forwarded_allow_ips: str = ""
     rate_limit_per_minute: int = Field(default=1200, ge=0)
     auth_failures_per_minute: int = Field(default=20, ge=0)
     max_jobs_in_flight_per_key: int = Field(default=5000, ge=0)
@@ -150,6 +154,19 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         """`REDIS_URL=` in .env means "not set", as it reads."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        for entry in _comma_list(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"FORWARDED_ALLOW_IPS lists {entry[:60]!r}, which is not an IP address or network: list "
+                    "the addresses of your reverse proxies (like 10.0.0.5 or 10.0.0.0/24), comma-separated"
+                ) from None
+        return value
 
     @field_validator("redis_sentinels")
     @classmethod
@@ -248,6 +265,14 @@ class Settings(BaseSettings):
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
+    def forwarded_allow_ip_list(self) -> list[str]:
+        """The reverse proxies trusted to say who the client is (X-Forwarded-For), none by default: each
+        an address or a network written as uvicorn reads it (`10.0.0.7/24` as `10.0.0.0/24`)."""
+        entries = _comma_list(self.forwarded_allow_ips)
+        network, address = ipaddress.ip_network, ipaddress.ip_address
+        return [str(network(e, strict=False) if "/" in e else address(e)) for e in entries]
+
+    @property
     def allowed_host_list(self) -> list[str]:
         """Host names the API answers to (besides the address it is bound to); `*` allows any."""
         extra = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
@@ -286,6 +311,10 @@ class Settings(BaseSettings):
         if not self.redis_sentinels.strip():
             return None
         return SentinelAddress(_host_ports(self.redis_sentinels), self.redis_sentinel_master)
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _host_ports(text: str) -> tuple[tuple[str, int], ...]:
