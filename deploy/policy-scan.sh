@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 version=3.3.30
-venv=${CHECKOV_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/testgen/checkov-$version}
+venv=${CHECKOV_VENV:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/testgen/checkov-$version}
 if [ "$("$venv/bin/checkov" --version 2>/dev/null || true)" != "$version" ]; then
     echo "Installing checkov $version in $venv"
     log=$(mktemp)
