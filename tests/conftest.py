@@ -27,8 +27,25 @@ from testgen.generation.llm.offline import OfflineProvider
 from testgen.streaming.progress_store import ProgressStore
 from testgen.worker.job_rows import JobRows
 from testgen.worker.resources import WorkerResources
+from tests.support.documented_answers import Answers, complaint, record_answers
 from tests.support.harness import alembic_config, run_worker, wait_for
 from tests.support.helpers import STREAM_TOKEN_SECRET
+
+
+@pytest.fixture(scope="session")
+def documented_answers() -> Iterator[Answers]:
+    with record_answers() as answers:
+        yield answers
+
+
+@pytest.fixture(autouse=True)
+def answers_are_documented(documented_answers: Answers, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each answer an app gives during the test is one its OpenAPI document names."""
+    documented_answers.test = request.node.nodeid
+    yield
+    undocumented = documented_answers.undocumented.pop(request.node.nodeid, None)
+    if undocumented:
+        pytest.fail(complaint(undocumented))
 
 
 @pytest.fixture(scope="session")

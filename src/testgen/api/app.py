@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from testgen.api import http_errors as errors
+from testgen.api import openapi_doc
+from testgen.api.http_methods import HeadMiddleware, LiteralPathMiddleware
 from testgen.api.job_links import JobLinkPaths
 from testgen.api.rate_limits import AuthFailureLimiter, JobLimiter, RequestRateMiddleware
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
@@ -96,27 +98,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.job_link_paths = JobLinkPaths()
     errors.install(app)
-    _install_middleware(app, settings)
     # FastAPI tries the routes in order, about 1 us each: the busiest (a job's status, a story,
     # queueing) come first, and the docs keep their own order (DOCS_SECTIONS). No two routers
     # answer the same method and path, so the order changes nothing else.
     for router in ROUTERS:
         app.include_router(router)
+    openapi_doc.document(app, settings)
+    _install_middleware(app, settings)
     if settings.tracing_enabled:
         tracing.instrument_app(app)
     return app
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Innermost first: JSON bodies, the request rate, API keys (and failed authentications), the
-    body limit, the local-only checks of keyless mode, CORS (so 401s carry CORS headers), and the
-    security headers outermost. API keys that cannot guard the API stop it here, before it starts."""
+    """Innermost first: the methods of literal paths, JSON bodies, the request rate, API keys (and
+    failed authentications), the body limit, the local-only checks of keyless mode, CORS (so 401s
+    carry CORS headers), HEAD as GET, and the security headers outermost. API keys that cannot
+    guard the API stop it here, before it starts."""
     problem = settings.api_keys_problem()
     if problem is not None:
         raise ConfigurationError(problem)
     keys = settings.api_key_list
     secret = settings.stream_token_secret.get_secret_value() if settings.stream_token_secret else ""
     app.state.stream_tokens = StreamTokens(keys, secret.encode())
+    app.add_middleware(LiteralPathMiddleware, routes=list(app.routes))
     app.add_middleware(JsonBodyMiddleware)
     if settings.rate_limit_per_minute:
         app.add_middleware(RequestRateMiddleware, per_minute=settings.rate_limit_per_minute)
@@ -142,6 +147,7 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             expose_headers=["Retry-After", stories.TOTAL_COUNT_HEADER],
         )
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
 
 

@@ -271,3 +271,24 @@ async def existing_test_case(
 
 
 TestCaseDep = Annotated[TestCase, Depends(existing_test_case)]
+
+
+# The errors each dependency can answer, for the OpenAPI document (api/openapi_doc.py): a lookup
+# 404s, and whatever opens a database session or talks to Redis can find it down (503).
+DEPENDENCY_ERRORS: dict[Callable[..., object], tuple[int, ...]] = {
+    get_session: (503,),
+    get_redis: (503,),
+    get_store: (503,),
+    get_job_queue: (503,),
+    get_hub: (503,),
+    get_engine: (503,),
+    existing_project: (404,),
+    existing_story: (404,),
+    story_to_read: (404, 503),
+    existing_job: (404,),
+    job_to_read: (404, 503),
+    existing_test_case: (404,),
+    stream_open_slot: (429, 503),
+    job_slot: (429, 503),
+    jobs_for_stream: (400, 404),
+}

@@ -7,12 +7,16 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
+from testgen.api.http_methods import allow_header, allowed_methods
 from testgen.core import messages
 from testgen.core.errors import (
     ConfigurationError,
@@ -85,6 +89,13 @@ def install(app: FastAPI) -> None:
             return JSONResponse({"detail": [error]}, status_code=422)
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimitedError) else None
         return JSONResponse({"detail": exc.message}, status_code=_status_for(exc), headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # Starlette's Allow names one route's methods; the path may have more
+            methods = allowed_methods(request.app.router.routes, request.scope)
+            exc.headers = {**(exc.headers or {}), "Allow": allow_header(methods)}
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

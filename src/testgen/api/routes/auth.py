@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from testgen.api.deps import StreamTokensDep
+from testgen.api.openapi_doc import errors
 from testgen.core.errors import NotConfiguredError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -14,7 +15,7 @@ class StreamToken(BaseModel):
     expires_in: int
 
 
-@router.post("/stream-token", response_model=StreamToken)
+@router.post("/stream-token", response_model=StreamToken, responses=errors(404))
 async def stream_token(request: Request, tokens: StreamTokensDep) -> StreamToken:
     """A short-lived token for `?access_token=` on event streams (EventSource cannot send headers)."""
     key = request.scope.get("state", {}).get("api_key")

@@ -19,6 +19,7 @@ from testgen.api.deps import (
     StreamOpenDep,
     jobs_for_stream,
 )
+from testgen.api.openapi_doc import errors
 from testgen.api.schemas.jobs import BulkQueued, BulkQueueRequest, GenerateOptions, JobStatusOut, QueuedJob
 from testgen.api.services import bulk_enqueue, jobs
 from testgen.data.models import GenerationJob
@@ -33,7 +34,10 @@ router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
     "/{story_id}/queue",
     status_code=202,
     response_model=QueuedJob,
-    responses={200: {"model": QueuedJob, "description": "A job for this story is already queued or running"}},
+    responses={
+        **errors(400),
+        200: {"model": QueuedJob, "description": "A job for this story is already queued or running"},
+    },
 )
 async def queue_generation(
     story: StoryDep,
@@ -52,7 +56,10 @@ async def queue_generation(
     "/queue",
     status_code=202,
     response_model=BulkQueued,
-    responses={200: {"model": BulkQueued, "description": "Every story already had a job queued or running"}},
+    responses={
+        **errors(400, 404),
+        200: {"model": BulkQueued, "description": "Every story already had a job queued or running"},
+    },
 )
 async def queue_stories(
     body: BulkQueueRequest,
@@ -145,6 +152,6 @@ async def multiplexed_events(
     return await _open(hub, store, settings, followed, cursors, multiplexed=True, slot=slot)
 
 
-@router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut)
+@router.post("/{task_id}/cancel", status_code=202, response_model=JobStatusOut, responses=errors(409))
 async def cancel_generation(job: JobDep, session: SessionDep, queue: JobQueueDep) -> object:
     return await jobs.cancel(session, queue, job)

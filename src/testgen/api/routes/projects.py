@@ -5,13 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from testgen.api.deps import ProjectDep, SessionDep, SettingsDep
+from testgen.api.openapi_doc import errors
 from testgen.api.schemas.projects import LLMProviderOut, ProjectCreate, ProjectOut, ProjectUpdate, UsageOut
 from testgen.api.services import stories
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
-@router.post("", status_code=201, response_model=ProjectOut)
+@router.post("", status_code=201, response_model=ProjectOut, responses=errors(409))
 async def create_project(data: ProjectCreate, session: SessionDep) -> object:
     return await stories.create_project(session, data)
 
@@ -36,7 +37,7 @@ async def get_project(project: ProjectDep) -> object:
     return project
 
 
-@router.patch("/{project_id}", response_model=ProjectOut)
+@router.patch("/{project_id}", response_model=ProjectOut, responses=errors(409))
 async def update_project(
     project: ProjectDep, data: ProjectUpdate, session: SessionDep, settings: SettingsDep
 ) -> object:

@@ -17,6 +17,7 @@ from testgen.api.deps import (
     StoryDep,
     TestCaseDep,
 )
+from testgen.api.openapi_doc import errors
 from testgen.api.schemas.jobs import JobStatusOut, RegenerateQueued
 from testgen.api.schemas.test_cases import SaveRequest, SaveResult, TestCaseOut, TestCaseUpdate
 from testgen.api.services import export, review
@@ -25,7 +26,12 @@ from testgen.domain.exports import ExportFormat, JiraProjectKey, XrayTestType
 router = APIRouter(tags=["review"])
 
 
-@router.post("/generate-test-cases/{task_id}/save", status_code=201, response_model=SaveResult)
+@router.post(
+    "/generate-test-cases/{task_id}/save",
+    status_code=201,
+    response_model=SaveResult,
+    responses=errors(400, 409),
+)
 async def save_test_cases(
     job: JobDep,
     session: SessionDep,
@@ -40,7 +46,7 @@ async def save_test_cases(
     return SaveResult(saved=len(ids), test_case_ids=ids, skipped=skipped)
 
 
-@router.delete("/generate-test-cases/{task_id}", status_code=204)
+@router.delete("/generate-test-cases/{task_id}", status_code=204, responses=errors(409))
 async def discard_draft(job: JobDep, session: SessionDep, redis: RedisDep) -> Response:
     await review.discard(session, redis, job)
     return Response(status_code=204)
@@ -50,6 +56,7 @@ async def discard_draft(job: JobDep, session: SessionDep, redis: RedisDep) -> Re
     "/generate-test-cases/{task_id}/test-cases/{index}/regenerate",
     status_code=202,
     response_model=RegenerateQueued,
+    responses=errors(409),
 )
 async def regenerate_test_case(
     job: JobDep,
@@ -95,10 +102,11 @@ ExportQueryDep = Annotated[ExportQuery, Depends(export_query)]
     "/user-stories/{story_id}/test-cases/export",
     response_class=Response,
     responses={
+        **errors(400),
         200: {
             "content": {"text/x-gherkin": {}, "text/csv": {}, "application/json": {}},
             "description": "The story's saved test cases as a file",
-        }
+        },
     },
 )
 async def export_test_cases(story: StoryDep, session: SessionDep, query: ExportQueryDep) -> Response:
@@ -114,10 +122,11 @@ def file_response(out: export.Export) -> Response:
     "/projects/{project_id}/test-cases/export",
     response_class=Response,
     responses={
+        **errors(400),
         200: {
             "content": {"application/zip": {}, "text/csv": {}, "application/json": {}},
             "description": "The saved test cases of every story of the project as a file (Gherkin: a zip)",
-        }
+        },
     },
 )
 async def export_project_test_cases(

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from testgen.api.deps import SessionDep, StoryDep, StoryReadDep
+from testgen.api.openapi_doc import errors
 from testgen.api.schemas.stories import StoryCreate, StoryOut, StoryUpdate
 from testgen.api.schemas.test_cases import StaleTestCaseOut
 from testgen.api.services import stories
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/user-stories", tags=["user stories"])
 TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
-@router.post("", status_code=201, response_model=StoryOut)
+@router.post("", status_code=201, response_model=StoryOut, responses=errors(404, 409))
 async def create_story(data: StoryCreate, session: SessionDep) -> object:
     return await stories.create_story(session, data)
 

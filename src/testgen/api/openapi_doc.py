@@ -1,0 +1,138 @@
+"""The OpenAPI document tells every status code an operation can answer, with its body's model.
+
+A route declares the errors of its service (`errors(409)` in its decorator). The rest follow from
+what runs before it and is added here when the document is built: the dependencies it uses (a
+lookup that 404s, a database session that can be down) and the middleware this configuration
+installs (API keys, the request rate, the body limit, the local-only checks). With API_KEYS set the
+document also holds the bearer scheme and each operation's requirement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, RouteContext
+from pydantic import BaseModel
+
+from testgen.api.deps import DEPENDENCY_ERRORS
+from testgen.api.http_methods import flat_routes
+from testgen.api.rate_limits import EXEMPT_PATHS
+from testgen.api.request_guard import STATE_CHANGING
+from testgen.api.security import STREAM_ROUTES, needs_key
+from testgen.core.config import Settings
+
+
+class ErrorOut(BaseModel):
+    """The body of every error but a validation error (422): what happened and what to do next."""
+
+    detail: str
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The request cannot be served as sent (the message says why)",
+    401: "Missing or invalid API key: send `Authorization: Bearer <key>`",
+    403: "A state-changing request from another web site (add its origin to CORS_ORIGINS)",
+    404: "A resource the request names does not exist",
+    409: "The resource is not in a state that allows this (the message says which)",
+    413: "The request body is larger than MAX_BODY_BYTES",
+    415: "The request body is not JSON (send `Content-Type: application/json`)",
+    429: "A per-client limit was reached; retry after `Retry-After` seconds",
+    503: "The database or Redis is unavailable or busy, or the server lacks a setting; retry later",
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+BEARER = "apiKey"
+STREAM_TOKEN = "streamToken"
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route decorator: the errors its service raises."""
+    return {code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+def _calls(dependant: Dependant) -> Iterator[object]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
+
+
+def route_errors(route: RouteContext, method: str, settings: Settings) -> set[int]:
+    """The errors the route can answer besides those its decorator declares."""
+    codes: set[int] = set()
+    for call in _calls(route.dependant):
+        codes.update(DEPENDENCY_ERRORS.get(call, ()))  # type: ignore[call-overload]
+    scope = {"type": "http", "path": route.path_format, "method": method}
+    if settings.api_key_list:
+        if needs_key(scope):
+            codes.add(401)
+            if settings.auth_failures_per_minute:
+                codes.add(429)
+    else:
+        codes.add(400)  # a Host header that names no local server
+        if method in STATE_CHANGING:
+            codes.add(403)
+    if settings.rate_limit_per_minute and route.path_format not in EXEMPT_PATHS:
+        codes.add(429)
+    if method in STATE_CHANGING:
+        codes.update((413, 415))
+    return codes
+
+
+def _error_response(code: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": ERROR_DESCRIPTIONS[code],
+        "content": {"application/json": {"schema": ERROR_REF}},
+    }
+    if code in (429, 503):
+        response["headers"] = RETRY_AFTER
+    return response
+
+
+def document(app: FastAPI, settings: Settings) -> None:
+    """Build the document on first use (as FastAPI does) with every operation's errors."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ErrorOut"] = ErrorOut.model_json_schema()
+        if settings.api_key_list:
+            schema["components"]["securitySchemes"] = {
+                BEARER: {"type": "http", "scheme": "bearer", "description": "One of the server's API_KEYS"},
+                STREAM_TOKEN: {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "access_token",
+                    "description": "Event streams only: a token from POST /auth/stream-token",
+                },
+            }
+        for route in flat_routes(app.routes):
+            if isinstance(route.original_route, APIRoute) and route.include_in_schema:
+                for method in route.methods or ():
+                    operation = schema["paths"][route.path_format][method.lower()]
+                    _complete(operation, route, method, settings)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _complete(operation: dict[str, Any], route: RouteContext, method: str, settings: Settings) -> None:
+    responses = operation["responses"]
+    for code in sorted(route_errors(route, method, settings)):
+        responses.setdefault(str(code), _error_response(code))
+    for code, response in responses.items():
+        if code.isdigit() and int(code) in ERROR_DESCRIPTIONS and "content" not in response:
+            response.update({k: v for k, v in _error_response(int(code)).items() if k != "description"})
+    if settings.api_key_list:
+        scope = {"type": "http", "path": route.path_format, "method": method}
+        if needs_key(scope):
+            operation["security"] = [{BEARER: []}]
+            if route.name in STREAM_ROUTES:
+                operation["security"].append({STREAM_TOKEN: []})
+        else:
+            operation["security"] = []
