@@ -60,7 +60,7 @@ async def test_enqueue_checks(client: AsyncClient) -> None:
     r = await client.post("/generate-test-cases/US-999/queue")
     assert r.status_code == 404 and r.json()["detail"] == "User story US-999 not found"
     r = await client.post("/generate-test-cases/LONE-1/queue")
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert r.json()["detail"].startswith("User story LONE-1 is not associated with a project")
     for bad in ({"num_test_cases": 0}, {"num_test_cases": 51}, {"scenarios_per_test_case": 11}, {"x": 1}):
         r = await client.post("/generate-test-cases/US-001/queue", json=bad)

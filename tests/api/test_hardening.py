@@ -351,7 +351,7 @@ async def test_security_headers(client: AsyncClient) -> None:
 
 async def test_request_bodies_take_numbers_as_numbers(client: AsyncClient) -> None:
     await make_story(client, "US-001")
-    for bad in ("3", True, 3.0, "three"):
+    for bad in ("3", True, 3.5, "three"):
         r = await client.post("/generate-test-cases/US-001/queue", json={"num_test_cases": bad})
         assert r.status_code == 422, bad
     r = await client.post(

@@ -26,9 +26,9 @@ from testgen.api.services.export import (
     unique_file_names,
 )
 from testgen.core.database import create_sessionmaker
-from testgen.core.errors import InvalidRequestError
+from testgen.core.errors import ConflictError
 from testgen.data import models
-from testgen.domain.exports import ExportFormat, XrayTestType
+from testgen.domain.exports import ExportFormat, XrayTestType, jira_project_of
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 DESCRIPTION = "\nAs a shopper\n  # I pay\n\n@once\nScenario: x\n\\ slash\nplain   \n"
@@ -256,12 +256,48 @@ def test_render_a_project_as_one_json_document() -> None:
     assert document["stories"][0]["story"] == shop.model_dump(mode="json")
 
 
-def test_xray_needs_a_project_key() -> None:
-    with pytest.raises(InvalidRequestError) as refused:
-        render([(story(), [])], ExportFormat.xray_json, ExportOptions())
+def test_xray_needs_a_project_key_for_a_story_not_from_jira() -> None:
+    with pytest.raises(ConflictError) as refused:
+        render([(story(), [case(1, [0], [])])], ExportFormat.xray_json, ExportOptions())
     assert str(refused.value) == (
-        "format=xray-json needs project_key, the Jira project the tests go to (e.g. project_key=SHOP)"
+        "format=xray-json needs project_key, the Jira project the tests go to (e.g. project_key=SHOP): "
+        "story US-7 was not imported from Jira, so its project is not known"
     )
+    assert render([(story(), [])], ExportFormat.xray_json, ExportOptions()) == "[]\n"  # no test, no key
+
+
+def from_jira(ident: str) -> Any:
+    return story().model_copy(update={"id": ident, "jira_url": f"https://jira.example/browse/{ident}"})
+
+
+def test_xray_tests_go_to_the_jira_project_of_their_story() -> None:
+    stories = [(from_jira("SHOP-12"), [case(1, [0], [])]), (from_jira("PAY_2-7"), [case(2, [0], [])])]
+    tests = json.loads(render(stories, ExportFormat.xray_json, ExportOptions()))
+    assert [t["fields"]["project"] for t in tests] == [{"key": "SHOP"}, {"key": "PAY_2"}]
+    chosen = json.loads(render(stories, ExportFormat.xray_json, ExportOptions(project_key="QA")))
+    assert [t["fields"]["project"] for t in chosen] == [{"key": "QA"}, {"key": "QA"}]  # the key given wins
+    mixed = [*stories, (story(), [case(3, [0], [])])]
+    with pytest.raises(ConflictError, match="story US-7 was not imported from Jira"):
+        render(mixed, ExportFormat.xray_json, ExportOptions())
+
+
+@pytest.mark.parametrize(
+    ("ident", "jira_url", "key"),
+    [
+        ("SHOP-123", "https://jira.example/browse/SHOP-123", "SHOP"),
+        ("A1_B-1", "u", "A1_B"),
+        ("SHOP-123", None, None),  # written here: its id only looks like a key
+        ("shop-123", "u", None),
+        ("SHOP-0123", "u", None),
+        ("SHOP-", "u", None),
+        ("SHOP-12-3", "u", None),
+        ("1SHOP-1", "u", None),
+        ("K" * 50 + "-1", "u", "K" * 50),
+        ("K" * 51 + "-1", "u", None),  # longer than a Jira project key may be
+    ],
+)
+def test_the_jira_project_of_a_story(ident: str, jira_url: str | None, key: str | None) -> None:
+    assert jira_project_of(ident, jira_url) == key
 
 
 def test_the_feature_of_each_gherkin_format_in_the_story_language() -> None:

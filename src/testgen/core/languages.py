@@ -35,7 +35,8 @@ DETECTED_LANGUAGES = (
 )  # fmt: skip
 # BCP 47 languages whose Gherkin dialect has another code.
 _DIALECT_ALIASES = {"nb": "no", "nn": "no"}
-_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")  # after "_" became "-"
+_SUBTAGS = r"(?:[_\-][A-Za-z0-9]{1,8})*"
 _WORD = re.compile(r"\w+")
 
 
@@ -60,10 +61,35 @@ def _known_primaries() -> frozenset[str]:
     return frozenset(lingua_codes | {_primary(key) for key in DIALECTS})
 
 
+def _caseless_alternation(words: list[str]) -> str:
+    """A regex matching exactly `words` (lower-case ASCII) in any case, as a trie: `[Ee](?:[Nn][Gg]?|...)`."""
+    tails: dict[str, list[str]] = {}
+    for word in words:
+        if word:
+            tails.setdefault(word[0], []).append(word[1:])
+    branches = [f"[{c.upper()}{c}]" + _caseless_alternation(rest) for c, rest in sorted(tails.items())]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if "" not in words:
+        return body
+    return body + "?" if len(branches) > 1 or len(body) == 4 else f"(?:{body})?"
+
+
+@functools.cache
+def tag_pattern() -> str:
+    """The tags `normalize_tag` accepts, as an anchored regex read alike by ECMA-262 (JSON Schema),
+    Python's `re` and HTML's `pattern`: a known language's ISO 639 code in any case, then subtags of 1
+    to 8 letters or digits after "-" or "_"."""
+    return f"^{_caseless_alternation(sorted(_known_primaries()))}{_SUBTAGS}$"
+
+
 def normalize_tag(value: str) -> str:
-    """`value` as a canonical BCP 47 tag (`pt-br` → `pt-BR`), or UnknownLanguageError saying why."""
-    tag = value.strip().replace("_", "-")
-    if not tag or len(tag) > MAX_TAG_LENGTH or not _TAG.match(tag):
+    """`value` as a canonical BCP 47 tag (`pt-br` → `pt-BR`), or UnknownLanguageError saying why.
+    A tag is taken in any case, with "_" for "-", and without spaces around it: exactly what
+    `tag_pattern()` matches."""
+    tag = value.replace("_", "-")
+    if not tag or len(tag) > MAX_TAG_LENGTH or not _TAG.fullmatch(tag):
         raise UnknownLanguageError("not a BCP 47 language tag: use a code such as 'en', 'es' or 'pt-BR'")
     parts = tag.split("-")
     if parts[0].lower() not in _known_primaries():

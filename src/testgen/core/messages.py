@@ -30,6 +30,11 @@ def queue_unavailable(redis_url: str) -> str:
     )
 
 
+def story_without_project(story_id: str) -> str:
+    """Queueing a story that belongs to no project (a conflict: the story must be changed first)."""
+    return f"User story {story_id} is not associated with a project; set its project_id, then queue again"
+
+
 def not_cancellable(task_id: str, status: str) -> str:
     return f"Task {task_id} is already {status}; only queued or running jobs can be cancelled"
 

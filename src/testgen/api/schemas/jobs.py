@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, model_validator
 
-from testgen.api.schemas.common import Count, RowId
+from testgen.api.schemas.common import Count, Omittable, RowId
 from testgen.data.job_states import JobKind, JobStatus
 from testgen.domain.job_errors import JobError
 from testgen.domain.job_options import (
@@ -47,11 +47,16 @@ class GenerateOptions(BaseModel):
 
 
 class BulkQueueRequest(GenerateOptions):
-    """Stories to queue at once: `story_ids`, or every story of `project_id`; `only_without_tests`
-    leaves out stories that have saved test cases. The options apply to every job created."""
+    """Stories to queue at once: `story_ids`, or every story of `project_id` (exactly one of them);
+    `only_without_tests` leaves out stories that have saved test cases. The options apply to every job
+    created."""
 
-    story_ids: list[StoryId] | None = Field(default=None, min_length=1, max_length=MAX_BULK_STORIES)
-    project_id: RowId | None = None
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["story_ids"]}, {"required": ["project_id"]}]}
+    )
+
+    story_ids: Omittable[list[StoryId]] = Field(default=None, min_length=1, max_length=MAX_BULK_STORIES)
+    project_id: Omittable[RowId] = None
     only_without_tests: StrictBool = False
 
     @model_validator(mode="after")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, Field, Strict, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints
 
-from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, ORMModel, not_null
+from testgen.api.schemas.common import INT32_MAX, LANGUAGE_HELP, Count, LanguageTag, Omittable, ORMModel
 from testgen.domain.text_fields import Description, ModelName, Title
 
 ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 MAX_INSTRUCTIONS = 4000
 Instructions = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_INSTRUCTIONS)]
+TokenBudget = Annotated[Count, Field(ge=1, le=INT32_MAX)]
 
 
 class ProjectCreate(BaseModel):
@@ -24,8 +25,8 @@ class ProjectCreate(BaseModel):
 
 
 class ProjectUpdate(BaseModel):
-    name: Title | None = None
-    description: Description | None = None
+    name: Omittable[Title] = None
+    description: Omittable[Description] = None
     llm_provider: ProviderName | None = Field(
         default=None,
         description="The LLM provider that writes this project's test cases (one configured on the "
@@ -46,16 +47,11 @@ class ProjectUpdate(BaseModel):
         description="House style, test-design method, domain vocabulary: sent to the model in a fenced "
         "section that ranks below the system rules; empty or null: none",
     )
-    token_budget_daily: Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)] | None = Field(
+    token_budget_daily: TokenBudget | None = Field(
         default=None,
         description="Tokens the project's jobs may spend per UTC day; a job that would exceed it fails "
         "before any model call, and queueing answers 429 once it is spent; null: no budget",
     )
-
-    @field_validator("name", "description")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        return not_null(value)
 
 
 class LLMProviderOut(BaseModel):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, ORMModel, RowId, not_null
+from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, Omittable, ORMModel, RowId
 from testgen.domain.stories import MAX_CRITERIA, Priority, StoryContent
 from testgen.domain.text_fields import Criterion, Description, Title
 
@@ -20,19 +19,14 @@ class StoryCreate(StoryContent):
 
 
 class StoryUpdate(BaseModel):
-    project_id: RowId | None = None
-    title: Title | None = None
-    description: Description | None = None
-    acceptance_criteria: list[Criterion] | None = Field(default=None, max_length=MAX_CRITERIA)
-    priority: Priority | None = None
+    project_id: RowId | None = Field(default=None, description="null: the story belongs to no project")
+    title: Omittable[Title] = None
+    description: Omittable[Description] = None
+    acceptance_criteria: Omittable[list[Criterion]] = Field(default=None, max_length=MAX_CRITERIA)
+    priority: Omittable[Priority] = None
     language: LanguageTag | None = Field(
         default=None, description=LANGUAGE_HELP + "the project's language, else the detected one"
     )
-
-    @field_validator("title", "description", "acceptance_criteria", "priority")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        return not_null(value)
 
 
 class StoryOut(ORMModel):

@@ -22,7 +22,7 @@ from testgen.api.services.job_queue import JobQueue
 from testgen.api.services.jobs import INSERT_JOBS, check_budget, job_row, new_job
 from testgen.core import messages
 from testgen.core.config import Settings
-from testgen.core.errors import InvalidRequestError, NotFoundError
+from testgen.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from testgen.core.redis_keys import GENERATE_JOB, batch_key
 from testgen.data import repository
 from testgen.data.job_states import JobKind, JobStatus
@@ -141,9 +141,7 @@ async def _plan(
         rows = sorted(rows, key=lambda row: order[row[0]])
     unassigned = next((row[0] for row in rows if row[1] is None), None)
     if unassigned is not None:
-        raise InvalidRequestError(
-            f"User story {unassigned} is not associated with a project; set its project_id, then queue again"
-        )
+        raise ConflictError(messages.story_without_project(unassigned))
     choices = {(row[2], row[3]): job_choice(settings, row[2], row[3]) for row in rows}
     for choice in choices.values():
         check_provider_config(settings, choice.llm_provider)

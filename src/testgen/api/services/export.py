@@ -20,13 +20,13 @@ from testgen.api.schemas.test_cases import TestCaseOut
 from testgen.api.services import tool_exports
 from testgen.api.services.csv_cells import SafeCsvWriter
 from testgen.api.services.gherkin_text import free_text, header, one_line, steps
-from testgen.core.errors import InvalidRequestError
+from testgen.core.errors import ConflictError
 from testgen.core.i18n import label
 from testgen.core.languages import DEFAULT_LANGUAGE, gherkin_keywords
 from testgen.data import repository
 from testgen.data.models import Project, UserStory
 from testgen.data.story_language import story_language
-from testgen.domain.exports import ExportFormat, XrayTestType
+from testgen.domain.exports import ExportFormat, XrayTestType, jira_project_of
 
 CSV_COLUMNS = (
     "test_case_id",
@@ -119,7 +119,8 @@ def to_json(story: StoryOut, cases: Sequence[TestCaseOut]) -> str:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    project_key: str | None = None  # xray-json: the Jira project the tests go to
+    # xray-json: the Jira project the tests go to; None: each story's own (one imported from Jira)
+    project_key: str | None = None
     xray_type: XrayTestType = XrayTestType.cucumber
 
 
@@ -133,12 +134,27 @@ _MEDIA = {
 }
 
 
-def _project_key(options: ExportOptions) -> str:
-    if options.project_key is None:
-        raise InvalidRequestError(
-            "format=xray-json needs project_key, the Jira project the tests go to (e.g. project_key=SHOP)"
+def xray_project_key(story: StoryOut, options: ExportOptions) -> str:
+    """The Jira project a story's Xray tests go to: `project_key`, else the project the story was
+    imported from; a conflict (409) for a story written here, whose Jira project only the client knows."""
+    key = options.project_key or jira_project_of(story.id, story.jira_url)
+    if key is None:
+        raise ConflictError(
+            f"format=xray-json needs project_key, the Jira project the tests go to (e.g. project_key=SHOP): "
+            f"story {story.id} was not imported from Jira, so its project is not known"
         )
-    return options.project_key
+    return key
+
+
+def to_xray_json(stories: Sequence[tuple[StoryOut, Sequence[TestCaseOut]]], options: ExportOptions) -> str:
+    """Xray's bulk import: each test in its story's Jira project (see `xray_project_key`); a story
+    without test cases needs none."""
+    tests = [
+        tool_exports.xray_test(story, case, xray_project_key(story, options), options.xray_type)
+        for story, cases in stories
+        for case in cases
+    ]
+    return json.dumps(tests, ensure_ascii=False, indent=2) + "\n"
 
 
 def _feature(story: StoryOut, cases: Sequence[TestCaseOut], fmt: ExportFormat, language: str) -> str:
@@ -156,15 +172,12 @@ def render(
     project: str | None = None,
 ) -> str:
     """Every format but Gherkin, for one story or (with `project`, its name) a project's stories."""
-    project_key = _project_key(options) if fmt.needs_project_key else None
     if fmt is ExportFormat.csv:
         return to_csv([case for _, cases in stories for case in cases])
     if fmt is ExportFormat.testrail_csv:
         return tool_exports.to_testrail_csv(stories)
     if fmt is ExportFormat.xray_json:
-        assert project_key is not None
-        tests = tool_exports.to_xray_tests(stories, project_key, options.xray_type)
-        return json.dumps(tests, ensure_ascii=False, indent=2) + "\n"
+        return to_xray_json(stories, options)
     if project is None:
         return to_json(*stories[0])
     document = [

@@ -18,7 +18,7 @@ from testgen.api.schemas.jobs import GenerateOptions
 from testgen.api.services.job_queue import JobQueue
 from testgen.core import messages
 from testgen.core.config import Settings
-from testgen.core.errors import ConflictError, InvalidRequestError, RateLimitedError
+from testgen.core.errors import ConflictError, RateLimitedError
 from testgen.core.presence import live_workers_in, with_warning
 from testgen.core.redis_keys import GENERATE_JOB, cancel_key, events_key, state_key
 from testgen.data import repository, usage
@@ -127,9 +127,7 @@ async def enqueue(
     refuse), and given the job once it is queued.
     """
     if story.project_id is None:
-        raise InvalidRequestError(
-            f"User story {story.id} is not associated with a project; set its project_id, then queue again"
-        )
+        raise ConflictError(messages.story_without_project(story.id))
     # One transaction: the reads, then the INSERT (on SQLite it holds the write lock from its start,
     # which costs less than a read transaction of its own). If Redis is down, `dispatch` undoes the row.
     story_id, project_id = story.id, story.project_id
