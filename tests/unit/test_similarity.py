@@ -7,18 +7,27 @@ invalid email is 95 %). The default threshold must keep every SAME pair and no D
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
+from rapidfuzz import fuzz, process
 
 from testgen.core.config import Settings
 from testgen.domain.test_cases import Scenario
 from testgen.domain.test_cases import TestCaseDraft as Draft
+from testgen.generation import similarity
 from testgen.generation.similarity import (
     DEFAULT_THRESHOLD,
+    NEAREST,
     Duplicate,
     SavedIndex,
     SavedScenario,
+    ScenarioKey,
     Seen,
     find_duplicates,
+    find_repeats,
     scenario_key,
     similar,
 )
@@ -237,3 +246,148 @@ def test_a_key_is_each_parts_words_without_case_punctuation_or_articles() -> Non
         "strasse nr 5 is shown",
     )
     assert key.signature == (("3", "10", "5"), frozenset({"not"}))
+
+
+def crowd(rng: random.Random, n: int, kinds: int) -> list[Scenario]:
+    """Scenarios whose parts come from a few texts, some with one letter changed: each part is alike in
+    many scenarios, and any two differ in some part or other."""
+    givens = [
+        "a shopper has a basket",
+        "a guest browses the shop",
+        "an admin edits prices",
+        "a courier has a parcel",
+    ]
+    whens = [
+        "they pay by card now",
+        "they open the reset link",
+        "they submit the form",
+        "they share a coupon",
+    ]
+    thens = ["the order is confirmed", "a receipt is emailed", "the profile is updated", "the coupon applies"]
+
+    def pick(texts: list[str]) -> str:
+        text = rng.choice(texts[:kinds])
+        if rng.random() < 0.4:
+            i = rng.randrange(len(text))
+            text = text[:i] + rng.choice("xyz") + text[i + 1 :]
+        return text
+
+    return [
+        Scenario(title=f"s{i}", given=[pick(givens)], when=[pick(whens)], then=[pick(thens)])
+        for i in range(n)
+    ]
+
+
+def first_repeat(added: list[ScenarioKey], key: ScenarioKey, threshold: float) -> int | None:
+    """What `Seen.find` answers, the slow way: of the scenarios `key` repeats, the one whose when steps
+    are the most alike, the first added of equals."""
+    order = sorted(range(len(added)), key=lambda i: (-fuzz.ratio(key.probe, added[i].probe), i))
+    return next((i for i in order if similar(key, added[i], threshold)), None)
+
+
+@pytest.mark.parametrize("threshold", [85, 95])
+def test_a_crowd_of_alike_parts_finds_what_comparing_every_pair_finds(threshold: float) -> None:
+    rng = random.Random(threshold)
+    for kinds in (2, 3, 4):
+        added = [scenario_key(s) for s in crowd(rng, 120, kinds)]
+        seen: Seen[int] = Seen(threshold)
+        for i, key in enumerate(added):
+            seen.add(key, i)
+        assert len(seen) == len(added)
+        queries = [scenario_key(s) for s in crowd(rng, 150, kinds)]
+        assert [seen.find(q) for q in queries] == [first_repeat(added, q, threshold) for q in queries]
+
+
+@dataclass
+class Work:
+    judged: int = 0  # pairs of scenarios judged one by one (`similar`)
+    passes: int = 0  # passes of rapidfuzz over one part of a group's scenarios
+
+
+@pytest.fixture
+def work(monkeypatch: pytest.MonkeyPatch) -> Work:
+    counts = Work()
+    extract = process.extract
+
+    def counted_similar(*args: Any) -> bool:
+        counts.judged += 1
+        return similar(*args)
+
+    def counted_extract(*args: Any, **kwargs: Any) -> Any:
+        counts.passes += 1
+        return extract(*args, **kwargs)
+
+    monkeypatch.setattr(similarity, "similar", counted_similar)
+    monkeypatch.setattr(process, "extract", counted_extract)
+    return counts
+
+
+def test_a_crowd_of_alike_when_steps_is_judged_a_few_at_a_time(work: Work) -> None:
+    """The when steps alike for all, the given steps for none: only the few nearest are judged one by
+    one, and one more pass over the saved scenarios (their given steps, in C) rules the rest out."""
+    names = ["alexandra", "bartholomew", "cornelius", "dominique", "evangeline", "fitzgerald"]
+    names += ["gwendolyn", "humphrey", "isadora", "jebediah", "kensington", "lancelot"]
+    saved = [
+        SavedScenario(i, f"S{i}", Scenario(title="t", given=[name], when=["they pay"], then=["paid"]))
+        for i, name in enumerate(names)
+    ]
+    index = SavedIndex(saved)
+    twin = Scenario(title="t", given=["LANCELOT."], when=["They pay!"], then=["Paid"])
+    hit = index.match(scenario_key(twin))
+    assert hit is not None and hit.test_case_id == 11
+    assert work == Work(judged=NEAREST + 1, passes=2)
+    work.judged = work.passes = 0
+    stranger = Scenario(title="t", given=["zacharias"], when=["they pay"], then=["paid"])
+    assert index.match(scenario_key(stranger)) is None
+    assert work == Work(judged=NEAREST, passes=2)
+
+
+def test_a_crowd_alike_in_every_part_is_narrowed_by_all_three(work: Work) -> None:
+    """Many saved scenarios share two parts with the scenario, none the third but one: only that one
+    is judged past the nearest few."""
+
+    def named(texts: list[str], n: int) -> list[str]:
+        return [f"{text} {word}" for text in texts for word in ["alpha", "bravo", "charlie", "delta"][:n]]
+
+    g, w, t = "shopper with basket", "they pay by card", "order is confirmed"
+    others = ["quiet lake", "green hill"]
+    shapes = (
+        [(g, w, x) for x in named(others, 4)]
+        + [(g, x, t) for x in named(others, 4)]
+        + [(x, w, t) for x in named(others, 4)]
+        + [(g, w, t)]
+    )
+    index = SavedIndex(
+        [
+            SavedScenario(i, f"S{i}", Scenario(title="t", given=[a], when=[b], then=[c]))
+            for i, (a, b, c) in enumerate(shapes)
+        ]
+    )
+    hit = index.match(scenario_key(Scenario(title="t", given=[g.upper()], when=[w + "!"], then=[t + "."])))
+    assert hit is not None and hit.test_case_id == len(shapes) - 1
+    assert work.judged == NEAREST + 1
+
+
+def test_of_several_saved_repeats_the_one_with_the_most_alike_when_steps_is_named() -> None:
+    def saved(ident: int, when: str) -> SavedScenario:
+        return SavedScenario(
+            ident, f"S{ident}", Scenario(title="t", given=["a shopper"], when=[when], then=["paid"])
+        )
+
+    # 89 % and 93 % alike as characters; the first reorders words (closer for a token-based score)
+    index = SavedIndex([saved(1, "they pay card by now online"), saved(2, "with pay by card now online")])
+    hit = index.match(
+        scenario_key(
+            Scenario(title="t", given=["a shopper"], when=["they pay by card now online"], then=["paid"])
+        )
+    )
+    assert hit is not None and hit.test_case_id == 2
+
+
+def test_repeats_of_saved_tests_are_those_find_duplicates_reports() -> None:
+    rng = random.Random(3)
+    draft = crowd(rng, 90, 3)
+    cases = [Draft(title=f"T{i}", scenarios=draft[i : i + 9]) for i in range(0, 90, 9)]
+    saved = SavedIndex([SavedScenario(i, f"S{i}", s) for i, s in enumerate(crowd(rng, 40, 3))])
+    repeats = find_repeats(cases, saved)
+    assert repeats and repeats == [d for d in find_duplicates(cases, saved) if d.saved is not None]

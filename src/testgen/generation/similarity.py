@@ -10,7 +10,6 @@ values); wording, case, punctuation and articles do not make a scenario new.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -143,38 +142,83 @@ class Duplicate:
 Payload = TypeVar("Payload")
 Position = tuple[int, int]  # a scenario's test case and its place there
 
+# The scenarios with the most alike `when` steps checked one by one; past that many, the other parts
+# narrow the candidates down first (in C), so a crowd of alike `when` steps costs no Python per scenario.
+NEAREST = 8
+
+
+class _Group(Generic[Payload]):
+    """The scenarios of one signature: each part's texts side by side, for rapidfuzz to compare in C."""
+
+    def __init__(self) -> None:
+        self.parts: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self.keys: list[ScenarioKey] = []
+        self.payloads: list[Payload] = []
+
+    def add(self, key: ScenarioKey, payload: Payload) -> None:
+        for i, texts in enumerate(self.parts):
+            texts.append(key.parts[i])
+        self.keys.append(key)
+        self.payloads.append(payload)
+
+    def find(self, key: ScenarioKey, threshold: float) -> Payload | None:
+        """The payload of the scenario `key` repeats whose `when` steps are the most alike (the first
+        added of equals), if any."""
+        nearest = self._alike(key, 1, threshold, NEAREST)
+        for i in nearest:
+            if similar(key, self.keys[i], threshold):
+                return self.payloads[i]
+        if len(nearest) < NEAREST:
+            return None
+        repeats = [i for i in self._candidates(key, threshold) if similar(key, self.keys[i], threshold)]
+        if not repeats:
+            return None
+        whens = self.parts[1]
+        return self.payloads[min(repeats, key=lambda i: (-fuzz.ratio(key.probe, whens[i]), i))]
+
+    def _alike(self, key: ScenarioKey, part: int, threshold: float, limit: int | None) -> list[int]:
+        """The scenarios whose `part` is at least `threshold` % alike to the key's, the most alike first
+        (at most `limit` of them)."""
+        found = process.extract(
+            key.parts[part], self.parts[part], scorer=fuzz.ratio, score_cutoff=threshold, limit=limit
+        )
+        return [i for _, _, i in found]
+
+    def _candidates(self, key: ScenarioKey, threshold: float) -> list[int]:
+        """Every scenario alike in all three parts, and maybe some more: those alike in the given or
+        the then steps when few are, else those alike in every part."""
+        for part in (0, 2):
+            few = self._alike(key, part, threshold, NEAREST)
+            if len(few) < NEAREST:
+                return few
+        common = set(self._alike(key, 0, threshold, None))
+        common.intersection_update(self._alike(key, 1, threshold, None), self._alike(key, 2, threshold, None))
+        return sorted(common)
+
 
 class Seen(Generic[Payload]):
     """Scenarios, each with a payload, grouped by signature: a scenario is compared only with those that
-    name the same numbers and negations, so `find` is fast however many there are."""
+    name the same numbers and negations, part by part in C, so `find` is fast however many there are
+    and however alike their `when` steps."""
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
-        self._groups: dict[object, tuple[list[str], list[ScenarioKey], list[Payload]]] = defaultdict(
-            lambda: ([], [], [])
-        )
+        self._groups: dict[object, _Group[Payload]] = {}
 
     def __len__(self) -> int:
-        return sum(len(g[0]) for g in self._groups.values())
+        return sum(len(g.keys) for g in self._groups.values())
 
     def add(self, key: ScenarioKey, payload: Payload) -> None:
-        texts, keys, payloads = self._groups[key.signature]
-        texts.append(key.probe)
-        keys.append(key)
-        payloads.append(payload)
-
-    def find(self, key: ScenarioKey) -> Payload | None:
-        """The payload of the first scenario `key` repeats, if any."""
         group = self._groups.get(key.signature)
         if group is None:
-            return None
-        texts, keys, payloads = group
-        for _, _, i in process.extract(
-            key.probe, texts, scorer=fuzz.ratio, score_cutoff=self.threshold, limit=None
-        ):
-            if similar(key, keys[i], self.threshold):
-                return payloads[i]
-        return None
+            group = self._groups[key.signature] = _Group()
+        group.add(key, payload)
+
+    def find(self, key: ScenarioKey) -> Payload | None:
+        """The payload of a scenario `key` repeats, if any: of those it repeats, the one whose `when`
+        steps are the most alike, the first added of equals."""
+        group = self._groups.get(key.signature)
+        return None if group is None else group.find(key, self.threshold)
 
 
 class SavedIndex(Seen[SavedScenario]):
@@ -186,8 +230,21 @@ class SavedIndex(Seen[SavedScenario]):
             self.add(scenario_key(item.scenario), item)
 
     def match(self, key: ScenarioKey) -> SavedScenario | None:
-        """The first saved scenario `key` repeats, if any."""
+        """The saved scenario `key` repeats, if any (as `find` picks it)."""
         return self.find(key)
+
+
+def find_repeats(cases: Sequence[TestCaseDraft], saved: SavedIndex) -> list[Duplicate]:
+    """The scenarios of the draft that repeat a saved scenario: `find_duplicates`'s repeats of saved
+    tests, without comparing the draft with itself (what a save skips). Each scenario is compared with
+    the saved scenarios of its signature only: the cost grows with the draft times the saved tests,
+    never with the draft's square."""
+    return [
+        Duplicate(ci, si, saved=hit)
+        for ci, case in enumerate(cases)
+        for si, scenario in enumerate(case.scenarios)
+        if (hit := saved.match(scenario_key(scenario))) is not None
+    ]
 
 
 def find_duplicates(

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from testgen.api.schemas.common import CriterionIndex, ORMModel, ScenarioIndex, not_null
+from testgen.domain.job_options import MAX_TEST_CASES
 from testgen.domain.stories import Priority
 from testgen.domain.test_cases import MAX_PRECONDITIONS, MAX_SCENARIOS, Scenario, TestCaseDraft, TestType
 from testgen.domain.text_fields import Description, ShortText, Title
@@ -40,15 +41,24 @@ class TestCaseOut(ORMModel):
     updated_at: dt.datetime
 
 
+# The most one save carries: the test cases of a draft, each with as many scenarios as it may hold.
+MAX_SAVED_SCENARIOS = MAX_TEST_CASES * MAX_SCENARIOS
+
+
 class SaveRequest(BaseModel):
     """The reviewed subset of a job's test cases, possibly edited; omitted means all of them."""
 
     model_config = ConfigDict(extra="forbid")
 
-    test_cases: list[ReviewedTestCase] | None = Field(default=None, min_length=1, max_length=500)
+    test_cases: list[ReviewedTestCase] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TEST_CASES,
+        description=f"At most {MAX_TEST_CASES}, as many as a draft holds",
+    )
     keep: list[tuple[ScenarioIndex, ScenarioIndex]] = Field(
         default_factory=list,
-        max_length=25_000,
+        max_length=MAX_SAVED_SCENARIOS,
         description="[test case, scenario] positions (in the test cases saved) to save even though they "
         "repeat a saved test case; the other repeats are skipped",
     )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.api.rate_limits import JobSlot
@@ -25,7 +29,7 @@ from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
 from testgen.domain.job_options import GenerateJobOptions, RegenerateJobOptions
 from testgen.domain.job_snapshots import JobSnapshot
 from testgen.domain.test_cases import Scenario, TestCaseDraft
-from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_duplicates
+from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_repeats
 from testgen.streaming.snapshots import job_snapshot
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,20 @@ def _row_values(case: TestCaseDraft) -> dict[str, Any]:
     return values
 
 
+SAVE_ATTEMPTS = 3  # compare, then write; again while the draft or the saved tests change in between
+
+
+@dataclass(frozen=True)
+class _Compared:
+    """What a save compared, and what it compared with."""
+
+    checked: Sequence[TestCaseDraft]  # the cases as sent (or the draft), for the criteria check
+    cases: list[TestCaseDraft]  # without the skipped repeats
+    skipped: list[SkippedScenario]
+    draft: dict[str, Any] | None  # the job's result as read: the draft saved when nothing was edited
+    saved: list[tuple[int, dt.datetime]]  # the story's saved test cases: id and last change
+
+
 async def save(
     session: AsyncSession,
     job: GenerationJob,
@@ -77,26 +95,85 @@ async def save(
     """Save the reviewed test cases (all of the draft when `edited` is None) exactly once; scenarios
     that repeat one of the story's saved test cases are skipped unless `keep` names them.
 
-    Marking the job saved and inserting the rows happen in one transaction, and the mark is a
-    conditional UPDATE: of two racing saves, the second finds nothing to update and gets a 409.
+    The comparison with the saved test cases runs first, on a thread, with no transaction open (no
+    lock held, the event loop free). Then one transaction marks the job saved, checks that the draft
+    and the saved test cases are those compared with (else it writes nothing and the save compares
+    again) and inserts the rows. The mark is a conditional UPDATE: of two racing saves, the second
+    finds nothing to update and gets a 409.
     """
     require_open_draft(job, "saved")
-    task_id = job.id
+    task_id, story_id = job.id, job.story_id  # (a rollback expires the job's attributes)
+    for _ in range(SAVE_ATTEMPTS):
+        compared = await _compare(session, task_id, edited, set(keep), threshold)
+        ids = await _write(session, task_id, compared, edited is None)
+        if ids is not None:
+            logger.info(
+                "Saved %d test cases of task %s for story %s (%d repeated scenarios skipped)",
+                len(ids),
+                task_id,
+                story_id,
+                len(compared.skipped),
+            )
+            return ids, compared.skipped
+    raise ConflictError(
+        f"The saved test cases of user story {story_id} or the draft of task {task_id} changed "
+        f"{SAVE_ATTEMPTS} times while this save compared them; nothing was saved: send the save again"
+    )
+
+
+async def _compare(
+    session: AsyncSession,
+    task_id: str,
+    edited: Sequence[TestCaseDraft] | None,
+    keep: set[tuple[int, int]],
+    threshold: float,
+) -> _Compared:
+    """Read the draft, the story and its saved test cases in one short read, then compare on a thread
+    with no transaction open."""
+    await begin_read(session)
+    current = await session.get(GenerationJob, task_id, populate_existing=True)
+    story = None
+    if current is not None and current.story_id is not None:
+        story = await session.get(UserStory, current.story_id, populate_existing=True)
+    rows = await repository.list_test_cases(session, story.id) if story is not None else []
+    await session.commit()
+    if current is None:
+        raise ConflictError(f"Task {task_id} was discarded a moment ago; nothing was saved")
+    require_open_draft(current, "saved")
+    if story is None:
+        raise NotFoundError(messages.STORY, current.story_id)
+    cases = edited if edited is not None else draft_cases(current)
+    check_criteria(cases, story, "test_cases")
+    saved = [(row.id, row.title, row.scenarios) for row in rows]
+    kept, skipped = await asyncio.to_thread(without_repeats, cases, saved, keep, threshold)
+    versions = [(row.id, row.updated_at) for row in rows]
+    return _Compared(cases, kept, skipped, current.result, versions)
+
+
+async def _write(
+    session: AsyncSession, task_id: str, compared: _Compared, whole_draft: bool
+) -> list[int] | None:
+    """Mark the job saved and insert the rows, in one transaction; None (nothing written) when the
+    draft saved or the story's saved test cases changed since they were compared."""
     if not await repository.change_job(session, SAVE, task_id, saved_at=utcnow()):
         await session.rollback()
         raise ConflictError(f"Task {task_id} was saved or discarded a moment ago; nothing was saved twice")
-    await session.refresh(job)  # the draft as it is now (a regeneration may have changed it)
-    story = await repository.get_story(session, job.story_id) if job.story_id is not None else None
+    # The job, its draft and its story as they are now (a regeneration may have changed the draft).
+    job = await session.get(GenerationJob, task_id, populate_existing=True)
+    assert job is not None  # its row was just updated; this transaction holds it
+    story = await session.get(UserStory, job.story_id, populate_existing=True, with_for_update=True)
     if story is None:
         await session.rollback()
         raise NotFoundError(messages.STORY, job.story_id)
-    cases = edited if edited is not None else draft_cases(job)
+    draft_changed = whole_draft and job.result != compared.draft
+    if draft_changed or await _saved_versions(session, story.id) != compared.saved:
+        await session.rollback()
+        return None
     try:
-        check_criteria(cases, story, "test_cases")
+        check_criteria(compared.checked, story, "test_cases")  # the criteria may have changed too
     except InvalidRequestError:
         await session.rollback()
         raise
-    cases, skipped = await _without_repeats(session, story, cases, set(keep), threshold)
     draft = draft_result(job)
     rows = [
         TestCase(
@@ -107,20 +184,21 @@ async def save(
             model=draft.model if draft is not None else None,
             **covers(story, case.covered_criteria),
         )
-        for case in cases
+        for case in compared.cases
     ]
     session.add_all(rows)
     await session.flush()
     ids = [row.id for row in rows]
     await session.commit()
-    logger.info(
-        "Saved %d test cases of task %s for story %s (%d repeated scenarios skipped)",
-        len(ids),
-        task_id,
-        story.id,
-        len(skipped),
+    return ids
+
+
+async def _saved_versions(session: AsyncSession, story_id: str) -> list[tuple[int, dt.datetime]]:
+    """The story's saved test cases as ids and last changes: equal lists, the same saved tests."""
+    query = (
+        select(TestCase.id, TestCase.updated_at).where(TestCase.story_id == story_id).order_by(TestCase.id)
     )
-    return ids, skipped
+    return [(row.id, row.updated_at) for row in await session.execute(query)]
 
 
 def covers(story: UserStory, covered: Sequence[int]) -> dict[str, Any]:
@@ -130,24 +208,27 @@ def covers(story: UserStory, covered: Sequence[int]) -> dict[str, Any]:
     return {"story_revision": story.revision, "criteria_texts": texts}
 
 
-async def _without_repeats(
-    session: AsyncSession,
-    story: UserStory,
+def without_repeats(
     cases: Sequence[TestCaseDraft],
+    saved: Sequence[tuple[int, str, Sequence[dict[str, Any]]]],
     keep: set[tuple[int, int]],
     threshold: float,
 ) -> tuple[list[TestCaseDraft], list[SkippedScenario]]:
-    """The cases without the scenarios that repeat a saved test case (unless kept); a case left with
-    no scenario is dropped."""
-    existing = await repository.list_test_cases(session, story.id)
+    """The cases without the scenarios that repeat a saved test case (`saved`: id, title, scenarios),
+    unless kept; a case left with no scenario is dropped. Pure CPU: the draft is compared with the saved
+    scenarios only, never with itself."""
     index = SavedIndex(
-        [SavedScenario(c.id, c.title, Scenario.model_validate(s)) for c in existing for s in c.scenarios],
+        [
+            SavedScenario(i, title, Scenario.model_validate(s))
+            for i, title, scenarios in saved
+            for s in scenarios
+        ],
         threshold,
     )
     repeats = {
         (d.test_case, d.scenario): d
-        for d in find_duplicates(cases, index, threshold=threshold)
-        if d.saved is not None and (d.test_case, d.scenario) not in keep
+        for d in find_repeats(cases, index)
+        if (d.test_case, d.scenario) not in keep
     }
     if not repeats:
         return list(cases), []
