@@ -22,10 +22,33 @@ def assert_limited(r: Response, setting: str) -> None:
     assert 1 <= int(r.headers["retry-after"]) <= 60
 
 
+class MinuteClock:
+    """The per-minute limits' wall clock: 30 s into a minute, where it stays until a test moves it, so a
+    test's requests all fall in one window however long they take."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_030.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@asynccontextmanager
+async def limited_client(settings: Settings, clock: MinuteClock) -> AsyncIterator[AsyncClient]:
+    """An in-process client of the app whose limits count in the minutes of `clock`."""
+    app = create_app(settings, wall_clock=clock)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        yield client
+
+
 @asynccontextmanager
 async def two_processes(settings: Settings) -> AsyncIterator[tuple[AsyncClient, AsyncClient]]:
-    """Two API instances on one Redis and one database, as two processes would be."""
-    first, second = create_app(settings), create_app(settings)
+    """Two API instances on one Redis and one database, as two processes would be (on one clock)."""
+    clock = MinuteClock()
+    first, second = create_app(settings, wall_clock=clock), create_app(settings, wall_clock=clock)
     async with (
         first.router.lifespan_context(first),
         second.router.lifespan_context(second),
@@ -37,20 +60,27 @@ async def two_processes(settings: Settings) -> AsyncIterator[tuple[AsyncClient, 
 
 async def test_requests_per_minute(settings: Settings, redis: object) -> None:
     settings.rate_limit_per_minute = 5
-    async with asgi_client(settings) as client:
+    clock = MinuteClock()
+    async with limited_client(settings, clock) as client:
         for _ in range(5):
             assert (await client.get("/projects")).status_code == 200
-        assert_limited(await client.get("/projects"), "RATE_LIMIT_PER_MINUTE")
+        limited = await client.get("/projects")
+        assert_limited(limited, "RATE_LIMIT_PER_MINUTE")
+        assert limited.headers["retry-after"] == "30"  # the rest of the minute
         assert_limited(await client.post("/projects", json={"name": "x"}), "RATE_LIMIT_PER_MINUTE")
         for _ in range(20):  # /health is exempt
             assert (await client.get("/health")).status_code == 200
+        clock.now += 29.5  # still the same minute
+        assert_limited(await client.get("/projects"), "RATE_LIMIT_PER_MINUTE")
+        clock.now += 0.5  # the next minute counts afresh
+        assert (await client.get("/projects")).status_code == 200
 
 
 async def test_the_request_limit_is_per_api_key(settings: Settings, redis: object) -> None:
     settings = keyed(settings, "alpha-key-1234567,beta-key-1234567")
     settings.rate_limit_per_minute = 3
     alpha, beta = {"Authorization": "Bearer alpha-key-1234567"}, {"Authorization": "Bearer beta-key-1234567"}
-    async with asgi_client(settings) as client:
+    async with limited_client(settings, MinuteClock()) as client:
         for _ in range(3):
             assert (await client.get("/projects", headers=alpha)).status_code == 200
         assert_limited(await client.get("/projects", headers=alpha), "RATE_LIMIT_PER_MINUTE")
@@ -145,7 +175,8 @@ async def test_failed_authentications_per_address(settings: Settings, redis: obj
     settings = keyed(settings, "alpha-key-1234567")
     settings.auth_failures_per_minute = 3
     good, bad = {"Authorization": "Bearer alpha-key-1234567"}, {"Authorization": "Bearer guess-1234567"}
-    app = create_app(settings)
+    clock = MinuteClock()
+    app = create_app(settings, wall_clock=clock)
     elsewhere = ASGITransport(app=app, client=("10.0.0.2", 123))
     async with (
         app.router.lifespan_context(app),
@@ -162,6 +193,8 @@ async def test_failed_authentications_per_address(settings: Settings, redis: obj
         # other addresses are not affected
         assert (await other.get("/projects", headers=good)).status_code == 200
         assert (await other.get("/projects", headers=bad)).status_code == 401
+        clock.now += 30  # the next minute: the address's key is checked again
+        assert (await client.get("/projects", headers=good)).status_code == 200
 
 
 async def test_two_api_processes_share_one_failed_authentication_limit(

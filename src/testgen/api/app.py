@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,7 @@ from testgen.api import http_errors as errors
 from testgen.api import openapi_doc
 from testgen.api.http_methods import HeadMiddleware, LiteralPathMiddleware
 from testgen.api.job_links import JobLinkPaths
-from testgen.api.rate_limits import AuthFailureLimiter, JobLimiter, RequestRateMiddleware
+from testgen.api.rate_limits import AuthFailureLimiter, JobLimiter, RequestRateMiddleware, WallClock
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
 from testgen.api.routes import auth, generation, imports, ops, projects, review, stories, web
 from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
@@ -48,7 +49,8 @@ DOCS_SECTIONS = (
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time.time) -> FastAPI:
+    """The app of `settings`; the per-minute limits count in the minutes of `wall_clock`."""
     settings = settings or Settings()
     redact_access_log()
 
@@ -104,13 +106,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     openapi_doc.document(app, settings)
-    _install_middleware(app, settings)
+    _install_middleware(app, settings, wall_clock)
     if settings.tracing_enabled:
         tracing.instrument_app(app)
     return app
 
 
-def _install_middleware(app: FastAPI, settings: Settings) -> None:
+def _install_middleware(app: FastAPI, settings: Settings, wall_clock: WallClock) -> None:
     """Innermost first: the methods of literal paths, JSON bodies, the request rate, API keys (and
     failed authentications), the body limit, the local-only checks of keyless mode, CORS (so 401s
     carry CORS headers), HEAD as GET, and the security headers outermost. API keys that cannot
@@ -124,10 +126,10 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(LiteralPathMiddleware, routes=list(app.routes))
     app.add_middleware(JsonBodyMiddleware)
     if settings.rate_limit_per_minute:
-        app.add_middleware(RequestRateMiddleware, per_minute=settings.rate_limit_per_minute)
+        app.add_middleware(RequestRateMiddleware, per_minute=settings.rate_limit_per_minute, clock=wall_clock)
     if keys:
         failures = (
-            AuthFailureLimiter(settings.auth_failures_per_minute)
+            AuthFailureLimiter(settings.auth_failures_per_minute, wall_clock)
             if settings.auth_failures_per_minute
             else None
         )

@@ -4,7 +4,8 @@ hub).
 
 A client is an API key (by its key id) or, with API_KEYS unset, a client address; failed
 authentications are counted per client address. Over a limit the answer is 429 with `Retry-After`
-and a message naming the setting.
+and a message naming the setting. The per-minute limits count in the windows of a wall clock
+(`WallClock`, seconds since the epoch: `time.time` unless the app is given another).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ EXEMPT_PATHS = ("/health",)
 WINDOW_S = 60
 RESERVATION = "r:"  # a slot taken while a job is being queued, before it has a task id
 RESERVATION_TTL_S = 60
+
+WallClock = Callable[[], float]
 
 # Take `count` slots: at once when they are free; else first drop the jobs that ended (or that
 # Redis forgot) and the lapsed reservations, then take them if they are free now. Only this
@@ -119,9 +122,10 @@ class RequestRateMiddleware:
     If Redis cannot be reached the request goes through (the routes that need Redis answer 503).
     """
 
-    def __init__(self, app: ASGIApp, per_minute: int) -> None:
+    def __init__(self, app: ASGIApp, per_minute: int, clock: WallClock = time.time) -> None:
         self.app = app
         self.per_minute = per_minute
+        self.clock = clock
         self.counter = WindowCounter("Rate limit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,7 +133,7 @@ class RequestRateMiddleware:
             await self.app(scope, receive, send)
             return
         principal = principal_of(scope)
-        now = time.time()
+        now = self.clock()
         count = await self.counter.add(scope, lambda window: limit_requests_key(principal, window), now)
         if count > self.per_minute:
             wait = retry_after_s(now)
@@ -150,19 +154,20 @@ class AuthFailureLimiter:
     Each process remembers the addresses it saw reach the limit; another process checks one more
     request of such an address, whose failure then tells it."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, clock: WallClock = time.time) -> None:
         self.per_minute = per_minute
+        self.clock = clock
         self.counter = WindowCounter("Failed authentications")
         self._refused_until: dict[str, float] = {}
 
     def refusal(self, scope: Scope) -> RateLimitedError | None:
-        now = time.time()
+        now = self.clock()
         until = self._refused_until.get(client_address(scope))
         return self._error(now) if until is not None and now < until else None
 
     async def failed(self, scope: Scope) -> RateLimitedError | None:
         address = client_address(scope)
-        now = time.time()
+        now = self.clock()
         count = await self.counter.add(scope, lambda window: limit_auth_failures_key(address, window), now)
         if count < self.per_minute:
             return None
