@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from testgen.api.schemas.common import CriterionIndex, ORMModel, ScenarioIndex, not_null
+from testgen.api.schemas.common import CriterionIndex, Omittable, ORMModel, ScenarioIndex
 from testgen.domain.job_options import MAX_TEST_CASES
 from testgen.domain.stories import Priority
 from testgen.domain.test_cases import MAX_PRECONDITIONS, MAX_SCENARIOS, Scenario, TestCaseDraft, TestType
@@ -87,15 +86,10 @@ class StaleTestCaseOut(TestCaseOut):
 class TestCaseUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: Title | None = None
-    description: Description | None = None
-    preconditions: list[ShortText] | None = Field(default=None, max_length=MAX_PRECONDITIONS)
-    priority: Priority | None = None
-    test_type: TestType | None = None
-    scenarios: list[Scenario] | None = Field(default=None, min_length=1, max_length=MAX_SCENARIOS)
-    covered_criteria: list[CriterionIndex] | None = None
-
-    @field_validator("*")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        return not_null(value)
+    title: Omittable[Title] = None
+    description: Omittable[Description] = None
+    preconditions: Omittable[list[ShortText]] = Field(default=None, max_length=MAX_PRECONDITIONS)
+    priority: Omittable[Priority] = None
+    test_type: Omittable[TestType] = None
+    scenarios: Omittable[list[Scenario]] = Field(default=None, min_length=1, max_length=MAX_SCENARIOS)
+    covered_criteria: Omittable[list[CriterionIndex]] = None
