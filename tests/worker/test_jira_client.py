@@ -1,5 +1,5 @@
 """The Jira client alone, against the fake Jira on 127.0.0.1: paging limits, wrong deployment, retry
-delays, and what its messages name."""
+delays (on a recorded sleep), and what its messages name."""
 
 from __future__ import annotations
 
@@ -64,6 +64,21 @@ async def test_messages_never_show_a_password_in_the_base_url(fake: FakeJira, se
     assert fake.url in caught.value.message and "hunter2" not in caught.value.message
     assert fake.requests[0].authorization.startswith("Basic ")
     assert "hunter2" not in base64.b64decode(fake.requests[0].authorization[6:]).decode()
+
+
+async def test_a_rate_limit_is_retried_after_the_servers_delay(fake: FakeJira, settings: Settings) -> None:
+    use_jira(settings, fake)
+    fake.rate_limited = 2
+    fake.retry_after = "2"  # longer than the client's own first back-off (1 s): proves it is read
+    waits: list[tuple[float, int]] = []  # each wait, and how many requests were made before it
+
+    async def sleep(seconds: float) -> None:
+        waits.append((seconds, len(fake.requests)))
+
+    found = await pages(JiraClient(settings, sleep=sleep))
+    assert found == [["SHOP-1", "SHOP-2"], ["SHOP-3", "SHOP-4"], ["SHOP-5", "SHOP-6"], ["SHOP-7"]]
+    assert waits == [(2.0, 1), (2.0, 2)]  # after each refusal, before asking again
+    assert len(fake.requests) == 2 + 4  # two refused, then the four pages
 
 
 def test_retry_after_in_seconds_or_as_a_date_is_bounded(settings: Settings) -> None:

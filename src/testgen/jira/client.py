@@ -16,7 +16,7 @@ import base64
 import email.utils
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +62,16 @@ def configuration_problem(settings: Settings) -> str | None:
 
 
 class JiraClient:
-    """One per worker process (built at start-up, closed at shutdown); safe to share between jobs."""
+    """One per worker process (built at start-up, closed at shutdown); safe to share between jobs. The
+    waits between retries sleep on `sleep` (a test passes one that records them)."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         problem = configuration_problem(settings)
         if problem is not None:
             raise JiraError(ErrorType.configuration, problem)
@@ -80,6 +87,7 @@ class JiraClient:
         self.max_issues = settings.jira_max_issues
         self.max_retries = settings.jira_max_retries
         self.max_retry_wait_s = settings.jira_max_retry_wait_s
+        self._sleep = sleep
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if self.deployment == "cloud":
             assert settings.jira_email is not None and settings.jira_api_token is not None
@@ -171,7 +179,7 @@ class JiraClient:
                 attempt += 1
                 wait = self._retry_after(response, attempt)
                 logger.info("Jira answered %d; retrying in %.1f s (attempt %d)", status, wait, attempt)
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
                 continue
             if status == 200:
                 try:
