@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from testgen.core.languages import MAX_TAG_LENGTH, normalize_tag, tag_pattern
 from testgen.domain.stories import MAX_CRITERIA
-from testgen.domain.text_fields import DocumentedPattern
+from testgen.domain.text_fields import PatternCheck
 
 T = TypeVar("T")
 
@@ -29,17 +29,11 @@ CriterionIndex = Annotated[int, Strict(), Field(ge=0, lt=MAX_CRITERIA), BeforeVa
 ScenarioIndex = Annotated[int, Strict(), Field(ge=0, lt=1000), BeforeValidator(integral)]
 
 
-def _language_tag(value: str) -> str:
-    return normalize_tag(value)  # UnknownLanguageError is a ValueError: a 422 naming the field
-
-
 # A BCP 47 tag such as "es" or "pt-BR" in any case, normalised; a language neither lingua nor Gherkin knows
-# is refused. The schema's pattern lists the languages known (the check's own messages say what is wrong).
+# is refused (UnknownLanguageError is a ValueError: a 422 naming the field). The schema's pattern lists
+# the languages known.
 LanguageTag = Annotated[
-    str,
-    StringConstraints(max_length=MAX_TAG_LENGTH),
-    AfterValidator(_language_tag),
-    DocumentedPattern(tag_pattern()),
+    str, StringConstraints(max_length=MAX_TAG_LENGTH), PatternCheck(normalize_tag, tag_pattern())
 ]
 LANGUAGE_HELP = "BCP 47 language tag such as 'es' or 'pt-BR' (any case; '_' for '-'); null: "
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from testgen.api.schemas.common import INT32_MAX, LANGUAGE_HELP, Count, LanguageTag, Omittable, ORMModel
-from testgen.domain.text_fields import Description, ModelName, Title
+from testgen.core.config import LLMProviderName
+from testgen.domain.text_fields import Description, ModelName, Title, stripped
 
-ProviderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 MAX_INSTRUCTIONS = 4000
-Instructions = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_INSTRUCTIONS)]
+Instructions = Annotated[str, StringConstraints(max_length=MAX_INSTRUCTIONS), AfterValidator(stripped)]
 TokenBudget = Annotated[Count, Field(ge=1, le=INT32_MAX)]
 
 
@@ -27,10 +27,11 @@ class ProjectCreate(BaseModel):
 class ProjectUpdate(BaseModel):
     name: Omittable[Title] = None
     description: Omittable[Description] = None
-    llm_provider: ProviderName | None = Field(
+    llm_provider: LLMProviderName | None = Field(
         default=None,
-        description="The LLM provider that writes this project's test cases (one configured on the "
-        "server); null: the server's default. Changing it without llm_model resets the model.",
+        description="The LLM provider that writes this project's test cases: one configured on the "
+        "server (GET /projects/providers lists them; another answers 409); null: the server's default. "
+        "Changing it without llm_model resets the model.",
     )
     llm_model: ModelName | None = Field(
         default=None,

@@ -20,7 +20,7 @@ from testgen.api.schemas.stories import StoryCreate, StoryUpdate
 from testgen.api.schemas.test_cases import StaleTestCaseOut
 from testgen.core import messages
 from testgen.core.config import Settings
-from testgen.core.errors import ConflictError, NotFoundError, UnprocessableError
+from testgen.core.errors import ConflictError, NotFoundError
 from testgen.core.languages import detect_story_language
 from testgen.data import repository
 from testgen.data import usage as ledger
@@ -63,9 +63,7 @@ async def update_project(
     changes = data.model_dump(exclude_unset=True)
     provider = changes.get("llm_provider")
     if provider is not None and not settings.provider_configured(provider):
-        raise UnprocessableError(
-            messages.provider_not_configured(provider, settings.configured_providers), "llm_provider"
-        )
+        raise ConflictError(messages.provider_not_configured(provider, settings.configured_providers))
     if "instructions" in changes and changes["instructions"] is None:
         changes["instructions"] = ""
     if "llm_provider" in changes and "llm_model" not in changes and provider != project.llm_provider:
