@@ -10,6 +10,7 @@ import functools
 import inspect
 import json
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -39,7 +40,7 @@ from testgen.core.arq_adapter import (
 )
 from testgen.core.redis import create_redis
 from testgen.core.redis_keys import GENERATE_JOB, QUEUE_NAME
-from tests.support.harness import wait_for
+from tests.support.harness import WAIT_S, wait_for
 
 
 @pytest.fixture
@@ -312,10 +313,17 @@ async def test_the_state_start_jobs_shares_with_arqs_worker(arq_pool: ArqRedis) 
 
 
 async def test_main_calls_poll_iteration_once_a_cycle_without_sleeping_at_poll_delay_0(
-    arq_pool: ArqRedis,
+    arq_pool: ArqRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cycles = 0
     enough = asyncio.Event()
+    arq_waits: list[tuple[int, float]] = []  # (cycles so far, delay) of each sleep arq's code asks for
+    real_sleep = asyncio.sleep
+
+    def sleep(delay: float, *args: Any, **kwargs: Any) -> Any:
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("arq."):
+            arq_waits.append((cycles, delay))
+        return real_sleep(delay, *args, **kwargs)
 
     class Counting(Worker):
         async def _poll_iteration(self) -> None:
@@ -324,6 +332,7 @@ async def test_main_calls_poll_iteration_once_a_cycle_without_sleeping_at_poll_d
             if cycles == 50:
                 enough.set()
 
+    monkeypatch.setattr(asyncio, "sleep", sleep)
     worker = Counting(
         functions=[func(noop, name="noop")],
         redis_pool=arq_pool,
@@ -333,11 +342,13 @@ async def test_main_calls_poll_iteration_once_a_cycle_without_sleeping_at_poll_d
     )
     main = asyncio.create_task(worker.main())
     try:
-        await asyncio.wait_for(enough.wait(), 5)  # at arq's default 0.5 s, 50 cycles take 25 s
+        await asyncio.wait_for(enough.wait(), WAIT_S)
     finally:
         main.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await main
+    # One sleep of 0 s (a yield to the loop) after each cycle: no wait of arq's own between them.
+    assert arq_waits[:49] == [(n, 0) for n in range(1, 50)]
 
     ours = ProbeWorker(functions=[func(noop, name="noop")], redis_pool=arq_pool, poll_delay=0.3)
     assert (ours.poll_delay_s, ours.idle_wait_s) == (0, 0.3)
@@ -390,11 +401,14 @@ async def test_with_job_completion_wait_a_stop_signal_waits_and_a_second_one_can
     worker.tasks["running"] = running
 
     handlers[signal.SIGTERM]()  # what arq registered: our handle_sig_wait_for_completion
-    await asyncio.sleep(0.05)
+    (waiting,) = [t for t in asyncio.all_tasks() if "_wait_for_tasks_to_complete" in repr(t.get_coro())]
+    for _ in range(3):  # arq's wait has started, and looked at the running job
+        await asyncio.sleep(0)
     assert worker.allow_pick_jobs is False and not running.done()  # the job may finish
+    assert not waiting.done()
 
     handlers[signal.SIGTERM]()
     await asyncio.sleep(0)
     assert running.cancelled()  # stopped at once
     worker.tasks.clear()  # lets arq's wait for the running jobs end
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(waiting, WAIT_S)
