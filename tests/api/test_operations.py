@@ -186,16 +186,20 @@ async def test_metrics_count_jobs_model_calls_and_streams(
 
     failed_runs = dict(kind="generate", outcome="failed")
     assert delta(before, after, "testgen_job_duration_seconds_count", **failed_runs) == 1
-    assert 1.0 <= delta(before, after, "testgen_job_duration_seconds_sum", **failed_runs) < 3.0
+    # Its one run lasted the time limit at least; how much more depends on the machine's load.
+    took = delta(before, after, "testgen_job_duration_seconds_sum", **failed_runs)
+    assert took >= 1.0
     assert delta(before, after, "testgen_job_duration_seconds_bucket", le="0.5", **failed_runs) == 0
-    assert delta(before, after, "testgen_job_duration_seconds_bucket", le="2.5", **failed_runs) == 1
     assert delta(before, after, "testgen_job_duration_seconds_bucket", le="+Inf", **failed_runs) == 1
-    buckets = [
-        value
+    buckets = {
+        dict(labels)["le"]: value
         for (name, labels), value in after.items()
         if name == "testgen_job_duration_seconds_bucket" and {*failed_runs.items()} <= labels
-    ]
-    assert buckets == sorted(buckets)  # cumulative
+    }
+    assert list(buckets.values()) == sorted(buckets.values())  # cumulative
+    for le in buckets:  # the run is counted in every bucket that holds its duration, and in no other
+        counted = delta(before, after, "testgen_job_duration_seconds_bucket", le=le, **failed_runs)
+        assert counted == (1 if took <= float(le) else 0), (le, took)
 
     offline = dict(provider="offline", model="offline-v1", outcome="ok")
     assert stats["llm_calls"] >= 1
