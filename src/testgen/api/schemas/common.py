@@ -24,7 +24,8 @@ def integral(value: Any) -> Any:
 # Request bodies take numbers as JSON numbers only: "3", true and 1.5 are refused, not converted (1.0 is 1).
 Count = Annotated[int, Strict(), BeforeValidator(integral)]
 INT32_MAX = 2**31 - 1  # fits every database's INTEGER
-RowId = Annotated[int, Strict(), Field(ge=1, le=INT32_MAX), BeforeValidator(integral)]
+PositiveInt32 = Annotated[int, Strict(), Field(ge=1, le=INT32_MAX), BeforeValidator(integral)]
+RowId = PositiveInt32
 CriterionIndex = Annotated[int, Strict(), Field(ge=0, lt=MAX_CRITERIA), BeforeValidator(integral)]
 ScenarioIndex = Annotated[int, Strict(), Field(ge=0, lt=1000), BeforeValidator(integral)]
 

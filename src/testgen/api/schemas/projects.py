@@ -7,13 +7,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from testgen.api.schemas.common import INT32_MAX, LANGUAGE_HELP, Count, LanguageTag, Omittable, ORMModel
+from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, Omittable, ORMModel, PositiveInt32
 from testgen.core.config import LLMProviderName
 from testgen.domain.text_fields import Description, ModelName, Title, stripped
 
 MAX_INSTRUCTIONS = 4000
 Instructions = Annotated[str, StringConstraints(max_length=MAX_INSTRUCTIONS), AfterValidator(stripped)]
-TokenBudget = Annotated[Count, Field(ge=1, le=INT32_MAX)]
 
 
 class ProjectCreate(BaseModel):
@@ -48,7 +47,7 @@ class ProjectUpdate(BaseModel):
         description="House style, test-design method, domain vocabulary: sent to the model in a fenced "
         "section that ranks below the system rules; empty or null: none",
     )
-    token_budget_daily: TokenBudget | None = Field(
+    token_budget_daily: PositiveInt32 | None = Field(
         default=None,
         description="Tokens the project's jobs may spend per UTC day; a job that would exceed it fails "
         "before any model call, and queueing answers 429 once it is spent; null: no budget",
