@@ -67,8 +67,8 @@ class RecordedCall:
     api_key: str | None
     body: dict[str, Any]
     behaviour: str
-    started: float
-    finished: float | None = None
+    started: float  # time.monotonic() when the request had arrived
+    finished: float | None = None  # when the answer was ready, before it was sent (or the call ended)
     usage: dict[str, int] | None = None
     disconnected: bool = False  # the client closed the connection before the answer was sent
 
@@ -292,11 +292,12 @@ class FakeGemini:
         state, record = self._begin(scope["path"], key, body, "unknown_model" if unknown else None)
         try:
             status, payload = await self._answer(record, receive)
+            record.finished = time.monotonic()  # the client cannot have the answer before this time
             if status:
                 await _send_body(send, status, payload, echo if status >= 400 or payload[:1] != b"{" else [])
         finally:
             with self._lock:
-                record.finished = time.monotonic()
+                record.finished = record.finished or time.monotonic()
                 state.in_flight -= 1
 
     def _begin(

@@ -148,11 +148,12 @@ class FakeOpenAI(FakeGemini):
             if status and (status >= 400 or isinstance(payload, bytes)) and self.echo_key:
                 payload = self._echo_in(payload, key)
                 extra = [*extra, (b"x-received-api-key", (key or "").encode())]
+            record.finished = time.monotonic()  # the client cannot have the answer before this time
             if status:
                 await _send(send, status, payload, extra)
         finally:
             with self._lock:
-                record.finished = time.monotonic()
+                record.finished = record.finished or time.monotonic()
                 state.in_flight -= 1
 
     def _echo_in(self, payload: dict[str, Any] | bytes, key: str | None) -> dict[str, Any] | bytes:

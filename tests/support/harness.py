@@ -21,6 +21,7 @@ from testgen.worker.wakeable import WakeableWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 20.0  # generous: a deadline catches a hang, it is no speed target
+LONG_WAIT_S = 60.0  # the same, for work that takes seconds even on a quiet machine
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt, resp
 from testgen.generation.planning import plan_batches
 from tests.support.fake_clock import FakeClock
 from tests.support.fake_gemini import FakeGemini
-from tests.support.harness import wait_for
+from tests.support.harness import LONG_WAIT_S, wait_for
 from tests.support.model_servers import STORY, GeminiServer, MakeProvider, ModelServer, start_model_server
 
 API_KEY = GeminiServer.key
@@ -134,11 +134,12 @@ async def test_many_calls_at_once_share_one_aiohttp_pool_sized_to_the_bound(
     """150 calls at once: all in flight together, through one aiohttp pool of 150 connections (the
     transport that costs the least CPU per call, see generation/llm/http_pool.py). The server holds its
     answers until all 150 are in flight."""
-    provider = make_provider(llm_max_concurrency=150)
+    # 150 calls take seconds to open on a busy machine: the first ones wait, paused, for the last.
+    provider = make_provider(llm_max_concurrency=150, timeout_s=LONG_WAIT_S)
     request = batches(1, 1)[0]
     fake.pause()
     calls = asyncio.gather(*(provider.generate_batch(request) for _ in range(150)))
-    await wait_for(lambda: fake.in_flight == 150, what="150 calls in flight")
+    await wait_for(lambda: fake.in_flight == 150, what="150 calls in flight", timeout_s=LONG_WAIT_S)
     fake.resume()
     results = await calls
     assert len(results) == 150 and fake.max_in_flight == 150

@@ -19,7 +19,7 @@ from testgen.core.errors import ConfigurationError
 from testgen.worker.lifecycle import startup
 from tests.support.fake_gemini import FakeGemini
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.harness import run_worker, wait_for
+from tests.support.harness import LONG_WAIT_S, run_worker, wait_for
 from tests.support.helpers import make_story, queue, read_events
 
 KEY = "sk-pipeline-key-0d9c8b7a6f5e4d3c"
@@ -98,7 +98,9 @@ async def test_two_projects_on_two_providers_in_one_worker_at_once(
     gemini.reset()
     openai_settings.gemini_api_key = SecretStr(GEMINI_KEY)
     openai_settings.gemini_base_url = gemini.url
-    openai_settings.gemini_timeout_s = 5
+    # The servers hold each call until the other's is in flight: a first Gemini call takes seconds to
+    # set up on a busy machine, and neither may time out meanwhile.
+    openai_settings.gemini_timeout_s = openai_settings.openai_timeout_s = LONG_WAIT_S
     await make_story(http, "US-001", project="Local")
     await make_story(http, "US-002", project="Cloud")
     projects = {p["name"]: p["id"] for p in (await http.get("/projects")).json()}
