@@ -15,7 +15,7 @@ from testgen.core.redis import create_blocking_reader, create_redis
 from testgen.core.redis_keys import events_key
 from testgen.streaming.event_hub import OVERFLOW, EventHub
 from testgen.streaming.progress_store import ProgressStore, stream_id_tuple
-from tests.support.harness import wait_for
+from tests.support.harness import WAIT_S, wait_for
 from tests.support.helpers import make_story, queue
 
 
@@ -40,7 +40,7 @@ async def test_slow_subscriber_is_cut_off_and_others_keep_receiving(redis: Redis
 
         reader = asyncio.create_task(drain())
         ids = [await store.publish(snapshot("t1", p), "progress") for p in range(50)]
-        await asyncio.wait_for(reader, 5)
+        await asyncio.wait_for(reader, WAIT_S)
         assert received == ids  # the fast client got everything, in order
         items = [slow.queue.get_nowait() for _ in range(slow.queue.qsize())]
         # Cut off at the 9th event: the oldest queued event made room for the end signal, and
@@ -74,13 +74,13 @@ async def test_sse_connections_hold_no_redis_connections(
 
     warm_ready, warm_done = asyncio.Event(), asyncio.Event()
     warm = asyncio.create_task(open_stream(warm_ready, warm_done))
-    await asyncio.wait_for(warm_ready.wait(), 5)
+    await asyncio.wait_for(warm_ready.wait(), WAIT_S)
     baseline = await connected_clients()
 
     done = asyncio.Event()
     readies = [asyncio.Event() for _ in range(40)]
     streams = [asyncio.create_task(open_stream(r, done)) for r in readies]
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 10)
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), WAIT_S)
     during = await connected_clients()
     done.set()
     warm_done.set()
@@ -117,7 +117,7 @@ async def test_concurrent_subscribers_miss_nothing_while_events_flow(redis: Redi
             seen = [e.id for e in await store.events_after("t2", None)]
             try:
                 while len(seen) < total:
-                    item = await asyncio.wait_for(sub.queue.get(), 5)
+                    item = await asyncio.wait_for(sub.queue.get(), WAIT_S)
                     assert not isinstance(item, str)
                     if not seen or stream_id_tuple(item[1].id) > stream_id_tuple(seen[-1]):
                         seen.append(item[1].id)
