@@ -173,7 +173,8 @@ def test_dev_killed_hard_then_restarted_runs_one_redis_and_completes_every_job(t
     """SIGKILL of the whole `testgen dev` group while three jobs run (an OOM kill, a closed terminal)."""
     data = tmp_path / "data"
     port = free_port()
-    first = _dev(tmp_path, port, OFFLINE_LLM_DELAY_S="10", EMBEDDED_REDIS_IDLE_S="60")
+    # Jobs that take an hour are still running when the group is killed, however slow the machine.
+    first = _dev(tmp_path, port, OFFLINE_LLM_DELAY_S="3600", EMBEDDED_REDIS_IDLE_S="60")
     second: Process | None = None
     try:
         http = httpx.Client(base_url=_running_url(first), timeout=5)
