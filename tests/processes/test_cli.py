@@ -23,7 +23,7 @@ from testgen.cli.main import main
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
 from testgen.core.messages import NO_WORKER_RUNNING
-from tests.support.harness import run_worker, wait_for
+from tests.support.harness import LONG_WAIT_S, run_worker, wait_for
 from tests.support.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for_job
 
 pytestmark = pytest.mark.slow
@@ -246,7 +246,7 @@ async def test_follow_exits_1_when_the_job_is_cancelled(server: str, http: Async
     )
     try:
         assert proc.stdout is not None and proc.stderr is not None
-        first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        first = (await asyncio.wait_for(proc.stdout.readline(), LONG_WAIT_S)).decode()  # a process starts
         task_id = re.match(r"Queued task (\S+) for US-001", first).group(1)  # type: ignore[union-attr]
         r = await http.post(f"/generate-test-cases/{task_id}/cancel")  # no worker: it is still queued
         assert r.status_code == 202

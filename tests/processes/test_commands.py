@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from testgen.core.embedded_redis import free_port
-from tests.support.harness import wait_for_sync
+from tests.support.harness import LONG_WAIT_S, wait_for_sync
 from tests.support.procs import (
     Process,
     answers,
@@ -63,7 +63,7 @@ def api_process(
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
-    wait_until_answers(f"{base}/openapi.json", 20)
+    wait_until_answers(f"{base}/openapi.json", LONG_WAIT_S)
     yield proc, base
     if proc.poll() is None:
         proc.kill()
@@ -147,7 +147,7 @@ def test_dev_runs_everything_and_ctrl_c_leaves_nothing_behind(tmp_path: Path) ->
         stories = http.get("/user-stories").json()
         assert [s["id"] for s in stories] == ["US-001"]  # the demo story
         job = http.post("/generate-test-cases/US-001/queue").json()
-        wait_for_sync(lambda: _statuses(http, [job]) == ["completed"], 30, "the job to complete")
+        wait_for_sync(lambda: _statuses(http, [job]) == ["completed"], LONG_WAIT_S, "the job to complete")
         children = psutil.Process(dev.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert " api " in f"{names} " and "worker" in names
@@ -180,7 +180,7 @@ def test_dev_killed_hard_then_restarted_runs_one_redis_and_completes_every_job(t
         http = httpx.Client(base_url=_running_url(first), timeout=5)
         _stories(http, "US-002", "US-003")
         jobs = [http.post(f"/generate-test-cases/{s}/queue").json() for s in ("US-001", "US-002", "US-003")]
-        wait_for_sync(lambda: set(_statuses(http, jobs)) == {"generating"}, 30, "three running jobs")
+        wait_for_sync(lambda: set(_statuses(http, jobs)) == {"generating"}, LONG_WAIT_S, "three running jobs")
         [server] = redis_servers(data)
         family = [p for p in psutil.Process(first.pid).children(recursive=True) if "serve" not in p.cmdline()]
         os.killpg(first.pid, signal.SIGKILL)
@@ -213,7 +213,7 @@ def test_ctrl_c_twice_on_dev_stops_at_once_with_the_running_jobs_requeued(tmp_pa
         http = httpx.Client(base_url=_running_url(dev), timeout=5)
         _stories(http, "US-002", "US-003")
         jobs = [http.post(f"/generate-test-cases/{s}/queue").json() for s in ("US-001", "US-002", "US-003")]
-        wait_for_sync(lambda: set(_statuses(http, jobs)) == {"generating"}, 30, "three running jobs")
+        wait_for_sync(lambda: set(_statuses(http, jobs)) == {"generating"}, LONG_WAIT_S, "three running jobs")
         dev.proc.send_signal(signal.SIGINT)
         dev.wait_for_line(r"waiting up to 3600 s for 3 running jobs; press Ctrl-C again to stop now", 10)
         dev.proc.send_signal(signal.SIGINT)
@@ -242,11 +242,11 @@ def test_ctrl_c_in_a_terminal_reaches_worker_processes_once(tmp_path: Path) -> N
     workers = Process(["worker", "--processes", "2"], env, tmp_path, own_group=True)
     try:
         http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
-        wait_for_sync(lambda: answers(f"http://127.0.0.1:{port}/health"), 30, "the API")
+        wait_for_sync(lambda: answers(f"http://127.0.0.1:{port}/health"), LONG_WAIT_S, "the API")
         http.post("/projects", json={"name": "P"}).raise_for_status()
         _stories(http, "US-1")
         job = http.post("/generate-test-cases/US-1/queue").json()
-        wait_for_sync(lambda: _statuses(http, [job]) == ["generating"], 30, "the job to run")
+        wait_for_sync(lambda: _statuses(http, [job]) == ["generating"], LONG_WAIT_S, "the job to run")
         os.killpg(workers.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         workers.wait_for_line(r"waiting up to 30 s for 1 running job; press Ctrl-C again", 10)
         stays(lambda: _statuses(http, [job]) == ["generating"], 2, "the job, after one Ctrl-C")

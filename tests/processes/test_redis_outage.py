@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from testgen.api.app import create_app
 from testgen.core import embedded_redis
 from testgen.core.config import Settings
-from tests.support.harness import ROOT, wait_for
+from tests.support.harness import LONG_WAIT_S, ROOT, wait_for
 from tests.support.helpers import is_status, make_story, queue, read_events, wait_for_job
 from tests.support.procs import ARQ, TESTGEN, Process
 
@@ -85,7 +85,8 @@ async def final_state(client: AsyncClient, status_url: str, alive: Callable[[], 
         status: dict[str, Any] = (await client.get(status_url)).json()
         return status if status["status"] in FINAL else None
 
-    result: dict[str, Any] = await wait_for(check, what=f"{status_url} to be final")
+    # A worker process on a busy machine: reconnecting to Redis and running the job take seconds.
+    result: dict[str, Any] = await wait_for(check, what=f"{status_url} to be final", timeout_s=LONG_WAIT_S)
     return result
 
 
@@ -123,7 +124,9 @@ async def test_a_worker_survives_a_redis_outage_idle_and_mid_job(
             assert first["status"] == "completed", first
 
             job = await queue(client, "US-002", num_test_cases=2)
-            await wait_for_job(client, job["status_url"], is_status("generating"), what="generating")
+            await wait_for_job(
+                client, job["status_url"], is_status("generating"), what="generating", timeout_s=LONG_WAIT_S
+            )
             async with redis.outage(outage_s, alive):
                 # The model answers while Redis is away: the job does not wait for Redis to finish.
                 during = await final_state(client, job["status_url"], alive)

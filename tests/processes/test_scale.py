@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from testgen.core.embedded_redis import free_port
 from testgen.core.presence import live_workers
 from tests.processes.test_commands import wait_until_answers
+from tests.support.harness import LONG_WAIT_S
 from tests.support.helpers import make_story, queue, read_events
 
 pytestmark = pytest.mark.slow
@@ -59,7 +60,7 @@ def start(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Start]:
         started.append(process)
         base = f"http://127.0.0.1:{port}"
         if args[0] == "api":
-            wait_until_answers(f"{base}/health", 30)
+            wait_until_answers(f"{base}/health", LONG_WAIT_S)
         return process, base
 
     yield run
@@ -86,7 +87,7 @@ async def test_api_workers_serve_one_port_and_come_back_when_killed(start: Start
         victim = children_of(supervisor)[0]
         victim.kill()
         await eventually(lambda: len(children_of(supervisor)) == 2 and victim not in children_of(supervisor))
-        wait_until_answers(f"{base}/health", 30)
+        wait_until_answers(f"{base}/health", LONG_WAIT_S)
         assert (await http.get("/health")).status_code == 200
     supervisor.send_signal(signal.SIGTERM)
     async with asyncio.timeout(30):

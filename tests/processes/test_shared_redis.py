@@ -16,7 +16,7 @@ import pytest
 from testgen.core import shared_redis
 from testgen.core.embedded_redis import free_port, is_alive_unix, redis_server_binary
 from testgen.core.messages import NO_WORKER_RUNNING
-from tests.support.harness import ROOT, wait_for_sync
+from tests.support.harness import LONG_WAIT_S, ROOT, WAIT_S, wait_for_sync
 from tests.support.procs import (
     Process,
     answers,
@@ -124,7 +124,7 @@ def test_api_keeps_redis_while_the_worker_restarts_and_says_when_no_worker_runs(
     api = Process(["api", "--port", str(port)], env, tmp_path)
     worker: Process | None = None
     try:
-        wait_for_sync(lambda: answers(f"{base}/health"), 30, "the API")
+        wait_for_sync(lambda: answers(f"{base}/health"), LONG_WAIT_S, "the API")
         http = httpx.Client(base_url=base, timeout=10)
         http.post("/projects", json={"name": "P"}).raise_for_status()
         for story in ("US-1", "US-2", "US-3", "US-4"):
@@ -168,7 +168,7 @@ def test_a_vanished_server_is_started_again_and_ready_recovers(data_dir: Path, t
     api = Process(["api", "--port", str(port)], env, tmp_path)
     worker: Process | None = None
     try:
-        wait_for_sync(lambda: answers(f"{base}/health"), 30, "the API")
+        wait_for_sync(lambda: answers(f"{base}/health"), LONG_WAIT_S, "the API")
         http = httpx.Client(base_url=base, timeout=10)
         http.post("/projects", json={"name": "P"}).raise_for_status()
         http.post("/user-stories", json={"id": "US-1", "project_id": 1, "title": "t"}).raise_for_status()
@@ -179,10 +179,10 @@ def test_a_vanished_server_is_started_again_and_ready_recovers(data_dir: Path, t
         stop = run_testgen("redis", "stop", env=env, cwd=tmp_path)
         assert stop.returncode == 0 and "1 testgen process still uses it" in stop.stdout, stop.stdout
         redis = lambda: httpx.get(f"{base}/ready", timeout=5).json()["checks"]["redis"]  # noqa: E731
-        wait_for_sync(lambda: redis() == "ok", 15, "/ready to say Redis is ok again")
+        wait_for_sync(lambda: redis() == "ok", LONG_WAIT_S, "/ready to say Redis is ok again")
         [second] = redis_servers(data_dir)
         assert second.pid != first.pid
-        api.wait_for_line("The embedded Redis at .* was gone; started it again", 5)
+        api.wait_for_line("The embedded Redis at .* was gone; started it again", WAIT_S)
         status = run_testgen("redis", "status", env=env, cwd=tmp_path)
         assert status.returncode == 0 and f"server pid {second.pid}" in status.stdout
         assert "used by 1 testgen process." in status.stdout
@@ -205,14 +205,16 @@ def test_an_arq_cli_worker_counts_as_a_user(data_dir: Path, tmp_path: Path) -> N
     api = Process(["api", "--port", str(port)], env, tmp_path)
     worker: subprocess.Popen[bytes] | None = None
     try:
-        wait_for_sync(lambda: answers(f"http://127.0.0.1:{port}/health"), 30, "the API")
+        wait_for_sync(lambda: answers(f"http://127.0.0.1:{port}/health"), LONG_WAIT_S, "the API")
         [server] = redis_servers(data_dir)
         arq = [str(Path(sys.executable).parent / "arq"), "workers.WorkerSettings"]
         worker = subprocess.Popen(
             arq, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         rdir = redis_dir(data_dir)
-        wait_for_sync(lambda: shared_redis.live_users(rdir) == 2, 30, "the arq worker to count as a user")
+        wait_for_sync(
+            lambda: shared_redis.live_users(rdir) == 2, LONG_WAIT_S, "the arq worker to count as a user"
+        )
         api.kill()
         wait_for_sync(lambda: shared_redis.live_users(rdir) == 1, 10, "the API to be gone")
         stays(lambda: redis_servers(data_dir) == [server], 3, "the server, with one user left")
