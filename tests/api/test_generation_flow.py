@@ -153,7 +153,11 @@ async def test_multiplexed_stream_carries_all_jobs(http: AsyncClient, settings: 
     r = await http.get(url, headers={"Last-Event-ID": resume_cursor(events)})
     assert r.status_code == 204
     assert (await http.get("/generate-test-cases/events?task_id=nope")).status_code == 404
-    assert (await http.get("/generate-test-cases/events")).status_code == 400
+    nothing = await http.get("/generate-test-cases/events")
+    assert nothing.status_code == 404 and "name task_id, story_id or batch values" in nothing.json()["detail"]
+    too_many = [("batch", f"b{i}") for i in range(11)]
+    assert (await http.get("/generate-test-cases/events", params=too_many)).status_code == 422
+    assert (await http.get("/generate-test-cases/events?task_id=%C3%A9")).status_code == 422
 
 
 async def test_cancel_stops_a_running_job(http: AsyncClient, settings: Settings) -> None:

@@ -146,7 +146,7 @@ async def test_invalid_edits_name_the_field_and_save_nothing(
     r = await client.post(
         save_url(job["task_id"]), json={"test_cases": [{**case, "covered_criteria": [1, 3]}]}
     )
-    assert r.status_code == 400
+    assert r.status_code == 409  # a valid index, but not one of this story's criteria
     assert r.json()["detail"] == (
         "test_cases.0.covered_criteria: criterion 3 does not exist; user story US-001 has 3 "
         "acceptance criteria (0-2)"
@@ -287,7 +287,7 @@ async def test_get_patch_delete_a_test_case(client: AsyncClient, worker: object)
         assert r.status_code == 422, body
         assert [e["loc"] for e in r.json()["detail"]] == [loc], body
     r = await client.patch(url, json={"covered_criteria": [5]})
-    assert r.status_code == 400 and r.json()["detail"].startswith(
+    assert r.status_code == 409 and r.json()["detail"].startswith(
         "covered_criteria: criterion 5 does not exist"
     )
 

@@ -8,6 +8,7 @@ from typing import Annotated, TypeVar
 
 from arq.connections import ArqRedis
 from fastapi import Depends, Path, Query, Request
+from pydantic import StringConstraints
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from testgen.api.job_links import JobLinkPaths, JobLinks
@@ -18,10 +19,11 @@ from testgen.api.services.job_queue import JobQueue
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read, begin_standalone
-from testgen.core.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from testgen.core.errors import NotFoundError, ServiceUnavailableError
 from testgen.core.redis_keys import batch_key
 from testgen.data import repository
 from testgen.data.models import GenerationJob, Project, TestCase, UserStory
+from testgen.domain.text_fields import StoryId
 from testgen.streaming.event_hub import EventHub, StreamSlot
 from testgen.streaming.progress_store import ProgressStore
 
@@ -156,8 +158,10 @@ async def job_to_read(request: Request, task_id: Annotated[str, Path(max_length=
 JobReadDep = Annotated[GenerationJob, Depends(job_to_read)]
 
 
-MAX_STREAM_IDS = 500  # task_id + story_id values one multiplexed stream may name
+MAX_STREAM_IDS = 500  # task_id values, and story_id values, one multiplexed stream may name
 MAX_STREAM_BATCHES = 10  # bulk enqueue batches one multiplexed stream may follow
+# Task and batch ids as the service makes them (a UUID, a hash in hex): what a stream may name.
+IdText = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 STREAM_OPEN_TIMEOUT_S = 30.0
 
 
@@ -214,9 +218,9 @@ async def jobs_for_stream(
     _slot: StreamOpenDep,
     session: SessionDep,
     redis: RedisDep,
-    task_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
-    story_id: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006
-    batch: Annotated[list[str], Query(max_length=64)] = [],  # noqa: B006
+    task_id: Annotated[list[IdText], Query(max_length=MAX_STREAM_IDS)] = [],  # noqa: B006
+    story_id: Annotated[list[StoryId], Query(max_length=MAX_STREAM_IDS)] = [],  # noqa: B006
+    batch: Annotated[list[IdText], Query(max_length=MAX_STREAM_BATCHES)] = [],  # noqa: B006
 ) -> list[GenerationJob]:
     """The jobs a multiplexed stream covers: the given tasks, the latest job of each given story,
     and the jobs of each bulk enqueue `batch`.
@@ -225,13 +229,8 @@ async def jobs_for_stream(
     the session is done before the stream starts.
     """
     if not task_id and not story_id and not batch:
-        raise InvalidRequestError("Name at least one task_id or story_id, or a batch, to follow")
+        raise NotFoundError("Jobs to follow", "(name task_id, story_id or batch values)")
     task_ids, story_ids = list(dict.fromkeys(task_id)), list(dict.fromkeys(story_id))
-    if len(task_ids) + len(story_ids) > MAX_STREAM_IDS or len(batch) > MAX_STREAM_BATCHES:
-        raise InvalidRequestError(
-            f"One event stream follows at most {MAX_STREAM_IDS} task_id and story_id values and "
-            f"{MAX_STREAM_BATCHES} batches; open several streams"
-        )
     for ident in dict.fromkeys(batch):
         task_ids = list(dict.fromkeys([*task_ids, *await batch_task_ids(redis, ident)]))
     await begin_read(session)
@@ -290,5 +289,5 @@ DEPENDENCY_ERRORS: dict[Callable[..., object], tuple[int, ...]] = {
     existing_test_case: (404,),
     stream_open_slot: (429, 503),
     job_slot: (429, 503),
-    jobs_for_stream: (400, 404),
+    jobs_for_stream: (404,),
 }

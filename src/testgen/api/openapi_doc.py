@@ -32,7 +32,8 @@ class ErrorOut(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
-    400: "The request cannot be served as sent (the message says why)",
+    400: "The request cannot be served as sent (the message says why); a request the HTTP server "
+    "cannot read (such as a request line or headers past its limit) gets a plain-text 400",
     401: "Missing or invalid API key: send `Authorization: Bearer <key>`",
     403: "A state-changing request from another web site (add its origin to CORS_ORIGINS)",
     404: "A resource the request names does not exist",
@@ -44,6 +45,23 @@ ERROR_DESCRIPTIONS = {
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+# Each event of a stream (Open API 3.1 has the schema of an event stream describe one event).
+EVENT_STREAM = {
+    "description": "Server-Sent Events: `event` names what happened, `data` is the job's state as JSON",
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "event": {"type": "string"},
+                    "data": {"type": "string"},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer"},
+                },
+            }
+        }
+    },
+}
 BEARER = "apiKey"
 STREAM_TOKEN = "streamToken"
 
@@ -61,7 +79,7 @@ def _calls(dependant: Dependant) -> Iterator[object]:
 
 def route_errors(route: RouteContext, method: str, settings: Settings) -> set[int]:
     """The errors the route can answer besides those its decorator declares."""
-    codes: set[int] = set()
+    codes = {400}  # a request the HTTP server cannot read; in keyless mode, a Host naming no local server
     for call in _calls(route.dependant):
         codes.update(DEPENDENCY_ERRORS.get(call, ()))  # type: ignore[call-overload]
     scope = {"type": "http", "path": route.path_format, "method": method}
@@ -70,10 +88,8 @@ def route_errors(route: RouteContext, method: str, settings: Settings) -> set[in
             codes.add(401)
             if settings.auth_failures_per_minute:
                 codes.add(429)
-    else:
-        codes.add(400)  # a Host header that names no local server
-        if method in STATE_CHANGING:
-            codes.add(403)
+    elif method in STATE_CHANGING:
+        codes.add(403)  # a cross-origin request in keyless mode
     if settings.rate_limit_per_minute and route.path_format not in EXEMPT_PATHS:
         codes.add(429)
     if method in STATE_CHANGING:
@@ -128,6 +144,7 @@ def _complete(operation: dict[str, Any], route: RouteContext, method: str, setti
     for code, response in responses.items():
         if code.isdigit() and int(code) in ERROR_DESCRIPTIONS and "content" not in response:
             response.update({k: v for k, v in _error_response(int(code)).items() if k != "description"})
+    responses["400"]["content"].setdefault("text/plain", {"schema": {"type": "string"}})
     if settings.api_key_list:
         scope = {"type": "http", "path": route.path_format, "method": method}
         if needs_key(scope):

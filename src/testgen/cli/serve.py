@@ -56,6 +56,11 @@ def run_api(settings: Settings, host: str, port: int, *, workers: int = 1, reuse
     return 0
 
 
+# The request line and headers uvicorn reads (its default is 16 KiB): the longest request the API
+# documents, a multiplexed event stream naming its most jobs with their cursors, fits.
+MAX_REQUEST_HEAD_BYTES = 512 * 1024
+
+
 def api_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
     """uvicorn's settings for the API. The client address (the per-client limits' and the access
     log's) is the connection's: X-Forwarded-For and X-Forwarded-Proto are read only from the proxies
@@ -73,6 +78,7 @@ def api_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Co
         loop=event_loop.resolve(settings.event_loop),
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies,
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
 
 

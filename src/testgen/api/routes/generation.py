@@ -19,7 +19,7 @@ from testgen.api.deps import (
     StreamOpenDep,
     jobs_for_stream,
 )
-from testgen.api.openapi_doc import errors
+from testgen.api.openapi_doc import EVENT_STREAM, errors
 from testgen.api.schemas.jobs import BulkQueued, BulkQueueRequest, GenerateOptions, JobStatusOut, QueuedJob
 from testgen.api.services import bulk_enqueue, jobs
 from testgen.data.models import GenerationJob
@@ -28,6 +28,8 @@ from testgen.streaming.job_streams import open_stream
 from testgen.streaming.sse_response import EventStreamResponse
 
 router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
+# An event's id as the stream sent it (printable ASCII); anything else in a cursor is refused.
+CURSOR_PATTERN = r"^[\x20-\x7e]*$"
 
 
 @router.post(
@@ -35,7 +37,7 @@ router = APIRouter(prefix="/generate-test-cases", tags=["generation"])
     status_code=202,
     response_model=QueuedJob,
     responses={
-        **errors(400),
+        **errors(409),
         200: {"model": QueuedJob, "description": "A job for this story is already queued or running"},
     },
 )
@@ -57,7 +59,7 @@ async def queue_generation(
     status_code=202,
     response_model=BulkQueued,
     responses={
-        **errors(400, 404),
+        **errors(404, 409),
         200: {"model": BulkQueued, "description": "Every story already had a job queued or running"},
     },
 )
@@ -117,7 +119,7 @@ async def _open(
     name="job_events",
     response_class=EventStreamResponse,
     status_code=200,
-    responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "The job ended already"}},
+    responses={200: EVENT_STREAM, 204: {"description": "The job ended already"}},
 )
 async def job_events(
     slot: StreamOpenDep,
@@ -125,8 +127,10 @@ async def job_events(
     hub: HubDep,
     store: StoreDep,
     settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header(max_length=8192)] = None,
-    cursor: Annotated[str | None, Query(alias="last_event_id", max_length=8192)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=8192, pattern=CURSOR_PATTERN)] = None,
+    cursor: Annotated[
+        str | None, Query(alias="last_event_id", max_length=8192, pattern=CURSOR_PATTERN)
+    ] = None,
 ) -> Response:
     cursors = [cursor, last_event_id]  # both read: a position in the header is the later one
     return await _open(hub, store, settings, [job], cursors, multiplexed=False, slot=slot)
@@ -137,7 +141,7 @@ async def job_events(
     name="multiplexed_events",
     response_class=EventStreamResponse,
     status_code=200,
-    responses={200: {"content": {"text/event-stream": {}}}, 204: {"description": "Every job ended already"}},
+    responses={200: EVENT_STREAM, 204: {"description": "Every job ended already"}},
 )
 async def multiplexed_events(
     slot: StreamOpenDep,
@@ -145,8 +149,10 @@ async def multiplexed_events(
     hub: HubDep,
     store: StoreDep,
     settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header(max_length=65536)] = None,
-    cursor: Annotated[str | None, Query(alias="last_event_id", max_length=65536)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=65536, pattern=CURSOR_PATTERN)] = None,
+    cursor: Annotated[
+        str | None, Query(alias="last_event_id", max_length=65536, pattern=CURSOR_PATTERN)
+    ] = None,
 ) -> Response:
     cursors = [cursor, last_event_id]
     return await _open(hub, store, settings, followed, cursors, multiplexed=True, slot=slot)

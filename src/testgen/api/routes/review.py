@@ -30,7 +30,7 @@ router = APIRouter(tags=["review"])
     "/generate-test-cases/{task_id}/save",
     status_code=201,
     response_model=SaveResult,
-    responses=errors(400, 409),
+    responses=errors(409),
 )
 async def save_test_cases(
     job: JobDep,
@@ -102,7 +102,7 @@ ExportQueryDep = Annotated[ExportQuery, Depends(export_query)]
     "/user-stories/{story_id}/test-cases/export",
     response_class=Response,
     responses={
-        **errors(400),
+        **errors(409),
         200: {
             "content": {"text/x-gherkin": {}, "text/csv": {}, "application/json": {}},
             "description": "The story's saved test cases as a file",
@@ -122,7 +122,7 @@ def file_response(out: export.Export) -> Response:
     "/projects/{project_id}/test-cases/export",
     response_class=Response,
     responses={
-        **errors(400),
+        **errors(409),
         200: {
             "content": {"application/zip": {}, "text/csv": {}, "application/json": {}},
             "description": "The saved test cases of every story of the project as a file (Gherkin: a zip)",
@@ -140,7 +140,9 @@ async def get_test_case(case: TestCaseDep) -> object:
     return case
 
 
-@router.patch("/test-cases/{test_case_id}", response_model=TestCaseOut, tags=["test cases"])
+@router.patch(
+    "/test-cases/{test_case_id}", response_model=TestCaseOut, tags=["test cases"], responses=errors(409)
+)
 async def update_test_case(case: TestCaseDep, data: TestCaseUpdate, session: SessionDep) -> object:
     return await review.update_test_case(session, case, data)
 

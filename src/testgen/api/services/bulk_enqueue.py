@@ -22,7 +22,7 @@ from testgen.api.services.job_queue import JobQueue
 from testgen.api.services.jobs import INSERT_JOBS, check_budget, job_row, new_job
 from testgen.core import messages
 from testgen.core.config import Settings
-from testgen.core.errors import ConflictError, InvalidRequestError, NotFoundError
+from testgen.core.errors import ConflictError, NotFoundError
 from testgen.core.redis_keys import GENERATE_JOB, batch_key
 from testgen.data import repository
 from testgen.data.job_states import JobKind, JobStatus
@@ -132,7 +132,7 @@ async def _plan(
         limit=MAX_BULK_STORIES + 1,
     )
     if len(rows) > MAX_BULK_STORIES:
-        raise InvalidRequestError(
+        raise ConflictError(
             f"Project {request.project_id} has more than {MAX_BULK_STORIES} stories to queue; "
             f"queue them by story_ids, at most {MAX_BULK_STORIES} per request"
         )

@@ -20,7 +20,7 @@ from testgen.api.services import jobs
 from testgen.api.services.job_queue import JobQueue
 from testgen.core import messages
 from testgen.core.database import begin_read
-from testgen.core.errors import ConflictError, InvalidRequestError, NotFoundError
+from testgen.core.errors import ConflictError, NotFoundError
 from testgen.core.redis_keys import REGENERATE_JOB
 from testgen.data import repository
 from testgen.data.drafts import draft_cases, draft_result
@@ -53,14 +53,15 @@ def require_open_draft(job: GenerationJob, action: str) -> None:
 
 
 def check_criteria(cases: Sequence[TestCaseDraft | TestCaseUpdate], story: UserStory, where: str) -> None:
-    """Covered criteria must be indices into the story's acceptance criteria."""
+    """Covered criteria must be indices into the story's acceptance criteria: a conflict with the
+    story as it is now (its criteria may have changed since the draft was written)."""
     count = len(story.acceptance_criteria)
     for i, case in enumerate(cases):
         bad = [c for c in case.covered_criteria or [] if c >= count]
         if bad:
             field = f"{where}.{i}.covered_criteria" if where else "covered_criteria"
             has = f"{count} acceptance criteria (0-{count - 1})" if count else "no acceptance criteria"
-            raise InvalidRequestError(
+            raise ConflictError(
                 f"{field}: criterion {bad[0]} does not exist; user story {story.id} has {has}"
             )
 
@@ -171,7 +172,7 @@ async def _write(
         return None
     try:
         check_criteria(compared.checked, story, "test_cases")  # the criteria may have changed too
-    except InvalidRequestError:
+    except ConflictError:
         await session.rollback()
         raise
     draft = draft_result(job)
