@@ -18,7 +18,7 @@ import psutil
 
 from testgen.core import shared_redis
 from testgen.core.config import Settings
-from tests.support.harness import wait_for_sync
+from tests.support.harness import WAIT_S, wait_for_sync
 
 
 def embedded_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -66,8 +66,10 @@ def stays(check: Callable[[], Any], window_s: float, what: str) -> None:
 
 
 def answers(url: str) -> bool:
+    """Whether `url` answers 200: at once False when nothing listens; a listening process that is
+    slow to answer (a first request on a busy machine) is given WAIT_S."""
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.get(url, timeout=WAIT_S).status_code == 200
     except httpx.TransportError:
         return False
 
