@@ -27,7 +27,6 @@ from testgen.core.errors import (
     NotFoundError,
     RateLimitedError,
     ServiceUnavailableError,
-    UnprocessableError,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,7 +37,6 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (RateLimitedError, 429),
     (ConflictError, 409),
     (InvalidRequestError, 400),
-    (UnprocessableError, 422),
     (ServiceUnavailableError, 503),
     (ConfigurationError, 503),
 ]
@@ -84,9 +82,6 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        if isinstance(exc, UnprocessableError):  # the shape of every other 422 (FastAPI's)
-            error = {"type": "value_error", "loc": ["body", exc.field], "msg": exc.message}
-            return JSONResponse({"detail": [error]}, status_code=422)
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimitedError) else None
         return JSONResponse({"detail": exc.message}, status_code=_status_for(exc), headers=headers)
 

@@ -26,14 +26,6 @@ class InvalidRequestError(DomainError):
     pass
 
 
-class UnprocessableError(DomainError):
-    """A well-formed request whose value of `field` (in the body) this server cannot accept (422)."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
 class ServiceUnavailableError(DomainError):
     pass
 

@@ -85,7 +85,11 @@ class ExportQuery:
 async def export_query(
     fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.json,
     project_key: Annotated[
-        JiraProjectKey | None, Query(description="xray-json: the Jira project key")
+        JiraProjectKey | None,
+        Query(
+            description="xray-json: the Jira project its tests go to; omitted, a story imported from "
+            "Jira sends them to its own project (SHOP-12: SHOP) and one written here answers 409"
+        ),
     ] = None,
     xray_type: Annotated[
         XrayTestType, Query(description="xray-json: the Xray test type")
