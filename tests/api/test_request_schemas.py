@@ -279,3 +279,20 @@ async def test_queueing_a_story_without_a_project_is_a_conflict(client: AsyncCli
     assert r.status_code == 409 and r.json()["detail"] == messages.story_without_project("LONE-1")
     r = await client.post("/generate-test-cases/queue", json={"story_ids": ["LONE-1"]})
     assert r.status_code == 409 and r.json()["detail"] == messages.story_without_project("LONE-1")
+
+
+async def test_no_text_holds_nul(client: AsyncClient, document: Document) -> None:
+    """PostgreSQL stores no NUL: the schema and the server refuse it in every text, ids in paths too."""
+    await make_story(client, "US-1")
+    post, patch = document.body("/user-stories", "post"), document.component("StoryUpdate")
+    for i, fields in enumerate(
+        ({"title": "Pay\x00"}, {"description": "card\x00"}, {"acceptance_criteria": ["a\x00b"]})
+    ):
+        body = {"id": f"US-N{i}", "title": "Pay", "acceptance_criteria": ["a"], **fields}
+        assert await check(client, document, post, "POST", "/user-stories", body, expect_valid=False) == 422
+        assert (
+            await check(client, document, patch, "PATCH", "/user-stories/US-1", fields, expect_valid=False)
+            == 422
+        )
+    assert (await client.get("/user-stories/US%00")).status_code == 422
+    assert (await client.get("/generate-test-cases/status/t%00")).status_code == 422

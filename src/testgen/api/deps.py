@@ -23,7 +23,7 @@ from testgen.core.errors import NotFoundError, ServiceUnavailableError
 from testgen.core.redis_keys import batch_key
 from testgen.data import repository
 from testgen.data.models import GenerationJob, Project, TestCase, UserStory
-from testgen.domain.text_fields import StoryId
+from testgen.domain.text_fields import NO_NUL_PATTERN, StoryId
 from testgen.streaming.event_hub import EventHub, StreamSlot
 from testgen.streaming.progress_store import ProgressStore
 
@@ -128,14 +128,18 @@ async def existing_project(
 ProjectDep = Annotated[Project, Depends(existing_project)]
 
 
-async def existing_story(session: SessionDep, story_id: Annotated[str, Path(max_length=200)]) -> UserStory:
+async def existing_story(
+    session: SessionDep, story_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)]
+) -> UserStory:
     return await _must_exist(session, repository.get_story, story_id, messages.STORY)
 
 
 StoryDep = Annotated[UserStory, Depends(existing_story)]
 
 
-async def story_to_read(request: Request, story_id: Annotated[str, Path(max_length=200)]) -> UserStory:
+async def story_to_read(
+    request: Request, story_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)]
+) -> UserStory:
     return await _read_existing(request, repository.get_story, story_id, messages.STORY)
 
 
@@ -143,14 +147,18 @@ async def story_to_read(request: Request, story_id: Annotated[str, Path(max_leng
 StoryReadDep = Annotated[UserStory, Depends(story_to_read)]
 
 
-async def existing_job(session: SessionDep, task_id: Annotated[str, Path(max_length=200)]) -> GenerationJob:
+async def existing_job(
+    session: SessionDep, task_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)]
+) -> GenerationJob:
     return await _must_exist(session, repository.get_job, task_id, messages.TASK)
 
 
 JobDep = Annotated[GenerationJob, Depends(existing_job)]
 
 
-async def job_to_read(request: Request, task_id: Annotated[str, Path(max_length=200)]) -> GenerationJob:
+async def job_to_read(
+    request: Request, task_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)]
+) -> GenerationJob:
     return await _read_existing(request, repository.get_job, task_id, messages.TASK)
 
 

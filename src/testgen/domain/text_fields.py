@@ -79,7 +79,9 @@ CONTROL_CLASS = character_class(CONTROL_RANGES)
 NOT_PRINTABLE_CLASS = character_class(NOT_PRINTABLE_RANGES)
 CONTROL_CHARACTER = re.compile(f"[{CONTROL_CLASS}]")
 NOT_PRINTABLE = re.compile(f"[{NOT_PRINTABLE_CLASS}]|[\\ud800-\\udfff]")
-NOT_BLANK_PATTERN = f"^[{WHITESPACE_CLASS}]*[^{WHITESPACE_CLASS}][\\s\\S]*$"
+# No text holds NUL (U+0000): PostgreSQL stores none.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+NOT_BLANK_PATTERN = f"^[{WHITESPACE_CLASS}]*[^{WHITESPACE_CLASS}\\u0000][^\\u0000]*$"
 NO_CONTROL_PATTERN = f"^[^{CONTROL_CLASS}]*$"
 # Printable, and something besides spaces (which are stripped).
 PRINTABLE_NAME_PATTERN = f"^(?: *[^{NOT_PRINTABLE_CLASS} ])+ *$"
@@ -111,9 +113,15 @@ def stripped(value: str) -> str:
     return value.strip(WHITESPACE)
 
 
+def no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000), which the database cannot store")
+    return value
+
+
 def not_blank(value: str) -> str:
-    """A text without the white space around it, which must leave something."""
-    text = value.strip(WHITESPACE)
+    """A text without the white space around it, which must leave something (and no NUL)."""
+    text = no_nul(value).strip(WHITESPACE)
     if not text:
         raise ValueError("must not be blank (white space only)")
     return text
@@ -139,10 +147,11 @@ def printable_name(value: str) -> str:
 
 
 NOT_BLANK = PatternCheck(not_blank, NOT_BLANK_PATTERN)
+NO_NUL = PatternCheck(no_nul, NO_NUL_PATTERN)
 
 StoryId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STORY_ID, pattern=STORY_ID_PATTERN)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TITLE), NOT_BLANK]
-Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION)]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION), NO_NUL]
 Criterion = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CRITERION), NOT_BLANK]
 Step = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STEP), NOT_BLANK]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STEP), NOT_BLANK]

@@ -9,10 +9,12 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, Omittable, ORMModel, PositiveInt32
 from testgen.core.config import LLMProviderName
-from testgen.domain.text_fields import Description, ModelName, Title, stripped
+from testgen.domain.text_fields import NO_NUL, Description, ModelName, Title, stripped
 
 MAX_INSTRUCTIONS = 4000
-Instructions = Annotated[str, StringConstraints(max_length=MAX_INSTRUCTIONS), AfterValidator(stripped)]
+Instructions = Annotated[
+    str, StringConstraints(max_length=MAX_INSTRUCTIONS), NO_NUL, AfterValidator(stripped)
+]
 
 
 class ProjectCreate(BaseModel):
