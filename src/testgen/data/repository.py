@@ -9,8 +9,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from testgen.data.job_states import ACTIVE, RUNNING, SAVE, JobKind, JobStatus, StoryState, Transition
+from testgen.data.job_states import ACTIVE, GIVE_UP, RUNNING, SAVE, JobKind, JobStatus, StoryState, Transition
 from testgen.data.models import GenerationJob, Project, StoryRevision, TestCase, UserStory, utcnow
+from testgen.domain.job_errors import JobError
 
 
 async def get_project(session: AsyncSession, project_id: int) -> Project | None:
@@ -253,6 +254,13 @@ async def change_job(session: AsyncSession, transition: Transition, task_id: str
     """`change_jobs` for one job, in the session's transaction; whether it won."""
     connection = await session.connection()
     return task_id in await change_jobs(connection, transition, [(task_id, values)])
+
+
+async def give_up_job(session: AsyncSession, task_id: str, error: JobError) -> bool:
+    """Fail an active job arq gave up on, in the session's transaction; whether this call failed it
+    (False when a request or a worker's reaper settled it first)."""
+    values = {"message": error.message, "finished_at": utcnow(), "error": error.model_dump(mode="json")}
+    return await change_job(session, GIVE_UP, task_id, **values)
 
 
 async def get_stories(session: AsyncSession, story_ids: Sequence[str]) -> dict[str, UserStory]:

@@ -29,7 +29,6 @@ from testgen.core.redis_keys import CLAIMED_KEY, FINISHING_KEY, WAKE_CHANNEL, le
 from testgen.data import repository
 from testgen.data.job_states import (
     ACTIVE,
-    GIVE_UP,
     QUEUEING_GRACE_S,
     REAP_REQUEUE,
     RUNNING,
@@ -228,14 +227,7 @@ async def _give_up(session: AsyncSession, store: ProgressStore, job: GenerationJ
     """Fail an active job arq ended or lost (conditional: a job another worker or request settled
     meanwhile is left alone), then publish its final state. Whether this call failed it."""
     error, was = given_up_error(finished=arq.finished, failure=arq.failure), job.status
-    won = await repository.change_job(
-        session,
-        GIVE_UP,
-        job.id,
-        message=error.message,
-        finished_at=utcnow(),
-        error=error.model_dump(mode="json"),
-    )
+    won = await repository.give_up_job(session, job.id, error)
     await session.commit()
     if not won:
         return False

@@ -22,7 +22,7 @@ from testgen.core.errors import ConflictError, RateLimitedError
 from testgen.core.presence import live_workers_in, with_warning
 from testgen.core.redis_keys import GENERATE_JOB, cancel_key, events_key, state_key
 from testgen.data import repository, usage
-from testgen.data.job_states import CANCEL, GIVE_UP, TERMINAL, JobKind, JobStatus
+from testgen.data.job_states import CANCEL, TERMINAL, JobKind, JobStatus
 from testgen.data.models import GenerationJob, UserStory, utcnow
 from testgen.domain.job_errors import JobError
 from testgen.domain.job_options import GenerateJobOptions, JobOptions, LLMChoice
@@ -170,14 +170,7 @@ async def enqueue(
 async def fail_given_up(session: AsyncSession, job: GenerationJob, error: JobError) -> bool:
     """Fail an active job arq gave up on, in the session's transaction (conditional: False when another
     request or a worker's reaper settled it first)."""
-    won = await repository.change_job(
-        session,
-        GIVE_UP,
-        job.id,
-        message=error.message,
-        finished_at=utcnow(),
-        error=error.model_dump(mode="json"),
-    )
+    won = await repository.give_up_job(session, job.id, error)
     if won:
         await session.refresh(job)
     return won
