@@ -8,18 +8,21 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from testgen.api import access, openapi_doc
 from testgen.api import http_errors as errors
-from testgen.api import openapi_doc
-from testgen.api.http_methods import HeadMiddleware, LiteralPathMiddleware
+from testgen.api.authn import AuthMiddleware, UsersGate
+from testgen.api.http_methods import HeadMiddleware, LiteralPathMiddleware, flat_routes
 from testgen.api.job_links import JobLinkPaths
+from testgen.api.oidc import OidcClient
 from testgen.api.rate_limits import AuthFailureLimiter, JobLimiter, RequestRateMiddleware, WallClock
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
-from testgen.api.routes import auth, generation, imports, ops, projects, review, stories, web
-from testgen.api.security import ApiKeyMiddleware, BodyLimitMiddleware, StreamTokens
+from testgen.api.routes import auth, generation, imports, oidc, ops, projects, review, stories, web
+from testgen.api.security import BodyLimitMiddleware, StreamTokens
 from testgen.api.services.job_queue import JobQueue
+from testgen.api.sessions import SessionStore
 from testgen.core import shared_redis, tracing
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker, read_only
@@ -35,7 +38,9 @@ logger = logging.getLogger(__name__)
 # not hold every database and Redis connection while other requests wait behind them.
 STREAM_OPENS_AT_ONCE = 2
 # In the order FastAPI tries them (see create_app).
-ROUTERS = tuple(module.router for module in (stories, generation, auth, projects, imports, review, ops, web))
+ROUTERS = tuple(
+    module.router for module in (stories, generation, auth, oidc, projects, imports, review, ops, web)
+)
 # The sections of the API docs, in reading order (the routers' tags).
 DOCS_SECTIONS = (
     "auth",
@@ -72,6 +77,9 @@ def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time
         app.state.store = ProgressStore(redis, settings.keep_result_s)
         app.state.job_queue = JobQueue(redis, app.state.store, settings)
         app.state.job_limiter = JobLimiter(redis, settings.max_jobs_in_flight_per_key)
+        app.state.sessions = SessionStore(redis, settings.session_ttl_s)
+        # OpenID Connect sign-in (api/oidc.py), when OIDC_ISSUER and OIDC_CLIENT_ID are set.
+        app.state.oidc = OidcClient(settings, redis) if settings.oidc_enabled else None
         app.state.stream_opens = asyncio.Semaphore(STREAM_OPENS_AT_ONCE)
         reader = create_blocking_reader(settings.effective_redis_url, sentinel=settings.redis_sentinel)
         hub = EventHub(reader, redis, queue_size=settings.sse_queue_size)
@@ -81,6 +89,8 @@ def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time
             yield
         finally:
             await hub.stop()
+            if app.state.oidc is not None:
+                await app.state.oidc.aclose()
             await redis.aclose()
             await engine.dispose()
             await asyncio.to_thread(tracing.flush)
@@ -96,15 +106,23 @@ def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time
         # No route ends in "/" (but the page's own "/"): `/projects/` is a 404, not a redirect built
         # from the request's Host header, which in keyed mode may name any site.
         redirect_slashes=False,
+        # Who may call each route, and the audit row of each state-changing call (api/access.py).
+        dependencies=[Depends(access.enforce, scope="function")],
     )
     app.state.settings = settings
     app.state.job_link_paths = JobLinkPaths()
+    app.state.users_gate = UsersGate()
     errors.install(app)
     # FastAPI tries the routes in order, about 1 us each: the busiest (a job's status, a story,
     # queueing) come first, and the docs keep their own order (DOCS_SECTIONS). No two routers
     # answer the same method and path, so the order changes nothing else.
     for router in ROUTERS:
         app.include_router(router)
+    unruled = access.missing_rules(
+        str(route.name) for route in flat_routes(app.routes) if route.include_in_schema
+    )
+    if unruled:
+        raise ConfigurationError(f"Routes without an access rule in api/access.py: {', '.join(unruled)}")
     openapi_doc.document(app, settings)
     _install_middleware(app, settings, wall_clock)
     if settings.tracing_enabled:
@@ -113,8 +131,8 @@ def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time
 
 
 def _install_middleware(app: FastAPI, settings: Settings, wall_clock: WallClock) -> None:
-    """Innermost first: the methods of literal paths, JSON bodies, the request rate, API keys (and
-    failed authentications), the body limit, the local-only checks of keyless mode, CORS (so 401s
+    """Innermost first: the methods of literal paths, JSON bodies, the request rate, authentication
+    (and failed authentications), the body limit, the local-only checks of keyless mode, CORS (so 401s
     carry CORS headers), HEAD as GET, and the security headers outermost. API keys that cannot
     guard the API stop it here, before it starts."""
     problem = settings.api_keys_problem()
@@ -127,13 +145,12 @@ def _install_middleware(app: FastAPI, settings: Settings, wall_clock: WallClock)
     app.add_middleware(JsonBodyMiddleware)
     if settings.rate_limit_per_minute:
         app.add_middleware(RequestRateMiddleware, per_minute=settings.rate_limit_per_minute, clock=wall_clock)
-    if keys:
-        failures = (
-            AuthFailureLimiter(settings.auth_failures_per_minute, wall_clock)
-            if settings.auth_failures_per_minute
-            else None
-        )
-        app.add_middleware(ApiKeyMiddleware, keys=keys, tokens=app.state.stream_tokens, failures=failures)
+    failures = (
+        AuthFailureLimiter(settings.auth_failures_per_minute, wall_clock)
+        if settings.auth_failures_per_minute
+        else None
+    )
+    app.add_middleware(AuthMiddleware, keys=keys, tokens=app.state.stream_tokens, failures=failures)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if not keys:
         app.add_middleware(

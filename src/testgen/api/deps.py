@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from pydantic import StringConstraints
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from testgen.api import access
 from testgen.api.job_links import JobLinkPaths, JobLinks
 from testgen.api.rate_limits import JobSlot, principal_of, stream_limit_error
 from testgen.api.schemas.jobs import MAX_BULK_STORIES
@@ -96,13 +97,24 @@ StreamTokensDep = Annotated[StreamTokens, Depends(get_stream_tokens)]
 MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and fail there
 
 
+ProjectOf = Callable[[AsyncSession, Row], Awaitable[int | None]]
+
+
 async def _must_exist(
-    session: AsyncSession, get: Callable[[AsyncSession, Key], Awaitable[Row | None]], ident: Key, what: str
+    request: Request,
+    session: AsyncSession,
+    get: Callable[[AsyncSession, Key], Awaitable[Row | None]],
+    ident: Key,
+    what: str,
+    project_of: ProjectOf[Row],
 ) -> Row:
-    """Look a row up in a read of its own (ended before the route writes), or 404. One statement:
-    no transaction around it (see `begin_standalone`)."""
+    """Look a row up in a read of its own (ended before the route writes), or 404; then the caller's
+    role in its project (api/access.py: 404 for another project's row, 403 for too low a role). One
+    statement for an admin's read: no transaction around it (see `begin_standalone`)."""
     await begin_standalone(session)
     found = await get(session, ident)
+    if found is not None and (access.needs_project_check(request) or access.rule_of(request).audit):
+        access.check_project(request, await project_of(session, found), what, ident)
     await session.commit()
     if found is None:
         raise NotFoundError(what, ident)
@@ -110,28 +122,44 @@ async def _must_exist(
 
 
 async def _read_existing(
-    request: Request, get: Callable[[AsyncSession, Key], Awaitable[Row | None]], ident: Key, what: str
+    request: Request,
+    get: Callable[[AsyncSession, Key], Awaitable[Row | None]],
+    ident: Key,
+    what: str,
+    project_of: ProjectOf[Row],
 ) -> Row:
     """`_must_exist` in a session of its own, closed at once, for a route that only reads the row
     (and has no session of its own): a plain dependency, where the request's session is a generator
     one, whose handling in FastAPI costs about 30 us a request, a tenth of a status read."""
     async with request.app.state.read_sessionmaker() as session:
-        return await _must_exist(session, get, ident, what)
+        return await _must_exist(request, session, get, ident, what, project_of)
+
+
+async def _own_project(_: AsyncSession, project: Project) -> int | None:
+    return project.id
+
+
+async def _story_project(_: AsyncSession, story: UserStory) -> int | None:
+    return story.project_id
 
 
 async def existing_project(
-    session: SessionDep, project_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+    request: Request, session: SessionDep, project_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 ) -> Project:
-    return await _must_exist(session, repository.get_project, project_id, messages.PROJECT)
+    return await _must_exist(
+        request, session, repository.get_project, project_id, messages.PROJECT, _own_project
+    )
 
 
 ProjectDep = Annotated[Project, Depends(existing_project)]
 
 
 async def existing_story(
-    session: SessionDep, story_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)]
+    request: Request,
+    session: SessionDep,
+    story_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)],
 ) -> UserStory:
-    return await _must_exist(session, repository.get_story, story_id, messages.STORY)
+    return await _must_exist(request, session, repository.get_story, story_id, messages.STORY, _story_project)
 
 
 StoryDep = Annotated[UserStory, Depends(existing_story)]
@@ -140,7 +168,7 @@ StoryDep = Annotated[UserStory, Depends(existing_story)]
 async def story_to_read(
     request: Request, story_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)]
 ) -> UserStory:
-    return await _read_existing(request, repository.get_story, story_id, messages.STORY)
+    return await _read_existing(request, repository.get_story, story_id, messages.STORY, _story_project)
 
 
 # The story for a route that only reads it: detached from any session (its columns are loaded).
@@ -148,9 +176,13 @@ StoryReadDep = Annotated[UserStory, Depends(story_to_read)]
 
 
 async def existing_job(
-    session: SessionDep, task_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)]
+    request: Request,
+    session: SessionDep,
+    task_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)],
 ) -> GenerationJob:
-    return await _must_exist(session, repository.get_job, task_id, messages.TASK)
+    return await _must_exist(
+        request, session, repository.get_job, task_id, messages.TASK, repository.job_project
+    )
 
 
 JobDep = Annotated[GenerationJob, Depends(existing_job)]
@@ -159,7 +191,7 @@ JobDep = Annotated[GenerationJob, Depends(existing_job)]
 async def job_to_read(
     request: Request, task_id: Annotated[str, Path(max_length=200, pattern=NO_NUL_PATTERN)]
 ) -> GenerationJob:
-    return await _read_existing(request, repository.get_job, task_id, messages.TASK)
+    return await _read_existing(request, repository.get_job, task_id, messages.TASK, repository.job_project)
 
 
 # The job for a route that only reads it: detached from any session (its columns are loaded).
@@ -223,6 +255,7 @@ JobSlotDep = Annotated[JobSlot, Depends(job_slot, scope="function")]
 
 
 async def jobs_for_stream(
+    request: Request,
     _slot: StreamOpenDep,
     session: SessionDep,
     redis: RedisDep,
@@ -242,23 +275,44 @@ async def jobs_for_stream(
     for ident in dict.fromkeys(batch):
         task_ids = list(dict.fromkeys([*task_ids, *await batch_task_ids(redis, ident)]))
     await begin_read(session)
-    jobs = {job.id: job for job in await repository.get_jobs(session, task_ids)} if task_ids else {}
-    missing_task = next((ident for ident in task_ids if ident not in jobs), None)
-    if missing_task is None and story_ids:
-        known = await repository.existing_story_ids(session, story_ids)
-        missing_story = next((ident for ident in story_ids if ident not in known), None)
-        if missing_story is not None:
-            await session.commit()
-            raise NotFoundError(messages.STORY, missing_story)
-        for job in await repository.get_latest_jobs(session, story_ids):
-            jobs[job.id] = job
-    await session.commit()
-    if missing_task is not None:
-        raise NotFoundError(messages.TASK, missing_task)
+    try:
+        jobs = await _stream_jobs(request, session, task_ids, story_ids)
+    finally:
+        await session.commit()
     if not jobs:
         raise NotFoundError("Generation jobs for the stories", f"named ({len(story_ids)})")
     ordered = [jobs.pop(ident) for ident in task_ids if ident in jobs]
     return ordered + list(jobs.values())
+
+
+async def _stream_jobs(
+    request: Request, session: AsyncSession, task_ids: list[str], story_ids: list[str]
+) -> dict[str, GenerationJob]:
+    """The named jobs and the latest job of each named story, each in one of the caller's projects
+    (another project's is not found, as a missing one)."""
+    checked = access.needs_project_check(request)
+    jobs = {job.id: job for job in await repository.get_jobs(session, task_ids)} if task_ids else {}
+    missing_task = next((ident for ident in task_ids if ident not in jobs), None)
+    if missing_task is not None:
+        raise NotFoundError(messages.TASK, missing_task)
+    if checked and jobs:
+        of_stories = await repository.story_projects(
+            session, [job.story_id for job in jobs.values() if job.story_id is not None]
+        )
+        projects = {
+            i: j.project_id if j.story_id is None else of_stories.get(j.story_id) for i, j in jobs.items()
+        }
+        access.check_each(request, projects, messages.TASK)
+    if story_ids:
+        known = await repository.story_projects(session, story_ids)
+        missing_story = next((ident for ident in story_ids if ident not in known), None)
+        if missing_story is not None:
+            raise NotFoundError(messages.STORY, missing_story)
+        if checked:
+            access.check_each(request, known, messages.STORY)
+        for job in await repository.get_latest_jobs(session, story_ids):
+            jobs[job.id] = job
+    return jobs
 
 
 async def batch_task_ids(redis: ArqRedis, batch: str) -> list[str]:
@@ -272,9 +326,16 @@ async def batch_task_ids(redis: ArqRedis, batch: str) -> list[str]:
 
 
 async def existing_test_case(
-    session: SessionDep, test_case_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+    request: Request, session: SessionDep, test_case_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 ) -> TestCase:
-    return await _must_exist(session, repository.get_test_case, test_case_id, messages.TEST_CASE)
+    return await _must_exist(
+        request,
+        session,
+        repository.get_test_case,
+        test_case_id,
+        messages.TEST_CASE,
+        repository.test_case_project,
+    )
 
 
 TestCaseDep = Annotated[TestCase, Depends(existing_test_case)]

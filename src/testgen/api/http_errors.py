@@ -19,9 +19,11 @@ from starlette.responses import Response
 from testgen.api.http_methods import allow_header, allowed_methods
 from testgen.core import messages
 from testgen.core.errors import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     DomainError,
+    ForbiddenError,
     InvalidRequestError,
     NotConfiguredError,
     NotFoundError,
@@ -33,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (NotFoundError, 404),
+    (AuthenticationError, 401),
+    (ForbiddenError, 403),
     (NotConfiguredError, 404),
     (RateLimitedError, 429),
     (ConflictError, 409),

@@ -11,6 +11,7 @@ import hmac
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import unquote_plus
 
@@ -19,14 +20,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from testgen.core.errors import RateLimitedError
 
-OPEN_PATHS = ("/health",)
-OPEN_PREFIXES = ("/static/",)
-PAGE_PATHS = ("/", "/favicon.ico")  # the page itself holds no data; it asks for the key
+OPEN_PATHS = ("/health", "/auth/login")
+OPEN_PREFIXES = ("/static/", "/auth/oidc/")
+PAGE_PATHS = ("/", "/favicon.ico")  # the page itself holds no data; it asks its user to sign in
 STREAM_TOKEN_TTL_S = 300
 STREAM_TOKEN_PARAM = "access_token"
 STREAM_ROUTES = frozenset({"job_events", "multiplexed_events"})  # the only routes a token opens
 _EXPIRY = re.compile(r"[0-9]{1,12}")  # ASCII digits only, bounded: no huge or exotic numbers
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
+_USER_ID = re.compile(r"u[1-9][0-9]{0,9}")
 
 
 class StreamTokens:
@@ -40,6 +42,7 @@ class StreamTokens:
     """
 
     def __init__(self, keys: list[str], secret: bytes, ttl_s: int = STREAM_TOKEN_TTL_S) -> None:
+        self.secret = secret
         self.ids = {key: _derive(secret, "key-id", key).hex()[:16] for key in keys}
         self.secrets = {self.ids[key]: _derive(secret, "stream-token", key) for key in keys}
         self.ttl_s = ttl_s
@@ -53,11 +56,25 @@ class StreamTokens:
         expiry = int((now or time.time()) + self.ttl_s)
         return f"{ident}.{expiry}.{self._sign(self.secrets[ident], ident, expiry)}", self.ttl_s
 
+    def issue_for_user(self, user_id: int, now: float | None = None) -> tuple[str, int]:
+        """A token for a signed-in user: its owner is `u<user id>`. The user is looked up again when
+        it is used, so a deactivated user's tokens stop at once."""
+        ident = f"u{user_id}"
+        expiry = int((now or time.time()) + self.ttl_s)
+        return f"{ident}.{expiry}.{self._sign(self._user_secret(ident), ident, expiry)}", self.ttl_s
+
+    def _user_secret(self, ident: str) -> bytes:
+        return _derive(self.secret, "user-stream-token", ident)
+
     def owner(self, token: str, now: float | None = None) -> str | None:
-        """The key id that asked for a valid token, else None (unknown key, bad signature, expired)."""
+        """The key id (or `u<user id>`) that asked for a valid token, else None (unknown key, bad
+        signature, expired)."""
         ident, _, rest = token.partition(".")
         expiry_text, _, signature = rest.partition(".")
-        secret = self.secrets.get(ident) if _KEY_ID.fullmatch(ident) else None
+        if _USER_ID.fullmatch(ident) and self.secret:
+            secret: bytes | None = self._user_secret(ident)
+        else:
+            secret = self.secrets.get(ident) if _KEY_ID.fullmatch(ident) else None
         if secret is None or not _EXPIRY.fullmatch(expiry_text):
             return None
         expiry = int(expiry_text)
@@ -107,7 +124,8 @@ def approve_stream_token(scope: Scope) -> None:
 
 
 def needs_key(scope: Scope) -> bool:
-    """Whether a request needs a key: all do but /health, the page's files and CORS preflights."""
+    """Whether a request needs a credential: all do but /health, the page's files, sign-in and CORS
+    preflights."""
     path: str = scope["path"]
     if scope["method"] == "OPTIONS" or path in OPEN_PATHS or path in PAGE_PATHS:
         return False
@@ -124,58 +142,10 @@ class FailureLimit(Protocol):
         """Count a failure; why the client is refused from now on, or None (it gets a 401)."""
 
 
-class ApiKeyMiddleware:
-    """Every request needs a key, except /health and the page's files. A stream token (GET only)
-    is let through to routing, and its response is only sent if the route that answered is an
-    event stream (which approves it); any other route's answer is replaced by a 401. A client over
-    the limit of failed authentications gets 429 without its key being looked at."""
-
-    def __init__(
-        self, app: ASGIApp, keys: list[str], tokens: StreamTokens, failures: FailureLimit | None = None
-    ) -> None:
-        self.app = app
-        self.keys = keys
-        self.tokens = tokens
-        self.failures = failures
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not needs_key(scope):
-            await self.app(scope, receive, send)
-            return
-        refusal = self.failures.refusal(scope) if self.failures else None
-        if refusal is not None:
-            await _too_many(send, refusal)
-            return
-        verdict = self._check(scope)
-        if verdict == "stream-token":
-            await self.app(scope, receive, _only_if_stream_route(scope, send))
-        elif verdict == "ok":
-            await self.app(scope, receive, send)
-        else:
-            refusal = await self.failures.failed(scope) if self.failures else None
-            await (_unauthorized(send) if refusal is None else _too_many(send, refusal))
-
-    def _check(self, scope: Scope) -> str:
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, credential = value.decode("latin-1").partition(" ")
-                key = matching_key(credential.strip(), self.keys) if scheme.lower() == "bearer" else None
-                if key is None:
-                    return "no"
-                set_principal(scope, self.tokens.key_id(key))
-                scope["state"]["api_key"] = key
-                return "ok"
-        if scope["method"] != "GET":
-            return "no"
-        token = stream_token(scope.get("query_string", b""))
-        owner = self.tokens.owner(token) if token else None
-        if owner is None:
-            return "no"
-        set_principal(scope, owner)
-        return "stream-token"
-
-
-def _only_if_stream_route(scope: Scope, send: Send) -> Send:
+def approve_only_stream_routes(scope: Scope, send: Send, refuse: Callable[[Send], Awaitable[None]]) -> Send:
+    """The `send` of a request authenticated by a stream token: its response goes out only if the
+    route that answered is an event stream (which approves it); any other answer is replaced by
+    `refuse`'s (a 401)."""
     refused = False
 
     async def guarded_send(message: Message) -> None:
@@ -183,21 +153,12 @@ def _only_if_stream_route(scope: Scope, send: Send) -> Send:
         if message["type"] == "http.response.start":
             refused = not scope.get("state", {}).get("stream_route", False)
             if refused:
-                await _unauthorized(send)
+                await refuse(send)
                 return
         if not refused:
             await send(message)
 
     return guarded_send
-
-
-async def _too_many(send: Send, error: RateLimitedError) -> None:
-    await send_error(send, 429, error.message, (b"retry-after", str(error.retry_after_s).encode()))
-
-
-async def _unauthorized(send: Send) -> None:
-    detail = "Missing or invalid API key: send 'Authorization: Bearer <key>' (API_KEYS is set)"
-    await send_error(send, 401, detail, (b"www-authenticate", b'Bearer realm="testgen"'))
 
 
 class BodyLimitMiddleware:

@@ -101,6 +101,22 @@ class Settings(BaseSettings):
     # The reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto the API
     # reads; empty: none, the client address is always the connection's.
     forwarded_allow_ips: str = ""
+    # Accounts (docs/security.md): signed-in sessions, personal tokens, the audit trail.
+    session_ttl_s: int = Field(default=43_200, ge=60, le=2_592_000)
+    sign_in_failures_per_account: int = Field(default=5, ge=1, le=1000)  # a minute, then 429
+    sign_in_failures_per_client: int = Field(default=20, ge=1, le=10_000)  # a minute, then 429
+    audit_retention_days: int = Field(default=365, ge=0)  # 0: keep every row
+    # OpenID Connect sign-in: on when OIDC_ISSUER is set (discovery at its /.well-known address).
+    oidc_issuer: str | None = Field(default=None, max_length=500)
+    oidc_client_id: str | None = Field(default=None, max_length=500)
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = Field(default="openid email profile", max_length=500)
+    # The ID token claim (a string or a list of strings) that maps to roles, e.g. `groups`.
+    oidc_role_claim: str | None = Field(default=None, max_length=100)
+    oidc_admin_values: str = Field(default="", max_length=2000)  # claim values that make a server admin
+    # Where the provider sends the browser back; empty: this server's /auth/oidc/callback as asked.
+    oidc_redirect_url: str | None = Field(default=None, max_length=2000)
+    oidc_timeout_s: float = Field(default=10.0, gt=0, le=120)
     rate_limit_per_minute: int = Field(default=1200, ge=0)
     auth_failures_per_minute: int = Field(default=20, ge=0)
     max_jobs_in_flight_per_key: int = Field(default=5000, ge=0)
@@ -148,6 +164,11 @@ class Settings(BaseSettings):
         "otel_exporter_otlp_endpoint",
         "otel_traces_exporter",
         "otel_service_name",
+        "oidc_issuer",
+        "oidc_client_id",
+        "oidc_client_secret",
+        "oidc_role_claim",
+        "oidc_redirect_url",
         mode="before",
     )
     @classmethod
@@ -259,6 +280,14 @@ class Settings(BaseSettings):
                 f"`{MAKE_A_SECRET}`"
             )
         return None
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @property
+    def oidc_admin_value_list(self) -> list[str]:
+        return _comma_list(self.oidc_admin_values)
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -18,6 +18,14 @@ class NotFoundError(DomainError):
         self.ident = ident
 
 
+class AuthenticationError(DomainError):
+    """Who is asking could not be established (wrong password, expired session, refused ID token)."""
+
+
+class ForbiddenError(DomainError):
+    """The caller is known and may see the object, but their role does not allow this action."""
+
+
 class ConflictError(DomainError):
     pass
 

@@ -86,3 +86,23 @@ def batch_key(batch_id: str) -> str:
     """The task ids one bulk enqueue answered with (a list), followed by its one event stream; one
     per set of jobs (`batch_id` is named by the set)."""
     return f"{PREFIX}batch:{batch_id}"
+
+
+def session_key(session_hash: str) -> str:
+    """A signed-in session (by the hash of its id, never the id): its user and CSRF token, with a TTL."""
+    return f"{PREFIX}session:{session_hash}"
+
+
+def user_sessions_key(user_id: int) -> str:
+    """The session hashes of one user, so that deactivating or signing out everywhere ends them all."""
+    return f"{PREFIX}user-sessions:{user_id}"
+
+
+def sign_in_failures_key(scope: str, ident: str, window: int) -> str:
+    """Failed sign-ins in one minute, per account (`account`, an email hash) or per client (`client`)."""
+    return f"{PREFIX}sign-in-failures:{scope}:{ident}:{window}"
+
+
+def oidc_state_key(state: str) -> str:
+    """An OpenID Connect sign-in under way: its PKCE verifier, nonce and return path, for minutes."""
+    return f"{PREFIX}oidc-state:{state}"

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -86,6 +87,9 @@ class Project(Base):
     # House style, test-design method, domain vocabulary: sent to the model below the system rules.
     instructions: Mapped[str] = mapped_column(Text, default="", server_default="")
     token_budget_daily: Mapped[int | None] = mapped_column(Integer)  # NULL: no budget
+    # The review gate: a draft is saved only once approved (by someone else, unless self-approval is on).
+    review_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    allow_self_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -140,6 +144,9 @@ class TestCase(Base):
     # The story's revision when saved, and the text of each covered criterion then (stale detection).
     story_revision: Mapped[int | None] = mapped_column(Integer)
     criteria_texts: Mapped[list[str] | None] = mapped_column(JSON)
+    # Who approved the draft this test case was saved from (NULL: saved without a review).
+    approved_by: Mapped[int | None] = mapped_column(Integer)  # a user id; no foreign key (outlives users)
+    approved_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -182,6 +189,9 @@ class GenerationJob(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Who queued it (NULL: a service key or the local admin), and its review (domain/roles.py).
+    created_by: Mapped[int | None] = mapped_column(Integer)  # a user id; no foreign key (outlives users)
+    review_state: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column()
@@ -205,3 +215,79 @@ class LLMUsage(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     total_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_users_oidc_identity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower-cased
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # NULL: signs in through OIDC only
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    oidc_issuer: Mapped[str | None] = mapped_column(String(500))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ApiToken(Base):
+    """A personal API token: only its SHA-256 is kept, and a prefix to recognise it by."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column()
+    last_used_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class ProjectMember(Base):
+    __tablename__ = "project_members"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", name="uq_project_members_project_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # domain/roles.py Role
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ReviewStep(Base):
+    """One step of a draft's review: who submitted, approved or asked for changes, when, and why."""
+
+    __tablename__ = "review_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("generation_jobs.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # domain/roles.py ReviewAction
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(320))  # the name shown, kept if the user goes
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # Comments on single test cases: {"<index>": "comment"}.
+    case_comments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """An append-only record of one state-changing action. Never updated; pruned by age only."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_project_at", "project_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(400))  # `user:<email>`, `key:<key id>`, `local`
+    actor_id: Mapped[int | None] = mapped_column(Integer)  # the user's id, kept after the user goes
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    project_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: outlives the project
+    object_type: Mapped[str | None] = mapped_column(String(40))
+    object_id: Mapped[str | None] = mapped_column(String(200))
+    fields: Mapped[list[str]] = mapped_column(default=list)  # the names of what changed, never values

@@ -44,8 +44,13 @@ async def get_project_by_name(session: AsyncSession, name: str) -> Project | Non
     return (await session.execute(select(Project).where(Project.name == name))).scalar_one_or_none()
 
 
-async def list_projects(session: AsyncSession, limit: int, offset: int) -> Sequence[Project]:
+async def list_projects(
+    session: AsyncSession, limit: int, offset: int, visible: Sequence[int] | None = None
+) -> Sequence[Project]:
+    """One page of projects; `visible`: only these (a member's), None: all."""
     query = select(Project).order_by(Project.id).limit(limit).offset(offset)
+    if visible is not None:
+        query = query.where(Project.id.in_(visible))
     return (await session.execute(query)).scalars().all()
 
 
@@ -54,10 +59,13 @@ async def get_story(session: AsyncSession, story_id: str) -> UserStory | None:
 
 
 def _story_filters(
-    project_id: int | None, search: str | None, state: StoryState | None
+    project_id: int | None, search: str | None, state: StoryState | None, visible: Sequence[int] | None
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of a story list: its project, an id or title containing `search`, its state."""
+    """The WHERE clauses of a story list: its project, an id or title containing `search`, its state,
+    and the projects the caller sees (`visible`; None: all)."""
     where: list[ColumnElement[bool]] = []
+    if visible is not None:
+        where.append(UserStory.project_id.in_(visible))
     if project_id is not None:
         where.append(UserStory.project_id == project_id)
     if search:
@@ -103,9 +111,10 @@ async def list_stories(
     *,
     search: str | None = None,
     state: StoryState | None = None,
+    visible: Sequence[int] | None = None,
 ) -> Sequence[UserStory]:
     """One page of stories (`limit` None: all of them), oldest first."""
-    where = _story_filters(project_id, search, state)
+    where = _story_filters(project_id, search, state, visible)
     query = select(UserStory).where(*where).order_by(UserStory.created_at, UserStory.id)
     return (await session.execute(query.limit(limit).offset(offset))).scalars().all()
 
@@ -116,8 +125,9 @@ async def count_stories(
     *,
     search: str | None = None,
     state: StoryState | None = None,
+    visible: Sequence[int] | None = None,
 ) -> int:
-    where = _story_filters(project_id, search, state)
+    where = _story_filters(project_id, search, state, visible)
     return int(
         (await session.execute(select(func.count()).select_from(UserStory).where(*where))).scalar_one()
     )
@@ -398,6 +408,25 @@ async def child_job_ids(session: AsyncSession, parent_id: str) -> Sequence[str]:
     """The regenerations of a draft."""
     query = select(GenerationJob.id).where(GenerationJob.parent_id == parent_id)
     return (await session.execute(query)).scalars().all()
+
+
+async def job_project(session: AsyncSession, job: GenerationJob) -> int | None:
+    """The project a job belongs to: its own (an import), else its story's."""
+    if job.project_id is not None or job.story_id is None:
+        return job.project_id
+    query = select(UserStory.project_id).where(UserStory.id == job.story_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def test_case_project(session: AsyncSession, case: TestCase) -> int | None:
+    query = select(UserStory.project_id).where(UserStory.id == case.story_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def story_projects(session: AsyncSession, story_ids: Sequence[str]) -> dict[str, int | None]:
+    """The project of each story that exists, by id."""
+    query = select(UserStory.id, UserStory.project_id).where(UserStory.id.in_(story_ids))
+    return {story_id: project_id for story_id, project_id in await session.execute(query)}
 
 
 async def get_test_case(session: AsyncSession, test_case_id: int) -> TestCase | None:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from testgen.api import access
 from testgen.api.deps import (
     HubDep,
     JobDep,
@@ -21,7 +22,8 @@ from testgen.api.deps import (
 )
 from testgen.api.openapi_doc import EVENT_STREAM, errors
 from testgen.api.schemas.jobs import BulkQueued, BulkQueueRequest, GenerateOptions, JobStatusOut, QueuedJob
-from testgen.api.services import bulk_enqueue, jobs
+from testgen.api.services import bulk_enqueue, jobs, stories
+from testgen.core import messages
 from testgen.data.models import GenerationJob
 from testgen.streaming.event_hub import StreamSlot
 from testgen.streaming.job_streams import open_stream
@@ -64,6 +66,7 @@ async def queue_generation(
     },
 )
 async def queue_stories(
+    request: Request,
     body: BulkQueueRequest,
     session: SessionDep,
     queue: JobQueueDep,
@@ -73,6 +76,11 @@ async def queue_stories(
     """Queue many stories in one request: `story_ids`, or every story of `project_id` (with
     `only_without_tests`, those with no saved test case). A story whose job is queued or running
     gets that job back. `events_url` follows every job of the batch on one event stream."""
+    if body.project_id is not None:
+        access.check_project(request, body.project_id, messages.PROJECT, body.project_id)
+    elif body.story_ids is not None and access.needs_project_check(request):
+        projects = await stories.story_projects(session, body.story_ids)
+        access.check_each(request, {i: projects.get(i) for i in body.story_ids}, messages.STORY)
     batch = await bulk_enqueue.enqueue_stories(session, queue, body, slot)
     answer = BulkQueued(
         batch_id=batch.batch_id,

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from testgen.api import access
 from testgen.api.deps import ProjectDep, SessionDep, SettingsDep
 from testgen.api.openapi_doc import errors
 from testgen.api.schemas.projects import LLMProviderOut, ProjectCreate, ProjectOut, ProjectUpdate, UsageOut
@@ -19,11 +20,13 @@ async def create_project(data: ProjectCreate, session: SessionDep) -> object:
 
 @router.get("", response_model=list[ProjectOut])
 async def list_projects(
+    request: Request,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> object:
-    return await stories.list_projects(session, limit, offset)
+    """The projects the caller is a member of (server admins: all)."""
+    return await stories.list_projects(session, limit, offset, access.project_ids_visible(request))
 
 
 @router.get("/providers", response_model=list[LLMProviderOut])

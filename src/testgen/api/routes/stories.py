@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from testgen.api import access
 from testgen.api.deps import SessionDep, StoryDep, StoryReadDep
 from testgen.api.openapi_doc import errors
 from testgen.api.schemas.stories import StoryCreate, StoryOut, StoryUpdate
 from testgen.api.schemas.test_cases import StaleTestCaseOut
 from testgen.api.services import stories
+from testgen.core import messages
+from testgen.core.errors import NotFoundError
 from testgen.data.job_states import StoryState
 from testgen.domain.text_fields import SearchText
 
@@ -17,14 +20,18 @@ TOTAL_COUNT_HEADER = "X-Total-Count"
 
 
 @router.post("", status_code=201, response_model=StoryOut, responses=errors(404, 409))
-async def create_story(data: StoryCreate, session: SessionDep) -> object:
-    return await stories.create_story(session, data)
+async def create_story(request: Request, data: StoryCreate, session: SessionDep) -> object:
+    access.check_new_object_project(request, data.project_id)
+    story = await stories.create_story(session, data)
+    access.audit_object(request, "story", story.id)
+    return story
 
 
 @router.get(
     "",
     response_model=list[StoryOut],
     responses={
+        **errors(404),
         200: {
             "headers": {
                 TOTAL_COUNT_HEADER: {
@@ -32,10 +39,11 @@ async def create_story(data: StoryCreate, session: SessionDep) -> object:
                     "schema": {"type": "integer"},
                 }
             }
-        }
+        },
     },
 )
 async def list_stories(
+    request: Request,
     session: SessionDep,
     response: Response,
     project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
@@ -47,7 +55,13 @@ async def list_stories(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> object:
-    rows, total = await stories.list_stories(session, project_id, limit, offset, search=q, state=state)
+    """The stories of the caller's projects (server admins: all) that match."""
+    visible = access.project_ids_visible(request)
+    if project_id is not None and visible is not None and project_id not in visible:
+        raise NotFoundError(messages.PROJECT, project_id)
+    rows, total = await stories.list_stories(
+        session, project_id, limit, offset, search=q, state=state, visible=visible
+    )
     response.headers[TOTAL_COUNT_HEADER] = str(total)
     return rows
 

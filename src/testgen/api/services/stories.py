@@ -20,6 +20,7 @@ from testgen.api.schemas.stories import StoryCreate, StoryUpdate
 from testgen.api.schemas.test_cases import StaleTestCaseOut
 from testgen.core import messages
 from testgen.core.config import Settings
+from testgen.core.database import begin_standalone
 from testgen.core.errors import ConflictError, NotFoundError
 from testgen.core.languages import detect_story_language
 from testgen.data import repository
@@ -42,8 +43,10 @@ async def create_project(session: AsyncSession, data: ProjectCreate) -> Project:
     return project
 
 
-async def list_projects(session: AsyncSession, limit: int, offset: int) -> Sequence[Project]:
-    return await repository.list_projects(session, limit, offset)
+async def list_projects(
+    session: AsyncSession, limit: int, offset: int, visible: Sequence[int] | None
+) -> Sequence[Project]:
+    return await repository.list_projects(session, limit, offset, visible)
 
 
 def llm_providers(settings: Settings) -> list[LLMProviderOut]:
@@ -114,13 +117,19 @@ async def list_stories(
     *,
     search: str | None = None,
     state: StoryState | None = None,
+    visible: Sequence[int] | None = None,
 ) -> tuple[Sequence[UserStory], int]:
-    """One page of the stories that match, and how many match in all."""
+    """One page of the stories that match, and how many match in all; `visible`: the projects the
+    caller sees (None: all)."""
     search = search.strip() if search else None
-    rows = await repository.list_stories(session, project_id, limit, offset, search=search, state=state)
+    rows = await repository.list_stories(
+        session, project_id, limit, offset, search=search, state=state, visible=visible
+    )
     if offset == 0 and len(rows) < limit:
         return rows, len(rows)
-    return rows, await repository.count_stories(session, project_id, search=search, state=state)
+    return rows, await repository.count_stories(
+        session, project_id, search=search, state=state, visible=visible
+    )
 
 
 async def update_story(session: AsyncSession, story: UserStory, data: StoryUpdate) -> UserStory:
@@ -177,3 +186,11 @@ async def usage(session: AsyncSession, project: Project, days: int) -> UsageOut:
     )
     await session.commit()
     return report
+
+
+async def story_projects(session: AsyncSession, story_ids: Sequence[str]) -> dict[str, int | None]:
+    """The project of each named story that exists, in a read of its own (done before the caller writes)."""
+    await begin_standalone(session)
+    found = await repository.story_projects(session, story_ids)
+    await session.commit()
+    return found
