@@ -19,8 +19,21 @@ from testgen.api.job_links import JobLinkPaths
 from testgen.api.oidc import OidcClient
 from testgen.api.rate_limits import AuthFailureLimiter, JobLimiter, RequestRateMiddleware, WallClock
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
-from testgen.api.routes import auth, generation, imports, oidc, ops, projects, review, stories, web
+from testgen.api.routes import (
+    auth,
+    generation,
+    imports,
+    members,
+    oidc,
+    ops,
+    projects,
+    review,
+    stories,
+    users,
+    web,
+)
 from testgen.api.security import BodyLimitMiddleware, StreamTokens
+from testgen.api.services.accounts import SignInLimiter
 from testgen.api.services.job_queue import JobQueue
 from testgen.api.sessions import SessionStore
 from testgen.core import shared_redis, tracing
@@ -39,11 +52,13 @@ logger = logging.getLogger(__name__)
 STREAM_OPENS_AT_ONCE = 2
 # In the order FastAPI tries them (see create_app).
 ROUTERS = tuple(
-    module.router for module in (stories, generation, auth, oidc, projects, imports, review, ops, web)
+    module.router
+    for module in (stories, generation, auth, oidc, projects, members, users, imports, review, ops, web)
 )
 # The sections of the API docs, in reading order (the routers' tags).
 DOCS_SECTIONS = (
     "auth",
+    "users",
     "projects",
     "imports",
     "user stories",
@@ -78,6 +93,9 @@ def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time
         app.state.job_queue = JobQueue(redis, app.state.store, settings)
         app.state.job_limiter = JobLimiter(redis, settings.max_jobs_in_flight_per_key)
         app.state.sessions = SessionStore(redis, settings.session_ttl_s)
+        app.state.sign_in_limiter = SignInLimiter(
+            redis, settings.sign_in_failures_per_account, settings.sign_in_failures_per_client, wall_clock
+        )
         # OpenID Connect sign-in (api/oidc.py), when OIDC_ISSUER and OIDC_CLIENT_ID are set.
         app.state.oidc = OidcClient(settings, redis) if settings.oidc_enabled else None
         app.state.stream_opens = asyncio.Semaphore(STREAM_OPENS_AT_ONCE)

@@ -13,10 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from testgen.api import access
 from testgen.api.job_links import JobLinkPaths, JobLinks
-from testgen.api.rate_limits import JobSlot, principal_of, stream_limit_error
+from testgen.api.principal import Principal, principal_of
+from testgen.api.rate_limits import JobSlot, stream_limit_error
+from testgen.api.rate_limits import principal_of as limit_key_of
+from testgen.api.schemas.accounts import AuthConfigOut
 from testgen.api.schemas.jobs import MAX_BULK_STORIES
 from testgen.api.security import StreamTokens, approve_stream_token
+from testgen.api.services.accounts import SignInLimiter
 from testgen.api.services.job_queue import JobQueue
+from testgen.api.sessions import SessionStore
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_read, begin_standalone
@@ -205,12 +210,43 @@ IdText = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r
 STREAM_OPEN_TIMEOUT_S = 30.0
 
 
-async def get_principal(request: Request) -> str:
-    """Who is asking, for the per-client limits: an API key's id, or the client address."""
-    return principal_of(request.scope)
+async def get_principal(request: Request) -> Principal:
+    """Who is asking (api/principal.py): a user, a service key, or the local admin."""
+    return principal_of(request)
 
 
-PrincipalDep = Annotated[str, Depends(get_principal)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_sessions(request: Request) -> SessionStore:
+    sessions: SessionStore = request.app.state.sessions
+    return sessions
+
+
+SessionsDep = Annotated[SessionStore, Depends(get_sessions)]
+
+
+async def get_sign_in_limiter(request: Request) -> SignInLimiter:
+    limiter: SignInLimiter = request.app.state.sign_in_limiter
+    return limiter
+
+
+SignInLimiterDep = Annotated[SignInLimiter, Depends(get_sign_in_limiter)]
+
+
+async def auth_config(request: Request) -> AuthConfigOut:
+    """Whether sign-in is required here, and how one signs in."""
+    state = request.app.state
+    settings: Settings = state.settings
+    users = await state.users_gate.exist(state.read_sessionmaker)
+    return AuthConfigOut(
+        sign_in_required=users or bool(settings.api_key_list),
+        password_sign_in=True,
+        oidc=settings.oidc_enabled,
+    )
+
+
+AuthConfigDep = Annotated[AuthConfigOut, Depends(auth_config)]
 
 
 async def stream_open_slot(request: Request) -> AsyncIterator[StreamSlot]:
@@ -221,7 +257,7 @@ async def stream_open_slot(request: Request) -> AsyncIterator[StreamSlot]:
     approve_stream_token(request.scope)
     state = request.app.state
     limit = state.settings.max_streams_per_key
-    slot = state.hub.take_slot(principal_of(request.scope), limit)
+    slot = state.hub.take_slot(limit_key_of(request.scope), limit)
     if slot is None:
         raise stream_limit_error(limit)
     try:
@@ -247,7 +283,7 @@ StreamOpenDep = Annotated[StreamSlot, Depends(stream_open_slot, scope="function"
 
 async def job_slot(request: Request) -> AsyncIterator[JobSlot]:
     """A place among the client's jobs in flight (MAX_JOBS_IN_FLIGHT_PER_KEY), or 429."""
-    async with request.app.state.job_limiter.slot(principal_of(request.scope)) as slot:
+    async with request.app.state.job_limiter.slot(limit_key_of(request.scope)) as slot:
         yield slot
 
 
@@ -350,6 +386,9 @@ DEPENDENCY_ERRORS: dict[Callable[..., object], tuple[int, ...]] = {
     get_job_queue: (503,),
     get_hub: (503,),
     get_engine: (503,),
+    get_sessions: (503,),
+    get_sign_in_limiter: (503,),
+    auth_config: (503,),
     existing_project: (404,),
     existing_story: (404,),
     story_to_read: (404, 503),

@@ -22,6 +22,7 @@ from testgen.api.http_methods import flat_routes
 from testgen.api.rate_limits import EXEMPT_PATHS
 from testgen.api.request_guard import STATE_CHANGING
 from testgen.api.security import STREAM_ROUTES, needs_key
+from testgen.api.sessions import SESSION_COOKIE
 from testgen.core.config import Settings
 
 
@@ -34,8 +35,10 @@ class ErrorOut(BaseModel):
 ERROR_DESCRIPTIONS = {
     400: "The request cannot be served as sent (the message says why); a request the HTTP server "
     "cannot read (such as a request line or headers past its limit) gets a plain-text 400",
-    401: "Missing or invalid API key: send `Authorization: Bearer <key>`",
-    403: "A state-changing request from another web site (add its origin to CORS_ORIGINS)",
+    401: "Not signed in, or an invalid credential: sign in, or send `Authorization: Bearer <token>` with a "
+    "personal API token or one of API_KEYS",
+    403: "Your role does not allow this (the message says which role it needs), a cookie-authenticated "
+    "change without `X-CSRF-Token`, or a state-changing request from another web site",
     404: "A resource the request names does not exist",
     409: "The resource is not in a state that allows this (the message says which)",
     413: "The request body is larger than MAX_BODY_BYTES",
@@ -63,6 +66,7 @@ EVENT_STREAM = {
     },
 }
 BEARER = "apiKey"
+SESSION = "session"
 STREAM_TOKEN = "streamToken"
 
 
@@ -83,12 +87,11 @@ def route_errors(route: RouteContext, method: str, settings: Settings) -> set[in
     for call in _calls(route.dependant):
         codes.update(DEPENDENCY_ERRORS.get(call, ()))  # type: ignore[call-overload]
     scope = {"type": "http", "path": route.path_format, "method": method}
-    if settings.api_key_list:
-        if needs_key(scope):
-            codes.add(401)
-            if settings.auth_failures_per_minute:
-                codes.add(429)
-    elif method in STATE_CHANGING:
+    if needs_key(scope):
+        codes.update((401, 403))  # not signed in; a role too low, or no CSRF token
+        if settings.auth_failures_per_minute:
+            codes.add(429)
+    elif not settings.api_key_list and method in STATE_CHANGING:
         codes.add(403)  # a cross-origin request in keyless mode
     if settings.rate_limit_per_minute and route.path_format not in EXEMPT_PATHS:
         codes.add(429)
@@ -116,16 +119,25 @@ def document(app: FastAPI, settings: Settings) -> None:
         schema = FastAPI.openapi(app)
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas["ErrorOut"] = ErrorOut.model_json_schema()
-        if settings.api_key_list:
-            schema["components"]["securitySchemes"] = {
-                BEARER: {"type": "http", "scheme": "bearer", "description": "One of the server's API_KEYS"},
-                STREAM_TOKEN: {
-                    "type": "apiKey",
-                    "in": "query",
-                    "name": "access_token",
-                    "description": "Event streams only: a token from POST /auth/stream-token",
-                },
-            }
+        schema["components"]["securitySchemes"] = {
+            BEARER: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A personal API token (POST /auth/tokens) or one of the server's API_KEYS",
+            },
+            SESSION: {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": SESSION_COOKIE,
+                "description": "Signed in through POST /auth/login; changes also send X-CSRF-Token",
+            },
+            STREAM_TOKEN: {
+                "type": "apiKey",
+                "in": "query",
+                "name": "access_token",
+                "description": "Event streams only: a token from POST /auth/stream-token",
+            },
+        }
         for route in flat_routes(app.routes):
             if isinstance(route.original_route, APIRoute) and route.include_in_schema:
                 for method in route.methods or ():
@@ -145,11 +157,10 @@ def _complete(operation: dict[str, Any], route: RouteContext, method: str, setti
         if code.isdigit() and int(code) in ERROR_DESCRIPTIONS and "content" not in response:
             response.update({k: v for k, v in _error_response(int(code)).items() if k != "description"})
     responses["400"]["content"].setdefault("text/plain", {"schema": {"type": "string"}})
-    if settings.api_key_list:
-        scope = {"type": "http", "path": route.path_format, "method": method}
-        if needs_key(scope):
-            operation["security"] = [{BEARER: []}]
-            if route.name in STREAM_ROUTES:
-                operation["security"].append({STREAM_TOKEN: []})
-        else:
-            operation["security"] = []
+    scope = {"type": "http", "path": route.path_format, "method": method}
+    if needs_key(scope):
+        operation["security"] = [{BEARER: []}, {SESSION: []}]
+        if route.name in STREAM_ROUTES:
+            operation["security"].append({STREAM_TOKEN: []})
+    else:
+        operation["security"] = []

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from testgen.core.errors import RateLimitedError
 
-OPEN_PATHS = ("/health", "/auth/login")
+OPEN_PATHS = ("/health", "/auth/login", "/auth/config")
 OPEN_PREFIXES = ("/static/", "/auth/oidc/")
 PAGE_PATHS = ("/", "/favicon.ico")  # the page itself holds no data; it asks its user to sign in
 STREAM_TOKEN_TTL_S = 300

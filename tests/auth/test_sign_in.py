@@ -1,0 +1,102 @@
+"""Sign-in, sessions, CSRF and personal tokens, against the real app, Redis and database."""
+
+from __future__ import annotations
+
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import select
+
+from testgen.data.models import AuditEvent
+from tests.support.accounts import PASSWORD, add_user, bearer_token, sign_in
+
+
+def _client(app) -> AsyncClient:  # type: ignore[no-untyped-def]
+    return AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
+
+
+async def test_open_until_the_first_user_then_sign_in_everywhere(app, client, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    assert (await client.get("/projects")).status_code == 200
+    assert (await client.get("/auth/config")).json()["sign_in_required"] is False
+    await add_user(sessionmaker, "ada@example.com", admin=True)
+    app.state.users_gate.mark()
+    assert (await client.get("/projects")).status_code == 401
+    assert (await client.get("/health")).status_code == 200
+    assert (await client.get("/")).status_code == 200
+    assert (await client.get("/auth/config")).json()["sign_in_required"] is True
+
+
+async def test_a_session_cookie_a_csrf_token_and_sign_out(app, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    await add_user(sessionmaker, "ada@example.com", admin=True)
+    app.state.users_gate.mark()
+    async with _client(app) as client:
+        response = await client.post("/auth/login", json={"email": "ADA@example.com", "password": PASSWORD})
+        assert response.status_code == 200
+        cookie = response.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+        csrf = response.json()["csrf_token"]
+        assert (await client.get("/auth/me")).json()["user"]["email"] == "ada@example.com"
+        assert (await client.post("/projects", json={"name": "P"})).status_code == 403  # no CSRF token
+        created = await client.post("/projects", json={"name": "P"}, headers={"X-CSRF-Token": csrf})
+        assert created.status_code == 201
+        old_cookie = client.cookies.get("testgen_session")
+        assert (await client.post("/auth/logout", headers={"X-CSRF-Token": csrf})).status_code == 204
+    async with _client(app) as replay:
+        replay.cookies.set("testgen_session", old_cookie, domain="testserver.local")
+        assert (await replay.get("/projects")).status_code == 401
+
+
+async def test_a_new_session_id_at_every_sign_in(app, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    await add_user(sessionmaker, "ada@example.com", admin=True)
+    async with _client(app) as client:
+        client.cookies.set("testgen_session", "planted-by-an-attacker", domain="testserver.local")
+        await sign_in(client, "ada@example.com")
+        first = client.cookies.get("testgen_session")
+        assert first != "planted-by-an-attacker"
+        await sign_in(client, "ada@example.com")
+        assert client.cookies.get("testgen_session") != first
+    async with _client(app) as other:
+        other.cookies.set("testgen_session", first, domain="testserver.local")
+        assert (await other.get("/auth/me")).status_code == 401  # the replaced session ended
+
+
+async def test_an_unknown_email_and_a_wrong_password_answer_alike(app, client, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    await add_user(sessionmaker, "ada@example.com")
+    unknown = await client.post("/auth/login", json={"email": "nobody@example.com", "password": PASSWORD})
+    wrong = await client.post("/auth/login", json={"email": "ada@example.com", "password": "wrong password!"})
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json()
+    async with sessionmaker() as session:
+        actions = (await session.execute(select(AuditEvent.action))).scalars().all()
+    assert actions.count("sign_in_failed") == 2
+
+
+async def test_a_personal_token_works_until_revoked(app, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    await add_user(sessionmaker, "ada@example.com", admin=True)
+    app.state.users_gate.mark()
+    async with _client(app) as client:
+        token = await bearer_token(client, "ada@example.com")
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (await client.post("/projects", json={"name": "P"}, headers=headers)).status_code == 201
+        listed = (await client.get("/auth/tokens", headers=headers)).json()
+        assert [t["prefix"] for t in listed] == [token[:12]] and "token" not in listed[0]
+        assert listed[0]["last_used_at"] is not None
+        assert (await client.delete(f"/auth/tokens/{listed[0]['id']}", headers=headers)).status_code == 204
+        assert (await client.get("/projects", headers=headers)).status_code == 401
+
+
+async def test_a_deactivated_user_is_refused_at_once(app, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    await add_user(sessionmaker, "root@example.com", admin=True)
+    bob = await add_user(sessionmaker, "bob@example.com")
+    app.state.users_gate.mark()
+    async with _client(app) as admin, _client(app) as bob_client:
+        csrf = await sign_in(admin, "root@example.com")
+        token = await bearer_token(bob_client, "bob@example.com")
+        await sign_in(bob_client, "bob@example.com")
+        assert (await bob_client.get("/projects")).status_code == 200
+        changed = await admin.patch(
+            f"/users/{bob.id}", json={"active": False}, headers={"X-CSRF-Token": csrf}
+        )
+        assert changed.status_code == 200, changed.text
+        assert (await bob_client.get("/projects")).status_code == 401
+        assert (
+            await bob_client.get("/projects", headers={"Authorization": f"Bearer {token}"})
+        ).status_code == 401
