@@ -83,7 +83,7 @@ def test_the_document_validates_and_documents_each_error_with_its_model(settings
                 schema = response["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorOut"}, (method, path, code)
         assert "400" in op["responses"], (method, path)  # the Host check of keyless mode
-        assert "security" not in op
+        assert "security" in op  # sign-in is required once the first user exists
         if "{" in path and path != "/static/{name}":
             assert "404" in op["responses"], (method, path)
         if method in ("POST", "PATCH", "DELETE"):
@@ -105,10 +105,14 @@ def test_with_api_keys_the_document_holds_the_bearer_scheme_and_401(settings: Se
     schemes = document["components"]["securitySchemes"]
     assert schemes["apiKey"]["type"] == "http" and schemes["apiKey"]["scheme"] == "bearer"
     assert schemes["streamToken"]["in"] == "query"
+    assert schemes["session"]["in"] == "cookie"
+    open_paths = {"/health", "/auth/login", "/auth/config", "/auth/oidc/login", "/auth/oidc/callback"}
     for method, path, op in _operations(document):
-        if path == "/health":
-            assert op["security"] == [] and "401" not in op["responses"]
+        if path in open_paths:
+            assert op["security"] == [] and "401" not in op["responses"], path
             continue
-        assert "401" in op["responses"], (method, path)
-        expected = [{"apiKey": []}, {"streamToken": []}] if path.endswith("/events") else [{"apiKey": []}]
+        assert "401" in op["responses"] and "403" in op["responses"], (method, path)
+        expected = [{"apiKey": []}, {"session": []}]
+        if path.endswith("/events"):
+            expected.append({"streamToken": []})
         assert op["security"] == expected, (method, path)

@@ -20,6 +20,7 @@ from testgen.api.oidc import OidcClient
 from testgen.api.rate_limits import AuthFailureLimiter, JobLimiter, RequestRateMiddleware, WallClock
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
 from testgen.api.routes import (
+    audit,
     auth,
     generation,
     imports,
@@ -53,7 +54,20 @@ STREAM_OPENS_AT_ONCE = 2
 # In the order FastAPI tries them (see create_app).
 ROUTERS = tuple(
     module.router
-    for module in (stories, generation, auth, oidc, projects, members, users, imports, review, ops, web)
+    for module in (
+        stories,
+        generation,
+        auth,
+        oidc,
+        projects,
+        members,
+        users,
+        imports,
+        review,
+        audit,
+        ops,
+        web,
+    )
 )
 # The sections of the API docs, in reading order (the routers' tags).
 DOCS_SECTIONS = (
@@ -65,6 +79,7 @@ DOCS_SECTIONS = (
     "generation",
     "review",
     "test cases",
+    "audit",
     "operations",
 )
 
