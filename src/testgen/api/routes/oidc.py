@@ -7,7 +7,7 @@ another browser (login CSRF) signs no one in.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
@@ -24,6 +24,19 @@ router = APIRouter(prefix="/auth/oidc", tags=["auth"])
 BINDING_COOKIE = "testgen_oidc"
 COOKIE_PATH = "/auth/oidc"
 MAX_NEXT_CHARS = 2000
+NOT_CONFIGURED = "OpenID Connect sign-in is not configured on this server (OIDC_ISSUER, OIDC_CLIENT_ID)"
+PROVIDER_DOWN = (
+    "The identity provider did not answer or is set up in a way that cannot work (the message says "
+    "which), or the database or Redis is unavailable; retry later"
+)
+REFUSED = (
+    "The sign-in was refused (the message says why: an ID token that does not check out, a sign-in "
+    "unknown, expired or already used, started in another browser, or refused by the provider): sign in again"
+)
+
+
+def _described(code: int, description: str) -> dict[int | str, dict[str, Any]]:
+    return {code: {**errors(code)[code], "description": description}}
 
 
 async def get_oidc(request: Request) -> OidcClient:
@@ -57,13 +70,25 @@ def local_path(value: str) -> str:
     "/login",
     status_code=302,
     response_class=RedirectResponse,
-    responses={302: {"description": "To the identity provider's sign-in page"}, **errors(400, 404, 503)},
+    responses={
+        302: {"description": "To the identity provider's sign-in page"},
+        **errors(400),
+        **_described(404, NOT_CONFIGURED),
+        **_described(503, PROVIDER_DOWN),
+    },
 )
 async def oidc_login(
     request: Request,
     oidc: OidcDep,
     settings: SettingsDep,
-    next_path: Annotated[str, Query(alias="next", max_length=MAX_NEXT_CHARS)] = "/",
+    next_path: Annotated[
+        str,
+        Query(
+            alias="next",
+            max_length=MAX_NEXT_CHARS,
+            description="Where the browser lands once signed in: a path of this site, such as /projects",
+        ),
+    ] = "/",
 ) -> RedirectResponse:
     """Start a sign-in at the identity provider; `next` is where the browser lands once signed in."""
     redirect_uri = settings.oidc_redirect_url or str(request.url_for("oidc_callback"))
@@ -91,16 +116,20 @@ async def oidc_login(
     response_class=RedirectResponse,
     responses={
         303: {"description": "Signed in: the session cookie is set, on to the `next` of the sign-in"},
-        **errors(401, 404, 503),
+        **_described(401, REFUSED),
+        **_described(404, NOT_CONFIGURED),
+        **_described(503, PROVIDER_DOWN),
     },
 )
 async def oidc_callback(
     request: Request,
     oidc: OidcDep,
     settings: SettingsDep,
-    code: Annotated[str | None, Query(max_length=4000)] = None,
-    state: Annotated[str | None, Query(max_length=200)] = None,
-    error: Annotated[str | None, Query(max_length=200)] = None,
+    code: Annotated[str | None, Query(max_length=4000, description="From the identity provider")] = None,
+    state: Annotated[str | None, Query(max_length=200, description="From the identity provider")] = None,
+    error: Annotated[
+        str | None, Query(max_length=200, description="The identity provider's refusal, instead of a code")
+    ] = None,
 ) -> RedirectResponse:
     """Where the identity provider sends the browser back: checks the sign-in, creates the user on
     first sign-in (name, email and, with OIDC_ROLE_CLAIM, the admin role follow the provider) and
