@@ -1,7 +1,8 @@
 """The `testgen` command: its arguments, and which module runs each command.
 
-Running the service (cli/serve.py): dev (everything at once), api, worker, migrate. Using a running
-service over its HTTP API (cli/client.py): generate (with a live progress bar), status, stories import.
+Running the service (cli/serve.py): dev (everything at once), api, worker, migrate. Accounts, straight
+in the database (cli/users.py): users create, users list. Using a running service over its HTTP API
+(cli/client.py): generate (with a live progress bar), status, stories import.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from testgen.api.passwords import MIN_PASSWORD_CHARS
 from testgen.cli import serve
 from testgen.cli.client import API_KEY_ENV, API_URL_ENV, DEFAULT_API, run_client
 from testgen.core.config import Settings
@@ -81,8 +83,44 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", help="apply database migrations (alembic upgrade head)", description="alembic upgrade head"
     )
     _add_redis_commands(sub)
+    _add_users_commands(sub)
     _add_client_commands(sub)
     return parser
+
+
+def _add_users_commands(sub: Any) -> None:
+    users = sub.add_parser(
+        "users",
+        help="add or list the users who sign in (straight in the database: create the first admin)",
+        description="Add or list users in the database that DATABASE_URL (else DATA_DIR) names, migrating "
+        "it first as `testgen migrate` does; no API needs to run. Once a user exists, the API and the "
+        "page need a sign-in (API_KEYS keep working, as service accounts with the admin role).",
+    )
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    create = users_sub.add_parser(
+        "create",
+        help="add a user who signs in with email and password (--admin: a server admin)",
+        description="Add a user who signs in with this email and a password, typed twice at the prompt "
+        f"(at least {MIN_PASSWORD_CHARS} characters) or read from standard input. The first server admin "
+        "becomes the admin of every project that exists. Exits 1 when the email is taken, 2 when the "
+        "email, name or password is refused.",
+    )
+    create.add_argument("--email", required=True, help="the address the user signs in with")
+    create.add_argument("--name", default=None, help="the name shown (default: the email's part before @)")
+    create.add_argument(
+        "--admin", action="store_true", help="a server admin: manages users and projects, sees every project"
+    )
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of prompting",
+    )
+    users_sub.add_parser(
+        "list",
+        help="show every user: id, email, name, admin, active",
+        description="Show every user of the database: id, email, name, whether a server admin, whether "
+        "active.",
+    )
 
 
 def _add_redis_commands(sub: Any) -> None:
@@ -128,7 +166,8 @@ def _add_api_options(parser: argparse.ArgumentParser) -> None:
         "--api-key",
         default=None,
         metavar="KEY",
-        help=f"API key, when the server sets API_KEYS (default: ${API_KEY_ENV})",
+        help="when the API needs a credential: one of its API_KEYS, or a personal API token (tgp_...) "
+        f"made at POST /auth/tokens; sent as a bearer token (default: ${API_KEY_ENV})",
     )
 
 
@@ -222,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"testgen: error: {problem}", file=sys.stderr)  # before any process starts
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if args.command == "users":
+        from testgen.cli.users import run_users  # imports the database layer: only for this command
+
+        return run_users(settings, args)
     if args.command == "migrate":
         from testgen.data import migrations  # alembic is slow to import: only for the commands using it
 
