@@ -25,6 +25,7 @@ from tests.support.harness import ROOT, run_worker, wait_for
 from tests.support.helpers import make_story, queue, read_events
 
 ARQ_HEALTH_KEY = QUEUE_NAME + health_check_key_suffix
+SERVICE_KEY = "a-service-key-for-the-monitoring"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -133,9 +134,12 @@ async def test_ready_when_redis_is_down_names_redis_without_its_password(setting
 
 
 async def test_ready_when_the_database_is_down_names_it_without_its_password(settings: Settings) -> None:
+    """With API_KEYS (as a monitored server runs) a key is checked without the database."""
+    settings.api_keys = SecretStr(SERVICE_KEY)
     with LeakyPostgres() as leaky:
         settings.database_url = leaky.url("pa55word-xyz")
         async with app_client(settings) as client:
+            client.headers["Authorization"] = f"Bearer {SERVICE_KEY}"
             r = await client.get("/ready")
             scraped = await client.get("/metrics")
             listed = await client.get("/user-stories")
@@ -239,19 +243,23 @@ async def test_running_jobs_and_live_workers_are_gauges(http: AsyncClient, setti
         await wait_for(idle, what="testgen_jobs_running back to 0 once the job is cancelled")
 
 
-async def test_a_scrape_runs_no_database_query(http: AsyncClient, app: FastAPI) -> None:
-    """The cost of a scrape does not grow with the job table: it reads no table at all."""
+async def test_a_scrape_runs_no_database_query(settings: Settings) -> None:
+    """The cost of a scrape does not grow with the job table: it reads no table at all (with a key of
+    API_KEYS, as Prometheus scrapes; in keyless mode, whether a user exists is read once a second)."""
+    settings.api_keys = SecretStr(SERVICE_KEY)
     statements: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         statements.append(statement)
 
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        assert (await http.get("/metrics")).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    async with app_client(settings) as client:
+        client.headers["Authorization"] = f"Bearer {SERVICE_KEY}"
+        engine = client._transport.app.state.engine.sync_engine  # type: ignore[attr-defined]
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            assert (await client.get("/metrics")).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
     assert statements == []
 
 

@@ -103,11 +103,16 @@ def test_downgrade_base_removes_everything(database_url: str, tmp_path: Path) ->
         "generation_jobs",
         "story_revisions",
         "llm_usage",
+        "users",
+        "api_tokens",
+        "project_members",
+        "review_steps",
+        "audit_events",
     }
     command.downgrade(alembic_config(database_url), "base")
     assert asyncio.run(tables()) == set()
     command.upgrade(alembic_config(database_url), "head")
-    assert len(asyncio.run(tables())) == 6
+    assert len(asyncio.run(tables())) == 11
 
 
 async def test_a_single_read_runs_outside_a_transaction(database_url: str) -> None:

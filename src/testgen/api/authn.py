@@ -13,11 +13,14 @@ two-command start); once the first user exists, every request needs one of the a
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
 from typing import Literal
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -48,6 +51,10 @@ CSRF_REFUSED = (
     "csrf_token that POST /auth/login answered (or use a bearer token)"
 )
 _CSRF_HEADER = CSRF_HEADER.lower().encode()
+AUTH_UNAVAILABLE = (
+    "Credentials cannot be checked: the database or Redis is unavailable; retry in a few seconds"
+)
+logger = logging.getLogger(__name__)
 
 
 class UsersGate:
@@ -111,7 +118,12 @@ class AuthMiddleware:
         if refusal is not None:
             await _too_many(send, refusal)
             return
-        verdict = await self._check(scope)
+        try:
+            verdict = await self._check(scope)
+        except (SQLAlchemyError, OSError, RedisError) as exc:  # whether sign-in is needed, or who asks
+            logger.warning("Authentication not checked: %s", type(exc).__name__)
+            await send_error(send, 503, AUTH_UNAVAILABLE, (b"retry-after", b"5"))
+            return
         if verdict == "ok":
             await self.app(scope, receive, send)
         elif verdict == "stream-token":
@@ -124,6 +136,8 @@ class AuthMiddleware:
 
     async def _check(self, scope: Scope) -> Verdict:
         state = scope["app"].state
+        if not self.keys and not await state.users_gate.exist(state.read_sessionmaker):
+            return "ok"  # open mode: the local admin (principal_of's default), whatever is sent
         authorization = cookie = csrf = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -144,8 +158,6 @@ class AuthMiddleware:
             token = stream_token(scope.get("query_string", b""))
             if token:
                 return await self._stream_token(scope, token)
-        if not self.keys and not await state.users_gate.exist(state.read_sessionmaker):
-            return "ok"  # open mode: the local admin (principal_of's default)
         return "no"
 
     async def _bearer(self, scope: Scope, credential: str) -> Verdict:
