@@ -1,5 +1,5 @@
 """A worker process's start-up and shutdown: the resources its jobs share, and its background tasks
-(lost-job recovery and the heartbeat).
+(lost-job recovery, the heartbeat and pruning the audit trail).
 
 They use a Redis client of their own, not arq's pool (`ctx["redis"]`): arq's pool waits out a Redis
 outage (core/redis.py `arq_settings`), ours fails fast, so that a job skips the progress it cannot
@@ -21,6 +21,7 @@ from testgen.core.redis import cancel_and_wait, create_redis
 from testgen.generation.llm.factory import ProviderSet, check_provider_config
 from testgen.jira.client import JiraClient, configuration_problem
 from testgen.streaming.progress_store import ProgressStore
+from testgen.worker.audit_pruning import prune_forever
 from testgen.worker.job_rows import JobRows
 from testgen.worker.reaper import reap_forever
 from testgen.worker.resources import WorkerResources
@@ -58,6 +59,9 @@ async def startup(ctx: dict[str, Any]) -> None:
         jira_problem=jira_problem,
     )
     ctx["reaper"] = asyncio.create_task(reap_forever(ctx["resources"].sessionmaker, ctx["resources"].store))
+    ctx["audit_pruner"] = asyncio.create_task(
+        prune_forever(ctx["resources"].sessionmaker, settings.audit_retention_days)
+    )
     resources: WorkerResources = ctx["resources"]
     ctx["heartbeat"] = asyncio.create_task(
         beat_forever(
@@ -85,7 +89,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    for name in ("reaper", "heartbeat"):
+    for name in ("reaper", "audit_pruner", "heartbeat"):
         if name in ctx:
             await cancel_and_wait(ctx[name])
     resources: WorkerResources | None = ctx.get("resources")
