@@ -25,10 +25,12 @@ SHARED_HELPERS = {
     "events.js",
     "i18n.js",
     "input-limits.js",
+    "permissions.js",
     "route.js",
     "state.js",
     "toasts.js",
     "types.js",
+    "words.js",
 }
 
 

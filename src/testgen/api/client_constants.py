@@ -1,9 +1,10 @@
 """The enums and limits the clients need, each read from its home and none spelled here.
 
 The page gets them as one script, /static/client-constants.js (api/routes/web.py), built once; the
-command line imports the same homes (testgen.domain). Priorities, test types and export formats come
-from their enums, error hints from `ErrorType` and the message tables, and every bound and default
-from the request model or route parameter that checks it.
+command line imports the same homes (testgen.domain). Priorities, test types, export formats, project
+roles and the review gate's states and actions come from their enums, error hints from `ErrorType` and
+the message tables, and every bound and default from the request model or route parameter that checks
+it.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from testgen.api.deps import MAX_STREAM_BATCHES
 from testgen.api.routes import projects as project_routes
 from testgen.api.routes import stories as story_routes
+from testgen.api.routes import users as user_routes
+from testgen.api.schemas.accounts import LoginRequest, MemberAdd, TokenCreate, UserCreate
 from testgen.api.schemas.imports import JiraImportRequest
 from testgen.api.schemas.jobs import GenerateOptions
 from testgen.api.schemas.projects import ProjectCreate, ProjectUpdate
 from testgen.api.schemas.stories import StoryCreate
 from testgen.domain.exports import ExportFormat
 from testgen.domain.job_errors import ErrorType
+from testgen.domain.roles import ReviewAction, ReviewState, Role
 from testgen.domain.stories import Priority
 from testgen.domain.test_cases import TestCaseDraft, TestType
 
@@ -58,6 +62,9 @@ class ClientConstants(BaseModel):
     default_priority: Priority
     test_types: list[TestType]
     export_formats: list[ExportChoice]
+    roles: list[Role]  # a project member's roles, each allowing what the ones before it allow
+    review_states: list[ReviewState]
+    review_actions: list[ReviewAction]
     error_hints: dict[ErrorType, str]  # the message key of each error type's hint
     default_hint: str  # the message key for a type this version does not know
     limits: dict[str, dict[str, Bounds]]  # group -> input -> its bounds
@@ -182,9 +189,19 @@ def limits() -> dict[str, dict[str, Bounds]]:
         },
         "test_case": {"title": field_bounds(TestCaseDraft, "title")},
         "jira": {"jql": field_bounds(JiraImportRequest, "jql")},
+        "account": {
+            "sign_in_email": field_bounds(LoginRequest, "email"),
+            "sign_in_password": field_bounds(LoginRequest, "password"),
+            "email": field_bounds(UserCreate, "email"),
+            "name": field_bounds(UserCreate, "name"),
+            "password": field_bounds(UserCreate, "password"),
+            "token_name": field_bounds(TokenCreate, "name"),
+            "member_email": field_bounds(MemberAdd, "email"),
+        },
         "lists": {
             "story_search": parameter_bounds(story_routes.list_stories, "q"),
             "projects_page": parameter_bounds(project_routes.list_projects, "limit"),
+            "users_page": parameter_bounds(user_routes.list_users, "limit"),
         },
         "stream": {"batches": Bounds(maximum=MAX_STREAM_BATCHES)},
     }
@@ -201,6 +218,9 @@ def client_constants() -> ClientConstants:
             ExportChoice(value=f, label=export_label(f), needs_project_key=f.needs_project_key)
             for f in (*MENU_ORDER, *(f for f in ExportFormat if f not in MENU_ORDER))
         ],
+        roles=sorted(Role, key=lambda role: role.rank),
+        review_states=list(ReviewState),
+        review_actions=list(ReviewAction),
         error_hints={t: hint_key(t) for t in ErrorType},
         default_hint=DEFAULT_HINT,
         limits=limits(),

@@ -1,7 +1,8 @@
-// The API: fetch with the API key, errors as ApiError with the server's message, and the URL of an
-// event stream with the credential EventSource needs.
+// The API: fetch with this tab's credential (auth.js), errors as ApiError with the server's message,
+// sign-in, and the URL of an event stream with the credential EventSource needs.
 import { translate } from "./i18n.js";
-import { apiKey, askForKey, authHeaders } from "./auth.js";
+import { apiKey, askForCredential, authHeaders, csrfToken, setCsrfToken } from "./auth.js";
+import { word } from "./words.js";
 
 export class ApiError extends Error {
   /**
@@ -31,7 +32,50 @@ export function describeError(data, response) {
 }
 
 /**
- * fetch with the API key; a 401 asks for a key and tries again.
+ * One request with this tab's credential (0: the server could not be reached).
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]  sent as JSON
+ */
+async function send(method, path, body) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: "application/json", ...authHeaders(method) };
+  /** @type {RequestInit} */
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  try {
+    return await fetch(path, init);
+  } catch {
+    throw new ApiError(0, translate("api.unreachable"));
+  }
+}
+
+/**
+ * The answer's JSON, or an ApiError with the server's message.
+ * @param {Response} response
+ * @returns {Promise<{ status: number, data: any, response: Response }>}
+ */
+async function answer(response) {
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, describeError(data, response));
+  return { status: response.status, data, response };
+}
+
+/** Why a request was refused (401), said by the credential that was: a key, or an ended session. */
+function refusal() {
+  if (apiKey()) return { key: translate("api.key_refused") };
+  if (csrfToken()) {
+    setCsrfToken("");
+    return { session: word("account.session_ended") };
+  }
+  return {};
+}
+
+/**
+ * fetch with this tab's credential; a 401 asks for one (sign in, or an API key) and tries again.
  * @param {string} method
  * @param {string} path
  * @param {unknown} [body]  sent as JSON
@@ -39,27 +83,32 @@ export function describeError(data, response) {
  */
 export async function api(method, path, body) {
   for (let attempt = 0; ; attempt++) {
-    /** @type {Record<string, string>} */
-    const headers = { Accept: "application/json", ...authHeaders() };
-    /** @type {RequestInit} */
-    const init = { method, headers };
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch {
-      throw new ApiError(0, translate("api.unreachable"));
-    }
+    const response = await send(method, path, body);
     if (response.status === 401 && attempt < 5) {
-      await askForKey(apiKey() ? translate("api.key_refused") : "");
+      await askForCredential(refusal(), signIn);
       continue;
     }
-    const data = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) throw new ApiError(response.status, describeError(data, response));
-    return { status: response.status, data, response };
+    return answer(response);
+  }
+}
+
+/**
+ * Sign in with email and password (POST /auth/login): the server sets the session cookie; its CSRF
+ * token is kept for this tab. A refusal (401, 429) throws the server's message.
+ * @param {string} email
+ * @param {string} password
+ */
+export async function signIn(email, password) {
+  const { data } = await answer(await send("POST", "/auth/login", { email, password }));
+  setCsrfToken(data.csrf_token);
+}
+
+/** Sign out (POST /auth/logout): the session ends on the server, and its CSRF token here. */
+export async function signOut() {
+  try {
+    await api("POST", "/auth/logout");
+  } finally {
+    setCsrfToken("");
   }
 }
 

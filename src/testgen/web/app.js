@@ -3,21 +3,29 @@
 // page event (events.js) to the modules that show it. Modules import downward only:
 //
 //   app.js          this: the wiring
-//   features        story-view.js (one story and its tests), load.js (projects and the story list),
-//                   jira.js (the Jira import dialog), stories.js (the table, badges, error dialog),
+//   features        story-view.js (one story and its tests), history.js (a story's history),
+//                   load.js (projects and the story list), jira.js (the Jira import dialog),
+//                   inbox.js (the review inbox), stories.js (the table, badges, error dialog),
 //                   story-form.js (add a story), projects.js (projects and their model),
-//                   filters.js (search, filters, pager), review.js (the review dialog),
-//                   saved-cases.js, case-editor.js (a test case as fields), drafts.js (quality grid,
-//                   repeats, instructions, usage), exports.js (downloads), jobs.js (job snapshots,
-//                   queue, cancel), stream.js (the one event stream), notify.js ("ready" while away)
-//   shared helpers  api.js (fetch, errors, stream URLs), auth.js (the API key), constants.js (the
-//                   server's statuses, enums and limits), input-limits.js, events.js (page events),
+//                   members.js (a project's members), account.js (who is asking, the user menu,
+//                   API tokens, users), filters.js (search, filters, pager), review.js (the review
+//                   dialog), review-gate.js (submit, approve, request changes), saved-cases.js,
+//                   case-editor.js (a test case as fields), drafts.js (quality grid, repeats, project
+//                   settings, usage), exports.js (downloads), jobs.js (job snapshots, queue, cancel),
+//                   stream.js (the one event stream), notify.js ("ready" while away), dialogs.js
+//                   (the dialogs scripts build, dates)
+//   shared helpers  api.js (fetch, errors, sign-in, stream URLs), auth.js (the credentials and the
+//                   sign-in dialog), permissions.js (the caller's roles), constants.js (the server's
+//                   statuses, enums and limits), input-limits.js, events.js (page events),
 //                   route.js (the URL), state.js (what the page knows), toasts.js, announce.js,
-//                   confirm.js, dom.js (byId, createElement, …), i18n.js (the page's words)
+//                   confirm.js, dom.js (byId, createElement, …), i18n.js and words.js (the page's
+//                   words)
 //
 // types.js holds the JSDoc types of the shapes they share (a job, a story, a test case, the server's
 // constants), for `tsc --checkJs` (tools/check_web.sh).
-import { askForKey, apiKey, setApiKey } from "./auth.js";
+import { credentialChanged, startAccount } from "./account.js";
+import { signIn } from "./api.js";
+import { apiKey, askForCredential, setApiKey } from "./auth.js";
 import { byId, createElement } from "./dom.js";
 import { on } from "./events.js";
 import { chooseLanguage, chosenLanguage, language, languages, translate, translatePage } from "./i18n.js";
@@ -25,6 +33,7 @@ import { applyInputLimits } from "./input-limits.js";
 import { exportFile, formatSelect } from "./exports.js";
 import { cancelJira, jira, openJira, startJira } from "./jira.js";
 import { initFilters, syncFilters } from "./filters.js";
+import { refreshInbox } from "./inbox.js";
 import { applySnapshot, forgetTask, generateProject } from "./jobs.js";
 import { listQuery, load, loadStories, renderProjectLists, sameQuery, showAddedStory } from "./load.js";
 import { askToNotify, notifyReady } from "./notify.js";
@@ -49,6 +58,13 @@ function wireEvents() {
   on("projectsChanged", renderProjectLists);
   on("storyAdded", showAddedStory);
   on("storiesImported", () => load().catch((err) => toast(err.message, "error")));
+  on("credentialChanged", credentialChanged);
+  on("accountChanged", () => {
+    if (state.listQuery) renderProjectLists(); // what the page offers follows the caller's roles (the list too)
+    if (state.view) showRoute(currentRoute());
+    refreshInbox();
+  });
+  on("reviewsChanged", refreshInbox);
 }
 
 /** The page's own controls (index.html) to what they do. */
@@ -74,7 +90,7 @@ function wireControls() {
   byId("jira-open").addEventListener("click", openJira);
   byId("jira-form").addEventListener("submit", startJira);
   byId("jira-cancel").addEventListener("click", cancelJira);
-  byId("key-button").addEventListener("click", () => askForKey("").then(() => load()));
+  byId("key-button").addEventListener("click", () => askForCredential({}, signIn).then(() => load()));
   byId("project-form").addEventListener("submit", createProject);
   byId("home-link").addEventListener("click", (event) => {
     event.preventDefault();
@@ -99,7 +115,8 @@ function start() {
     }
     showRoute(route);
   });
-  load()
+  startAccount()
+    .then(() => load())
     .then(() => showRoute(currentRoute()))
     .catch((err) => {
       toast(translate("load.failed", { error: err.message }), "error", 10000);

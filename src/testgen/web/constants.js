@@ -1,7 +1,7 @@
 // The server's enums and limits as the page uses them. All come from the server, in scripts run before
 // the modules: the job statuses from /static/job-states.js (data/job_states.py), the priorities, test
-// types, export formats, error hints and input bounds from /static/client-constants.js
-// (api/client_constants.py). The page spells none of them.
+// types, export formats, project roles, review states and actions, error hints and input bounds from
+// /static/client-constants.js (api/client_constants.py). The page spells none of them.
 import { translate } from "./i18n.js";
 
 /** @type {import("./types.js").JobStates} */
@@ -33,6 +33,22 @@ export const TEST_TYPES = SERVER.test_types;
 // Export formats (GET …/test-cases/export?format=), in the order of the menus.
 export const EXPORT_FORMATS = SERVER.export_formats;
 export const LIMITS = SERVER.limits;
+/**
+ * An enum's values by their own names (`PROJECT_ROLE.editor`), so that the page names each value it
+ * branches on without spelling it.
+ * @param {string[]} values
+ * @returns {any}
+ */
+const byName = (values) => Object.fromEntries(values.map((value) => [value, value]));
+/** @type {string[]} the roles of a project's members, lowest first (domain/roles.py Role) */
+export const PROJECT_ROLES = SERVER.roles;
+/** @type {import("./types.js").ProjectRoles} */
+export const PROJECT_ROLE = byName(SERVER.roles);
+/** @type {import("./types.js").ReviewStates} */
+export const REVIEW_STATE = byName(SERVER.review_states);
+/** @type {import("./types.js").ReviewActions} */
+export const REVIEW_ACTION = byName(SERVER.review_actions);
+
 // The project menu's choice "a new project…" (not a project id).
 export const NEW_PROJECT = "__new__";
 

@@ -1,10 +1,13 @@
 // Better drafts on the page: the review dialog's coverage grid and "repeats saved test …" flags,
-// each project's instructions and usage chart, and a story's stale tests.
+// each project's settings (instructions, budget, review gate: project admins change them) and usage
+// chart, and a story's stale tests.
 import { api } from "./api.js";
 import { translate } from "./i18n.js";
-import { LIMITS } from "./constants.js";
+import { LIMITS, PROJECT_ROLE } from "./constants.js";
 import { createElement, encodePath } from "./dom.js";
 import { inputLimits } from "./input-limits.js";
+import { can } from "./permissions.js";
+import { word } from "./words.js";
 
 /**
  * @typedef {import("./types.js").Draft} Draft
@@ -131,24 +134,44 @@ function usageChart(usage) {
 }
 
 /**
+ * The review gate's settings of a project, when this server has them (its projects carry them).
+ * @param {import("./types.js").GatedProject} project
+ */
+function gateSettings(project) {
+  if (!("review_required" in project)) return null;
+  const box = (/** @type {string} */ id, /** @type {boolean | undefined} */ checked, /** @type {string} */ label) =>
+    createElement("label", { className: "check" }, createElement("input", { type: "checkbox", id, checked: Boolean(checked) }), label);
+  return createElement("fieldset", { className: "gate-settings" },
+    createElement("legend", {}, word("gate.settings")),
+    box("review-required", project.review_required, word("gate.review_required")),
+    box("allow-self-approval", project.allow_self_approval, word("gate.allow_self_approval")));
+}
+
+/**
  * @param {Project} project
  * @param {(project: Project) => void} onSaved
  */
 async function openProject(project, onSaved) {
   const box = dialog();
+  const admin = can(project.id, PROJECT_ROLE.admin);
   const text = createElement("textarea", { id: "instructions-text", rows: 8, ...inputLimits(LIMITS.project.instructions),
     value: project.instructions || "", placeholder: translate("drafts.instructions_placeholder") });
   const budget = createElement("input", { id: "budget-input", type: "number", ...inputLimits(LIMITS.project.token_budget_daily),
     value: project.token_budget_daily || "", placeholder: translate("drafts.no_limit") });
   const status = createElement("span", { role: "status" });
-  const save = createElement("button", { type: "button", className: "primary", id: "instructions-save" }, translate("drafts.save"));
+  const save = createElement("button", { type: "button", className: "primary", id: "instructions-save", hidden: !admin }, translate("drafts.save"));
+  const gate = gateSettings(project);
+  for (const field of [text, budget, ...(gate ? gate.querySelectorAll("input") : [])]) /** @type {HTMLInputElement} */ (field).disabled = !admin;
   save.addEventListener("click", async () => {
     save.disabled = true;
     try {
-      const { data } = await api("PATCH", `/projects/${project.id}`, {
-        instructions: text.value,
-        token_budget_daily: budget.value ? Number(budget.value) : null,
-      });
+      /** @type {Record<string, unknown>} */
+      const changes = { instructions: text.value, token_budget_daily: budget.value ? Number(budget.value) : null };
+      if (gate) {
+        changes.review_required = /** @type {HTMLInputElement} */ (gate.querySelector("#review-required")).checked;
+        changes.allow_self_approval = /** @type {HTMLInputElement} */ (gate.querySelector("#allow-self-approval")).checked;
+      }
+      const { data } = await api("PATCH", `/projects/${project.id}`, changes);
       onSaved(data);
       status.textContent = translate("drafts.saved");
       status.className = "saved-count";
@@ -164,6 +187,7 @@ async function openProject(project, onSaved) {
     createElement("div", { className: "dialog-head" }, createElement("h2", {}, translate("drafts.tools_title", { project: project.name })), close),
     createElement("label", {}, translate("drafts.instructions_label"), createElement("small", {}, translate("drafts.instructions_hint", { max: LIMITS.project.instructions.max_length ?? "" })), text),
     createElement("label", {}, translate("drafts.budget_label"), budget),
+    gate ?? "", // replaceChildren prints null
     createElement("div", { className: "dialog-foot" }, status, createElement("span", { className: "spacer" }), save),
   );
   if (!box.open) box.showModal();
@@ -201,7 +225,7 @@ export function staleTag(testCase) {
 /**
  * A marker filled in when the story's criteria changed since some of its tests were saved.
  * @param {Story} story
- * @param {() => void} updateTests  its "update tests" button's action
+ * @param {(() => void) | null} updateTests  its "update tests" button's action (null: no button)
  */
 export function staleMarker(story, updateTests) {
   const marker = createElement("span", { className: "stale", hidden: true });
@@ -209,10 +233,11 @@ export function staleMarker(story, updateTests) {
     api("GET", `/user-stories/${encodePath(story.id)}/test-cases?stale=true`)
       .then(({ data }) => {
         if (!data.length) return;
-        const button = createElement("button", { type: "button", className: "link update-tests" }, translate("drafts.update_tests"));
-        button.addEventListener("click", updateTests);
+        const button = updateTests
+          ? createElement("button", { type: "button", className: "link update-tests", onclick: updateTests }, translate("drafts.update_tests"))
+          : null;
         const titles = data.map((/** @type {TestCase} */ c) => `${c.title}: ${(c.stale_criteria ?? []).join("; ")}`).join("\n");
-        marker.replaceChildren(createElement("span", { className: "stale-count", title: titles }, translate("drafts.stale_count", { count: data.length })), " ", button);
+        marker.replaceChildren(createElement("span", { className: "stale-count", title: titles }, translate("drafts.stale_count", { count: data.length })), " ", button ?? "");
         marker.hidden = false;
       })
       .catch(() => {});

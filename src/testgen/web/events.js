@@ -17,6 +17,9 @@
  * @property {[selected?: number]} projectsChanged  a project was added or changed (`selected`: choose it)
  * @property {[story: Story]} storyAdded
  * @property {[]} storiesImported  a Jira import ended: the list may have changed
+ * @property {[]} credentialChanged  signed in, or an API key given: who is asking may have changed
+ * @property {[]} accountChanged  the caller's roles are known anew: what the page offers follows them
+ * @property {[]} reviewsChanged  a draft's review moved on: the review inbox's count may have changed
  */
 
 /** @type {Map<string, ((...args: any[]) => void)[]>} event name -> its listeners (on() types them) */

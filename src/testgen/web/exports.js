@@ -2,8 +2,9 @@
 import { translate } from "./i18n.js";
 import { describeError } from "./api.js";
 import { authHeaders } from "./auth.js";
-import { EXPORT_FORMATS } from "./constants.js";
+import { EXPORT_FORMATS, PROJECT_ROLE } from "./constants.js";
 import { byId, createElement } from "./dom.js";
+import { can, canSomewhere } from "./permissions.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
 
@@ -56,15 +57,21 @@ export async function exportFile(path, format, hint) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
-/** The project menus of the list's head (export, Jira import, generate for all). */
+/**
+ * The project menus of the list's head: export (every project), Jira import and generate for all (the
+ * projects where the caller is an editor; not offered to those who are an editor nowhere).
+ */
 export function renderExportProjects() {
   const projects = [...state.projects.values()];
-  for (const id of ["export-project", "jira-project", "generate-project"]) {
+  const editable = projects.filter((p) => can(p.id, PROJECT_ROLE.editor));
+  for (const [id, offered] of /** @type {const} */ ([["export-project", projects], ["jira-project", editable], ["generate-project", editable]])) {
     const select = byId(id, HTMLSelectElement);
     const previous = select.value;
-    select.replaceChildren(...projects.map((p) => createElement("option", { value: String(p.id) }, p.name)));
-    if (state.projects.has(Number(previous))) select.value = previous;
+    select.replaceChildren(...offered.map((p) => createElement("option", { value: String(p.id) }, p.name)));
+    if (offered.some((p) => String(p.id) === previous)) select.value = previous;
   }
   byId("export-project-button", HTMLButtonElement).disabled = !projects.length;
-  byId("generate-project-button", HTMLButtonElement).disabled = !projects.length;
+  byId("generate-project-button", HTMLButtonElement).disabled = !editable.length;
+  const editor = canSomewhere(PROJECT_ROLE.editor);
+  for (const part of document.querySelectorAll(".generate-project, #jira-open")) part.classList.toggle("not-allowed", !editor);
 }

@@ -126,6 +126,19 @@ export function markSaved(taskId, storyId, saved) {
 }
 
 /**
+ * A draft's review moved on (its status was asked again): where it stands shows by its badge.
+ * @param {import("./types.js").ReviewedJob} snapshot
+ */
+export function noteReview(snapshot) {
+  const known = state.jobs.get(snapshot.task_id);
+  if (!known || !("review" in snapshot)) return;
+  /** @type {import("./types.js").ReviewedJob} */
+  const job = { ...known, review: snapshot.review };
+  state.jobs.set(snapshot.task_id, job);
+  emit("storyJobChanged", known.story_id);
+}
+
+/**
  * Toast the end of jobs this page queued, and of jobs it watched run. A job that ended before the
  * page loaded is replayed in one burst (all its events at once): seen running for less than a
  * second, it is old news. Only the page's own clock is used, so clock skew does not matter.

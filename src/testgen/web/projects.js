@@ -1,13 +1,17 @@
-// Projects: create and rename them; each may choose its LLM provider and model. A change emits
-// `projectsChanged` (every project menu of the page follows).
+// Projects: create them (server admins) and rename them; each may choose its LLM provider and model,
+// and has its members (project admins change both). A change emits `projectsChanged` (every project
+// menu of the page follows).
 import { translate } from "./i18n.js";
 import { api } from "./api.js";
-import { LIMITS } from "./constants.js";
+import { LIMITS, PROJECT_ROLE } from "./constants.js";
 import { byId, createElement, formField } from "./dom.js";
 import { projectTools } from "./drafts.js";
 import { emit } from "./events.js";
 import { inputLimits } from "./input-limits.js";
+import { openMembers } from "./members.js";
+import { can, isServerAdmin } from "./permissions.js";
 import { state } from "./state.js";
+import { word } from "./words.js";
 import { toast } from "./toasts.js";
 
 /** @param {SubmitEvent} event  the new-project form's */
@@ -86,10 +90,18 @@ export function renderProjectTable() {
           save.disabled = false;
         }
       });
+      const admin = can(project.id, PROJECT_ROLE.admin);
+      for (const field of [nameInput, select, modelInput, languageInput]) field.disabled = !admin;
+      save.hidden = !admin;
+      const members = admin
+        ? createElement("button", { type: "button", className: "link project-members", "aria-label": word("members.open_named", { name: project.name }),
+          onclick: () => openMembers(project) }, word("members.open"))
+        : "";
       return createElement("tr", { dataset: { project: String(project.id) } },
         createElement("td", {}, nameInput), createElement("td", {}, select), createElement("td", {}, modelInput), createElement("td", {}, languageInput), createElement("td", {}, save),
-        createElement("td", {}, projectTools(project, (data) => state.projects.set(data.id, data))));
+        createElement("td", {}, projectTools(project, (data) => state.projects.set(data.id, data)), " ", members));
     }),
   );
   byId("projects-empty").hidden = state.projects.size > 0;
+  byId("project-form").hidden = !isServerAdmin(); // only server admins create projects
 }

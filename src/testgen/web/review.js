@@ -1,19 +1,28 @@
-// The review dialog: a finished job's draft, edited, pruned, then saved (or discarded). A save emits
-// `testCasesSaved` (the open story view shows them); the badges follow jobs.js.
+// The review dialog: a finished job's draft, edited, pruned, then saved (or discarded). Its review gate
+// (review-gate.js): submit the draft for review, approve it or ask for changes, with comments. What
+// the dialog offers follows the caller's role in the draft's project: viewers only read it, editors
+// edit, submit and discard it, reviewers also approve and save it. A save emits `testCasesSaved` (the
+// open story view shows them); the badges follow jobs.js.
 import { translate } from "./i18n.js";
 import { api } from "./api.js";
 import { caseCard, readCard } from "./case-editor.js";
+import { PROJECT_ROLE } from "./constants.js";
 import { byId, encodePath } from "./dom.js";
 import { decorateReview, keptRepeats } from "./drafts.js";
 import { emit } from "./events.js";
-import { forgetTask, markSaved } from "./jobs.js";
+import { forgetTask, markSaved, noteReview } from "./jobs.js";
+import { can } from "./permissions.js";
+import { gateBlocksSave, renderGate } from "./review-gate.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
 
-/** @typedef {import("./types.js").TestCase} TestCase */
+/**
+ * @typedef {import("./types.js").TestCase} TestCase
+ * @typedef {import("./types.js").ReviewedJob} ReviewedJob
+ */
 
-/** @type {{ taskId: string, storyId: string, cases: TestCase[] }} the draft on show */
-export const review = { taskId: "", storyId: "", cases: [] };
+/** @type {{ taskId: string, storyId: string, cases: TestCase[], job: ReviewedJob | null }} the draft on show */
+export const review = { taskId: "", storyId: "", cases: [], job: null };
 
 const casesBox = () => byId("review-cases");
 const saveButton = () => byId("review-save", HTMLButtonElement);
@@ -27,10 +36,59 @@ export function deleteCase(card) {
 
 export function updateReviewCount() {
   const left = casesBox().querySelectorAll(".case").length;
-  saveButton().disabled = left === 0 || state.saved.has(review.taskId);
+  const job = review.job;
+  saveButton().disabled = left === 0 || state.saved.has(review.taskId) || Boolean(job && gateBlocksSave(job));
   saveButton().textContent = left === review.cases.length
     ? translate("page.save_all")
     : translate("review.save_some", { count: left });
+}
+
+/**
+ * The dialog's parts as the caller's role allows: editors edit and discard, reviewers also save.
+ * @param {ReviewedJob} job
+ */
+function applyRole(job) {
+  const editor = can(job.project_id, PROJECT_ROLE.editor);
+  const reviewer = can(job.project_id, PROJECT_ROLE.reviewer);
+  for (const field of casesBox().querySelectorAll("input, select, textarea")) {
+    /** @type {HTMLInputElement} */ (field).disabled = !editor;
+  }
+  for (const button of casesBox().querySelectorAll(".case-delete")) /** @type {HTMLElement} */ (button).hidden = !editor;
+  discardButton().hidden = !editor;
+  saveButton().hidden = !reviewer;
+}
+
+/**
+ * The dialog's gate as the draft's status says (after a review step: the cards keep their edits).
+ * @param {ReviewedJob} job
+ */
+function showGate(job) {
+  if (job.task_id !== review.taskId) return; // another draft is on show now
+  review.job = job;
+  if (job.result) review.cases = job.result.test_cases; // as edited by the steps' edits (same places)
+  noteReview(job);
+  renderGate(job, casesBox(), { persist: persistEdits, changed: showGate });
+  updateReviewCount();
+}
+
+/** @param {TestCase} testCase  what an edit of the dialog may change of it */
+const editable = (testCase) => JSON.stringify([testCase.title, testCase.priority, testCase.test_type, testCase.scenarios]);
+
+/**
+ * The test cases edited in the dialog, sent to the draft (PATCH …/test-cases/{index}) so that a
+ * review step sees them; throws a message naming a missing field.
+ */
+async function persistEdits() {
+  const job = review.job;
+  if (!job || !can(job.project_id, PROJECT_ROLE.editor)) return;
+  for (const card of casesBox().querySelectorAll(".case")) {
+    const index = Number(/** @type {HTMLElement} */ (card).dataset.index);
+    const original = review.cases[index];
+    const edited = readCard(/** @type {HTMLElement} */ (card), original);
+    if (editable(edited) === editable(original)) continue;
+    const { data } = await api("PATCH", `/generate-test-cases/${encodePath(job.task_id)}/test-cases/${index}`, edited);
+    if (data.result) review.cases = data.result.test_cases;
+  }
 }
 
 /**
@@ -38,7 +96,7 @@ export function updateReviewCount() {
  * @param {string} taskId
  */
 export async function openReview(taskId) {
-  /** @type {import("./types.js").Job} */
+  /** @type {ReviewedJob} */
   let job;
   try {
     ({ data: job } = await api("GET", `/generate-test-cases/status/${encodePath(taskId)}`));
@@ -55,6 +113,7 @@ export async function openReview(taskId) {
   review.taskId = taskId;
   review.storyId = job.story_id;
   review.cases = cases;
+  review.job = job;
   const stats = (job.result && job.result.stats) || {};
   byId("review-title").textContent = translate("review.title", { id: job.story_id, count: cases.length });
   const result = job.result || { test_cases: [] };
@@ -67,7 +126,8 @@ export async function openReview(taskId) {
   decorateReview(job, casesBox());
   byId("review-status").textContent = "";
   discardButton().disabled = false;
-  updateReviewCount();
+  applyRole(job);
+  showGate(job);
   byId("review", HTMLDialogElement).showModal();
 }
 
@@ -100,6 +160,7 @@ export async function saveReview() {
     discardButton().disabled = true;
     markSaved(review.taskId, review.storyId, data.saved);
     emit("testCasesSaved", review.storyId);
+    emit("reviewsChanged");
     toast(translate("review.saved", { id: review.storyId, count: data.saved }), "success");
   } catch (err) {
     status.textContent = err.message;
@@ -113,6 +174,7 @@ export async function discardReview() {
     await api("DELETE", `/generate-test-cases/${encodePath(review.taskId)}`);
     forgetTask(review.taskId);
     byId("review", HTMLDialogElement).close();
+    emit("reviewsChanged");
     toast(translate("review.discarded", { id: review.storyId }));
   } catch (err) {
     byId("review-status").textContent = err.message;

@@ -1,6 +1,7 @@
-// The stories table: one row per story, its generate options, its job's badge and its export.
+// The stories table: one row per story, its generate options, its job's badge and its export. Only
+// editors of a story's project are offered to generate, cancel and retry.
 import { translate } from "./i18n.js";
-import { errorHint, LIMITS, ROLE_STATUS, TERMINAL } from "./constants.js";
+import { errorHint, LIMITS, PROJECT_ROLE, ROLE_STATUS, TERMINAL } from "./constants.js";
 import { byId, createElement, encodePath } from "./dom.js";
 import { staleMarker } from "./drafts.js";
 import { exportFile, formatSelect } from "./exports.js";
@@ -8,6 +9,8 @@ import { inputLimits } from "./input-limits.js";
 import { cancel, generate, retryOptions } from "./jobs.js";
 import { askToNotify } from "./notify.js";
 import { openReview } from "./review.js";
+import { can } from "./permissions.js";
+import { stateLabel } from "./review-gate.js";
 import { navigate, storyHref } from "./route.js";
 import { state } from "./state.js";
 
@@ -39,10 +42,31 @@ export function queueGeneration(storyId, options) {
 }
 
 /**
- * The generate controls of a story (test cases × scenarios, Generate): for its row and its view.
+ * The project of a story on show (in the list or its view).
  * @param {string} storyId
+ * @returns {number | null | undefined}
  */
-export function generateControls(storyId) {
+function storyProject(storyId) {
+  const story = state.stories.find((s) => s.id === storyId) ?? (state.view && state.view.storyId === storyId ? state.view.story : undefined);
+  return story ? story.project_id : undefined;
+}
+
+/**
+ * Whether the caller may generate, cancel and retry for the story (an editor of its project).
+ * @param {string} storyId
+ * @param {number | null | undefined} [projectId]  when known
+ */
+export function mayGenerate(storyId, projectId) {
+  return can(projectId === undefined ? storyProject(storyId) : projectId, PROJECT_ROLE.editor);
+}
+
+/**
+ * The generate controls of a story (test cases × scenarios, Generate): for its row and its view;
+ * hidden from those who may not generate in its project.
+ * @param {string} storyId
+ * @param {number | null} projectId
+ */
+export function generateControls(storyId, projectId) {
   const { num_test_cases: caseBounds, scenarios_per_test_case: scenarioBounds } = LIMITS.generate;
   const cases = createElement("input", {
     type: "number", ...inputLimits(caseBounds), value: caseBounds.default, className: "opt-cases",
@@ -60,13 +84,15 @@ export function generateControls(storyId) {
     askToNotify(); // a user gesture: the one moment the browser lets the page ask
     if (cases.reportValidity() && scenarios.reportValidity()) queueGeneration(storyId, options());
   });
-  return { controls: [cases, " × ", scenarios, " ", button], button, options };
+  const controls = createElement("span", { className: "generate-controls", hidden: !mayGenerate(storyId, projectId) },
+    cases, " × ", scenarios, " ", button);
+  return { controls: [controls], button, options };
 }
 
 /** @param {Story} story */
 export function storyRow(story) {
   const project = story.project_id === null ? undefined : state.projects.get(story.project_id);
-  const { controls, button, options } = generateControls(story.id);
+  const { controls, button, options } = generateControls(story.id, story.project_id);
   const status = createElement("td", { className: "status" });
   const format = formatSelect("story-export-format", translate("story.export_format_for", { id: story.id }));
   const exportButton = createElement("button", { type: "button", className: "link export",
@@ -95,7 +121,9 @@ export function storyRow(story) {
     createElement("td", {}, project ? project.name : story.project_id === null ? "—" : `#${story.project_id}`),
     createElement("td", {}, translate(`priority.${story.priority}`)),
     createElement("td", {}, String(story.acceptance_criteria.length), " ",
-      staleMarker(story, () => queueGeneration(story.id, { ...options(), only_changed: true }))),
+      staleMarker(story, mayGenerate(story.id, story.project_id)
+        ? () => queueGeneration(story.id, { ...options(), only_changed: true })
+        : null)),
     createElement("td", { className: "generate" }, ...controls),
     status,
     createElement("td", { className: "export" }, format, " ", exportButton),
@@ -179,6 +207,7 @@ export function renderAllStatuses() {
 export function renderStatus(storyId) {
   const taskId = state.storyTask.get(storyId);
   const job = taskId && state.jobs.get(taskId);
+  const editor = job ? mayGenerate(storyId, job.project_id ?? undefined) : false;
   for (const parts of statusTargets(storyId)) {
     if (!job) {
       parts.status.replaceChildren(createElement("span", { className: "muted" }, "—"));
@@ -187,13 +216,17 @@ export function renderStatus(storyId) {
     }
     const running = !TERMINAL.has(job.status);
     parts.status.replaceChildren(badge(job));
-    if (running) {
+    const review = /** @type {import("./types.js").ReviewedJob} */ (job).review;
+    if (review && !state.saved.has(job.task_id)) {
+      parts.status.append(" ", createElement("span", { className: "tag review-tag", dataset: { state: review.state } }, stateLabel(review.state)));
+    }
+    if (editor && running) {
       parts.status.append(
         createElement("button", { type: "button", className: "link cancel",
           "aria-label": translate("story.cancel_named", { id: storyId }),
           onclick: () => cancel(job.task_id) }, translate("story.cancel")),
       );
-    } else if (job.status === ROLE_STATUS.error || job.status === ROLE_STATUS.stopped) {
+    } else if (editor && (job.status === ROLE_STATUS.error || job.status === ROLE_STATUS.stopped)) {
       parts.status.append(
         createElement("button", { type: "button", className: "link retry",
           "aria-label": translate("story.retry_named", { id: storyId }),
@@ -216,6 +249,7 @@ export function showError(job) {
   byId("error-type").textContent = translate("error.type", { type: error.type, task: job.task_id });
   byId("error-detail").textContent = error.message;
   byId("error-hint").textContent = errorHint(error.type);
+  byId("error-retry").hidden = !mayGenerate(job.story_id, job.project_id ?? undefined);
   byId("error-retry").onclick = () => {
     dialog.close();
     queueGeneration(job.story_id, retryOptions(job));

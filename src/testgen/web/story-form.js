@@ -1,9 +1,12 @@
-// The add-a-story form. A story added emits `storyAdded`; a project created with it `projectsChanged`.
+// The add-a-story form, for editors: stories go into the projects where the caller is an editor (a
+// server admin also creates a project with it). A story added emits `storyAdded`; a project created
+// with it `projectsChanged`.
 import { translate } from "./i18n.js";
 import { api } from "./api.js";
-import { DEFAULT_PRIORITY, NEW_PROJECT, PRIORITIES } from "./constants.js";
+import { DEFAULT_PRIORITY, NEW_PROJECT, PRIORITIES, PROJECT_ROLE } from "./constants.js";
 import { byId, createElement, formField } from "./dom.js";
 import { emit } from "./events.js";
+import { can, isServerAdmin } from "./permissions.js";
 import { state } from "./state.js";
 import { toast } from "./toasts.js";
 
@@ -18,17 +21,21 @@ export function initStoryForm() {
 }
 
 /**
- * The project menu: every project, and "a new project…".
+ * The project menu: the projects where the caller may add stories, and "a new project…" for server
+ * admins; the form is not offered to those who may add none.
  * @param {number} [selected]  the project to choose (else the first)
  */
 export function renderProjects(selected) {
   const select = projectSelect();
-  const projects = [...state.projects.values()];
+  const projects = [...state.projects.values()].filter((p) => can(p.id, PROJECT_ROLE.editor));
+  const creates = isServerAdmin();
   select.replaceChildren(
     ...projects.map((p) => createElement("option", { value: String(p.id) }, p.name)),
-    createElement("option", { value: NEW_PROJECT }, translate("form.new_project")),
+    ...(creates ? [createElement("option", { value: NEW_PROJECT }, translate("form.new_project"))] : []),
   );
-  select.value = selected !== undefined ? String(selected) : projects.length ? String(projects[0].id) : NEW_PROJECT;
+  const offered = selected !== undefined && projects.some((p) => p.id === selected);
+  select.value = offered ? String(selected) : projects.length ? String(projects[0].id) : NEW_PROJECT;
+  byId("add-story").classList.toggle("not-allowed", !projects.length && !creates);
   toggleNewProject();
 }
 

@@ -1,12 +1,16 @@
 // The story view (?story=ID): the story's description and criteria, its job's badge, its saved test
-// cases (rendered as Gherkin, each editable and deletable) and its export; edit or delete the story.
+// cases (rendered as Gherkin, each editable and deletable by editors, with who approved it), its export
+// and its history; editors edit or delete the story.
 import { api, ApiError } from "./api.js";
 import { confirmDelete } from "./confirm.js";
-import { LIMITS, PRIORITIES } from "./constants.js";
+import { LIMITS, PRIORITIES, PROJECT_ROLE } from "./constants.js";
 import { byId, createElement, encodePath, formField } from "./dom.js";
 import { exportFile, formatSelect } from "./exports.js";
+import { historySection } from "./history.js";
 import { inputLimits } from "./input-limits.js";
 import { loadStories } from "./load.js";
+import { memberNames } from "./members.js";
+import { can } from "./permissions.js";
 import { savedCaseCard } from "./saved-cases.js";
 import { generateControls, renderStatus } from "./stories.js";
 import { state } from "./state.js";
@@ -62,14 +66,17 @@ export async function showRoute(route) {
 }
 
 /**
- * The saved test cases again (after a save in the review dialog, an edit or a deletion).
+ * The saved test cases and the history again (after a save in the review dialog, an edit or a deletion).
  * @param {string} storyId
  */
 export async function refreshStoryView(storyId) {
   if (!state.view || state.view.storyId !== storyId) return;
   try {
     const { data: cases } = await api("GET", `/user-stories/${encodePath(storyId)}/test-cases`);
-    if (state.view && state.view.storyId === storyId) renderSavedCases(cases);
+    if (state.view && state.view.storyId === storyId) {
+      renderSavedCases(cases);
+      document.getElementById("story-history")?.replaceWith(historySection(storyId));
+    }
   } catch (err) {
     toast(err.message, "error");
   }
@@ -107,8 +114,9 @@ function projectOf(story) {
  */
 function renderStoryView(story, cases) {
   const project = projectOf(story);
+  const editor = can(story.project_id, PROJECT_ROLE.editor);
   const status = createElement("span", { className: "status" });
-  const { controls, button } = generateControls(story.id);
+  const { controls, button } = generateControls(story.id, story.project_id);
   state.view = { storyId: story.id, story, parts: { status, generate: button } };
   const back = createElement("a", { href: "?", className: "back" }, translate("story.all_stories"));
   back.addEventListener("click", (event) => {
@@ -143,9 +151,9 @@ function renderStoryView(story, cases) {
       createElement("span", { className: "generate" }, ...controls),
       status,
       createElement("span", { className: "spacer" }),
-      createElement("button", { type: "button", className: "edit-story", onclick: () => editStory(story) }, translate("story.edit")),
-      createElement("button", { type: "button", className: "danger delete-story", onclick: () => deleteStory(story, cases.length) },
-        translate("story.delete")),
+      editor ? createElement("button", { type: "button", className: "edit-story", onclick: () => editStory(story) }, translate("story.edit")) : null,
+      editor ? createElement("button", { type: "button", className: "danger delete-story", onclick: () => deleteStory(story, cases.length) },
+        translate("story.delete")) : null,
     ),
     createElement("div", { id: "story-edit" }),
     createElement(
@@ -158,6 +166,7 @@ function renderStoryView(story, cases) {
       exportButton,
     ),
     createElement("div", { id: "saved-cases" }),
+    historySection(story.id),
   );
   renderSavedCases(cases);
   renderStatus(story.id);
@@ -167,10 +176,13 @@ function renderStoryView(story, cases) {
 function renderSavedCases(cases) {
   if (!state.view) return;
   byId("saved-title").textContent = translate("story.saved_count", { count: cases.length });
-  const storyId = state.view.storyId;
+  const { storyId, story } = state.view;
+  const editable = can(story.project_id, PROJECT_ROLE.editor);
+  const approved = cases.some((c) => /** @type {import("./types.js").ApprovedTestCase} */ (c).approved_by);
+  const names = approved && story.project_id !== null ? memberNames(story.project_id) : Promise.resolve(new Map());
   byId("saved-cases").replaceChildren(
     ...(cases.length
-      ? cases.map((testCase, i) => savedCaseCard(testCase, i, () => refreshStoryView(storyId)))
+      ? cases.map((testCase, i) => savedCaseCard(testCase, i, () => refreshStoryView(storyId), { editable, names }))
       : [createElement("p", { className: "muted" }, translate("story.no_saved"))]),
   );
 }

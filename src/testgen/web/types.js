@@ -43,7 +43,9 @@
  *   token_budget_daily: Bounds }} project
  * @property {{ title: Bounds }} test_case
  * @property {{ jql: Bounds }} jira
- * @property {{ story_search: Bounds, projects_page: Bounds }} lists
+ * @property {{ sign_in_email: Bounds, sign_in_password: Bounds, email: Bounds, name: Bounds, password: Bounds,
+ *   token_name: Bounds, member_email: Bounds }} account
+ * @property {{ story_search: Bounds, projects_page: Bounds, users_page: Bounds }} lists
  * @property {{ batches: Bounds }} stream
  */
 
@@ -61,6 +63,9 @@
  * @property {string} default_priority
  * @property {string[]} test_types
  * @property {ExportChoice[]} export_formats
+ * @property {string[]} roles  a project member's roles, lowest first
+ * @property {string[]} review_states
+ * @property {string[]} review_actions
  * @property {Object<string, string>} error_hints  error type -> the message key of its hint
  * @property {string} default_hint  the message key for a type the server did not list
  * @property {Limits} limits
@@ -93,6 +98,7 @@
  * @typedef {object} Job
  * @property {string} task_id
  * @property {string} story_id
+ * @property {number|null} [project_id]
  * @property {string} status
  * @property {number} [progress]
  * @property {string} [message]
@@ -101,6 +107,7 @@
  * @property {Draft|null} [result]
  * @property {JobError|null} [error]
  * @property {string|null} [created_at]
+ * @property {string|null} [finished_at]
  * @property {string|null} [saved_at]
  */
 
@@ -211,6 +218,144 @@
  * @typedef {object} StatusParts
  * @property {HTMLElement} status
  * @property {HTMLButtonElement} generate
+ */
+
+/**
+ * A project role's name, by role (window.TESTGEN_CONSTANTS.roles): the page branches on these names.
+ * @typedef {object} ProjectRoles
+ * @property {string} viewer
+ * @property {string} editor
+ * @property {string} reviewer
+ * @property {string} admin
+ */
+
+/**
+ * The review gate's states of a draft, by name (window.TESTGEN_CONSTANTS.review_states).
+ * @typedef {object} ReviewStates
+ * @property {string} in_review
+ * @property {string} approved
+ * @property {string} changes_requested
+ */
+
+/**
+ * What a review step does, by name (window.TESTGEN_CONSTANTS.review_actions).
+ * @typedef {object} ReviewActions
+ * @property {string} submit
+ * @property {string} approve
+ * @property {string} request_changes
+ */
+
+/**
+ * How one signs in here (GET /auth/config).
+ * @typedef {object} AuthConfig
+ * @property {boolean} sign_in_required
+ * @property {boolean} password_sign_in
+ * @property {boolean} oidc
+ */
+
+/**
+ * A user of the server (GET /users, GET /auth/me).
+ * @typedef {object} User
+ * @property {number} id
+ * @property {string} email
+ * @property {string} name
+ * @property {boolean} is_admin
+ * @property {boolean} active
+ * @property {string} created_at
+ */
+
+/**
+ * @typedef {object} Membership
+ * @property {number} project_id
+ * @property {string} role
+ */
+
+/**
+ * Who is asking (GET /auth/me): a user, a service key (API_KEYS) or the local admin.
+ * @typedef {object} Me
+ * @property {string} kind  user, service or local
+ * @property {User|null} user
+ * @property {boolean} is_admin
+ * @property {Membership[]} projects
+ * @property {string|null} [csrf_token]  signed in by cookie: sent back in X-CSRF-Token
+ */
+
+/**
+ * A personal API token as listed (GET /auth/tokens); `token` only in the answer that created it.
+ * @typedef {object} ApiToken
+ * @property {number} id
+ * @property {string} name
+ * @property {string} prefix
+ * @property {string} created_at
+ * @property {string|null} expires_at
+ * @property {string|null} last_used_at
+ * @property {string} [token]
+ */
+
+/**
+ * A member of a project (GET /projects/{id}/members).
+ * @typedef {object} Member
+ * @property {number} user_id
+ * @property {string} email
+ * @property {string} name
+ * @property {string} role
+ * @property {boolean} active
+ */
+
+/**
+ * One step of a draft's review: who did what, with their comments.
+ * @typedef {object} ReviewStep
+ * @property {string} action
+ * @property {string} actor
+ * @property {string} [comment]
+ * @property {Object<string, string>} [test_case_comments]  "<index>" -> comment
+ * @property {string} at
+ */
+
+/**
+ * Where a draft stands in review (a job's `review`; null: never submitted).
+ * @typedef {object} Review
+ * @property {string} state
+ * @property {number|null} [author_id]
+ * @property {ReviewStep[]} steps
+ */
+
+/**
+ * A job with its review (the job status's `review`).
+ * @typedef {Job & { review?: Review | null }} ReviewedJob
+ */
+
+/**
+ * A saved test case with who approved it (its draft's approval).
+ * @typedef {TestCase & { approved_by?: number | null, approved_at?: string | null }} ApprovedTestCase
+ */
+
+/**
+ * A project with its review gate (PATCH /projects/{id}).
+ * @typedef {Project & { review_required?: boolean, allow_self_approval?: boolean }} GatedProject
+ */
+
+/**
+ * A draft in review that the caller may approve (GET /reviews/inbox).
+ * @typedef {object} InboxItem
+ * @property {string} task_id
+ * @property {string} story_id
+ * @property {string} story_title
+ * @property {number} project_id
+ * @property {string} project_name
+ * @property {number|null} author_id
+ * @property {string|null} finished_at
+ * @property {string|null} submitted_at
+ * @property {string|null} submitted_by
+ */
+
+/**
+ * A change of a story, for its history (GET /user-stories/{id}/history).
+ * @typedef {object} HistoryRow
+ * @property {string} at
+ * @property {string} actor
+ * @property {string} action
+ * @property {string[] | Object<string, unknown> | null} [fields]
  */
 
 export {};
