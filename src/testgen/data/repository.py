@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, or_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from testgen.data.job_states import ACTIVE, GIVE_UP, RUNNING, SAVE, JobKind, JobStatus, StoryState, Transition
-from testgen.data.models import GenerationJob, Project, StoryRevision, TestCase, UserStory, utcnow
+from testgen.data.models import GenerationJob, Project, ReviewStep, StoryRevision, TestCase, UserStory, utcnow
 from testgen.domain.job_errors import JobError
 
 
@@ -484,3 +484,98 @@ async def load_story_contexts(
         case = TestCase(**dict(zip(_CASES.keys(), row, strict=True)))
         cases[case.story_id].append(case)
     return projects, cases
+
+
+async def review_steps(session: AsyncSession, task_ids: Sequence[str]) -> dict[str, list[ReviewStep]]:
+    """The review steps of each job, oldest first (one query whatever their number)."""
+    found: dict[str, list[ReviewStep]] = {task_id: [] for task_id in task_ids}
+    if task_ids:
+        query = select(ReviewStep).where(ReviewStep.task_id.in_(list(task_ids))).order_by(ReviewStep.id)
+        for step in (await session.execute(query)).scalars():
+            found[step.task_id].append(step)
+    return found
+
+
+async def last_review_step(session: AsyncSession, task_id: str, action: str) -> ReviewStep | None:
+    """A job's latest review step of `action` (domain/roles.py ReviewAction)."""
+    query = (
+        select(ReviewStep)
+        .where(ReviewStep.task_id == task_id, ReviewStep.action == action)
+        .order_by(ReviewStep.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def has_active_child(session: AsyncSession, parent_id: str) -> bool:
+    """Whether a regeneration of the draft is queued or running (it will change the draft)."""
+    query = select(
+        exists().where(
+            GenerationJob.parent_id == parent_id,
+            GenerationJob.status.in_([s.value for s in ACTIVE]),
+        )
+    )
+    return bool(await session.scalar(query))
+
+
+class InboxRow(NamedTuple):
+    task_id: str
+    story_id: str
+    story_title: str
+    project_id: int
+    project_name: str
+    author_id: int | None
+    finished_at: dt.datetime | None
+    submitted_at: dt.datetime | None
+    submitted_by: str | None
+
+
+async def review_inbox(
+    session: AsyncSession,
+    *,
+    state: str,
+    project_ids: Sequence[int] | None,
+    reviewer_id: int | None,
+    limit: int,
+    offset: int,
+) -> list[InboxRow]:
+    """Open drafts in review `state` of the projects `project_ids` (None: all), without those
+    `reviewer_id` queued unless their project allows self-approval; oldest submission first. No
+    draft's result is read."""
+    last_submit = (
+        select(ReviewStep.task_id, func.max(ReviewStep.id).label("step_id"))
+        .where(ReviewStep.action == "submit")
+        .group_by(ReviewStep.task_id)
+        .subquery()
+    )
+    step = ReviewStep.__table__.alias("submit_step")
+    query = (
+        select(
+            GenerationJob.id,
+            GenerationJob.story_id,
+            UserStory.title,
+            Project.id,
+            Project.name,
+            GenerationJob.created_by,
+            GenerationJob.finished_at,
+            step.c.created_at,
+            step.c.actor,
+        )
+        .join(UserStory, UserStory.id == GenerationJob.story_id)
+        .join(Project, Project.id == UserStory.project_id)
+        .outerjoin(last_submit, last_submit.c.task_id == GenerationJob.id)
+        .outerjoin(step, step.c.id == last_submit.c.step_id)
+        .where(GenerationJob.kind == JobKind.generate, GenerationJob.review_state == state, guard(SAVE))
+    )
+    if project_ids is not None:
+        query = query.where(Project.id.in_(list(project_ids)))
+    if reviewer_id is not None:
+        query = query.where(
+            or_(
+                GenerationJob.created_by.is_(None),
+                GenerationJob.created_by != reviewer_id,
+                Project.allow_self_approval.is_(True),
+            )
+        )
+    query = query.order_by(step.c.created_at, GenerationJob.id).limit(limit).offset(offset)
+    return [InboxRow(*row) for row in await session.execute(query)]

@@ -13,6 +13,7 @@ from testgen.api.deps import (
     JobQueueDep,
     JobReadDep,
     JobSlotDep,
+    PrincipalDep,
     SessionDep,
     SettingsDep,
     StoreDep,
@@ -21,8 +22,9 @@ from testgen.api.deps import (
     jobs_for_stream,
 )
 from testgen.api.openapi_doc import EVENT_STREAM, errors
+from testgen.api.principal import principal_of
 from testgen.api.schemas.jobs import BulkQueued, BulkQueueRequest, GenerateOptions, JobStatusOut, QueuedJob
-from testgen.api.services import bulk_enqueue, jobs, stories
+from testgen.api.services import bulk_enqueue, jobs, review_gate, stories
 from testgen.core import messages
 from testgen.data.models import GenerationJob
 from testgen.streaming.event_hub import StreamSlot
@@ -49,9 +51,11 @@ async def queue_generation(
     queue: JobQueueDep,
     slot: JobSlotDep,
     links: JobLinksDep,
+    principal: PrincipalDep,
     options: Annotated[GenerateOptions | None, Body()] = None,
 ) -> JSONResponse:
-    queued = await jobs.enqueue(session, queue, story, options or GenerateOptions(), slot)
+    asked = options or GenerateOptions()
+    queued = await jobs.enqueue(session, queue, story, asked, slot, created_by=principal.user_id)
     answer = links.job(queued.job, queued.warning)
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)
 
@@ -81,7 +85,8 @@ async def queue_stories(
     elif body.story_ids is not None and access.needs_project_check(request):
         projects = await stories.story_projects(session, body.story_ids)
         access.check_each(request, {i: projects.get(i) for i in body.story_ids}, messages.STORY)
-    batch = await bulk_enqueue.enqueue_stories(session, queue, body, slot)
+    user_id = principal_of(request).user_id
+    batch = await bulk_enqueue.enqueue_stories(session, queue, body, slot, created_by=user_id)
     answer = BulkQueued(
         batch_id=batch.batch_id,
         created=len(batch.created),
@@ -94,8 +99,10 @@ async def queue_stories(
 
 
 @router.get("/status/{task_id}", response_model=JobStatusOut, name="job_status")
-async def job_status(job: JobReadDep, store: StoreDep) -> object:
-    return await jobs.status(store, job)
+async def job_status(request: Request, job: JobReadDep, store: StoreDep) -> object:
+    """A draft in review carries its steps (read only then: one query more)."""
+    snapshot = await jobs.status(store, job)
+    return await review_gate.with_review(request.app.state.read_sessionmaker, job, snapshot)
 
 
 async def _open(

@@ -3,13 +3,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
+from testgen.api import access
 from testgen.api.deps import (
     JobDep,
     JobLinksDep,
     JobQueueDep,
     JobSlotDep,
+    PrincipalDep,
     ProjectDep,
     RedisDep,
     SessionDep,
@@ -18,12 +20,19 @@ from testgen.api.deps import (
     TestCaseDep,
 )
 from testgen.api.openapi_doc import errors
-from testgen.api.schemas.jobs import JobStatusOut, RegenerateQueued
-from testgen.api.schemas.test_cases import SaveRequest, SaveResult, TestCaseOut, TestCaseUpdate
-from testgen.api.services import export, review
+from testgen.api.schemas.jobs import InboxItem, JobStatusOut, RegenerateQueued, ReviewRequest
+from testgen.api.schemas.test_cases import (
+    DraftTestCaseEdit,
+    SaveRequest,
+    SaveResult,
+    TestCaseOut,
+    TestCaseUpdate,
+)
+from testgen.api.services import export, review, review_gate
 from testgen.domain.exports import ExportFormat, JiraProjectKey, XrayTestType
 
 router = APIRouter(tags=["review"])
+MAX_INBOX_PAGE = 200
 
 
 @router.post(
@@ -38,7 +47,8 @@ async def save_test_cases(
     settings: SettingsDep,
     data: Annotated[SaveRequest | None, Body()] = None,
 ) -> object:
-    """Scenarios that repeat a saved test case of the story are skipped unless `keep` names them."""
+    """Scenarios that repeat a saved test case of the story are skipped unless `keep` names them. With
+    the project's `review_required`, only an approved draft is saved, as approved."""
     request = data or SaveRequest()
     ids, skipped = await review.save(
         session, job, request.test_cases, request.keep, settings.duplicate_threshold
@@ -64,11 +74,62 @@ async def regenerate_test_case(
     queue: JobQueueDep,
     slot: JobSlotDep,
     links: JobLinksDep,
+    principal: PrincipalDep,
     index: Annotated[int, Path(ge=0, lt=10_000)],
 ) -> object:
-    queued = await review.regenerate(session, queue, job, index, slot)
+    """An approved draft is in review again: its test case changes."""
+    queued = await review.regenerate(
+        session,
+        queue,
+        job,
+        index,
+        slot,
+        created_by=principal.user_id,
+        actor=review_gate.actor_name(principal),
+    )
     answer = links.job(queued.job, queued.warning)
     return RegenerateQueued(**answer.model_dump(), parent_id=job.id, index=index)
+
+
+@router.post("/generate-test-cases/{task_id}/review", response_model=JobStatusOut, responses=errors(409))
+async def review_draft(
+    request: Request, job: JobDep, session: SessionDep, principal: PrincipalDep, data: ReviewRequest
+) -> object:
+    """Submit a completed draft for review (an editor), approve it or request changes (a reviewer),
+    with a comment on the draft and on single test cases; the job's status lists the steps."""
+    access.audit_action(request, f"review_{data.action.value}")
+    return await review_gate.review(session, job, principal, data)
+
+
+@router.patch(
+    "/generate-test-cases/{task_id}/test-cases/{index}",
+    response_model=JobStatusOut,
+    responses=errors(409),
+)
+async def edit_draft_test_case(
+    job: JobDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: DraftTestCaseEdit,
+    index: Annotated[int, Path(ge=0, lt=10_000)],
+) -> object:
+    """Replace test case `index` of a completed draft; an approved draft is in review again."""
+    return await review_gate.edit_test_case(session, job, principal, index, data)
+
+
+@router.get("/reviews/inbox", response_model=list[InboxItem])
+async def review_inbox(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_INBOX_PAGE, description="Drafts per page")] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Drafts to skip")] = 0,
+) -> object:
+    """Drafts in review that the caller may approve (projects where they are a reviewer or above, not
+    their own unless the project allows self-approval), the longest waiting first."""
+    access.project_ids_visible(request)
+    rows = await review_gate.inbox(session, principal, limit, offset)
+    return [InboxItem(**row._asdict()) for row in rows]
 
 
 @router.get("/user-stories/{story_id}/drafts", response_model=list[JobStatusOut])

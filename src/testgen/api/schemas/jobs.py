@@ -6,7 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 from testgen.api.schemas.common import Count, Omittable, RowId
 from testgen.data.job_states import JobKind, JobStatus
@@ -24,7 +33,8 @@ from testgen.domain.job_options import (
     RegenerateJobOptions,
 )
 from testgen.domain.job_results import DraftResult, JiraImportResult, JobResult, RegenerationResult
-from testgen.domain.text_fields import StoryId
+from testgen.domain.roles import ReviewAction, ReviewState
+from testgen.domain.text_fields import NO_NUL, StoryId, stripped
 
 MAX_BULK_STORIES = 5000  # stories one bulk enqueue may queue
 _NO_WORKER = "Set when the job cannot progress now, e.g. no worker runs"
@@ -115,12 +125,52 @@ class JobState(BaseModel):
     saved_at: dt.datetime | None = None
 
 
+MAX_REVIEW_COMMENT = 5000
+MAX_CASE_COMMENTS = 100
+ReviewComment = Annotated[
+    str, StringConstraints(max_length=MAX_REVIEW_COMMENT), NO_NUL, AfterValidator(stripped)
+]
+# A test case's position in the draft as a JSON object key: "0" to "999", no leading zero.
+CaseKey = Annotated[str, StringConstraints(pattern=r"^(0|[1-9][0-9]{0,2})$")]
+
+
+class ReviewRequest(BaseModel):
+    """One step of a draft's review. `submit` needs an editor; `approve` and `request_changes` a
+    reviewer of the project."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: ReviewAction
+    comment: ReviewComment = Field(default="", description="On the draft as a whole")
+    test_case_comments: dict[CaseKey, ReviewComment] = Field(
+        default_factory=dict,
+        max_length=MAX_CASE_COMMENTS,
+        description='On single test cases, by their position in the draft: {"0": "…"}',
+    )
+
+
+class ReviewStepOut(BaseModel):
+    action: ReviewAction
+    actor: str = Field(description="The name of who took the step, as it was then")
+    actor_id: int | None = Field(description="Their user id; null: an API key or the local admin")
+    comment: str
+    test_case_comments: dict[str, str]
+    at: dt.datetime
+
+
+class ReviewOut(BaseModel):
+    state: ReviewState
+    author_id: int | None = Field(description="Who queued the draft; null: an API key or the local admin")
+    steps: list[ReviewStepOut] = Field(description="Oldest first")
+
+
 class GenerationJobOut(JobState):
     """A draft for a story."""
 
     kind: Literal[JobKind.generate]
     options: GenerateJobOptions = Field(default_factory=GenerateJobOptions)
     result: DraftResult | None = Field(default=None, description="The draft, once the job completed")
+    review: ReviewOut | None = Field(default=None, description="Its review; null: never submitted")
 
 
 class RegenerationJobOut(JobState):
@@ -142,3 +192,17 @@ class JiraImportJobOut(JobState):
 JobStatusOut = Annotated[
     GenerationJobOut | RegenerationJobOut | JiraImportJobOut, Field(discriminator="kind")
 ]
+
+
+class InboxItem(BaseModel):
+    """A draft in review that the caller may approve."""
+
+    task_id: str
+    story_id: str
+    story_title: str
+    project_id: int
+    project_name: str
+    author_id: int | None
+    finished_at: dt.datetime | None = Field(description="When the draft was written")
+    submitted_at: dt.datetime | None = Field(description="When it was last submitted for review")
+    submitted_by: str | None

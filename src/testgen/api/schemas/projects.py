@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StringConstraints
 
 from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, Omittable, ORMModel, PositiveInt32
 from testgen.core.config import LLMProviderName
@@ -54,6 +54,13 @@ class ProjectUpdate(BaseModel):
         description="Tokens the project's jobs may spend per UTC day; a job that would exceed it fails "
         "before any model call, and queueing answers 429 once it is spent; null: no budget",
     )
+    review_required: Omittable[StrictBool] = Field(
+        default=None,
+        description="A draft is saved only once a reviewer other than its author approved it",
+    )
+    allow_self_approval: Omittable[StrictBool] = Field(
+        default=None, description="A reviewer may approve a draft they queued themselves"
+    )
 
 
 class LLMProviderOut(BaseModel):
@@ -71,6 +78,8 @@ class ProjectOut(ORMModel):
     language: str | None = None
     instructions: str = ""
     token_budget_daily: int | None = None
+    review_required: bool = False
+    allow_self_approval: bool = False
     created_at: dt.datetime
 
 

@@ -19,6 +19,12 @@ class ReviewedTestCase(TestCaseDraft):
     covered_criteria: list[CriterionIndex] = Field(default_factory=list)
 
 
+class DraftTestCaseEdit(ReviewedTestCase):
+    """A test case of a draft as edited (request body): the whole test case, no other field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class TestCaseOut(ORMModel):
     __test__ = False  # not a pytest test class
 
@@ -36,6 +42,10 @@ class TestCaseOut(ORMModel):
     model: str | None
     story_revision: int | None = None
     criteria_texts: list[str] | None = None
+    approved_by: int | None = Field(
+        default=None, description="The user who approved the draft it was saved from; null: none did"
+    )
+    approved_at: dt.datetime | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -56,15 +56,21 @@ class Batch:
 
 
 async def enqueue_stories(
-    session: AsyncSession, queue: JobQueue, request: BulkQueueRequest, slot: JobSlot | None = None
+    session: AsyncSession,
+    queue: JobQueue,
+    request: BulkQueueRequest,
+    slot: JobSlot | None = None,
+    *,
+    created_by: int | None = None,
 ) -> Batch:
     """Queue a generation job for each selected story that has none queued or running (those get
     their live job back). `slot` (the client's limit of jobs in flight) is taken for `n` places
-    before `n` jobs are created (it may refuse), and given the jobs once they are queued."""
+    before `n` jobs are created (it may refuse), and given the jobs once they are queued.
+    `created_by`: the user queueing them (their author in review)."""
     settings = queue.settings
     options = GenerateOptions.model_validate(request.model_dump(include=set(GenerateOptions.model_fields)))
     for attempt in range(1, ATTEMPTS + 1):
-        jobs, new = await _plan(session, settings, request, options)
+        jobs, new = await _plan(session, settings, request, options, created_by)
         if new:
             await queue.require()
             if slot is not None and attempt == 1:
@@ -113,7 +119,11 @@ def record_batch(pipe: Pipeline, batch: str, task_ids: Sequence[str], ttl_s: int
 
 
 async def _plan(
-    session: AsyncSession, settings: Settings, request: BulkQueueRequest, options: GenerateOptions
+    session: AsyncSession,
+    settings: Settings,
+    request: BulkQueueRequest,
+    options: GenerateOptions,
+    created_by: int | None,
 ) -> tuple[list[GenerationJob], list[GenerationJob]]:
     """In the session's (write) transaction: every selected story's job, and the new ones among them."""
     story_ids = list(dict.fromkeys(request.story_ids)) if request.story_ids is not None else None
@@ -156,7 +166,7 @@ async def _plan(
     for story_id, project, provider, model in rows:
         job = active.get(story_id)
         if job is None:
-            job = new_job(story_id, JobKind.generate, job_options[(provider, model)])
+            job = new_job(story_id, JobKind.generate, job_options[(provider, model)], created_by=created_by)
             new.append(job)
             if project is not None:  # checked above: every story has a project
                 budgeted.add(project)

@@ -47,12 +47,16 @@ def new_job(
     parent_id: str | None = None,
     *,
     project_id: int | None = None,
+    created_by: int | None = None,
 ) -> GenerationJob:
-    """A queued job with every column set, so that it needs no re-read after the INSERT."""
+    """A queued job with every column set, so that it needs no re-read after the INSERT (`created_by`:
+    the user who queued it; None for an API key or the local admin)."""
     return GenerationJob(
         id=str(uuid.uuid4()),
         story_id=story_id,
         project_id=project_id,
+        created_by=created_by,
+        review_state=None,
         kind=kind.value,
         parent_id=parent_id,
         options=options.model_dump(mode="json"),
@@ -119,12 +123,15 @@ async def enqueue(
     story: UserStory,
     options: GenerateOptions,
     slot: JobSlot | None = None,
+    *,
+    created_by: int | None = None,
 ) -> Queued:
     """Queue a generation job for `story`. A live job for the story is reused; an active job arq gave
     up on (its worker could not record how it ended) is failed and replaced.
 
     `slot` (the client's limit of jobs in flight) is taken just before a new job is created (it may
-    refuse), and given the job once it is queued.
+    refuse), and given the job once it is queued. `created_by`: the user queueing it (its author in
+    review).
     """
     if story.project_id is None:
         raise ConflictError(messages.story_without_project(story.id))
@@ -148,7 +155,10 @@ async def enqueue(
     if slot is not None:
         await slot.take()
     job = new_job(
-        story_id, JobKind.generate, GenerateJobOptions(**options.model_dump(), **choice.model_dump())
+        story_id,
+        JobKind.generate,
+        GenerateJobOptions(**options.model_dump(), **choice.model_dump()),
+        created_by=created_by,
     )
     try:
         await session.execute(INSERT_JOBS, job_row(job))

@@ -15,19 +15,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.api.rate_limits import JobSlot
+from testgen.api.schemas.jobs import ReviewOut, ReviewStepOut
 from testgen.api.schemas.test_cases import SkippedScenario, TestCaseUpdate
 from testgen.api.services import jobs
 from testgen.api.services.job_queue import JobQueue
 from testgen.core import messages
 from testgen.core.database import begin_read
-from testgen.core.errors import ConflictError, NotFoundError
+from testgen.core.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
 from testgen.core.redis_keys import REGENERATE_JOB
 from testgen.data import repository
 from testgen.data.drafts import draft_cases, draft_result
-from testgen.data.job_states import ACTIVE, DISCARD, SAVE, JobKind, JobStatus
-from testgen.data.models import GenerationJob, TestCase, UserStory, utcnow
+from testgen.data.job_states import ACTIVE, DISCARD, EDIT_DRAFT, SAVE, JobKind, JobStatus
+from testgen.data.models import GenerationJob, Project, ReviewStep, TestCase, UserStory, utcnow
 from testgen.domain.job_options import GenerateJobOptions, RegenerateJobOptions
-from testgen.domain.job_snapshots import JobSnapshot
+from testgen.domain.roles import ReviewAction, ReviewState
 from testgen.domain.test_cases import Scenario, TestCaseDraft
 from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_repeats
 from testgen.streaming.snapshots import job_snapshot
@@ -67,9 +68,79 @@ def check_criteria(cases: Sequence[TestCaseDraft | TestCaseUpdate], story: UserS
 
 
 def _row_values(case: TestCaseDraft) -> dict[str, Any]:
-    values = case.model_dump(mode="json")
+    values = case.model_dump(mode="json", include=set(TestCaseDraft.model_fields))
     values["covered_criteria"] = sorted(set(case.covered_criteria))
     return values
+
+
+def same_case(one: TestCaseDraft, other: TestCaseDraft) -> bool:
+    """Whether two test cases would be saved alike (covered criteria in any order, once each)."""
+    return _row_values(one) == _row_values(other)
+
+
+def review_out(state: str, author_id: int | None, steps: Sequence[ReviewStep]) -> dict[str, Any]:
+    """A draft's `review` as the API returns it (the status, the drafts list)."""
+    return ReviewOut(
+        state=ReviewState(state),
+        author_id=author_id,
+        steps=[
+            ReviewStepOut(
+                action=ReviewAction(step.action),
+                actor=step.actor,
+                actor_id=step.actor_id,
+                comment=step.comment,
+                test_case_comments=step.case_comments,
+                at=step.created_at,
+            )
+            for step in steps
+        ],
+    ).model_dump(mode="json")
+
+
+def edited_after_approval(index: int, how: str = "edited") -> str:
+    """The comment of the step that sends an approved draft back to review."""
+    return f"Test case {index} was {how} after the approval: in review again"
+
+
+async def approval_for_save(
+    session: AsyncSession, job: GenerationJob, story: UserStory, edited: Sequence[TestCaseDraft] | None
+) -> ReviewStep | None:
+    """The approval the saved test cases record (None: none). With the project's review_required, a
+    draft is saved only approved, by someone other than its author unless the project allows
+    self-approval, and as approved: `edited` test cases must be test cases of the draft."""
+    project = None
+    if story.project_id is not None:
+        project = await session.get(Project, story.project_id, populate_existing=True)
+    required = project is not None and project.review_required
+    step = None
+    if job.review_state == ReviewState.approved:
+        step = await repository.last_review_step(session, job.id, ReviewAction.approve.value)
+    if step is None:
+        if required:
+            raise ConflictError(
+                f"Project {story.project_id} requires a review: task {job.id} is saved once approved; "
+                f"submit it (POST /generate-test-cases/{job.id}/review with action submit) and get an "
+                "approval from a reviewer"
+            )
+        return None
+    if required and step.actor_id is not None and step.actor_id == job.created_by:
+        assert project is not None  # required
+        if not project.allow_self_approval:
+            raise ForbiddenError(
+                f"Task {job.id} was approved by the user who queued it, and project {project.id} does not "
+                "allow self-approval: another reviewer must approve it (request changes, submit, approve)"
+            )
+    if edited is not None:
+        draft = draft_cases(job)
+        if not all(any(same_case(case, d) for d in draft) for case in edited):
+            if required:
+                raise ConflictError(
+                    f"The test cases sent for task {job.id} were edited since approval: submit again "
+                    f"(edit the draft with PATCH /generate-test-cases/{job.id}/test-cases/{{index}} and "
+                    "get an approval), or save the draft as approved"
+                )
+            return None
+    return step
 
 
 SAVE_ATTEMPTS = 3  # compare, then write; again while the draft or the saved tests change in between
@@ -106,7 +177,7 @@ async def save(
     task_id, story_id = job.id, job.story_id  # (a rollback expires the job's attributes)
     for _ in range(SAVE_ATTEMPTS):
         compared = await _compare(session, task_id, edited, set(keep), threshold)
-        ids = await _write(session, task_id, compared, edited is None)
+        ids = await _write(session, task_id, compared, edited)
         if ids is not None:
             logger.info(
                 "Saved %d test cases of task %s for story %s (%d repeated scenarios skipped)",
@@ -145,6 +216,11 @@ async def _compare(
         raise NotFoundError(messages.STORY, current.story_id)
     cases = edited if edited is not None else draft_cases(current)
     check_criteria(cases, story, "test_cases")
+    await begin_read(session)
+    try:
+        await approval_for_save(session, current, story, edited)
+    finally:
+        await session.commit()
     saved = [(row.id, row.title, row.scenarios) for row in rows]
     kept, skipped = await asyncio.to_thread(without_repeats, cases, saved, keep, threshold)
     versions = [(row.id, row.updated_at) for row in rows]
@@ -152,10 +228,12 @@ async def _compare(
 
 
 async def _write(
-    session: AsyncSession, task_id: str, compared: _Compared, whole_draft: bool
+    session: AsyncSession, task_id: str, compared: _Compared, edited: Sequence[TestCaseDraft] | None
 ) -> list[int] | None:
     """Mark the job saved and insert the rows, in one transaction; None (nothing written) when the
-    draft saved or the story's saved test cases changed since they were compared."""
+    draft saved or the story's saved test cases changed since they were compared. The review gate is
+    checked again here, the job's row locked."""
+    whole_draft = edited is None
     if not await repository.change_job(session, SAVE, task_id, saved_at=utcnow()):
         await session.rollback()
         raise ConflictError(f"Task {task_id} was saved or discarded a moment ago; nothing was saved twice")
@@ -172,9 +250,13 @@ async def _write(
         return None
     try:
         check_criteria(compared.checked, story, "test_cases")  # the criteria may have changed too
-    except ConflictError:
+        approval = await approval_for_save(session, job, story, edited)
+    except DomainError:
         await session.rollback()
         raise
+    approved = {}
+    if approval is not None:
+        approved = {"approved_by": approval.actor_id, "approved_at": approval.created_at}
     draft = draft_result(job)
     rows = [
         TestCase(
@@ -184,6 +266,7 @@ async def _write(
             provider=draft.provider if draft is not None else None,
             model=draft.model if draft is not None else None,
             **covers(story, case.covered_criteria),
+            **approved,
         )
         for case in compared.cases
     ]
@@ -252,10 +335,18 @@ def without_repeats(
 
 
 async def regenerate(
-    session: AsyncSession, queue: JobQueue, parent: GenerationJob, index: int, slot: JobSlot | None = None
+    session: AsyncSession,
+    queue: JobQueue,
+    parent: GenerationJob,
+    index: int,
+    slot: JobSlot | None = None,
+    *,
+    created_by: int | None = None,
+    actor: str = "",
 ) -> jobs.Queued:
     """Queue the regeneration of test case `index` of the draft of `parent` (`slot`: as for
-    `jobs.enqueue`)."""
+    `jobs.enqueue`; `created_by`, `actor`: the user asking and their name). An approved draft is in
+    review again: its test case will change."""
     require_open_draft(parent, "regenerated")
     cases = draft_cases(parent)
     if index >= len(cases):
@@ -279,12 +370,45 @@ async def regenerate(
         else len(cases[index].scenarios)
     )
     options = RegenerateJobOptions(index=index, scenarios_per_test_case=per_case, **choice.model_dump())
-    job = jobs.new_job(parent.story_id, JobKind.regenerate, options, parent_id=parent.id)
-    session.add(job)
-    await session.commit()
+    job = jobs.new_job(
+        parent.story_id, JobKind.regenerate, options, parent_id=parent.id, created_by=created_by
+    )
+    try:
+        await _reopen_approved(session, parent.id, index, created_by, actor)
+        session.add(job)
+        await session.commit()
+    except DomainError:
+        await session.rollback()
+        raise
     workers = await queue.dispatch(session, job, REGENERATE_JOB)
     logger.info("Queued regeneration %s of test case %d of task %s", job.id, index, parent.id)
     return await jobs.confirm_created(job, workers, slot)
+
+
+async def _reopen_approved(
+    session: AsyncSession, task_id: str, index: int, actor_id: int | None, actor: str
+) -> None:
+    """In the session's transaction, the draft's row locked: an approved draft goes back to review
+    (a regeneration will change it; the approval refuses while one is queued or running)."""
+    locked = await repository.get_job_for_update(session, task_id)
+    if locked is None:
+        raise ConflictError(f"Task {task_id} was discarded a moment ago; nothing was regenerated")
+    require_open_draft(locked, "regenerated")
+    if locked.review_state != ReviewState.approved:
+        return
+    back = ReviewState.in_review.value
+    if not await repository.change_job(session, EDIT_DRAFT, task_id, review_state=back):
+        raise ConflictError(f"Task {task_id} was saved or discarded a moment ago; nothing was regenerated")
+    session.add(
+        ReviewStep(
+            task_id=task_id,
+            action=ReviewAction.submit.value,
+            actor_id=actor_id,
+            actor=actor or "local",
+            comment=edited_after_approval(index, "regenerated"),
+            case_comments={},
+        )
+    )
 
 
 async def update_test_case(session: AsyncSession, case: TestCase, data: TestCaseUpdate) -> TestCase:
@@ -306,10 +430,19 @@ async def delete_test_case(session: AsyncSession, case: TestCase) -> None:
     await session.commit()
 
 
-async def list_drafts(session: AsyncSession, story: UserStory) -> list[JobSnapshot]:
+async def list_drafts(session: AsyncSession, story: UserStory) -> list[dict[str, Any]]:
+    """The story's open drafts, each with its review (one query more when some draft has one)."""
     drafts = await repository.list_drafts(session, story.id)
+    reviewed = [job.id for job in drafts if job.review_state is not None]
+    steps = await repository.review_steps(session, reviewed) if reviewed else {}
     await session.commit()
-    return [job_snapshot(job) for job in drafts]
+    found = []
+    for job in drafts:
+        snapshot: dict[str, Any] = dict(job_snapshot(job))
+        if job.review_state is not None:
+            snapshot["review"] = review_out(job.review_state, job.created_by, steps[job.id])
+        found.append(snapshot)
+    return found
 
 
 async def discard(session: AsyncSession, redis: ArqRedis, job: GenerationJob) -> None:

@@ -62,7 +62,8 @@ def llm_providers(settings: Settings) -> list[LLMProviderOut]:
 async def update_project(
     session: AsyncSession, settings: Settings, project: Project, data: ProjectUpdate
 ) -> Project:
-    """Rename, describe, or choose the project's LLM: only a provider configured on this server."""
+    """Rename, describe, choose the project's LLM (only a provider configured on this server), or set
+    its review gate (review_required, allow_self_approval)."""
     changes = data.model_dump(exclude_unset=True)
     provider = changes.get("llm_provider")
     if provider is not None and not settings.provider_configured(provider):
