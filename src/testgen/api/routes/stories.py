@@ -72,7 +72,10 @@ async def get_story(story: StoryReadDep) -> object:
 
 
 @router.patch("/{story_id}", response_model=StoryOut)
-async def update_story(story: StoryDep, data: StoryUpdate, session: SessionDep) -> object:
+async def update_story(request: Request, story: StoryDep, data: StoryUpdate, session: SessionDep) -> object:
+    """Moving the story to another project needs the same role there (another project's is not found)."""
+    if "project_id" in data.model_fields_set and data.project_id != story.project_id:
+        access.check_new_object_project(request, data.project_id)
     return await stories.update_story(session, story, data)
 
 
