@@ -18,8 +18,9 @@ from enum import StrEnum
 from fastapi import Request
 
 from testgen.api.principal import Principal, principal_of
+from testgen.api.security import STREAM_ROUTES
 from testgen.core import messages
-from testgen.core.errors import ForbiddenError, NotFoundError
+from testgen.core.errors import AuthenticationError, ForbiddenError, NotFoundError
 from testgen.data import audit
 from testgen.domain.roles import Role
 
@@ -217,6 +218,10 @@ async def enforce(request: Request) -> AsyncIterator[None]:
     audit row of the route's action."""
     rule = rule_of(request)
     principal = principal_of(request)
+    if getattr(request.state, "stream_token", False) and request.scope["route"].name not in STREAM_ROUTES:
+        # Its answer would be refused (security.approve_only_stream_routes): the route does not run,
+        # nor write its audit row.
+        raise AuthenticationError("A stream token opens event streams only: send a personal API token")
     if rule.reach is Reach.server_admin and not principal.is_admin:
         raise ForbiddenError("Only a server admin may do this: ask one")
     if principal.is_admin:

@@ -215,6 +215,7 @@ class AuthMiddleware:
         else:
             principal = service_principal(owner)
         _authenticated(scope, principal, owner)
+        scope["state"]["stream_token"] = True  # access.enforce runs no other route for it
         return "stream-token"
 
 
