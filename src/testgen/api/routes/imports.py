@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from testgen.api.deps import JobLinksDep, JobQueueDep, JobSlotDep, ProjectDep, SessionDep
+from testgen.api.deps import JobLinksDep, JobQueueDep, JobSlotDep, PrincipalDep, ProjectDep, SessionDep
 from testgen.api.schemas.imports import JiraImportRequest
 from testgen.api.schemas.jobs import QueuedJob
 from testgen.api.services import imports
@@ -27,9 +27,12 @@ async def import_from_jira(
     queue: JobQueueDep,
     slot: JobSlotDep,
     links: JobLinksDep,
+    principal: PrincipalDep,
 ) -> JSONResponse:
     """Queue a job that reads the issues `jql` finds and writes them as stories of the project; follow it
     with the generation status and event endpoints, cancel it the same way."""
-    queued = await imports.enqueue_jira_import(session, queue, project, data.jql, slot)
+    queued = await imports.enqueue_jira_import(
+        session, queue, project, data.jql, slot, created_by=principal.user_id
+    )
     answer = links.job(queued.job, queued.warning)
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)

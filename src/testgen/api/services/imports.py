@@ -24,10 +24,17 @@ logger = logging.getLogger(__name__)
 
 
 async def enqueue_jira_import(
-    session: AsyncSession, queue: JobQueue, project: Project, jql: str, slot: JobSlot | None = None
+    session: AsyncSession,
+    queue: JobQueue,
+    project: Project,
+    jql: str,
+    slot: JobSlot | None = None,
+    *,
+    created_by: int | None = None,
 ) -> Queued:
     """Queue an import of the issues `jql` finds into `project`. While an import of the project is
-    queued or running, that one is returned instead. `slot`: as for `jobs.enqueue`."""
+    queued or running, that one is returned instead. `slot`: as for `jobs.enqueue`; `created_by`: the
+    user who asked."""
     problem = configuration_problem(queue.settings)
     if problem is not None:
         raise ConfigurationError(problem)
@@ -40,7 +47,9 @@ async def enqueue_jira_import(
     await queue.require()
     if slot is not None:
         await slot.take()
-    job = new_job(None, JobKind.import_jira, JiraImportJobOptions(jql=jql), project_id=project_id)
+    job = new_job(
+        None, JobKind.import_jira, JiraImportJobOptions(jql=jql), project_id=project_id, created_by=created_by
+    )
     session.add(job)
     try:
         await session.commit()
