@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # The reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto the API
     # reads; empty: none, the client address is always the connection's.
     forwarded_allow_ips: str = ""
+    # Fernet keys, comma-separated (the first encrypts): connection credentials at rest (core/secret_box.py).
+    secrets_key: SecretStr | None = None
     # Accounts (docs/security.md): signed-in sessions, personal tokens, the audit trail.
     session_ttl_s: int = Field(default=43_200, ge=60, le=2_592_000)
     sign_in_failures_per_account: int = Field(default=5, ge=1, le=1000)  # a minute, then 429
@@ -164,6 +166,7 @@ class Settings(BaseSettings):
         "otel_exporter_otlp_endpoint",
         "otel_traces_exporter",
         "otel_service_name",
+        "secrets_key",
         "oidc_issuer",
         "oidc_client_id",
         "oidc_client_secret",
@@ -280,6 +283,10 @@ class Settings(BaseSettings):
                 f"`{MAKE_A_SECRET}`"
             )
         return None
+
+    @property
+    def secrets_key_list(self) -> list[str]:
+        return _comma_list(self.secrets_key.get_secret_value()) if self.secrets_key else []
 
     @property
     def oidc_enabled(self) -> bool:

@@ -27,6 +27,7 @@ class JobKind(StrEnum):
     generate = "generate"  # a whole draft for a story
     regenerate = "regenerate"  # one test case of a draft, written back into it
     import_jira = "import_jira"  # stories of a project read from Jira (no story of its own)
+    push = "push"  # saved test cases of a project written into a test-management tool
 
 
 ACTIVE = frozenset({JobStatus.queued, JobStatus.started, JobStatus.generating})

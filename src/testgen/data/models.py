@@ -291,3 +291,43 @@ class AuditEvent(Base):
     object_type: Mapped[str | None] = mapped_column(String(40))
     object_id: Mapped[str | None] = mapped_column(String(200))
     fields: Mapped[list[str]] = mapped_column(default=list)  # the names of what changed, never values
+
+
+class Connection(Base):
+    """A project's connection to a test-management tool or Jira (domain/connections.py)."""
+
+    __tablename__ = "connections"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_connections_project_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # no secret in here
+    sealed_secrets: Mapped[str] = mapped_column(Text)  # Fernet, core/secret_box.py
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PushedCase(Base):
+    """Where one saved test case lives in a connection's tool, and what was pushed: the sync's memory.
+
+    Written right after the tool created the case, before the next call, so a push run again never
+    creates it twice. `test_case_id` has no foreign key: the row outlives the test case, so that a
+    deletion in testgen can be reported (and carried to the tool when asked)."""
+
+    __tablename__ = "pushed_cases"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "test_case_id", name="uq_pushed_cases_connection_case"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"), index=True)
+    test_case_id: Mapped[int] = mapped_column(Integer)
+    story_id: Mapped[str] = mapped_column(String(64))
+    remote_id: Mapped[str] = mapped_column(String(100))
+    remote_key: Mapped[str | None] = mapped_column(String(100))
+    remote_url: Mapped[str | None] = mapped_column(String(1000))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of the content pushed
+    remote_version: Mapped[str | None] = mapped_column(String(100))  # as the tool reported it then
+    pushed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
