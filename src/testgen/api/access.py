@@ -103,6 +103,12 @@ ROUTE_RULES: dict[str, Rule] = {
     "update_member": member(ADMIN, "member_update"),
     "remove_member": member(ADMIN, "member_remove"),
     "import_from_jira": member(EDITOR, "import"),
+    "list_connections": member(VIEWER),
+    "create_connection": member(ADMIN, "connection_create"),
+    "update_connection": member(ADMIN, "connection_update"),
+    "delete_connection": member(ADMIN, "connection_delete"),
+    "test_connection": member(ADMIN, "connection_test"),
+    "push_to_tool": member(REVIEWER, "push"),
     "export_project_test_cases": member(VIEWER, "export"),
     # Stories
     "create_story": member(EDITOR, "story_create"),
@@ -137,6 +143,7 @@ OBJECT_TYPES = {
     "project_id": "project",
     "user_id": "user",
     "token_id": "token",
+    "connection_id": "connection",
 }
 MAX_AUDIT_FIELDS = 50
 
