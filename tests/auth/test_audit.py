@@ -406,6 +406,9 @@ async def test_admins_filter_and_page_the_trail(
     assert rows[-1]["id"] not in ids(until)
     naive = newest.astimezone(dt.UTC).replace(tzinfo=None)
     assert ids(await root.send("GET", "/audit", 200, params={"since": naive.isoformat()})) == ids(since)
+    # Times that UTC puts outside the calendar are its ends.
+    edges = {"since": "0001-01-01T00:00:00+01:00", "until": "9999-12-31T23:59:59-01:00"}
+    assert ids(await root.send("GET", "/audit", 200, params=edges)) == ids(rows)
     later = newest + dt.timedelta(days=1)
     assert await root.send("GET", "/audit", 200, params={"since": later.isoformat()}) == []
 

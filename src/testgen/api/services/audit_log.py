@@ -38,10 +38,14 @@ class AuditFilters:
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """A time without a zone is taken as UTC (the zone of every stored time)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
+    """The time in UTC (the zone of every stored time); one without a zone is taken as UTC. A time
+    that UTC puts outside the calendar (0001-01-01T00:00+01:00) is its first or last instant."""
+    if value is None or value.tzinfo is None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        return (dt.datetime.min if value.year == dt.MINYEAR else dt.datetime.max).replace(tzinfo=dt.UTC)
 
 
 def readable_projects(principal: Principal, project_id: int | None) -> list[int] | None:
