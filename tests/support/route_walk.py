@@ -145,7 +145,7 @@ PAYLOADS: dict[str, Payload] = {
     ),
     "review_draft_generate_test_cases__task_id__review_post": Payload(body=lambda ids: {"action": "submit"}),
     "edit_draft_test_case_generate_test_cases__task_id__test_cases__index__patch": Payload(
-        body=lambda ids: {"priority": "high"}
+        body=lambda ids: saved_jobs.DRAFT["test_cases"][0]
     ),
 }
 # Operations whose body the walk cannot build (sent without one: a refusal must still come first).
