@@ -178,7 +178,7 @@ async def test_sign_in_users_members_and_tokens_are_recorded(
         members = f"/projects/{project_id}/members"
         await rec.expect(
             root.send("POST", members, 201, json={"email": "bob@example.com", "role": "editor"}),
-            Row(me, "member_add", project_id, "project", str(project_id), ["email", "role"]),
+            Row(me, "member_add", project_id, "user", bob, ["email", "role"]),
         )
         await rec.expect(
             root.send("PATCH", f"{members}/{bob}", 200, json={"role": "reviewer"}),

@@ -31,6 +31,7 @@ class Reach(StrEnum):
     open = "open"  # no credential (health, the page, sign-in)
     signed_in = "signed_in"  # anyone authenticated; what they see is filtered by their projects
     server_admin = "server_admin"  # server admins and API_KEYS
+    project_admin = "project_admin"  # server admins, and admins of a project (who see its rows only)
     project = "project"  # members of the object's project with at least `role`
 
 
@@ -80,7 +81,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "revoke_token": signed_in("token_revoke"),
     "stream_token": SIGNED_IN,
     "review_inbox": SIGNED_IN,
-    "list_audit": SIGNED_IN,  # server admins see every row, project admins their projects' (services)
+    "list_audit": Rule(Reach.project_admin),  # rows of the projects one administers (all: server admins)
     # Lists, filtered to the caller's projects
     "list_projects": SIGNED_IN,
     "llm_providers": SIGNED_IN,
@@ -231,6 +232,12 @@ async def enforce(request: Request) -> AsyncIterator[None]:
         raise AuthenticationError("A stream token opens event streams only: send a personal API token")
     if rule.reach is Reach.server_admin and not principal.is_admin:
         raise ForbiddenError("Only a server admin may do this: ask one")
+    if (
+        rule.reach is Reach.project_admin
+        and Role.admin not in principal.roles.values()
+        and not principal.is_admin
+    ):
+        raise ForbiddenError("Only a project admin or a server admin may do this: ask one")
     if principal.is_admin:
         request.state.access_checked = True
     yield

@@ -80,7 +80,14 @@ async def query(
     return (await session.execute(statement)).scalars().all()
 
 
-async def prune(session: AsyncSession, older_than: dt.datetime) -> int:
-    """Delete the rows older than `older_than` (AUDIT_RETENTION_DAYS); how many went."""
-    result = await session.execute(delete(AuditEvent).where(AuditEvent.at < older_than))
+async def oldest_ids(session: AsyncSession, older_than: dt.datetime, limit: int) -> Sequence[int]:
+    """Up to `limit` ids of the rows older than `older_than` (AUDIT_RETENTION_DAYS), oldest first."""
+    statement = select(AuditEvent.id).where(AuditEvent.at < older_than).order_by(AuditEvent.id).limit(limit)
+    return (await session.execute(statement)).scalars().all()
+
+
+async def delete_ids(session: AsyncSession, ids: Sequence[int]) -> int:
+    """Delete these rows (the only deletion of audit rows: pruning by age); how many went."""
+    statement = delete(AuditEvent).where(AuditEvent.id.in_(ids)).execution_options(synchronize_session=False)
+    result = await session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)

@@ -13,12 +13,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen.core.database import begin_read
-from testgen.data.models import AuditEvent, utcnow
+from testgen.data import audit
+from testgen.data.models import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -56,28 +56,12 @@ async def prune_audit(
     for _ in range(max_batches):
         async with sessionmaker() as session:
             await begin_read(session)
-            ids = (
-                (
-                    await session.execute(
-                        select(AuditEvent.id)
-                        .where(AuditEvent.at < cutoff)
-                        .order_by(AuditEvent.id)
-                        .limit(batch)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            ids = await audit.oldest_ids(session, cutoff, batch)
             await session.commit()
             if not ids:
                 break
             async with session.begin():
-                result = await session.execute(
-                    delete(AuditEvent)
-                    .where(AuditEvent.id.in_(ids))
-                    .execution_options(synchronize_session=False)
-                )
-            deleted += int(getattr(result, "rowcount", 0) or 0)
+                deleted += await audit.delete_ids(session, ids)
         if len(ids) < batch:
             break
     return deleted

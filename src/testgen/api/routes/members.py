@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
+from testgen.api import access
 from testgen.api.deps import MAX_ROW_ID, ProjectDep, SessionDep
 from testgen.api.openapi_doc import errors
 from testgen.api.schemas.accounts import MemberAdd, MemberOut, MemberUpdate
@@ -20,9 +21,11 @@ async def list_members(project: ProjectDep, session: SessionDep) -> object:
 
 
 @router.post("", status_code=201, response_model=MemberOut, responses=errors(409))
-async def add_member(project: ProjectDep, data: MemberAdd, session: SessionDep) -> object:
+async def add_member(request: Request, project: ProjectDep, data: MemberAdd, session: SessionDep) -> object:
     """Give a user (by email or id) a role in the project: viewer, editor, reviewer or admin."""
-    return await accounts.add_member(session, project, data)
+    added = await accounts.add_member(session, project, data)
+    access.audit_object(request, "user", added.user_id)
+    return added
 
 
 @router.patch("/{user_id}", response_model=MemberOut, responses=errors(409))

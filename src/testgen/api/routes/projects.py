@@ -14,8 +14,10 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 @router.post("", status_code=201, response_model=ProjectOut, responses=errors(409))
-async def create_project(data: ProjectCreate, session: SessionDep) -> object:
-    return await stories.create_project(session, data)
+async def create_project(request: Request, data: ProjectCreate, session: SessionDep) -> object:
+    project = await stories.create_project(session, data)
+    access.audit_object(request, "project", project.id)
+    return project
 
 
 @router.get("", response_model=list[ProjectOut])
