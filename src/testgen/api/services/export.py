@@ -1,7 +1,8 @@
 """Saved test cases of a story as a file: Gherkin (.feature), CSV or JSON.
 
 A feature file is in the story's language: a `# language:` header and that dialect's keywords, from
-gherkin-official's table (gherkin_text.py makes the text safe). CSV and JSON carry the text unchanged.
+gherkin-official's table (domain/gherkin_feature.py writes it, domain/gherkin_text.py makes the text
+safe). CSV and JSON carry the text unchanged.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from testgen.api.schemas.stories import StoryOut
 from testgen.api.schemas.test_cases import TestCaseOut
 from testgen.api.services import tool_exports
 from testgen.api.services.csv_cells import SafeCsvWriter
-from testgen.api.services.gherkin_text import free_text, header, one_line, steps
 from testgen.core.errors import ConflictError
-from testgen.core.i18n import label
-from testgen.core.languages import DEFAULT_LANGUAGE, gherkin_keywords
+from testgen.core.languages import DEFAULT_LANGUAGE
 from testgen.data import repository
 from testgen.data.models import Project, UserStory
 from testgen.data.story_language import story_language
 from testgen.domain.exports import ExportFormat, XrayTestType, jira_project_of
+from testgen.domain.gherkin_feature import criterion_label, feature
 
 CSV_COLUMNS = (
     "test_case_id",
@@ -50,39 +50,8 @@ class Export:
     filename: str
 
 
-def criterion_label(index: int) -> str:
-    return f"AC{index + 1}"
-
-
 def to_gherkin(story: StoryOut, cases: Sequence[TestCaseOut], language: str = DEFAULT_LANGUAGE) -> str:
-    words = gherkin_keywords(language)
-    lines = [header(words), f"@story-{story.id}", f"{words.feature}: {one_line(story.title)}"]
-    description = (
-        free_text(story.description.strip("\r\n"), "  ", language) if story.description.strip() else []
-    )
-    if description:
-        lines += description
-    if story.acceptance_criteria:
-        if description:
-            lines.append("")
-        lines.append(f"  {label(language, 'export.acceptance_criteria')}:")
-        lines += [
-            f"    {criterion_label(i)}. {one_line(text)}" for i, text in enumerate(story.acceptance_criteria)
-        ]
-    for case in cases:
-        lines += ["", f"  # TC-{case.id}: {one_line(case.title)}"]
-        if case.preconditions:
-            preconditions = "; ".join(one_line(p) for p in case.preconditions)
-            lines.append(f"  # {label(language, 'export.preconditions')}: {preconditions}")
-        tags = [f"@{case.test_type.value}", f"@priority-{case.priority.value}", f"@TC-{case.id}"]
-        tags += [f"@{criterion_label(i)}" for i in case.covered_criteria]
-        for n, scenario in enumerate(case.scenarios):
-            if n:
-                lines.append("")
-            lines.append("  " + " ".join(tags))
-            lines.append(f"  {words.scenario}: {one_line(scenario.title)}")
-            lines += [f"    {line}" for line in steps(words, scenario)]
-    return "\n".join(lines) + "\n"
+    return feature(story, cases, language)
 
 
 def to_csv(cases: Sequence[TestCaseOut]) -> str:
