@@ -166,8 +166,13 @@ class Caller:
     key: str
     account: Account
     is_admin: bool = False
+    roles: Mapping[int, Role] = field(default_factory=dict)  # by project id
     role_in_a: Role | None = None
     token: str = ""
+
+    @property
+    def administers_a_project(self) -> bool:
+        return self.is_admin or Role.admin in self.roles.values()
 
     @property
     def headers(self) -> dict[str, str]:
@@ -370,7 +375,12 @@ async def seed(app: FastAPI, client: AsyncClient, sessionmaker: async_sessionmak
             await session.commit()
             role_in_a = (roles or {}).get(world.project_a)
             return Caller(
-                key, Account(user.id, user.email), is_admin=admin, role_in_a=role_in_a, token=token.plain
+                key,
+                Account(user.id, user.email),
+                is_admin=admin,
+                roles=dict(roles or {}),
+                role_in_a=role_in_a,
+                token=token.plain,
             )
 
     world.callers[SERVER_ADMIN] = await caller(SERVER_ADMIN, admin=True)
@@ -394,6 +404,12 @@ def expectation(rule: Rule, caller: Caller | None) -> tuple[str, Callable[[int],
         if caller.is_admin:
             return "an answer for a server admin", lambda status: status not in (401, 403)
         return "403", lambda status: status == 403
+    if rule.reach.value == "project_admin":  # an admin of some project reads its rows only
+        if caller.administers_a_project:
+            return "an answer for an admin of a project", lambda status: status not in (401, 403)
+        return "403 (no project's admin)", lambda status: status == 403
+    if rule.reach is not Reach.project:
+        raise AssertionError(f"The walk knows no reach {rule.reach!r}: teach route_walk.expectation")
     role = Role.admin if caller.is_admin else caller.role_in_a
     needed = rule.role or Role.viewer
     if role is None:
