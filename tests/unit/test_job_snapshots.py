@@ -28,6 +28,7 @@ MIRRORS: dict[type[BaseModel], type] = {
     job_options.GenerateJobOptions: js.GenerateJobOptionsJSON,
     job_options.RegenerateJobOptions: js.RegenerateJobOptionsJSON,
     job_options.JiraImportJobOptions: js.JiraImportJobOptionsJSON,
+    job_options.PushJobOptions: js.PushJobOptionsJSON,
     test_cases.Scenario: js.ScenarioJSON,
     test_cases.TestCaseDraft: js.TestCaseDraftJSON,
     job_results.TokenCounts: js.TokenCountsJSON,
@@ -49,6 +50,9 @@ MIRRORS: dict[type[BaseModel], type] = {
     job_results.SkippedIssue: js.SkippedIssueJSON,
     job_results.ImportCounts: js.ImportCountsJSON,
     job_results.JiraImportResult: js.JiraImportResultJSON,
+    job_results.PushedCaseOut: js.PushedCaseOutJSON,
+    job_results.PushCounts: js.PushCountsJSON,
+    job_results.PushResult: js.PushResultJSON,
     job_errors.JobError: js.JobErrorJSON,
 }
 UNIONS = [

@@ -52,4 +52,22 @@ class JiraImportJobOptions(BaseModel):
     jql: str = Field(default="", description="The Jira query whose issues become stories")
 
 
-JobOptions = GenerateJobOptions | RegenerateJobOptions | JiraImportJobOptions
+MAX_PUSH_STORIES = 5000  # stories one push may name
+
+
+class PushJobOptions(BaseModel):
+    """Saved test cases of a project written into the tool of one of its connections."""
+
+    connection_id: int = Field(ge=1, description="The connection (of the job's project) pushed to")
+    story_ids: list[str] | None = Field(
+        default=None, description="The stories whose test cases are pushed; null: every story of the project"
+    )
+    delete_removed: bool = Field(
+        default=False, description="Delete in the tool the pushed test cases that were deleted in testgen"
+    )
+    overwrite: bool = Field(
+        default=False, description="Replace test cases that were changed in the tool since the last push"
+    )
+
+
+JobOptions = GenerateJobOptions | RegenerateJobOptions | JiraImportJobOptions | PushJobOptions

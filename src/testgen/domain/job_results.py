@@ -1,6 +1,7 @@
 """What each kind of job produces: a draft (generate), one test case written into a draft
-(regenerate), the stories read from Jira (import_jira). The worker builds these and stores them as
-JSON; the API, the page and the command line read them back."""
+(regenerate), the stories read from Jira (import_jira), the test cases written into a tool (push).
+The worker builds these and stores them as JSON; the API, the page and the command line read them
+back."""
 
 from __future__ import annotations
 
@@ -187,4 +188,49 @@ class JiraImportResult(BaseModel):
     duration_s: float
 
 
-JobResult = DraftResult | RegenerationResult | JiraImportResult
+class PushedCaseOut(BaseModel):
+    """One test case of a push, where it lives in the tool, and (failed, conflict, removed) why."""
+
+    test_case_id: int
+    story_id: str
+    remote_key: str | None = Field(default=None, description="The case's id or key in the tool")
+    url: str | None = Field(default=None, description="The case in the tool")
+    message: str = ""
+
+
+class PushCounts(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    conflicts: int
+    removed: int
+    failed: int
+    skipped_unapproved: int
+    linked: int = Field(description="Jira remote links created or updated")
+    links_failed: int
+
+
+class PushResult(BaseModel):
+    """A push's outcome per test case (each list holds at most the first 1,000; `counts` are exact):
+    created (adopted or made again included), updated, unchanged (not sent), conflicts (changed in the
+    tool since the last push, left alone), removed (deleted in testgen), failed (refused by the tool);
+    Jira links that failed; the test cases left out because they await approval."""
+
+    connection_id: int
+    connection: str = Field(description="The connection's name")
+    kind: str = Field(description="The connection's kind")
+    created: list[PushedCaseOut]
+    updated: list[PushedCaseOut]
+    unchanged: list[PushedCaseOut]
+    conflicts: list[PushedCaseOut]
+    removed: list[PushedCaseOut]
+    failed: list[PushedCaseOut]
+    links_failed: list[PushedCaseOut]
+    skipped_unapproved: int = Field(
+        description="Test cases not pushed: the review gate is on, none approved them"
+    )
+    counts: PushCounts
+    duration_s: float
+
+
+JobResult = DraftResult | RegenerationResult | JiraImportResult | PushResult

@@ -36,7 +36,16 @@ class JiraImportJobOptionsJSON(TypedDict):
     jql: str
 
 
-JobOptionsJSON = GenerateJobOptionsJSON | RegenerateJobOptionsJSON | JiraImportJobOptionsJSON
+class PushJobOptionsJSON(TypedDict):
+    connection_id: int
+    story_ids: list[str] | None
+    delete_removed: bool
+    overwrite: bool
+
+
+JobOptionsJSON = (
+    GenerateJobOptionsJSON | RegenerateJobOptionsJSON | JiraImportJobOptionsJSON | PushJobOptionsJSON
+)
 
 # --- test cases (test_cases.py) --------------------------------------------------------------------
 
@@ -204,7 +213,43 @@ class JiraImportResultJSON(TypedDict):
     duration_s: float
 
 
-JobResultJSON = DraftResultJSON | RegenerationResultJSON | JiraImportResultJSON
+class PushedCaseOutJSON(TypedDict):
+    test_case_id: int
+    story_id: str
+    remote_key: str | None
+    url: str | None
+    message: str
+
+
+class PushCountsJSON(TypedDict):
+    created: int
+    updated: int
+    unchanged: int
+    conflicts: int
+    removed: int
+    failed: int
+    skipped_unapproved: int
+    linked: int
+    links_failed: int
+
+
+class PushResultJSON(TypedDict):
+    connection_id: int
+    connection: str
+    kind: str
+    created: list[PushedCaseOutJSON]
+    updated: list[PushedCaseOutJSON]
+    unchanged: list[PushedCaseOutJSON]
+    conflicts: list[PushedCaseOutJSON]
+    removed: list[PushedCaseOutJSON]
+    failed: list[PushedCaseOutJSON]
+    links_failed: list[PushedCaseOutJSON]
+    skipped_unapproved: int
+    counts: PushCountsJSON
+    duration_s: float
+
+
+JobResultJSON = DraftResultJSON | RegenerationResultJSON | JiraImportResultJSON | PushResultJSON
 
 # --- error (job_errors.py) -------------------------------------------------------------------------
 
