@@ -88,6 +88,12 @@ function entry(id, label, action) {
   } }, label);
 }
 
+// A click elsewhere closes the open user menu.
+document.addEventListener("click", (event) => {
+  const menu = document.getElementById("user-menu");
+  if (menu instanceof HTMLDetailsElement && menu.open && !menu.contains(/** @type {Node} */ (event.target))) menu.open = false;
+});
+
 export function renderUserMenu() {
   const me = account.me;
   const place = byId("account");

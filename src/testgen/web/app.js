@@ -65,6 +65,9 @@ function wireEvents() {
     refreshInbox();
   });
   on("reviewsChanged", refreshInbox);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && state.listQuery) refreshInbox(); // back to the tab: news may wait
+  });
 }
 
 /** The page's own controls (index.html) to what they do. */

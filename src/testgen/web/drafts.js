@@ -134,11 +134,10 @@ function usageChart(usage) {
 }
 
 /**
- * The review gate's settings of a project, when this server has them (its projects carry them).
- * @param {import("./types.js").GatedProject} project
+ * The review gate's settings of a project.
+ * @param {Project} project
  */
 function gateSettings(project) {
-  if (!("review_required" in project)) return null;
   const box = (/** @type {string} */ id, /** @type {boolean | undefined} */ checked, /** @type {string} */ label) =>
     createElement("label", { className: "check" }, createElement("input", { type: "checkbox", id, checked: Boolean(checked) }), label);
   return createElement("fieldset", { className: "gate-settings" },
@@ -161,17 +160,16 @@ async function openProject(project, onSaved) {
   const status = createElement("span", { role: "status" });
   const save = createElement("button", { type: "button", className: "primary", id: "instructions-save", hidden: !admin }, translate("drafts.save"));
   const gate = gateSettings(project);
-  for (const field of [text, budget, ...(gate ? gate.querySelectorAll("input") : [])]) /** @type {HTMLInputElement} */ (field).disabled = !admin;
+  for (const field of [text, budget, ...gate.querySelectorAll("input")]) /** @type {HTMLInputElement} */ (field).disabled = !admin;
   save.addEventListener("click", async () => {
     save.disabled = true;
     try {
-      /** @type {Record<string, unknown>} */
-      const changes = { instructions: text.value, token_budget_daily: budget.value ? Number(budget.value) : null };
-      if (gate) {
-        changes.review_required = /** @type {HTMLInputElement} */ (gate.querySelector("#review-required")).checked;
-        changes.allow_self_approval = /** @type {HTMLInputElement} */ (gate.querySelector("#allow-self-approval")).checked;
-      }
-      const { data } = await api("PATCH", `/projects/${project.id}`, changes);
+      const { data } = await api("PATCH", `/projects/${project.id}`, {
+        instructions: text.value,
+        token_budget_daily: budget.value ? Number(budget.value) : null,
+        review_required: /** @type {HTMLInputElement} */ (gate.querySelector("#review-required")).checked,
+        allow_self_approval: /** @type {HTMLInputElement} */ (gate.querySelector("#allow-self-approval")).checked,
+      });
       onSaved(data);
       status.textContent = translate("drafts.saved");
       status.className = "saved-count";
@@ -187,7 +185,7 @@ async function openProject(project, onSaved) {
     createElement("div", { className: "dialog-head" }, createElement("h2", {}, translate("drafts.tools_title", { project: project.name })), close),
     createElement("label", {}, translate("drafts.instructions_label"), createElement("small", {}, translate("drafts.instructions_hint", { max: LIMITS.project.instructions.max_length ?? "" })), text),
     createElement("label", {}, translate("drafts.budget_label"), budget),
-    gate ?? "", // replaceChildren prints null
+    gate,
     createElement("div", { className: "dialog-foot" }, status, createElement("span", { className: "spacer" }), save),
   );
   if (!box.open) box.showModal();

@@ -127,12 +127,12 @@ export function markSaved(taskId, storyId, saved) {
 
 /**
  * A draft's review moved on (its status was asked again): where it stands shows by its badge.
- * @param {import("./types.js").ReviewedJob} snapshot
+ * @param {import("./types.js").Job} snapshot
  */
 export function noteReview(snapshot) {
   const known = state.jobs.get(snapshot.task_id);
   if (!known || !("review" in snapshot)) return;
-  /** @type {import("./types.js").ReviewedJob} */
+  /** @type {import("./types.js").Job} */
   const job = { ...known, review: snapshot.review };
   state.jobs.set(snapshot.task_id, job);
   emit("storyJobChanged", known.story_id);

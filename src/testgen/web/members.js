@@ -111,9 +111,9 @@ function memberRow(project, member, refresh) {
   role.addEventListener("change", async () => {
     try {
       await api("PATCH", path, { role: role.value });
+      member.role = role.value;
       report(status, word("members.role_changed"), true);
       if (mine) refreshAccount(); // the caller's own role: what the page offers follows it
-      await refresh();
     } catch (err) {
       role.value = member.role;
       report(status, err.message, false);
@@ -128,6 +128,7 @@ function memberRow(project, member, refresh) {
     try {
       await api("DELETE", path);
       toast(word("members.removed", { name: member.name }), "success");
+      if (mine) refreshAccount();
       await refresh();
     } catch (err) {
       report(status, err.message, false);

@@ -14,22 +14,14 @@ import { state } from "./state.js";
 import { word } from "./words.js";
 
 /**
- * @typedef {import("./types.js").ReviewedJob} ReviewedJob
+ * @typedef {import("./types.js").Job} Job
  * @typedef {import("./types.js").ReviewStep} ReviewStep
- * @typedef {import("./types.js").GatedProject} GatedProject
+ * @typedef {import("./types.js").Project} Project
  */
 
 /**
- * Whether this server has the review gate: its job statuses carry `review`.
- * @param {ReviewedJob} job
- */
-export function hasGate(job) {
-  return "review" in job;
-}
-
-/**
- * @param {ReviewedJob} job
- * @returns {GatedProject | undefined}
+ * @param {Job} job
+ * @returns {Project | undefined}
  */
 function projectOf(job) {
   return job.project_id === null || job.project_id === undefined ? undefined : state.projects.get(job.project_id);
@@ -37,20 +29,20 @@ function projectOf(job) {
 
 /**
  * Whether the draft's project saves only approved drafts and this one is not approved yet.
- * @param {ReviewedJob} job
+ * @param {Job} job
  */
 export function gateBlocksSave(job) {
   const project = projectOf(job);
-  return Boolean(hasGate(job) && project && project.review_required && (!job.review || job.review.state !== REVIEW_STATE.approved));
+  return Boolean(project && project.review_required && (!job.review || job.review.state !== REVIEW_STATE.approved));
 }
 
 /**
  * The review steps the caller may take on the draft now.
- * @param {ReviewedJob} job
+ * @param {Job} job
  * @returns {string[]}
  */
 export function allowedSteps(job) {
-  if (!hasGate(job) || job.saved_at) return [];
+  if (job.saved_at) return [];
   const current = job.review ? job.review.state : null;
   const steps = [];
   if (can(job.project_id, PROJECT_ROLE.editor) && (current === null || current === REVIEW_STATE.changes_requested)) {
@@ -177,18 +169,18 @@ function caseNotes(steps, casesBox, commenting) {
  * message when a card is incomplete), `changed(job)` shows the draft's status the step answered.
  * @typedef {object} StepHooks
  * @property {() => Promise<void>} persist
- * @property {(job: ReviewedJob) => void} changed
+ * @property {(job: Job) => void} changed
  */
 
 /**
  * The gate of the draft on show: its state and steps, and the steps the caller may take.
- * @param {ReviewedJob} job
+ * @param {Job} job
  * @param {HTMLElement} casesBox
  * @param {StepHooks} hooks
  */
 export function renderGate(job, casesBox, hooks) {
   const { steps, gate, comment, buttons } = parts();
-  const allowed = hasGate(job) ? allowedSteps(job) : [];
+  const allowed = allowedSteps(job);
   const review = job.review || null;
   const history = review ? review.steps : [];
   const blocked = gateBlocksSave(job);
@@ -213,7 +205,7 @@ export function renderGate(job, casesBox, hooks) {
 
 /**
  * Take a review step with the comments written in the dialog (its edits sent first).
- * @param {ReviewedJob} job
+ * @param {Job} job
  * @param {string} action
  * @param {HTMLElement} casesBox
  * @param {StepHooks} hooks

@@ -18,11 +18,14 @@ import { toast } from "./toasts.js";
 
 /**
  * @typedef {import("./types.js").TestCase} TestCase
- * @typedef {import("./types.js").ReviewedJob} ReviewedJob
+ * @typedef {import("./types.js").Job} Job
  */
 
-/** @type {{ taskId: string, storyId: string, cases: TestCase[], job: ReviewedJob | null }} the draft on show */
-export const review = { taskId: "", storyId: "", cases: [], job: null };
+/**
+ * The draft on show; its job carries its story's project (a story's job names none itself).
+ * @type {{ taskId: string, storyId: string, projectId: number | null, cases: TestCase[], job: Job | null }}
+ */
+export const review = { taskId: "", storyId: "", projectId: null, cases: [], job: null };
 
 const casesBox = () => byId("review-cases");
 const saveButton = () => byId("review-save", HTMLButtonElement);
@@ -45,7 +48,7 @@ export function updateReviewCount() {
 
 /**
  * The dialog's parts as the caller's role allows: editors edit and discard, reviewers also save.
- * @param {ReviewedJob} job
+ * @param {Job} job
  */
 function applyRole(job) {
   const editor = can(job.project_id, PROJECT_ROLE.editor);
@@ -60,10 +63,11 @@ function applyRole(job) {
 
 /**
  * The dialog's gate as the draft's status says (after a review step: the cards keep their edits).
- * @param {ReviewedJob} job
+ * @param {Job} job
  */
 function showGate(job) {
   if (job.task_id !== review.taskId) return; // another draft is on show now
+  job = { ...job, project_id: review.projectId };
   review.job = job;
   if (job.result) review.cases = job.result.test_cases; // as edited by the steps' edits (same places)
   noteReview(job);
@@ -92,14 +96,30 @@ async function persistEdits() {
 }
 
 /**
+ * The project of a job's story: from the list or the story view, else asked.
+ * @param {Job} job
+ * @returns {Promise<number | null>}
+ */
+async function projectOfJob(job) {
+  if (job.project_id !== null && job.project_id !== undefined) return job.project_id;
+  const shown = state.stories.find((s) => s.id === job.story_id) ?? (state.view && state.view.storyId === job.story_id ? state.view.story : null);
+  if (shown) return shown.project_id;
+  const { data } = await api("GET", `/user-stories/${encodePath(job.story_id)}`);
+  return data.project_id;
+}
+
+/**
  * Open the review dialog on a job's draft (or say it was saved already).
  * @param {string} taskId
  */
 export async function openReview(taskId) {
-  /** @type {ReviewedJob} */
+  /** @type {Job} */
   let job;
+  /** @type {number | null} */
+  let projectId;
   try {
     ({ data: job } = await api("GET", `/generate-test-cases/status/${encodePath(taskId)}`));
+    projectId = await projectOfJob(job);
   } catch (err) {
     toast(translate("review.load_failed", { error: err.message }), "error");
     return;
@@ -110,8 +130,10 @@ export async function openReview(taskId) {
     return;
   }
   const cases = (job.result && job.result.test_cases) || [];
+  job = { ...job, project_id: projectId };
   review.taskId = taskId;
   review.storyId = job.story_id;
+  review.projectId = projectId;
   review.cases = cases;
   review.job = job;
   const stats = (job.result && job.result.stats) || {};

@@ -13,7 +13,7 @@ import { word } from "./words.js";
 
 /**
  * "Approved by <name> on <date>" when its draft was approved; the name arrives with `names`.
- * @param {import("./types.js").ApprovedTestCase} testCase
+ * @param {import("./types.js").TestCase} testCase
  * @param {Promise<Map<number, string>>} names  the project's members' names by user id
  */
 function approval(testCase, names) {
@@ -32,7 +32,7 @@ function approval(testCase, names) {
 
 /**
  * `changed()` is called after the test case was edited or deleted (the list is then read again).
- * @param {import("./types.js").ApprovedTestCase} testCase  a saved one (it has an id)
+ * @param {import("./types.js").TestCase} testCase  a saved one (it has an id)
  * @param {number} index
  * @param {() => void} changed
  * @param {{ editable: boolean, names: Promise<Map<number, string>> }} how  editable: the caller is an editor

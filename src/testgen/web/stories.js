@@ -216,7 +216,7 @@ export function renderStatus(storyId) {
     }
     const running = !TERMINAL.has(job.status);
     parts.status.replaceChildren(badge(job));
-    const review = /** @type {import("./types.js").ReviewedJob} */ (job).review;
+    const review = job.review;
     if (review && !state.saved.has(job.task_id)) {
       parts.status.append(" ", createElement("span", { className: "tag review-tag", dataset: { state: review.state } }, stateLabel(review.state)));
     }

@@ -178,7 +178,7 @@ function renderSavedCases(cases) {
   byId("saved-title").textContent = translate("story.saved_count", { count: cases.length });
   const { storyId, story } = state.view;
   const editable = can(story.project_id, PROJECT_ROLE.editor);
-  const approved = cases.some((c) => /** @type {import("./types.js").ApprovedTestCase} */ (c).approved_by);
+  const approved = cases.some((c) => c.approved_by);
   const names = approved && story.project_id !== null ? memberNames(story.project_id) : Promise.resolve(new Map());
   byId("saved-cases").replaceChildren(
     ...(cases.length

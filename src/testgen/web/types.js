@@ -109,6 +109,7 @@
  * @property {string|null} [created_at]
  * @property {string|null} [finished_at]
  * @property {string|null} [saved_at]
+ * @property {Review|null} [review]  where its draft stands in review (null: never submitted)
  */
 
 /**
@@ -131,6 +132,8 @@
  * @property {Scenario[]} scenarios
  * @property {number[]} [covered_criteria]
  * @property {string[]} [stale_criteria]  saved ones: covered criteria changed since it was saved
+ * @property {number|null} [approved_by]  saved ones: the user who approved the draft it came from
+ * @property {string|null} [approved_at]
  */
 
 /**
@@ -189,6 +192,8 @@
  * @property {string|null} [language]
  * @property {string} [instructions]
  * @property {number|null} [token_budget_daily]
+ * @property {boolean} [review_required]  a draft is saved only once approved
+ * @property {boolean} [allow_self_approval]  a reviewer may approve their own draft
  */
 
 /**
@@ -306,7 +311,8 @@
  * One step of a draft's review: who did what, with their comments.
  * @typedef {object} ReviewStep
  * @property {string} action
- * @property {string} actor
+ * @property {string} actor  their name, as it was then
+ * @property {number|null} [actor_id]
  * @property {string} [comment]
  * @property {Object<string, string>} [test_case_comments]  "<index>" -> comment
  * @property {string} at
@@ -318,21 +324,6 @@
  * @property {string} state
  * @property {number|null} [author_id]
  * @property {ReviewStep[]} steps
- */
-
-/**
- * A job with its review (the job status's `review`).
- * @typedef {Job & { review?: Review | null }} ReviewedJob
- */
-
-/**
- * A saved test case with who approved it (its draft's approval).
- * @typedef {TestCase & { approved_by?: number | null, approved_at?: string | null }} ApprovedTestCase
- */
-
-/**
- * A project with its review gate (PATCH /projects/{id}).
- * @typedef {Project & { review_required?: boolean, allow_self_approval?: boolean }} GatedProject
  */
 
 /**
@@ -355,7 +346,7 @@
  * @property {string} at
  * @property {string} actor
  * @property {string} action
- * @property {string[] | Object<string, unknown> | null} [fields]
+ * @property {string[]} fields  the names of the fields the request sent
  */
 
 export {};
