@@ -194,7 +194,9 @@ function editStory(story) {
   const projectSelect = createElement(
     "select",
     { name: "project_id" },
-    [...state.projects.values()].map((p) => createElement("option", { value: String(p.id), selected: p.id === story.project_id }, p.name)),
+    [...state.projects.values()]
+      .filter((p) => p.id === story.project_id || can(p.id, PROJECT_ROLE.editor)) // a story moves where its editor adds stories
+      .map((p) => createElement("option", { value: String(p.id), selected: p.id === story.project_id }, p.name)),
   );
   const form = createElement(
     "form",
