@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from testgen.api import access, openapi_doc
+from testgen.api import access, openapi_doc, passwords
 from testgen.api import http_errors as errors
 from testgen.api.authn import AuthMiddleware, UsersGate
 from testgen.api.http_methods import HeadMiddleware, LiteralPathMiddleware, flat_routes
@@ -22,12 +22,14 @@ from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, S
 from testgen.api.routes import (
     audit,
     auth,
+    connections,
     generation,
     imports,
     members,
     oidc,
     ops,
     projects,
+    push,
     review,
     stories,
     users,
@@ -37,7 +39,7 @@ from testgen.api.security import BodyLimitMiddleware, StreamTokens
 from testgen.api.services.accounts import SignInLimiter
 from testgen.api.services.job_queue import JobQueue
 from testgen.api.sessions import SessionStore
-from testgen.core import shared_redis, tracing
+from testgen.core import secret_box, shared_redis, tracing
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker, read_only
 from testgen.core.errors import ConfigurationError
@@ -61,8 +63,10 @@ ROUTERS = tuple(
         oidc,
         projects,
         members,
+        connections,
         users,
         imports,
+        push,
         review,
         audit,
         ops,
@@ -108,11 +112,14 @@ def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time
         app.state.job_queue = JobQueue(redis, app.state.store, settings)
         app.state.job_limiter = JobLimiter(redis, settings.max_jobs_in_flight_per_key)
         app.state.sessions = SessionStore(redis, settings.session_ttl_s)
+        await passwords.warm_up()
         app.state.sign_in_limiter = SignInLimiter(
             redis, settings.sign_in_failures_per_account, settings.sign_in_failures_per_client, wall_clock
         )
         # OpenID Connect sign-in (api/oidc.py), when OIDC_ISSUER and OIDC_CLIENT_ID are set.
         app.state.oidc = OidcClient(settings, redis) if settings.oidc_enabled else None
+        # Connection secrets (core/secret_box.py); a keyless server's key file is made on first need.
+        app.state.secret_box = await asyncio.to_thread(secret_box.preloaded, settings)
         app.state.stream_opens = asyncio.Semaphore(STREAM_OPENS_AT_ONCE)
         reader = create_blocking_reader(settings.effective_redis_url, sentinel=settings.redis_sentinel)
         hub = EventHub(reader, redis, queue_size=settings.sse_queue_size)

@@ -22,6 +22,12 @@ def _decoy_hash() -> str:
     return _hasher().hash("no password matches this decoy, whatever is typed")
 
 
+async def warm_up() -> None:
+    """Make the decoy hash at start-up, so that the first sign-in of an unknown email costs no more
+    than any other (one argon2 check)."""
+    await asyncio.to_thread(_decoy_hash)
+
+
 async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher().hash, password)
 
