@@ -37,6 +37,7 @@ class StoryRef:
     language: str  # the story's Gherkin dialect (BCP 47 primary tag, e.g. "es")
     jira_key: str | None = None  # set for a story imported from Jira
     jira_url: str | None = None
+    work_item_id: int | None = None  # set for a story imported from Azure DevOps
 
 
 @dataclass(frozen=True)
