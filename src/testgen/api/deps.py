@@ -19,6 +19,7 @@ from testgen.api.rate_limits import principal_of as limit_key_of
 from testgen.api.schemas.accounts import AuthConfigOut
 from testgen.api.schemas.jobs import MAX_BULK_STORIES
 from testgen.api.security import StreamTokens, approve_stream_token
+from testgen.api.services import connections
 from testgen.api.services.accounts import SignInLimiter
 from testgen.api.services.job_queue import JobQueue
 from testgen.api.sessions import SessionStore
@@ -28,7 +29,7 @@ from testgen.core.database import begin_read, begin_standalone
 from testgen.core.errors import NotFoundError, ServiceUnavailableError
 from testgen.core.redis_keys import batch_key
 from testgen.data import repository
-from testgen.data.models import GenerationJob, Project, TestCase, UserStory
+from testgen.data.models import Connection, GenerationJob, Project, TestCase, UserStory
 from testgen.domain.text_fields import NO_NUL_PATTERN, StoryId
 from testgen.streaming.event_hub import EventHub, StreamSlot
 from testgen.streaming.progress_store import ProgressStore
@@ -241,7 +242,7 @@ async def auth_config(request: Request) -> AuthConfigOut:
     users = await state.users_gate.exist(state.read_sessionmaker)
     return AuthConfigOut(
         sign_in_required=users or bool(settings.api_key_list),
-        password_sign_in=True,
+        password_sign_in=users,  # a server with API_KEYS and no user yet has no one to sign in
         oidc=settings.oidc_enabled,
     )
 
@@ -377,6 +378,24 @@ async def existing_test_case(
 TestCaseDep = Annotated[TestCase, Depends(existing_test_case)]
 
 
+async def existing_connection(
+    session: SessionDep,
+    project: ProjectDep,
+    connection_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+) -> Connection:
+    """A connection of the path's project (the project's lookup checks the caller's role); another
+    project's is not found, as a missing one."""
+    await begin_standalone(session)
+    found = await connections.get_connection(session, project.id, connection_id)
+    await session.commit()
+    if found is None:
+        raise NotFoundError(connections.CONNECTION, connection_id)
+    return found
+
+
+ConnectionDep = Annotated[Connection, Depends(existing_connection)]
+
+
 # The errors each dependency can answer, for the OpenAPI document (api/openapi_doc.py): a lookup
 # 404s, and whatever opens a database session or talks to Redis can find it down (503).
 DEPENDENCY_ERRORS: dict[Callable[..., object], tuple[int, ...]] = {
@@ -395,6 +414,7 @@ DEPENDENCY_ERRORS: dict[Callable[..., object], tuple[int, ...]] = {
     existing_job: (404,),
     job_to_read: (404, 503),
     existing_test_case: (404,),
+    existing_connection: (404,),
     stream_open_slot: (429, 503),
     job_slot: (429, 503),
     jobs_for_stream: (404,),
