@@ -1,8 +1,9 @@
 """The `testgen` command: its arguments, and which module runs each command.
 
 Running the service (cli/serve.py): dev (everything at once), api, worker, migrate. Accounts, straight
-in the database (cli/users.py): users create, users list. Using a running service over its HTTP API
-(cli/client.py): generate (with a live progress bar), status, stories import.
+in the database (cli/users.py): users create, users list; and the key of the connections' secrets
+(cli/secret_keys.py): secrets rotate. Using a running service over its HTTP API (cli/client.py):
+generate (with a live progress bar), status, stories import.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_redis_commands(sub)
     _add_users_commands(sub)
+    _add_secrets_commands(sub)
     _add_client_commands(sub)
     return parser
 
@@ -120,6 +122,24 @@ def _add_users_commands(sub: Any) -> None:
         help="show every user: id, email, name, admin, active",
         description="Show every user of the database: id, email, name, whether a server admin, whether "
         "active.",
+    )
+
+
+def _add_secrets_commands(sub: Any) -> None:
+    secrets = sub.add_parser(
+        "secrets",
+        help="the connections' secrets at rest: rotate their encryption key (SECRETS_KEY)",
+        description="Connections keep their credentials encrypted with the first key of SECRETS_KEY "
+        "(comma-separated Fernet keys; every one decrypts).",
+    )
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    secrets_sub.add_parser(
+        "rotate",
+        help="re-encrypt every connection's secrets with the first key of SECRETS_KEY",
+        description="Re-encrypt every connection's secrets in the database that DATABASE_URL (else "
+        "DATA_DIR) names with the first key of SECRETS_KEY. Put the new key first and keep the old ones "
+        "after it, run this, then remove the old keys. Exits 1 when a connection's secrets open with "
+        "no key of SECRETS_KEY (their ids are listed).",
     )
 
 
@@ -265,6 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from testgen.cli.users import run_users  # imports the database layer: only for this command
 
         return run_users(settings, args)
+    if args.command == "secrets":
+        from testgen.cli.secret_keys import run_secrets  # imports the database layer: only for this command
+
+        return run_secrets(settings, args)
     if args.command == "migrate":
         from testgen.data import migrations  # alembic is slow to import: only for the commands using it
 
