@@ -134,6 +134,7 @@ class FakeTestRail:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
 
             def do_GET(self) -> None:
                 fake._handle(self, "GET")
