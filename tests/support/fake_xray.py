@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 TEST_TYPES = ("Manual", "Cucumber", "Generic")
@@ -47,6 +47,12 @@ class Refusal(Exception):
         self.headers = headers or {}
 
 
+@dataclass(frozen=True)
+class Raw:
+    content_type: str
+    data: bytes
+
+
 @dataclass
 class Request:
     method: str
@@ -54,12 +60,14 @@ class Request:
     query: dict[str, str]
     body: Any
     authorization: str
+    content_type: str = ""
     status: int = 0
 
 
 @dataclass
-class _FakeServer:
-    """What both fakes share: the server, the recorded requests, the rate limit and its clock."""
+class ToolServer:
+    """What the fake tools share (these two, Zephyr's and Azure DevOps'): the server, the recorded
+    requests, the rate limit and its clock. A tool's answer is JSON, or `Raw` bytes of a content type."""
 
     per_minute: int = 0  # 0: no limit
     throttle_next: int = 0  # answer 429 to this many requests
@@ -74,7 +82,7 @@ class _FakeServer:
         self._window_count = 0
         self._stamps = 0
 
-    def start(self) -> Any:
+    def start(self) -> Self:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -89,6 +97,9 @@ class _FakeServer:
 
             def do_PUT(self) -> None:
                 fake._handle(self, "PUT")
+
+            def do_PATCH(self) -> None:
+                fake._handle(self, "PATCH")
 
             def do_DELETE(self) -> None:
                 fake._handle(self, "DELETE")
@@ -107,7 +118,7 @@ class _FakeServer:
             self._server.shutdown()
             self._server.server_close()
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -140,7 +151,12 @@ class _FakeServer:
         except ValueError:
             body = ValueError
         request = Request(
-            method, parts.path, dict(parse_qsl(parts.query)), body, handler.headers.get("Authorization", "")
+            method,
+            parts.path,
+            dict(parse_qsl(parts.query)),
+            body,
+            handler.headers.get("Authorization", ""),
+            handler.headers.get("Content-Type", ""),
         )
         with self._lock:
             self.requests.append(request)
@@ -155,11 +171,14 @@ class _FakeServer:
         except Refusal as refusal:
             status, payload, headers = refusal.status, refusal.payload, refusal.headers
         request.status = status
-        data = b"" if payload is None else json.dumps(payload).encode()
+        if isinstance(payload, Raw):
+            data, content_type = payload.data, payload.content_type
+        else:
+            data, content_type = b"" if payload is None else json.dumps(payload).encode(), "application/json"
         try:
             handler.send_response(status)
-            if payload is not None:
-                handler.send_header("Content-Type", "application/json;charset=UTF-8")
+            if data:
+                handler.send_header("Content-Type", f"{content_type}; charset=utf-8")
             handler.send_header("Content-Length", str(len(data)))
             for name, value in headers.items():
                 handler.send_header(name, value)
@@ -183,8 +202,11 @@ class _FakeServer:
         else:
             return
         raise Refusal(
-            429, self._error(429, "Too many requests: rate limit exceeded"), {"Retry-After": str(wait)}
+            429, self._error(429, "Too many requests: rate limit exceeded"), self._limit_headers(wait)
         )
+
+    def _limit_headers(self, wait: int) -> dict[str, str]:
+        return {"Retry-After": str(wait)}
 
     # --- per tool -----------------------------------------------------------------------------------
 
@@ -213,7 +235,7 @@ def jql_terms(jql: str) -> dict[str, str]:
 
 
 @dataclass
-class FakeXrayCloud(_FakeServer):
+class FakeXrayCloud(ToolServer):
     client_id: str = "A1B2C3D4E5F60718293A4B5C6D7E8F90"
     client_secret: str = "xr-s3cr3t-5f1e9a7c3b2d4e6f8a0b1c2d3e4f5a6b"
     project_key: str = "SHOP"
@@ -486,7 +508,7 @@ XRAY_FIELDS = frozenset({TEST_TYPE, CUCUMBER_TYPE, SCENARIO, STEPS})
 
 
 @dataclass
-class FakeXrayDataCenter(_FakeServer):
+class FakeXrayDataCenter(ToolServer):
     pat: str = "NjI3OTk0MzU2Njc3OkX7s3cr3tPatValue0123"
     project_key: str = "SHOP"
     project_name: str = "Shop"
