@@ -30,7 +30,6 @@ SHARED_HELPERS = {
     "state.js",
     "toasts.js",
     "types.js",
-    "words.js",
 }
 
 

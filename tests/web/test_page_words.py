@@ -1,6 +1,8 @@
-"""The words of the page's accounts, roles, review gate and history (web/words.js): every key a script
-asks `word()` for has its English text there or in the message tables, and every text there is asked
-for. Read from the files, so it holds without Node or a browser."""
+"""The words of the page's accounts, tokens, users, members, review gate, inbox and story history come
+from the message tables (core/locales/<lang>.json) through i18n.js's translate(), like every other
+text of the page: no script keeps English texts of its own, every message of those groups is asked
+for, and the Spanish table translates them. Read from the files, so it holds without Node or a
+browser."""
 
 from __future__ import annotations
 
@@ -8,34 +10,47 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from testgen.core.i18n import table
+from testgen.core.i18n import UI_LANGUAGES, table
 
 WEB = Path(str(resources.files("testgen") / "web"))
-
-
-def english_texts() -> dict[str, str]:
-    """The keys and texts of words.js's ENGLISH table."""
-    source = (WEB / "words.js").read_text("utf-8")
-    body = source[source.index("export const ENGLISH = {") : source.index("\n};")]
-    return dict(re.findall(r'^\s*"([\w.]+)":\s*"((?:[^"\\]|\\.)*)"', body, flags=re.MULTILINE))
+GROUPS = ("account.", "tokens.", "users.", "members.", "gate.", "inbox.", "history.", "dialog.")
 
 
 def asked_keys() -> set[str]:
-    """The keys the scripts ask word() for: literal ones, and both of a `cond ? "a" : "b"`."""
+    """The keys the scripts ask translate() for: literal ones, and both of a `cond ? "a" : "b"`."""
     keys: set[str] = set()
     for path in WEB.glob("*.js"):
         text = path.read_text("utf-8")
-        keys |= set(re.findall(r'\bword\(\s*"([\w.]+)"', text))
-        for a, b in re.findall(r'\bword\([^()"]*\?\s*"([\w.]+)"\s*:\s*"([\w.]+)"', text):
+        keys |= set(re.findall(r'\btranslate\(\s*"([\w.]+)"', text))
+        for a, b in re.findall(r'\btranslate\([^()"]*\?\s*"([\w.]+)"\s*:\s*"([\w.]+)"', text):
             keys |= {a, b}
     return keys
 
 
-def test_every_word_asked_for_has_a_text() -> None:
-    asked, english = asked_keys(), english_texts()
+def group_keys() -> set[str]:
+    return {key for key in table("en") if key.startswith(GROUPS)}
+
+
+def test_every_word_of_the_groups_is_in_every_table() -> None:
+    asked = {key for key in asked_keys() if key.startswith(GROUPS)}
     assert len(asked) > 80 and {"account.sign_in", "users.deactivated", "users.reactivated"} <= asked
-    assert sorted(asked - set(english) - set(table("en"))) == []
+    for language in UI_LANGUAGES:
+        assert sorted(asked - set(table(language))) == [], language
 
 
-def test_every_text_is_asked_for() -> None:
-    assert sorted(set(english_texts()) - asked_keys()) == []
+def test_every_word_of_the_groups_is_asked_for() -> None:
+    assert sorted(group_keys() - asked_keys()) == []
+
+
+def test_no_script_keeps_words_of_its_own() -> None:
+    assert not (WEB / "words.js").exists()
+    for path in WEB.glob("*.js"):
+        text = path.read_text("utf-8")
+        assert not re.search(r"\bword\(", text), path.name
+        assert "ENGLISH" not in text, path.name
+
+
+def test_the_spanish_table_translates_the_groups() -> None:
+    english, spanish = table("en"), table("es")
+    same = sorted(key for key in group_keys() if spanish[key] == english[key])
+    assert same == ["tokens.prefix"]  # "Token" in both

@@ -8,10 +8,10 @@ import { LIMITS } from "./constants.js";
 import { report, scriptDialog, when } from "./dialogs.js";
 import { byId, createElement, formField } from "./dom.js";
 import { emit } from "./events.js";
+import { translate } from "./i18n.js";
 import { inputLimits } from "./input-limits.js";
 import { account, isServerAdmin, setMe } from "./permissions.js";
 import { toast } from "./toasts.js";
-import { word } from "./words.js";
 
 /**
  * @typedef {import("./types.js").Me} Me
@@ -72,7 +72,7 @@ function displayName() {
   const me = account.me;
   if (!me) return "";
   if (me.user) return me.user.name;
-  return me.kind === "service" ? word("account.service") : word("account.local");
+  return me.kind === "service" ? translate("account.service") : translate("account.local");
 }
 
 /**
@@ -102,16 +102,16 @@ export function renderUserMenu() {
     return;
   }
   const items = [
-    me.user ? entry("menu-tokens", word("account.tokens"), openTokens) : null,
-    isServerAdmin() ? entry("menu-users", word("account.users"), openUsers) : null,
-    csrfToken() ? entry("menu-sign-out", word("account.sign_out"), () => leave()) : null,
-    apiKey() ? entry("menu-forget-key", word("account.forget_key"), () => forgetKey()) : null,
+    me.user ? entry("menu-tokens", translate("account.tokens"), openTokens) : null,
+    isServerAdmin() ? entry("menu-users", translate("account.users"), openUsers) : null,
+    csrfToken() ? entry("menu-sign-out", translate("account.sign_out"), () => leave()) : null,
+    apiKey() ? entry("menu-forget-key", translate("account.forget_key"), () => forgetKey()) : null,
   ].filter(Boolean);
   const summary = createElement("summary", { id: "user-name", title: me.user ? me.user.email : "" }, displayName());
   place.replaceChildren(
     items.length
       ? createElement("details", { id: "user-menu", className: "user-menu" }, summary,
-        createElement("div", { className: "menu", role: "menu", "aria-label": word("account.menu") }, items))
+        createElement("div", { className: "menu", role: "menu", "aria-label": translate("account.menu") }, items))
       : createElement("span", { id: "user-name", className: "user-name" }, displayName()),
   );
 }
@@ -137,20 +137,20 @@ async function openTokens() {
   const list = createElement("tbody");
   const status = createElement("span", { className: "error-text", role: "alert" });
   const name = createElement("input", { name: "name", required: true, ...inputLimits(LIMITS.account.token_name),
-    placeholder: word("tokens.name_placeholder"), "aria-label": word("tokens.name") });
+    placeholder: translate("tokens.name_placeholder"), "aria-label": translate("tokens.name") });
   const created = createElement("div", { id: "token-created", className: "token-created", hidden: true });
   const form = createElement(
     "form",
     { id: "token-form", className: "inline-form", autocomplete: "off" },
-    createElement("label", {}, word("tokens.name"), name),
-    createElement("button", { type: "submit" }, word("tokens.create")),
+    createElement("label", {}, translate("tokens.name"), name),
+    createElement("button", { type: "submit" }, translate("tokens.create")),
     status,
   );
   const refresh = async () => {
     try {
       const { data } = await api("GET", "/auth/tokens");
       list.replaceChildren(...data.map((/** @type {ApiToken} */ token) => tokenRow(token, refresh)));
-      if (!data.length) list.append(createElement("tr", {}, createElement("td", { colSpan: 5, className: "muted" }, word("tokens.none"))));
+      if (!data.length) list.append(createElement("tr", {}, createElement("td", { colSpan: 5, className: "muted" }, translate("tokens.none"))));
     } catch (err) {
       status.textContent = err.message;
     }
@@ -170,13 +170,13 @@ async function openTokens() {
   });
   scriptDialog(
     "tokens-dialog",
-    word("tokens.title"),
-    createElement("p", { className: "muted" }, word("tokens.help")),
+    translate("tokens.title"),
+    createElement("p", { className: "muted" }, translate("tokens.help")),
     createElement("table", { id: "tokens-table" },
       createElement("thead", {}, createElement("tr", {},
-        createElement("th", {}, word("tokens.name")), createElement("th", {}, word("tokens.prefix")),
-        createElement("th", {}, word("tokens.created")), createElement("th", {}, word("tokens.last_used")),
-        createElement("th", {}, createElement("span", { className: "visually-hidden" }, word("tokens.actions"))))),
+        createElement("th", {}, translate("tokens.name")), createElement("th", {}, translate("tokens.prefix")),
+        createElement("th", {}, translate("tokens.created")), createElement("th", {}, translate("tokens.last_used")),
+        createElement("th", {}, createElement("span", { className: "visually-hidden" }, translate("tokens.actions"))))),
       list),
     created,
     form,
@@ -190,13 +190,13 @@ async function openTokens() {
  */
 function tokenRow(token, refresh) {
   const revoke = createElement("button", { type: "button", className: "link danger token-revoke",
-    "aria-label": word("tokens.revoke_named", { name: token.name }) }, word("tokens.revoke"));
+    "aria-label": translate("tokens.revoke_named", { name: token.name }) }, translate("tokens.revoke"));
   revoke.addEventListener("click", async () => {
-    const ok = await confirmDelete(word("tokens.revoke_title", { name: token.name }), word("tokens.revoke_text"), word("tokens.revoke"));
+    const ok = await confirmDelete(translate("tokens.revoke_title", { name: token.name }), translate("tokens.revoke_text"), translate("tokens.revoke"));
     if (!ok) return;
     try {
       await api("DELETE", `/auth/tokens/${token.id}`);
-      toast(word("tokens.revoked", { name: token.name }), "success");
+      toast(translate("tokens.revoked", { name: token.name }), "success");
       await refresh();
     } catch (err) {
       toast(err.message, "error");
@@ -206,7 +206,7 @@ function tokenRow(token, refresh) {
     createElement("td", { className: "token-name" }, token.name),
     createElement("td", { className: "token-prefix" }, createElement("code", {}, `${token.prefix}…`)),
     createElement("td", {}, when(token.created_at)),
-    createElement("td", { className: "token-last-use" }, token.last_used_at ? when(token.last_used_at) : word("tokens.never_used")),
+    createElement("td", { className: "token-last-use" }, token.last_used_at ? when(token.last_used_at) : translate("tokens.never_used")),
     createElement("td", {}, revoke));
 }
 
@@ -216,20 +216,20 @@ function tokenRow(token, refresh) {
  * @param {ApiToken} token
  */
 function showNewToken(box, token) {
-  const field = createElement("input", { id: "new-token", readOnly: true, value: token.token ?? "", "aria-label": word("tokens.new_token"),
+  const field = createElement("input", { id: "new-token", readOnly: true, value: token.token ?? "", "aria-label": translate("tokens.new_token"),
     className: "token-value" });
-  const copy = createElement("button", { type: "button", id: "copy-token" }, word("tokens.copy"));
+  const copy = createElement("button", { type: "button", id: "copy-token" }, translate("tokens.copy"));
   copy.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(field.value);
-      toast(word("tokens.copied"), "success");
+      toast(translate("tokens.copied"), "success");
     } catch {
       field.select(); // the browser refused: the reader copies the selection
-      toast(word("tokens.copy_by_hand"), "info");
+      toast(translate("tokens.copy_by_hand"), "info");
     }
   });
   box.replaceChildren(
-    createElement("p", {}, createElement("strong", {}, word("tokens.shown_once", { name: token.name }))),
+    createElement("p", {}, createElement("strong", {}, translate("tokens.shown_once", { name: token.name }))),
     createElement("div", { className: "inline-form" }, field, copy),
   );
   box.hidden = false;
@@ -246,12 +246,12 @@ async function openUsers() {
   const form = createElement(
     "form",
     { id: "user-form", className: "inline-form wrap", autocomplete: "off" },
-    createElement("label", {}, word("users.email"), field("email", word("users.email"), { type: "email", required: true, ...inputLimits(LIMITS.account.email) })),
-    createElement("label", {}, word("users.name"), field("name", word("users.name"), { required: true, ...inputLimits(LIMITS.account.name) })),
-    createElement("label", {}, word("users.password"), field("password", word("users.password"), { type: "password", autocomplete: "new-password",
-      ...inputLimits(LIMITS.account.password), title: word("users.password_help", { min: LIMITS.account.password.min_length ?? "" }), placeholder: word("users.password_optional") })),
-    createElement("label", { className: "check" }, createElement("input", { type: "checkbox", name: "is_admin" }), word("users.is_admin")),
-    createElement("button", { type: "submit" }, word("users.create")),
+    createElement("label", {}, translate("users.email"), field("email", translate("users.email"), { type: "email", required: true, ...inputLimits(LIMITS.account.email) })),
+    createElement("label", {}, translate("users.name"), field("name", translate("users.name"), { required: true, ...inputLimits(LIMITS.account.name) })),
+    createElement("label", {}, translate("users.password"), field("password", translate("users.password"), { type: "password", autocomplete: "new-password",
+      ...inputLimits(LIMITS.account.password), title: translate("users.password_help", { min: LIMITS.account.password.min_length ?? "" }), placeholder: translate("users.password_optional") })),
+    createElement("label", { className: "check" }, createElement("input", { type: "checkbox", name: "is_admin" }), translate("users.is_admin")),
+    createElement("button", { type: "submit" }, translate("users.create")),
     status,
   );
   const refresh = async () => {
@@ -273,7 +273,7 @@ async function openUsers() {
     try {
       const { data } = await api("POST", "/users", body);
       form.reset();
-      toast(word("users.created", { email: data.email }), "success");
+      toast(translate("users.created", { email: data.email }), "success");
       await refresh();
     } catch (err) {
       status.textContent = err.message;
@@ -281,14 +281,14 @@ async function openUsers() {
   });
   scriptDialog(
     "users-dialog",
-    word("users.title"),
+    translate("users.title"),
     createElement("table", { id: "users-table" },
       createElement("thead", {}, createElement("tr", {},
-        createElement("th", {}, word("users.name")), createElement("th", {}, word("users.email")),
-        createElement("th", {}, word("users.is_admin")), createElement("th", {}, word("users.state")),
-        createElement("th", {}, createElement("span", { className: "visually-hidden" }, word("tokens.actions"))))),
+        createElement("th", {}, translate("users.name")), createElement("th", {}, translate("users.email")),
+        createElement("th", {}, translate("users.is_admin")), createElement("th", {}, translate("users.state")),
+        createElement("th", {}, createElement("span", { className: "visually-hidden" }, translate("tokens.actions"))))),
       list),
-    createElement("h3", {}, word("users.add")),
+    createElement("h3", {}, translate("users.add")),
     form,
   );
   await refresh();
@@ -312,28 +312,28 @@ function userRow(user, refresh) {
     }
   };
   const admin = createElement("input", { type: "checkbox", className: "user-admin", checked: user.is_admin,
-    "aria-label": word("users.is_admin_of", { name: user.name }) });
-  admin.addEventListener("change", () => change({ is_admin: admin.checked }, word("users.updated", { name: user.name })));
+    "aria-label": translate("users.is_admin_of", { name: user.name }) });
+  admin.addEventListener("change", () => change({ is_admin: admin.checked }, translate("users.updated", { name: user.name })));
   const toggle = createElement("button", { type: "button", className: user.active ? "link danger user-deactivate" : "link user-reactivate" },
-    user.active ? word("users.deactivate") : word("users.reactivate"));
+    user.active ? translate("users.deactivate") : translate("users.reactivate"));
   toggle.addEventListener("click", () => change({ active: !user.active },
-    word(user.active ? "users.deactivated" : "users.reactivated", { name: user.name })));
+    translate(user.active ? "users.deactivated" : "users.reactivated", { name: user.name })));
   const password = createElement("input", { type: "password", className: "user-password", autocomplete: "new-password", required: true,
-    ...inputLimits(LIMITS.account.password), placeholder: word("users.new_password"), "aria-label": word("users.new_password_of", { name: user.name }) });
+    ...inputLimits(LIMITS.account.password), placeholder: translate("users.new_password"), "aria-label": translate("users.new_password_of", { name: user.name }) });
   const reset = createElement("form", { className: "inline-form user-reset", hidden: true },
-    password, createElement("button", { type: "submit" }, word("users.set_password")));
+    password, createElement("button", { type: "submit" }, translate("users.set_password")));
   reset.addEventListener("submit", (event) => {
     event.preventDefault();
-    change({ password: password.value }, word("users.password_set", { name: user.name }));
+    change({ password: password.value }, translate("users.password_set", { name: user.name }));
   });
   const resetButton = createElement("button", { type: "button", className: "link user-reset-open", onclick: () => {
     reset.hidden = !reset.hidden;
     if (!reset.hidden) password.focus();
-  } }, word("users.reset_password"));
+  } }, translate("users.reset_password"));
   return createElement("tr", { dataset: { user: String(user.id) } },
     createElement("td", { className: "user-name" }, user.name),
     createElement("td", {}, user.email),
     createElement("td", {}, admin),
-    createElement("td", { className: "user-state" }, user.active ? word("users.active") : word("users.inactive")),
+    createElement("td", { className: "user-state" }, user.active ? translate("users.active") : translate("users.inactive")),
     createElement("td", {}, toggle, " ", resetButton, reset, status));
 }

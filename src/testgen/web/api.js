@@ -2,7 +2,6 @@
 // sign-in, and the URL of an event stream with the credential EventSource needs.
 import { translate } from "./i18n.js";
 import { apiKey, askForCredential, authHeaders, csrfToken, setCsrfToken } from "./auth.js";
-import { word } from "./words.js";
 
 export class ApiError extends Error {
   /**
@@ -69,7 +68,7 @@ function refusal() {
   if (apiKey()) return { key: translate("api.key_refused") };
   if (csrfToken()) {
     setCsrfToken("");
-    return { session: word("account.session_ended") };
+    return { session: translate("account.session_ended") };
   }
   return {};
 }

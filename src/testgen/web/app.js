@@ -18,8 +18,7 @@
 //                   sign-in dialog), permissions.js (the caller's roles), constants.js (the server's
 //                   statuses, enums and limits), input-limits.js, events.js (page events),
 //                   route.js (the URL), state.js (what the page knows), toasts.js, announce.js,
-//                   confirm.js, dom.js (byId, createElement, …), i18n.js and words.js (the page's
-//                   words)
+//                   confirm.js, dom.js (byId, createElement, …), i18n.js (the page's words)
 //
 // types.js holds the JSDoc types of the shapes they share (a job, a story, a test case, the server's
 // constants), for `tsc --checkJs` (tools/check_web.sh).

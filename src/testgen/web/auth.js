@@ -7,8 +7,8 @@
 import { LIMITS } from "./constants.js";
 import { byId, createElement, formField } from "./dom.js";
 import { emit } from "./events.js";
+import { translate } from "./i18n.js";
 import { inputLimits } from "./input-limits.js";
-import { word } from "./words.js";
 
 const KEY_STORAGE = "testgen.apiKey";
 const CSRF_STORAGE = "testgen.csrf";
@@ -81,29 +81,29 @@ function signInPart(dialog) {
   if (found) return found;
   const email = createElement("input", {
     name: "email", type: "email", required: true, autocomplete: "username", ...inputLimits(LIMITS.account.sign_in_email),
-    "aria-label": word("account.email"), placeholder: word("account.email"),
+    "aria-label": translate("account.email"), placeholder: translate("account.email"),
   });
   const password = createElement("input", {
     name: "password", type: "password", required: true, autocomplete: "current-password",
-    ...inputLimits(LIMITS.account.sign_in_password), "aria-label": word("account.password"), placeholder: word("account.password"),
+    ...inputLimits(LIMITS.account.sign_in_password), "aria-label": translate("account.password"), placeholder: translate("account.password"),
   });
   const part = createElement(
     "div",
     { id: "sign-in-part" },
-    createElement("h2", { id: "sign-in-title" }, word("account.sign_in_title")),
+    createElement("h2", { id: "sign-in-title" }, translate("account.sign_in_title")),
     createElement(
       "form",
       { id: "sign-in-form", className: "sign-in-form", autocomplete: "on" },
-      createElement("label", {}, word("account.email"), email),
-      createElement("label", {}, word("account.password"), password),
+      createElement("label", {}, translate("account.email"), email),
+      createElement("label", {}, translate("account.password"), password),
       createElement("div", { className: "dialog-foot" },
         createElement("span", { id: "sign-in-error", className: "error-text", role: "alert" }),
         createElement("span", { className: "spacer" }),
-        createElement("button", { type: "submit", className: "primary", id: "sign-in-button" }, word("account.sign_in"))),
+        createElement("button", { type: "submit", className: "primary", id: "sign-in-button" }, translate("account.sign_in"))),
     ),
     createElement("p", { id: "sso-part", className: "sso" },
-      createElement("a", { id: "sso-link", href: SSO_LOGIN }, word("account.sso"))),
-    createElement("p", { className: "muted or-key" }, word("account.or_key")),
+      createElement("a", { id: "sso-link", href: SSO_LOGIN }, translate("account.sso"))),
+    createElement("p", { className: "muted or-key" }, translate("account.or_key")),
   );
   dialog.prepend(part);
   dialog.setAttribute("aria-labelledby", "sign-in-title");

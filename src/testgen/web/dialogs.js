@@ -1,8 +1,7 @@
 // The dialogs the scripts build (accounts, members, the review inbox): one <dialog> per id, made once,
 // with a heading and a close button; and dates as the reader's language writes them.
-import { language } from "./i18n.js";
+import { language, translate } from "./i18n.js";
 import { createElement } from "./dom.js";
-import { word } from "./words.js";
 
 /** @type {Intl.DateTimeFormatOptions} a date: "12 Mar 2025", "12 mar 2025" */
 const DAY = { year: "numeric", month: "short", day: "numeric" };
@@ -28,7 +27,7 @@ export function scriptDialog(id, title, ...children) {
       "div",
       { className: "dialog-head" },
       createElement("h2", { id: `${id}-title` }, title),
-      createElement("button", { type: "button", className: "link", "aria-label": word("dialog.close"), onclick: () => box.close() }, "✕"),
+      createElement("button", { type: "button", className: "link", "aria-label": translate("dialog.close"), onclick: () => box.close() }, "✕"),
     ),
     ...children.filter((child) => child !== null && child !== undefined), // replaceChildren prints null
   );

@@ -7,7 +7,6 @@ import { LIMITS, PROJECT_ROLE } from "./constants.js";
 import { createElement, encodePath } from "./dom.js";
 import { inputLimits } from "./input-limits.js";
 import { can } from "./permissions.js";
-import { word } from "./words.js";
 
 /**
  * @typedef {import("./types.js").Draft} Draft
@@ -141,9 +140,9 @@ function gateSettings(project) {
   const box = (/** @type {string} */ id, /** @type {boolean | undefined} */ checked, /** @type {string} */ label) =>
     createElement("label", { className: "check" }, createElement("input", { type: "checkbox", id, checked: Boolean(checked) }), label);
   return createElement("fieldset", { className: "gate-settings" },
-    createElement("legend", {}, word("gate.settings")),
-    box("review-required", project.review_required, word("gate.review_required")),
-    box("allow-self-approval", project.allow_self_approval, word("gate.allow_self_approval")));
+    createElement("legend", {}, translate("gate.settings")),
+    box("review-required", project.review_required, translate("gate.review_required")),
+    box("allow-self-approval", project.allow_self_approval, translate("gate.allow_self_approval")));
 }
 
 /**

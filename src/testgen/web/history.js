@@ -3,7 +3,7 @@
 import { api, ApiError } from "./api.js";
 import { when } from "./dialogs.js";
 import { createElement, encodePath } from "./dom.js";
-import { word } from "./words.js";
+import { translate } from "./i18n.js";
 
 /** @typedef {import("./types.js").HistoryRow} HistoryRow */
 
@@ -22,14 +22,14 @@ function fieldNames(fields) {
  */
 export function historySection(storyId) {
   const body = createElement("tbody");
-  const note = createElement("p", { className: "muted history-note" }, word("history.loading"));
+  const note = createElement("p", { className: "muted history-note" }, translate("history.loading"));
   const table = createElement("table", { className: "history-table", hidden: true },
     createElement("thead", {}, createElement("tr", {},
-      createElement("th", {}, word("history.when")), createElement("th", {}, word("history.who")),
-      createElement("th", {}, word("history.what")), createElement("th", {}, word("history.fields")))),
+      createElement("th", {}, translate("history.when")), createElement("th", {}, translate("history.who")),
+      createElement("th", {}, translate("history.what")), createElement("th", {}, translate("history.fields")))),
     body);
   const section = createElement("section", { id: "story-history", "aria-labelledby": "story-history-title" },
-    createElement("h3", { id: "story-history-title" }, word("history.title")), note, table);
+    createElement("h3", { id: "story-history-title" }, translate("history.title")), note, table);
   api("GET", `/user-stories/${encodePath(storyId)}/history`)
     .then(({ data }) => {
       /** @type {HistoryRow[]} */
@@ -39,11 +39,11 @@ export function historySection(storyId) {
         createElement("td", {}, row.action), createElement("td", {}, fieldNames(row.fields)))));
       table.hidden = !rows.length;
       note.hidden = rows.length > 0;
-      note.textContent = word("history.none");
+      note.textContent = translate("history.none");
     })
     .catch((err) => {
       const missing = err instanceof ApiError && (err.status === 404 || err.status === 405);
-      note.textContent = missing ? word("history.unavailable") : err.message;
+      note.textContent = missing ? translate("history.unavailable") : err.message;
     });
   return section;
 }

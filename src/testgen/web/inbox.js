@@ -5,10 +5,10 @@ import { api, ApiError } from "./api.js";
 import { PROJECT_ROLE } from "./constants.js";
 import { scriptDialog, when } from "./dialogs.js";
 import { byId, createElement } from "./dom.js";
+import { translate } from "./i18n.js";
 import { canSomewhere } from "./permissions.js";
 import { openReview } from "./review.js";
 import { toast } from "./toasts.js";
-import { word } from "./words.js";
 
 /** @typedef {import("./types.js").InboxItem} InboxItem */
 
@@ -19,7 +19,7 @@ function button() {
   const found = document.getElementById("inbox-button");
   if (found instanceof HTMLButtonElement) return found;
   const made = createElement("button", { type: "button", id: "inbox-button", className: "link inbox-button", hidden: true, onclick: openInbox },
-    word("inbox.button"), " ", createElement("span", { id: "inbox-count", className: "count" }, "0"));
+    translate("inbox.button"), " ", createElement("span", { id: "inbox-count", className: "count" }, "0"));
   byId("account").before(made);
   return made;
 }
@@ -56,7 +56,7 @@ export async function refreshInbox() {
   shown.hidden = drafts === null;
   const count = drafts ? drafts.length : 0;
   byId("inbox-count").textContent = String(count);
-  shown.setAttribute("aria-label", word("inbox.button_label", { count }));
+  shown.setAttribute("aria-label", translate("inbox.button_label", { count }));
   shown.classList.toggle("has-items", count > 0);
 }
 
@@ -71,15 +71,15 @@ async function openInbox() {
   byId("inbox-count").textContent = String(drafts.length);
   const dialog = scriptDialog(
     "inbox-dialog",
-    word("inbox.title"),
+    translate("inbox.title"),
     drafts.length
       ? createElement("table", { id: "inbox-table" },
         createElement("thead", {}, createElement("tr", {},
-          createElement("th", {}, word("inbox.story")), createElement("th", {}, word("inbox.project")),
-          createElement("th", {}, word("inbox.submitted_by")), createElement("th", {}, word("inbox.since")),
-          createElement("th", {}, createElement("span", { className: "visually-hidden" }, word("tokens.actions"))))),
+          createElement("th", {}, translate("inbox.story")), createElement("th", {}, translate("inbox.project")),
+          createElement("th", {}, translate("inbox.submitted_by")), createElement("th", {}, translate("inbox.since")),
+          createElement("th", {}, createElement("span", { className: "visually-hidden" }, translate("tokens.actions"))))),
         createElement("tbody", {}, drafts.map((job) => inboxRow(job, () => dialog.close()))))
-      : createElement("p", { className: "muted", id: "inbox-empty" }, word("inbox.empty")),
+      : createElement("p", { className: "muted", id: "inbox-empty" }, translate("inbox.empty")),
   );
 }
 
@@ -88,11 +88,11 @@ async function openInbox() {
  * @param {() => void} close
  */
 function inboxRow(item, close) {
-  const open = createElement("button", { type: "button", className: "link inbox-open", "aria-label": word("inbox.open_named", { id: item.story_id }),
+  const open = createElement("button", { type: "button", className: "link inbox-open", "aria-label": translate("inbox.open_named", { id: item.story_id }),
     onclick: () => {
       close();
       openReview(item.task_id);
-    } }, word("inbox.open"));
+    } }, translate("inbox.open"));
   return createElement("tr", { dataset: { task: item.task_id, inboxStory: item.story_id } },
     createElement("td", {}, createElement("span", { className: "id" }, item.story_id), ` ${item.story_title}`),
     createElement("td", {}, item.project_name),

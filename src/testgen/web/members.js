@@ -6,10 +6,10 @@ import { confirmDelete } from "./confirm.js";
 import { LIMITS, PROJECT_ROLES } from "./constants.js";
 import { scriptDialog, report } from "./dialogs.js";
 import { createElement, formField } from "./dom.js";
+import { translate } from "./i18n.js";
 import { inputLimits } from "./input-limits.js";
 import { myUserId } from "./permissions.js";
 import { toast } from "./toasts.js";
-import { word } from "./words.js";
 
 /**
  * @typedef {import("./types.js").Member} Member
@@ -63,11 +63,11 @@ export async function openMembers(project) {
   const form = createElement(
     "form",
     { id: "member-form", className: "inline-form", autocomplete: "off" },
-    createElement("label", {}, word("members.email"),
+    createElement("label", {}, translate("members.email"),
       createElement("input", { name: "email", type: "email", required: true, ...inputLimits(LIMITS.account.member_email),
-        placeholder: word("members.email_placeholder") })),
-    createElement("label", {}, word("members.role"), roleSelect(PROJECT_ROLES[0], { name: "role" })),
-    createElement("button", { type: "submit" }, word("members.add")),
+        placeholder: translate("members.email_placeholder") })),
+    createElement("label", {}, translate("members.role"), roleSelect(PROJECT_ROLES[0], { name: "role" })),
+    createElement("button", { type: "submit" }, translate("members.add")),
     status,
   );
   form.addEventListener("submit", async (event) => {
@@ -76,7 +76,7 @@ export async function openMembers(project) {
     try {
       const { data } = await api("POST", path, { email: formField(form, "email").value.trim(), role: formField(form, "role").value });
       form.reset();
-      toast(word("members.added", { name: data.name, role: data.role, project: project.name }), "success");
+      toast(translate("members.added", { name: data.name, role: data.role, project: project.name }), "success");
       await refresh();
     } catch (err) {
       status.textContent = err.message;
@@ -84,15 +84,15 @@ export async function openMembers(project) {
   });
   scriptDialog(
     "members-dialog",
-    word("members.title", { project: project.name }),
-    createElement("p", { className: "muted" }, word("members.help")),
+    translate("members.title", { project: project.name }),
+    createElement("p", { className: "muted" }, translate("members.help")),
     createElement("table", { id: "members-table" },
       createElement("thead", {}, createElement("tr", {},
-        createElement("th", {}, word("users.name")), createElement("th", {}, word("users.email")),
-        createElement("th", {}, word("members.role")),
-        createElement("th", {}, createElement("span", { className: "visually-hidden" }, word("tokens.actions"))))),
+        createElement("th", {}, translate("users.name")), createElement("th", {}, translate("users.email")),
+        createElement("th", {}, translate("members.role")),
+        createElement("th", {}, createElement("span", { className: "visually-hidden" }, translate("tokens.actions"))))),
       list),
-    createElement("h3", {}, word("members.add_title")),
+    createElement("h3", {}, translate("members.add_title")),
     form,
   );
   await refresh();
@@ -107,12 +107,12 @@ function memberRow(project, member, refresh) {
   const path = `/projects/${project.id}/members/${member.user_id}`;
   const status = createElement("span", { role: "status" });
   const mine = member.user_id === myUserId();
-  const role = roleSelect(member.role, { className: "member-role", "aria-label": word("members.role_of", { name: member.name }) });
+  const role = roleSelect(member.role, { className: "member-role", "aria-label": translate("members.role_of", { name: member.name }) });
   role.addEventListener("change", async () => {
     try {
       await api("PATCH", path, { role: role.value });
       member.role = role.value;
-      report(status, word("members.role_changed"), true);
+      report(status, translate("members.role_changed"), true);
       if (mine) refreshAccount(); // the caller's own role: what the page offers follows it
     } catch (err) {
       role.value = member.role;
@@ -120,14 +120,14 @@ function memberRow(project, member, refresh) {
     }
   });
   const remove = createElement("button", { type: "button", className: "link danger member-remove",
-    "aria-label": word("members.remove_named", { name: member.name }) }, word("members.remove"));
+    "aria-label": translate("members.remove_named", { name: member.name }) }, translate("members.remove"));
   remove.addEventListener("click", async () => {
-    const ok = await confirmDelete(word("members.remove_title", { name: member.name, project: project.name }),
-      word("members.remove_text", { name: member.name }), word("members.remove"));
+    const ok = await confirmDelete(translate("members.remove_title", { name: member.name, project: project.name }),
+      translate("members.remove_text", { name: member.name }), translate("members.remove"));
     if (!ok) return;
     try {
       await api("DELETE", path);
-      toast(word("members.removed", { name: member.name }), "success");
+      toast(translate("members.removed", { name: member.name }), "success");
       if (mine) refreshAccount();
       await refresh();
     } catch (err) {
@@ -135,7 +135,7 @@ function memberRow(project, member, refresh) {
     }
   });
   return createElement("tr", { dataset: { member: String(member.user_id) } },
-    createElement("td", { className: "member-name" }, member.name, member.active ? null : ` ${word("members.inactive")}`),
+    createElement("td", { className: "member-name" }, member.name, member.active ? null : ` ${translate("members.inactive")}`),
     createElement("td", {}, member.email),
     createElement("td", {}, role),
     createElement("td", {}, remove, " ", status));

@@ -11,7 +11,6 @@ import { inputLimits } from "./input-limits.js";
 import { openMembers } from "./members.js";
 import { can, isServerAdmin } from "./permissions.js";
 import { state } from "./state.js";
-import { word } from "./words.js";
 import { toast } from "./toasts.js";
 
 /** @param {SubmitEvent} event  the new-project form's */
@@ -94,8 +93,8 @@ export function renderProjectTable() {
       for (const field of [nameInput, select, modelInput, languageInput]) field.disabled = !admin;
       save.hidden = !admin;
       const members = admin
-        ? createElement("button", { type: "button", className: "link project-members", "aria-label": word("members.open_named", { name: project.name }),
-          onclick: () => openMembers(project) }, word("members.open"))
+        ? createElement("button", { type: "button", className: "link project-members", "aria-label": translate("members.open_named", { name: project.name }),
+          onclick: () => openMembers(project) }, translate("members.open"))
         : "";
       return createElement("tr", { dataset: { project: String(project.id) } },
         createElement("td", {}, nameInput), createElement("td", {}, select), createElement("td", {}, modelInput), createElement("td", {}, languageInput), createElement("td", {}, save),

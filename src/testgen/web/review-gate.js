@@ -9,9 +9,9 @@ import { PROJECT_ROLE, REVIEW_ACTION, REVIEW_STATE } from "./constants.js";
 import { report, when } from "./dialogs.js";
 import { byId, createElement, encodePath } from "./dom.js";
 import { emit } from "./events.js";
+import { translate } from "./i18n.js";
 import { can, myUserId } from "./permissions.js";
 import { state } from "./state.js";
-import { word } from "./words.js";
 
 /**
  * @typedef {import("./types.js").Job} Job
@@ -66,11 +66,11 @@ export function allowedSteps(job) {
 export function stateLabel(reviewState) {
   switch (reviewState) {
     case REVIEW_STATE.in_review:
-      return word("gate.in_review");
+      return translate("gate.in_review");
     case REVIEW_STATE.approved:
-      return word("gate.approved");
+      return translate("gate.approved");
     case REVIEW_STATE.changes_requested:
-      return word("gate.changes_requested");
+      return translate("gate.changes_requested");
     default:
       return reviewState;
   }
@@ -80,11 +80,11 @@ export function stateLabel(reviewState) {
 function stepLabel(action) {
   switch (action) {
     case REVIEW_ACTION.submit:
-      return word("gate.step_submit");
+      return translate("gate.step_submit");
     case REVIEW_ACTION.approve:
-      return word("gate.step_approve");
+      return translate("gate.step_approve");
     case REVIEW_ACTION.request_changes:
-      return word("gate.step_request_changes");
+      return translate("gate.step_request_changes");
     default:
       return action;
   }
@@ -94,11 +94,11 @@ function stepLabel(action) {
 function buttonLabel(action) {
   switch (action) {
     case REVIEW_ACTION.submit:
-      return word("gate.submit");
+      return translate("gate.submit");
     case REVIEW_ACTION.approve:
-      return word("gate.approve");
+      return translate("gate.approve");
     default:
-      return word("gate.request_changes");
+      return translate("gate.request_changes");
   }
 }
 
@@ -117,8 +117,8 @@ function parts() {
   if (!steps) {
     steps = createElement("div", { id: "review-steps", className: "review-steps" });
     byId("review-summary").after(steps);
-    const comment = createElement("textarea", { id: "review-comment", rows: 2, placeholder: word("gate.comment_placeholder") });
-    byId("review-cases").after(createElement("label", { id: "review-gate", className: "review-gate" }, word("gate.comment"), comment));
+    const comment = createElement("textarea", { id: "review-comment", rows: 2, placeholder: translate("gate.comment_placeholder") });
+    byId("review-cases").after(createElement("label", { id: "review-gate", className: "review-gate" }, translate("gate.comment"), comment));
     const buttons = [REVIEW_ACTION.submit, REVIEW_ACTION.request_changes, REVIEW_ACTION.approve].map((action) =>
       createElement("button", { type: "button", id: buttonId(action), className: action === REVIEW_ACTION.approve ? "primary" : "", hidden: true,
         dataset: { action } }, buttonLabel(action)));
@@ -158,7 +158,7 @@ function caseNotes(steps, casesBox, commenting) {
       .map((step) => createElement("li", {}, createElement("strong", {}, actorName(step.actor)), `: ${(step.test_case_comments ?? {})[index]}`));
     if (notes.length) card.append(createElement("ul", { className: "case-notes" }, notes));
     if (commenting) {
-      card.append(createElement("label", { className: "case-comment-label" }, word("gate.case_comment", { n: Number(index) + 1 }),
+      card.append(createElement("label", { className: "case-comment-label" }, translate("gate.case_comment", { n: Number(index) + 1 }),
         createElement("textarea", { className: "case-comment", rows: 1, dataset: { index } })));
     }
   }
@@ -186,8 +186,8 @@ export function renderGate(job, casesBox, hooks) {
   const blocked = gateBlocksSave(job);
   steps.replaceChildren(
     ...[
-      review ? createElement("p", { className: "review-state", dataset: { state: review.state } }, word("gate.state", { state: stateLabel(review.state) })) : null,
-      blocked ? createElement("p", { className: "muted review-required" }, word("gate.required")) : null,
+      review ? createElement("p", { className: "review-state", dataset: { state: review.state } }, translate("gate.state", { state: stateLabel(review.state) })) : null,
+      blocked ? createElement("p", { className: "muted review-required" }, translate("gate.required")) : null,
       history.length ? createElement("ol", { className: "review-history" }, history.map(stepItem)) : null,
     ].filter((node) => node !== null), // replaceChildren prints null
   );
@@ -234,6 +234,6 @@ async function takeStep(job, action, casesBox, hooks) {
     return;
   }
   hooks.changed(answer);
-  report(status, word("gate.done", { step: stepLabel(action) }), true);
+  report(status, translate("gate.done", { step: stepLabel(action) }), true);
   emit("reviewsChanged");
 }

@@ -9,7 +9,6 @@ import { day } from "./dialogs.js";
 import { createElement } from "./dom.js";
 import { staleTag } from "./drafts.js";
 import { toast } from "./toasts.js";
-import { word } from "./words.js";
 
 /**
  * "Approved by <name> on <date>" when its draft was approved; the name arrives with `names`.
@@ -21,8 +20,8 @@ function approval(testCase, names) {
   if (by === null || by === undefined) return "";
   const line = createElement("p", { className: "muted approved-by" });
   /** @param {string} name */
-  const write = (name) => (line.textContent = word("gate.approved_by", { name, date: day(testCase.approved_at) }));
-  write(word("gate.user_number", { id: by }));
+  const write = (name) => (line.textContent = translate("gate.approved_by", { name, date: day(testCase.approved_at) }));
+  write(translate("gate.user_number", { id: by }));
   names.then((known) => {
     const name = known.get(by);
     if (name) write(name);
