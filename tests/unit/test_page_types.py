@@ -10,7 +10,23 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from testgen.api.client_constants import Bounds, ClientConstants, ExportChoice
-from testgen.api.schemas.jobs import GenerateOptions, GenerationJobOut
+from testgen.api.schemas.accounts import (
+    AuthConfigOut,
+    MemberOut,
+    MembershipOut,
+    MeOut,
+    TokenCreated,
+    TokenOut,
+    UserOut,
+)
+from testgen.api.schemas.audit import AuditEventOut
+from testgen.api.schemas.jobs import (
+    GenerateOptions,
+    GenerationJobOut,
+    InboxItem,
+    ReviewOut,
+    ReviewStepOut,
+)
 from testgen.api.schemas.projects import LLMProviderOut, ProjectOut
 from testgen.api.schemas.stories import StoryOut
 from testgen.api.schemas.test_cases import StaleTestCaseOut
@@ -36,6 +52,16 @@ MODELS: dict[str, tuple[type[BaseModel], ...]] = {
     "Bounds": (Bounds,),
     "ExportChoice": (ExportChoice,),
     "ClientConstants": (ClientConstants,),
+    "AuthConfig": (AuthConfigOut,),
+    "Me": (MeOut,),
+    "Membership": (MembershipOut,),
+    "User": (UserOut,),
+    "ApiToken": (TokenOut, TokenCreated),  # as listed, or as just created (with the token)
+    "Member": (MemberOut,),
+    "Review": (ReviewOut,),
+    "ReviewStep": (ReviewStepOut,),
+    "InboxItem": (InboxItem,),
+    "HistoryRow": (AuditEventOut,),
 }
 
 

@@ -312,9 +312,9 @@
  * @typedef {object} ReviewStep
  * @property {string} action
  * @property {string} actor  their name, as it was then
- * @property {number|null} [actor_id]
- * @property {string} [comment]
- * @property {Object<string, string>} [test_case_comments]  "<index>" -> comment
+ * @property {number|null} actor_id  null: an API key or the local admin
+ * @property {string} comment  empty: none
+ * @property {Object<string, string>} test_case_comments  "<index>" -> comment
  * @property {string} at
  */
 
@@ -322,8 +322,8 @@
  * Where a draft stands in review (a job's `review`; null: never submitted).
  * @typedef {object} Review
  * @property {string} state
- * @property {number|null} [author_id]
- * @property {ReviewStep[]} steps
+ * @property {number|null} author_id  who queued the draft (null: an API key or the local admin)
+ * @property {ReviewStep[]} steps  oldest first
  */
 
 /**
