@@ -1,8 +1,8 @@
 """One home for every enum and limit the clients need.
 
-The page (web/*.js, index.html) gets the priorities, test types, export formats, error hints and input
-bounds from /static/client-constants.js (api/client_constants.py); the command line imports them from
-testgen.domain. Neither spells one: these tests fail on a literal that has a home.
+The page (web/*.js, index.html) gets the priorities, test types, export formats, error hints, project
+roles, the review gate's states and actions, and input bounds from /static/client-constants.js
+(api/client_constants.py); the command line imports them from testgen.domain. Neither spells one: these tests fail on a literal that has a home.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from testgen.core import i18n
 from testgen.domain import job_options
 from testgen.domain.exports import ExportFormat
 from testgen.domain.job_errors import ErrorType
+from testgen.domain.roles import ReviewAction, ReviewState, Role
 from testgen.domain.stories import Priority
 from testgen.domain.test_cases import TestType
 from testgen.domain.text_fields import MAX_STORY_ID
@@ -38,7 +39,7 @@ def homed_values() -> dict[str, str]:
     as that field's name."""
     fields = {name for model in REQUESTS for name in model.model_fields}
     found: dict[str, str] = {}
-    for enum in (Priority, TestType, ExportFormat, ErrorType):
+    for enum in (Priority, TestType, ExportFormat, ErrorType, Role, ReviewState, ReviewAction):
         found |= {member.value: enum.__name__ for member in enum if member.value not in fields}
     return found
 
@@ -48,6 +49,8 @@ def homed_values() -> dict[str, str]:
 # A quoted value alone in a string: "high", 'xray-json', `functional`.
 _QUOTED = r"""(["'`]){value}\1"""
 _CSS_CLASS = re.compile(r"className:\s*$")  # a CSS class is not an enum value (a.jira, the Jira link)
+# Nor is a word of the DOM: a button's type, an event's name ("submit", not ReviewAction.submit).
+_DOM_WORD = re.compile(r"(?:\btype:\s*|\baddEventListener\(\s*)$")
 # A number where a script sets an input's bound or default, an option's default, or a query's limit.
 _JS_BOUNDS = (
     re.compile(r"\b(?:min|max|minLength|maxLength|step)\s*:\s*-?\d"),
@@ -63,7 +66,8 @@ def js_literals(text: str, name: str) -> list[str]:
     found = []
     for value in homed_values():
         for match in re.finditer(_QUOTED.format(value=re.escape(value)), text):
-            if _CSS_CLASS.search(text[: match.start()]):
+            before = text[: match.start()]
+            if _CSS_CLASS.search(before) or _DOM_WORD.search(before):
                 continue
             found.append(f"{name}:{text.count(chr(10), 0, match.start()) + 1}: {value!r}")
     return sorted(found)
@@ -173,6 +177,13 @@ def test_the_scans_find_a_repeated_literal() -> None:
     assert js_literals('  if (format === "xray-json") {', "exports.js") == ["exports.js:1: 'xray-json'"]
     assert js_literals('const HINTED = ["budget"];', "constants.js") == ["constants.js:1: 'budget'"]
     assert js_literals('h("a", { className: "jira" }, "Jira")', "stories.js") == []
+    assert js_literals('if (can(id, "reviewer") && state === "in_review") {', "review-gate.js") == [
+        "review-gate.js:1: 'in_review'",
+        "review-gate.js:1: 'reviewer'",
+    ]
+    assert js_literals("steps.push(`submit`);", "review-gate.js") == ["review-gate.js:1: 'submit'"]
+    submit = 'h("button", { type: "submit" }, "Add");\nform.addEventListener("submit", add);'
+    assert js_literals(submit, "members.js") == []
     number_input = 'h("input", { type: "number", min: 1, max: 50, value: 5 })'
     assert js_bounds(number_input, "stories.js") == [f"stories.js:1: {number_input}"]
     assert js_bounds("num_test_cases: options.num_test_cases ?? 5,", "jobs.js") != []
