@@ -1,5 +1,7 @@
 """A fake Jira for tests: issue search of Cloud (`POST /rest/api/3/search/jql`, `nextPageToken`) or
-Data Center (`POST /rest/api/2/search`, `startAt`/`total`) on 127.0.0.1, from a stdlib threaded server.
+Data Center (`POST /rest/api/2/search`, `startAt`/`total`) on 127.0.0.1, from a stdlib threaded server;
+and remote links (`POST /rest/api/{3|2}/issue/{key}/remotelink`), kept per issue by `globalId` as Jira
+does: a new one is added (201), one whose `globalId` the issue has already is replaced (200).
 
 It checks the credentials (basic e-mail:token for Cloud, bearer PAT for Data Center) and can misbehave
 like real servers: answer 429 with Retry-After a few times, refuse a JQL with a 400, hold a page until
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ from tests.support.echoes import altered
 
 CLOUD_PATH = "/rest/api/3/search/jql"
 DATACENTER_PATH = "/rest/api/2/search"
+REMOTE_LINK = re.compile(r"^/rest/api/(?P<version>[23])/issue/(?P<key>[A-Z][A-Z0-9_]*-[0-9]+)/remotelink$")
 
 
 @dataclass
@@ -48,6 +52,9 @@ class FakeJira:
     echo_style: str = "exact"  # how it quotes them (tests/support/echoes.py)
     hold_page: int | None = None  # block the request for this page (1-based) until `release()`
     requests: list[Request] = field(default_factory=list)
+    # issue key -> globalId -> the link as last posted (with its Jira id)
+    remote_links: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    missing_issues: set[str] = field(default_factory=set)  # answer 404 to links of these issues
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -118,6 +125,13 @@ class FakeJira:
             if limited:
                 self.rate_limited -= 1
         echo = f" (received: {self._echoed(authorization)})" if self.echo_credentials else ""
+        link = REMOTE_LINK.match(handler.path)
+        if link is not None and link["version"] == ("3" if self.deployment == "cloud" else "2"):
+            if authorization != self.expected_authorization:
+                self._reply(handler, 401, {"errorMessages": [f"You are not authenticated{echo}"]})
+                return
+            self._remote_link(handler, link["key"], body)
+            return
         path = CLOUD_PATH if self.deployment == "cloud" else DATACENTER_PATH
         if handler.path.split("?")[0] != path:
             self._reply(handler, 404, {"errorMessages": [f"No endpoint {handler.path}"]})
@@ -164,6 +178,37 @@ class FakeJira:
         else:
             answer = {"startAt": start, "maxResults": size, "total": len(self.issues), "issues": chosen}
         self._reply(handler, 200, answer)
+
+    def _remote_link(self, handler: BaseHTTPRequestHandler, key: str, body: dict[str, Any]) -> None:
+        if key in self.missing_issues:
+            self._reply(
+                handler,
+                404,
+                {"errorMessages": ["Issue does not exist or you do not have permission to see it."]},
+            )
+            return
+        obj = body.get("object")
+        if not isinstance(obj, dict) or not obj.get("url") or not obj.get("title"):
+            self._reply(
+                handler, 400, {"errorMessages": [], "errors": {"object": "url and title are required"}}
+            )
+            return
+        global_id = str(body.get("globalId") or "")
+        with self._lock:
+            links = self.remote_links.setdefault(key, {})
+            known = links.get(global_id) if global_id else None
+            ident = (
+                known["id"] if known is not None else sum(len(v) for v in self.remote_links.values()) + 10000
+            )
+            links[global_id or f"no-global-id-{ident}"] = {**body, "id": ident}
+        status = 200 if known is not None else 201
+        self._reply(
+            handler, status, {"id": ident, "self": f"{self.url}/rest/api/3/issue/{key}/remotelink/{ident}"}
+        )
+
+    def links_of(self, key: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.remote_links.get(key, {}).values())
 
     def _echoed(self, authorization: str) -> str:
         """The header as received, or (`echo_style`) altered, with the credential in it altered too."""

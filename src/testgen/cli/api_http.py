@@ -10,9 +10,16 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from testgen.api.schemas.jobs import GenerationJobOut, JiraImportJobOut, JobStatusOut, RegenerationJobOut
+from testgen.api.schemas.jobs import (
+    GenerationJobOut,
+    JiraImportJobOut,
+    JobStatusOut,
+    PushJobOut,
+    RegenerationJobOut,
+)
 
-JOB_STATE: TypeAdapter[GenerationJobOut | RegenerationJobOut | JiraImportJobOut] = TypeAdapter(JobStatusOut)
+JobOut = GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut  # a job of any kind
+JOB_STATE: TypeAdapter[JobOut] = TypeAdapter(JobStatusOut)
 
 
 class CliError(Exception):
@@ -60,7 +67,7 @@ def check(response: httpx.Response, what: str, ok: tuple[int, ...] = (200,)) -> 
     return data
 
 
-def read_job(state: dict[str, Any]) -> GenerationJobOut | RegenerationJobOut | JiraImportJobOut:
+def read_job(state: dict[str, Any]) -> JobOut:
     """A job's state as the API sends it (an answer or an event), read into the API's own models."""
     try:
         return JOB_STATE.validate_python(state)

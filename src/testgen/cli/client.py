@@ -21,28 +21,35 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import connect_sse
 
-from testgen.api.schemas.jobs import GenerationJobOut, JiraImportJobOut, QueuedJob, RegenerationJobOut
-from testgen.cli.api_http import CliError, api_client, check, detail, read_job
+from testgen.api.schemas.jobs import JiraImportJobOut, PushJobOut, QueuedJob
+from testgen.cli.api_http import CliError, JobOut, api_client, check, detail, read_job
 from testgen.cli.batch import generate_project
 from testgen.cli.progress_bar import ProgressBar
+from testgen.cli.push_report import print_push
 from testgen.cli.terminal_text import echo, printable
 from testgen.core.config import ClientSettings
 from testgen.core.i18n import UI_DEFAULT, label
 from testgen.data.job_states import TERMINAL, JobStatus
-from testgen.domain.job_results import DraftResult, JiraImportResult, RegenerationResult
+from testgen.domain.job_results import DraftResult, JiraImportResult, PushResult, RegenerationResult
 
 DEFAULT_API = "http://127.0.0.1:8000"
 API_KEY_ENV = "TESTGEN_API_KEY"
 API_URL_ENV = "TESTGEN_API_URL"
 
 
-def run_client(args: argparse.Namespace) -> int:
+ClientCommand = Callable[[httpx.Client, argparse.Namespace], int]
+
+
+def run_client(args: argparse.Namespace, command: ClientCommand | None = None) -> int:
+    """Run a client command: `command` when given (a command of another module), else by its name."""
     try:
         env = ClientSettings()
         env_key = env.testgen_api_key.get_secret_value() if env.testgen_api_key else None
         base_url = args.api or env.testgen_api_url or DEFAULT_API
         args.language = env.ui_language
         with api_client(base_url, args.api_key or env_key) as api:
+            if command is not None:
+                return command(api, args)
             if args.command == "generate":
                 if (args.story_id is None) == (args.project is None):
                     raise CliError("give a STORY_ID or --project ID (not both)", code=2)
@@ -50,7 +57,7 @@ def run_client(args: argparse.Namespace) -> int:
                     return generate_project(api, args)
                 return cmd_generate(api, args)
             if args.command == "status":
-                return cmd_status(api, args.task_id, as_json=args.json)
+                return cmd_status(api, args.task_id, as_json=args.json, language=args.language)
             if args.jira is not None:
                 if args.file is not None:
                     raise CliError("give a FILE or --jira JQL, not both", code=2)
@@ -94,7 +101,7 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
     return report(read_job(final), say)
 
 
-def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
+def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool, language: str = UI_DEFAULT) -> int:
     state = check(api.get(f"/generate-test-cases/status/{quote(task_id, safe='')}"), "cannot get the status")
     if as_json:
         echo(json.dumps(state, indent=2))
@@ -107,6 +114,8 @@ def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool) -> int:
     if job.status == JobStatus.completed and job.result is not None:
         if isinstance(job.result, JiraImportResult):
             print_import(job.result)
+        elif isinstance(job.result, PushResult):
+            print_push(job.result, language)
         else:
             print_result(job.result)
             if job.saved_at is not None:
@@ -174,11 +183,11 @@ def follow(
         bar.close()
 
 
-def report(job: GenerationJobOut | RegenerationJobOut | JiraImportJobOut, say: Say | None = None) -> int:
+def report(job: JobOut, say: Say | None = None) -> int:
     """Print how a followed job ended; the exit status is 0 only when test cases are ready."""
     say = say or speaker(UI_DEFAULT)
     if job.status == JobStatus.completed:
-        if not isinstance(job, JiraImportJobOut) and job.result is not None:
+        if not isinstance(job, JiraImportJobOut | PushJobOut) and job.result is not None:
             print_result(job.result, say)
         echo(say("cli.review_hint", task=job.task_id))
         return 0
@@ -189,7 +198,7 @@ def report(job: GenerationJobOut | RegenerationJobOut | JiraImportJobOut, say: S
     return 1
 
 
-def failure(job: GenerationJobOut | RegenerationJobOut | JiraImportJobOut) -> dict[str, str]:
+def failure(job: JobOut) -> dict[str, str]:
     """A failed job's error type and message (a failure without an error object: "error" and its
     message)."""
     if job.error is None:

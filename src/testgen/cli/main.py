@@ -3,7 +3,7 @@
 Running the service (cli/serve.py): dev (everything at once), api, worker, migrate. Accounts, straight
 in the database (cli/users.py): users create, users list; and the key of the connections' secrets
 (cli/secret_keys.py): secrets rotate. Using a running service over its HTTP API (cli/client.py):
-generate (with a live progress bar), status, stories import.
+generate (with a live progress bar), status, stories import; push (cli/push.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from testgen.api.passwords import MIN_PASSWORD_CHARS
 from testgen.cli import serve
 from testgen.cli.client import API_KEY_ENV, API_URL_ENV, DEFAULT_API, run_client
+from testgen.cli.push import cmd_push
 from testgen.core.config import Settings
 from testgen.core.logs import configure_logging
 from testgen.domain.job_options import (
@@ -28,7 +29,7 @@ from testgen.domain.job_options import (
     MIN_TEST_CASES,
 )
 
-CLIENT_COMMANDS = ("generate", "status", "stories")
+CLIENT_COMMANDS = ("generate", "status", "stories", "push")
 
 
 def _add_bind(parser: argparse.ArgumentParser) -> None:
@@ -270,12 +271,49 @@ def _add_client_commands(sub: Any) -> None:
     )
     load.add_argument("--follow", action="store_true", help="with --jira: watch the import live")
     _add_api_options(load)
+    _add_push_command(sub)
+
+
+def _add_push_command(sub: Any) -> None:
+    push = sub.add_parser(
+        "push",
+        help="push a project's saved test cases into a test-management tool (--follow to watch)",
+        description="Queue a push of a project's saved test cases into the tool of one of its connections "
+        "(TestRail, Xray, Zephyr Scale, Azure DevOps) on a running testgen API: new test cases are created, "
+        "edited ones updated in place, unchanged ones left alone; with the project's review gate on, only "
+        "approved ones go. With --follow, show its progress, then the conflicts, failures and counts; exit "
+        "0 when every test case went or was unchanged, 1 when the push failed or was cancelled, or a test "
+        "case failed or is in conflict.",
+    )
+    push.add_argument("--project", type=int, required=True, metavar="ID", help="the project pushed")
+    push.add_argument(
+        "--connection", required=True, metavar="NAME", help="the project's connection, by name or id"
+    )
+    push.add_argument(
+        "--story",
+        action="append",
+        default=None,
+        metavar="ID",
+        help="push only this story's test cases (repeat for more; default: every story of the project)",
+    )
+    push.add_argument(
+        "--delete-removed",
+        action="store_true",
+        help="delete in the tool the test cases pushed before that were deleted in testgen since",
+    )
+    push.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace test cases that were changed in the tool since the last push (else: conflicts)",
+    )
+    push.add_argument("--follow", action="store_true", help="watch the progress live and print the outcome")
+    _add_api_options(push)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in CLIENT_COMMANDS:
-        return run_client(args)
+        return run_client(args, cmd_push if args.command == "push" else None)
     settings = Settings()
     if args.command in ("api", "dev") and (problem := settings.api_keys_problem()) is not None:
         print(f"testgen: error: {problem}", file=sys.stderr)  # before any process starts

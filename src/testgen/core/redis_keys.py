@@ -25,6 +25,12 @@ CLAIMED_KEY = f"{PREFIX}claimed"
 GENERATE_JOB = "generate_test_cases"
 REGENERATE_JOB = "regenerate_test_case"
 IMPORT_JIRA_JOB = "import_jira_stories"
+PUSH_JOB = "push_test_cases"
+
+
+def push_lock_key(connection_id: int) -> str:
+    """Held while a push to the connection is being queued: one live push per connection."""
+    return f"{PREFIX}push-queueing:{connection_id}"
 
 
 def state_key(task_id: str) -> str:

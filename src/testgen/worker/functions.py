@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from testgen.core.redis_keys import GENERATE_JOB, IMPORT_JIRA_JOB, REGENERATE_JOB
+from testgen.core.redis_keys import GENERATE_JOB, IMPORT_JIRA_JOB, PUSH_JOB, REGENERATE_JOB
 from testgen.core.tracing import job_span
 from testgen.worker.generate import run_generation
 from testgen.worker.jira_import import run_jira_import
+from testgen.worker.push import run_push
 from testgen.worker.reaper import lease
 from testgen.worker.regenerate import run_regeneration
 
@@ -30,3 +31,9 @@ async def import_jira_stories(ctx: dict[str, Any], task_id: str, trace: dict[str
     with job_span(IMPORT_JIRA_JOB, task_id, trace):
         async with lease(ctx["jobs_redis"], task_id):
             return await run_jira_import(ctx["resources"], task_id)
+
+
+async def push_test_cases(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
+    with job_span(PUSH_JOB, task_id, trace):
+        async with lease(ctx["jobs_redis"], task_id):
+            return await run_push(ctx["resources"], task_id)

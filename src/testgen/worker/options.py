@@ -10,8 +10,13 @@ from arq.worker import func
 from testgen.core.arq_adapter import deserialize_job, serialize_job
 from testgen.core.config import Settings
 from testgen.core.redis import arq_settings
-from testgen.core.redis_keys import GENERATE_JOB, IMPORT_JIRA_JOB, QUEUE_NAME, REGENERATE_JOB
-from testgen.worker.functions import generate_test_cases, import_jira_stories, regenerate_test_case
+from testgen.core.redis_keys import GENERATE_JOB, IMPORT_JIRA_JOB, PUSH_JOB, QUEUE_NAME, REGENERATE_JOB
+from testgen.worker.functions import (
+    generate_test_cases,
+    import_jira_stories,
+    push_test_cases,
+    regenerate_test_case,
+)
 from testgen.worker.lifecycle import shutdown, startup
 
 
@@ -22,6 +27,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             func(generate_test_cases, name=GENERATE_JOB),
             func(regenerate_test_case, name=REGENERATE_JOB),
             func(import_jira_stories, name=IMPORT_JIRA_JOB),
+            func(push_test_cases, name=PUSH_JOB),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -30,9 +30,16 @@ from testgen.domain.job_options import (
     GenerateJobOptions,
     JiraImportJobOptions,
     JobOptions,
+    PushJobOptions,
     RegenerateJobOptions,
 )
-from testgen.domain.job_results import DraftResult, JiraImportResult, JobResult, RegenerationResult
+from testgen.domain.job_results import (
+    DraftResult,
+    JiraImportResult,
+    JobResult,
+    PushResult,
+    RegenerationResult,
+)
 from testgen.domain.roles import ReviewAction, ReviewState
 from testgen.domain.text_fields import NO_NUL, StoryId, stripped
 
@@ -189,8 +196,16 @@ class JiraImportJobOut(JobState):
     result: JiraImportResult | None = Field(default=None, description="Set once the job completed")
 
 
+class PushJobOut(JobState):
+    """A project's saved test cases written into the tool of one of its connections."""
+
+    kind: Literal[JobKind.push]
+    options: PushJobOptions
+    result: PushResult | None = Field(default=None, description="Set once the job completed")
+
+
 JobStatusOut = Annotated[
-    GenerationJobOut | RegenerationJobOut | JiraImportJobOut, Field(discriminator="kind")
+    GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut, Field(discriminator="kind")
 ]
 
 
