@@ -2,7 +2,8 @@
 
 The page (web/*.js, index.html) gets the priorities, test types, export formats, error hints, project
 roles, the review gate's states and actions, and input bounds from /static/client-constants.js
-(api/client_constants.py); the command line imports them from testgen.domain. Neither spells one: these tests fail on a literal that has a home.
+(api/client_constants.py); the command line imports them from testgen.domain. Neither spells one:
+these tests fail on a literal that has a home.
 """
 
 from __future__ import annotations
