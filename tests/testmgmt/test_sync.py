@@ -1,7 +1,7 @@
 """The sync's rules against a tool in memory: created, unchanged (no call), updated, conflicts and
 overwrite, a case gone from the tool, removals (and deleting them), a refused case, refused
 credentials, a run that died right after the tool created a case, progress and cancel, Jira links;
-and the documents a push sends."""
+the documents a push sends; and a push, an edit and a push again against the fake TestRail."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 
 from testgen.data import models
+from testgen.domain.connections import ConnectionKind
 from testgen.domain.test_cases import Scenario
 from testgen.testmgmt.base import CaseDoc, Remote, StoryRef, ToolAuthError, ToolRefused, ToolUnavailable
 from testgen.testmgmt.documents import case_doc, fingerprint, jira_key, story_ref
+from testgen.testmgmt.factory import connect
 from testgen.testmgmt.sync import Outcome, SyncOptions, SyncReport, push_cases
+from tests.support.fake_testrail import FakeTestRail
 from tests.support.memory_tool import Died, MemoryMappings, MemoryTool
 
 STORIES = {"US-1": StoryRef("US-1", "Pay by card", "en"), "US-2": StoryRef("US-2", "Refunds", "en")}
@@ -330,3 +333,35 @@ def test_the_fingerprint_follows_what_is_sent() -> None:
 )
 def test_the_jira_key_is_the_last_part_of_the_storys_url(url: str | None, key: str | None) -> None:
     assert jira_key(url) == key
+
+
+# --- against the fake TestRail ---------------------------------------------------------------------
+
+
+async def test_push_edit_push_again_against_testrail_holds_each_case_once_with_the_edit() -> None:
+    with FakeTestRail() as fake:
+        settings = fake.settings(requests_per_minute=100_000)
+        store = MemoryMappings(existing_ids=set(range(1, 6)))
+
+        async def push_to_testrail(cases: list[tuple[str, CaseDoc]]) -> SyncReport:
+            connector = connect(ConnectionKind.testrail, settings, fake.secrets, "QA TestRail")
+            try:
+                return await push_cases(connector, selection(*cases), store, SyncOptions(), Steps())
+            finally:
+                await connector.aclose()
+
+        first = await push_to_testrail(FIVE)
+        assert ids(first, Outcome.created) == [1, 2, 3, 4, 5]
+        edited = [*FIVE[:2], ("US-1", doc(3, "Case 3, edited")), *FIVE[3:]]
+        second = await push_to_testrail(edited)
+        assert ids(second, Outcome.updated) == [3] and ids(second, Outcome.unchanged) == [1, 2, 4, 5]
+        assert len(fake.cases) == 5 and fake.duplicates() == {}
+        titles = {c["refs"].split(",")[-1].strip(): c["title"] for c in fake.cases.values()}
+        assert titles == {
+            "testgen-1": "Case 1",
+            "testgen-2": "Case 2",
+            "testgen-3": "Case 3, edited",
+            "testgen-4": "Case 4",
+            "testgen-5": "Case 5",
+        }
+        assert fake.count("add_case") == 5 and fake.count("update_case") == 1
