@@ -26,6 +26,7 @@ SCRIPTS = [
     "bench_duplicates",
     "bench_scale",
     "bench_page",
+    "bench_push",
 ]
 
 
