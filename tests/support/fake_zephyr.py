@@ -231,7 +231,9 @@ class FakeZephyr(ToolServer):
         return {"id": folder["id"], "self": f"{self.url}/folders/{folder['id']}"}
 
     def _priority(self, name: str | None) -> dict[str, Any]:
-        chosen = next((p for p in self.priorities if p["name"] == (name or "Normal")), None)
+        chosen = next(
+            (p for p in self.priorities if p["name"] == name or (name is None and p["default"])), None
+        )
         if chosen is None:
             raise Refusal(400, self._error(400, f"priorityName: the priority '{name}' was not found"))
         return {"id": chosen["id"], "self": f"{self.url}/priorities/{chosen['id']}"}

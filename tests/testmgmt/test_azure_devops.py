@@ -153,16 +153,18 @@ async def test_version_update_delete(fake: FakeAzureDevOps, connector: Connect) 
     remote = await tool.create(FROM_ADO, doc(1))
     assert await tool.version(remote) == "1"
 
+    fake.edit_item(int(remote.id), **{"System.Tags": "functional; smoke; testgen-1"})  # a tag added there
     updated = await tool.update(remote, FROM_ADO, doc(1, title="Reset link, reworded", priority="critical"))
-    assert (updated.id, updated.version) == (remote.id, "2")
+    assert (updated.id, updated.version) == (remote.id, "3")
     patch = next(r for r in fake.requests if r.method == "PATCH")
     assert {op["op"] for op in patch.body} == {"replace"}
     fields = fake.items[int(remote.id)]["fields"]
     assert fields["System.Title"] == "Reset link, reworded" and fields["Microsoft.VSTS.Common.Priority"] == 1
+    assert fields["System.Tags"] == "functional; smoke; testgen-1"
     assert len(fake.items[int(remote.id)]["relations"]) == 1  # the link stays
 
     fake.edit_item(int(remote.id), **{"System.Title": "Edited in Azure"})
-    assert await tool.version(updated) == "3"  # the pusher sees a conflict
+    assert await tool.version(updated) == "4"  # the pusher sees a conflict
 
     await tool.delete(remote)
     assert int(remote.id) not in fake.items and int(remote.id) in fake.recycle_bin

@@ -103,6 +103,20 @@ async def test_cases_go_into_a_folder_per_story_under_the_configured_one(
     assert spanish["links"]["webLinks"] == []  # no story page to link to
 
 
+async def test_a_project_without_the_priority_gives_its_default(fake: FakeZephyr, connector: Connect) -> None:
+    fake.priorities = [
+        {"id": 3391, "name": "P1", "default": False},
+        {"id": 3392, "name": "P2", "default": True},
+    ]
+    tool = connector()
+    remote = await tool.create(LOOSE, doc(1, priority="high"))
+    assert fake.cases[remote.key or ""]["priority"]["id"] == 3392
+    created = next(r for r in fake.requests if (r.method, r.path) == ("POST", "/testcases"))
+    assert "priorityName" not in created.body
+    await tool.update(remote, LOOSE, doc(1, title="Renamed"))
+    assert fake.cases[remote.key or ""]["priority"]["id"] == 3392 and fake.count("GET", "/priorities") == 1
+
+
 async def test_text_is_escaped_as_html(fake: FakeZephyr, connector: Connect) -> None:
     tricky = doc(1, description="<b>bold</b> & co\nsecond line", steps=[("Type <script>", "Shown as text")])
     remote = await connector().create(LOOSE, tricky)
@@ -140,6 +154,7 @@ async def test_version_update_and_the_refused_delete(fake: FakeZephyr, connector
     key = remote.key or ""
     assert await tool.version(remote) == remote.version
 
+    fake.edit_case(key, labels=["testgen-1", "smoke"])  # a label added in Zephyr
     edited = doc(1, title="Reset link, reworded", priority="medium", preconditions=[], steps=[("One", "Two")])
     updated = await tool.update(remote, STORY, edited)
     case = fake.cases[key]
@@ -147,7 +162,8 @@ async def test_version_update_and_the_refused_delete(fake: FakeZephyr, connector
     assert case["name"] == "Reset link, reworded" and case["precondition"] is None
     assert case["priority"]["id"] == next(p["id"] for p in fake.priorities if p["name"] == "Normal")
     assert case["folder"]["id"] == fake.folder_named("US-1")["id"]  # PUT sent back what it did not change
-    assert case["status"]["id"] == fake.case_statuses[0]["id"] and case["labels"] == ["testgen-1"]
+    assert case["status"]["id"] == fake.case_statuses[0]["id"]
+    assert case["labels"] == ["testgen-1", "smoke"]
     assert fake.steps[key] == [{"inline": {"description": "One", "testData": "", "expectedResult": "Two"}}]
     assert await tool.version(updated) == updated.version
 

@@ -5,7 +5,8 @@
   once more as XML for the document).
 - A story imported from Azure DevOps (its work item id known) is linked: the test case "Tests" it.
 - find() asks WIQL for test cases whose tags contain the marker, then reads their tags, since CONTAINS
-  is not an exact match; version() is the work item's `rev`.
+  is not an exact match; version() is the work item's `rev`; update() replaces the pushed fields and
+  keeps the tags added in Azure DevOps.
 - A personal access token goes as Basic with an empty user. Azure answers refused credentials with
   401, or with 203 and its sign-in page: both are a refusal of the credentials.
 """
@@ -88,13 +89,18 @@ def description(story: StoryRef, case: CaseDoc) -> str:
     return "".join(parts)
 
 
-def tags(case: CaseDoc) -> str:
-    return "; ".join([case.marker, one_line(case.test_type)])
+def tags(case: CaseDoc, kept: Sequence[str] = ()) -> str:
+    ours = [case.marker, one_line(case.test_type)]
+    return "; ".join([*ours, *(t for t in kept if t.lower() not in {o.lower() for o in ours})])
+
+
+def tags_of(item: dict[str, Any]) -> list[str]:
+    value = str((item.get("fields") or {}).get("System.Tags") or "")
+    return [t.strip() for t in value.split(";") if t.strip()]
 
 
 def has_tag(item: dict[str, Any], tag: str) -> bool:
-    value = str((item.get("fields") or {}).get("System.Tags") or "")
-    return tag.lower() in (t.strip().lower() for t in value.split(";"))
+    return tag.lower() in (t.lower() for t in tags_of(item))
 
 
 class AzureDevOps:
@@ -191,10 +197,9 @@ class AzureDevOps:
         return str(item["rev"])
 
     async def update(self, remote: Remote, story: StoryRef, case: CaseDoc) -> Remote:
-        ops = [
-            {"op": "replace", "path": f"/fields/{name}", "value": value}
-            for name, value in self._fields(story, case).items()
-        ]
+        current = await self._json("GET", self._item_path(remote.id), params={"fields": "System.Tags"})
+        fields = self._fields(story, case) | {"System.Tags": tags(case, kept=tags_of(current))}
+        ops = [{"op": "replace", "path": f"/fields/{name}", "value": value} for name, value in fields.items()]
         item = await self._json("PATCH", self._item_path(remote.id), json=ops, headers=PATCH_JSON)
         return self._remote(item)
 

@@ -7,7 +7,8 @@ story's Jira issue when the story came from Jira.
 
 Cloud: `POST /api/v2/authenticate` answers a bare JSON string, the bearer token (a 401 later gets one
 new token and one retry). A test is created by the bulk test import (one test a job, polled until it
-ends), in the Test Repository folder "/<story id>", linked to the story by an issue link of type
+ends; Xray runs one import job a user at a time, so the connector's creates take turns), in the Test
+Repository folder "/<story id>", linked to the story by an issue link of type
 "Test". Xray documents that import for new tests only, so update() changes the test's definition
 through GraphQL (test type, then its Gherkin or its steps); the summary, description and labels are
 Jira fields that Xray's API does not change, so they keep what the first push wrote. find() and
@@ -16,7 +17,8 @@ version() are GraphQL's getTests (by label) and getTest (`lastModified`); delete
 Data Center: a personal access token (bearer) on Jira's REST API. Xray's fields (Test Type, Cucumber
 Test Type, Cucumber Scenario, Manual Test Steps) have ids of their own on each instance, read once
 from `GET /rest/api/2/field`. The link to the story ("Tests") is made right after the test; if Jira
-refuses it, the new test is deleted again and the case fails with Jira's answer.
+refuses it, the new test is deleted again (a test left by a failed delete is adopted by the next push)
+and the case fails with Jira's answer.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from testgen.testmgmt.base import (
     Remote,
     StoryRef,
     ToolAuthError,
+    ToolError,
     ToolRefused,
     ToolUnavailable,
 )
@@ -55,7 +58,7 @@ DC_LINK_TYPE = "Tests"  # Xray Data Center's
 SUMMARY_CHARS = 255  # Jira's limit
 POLL_FIRST_S = 0.5
 POLL_MAX_S = 5.0
-POLL_LIMIT = 60  # status checks of one import job before giving up (about four minutes)
+POLL_LIMIT = 60  # status checks of one import job before giving up (about five minutes)
 DC_FIELDS = ("Test Type", "Cucumber Test Type", "Cucumber Scenario", "Manual Test Steps")
 
 TEST_FIELDS = 'issueId lastModified jira(fields: ["key"])'
@@ -95,7 +98,7 @@ def _tool_http(base_url: str, what: str, per_minute: int, options: HttpOptions, 
 # --- what a test holds ------------------------------------------------------------------------------
 
 
-def test_type(case: CaseDoc) -> str:
+def xray_test_type(case: CaseDoc) -> str:
     return CUCUMBER if case.gherkin.strip() else MANUAL
 
 
@@ -231,7 +234,7 @@ class XrayCloud:
         return self._remote(tests[0]) if tests else None
 
     def _test(self, story: StoryRef, case: CaseDoc) -> dict[str, Any]:
-        kind = test_type(case)
+        kind = xray_test_type(case)
         test: dict[str, Any] = {
             "testtype": kind,
             "fields": {
@@ -298,7 +301,7 @@ class XrayCloud:
         current = await self._get_test(remote.id)
         if current is None:
             raise ToolRefused(f"{self.what} has no test {remote.key or remote.id} any more", 404)
-        kind = test_type(case)
+        kind = xray_test_type(case)
         if (current.get("testType") or {}).get("name") != kind:
             await self._graphql(UPDATE_TYPE, id=remote.id, type={"name": kind})
         if kind == CUCUMBER:
@@ -313,7 +316,11 @@ class XrayCloud:
         return self._remote(after, remote) if after else remote
 
     async def delete(self, remote: Remote) -> None:
-        await self._graphql(DELETE_TEST, id=remote.id)
+        try:
+            await self._graphql(DELETE_TEST, id=remote.id)
+        except ToolRefused:
+            if await self._get_test(remote.id) is not None:
+                raise  # refused, not already gone
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -366,7 +373,7 @@ class XrayDataCenter:
 
     async def _content(self, story: StoryRef, case: CaseDoc) -> dict[str, Any]:
         ids = await self._xray_fields()
-        kind = test_type(case)
+        kind = xray_test_type(case)
         fields: dict[str, Any] = {
             "summary": summary(case),
             "description": description(story, case),
@@ -415,9 +422,14 @@ class XrayDataCenter:
         try:
             await self.http.request("POST", "/rest/api/2/issueLink", json=link)
         except ToolRefused as exc:
-            await self.http.request("DELETE", f"/rest/api/2/issue/{test_key}")
+            try:
+                await self.http.request("DELETE", f"/rest/api/2/issue/{test_key}")
+            except ToolError:
+                kept = f"{test_key} stays without the link"
+            else:
+                kept = "so it was not kept"
             raise ToolRefused(
-                f"{exc.message}: the test could not cover {story_key}, so it was not kept", exc.status
+                f"{exc.message}: the test could not cover {story_key}, {kept}", exc.status
             ) from exc
 
     async def version(self, remote: Remote) -> str | None:

@@ -6,7 +6,9 @@ one), each labelled with the case's marker, which find() looks up in the story's
 - A test case has no update time in the API, so its version is a digest of the fields a push writes
   (name, objective, precondition, priority, labels) as Zephyr answers them: an edit there shows.
 - PUT replaces the whole test case (what it omits is cleared), so update() sends back what GET
-  answered with the pushed fields changed, then overwrites the steps.
+  answered with the pushed fields changed (labels added in Zephyr kept), then overwrites the steps.
+- Priorities map to Zephyr's default ones (Low, Normal, High); a project without the one a case needs
+  gives the case its default priority.
 - Zephyr links a test case to a Jira issue by the issue's numeric id, which a Zephyr token cannot read
   from Jira (and a story keeps only its key): a story imported from Jira gets a web link to its page
   instead, and the push's Jira write-back links the story to the case.
@@ -163,7 +165,7 @@ class ZephyrScale:
                 parent = await self._folder(None, self.settings.folder, make)
                 if parent is None:
                     return None
-            return await self._folder(parent, story.id, make)
+            return await self._folder(parent, story.id.replace("/", "-"), make)
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -196,12 +198,9 @@ class ZephyrScale:
 
     async def create(self, story: StoryRef, case: CaseDoc) -> Remote:
         folder = await self._story_folder(story, make=True)
-        body = {
-            "projectKey": self.project,
-            **self._fields(case),
-            "priorityName": PRIORITY_NAMES.get(case.priority, "Normal"),
-            "folderId": folder,
-        }
+        body = {"projectKey": self.project, **self._fields(case), "folderId": folder}
+        if await self._priority_id(case) is not None:  # else the project's default priority
+            body["priorityName"] = PRIORITY_NAMES.get(case.priority, "Normal")
         created = (await self.http.request("POST", "/testcases", json=body)).json()
         key = str(created["key"])
         await self._write_steps(key, steps(story, case))
@@ -218,10 +217,13 @@ class ZephyrScale:
         return digest(test_case) if test_case else None
 
     async def _priority_id(self, case: CaseDoc) -> int | None:
-        if self._priorities is None:
-            self._priorities = {}
-            async for priority in self._pages("/priorities", projectKey=self.project):
-                self._priorities.setdefault(priority["name"], int(priority["id"]))
+        """The id of the case's priority in the project (Low, Normal, High); None if it has none such."""
+        async with self._folder_lock:
+            if self._priorities is None:
+                priorities: dict[str, int] = {}
+                async for priority in self._pages("/priorities", projectKey=self.project):
+                    priorities.setdefault(priority["name"], int(priority["id"]))
+                self._priorities = priorities
         return self._priorities.get(PRIORITY_NAMES.get(case.priority, "Normal"))
 
     async def update(self, remote: Remote, story: StoryRef, case: CaseDoc) -> Remote:
@@ -231,6 +233,8 @@ class ZephyrScale:
             raise ToolRefused(f"{self.what} has no test case {key} any more", 404)
         body = {name: value for name, value in current.items() if name not in NOT_PUT}
         body |= self._fields(case)
+        kept = [label for label in current.get("labels") or [] if label != case.marker]
+        body["labels"] = [case.marker, *kept]  # labels added in Zephyr stay
         priority = await self._priority_id(case)
         if priority is not None:
             body["priority"] = {"id": priority}
