@@ -154,6 +154,15 @@ async def test_steps_in_the_story_dialect_or_as_the_sync_gives_them(
     assert fake.cases[int(two.id)]["custom_steps_separated"] == [{"content": "Paso", "expected": "Resultado"}]
 
 
+async def test_without_a_steps_template_the_steps_go_in_text(fake: FakeTestRail, connector: Connect) -> None:
+    fake.templates = [t for t in fake.templates if t["name"] != "Test Case (Steps)"]
+    remote = await connector().create(STORY, doc(1, steps=[("Open", "Shown"), ("Pay", "Paid")]))
+    made = fake.cases[int(remote.id)]
+    assert made["template_id"] == _id(fake.templates, "Test Case (Text)")  # the project's default
+    assert (made["custom_steps"], made["custom_expected"]) == ("1. Open\n\n2. Pay", "1. Shown\n\n2. Paid")
+    assert "custom_steps_separated" not in made
+
+
 async def test_find_adopts_a_case_by_its_marker(fake: FakeTestRail, connector: Connect) -> None:
     made = await connector().create(STORY, doc(5))
     fake.add_cases(next(iter(fake.sections)), 3, refs="US-1, testgen-50")  # a longer marker, not ours

@@ -203,18 +203,20 @@ class TestRailConnector:
     async def _case_body(self, story: StoryRef, case: CaseDoc) -> dict[str, Any]:
         ids = await self._instance_ids()
         type_name = CASE_TYPES.get(case.test_type.lower(), case.test_type.lower())
+        steps = _steps(story, case)
         body: dict[str, Any] = {
             "title": _cut(case.title),
             "type_id": ids.types.get(type_name, ids.default_type),
             "priority_id": ids.priorities.get(case.priority.lower(), ids.default_priority),
             "refs": f"{story.jira_key or story.id}, {case.marker}",
             "custom_preconds": _preconditions(case),
-            "custom_steps_separated": [
-                {"content": content, "expected": expected} for content, expected in _steps(story, case)
-            ],
         }
         if ids.template_id is not None:
             body["template_id"] = ids.template_id
+            body["custom_steps_separated"] = [{"content": c, "expected": e} for c, e in steps]
+        else:  # the project has no steps template: the default one's text fields
+            body["custom_steps"] = "\n\n".join(f"{n}. {c}" for n, (c, _) in enumerate(steps, 1))
+            body["custom_expected"] = "\n\n".join(f"{n}. {e}" for n, (_, e) in enumerate(steps, 1))
         return {k: v for k, v in body.items() if v is not None}
 
     async def _instance_ids(self) -> _Ids:
