@@ -29,6 +29,7 @@ from testgen.api.request_guard import STATE_CHANGING
 from testgen.data import accounts
 from testgen.data.models import ApiToken, GenerationJob, ProjectMember, TestCase, utcnow
 from testgen.domain.roles import Role
+from testgen.testmgmt.factory import HttpOptions
 from tests.support import saved_jobs
 from tests.support.accounts import PASSWORD, Account
 
@@ -147,6 +148,20 @@ PAYLOADS: dict[str, Payload] = {
     "edit_draft_test_case_generate_test_cases__task_id__test_cases__index__patch": Payload(
         body=lambda ids: saved_jobs.DRAFT["test_cases"][0]
     ),
+    "create_connection_projects__project_id__connections_post": Payload(
+        body=lambda ids: {**CONNECTION, "name": f"Walk {ids['n']}"}, needs=("n",)
+    ),
+    "update_connection_projects__project_id__connections__connection_id__patch": Payload(
+        body=lambda ids: {"name": f"Walked {ids['n']}"}, needs=("n",)
+    ),
+}
+# A connection whose test finds nothing listening (at once: the walk's retries do not wait).
+CONNECTION = {
+    "kind": "testrail",
+    "url": "http://127.0.0.1:9",
+    "username": "walk@example.com",
+    "testrail_project_id": 1,
+    "api_key": "walk-key",
 }
 # Operations whose body the walk cannot build (sent without one: a refusal must still come first).
 NO_BODY: frozenset[str] = frozenset(
@@ -199,6 +214,7 @@ class World:
     test_case_a: int
     test_case_b: int
     member_a: int  # a viewer of A, the member the member routes name
+    connection_a: int = 0
     callers: dict[str, Caller] = field(default_factory=dict)
     _count: Iterator[int] = field(default_factory=itertools.count)
 
@@ -255,6 +271,15 @@ class World:
             await session.commit()
             return user.id
 
+    async def fresh_connection(self) -> int:
+        response = await self.client.post(
+            f"/projects/{self.project_a}/connections",
+            json={**CONNECTION, "name": f"Spare {self.next_number()}"},
+            headers=self.admin.headers,
+        )
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
     async def fresh_token(self, caller: Caller | None) -> int:
         if caller is None:
             return 1
@@ -289,6 +314,8 @@ class World:
             return await self.fresh_job() if fresh else self.task_a
         if kind == "test_case_id":
             return await self.fresh_test_case() if fresh else self.test_case_a
+        if kind == "connection_id":
+            return await self.fresh_connection() if fresh else self.connection_a
         if kind == "user_id":
             return await self.fresh_user(Role.viewer) if fresh else self.member_a
         raise AssertionError(f"The walk has no object for the path parameter {kind!r}: add one to World")
@@ -393,7 +420,13 @@ async def seed(app: FastAPI, client: AsyncClient, sessionmaker: async_sessionmak
     world.callers[OUTSIDER] = await caller(OUTSIDER, roles={world.project_b: Role.admin})
     app.state.users_gate.mark()
     world.member_a = await world.fresh_user(Role.viewer)
+    world.connection_a = await world.fresh_connection()
+    app.state.tool_http_options = HttpOptions(timeout_s=5, sleep=_no_wait)
     return world
+
+
+async def _no_wait(_: float) -> None:
+    return None
 
 
 def expectation(rule: Rule, caller: Caller | None) -> tuple[str, Callable[[int], bool]]:
