@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen.cli.main import main
 from testgen.core.config import Settings
+from testgen.data.models import AuditEvent
 from testgen.domain.roles import Role
 from tests.support.accounts import add_user, sign_in
 from tests.support.fake_testrail import FakeTestRail
@@ -145,6 +147,12 @@ async def test_reviewers_push_editors_and_viewers_may_not(
         r = await client.post(f"/projects/{project}/push", json=body, headers={"X-CSRF-Token": csrf})
         assert r.status_code == expected, (email, r.text)
         await client.post("/auth/logout", headers={"X-CSRF-Token": csrf})
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(AuditEvent).where(AuditEvent.action == "push"))).scalars().all()
+    assert [(r.actor, r.project_id, r.object_type, r.object_id) for r in rows] == [
+        ("user:rae@example.com", project, "connection", str(connection))
+    ]
+    assert set(rows[0].fields) == {"connection_id"}
 
 
 async def test_a_cancelled_push_keeps_what_it_pushed_and_the_next_push_finishes_it(

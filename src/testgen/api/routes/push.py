@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from testgen.api import access
 from testgen.api.deps import JobLinksDep, JobQueueDep, JobSlotDep, PrincipalDep, ProjectDep, SessionDep
 from testgen.api.openapi_doc import errors
 from testgen.api.schemas.jobs import QueuedJob
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/projects", tags=["imports"])
     },
 )
 async def push_to_tool(
+    request: Request,
     data: PushRequest,
     project: ProjectDep,
     session: SessionDep,
@@ -37,5 +39,6 @@ async def push_to_tool(
     way; its result lists each test case created, updated, unchanged, in conflict, removed or failed,
     with its link in the tool."""
     queued = await push.enqueue_push(session, queue, project, data, slot, created_by=principal.user_id)
+    access.audit_object(request, "connection", data.connection_id)
     answer = links.job(queued.job, queued.warning)
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)
