@@ -334,3 +334,28 @@ async def test_a_worker_killed_mid_push_and_the_job_run_again_leaves_each_case_o
     assert all(len(found) == 1 for found in held.values()) and testrail.duplicates() == {}
     assert len(testrail.cases) == len(cases)
     assert set(await mappings(sessionmaker, connection)) == set(cases)
+
+
+async def test_a_jira_connection_that_cannot_be_opened_fails_the_links_not_the_push(
+    testrail: FakeTestRail, settings: Settings, sessionmaker: Sessions, resources: WorkerResources
+) -> None:
+    project = await add_project(sessionmaker)
+    await add_story(sessionmaker, project, "SHOP-1", jira_url="https://acme.atlassian.net/browse/SHOP-1")
+    cases = await add_cases(sessionmaker, "SHOP-1", 2)
+    key = settings.secrets_key
+    use_secrets_key(settings)  # sealed with a key the worker no longer has
+    await add_connection(
+        sessionmaker,
+        settings,
+        project,
+        "jira",
+        {"kind": "jira", "url": "https://acme.atlassian.net", "email": "qa@example.com"},
+        {"api_token": "jira-token-0123456789"},
+        name="Our Jira",
+    )
+    settings.secrets_key = key
+    connection = await tr_connection(sessionmaker, settings, testrail, project)
+    outcome = result(await push(resources, sessionmaker, project, connection))
+    assert outcome.counts.created == 2 and outcome.counts.links_failed == 2
+    assert [c.test_case_id for c in outcome.links_failed] == cases
+    assert "the Jira connection 'Our Jira' cannot be used" in outcome.links_failed[0].message

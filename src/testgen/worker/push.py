@@ -30,7 +30,15 @@ from testgen.domain.job_errors import ErrorType
 from testgen.domain.job_options import PushJobOptions
 from testgen.domain.job_results import PushCounts, PushedCaseOut, PushResult
 from testgen.testmgmt import factory, jira_links
-from testgen.testmgmt.base import CaseDoc, Connector, Remote, StoryRef, ToolAuthError, ToolUnavailable
+from testgen.testmgmt.base import (
+    CaseDoc,
+    Connector,
+    Remote,
+    StoryRef,
+    ToolAuthError,
+    ToolRefused,
+    ToolUnavailable,
+)
 from testgen.testmgmt.documents import case_doc, story_ref
 from testgen.testmgmt.sync import CaseResult, Mapping, Outcome, SyncOptions, SyncReport, push_cases
 from testgen.worker.resources import WorkerResources
@@ -187,9 +195,22 @@ def _connector(kind: ConnectionKind, connection: Connection, secrets: dict[str, 
         ) from None
 
 
+class UnusableJira:
+    """The linker of a `jira` connection that cannot be used: each link fails with why (the push goes on)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    async def link(self, story_key: str, case: CaseDoc, remote: Remote, tool_name: str) -> None:
+        raise ToolRefused(self.message)
+
+    async def aclose(self) -> None:
+        pass
+
+
 async def _linker(
     res: WorkerResources, selection: Selection, kind: ConnectionKind
-) -> tuple[jira_links.JiraLinker | None, Connector | None]:
+) -> tuple[jira_links.JiraLinker | UnusableJira | None, Connector | None]:
     """The Jira linker of this push and the connector it belongs to (closed after the push)."""
     if kind in LINKED_BY_THE_TOOL or not any(story.jira_key for story, _ in selection.stories):
         return None, None
@@ -197,10 +218,18 @@ async def _linker(
     jira = selection.jira
     if jira is None:
         return jira_links.server_linker(res.settings, connection_id, factory.HttpOptions()), None
-    secrets, _ = await _open(res, jira)
-    connector = factory.connect(
-        ConnectionKind.jira, dict(jira.settings), secrets, jira.name, factory.HttpOptions()
-    )
+    try:
+        secrets, _ = await _open(res, jira)
+        connector = factory.connect(
+            ConnectionKind.jira, dict(jira.settings), secrets, jira.name, factory.HttpOptions()
+        )
+    except JobFailed as exc:
+        return UnusableJira(f"the Jira connection '{jira.name}' cannot be used: {exc.message}"), None
+    except (ValueError, KeyError) as exc:
+        return UnusableJira(
+            f"the Jira connection '{jira.name}' cannot be used as stored ({type(exc).__name__}): edit it "
+            "and enter its settings and credentials again"
+        ), None
     assert isinstance(connector, jira_links.JiraConnection)
     return connector.linker(connection_id), connector
 
