@@ -154,6 +154,9 @@ PAYLOADS: dict[str, Payload] = {
     "update_connection_projects__project_id__connections__connection_id__patch": Payload(
         body=lambda ids: {"name": f"Walked {ids['n']}"}, needs=("n",)
     ),
+    "push_to_tool_projects__project_id__push_post": Payload(
+        body=lambda ids: {"connection_id": ids["connection_id"]}, needs=("connection_id",)
+    ),
 }
 # A connection whose test finds nothing listening (at once: the walk's retries do not wait).
 CONNECTION = {
@@ -164,11 +167,7 @@ CONNECTION = {
     "api_key": "walk-key",
 }
 # Operations whose body the walk cannot build (sent without one: a refusal must still come first).
-NO_BODY: frozenset[str] = frozenset(
-    {
-        "push_to_tool_projects__project_id__push_post",  # names a connection of project A: none in the walk
-    }
-)
+NO_BODY: frozenset[str] = frozenset()
 
 
 def missing_payloads(ops: list[Operation]) -> list[str]:
