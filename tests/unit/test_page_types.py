@@ -9,7 +9,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from testgen.api.client_constants import Bounds, ClientConstants, ExportChoice
+from testgen.api.client_constants import (
+    Bounds,
+    ClientConstants,
+    ConnectionField,
+    ConnectionKindChoice,
+    ExportChoice,
+)
 from testgen.api.schemas.accounts import (
     AuthConfigOut,
     MemberOut,
@@ -20,10 +26,13 @@ from testgen.api.schemas.accounts import (
     UserOut,
 )
 from testgen.api.schemas.audit import AuditEventOut
+from testgen.api.schemas.connections import ConnectionOut, TestResult
 from testgen.api.schemas.jobs import (
     GenerateOptions,
     GenerationJobOut,
     InboxItem,
+    PushJobOut,
+    QueuedJob,
     ReviewOut,
     ReviewStepOut,
 )
@@ -31,7 +40,14 @@ from testgen.api.schemas.projects import LLMProviderOut, ProjectOut
 from testgen.api.schemas.stories import StoryOut
 from testgen.api.schemas.test_cases import StaleTestCaseOut
 from testgen.domain.job_errors import JobError
-from testgen.domain.job_results import DraftResult, QualityReport, ReportedDuplicate
+from testgen.domain.job_results import (
+    DraftResult,
+    PushCounts,
+    PushedCaseOut,
+    PushResult,
+    QualityReport,
+    ReportedDuplicate,
+)
 from testgen.domain.test_cases import Scenario, TestCaseDraft
 
 TYPES = Path(str(resources.files("testgen") / "web" / "types.js"))
@@ -62,6 +78,15 @@ MODELS: dict[str, tuple[type[BaseModel], ...]] = {
     "ReviewStep": (ReviewStepOut,),
     "InboxItem": (InboxItem,),
     "HistoryRow": (AuditEventOut,),
+    "ConnectionField": (ConnectionField,),
+    "ConnectionKindChoice": (ConnectionKindChoice,),
+    "Connection": (ConnectionOut,),
+    "ConnectionTest": (TestResult,),
+    "QueuedJob": (QueuedJob,),
+    "PushJob": (PushJobOut,),
+    "PushedCase": (PushedCaseOut,),
+    "PushCounts": (PushCounts,),
+    "PushResult": (PushResult,),
 }
 
 

@@ -1,8 +1,8 @@
-"""The words of the page's accounts, tokens, users, members, review gate, inbox and story history come
-from the message tables (core/locales/<lang>.json) through i18n.js's translate(), like every other
-text of the page: no script keeps English texts of its own, every message of those groups is asked
-for, and the Spanish table translates them. Read from the files, so it holds without Node or a
-browser."""
+"""The words of the page's accounts, tokens, users, members, review gate, inbox, story history,
+connections and pushes come from the message tables (core/locales/<lang>.json) through i18n.js's
+translate(), like every other text of the page: no script keeps English texts of its own, every
+message of those groups is asked for, the Spanish table translates them, and every field of a
+connection has its label. Read from the files, so it holds without Node or a browser."""
 
 from __future__ import annotations
 
@@ -10,10 +10,22 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from testgen.api.client_constants import client_constants
 from testgen.core.i18n import UI_LANGUAGES, table
 
 WEB = Path(str(resources.files("testgen") / "web"))
-GROUPS = ("account.", "tokens.", "users.", "members.", "gate.", "inbox.", "history.", "dialog.")
+GROUPS = (
+    "account.",
+    "tokens.",
+    "users.",
+    "members.",
+    "gate.",
+    "inbox.",
+    "history.",
+    "dialog.",
+    "connections.",
+    "push.",
+)
 
 
 def asked_keys() -> set[str]:
@@ -54,3 +66,17 @@ def test_the_spanish_table_translates_the_groups() -> None:
     english, spanish = table("en"), table("es")
     same = sorted(key for key in group_keys() if spanish[key] == english[key])
     assert same == ["tokens.prefix"]  # "Token" in both
+
+
+def test_every_setting_and_secret_of_a_connection_has_a_label_in_every_table() -> None:
+    """The connection form labels each field of the server's table by `connection_field.<name>`."""
+    names = {
+        name
+        for kind in client_constants().connection_kinds
+        for name in [*(field.name for field in kind.settings), *kind.secrets]
+    }
+    assert {"url", "api_key", "requests_per_minute"} <= names
+    labels = {f"connection_field.{name}" for name in names}
+    for language in UI_LANGUAGES:
+        assert sorted(labels - set(table(language))) == [], language
+    assert sorted(key for key in table("en") if key.startswith("connection_field.")) == sorted(labels)

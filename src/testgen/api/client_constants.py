@@ -3,8 +3,8 @@
 The page gets them as one script, /static/client-constants.js (api/routes/web.py), built once; the
 command line imports the same homes (testgen.domain). Priorities, test types, export formats, project
 roles and the review gate's states and actions come from their enums, error hints from `ErrorType` and
-the message tables, and every bound and default from the request model or route parameter that checks
-it.
+the message tables, every bound and default from the request model or route parameter that checks it,
+and the kinds of connection with their settings and secrets from the connection models.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import inspect
 import re
 import typing
 from collections.abc import Callable
-from typing import Any, assert_never
+from typing import Any, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
@@ -23,10 +23,12 @@ from testgen.api.routes import projects as project_routes
 from testgen.api.routes import stories as story_routes
 from testgen.api.routes import users as user_routes
 from testgen.api.schemas.accounts import LoginRequest, MemberAdd, TokenCreate, UserCreate
+from testgen.api.schemas.connections import SETTINGS_MODELS, TestRailConnectionCreate
 from testgen.api.schemas.imports import JiraImportRequest
 from testgen.api.schemas.jobs import GenerateOptions
 from testgen.api.schemas.projects import ProjectCreate, ProjectUpdate
 from testgen.api.schemas.stories import StoryCreate
+from testgen.domain.connections import SECRET_FIELDS, ConnectionKind
 from testgen.domain.exports import ExportFormat
 from testgen.domain.job_errors import ErrorType
 from testgen.domain.roles import ReviewAction, ReviewState, Role
@@ -55,6 +57,28 @@ class ExportChoice(BaseModel):
     needs_project_key: bool  # the format asks for the Jira project its tests go to (?project_key=)
 
 
+class ConnectionField(BaseModel):
+    """One setting of a kind of connection, as its create body takes it."""
+
+    name: str
+    input: Literal["text", "number", "choice"]
+    required: bool  # a create body must give it
+    nullable: bool  # null clears it
+    choices: list[str] | None = None  # input "choice": its values
+    bounds: Bounds
+
+
+class ConnectionKindChoice(BaseModel):
+    """A kind of connection: its name in menus, its settings (its own first, then those every kind
+    has) and the names of its secrets (all required on create, write-only)."""
+
+    kind: ConnectionKind
+    label: str
+    settings: list[ConnectionField]
+    secrets: list[str]
+    push_target: bool  # a push may go to it (the project's Jira connection links pushed cases instead)
+
+
 class ClientConstants(BaseModel):
     """The script's table (window.TESTGEN_CONSTANTS); the page's JSDoc `ClientConstants` mirrors it."""
 
@@ -68,6 +92,7 @@ class ClientConstants(BaseModel):
     error_hints: dict[ErrorType, str]  # the message key of each error type's hint
     default_hint: str  # the message key for a type this version does not know
     limits: dict[str, dict[str, Bounds]]  # group -> input -> its bounds
+    connection_kinds: list[ConnectionKindChoice]
 
 
 def _html_pattern(regex: str) -> str:
@@ -135,6 +160,68 @@ MENU_ORDER = (
 )
 
 
+def kind_label(kind: ConnectionKind) -> str:
+    """A kind of connection's name in a menu (product names: the same in every language)."""
+    match kind:
+        case ConnectionKind.testrail:
+            return "TestRail"
+        case ConnectionKind.xray_cloud:
+            return "Xray Cloud"
+        case ConnectionKind.xray_dc:
+            return "Xray Data Center"
+        case ConnectionKind.zephyr_scale:
+            return "Zephyr Scale"
+        case ConnectionKind.azure_devops:
+            return "Azure DevOps"
+        case ConnectionKind.jira:
+            return "Jira"
+        case _:
+            assert_never(kind)
+
+
+def connection_field(model: type[BaseModel], name: str) -> ConnectionField:
+    """A setting of a kind's settings model, with its input, bounds and default."""
+    schema = model.model_json_schema()["properties"][name]
+    branches = schema.get("anyOf", [schema])
+    checks: dict[str, Any] = next((b for b in branches if b.get("type") != "null"), {})
+    if "enum" in checks:
+        widget: Literal["text", "number", "choice"] = "choice"
+    elif checks.get("type") == "integer":
+        widget = "number"
+    else:
+        widget = "text"
+    return ConnectionField(
+        name=name,
+        input=widget,
+        required=model.model_fields[name].is_required(),
+        nullable=any(b.get("type") == "null" for b in branches),
+        choices=[str(value) for value in checks["enum"]] if "enum" in checks else None,
+        bounds=_from_schema(schema, schema.get("default")),
+    )
+
+
+def connection_kinds() -> list[ConnectionKindChoice]:
+    """Every kind of connection with its settings and secrets, in the order of ConnectionKind."""
+    models = [SETTINGS_MODELS[kind] for kind in ConnectionKind]
+    shared = set.intersection(*(set(model.model_fields) for model in models))  # `kind` among them
+    choices = []
+    for kind in ConnectionKind:
+        model = SETTINGS_MODELS[kind]
+        names = [n for n in model.model_fields if n not in shared] + [
+            n for n in model.model_fields if n in shared and n != "kind"
+        ]
+        choices.append(
+            ConnectionKindChoice(
+                kind=kind,
+                label=kind_label(kind),
+                settings=[connection_field(model, name) for name in names],
+                secrets=list(SECRET_FIELDS[kind]),
+                push_target=kind is not ConnectionKind.jira,  # api/services/push.py refuses it
+            )
+        )
+    return choices
+
+
 def hint_key(error_type: ErrorType) -> str:
     """The message (core/locales) that says what to do about a failed job of this type. Every type is
     listed, so a new one fails the type check until it is given a hint or the default one."""
@@ -198,6 +285,10 @@ def limits() -> dict[str, dict[str, Bounds]]:
             "token_name": field_bounds(TokenCreate, "name"),
             "member_email": field_bounds(MemberAdd, "email"),
         },
+        "connection": {
+            "name": field_bounds(TestRailConnectionCreate, "name"),
+            "secret": field_bounds(TestRailConnectionCreate, "api_key"),
+        },
         "lists": {
             "story_search": parameter_bounds(story_routes.list_stories, "q"),
             "projects_page": parameter_bounds(project_routes.list_projects, "limit"),
@@ -224,4 +315,5 @@ def client_constants() -> ClientConstants:
         error_hints={t: hint_key(t) for t in ErrorType},
         default_hint=DEFAULT_HINT,
         limits=limits(),
+        connection_kinds=connection_kinds(),
     )

@@ -7,13 +7,14 @@
 //                   load.js (projects and the story list), jira.js (the Jira import dialog),
 //                   inbox.js (the review inbox), stories.js (the table, badges, error dialog),
 //                   story-form.js (add a story), projects.js (projects and their model),
-//                   members.js (a project's members), account.js (who is asking, the user menu,
-//                   API tokens, users), filters.js (search, filters, pager), review.js (the review
-//                   dialog), review-gate.js (submit, approve, request changes), saved-cases.js,
-//                   case-editor.js (a test case as fields), drafts.js (quality grid, repeats, project
-//                   settings, usage), exports.js (downloads), jobs.js (job snapshots, queue, cancel),
-//                   stream.js (the one event stream), notify.js ("ready" while away), dialogs.js
-//                   (the dialogs scripts build, dates)
+//                   members.js (a project's members), connections.js (a project's connections),
+//                   push.js ("Push to…" and a push followed to its result), account.js (who is
+//                   asking, the user menu, API tokens, users), filters.js (search, filters, pager),
+//                   review.js (the review dialog), review-gate.js (submit, approve, request changes),
+//                   saved-cases.js, case-editor.js (a test case as fields), drafts.js (quality grid,
+//                   repeats, project settings, usage), exports.js (downloads), jobs.js (job
+//                   snapshots, queue, cancel), stream.js (the one event stream), notify.js ("ready"
+//                   while away), dialogs.js (the dialogs scripts build, dates)
 //   shared helpers  api.js (fetch, errors, sign-in, stream URLs), auth.js (the credentials and the
 //                   sign-in dialog), permissions.js (the caller's roles), constants.js (the server's
 //                   statuses, enums and limits), input-limits.js, events.js (page events),
@@ -37,6 +38,7 @@ import { applySnapshot, forgetTask, generateProject } from "./jobs.js";
 import { listQuery, load, loadStories, renderProjectLists, sameQuery, showAddedStory } from "./load.js";
 import { askToNotify, notifyReady } from "./notify.js";
 import { createProject } from "./projects.js";
+import { renderProjectPush } from "./push.js";
 import { discardReview, openReview, saveReview } from "./review.js";
 import { currentRoute, navigate, onRoute } from "./route.js";
 import { state } from "./state.js";
@@ -83,6 +85,7 @@ function wireControls() {
     const project = state.projects.get(Number(byId("export-project", HTMLSelectElement).value));
     if (project) exportFile(`/projects/${project.id}/test-cases/export`, exportFormat.value, project.name);
   });
+  byId("export-project").addEventListener("change", renderProjectPush); // "Push to…" follows the project chosen
   byId("generate-project-button").addEventListener("click", (event) => {
     const project = state.projects.get(Number(byId("generate-project", HTMLSelectElement).value));
     askToNotify(); // a user gesture: the one moment the browser lets the page ask

@@ -1,7 +1,8 @@
 // The server's enums and limits as the page uses them. All come from the server, in scripts run before
 // the modules: the job statuses from /static/job-states.js (data/job_states.py), the priorities, test
 // types, export formats, project roles, review states and actions, error hints and input bounds from
-// /static/client-constants.js (api/client_constants.py). The page spells none of them.
+// /static/client-constants.js (api/client_constants.py), with the kinds of connection, their settings
+// and the names of their secrets. The page spells none of them.
 import { translate } from "./i18n.js";
 
 /** @type {import("./types.js").JobStates} */
@@ -48,6 +49,9 @@ export const PROJECT_ROLE = byName(SERVER.roles);
 export const REVIEW_STATE = byName(SERVER.review_states);
 /** @type {import("./types.js").ReviewActions} */
 export const REVIEW_ACTION = byName(SERVER.review_actions);
+
+/** @type {import("./types.js").ConnectionKindChoice[]} the kinds of connection, their settings and secrets */
+export const CONNECTION_KINDS = SERVER.connection_kinds;
 
 // The project menu's choice "a new project…" (not a project id).
 export const NEW_PROJECT = "__new__";

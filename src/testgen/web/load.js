@@ -6,6 +6,7 @@ import { byId } from "./dom.js";
 import { renderExportProjects } from "./exports.js";
 import { renderFilterProjects, renderPager } from "./filters.js";
 import { renderProjectTable } from "./projects.js";
+import { renderProjectPush } from "./push.js";
 import { currentRoute } from "./route.js";
 import { state } from "./state.js";
 import { renderProjects } from "./story-form.js";
@@ -78,6 +79,7 @@ export function renderProjectLists(selected) {
   const current = byId("project-select", HTMLSelectElement).value;
   renderProjects(selected ?? (state.projects.has(Number(current)) ? Number(current) : undefined));
   renderExportProjects();
+  renderProjectPush();
   renderFilterProjects();
   if (state.stories.length) renderStories(); // the project column
 }

@@ -1,6 +1,6 @@
 // Projects: create them (server admins) and rename them; each may choose its LLM provider and model,
-// and has its members (project admins change both). A change emits `projectsChanged` (every project
-// menu of the page follows).
+// and has its members and its connections to test-management tools (project admins change them). A
+// change emits `projectsChanged` (every project menu of the page follows).
 import { translate } from "./i18n.js";
 import { api } from "./api.js";
 import { LIMITS, PROJECT_ROLE } from "./constants.js";
@@ -8,6 +8,7 @@ import { byId, createElement, formField } from "./dom.js";
 import { projectTools } from "./drafts.js";
 import { emit } from "./events.js";
 import { inputLimits } from "./input-limits.js";
+import { openConnections } from "./connections.js";
 import { openMembers } from "./members.js";
 import { can, isServerAdmin } from "./permissions.js";
 import { state } from "./state.js";
@@ -96,9 +97,13 @@ export function renderProjectTable() {
         ? createElement("button", { type: "button", className: "link project-members", "aria-label": translate("members.open_named", { name: project.name }),
           onclick: () => openMembers(project) }, translate("members.open"))
         : "";
+      const connections = admin
+        ? createElement("button", { type: "button", className: "link project-connections", "aria-label": translate("connections.open_named", { name: project.name }),
+          onclick: () => openConnections(project) }, translate("connections.open"))
+        : "";
       return createElement("tr", { dataset: { project: String(project.id) } },
         createElement("td", {}, nameInput), createElement("td", {}, select), createElement("td", {}, modelInput), createElement("td", {}, languageInput), createElement("td", {}, save),
-        createElement("td", {}, projectTools(project, (data) => state.projects.set(data.id, data)), " ", members));
+        createElement("td", {}, projectTools(project, (data) => state.projects.set(data.id, data)), " ", members, " ", connections));
     }),
   );
   byId("projects-empty").hidden = state.projects.size > 0;

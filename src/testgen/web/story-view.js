@@ -1,6 +1,6 @@
 // The story view (?story=ID): the story's description and criteria, its job's badge, its saved test
-// cases (rendered as Gherkin, each editable and deletable by editors, with who approved it), its export
-// and its history; editors edit or delete the story.
+// cases (rendered as Gherkin, each editable and deletable by editors, with who approved it), their
+// export and "Push to…" (reviewers), and its history; editors edit or delete the story.
 import { api, ApiError } from "./api.js";
 import { confirmDelete } from "./confirm.js";
 import { LIMITS, PRIORITIES, PROJECT_ROLE } from "./constants.js";
@@ -11,6 +11,7 @@ import { inputLimits } from "./input-limits.js";
 import { loadStories } from "./load.js";
 import { memberNames } from "./members.js";
 import { can } from "./permissions.js";
+import { canPush, pushMenu } from "./push.js";
 import { savedCaseCard } from "./saved-cases.js";
 import { generateControls, renderStatus } from "./stories.js";
 import { state } from "./state.js";
@@ -164,6 +165,7 @@ function renderStoryView(story, cases) {
       format,
       " ",
       exportButton,
+      project && canPush(project.id) ? [" ", pushMenu(() => project, [story.id], "view-push")] : null,
     ),
     createElement("div", { id: "saved-cases" }),
     historySection(story.id),

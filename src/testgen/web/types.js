@@ -45,6 +45,7 @@
  * @property {{ jql: Bounds }} jira
  * @property {{ sign_in_email: Bounds, sign_in_password: Bounds, email: Bounds, name: Bounds, password: Bounds,
  *   token_name: Bounds, member_email: Bounds }} account
+ * @property {{ name: Bounds, secret: Bounds }} connection
  * @property {{ story_search: Bounds, projects_page: Bounds, users_page: Bounds }} lists
  * @property {{ batches: Bounds }} stream
  */
@@ -69,6 +70,28 @@
  * @property {Object<string, string>} error_hints  error type -> the message key of its hint
  * @property {string} default_hint  the message key for a type the server did not list
  * @property {Limits} limits
+ * @property {ConnectionKindChoice[]} connection_kinds
+ */
+
+/**
+ * One setting of a kind of connection, as its create body takes it.
+ * @typedef {object} ConnectionField
+ * @property {string} name
+ * @property {string} input  text, number or choice
+ * @property {boolean} required  a new connection must give it
+ * @property {boolean} nullable  null clears it
+ * @property {string[]} [choices]  input "choice": its values
+ * @property {Bounds} bounds
+ */
+
+/**
+ * A kind of connection (window.TESTGEN_CONSTANTS.connection_kinds): its settings and its secrets' names.
+ * @typedef {object} ConnectionKindChoice
+ * @property {string} kind
+ * @property {string} label
+ * @property {ConnectionField[]} settings
+ * @property {string[]} secrets  all required on create; never answered
+ * @property {boolean} push_target  a push may go to it
  */
 
 /**
@@ -347,6 +370,91 @@
  * @property {string} actor
  * @property {string} action
  * @property {string[]} fields  the names of the fields the request sent
+ */
+
+/**
+ * A project's connection to a tool (GET /projects/{id}/connections): no secret, only their names.
+ * @typedef {object} Connection
+ * @property {number} id
+ * @property {number} project_id
+ * @property {string} kind
+ * @property {string} name
+ * @property {Object<string, string | number | null>} settings  the kind's settings (and `kind`)
+ * @property {string[]} secrets_set
+ * @property {string} created_at
+ * @property {string} updated_at
+ */
+
+/**
+ * What trying a connection found (POST …/connections/{id}/test).
+ * @typedef {object} ConnectionTest
+ * @property {boolean} ok
+ * @property {string} detail  what the tool answered, or why it did not work
+ * @property {string|null} [error]  not ok: what kind of failure
+ */
+
+/**
+ * A job as its queue answer names it (POST …/push and the other routes that queue one).
+ * @typedef {object} QueuedJob
+ * @property {string} task_id
+ * @property {string|null} story_id
+ * @property {number|null} [project_id]
+ * @property {string} status
+ * @property {string} status_url
+ * @property {string} events_url
+ * @property {string|null} [warning]
+ */
+
+/**
+ * A push job's snapshot (its event stream, GET …/status/{task_id}).
+ * @typedef {object} PushJob
+ * @property {string} task_id
+ * @property {string} status
+ * @property {number} [progress]
+ * @property {string} [message]  "Pushed N/M test cases"
+ * @property {string|null} [warning]
+ * @property {PushResult|null} [result]
+ * @property {JobError|null} [error]
+ */
+
+/**
+ * One test case of a push and where it lives in the tool.
+ * @typedef {object} PushedCase
+ * @property {number} test_case_id
+ * @property {string} story_id
+ * @property {string|null} [remote_key]
+ * @property {string|null} [url]
+ * @property {string} message  failed, conflict, removed: why
+ */
+
+/**
+ * @typedef {object} PushCounts
+ * @property {number} created
+ * @property {number} updated
+ * @property {number} unchanged
+ * @property {number} conflicts
+ * @property {number} removed
+ * @property {number} failed
+ * @property {number} skipped_unapproved
+ * @property {number} linked
+ * @property {number} links_failed
+ */
+
+/**
+ * A push's outcome (each list holds at most the first 1,000; `counts` are exact).
+ * @typedef {object} PushResult
+ * @property {number} connection_id
+ * @property {string} connection  its name
+ * @property {string} kind
+ * @property {PushedCase[]} created
+ * @property {PushedCase[]} updated
+ * @property {PushedCase[]} unchanged
+ * @property {PushedCase[]} conflicts
+ * @property {PushedCase[]} removed
+ * @property {PushedCase[]} failed
+ * @property {PushedCase[]} links_failed
+ * @property {number} skipped_unapproved
+ * @property {PushCounts} counts
  */
 
 export {};
