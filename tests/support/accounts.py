@@ -31,7 +31,11 @@ async def add_user(
 ) -> Account:
     async with sessionmaker() as session:
         user = await accounts.create_user(
-            session, email=email, name=email.partition("@")[0], password_hash=await hash_password(password), is_admin=admin
+            session,
+            email=email,
+            name=email.partition("@")[0],
+            password_hash=await hash_password(password),
+            is_admin=admin,
         )
         for project_id, role in (roles or {}).items():
             session.add(ProjectMember(project_id=project_id, user_id=user.id, role=role.value))

@@ -20,9 +20,9 @@ from typing import Any
 from testgen.api.schemas.stories import StoryOut
 from testgen.api.schemas.test_cases import TestCaseOut
 from testgen.api.services.csv_cells import SafeCsvWriter
-from testgen.domain.gherkin_text import free_text, header, one_line, steps
 from testgen.core.languages import DEFAULT_LANGUAGE, gherkin_keywords
 from testgen.domain.exports import XrayTestType
+from testgen.domain.gherkin_text import free_text, header, one_line, steps
 from testgen.domain.test_cases import Scenario, TestType
 
 TESTRAIL_COLUMNS = (
