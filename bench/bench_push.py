@@ -2,13 +2,13 @@
 the run's time against the time the rate limit itself allows for the requests it needs (target ≤ 1.15x),
 with 0 duplicates and 0 answers 429.
 
-    .venv/bin/python bench/bench_push.py [--quick] [--path auto|sync|direct] [--cases N] [--stories N]
+    .venv/bin/python bench/bench_push.py [--quick] [--path sync|direct] [--cases N] [--stories N]
         [--per-minute N] [--delay-s S] [--concurrency N]
 
 The fake TestRail (tests/support/fake_testrail.py) runs in this process on 127.0.0.1; its limit is a
 token bucket refilling per-minute/60 a second and holding a second's worth. The cases go through the
 real TestRail connector (httpx, ToolHttp paced at the same per-minute figure): with `--path sync` (the
-default when `testgen.testmgmt.sync.push_cases` exists) through the push's sync with its default
+default) through the push's sync with its default
 concurrency and an in-memory mapping store, and then pushed again unchanged (0 requests expected);
 with `--path direct`, `--concurrency` creates at a time straight on the connector. `--quick`: 200 cases
 at 600 a minute. Floor = requests the fake received x 60 / per-minute. Exits non-zero only when a case
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import sys
 import time
 from dataclasses import dataclass
@@ -31,7 +30,9 @@ from testgen.domain.connections import ConnectionKind
 from testgen.domain.test_cases import Scenario
 from testgen.testmgmt.base import CaseDoc, Connector, StoryRef
 from testgen.testmgmt.factory import HttpOptions, connect
+from testgen.testmgmt.sync import Outcome, SyncOptions, push_cases
 from tests.support.fake_testrail import FakeTestRail
+from tests.support.memory_tool import MemoryMappings
 
 TARGET_RATIO = 1.15
 
@@ -84,25 +85,6 @@ def workload(cases: int, stories: int) -> list[tuple[StoryRef, list[CaseDoc]]]:
     return plan
 
 
-class MemoryMappings:
-    """The sync's mapping store, in memory (the bench measures the tool's side, not the database)."""
-
-    def __init__(self) -> None:
-        self.rows: dict[int, Any] = {}
-
-    async def load(self) -> dict[int, Any]:
-        return dict(self.rows)
-
-    async def existing(self, test_case_ids: Any) -> set[int]:
-        return set(test_case_ids)
-
-    async def record(self, mapping: Any) -> None:
-        self.rows[mapping.test_case_id] = mapping
-
-    async def drop(self, test_case_id: int) -> None:
-        self.rows.pop(test_case_id, None)
-
-
 def new_connector(fake: FakeTestRail, per_minute: int) -> Connector:
     settings = fake.settings(requests_per_minute=per_minute)
     return connect(ConnectionKind.testrail, settings, fake.secrets, "bench TestRail", HttpOptions())
@@ -152,15 +134,13 @@ async def push_direct(connector: Connector, plan: list[tuple[StoryRef, list[Case
 async def push_sync(
     connector: Connector, plan: list[tuple[StoryRef, list[CaseDoc]]], mappings: MemoryMappings
 ) -> int:
-    sync = importlib.import_module("testgen.testmgmt.sync")
-
     async def progress(done: int, total: int) -> None:
         return None
 
-    report = await sync.push_cases(connector, plan, mappings, sync.SyncOptions(), progress)
-    for case in report.of(sync.Outcome.failed):
+    report = await push_cases(connector, plan, mappings, SyncOptions(), progress)
+    for case in report.of(Outcome.failed):
         print(f"case {case.test_case_id} failed: {case.message}", file=sys.stderr)
-    return len(report.of(sync.Outcome.failed))
+    return len(report.of(Outcome.failed))
 
 
 async def timed(label: str, fake: FakeTestRail, run: Any) -> Result:
@@ -181,7 +161,7 @@ async def bench(config: Config) -> tuple[list[Result], FakeTestRail]:
             if config.path == "direct":
                 first = push_direct(connector, plan, config.concurrency)
                 return [await timed("push (connector)", fake, first)], fake
-            mappings = MemoryMappings()
+            mappings = MemoryMappings(existing_ids={case.test_case_id for _, cases in plan for case in cases})
             results = [await timed("push (sync)", fake, push_sync(connector, plan, mappings))]
         finally:
             await connector.aclose()
@@ -195,18 +175,10 @@ async def bench(config: Config) -> tuple[list[Result], FakeTestRail]:
         fake.stop()
 
 
-def has_sync() -> bool:
-    try:
-        sync = importlib.import_module("testgen.testmgmt.sync")
-    except ImportError:
-        return False
-    return all(hasattr(sync, name) for name in ("push_cases", "SyncOptions", "Outcome"))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="200 cases at 600 requests a minute")
-    parser.add_argument("--path", choices=["auto", "sync", "direct"], default="auto")
+    parser.add_argument("--path", choices=["sync", "direct"], default="sync")
     parser.add_argument("--cases", type=int)
     parser.add_argument("--stories", type=int)
     parser.add_argument("--per-minute", type=int)
@@ -220,7 +192,7 @@ def main() -> int:
         per_minute=max(1, args.per_minute or (600 if args.quick else 3000)),
         delay_s=max(0.0, args.delay_s),
         concurrency=max(1, min(args.concurrency, 64)),
-        path=("sync" if has_sync() else "direct") if args.path == "auto" else args.path,
+        path=args.path,
     )
     results, fake = asyncio.run(bench(config))
 

@@ -89,6 +89,15 @@ async def test_first_push_creates_each_case_once_and_a_second_push_sends_nothing
     assert second.of(Outcome.unchanged)[0].remote == store.rows[1].remote
 
 
+async def test_workers_take_the_stories_in_turn_and_never_wait_on_a_storys_first_create() -> None:
+    tool, store = MemoryTool(latency_s=0.001), MemoryMappings()
+    report = await push(tool, store, FIVE, concurrency=2)
+    assert ids(report, Outcome.created) == [1, 2, 3, 4, 5]  # reported in the order given
+    first_finds = [ident for what, ident in tool.calls if what == "find"][:2]
+    assert first_finds == [1, 4]  # one case of each story at once, not two of US-1 behind one gate
+    assert tool.sections == {"US-1": 1, "US-2": 1}
+
+
 async def test_an_edited_case_is_updated_in_place() -> None:
     tool, store = MemoryTool(), MemoryMappings()
     await push(tool, store, FIVE)

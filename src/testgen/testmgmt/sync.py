@@ -13,9 +13,10 @@ mapping (the case's remote id and the fingerprint of what was last sent) says.
 
 A case the tool refuses (`ToolRefused`) fails alone and the push goes on; refused credentials
 (`ToolAuthError`) stop it, as do MAX_UNAVAILABLE cases in a row that the tool did not answer. A few
-cases run at once; the first create of each story runs alone, so that the story's section or folder is
-made once. After each case, `progress(done, total)`: it may raise to stop the push (a cancel), which
-lets the cases under way finish first.
+cases run at once, taken from the stories in turn; the first create of each story runs alone, so that
+the story's section or folder is made once, while the other workers go on with other stories' cases.
+After each case, `progress(done, total)`: it may raise to stop the push (a cancel), which lets the
+cases under way finish first.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ async def push_cases(
     total = len(items) + (len(removed) if options.delete_removed else 0)
     run = _Run(connector, mapping, options, progress, mappings, total, SyncReport())
     results: list[CaseResult | None] = [None] * len(items)
-    pending = list(enumerate(items))
+    pending = _in_turn(items)
     pending.reverse()
 
     async def work() -> None:
@@ -169,6 +170,21 @@ async def push_cases(
             if run.stop is not None:
                 raise run.stop
     return run.report
+
+
+def _in_turn(items: list[tuple[StoryRef, CaseDoc]]) -> list[tuple[int, tuple[StoryRef, CaseDoc]]]:
+    """The cases indexed in the order given, taken one story after another in turn: concurrent workers
+    then rarely wait on the same story's first create."""
+    by_story: dict[str, list[tuple[int, tuple[StoryRef, CaseDoc]]]] = {}
+    for index, item in enumerate(items):
+        by_story.setdefault(item[0].id, []).append((index, item))
+    queues = list(by_story.values())
+    return [
+        queue[turn]
+        for turn in range(max(map(len, queues), default=0))
+        for queue in queues
+        if turn < len(queue)
+    ]
 
 
 async def _removed(
