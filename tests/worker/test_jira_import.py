@@ -458,3 +458,33 @@ async def test_datacenter_refusal_and_bad_jql_never_show_the_pat(
     assert datacenter.requests[-1].authorization == f"Bearer {pat}"  # it was sent, and echoed back
     for text in (json.dumps([e.data for e in events + refused]), caplog.text):
         assert pat not in text
+
+
+async def test_a_projects_jira_connection_is_the_jira_it_imports_from(
+    settings: Settings, http: AsyncClient, worker: object
+) -> None:
+    """The server names no Jira; the project's connection does, and only that project imports."""
+    settings.jira_acceptance_field = FIELD
+    with FakeJira(deployment="cloud", issues=cloud_issues()) as fake:
+        project, other = await new_project(http), await new_project(http, "Other")
+        r = await http.post(
+            f"/projects/{project}/connections",
+            json={
+                "kind": "jira",
+                "name": "Shop Jira",
+                "url": fake.url,
+                "deployment": "cloud",
+                "email": fake.email,
+                "api_token": fake.token,
+            },
+        )
+        assert r.status_code == 201, r.text
+        _, events = await run_import(http, project, "project = SHOP ORDER BY key")
+        assert events[-1].event == "completed", events[-1].data
+        assert events[-1].data["result"]["counts"]["created"] == 6
+        assert {r.authorization for r in fake.requests} == {fake.expected_authorization}
+        assert sorted(await stories_of(http, project)) == [f"SHOP-{n}" for n in range(1, 7)]
+
+        refused = await http.post(f"/projects/{other}/imports/jira", json={"jql": "project = SHOP"})
+        assert refused.status_code == 503, refused.text
+        assert "no Jira connection" in refused.text and "JIRA_BASE_URL" in refused.text

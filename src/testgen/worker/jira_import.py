@@ -7,21 +7,30 @@ report's message says how many pages were fetched and issues processed. A cancel
 its next report (each page), and the stories of the pages already written stay.
 
 A re-run (worker lost, re-delivery) is harmless: an issue already written is then "unchanged".
+
+The project's `jira` connection, when it has one, is the Jira it imports from (a client for the job,
+closed after it); otherwise the server's JIRA_* settings (the worker's shared client).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from testgen.core.config import Settings
+from testgen.core.errors import ConfigurationError
 from testgen.core.languages import detect_story_language
-from testgen.data import repository
+from testgen.core.secret_box import load_secret_box
+from testgen.data import pushes, repository
 from testgen.data.job_states import JobStatus
-from testgen.data.models import StoryRevision, UserStory, utcnow
+from testgen.data.models import Connection, StoryRevision, UserStory, utcnow
+from testgen.domain.connections import ConnectionKind, JiraSettings
 from testgen.domain.job_errors import ErrorType
 from testgen.domain.job_options import JiraImportJobOptions
 from testgen.domain.job_results import ImportCounts, JiraImportResult, SkippedIssue
@@ -74,16 +83,56 @@ async def run_jira_import(res: WorkerResources, task_id: str) -> str:
     """Run Jira import job `task_id` to a final state; return that state's name."""
 
     async def work(run: JobRun) -> None:
+        project_id = run.job.project_id
+        if project_id is None:
+            raise JobFailed(ErrorType.internal, f"Task {task_id} names no project to import into")
+        options = JiraImportJobOptions.model_validate(run.job.options)
+        async with res.sessionmaker() as session:
+            connection = await pushes.connection_of_kind(session, project_id, ConnectionKind.jira.value)
+            await session.commit()
+        if connection is not None:
+            try:
+                jira = JiraClient(await _connection_settings(res.settings, connection))
+            except JiraError as exc:
+                raise JobFailed(exc.type, exc.message) from None
+            try:
+                await _import(res, jira, run, project_id, options.jql)
+            finally:
+                await jira.aclose()
+            return
         if res.jira is None:
             raise JobFailed(
                 ErrorType.configuration, res.jira_problem or "Jira is not configured on this worker"
             )
-        if run.job.project_id is None:
-            raise JobFailed(ErrorType.internal, f"Task {task_id} names no project to import into")
-        options = JiraImportJobOptions.model_validate(run.job.options)
-        await _import(res, res.jira, run, run.job.project_id, options.jql)
+        await _import(res, res.jira, run, project_id, options.jql)
 
     return await execute_project_job(res, task_id, work, what="Jira import")
+
+
+async def _connection_settings(settings: Settings, connection: Connection) -> Settings:
+    """The server's settings with the Jira of the project's connection (its address, deployment and
+    credentials) in place of the JIRA_* ones; the import's other limits stay the server's."""
+    try:
+        box = await asyncio.to_thread(load_secret_box, settings, create=False)
+        token = box.open(connection.sealed_secrets)["api_token"]
+        jira = JiraSettings.model_validate(connection.settings)
+    except ConfigurationError as exc:
+        raise JobFailed(ErrorType.configuration, exc.message) from None
+    except (ValueError, KeyError) as exc:  # settings or secrets of another version
+        raise JobFailed(
+            ErrorType.configuration,
+            f"The Jira connection '{connection.name}' cannot be used as stored ({type(exc).__name__}); "
+            "edit it and enter its settings and credentials again",
+        ) from None
+    return settings.model_copy(
+        update={
+            "jira_base_url": str(jira.url).rstrip("/"),
+            "jira_deployment": jira.deployment,
+            "jira_email": jira.email,
+            "jira_api_token": SecretStr(token) if jira.deployment == "cloud" else None,
+            "jira_pat": SecretStr(token) if jira.deployment == "datacenter" else None,
+        }
+    )
 
 
 def _progress(page: int, processed: int, total: int | None) -> int:

@@ -14,9 +14,10 @@ from testgen.api.services.jobs import Queued, confirm_created, new_job, reused
 from testgen.core.database import begin_read
 from testgen.core.errors import ConfigurationError
 from testgen.core.redis_keys import IMPORT_JIRA_JOB
-from testgen.data import repository
+from testgen.data import pushes, repository
 from testgen.data.job_states import JobKind
 from testgen.data.models import Project
+from testgen.domain.connections import ConnectionKind
 from testgen.domain.job_options import JiraImportJobOptions
 from testgen.jira.client import configuration_problem
 
@@ -35,11 +36,14 @@ async def enqueue_jira_import(
     """Queue an import of the issues `jql` finds into `project`. While an import of the project is
     queued or running, that one is returned instead. `slot`: as for `jobs.enqueue`; `created_by`: the
     user who asked."""
-    problem = configuration_problem(queue.settings)
-    if problem is not None:
-        raise ConfigurationError(problem)
     project_id = project.id
     await begin_read(session)
+    problem = configuration_problem(queue.settings)
+    if problem is not None and not await pushes.connection_of_kind(
+        session, project_id, ConnectionKind.jira.value
+    ):
+        await session.commit()
+        raise ConfigurationError(f"The project has no Jira connection, and for the server's Jira: {problem}")
     existing = await repository.get_active_project_job(session, project_id, JobKind.import_jira)
     await session.commit()
     if existing is not None:
