@@ -3,7 +3,8 @@
 Running the service (cli/serve.py): dev (everything at once), api, worker, migrate. Accounts, straight
 in the database (cli/users.py): users create, users list; and the key of the connections' secrets
 (cli/secret_keys.py): secrets rotate. Using a running service over its HTTP API (cli/client.py):
-generate (with a live progress bar), status, stories import; push (cli/push.py).
+generate (with a live progress bar), status, stories import; push (cli/push.py). AI assistants over
+stdio (mcp_server/stdio.py): mcp.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from testgen.api.passwords import MIN_PASSWORD_CHARS
 from testgen.cli import serve
 from testgen.cli.client import API_KEY_ENV, API_URL_ENV, DEFAULT_API, run_client
 from testgen.cli.push import cmd_push
-from testgen.core.config import Settings
+from testgen.core.config import ClientSettings, Settings
 from testgen.core.logs import configure_logging
 from testgen.domain.job_options import (
     DEFAULT_SCENARIOS_PER_CASE,
@@ -88,7 +89,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_users_commands(sub)
     _add_secrets_commands(sub)
     _add_client_commands(sub)
+    _add_mcp_command(sub)
     return parser
+
+
+def _add_mcp_command(sub: Any) -> None:
+    mcp = sub.add_parser(
+        "mcp",
+        help="serve AI assistants over stdio: the MCP server, on a running testgen API",
+        description="Run the Model Context Protocol server on stdin/stdout, for an assistant that launches "
+        "it (Claude Desktop, an IDE): its tools call the testgen API at --api with --api-key, so the "
+        "token's roles and projects apply. Logs go to stderr. The API serves the same tools over "
+        "streamable HTTP at /mcp.",
+    )
+    _add_api_options(mcp)
+
+
+def run_mcp(args: argparse.Namespace) -> int:
+    from testgen.mcp_server.stdio import run_stdio  # the MCP SDK: only for this command
+
+    env = ClientSettings()
+    key = args.api_key or (env.testgen_api_key.get_secret_value() if env.testgen_api_key else None)
+    configure_logging("WARNING")  # to stderr: stdout carries the protocol
+    return run_stdio(args.api or env.testgen_api_url or DEFAULT_API, key)
 
 
 def _add_users_commands(sub: Any) -> None:
@@ -314,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in CLIENT_COMMANDS:
         return run_client(args, cmd_push if args.command == "push" else None)
+    if args.command == "mcp":
+        return run_mcp(args)
     settings = Settings()
     if args.command in ("api", "dev") and (problem := settings.api_keys_problem()) is not None:
         print(f"testgen: error: {problem}", file=sys.stderr)  # before any process starts

@@ -35,7 +35,7 @@ def run_api(settings: Settings, host: str, port: int, *, workers: int = 1, reuse
 
     import uvicorn
 
-    from testgen.api.app import create_app
+    from testgen.mcp_server.mounted import create_app  # the API with its MCP server at /mcp
 
     app = create_app(settings)
 

@@ -1,0 +1,48 @@
+"""The MCP server: its tools, resources and prompt over a way to reach the REST API (`Connect`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ListResourcesResult, PaginatedRequestParams
+
+from testgen.mcp_server.resources import LISTED_STORIES, list_story_resources, register_resources
+from testgen.mcp_server.tools import Connect, register_tools
+
+NAME = "testgen"
+INSTRUCTIONS = (
+    "testgen turns user stories into reviewed QA test cases. Find a story (search_stories, get_story), "
+    "generate a draft (generate_test_cases, wait: true to follow it), review and edit it "
+    "(edit_draft_test_case, regenerate_test_case, the review_draft prompt), save it (save_draft) and "
+    "export the saved test cases (export_test_cases). Your role in each project applies as in the API: a "
+    "viewer reads, an editor writes and generates, a reviewer saves."
+)
+
+
+class TestgenServer(MCPServer[Any]):
+    """An MCPServer whose resource listing is the caller's stories (project by project, paged)."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, connect: Connect, **options: Any) -> None:
+        super().__init__(**options)
+        self.connect = connect
+
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        cursor = params.cursor if params is not None else None
+        offset = int(cursor) if cursor is not None and cursor.isdigit() else 0
+        resources, after = await list_story_resources(self.connect, ctx.request, offset)
+        more = after - offset == LISTED_STORIES
+        return ListResourcesResult(resources=resources, next_cursor=str(after) if more else None)
+
+
+def build_server(connect: Connect) -> TestgenServer:
+    """The tools, resources and prompt, each reaching the API through `connect`."""
+    server = TestgenServer(connect, name=NAME, instructions=INSTRUCTIONS, version="0.1.0")
+    register_tools(server, connect)
+    register_resources(server, connect)
+    return server
