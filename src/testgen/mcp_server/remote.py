@@ -17,7 +17,7 @@ from testgen.mcp_server.rest import Api, JobEvent, api_error, read_event
 MAX_RECONNECTS = 20
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # An event stream sends a comment at least every SSE_PING_INTERVAL_S: a read this long means it is gone.
-STREAM_READ_TIMEOUT_S = 60.0
+STREAM_TIMEOUT = httpx.Timeout(30.0, connect=10.0, read=60.0)
 
 
 class SseEvents:
@@ -28,9 +28,10 @@ class SseEvents:
         last_id: str | None = None
         for _ in range(MAX_RECONNECTS):
             headers = {"Last-Event-ID": last_id} if last_id else {}
-            timeout = httpx.Timeout(TIMEOUT, read=STREAM_READ_TIMEOUT_S)
             try:
-                async with aconnect_sse(api.client, "GET", path, headers=headers, timeout=timeout) as source:
+                async with aconnect_sse(
+                    api.client, "GET", path, headers=headers, timeout=STREAM_TIMEOUT
+                ) as source:
                     response = source.response
                     if response.status_code == 204:  # ended before: its final state is the job's
                         job = await api.job(task_id)
