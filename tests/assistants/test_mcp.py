@@ -121,9 +121,11 @@ async def over_http(service: Service, token: str) -> AsyncIterator[Client]:
     ports = [int(url.rsplit(":", 1)[1]) for url in service.urls]
     transport = RoundRobin(ports)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(transport=transport, headers=headers, timeout=60) as http:
-        async with Client(streamable_http_client(f"{service.urls[0]}/mcp", http_client=http)) as client:
-            yield client
+    async with (
+        httpx2.AsyncClient(transport=transport, headers=headers, timeout=60) as http,
+        Client(streamable_http_client(f"{service.urls[0]}/mcp", http_client=http)) as client,
+    ):
+        yield client
     assert set(transport.used) == set(ports), "every API process answered"
 
 
