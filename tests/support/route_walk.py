@@ -154,6 +154,12 @@ PAYLOADS: dict[str, Payload] = {
     "update_connection_projects__project_id__connections__connection_id__patch": Payload(
         body=lambda ids: {"name": f"Walked {ids['n']}"}, needs=("n",)
     ),
+    "story_automation_user_stories__story_id__test_cases_automation_get": Payload(
+        query=lambda ids: {"framework": "behave"}
+    ),
+    "project_automation_projects__project_id__test_cases_automation_get": Payload(
+        query=lambda ids: {"framework": "playwright-bdd"}
+    ),
     "push_to_tool_projects__project_id__push_post": Payload(
         body=lambda ids: {"connection_id": ids["connection_id"]}, needs=("connection_id",)
     ),

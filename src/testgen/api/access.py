@@ -111,6 +111,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "test_connection": member(ADMIN, "connection_test"),
     "push_to_tool": member(REVIEWER, "push"),
     "export_project_test_cases": member(VIEWER, "export"),
+    "project_automation": member(VIEWER, "export"),
     # Stories
     "create_story": member(EDITOR, "story_create"),
     "get_story": member(VIEWER),
@@ -120,6 +121,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "list_test_cases": member(VIEWER),
     "list_drafts": member(VIEWER),
     "export_test_cases": member(VIEWER, "export"),
+    "story_automation": member(VIEWER, "export"),
     # Generation and review
     "queue_generation": member(EDITOR, "queue"),
     "job_status": member(VIEWER),

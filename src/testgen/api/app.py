@@ -22,6 +22,7 @@ from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, S
 from testgen.api.routes import (
     audit,
     auth,
+    automation,
     connections,
     generation,
     imports,
@@ -68,6 +69,7 @@ ROUTERS = tuple(
         imports,
         push,
         review,
+        automation,
         audit,
         ops,
         web,
