@@ -33,6 +33,7 @@ from testgen.domain.exports import ExportFormat
 from testgen.domain.job_errors import ErrorType
 from testgen.domain.roles import ReviewAction, ReviewState, Role
 from testgen.domain.stories import Priority
+from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import TestCaseDraft, TestType
 
 DEFAULT_HINT = "hint.default"
@@ -85,6 +86,7 @@ class ClientConstants(BaseModel):
     priorities: list[Priority]
     default_priority: Priority
     test_types: list[TestType]
+    techniques: list[Technique]  # the test-design techniques a job or a project may name
     export_formats: list[ExportChoice]
     roles: list[Role]  # a project member's roles, each allowing what the ones before it allow
     review_states: list[ReviewState]
@@ -305,6 +307,7 @@ def client_constants() -> ClientConstants:
         priorities=list(Priority),
         default_priority=StoryCreate.model_fields["priority"].default,
         test_types=list(TestType),
+        techniques=list(Technique),
         export_formats=[
             ExportChoice(value=f, label=export_label(f), needs_project_key=f.needs_project_key)
             for f in (*MENU_ORDER, *(f for f in ExportFormat if f not in MENU_ORDER))

@@ -87,6 +87,8 @@ class Project(Base):
     # House style, test-design method, domain vocabulary: sent to the model below the system rules.
     instructions: Mapped[str] = mapped_column(Text, default="", server_default="")
     token_budget_daily: Mapped[int | None] = mapped_column(Integer)  # NULL: no budget
+    # The test-design techniques of a job that names none (domain/techniques.py); NULL: the built-in mix.
+    default_techniques: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     # The review gate: a draft is saved only once approved (by someone else, unless self-approval is on).
     review_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     allow_self_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")

@@ -148,6 +148,7 @@ class ProjectSettings(NamedTuple):
     instructions: str
     token_budget_daily: int | None
     language: str | None
+    techniques: list[str] | None = None
 
 
 class StoryExtras(NamedTuple):
@@ -159,11 +160,18 @@ class StoryExtras(NamedTuple):
 
 _JOBS, _STORIES, _PROJECTS = GenerationJob.__table__.c, UserStory.__table__.c, Project.__table__.c
 # The columns of a ProjectSettings, in its order.
-_SETTINGS = (_PROJECTS.instructions, _PROJECTS.token_budget_daily, _PROJECTS.language)
+_SETTINGS = (
+    _PROJECTS.instructions,
+    _PROJECTS.token_budget_daily,
+    _PROJECTS.language,
+    _PROJECTS.default_techniques,
+)
 
 
-def _settings(instructions: str | None, budget: int | None, language: str | None) -> ProjectSettings:
-    return ProjectSettings(instructions or "", budget, language)
+def _settings(
+    instructions: str | None, budget: int | None, language: str | None, techniques: list[str] | None = None
+) -> ProjectSettings:
+    return ProjectSettings(instructions or "", budget, language, techniques or None)
 
 
 _EXTRAS = (
@@ -196,9 +204,11 @@ async def load_jobs_with_stories(connection: AsyncConnection, task_ids: Sequence
     for row in await connection.execute(_JOBS_WITH_STORIES, {"ids": list(task_ids)}):
         job = GenerationJob(**dict(zip(_JOBS.keys(), row[:jobs_end], strict=True)))
         story_values = dict(zip(_STORIES.keys(), row[jobs_end:stories_end], strict=True))
-        project_id, instructions, budget, language, has_saved_tests = row[stories_end:]
+        project_id, instructions, budget, language, techniques, has_saved_tests = row[stories_end:]
         if story_values["id"] is not None:
-            project = _settings(instructions, budget, language) if project_id is not None else None
+            project = (
+                _settings(instructions, budget, language, techniques) if project_id is not None else None
+            )
             found[job.id] = (job, UserStory(**story_values), StoryExtras(project, bool(has_saved_tests)))
         elif job.story_id is None:
             found[job.id] = (job, None, None)

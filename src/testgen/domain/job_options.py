@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from testgen.domain.optional_keys import optional_key
+from testgen.domain.techniques import MAX_TECHNIQUES, Technique
 
 DEFAULT_TEST_CASES = 5
 MIN_TEST_CASES, MAX_TEST_CASES = 1, 50
@@ -35,6 +36,11 @@ class GenerateJobOptions(LLMChoice):
         default=False,
         description="Only the acceptance criteria that are new or changed since the story's saved test "
         "cases were written",
+    )
+    techniques: list[Technique] | None = optional_key(
+        max_length=MAX_TECHNIQUES,
+        description="The test-design techniques its test cases apply, in turn; absent: the project's "
+        "default, else the built-in mix",
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from testgen.domain.optional_keys import optional_key
+from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import TestCaseDraft, TestType
 
 # --- usage ----------------------------------------------------------------------------------------
@@ -72,6 +73,9 @@ class CriterionQuality(BaseModel):
     criterion: str
     test_cases: list[int]
     scenarios: int
+    techniques: dict[Technique, int] | None = optional_key(
+        description="Its scenarios per test-design technique (when scenarios name one)"
+    )
 
 
 class UncoveredCriterion(BaseModel):
@@ -93,6 +97,9 @@ class QualityReport(BaseModel):
     uncovered: list[UncoveredCriterion]
     duplicates: DuplicateCounts
     scenarios_per_type: dict[TestType, int]
+    scenarios_per_technique: dict[Technique, int] | None = optional_key(
+        description="Scenarios per test-design technique (when scenarios name one)"
+    )
     llm_calls: int
     tokens: int
 
@@ -140,6 +147,10 @@ class DraftResult(BaseModel):
     instructions: InstructionsUsed | None = None
     only_criteria: list[int] | None = optional_key(
         description="The criteria asked for (only_changed); absent: all of them"
+    )
+    techniques: list[Technique] | None = optional_key(
+        description="The test-design techniques its test cases apply in turn (the job's, else its "
+        "project's default); absent: the built-in mix"
     )
     stats: DraftStats
 

@@ -25,6 +25,7 @@ class GenerateJobOptionsJSON(LLMChoiceJSON):
     num_test_cases: int
     scenarios_per_test_case: int
     only_changed: bool
+    techniques: NotRequired[list[str]]  # each a Technique
 
 
 class RegenerateJobOptionsJSON(LLMChoiceJSON):
@@ -55,6 +56,7 @@ class ScenarioJSON(TypedDict):
     given: list[str]
     when: list[str]
     then: list[str]
+    technique: NotRequired[str]  # a Technique
 
 
 class TestCaseDraftJSON(TypedDict):
@@ -118,6 +120,7 @@ class CriterionQualityJSON(TypedDict):
     criterion: str
     test_cases: list[int]
     scenarios: int
+    techniques: NotRequired[dict[str, int]]  # by Technique
 
 
 class UncoveredCriterionJSON(TypedDict):
@@ -137,6 +140,7 @@ class QualityReportJSON(TypedDict):
     uncovered: list[UncoveredCriterionJSON]
     duplicates: DuplicateCountsJSON
     scenarios_per_type: dict[str, int]  # by TestType
+    scenarios_per_technique: NotRequired[dict[str, int]]  # by Technique
     llm_calls: int
     tokens: int
 
@@ -171,6 +175,7 @@ class DraftResultJSON(TypedDict):
     language_mismatch: bool
     instructions: InstructionsUsedJSON | None
     only_criteria: NotRequired[list[int]]
+    techniques: NotRequired[list[str]]  # each a Technique
     stats: DraftStatsJSON
 
 

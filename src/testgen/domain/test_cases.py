@@ -7,7 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from testgen.domain.optional_keys import optional_key
 from testgen.domain.stories import MAX_CRITERIA, Priority
+from testgen.domain.techniques import Technique
 from testgen.domain.text_fields import Description, ShortText, Step, Title
 
 MAX_STEPS = 20  # Given, When or Then steps per scenario
@@ -31,6 +33,7 @@ class Scenario(BaseModel):
     given: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     when: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     then: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+    technique: Technique | None = optional_key(description="The test-design technique it applies")
 
 
 class TestCaseDraft(BaseModel):

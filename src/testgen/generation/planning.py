@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+from testgen.domain.techniques import Technique, technique_of
 from testgen.generation.llm.base import BatchRequest, StoryText, TestCaseSlot
 
 # Test types in the order slots receive them: the common ones first, each kind repeated by weight.
@@ -36,14 +38,24 @@ def technique_for(batch_index: int) -> str:
     return TECHNIQUES[batch_index % len(TECHNIQUES)]
 
 
-def plan_slots(num_test_cases: int, num_criteria: int) -> list[TestCaseSlot]:
-    """Every criterion is the focus of some test case when there are enough test cases."""
+def plan_slots(
+    num_test_cases: int, num_criteria: int, techniques: Sequence[Technique] = ()
+) -> list[TestCaseSlot]:
+    """Every criterion is the focus of some test case when there are enough test cases; the named
+    `techniques` go to the test cases in turn."""
     slots = []
     for i in range(num_test_cases):
         criteria = [j for j in range(num_criteria) if j % num_test_cases == i]
         if not criteria and num_criteria:
             criteria = [i % num_criteria]
-        slots.append(TestCaseSlot(index=i, test_type=TYPE_CYCLE[i % len(TYPE_CYCLE)], criteria=criteria))
+        slots.append(
+            TestCaseSlot(
+                index=i,
+                test_type=TYPE_CYCLE[i % len(TYPE_CYCLE)],
+                criteria=criteria,
+                technique=technique_of(techniques, i),
+            )
+        )
     return slots
 
 
@@ -53,17 +65,22 @@ def plan_batches(
     scenarios_per_test_case: int,
     batch_max_scenarios: int,
     only_criteria: list[int] | None = None,
+    techniques: Sequence[Technique] = (),
 ) -> list[BatchRequest]:
     """Split whole test cases into near-equal batches of at most `batch_max_scenarios` scenarios, each
-    with its own test-design technique. With `only_criteria`, the test cases focus on those criteria."""
+    with its own test-design technique (or, with `techniques`, each test case with one of those). With
+    `only_criteria`, the test cases focus on those criteria."""
     if only_criteria is None:
-        slots = plan_slots(num_test_cases, len(story.acceptance_criteria))
+        slots = plan_slots(num_test_cases, len(story.acceptance_criteria), techniques)
     else:  # the same spread over the chosen criteria only
         slots = [
             TestCaseSlot(
-                index=s.index, test_type=s.test_type, criteria=[only_criteria[j] for j in s.criteria]
+                index=s.index,
+                test_type=s.test_type,
+                criteria=[only_criteria[j] for j in s.criteria],
+                technique=s.technique,
             )
-            for s in plan_slots(num_test_cases, len(only_criteria))
+            for s in plan_slots(num_test_cases, len(only_criteria), techniques)
         ]
     per_batch = max(1, batch_max_scenarios // scenarios_per_test_case)
     count = math.ceil(num_test_cases / per_batch)
@@ -79,7 +96,7 @@ def plan_batches(
                 slots=slots[start : start + size],
                 scenarios_per_test_case=scenarios_per_test_case,
                 total_test_cases=num_test_cases,
-                technique=technique_for(b),
+                technique="" if techniques else technique_for(b),
             )
         )
         start += size

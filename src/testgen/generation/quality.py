@@ -16,6 +16,7 @@ from testgen.domain.job_results import (
     ScenarioRef,
     UncoveredCriterion,
 )
+from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import TestCaseDraft, TestType
 from testgen.generation.llm.base import TestCaseSlot
 from testgen.generation.similarity import Duplicate, find_duplicates
@@ -57,6 +58,14 @@ def uncovered_reason(
     return f"planned for test case {which}, but the model did not mark it covered; regenerate or edit it"
 
 
+def per_technique(cases: Sequence[TestCaseDraft]) -> dict[Technique, int]:
+    """The scenarios of `cases` per test-design technique (those naming none are not counted)."""
+    counts: Counter[Technique] = Counter(
+        s.technique for case in cases for s in case.scenarios if s.technique is not None
+    )
+    return dict(sorted(counts.items()))
+
+
 def quality_report(
     criteria: list[str],
     cases: list[TestCaseDraft],
@@ -70,10 +79,16 @@ def quality_report(
     against saved tests, scenarios per test type, and the calls and tokens spent."""
     rows = []
     uncovered = []
+    labelled = any(s.technique is not None for case in cases for s in case.scenarios)
     for index, text in enumerate(criteria):
         covering = [ci for ci, case in enumerate(cases) if index in case.covered_criteria]
         scenarios = sum(len(cases[ci].scenarios) for ci in covering)
-        rows.append(CriterionQuality(index=index, criterion=text, test_cases=covering, scenarios=scenarios))
+        techniques = per_technique([cases[ci] for ci in covering]) if labelled else None
+        rows.append(
+            CriterionQuality(
+                index=index, criterion=text, test_cases=covering, scenarios=scenarios, techniques=techniques
+            )
+        )
         if not covering:
             reason = uncovered_reason(index, slots, asked, len(criteria))
             uncovered.append(UncoveredCriterion(index=index, criterion=text, reason=reason))
@@ -89,6 +104,7 @@ def quality_report(
             against_saved=sum(1 for d in remaining if d.saved is not None),
         ),
         scenarios_per_type=dict(sorted(types.items())),
+        scenarios_per_technique=per_technique(cases) if labelled else None,
         llm_calls=summary.llm_calls,
         tokens=summary.tokens.total,
     )

@@ -31,6 +31,8 @@ export const STORY_STATES = JOB_STATES.story_states.map((name) => [name, transla
 export const PRIORITIES = SERVER.priorities;
 export const DEFAULT_PRIORITY = SERVER.default_priority;
 export const TEST_TYPES = SERVER.test_types;
+// The test-design techniques a job or a project may name (domain/techniques.py).
+export const TECHNIQUES = SERVER.techniques;
 // Export formats (GET …/test-cases/export?format=), in the order of the menus.
 export const EXPORT_FORMATS = SERVER.export_formats;
 export const LIMITS = SERVER.limits;

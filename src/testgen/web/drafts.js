@@ -7,6 +7,7 @@ import { LIMITS, PROJECT_ROLE } from "./constants.js";
 import { createElement, encodePath } from "./dom.js";
 import { inputLimits } from "./input-limits.js";
 import { can } from "./permissions.js";
+import { techniqueCounts, techniquePicker } from "./design.js";
 
 /**
  * @typedef {import("./types.js").Draft} Draft
@@ -24,13 +25,16 @@ function coverageGrid(result) {
   const cases = result.test_cases || [];
   if (!quality || !quality.criteria.length) return null;
   const reasons = new Map(quality.uncovered.map((u) => [u.index, u.reason]));
-  const head = createElement("tr", {}, createElement("th", {}, translate("drafts.criterion")), ...cases.map((_, i) => createElement("th", { title: cases[i].title }, `#${i + 1}`)));
+  const labelled = Boolean(quality.scenarios_per_technique);
+  const head = createElement("tr", {}, createElement("th", {}, translate("drafts.criterion")), ...cases.map((_, i) => createElement("th", { title: cases[i].title }, `#${i + 1}`)),
+    labelled ? createElement("th", {}, translate("design.per_technique")) : null);
   const rows = quality.criteria.map((c) =>
     createElement(
       "tr",
       { className: reasons.has(c.index) ? "uncovered" : "", title: reasons.get(c.index) || "" },
       createElement("td", {}, `${c.index + 1}. ${c.criterion}`),
       ...cases.map((_, i) => createElement("td", { className: "cell" }, c.test_cases.includes(i) ? "●" : "")),
+      labelled ? createElement("td", { className: "techniques" }, techniqueCounts(c.techniques)) : null,
     ),
   );
   return createElement("table", { id: "coverage-grid", className: "coverage-grid" }, createElement("thead", {}, head), createElement("tbody", {}, rows));
@@ -40,7 +44,8 @@ function coverageGrid(result) {
 function qualityLine(result) {
   const quality = result.quality;
   if (!quality) return null;
-  const types = Object.entries(quality.scenarios_per_type).map(([type, count]) => `${type} ${count}`).join(", ");
+  const types = [Object.entries(quality.scenarios_per_type).map(([type, count]) => `${type} ${count}`).join(", "),
+    techniqueCounts(quality.scenarios_per_technique)].filter(Boolean).join(" · ");
   const duplicates = quality.duplicates;
   return createElement(
     "p",
@@ -159,7 +164,9 @@ async function openProject(project, onSaved) {
   const status = createElement("span", { role: "status" });
   const save = createElement("button", { type: "button", className: "primary", id: "instructions-save", hidden: !admin }, translate("drafts.save"));
   const gate = gateSettings(project);
-  for (const field of [text, budget, ...gate.querySelectorAll("input")]) /** @type {HTMLInputElement} */ (field).disabled = !admin;
+  const techniques = techniquePicker("default-techniques", project.default_techniques);
+  techniques.element.querySelector("summary")?.replaceChildren(translate("design.default_techniques"));
+  for (const field of [text, budget, ...gate.querySelectorAll("input"), ...techniques.element.querySelectorAll("input")]) /** @type {HTMLInputElement} */ (field).disabled = !admin;
   save.addEventListener("click", async () => {
     save.disabled = true;
     try {
@@ -168,6 +175,7 @@ async function openProject(project, onSaved) {
         token_budget_daily: budget.value ? Number(budget.value) : null,
         review_required: /** @type {HTMLInputElement} */ (gate.querySelector("#review-required")).checked,
         allow_self_approval: /** @type {HTMLInputElement} */ (gate.querySelector("#allow-self-approval")).checked,
+        default_techniques: techniques.value(),
       });
       onSaved(data);
       status.textContent = translate("drafts.saved");
@@ -185,6 +193,7 @@ async function openProject(project, onSaved) {
     createElement("label", {}, translate("drafts.instructions_label"), createElement("small", {}, translate("drafts.instructions_hint", { max: LIMITS.project.instructions.max_length ?? "" })), text),
     createElement("label", {}, translate("drafts.budget_label"), budget),
     gate,
+    techniques.element,
     createElement("div", { className: "dialog-foot" }, status, createElement("span", { className: "spacer" }), save),
   );
   if (!box.open) box.showModal();

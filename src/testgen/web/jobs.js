@@ -216,6 +216,7 @@ export function retryOptions(job) {
   return {
     num_test_cases: options.num_test_cases ?? Number(LIMITS.generate.num_test_cases.default),
     scenarios_per_test_case: options.scenarios_per_test_case ?? Number(LIMITS.generate.scenarios_per_test_case.default),
+    ...(options.techniques ? { techniques: options.techniques } : {}),
   };
 }
 

@@ -7,6 +7,7 @@ import { staleMarker } from "./drafts.js";
 import { exportFile, formatSelect } from "./exports.js";
 import { inputLimits } from "./input-limits.js";
 import { cancel, generate, retryOptions } from "./jobs.js";
+import { techniquePicker } from "./design.js";
 import { askToNotify } from "./notify.js";
 import { openReview } from "./review.js";
 import { can } from "./permissions.js";
@@ -78,14 +79,18 @@ export function generateControls(storyId, projectId) {
   });
   const button = createElement("button", { type: "button", className: "generate",
     "aria-label": translate("action.queue_story", { id: storyId }) }, translate("action.queue"));
+  const techniques = techniquePicker(`techniques-${storyId}`, null);
   /** @returns {GenerateOptions} */
-  const options = () => ({ num_test_cases: Number(cases.value), scenarios_per_test_case: Number(scenarios.value) });
+  const options = () => {
+    const chosen = techniques.value();
+    return { num_test_cases: Number(cases.value), scenarios_per_test_case: Number(scenarios.value), ...(chosen.length ? { techniques: chosen } : {}) };
+  };
   button.addEventListener("click", () => {
     askToNotify(); // a user gesture: the one moment the browser lets the page ask
     if (cases.reportValidity() && scenarios.reportValidity()) queueGeneration(storyId, options());
   });
   const controls = createElement("span", { className: "generate-controls", hidden: !mayGenerate(storyId, projectId) },
-    cases, " × ", scenarios, " ", button);
+    cases, " × ", scenarios, " ", button, techniques.element);
   return { controls: [controls], button, options };
 }
 

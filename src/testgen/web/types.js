@@ -63,6 +63,7 @@
  * @property {string[]} priorities
  * @property {string} default_priority
  * @property {string[]} test_types
+ * @property {string[]} techniques
  * @property {ExportChoice[]} export_formats
  * @property {string[]} roles  a project member's roles, lowest first
  * @property {string[]} review_states
@@ -108,6 +109,7 @@
  * @property {number} num_test_cases
  * @property {number} scenarios_per_test_case
  * @property {boolean} [only_changed]
+ * @property {string[]} [techniques]
  */
 
 /**
@@ -142,6 +144,7 @@
  * @property {string[]} given
  * @property {string[]} when
  * @property {string[]} then
+ * @property {string} [technique]  the test-design technique it applies
  */
 
 /**
@@ -171,10 +174,11 @@
 /**
  * How well a draft covers its story: each criterion's test cases, those uncovered and why, repeats.
  * @typedef {object} QualityReport
- * @property {{ index: number, criterion: string, test_cases: number[], scenarios: number }[]} criteria
+ * @property {{ index: number, criterion: string, test_cases: number[], scenarios: number, techniques?: Object<string, number> }[]} criteria
  * @property {{ index: number, criterion: string, reason: string }[]} uncovered
  * @property {{ replaced: number, within_draft: number, against_saved: number }} duplicates
  * @property {Object<string, number>} scenarios_per_type
+ * @property {Object<string, number>} [scenarios_per_technique]
  * @property {number} llm_calls
  * @property {number} tokens
  */
@@ -214,6 +218,7 @@
  * @property {string|null} llm_model
  * @property {string|null} [language]
  * @property {string} [instructions]
+ * @property {string[]|null} [default_techniques]  the techniques of a job that names none
  * @property {number|null} [token_budget_daily]
  * @property {boolean} [review_required]  a draft is saved only once approved
  * @property {boolean} [allow_self_approval]  a reviewer may approve their own draft

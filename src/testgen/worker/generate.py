@@ -90,7 +90,10 @@ async def _generate(
         asked = changed_criteria(story.acceptance_criteria, context.saved)
         if not asked:
             raise JobFailed(ErrorType.nothing_changed, messages.nothing_changed(story.id))
-    planned = plan_batches(story, num_cases, per_case, res.settings.batch_max_scenarios, asked)
+    techniques = options.techniques if options.techniques is not None else context.techniques
+    planned = plan_batches(
+        story, num_cases, per_case, res.settings.batch_max_scenarios, asked, techniques=techniques
+    )
     covered = context.covered_tests()
     batches = [
         dataclasses.replace(b, saved_tests=covered, instructions=context.instructions) for b in planned
@@ -168,6 +171,7 @@ async def _generate(
         language_mismatch=stats.language_mismatches > 0,
         instructions=context.instructions_used(),
         only_criteria=asked,
+        techniques=list(techniques) or None,
         stats=DraftStats(
             batches=len(batches),
             scenarios=generated,

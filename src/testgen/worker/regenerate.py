@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 from testgen.core import messages
@@ -23,6 +24,7 @@ from testgen.data.story_language import language_in_project
 from testgen.domain.job_errors import ErrorType
 from testgen.domain.job_options import GenerateJobOptions, RegenerateJobOptions
 from testgen.domain.job_results import DraftResult, QualityReport, RegenerationResult, RunStats
+from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import (
@@ -67,6 +69,12 @@ async def run_regeneration(res: WorkerResources, task_id: str) -> str:
     return await execute(res, task_id, work, what="Regeneration")
 
 
+def case_technique(case: TestCaseDraft) -> Technique | None:
+    """The technique a test case was written with: the one most of its scenarios name, if any."""
+    named = Counter(s.technique for s in case.scenarios if s.technique is not None)
+    return named.most_common(1)[0][0] if named else None
+
+
 def _open_cases(parent: GenerationJob | None, parent_id: str, index: int) -> list[TestCaseDraft]:
     cases = draft_cases(parent) if parent is not None else []
     if parent is None or not is_open_draft(parent) or index >= len(cases):
@@ -85,7 +93,9 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     old = cases[index]
     text = story_text(story, await language_in_project(story, context.project_language))
     criteria = [i for i in old.covered_criteria if i < len(text.acceptance_criteria)]
-    slot = TestCaseSlot(index=index, test_type=old.test_type.value, criteria=criteria)
+    slot = TestCaseSlot(
+        index=index, test_type=old.test_type.value, criteria=criteria, technique=case_technique(old)
+    )
 
     await run.report(
         JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
@@ -103,7 +113,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         slots=[slot],
         scenarios_per_test_case=per_case,
         avoid_titles=avoid,
-        technique=technique_for(index),
+        technique="" if slot.technique else technique_for(index),
         saved_tests=context.covered_tests(),
         instructions=context.instructions,
     )
@@ -224,6 +234,7 @@ def _requality(
         options.scenarios_per_test_case,
         res.settings.batch_max_scenarios,
         asked,
+        techniques=draft.techniques or (),
     )
     slots = [slot for batch in plan for slot in batch.slots]
     replaced = draft.quality.duplicates.replaced

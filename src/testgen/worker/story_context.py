@@ -14,6 +14,7 @@ from testgen.data.models import TestCase, UserStory
 from testgen.data.repository import ProjectSettings, StoryExtras
 from testgen.domain.job_errors import ErrorType
 from testgen.domain.job_results import CallSummary, InstructionsUsed
+from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import Scenario
 from testgen.generation.budget import estimate_tokens
 from testgen.generation.llm.base import BatchRequest, CoveredTest
@@ -29,6 +30,7 @@ class StoryContext:
     budget: int | None = None
     project_language: str | None = None
     saved: Sequence[TestCase] = field(default_factory=list)
+    techniques: list[Technique] = field(default_factory=list)  # the project's default techniques
 
     def covered_tests(self) -> list[CoveredTest]:
         return [
@@ -91,5 +93,6 @@ async def load_context(res: WorkerResources, story: UserStory, extras: StoryExtr
 
 def _with_project(context: StoryContext, story: UserStory, project: ProjectSettings) -> StoryContext:
     context.project_id = story.project_id
-    context.instructions, context.budget, context.project_language = project
+    context.instructions, context.budget, context.project_language = project[:3]
+    context.techniques = [Technique(t) for t in project.techniques or () if t in Technique.__members__]
     return context

@@ -41,6 +41,7 @@ from testgen.domain.job_results import (
     RegenerationResult,
 )
 from testgen.domain.roles import ReviewAction, ReviewState
+from testgen.domain.techniques import MAX_TECHNIQUES, Technique
 from testgen.domain.text_fields import NO_NUL, StoryId, stripped
 
 MAX_BULK_STORIES = 5000  # stories one bulk enqueue may queue
@@ -61,6 +62,19 @@ class GenerateOptions(BaseModel):
         description="Generate only for the acceptance criteria that are new or changed since the story's "
         "saved test cases were written",
     )
+    techniques: Omittable[list[Technique]] = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TECHNIQUES,
+        description="Test-design techniques the test cases apply, one per test case in turn, each "
+        "scenario labelled with its own; omitted: the project's default, else the built-in mix",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_techniques(self) -> GenerateOptions:
+        if self.techniques is not None and len(set(self.techniques)) != len(self.techniques):
+            raise ValueError("techniques names a technique twice")
+        return self
 
 
 class BulkQueueRequest(GenerateOptions):

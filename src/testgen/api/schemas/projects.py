@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, StrictBool, StringConstra
 
 from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, Omittable, ORMModel, PositiveInt32
 from testgen.core.config import LLMProviderName
+from testgen.domain.techniques import MAX_TECHNIQUES, Technique
 from testgen.domain.text_fields import NO_NUL, Description, ModelName, Title, stripped
 
 MAX_INSTRUCTIONS = 4000
@@ -49,6 +50,11 @@ class ProjectUpdate(BaseModel):
         description="House style, test-design method, domain vocabulary: sent to the model in a fenced "
         "section that ranks below the system rules; empty or null: none",
     )
+    default_techniques: list[Technique] | None = Field(
+        default=None,
+        max_length=MAX_TECHNIQUES,
+        description="The test-design techniques of a job that names none; empty or null: the built-in mix",
+    )
     token_budget_daily: PositiveInt32 | None = Field(
         default=None,
         description="Tokens the project's jobs may spend per UTC day; a job that would exceed it fails "
@@ -77,6 +83,7 @@ class ProjectOut(ORMModel):
     llm_model: str | None
     language: str | None = None
     instructions: str = ""
+    default_techniques: list[Technique] | None = None
     token_budget_daily: int | None = None
     review_required: bool = False
     allow_self_approval: bool = False

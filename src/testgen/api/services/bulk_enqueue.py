@@ -68,7 +68,8 @@ async def enqueue_stories(
     before `n` jobs are created (it may refuse), and given the jobs once they are queued.
     `created_by`: the user queueing them (their author in review)."""
     settings = queue.settings
-    options = GenerateOptions.model_validate(request.model_dump(include=set(GenerateOptions.model_fields)))
+    asked = request.model_dump(include=set(GenerateOptions.model_fields), exclude_none=True)
+    options = GenerateOptions.model_validate(asked)
     for attempt in range(1, ATTEMPTS + 1):
         jobs, new = await _plan(session, settings, request, options, created_by)
         if new:

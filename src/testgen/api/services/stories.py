@@ -70,6 +70,8 @@ async def update_project(
         raise ConflictError(messages.provider_not_configured(provider, settings.configured_providers))
     if "instructions" in changes and changes["instructions"] is None:
         changes["instructions"] = ""
+    if "default_techniques" in changes:  # stored as names, each once; none: the built-in mix
+        changes["default_techniques"] = list(dict.fromkeys(changes["default_techniques"] or ())) or None
     if "llm_provider" in changes and "llm_model" not in changes and provider != project.llm_provider:
         changes["llm_model"] = None  # a model belongs to its provider
     renamed = "name" in changes and changes["name"] != project.name

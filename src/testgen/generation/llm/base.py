@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field, ValidationError
 from testgen.core.languages import DEFAULT_LANGUAGE
 from testgen.domain.job_errors import ErrorType
 from testgen.domain.job_results import CallSummary, TokenCounts
-from testgen.domain.test_cases import TestCaseDraft, TestType
+from testgen.domain.techniques import Technique
+from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class TestCaseSlot:
     index: int
     test_type: str
     criteria: list[int]
+    technique: Technique | None = None  # a technique the job named; None: the batch's own mix
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class BatchRequest:
     @property
     def scenario_count(self) -> int:
         return len(self.slots) * self.scenarios_per_test_case
+
+    @property
+    def techniques(self) -> list[Technique]:
+        """The named techniques of the batch's test cases, each once."""
+        return list(dict.fromkeys(s.technique for s in self.slots if s.technique is not None))
 
 
 @dataclass
@@ -134,6 +141,14 @@ class LLMProvider(Protocol):
     async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult: ...
 
     async def aclose(self) -> None: ...
+
+
+def _labelled(scenario: Scenario, slot: TestCaseSlot) -> Scenario:
+    """A scenario labelled with its slot's technique when the job named techniques and the model gave
+    none (a label of its own is kept)."""
+    if slot.technique is None or scenario.technique is not None:
+        return scenario
+    return scenario.model_copy(update={"technique": slot.technique})
 
 
 class BatchOutput(BaseModel):
@@ -201,7 +216,7 @@ def parse_batch_output(text: str, request: BatchRequest) -> list[TestCaseDraft]:
     for case, slot in zip(cases, request.slots, strict=True):
         covered = sorted({i for i in case.covered_criteria if i < n_criteria}) or list(slot.criteria)
         update = {
-            "scenarios": case.scenarios[:per_case],
+            "scenarios": [_labelled(s, slot) for s in case.scenarios[:per_case]],
             "covered_criteria": covered,
             "test_type": TestType(slot.test_type),
         }

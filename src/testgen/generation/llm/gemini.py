@@ -121,7 +121,9 @@ class GeminiProvider:
     async def generate_batch(self, request: BatchRequest, model: str | None = None) -> BatchResult:
         stats = CallStats()
         label = f"Batch {request.batch_index + 1}/{request.batch_count}"
-        config = generate_config(len(request.slots), request.scenarios_per_test_case)
+        config = generate_config(
+            len(request.slots), request.scenarios_per_test_case, tuple(request.techniques)
+        )
         model = model or self.model
         if not MODEL_NAME.fullmatch(model):
             raise LLMError(

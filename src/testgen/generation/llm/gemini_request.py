@@ -22,6 +22,7 @@ from typing import TypeVar, cast
 import pydantic
 from google.genai import types
 
+from testgen.domain.techniques import Technique
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, response_schema_for
 
 CONFIG_CACHE_SIZE = 128  # batch shapes (test cases x scenarios each): a handful in practice
@@ -50,13 +51,15 @@ _Part = _answering_at_once(types.Part)
 
 
 @functools.lru_cache(maxsize=CONFIG_CACHE_SIZE)
-def generate_config(test_cases: int, scenarios_per_test_case: int) -> types.GenerateContentConfig:
-    """The call's config: the system instruction, JSON output with the batch's exact counts, no
-    automatic function calling. Shared between calls: nothing changes it."""
+def generate_config(
+    test_cases: int, scenarios_per_test_case: int, techniques: tuple[Technique, ...] = ()
+) -> types.GenerateContentConfig:
+    """The call's config: the system instruction, JSON output with the batch's exact counts (and
+    techniques), no automatic function calling. Shared between calls: nothing changes it."""
     return _Config(
         system_instruction=_Content(role="user", parts=[_Part(text=SYSTEM_INSTRUCTION)]),
         temperature=0.7,
         response_mime_type="application/json",
-        response_json_schema=response_schema_for(test_cases, scenarios_per_test_case),
+        response_json_schema=response_schema_for(test_cases, scenarios_per_test_case, list(techniques)),
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
     )

@@ -13,8 +13,10 @@ from testgen.core.config import OFFLINE_MODEL
 from testgen.core.metrics import CALL_OK, service_metrics
 from testgen.core.tracing import tracer
 from testgen.domain.stories import Priority
+from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
+from testgen.generation.llm.offline_techniques import candidates, technique_name
 from testgen.generation.llm.offline_templates import Templates, has_templates, templates_for
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
 
@@ -75,6 +77,25 @@ def _variant_offset(request: BatchRequest, slot: TestCaseSlot, words: Templates)
     return math.ceil(max(taken) / per_case) * per_case
 
 
+def _technique_scenarios(
+    request: BatchRequest, technique: Technique, label: str, text: str, suffix: str, numbers: range
+) -> list[Scenario]:
+    """Scenarios `numbers` of a slot written with a named technique: its candidates in turn, each
+    titled with its number (which `_variant_offset` reads back) and labelled with the technique."""
+    story = request.story
+    found = candidates(technique, story.language, label, text, story.title)
+    return [
+        Scenario(
+            title=f"{found[n % len(found)].title} {n + 1}{suffix}",
+            given=found[n % len(found)].given,
+            when=found[n % len(found)].when,
+            then=found[n % len(found)].then,
+            technique=technique,
+        )
+        for n in numbers
+    ]
+
+
 def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
     words = templates_for(request.story.language)
     text, index = _criterion(request, slot)
@@ -83,10 +104,17 @@ def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
     values = {"label": label, "text": text, "title": request.story.title, "case": slot.index + 1}
     given_feature, suffix = words.given_feature.format(**values), _suffix(words, slot)
     first = VARIANTS.index(_first_variant(slot.test_type))
-    scenarios = [
-        _scenario(words, values, given_feature, suffix, VARIANTS[(n + first) % len(VARIANTS)], n)
-        for n in range(offset, offset + request.scenarios_per_test_case)
-    ]
+    numbers = range(offset, offset + request.scenarios_per_test_case)
+    if slot.technique is not None:
+        scenarios = _technique_scenarios(request, slot.technique, label, text, suffix, numbers)
+    else:
+        scenarios = [
+            _scenario(words, values, given_feature, suffix, VARIANTS[(n + first) % len(VARIANTS)], n)
+            for n in numbers
+        ]
+    technique = (
+        technique_name(slot.technique, request.story.language) if slot.technique else request.technique
+    )
     summary = text if len(text) <= 80 else text[:77] + "..."
     number = offset // request.scenarios_per_test_case + 1
     variant = words.variant_suffix.format(n=number) if offset else ""
@@ -96,7 +124,7 @@ def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
             case=slot.index + 1, type=words.types[slot.test_type], variant=variant, summary=summary
         ),
         description=words.description.format(title=title, intent=words.intent[slot.test_type])
-        + (words.technique.format(technique=request.technique) if request.technique else ""),
+        + (words.technique.format(technique=technique) if technique else ""),
         preconditions=[words.precondition.format(title=title)],
         priority=Priority.high if slot.test_type in ("functional", "security") else Priority.medium,
         test_type=TestType(slot.test_type),

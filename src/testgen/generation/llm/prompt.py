@@ -11,6 +11,7 @@ from typing import Any
 
 from testgen.core.languages import language_name
 from testgen.domain.stories import Priority
+from testgen.domain.techniques import GUIDE, Technique
 from testgen.generation.llm.base import BatchRequest
 
 FENCE = "story_data"
@@ -76,10 +77,13 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
         "test cases of this story, so keep to the focus given for each of yours and do not repeat theirs.",
     ]
     lines.append(batch_focus(request))
+    lines += technique_section(request.techniques)
     for slot in slots:
         focus = ", ".join(str(i) for i in slot.criteria) or "the story as a whole"
+        technique = f"; technique {slot.technique.value}" if slot.technique else ""
         lines.append(
-            f"- Test case #{slot.index + 1}: type {slot.test_type}; focus on acceptance criteria [{focus}]."
+            f"- Test case #{slot.index + 1}: type {slot.test_type}{technique}; "
+            f"focus on acceptance criteria [{focus}]."
         )
     lines.append(
         f"Each test case has exactly {per_case} Gherkin scenario{'s' if per_case > 1 else ''} "
@@ -122,6 +126,22 @@ def batch_focus(request: BatchRequest) -> str:
     return f"Batch focus: {where}; test types {', '.join(types)}{technique}."
 
 
+def technique_section(techniques: list[Technique]) -> list[str]:
+    """The chosen test-design techniques, two lines each, and the label every scenario carries."""
+    if not techniques:
+        return []
+    lines = ["Test-design techniques to apply:"]
+    for technique in techniques:
+        first, second = GUIDE[technique]
+        lines += [f"- {technique.value}: {first}", f"  {second}"]
+    names = ", ".join(t.value for t in techniques)
+    lines.append(
+        "Apply the technique given for each test case, and label every scenario with the one it applies "
+        f"in its technique field (one of: {names})."
+    )
+    return lines
+
+
 def saved_tests_section(request: BatchRequest) -> list[str]:
     """The story's saved test cases, fenced as data, at most SAVED_TESTS_MAX_CHARS characters."""
     entries, used = [], 0
@@ -145,17 +165,19 @@ def saved_tests_section(request: BatchRequest) -> list[str]:
 
 def response_schema(request: BatchRequest) -> dict[str, Any]:
     """The JSON Schema of one batch's answer, with this batch's exact counts and no $refs."""
-    return response_schema_for(len(request.slots), request.scenarios_per_test_case)
+    return response_schema_for(len(request.slots), request.scenarios_per_test_case, request.techniques)
 
 
-def response_schema_for(n: int, per_case: int) -> dict[str, Any]:
-    """The JSON Schema of an answer of `n` test cases of `per_case` scenarios each."""
+def response_schema_for(n: int, per_case: int, techniques: list[Technique] | None = None) -> dict[str, Any]:
+    """The JSON Schema of an answer of `n` test cases of `per_case` scenarios each; with `techniques`,
+    every scenario names the one it applies."""
     steps = {"type": "array", "items": {"type": "string"}, "minItems": 1}
-    scenario = {
-        "type": "object",
-        "properties": {"title": {"type": "string"}, "given": steps, "when": steps, "then": steps},
-        "required": ["title", "given", "when", "then"],
-    }
+    properties: dict[str, Any] = {"title": {"type": "string"}, "given": steps, "when": steps, "then": steps}
+    required = ["title", "given", "when", "then"]
+    if techniques:
+        properties["technique"] = {"type": "string", "enum": [t.value for t in techniques]}
+        required.append("technique")
+    scenario = {"type": "object", "properties": properties, "required": required}
     test_case = {
         "type": "object",
         "properties": {
