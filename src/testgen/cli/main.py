@@ -3,8 +3,8 @@
 Running the service (cli/serve.py): dev (everything at once), api, worker, migrate. Accounts, straight
 in the database (cli/users.py): users create, users list; and the key of the connections' secrets
 (cli/secret_keys.py): secrets rotate. Using a running service over its HTTP API (cli/client.py):
-generate (with a live progress bar), status, stories import; push (cli/push.py). AI assistants over
-stdio (mcp_server/stdio.py): mcp.
+generate (with a live progress bar), status, stories import; push (cli/push.py); automation
+(cli/automation.py). AI assistants over stdio (mcp_server/stdio.py): mcp.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from typing import Any
 
 from testgen.api.passwords import MIN_PASSWORD_CHARS
 from testgen.cli import serve
+from testgen.cli.automation import cmd_automation
 from testgen.cli.client import API_KEY_ENV, API_URL_ENV, DEFAULT_API, run_client
 from testgen.cli.push import cmd_push
 from testgen.core.config import ClientSettings, Settings
 from testgen.core.logs import configure_logging
+from testgen.domain.automation import AutomationFramework
 from testgen.domain.job_options import (
     DEFAULT_SCENARIOS_PER_CASE,
     DEFAULT_TEST_CASES,
@@ -30,7 +32,7 @@ from testgen.domain.job_options import (
     MIN_TEST_CASES,
 )
 
-CLIENT_COMMANDS = ("generate", "status", "stories", "push")
+CLIENT_COMMANDS = ("generate", "status", "stories", "push", "automation")
 
 
 def _add_bind(parser: argparse.ArgumentParser) -> None:
@@ -295,6 +297,34 @@ def _add_client_commands(sub: Any) -> None:
     load.add_argument("--follow", action="store_true", help="with --jira: watch the import live")
     _add_api_options(load)
     _add_push_command(sub)
+    _add_automation_command(sub)
+
+
+def _add_automation_command(sub: Any) -> None:
+    automation = sub.add_parser(
+        "automation",
+        help="write step-definition skeletons of saved test cases for pytest-bdd, behave or playwright-bdd",
+        description="Download the saved test cases of a story (--story) or a project (--project) as feature "
+        "files with one pending step definition per distinct step for a test framework, and write them to "
+        "-o DIR. With --merge DIR instead, regenerate into a folder that has step definitions already: the "
+        "features are written again, a step whose definition exists there (matched by its pattern) is left "
+        "alone, only the new steps are added to the steps file, and the definitions no feature uses any more "
+        "are listed, never deleted.",
+    )
+    target = automation.add_mutually_exclusive_group()
+    target.add_argument("--project", type=int, default=None, metavar="ID", help="every story of project ID")
+    target.add_argument("--story", default=None, metavar="ID", help="one story, e.g. US-001")
+    automation.add_argument(
+        "--framework",
+        required=True,
+        choices=[f.value for f in AutomationFramework],
+        help="the test framework of the step definitions",
+    )
+    automation.add_argument("-o", "--output", default=None, metavar="DIR", help="the folder written")
+    automation.add_argument(
+        "--merge", default=None, metavar="DIR", help="a folder with step definitions: add only the new steps"
+    )
+    _add_api_options(automation)
 
 
 def _add_push_command(sub: Any) -> None:
@@ -336,7 +366,8 @@ def _add_push_command(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in CLIENT_COMMANDS:
-        return run_client(args, cmd_push if args.command == "push" else None)
+        commands = {"push": cmd_push, "automation": cmd_automation}
+        return run_client(args, commands.get(args.command))
     if args.command == "mcp":
         return run_mcp(args)
     settings = Settings()

@@ -1,0 +1,234 @@
+"""Automation skeletons run under their frameworks: `testgen automation` against a real uvicorn and
+worker writes a project of an English and a Spanish story, pytest collects the pytest-bdd one (every
+scenario fails on a pending step it names), `behave --dry-run` finds no undefined step, and the
+playwright-bdd one passes `tsc --noEmit` and `bddgen`; `--merge` keeps hand-written bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from httpx import AsyncClient
+
+from testgen.automation.render import project_files
+from testgen.cli.main import main
+from testgen.domain.automation import AutomationFramework
+from tests.support.helpers import is_status, make_story, queue, wait_for_job
+
+pytestmark = pytest.mark.slow
+
+RUN_TIMEOUT_S = 90
+NPM_TIMEOUT_S = 240
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("TESTGEN_API_KEY", raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+
+
+async def automation(server: str, *args: str) -> int:
+    return await asyncio.to_thread(main, ["automation", *args, "--api", server])
+
+
+async def save(http: AsyncClient, story_id: str, cases: int = 2) -> None:
+    job = await queue(http, story_id, num_test_cases=cases, scenarios_per_test_case=2)
+    await wait_for_job(http, job["status_url"], is_status("completed"), what="the job to complete")
+    r = await http.post(f"/generate-test-cases/{job['task_id']}/save")
+    assert r.status_code == 201, r.text
+
+
+async def two_stories(http: AsyncClient) -> int:
+    """A project with an English story and a Spanish one, their test cases saved; its id."""
+    story = await make_story(http, "US-1")
+    await make_story(http, "US-2")
+    r = await http.patch("/user-stories/US-2", json={"language": "es"})
+    assert r.status_code == 200, r.text
+    await save(http, "US-1")
+    await save(http, "US-2")
+    return int(story["project_id"])
+
+
+def run(command: list[str], cwd: Path, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "BEHAVE_"))}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_pytest_bdd(folder: Path) -> list[tuple[str, str]]:
+    """The pytest-bdd project run by pytest in a subprocess: each test with its failure's message."""
+    report = folder / "report.xml"
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--strict-markers",
+            f"--rootdir={folder}",
+            "-c",
+            os.devnull,
+            f"--junitxml={report}",
+            str(folder),
+        ],
+        folder,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr  # tests failed; 2 or more: errors
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "0", result.stdout
+    tests = []
+    for case in suite.iter("testcase"):
+        failure = case.find("failure")
+        tests.append((case.get("name", ""), "" if failure is None else failure.get("message", "")))
+    return tests
+
+
+def scenario_count(folder: Path) -> int:
+    return sum(
+        len(re.findall(r"^\s*(Scenario|Escenario):", p.read_text(), re.M))
+        for p in (folder / "features").glob("*.feature")
+    )
+
+
+async def test_pytest_bdd_and_behave_skeletons_run_in_english_and_spanish(
+    http: AsyncClient, server: str, worker: object, tmp_path: Path
+) -> None:
+    project = await two_stories(http)
+    bdd, steps = tmp_path / "bdd", tmp_path / "behave"
+    args = ("--project", str(project))
+    assert await automation(server, *args, "--framework", "pytest-bdd", "-o", str(bdd)) == 0
+    assert await automation(server, *args, "--framework", "behave", "-o", str(steps)) == 0
+    assert (bdd / "features" / "US-2.feature").read_text().startswith("# language: es\n")
+
+    tests = run_pytest_bdd(bdd)
+    assert len(tests) == scenario_count(bdd) > 0
+    for name, message in tests:
+        assert message.startswith("NotImplementedError: Pending step: Given "), (name, message)
+
+    result = run([sys.executable, "-m", "behave", "--dry-run", "--no-color", "features"], steps)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = result.stdout + result.stderr
+    assert not re.search(r"[1-9]\d* undefined", summary), summary
+    untested = re.search(r"0 steps passed, 0 failed, 0 skipped, (\d+) untested", summary)
+    assert untested and int(untested[1]) > 0, summary
+    # a step the features do not define is what the checks catch
+    (steps / "features" / "steps" / "steps.py").write_text(
+        re.sub(
+            r"@given\('[^']*'\)\ndef \w+\(",
+            "def gone(",
+            (steps / "features/steps/steps.py").read_text(),
+            count=1,
+        )
+    )
+    result = run([sys.executable, "-m", "behave", "--dry-run", "--no-color", "features"], steps)
+    assert re.search(r"[1-9]\d* undefined", result.stdout + result.stderr)
+
+
+async def test_merge_keeps_hand_written_bodies_adds_new_steps_and_lists_unused_ones(
+    http: AsyncClient, server: str, worker: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = await two_stories(http)
+    bdd = tmp_path / "bdd"
+    assert await automation(server, "--story", "US-1", "--framework", "pytest-bdd", "-o", str(bdd)) == 0
+    conftest = bdd / "conftest.py"
+    generated = conftest.read_text()
+    first = re.search(
+        r"(@given\(parsers\.parse\((.+)\)\)\ndef (\w+)\((.*)\) -> None:\n)    raise .*\n", generated
+    )
+    assert first is not None
+    hand_written = generated.replace(first[0], first[1] + "    assert True  # written by hand\n")
+    hand_written += "\n\n@then('a step no feature uses')\ndef then_unused() -> None:\n    pass\n"
+    conftest.write_text(hand_written)
+    capsys.readouterr()
+    # -o again would overwrite the definitions: refused
+    assert await automation(server, "--story", "US-1", "--framework", "pytest-bdd", "-o", str(bdd)) == 1
+    assert conftest.read_text() == hand_written
+
+    assert (
+        await automation(server, "--project", str(project), "--framework", "pytest-bdd", "--merge", str(bdd))
+        == 0
+    )
+    out = capsys.readouterr().out
+    merged = conftest.read_text()
+    assert merged.startswith(hand_written)  # byte for byte
+    found = re.search(r"added (\d+) to", out)
+    assert found is not None
+    added = int(found[1])
+    assert (
+        added > 0
+        and merged.count("raise NotImplementedError(")
+        == generated.count("raise NotImplementedError(") - 1 + added
+    )
+    assert re.search(
+        r"1 step definitions no feature uses \(left in place\):\n  conftest\.py:\d+  a step no feature uses",
+        out,
+    )
+    tests = run_pytest_bdd(bdd)
+    assert len(tests) == scenario_count(bdd)
+
+    # nothing new: the file is left as it is
+    assert (
+        await automation(server, "--project", str(project), "--framework", "pytest-bdd", "--merge", str(bdd))
+        == 0
+    )
+    assert conftest.read_text() == merged
+    assert "added 0 to" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """playwright-bdd, Playwright Test and TypeScript installed once (no browsers) from the skeleton's
+    own package.json; the test skips without Node and npm, or when npm cannot install."""
+    npm = shutil.which("npm")
+    if shutil.which("node") is None or npm is None:
+        pytest.skip("Node.js and npm are needed to check the playwright-bdd skeleton")
+    folder = tmp_path_factory.mktemp("playwright-bdd")
+    (folder / "package.json").write_text(project_files(AutomationFramework.playwright_bdd)["package.json"])
+    env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1", "npm_config_update_notifier": "false"}
+    command = [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"]
+    try:
+        result = subprocess.run(
+            command, cwd=folder, env=env, capture_output=True, text=True, timeout=NPM_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"npm install took more than {NPM_TIMEOUT_S} s")
+    if result.returncode != 0:
+        pytest.skip(f"npm install failed (no registry?): {result.stderr[-500:]}")
+    yield folder / "node_modules"
+
+
+@pytest.mark.timeout(NPM_TIMEOUT_S + 3 * RUN_TIMEOUT_S)
+async def test_the_playwright_bdd_skeleton_type_checks_and_generates_its_tests(
+    http: AsyncClient, server: str, worker: object, tmp_path: Path, node_modules: Path
+) -> None:
+    project = await two_stories(http)
+    folder = tmp_path / "e2e"
+    assert (
+        await automation(
+            server, "--project", str(project), "--framework", "playwright-bdd", "-o", str(folder)
+        )
+        == 0
+    )
+    (folder / "node_modules").symlink_to(node_modules, target_is_directory=True)
+    node = shutil.which("node")
+    assert node is not None
+    tsc = run([node, str(node_modules / "typescript" / "bin" / "tsc"), "--noEmit", "-p", "."], folder)
+    assert tsc.returncode == 0, tsc.stdout + tsc.stderr
+    bddgen = run([str(node_modules / ".bin" / "bddgen")], folder)
+    assert bddgen.returncode == 0, bddgen.stdout + bddgen.stderr
+    generated = sorted(p.name for p in (folder / ".features-gen").rglob("*.spec.js"))
+    assert generated == ["US-1.feature.spec.js", "US-2.feature.spec.js"]
+    # a step without its definition fails bddgen: the check is not empty
+    steps = folder / "steps" / "steps.ts"
+    steps.write_text(re.sub(r'Given\("', 'Given("never used ', steps.read_text(), count=1))
+    assert run([str(node_modules / ".bin" / "bddgen")], folder).returncode != 0
