@@ -21,6 +21,7 @@ from testgen.api.schemas.projects import ProjectCreate, ProjectUpdate
 from testgen.api.schemas.stories import StoryCreate, StoryUpdate
 from testgen.core import i18n
 from testgen.domain import job_options
+from testgen.domain.automation import AutomationFramework
 from testgen.domain.exports import ExportFormat
 from testgen.domain.job_errors import ErrorType
 from testgen.domain.roles import ReviewAction, ReviewState, Role
@@ -40,7 +41,16 @@ def homed_values() -> dict[str, str]:
     as that field's name."""
     fields = {name for model in REQUESTS for name in model.model_fields}
     found: dict[str, str] = {}
-    for enum in (Priority, TestType, ExportFormat, ErrorType, Role, ReviewState, ReviewAction):
+    for enum in (
+        Priority,
+        TestType,
+        ExportFormat,
+        AutomationFramework,
+        ErrorType,
+        Role,
+        ReviewState,
+        ReviewAction,
+    ):
         found |= {member.value: enum.__name__ for member in enum if member.value not in fields}
     return found
 

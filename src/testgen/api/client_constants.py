@@ -1,10 +1,11 @@
 """The enums and limits the clients need, each read from its home and none spelled here.
 
 The page gets them as one script, /static/client-constants.js (api/routes/web.py), built once; the
-command line imports the same homes (testgen.domain). Priorities, test types, export formats, project
-roles and the review gate's states and actions come from their enums, error hints from `ErrorType` and
-the message tables, every bound and default from the request model or route parameter that checks it,
-and the kinds of connection with their settings and secrets from the connection models.
+command line imports the same homes (testgen.domain). Priorities, test types, export formats, the
+frameworks of automation skeletons, project roles and the review gate's states and actions come from
+their enums, error hints from `ErrorType` and the message tables, every bound and default from the
+request model or route parameter that checks it, and the kinds of connection with their settings and
+secrets from the connection models.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from testgen.api.schemas.imports import JiraImportRequest
 from testgen.api.schemas.jobs import GenerateOptions
 from testgen.api.schemas.projects import ProjectCreate, ProjectUpdate
 from testgen.api.schemas.stories import StoryCreate
+from testgen.domain.automation import AutomationFramework
 from testgen.domain.connections import SECRET_FIELDS, ConnectionKind
 from testgen.domain.exports import ExportFormat
 from testgen.domain.job_errors import ErrorType
@@ -56,6 +58,11 @@ class ExportChoice(BaseModel):
     value: ExportFormat
     label: str
     needs_project_key: bool  # the format asks for the Jira project its tests go to (?project_key=)
+
+
+class AutomationChoice(BaseModel):
+    value: AutomationFramework  # the `?framework=` of an automation skeleton
+    label: str
 
 
 class ConnectionField(BaseModel):
@@ -88,6 +95,7 @@ class ClientConstants(BaseModel):
     test_types: list[TestType]
     techniques: list[Technique]  # the test-design techniques a job or a project may name
     export_formats: list[ExportChoice]
+    automation_frameworks: list[AutomationChoice]
     roles: list[Role]  # a project member's roles, each allowing what the ones before it allow
     review_states: list[ReviewState]
     review_actions: list[ReviewAction]
@@ -160,6 +168,19 @@ MENU_ORDER = (
     ExportFormat.csv,
     ExportFormat.json,
 )
+
+
+def automation_label(framework: AutomationFramework) -> str:
+    """A framework's name in the automation menus (product names: the same in every language)."""
+    match framework:
+        case AutomationFramework.pytest_bdd:
+            return "pytest-bdd (Python)"
+        case AutomationFramework.behave:
+            return "behave (Python)"
+        case AutomationFramework.playwright_bdd:
+            return "playwright-bdd (TypeScript)"
+        case _:
+            assert_never(framework)
 
 
 def kind_label(kind: ConnectionKind) -> str:
@@ -311,6 +332,9 @@ def client_constants() -> ClientConstants:
         export_formats=[
             ExportChoice(value=f, label=export_label(f), needs_project_key=f.needs_project_key)
             for f in (*MENU_ORDER, *(f for f in ExportFormat if f not in MENU_ORDER))
+        ],
+        automation_frameworks=[
+            AutomationChoice(value=f, label=automation_label(f)) for f in AutomationFramework
         ],
         roles=sorted(Role, key=lambda role: role.rank),
         review_states=list(ReviewState),

@@ -30,7 +30,7 @@ import { byId, createElement } from "./dom.js";
 import { on } from "./events.js";
 import { chooseLanguage, chosenLanguage, language, languages, translate, translatePage } from "./i18n.js";
 import { applyInputLimits } from "./input-limits.js";
-import { exportFile, formatSelect } from "./exports.js";
+import { automationFile, exportFile, formatSelect, frameworkSelect } from "./exports.js";
 import { cancelJira, jira, openJira, startJira } from "./jira.js";
 import { initFilters, syncFilters } from "./filters.js";
 import { refreshInbox } from "./inbox.js";
@@ -84,6 +84,13 @@ function wireControls() {
   byId("export-project-button").addEventListener("click", () => {
     const project = state.projects.get(Number(byId("export-project", HTMLSelectElement).value));
     if (project) exportFile(`/projects/${project.id}/test-cases/export`, exportFormat.value, project.name);
+  });
+  const framework = byId("automation-project-framework", HTMLSelectElement);
+  framework.replaceChildren(...frameworkSelect("", "").children);
+  framework.selectedIndex = 0;
+  byId("automation-project-button").addEventListener("click", () => {
+    const project = state.projects.get(Number(byId("export-project", HTMLSelectElement).value));
+    if (project) automationFile(`/projects/${project.id}/test-cases/automation`, framework.value);
   });
   byId("export-project").addEventListener("change", renderProjectPush); // "Push to…" follows the project chosen
   byId("generate-project-button").addEventListener("click", (event) => {

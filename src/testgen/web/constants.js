@@ -35,6 +35,9 @@ export const TEST_TYPES = SERVER.test_types;
 export const TECHNIQUES = SERVER.techniques;
 // Export formats (GET …/test-cases/export?format=), in the order of the menus.
 export const EXPORT_FORMATS = SERVER.export_formats;
+// Frameworks of the automation skeletons (GET …/test-cases/automation?framework=).
+/** @type {import("./types.js").AutomationChoice[]} */
+export const AUTOMATION_FRAMEWORKS = SERVER.automation_frameworks;
 export const LIMITS = SERVER.limits;
 /**
  * An enum's values by their own names (`PROJECT_ROLE.editor`), so that the page names each value it

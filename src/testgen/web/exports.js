@@ -2,7 +2,7 @@
 import { translate } from "./i18n.js";
 import { describeError } from "./api.js";
 import { authHeaders } from "./auth.js";
-import { EXPORT_FORMATS, PROJECT_ROLE } from "./constants.js";
+import { AUTOMATION_FRAMEWORKS, EXPORT_FORMATS, PROJECT_ROLE } from "./constants.js";
 import { byId, createElement } from "./dom.js";
 import { can, canSomewhere } from "./permissions.js";
 import { state } from "./state.js";
@@ -22,6 +22,29 @@ export function formatSelect(className, label = translate("page.export_format"))
 }
 
 /**
+ * A menu of the frameworks of automation skeletons (the first chosen).
+ * @param {string} className
+ * @param {string} label
+ */
+export function frameworkSelect(className, label) {
+  return createElement(
+    "select",
+    { className, "aria-label": label },
+    AUTOMATION_FRAMEWORKS.map((choice) => createElement("option", { value: choice.value }, choice.label)),
+  );
+}
+
+/**
+ * Download the automation skeleton of a story or a project (`path`: its …/test-cases/automation):
+ * the feature files and the framework's step definitions, in a zip.
+ * @param {string} path
+ * @param {string} framework
+ */
+export function automationFile(path, framework) {
+  return download(`${path}?${new URLSearchParams({ framework })}`);
+}
+
+/**
  * Download an export, saved under the server's name. A format that needs the Jira project asks for
  * its key, guessed from `hint` (a story id such as SHOP-1, or a project's name).
  * @param {string} path
@@ -36,9 +59,17 @@ export async function exportFile(path, format, hint) {
     if (!key) return;
     params.set("project_key", key.trim().toUpperCase());
   }
+  await download(`${path}?${params}`);
+}
+
+/**
+ * Fetch a file (with the credential) and save it under the server's name.
+ * @param {string} url
+ */
+async function download(url) {
   let response;
   try {
-    response = await fetch(`${path}?${params}`, { headers: authHeaders() });
+    response = await fetch(url, { headers: authHeaders() });
   } catch {
     toast(translate("export.unreachable"), "error");
     return;
@@ -71,6 +102,7 @@ export function renderExportProjects() {
     if (offered.some((p) => String(p.id) === previous)) select.value = previous;
   }
   byId("export-project-button", HTMLButtonElement).disabled = !projects.length;
+  byId("automation-project-button", HTMLButtonElement).disabled = !projects.length;
   byId("generate-project-button", HTMLButtonElement).disabled = !editable.length;
   const editor = canSomewhere(PROJECT_ROLE.editor);
   for (const part of document.querySelectorAll(".generate-project, #jira-open")) part.classList.toggle("not-allowed", !editor);

@@ -5,7 +5,7 @@ import { api, ApiError } from "./api.js";
 import { confirmDelete } from "./confirm.js";
 import { LIMITS, PRIORITIES, PROJECT_ROLE } from "./constants.js";
 import { byId, createElement, encodePath, formField } from "./dom.js";
-import { exportFile, formatSelect } from "./exports.js";
+import { automationFile, exportFile, formatSelect, frameworkSelect } from "./exports.js";
 import { historySection } from "./history.js";
 import { inputLimits } from "./input-limits.js";
 import { loadStories } from "./load.js";
@@ -130,6 +130,11 @@ function renderStoryView(story, cases) {
   exportButton.addEventListener("click", () =>
     exportFile(`/user-stories/${encodePath(story.id)}/test-cases/export`, format.value, story.id),
   );
+  const framework = frameworkSelect("view-automation-framework", translate("story.automation_framework_for", { id: story.id }));
+  const automationButton = createElement("button", { type: "button", className: "view-automation" }, translate("page.automation_skeleton"));
+  automationButton.addEventListener("click", () =>
+    automationFile(`/user-stories/${encodePath(story.id)}/test-cases/automation`, framework.value),
+  );
   byId("story-view").replaceChildren(
     createElement("div", { className: "section-head" }, back),
     createElement("h2", { id: "story-view-title", tabIndex: -1 }, `${story.id}: ${story.title}`),
@@ -165,6 +170,10 @@ function renderStoryView(story, cases) {
       format,
       " ",
       exportButton,
+      " ",
+      framework,
+      " ",
+      automationButton,
       project && canPush(project.id) ? [" ", pushMenu(() => project, [story.id], "view-push")] : null,
     ),
     createElement("div", { id: "saved-cases" }),

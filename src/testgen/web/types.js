@@ -58,6 +58,12 @@
  */
 
 /**
+ * @typedef {object} AutomationChoice
+ * @property {string} value  the `?framework=` of an automation skeleton
+ * @property {string} label
+ */
+
+/**
  * The enums and limits of the page (window.TESTGEN_CONSTANTS, from api/client_constants.py).
  * @typedef {object} ClientConstants
  * @property {string[]} priorities
@@ -65,6 +71,7 @@
  * @property {string[]} test_types
  * @property {string[]} techniques
  * @property {ExportChoice[]} export_formats
+ * @property {AutomationChoice[]} automation_frameworks
  * @property {string[]} roles  a project member's roles, lowest first
  * @property {string[]} review_states
  * @property {string[]} review_actions
