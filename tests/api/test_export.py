@@ -196,6 +196,7 @@ async def test_csv_export(client: AsyncClient, worker: object) -> None:
             "when": "\n".join(scenario["when"]),
             "then": "\n".join(scenario["then"]),
             "covered_criteria": "AC2\nAC3",
+            "examples": "",
         }
 
 

@@ -151,9 +151,9 @@ def test_gherkin_escapes_every_block_keyword() -> None:
 
 def test_csv_text() -> None:
     assert to_csv([case(1, [0, 1], [])]) == (
-        "test_case_id,title,test_type,priority,scenario,given,when,then,covered_criteria\r\n"
-        '1,"Case\n1",negative,low,first,"a  user\na card",they pay,"paid\nmailed","AC1\nAC2"\r\n'
-        '1,"Case\n1",negative,low,second,g,w,t,"AC1\nAC2"\r\n'
+        "test_case_id,title,test_type,priority,scenario,given,when,then,covered_criteria,examples\r\n"
+        '1,"Case\n1",negative,low,first,"a  user\na card",they pay,"paid\nmailed","AC1\nAC2",\r\n'
+        '1,"Case\n1",negative,low,second,g,w,t,"AC1\nAC2",\r\n'
     )
     two_whens = case(2, [], [])
     two_whens.scenarios[0].when.append("they confirm")

@@ -36,7 +36,7 @@ from testgen.domain.job_errors import ErrorType
 from testgen.domain.roles import ReviewAction, ReviewState, Role
 from testgen.domain.stories import Priority
 from testgen.domain.techniques import Technique
-from testgen.domain.test_cases import TestCaseDraft, TestType
+from testgen.domain.test_cases import MAX_CELL, MAX_COLUMN_NAME, TestCaseDraft, TestType
 
 DEFAULT_HINT = "hint.default"
 
@@ -297,7 +297,11 @@ def limits() -> dict[str, dict[str, Bounds]]:
             "instructions": field_bounds(ProjectUpdate, "instructions"),
             "token_budget_daily": field_bounds(ProjectUpdate, "token_budget_daily"),
         },
-        "test_case": {"title": field_bounds(TestCaseDraft, "title")},
+        "test_case": {
+            "title": field_bounds(TestCaseDraft, "title"),
+            "examples_cell": Bounds(max_length=MAX_CELL),
+            "examples_column": Bounds(min_length=1, max_length=MAX_COLUMN_NAME),
+        },
         "jira": {"jql": field_bounds(JiraImportRequest, "jql")},
         "account": {
             "sign_in_email": field_bounds(LoginRequest, "email"),

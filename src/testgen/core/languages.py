@@ -193,6 +193,8 @@ class GherkinKeywords:
     background: str
     rule: str
     scenario: str
+    scenario_outline: str
+    examples: str
     given: str
     when: str
     then: str
@@ -222,6 +224,8 @@ def gherkin_keywords(tag: str) -> GherkinKeywords:
         background=_first(table["background"]),
         rule=_first(table["rule"]),
         scenario=table["scenario"][-1],
+        scenario_outline=table["scenarioOutline"][0],
+        examples=table["examples"][0],
         given=_first(table["given"]),
         when=_first(table["when"]),
         then=_first(table["then"]),

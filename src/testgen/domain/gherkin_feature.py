@@ -10,7 +10,7 @@ from typing import Protocol
 
 from testgen.core.i18n import label
 from testgen.core.languages import DEFAULT_LANGUAGE, gherkin_keywords
-from testgen.domain.gherkin_text import free_text, header, one_line, steps
+from testgen.domain.gherkin_text import examples_block, free_text, header, one_line, scenario_keyword, steps
 from testgen.domain.test_cases import Scenario
 
 
@@ -72,6 +72,7 @@ def feature(story: FeatureStory, cases: Sequence[FeatureCase], language: str = D
             if n:
                 lines.append("")
             lines.append("  " + " ".join(tags))
-            lines.append(f"  {words.scenario}: {one_line(scenario.title)}")
+            lines.append(f"  {scenario_keyword(words, scenario)}: {one_line(scenario.title)}")
             lines += [f"    {line}" for line in steps(words, scenario)]
+            lines += examples_block(words, scenario, "    ")
     return "\n".join(lines) + "\n"

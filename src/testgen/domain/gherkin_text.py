@@ -16,7 +16,7 @@ import re
 import unicodedata
 
 from testgen.core.languages import DEFAULT_LANGUAGE, GherkinKeywords, gherkin_keywords
-from testgen.domain.test_cases import Scenario
+from testgen.domain.test_cases import PLACEHOLDER, Scenario
 
 
 def one_line(text: str) -> str:
@@ -63,6 +63,65 @@ def steps(words: GherkinKeywords, scenario: Scenario) -> list[str]:
     ):
         lines += [f"{keyword if i == 0 else words.and_}{one_line(step)}" for i, step in enumerate(group)]
     return lines
+
+
+def scenario_keyword(words: GherkinKeywords, scenario: Scenario) -> str:
+    """The dialect's "Scenario Outline" for a scenario with examples, else its "Scenario"."""
+    return words.scenario_outline if scenario.examples is not None else words.scenario
+
+
+def table_cell(text: str) -> str:
+    """A cell of a Gherkin table: one line, with its bars and backslashes escaped."""
+    return one_line(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def examples_block(words: GherkinKeywords, scenario: Scenario, indent: str) -> list[str]:
+    """An outline's Examples table (the keyword at `indent`, the rows two spaces further); [] for a
+    plain scenario."""
+    if scenario.examples is None:
+        return []
+    rows = [scenario.examples.header, *scenario.examples.rows]
+    cells = [[table_cell(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = ["", f"{indent}{words.examples}:"]
+    for row in cells:
+        padded = (c.ljust(w) for c, w in zip(row, widths, strict=True))
+        lines.append(f"{indent}  | " + " | ".join(padded) + " |")
+    return lines
+
+
+def fill(scenario: Scenario, values: dict[str, str]) -> Scenario:
+    """An outline's scenario for one row of its Examples: every <column> replaced by the row's value
+    (a plain scenario without examples)."""
+
+    def sub(text: str) -> str:
+        return PLACEHOLDER.sub(lambda m: values.get(m.group(1).strip(), m.group(0)), text)
+
+    return Scenario.model_construct(
+        title=sub(scenario.title),
+        given=[sub(s) for s in scenario.given],
+        when=[sub(s) for s in scenario.when],
+        then=[sub(s) for s in scenario.then],
+        technique=scenario.technique,
+        examples=None,
+    )
+
+
+def example_runs(scenario: Scenario) -> list[tuple[str, Scenario, str]]:
+    """What a tool without outlines runs of a scenario: (label, scenario, data) per row of an
+    outline's Examples ("example 2 of 3", the row filled in, "length = 12, outcome = accepted"), or
+    the plain scenario once with no label or data."""
+    if scenario.examples is None:
+        return [("", scenario, "")]
+    header, rows = scenario.examples.header, scenario.examples.rows
+    return [
+        (
+            f"example {n} of {len(rows)}",
+            fill(scenario, dict(zip(header, row, strict=True))),
+            ", ".join(f"{k} = {one_line(v)}" for k, v in zip(header, row, strict=True)),
+        )
+        for n, row in enumerate(rows, start=1)
+    ]
 
 
 def header(words: GherkinKeywords) -> str:

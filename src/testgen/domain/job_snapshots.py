@@ -51,12 +51,18 @@ JobOptionsJSON = (
 # --- test cases (test_cases.py) --------------------------------------------------------------------
 
 
+class ExamplesJSON(TypedDict):
+    header: list[str]
+    rows: list[list[str]]
+
+
 class ScenarioJSON(TypedDict):
     title: str
     given: list[str]
     when: list[str]
     then: list[str]
     technique: NotRequired[str]  # a Technique
+    examples: NotRequired[ExamplesJSON]  # set: a Scenario Outline
 
 
 class TestCaseDraftJSON(TypedDict):

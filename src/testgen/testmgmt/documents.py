@@ -12,7 +12,7 @@ from typing import Any
 from testgen.core.languages import gherkin_keywords
 from testgen.data.models import TestCase, UserStory
 from testgen.domain.gherkin_feature import feature
-from testgen.domain.gherkin_text import one_line, steps
+from testgen.domain.gherkin_text import example_runs, one_line, steps
 from testgen.domain.test_cases import Scenario
 from testgen.testmgmt.base import CaseDoc, StoryRef
 
@@ -57,6 +57,18 @@ def scenario_steps(scenario: Scenario, language: str) -> tuple[str, str]:
     return action, "\n".join(lines[acting:])
 
 
+def tool_steps(scenario: Scenario, language: str) -> list[tuple[str, str]]:
+    """A scenario as a tool's manual steps: one for a plain scenario; for an outline, one per row of
+    its Examples with the placeholders filled in and the row's values after the action."""
+    out = []
+    for label, run, data in example_runs(scenario):
+        action, expected = scenario_steps(run, language)
+        if data:
+            action = f"{action}\n({label}: {data})"
+        out.append((action, expected))
+    return out
+
+
 def case_doc(case: TestCase, story: UserStory, language: str) -> CaseDoc:
     scenarios = [Scenario.model_validate(s) for s in case.scenarios]
     view = _Case(
@@ -78,7 +90,7 @@ def case_doc(case: TestCase, story: UserStory, language: str) -> CaseDoc:
         scenarios=scenarios,
         gherkin=feature(story, [view], language),
         approved_by=str(case.approved_by) if case.approved_by is not None else None,
-        steps=[scenario_steps(s, language) for s in scenarios],
+        steps=[step for s in scenarios for step in tool_steps(s, language)],
     )
 
 

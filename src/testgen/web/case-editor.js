@@ -4,6 +4,7 @@ import { translate } from "./i18n.js";
 import { LIMITS, PRIORITIES, TEST_TYPES } from "./constants.js";
 import { createElement } from "./dom.js";
 import { inputLimits } from "./input-limits.js";
+import { examplesEditor, examplesLines, readExamples } from "./design.js";
 
 /**
  * @typedef {import("./types.js").Scenario} Scenario
@@ -50,7 +51,8 @@ export function parseSteps(text) {
  */
 export function gherkinText(testCase) {
   return testCase.scenarios
-    .map((scenario) => [`Scenario: ${scenario.title}`, ...stepsText(scenario).split("\n").map((l) => `  ${l}`)].join("\n"))
+    .map((scenario) => [`${scenario.examples ? "Scenario Outline" : "Scenario"}: ${scenario.title}`,
+      ...stepsText(scenario).split("\n").map((l) => `  ${l}`), ...examplesLines(scenario.examples, "  ")].join("\n"))
     .join("\n\n");
 }
 
@@ -105,6 +107,7 @@ export function caseCard(testCase, index, { onDelete, deleteLabel = translate("p
           value: stepsText(scenario),
           "aria-label": translate("case.steps_of", { s: i + 1, n: number }),
         }),
+        examplesEditor(scenario.examples, translate("design.scenario_of", { s: i + 1, n: number })),
       ),
     ),
   );
@@ -145,7 +148,14 @@ export function readCard(card, original) {
       const names = missing.map((m) => m[0].toUpperCase() + m.slice(1)).join(", ");
       throw new Error(translate("case.missing_step", { n: number, s: i + 1, steps: names }));
     }
-    return { title: part(el, "scenario-title", HTMLInputElement).value.trim() || original.scenarios[i].title, ...steps };
+    const title = part(el, "scenario-title", HTMLInputElement).value.trim() || original.scenarios[i].title;
+    const table = el.querySelector(".examples");
+    const examples = table ? readExamples(table) : null;
+    /** @type {Scenario} */
+    const edited = { ...original.scenarios[i], title, ...steps };
+    if (examples) edited.examples = examples;
+    else delete edited.examples;
+    return edited;
   });
   return {
     ...original,

@@ -1,8 +1,9 @@
 // Test design on the page: the test-design techniques a job or a project names (a list of
 // checkboxes), and each criterion's scenarios per technique in the review dialog's coverage grid.
 import { translate } from "./i18n.js";
-import { TECHNIQUES } from "./constants.js";
+import { LIMITS, TECHNIQUES } from "./constants.js";
 import { createElement } from "./dom.js";
+import { inputLimits } from "./input-limits.js";
 
 /**
  * A technique's name in the page's language.
@@ -38,4 +39,84 @@ export function techniquePicker(id, chosen) {
  */
 export function techniqueCounts(counts) {
   return Object.entries(counts || {}).map(([technique, count]) => `${techniqueName(technique)} ${count}`).join(" · ");
+}
+
+/**
+ * @typedef {{ header: string[], rows: string[][] }} Examples
+ */
+
+/**
+ * A cell input of an Examples table (a column's name or a row's value).
+ * @param {string} value
+ * @param {string} className
+ * @param {string} label
+ */
+function cellInput(value, className, label) {
+  const bounds = className === "examples-column" ? LIMITS.test_case.examples_column : LIMITS.test_case.examples_cell;
+  return createElement("input", { className, value, ...inputLimits(bounds), "aria-label": label });
+}
+
+/**
+ * An editable Examples table (a Scenario Outline's): its columns and rows as inputs, with buttons to
+ * add and remove rows and columns; a plain scenario gets an "Add examples" button that starts one.
+ * @param {Examples | null | undefined} examples
+ * @param {string} label  names the scenario in the inputs' labels ("scenario 2 of #1")
+ */
+export function examplesEditor(examples, label) {
+  const box = createElement("div", { className: "examples" });
+  /** @param {Examples | null} table */
+  const render = (table) => {
+    if (!table || !table.header.length) {
+      box.replaceChildren(createElement("button", { type: "button", className: "link examples-add",
+        onclick: () => render({ header: ["value"], rows: [[""]] }) }, translate("design.add_examples")));
+      return;
+    }
+    const current = () => readExamples(box) || { header: [], rows: [] };
+    const head = createElement("tr", {},
+      table.header.map((name, c) => createElement("th", {},
+        cellInput(name, "examples-column", translate("design.column_of", { c: c + 1, s: label })),
+        createElement("button", { type: "button", className: "link small examples-drop-column",
+          "aria-label": translate("design.remove_column", { c: c + 1, s: label }),
+          onclick: () => { const t = current(); t.header.splice(c, 1); t.rows.forEach((r) => r.splice(c, 1)); render(t); } }, "×"))),
+      createElement("th", {}, createElement("button", { type: "button", className: "link small examples-add-column",
+        onclick: () => { const t = current(); t.header.push(`column${t.header.length + 1}`); t.rows.forEach((r) => r.push("")); render(t); } },
+      translate("design.add_column"))));
+    const rows = table.rows.map((row, r) => createElement("tr", { className: "examples-row" },
+      row.map((cell, c) => createElement("td", {}, cellInput(cell, "examples-cell", translate("design.cell_of", { r: r + 1, c: c + 1, s: label })))),
+      createElement("td", {}, createElement("button", { type: "button", className: "link small examples-drop-row",
+        "aria-label": translate("design.remove_row", { r: r + 1, s: label }),
+        onclick: () => { const t = current(); t.rows.splice(r, 1); render(t); } }, "×"))));
+    box.replaceChildren(
+      createElement("div", { className: "muted" }, translate("design.examples_hint")),
+      createElement("table", { className: "examples-table" }, createElement("thead", {}, head), createElement("tbody", {}, rows)),
+      createElement("button", { type: "button", className: "link examples-add-row",
+        onclick: () => { const t = current(); t.rows.push(t.header.map(() => "")); render(t); } }, translate("design.add_row")),
+    );
+  };
+  render(examples || null);
+  return box;
+}
+
+/**
+ * The table an examples editor holds, or null when it has no column (a plain scenario).
+ * @param {Element} box
+ * @returns {Examples | null}
+ */
+export function readExamples(box) {
+  const header = [...box.querySelectorAll(".examples-column")].map((input) => /** @type {HTMLInputElement} */ (input).value.trim());
+  if (!header.length) return null;
+  const rows = [...box.querySelectorAll(".examples-row")].map((row) =>
+    [...row.querySelectorAll(".examples-cell")].map((input) => /** @type {HTMLInputElement} */ (input).value));
+  return { header, rows };
+}
+
+/**
+ * An outline's Examples as Gherkin lines (indented by `indent`), or [] for a plain scenario.
+ * @param {Examples | null | undefined} examples
+ * @param {string} indent
+ */
+export function examplesLines(examples, indent) {
+  if (!examples) return [];
+  const cell = (/** @type {string} */ text) => text.replaceAll("\\", "\\\\").replaceAll("|", "\\|");
+  return ["", `${indent}Examples:`, ...[examples.header, ...examples.rows].map((row) => `${indent}  | ${row.map(cell).join(" | ")} |`)];
 }

@@ -41,7 +41,7 @@
  * @property {{ id: Bounds, title: Bounds, language: Bounds }} story
  * @property {{ name: Bounds, llm_model: Bounds, language: Bounds, instructions: Bounds,
  *   token_budget_daily: Bounds }} project
- * @property {{ title: Bounds }} test_case
+ * @property {{ title: Bounds, examples_cell: Bounds, examples_column: Bounds }} test_case
  * @property {{ jql: Bounds }} jira
  * @property {{ sign_in_email: Bounds, sign_in_password: Bounds, email: Bounds, name: Bounds, password: Bounds,
  *   token_name: Bounds, member_email: Bounds }} account
@@ -152,6 +152,7 @@
  * @property {string[]} when
  * @property {string[]} then
  * @property {string} [technique]  the test-design technique it applies
+ * @property {{ header: string[], rows: string[][] }} [examples]  set: a Scenario Outline's table
  */
 
 /**

@@ -27,6 +27,8 @@ from testgen.data.models import Project, UserStory
 from testgen.data.story_language import story_language
 from testgen.domain.exports import ExportFormat, XrayTestType, jira_project_of
 from testgen.domain.gherkin_feature import criterion_label, feature
+from testgen.domain.gherkin_text import table_cell
+from testgen.domain.test_cases import Scenario
 
 CSV_COLUMNS = (
     "test_case_id",
@@ -38,6 +40,7 @@ CSV_COLUMNS = (
     "when",
     "then",
     "covered_criteria",
+    "examples",  # a Scenario Outline's table, one line per row as Gherkin writes it; empty: a scenario
 )
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -73,9 +76,18 @@ def to_csv(cases: Sequence[TestCaseOut]) -> str:
                     "\n".join(scenario.when),
                     "\n".join(scenario.then),
                     criteria,
+                    examples_text(scenario),
                 ]
             )
     return out.getvalue()
+
+
+def examples_text(scenario: Scenario) -> str:
+    """An outline's Examples as table lines ("| length |", "| 11 |"); "" for a plain scenario."""
+    if scenario.examples is None:
+        return ""
+    rows = [scenario.examples.header, *scenario.examples.rows]
+    return "\n".join("| " + " | ".join(table_cell(c) for c in row) + " |" for row in rows)
 
 
 def to_json(story: StoryOut, cases: Sequence[TestCaseOut]) -> str:

@@ -22,7 +22,15 @@ from testgen.api.schemas.test_cases import TestCaseOut
 from testgen.api.services.csv_cells import SafeCsvWriter
 from testgen.core.languages import DEFAULT_LANGUAGE, gherkin_keywords
 from testgen.domain.exports import XrayTestType
-from testgen.domain.gherkin_text import free_text, header, one_line, steps
+from testgen.domain.gherkin_text import (
+    example_runs,
+    examples_block,
+    free_text,
+    header,
+    one_line,
+    scenario_keyword,
+    steps,
+)
 from testgen.domain.test_cases import Scenario, TestType
 
 TESTRAIL_COLUMNS = (
@@ -69,7 +77,8 @@ def section(story: StoryOut) -> str:
 def testrail_rows(story: StoryOut, cases: Sequence[TestCaseOut]) -> list[list[str]]:
     rows = []
     for case in cases:
-        for n, scenario in enumerate(case.scenarios):
+        steps = [step for scenario in case.scenarios for step in manual_steps(scenario)]
+        for n, (action, data, result) in enumerate(steps):
             first = n == 0
             rows.append(
                 [
@@ -79,8 +88,8 @@ def testrail_rows(story: StoryOut, cases: Sequence[TestCaseOut]) -> list[list[st
                     TESTRAIL_TYPES[case.test_type] if first else "",
                     case.priority.value.capitalize() if first else "",
                     "\n".join(case.preconditions) if first else "",
-                    scenario_action(scenario),
-                    scenario_result(scenario),
+                    f"{action}\n{data}" if data else action,
+                    result,
                     story.id if first else "",
                 ]
             )
@@ -102,12 +111,26 @@ def gherkin_steps(scenario: Scenario) -> list[str]:
 
 
 def xray_gherkin_def(case: TestCaseOut) -> str:
+    """The steps of each scenario (an outline's followed by its Examples table, which Xray's
+    "Scenario Outline" Cucumber type runs)."""
     lines: list[str] = []
+    english = gherkin_keywords(DEFAULT_LANGUAGE)
     for scenario in case.scenarios:
         if len(case.scenarios) > 1:
             lines.append(f"# {one_line(scenario.title)}")
         lines += gherkin_steps(scenario)
+        lines += [line for line in examples_block(english, scenario, "") if line]
     return "\n".join(lines)
+
+
+def manual_steps(scenario: Scenario) -> list[tuple[str, str, str]]:
+    """A scenario as a manual tool's steps (action, data, expected result): one step for a plain
+    scenario; for an outline, one step per row of its Examples, the placeholders filled in, the row
+    in the data."""
+    return [
+        (scenario_action(filled) + (f"\n({label})" if label else ""), data, scenario_result(filled))
+        for label, filled, data in example_runs(scenario)
+    ]
 
 
 def _description(story: StoryOut, case: TestCaseOut) -> str:
@@ -136,7 +159,9 @@ def xray_test(story: StoryOut, case: TestCaseOut, project_key: str, kind: XrayTe
         test["gherkin_def"] = xray_gherkin_def(case)
     else:
         test["steps"] = [
-            {"action": scenario_action(s), "data": "", "result": scenario_result(s)} for s in case.scenarios
+            {"action": action, "data": data, "result": result}
+            for s in case.scenarios
+            for action, data, result in manual_steps(s)
         ]
     return test
 
@@ -169,6 +194,11 @@ def to_tagged_gherkin(story: StoryOut, cases: Sequence[TestCaseOut], language: s
             [tag(case.test_type.value), tag(f"priority-{case.priority.value}"), tag(f"TC-{case.id}")]
         )
         for scenario in case.scenarios:
-            lines += ["", f"    {tags}", f"    {words.scenario}: {one_line(scenario.title)}"]
+            lines += [
+                "",
+                f"    {tags}",
+                f"    {scenario_keyword(words, scenario)}: {one_line(scenario.title)}",
+            ]
             lines += [f"      {line}" for line in steps(words, scenario)]
+            lines += examples_block(words, scenario, "      ")
     return "\n".join(lines) + "\n"

@@ -44,6 +44,14 @@ Answer with JSON only, matching the response schema. covered_criteria holds the 
 the acceptance criteria a test case exercises."""
 
 
+OUTLINE_RULE = (
+    "A scenario that runs the same steps with several data sets is a Scenario Outline: write its steps "
+    "with <column> placeholders and give examples {header: [column, ...], rows: [[value, ...], ...]}, "
+    "every placeholder a column, every column used, every row as wide as the header (it counts as one "
+    "scenario). Any other scenario has examples null."
+)
+
+
 def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
     story = request.story
     slots = request.slots
@@ -89,6 +97,7 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
         f"Each test case has exactly {per_case} Gherkin scenario{'s' if per_case > 1 else ''} "
         "(title, given[], when[], then[]), each checking something different."
     )
+    lines.append(OUTLINE_RULE)
     if request.avoid_titles:
         titles = "\n".join(f"- {_defang(t)}" for t in request.avoid_titles)
         lines += [
@@ -172,8 +181,23 @@ def response_schema_for(n: int, per_case: int, techniques: list[Technique] | Non
     """The JSON Schema of an answer of `n` test cases of `per_case` scenarios each; with `techniques`,
     every scenario names the one it applies."""
     steps = {"type": "array", "items": {"type": "string"}, "minItems": 1}
-    properties: dict[str, Any] = {"title": {"type": "string"}, "given": steps, "when": steps, "then": steps}
-    required = ["title", "given", "when", "then"]
+    strings = {"type": "array", "items": {"type": "string"}}
+    examples = {
+        "type": "object",
+        "properties": {
+            "header": {**strings, "minItems": 1},
+            "rows": {"type": "array", "items": {**strings, "minItems": 1}, "minItems": 1},
+        },
+        "required": ["header", "rows"],
+    }
+    properties: dict[str, Any] = {
+        "title": {"type": "string"},
+        "given": steps,
+        "when": steps,
+        "then": steps,
+        "examples": {"anyOf": [examples, {"type": "null"}]},
+    }
+    required = ["title", "given", "when", "then", "examples"]
     if techniques:
         properties["technique"] = {"type": "string", "enum": [t.value for t in techniques]}
         required.append("technique")
@@ -215,6 +239,8 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
                 if key == "properties"
                 else (strict_schema(value))
             )
+        elif isinstance(value, list):  # anyOf: each branch
+            out[key] = [strict_schema(v) if isinstance(v, dict) else v for v in value]
         else:
             out[key] = value
     if out.get("type") == "object":
