@@ -127,7 +127,14 @@ async def test_patch_fields_that_refuse_null_are_documented_without_it(
             "/projects/{project_id}",
             f"/projects/{project_id}",
             "ProjectUpdate",
-            {"llm_provider", "llm_model", "language", "instructions", "token_budget_daily"},
+            {
+                "llm_provider",
+                "llm_model",
+                "language",
+                "instructions",
+                "token_budget_daily",
+                "default_techniques",
+            },
         ),
         ("/test-cases/{test_case_id}", f"/test-cases/{case_id}", "TestCaseUpdate", set()),
     ):

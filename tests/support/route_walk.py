@@ -111,6 +111,9 @@ PAYLOADS: dict[str, Payload] = {
         body=lambda ids: {"email": ids["email"], "password": PASSWORD}, needs=("email",)
     ),
     "create_token_auth_tokens_post": Payload(body=lambda ids: {"name": "walk"}),
+    "pairwise_examples_test_design_pairwise_post": Payload(
+        body=lambda ids: {"parameters": [{"name": "a", "values": ["1", "2"]}, {"name": "b", "values": ["x"]}]}
+    ),
     "create_project_projects_post": Payload(body=lambda ids: {"name": f"Walk {ids['n']}"}, needs=("n",)),
     "update_project_projects__project_id__patch": Payload(body=lambda ids: {"description": "Walked"}),
     "add_member_projects__project_id__members_post": Payload(

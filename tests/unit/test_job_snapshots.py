@@ -31,6 +31,7 @@ MIRRORS: dict[type[BaseModel], type] = {
     job_options.PushJobOptions: js.PushJobOptionsJSON,
     test_cases.Scenario: js.ScenarioJSON,
     test_cases.Examples: js.ExamplesJSON,
+    test_cases.Parameter: js.ParameterJSON,
     test_cases.TestCaseDraft: js.TestCaseDraftJSON,
     job_results.TokenCounts: js.TokenCountsJSON,
     job_results.CallSummary: js.CallSummaryJSON,

@@ -81,6 +81,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "revoke_token": signed_in("token_revoke"),
     "stream_token": SIGNED_IN,
     "review_inbox": SIGNED_IN,
+    "pairwise_examples": SIGNED_IN,  # a computation on what the body holds: no project's data
     "list_audit": Rule(Reach.project_admin),  # rows of the projects one administers (all: server admins)
     # Lists, filtered to the caller's projects
     "list_projects": SIGNED_IN,

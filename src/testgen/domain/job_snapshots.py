@@ -56,6 +56,11 @@ class ExamplesJSON(TypedDict):
     rows: list[list[str]]
 
 
+class ParameterJSON(TypedDict):
+    name: str
+    values: list[str]
+
+
 class ScenarioJSON(TypedDict):
     title: str
     given: list[str]
@@ -72,6 +77,7 @@ class TestCaseDraftJSON(TypedDict):
     priority: str  # a Priority
     test_type: str  # a TestType
     scenarios: list[ScenarioJSON]
+    parameters: NotRequired[list[ParameterJSON]]
     covered_criteria: list[int]
 
 

@@ -61,6 +61,25 @@ class TestType(StrEnum):
     performance = "performance"
 
 
+MAX_PARAMETER_VALUES = 20
+ParameterValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_CELL, pattern=r"^[^\r\n]*$"), NO_NUL
+]
+
+
+class Parameter(BaseModel):
+    """An input a test case varies, with the values it takes (pairwise combines them)."""
+
+    name: ColumnName
+    values: list[ParameterValue] = Field(min_length=1, max_length=MAX_PARAMETER_VALUES)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Parameter:
+        if len(set(self.values)) != len(self.values):
+            raise ValueError(f"parameter {self.name!r} names a value twice")
+        return self
+
+
 class Scenario(BaseModel):
     title: ShortText
     given: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
@@ -111,5 +130,9 @@ class TestCaseDraft(BaseModel):
     priority: Priority = Priority.medium
     test_type: TestType = TestType.functional
     scenarios: list[Scenario] = Field(min_length=1, max_length=MAX_SCENARIOS)
+    parameters: list[Parameter] | None = optional_key(
+        max_length=MAX_EXAMPLE_COLUMNS,
+        description="The inputs it varies and their values; a pairwise outline's Examples combine them",
+    )
     # Lax here: the model's output is parsed with this schema too (a reviewer's edit is strict in the API).
     covered_criteria: list[Annotated[int, Field(ge=0, lt=MAX_CRITERIA)]] = Field(default_factory=list)

@@ -4,7 +4,7 @@ import { translate } from "./i18n.js";
 import { LIMITS, PRIORITIES, TEST_TYPES } from "./constants.js";
 import { createElement } from "./dom.js";
 import { inputLimits } from "./input-limits.js";
-import { examplesEditor, examplesLines, readExamples } from "./design.js";
+import { examplesEditor, examplesLines, parametersEditor, parseParameters, readExamples } from "./design.js";
 
 /**
  * @typedef {import("./types.js").Scenario} Scenario
@@ -93,6 +93,7 @@ export function caseCard(testCase, index, { onDelete, deleteLabel = translate("p
         : null,
     ),
     testCase.description ? createElement("div", { className: "muted" }, testCase.description) : null,
+    parametersEditor(testCase.parameters, number),
     ...testCase.scenarios.map((scenario, i) =>
       createElement(
         "div",
@@ -157,11 +158,16 @@ export function readCard(card, original) {
     else delete edited.examples;
     return edited;
   });
-  return {
+  const parameters = parseParameters(part(card, "parameters-text", HTMLTextAreaElement).value);
+  /** @type {TestCase} */
+  const edited = {
     ...original,
     title,
     priority: part(card, "case-priority", HTMLSelectElement).value,
     test_type: part(card, "case-type", HTMLSelectElement).value,
     scenarios,
   };
+  if (parameters.length) edited.parameters = parameters;
+  else delete edited.parameters;
+  return edited;
 }

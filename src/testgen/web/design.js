@@ -1,5 +1,6 @@
 // Test design on the page: the test-design techniques a job or a project names (a list of
 // checkboxes), and each criterion's scenarios per technique in the review dialog's coverage grid.
+import { api } from "./api.js";
 import { translate } from "./i18n.js";
 import { LIMITS, TECHNIQUES } from "./constants.js";
 import { createElement } from "./dom.js";
@@ -68,7 +69,7 @@ export function examplesEditor(examples, label) {
   const render = (table) => {
     if (!table || !table.header.length) {
       box.replaceChildren(createElement("button", { type: "button", className: "link examples-add",
-        onclick: () => render({ header: ["value"], rows: [[""]] }) }, translate("design.add_examples")));
+        onclick: () => render({ header: ["value"], rows: [[""]] }) }, translate("design.add_examples")), " ", pairwiseButton(box, render));
       return;
     }
     const current = () => readExamples(box) || { header: [], rows: [] };
@@ -87,7 +88,7 @@ export function examplesEditor(examples, label) {
         "aria-label": translate("design.remove_row", { r: r + 1, s: label }),
         onclick: () => { const t = current(); t.rows.splice(r, 1); render(t); } }, "×"))));
     box.replaceChildren(
-      createElement("div", { className: "muted" }, translate("design.examples_hint")),
+      createElement("div", { className: "muted" }, translate("design.examples_hint"), " ", pairwiseButton(box, render)),
       createElement("table", { className: "examples-table" }, createElement("thead", {}, head), createElement("tbody", {}, rows)),
       createElement("button", { type: "button", className: "link examples-add-row",
         onclick: () => { const t = current(); t.rows.push(t.header.map(() => "")); render(t); } }, translate("design.add_row")),
@@ -119,4 +120,58 @@ export function examplesLines(examples, indent) {
   if (!examples) return [];
   const cell = (/** @type {string} */ text) => text.replaceAll("\\", "\\\\").replaceAll("|", "\\|");
   return ["", `${indent}Examples:`, ...[examples.header, ...examples.rows].map((row) => `${indent}  | ${row.map(cell).join(" | ")} |`)];
+}
+
+/**
+ * "name: value, value, …" lines into parameters (a line without a colon or values is left out).
+ * @param {string} text
+ * @returns {{ name: string, values: string[] }[]}
+ */
+export function parseParameters(text) {
+  return text.split("\n").map((line) => {
+    const at = line.indexOf(":");
+    if (at < 1) return null;
+    const values = line.slice(at + 1).split(",").map((v) => v.trim()).filter(Boolean);
+    return values.length ? { name: line.slice(0, at).trim(), values } : null;
+  }).filter((p) => p !== null);
+}
+
+/**
+ * A test case's parameters as editable "name: value, value" lines (pairwise combines them).
+ * @param {{ name: string, values: string[] }[] | null | undefined} parameters
+ * @param {string} label
+ */
+export function parametersEditor(parameters, label) {
+  const text = createElement("textarea", {
+    className: "parameters-text", rows: Math.max(2, (parameters || []).length),
+    value: (parameters || []).map((p) => `${p.name}: ${p.values.join(", ")}`).join("\n"),
+    placeholder: translate("design.parameters_placeholder"), "aria-label": translate("design.parameters_of", { n: label }),
+  });
+  return createElement("label", { className: "parameters" }, translate("design.parameters"), text);
+}
+
+/**
+ * The button that fills an Examples editor with the pairwise rows of its test case's parameters.
+ * @param {HTMLElement} box
+ * @param {(table: Examples) => void} render
+ */
+function pairwiseButton(box, render) {
+  const status = createElement("span", { className: "muted pairwise-summary", role: "status" });
+  const button = createElement("button", { type: "button", className: "link examples-pairwise" }, translate("design.pairwise_from_parameters"));
+  button.addEventListener("click", async () => {
+    const field = box.closest(".case")?.querySelector(".parameters-text");
+    const parameters = field instanceof HTMLTextAreaElement ? parseParameters(field.value) : [];
+    if (!parameters.length) {
+      status.textContent = translate("design.no_parameters");
+      return;
+    }
+    try {
+      const { data } = await api("POST", "/test-design/pairwise", { parameters });
+      render({ header: data.header, rows: data.rows });
+      box.append(createElement("div", { className: "muted pairwise-summary", role: "status" }, data.summary));
+    } catch (err) {
+      status.textContent = err.message;
+    }
+  });
+  return createElement("span", {}, button, " ", status);
 }

@@ -164,6 +164,7 @@
  * @property {string} priority
  * @property {string} test_type
  * @property {Scenario[]} scenarios
+ * @property {{ name: string, values: string[] }[]} [parameters]  the inputs it varies (pairwise combines them)
  * @property {number[]} [covered_criteria]
  * @property {string[]} [stale_criteria]  saved ones: covered criteria changed since it was saved
  * @property {number|null} [approved_by]  saved ones: the user who approved the draft it came from

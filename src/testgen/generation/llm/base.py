@@ -14,6 +14,7 @@ from testgen.domain.job_errors import ErrorType
 from testgen.domain.job_results import CallSummary, TokenCounts
 from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
+from testgen.generation.pairwise import complete_outline
 
 
 @dataclass(frozen=True)
@@ -215,8 +216,11 @@ def parse_batch_output(text: str, request: BatchRequest) -> list[TestCaseDraft]:
     drafts = []
     for case, slot in zip(cases, request.slots, strict=True):
         covered = sorted({i for i in case.covered_criteria if i < n_criteria}) or list(slot.criteria)
+        scenarios = [_labelled(s, slot) for s in case.scenarios[:per_case]]
+        if case.parameters and slot.technique is Technique.pairwise:
+            scenarios = [complete_outline(s, case.parameters) for s in scenarios]
         update = {
-            "scenarios": [_labelled(s, slot) for s in case.scenarios[:per_case]],
+            "scenarios": scenarios,
             "covered_criteria": covered,
             "test_type": TestType(slot.test_type),
         }

@@ -16,9 +16,10 @@ from testgen.domain.stories import Priority
 from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
-from testgen.generation.llm.offline_techniques import candidates, technique_name
+from testgen.generation.llm.offline_techniques import candidates, parameters, technique_name
 from testgen.generation.llm.offline_templates import Templates, has_templates, templates_for
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
+from testgen.generation.pairwise import all_pairs
 
 VARIANTS = ("positive", "negative", "boundary")
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
@@ -83,7 +84,7 @@ def _technique_scenarios(
     """Scenarios `numbers` of a slot written with a named technique: its candidates in turn, each
     titled with its number (which `_variant_offset` reads back) and labelled with the technique."""
     story = request.story
-    found = candidates(technique, story.language, label, text, story.title)
+    found = candidates(technique, story.language, label, text, story.title, story.acceptance_criteria)
     return [
         Scenario(
             title=f"{found[n % len(found)].title} {n + 1}{suffix}",
@@ -91,6 +92,7 @@ def _technique_scenarios(
             when=found[n % len(found)].when,
             then=found[n % len(found)].then,
             technique=technique,
+            examples=found[n % len(found)].examples,
         )
         for n in numbers
     ]
@@ -119,12 +121,18 @@ def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
     number = offset // request.scenarios_per_test_case + 1
     variant = words.variant_suffix.format(n=number) if offset else ""
     title = request.story.title
+    pairwise = slot.technique is Technique.pairwise
+    found = (
+        parameters([text, *request.story.acceptance_criteria], request.story.language) if pairwise else None
+    )
     return TestCaseDraft(
+        parameters=found,
         title=words.case_title.format(
             case=slot.index + 1, type=words.types[slot.test_type], variant=variant, summary=summary
         ),
         description=words.description.format(title=title, intent=words.intent[slot.test_type])
-        + (words.technique.format(technique=technique) if technique else ""),
+        + (words.technique.format(technique=technique) if technique else "")
+        + (f" {all_pairs(found).summary()}." if found else ""),
         preconditions=[words.precondition.format(title=title)],
         priority=Priority.high if slot.test_type in ("functional", "security") else Priority.medium,
         test_type=TestType(slot.test_type),

@@ -5,6 +5,8 @@
 - equivalence partitioning: one scenario per class, the items of an enumeration ("card, PayPal or bank
   transfer") each a valid class and one value outside them the invalid class;
 - decision table: the conditions the criterion joins with and/or, one rule per combination;
+- pairwise: the story's enumerations as parameters (its criterion's first), one outline whose Examples
+  hold every pair of their values (generation/pairwise.py), then a value outside each parameter's;
 - state transition, error guessing, happy path: their usual scenarios around the criterion.
 
 Each returns `Candidate`s; offline.py numbers them and cycles through them.
@@ -14,10 +16,13 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from testgen.domain.techniques import Technique
+from testgen.domain.test_cases import MAX_EXAMPLE_COLUMNS, Examples, Parameter
+from testgen.generation.pairwise import all_pairs
 
 MAX_DECISION_CONDITIONS = 3  # 2**3 = 8 rules at most
 MAX_CLASSES = 8
@@ -31,6 +36,7 @@ class Candidate:
     given: list[str]
     when: list[str]
     then: list[str]
+    examples: Examples | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,14 @@ class Words:
     rule_when: str
     outcome_yes: str
     outcome_no: str
+    # pairwise
+    pair_title: str
+    pair_given: str
+    pair_when: str
+    pair_then: str
+    off_title: str
+    off_when: str
+    fallback: tuple[tuple[str, tuple[str, ...]], ...]  # parameters when the story names too few
     # the rest
     fixed: dict[Technique, list[tuple[str, list[str], list[str], list[str]]]]
     given_feature: str
@@ -84,7 +98,9 @@ ENGLISH = Words(
     lower=re.compile(r"(at least|minimum( of)?|min\.?|no (fewer|less) than|more than|over|from)\s*$", re.I),
     upper=re.compile(r"(at most|maximum( of)?|max\.?|up to|no more than|less than|under|within)\s*$", re.I),
     joiners=("and", "or"),
-    lead_words=frozenset({"by", "with", "in", "as", "via", "using", "either", "a", "an", "the", "to"}),
+    lead_words=frozenset(
+        {"by", "with", "in", "as", "via", "using", "either", "a", "an", "the", "to", "is", "are", "be"}
+    ),
     edge_title="{label} edge {value}",
     edge_given="the value {value} is entered where {label} sets the limit {limit}",
     edge_when="the user does what {label} describes with {value}",
@@ -108,6 +124,13 @@ ENGLISH = Words(
     rule_when="the user does what {label} describes",
     outcome_yes="the outcome of {label} happens",
     outcome_no="the outcome of {label} does not happen and the user is told why",
+    pair_title="{label} pairwise combination",
+    pair_given="the user has chosen {choices}",
+    pair_when="the user does what {label} describes",
+    pair_then="the outcome matches {label} for {choices}",
+    off_title="{label} {name} outside its values",
+    off_when="the user chooses a {name} that is none of: {values}",
+    fallback=(("browser", ("Chrome", "Firefox", "Safari")), ("device", ("desktop", "tablet", "phone"))),
     fixed={
         Technique.state_transition: [
             (
@@ -199,7 +222,7 @@ SPANISH = Words(
     upper=re.compile(r"(como m[aá]ximo|m[aá]ximo( de)?|hasta|no m[aá]s de|menos de|dentro de)\s*$", re.I),
     joiners=("y", "o"),
     lead_words=frozenset(
-        {"por", "con", "en", "como", "mediante", "a", "el", "la", "los", "las", "un", "una"}
+        {"por", "con", "en", "como", "mediante", "a", "el", "la", "los", "las", "un", "una", "es", "son"}
     ),
     edge_title="{label} límite {value}",
     edge_given="se introduce el valor {value} donde {label} fija el límite {limit}",
@@ -224,6 +247,16 @@ SPANISH = Words(
     rule_when="el usuario hace lo que describe {label}",
     outcome_yes="se produce el resultado de {label}",
     outcome_no="no se produce el resultado de {label} y se indica el motivo al usuario",
+    pair_title="{label} combinación por pares",
+    pair_given="el usuario ha elegido {choices}",
+    pair_when="el usuario hace lo que describe {label}",
+    pair_then="el resultado cumple {label} para {choices}",
+    off_title="{label} {name} fuera de sus valores",
+    off_when="el usuario elige un valor de {name} que no es ninguno de: {values}",
+    fallback=(
+        ("navegador", ("Chrome", "Firefox", "Safari")),
+        ("dispositivo", ("escritorio", "tableta", "móvil")),
+    ),
     fixed={
         Technique.state_transition: [
             (
@@ -403,8 +436,39 @@ def conditions(text: str, words: Words) -> tuple[list[str], str]:
 # --- the scenarios ------------------------------------------------------------------------------------
 
 
-def candidates(technique: Technique, language: str, label: str, text: str, title: str) -> list[Candidate]:
-    """The scenarios `technique` gives a criterion (`label` AC1 or "the story", `text` its text)."""
+def parameters(criteria: Sequence[str], language: str) -> list[Parameter]:
+    """The parameters a story names: each criterion's enumeration, named after the criterion's first
+    word ("Payment by card, PayPal or bank transfer": payment = card, PayPal, bank transfer); the
+    language's usual environment parameters fill in when fewer than two are found."""
+    words = words_for(language)
+    found: list[Parameter] = []
+    for index, text in enumerate(dict.fromkeys(criteria)):  # the focus criterion may come twice
+        items = enumeration(text, words)
+        if len(items) < 2:
+            continue
+        first = re.sub(r"[^\w-]", "", text.split(" ", 1)[0]).lower()
+        name = first if first and first not in {i.lower() for i in items} else f"ac{index + 1}"
+        if name in {p.name for p in found}:
+            name = f"{name}-{index + 1}"
+        found.append(Parameter(name=name, values=items))
+    for name, values in words.fallback:
+        if len(found) >= 2:
+            break
+        if name not in {p.name for p in found}:
+            found.append(Parameter(name=name, values=list(values)))
+    return found[:MAX_EXAMPLE_COLUMNS]
+
+
+def candidates(
+    technique: Technique,
+    language: str,
+    label: str,
+    text: str,
+    title: str,
+    criteria: Sequence[str] = (),
+) -> list[Candidate]:
+    """The scenarios `technique` gives a criterion (`label` AC1 or "the story", `text` its text; the
+    story's `criteria`, for the parameters pairwise combines)."""
     words = words_for(language)
     given = words.given_feature.format(title=title)
     values = {"label": label, "text": text}
@@ -412,7 +476,9 @@ def candidates(technique: Technique, language: str, label: str, text: str, title
         found = _boundary(words, given, label, text)
         if found:
             return found
-    elif technique in (Technique.equivalence_partitioning, Technique.pairwise):
+    elif technique is Technique.pairwise:
+        return _pairwise(words, given, label, parameters([text, *criteria], language))
+    elif technique is Technique.equivalence_partitioning:
         return _partitions(words, given, label, text)
     elif technique is Technique.decision_table:
         found = _decision_table(words, given, label, text)
@@ -493,6 +559,32 @@ def _partitions(words: Words, given: str, label: str, text: str) -> list[Candida
         )
     )
     return out
+
+
+def _pairwise(words: Words, given: str, label: str, found: list[Parameter]) -> list[Candidate]:
+    """One outline whose Examples hold every pair of the parameters' values, then one scenario per
+    parameter with a value outside its list."""
+    table = all_pairs(found)
+    and_ = f" {words.joiners[0]} "
+    placeholders = [f"<{p.name}>" for p in found]
+    choices = ", ".join(placeholders[:-1]) + and_ + placeholders[-1] if len(found) > 1 else placeholders[0]
+    outline = Candidate(
+        title=words.pair_title.format(label=label),
+        given=[given, words.pair_given.format(choices=choices)],
+        when=[words.pair_when.format(label=label)],
+        then=[words.pair_then.format(label=label, choices=choices)],
+        examples=Examples(header=table.header, rows=table.rows),
+    )
+    outside = [
+        Candidate(
+            title=words.off_title.format(label=label, name=p.name),
+            given=[given],
+            when=[words.off_when.format(name=p.name, values=", ".join(p.values))],
+            then=[words.invalid_then],
+        )
+        for p in found
+    ]
+    return [outline, *outside]
 
 
 def _decision_table(words: Words, given: str, label: str, text: str) -> list[Candidate]:

@@ -144,6 +144,12 @@ def technique_section(techniques: list[Technique]) -> list[str]:
         first, second = GUIDE[technique]
         lines += [f"- {technique.value}: {first}", f"  {second}"]
     names = ", ".join(t.value for t in techniques)
+    if Technique.pairwise in techniques:
+        lines.append(
+            "A pairwise test case lists the inputs it varies in parameters (name and values) and has a "
+            "Scenario Outline with a column per parameter; its rows are completed to hold every pair of "
+            "values, so write a few."
+        )
     lines.append(
         "Apply the technique given for each test case, and label every scenario with the one it applies "
         f"in its technique field (one of: {names})."
@@ -202,9 +208,15 @@ def response_schema_for(n: int, per_case: int, techniques: list[Technique] | Non
         properties["technique"] = {"type": "string", "enum": [t.value for t in techniques]}
         required.append("technique")
     scenario = {"type": "object", "properties": properties, "required": required}
+    parameter = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "values": {**strings, "minItems": 1}},
+        "required": ["name", "values"],
+    }
     test_case = {
         "type": "object",
         "properties": {
+            "parameters": {"anyOf": [{"type": "array", "items": parameter}, {"type": "null"}]},
             "title": {"type": "string"},
             "description": {"type": "string"},
             "preconditions": {"type": "array", "items": {"type": "string"}},
@@ -212,7 +224,15 @@ def response_schema_for(n: int, per_case: int, techniques: list[Technique] | Non
             "scenarios": {"type": "array", "items": scenario, "minItems": per_case, "maxItems": per_case},
             "covered_criteria": {"type": "array", "items": {"type": "integer", "minimum": 0}},
         },
-        "required": ["title", "description", "preconditions", "priority", "scenarios", "covered_criteria"],
+        "required": [
+            "title",
+            "description",
+            "preconditions",
+            "priority",
+            "scenarios",
+            "covered_criteria",
+            "parameters",
+        ],
     }
     return {
         "type": "object",

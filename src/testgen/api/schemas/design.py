@@ -1,0 +1,32 @@
+"""Test design helpers: a pairwise Examples table built from parameters."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from testgen.domain.test_cases import MAX_EXAMPLE_COLUMNS, Parameter
+
+
+class PairwiseRequest(BaseModel):
+    """The parameters a test case varies, each with its values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: list[Parameter] = Field(min_length=1, max_length=MAX_EXAMPLE_COLUMNS)
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> PairwiseRequest:
+        names = [p.name for p in self.parameters]
+        if len(set(names)) != len(names):
+            raise ValueError("parameters names a parameter twice")
+        return self
+
+
+class PairwiseOut(BaseModel):
+    """An Examples table holding every pair of values, and its size against the full product."""
+
+    header: list[str]
+    rows: list[list[str]]
+    sizes: list[int] = Field(description="Each parameter's number of values")
+    full_product: int = Field(description="Every combination of the values (the product of sizes)")
+    summary: str = Field(description='"20 rows cover every pair of 3x4x5 = 60 combinations"')
