@@ -19,6 +19,7 @@ from testgen.generation.llm.offline_techniques import parameters
 from testgen.generation.llm.prompt import build_prompt, response_schema
 from testgen.generation.pairwise import all_pairs, missing_pairs
 from testgen.generation.planning import plan_batches
+from tests.support.helpers import is_status, make_story, wait_for_job
 
 
 def every_pair_appears(params: Sequence[Parameter], header: list[str], rows: list[list[str]]) -> bool:
@@ -149,3 +150,17 @@ async def test_the_review_dialogs_pairwise_endpoint(client: AsyncClient) -> None
         {"parameters": [{"name": f"p{i}", "values": ["1"]} for i in range(11)]},
     ):
         assert (await client.post("/test-design/pairwise", json=bad)).status_code == 422, bad
+
+
+async def test_a_pairwise_draft_saves_its_outline(client: AsyncClient, worker: object) -> None:
+    await make_story(client, "US-1")
+    body = {"num_test_cases": 1, "scenarios_per_test_case": 1, "techniques": ["pairwise"]}
+    r = await client.post("/generate-test-cases/US-1/queue", json=body)
+    status = await wait_for_job(client, r.json()["status_url"], is_status("completed"), what="the draft")
+    case = status["result"]["test_cases"][0]
+    assert [p["name"] for p in case["parameters"]] == ["browser", "device"]
+    r = await client.post(f"/generate-test-cases/{r.json()['task_id']}/save", json={"test_cases": [case]})
+    assert r.status_code == 201, r.text
+    saved = (await client.get("/user-stories/US-1/test-cases")).json()[0]
+    assert saved["scenarios"][0]["examples"]["header"] == ["browser", "device"]
+    assert len(saved["scenarios"][0]["examples"]["rows"]) == 9 and "parameters" not in saved

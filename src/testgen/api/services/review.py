@@ -68,7 +68,8 @@ def check_criteria(cases: Sequence[TestCaseDraft | TestCaseUpdate], story: UserS
 
 
 def _row_values(case: TestCaseDraft) -> dict[str, Any]:
-    values = case.model_dump(mode="json", include=set(TestCaseDraft.model_fields))
+    # A draft's parameters are not saved: the Examples they produced are, in the scenarios.
+    values = case.model_dump(mode="json", include=set(TestCaseDraft.model_fields) - {"parameters"})
     values["covered_criteria"] = sorted(set(case.covered_criteria))
     return values
 

@@ -1,0 +1,89 @@
+"""Test design in Chromium: techniques chosen at Generate and counted in the coverage grid; the review
+dialog's Examples editor (add and remove rows and columns) and pairwise from typed parameters, saved
+as a Scenario Outline."""
+
+from __future__ import annotations
+
+import pytest
+from httpx import AsyncClient
+from playwright.async_api import Page, expect
+
+from testgen.worker.resources import WorkerResources
+from tests.support.helpers import make_story
+from tests.web.test_page import CHROMIUM, api_keys, browser, page, settings, shot
+from tests.worker.test_drafts import Recording, run
+
+__all__ = ["api_keys", "browser", "page", "settings"]  # fixtures
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium (see tests/web/test_page.py)"),
+]
+
+
+async def test_techniques_examples_editor_and_pairwise(
+    page: Page, http: AsyncClient, resources: WorkerResources
+) -> None:
+    await make_story(http, "US-902", criteria=2)
+    await page.goto("/")
+    row = page.locator('tr[data-story="US-902"]')
+    await row.locator(".technique-picker summary").click()
+    await row.locator('.technique-picker input[data-technique="boundary_values"]').check()
+    await row.locator('.technique-picker input[data-technique="error_guessing"]').check()
+    async with page.expect_request(lambda r: r.url.endswith("/generate-test-cases/US-902/queue")) as sent:
+        await row.locator("button.generate").click()
+    body = (await sent.value).post_data_json
+    assert body["techniques"] == ["boundary_values", "error_guessing"]
+    response = await (await sent.value).response()
+    assert response is not None
+    task_id = (await response.json())["task_id"]
+    assert (await http.post(f"/generate-test-cases/{task_id}/cancel")).status_code == 202
+
+    # A draft written with two techniques: the grid counts each criterion's scenarios per technique.
+    options = {
+        "num_test_cases": 2,
+        "scenarios_per_test_case": 1,
+        "techniques": ["happy_path", "error_guessing"],
+    }
+    await run(http, resources, Recording(), "US-902", **options)
+    await page.reload()
+    await page.locator('tr[data-story="US-902"] .badge').click()
+    dialog = page.locator("#review")
+    await expect(dialog.locator("#coverage-grid td.techniques")).to_have_text(
+        ["happy path 1", "error guessing 1"]
+    )
+
+    # The Examples editor: a table started, a column and rows added, one removed.
+    first = dialog.locator(".case").first
+    scenario = first.locator(".scenario").first
+    await scenario.locator(".examples-add").click()
+    await scenario.locator(".examples-add-column").click()
+    await scenario.locator(".examples-add-row").click()
+    await scenario.locator(".examples-add-row").click()
+    await expect(scenario.locator(".examples-row")).to_have_count(3)
+    await scenario.locator(".examples-drop-row").nth(2).click()
+    await expect(scenario.locator(".examples-row")).to_have_count(2)
+    await scenario.locator(".examples-drop-column").nth(1).click()
+    await expect(scenario.locator(".examples-column")).to_have_count(1)
+
+    # Pairwise from typed parameters fills the table; the steps name the columns.
+    await first.locator(".parameters-text").fill(
+        "os: iOS, Android\nbrowser: Chrome, Firefox, Safari\nlang: en, es"
+    )
+    await scenario.locator(".examples-pairwise").click()
+    await expect(scenario.locator(".pairwise-summary").last).to_have_text(
+        "6 rows cover every pair of 2x3x2 = 12 combinations"
+    )
+    await expect(scenario.locator(".examples-row")).to_have_count(6)
+    await scenario.locator(".scenario-steps").fill(
+        "Given <os> with <browser> in <lang>\nWhen I pay\nThen it works"
+    )
+    await shot(page, "web-review-examples")
+    await dialog.locator("#review-save").click()
+    await expect(dialog.locator("#review-status")).to_contain_text("Saved 2 test cases")
+    saved = (await http.get("/user-stories/US-902/test-cases")).json()
+    outline = saved[0]["scenarios"][0]
+    assert (
+        outline["examples"]["header"] == ["os", "browser", "lang"] and len(outline["examples"]["rows"]) == 6
+    )
+    assert outline["technique"] == "happy_path"
