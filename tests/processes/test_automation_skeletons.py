@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from httpx import AsyncClient
 
-from testgen.automation.render import project_files
+from testgen.automation.render import project_files, skeleton
 from testgen.cli.main import main
 from testgen.domain.automation import AutomationFramework
 from tests.support.helpers import is_status, make_story, queue, wait_for_job
@@ -93,11 +93,32 @@ def run_pytest_bdd(folder: Path) -> list[tuple[str, str]]:
     return tests
 
 
+def every_step_is_defined_for_pytest_bdd(folder: Path) -> None:
+    """The project with every pending body replaced by `pass` passes: each step of each scenario (the
+    ones after the first pending step too) matches a definition."""
+    filled = folder.with_name(folder.name + "-filled")
+    shutil.copytree(folder, filled)
+    conftest = filled / "conftest.py"
+    conftest.write_text(re.sub(r"raise NotImplementedError\(.*\)\n", "pass\n", conftest.read_text()))
+    result = run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--strict-markers",
+         f"--rootdir={filled}", "-c", os.devnull, str(filled)],
+        filled,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(rf"\b{scenario_count(filled)} passed\b", result.stdout), result.stdout
+
+
 def scenario_count(folder: Path) -> int:
-    return sum(
-        len(re.findall(r"^\s*(Scenario|Escenario):", p.read_text(), re.M))
-        for p in (folder / "features").glob("*.feature")
-    )
+    """The tests pytest makes of the features: a scenario each, an outline one per example."""
+    count = 0
+    for path in (folder / "features").glob("*.feature"):
+        text = path.read_text()
+        count += len(re.findall(r"^\s*(?:Scenario|Escenario):", text, re.M))
+        for block in re.split(r"^\s*(?:Scenario Outline|Esquema del escenario):", text, flags=re.M)[1:]:
+            table = re.split(r"^\s*(?:Scenario|Escenario|Rule|Regla)", block, flags=re.M)[0]
+            count += max(0, len(re.findall(r"^\s*\|", table, re.M)) - 1)
+    return count
 
 
 async def test_pytest_bdd_and_behave_skeletons_run_in_english_and_spanish(
@@ -114,6 +135,7 @@ async def test_pytest_bdd_and_behave_skeletons_run_in_english_and_spanish(
     assert len(tests) == scenario_count(bdd) > 0
     for name, message in tests:
         assert message.startswith("NotImplementedError: Pending step: Given "), (name, message)
+    every_step_is_defined_for_pytest_bdd(bdd)
 
     result = run([sys.executable, "-m", "behave", "--dry-run", "--no-color", "features"], steps)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -232,3 +254,77 @@ async def test_the_playwright_bdd_skeleton_type_checks_and_generates_its_tests(
     steps = folder / "steps" / "steps.ts"
     steps.write_text(re.sub(r'Given\("', 'Given("never used ', steps.read_text(), count=1))
     assert run([str(node_modules / ".bin" / "bddgen")], folder).returncode != 0
+
+
+OUTLINES = {
+    "outline.feature": """\
+# language: en
+Feature: Roles
+  Background:
+    Given the shop is open
+
+  Rule: admins
+    Scenario Outline: a role sees its page
+      Given a user "<email>" with role <role>
+      When the user opens page <n> of "<section>"
+      Then the title "<title>" is shown
+      And <n> items are listed
+      But nothing else is shown
+
+      Examples:
+        | email     | role   | n | section | title  |
+        | a@b.c     | admin  | 1 | Orders  | Orders |
+        | z@b.c     | viewer | 2 | Users   | Users  |
+
+    Scenario: a fixed page
+      Given a user "x@y.z" with role admin
+      When the user opens page 3 of "Orders"
+      Then the title "Orders" is shown
+""",
+    "esquema.feature": """\
+# language: es
+Característica: Carrito
+  Esquema del escenario: añadir productos
+    Dado un carrito con <cantidad> productos
+    Cuando el comprador añade "<producto>"
+    Entonces el carrito tiene <total> productos
+    Y el precio es <precio> euros
+
+    Ejemplos:
+      | cantidad | producto | total | precio |
+      | 0        | té       | 1     | 2.5    |
+      | 2        | café     | 3     | 10     |
+""",
+}
+
+
+def write(files: dict[str, str], folder: Path) -> None:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def test_outlines_rules_and_backgrounds_run_under_pytest_bdd_and_behave(tmp_path: Path) -> None:
+    bdd, steps = tmp_path / "bdd", tmp_path / "behave"
+    write(skeleton(OUTLINES, AutomationFramework.pytest_bdd).files, bdd)
+    write(skeleton(OUTLINES, AutomationFramework.behave).files, steps)
+    tests = run_pytest_bdd(bdd)
+    assert len(tests) == scenario_count(bdd) == 5
+    assert all(message.startswith("NotImplementedError: Pending step: Given ") for _, message in tests)
+    every_step_is_defined_for_pytest_bdd(bdd)
+    result = run([sys.executable, "-m", "behave", "--dry-run", "--no-color", "features"], steps)
+    summary = result.stdout + result.stderr
+    assert result.returncode == 0 and not re.search(r"[1-9]\d* undefined", summary), summary
+
+
+@pytest.mark.timeout(NPM_TIMEOUT_S + 3 * RUN_TIMEOUT_S)
+def test_outlines_pass_bddgen(tmp_path: Path, node_modules: Path) -> None:
+    folder = tmp_path / "e2e"
+    write(skeleton(OUTLINES, AutomationFramework.playwright_bdd).files, folder)
+    (folder / "node_modules").symlink_to(node_modules, target_is_directory=True)
+    node = shutil.which("node")
+    assert node is not None
+    tsc = run([node, str(node_modules / "typescript" / "bin" / "tsc"), "--noEmit", "-p", "."], folder)
+    assert tsc.returncode == 0, tsc.stdout + tsc.stderr
+    bddgen = run([str(node_modules / ".bin" / "bddgen")], folder)
+    assert bddgen.returncode == 0, bddgen.stdout + bddgen.stderr

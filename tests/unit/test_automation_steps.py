@@ -100,6 +100,22 @@ def test_outline_placeholders_are_parameters_named_after_their_column() -> None:
     assert by_text["the shopper logs in 3 times"].uses == 3
 
 
+def test_a_step_an_outline_step_matches_is_that_step() -> None:
+    feature = (
+        'Feature: f\n  Scenario: s\n    Given a user "x@y.z" with role admin\n'
+        '    Given a user named "q"\n'
+        '  Scenario Outline: o\n    Given a user "<email>" with role <role>\n'
+        "    Examples:\n      | email | role |\n      | a | viewer |\n"
+    )
+    for framework in F:
+        definitions = unify_for([feature], framework).definitions
+        assert [pattern(d, framework) for d in definitions][-1] in (
+            'a user "{email}" with role {role}',
+            "a user {string} with role {}",
+        )
+        assert [(d.uses, d.scenarios) for d in definitions] == [(1, ["f: s"]), (2, ["f: o", "f: s"])]
+
+
 def test_each_framework_spells_its_patterns() -> None:
     definitions = unify_for([SHOP], F.playwright_bdd).definitions
     cucumber = [pattern(d, F.playwright_bdd) for d in definitions]

@@ -50,6 +50,7 @@ class StepDefinition:
     text: str  # the step as the first scenario that uses it writes it
     scenarios: list[str] = field(default_factory=list)  # "Feature: Scenario", each once, in order
     uses: int = 0
+    texts: set[str] = field(default_factory=set)  # its distinct texts (up to MAX_TEXTS_KEPT)
 
     @property
     def slots(self) -> list[Slot]:
@@ -250,6 +251,62 @@ def unify(
             else:
                 _merge(parts, definition)
             definition.uses += 1
+            if len(definition.texts) <= MAX_TEXTS_KEPT:
+                definition.texts.add(use.text)
             if use.scenario not in definition.scenarios:
                 definition.scenarios.append(use.scenario)
-    return StepCatalog(list(by_key.values()), occurrences)
+    definitions = _fold_into_outlines(list(by_key.values()), keyword_scoped, case_sensitive)
+    return StepCatalog(definitions, occurrences)
+
+
+MAX_TEXTS_KEPT = 100  # a definition with more distinct texts is never folded into another
+
+
+def _matcher(definition: StepDefinition, case_sensitive: bool) -> re.Pattern[str]:
+    """What a definition's pattern matches, as a regular expression (strings, numbers, anything)."""
+    out = []
+    for part in definition.parts:
+        if isinstance(part, str):
+            out.append(re.escape(part))
+        elif part.kind is SlotKind.string:
+            out.append(f"{part.quote}[^{part.quote}]*{part.quote}")
+        elif part.kind is SlotKind.number:
+            out.append(r"-?\d+(?:\.\d+)?")
+        else:
+            out.append(".+")
+    return re.compile("".join(out), 0 if case_sensitive else re.IGNORECASE)
+
+
+def _fold_into_outlines(
+    definitions: list[StepDefinition], keyword_scoped: bool, case_sensitive: bool
+) -> list[StepDefinition]:
+    """A step that an outline's step with a free placeholder matches (`a user "x" with role admin`,
+    `a user "<email>" with role <role>`) is that step: one definition, not two that match the same
+    text (Cucumber refuses such a step as ambiguous)."""
+    general = [
+        (d, _matcher(d, case_sensitive)) for d in definitions if any(s.kind is SlotKind.any for s in d.slots)
+    ]
+    if not general:
+        return definitions
+    kept = []
+    for definition in definitions:
+        target = None
+        if (
+            all(s.kind is not SlotKind.any for s in definition.slots)
+            and len(definition.texts) <= MAX_TEXTS_KEPT
+        ):
+            target = next(
+                (
+                    g
+                    for g, matcher in general
+                    if (g.kind is definition.kind or not keyword_scoped)
+                    and all(matcher.fullmatch(text) for text in definition.texts)
+                ),
+                None,
+            )
+        if target is None:
+            kept.append(definition)
+            continue
+        target.uses += definition.uses
+        target.scenarios += [s for s in definition.scenarios if s not in target.scenarios]
+    return kept
