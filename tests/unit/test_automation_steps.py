@@ -297,3 +297,38 @@ def test_the_zip_layouts() -> None:
     package = json.loads(skeleton({}, F.playwright_bdd).files["package.json"])
     assert set(package["devDependencies"]) >= {"playwright-bdd", "@playwright/test", "typescript"}
     assert re.search(r"scenarios\(\"features\"\)", skeleton({}, F.pytest_bdd).files["test_features.py"])
+
+
+# --- the command's checks, before any request -------------------------------------------------
+
+
+def test_the_command_refuses_what_it_cannot_do_before_asking(capsys: pytest.CaptureFixture[str]) -> None:
+    from testgen.cli.main import main
+
+    api = ("--api", "http://127.0.0.1:9")  # nothing listens: no check below reaches it
+    assert main(["automation", "--project", "1", "--framework", "behave", *api]) == 2
+    assert "give -o DIR" in capsys.readouterr().err
+    assert main(["automation", "--framework", "behave", "-o", "x", *api]) == 2
+    assert (
+        main(["automation", "--story", "US-1", "--framework", "behave", "-o", "a", "--merge", "b", *api]) == 2
+    )
+    with pytest.raises(SystemExit):
+        main(["automation", "--story", "US-1", "--framework", "cypress", "-o", "x", *api])
+
+
+@pytest.mark.parametrize("name", ["../evil.py", "/etc/passwd", "a/../../b", "a\\b.py", "dir/"])
+def test_a_zip_with_an_unsafe_name_is_refused(name: str) -> None:
+    import io
+    import zipfile
+
+    from testgen.cli.api_http import CliError
+    from testgen.cli.automation import read_zip
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("features/a.feature", "Feature: a\n")
+        archive.writestr(name, "x")
+    with pytest.raises(CliError, match="unsafe file name"):
+        read_zip(buffer.getvalue())
+    with pytest.raises(CliError, match="did not send a zip"):
+        read_zip(b"not a zip")
