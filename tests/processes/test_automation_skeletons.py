@@ -198,6 +198,13 @@ async def test_merge_keeps_hand_written_bodies_adds_new_steps_and_lists_unused_o
     tests = run_pytest_bdd(bdd)
     assert len(tests) == scenario_count(bdd)
 
+    # a story left out: its feature file stays, listed, and the steps only it uses are unused
+    assert await automation(server, "--story", "US-2", "--framework", "pytest-bdd", "--merge", str(bdd)) == 0
+    out = capsys.readouterr().out
+    assert "1 feature files not in the download (left in place, their steps not counted):\n" in out
+    assert "  features/US-1.feature\n" in out
+    assert conftest.read_text() == merged
+
     # nothing new: the file is left as it is
     assert (
         await automation(server, "--project", str(project), "--framework", "pytest-bdd", "--merge", str(bdd))

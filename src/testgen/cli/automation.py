@@ -127,4 +127,10 @@ def cmd_automation(api: httpx.Client, args: argparse.Namespace) -> int:
         echo(f"{len(plan.unused)} step definitions no feature uses (left in place):")
         for step in plan.unused:
             echo(f"  {step.path}:{step.line}  {printable(step.pattern)}")
+    written = {(folder / p).resolve() for p in features}
+    stale = sorted(p for p in (folder / FEATURES_DIR).rglob("*.feature") if p.resolve() not in written)
+    if stale:
+        echo(f"{len(stale)} feature files not in the download (left in place, their steps not counted):")
+        for feature in stale:
+            echo(f"  {printable(feature.relative_to(folder).as_posix())}")
     return 0
