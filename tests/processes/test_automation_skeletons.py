@@ -1,11 +1,13 @@
 """Automation skeletons run under their frameworks: `testgen automation` against a real uvicorn and
 worker writes a project of an English and a Spanish story, pytest collects the pytest-bdd one (every
 scenario fails on a pending step it names), `behave --dry-run` finds no undefined step, and the
-playwright-bdd one passes `tsc --noEmit` and `bddgen`; `--merge` keeps hand-written bodies."""
+playwright-bdd one passes `tsc --noEmit` and `bddgen` (and, where Chromium is, Playwright skips every
+scenario); `--merge` keeps hand-written bodies."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -336,3 +338,23 @@ def test_outlines_pass_bddgen(tmp_path: Path, node_modules: Path) -> None:
     assert tsc.returncode == 0, tsc.stdout + tsc.stderr
     bddgen = run([str(node_modules / ".bin" / "bddgen")], folder)
     assert bddgen.returncode == 0, bddgen.stdout + bddgen.stderr
+    chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return  # the tests' Chromium (tests/web) runs them too when there is one
+    # Run in Chromium, every scenario is skipped on its first step (test.fixme), none fails.
+    (folder / "local.config.ts").write_text(
+        (folder / "playwright.config.ts")
+        .read_text()
+        .replace(
+            "use: {",
+            f"use: {{ launchOptions: {{ executablePath: {json.dumps(chromium)}, args: ['--no-sandbox'] }},",
+        )
+    )
+    result = run([str(node_modules / ".bin" / "bddgen"), "-c", "local.config.ts"], folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run(
+        [str(node_modules / ".bin" / "playwright"), "test", "-c", "local.config.ts", "--reporter=line"],
+        folder,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^\s*5 skipped$", result.stdout, re.M), result.stdout
