@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from testgen.api.schemas.jobs import JobState
 from testgen.data.job_states import JobKind, JobStatus
 from testgen.data.models import GenerationJob
-from testgen.domain import job_errors, job_options, job_results, test_cases
+from testgen.domain import job_errors, job_options, job_results, story_check, test_cases
 from testgen.domain import job_snapshots as js
 from testgen.streaming.progress_store import decode_state
 from testgen.streaming.snapshots import encode, job_snapshot
@@ -32,6 +32,9 @@ MIRRORS: dict[type[BaseModel], type] = {
     test_cases.Scenario: js.ScenarioJSON,
     test_cases.Examples: js.ExamplesJSON,
     test_cases.Parameter: js.ParameterJSON,
+    job_results.UnclearCriterion: js.UnclearCriterionJSON,
+    story_check.StoryFinding: js.StoryFindingJSON,
+    story_check.StoryCheck: js.StoryCheckJSON,
     test_cases.TestCaseDraft: js.TestCaseDraftJSON,
     job_results.TokenCounts: js.TokenCountsJSON,
     job_results.CallSummary: js.CallSummaryJSON,

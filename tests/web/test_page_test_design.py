@@ -87,3 +87,20 @@ async def test_techniques_examples_editor_and_pairwise(
         outline["examples"]["header"] == ["os", "browser", "lang"] and len(outline["examples"]["rows"]) == 6
     )
     assert outline["technique"] == "happy_path"
+
+
+async def test_the_story_view_shows_the_check_before_generate(page: Page, http: AsyncClient) -> None:
+    await make_story(http, "US-903", criteria=1)
+    criteria = ["The page loads fast", "The list shows 20", "A total in euros is shown"]
+    assert (
+        await http.patch("/user-stories/US-903", json={"acceptance_criteria": criteria})
+    ).status_code == 200
+    await page.goto("/")
+    await page.locator('tr[data-story="US-903"] a.story-link').click()
+    check = page.locator("#story-view #story-check")
+    await expect(check.locator("h3")).to_have_text("Before generating: 2 criteria are unclear")
+    findings = check.locator(".check-findings li")
+    await expect(findings.first).to_have_text("Criterion 1: How fast? Give a time in seconds.")
+    await expect(check.locator('li[data-kind="number_without_unit"]')).to_contain_text("20 what?")
+    await expect(page.locator("#story-view button.generate")).to_be_visible()
+    await shot(page, "web-story-check")

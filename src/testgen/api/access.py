@@ -119,6 +119,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "update_story": member(EDITOR, "story_update"),
     "delete_story": member(EDITOR, "story_delete"),
     "story_history": member(VIEWER),
+    "check_story": member(VIEWER),  # reads the story, changes nothing
     "list_test_cases": member(VIEWER),
     "list_drafts": member(VIEWER),
     "export_test_cases": member(VIEWER, "export"),

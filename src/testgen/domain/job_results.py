@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from testgen.domain.optional_keys import optional_key
+from testgen.domain.story_check import StoryCheck
 from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import TestCaseDraft, TestType
 
@@ -84,6 +85,12 @@ class UncoveredCriterion(BaseModel):
     reason: str = Field(description="Why nothing covers it, and what to do about it")
 
 
+class UnclearCriterion(BaseModel):
+    index: int
+    criterion: str
+    questions: list[str] = Field(description="What the check before generating asks its author")
+
+
 class DuplicateCounts(BaseModel):
     replaced: int
     within_draft: int
@@ -95,6 +102,9 @@ class QualityReport(BaseModel):
 
     criteria: list[CriterionQuality]
     uncovered: list[UncoveredCriterion]
+    unclear: list[UnclearCriterion] | None = optional_key(
+        description="The criteria the check before generating found unclear, with its questions"
+    )
     duplicates: DuplicateCounts
     scenarios_per_type: dict[TestType, int]
     scenarios_per_technique: dict[Technique, int] | None = optional_key(
@@ -151,6 +161,9 @@ class DraftResult(BaseModel):
     techniques: list[Technique] | None = optional_key(
         description="The test-design techniques its test cases apply in turn (the job's, else its "
         "project's default); absent: the built-in mix"
+    )
+    story_check: StoryCheck | None = optional_key(
+        description="The check of the story run when the job started (POST /user-stories/{id}/check)"
     )
     stats: DraftStats
 

@@ -141,6 +141,24 @@ class UncoveredCriterionJSON(TypedDict):
     reason: str
 
 
+class UnclearCriterionJSON(TypedDict):
+    index: int
+    criterion: str
+    questions: list[str]
+
+
+class StoryFindingJSON(TypedDict):
+    criterion: int | None
+    kind: str  # a FindingKind
+    text: str
+    question: str
+
+
+class StoryCheckJSON(TypedDict):
+    findings: list[StoryFindingJSON]
+    unclear_criteria: list[int]
+
+
 class DuplicateCountsJSON(TypedDict):
     replaced: int
     within_draft: int
@@ -150,6 +168,7 @@ class DuplicateCountsJSON(TypedDict):
 class QualityReportJSON(TypedDict):
     criteria: list[CriterionQualityJSON]
     uncovered: list[UncoveredCriterionJSON]
+    unclear: NotRequired[list[UnclearCriterionJSON]]
     duplicates: DuplicateCountsJSON
     scenarios_per_type: dict[str, int]  # by TestType
     scenarios_per_technique: NotRequired[dict[str, int]]  # by Technique
@@ -188,6 +207,7 @@ class DraftResultJSON(TypedDict):
     instructions: InstructionsUsedJSON | None
     only_criteria: NotRequired[list[int]]
     techniques: NotRequired[list[str]]  # each a Technique
+    story_check: NotRequired[StoryCheckJSON]
     stats: DraftStatsJSON
 
 

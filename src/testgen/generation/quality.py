@@ -14,8 +14,10 @@ from testgen.domain.job_results import (
     DuplicateCounts,
     QualityReport,
     ScenarioRef,
+    UnclearCriterion,
     UncoveredCriterion,
 )
+from testgen.domain.story_check import StoryCheck
 from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import TestCaseDraft, TestType
 from testgen.generation.llm.base import TestCaseSlot
@@ -66,6 +68,19 @@ def per_technique(cases: Sequence[TestCaseDraft]) -> dict[Technique, int]:
     return dict(sorted(counts.items()))
 
 
+def unclear_criteria(criteria: list[str], check: StoryCheck) -> list[UnclearCriterion]:
+    """The criteria the check before generating found unclear, each with its questions."""
+    return [
+        UnclearCriterion(
+            index=index,
+            criterion=criteria[index],
+            questions=list(dict.fromkeys(f.question for f in check.findings if f.criterion == index)),
+        )
+        for index in check.unclear_criteria
+        if index < len(criteria)
+    ]
+
+
 def quality_report(
     criteria: list[str],
     cases: list[TestCaseDraft],
@@ -74,6 +89,7 @@ def quality_report(
     replaced: int,
     summary: CallSummary,
     asked: Sequence[int] | None = None,
+    check: StoryCheck | None = None,
 ) -> QualityReport:
     """Coverage per criterion (with a reason for each uncovered one), duplicates within the draft and
     against saved tests, scenarios per test type, and the calls and tokens spent."""
@@ -98,6 +114,7 @@ def quality_report(
     return QualityReport(
         criteria=rows,
         uncovered=uncovered,
+        unclear=unclear_criteria(criteria, check) if check is not None else None,
         duplicates=DuplicateCounts(
             replaced=replaced,
             within_draft=sum(1 for d in remaining if d.saved is None),

@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { translate } from "./i18n.js";
 import { LIMITS, TECHNIQUES } from "./constants.js";
-import { createElement } from "./dom.js";
+import { createElement, encodePath } from "./dom.js";
 import { inputLimits } from "./input-limits.js";
 
 /**
@@ -174,4 +174,30 @@ function pairwiseButton(box, render) {
     }
   });
   return createElement("span", {}, button, " ", status);
+}
+
+/**
+ * The check of a story before generating (POST /user-stories/{id}/check): its findings, each naming
+ * its criterion and asking the author a question; filled in once the check answers.
+ * @param {string} storyId
+ */
+export function storyCheck(storyId) {
+  const box = createElement("div", { id: "story-check", className: "story-check", "aria-live": "polite" });
+  api("POST", `/user-stories/${encodePath(storyId)}/check`)
+    .then(({ data }) => {
+      if (!data.findings.length) {
+        box.replaceChildren(createElement("p", { className: "muted" }, translate("design.check_clear")));
+        return;
+      }
+      box.replaceChildren(
+        createElement("h3", {}, translate("design.check_title", { count: data.unclear_criteria.length })),
+        createElement("ul", { className: "check-findings" }, data.findings.map((/** @type {any} */ f) =>
+          createElement("li", { dataset: { kind: f.kind, criterion: f.criterion === null ? "" : String(f.criterion) } },
+            f.criterion === null ? "" : createElement("strong", {}, translate("design.check_criterion", { n: f.criterion + 1 })), " ",
+            f.question))),
+        createElement("p", { className: "muted" }, translate("design.check_hint")),
+      );
+    })
+    .catch((err) => box.replaceChildren(createElement("p", { className: "error-text" }, err.message)));
+  return box;
 }

@@ -77,6 +77,11 @@ export function decorateReview(job, casesBox) {
   if (uncovered.length) {
     extra.append(createElement("ul", { className: "uncovered-list" }, uncovered.map((u) => createElement("li", {}, translate("drafts.uncovered", { number: u.index + 1, reason: u.reason })))));
   }
+  const unclear = (result.quality && result.quality.unclear) || [];
+  if (unclear.length) {
+    extra.append(createElement("ul", { className: "unclear-list" }, unclear.map((u) =>
+      createElement("li", {}, translate("drafts.unclear", { number: u.index + 1, questions: u.questions.join(" ") })))));
+  }
   casesBox.before(extra);
   for (const dup of result.duplicates || []) {
     const card = casesBox.querySelector(`.case[data-index="${dup.test_case}"]`);

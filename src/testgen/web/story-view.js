@@ -14,6 +14,7 @@ import { can } from "./permissions.js";
 import { canPush, pushMenu } from "./push.js";
 import { savedCaseCard } from "./saved-cases.js";
 import { generateControls, renderStatus } from "./stories.js";
+import { storyCheck } from "./design.js";
 import { state } from "./state.js";
 import { scheduleStream, stream } from "./stream.js";
 import { translate } from "./i18n.js";
@@ -151,6 +152,7 @@ function renderStoryView(story, cases) {
       createElement("h3", {}, translate("page.acceptance_criteria")),
       createElement("ol", { className: "story-criteria" }, story.acceptance_criteria.map((c) => createElement("li", {}, c))),
     ),
+    storyCheck(story.id),
     createElement(
       "div",
       { className: "actions view-actions" },

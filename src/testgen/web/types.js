@@ -185,6 +185,7 @@
  * @typedef {object} QualityReport
  * @property {{ index: number, criterion: string, test_cases: number[], scenarios: number, techniques?: Object<string, number> }[]} criteria
  * @property {{ index: number, criterion: string, reason: string }[]} uncovered
+ * @property {{ index: number, criterion: string, questions: string[] }[]} [unclear]  found by the check before generating
  * @property {{ replaced: number, within_draft: number, against_saved: number }} duplicates
  * @property {Object<string, number>} scenarios_per_type
  * @property {Object<string, number>} [scenarios_per_technique]

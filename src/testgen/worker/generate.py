@@ -27,6 +27,7 @@ from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LL
 from testgen.generation.planning import plan_batches
 from testgen.generation.quality import coverage, quality_report
 from testgen.generation.similarity import SavedIndex, find_duplicates
+from testgen.generation.story_check import check_story
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobRun, execute
 from testgen.worker.story_context import load_context
@@ -90,6 +91,7 @@ async def _generate(
         asked = changed_criteria(story.acceptance_criteria, context.saved)
         if not asked:
             raise JobFailed(ErrorType.nothing_changed, messages.nothing_changed(story.id))
+    check = check_story(story.acceptance_criteria, story.language)  # recorded: generation runs anyway
     techniques = options.techniques if options.techniques is not None else context.techniques
     planned = plan_batches(
         story, num_cases, per_case, res.settings.batch_max_scenarios, asked, techniques=techniques
@@ -161,7 +163,14 @@ async def _generate(
         test_cases=cases,
         coverage=coverage(story.acceptance_criteria, cases),
         quality=quality_report(
-            story.acceptance_criteria, cases, slots, outcome.remaining, outcome.replaced, summary, asked
+            story.acceptance_criteria,
+            cases,
+            slots,
+            outcome.remaining,
+            outcome.replaced,
+            summary,
+            asked,
+            check,
         ),
         duplicates=[d.reported() for d in outcome.remaining],
         provider=provider.name,
@@ -172,6 +181,7 @@ async def _generate(
         instructions=context.instructions_used(),
         only_criteria=asked,
         techniques=list(techniques) or None,
+        story_check=check,
         stats=DraftStats(
             batches=len(batches),
             scenarios=generated,

@@ -238,4 +238,4 @@ def _requality(
     )
     slots = [slot for batch in plan for slot in batch.slots]
     replaced = draft.quality.duplicates.replaced
-    return quality_report(criteria, cases, slots, remaining, replaced, draft.stats, asked)
+    return quality_report(criteria, cases, slots, remaining, replaced, draft.stats, asked, draft.story_check)
