@@ -189,6 +189,8 @@ async def test_a_connection_of_each_kind_is_created_listed_changed_and_deleted(
         ({**BODIES["xray-dc"], "api_key": SECRETS["testrail"]}, "api_key"),
         ({**BODIES["azure-devops"], "kind": "azure"}, "kind"),
         ({k: v for k, v in BODIES["jira"].items() if k != "kind"}, "kind"),
+        ({**BODIES["testrail"], "requests_per_minute": False}, "requests_per_minute"),  # a number only
+        ({**BODIES["testrail"], "requests_per_minute": "60"}, "requests_per_minute"),
     ],
 )
 async def test_bodies_are_checked_strictly_and_never_echoed(

@@ -397,6 +397,7 @@ async def test_admins_filter_and_page_the_trail(
     assert ids(await root.send("GET", "/audit?limit=2&offset=2", 200)) == ids(rows[2:4])
     assert ids(await root.send("GET", "/audit?limit=2&offset=6", 200)) == []
     await root.send("GET", "/audit?limit=501", 422)
+    await root.send("GET", "/audit?until=0.5", 422)  # a date and time, never a Unix time
 
     newest = dt.datetime.fromisoformat(rows[0]["at"])
     oldest = dt.datetime.fromisoformat(rows[-1]["at"])

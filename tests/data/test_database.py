@@ -108,11 +108,13 @@ def test_downgrade_base_removes_everything(database_url: str, tmp_path: Path) ->
         "project_members",
         "review_steps",
         "audit_events",
+        "connections",
+        "pushed_cases",
     }
     command.downgrade(alembic_config(database_url), "base")
     assert asyncio.run(tables()) == set()
     command.upgrade(alembic_config(database_url), "head")
-    assert len(asyncio.run(tables())) == 11
+    assert len(asyncio.run(tables())) == 13
 
 
 async def test_a_single_read_runs_outside_a_transaction(database_url: str) -> None:

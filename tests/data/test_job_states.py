@@ -21,6 +21,8 @@ from tests.support.harness import ROOT
 
 SRC = ROOT / "src" / "testgen"
 HOME = SRC / "data" / "job_states.py"
+# A tool's own words that happen to be a status name: Xray's import-job states.
+VENDOR_WORDS = {SRC / "testmgmt" / "xray.py"}
 STATUS_NAMES = {s.value for s in JobStatus}
 JS_LITERAL = re.compile(r"""["'`]({})["'`]""".format("|".join(sorted(STATUS_NAMES))))
 
@@ -29,7 +31,7 @@ def status_literals() -> list[str]:
     """Every place outside data/job_states.py where a status name is written as a string literal."""
     found = []
     for path in SRC.rglob("*.py"):
-        if path == HOME:
+        if path == HOME or path in VENDOR_WORDS:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and node.value in STATUS_NAMES:

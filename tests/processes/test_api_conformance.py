@@ -1,9 +1,11 @@
 """The API against its OpenAPI document, checked by schemathesis (`--checks all`) over HTTP.
 
-A live server on SQLite (`testgen api`, with a worker, the offline model and a fake Jira on 127.0.0.1) holds
-a project, a story and a saved job, so that besides random ids the known ones are tried too. The
-run is bounded: a fixed generation (deterministic mode), a few examples per operation and a time
-limit. Any failure fails the test, with schemathesis' report of it.
+It signs in with a service key (API_KEYS): credentials it makes up must be refused, and users it
+creates never close the server to it. A live server on SQLite (`testgen api`, with a worker, the
+offline model and a fake Jira on 127.0.0.1) holds a project, a story and a saved job, so that besides
+random ids the known ones are tried too. The run is bounded: a fixed generation (deterministic mode),
+a few examples per operation and a time limit. Any failure fails the test, with schemathesis' report
+of it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ pytestmark = [
 ]
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
+SERVICE_KEY = "conformance-key-5f0c2a9e"
+AUTHORIZATION = f"Bearer {SERVICE_KEY}"
 EXAMPLES = os.environ.get("CONFORMANCE_EXAMPLES", "10")
 MAX_TIME_S = os.environ.get("CONFORMANCE_MAX_TIME_S", "90")  # fuzzing repeats until it is spent
 
@@ -55,7 +59,9 @@ def service(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
             DATABASE_URL=database_url,
             REDIS_URL=redis_url,
             STREAM_TOKEN_SECRET=STREAM_TOKEN_SECRET,
+            API_KEYS=SERVICE_KEY,
             RATE_LIMIT_PER_MINUTE="0",  # schemathesis sends far more than a person would
+            AUTH_FAILURES_PER_MINUTE="0",  # and makes up credentials far more often
             JIRA_BASE_URL=jira.url,
             JIRA_EMAIL=jira.email,
             JIRA_API_TOKEN=jira.token,
@@ -73,7 +79,7 @@ def service(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
 
 def _seed(url: str) -> None:
     """Project 1, story US-001 with a completed job whose test cases are saved."""
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with httpx.Client(base_url=url, timeout=30, headers={"Authorization": AUTHORIZATION}) as client:
         assert client.post("/projects", json={"name": "Shop"}).status_code == 201
         story = {"id": "US-001", "project_id": 1, "title": "Log in", "acceptance_criteria": ["Logs in"]}
         assert client.post("/user-stories", json=story).status_code == 201
@@ -120,6 +126,8 @@ def test_schemathesis_finds_no_failure(service: str, tmp_path: Path) -> None:
         "--no-color",
         "--warnings",
         "off",
+        "--header",
+        f"Authorization: {AUTHORIZATION}",
         # Trying a connection and pushing call the tool a generated URL names: never from a test.
         "--exclude-path-regex",
         TOOL_CALLS,

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import SecretStr
 
+from testgen.api.authn import UNAUTHORIZED
 from testgen.cli.client import ProgressBar
 from testgen.cli.main import main
 from testgen.core.config import Settings
@@ -296,7 +297,7 @@ async def test_api_key_from_option_or_environment(
     async with AsyncClient(base_url=server, headers={"Authorization": "Bearer cli-key-12345678"}) as http:
         await make_story(http, "US-001")
     assert await cli("generate", "US-001", "--api", server) == 1
-    assert "Missing or invalid API key" in capsys.readouterr().err
+    assert UNAUTHORIZED in capsys.readouterr().err
     assert await cli("generate", "US-001", "--api", server, "--api-key", "cli-key-12345678") == 0
     task_id = re.search(r"Queued task (\S+)", capsys.readouterr().out).group(1)  # type: ignore[union-attr]
     monkeypatch.setenv("TESTGEN_API_KEY", "cli-key-12345678")

@@ -39,6 +39,7 @@ from testgen.api.security import (
 )
 from testgen.api.sessions import CSRF_HEADER, SESSION_COOKIE, SessionStore
 from testgen.core.errors import RateLimitedError
+from testgen.core.messages import DATABASE_DOWN, REDIS_DOWN
 from testgen.data import accounts
 from testgen.data.models import User, utcnow
 
@@ -51,9 +52,10 @@ CSRF_REFUSED = (
     "csrf_token that POST /auth/login answered (or use a bearer token)"
 )
 _CSRF_HEADER = CSRF_HEADER.lower().encode()
-AUTH_UNAVAILABLE = (
-    "Credentials cannot be checked: the database or Redis is unavailable; retry in a few seconds"
-)
+AUTH_UNAVAILABLE = {
+    "database": f"Credentials cannot be checked: {DATABASE_DOWN}",
+    "redis": f"Credentials cannot be checked: {REDIS_DOWN}",
+}
 logger = logging.getLogger(__name__)
 
 
@@ -122,7 +124,8 @@ class AuthMiddleware:
             verdict = await self._check(scope)
         except (SQLAlchemyError, OSError, RedisError) as exc:  # whether sign-in is needed, or who asks
             logger.warning("Authentication not checked: %s", type(exc).__name__)
-            await send_error(send, 503, AUTH_UNAVAILABLE, (b"retry-after", b"5"))
+            down = AUTH_UNAVAILABLE["redis" if isinstance(exc, RedisError) else "database"]
+            await send_error(send, 503, down, (b"retry-after", b"5"))
             return
         if verdict == "ok":
             await self.app(scope, receive, send)

@@ -15,7 +15,7 @@ from testgen.domain.text_fields import NOT_BLANK
 
 # An http(s) URL as typed; the connector normalises it (no trailing slash).
 HttpUrl = Annotated[
-    str, StringConstraints(min_length=8, max_length=500, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")
+    str, StringConstraints(min_length=8, max_length=500, pattern=r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$")
 ]
 JiraKey = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[A-Z][A-Z0-9_]*$")]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=2000), NOT_BLANK]
@@ -39,6 +39,7 @@ class _Settings(BaseModel):
 
     requests_per_minute: int = Field(
         default=0,
+        strict=True,  # a number, not true/false or "60"
         ge=0,
         le=MAX_REQUESTS_PER_MINUTE,
         description="Requests a push may send a minute (the tool's rate limit); 0: the kind's default",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import StrEnum, auto
 from typing import Protocol
 
 from testgen.testmgmt.base import (
@@ -86,12 +86,14 @@ class SyncOptions:
 
 
 class Outcome(StrEnum):
-    created = "created"
-    updated = "updated"
-    unchanged = "unchanged"
-    conflict = "conflict"
-    removed = "removed"
-    failed = "failed"
+    """What a push did with one test case (its value is its name)."""
+
+    created = auto()
+    updated = auto()
+    unchanged = auto()
+    conflict = auto()
+    removed = auto()
+    failed = auto()
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from testgen.api.deps import MAX_ROW_ID, PrincipalDep, SessionDep, StoryReadDep
 from testgen.api.openapi_doc import errors
-from testgen.api.schemas.audit import AuditEventOut, AuditFormat
+from testgen.api.schemas.audit import AuditEventOut, AuditFormat, IsoDateTime
 from testgen.api.services import audit_log
 from testgen.domain.text_fields import NO_NUL_PATTERN
 
@@ -50,8 +49,8 @@ async def list_audit(
     object_id: Annotated[
         str | None, Query(max_length=200, pattern=NO_NUL_PATTERN, description="A story's, job's, … id")
     ] = None,
-    since: Annotated[dt.datetime | None, Query(description=f"Rows at or after this. {TIME_HELP}")] = None,
-    until: Annotated[dt.datetime | None, Query(description=f"Rows before this. {TIME_HELP}")] = None,
+    since: Annotated[IsoDateTime | None, Query(description=f"Rows at or after this. {TIME_HELP}")] = None,
+    until: Annotated[IsoDateTime | None, Query(description=f"Rows before this. {TIME_HELP}")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
     fmt: Annotated[AuditFormat, Query(alias="format")] = AuditFormat.json,

@@ -97,7 +97,7 @@ async def list_tokens(principal: PrincipalDep, session: SessionDep) -> object:
     return await accounts.list_tokens(session, principal)
 
 
-@router.post("/tokens", status_code=201, response_model=TokenCreated, responses=errors(400))
+@router.post("/tokens", status_code=201, response_model=TokenCreated, responses=errors(400, 403))
 async def create_token(
     request: Request, data: TokenCreate, principal: PrincipalDep, session: SessionDep
 ) -> object:

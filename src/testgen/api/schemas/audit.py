@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from testgen.api.schemas.common import ORMModel
+
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    """A date and time spelled as ISO 8601: pydantic would also read a bare number as a Unix time."""
+    if isinstance(value, str) and not _ISO_START.match(value):
+        raise ValueError("give an ISO 8601 date and time, such as 2026-01-31T09:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
 
 
 class AuditFormat(StrEnum):

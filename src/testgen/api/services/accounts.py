@@ -30,6 +30,7 @@ from testgen.api.sessions import SessionStore, StartedSession
 from testgen.core.errors import (
     AuthenticationError,
     ConflictError,
+    ForbiddenError,
     InvalidRequestError,
     NotFoundError,
     RateLimitedError,
@@ -152,7 +153,7 @@ async def me(session: AsyncSession, principal: Principal, csrf_token: str | None
 
 def _own_user_id(principal: Principal) -> int:
     if principal.user_id is None:
-        raise InvalidRequestError(
+        raise ForbiddenError(
             "Personal API tokens belong to users: sign in as a user (API_KEYS and the local admin have none)"
         )
     return principal.user_id
