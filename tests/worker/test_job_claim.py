@@ -46,6 +46,7 @@ async def test_only_due_jobs_that_nobody_runs_are_claimed(
     await worker.start_jobs([b"due", b"running", b"later", b"not-queued"])
 
     assert set(worker.tasks) == {"due"}
+    worker.tasks["due"].cancel()  # before its first step: the claim stays as start_jobs left it
     ttl = await redis.pttl(in_progress_key("due"))
     assert 0 < ttl <= worker.in_progress_timeout_s * 1000
     assert await redis.pttl(in_progress_key("later")) == -2  # untouched
