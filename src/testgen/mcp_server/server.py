@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mcp.server.context import ServerRequestContext
-from mcp.server.mcpserver import MCPServer
-from mcp.types import ListResourcesResult, PaginatedRequestParams
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, InputRequiredResult, ListResourcesResult, PaginatedRequestParams
 
 from testgen.mcp_server.resources import LISTED_STORIES, list_story_resources, register_resources
 from testgen.mcp_server.tools import Connect, register_tools
@@ -30,6 +31,17 @@ class TestgenServer(MCPServer[Any]):
         super().__init__(**options)
         self.connect = connect
 
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """An argument the tool does not take is refused, as a REST body's unknown field is."""
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            unknown = sorted(set(arguments) - set(tool.parameters.get("properties", {})))
+            if unknown:
+                raise ToolError(f"Unknown arguments of {name}: {', '.join(unknown[:10])[:500]}")
+        return await super().call_tool(name, arguments, context)
+
     async def _handle_list_resources(
         self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
     ) -> ListResourcesResult:
@@ -45,4 +57,6 @@ def build_server(connect: Connect) -> TestgenServer:
     server = TestgenServer(connect, name=NAME, instructions=INSTRUCTIONS, version="0.1.0")
     register_tools(server, connect)
     register_resources(server, connect)
+    for tool in server._tool_manager.list_tools():
+        tool.parameters["additionalProperties"] = False  # the schema says what call_tool refuses
     return server

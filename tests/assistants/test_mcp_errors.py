@@ -1,0 +1,177 @@
+"""The MCP server's errors are the API's, as tool errors (never a trace), and its inputs are checked as
+strictly as the REST bodies; the assistants page names every tool and its snippets are valid JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import uvicorn
+from httpx import AsyncClient
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from testgen.core.config import Settings
+from testgen.data import usage
+from testgen.data.models import LLMUsage
+from testgen.mcp_server.mounted import create_app
+from testgen.mcp_server.server import build_server
+from tests.support.harness import ROOT, wait_for
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[str]:
+    """The API with its MCP server behind a real uvicorn; yields the server's base URL. The lifespan and
+    the server run in one task of their own (the MCP session manager's task group is left where it was
+    entered)."""
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            await server.serve()
+
+    task = asyncio.create_task(run())
+    await wait_for(lambda: server.started or task.done(), what="uvicorn to start")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def mcp_url(settings: Settings, redis: Redis) -> AsyncIterator[str]:
+    async with serving(settings) as url:
+        yield url
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+
+
+async def add_story(http: AsyncClient, story_id: str, **project: Any) -> int:
+    answer = await http.post("/projects", json={"name": f"Project of {story_id}", **project})
+    assert answer.status_code == 201, answer.text
+    project_id = int(answer.json()["id"])
+    body = {
+        "id": story_id,
+        "project_id": project_id,
+        "title": "Pay",
+        "acceptance_criteria": ["Card is charged"],
+    }
+    assert (await http.post("/user-stories", json=body)).status_code == 201
+    return project_id
+
+
+async def test_a_rate_limit_is_a_tool_error_with_the_apis_message_and_retry_hint(
+    settings: Settings, redis: Redis
+) -> None:
+    settings.max_jobs_in_flight_per_key = 1  # no worker runs: the first job stays in flight
+    async with serving(settings) as mcp_url, AsyncClient(base_url=mcp_url, timeout=30) as http:
+        for story in ("US-1", "US-2", "US-3"):
+            await add_story(http, story)
+        async with Client(f"{mcp_url}/mcp") as client:
+            first = await client.call_tool("generate_test_cases", {"story_id": "US-1"})
+            assert not first.is_error, text_of(first)
+            assert first.structured_content is not None
+            assert first.structured_content["queued"]["status"] == "queued"
+            refused = await client.call_tool("generate_test_cases", {"story_id": "US-2", "wait": True})
+        rest = await http.post("/generate-test-cases/US-3/queue", json={})
+    assert rest.status_code == 429
+    assert refused.is_error
+    assert text_of(refused).endswith(
+        f"{rest.json()['detail']} (HTTP 429; retry after {rest.headers['retry-after']} s)"
+    )
+
+
+async def test_a_provider_not_configured_is_a_tool_error(settings: Settings, redis: Redis) -> None:
+    settings.llm_provider = "gemini"
+    settings.gemini_api_key = None
+    async with serving(settings) as mcp_url, AsyncClient(base_url=mcp_url, timeout=30) as http:
+        await add_story(http, "US-1")
+        rest = await http.post("/generate-test-cases/US-1/queue", json={})
+        async with Client(f"{mcp_url}/mcp") as client:
+            result = await client.call_tool("generate_test_cases", {"story_id": "US-1"})
+    assert rest.status_code == 503
+    assert result.is_error and f"{rest.json()['detail']} (HTTP 503" in text_of(result)
+
+
+async def test_a_spent_budget_is_a_tool_error(
+    mcp_url: str, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    async with AsyncClient(base_url=mcp_url, timeout=30) as http:
+        project_id = await add_story(http, "US-1")
+        budget = await http.patch(f"/projects/{project_id}", json={"token_budget_daily": 1000})
+        assert budget.status_code == 200, budget.text
+        async with sessionmaker() as session, session.begin():
+            session.add(
+                LLMUsage(
+                    project_id=project_id,
+                    task_id="spent",
+                    day=usage.today(),
+                    provider="gemini",
+                    model="gemini-2.5-flash",
+                    total_tokens=1000,
+                )
+            )
+        async with Client(f"{mcp_url}/mcp") as client:
+            refused = await client.call_tool("generate_test_cases", {"story_id": "US-1", "wait": True})
+        rest = await http.post("/generate-test-cases/US-1/queue", json={})
+    assert rest.status_code == 429
+    assert refused.is_error and f"{rest.json()['detail']} (HTTP 429; retry after" in text_of(refused)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"story_id": "US-1", "num_test_cases": "3"},  # a string is not a number, as in a REST body
+        {"story_id": "US-1", "num_test_cases": True},
+        {"story_id": "US-1", "num_test_cases": 1.5},
+        {"story_id": "US-1", "num_test_cases": 10_000},
+        {"story_id": "../projects"},
+        {"story_id": "US-1", "surprise": 1},
+    ],
+)
+async def test_inputs_are_checked_as_strictly_as_the_rest_bodies(
+    mcp_url: str, arguments: dict[str, Any]
+) -> None:
+    async with AsyncClient(base_url=mcp_url, timeout=30) as http:
+        await add_story(http, "US-1")
+        async with Client(f"{mcp_url}/mcp") as client:
+            result = await client.call_tool("generate_test_cases", arguments)
+        drafts = (await http.get("/user-stories/US-1/drafts")).json()
+    assert result.is_error and "Traceback" not in text_of(result)
+    assert drafts == []
+
+
+async def test_an_unknown_story_is_not_found(mcp_url: str) -> None:
+    async with Client(f"{mcp_url}/mcp") as client:
+        result = await client.call_tool("get_story", {"story_id": "US-404"})
+    assert result.is_error and text_of(result).endswith("User story US-404 not found (HTTP 404)")
+
+
+async def test_the_assistants_page_names_every_tool_and_its_snippets_are_json() -> None:
+    page = (ROOT / "docs" / "user-guide" / "assistants.md").read_text()
+    async with Client(build_server(_no_api)) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", page, flags=re.MULTILINE))
+    assert documented == tools
+    snippets = re.findall(r"```json\n(.*?)```", page, flags=re.DOTALL)
+    assert len(snippets) == 2
+    claude, vscode = (json.loads(snippet) for snippet in snippets)
+    assert claude["mcpServers"]["testgen"]["args"] == ["mcp"]
+    assert vscode["servers"]["testgen"]["url"].endswith("/mcp")
+
+
+def _no_api(_request: object) -> Any:
+    raise AssertionError("listing the tools calls no API")
