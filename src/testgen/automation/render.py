@@ -22,7 +22,7 @@ from testgen.automation.steps import (
     identifier,
     unify,
 )
-from testgen.domain.automation import MAX_SCENARIOS_NAMED, AutomationFramework
+from testgen.domain.automation import MAX_SCENARIOS_NAMED, PROPOSAL_MARK, AutomationFramework
 
 FEATURES_DIR = "features"
 # Where each framework's step definitions go in its project, and which files hold definitions.
@@ -161,19 +161,32 @@ def _python_definition(
     ]
 
 
-def _ts_definition(definition: StepDefinition) -> list[str]:
+@dataclass(frozen=True)
+class Proposal:
+    """A body the model proposed for a playwright-bdd step (automation/fill.py checked it)."""
+
+    body: str  # TypeScript statements
+    model: str  # "provider/model", named in the marker comment above it
+
+
+def _ts_definition(definition: StepDefinition, proposal: Proposal | None = None) -> list[str]:
     text = f"{_keyword(definition.kind)} {definition.text}"
     args = ["{ page }", *(f"{slot.name}: {_ts_type(slot)}" for slot in definition.slots)]
     expression = json.dumps(pattern(definition, AutomationFramework.playwright_bdd), ensure_ascii=False)
+    if proposal is None:
+        body = [f"  test.fixme(true, {json.dumps('Pending step: ' + text, ensure_ascii=False)});"]
+    else:
+        mark = PROPOSAL_MARK.format(model=_visible(proposal.model))
+        body = [f"  // {mark}", *(f"  {line}".rstrip() for line in proposal.body.splitlines())]
     return [
         *_comment(definition, "//"),
         f"{_keyword(definition.kind)}({expression}, async ({', '.join(args)}) => {{",
-        f"  test.fixme(true, {json.dumps('Pending step: ' + text, ensure_ascii=False)});",
+        *body,
         "});",
     ]
 
 
-def _headers(framework: AutomationFramework) -> list[str]:
+def _headers(framework: AutomationFramework, proposed: bool = False) -> list[str]:
     if framework is AutomationFramework.pytest_bdd:
         return [
             '"""Step definitions of the features in features/ (their scenarios: test_features.py).',
@@ -206,6 +219,16 @@ def _headers(framework: AutomationFramework) -> list[str]:
             "from behave.api.pending_step import StepNotImplementedError",
             "from behave.runner import Context",
         ]
+    if proposed:
+        return [
+            "// Step definitions of the features in features/.",
+            "// Bodies marked PROPOSAL were written by a model from the step text alone: review each.",
+            "// The others mark their test as fixme until their body is written.",
+            'import { createBdd } from "playwright-bdd";',
+            'import { expect, test } from "@playwright/test";',
+            "",
+            "const { Given, When, Then } = createBdd();",
+        ]
     return [
         "// Step definitions of the features in features/.",
         "// One definition per distinct step; each marks its test as fixme until its body is written.",
@@ -217,10 +240,14 @@ def _headers(framework: AutomationFramework) -> list[str]:
 
 
 def definitions_block(
-    definitions: Sequence[StepDefinition], framework: AutomationFramework, taken: Iterable[str] = ()
+    definitions: Sequence[StepDefinition],
+    framework: AutomationFramework,
+    taken: Iterable[str] = (),
+    proposals: Mapping[str, Proposal] | None = None,
 ) -> str:
     """The definitions alone, to go after a steps file's imports (or at the end of an existing one);
-    `taken`: function names the module has already."""
+    `taken`: function names the module has already; `proposals`: playwright-bdd bodies by Cucumber
+    expression (the others stay pending)."""
     names = FunctionNames(taken)
     blocks: list[list[str]] = []
     # Definitions with a free placeholder come last: behave refuses a pattern that an earlier one
@@ -228,16 +255,20 @@ def definitions_block(
     ordered = sorted(definitions, key=lambda d: any(s.kind is SlotKind.any for s in d.slots))
     for definition in ordered:
         if framework is AutomationFramework.playwright_bdd:
-            blocks.append(_ts_definition(definition))
+            blocks.append(_ts_definition(definition, (proposals or {}).get(pattern(definition, framework))))
         else:
             blocks.append(_python_definition(definition, framework, names))
     separator = "\n\n" if framework is AutomationFramework.playwright_bdd else "\n\n\n"
     return separator.join("\n".join(block) for block in blocks) + "\n" if blocks else ""
 
 
-def steps_file(definitions: Sequence[StepDefinition], framework: AutomationFramework) -> str:
-    head = "\n".join(_headers(framework)) + "\n"
-    body = definitions_block(definitions, framework)
+def steps_file(
+    definitions: Sequence[StepDefinition],
+    framework: AutomationFramework,
+    proposals: Mapping[str, Proposal] | None = None,
+) -> str:
+    head = "\n".join(_headers(framework, bool(proposals))) + "\n"
+    body = definitions_block(definitions, framework, proposals=proposals)
     if not body:
         return head
     gap = "\n" if framework is AutomationFramework.playwright_bdd else "\n\n"
@@ -302,11 +333,16 @@ class Skeleton:
     catalog: StepCatalog
 
 
-def skeleton(features: Mapping[str, str], framework: AutomationFramework) -> Skeleton:
+def skeleton(
+    features: Mapping[str, str],
+    framework: AutomationFramework,
+    proposals: Mapping[str, Proposal] | None = None,
+) -> Skeleton:
     """A project of `framework` for `features` (file name -> feature text): the features, one step
-    definition per distinct step, and what the runner needs besides."""
+    definition per distinct step, and what the runner needs besides; `proposals` (playwright-bdd):
+    model-proposed bodies by Cucumber expression, each marked for review."""
     catalog = unify_for(list(features.values()), framework)
     files = {f"{FEATURES_DIR}/{name}": text for name, text in features.items()}
-    files[STEPS_FILE[framework]] = steps_file(catalog.definitions, framework)
+    files[STEPS_FILE[framework]] = steps_file(catalog.definitions, framework, proposals)
     files.update(project_files(framework))
     return Skeleton(files, catalog)

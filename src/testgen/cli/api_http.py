@@ -11,6 +11,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from testgen.api.schemas.jobs import (
+    AutomationFillJobOut,
     GenerationJobOut,
     JiraImportJobOut,
     JobStatusOut,
@@ -18,7 +19,8 @@ from testgen.api.schemas.jobs import (
     RegenerationJobOut,
 )
 
-JobOut = GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut  # a job of any kind
+# A job of any kind.
+JobOut = GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut | AutomationFillJobOut
 JOB_STATE: TypeAdapter[JobOut] = TypeAdapter(JobStatusOut)
 
 

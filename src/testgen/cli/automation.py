@@ -10,13 +10,19 @@ import os
 import sys
 import zipfile
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 import httpx
 
+from testgen.api.schemas.jobs import AutomationFillJobOut, QueuedJob
 from testgen.automation import merge
 from testgen.automation.render import FEATURES_DIR, STEP_SUFFIX, STEPS_FILE, unify_for
-from testgen.cli.api_http import CliError, detail
+from testgen.cli.api_http import CliError, check, detail, read_job
+from testgen.cli.client import follow
+from testgen.cli.progress_bar import ProgressBar
 from testgen.cli.terminal_text import echo, printable
+from testgen.core.i18n import UI_DEFAULT
+from testgen.data.job_states import JobStatus
 from testgen.domain.automation import AutomationFramework
 
 # What a zip from the API may hold, and how much of a folder is read for its step definitions.
@@ -75,6 +81,53 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _check_fill_args(args: argparse.Namespace, framework: AutomationFramework) -> None:
+    if not (args.fill or args.task is not None):
+        if args.base_url is not None or args.follow:
+            raise CliError("--base-url and --follow go with --fill", code=2)
+        return
+    if args.fill and args.task is not None:
+        raise CliError("give --fill (a new model pass) or --task ID (a finished one), not both", code=2)
+    if args.story is None or framework is not AutomationFramework.playwright_bdd:
+        raise CliError("step-body proposals are for one story (--story), --framework playwright-bdd", code=2)
+    if args.merge is not None:
+        raise CliError("proposed step bodies go into a new skeleton: give -o DIR, not --merge", code=2)
+    if args.fill and args.base_url is None:
+        raise CliError("--fill needs --base-url URL: where the proposed steps navigate to", code=2)
+
+
+def _fill(api: httpx.Client, args: argparse.Namespace) -> str | None:
+    """Queue the fill job; with --follow, the task id once it completed (None: not followed)."""
+    story = quote(args.story, safe="")
+    response = api.post(f"/user-stories/{story}/test-cases/automation/fill", json={"base_url": args.base_url})
+    queued = QueuedJob.model_validate(check(response, "cannot queue the step-body proposals", ok=(202,)))
+    echo(f"Queued step-body proposals {queued.task_id} for story {printable(args.story)}")
+    if not args.follow:
+        if queued.warning:
+            echo(f"Warning: {queued.warning}", file=sys.stderr)
+        echo(
+            f"When it completes: testgen automation --story {printable(args.story)} --framework "
+            f"playwright-bdd --task {queued.task_id} -o DIR"
+        )
+        return None
+    bar = ProgressBar(sys.stderr, language=getattr(args, "language", None) or UI_DEFAULT)
+    try:
+        final = read_job(follow(api, queued.task_id, queued.events_url, bar, queued.warning))
+    except KeyboardInterrupt:
+        echo(f"\nStopped watching; task {queued.task_id} keeps running", file=sys.stderr)
+        raise CliError(f"testgen status {queued.task_id} shows it", code=130) from None
+    if final.status != JobStatus.completed:
+        reason = f": {final.error.message}" if final.error is not None else ""
+        raise CliError(f"step-body proposals {queued.task_id} {final.status}{reason}")
+    if isinstance(final, AutomationFillJobOut) and final.result is not None:
+        result = final.result
+        echo(
+            f"Proposed bodies for {result.proposed} of {result.steps} steps ({result.provider}/"
+            f"{result.model}); review each PROPOSAL before use"
+        )
+    return queued.task_id
+
+
 def cmd_automation(api: httpx.Client, args: argparse.Namespace) -> int:
     if (args.story is None) == (args.project is None):
         raise CliError("give --story ID or --project ID (not both)", code=2)
@@ -83,13 +136,20 @@ def cmd_automation(api: httpx.Client, args: argparse.Namespace) -> int:
     if args.merge is None and args.output is None:
         raise CliError("give -o DIR (a new skeleton) or --merge DIR (into existing step definitions)", code=2)
     framework = AutomationFramework(args.framework)
+    _check_fill_args(args, framework)
+    task_id = args.task
+    if args.fill:
+        task_id = _fill(api, args)
+        if task_id is None:
+            return 0
     folder = Path(args.merge or args.output)
     url = (
-        f"/user-stories/{args.story}/test-cases/automation"
+        f"/user-stories/{quote(args.story, safe='')}/test-cases/automation"
         if args.story is not None
         else f"/projects/{args.project}/test-cases/automation"
     )
-    response = api.get(url, params={"framework": framework.value}, timeout=120)
+    params = {"framework": framework.value, **({"task_id": task_id} if task_id is not None else {})}
+    response = api.get(url, params=params, timeout=120)
     if response.status_code != 200:
         raise CliError(f"cannot download the automation skeleton: {detail(response)}")
     files = read_zip(response.content)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import connect_sse
 
-from testgen.api.schemas.jobs import JiraImportJobOut, PushJobOut, QueuedJob
+from testgen.api.schemas.jobs import GenerationJobOut, JiraImportJobOut, QueuedJob, RegenerationJobOut
 from testgen.cli.api_http import CliError, JobOut, api_client, check, detail, read_job
 from testgen.cli.batch import generate_project
 from testgen.cli.progress_bar import ProgressBar
@@ -30,7 +30,13 @@ from testgen.cli.terminal_text import echo, printable
 from testgen.core.config import ClientSettings
 from testgen.core.i18n import UI_DEFAULT, label
 from testgen.data.job_states import TERMINAL, JobStatus
-from testgen.domain.job_results import DraftResult, JiraImportResult, PushResult, RegenerationResult
+from testgen.domain.job_results import (
+    AutomationFillResult,
+    DraftResult,
+    JiraImportResult,
+    PushResult,
+    RegenerationResult,
+)
 
 DEFAULT_API = "http://127.0.0.1:8000"
 API_KEY_ENV = "TESTGEN_API_KEY"
@@ -116,6 +122,8 @@ def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool, language: str 
             print_import(job.result)
         elif isinstance(job.result, PushResult):
             print_push(job.result, language)
+        elif isinstance(job.result, AutomationFillResult):
+            echo(f"Proposed bodies for {job.result.proposed} of {job.result.steps} steps")
         else:
             print_result(job.result)
             if job.saved_at is not None:
@@ -187,7 +195,7 @@ def report(job: JobOut, say: Say | None = None) -> int:
     """Print how a followed job ended; the exit status is 0 only when test cases are ready."""
     say = say or speaker(UI_DEFAULT)
     if job.status == JobStatus.completed:
-        if not isinstance(job, JiraImportJobOut | PushJobOut) and job.result is not None:
+        if isinstance(job, GenerationJobOut | RegenerationJobOut) and job.result is not None:
             print_result(job.result, say)
         echo(say("cli.review_hint", task=job.task_id))
         return 0

@@ -309,7 +309,10 @@ def _add_automation_command(sub: Any) -> None:
         "-o DIR. With --merge DIR instead, regenerate into a folder that has step definitions already: the "
         "features are written again, a step whose definition exists there (matched by its pattern) is left "
         "alone, only the new steps are added to the steps file, and the definitions no feature uses any more "
-        "are listed, never deleted.",
+        "are listed, never deleted. With --fill (a story, playwright-bdd), the model is asked first for a "
+        "body per step from the step text alone (a job that counts toward the project's budget; --follow "
+        "watches it and writes its skeleton): each proposed body is marked for review, a step without "
+        "one stays pending. --task ID writes the skeleton of a fill job that completed.",
     )
     target = automation.add_mutually_exclusive_group()
     target.add_argument("--project", type=int, default=None, metavar="ID", help="every story of project ID")
@@ -323,6 +326,16 @@ def _add_automation_command(sub: Any) -> None:
     automation.add_argument("-o", "--output", default=None, metavar="DIR", help="the folder written")
     automation.add_argument(
         "--merge", default=None, metavar="DIR", help="a folder with step definitions: add only the new steps"
+    )
+    automation.add_argument(
+        "--fill", action="store_true", help="queue the model pass: a proposed body per playwright-bdd step"
+    )
+    automation.add_argument("--base-url", default=None, metavar="URL", help="with --fill: where tests start")
+    automation.add_argument(
+        "--follow", action="store_true", help="with --fill: watch the job, then write its skeleton"
+    )
+    automation.add_argument(
+        "--task", default=None, metavar="TASK_ID", help="the skeleton of a completed fill job of the story"
     )
     _add_api_options(automation)
 

@@ -26,6 +26,7 @@ GENERATE_JOB = "generate_test_cases"
 REGENERATE_JOB = "regenerate_test_case"
 IMPORT_JIRA_JOB = "import_jira_stories"
 PUSH_JOB = "push_test_cases"
+FILL_JOB = "propose_step_bodies"
 
 
 def push_lock_key(connection_id: int) -> str:

@@ -28,6 +28,7 @@ class JobKind(StrEnum):
     regenerate = "regenerate"  # one test case of a draft, written back into it
     import_jira = "import_jira"  # stories of a project read from Jira (no story of its own)
     push = "push"  # saved test cases of a project written into a test-management tool
+    automation_fill = "automation_fill"  # bodies proposed for a story's playwright-bdd steps
 
 
 ACTIVE = frozenset({JobStatus.queued, JobStatus.started, JobStatus.generating})

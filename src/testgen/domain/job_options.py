@@ -3,20 +3,23 @@ limits of what a client may ask for."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from testgen.domain.automation import MAX_BASE_URL, AutomationFramework, http_url
 from testgen.domain.optional_keys import optional_key
 from testgen.domain.techniques import MAX_TECHNIQUES, Technique
 
 DEFAULT_TEST_CASES = 5
+MAX_INSTRUCTION = 1000  # characters of a reviewer's instruction to a regeneration
 MIN_TEST_CASES, MAX_TEST_CASES = 1, 50
 DEFAULT_SCENARIOS_PER_CASE = 3
 MIN_SCENARIOS_PER_CASE, MAX_SCENARIOS_PER_CASE = 1, 10
 
 TestCaseCount = Annotated[int, Field(ge=MIN_TEST_CASES, le=MAX_TEST_CASES)]
 ScenarioCount = Annotated[int, Field(ge=MIN_SCENARIOS_PER_CASE, le=MAX_SCENARIOS_PER_CASE)]
+BaseUrl = Annotated[str, StringConstraints(max_length=MAX_BASE_URL), AfterValidator(http_url)]
 
 
 class LLMChoice(BaseModel):
@@ -45,11 +48,21 @@ class GenerateJobOptions(LLMChoice):
 
 
 class RegenerateJobOptions(LLMChoice):
-    """One test case of a draft, written again."""
+    """One test case of a draft, written again; or, with `extend`, that many test cases added to it."""
 
-    index: int = Field(ge=0, description="The test case's position in the draft, from 0")
+    index: int = Field(
+        ge=0, description="The test case's position in the draft, from 0 (extend: the draft's size)"
+    )
     # As many as the draft was asked for (a draft without options: as many as the test case has)
     scenarios_per_test_case: int = Field(default=DEFAULT_SCENARIOS_PER_CASE, ge=1)
+    extend: TestCaseCount | None = optional_key(
+        description="Test cases added to the draft (POST /generate-test-cases/{task_id}/extend); "
+        "absent: test case `index` is written again"
+    )
+    instruction: str | None = optional_key(
+        description='What the reviewer asked of the new version ("add boundary cases for the password '
+        'length"), given to the model as data below the system rules'
+    )
 
 
 class JiraImportJobOptions(BaseModel):
@@ -76,4 +89,13 @@ class PushJobOptions(BaseModel):
     )
 
 
-JobOptions = GenerateJobOptions | RegenerateJobOptions | JiraImportJobOptions | PushJobOptions
+class AutomationFillOptions(LLMChoice):
+    """Bodies proposed by the model for a story's playwright-bdd steps, from their text alone."""
+
+    framework: Literal[AutomationFramework.playwright_bdd] = AutomationFramework.playwright_bdd
+    base_url: BaseUrl = Field(description="Where the proposals navigate to (an http or https URL)")
+
+
+JobOptions = (
+    GenerateJobOptions | RegenerateJobOptions | JiraImportJobOptions | PushJobOptions | AutomationFillOptions
+)

@@ -174,6 +174,9 @@ class RegenerationResult(BaseModel):
     parent_id: str
     index: int
     test_case: TestCaseDraft
+    added: list[TestCaseDraft] | None = optional_key(
+        description="extend: every test case added, the first at `index` (`test_case` is that one)"
+    )
     provider: str
     model: str
     language: str | None = optional_key()
@@ -257,4 +260,30 @@ class PushResult(BaseModel):
     duration_s: float
 
 
-JobResult = DraftResult | RegenerationResult | JiraImportResult | PushResult
+class StepProposal(BaseModel):
+    """A step definition of the skeleton and the body the model proposed for it (null: none usable,
+    the step stays pending; `error` says why)."""
+
+    expression: str = Field(description="The step definition's Cucumber expression")
+    step: str = Field(description="The step as the first scenario that uses it writes it, with its keyword")
+    body: str | None = Field(description="TypeScript statements, for review before use")
+    error: str | None = optional_key()
+
+
+class AutomationFillResult(BaseModel):
+    """Bodies the model proposed for a story's playwright-bdd steps. The skeleton with each proposal in
+    place: GET /user-stories/{story_id}/test-cases/automation?task_id=…"""
+
+    framework: str
+    base_url: str
+    provider: str
+    model: str
+    steps: int = Field(description="Distinct steps asked about")
+    proposed: int = Field(description="Steps with a proposed body")
+    failed: int = Field(description="Steps left pending: no usable answer")
+    proposals: list[StepProposal]
+    stats: CallSummary
+    duration_s: float
+
+
+JobResult = DraftResult | RegenerationResult | JiraImportResult | PushResult | AutomationFillResult

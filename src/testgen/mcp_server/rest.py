@@ -11,12 +11,18 @@ import httpx
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import TypeAdapter, ValidationError
 
-from testgen.api.schemas.jobs import GenerationJobOut, JiraImportJobOut, JobStatusOut, PushJobOut
+from testgen.api.schemas.jobs import (
+    AutomationFillJobOut,
+    GenerationJobOut,
+    JiraImportJobOut,
+    JobStatusOut,
+    PushJobOut,
+)
 from testgen.api.schemas.jobs import RegenerationJobOut as RegenerationJobOut
 from testgen.data.job_states import TERMINAL
 
 T = TypeVar("T")
-JobOut = GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut
+JobOut = GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut | AutomationFillJobOut
 JOB: TypeAdapter[JobOut] = TypeAdapter(JobStatusOut)
 MAX_ERROR_CHARS = 2000  # of an error answer's text, when it is not the API's JSON
 

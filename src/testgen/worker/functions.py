@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from testgen.core.redis_keys import GENERATE_JOB, IMPORT_JIRA_JOB, PUSH_JOB, REGENERATE_JOB
+from testgen.core.redis_keys import FILL_JOB, GENERATE_JOB, IMPORT_JIRA_JOB, PUSH_JOB, REGENERATE_JOB
 from testgen.core.tracing import job_span
+from testgen.worker.automation_fill import run_fill
 from testgen.worker.generate import run_generation
 from testgen.worker.jira_import import run_jira_import
 from testgen.worker.push import run_push
@@ -37,3 +38,9 @@ async def push_test_cases(ctx: dict[str, Any], task_id: str, trace: dict[str, st
     with job_span(PUSH_JOB, task_id, trace):
         async with lease(ctx["jobs_redis"], task_id):
             return await run_push(ctx["resources"], task_id)
+
+
+async def propose_step_bodies(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
+    with job_span(FILL_JOB, task_id, trace):
+        async with lease(ctx["jobs_redis"], task_id):
+            return await run_fill(ctx["resources"], task_id)

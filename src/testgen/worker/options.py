@@ -10,10 +10,18 @@ from arq.worker import func
 from testgen.core.arq_adapter import deserialize_job, serialize_job
 from testgen.core.config import Settings
 from testgen.core.redis import arq_settings
-from testgen.core.redis_keys import GENERATE_JOB, IMPORT_JIRA_JOB, PUSH_JOB, QUEUE_NAME, REGENERATE_JOB
+from testgen.core.redis_keys import (
+    FILL_JOB,
+    GENERATE_JOB,
+    IMPORT_JIRA_JOB,
+    PUSH_JOB,
+    QUEUE_NAME,
+    REGENERATE_JOB,
+)
 from testgen.worker.functions import (
     generate_test_cases,
     import_jira_stories,
+    propose_step_bodies,
     push_test_cases,
     regenerate_test_case,
 )
@@ -28,6 +36,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             func(regenerate_test_case, name=REGENERATE_JOB),
             func(import_jira_stories, name=IMPORT_JIRA_JOB),
             func(push_test_cases, name=PUSH_JOB),
+            func(propose_step_bodies, name=FILL_JOB),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -7,11 +7,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from testgen.api.deps import ProjectDep, SessionDep, StoryDep
+from testgen.api.deps import (
+    JobLinksDep,
+    JobQueueDep,
+    JobSlotDep,
+    PrincipalDep,
+    ProjectDep,
+    SessionDep,
+    StoryDep,
+)
 from testgen.api.openapi_doc import errors
 from testgen.api.routes.review import file_response
-from testgen.api.services import automation
+from testgen.api.schemas.automation import AutomationFillRequest
+from testgen.api.schemas.jobs import QueuedJob
+from testgen.api.services import automation, automation_fill
 from testgen.domain.automation import AutomationFramework
+from testgen.domain.text_fields import NO_NUL_PATTERN
 
 router = APIRouter(tags=["review"])
 
@@ -29,11 +40,53 @@ _ZIP: dict[int | str, dict[str, Any]] = {
     response_class=Response,
     responses={**errors(409), **_ZIP},
 )
-async def story_automation(story: StoryDep, session: SessionDep, framework: FrameworkQuery) -> Response:
+async def story_automation(
+    story: StoryDep,
+    session: SessionDep,
+    framework: FrameworkQuery,
+    task_id: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=NO_NUL_PATTERN,
+            description="A completed fill job of the story (POST …/automation/fill): its proposed "
+            "bodies in place, each marked for review; absent: every step pending",
+        ),
+    ] = None,
+) -> Response:
     """The story's saved test cases as a feature file (as the Gherkin export writes it), and one
     pending step definition per distinct step for `framework`, with what the framework needs to run
-    them."""
-    return file_response(await automation.story_skeleton(session, story, framework))
+    them. With `task_id`, the playwright-bdd steps the model proposed a body for hold that body under a
+    `// PROPOSAL from <model> — review before use` comment; a job of another story is not found, one
+    not completed is 409."""
+    return file_response(await automation.story_skeleton(session, story, framework, task_id))
+
+
+@router.post(
+    "/user-stories/{story_id}/test-cases/automation/fill",
+    status_code=202,
+    response_model=QueuedJob,
+    responses=errors(409, 429),
+)
+async def fill_automation(
+    data: AutomationFillRequest,
+    story: StoryDep,
+    session: SessionDep,
+    queue: JobQueueDep,
+    slot: JobSlotDep,
+    links: JobLinksDep,
+    principal: PrincipalDep,
+) -> QueuedJob:
+    """Queue the optional model pass over the story's playwright-bdd skeleton: the provider is asked,
+    in batches, for a TypeScript body per distinct step from the step text alone (nothing is browsed),
+    navigating from `base_url`. Follow it with the generation status and event endpoints
+    ("Proposed bodies for N/M steps"), cancel it the same way; its calls count toward the project's
+    daily token budget. Once completed, GET …/automation?framework=playwright-bdd&task_id=… gives the
+    skeleton with each proposal marked for review; a step without a usable proposal stays pending."""
+    queued = await automation_fill.enqueue_fill(
+        session, queue, story, data, slot, created_by=principal.user_id
+    )
+    return links.job(queued.job, queued.warning)
 
 
 @router.get(

@@ -27,6 +27,7 @@ from testgen.domain.job_options import (
     MAX_TEST_CASES,
     MIN_SCENARIOS_PER_CASE,
     MIN_TEST_CASES,
+    AutomationFillOptions,
     GenerateJobOptions,
     JiraImportJobOptions,
     JobOptions,
@@ -34,6 +35,7 @@ from testgen.domain.job_options import (
     RegenerateJobOptions,
 )
 from testgen.domain.job_results import (
+    AutomationFillResult,
     DraftResult,
     JiraImportResult,
     JobResult,
@@ -218,8 +220,18 @@ class PushJobOut(JobState):
     result: PushResult | None = Field(default=None, description="Set once the job completed")
 
 
+class AutomationFillJobOut(JobState):
+    """Bodies proposed by the model for a story's playwright-bdd steps (the skeleton with them in
+    place: GET /user-stories/{story_id}/test-cases/automation?framework=playwright-bdd&task_id=…)."""
+
+    kind: Literal[JobKind.automation_fill]
+    options: AutomationFillOptions
+    result: AutomationFillResult | None = Field(default=None, description="Set once the job completed")
+
+
 JobStatusOut = Annotated[
-    GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut, Field(discriminator="kind")
+    GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut | AutomationFillJobOut,
+    Field(discriminator="kind"),
 ]
 
 

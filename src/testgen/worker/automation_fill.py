@@ -1,0 +1,204 @@
+"""The worker half of the model pass over a story's playwright-bdd skeleton: the story's distinct steps
+(as the skeleton defines them), asked in batches for a TypeScript body each from the step text alone,
+each answer checked (automation/fill.py); the job's result lists every proposal, and the skeleton
+download with the job's task_id puts them in place (the API half is api/services/automation_fill.py).
+
+The calls hold the project's daily budget before the first one and are recorded in the usage ledger
+with the job's completion, as a generation's are."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from testgen.automation import fill
+from testgen.automation.fill import (
+    SYSTEM_RULES,
+    BadFillAnswer,
+    FillStep,
+    fill_prompt,
+    fill_steps,
+    parse_answer,
+    story_feature,
+)
+from testgen.core import messages
+from testgen.data import repository, usage
+from testgen.data.job_states import JobStatus
+from testgen.data.models import UserStory, utcnow
+from testgen.data.story_language import language_in_project
+from testgen.domain.automation import FILL_BATCH_STEPS
+from testgen.domain.job_errors import ErrorType
+from testgen.domain.job_options import AutomationFillOptions
+from testgen.domain.job_results import AutomationFillResult, StepProposal
+from testgen.generation.budget import CHARS_PER_TOKEN
+from testgen.generation.llm.base import BadOutputError, CallStats, LLMError, extract_json
+from testgen.generation.llm.factory import BoundProvider
+from testgen.generation.llm.offline import OfflineProvider
+from testgen.worker.resources import WorkerResources
+from testgen.worker.runner import JobFailed, JobRun, execute
+from testgen.worker.story_context import load_context
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_READY, PROGRESS_BATCHES_START, PROGRESS_BATCHES_END = 10, 20, 95
+OUTPUT_TOKENS_PER_STEP = 80  # a body of a few statements, as JSON
+MAX_REASKS = 1  # a batch whose answer is not the JSON asked for is asked once more
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "bodies": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"index": {"type": "integer"}, "body": {"type": "string"}},
+                "required": ["index", "body"],
+            },
+        }
+    },
+    "required": ["bodies"],
+}
+
+
+@runtime_checkable
+class JsonCompleter(Protocol):
+    """A provider that answers a free prompt with JSON (the text of its answer, and its usage)."""
+
+    async def complete_json(
+        self, system: str, prompt: str, schema: dict[str, Any], *, model: str, label: str
+    ) -> tuple[str, CallStats]: ...
+
+
+async def run_fill(res: WorkerResources, task_id: str) -> str:
+    """Run fill job `task_id` to a final state; return that state's name."""
+
+    async def work(run: JobRun, story: UserStory) -> None:
+        await _fill(res, run, story)
+
+    return await execute(res, task_id, work, what="Proposing step bodies")
+
+
+def _batches(steps: Sequence[FillStep]) -> list[Sequence[FillStep]]:
+    return [steps[i : i + FILL_BATCH_STEPS] for i in range(0, len(steps), FILL_BATCH_STEPS)]
+
+
+def estimate_fill_tokens(batches: Sequence[Sequence[FillStep]], base_url: str) -> int:
+    """The tokens of the job's calls, as the budget counts them: prompts and answers."""
+    return sum(
+        (len(SYSTEM_RULES) + len(fill_prompt(batch, base_url))) // CHARS_PER_TOKEN
+        + len(batch) * OUTPUT_TOKENS_PER_STEP
+        for batch in batches
+    )
+
+
+async def _ask(
+    provider: BoundProvider, batch: Sequence[FillStep], base_url: str, label: str, stats: CallStats
+) -> list[tuple[str | None, str | None]]:
+    """(body, error) per step of the batch."""
+    prompt = fill_prompt(batch, base_url)
+    inner = provider.provider
+    feedback = ""
+    for attempt in range(MAX_REASKS + 1):
+        if attempt:
+            stats.reasks += 1
+        if isinstance(inner, OfflineProvider):
+            text = fill.offline_answer(batch, base_url)  # the offline model: deterministic
+            tokens_in, tokens_out = (
+                len(SYSTEM_RULES + prompt) // CHARS_PER_TOKEN,
+                len(text) // CHARS_PER_TOKEN,
+            )
+            stats.add(CallStats(1, 0, 0, tokens_in, tokens_out, tokens_in + tokens_out))
+        elif isinstance(inner, JsonCompleter):
+            asked = prompt + (f"\n\nYour previous answer was unusable: {feedback}" if feedback else "")
+            text, call = await inner.complete_json(
+                SYSTEM_RULES, asked, ANSWER_SCHEMA, model=provider.model, label=label
+            )
+            stats.add(call)
+        else:
+            raise LLMError(
+                ErrorType.configuration,
+                f"LLM provider '{provider.name}' cannot propose step bodies; queue the fill with another "
+                "provider",
+            )
+        try:
+            return parse_answer(extract_json(text), len(batch))
+        except (json.JSONDecodeError, BadFillAnswer) as exc:
+            feedback = f"not the JSON asked for ({exc})"[:300]
+            logger.warning("%s: unusable answer (%s)", label, feedback)
+    raise BadOutputError(f"{label}: the model gave unusable output {MAX_REASKS + 1} times in a row")
+
+
+async def _hold(
+    res: WorkerResources, run: JobRun, project_id: int | None, budget: int | None, needed: int
+) -> None:
+    """Hold the job's estimated tokens against its project's daily budget, or fail it before any call."""
+    if budget is None or project_id is None:
+        return
+    day = usage.today()
+    held = await res.holds.hold(project_id, run.job.id, needed, day)
+    spent = await res.rows.spent_today(project_id)
+    if spent + held + needed > budget:
+        await res.holds.release(project_id, run.job.id, day)
+        raise JobFailed(ErrorType.budget, messages.budget_too_small(project_id, budget, spent, held, needed))
+
+
+async def _fill(res: WorkerResources, run: JobRun, story: UserStory) -> None:
+    started = time.monotonic()
+    options = AutomationFillOptions.model_validate(run.job.options)
+    provider = res.providers.for_job(options)
+    context = await load_context(res, story, run.extras)
+    async with res.sessionmaker() as session:
+        cases = await repository.list_test_cases(session, story.id)
+        await session.commit()
+    language = await language_in_project(story, context.project_language)
+    steps = fill_steps([story_feature(story, cases, language)]) if cases else []
+    if not steps:
+        raise JobFailed(
+            ErrorType.conflict, f"Story {story.id} has no saved test case: no step to propose for"
+        )
+    batches = _batches(steps)
+    await run.report(JobStatus.generating, PROGRESS_READY, f"Model ready ({provider.name}: {provider.model})")
+    await _hold(res, run, context.project_id, context.budget, estimate_fill_tokens(batches, options.base_url))
+    stats = CallStats()
+    proposals: list[StepProposal] = []
+    span = PROGRESS_BATCHES_END - PROGRESS_BATCHES_START
+    for i, batch in enumerate(batches):
+        label = f"Batch {i + 1}/{len(batches)}"
+        answers = await _ask(provider, batch, options.base_url, label, stats)
+        proposals += [
+            StepProposal(expression=step.expression, step=step.step, body=body, error=error)
+            for step, (body, error) in zip(batch, answers, strict=True)
+        ]
+        await run.report(
+            JobStatus.generating,
+            PROGRESS_BATCHES_START + span * (i + 1) // len(batches),
+            f"Proposed bodies for {len(proposals)}/{len(steps)} steps ({label})",
+        )
+    summary = stats.summary()
+    proposed = sum(1 for p in proposals if p.body is not None)
+    result = AutomationFillResult(
+        framework=options.framework.value,
+        base_url=options.base_url,
+        provider=provider.name,
+        model=provider.model,
+        steps=len(steps),
+        proposed=proposed,
+        failed=len(steps) - proposed,
+        proposals=proposals,
+        stats=summary,
+        duration_s=round(time.monotonic() - started, 3),
+    )
+    message = f"Proposed bodies for {proposed} of {len(steps)} steps; review each before use"
+    await run.report(
+        JobStatus.completed,
+        100,
+        message,
+        persist=True,
+        result=result.model_dump(mode="json"),
+        error=None,
+        finished_at=utcnow(),
+        usage=context.ledger_row(run.job.id, provider.name, provider.model, summary),
+    )
+    logger.info("Task %s proposed %d of %d step bodies", run.job.id, proposed, len(steps))
