@@ -131,7 +131,6 @@ ROUTE_RULES: dict[str, Rule] = {
     "job_events": member(VIEWER),
     "cancel_generation": member(EDITOR, "cancel"),
     "regenerate_test_case": member(EDITOR, "regenerate"),
-    "extend_draft": member(EDITOR, "extend"),
     "edit_draft_test_case": member(EDITOR, "draft_edit"),
     "review_draft": member(EDITOR, "review"),  # approving needs a reviewer (services/review_gate.py)
     "save_test_cases": member(REVIEWER, "save"),
@@ -228,8 +227,8 @@ def audit_action(request: Request, action: str) -> None:
 
 
 async def enforce(request: Request) -> AsyncIterator[None]:
-    """Every route's dependency: server-admin routes refuse others; a project route must have checked
-    its project by the time it answers."""
+    """Every route's dependency: server-admin routes refuse others; after a successful call, the
+    audit row of the route's action."""
     rule = rule_of(request)
     principal = principal_of(request)
     if getattr(request.state, "stream_token", False) and request.scope["route"].name not in STREAM_ROUTES:
@@ -249,20 +248,8 @@ async def enforce(request: Request) -> AsyncIterator[None]:
     yield
     if rule.reach is Reach.project and not getattr(request.state, "access_checked", False):
         raise RuntimeError(f"{request.scope['route'].name} answered without checking its project")
-
-
-async def record(request: Request) -> AsyncIterator[None]:
-    """Every route's dependency (request scope): once a call has succeeded and its answer is sent, the
-    audit row of the route's action. Off the answer's path: the caller does not wait for the row's
-    commit; a row that cannot be written is logged."""
-    yield
-    action = rule_of(request).audit
-    if action is None:
-        return
-    try:
-        await _write_audit(request, action, principal_of(request))
-    except Exception:
-        logger.exception("Audit row of %s not written", action)
+    if rule.audit is not None:
+        await _write_audit(request, rule.audit, principal)
 
 
 async def _write_audit(request: Request, action: str, principal: Principal) -> None:
