@@ -111,6 +111,7 @@ PAYLOADS: dict[str, Payload] = {
         body=lambda ids: {"email": ids["email"], "password": PASSWORD}, needs=("email",)
     ),
     "create_token_auth_tokens_post": Payload(body=lambda ids: {"name": "walk"}),
+    "extend_draft_generate_test_cases__task_id__extend_post": Payload(body=lambda ids: {"num_test_cases": 1}),
     "pairwise_examples_test_design_pairwise_post": Payload(
         body=lambda ids: {"parameters": [{"name": "a", "values": ["1", "2"]}, {"name": "b", "values": ["x"]}]}
     ),

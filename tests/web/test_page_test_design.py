@@ -4,6 +4,8 @@ as a Scenario Outline."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from httpx import AsyncClient
 from playwright.async_api import Page, expect
@@ -104,3 +106,34 @@ async def test_the_story_view_shows_the_check_before_generate(page: Page, http: 
     await expect(check.locator('li[data-kind="number_without_unit"]')).to_contain_text("20 what?")
     await expect(page.locator("#story-view button.generate")).to_be_visible()
     await shot(page, "web-story-check")
+
+
+async def test_the_review_dialog_regenerates_with_an_instruction_and_adds_test_cases(
+    page: Page, http: AsyncClient, worker: object
+) -> None:
+    await make_story(http, "US-904", criteria=1)
+    criteria = ["The password has at least 12 characters", "A wrong password shows an error"]
+    assert (
+        await http.patch("/user-stories/US-904", json={"acceptance_criteria": criteria})
+    ).status_code == 200
+    r = await http.post(
+        "/generate-test-cases/US-904/queue", json={"num_test_cases": 2, "scenarios_per_test_case": 3}
+    )
+    job = r.json()
+    await page.goto("/")
+    badge = page.locator('tr[data-story="US-904"] .badge')
+    await expect(badge).to_contain_text("Ready", timeout=30_000)
+    await badge.click()
+    dialog = page.locator("#review")
+    await expect(dialog.locator(".case")).to_have_count(2)
+    await dialog.locator("#refine-instruction").fill("add boundary cases for the password length")
+    await dialog.locator(".case-regenerate").nth(1).click()
+    await expect(dialog.locator(".case").nth(1).locator(".scenario-steps").first).to_have_value(
+        re.compile("with 11"), timeout=30_000
+    )
+    await dialog.locator("#extend-count").fill("2")
+    await dialog.locator("#extend-draft").click()
+    await expect(dialog.locator(".case")).to_have_count(4, timeout=30_000)
+    await shot(page, "web-review-refine")
+    draft = (await http.get(job["status_url"])).json()["result"]["test_cases"]
+    assert len(draft) == 4

@@ -131,6 +131,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "job_events": member(VIEWER),
     "cancel_generation": member(EDITOR, "cancel"),
     "regenerate_test_case": member(EDITOR, "regenerate"),
+    "extend_draft": member(EDITOR, "extend"),
     "edit_draft_test_case": member(EDITOR, "draft_edit"),
     "review_draft": member(EDITOR, "review"),  # approving needs a reviewer (services/review_gate.py)
     "save_test_cases": member(REVIEWER, "save"),

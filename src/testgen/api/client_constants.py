@@ -26,7 +26,7 @@ from testgen.api.routes import users as user_routes
 from testgen.api.schemas.accounts import LoginRequest, MemberAdd, TokenCreate, UserCreate
 from testgen.api.schemas.connections import SETTINGS_MODELS, TestRailConnectionCreate
 from testgen.api.schemas.imports import JiraImportRequest
-from testgen.api.schemas.jobs import GenerateOptions
+from testgen.api.schemas.jobs import ExtendRequest, GenerateOptions
 from testgen.api.schemas.projects import ProjectCreate, ProjectUpdate
 from testgen.api.schemas.stories import StoryCreate
 from testgen.domain.automation import AutomationFramework
@@ -301,6 +301,10 @@ def limits() -> dict[str, dict[str, Bounds]]:
             "title": field_bounds(TestCaseDraft, "title"),
             "examples_cell": Bounds(max_length=MAX_CELL),
             "examples_column": Bounds(min_length=1, max_length=MAX_COLUMN_NAME),
+        },
+        "refine": {
+            "instruction": field_bounds(ExtendRequest, "instruction"),
+            "num_test_cases": field_bounds(ExtendRequest, "num_test_cases"),
         },
         "jira": {"jql": field_bounds(JiraImportRequest, "jql")},
         "account": {

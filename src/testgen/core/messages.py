@@ -43,6 +43,13 @@ def draft_closed(parent_id: str, index: int) -> str:
     return f"Task {parent_id} was saved or discarded meanwhile; test case {index} was not regenerated"
 
 
+def draft_changed_size(parent_id: str, expected: int, found: int) -> str:
+    return (
+        f"Task {parent_id} holds {found} test cases now, not {expected}: another change added some "
+        "meanwhile; nothing was added, ask again"
+    )
+
+
 def provider_not_configured(provider: str, configured: Sequence[str]) -> str:
     return (
         f"LLM provider {provider[:32]!r} is not configured on this server; configure it, or set the "

@@ -12,6 +12,7 @@ from testgen.domain.optional_keys import optional_key
 from testgen.domain.techniques import MAX_TECHNIQUES, Technique
 
 DEFAULT_TEST_CASES = 5
+MAX_INSTRUCTION = 1000  # characters of a reviewer's instruction to a regeneration
 MIN_TEST_CASES, MAX_TEST_CASES = 1, 50
 DEFAULT_SCENARIOS_PER_CASE = 3
 MIN_SCENARIOS_PER_CASE, MAX_SCENARIOS_PER_CASE = 1, 10
@@ -47,11 +48,21 @@ class GenerateJobOptions(LLMChoice):
 
 
 class RegenerateJobOptions(LLMChoice):
-    """One test case of a draft, written again."""
+    """One test case of a draft, written again; or, with `extend`, that many test cases added to it."""
 
-    index: int = Field(ge=0, description="The test case's position in the draft, from 0")
+    index: int = Field(
+        ge=0, description="The test case's position in the draft, from 0 (extend: the draft's size)"
+    )
     # As many as the draft was asked for (a draft without options: as many as the test case has)
     scenarios_per_test_case: int = Field(default=DEFAULT_SCENARIOS_PER_CASE, ge=1)
+    extend: TestCaseCount | None = optional_key(
+        description="Test cases added to the draft (POST /generate-test-cases/{task_id}/extend); "
+        "absent: test case `index` is written again"
+    )
+    instruction: str | None = optional_key(
+        description='What the reviewer asked of the new version ("add boundary cases for the password '
+        'length"), given to the model as data below the system rules'
+    )
 
 
 class JiraImportJobOptions(BaseModel):

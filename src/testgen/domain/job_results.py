@@ -174,6 +174,9 @@ class RegenerationResult(BaseModel):
     parent_id: str
     index: int
     test_case: TestCaseDraft
+    added: list[TestCaseDraft] | None = optional_key(
+        description="extend: every test case added, the first at `index` (`test_case` is that one)"
+    )
     provider: str
     model: str
     language: str | None = optional_key()

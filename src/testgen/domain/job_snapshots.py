@@ -31,6 +31,8 @@ class GenerateJobOptionsJSON(LLMChoiceJSON):
 class RegenerateJobOptionsJSON(LLMChoiceJSON):
     index: int
     scenarios_per_test_case: int
+    extend: NotRequired[int]
+    instruction: NotRequired[str]
 
 
 class JiraImportJobOptionsJSON(TypedDict):
@@ -215,6 +217,7 @@ class RegenerationResultJSON(TypedDict):
     parent_id: str
     index: int
     test_case: TestCaseDraftJSON
+    added: NotRequired[list[TestCaseDraftJSON]]
     provider: str
     model: str
     language: NotRequired[str]

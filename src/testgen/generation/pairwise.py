@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from allpairspy import AllPairs
 
-from testgen.domain.test_cases import PLACEHOLDER, Examples, Parameter, Scenario
+from testgen.domain.test_cases import MAX_EXAMPLE_ROWS, PLACEHOLDER, Examples, Parameter, Scenario
 
 
 @dataclass(frozen=True)
@@ -76,4 +76,6 @@ def complete_outline(scenario: Scenario, parameters: Sequence[Parameter]) -> Sce
         if not names or not named <= set(by_name):
             return scenario
     table = all_pairs([by_name[n] for n in names])
+    if len(table.rows) > MAX_EXAMPLE_ROWS:
+        return scenario
     return scenario.model_copy(update={"examples": Examples(header=table.header, rows=table.rows)})

@@ -2,7 +2,7 @@
 // checkboxes), and each criterion's scenarios per technique in the review dialog's coverage grid.
 import { api } from "./api.js";
 import { translate } from "./i18n.js";
-import { LIMITS, TECHNIQUES } from "./constants.js";
+import { LIMITS, ROLE_STATUS, TECHNIQUES, TERMINAL } from "./constants.js";
 import { createElement, encodePath } from "./dom.js";
 import { inputLimits } from "./input-limits.js";
 
@@ -200,4 +200,74 @@ export function storyCheck(storyId) {
     })
     .catch((err) => box.replaceChildren(createElement("p", { className: "error-text" }, err.message)));
   return box;
+}
+
+const POLL_MS = 1000;
+
+/**
+ * Follow a job until it ends, showing its progress in `status`; resolves with its last state.
+ * @param {string} statusUrl
+ * @param {HTMLElement} status
+ * @returns {Promise<any>}
+ */
+async function followJob(statusUrl, status) {
+  for (;;) {
+    const { data } = await api("GET", statusUrl);
+    status.textContent = translate("design.refine_progress", { progress: data.progress, message: data.message });
+    if (TERMINAL.has(data.status)) return data;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/**
+ * The review dialog's refinement: an instruction for the model, "Regenerate" on each test case (with
+ * the instruction), and "Add test cases" (that many more, none repeating the draft); each runs as a
+ * job whose progress shows, then `onDone()` shows the draft again.
+ * @param {string} taskId  the draft's job
+ * @param {HTMLElement} casesBox  the dialog's test cases
+ * @param {() => void} onDone
+ */
+export function refineBar(taskId, casesBox, onDone) {
+  const instruction = createElement("input", { id: "refine-instruction", ...inputLimits(LIMITS.refine.instruction),
+    placeholder: translate("design.instruction_placeholder"), "aria-label": translate("design.instruction") });
+  const count = createElement("input", { id: "extend-count", type: "number", ...inputLimits(LIMITS.refine.num_test_cases), value: LIMITS.refine.num_test_cases.minimum,
+    "aria-label": translate("design.extend_count") });
+  const status = createElement("span", { id: "refine-status", role: "status", className: "muted" });
+  /** @type {HTMLButtonElement[]} */
+  const buttons = [];
+  /**
+   * @param {string} path
+   * @param {Object<string, any>} body
+   */
+  const run = async (path, body) => {
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const { data } = await api("POST", path, body);
+      const final = await followJob(data.status_url, status);
+      if (final.status === ROLE_STATUS.ready) onDone();
+      else status.textContent = translate("design.refine_failed", { error: final.error ? final.error.message : final.status });
+    } catch (err) {
+      status.textContent = err.message;
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  };
+  const extend = createElement("button", { type: "button", id: "extend-draft" }, translate("design.extend"));
+  extend.addEventListener("click", () => {
+    if (!count.reportValidity()) return;
+    run(`/generate-test-cases/${encodePath(taskId)}/extend`, { num_test_cases: Number(count.value), instruction: instruction.value });
+  });
+  buttons.push(extend);
+  for (const card of casesBox.querySelectorAll(".case")) {
+    const index = Number(/** @type {HTMLElement} */ (card).dataset.index);
+    const again = createElement("button", { type: "button", className: "small case-regenerate",
+      "aria-label": translate("design.regenerate_of", { n: index + 1 }) }, translate("design.regenerate"));
+    again.addEventListener("click", () =>
+      run(`/generate-test-cases/${encodePath(taskId)}/test-cases/${index}/regenerate`, { instruction: instruction.value }));
+    card.querySelector(".case-head")?.append(again);
+    buttons.push(again);
+  }
+  return createElement("div", { className: "refine-bar actions" },
+    createElement("label", {}, translate("design.instruction"), " ", instruction),
+    createElement("label", {}, translate("design.extend_count"), " ", count), extend, status);
 }

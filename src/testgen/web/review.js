@@ -8,6 +8,7 @@ import { api } from "./api.js";
 import { caseCard, readCard } from "./case-editor.js";
 import { PROJECT_ROLE } from "./constants.js";
 import { byId, encodePath } from "./dom.js";
+import { refineBar } from "./design.js";
 import { decorateReview, keptRepeats } from "./drafts.js";
 import { emit } from "./events.js";
 import { forgetTask, markSaved, noteReview } from "./jobs.js";
@@ -146,11 +147,14 @@ export async function openReview(taskId) {
     translate("review.summary", { count: stats.scenarios ?? "?", by, language }) + mismatch + translate("review.help");
   casesBox().replaceChildren(...cases.map((c, i) => caseCard(c, i, { onDelete: deleteCase })));
   decorateReview(job, casesBox());
+  document.querySelectorAll("#review .refine-bar").forEach((node) => node.remove());
+  if (can(projectId, PROJECT_ROLE.editor)) casesBox().after(refineBar(taskId, casesBox(), () => openReview(taskId)));
   byId("review-status").textContent = "";
   discardButton().disabled = false;
   applyRole(job);
   showGate(job);
-  byId("review", HTMLDialogElement).showModal();
+  const dialog = byId("review", HTMLDialogElement);
+  if (!dialog.open) dialog.showModal(); // shown again after a refinement: already open
 }
 
 /** The test cases left in the dialog, as edited (throws a message naming a missing field). */

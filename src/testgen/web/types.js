@@ -43,6 +43,7 @@
  *   token_budget_daily: Bounds }} project
  * @property {{ title: Bounds, examples_cell: Bounds, examples_column: Bounds }} test_case
  * @property {{ jql: Bounds }} jira
+ * @property {{ instruction: Bounds, num_test_cases: Bounds }} refine
  * @property {{ sign_in_email: Bounds, sign_in_password: Bounds, email: Bounds, name: Bounds, password: Bounds,
  *   token_name: Bounds, member_email: Bounds }} account
  * @property {{ name: Bounds, secret: Bounds }} connection

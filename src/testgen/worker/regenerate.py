@@ -24,7 +24,7 @@ from testgen.data.story_language import language_in_project
 from testgen.domain.job_errors import ErrorType
 from testgen.domain.job_options import GenerateJobOptions, RegenerateJobOptions
 from testgen.domain.job_results import DraftResult, QualityReport, RegenerationResult, RunStats
-from testgen.domain.techniques import Technique
+from testgen.domain.techniques import Technique, technique_of
 from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import (
@@ -35,7 +35,7 @@ from testgen.generation.llm.base import (
     TestCaseSlot,
     story_text,
 )
-from testgen.generation.planning import plan_batches, technique_for
+from testgen.generation.planning import TYPE_CYCLE, plan_batches, technique_for
 from testgen.generation.quality import coverage, quality_report
 from testgen.generation.similarity import Duplicate, SavedIndex, find_duplicates
 from testgen.worker.generate import (
@@ -85,6 +85,9 @@ def _open_cases(parent: GenerationJob | None, parent_id: str, index: int) -> lis
 async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, parent_id: str) -> None:
     started = time.monotonic()
     options = RegenerateJobOptions.model_validate(run.job.options)
+    if options.extend is not None:
+        await _extend(res, run, story, parent_id, options, started)
+        return
     provider = res.providers.for_job(options)
     index, per_case = options.index, options.scenarios_per_test_case
     async with res.sessionmaker() as session:
@@ -116,6 +119,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         technique="" if slot.technique else technique_for(index),
         saved_tests=context.covered_tests(),
         instructions=context.instructions,
+        instruction=options.instruction or "",
     )
     await context.hold_budget(res, run.job.id, [request])
     with batch_span(0, 1, request.scenario_count, provider.name, provider.model):
@@ -160,27 +164,130 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     await _apply(res, run, parent_id, cases[index], text.acceptance_criteria, result, saved, ledger)
 
 
+def extension_slots(
+    draft: DraftResult, start: int, count: int, num_criteria: int, techniques: list[Technique]
+) -> list[TestCaseSlot]:
+    """The slots of `count` test cases added at `start`: the criteria the draft covers least first,
+    the test types continuing the draft's cycle, the draft's techniques in turn."""
+    covered = [sum(i in case.covered_criteria for case in draft.test_cases) for i in range(num_criteria)]
+    order = sorted(range(num_criteria), key=lambda i: (covered[i], i))
+    return [
+        TestCaseSlot(
+            index=start + n,
+            test_type=TYPE_CYCLE[(start + n) % len(TYPE_CYCLE)],
+            criteria=[order[n % num_criteria]] if num_criteria else [],
+            technique=technique_of(techniques, start + n),
+        )
+        for n in range(count)
+    ]
+
+
+async def _extend(
+    res: WorkerResources,
+    run: JobRun,
+    story: UserStory,
+    parent_id: str,
+    options: RegenerateJobOptions,
+    started: float,
+) -> None:
+    """Add `options.extend` test cases to the parent's draft, none repeating what it holds."""
+    provider = res.providers.for_job(options)
+    count, start = options.extend or 0, options.index
+    async with res.sessionmaker() as session:
+        parent = await repository.get_job_for_update(session, parent_id)
+        cases = _open_cases(parent, parent_id, 0)
+        assert parent is not None and parent.result is not None
+        draft = DraftResult.model_validate(parent.result)
+    context = await load_context(res, story, run.extras)
+    text = story_text(story, await language_in_project(story, context.project_language))
+    slots = extension_slots(draft, start, count, len(text.acceptance_criteria), list(draft.techniques or ()))
+    await run.report(
+        JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
+    )
+    await run.report(JobStatus.generating, PROGRESS_BATCHES_START, f"Adding {count} test cases")
+    request = BatchRequest(
+        story=text,
+        batch_index=0,
+        batch_count=1,
+        slots=slots,
+        scenarios_per_test_case=options.scenarios_per_test_case,
+        total_test_cases=start + count,
+        avoid_titles=[s.title for case in cases for s in case.scenarios],
+        saved_tests=context.covered_tests(),
+        instructions=context.instructions,
+        instruction=options.instruction or "",
+    )
+    await context.hold_budget(res, run.job.id, [request])
+    with batch_span(0, 1, request.scenario_count, provider.name, provider.model):
+        answer = await provider.generate_batch(request)
+    if len(answer.test_cases) < count:
+        raise BadOutputError(f"model wrote {len(answer.test_cases)} test cases, {count} were asked")
+    stats = CallStats()
+    stats.add(answer.stats)
+    everything = [*cases, *answer.test_cases[:count]]
+    threshold = res.settings.duplicate_threshold
+    saved = SavedIndex(context.saved_scenarios(), threshold)
+    outcome = DedupeOutcome(0, [], 0)
+    if any(d.test_case >= start for d in find_duplicates(everything, saved, threshold=threshold)):
+        await run.report(JobStatus.generating, PROGRESS_DEDUPE, "Replacing near-duplicate scenarios")
+        outcome = await replace_duplicates(
+            provider, [request], everything, stats, saved=saved, threshold=threshold
+        )
+    await run.report(JobStatus.generating, PROGRESS_BUILDING, "Updating the draft")
+    added = everything[start:]
+    summary = stats.summary()
+    ledger = context.ledger_row(run.job.id, provider.name, provider.model, summary)
+    result = functools.partial(
+        RegenerationResult,
+        parent_id=parent_id,
+        index=start,
+        test_case=added[0],
+        added=added,
+        provider=provider.name,
+        model=provider.model,
+        language=text.language,
+        language_mismatch=stats.language_mismatches > 0,
+        duplicates=[d.reported() for d in outcome.remaining if d.test_case >= start],
+        instructions=context.instructions_used(),
+        stats=RunStats(
+            **summary.model_dump(),
+            duplicates_replaced=outcome.replaced,
+            dedupe_calls=outcome.calls,
+            duplicates_remaining=len([d for d in outcome.remaining if d.test_case >= start]) or None,
+            duration_s=round(time.monotonic() - started, 3),
+        ),
+    )
+    await _apply(res, run, parent_id, added, text.acceptance_criteria, result, saved, ledger)
+
+
 async def _apply(
     res: WorkerResources,
     run: JobRun,
     parent_id: str,
-    case: TestCaseDraft,
+    case: TestCaseDraft | list[TestCaseDraft],
     criteria: list[str],
     result_with: functools.partial[RegenerationResult],
     saved: SavedIndex,
     ledger: dict[str, Any] | None,
 ) -> None:
-    """Replace the test case in the parent's draft and complete this job, in one transaction;
-    `result_with(coverage=...)` is the job's result given the draft's new coverage."""
+    """Replace the test case in the parent's draft (or, given a list, add those test cases at its end)
+    and complete this job, in one transaction; `result_with(coverage=...)` is the job's result given
+    the draft's new coverage."""
     index = int(result_with.keywords["index"])
-    message = f"Regenerated test case {index + 1}"
+    added = case if isinstance(case, list) else None
+    message = f"Added {len(added)} test cases" if added is not None else f"Regenerated test case {index + 1}"
     finished = utcnow()
     async with res.sessionmaker() as session:
         parent = await repository.get_job_for_update(session, parent_id)
-        cases = _open_cases(parent, parent_id, index)
+        cases = _open_cases(parent, parent_id, 0 if added is not None else index)
         assert parent is not None and parent.result is not None
         parent_draft = DraftResult.model_validate(parent.result)
-        cases[index] = case
+        if isinstance(case, list):
+            if len(cases) != index:
+                raise DraftClosed(messages.draft_changed_size(parent_id, index, len(cases)))
+            cases += case
+        else:
+            cases[index] = case
         remaining = find_duplicates(cases, saved, threshold=res.settings.duplicate_threshold)
         draft = parent_draft.model_copy(
             update={

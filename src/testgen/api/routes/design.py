@@ -30,4 +30,4 @@ async def check_story(story: StoryDep, session: SessionDep) -> StoryCheck:
 async def pairwise_examples(body: PairwiseRequest) -> PairwiseOut:
     """The fewest Examples rows that hold every pair of the parameters' values (all-pairs), with how
     many they are against the full product of the values."""
-    return design.pairwise(body)
+    return await design.pairwise(body)

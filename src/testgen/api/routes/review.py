@@ -20,7 +20,15 @@ from testgen.api.deps import (
     TestCaseDep,
 )
 from testgen.api.openapi_doc import errors
-from testgen.api.schemas.jobs import InboxItem, JobStatusOut, RegenerateQueued, ReviewRequest
+from testgen.api.schemas.jobs import (
+    ExtendQueued,
+    ExtendRequest,
+    InboxItem,
+    JobStatusOut,
+    RegenerateQueued,
+    RegenerateRequest,
+    ReviewRequest,
+)
 from testgen.api.schemas.test_cases import (
     DraftTestCaseEdit,
     SaveRequest,
@@ -76,8 +84,10 @@ async def regenerate_test_case(
     links: JobLinksDep,
     principal: PrincipalDep,
     index: Annotated[int, Path(ge=0, lt=10_000)],
+    body: Annotated[RegenerateRequest | None, Body()] = None,
 ) -> object:
-    """An approved draft is in review again: its test case changes."""
+    """An approved draft is in review again: its test case changes. An `instruction` says what the
+    new version should do differently."""
     queued = await review.regenerate(
         session,
         queue,
@@ -86,9 +96,46 @@ async def regenerate_test_case(
         slot,
         created_by=principal.user_id,
         actor=review_gate.actor_name(principal),
+        instruction=body.instruction if body is not None else "",
     )
     answer = links.job(queued.job, queued.warning)
     return RegenerateQueued(**answer.model_dump(), parent_id=job.id, index=index)
+
+
+@router.post(
+    "/generate-test-cases/{task_id}/extend",
+    status_code=202,
+    response_model=ExtendQueued,
+    responses=errors(409),
+)
+async def extend_draft(
+    job: JobDep,
+    session: SessionDep,
+    queue: JobQueueDep,
+    slot: JobSlotDep,
+    links: JobLinksDep,
+    principal: PrincipalDep,
+    body: ExtendRequest,
+) -> object:
+    """Add `num_test_cases` test cases to a completed draft, as a job with progress (its kind is
+    `regenerate`, its options say `extend`): none repeats a scenario the draft holds (the
+    near-duplicate check applies), an `instruction` says what they should do. An approved draft is in
+    review again."""
+    queued = await review.extend(
+        session,
+        queue,
+        job,
+        body.num_test_cases,
+        body.instruction,
+        slot,
+        created_by=principal.user_id,
+        actor=review_gate.actor_name(principal),
+    )
+    answer = links.job(queued.job, queued.warning)
+    start = int(queued.job.options["index"])
+    return ExtendQueued(
+        **answer.model_dump(), parent_id=job.id, index=start, num_test_cases=body.num_test_cases
+    )
 
 
 @router.post("/generate-test-cases/{task_id}/review", response_model=JobStatusOut, responses=errors(409))

@@ -23,6 +23,7 @@ from testgen.domain.job_errors import JobError
 from testgen.domain.job_options import (
     DEFAULT_SCENARIOS_PER_CASE,
     DEFAULT_TEST_CASES,
+    MAX_INSTRUCTION,
     MAX_SCENARIOS_PER_CASE,
     MAX_TEST_CASES,
     MIN_SCENARIOS_PER_CASE,
@@ -123,9 +124,43 @@ class BulkQueued(BaseModel):
     )
 
 
+Instruction = Annotated[str, StringConstraints(max_length=MAX_INSTRUCTION), NO_NUL, AfterValidator(stripped)]
+
+
+class RegenerateRequest(BaseModel):
+    """What a reviewer asks of the new version of a test case (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: Instruction = Field(
+        default="",
+        description='E.g. "add boundary cases for the password length": given to the model as data, '
+        "below the system rules; empty: none",
+    )
+
+
+class ExtendRequest(BaseModel):
+    """Test cases to add to a completed draft, and what they should do (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_test_cases: Count = Field(ge=MIN_TEST_CASES, le=MAX_TEST_CASES)
+    instruction: Instruction = Field(
+        default="",
+        description='E.g. "add boundary cases for the password length": given to the model as data, '
+        "below the system rules; empty: none",
+    )
+
+
 class RegenerateQueued(QueuedJob):
     parent_id: str
     index: int
+
+
+class ExtendQueued(QueuedJob):
+    parent_id: str
+    index: int = Field(description="Where the added test cases start in the draft (its size now)")
+    num_test_cases: int
 
 
 class JobState(BaseModel):

@@ -27,7 +27,7 @@ from testgen.data import repository
 from testgen.data.drafts import draft_cases, draft_result
 from testgen.data.job_states import ACTIVE, DISCARD, EDIT_DRAFT, SAVE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, Project, ReviewStep, TestCase, UserStory, utcnow
-from testgen.domain.job_options import GenerateJobOptions, RegenerateJobOptions
+from testgen.domain.job_options import MAX_TEST_CASES, GenerateJobOptions, RegenerateJobOptions
 from testgen.domain.roles import ReviewAction, ReviewState
 from testgen.domain.test_cases import Scenario, TestCaseDraft
 from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_repeats
@@ -344,10 +344,12 @@ async def regenerate(
     *,
     created_by: int | None = None,
     actor: str = "",
+    instruction: str = "",
 ) -> jobs.Queued:
     """Queue the regeneration of test case `index` of the draft of `parent` (`slot`: as for
-    `jobs.enqueue`; `created_by`, `actor`: the user asking and their name). An approved draft is in
-    review again: its test case will change."""
+    `jobs.enqueue`; `created_by`, `actor`: the user asking and their name; `instruction`: what the
+    new version should do differently). An approved draft is in review again: its test case will
+    change."""
     require_open_draft(parent, "regenerated")
     cases = draft_cases(parent)
     if index >= len(cases):
@@ -370,7 +372,12 @@ async def regenerate(
         if "scenarios_per_test_case" in asked.model_fields_set
         else len(cases[index].scenarios)
     )
-    options = RegenerateJobOptions(index=index, scenarios_per_test_case=per_case, **choice.model_dump())
+    options = RegenerateJobOptions(
+        index=index,
+        scenarios_per_test_case=per_case,
+        instruction=instruction or None,
+        **choice.model_dump(),
+    )
     job = jobs.new_job(
         parent.story_id, JobKind.regenerate, options, parent_id=parent.id, created_by=created_by
     )
@@ -386,8 +393,65 @@ async def regenerate(
     return await jobs.confirm_created(job, workers, slot)
 
 
+async def extend(
+    session: AsyncSession,
+    queue: JobQueue,
+    parent: GenerationJob,
+    count: int,
+    instruction: str = "",
+    slot: JobSlot | None = None,
+    *,
+    created_by: int | None = None,
+    actor: str = "",
+) -> jobs.Queued:
+    """Queue a job that adds `count` test cases to the draft of `parent`, none repeating what it holds
+    (the arguments as for `regenerate`). An approved draft is in review again."""
+    require_open_draft(parent, "extended")
+    cases = draft_cases(parent)
+    if len(cases) + count > MAX_TEST_CASES:
+        raise ConflictError(
+            f"Task {parent.id} holds {len(cases)} test cases; a draft holds at most {MAX_TEST_CASES}, "
+            f"so at most {MAX_TEST_CASES - len(cases)} can be added"
+        )
+    story_id = parent.story_id
+    assert story_id is not None  # an open draft is a story's generation job
+    await begin_read(session)
+    choice = await jobs.llm_choice(session, queue.settings, story_id)
+    story = await repository.get_story(session, story_id)
+    if story is not None and story.project_id is not None:
+        await jobs.check_budget(session, story.project_id)
+    await session.commit()
+    await queue.require()
+    if slot is not None:
+        await slot.take()
+    asked = GenerateJobOptions.model_validate(parent.options)
+    options = RegenerateJobOptions(
+        index=len(cases),
+        extend=count,
+        scenarios_per_test_case=asked.scenarios_per_test_case,
+        instruction=instruction or None,
+        **choice.model_dump(),
+    )
+    job = jobs.new_job(story_id, JobKind.regenerate, options, parent_id=parent.id, created_by=created_by)
+    try:
+        await _reopen_approved(session, parent.id, len(cases), created_by, actor, "added")
+        session.add(job)
+        await session.commit()
+    except DomainError:
+        await session.rollback()
+        raise
+    workers = await queue.dispatch(session, job, REGENERATE_JOB)
+    logger.info("Queued %d more test cases (%s) for task %s", count, job.id, parent.id)
+    return await jobs.confirm_created(job, workers, slot)
+
+
 async def _reopen_approved(
-    session: AsyncSession, task_id: str, index: int, actor_id: int | None, actor: str
+    session: AsyncSession,
+    task_id: str,
+    index: int,
+    actor_id: int | None,
+    actor: str,
+    how: str = "regenerated",
 ) -> None:
     """In the session's transaction, the draft's row locked: an approved draft goes back to review
     (a regeneration will change it; the approval refuses while one is queued or running)."""
@@ -406,7 +470,7 @@ async def _reopen_approved(
             action=ReviewAction.submit.value,
             actor_id=actor_id,
             actor=actor or "local",
-            comment=edited_after_approval(index, "regenerated"),
+            comment=edited_after_approval(index, how),
             case_comments={},
         )
     )

@@ -70,6 +70,7 @@ class BatchRequest:
     technique: str = ""
     saved_tests: list[CoveredTest] = field(default_factory=list)
     instructions: str = ""  # the project's instructions (house style, method, vocabulary)
+    instruction: str = ""  # a reviewer's instruction for this batch ("add boundary cases for ...")
 
     @property
     def scenario_count(self) -> int:

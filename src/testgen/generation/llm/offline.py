@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import re
 import time
@@ -16,7 +17,7 @@ from testgen.domain.stories import Priority
 from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
-from testgen.generation.llm.offline_techniques import candidates, parameters, technique_name
+from testgen.generation.llm.offline_techniques import candidates, parameters, technique_in, technique_name
 from testgen.generation.llm.offline_templates import Templates, has_templates, templates_for
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
 from testgen.generation.pairwise import all_pairs
@@ -27,10 +28,27 @@ _TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 def _criterion(request: BatchRequest, slot: TestCaseSlot) -> tuple[str, int | None]:
     criteria = request.story.acceptance_criteria
+    named = _instructed_criterion(request)
+    if named is not None:
+        return criteria[named][:1500], named
     if not slot.criteria:
         return request.story.title, None
     index = slot.criteria[0]
     return criteria[index][:1500], index
+
+
+def _instructed_criterion(request: BatchRequest) -> int | None:
+    """The criterion a reviewer's instruction is about: the one sharing the most of its words (of
+    four letters or more), if any does."""
+    words = {w for w in re.findall(r"\w{4,}", request.instruction.casefold())}
+    if not words:
+        return None
+    shared = [
+        (len(words & set(re.findall(r"\w{4,}", c.casefold()))), -i)
+        for i, c in enumerate(request.story.acceptance_criteria)
+    ]
+    best = max(shared, default=(0, 0))
+    return -best[1] if best[0] else None
 
 
 def _suffix(words: Templates, slot: TestCaseSlot) -> str:
@@ -107,6 +125,8 @@ def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
     given_feature, suffix = words.given_feature.format(**values), _suffix(words, slot)
     first = VARIANTS.index(_first_variant(slot.test_type))
     numbers = range(offset, offset + request.scenarios_per_test_case)
+    # A reviewer's instruction naming a technique ("add boundary cases ...") takes the slot's place.
+    slot = dataclasses.replace(slot, technique=technique_in(request.instruction) or slot.technique)
     if slot.technique is not None:
         scenarios = _technique_scenarios(request, slot.technique, label, text, suffix, numbers)
     else:
@@ -137,7 +157,7 @@ def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
         priority=Priority.high if slot.test_type in ("functional", "security") else Priority.medium,
         test_type=TestType(slot.test_type),
         scenarios=scenarios,
-        covered_criteria=list(slot.criteria),
+        covered_criteria=sorted({*slot.criteria, *([index] if index is not None else [])}),
     )
 
 

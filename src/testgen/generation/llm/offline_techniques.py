@@ -613,3 +613,24 @@ def _decision_table(words: Words, given: str, label: str, text: str) -> list[Can
 
 def technique_name(technique: Technique, language: str) -> str:
     return words_for(language).names[technique]
+
+
+# Words of a reviewer's instruction that name a technique (English and Spanish stems).
+_INSTRUCTED = (
+    (r"boundar|edge|l[íi]mite", Technique.boundary_values),
+    (r"pairwise|pares|combinaci", Technique.pairwise),
+    (r"partition|equivalen|clases?\b|classes?\b", Technique.equivalence_partitioning),
+    (r"decision|decisi[óo]n", Technique.decision_table),
+    (r"state|estado|transici|transition", Technique.state_transition),
+    (r"error|mistake|fallo|invalid|no v[áa]lid", Technique.error_guessing),
+    (r"happy|feliz|main flow|flujo principal", Technique.happy_path),
+)
+
+
+def technique_in(instruction: str) -> Technique | None:
+    """The technique a reviewer's instruction asks for ("add boundary cases for the password length":
+    boundary values), if it names one."""
+    for pattern, technique in _INSTRUCTED:
+        if re.search(pattern, instruction, re.IGNORECASE):
+            return technique
+    return None
