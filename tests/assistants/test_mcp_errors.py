@@ -160,6 +160,32 @@ async def test_an_unknown_story_is_not_found(mcp_url: str) -> None:
     assert result.is_error and text_of(result).endswith("User story US-404 not found (HTTP 404)")
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+async def test_the_hosts_of_allowed_hosts_reach_mcp_and_others_do_not(
+    settings: Settings, redis: Redis
+) -> None:
+    settings.allowed_hosts = "testgen.example.com"
+    async with serving(settings) as url, AsyncClient(base_url=url, timeout=30) as http:
+        allowed = await http.post(
+            "/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Host": "testgen.example.com:8443"}
+        )
+        other = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Host": "evil.example"})
+    assert allowed.status_code == 200, allowed.text
+    assert other.status_code in (400, 421)
+
+
 async def test_the_assistants_page_names_every_tool_and_its_snippets_are_json() -> None:
     page = (ROOT / "docs" / "user-guide" / "assistants.md").read_text()
     async with Client(build_server(_no_api)) as client:

@@ -67,10 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """The MCP transport's Host and Origin checks, from the API's own: the hosts of ALLOWED_HOSTS (with
-    any port; `*`: any host) and the origins of CORS_ORIGINS, besides this machine's."""
+    """The MCP transport's Host and Origin checks, the API's own: with API_KEYS any host (the bearer
+    token guards the API); without, the hosts of ALLOWED_HOSTS (with any port; `*`: any host) and the
+    origins of CORS_ORIGINS, besides this machine's."""
     hosts = settings.allowed_host_list
-    if "*" in hosts:
+    if settings.api_key_list or "*" in hosts:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     names = [f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts]
     local = [f"http://{n}:*" for n in names] + [f"http://{n}" for n in names]
