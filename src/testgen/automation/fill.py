@@ -17,15 +17,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from testgen.automation.render import pattern, unify_for
 from testgen.automation.steps import SlotKind, StepDefinition
-from testgen.data.models import TestCase, UserStory
 from testgen.domain.automation import (
     MAX_FILL_STEPS,
     MAX_PROPOSAL_CHARS,
     MAX_PROPOSAL_LINES,
     AutomationFramework,
 )
-from testgen.domain.gherkin_feature import feature
-from testgen.domain.test_cases import Scenario
 
 FRAMEWORK = AutomationFramework.playwright_bdd
 
@@ -37,34 +34,6 @@ class FillStep:
     expression: str  # its Cucumber expression: the key its proposal is stored under
     step: str  # keyword and text, as the first scenario that uses it writes it
     params: tuple[tuple[str, str], ...]  # (name, TypeScript type) after `{ page }`
-
-
-@dataclass(frozen=True)
-class _CaseView:
-    id: int
-    title: str
-    preconditions: list[str]
-    test_type: str
-    priority: str
-    covered_criteria: list[int]
-    scenarios: list[Scenario]
-
-
-def story_feature(story: UserStory, cases: Sequence[TestCase], language: str) -> str:
-    """The story's saved test cases as the Gherkin export writes them."""
-    views = [
-        _CaseView(
-            id=case.id,
-            title=case.title,
-            preconditions=list(case.preconditions),
-            test_type=case.test_type,
-            priority=case.priority,
-            covered_criteria=list(case.covered_criteria),
-            scenarios=[Scenario.model_validate(s) for s in case.scenarios],
-        )
-        for case in cases
-    ]
-    return feature(story, views, language)
 
 
 def _fill_step(definition: StepDefinition) -> FillStep:

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from testgen.automation import fill
@@ -22,17 +23,18 @@ from testgen.automation.fill import (
     fill_prompt,
     fill_steps,
     parse_answer,
-    story_feature,
 )
 from testgen.core import messages
 from testgen.data import repository, usage
 from testgen.data.job_states import JobStatus
-from testgen.data.models import UserStory, utcnow
+from testgen.data.models import TestCase, UserStory, utcnow
 from testgen.data.story_language import language_in_project
 from testgen.domain.automation import FILL_BATCH_STEPS
+from testgen.domain.gherkin_feature import feature
 from testgen.domain.job_errors import ErrorType
 from testgen.domain.job_options import AutomationFillOptions
 from testgen.domain.job_results import AutomationFillResult, StepProposal
+from testgen.domain.test_cases import Scenario
 from testgen.generation.budget import CHARS_PER_TOKEN
 from testgen.generation.llm.base import BadOutputError, CallStats, LLMError, extract_json
 from testgen.generation.llm.factory import BoundProvider
@@ -69,6 +71,34 @@ class JsonCompleter(Protocol):
     async def complete_json(
         self, system: str, prompt: str, schema: dict[str, Any], *, model: str, label: str
     ) -> tuple[str, CallStats]: ...
+
+
+@dataclass(frozen=True)
+class _CaseView:
+    id: int
+    title: str
+    preconditions: list[str]
+    test_type: str
+    priority: str
+    covered_criteria: list[int]
+    scenarios: list[Scenario]
+
+
+def story_feature(story: UserStory, cases: Sequence[TestCase], language: str) -> str:
+    """The story's saved test cases as the Gherkin export writes them."""
+    views = [
+        _CaseView(
+            id=case.id,
+            title=case.title,
+            preconditions=list(case.preconditions),
+            test_type=case.test_type,
+            priority=case.priority,
+            covered_criteria=list(case.covered_criteria),
+            scenarios=[Scenario.model_validate(s) for s in case.scenarios],
+        )
+        for case in cases
+    ]
+    return feature(story, views, language)
 
 
 async def run_fill(res: WorkerResources, task_id: str) -> str:

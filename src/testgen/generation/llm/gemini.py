@@ -160,6 +160,35 @@ class GeminiProvider:
         )
         return BatchResult(test_cases=drafts, stats=stats)
 
+    async def complete_json(
+        self, system: str, prompt: str, schema: dict[str, Any], *, model: str, label: str
+    ) -> tuple[str, CallStats]:
+        """One answer in JSON to a free prompt (the model pass over an automation skeleton), with
+        the retries and rate limits of a batch; the caller validates it."""
+        stats = CallStats()
+        if not MODEL_NAME.fullmatch(model):
+            raise LLMError(
+                ErrorType.model_not_found, f"Gemini has no model named {model[:100]!r}. {MODEL_HINT}."
+            )
+        config = types.GenerateContentConfig(
+            system_instruction=system,
+            temperature=0.2,
+            response_mime_type="application/json",
+            response_json_schema=schema,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+
+        def classify(exc: Exception) -> Fault | None:
+            return self._classify(exc, model)
+
+        async def send() -> types.GenerateContentResponse:
+            return await self._sdk().aio.models.generate_content(model=model, contents=prompt, config=config)
+
+        response = await self._caller.call(
+            send, classify, model=model, stats=stats, label=label, usage=_usage
+        )
+        return _response_text(response), stats
+
     def _classify(self, exc: Exception, model: str) -> Fault | None:
         if isinstance(exc, errors.APIError):
             return self._api_fault(exc, model)

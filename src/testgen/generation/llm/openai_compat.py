@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 DISPLAY = "The OpenAI-compatible server"
 SCHEMA_NAME = "test_cases_batch"
+FREE_SCHEMA_NAME = "answer"  # the schema of a free prompt's answer (complete_json)
 MAX_ERROR_TEXT = 300
 _CONTEXT_TOO_LONG = re.compile(
     r"context[ _]length|context window|maximum context|too many tokens|prompt is too long"
@@ -193,6 +194,37 @@ class OpenAIProvider:
         )
         return BatchResult(test_cases=drafts, stats=stats)
 
+    async def complete_json(
+        self, system: str, prompt: str, schema: dict[str, Any], *, model: str, label: str
+    ) -> tuple[str, CallStats]:
+        """One answer in JSON to a free prompt (the model pass over an automation skeleton), with
+        the retries, rate limits and output modes of a batch; the caller validates it."""
+        stats = CallStats()
+
+        def classify(exc: Exception) -> Fault | None:
+            return self._classify(exc, model)
+
+        while True:
+            mode = self.mode
+
+            async def send(mode: OutputMode = mode) -> ChatCompletion:
+                fields = _request_fields(mode, prompt, schema, system=system, name=FREE_SCHEMA_NAME)
+                completion: object = await self._client.chat.completions.create(
+                    model=model, extra_headers=self._headers, **fields
+                )
+                if not isinstance(completion, ChatCompletion):
+                    raise _NotACompletion
+                return completion
+
+            try:
+                completion = await self._caller.call(
+                    send, classify, model=model, stats=stats, label=label, usage=_usage
+                )
+            except _FormatRefused as refused:
+                self._step_down(mode, str(refused))
+                continue
+            return _answer_text(completion), stats
+
     def _step_down(self, refused: OutputMode, why: str) -> None:
         """Use the next weaker output mode from now on (once per process: concurrent refusals of the
         same mode step down once)."""
@@ -295,21 +327,28 @@ class OpenAIProvider:
         raise LLMError(ErrorType.invalid_request, f"{DISPLAY} {where} refused the request ({what})") from None
 
 
-def _request_fields(mode: OutputMode, prompt: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _request_fields(
+    mode: OutputMode,
+    prompt: str,
+    schema: dict[str, Any],
+    *,
+    system: str = SYSTEM_INSTRUCTION,
+    name: str = SCHEMA_NAME,
+) -> dict[str, Any]:
     if mode == OutputMode.json_schema:
         return {
             "messages": [
-                {"role": "system", "content": SYSTEM_INSTRUCTION},
+                {"role": "system", "content": system},
                 {"role": "user", "content": prompt},
             ],
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": SCHEMA_NAME, "schema": strict_schema(schema), "strict": True},
+                "json_schema": {"name": name, "schema": strict_schema(schema), "strict": True},
             },
         }
     fields: dict[str, Any] = {
         "messages": [
-            {"role": "system", "content": SYSTEM_INSTRUCTION},
+            {"role": "system", "content": system},
             {"role": "user", "content": f"{prompt}\n\n{schema_in_prompt(schema)}"},
         ]
     }
