@@ -3,15 +3,11 @@ strictly as the REST bodies; the assistants page names every tool and its snippe
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 from httpx import AsyncClient
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
@@ -21,38 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from testgen.core.config import Settings
 from testgen.data import usage
 from testgen.data.models import LLMUsage
-from testgen.mcp_server.mounted import create_app
 from testgen.mcp_server.server import build_server
-from tests.support.harness import ROOT, wait_for
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    """The API with its MCP server behind a real uvicorn; yields the server's base URL. The lifespan and
-    the server run in one task of their own (the MCP session manager's task group is left where it was
-    entered)."""
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-
-    async def run() -> None:
-        async with app.router.lifespan_context(app):
-            await server.serve()
-
-    task = asyncio.create_task(run())
-    await wait_for(lambda: server.started or task.done(), what="uvicorn to start")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-@pytest.fixture
-async def mcp_url(settings: Settings, redis: Redis) -> AsyncIterator[str]:
-    async with serving(settings) as url:
-        yield url
+from tests.assistants.conftest import serving
+from tests.support.harness import ROOT
 
 
 def text_of(result: CallToolResult) -> str:
