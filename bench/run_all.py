@@ -27,6 +27,7 @@ SCRIPTS = [
     "bench_scale",
     "bench_page",
     "bench_push",
+    "bench_mcp",
 ]
 
 
