@@ -28,6 +28,8 @@ def generate_project(api: httpx.Client, args: argparse.Namespace) -> int:
         "num_test_cases": args.test_cases,
         "scenarios_per_test_case": args.scenarios,
     }
+    if args.techniques:
+        body["techniques"] = list(dict.fromkeys(args.techniques))
     answer = check(
         api.post("/generate-test-cases/queue", json=body),
         f"cannot queue generation for project {args.project}",

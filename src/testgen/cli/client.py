@@ -84,6 +84,8 @@ def cmd_generate(api: httpx.Client, args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"num_test_cases": args.test_cases, "scenarios_per_test_case": args.scenarios}
     if args.only_changed:
         body["only_changed"] = True
+    if args.techniques:
+        body["techniques"] = list(dict.fromkeys(args.techniques))
     response = api.post(f"/generate-test-cases/{quote(story, safe='')}/queue", json=body)
     queued = QueuedJob.model_validate(check(response, f"cannot queue generation for {story}", ok=(200, 202)))
     task_id = queued.task_id

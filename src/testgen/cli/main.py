@@ -31,6 +31,7 @@ from testgen.domain.job_options import (
     MIN_SCENARIOS_PER_CASE,
     MIN_TEST_CASES,
 )
+from testgen.domain.techniques import Technique
 
 CLIENT_COMMANDS = ("generate", "status", "stories", "push", "automation")
 
@@ -253,6 +254,15 @@ def _add_client_commands(sub: Any) -> None:
         "--only-changed",
         action="store_true",
         help="generate only for the acceptance criteria that are new or changed since the saved tests",
+    )
+    generate.add_argument(
+        "--technique",
+        dest="techniques",
+        action="append",
+        choices=[t.value for t in Technique],
+        metavar="NAME",
+        help="a test-design technique the test cases apply in turn (repeat for several: "
+        f"{', '.join(t.value for t in Technique)}); default: the project's",
     )
     generate.add_argument(
         "--follow", action="store_true", help="watch the progress live and print the result"
