@@ -352,6 +352,20 @@ async def test_a_service_key_is_named_by_its_id_never_the_key(
     await _assert_no_row_holds(sessionmaker, key)
 
 
+async def test_a_row_that_cannot_be_written_is_logged_and_the_answer_stands(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("audit table unavailable")
+
+    monkeypatch.setattr(audit, "record", refuse)
+    async with _client(app) as client:
+        created = await client.post("/projects", json={"name": "Shop"})
+        assert created.status_code == 201, created.text
+        assert (await client.get(f"/projects/{created.json()['id']}")).status_code == 200
+    assert "Audit row of project_create not written" in caplog.text
+
+
 # --- reading it ---------------------------------------------------------------------------------
 
 

@@ -228,8 +228,8 @@ def audit_action(request: Request, action: str) -> None:
 
 
 async def enforce(request: Request) -> AsyncIterator[None]:
-    """Every route's dependency: server-admin routes refuse others; after a successful call, the
-    audit row of the route's action."""
+    """Every route's dependency: server-admin routes refuse others; a project route must have checked
+    its project by the time it answers."""
     rule = rule_of(request)
     principal = principal_of(request)
     if getattr(request.state, "stream_token", False) and request.scope["route"].name not in STREAM_ROUTES:
@@ -249,8 +249,20 @@ async def enforce(request: Request) -> AsyncIterator[None]:
     yield
     if rule.reach is Reach.project and not getattr(request.state, "access_checked", False):
         raise RuntimeError(f"{request.scope['route'].name} answered without checking its project")
-    if rule.audit is not None:
-        await _write_audit(request, rule.audit, principal)
+
+
+async def record(request: Request) -> AsyncIterator[None]:
+    """Every route's dependency (request scope): once a call has succeeded and its answer is sent, the
+    audit row of the route's action. Off the answer's path: the caller does not wait for the row's
+    commit; a row that cannot be written is logged."""
+    yield
+    action = rule_of(request).audit
+    if action is None:
+        return
+    try:
+        await _write_audit(request, action, principal_of(request))
+    except Exception:
+        logger.exception("Audit row of %s not written", action)
 
 
 async def _write_audit(request: Request, action: str, principal: Principal) -> None:

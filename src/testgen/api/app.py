@@ -151,7 +151,7 @@ def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time
         # from the request's Host header, which in keyed mode may name any site.
         redirect_slashes=False,
         # Who may call each route, and the audit row of each state-changing call (api/access.py).
-        dependencies=[Depends(access.enforce, scope="function")],
+        dependencies=[Depends(access.enforce, scope="function"), Depends(access.record, scope="request")],
     )
     app.state.settings = settings
     app.state.job_link_paths = JobLinkPaths()
