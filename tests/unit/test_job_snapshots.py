@@ -59,6 +59,9 @@ MIRRORS: dict[type[BaseModel], type] = {
     job_results.PushCounts: js.PushCountsJSON,
     job_results.PushResult: js.PushResultJSON,
     job_errors.JobError: js.JobErrorJSON,
+    job_options.AutomationFillOptions: js.AutomationFillOptionsJSON,
+    job_results.StepProposal: js.StepProposalJSON,
+    job_results.AutomationFillResult: js.AutomationFillResultJSON,
 }
 UNIONS = [
     (job_options.JobOptions, js.JobOptionsJSON),

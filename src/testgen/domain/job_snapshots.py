@@ -46,8 +46,17 @@ class PushJobOptionsJSON(TypedDict):
     overwrite: bool
 
 
+class AutomationFillOptionsJSON(LLMChoiceJSON):
+    framework: str  # an AutomationFramework (playwright-bdd)
+    base_url: str
+
+
 JobOptionsJSON = (
-    GenerateJobOptionsJSON | RegenerateJobOptionsJSON | JiraImportJobOptionsJSON | PushJobOptionsJSON
+    GenerateJobOptionsJSON
+    | RegenerateJobOptionsJSON
+    | JiraImportJobOptionsJSON
+    | PushJobOptionsJSON
+    | AutomationFillOptionsJSON
 )
 
 # --- test cases (test_cases.py) --------------------------------------------------------------------
@@ -289,7 +298,33 @@ class PushResultJSON(TypedDict):
     duration_s: float
 
 
-JobResultJSON = DraftResultJSON | RegenerationResultJSON | JiraImportResultJSON | PushResultJSON
+class StepProposalJSON(TypedDict):
+    expression: str
+    step: str
+    body: str | None
+    error: NotRequired[str]
+
+
+class AutomationFillResultJSON(TypedDict):
+    framework: str
+    base_url: str
+    provider: str
+    model: str
+    steps: int
+    proposed: int
+    failed: int
+    proposals: list[StepProposalJSON]
+    stats: CallSummaryJSON
+    duration_s: float
+
+
+JobResultJSON = (
+    DraftResultJSON
+    | RegenerationResultJSON
+    | JiraImportResultJSON
+    | PushResultJSON
+    | AutomationFillResultJSON
+)
 
 # --- error (job_errors.py) -------------------------------------------------------------------------
 
