@@ -107,6 +107,7 @@ async def test_a_spent_budget_is_a_tool_error(
         {"story_id": "US-1", "num_test_cases": 10_000},
         {"story_id": "../projects"},
         {"story_id": "US-1", "surprise": 1},
+        {"story_id": "US-1", "wait": "yes"},
     ],
 )
 async def test_inputs_are_checked_as_strictly_as_the_rest_bodies(

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import EmbeddedResource, TextResourceContents, ToolAnnotations
-from pydantic import Field, TypeAdapter
+from pydantic import Field, StrictBool, TypeAdapter
 
 from testgen.api.deps import IdText
 from testgen.api.routes.stories import TOTAL_COUNT_HEADER
@@ -61,7 +61,7 @@ SAVED: TypeAdapter[SaveResult] = TypeAdapter(SaveResult)
 
 TaskId = Annotated[IdText, Field(description="The task id a queued job was answered with")]
 Wait = Annotated[
-    bool,
+    StrictBool,
     Field(
         description="true: follow the job to its end (progress notifications as it goes) and answer its "
         "final state; false: answer at once with the task id"
@@ -233,7 +233,7 @@ def register_tools(server: MCPServer, connect: Connect) -> None:
         num_test_cases: TestCaseCount = DEFAULT_TEST_CASES,
         scenarios_per_test_case: ScenarioCount = DEFAULT_SCENARIOS_PER_CASE,
         only_changed: Annotated[
-            bool, Field(description="Only the criteria new or changed since the saved test cases")
+            StrictBool, Field(description="Only the criteria new or changed since the saved test cases")
         ] = False,
         wait: Wait = False,
     ) -> GenerationOutcome:
