@@ -164,3 +164,11 @@ async def test_a_pairwise_draft_saves_its_outline(client: AsyncClient, worker: o
     saved = (await client.get("/user-stories/US-1/test-cases")).json()[0]
     assert saved["scenarios"][0]["examples"]["header"] == ["browser", "device"]
     assert len(saved["scenarios"][0]["examples"]["rows"]) == 9 and "parameters" not in saved
+
+
+def test_the_offline_summary_is_in_the_storys_language() -> None:
+    criteria = ["Pago con tarjeta, PayPal o transferencia", "Envío a España, Portugal, Francia o Italia"]
+    story = StoryText(id="S", title="Pago", description="", acceptance_criteria=criteria, language="es")
+    batch = plan_batches(story, 1, 1, 15, techniques=[Technique.pairwise])[0]
+    case = build_test_case(batch, batch.slots[0])
+    assert "12 filas cubren cada par de 3x4 = 12 combinaciones." in case.description

@@ -17,10 +17,15 @@ from testgen.domain.stories import Priority
 from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, TestCaseSlot
-from testgen.generation.llm.offline_techniques import candidates, parameters, technique_in, technique_name
+from testgen.generation.llm.offline_techniques import (
+    candidates,
+    pairwise_summary,
+    parameters,
+    technique_in,
+    technique_name,
+)
 from testgen.generation.llm.offline_templates import Templates, has_templates, templates_for
 from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
-from testgen.generation.pairwise import all_pairs
 
 VARIANTS = ("positive", "negative", "boundary")
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
@@ -152,7 +157,7 @@ def build_test_case(request: BatchRequest, slot: TestCaseSlot) -> TestCaseDraft:
         ),
         description=words.description.format(title=title, intent=words.intent[slot.test_type])
         + (words.technique.format(technique=technique) if technique else "")
-        + (f" {all_pairs(found).summary()}." if found else ""),
+        + (f" {pairwise_summary(found, request.story.language)}." if found else ""),
         preconditions=[words.precondition.format(title=title)],
         priority=Priority.high if slot.test_type in ("functional", "security") else Priority.medium,
         test_type=TestType(slot.test_type),

@@ -79,6 +79,7 @@ class Words:
     pair_then: str
     off_title: str
     off_when: str
+    pair_summary: str  # {rows}, {product} ("3x4x5"), {full}
     fallback: tuple[tuple[str, tuple[str, ...]], ...]  # parameters when the story names too few
     # the rest
     fixed: dict[Technique, list[tuple[str, list[str], list[str], list[str]]]]
@@ -130,6 +131,7 @@ ENGLISH = Words(
     pair_then="the outcome matches {label} for {choices}",
     off_title="{label} {name} outside its values",
     off_when="the user chooses a {name} that is none of: {values}",
+    pair_summary="{rows} rows cover every pair of {product} = {full} combinations",
     fallback=(("browser", ("Chrome", "Firefox", "Safari")), ("device", ("desktop", "tablet", "phone"))),
     fixed={
         Technique.state_transition: [
@@ -253,6 +255,7 @@ SPANISH = Words(
     pair_then="el resultado cumple {label} para {choices}",
     off_title="{label} {name} fuera de sus valores",
     off_when="el usuario elige un valor de {name} que no es ninguno de: {values}",
+    pair_summary="{rows} filas cubren cada par de {product} = {full} combinaciones",
     fallback=(
         ("navegador", ("Chrome", "Firefox", "Safari")),
         ("dispositivo", ("escritorio", "tableta", "móvil")),
@@ -609,6 +612,15 @@ def _decision_table(words: Words, given: str, label: str, text: str) -> list[Can
             )
         )
     return out
+
+
+def pairwise_summary(found: Sequence[Parameter], language: str) -> str:
+    """How many rows the pairwise table of `found` has against the full product, in `language`."""
+    table = all_pairs(found)
+    product = "x".join(map(str, table.sizes))
+    return words_for(language).pair_summary.format(
+        rows=len(table.rows), product=product, full=table.full_product
+    )
 
 
 def technique_name(technique: Technique, language: str) -> str:
