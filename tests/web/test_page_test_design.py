@@ -137,3 +137,17 @@ async def test_the_review_dialog_regenerates_with_an_instruction_and_adds_test_c
     await shot(page, "web-review-refine")
     draft = (await http.get(job["status_url"])).json()["result"]["test_cases"]
     assert len(draft) == 4
+
+
+async def test_a_projects_default_techniques_are_set_on_the_page(page: Page, http: AsyncClient) -> None:
+    story = await make_story(http, "US-905", criteria=1)
+    await page.goto("/")
+    await page.locator("#projects-card summary").click()
+    await page.locator("button.project-tools").first.click()
+    tools = page.locator("#project-tools")
+    await tools.locator("#default-techniques summary").click()
+    await tools.locator('#default-techniques input[data-technique="state_transition"]').check()
+    await tools.locator("#instructions-save").click()
+    await expect(tools.locator("[role=status]")).to_have_text("Saved")
+    project = (await http.get(f"/projects/{story['project_id']}")).json()
+    assert project["default_techniques"] == ["state_transition"]
