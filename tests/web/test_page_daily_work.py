@@ -460,7 +460,7 @@ async def test_axe_finds_no_violation_and_the_flow_works_with_the_keyboard_alone
     await page.keyboard.press("Tab")  # the priority of that test case
     await page.keyboard.type("c")  # the select's type-ahead: critical
     # ... and save.
-    await tab_to(page, "#review-save")
+    await tab_to(page, "#review-save", limit=200)  # past each case's scenarios, examples and refinement
     assert await focus_is_visible(page)
     await page.keyboard.press("Enter")
     await expect(dialog.locator("#review-status")).to_have_text("Saved 5 test cases")
