@@ -125,7 +125,7 @@ async def test_a_fill_over_the_budget_fails_before_any_call(
     real = fill.offline_answer
     monkeypatch.setattr(fill, "offline_answer", lambda *a: calls.append(1) or real(*a))
     assert (await client.patch(project, json={"token_budget_daily": spent + 10})).status_code == 200
-    queued = await queue_fill(client)
+    queued = await queue_fill(client, framework="playwright-bdd")
     failed = await wait_for_job(client, queued["status_url"], is_status("failed", "completed"), what="it")
     assert failed["status"] == "failed" and failed["error"]["type"] == "budget", failed
     assert calls == [] and f"daily token budget of {spent + 10}" in failed["error"]["message"]
