@@ -1,8 +1,8 @@
 // Test design on the page: the test-design techniques a job or a project names (a list of
 // checkboxes), and each criterion's scenarios per technique in the review dialog's coverage grid.
-import { api } from "./api.js";
+import { api, streamUrl } from "./api.js";
 import { translate } from "./i18n.js";
-import { LIMITS, ROLE_STATUS, TECHNIQUES, TERMINAL } from "./constants.js";
+import { EVENT_NAMES, LIMITS, ROLE_STATUS, TECHNIQUES, TERMINAL } from "./constants.js";
 import { createElement, encodePath } from "./dom.js";
 import { inputLimits } from "./input-limits.js";
 
@@ -202,21 +202,33 @@ export function storyCheck(storyId) {
   return box;
 }
 
-const POLL_MS = 1000;
-
 /**
- * Follow a job until it ends, showing its progress in `status`; resolves with its last state.
- * @param {string} statusUrl
+ * Follow a job on its event stream until it ends, showing its progress in `status`; resolves with
+ * its last state. Should the stream be refused or the job end before it opens, its state is asked
+ * once.
+ * @param {{ task_id: string, events_url: string, status_url: string }} queued
  * @param {HTMLElement} status
  * @returns {Promise<any>}
  */
-async function followJob(statusUrl, status) {
-  for (;;) {
-    const { data } = await api("GET", statusUrl);
-    status.textContent = translate("design.refine_progress", { progress: data.progress, message: data.message });
-    if (TERMINAL.has(data.status)) return data;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
+async function followJob(queued, status) {
+  const es = new EventSource(await streamUrl(queued.events_url, new URLSearchParams()));
+  return new Promise((resolve, reject) => {
+    let ended = false;
+    /** @param {any} snapshot */
+    const news = (snapshot) => {
+      if (ended) return;
+      status.textContent = translate("design.refine_progress", { progress: snapshot.progress, message: snapshot.message });
+      if (!TERMINAL.has(snapshot.status)) return;
+      ended = true;
+      es.close();
+      resolve(snapshot);
+    };
+    for (const name of EVENT_NAMES) es.addEventListener(name, (e) => news(JSON.parse(/** @type {MessageEvent} */ (e).data)));
+    es.onerror = () => {
+      if (es.readyState !== EventSource.CLOSED || ended) return;
+      api("GET", queued.status_url).then(({ data }) => news(data)).catch(reject);
+    };
+  });
 }
 
 /**
@@ -243,7 +255,7 @@ export function refineBar(taskId, casesBox, onDone) {
     buttons.forEach((b) => { b.disabled = true; });
     try {
       const { data } = await api("POST", path, body);
-      const final = await followJob(data.status_url, status);
+      const final = await followJob(data, status);
       if (final.status === ROLE_STATUS.ready) onDone();
       else status.textContent = translate("design.refine_failed", { error: final.error ? final.error.message : final.status });
     } catch (err) {
