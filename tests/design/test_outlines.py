@@ -95,7 +95,7 @@ def pickles(text: str) -> list[dict[str, Any]]:
         ({"header": ["length"], "rows": [["11"]]}, "the steps name <outcome>, which is no column"),
         ({"header": ["length", "outcome", "x"], "rows": [["1", "2", "3"]]}, "column 'x' is named by no step"),
         ({"header": ["length", "length"], "rows": [["1", "2"]]}, "names a column twice"),
-        ({"header": ["length", "outcome"], "rows": []}, "at least 1 item"),
+        ({"header": ["length", "outcome"], "rows": []}, "at least one row"),
         ({"header": ["le|ngth", "outcome"], "rows": [["1", "2"]]}, "string should match pattern"),
     ],
 )

@@ -36,6 +36,14 @@ MAX_PROPOSAL_LINES = 40
 PROPOSAL_MARK = "PROPOSAL from {model} — review before use"
 
 
+# http_url's rules as a pattern for the API's schema (clients check what they send with it): a host
+# without credentials, a valid port, no blank or control character (C1 spelled out: \s differs
+# between Python and ECMAScript) and no backslash.
+_NO = r"\s\x00-\x1f\x7f-\x9f\\"
+_PORT = r"(6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|\d{1,4})"
+HTTP_URL_PATTERN = rf"^https?://[^{_NO}@/?#:\[\]]+(:{_PORT})?([/?#][^{_NO}]*)?$"
+
+
 def http_url(value: str) -> str:
     """`value` when it is an absolute http(s) URL with a host, no credentials, no blanks or control
     characters and at most MAX_BASE_URL characters; ValueError otherwise."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from testgen.domain.text_fields import NOT_BLANK
 
@@ -34,12 +34,18 @@ class ConnectionKind(StrEnum):
     jira = "jira"
 
 
+def _a_number(value: object) -> object:
+    """A JSON number (a whole one, as 60 or 60.0), never true/false or a string of digits."""
+    if isinstance(value, bool | str):
+        raise ValueError("a number of requests, such as 60")
+    return value
+
+
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    requests_per_minute: int = Field(
+    requests_per_minute: Annotated[int, BeforeValidator(_a_number)] = Field(
         default=0,
-        strict=True,  # a number, not true/false or "60"
         ge=0,
         le=MAX_REQUESTS_PER_MINUTE,
         description="Requests a push may send a minute (the tool's rate limit); 0: the kind's default",

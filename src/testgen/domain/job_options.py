@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from testgen.domain.automation import MAX_BASE_URL, AutomationFramework, http_url
+from testgen.domain.automation import HTTP_URL_PATTERN, MAX_BASE_URL, AutomationFramework, http_url
 from testgen.domain.optional_keys import optional_key
 from testgen.domain.techniques import MAX_TECHNIQUES, Technique
 
@@ -19,7 +19,9 @@ MIN_SCENARIOS_PER_CASE, MAX_SCENARIOS_PER_CASE = 1, 10
 
 TestCaseCount = Annotated[int, Field(ge=MIN_TEST_CASES, le=MAX_TEST_CASES)]
 ScenarioCount = Annotated[int, Field(ge=MIN_SCENARIOS_PER_CASE, le=MAX_SCENARIOS_PER_CASE)]
-BaseUrl = Annotated[str, StringConstraints(max_length=MAX_BASE_URL), AfterValidator(http_url)]
+BaseUrl = Annotated[
+    str, StringConstraints(max_length=MAX_BASE_URL, pattern=HTTP_URL_PATTERN), AfterValidator(http_url)
+]
 
 
 class LLMChoice(BaseModel):

@@ -35,11 +35,14 @@ Cell = Annotated[str, StringConstraints(max_length=MAX_CELL, pattern=r"^[^\r\n]*
 class Examples(BaseModel):
     """The table of a Scenario Outline: a column per parameter, a row per run."""
 
-    header: list[ColumnName] = Field(min_length=1, max_length=MAX_EXAMPLE_COLUMNS)
-    rows: list[list[Cell]] = Field(min_length=1, max_length=MAX_EXAMPLE_ROWS)
+    # Both empty (or absent) is no table: the scenario is a plain one (see Scenario._empty_table_is_none).
+    header: list[ColumnName] = Field(default_factory=list, max_length=MAX_EXAMPLE_COLUMNS)
+    rows: list[list[Cell]] = Field(default_factory=list, max_length=MAX_EXAMPLE_ROWS)
 
     @model_validator(mode="after")
     def _rectangular(self) -> Examples:
+        if not self.header or not self.rows:
+            raise ValueError("examples: a table needs a header and at least one row (or leave it out)")
         if len(set(self.header)) != len(self.header):
             raise ValueError("examples: the header names a column twice")
         for number, row in enumerate(self.rows, start=1):
@@ -71,7 +74,9 @@ class Parameter(BaseModel):
     """An input a test case varies, with the values it takes (pairwise combines them)."""
 
     name: ColumnName
-    values: list[ParameterValue] = Field(min_length=1, max_length=MAX_PARAMETER_VALUES)
+    values: list[ParameterValue] = Field(
+        min_length=1, max_length=MAX_PARAMETER_VALUES, json_schema_extra={"uniqueItems": True}
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> Parameter:
@@ -94,7 +99,7 @@ class Scenario(BaseModel):
     @classmethod
     def _empty_table_is_none(cls, value: object) -> object:
         """An empty table (no column, or no row and no column) is no table: a plain scenario."""
-        if isinstance(value, dict) and not value.get("header") and not value.get("rows"):
+        if isinstance(value, dict) and all(value.get(key, []) == [] for key in ("header", "rows")):
             return None
         return value
 

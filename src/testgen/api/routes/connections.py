@@ -41,7 +41,7 @@ async def list_connections(project: ProjectDep, session: SessionDep) -> object:
     return await connections.list_connections(session, project)
 
 
-@router.post("", status_code=201, response_model=ConnectionOut, responses=errors(409))
+@router.post("", status_code=201, response_model=ConnectionOut, responses=errors(409, 503))
 async def create_connection(
     request: Request, project: ProjectDep, data: ConnectionCreate, session: SessionDep
 ) -> object:
@@ -54,7 +54,7 @@ async def create_connection(
     return created
 
 
-@router.patch("/{connection_id}", response_model=ConnectionOut, responses=errors(400, 409))
+@router.patch("/{connection_id}", response_model=ConnectionOut, responses=errors(400, 409, 503))
 async def update_connection(
     request: Request, connection: ConnectionDep, data: ConnectionUpdate, session: SessionDep
 ) -> object:

@@ -51,6 +51,12 @@ MAX_BULK_STORIES = 5000  # stories one bulk enqueue may queue
 _NO_WORKER = "Set when the job cannot progress now, e.g. no worker runs"
 
 
+DistinctTechniques = Annotated[
+    list[Technique],
+    Field(min_length=1, max_length=MAX_TECHNIQUES, json_schema_extra={"uniqueItems": True}),
+]
+
+
 class GenerateOptions(BaseModel):
     """What a client asks of a draft (a request body: numbers must be JSON numbers)."""
 
@@ -65,10 +71,8 @@ class GenerateOptions(BaseModel):
         description="Generate only for the acceptance criteria that are new or changed since the story's "
         "saved test cases were written",
     )
-    techniques: Omittable[list[Technique]] = Field(
+    techniques: Omittable[DistinctTechniques] = Field(
         default=None,
-        min_length=1,
-        max_length=MAX_TECHNIQUES,
         description="Test-design techniques the test cases apply, one per test case in turn, each "
         "scenario labelled with its own; omitted: the project's default, else the built-in mix",
     )
