@@ -560,6 +560,7 @@ async def test_import_dialog_shows_progress_and_summary_then_exports(
     jira_cloud.hold_page = 3  # the dialog shows live progress while page 3 is on its way
     assert (await http.post("/projects", json={"name": "Shop"})).status_code == 201
     await page.goto("/")
+    await expect(page.locator("#empty")).to_be_visible()  # loaded: the caller's roles are known
     await page.locator("#jira-open").click()
     dialog = page.locator("#jira-dialog")
     await expect(dialog).to_be_visible()
