@@ -27,7 +27,7 @@ from testgen.data import repository
 from testgen.data.drafts import draft_cases, draft_result
 from testgen.data.job_states import ACTIVE, DISCARD, EDIT_DRAFT, SAVE, JobKind, JobStatus
 from testgen.data.models import GenerationJob, Project, ReviewStep, TestCase, UserStory, utcnow
-from testgen.domain.job_options import MAX_TEST_CASES, GenerateJobOptions, RegenerateJobOptions
+from testgen.domain.job_options import MAX_TEST_CASES, GenerateJobOptions, LLMChoice, RegenerateJobOptions
 from testgen.domain.roles import ReviewAction, ReviewState
 from testgen.domain.test_cases import Scenario, TestCaseDraft
 from testgen.generation.similarity import DEFAULT_THRESHOLD, SavedIndex, SavedScenario, find_repeats
@@ -354,18 +354,7 @@ async def regenerate(
     cases = draft_cases(parent)
     if index >= len(cases):
         raise NotFoundError(messages.TEST_CASE, f"{index} of task {parent.id} (it has {len(cases)}, from 0)")
-    story_id = parent.story_id
-    assert story_id is not None  # an open draft is a story's generation job
-    await begin_read(session)
-    choice = await jobs.llm_choice(session, queue.settings, story_id)
-    story = await repository.get_story(session, story_id)
-    if story is not None and story.project_id is not None:
-        await jobs.check_budget(session, story.project_id)
-    await session.commit()
-    await queue.require()
-    if slot is not None:
-        await slot.take()
-
+    choice = await _model_for_child(session, queue, parent, slot)
     asked = GenerateJobOptions.model_validate(parent.options)
     per_case = (
         asked.scenarios_per_test_case
@@ -378,17 +367,7 @@ async def regenerate(
         instruction=instruction or None,
         **choice.model_dump(),
     )
-    job = jobs.new_job(
-        parent.story_id, JobKind.regenerate, options, parent_id=parent.id, created_by=created_by
-    )
-    try:
-        await _reopen_approved(session, parent.id, index, created_by, actor)
-        session.add(job)
-        await session.commit()
-    except DomainError:
-        await session.rollback()
-        raise
-    workers = await queue.dispatch(session, job, REGENERATE_JOB)
+    job, workers = await _queue_child(session, queue, parent, options, created_by, actor, "regenerated")
     logger.info("Queued regeneration %s of test case %d of task %s", job.id, index, parent.id)
     return await jobs.confirm_created(job, workers, slot)
 
@@ -413,6 +392,25 @@ async def extend(
             f"Task {parent.id} holds {len(cases)} test cases; a draft holds at most {MAX_TEST_CASES}, "
             f"so at most {MAX_TEST_CASES - len(cases)} can be added"
         )
+    choice = await _model_for_child(session, queue, parent, slot)
+    asked = GenerateJobOptions.model_validate(parent.options)
+    options = RegenerateJobOptions(
+        index=len(cases),
+        extend=count,
+        scenarios_per_test_case=asked.scenarios_per_test_case,
+        instruction=instruction or None,
+        **choice.model_dump(),
+    )
+    job, workers = await _queue_child(session, queue, parent, options, created_by, actor, "added")
+    logger.info("Queued %d more test cases (%s) for task %s", count, job.id, parent.id)
+    return await jobs.confirm_created(job, workers, slot)
+
+
+async def _model_for_child(
+    session: AsyncSession, queue: JobQueue, parent: GenerationJob, slot: JobSlot | None
+) -> LLMChoice:
+    """For a job on `parent`'s draft: the model its story's project chooses, once the project's
+    budget, the queue and the caller's slot allow it."""
     story_id = parent.story_id
     assert story_id is not None  # an open draft is a story's generation job
     await begin_read(session)
@@ -424,25 +422,32 @@ async def extend(
     await queue.require()
     if slot is not None:
         await slot.take()
-    asked = GenerateJobOptions.model_validate(parent.options)
-    options = RegenerateJobOptions(
-        index=len(cases),
-        extend=count,
-        scenarios_per_test_case=asked.scenarios_per_test_case,
-        instruction=instruction or None,
-        **choice.model_dump(),
+    return choice
+
+
+async def _queue_child(
+    session: AsyncSession,
+    queue: JobQueue,
+    parent: GenerationJob,
+    options: RegenerateJobOptions,
+    created_by: int | None,
+    actor: str,
+    how: str,
+) -> tuple[GenerationJob, int]:
+    """The regenerate-kind job of `options` on `parent`'s draft, written with the draft's return to
+    review (an approval no longer holds once test case `options.index` is `how`), then handed to the
+    workers: the job and how many live workers took it."""
+    job = jobs.new_job(
+        parent.story_id, JobKind.regenerate, options, parent_id=parent.id, created_by=created_by
     )
-    job = jobs.new_job(story_id, JobKind.regenerate, options, parent_id=parent.id, created_by=created_by)
     try:
-        await _reopen_approved(session, parent.id, len(cases), created_by, actor, "added")
+        await _reopen_approved(session, parent.id, options.index, created_by, actor, how)
         session.add(job)
         await session.commit()
     except DomainError:
         await session.rollback()
         raise
-    workers = await queue.dispatch(session, job, REGENERATE_JOB)
-    logger.info("Queued %d more test cases (%s) for task %s", count, job.id, parent.id)
-    return await jobs.confirm_created(job, workers, slot)
+    return job, await queue.dispatch(session, job, REGENERATE_JOB)
 
 
 async def _reopen_approved(
@@ -451,7 +456,7 @@ async def _reopen_approved(
     index: int,
     actor_id: int | None,
     actor: str,
-    how: str = "regenerated",
+    how: str,
 ) -> None:
     """In the session's transaction, the draft's row locked: an approved draft goes back to review
     (a regeneration will change it; the approval refuses while one is queued or running)."""
