@@ -157,30 +157,9 @@ class OpenAIProvider:
         model = model or self.model
         schema = response_schema(request)
 
-        def classify(exc: Exception) -> Fault | None:
-            return self._classify(exc, model)
-
         async def ask(feedback: str | None) -> str:
             prompt = build_prompt(request, feedback)
-            while True:
-                mode = self.mode
-
-                async def send(mode: OutputMode = mode) -> ChatCompletion:
-                    completion: object = await self._client.chat.completions.create(
-                        model=model, extra_headers=self._headers, **_request_fields(mode, prompt, schema)
-                    )
-                    if not isinstance(completion, ChatCompletion):  # the SDK returns a text body as is
-                        raise _NotACompletion
-                    return completion
-
-                try:
-                    completion = await self._caller.call(
-                        send, classify, model=model, stats=stats, label=label, usage=_usage
-                    )
-                except _FormatRefused as refused:
-                    self._step_down(mode, str(refused))
-                    continue
-                return _answer_text(completion)
+            return await self._ask(prompt, schema, SYSTEM_INSTRUCTION, SCHEMA_NAME, model, stats, label)
 
         drafts = await ask_until_valid(
             ask,
@@ -200,6 +179,20 @@ class OpenAIProvider:
         """One answer in JSON to a free prompt (the model pass over an automation skeleton), with
         the retries, rate limits and output modes of a batch; the caller validates it."""
         stats = CallStats()
+        return await self._ask(prompt, schema, system, FREE_SCHEMA_NAME, model, stats, label), stats
+
+    async def _ask(
+        self,
+        prompt: str,
+        schema: dict[str, Any],
+        system: str,
+        name: str,
+        model: str,
+        stats: CallStats,
+        label: str,
+    ) -> str:
+        """One answer's text, in the strongest output mode the server takes (stepping down on a
+        refusal), with the caller's retries and rate limits."""
 
         def classify(exc: Exception) -> Fault | None:
             return self._classify(exc, model)
@@ -208,11 +201,12 @@ class OpenAIProvider:
             mode = self.mode
 
             async def send(mode: OutputMode = mode) -> ChatCompletion:
-                fields = _request_fields(mode, prompt, schema, system=system, name=FREE_SCHEMA_NAME)
                 completion: object = await self._client.chat.completions.create(
-                    model=model, extra_headers=self._headers, **fields
+                    model=model,
+                    extra_headers=self._headers,
+                    **_request_fields(mode, prompt, schema, system=system, name=name),
                 )
-                if not isinstance(completion, ChatCompletion):
+                if not isinstance(completion, ChatCompletion):  # the SDK returns a text body as is
                     raise _NotACompletion
                 return completion
 
@@ -223,7 +217,7 @@ class OpenAIProvider:
             except _FormatRefused as refused:
                 self._step_down(mode, str(refused))
                 continue
-            return _answer_text(completion), stats
+            return _answer_text(completion)
 
     def _step_down(self, refused: OutputMode, why: str) -> None:
         """Use the next weaker output mode from now on (once per process: concurrent refusals of the
