@@ -303,3 +303,22 @@ async def test_no_text_holds_nul(client: AsyncClient, document: Document) -> Non
         )
     assert (await client.get("/user-stories/US%00")).status_code == 422
     assert (await client.get("/generate-test-cases/status/t%00")).status_code == 422
+
+
+def _pattern_objects(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node] if "patternProperties" in node else []
+        return found + [o for value in node.values() for o in _pattern_objects(value)]
+    if isinstance(node, list):
+        return [o for value in node for o in _pattern_objects(value)]
+    return []
+
+
+def test_objects_keyed_by_a_pattern_refuse_other_keys(document: Document) -> None:
+    """The server refuses a key outside the pattern: the schema says so, or a client takes it as valid."""
+    objects = _pattern_objects(document.openapi)
+    assert objects, "the review's test-case comments are keyed by a pattern"
+    assert all(o.get("additionalProperties") is False for o in objects)
+    review = document.component("ReviewRequest")
+    assert not document.valid(review, {"action": "submit", "test_case_comments": {"x": "c"}})
+    assert document.valid(review, {"action": "submit", "test_case_comments": {"0": "c"}})

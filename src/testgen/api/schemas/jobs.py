@@ -208,6 +208,8 @@ class ReviewRequest(BaseModel):
         default_factory=dict,
         max_length=MAX_CASE_COMMENTS,
         description='On single test cases, by their position in the draft: {"0": "…"}',
+        # pydantic states the key pattern as patternProperties only: other keys are refused too.
+        json_schema_extra={"additionalProperties": False},
     )
 
 
