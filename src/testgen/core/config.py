@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     llm_max_reasks: int = Field(default=2, ge=0, le=10)
     llm_max_concurrency: int = Field(default=32, ge=1)
     llm_rpm: int = Field(default=0, ge=0)
+    llm_tpm: int = Field(default=0, ge=0)  # tokens a minute, shared like LLM_RPM
+    llm_rpd: int = Field(default=0, ge=0)  # requests a day (24 hours, sliding), shared like LLM_RPM
     offline_llm_delay_s: float = Field(default=0.0, ge=0)
 
     batch_max_scenarios: int = Field(default=15, ge=1, le=100)

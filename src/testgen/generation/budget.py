@@ -14,8 +14,11 @@ OUTPUT_TOKENS_PER_SCENARIO = 120  # a Gherkin scenario as JSON, with its share o
 def estimate_tokens(batches: Sequence[BatchRequest]) -> int:
     """The tokens of the job's first calls: prompts (system rules included) and answers. Replacing
     duplicates may add at most as much again; the estimate counts the base only."""
-    return sum(
-        (len(SYSTEM_INSTRUCTION) + len(build_prompt(b))) // CHARS_PER_TOKEN
-        + b.scenario_count * OUTPUT_TOKENS_PER_SCENARIO
-        for b in batches
-    )
+    return sum(call_tokens(SYSTEM_INSTRUCTION, build_prompt(b), b.scenario_count) for b in batches)
+
+
+def call_tokens(system: str, prompt: str, scenarios: int | None) -> int:
+    """The tokens of one call: its prompt and its answer (`scenarios` scenarios, or None for a free
+    answer, counted as long as the prompt). The model-call pacing charges it before the call."""
+    asked = (len(system) + len(prompt)) // CHARS_PER_TOKEN
+    return asked + (asked if scenarios is None else scenarios * OUTPUT_TOKENS_PER_SCENARIO)

@@ -17,11 +17,13 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.core.redaction import Scrubber
 from testgen.domain.job_errors import ErrorType
+from testgen.generation.budget import call_tokens
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
 from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
 from testgen.generation.llm.gemini_request import generate_config
 from testgen.generation.llm.http_pool import model_aiohttp_session
-from testgen.generation.llm.prompt import build_prompt
+from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
+from testgen.generation.llm.quota import gemini_quota
 from testgen.generation.llm.redirects import is_redirect, redirect_error
 from testgen.generation.llm.retry import Fault, RetryingCaller, Usage, ask_until_valid
 
@@ -143,8 +145,9 @@ class GeminiProvider:
                     model=model, contents=prompt, config=config
                 )
 
+            tokens = call_tokens(SYSTEM_INSTRUCTION, prompt, request.scenario_count)
             response = await self._caller.call(
-                send, classify, model=model, stats=stats, label=label, usage=_usage
+                send, classify, model=model, stats=stats, label=label, usage=_usage, tokens=tokens
             )
             return _response_text(response)
 
@@ -184,8 +187,9 @@ class GeminiProvider:
         async def send() -> types.GenerateContentResponse:
             return await self._sdk().aio.models.generate_content(model=model, contents=prompt, config=config)
 
+        tokens = call_tokens(system, prompt, None)
         response = await self._caller.call(
-            send, classify, model=model, stats=stats, label=label, usage=_usage
+            send, classify, model=model, stats=stats, label=label, usage=_usage, tokens=tokens
         )
         return _response_text(response), stats
 
@@ -220,7 +224,7 @@ class GeminiProvider:
             raise LLMError(ErrorType.auth, f"Gemini rejected the API key ({what}). {AUTH_HINT}") from None
         retry_after = _retry_delay_s(details)
         if code == 429:
-            return Fault(ErrorType.rate_limit, what, retry_after)
+            return Fault(ErrorType.rate_limit, what, retry_after, gemini_quota(details, retry_after))
         if code in RETRYABLE_SERVER_CODES:
             return Fault(ErrorType.upstream, what, retry_after)
         if code == 408:

@@ -26,6 +26,7 @@ from testgen.core.errors import ConfigurationError
 from testgen.core.redaction import Scrubber
 from testgen.core.redis import redact_url
 from testgen.domain.job_errors import ErrorType
+from testgen.generation.budget import call_tokens
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
 from testgen.generation.llm.checks import openai_config_problem
 from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
@@ -37,6 +38,7 @@ from testgen.generation.llm.prompt import (
     schema_in_prompt,
     strict_schema,
 )
+from testgen.generation.llm.quota import openai_quota
 from testgen.generation.llm.redirects import is_redirect, redirect_error
 from testgen.generation.llm.retry import (
     Fault,
@@ -159,7 +161,10 @@ class OpenAIProvider:
 
         async def ask(feedback: str | None) -> str:
             prompt = build_prompt(request, feedback)
-            return await self._ask(prompt, schema, SYSTEM_INSTRUCTION, SCHEMA_NAME, model, stats, label)
+            tokens = call_tokens(SYSTEM_INSTRUCTION, prompt, request.scenario_count)
+            return await self._ask(
+                prompt, schema, SYSTEM_INSTRUCTION, SCHEMA_NAME, model, stats, label, tokens
+            )
 
         drafts = await ask_until_valid(
             ask,
@@ -179,7 +184,8 @@ class OpenAIProvider:
         """One answer in JSON to a free prompt (the model pass over an automation skeleton), with
         the retries, rate limits and output modes of a batch; the caller validates it."""
         stats = CallStats()
-        return await self._ask(prompt, schema, system, FREE_SCHEMA_NAME, model, stats, label), stats
+        tokens = call_tokens(system, prompt, None)
+        return await self._ask(prompt, schema, system, FREE_SCHEMA_NAME, model, stats, label, tokens), stats
 
     async def _ask(
         self,
@@ -190,9 +196,10 @@ class OpenAIProvider:
         model: str,
         stats: CallStats,
         label: str,
+        tokens: int,
     ) -> str:
         """One answer's text, in the strongest output mode the server takes (stepping down on a
-        refusal), with the caller's retries and rate limits."""
+        refusal), with the caller's retries and rate limits (`tokens`: the call's estimate)."""
 
         def classify(exc: Exception) -> Fault | None:
             return self._classify(exc, model)
@@ -212,7 +219,7 @@ class OpenAIProvider:
 
             try:
                 completion = await self._caller.call(
-                    send, classify, model=model, stats=stats, label=label, usage=_usage
+                    send, classify, model=model, stats=stats, label=label, usage=_usage, tokens=tokens
                 )
             except _FormatRefused as refused:
                 self._step_down(mode, str(refused))
@@ -313,7 +320,8 @@ class OpenAIProvider:
                     f"{DISPLAY} {where} says the account's quota is used up ({what}). Check the plan and "
                     "billing of the key in OPENAI_API_KEY.",
                 ) from None
-            return Fault(ErrorType.rate_limit, what, retry_after)
+            quota = openai_quota(exc.response.headers, retry_after)
+            return Fault(ErrorType.rate_limit, what, retry_after, quota)
         if code >= 500 or code == 409:
             return Fault(ErrorType.upstream, what, retry_after)
         if code == 408:

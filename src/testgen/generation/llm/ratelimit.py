@@ -1,81 +1,252 @@
-"""A requests-per-minute budget shared by every worker process through Redis.
+"""The pacing of one provider's model, shared by every worker process through Redis: requests a
+minute (`LLM_RPM`), tokens a minute (`LLM_TPM`), requests a day (`LLM_RPD`), and what the server's
+429s taught (a lower limit, or a pause every worker keeps until the quota's reset).
 
-A sliding-window log in a sorted set, updated atomically by a Lua script that reads Redis's own
-clock, so workers on different hosts agree on the window. A caller over budget waits for the
-oldest call in the window to age out instead of failing. A `Clock` with its own `now_ms` (a test's)
-replaces Redis's clock.
+Sliding-window logs in sorted sets, checked and charged atomically by one Lua script that reads
+Redis's own clock, so workers on different hosts agree on the windows. A call is charged its
+estimated tokens before it is sent (`acquire`) and corrected with the real usage after (`settle`).
+A caller over budget waits for enough of the window to age out instead of failing. A call stays in
+its window `guard` longer than the window (1% of it), so that the server, which sees each call a
+little later than we counted it, never sees one more than its limit. A `Clock` with its own `now_ms`
+(a test's) replaces Redis's clock.
+
+The keys hang off `redis_keys.llm_rate_key(provider, model)`: the key itself is the minute's log
+(call id -> time), `:tokens` each call's tokens, `:total` their sum, `:day` the day's log, `:seq`
+the call ids, `:learned` what 429s taught (`rpm`, `tpm`, `rpd`, `until`: the time every worker waits
+for).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
 from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
+from testgen.generation.llm.quota import Quota
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1] the log, KEYS[2] a sequence for unique members; ARGV[1] limit, ARGV[2] window in ms,
-# ARGV[3] (optional) the time in ms, else Redis's TIME.
-# Returns 0 when a slot was taken, else the ms to wait before trying again.
-_ACQUIRE = """
+DAY_WINDOWS = 1440  # a day is this many minute windows (of an injected window length too)
+LEARNED_WINDOWS = 60  # what a 429 taught lasts this many windows after the last 429 that said it
+GUARD_FRACTION = 0.01
+
+# The windows' clock, shared by both scripts: ARGV[1] the time in ms, or '' for Redis's TIME.
+_NOW = """
 local now
-if ARGV[3] then
-  now = tonumber(ARGV[3])
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  local seq = redis.call('INCR', KEYS[2])
-  redis.call('PEXPIRE', KEYS[2], window * 2)
-  redis.call('ZADD', KEYS[1], now, now .. '-' .. seq)
-  redis.call('PEXPIRE', KEYS[1], window * 2)
-  return 0
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
 """
+
+# KEYS: log, tokens, total, day, seq, learned. ARGV: now, rpm, tpm, rpd (0: none), window ms, day ms,
+# guard ms, the call's estimated tokens. Returns {0, call id} when the call was charged ('' when no limit
+# applies: nothing is written), else {ms to wait, the limit that is used up}.
+_ACQUIRE = (
+    _NOW
+    + """
+local rpm, tpm, rpd = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local window, day, guard, need = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local learned = redis.call('HMGET', KEYS[6], 'rpm', 'tpm', 'rpd', 'until')
+local function lower(configured, taught)
+  taught = tonumber(taught)
+  if taught == nil or taught < 1 then return configured end
+  if configured == 0 or taught < configured then return taught end
+  return configured
+end
+rpm, tpm, rpd = lower(rpm, learned[1]), lower(tpm, learned[2]), lower(rpd, learned[3])
+local blocked = tonumber(learned[4]) or 0
+if blocked > now then return {blocked - now, 'quota'} end
+if rpm == 0 and tpm == 0 and rpd == 0 then return {0, ''} end
+local span = window + guard
+day = day + guard
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - span)
+if #old > 0 then
+  local freed = 0
+  for i = 1, #old, 1000 do
+    local ids = {unpack(old, i, math.min(i + 999, #old))}
+    for _, t in ipairs(redis.call('HMGET', KEYS[2], unpack(ids))) do freed = freed + (tonumber(t) or 0) end
+    redis.call('HDEL', KEYS[2], unpack(ids))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - span)
+  redis.call('DECRBY', KEYS[3], freed)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - day)
+local wait, why = 0, ''
+local function after(key, limit, length, what)
+  local n = redis.call('ZCARD', key)
+  if limit > 0 and n >= limit then
+    local last = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+    local ms = tonumber(last[2]) + length - now
+    if ms > wait then wait, why = ms, what end
+  end
+end
+after(KEYS[1], rpm, span, 'requests per minute')
+after(KEYS[4], rpd, day, 'requests per day')
+if tpm > 0 then
+  local used = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if used ~= 0 and redis.call('ZCARD', KEYS[1]) == 0 then
+    used = 0
+    redis.call('DEL', KEYS[3])
+  end
+  if used > 0 and used + need > tpm then
+    local excess, freed, at = used + need - tpm, 0, nil
+    local calls = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+    for i = 1, #calls, 2000 do
+      local ids, times = {}, {}
+      for j = i, math.min(i + 1999, #calls), 2 do
+        ids[#ids + 1] = calls[j]
+        times[#times + 1] = calls[j + 1]
+      end
+      local tokens = redis.call('HMGET', KEYS[2], unpack(ids))
+      for k = 1, #ids do
+        freed = freed + (tonumber(tokens[k]) or 0)
+        at = times[k]
+        if freed >= excess then break end
+      end
+      if freed >= excess then break end
+    end
+    local ms = tonumber(at or now) + span - now
+    if ms > wait then wait, why = ms, 'tokens per minute' end
+  end
+end
+if wait > 0 then return {math.max(1, math.ceil(wait)), why} end
+local id = tostring(redis.call('INCR', KEYS[5]))
+redis.call('PEXPIRE', KEYS[5], day * 2)
+if rpm > 0 or tpm > 0 then
+  redis.call('ZADD', KEYS[1], now, id)
+  redis.call('HSET', KEYS[2], id, need)
+  redis.call('INCRBY', KEYS[3], need)
+  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], span * 2) end
+end
+if rpd > 0 then
+  redis.call('ZADD', KEYS[4], now, id)
+  redis.call('PEXPIRE', KEYS[4], day * 2)
+end
+return {0, id}
+"""
+)
+
+# KEYS: tokens, total. ARGV: now (unused), call id, its real tokens. A call that already left the
+# window is not counted again.
+_SETTLE = """
+local old = redis.call('HGET', KEYS[1], ARGV[2])
+if old then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('INCRBY', KEYS[2], tonumber(ARGV[3]) - tonumber(old))
+end
+return 0
+"""
+
+# KEYS: learned. ARGV: now, rpm, tpm, rpd (0: not said), pause ms, ms to keep what was learned.
+_LEARN = (
+    _NOW
+    + """
+for i, field in ipairs({'rpm', 'tpm', 'rpd'}) do
+  local value = tonumber(ARGV[i + 1])
+  if value > 0 then
+    local known = tonumber(redis.call('HGET', KEYS[1], field))
+    if known == nil or value < known then redis.call('HSET', KEYS[1], field, value) end
+  end
+end
+local pause = tonumber(ARGV[5])
+if pause > 0 then
+  local known = tonumber(redis.call('HGET', KEYS[1], 'until')) or 0
+  if now + pause > known then redis.call('HSET', KEYS[1], 'until', now + pause) end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end
+return 0
+"""
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Requests a minute, tokens a minute, requests a day; 0: that one is not limited."""
+
+    rpm: int = 0
+    tpm: int = 0
+    rpd: int = 0
 
 
 class RateLimiter:
+    """One model's shared pacing. `acquire` charges a call, `settle` corrects its tokens, `learn`
+    takes in what a 429 said. With no limit configured and nothing learned, nothing is written."""
+
     def __init__(
-        self, redis: Redis, key: str, limit: int, *, window_s: float = 60.0, clock: Clock = SYSTEM_CLOCK
+        self,
+        redis: Redis,
+        key: str,
+        limits: Limits,
+        *,
+        window_s: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
         self._redis = redis
-        self._keys = [key, f"{key}:seq"]
-        self._limit = limit
+        self._keys = [key, f"{key}:tokens", f"{key}:total", f"{key}:day", f"{key}:seq", f"{key}:learned"]
+        self._limits = limits
         self._window_ms = max(1, round(window_s * 1000))
-        self._script: Any = redis.register_script(_ACQUIRE)
+        self._day_ms = self._window_ms * DAY_WINDOWS
+        self._guard_ms = round(self._window_ms * GUARD_FRACTION)
+        self._acquire: Any = redis.register_script(_ACQUIRE)
+        self._settle: Any = redis.register_script(_SETTLE)
+        self._learn: Any = redis.register_script(_LEARN)
         self._clock = clock
 
-    async def acquire(self, label: str = "") -> float:
-        """Take one call from the budget, waiting as long as needed; returns the seconds waited."""
+    def _now(self) -> int | str:
+        return self._clock.now_ms() if self._clock.now_ms is not None else ""
+
+    async def acquire(self, label: str = "", tokens: int = 0) -> str:
+        """Charge one call of about `tokens` tokens, waiting as long as needed; returns the call's id
+        for `settle` ('' when nothing was charged)."""
         waited = 0.0
         while True:
-            args = [self._limit, self._window_ms]
-            if self._clock.now_ms is not None:
-                args.append(self._clock.now_ms())
-            wait_ms = int(await self._script(keys=self._keys, args=args))
-            if wait_ms == 0:
-                return waited
+            limits = self._limits
+            args = [self._now(), limits.rpm, limits.tpm, limits.rpd, self._window_ms, self._day_ms]
+            wait_ms, what = await self._acquire(keys=self._keys, args=[*args, self._guard_ms, max(0, tokens)])
+            what = what.decode() if isinstance(what, bytes) else str(what)
+            if int(wait_ms) == 0:
+                return what
             # A little jitter keeps waiting workers from all retrying in the same millisecond.
-            delay = wait_ms / 1000 + random.uniform(0, 0.05)
+            delay = int(wait_ms) / 1000 + random.uniform(0, 0.05)
             if waited == 0.0:
                 logger.info(
-                    "%sLLM budget of %d calls per %.0fs used up, waiting %.1fs",
+                    "%sLLM budget of %s used up, waiting %.1fs",
                     f"{label}: " if label else "",
-                    self._limit,
-                    self._window_ms / 1000,
+                    "the server's quota" if what == "quota" else what,
                     delay,
                 )
             await self._clock.sleep(delay)
             waited += delay
+
+    async def settle(self, call_id: str, tokens: int) -> None:
+        """The call `call_id` used `tokens` tokens in all (its estimate is replaced)."""
+        if call_id:
+            await self._settle(keys=self._keys[1:3], args=[self._now(), call_id, max(0, tokens)])
+
+    async def learn(self, quota: Quota) -> None:
+        """Pace every worker to what a 429 said: a lower limit, or no call before its reset."""
+        if not quota:
+            return
+        pause_ms = round((quota.pause_s or 0) * 1000)
+        args = [self._now(), quota.rpm or 0, quota.tpm or 0, quota.rpd or 0, pause_ms]
+        await self._learn(keys=self._keys[5:], args=[*args, self._window_ms * LEARNED_WINDOWS + pause_ms])
+        logger.info(
+            "The server's quota paces every worker from now on: %s",
+            ", ".join(
+                f"{name} {value:g}"
+                for name, value in (
+                    ("requests per minute", quota.rpm),
+                    ("tokens per minute", quota.tpm),
+                    ("requests per day", quota.rpd),
+                    ("no call for (s)", quota.pause_s),
+                )
+                if value is not None
+            ),
+        )

@@ -1,6 +1,7 @@
-"""The call loop every remote provider shares: the concurrency bound, the RPM budget shared by all
-workers, a wall-clock deadline per call, and retries of transient faults with backoff (the server's
-own delay when it gives one). What counts as transient is the provider's `classify`.
+"""The call loop every remote provider shares: the concurrency bound, the pacing shared by all
+workers (requests and tokens a minute, requests a day, and what the server's 429s taught), a
+wall-clock deadline per call, and retries of transient faults with backoff (the server's own delay
+when it gives one). What counts as transient is the provider's `classify`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import datetime as dt
 import email.utils
 import logging
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -36,7 +36,8 @@ from testgen.generation.llm.base import (
     parse_batch_output,
 )
 from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
-from testgen.generation.llm.ratelimit import RateLimiter
+from testgen.generation.llm.quota import Quota, duration_s
+from testgen.generation.llm.ratelimit import Limits, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +52,14 @@ class Fault:
     type: ErrorType
     description: str
     retry_after_s: float | None = None
+    quota: Quota | None = None  # what a 429 said about the quota it hit
 
 
 class RetryingCaller:
-    """One provider's calls: bounded, budgeted, deadlined and retried. `display` names the provider
+    """One provider's calls: bounded, paced, deadlined and retried. `display` names the provider
     in messages ("Gemini"); `timeout_setting` is the setting a user raises when calls time out; the
-    backoff and the RPM budget wait on `clock`."""
+    backoff and the pacing wait on `clock`, whose minute lasts `rpm_window_s`. With Redis, a 429
+    that names a quota or a delay paces every worker, whatever the configured limits."""
 
     def __init__(
         self,
@@ -84,13 +87,15 @@ class RetryingCaller:
         self._backoff_max_s = backoff_max_s
         self._retry_delay_cap_s = retry_delay_cap_s
         self._semaphore = asyncio.Semaphore(settings.llm_max_concurrency)
-        self._rpm = settings.llm_rpm
+        self._limits = Limits(settings.llm_rpm, settings.llm_tpm, settings.llm_rpd)
         self._rpm_window_s = rpm_window_s
         self._redis = redis
         self._limiters: dict[str, RateLimiter] = {}
         self._clock = clock
-        if self._rpm > 0 and redis is None:
-            raise ConfigurationError("LLM_RPM needs Redis to share the budget between workers")
+        if self._limits != Limits() and redis is None:
+            raise ConfigurationError(
+                "LLM_RPM, LLM_TPM and LLM_RPD need Redis to share the budget between workers"
+            )
 
     @property
     def deadline_s(self) -> float:
@@ -98,12 +103,14 @@ class RetryingCaller:
         return self.timeout_s * 1.5 + 1.0
 
     def _limiter(self, model: str) -> RateLimiter | None:
-        if self._rpm <= 0 or self._redis is None:
+        if self._redis is None:
             return None
         limiter = self._limiters.get(model)
         if limiter is None:
             key = llm_rate_key(self._provider, model)
-            limiter = RateLimiter(self._redis, key, self._rpm, window_s=self._rpm_window_s, clock=self._clock)
+            limiter = RateLimiter(
+                self._redis, key, self._limits, window_s=self._rpm_window_s, clock=self._clock
+            )
             self._limiters[model] = limiter
         return limiter
 
@@ -116,11 +123,13 @@ class RetryingCaller:
         stats: CallStats,
         label: str,
         usage: Callable[[T], Usage] | None = None,
+        tokens: int = 0,
     ) -> T:
         """`send()`'s answer, retrying what `classify` calls transient. `classify` raises LLMError for a
         final failure and returns None for an exception that is not a provider fault (it propagates).
-        `usage` reads the tokens an answer used. Each attempt is a sample of the model-call metrics;
-        the whole call (retries included) is one span."""
+        `usage` reads the tokens an answer used; `tokens` is the call's estimate, charged to the
+        pacing before it is sent and replaced by the real usage after. Each attempt is a sample of
+        the model-call metrics; the whole call (retries included) is one span."""
         with tracer().start_as_current_span(
             "model call",
             kind=SpanKind.CLIENT,
@@ -131,7 +140,9 @@ class RetryingCaller:
             retries_before = stats.retries
             outcome = "error"
             try:
-                result = await self._call(send, classify, model=model, stats=stats, label=label)
+                result, charged = await self._call(
+                    send, classify, model=model, stats=stats, label=label, tokens=tokens
+                )
                 outcome = CALL_OK
             except LLMError as exc:
                 outcome = exc.type
@@ -148,6 +159,9 @@ class RetryingCaller:
                 span.set_attribute("testgen.outcome", outcome)
             if usage is not None:
                 prompt, output, total = usage(result)
+                limiter = self._limiter(model)
+                if limiter is not None:
+                    await limiter.settle(charged, total)
                 stats.prompt_tokens += prompt
                 stats.output_tokens += output
                 stats.total_tokens += total
@@ -172,20 +186,23 @@ class RetryingCaller:
         model: str,
         stats: CallStats,
         label: str,
-    ) -> T:
+        tokens: int,
+    ) -> tuple[T, str]:
+        """The answer and the id its pacing charged ('' when none)."""
         limiter = self._limiter(model)
         for attempt in range(1, self._max_attempts + 1):
             started: float | None = None
+            charged = ""
             try:
                 async with self._semaphore:
                     if limiter is not None:
-                        await limiter.acquire(label)
+                        charged = await limiter.acquire(label, tokens)
                     stats.calls += 1
                     started = time.monotonic()
                     async with asyncio.timeout(self.deadline_s):
                         result = await send()
                 self._observe(model, CALL_OK, started)
-                return result
+                return result, charged
             except TimeoutError as exc:
                 fault = Fault(ErrorType.timeout, f"no answer within {self.timeout_s:g}s")
                 cause: Exception = exc
@@ -209,6 +226,8 @@ class RetryingCaller:
                     raise
                 fault, cause = classified, exc
             self._observe(model, fault.type, started)
+            if limiter is not None and fault.type is ErrorType.rate_limit:
+                await self._paced_by(limiter, fault, charged)
             if attempt == self._max_attempts:
                 raise self._exhausted(fault, label) from self._redact.safe_cause(cause)
             delay = self.backoff(attempt, fault.retry_after_s)
@@ -226,13 +245,24 @@ class RetryingCaller:
             await self._clock.sleep(delay)
         raise AssertionError("unreachable")
 
+    async def _paced_by(self, limiter: RateLimiter, fault: Fault, charged: str) -> None:
+        """A 429: the refused call used no tokens, and what it said paces every worker (the limits
+        it named; no call before its reset)."""
+        await limiter.settle(charged, 0)
+        quota = fault.quota or Quota()
+        pause = quota.pause_s if quota.pause_s is not None else fault.retry_after_s
+        if pause is not None:
+            pause = min(pause, self._retry_delay_cap_s)
+        await limiter.learn(Quota(quota.rpm, quota.tpm, quota.rpd, pause))
+
     def _exhausted(self, fault: Fault, label: str) -> LLMError:
         tries = f"{self._max_attempts} attempt{'s' if self._max_attempts > 1 else ''}"
         what = self._redact(fault.description)
         if fault.type is ErrorType.rate_limit:
             message = (
                 f"{label}: {self.display} kept rate-limiting the calls ({what}) after {tries}. "
-                "Wait for the quota to refill, or lower LLM_MAX_CONCURRENCY / set LLM_RPM to your quota."
+                "Wait for the quota to refill, or lower LLM_MAX_CONCURRENCY / set LLM_RPM, LLM_TPM and "
+                "LLM_RPD to your quota."
             )
         elif fault.type is ErrorType.timeout:
             message = (
@@ -301,33 +331,16 @@ async def ask_until_valid(
     )
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def _duration_s(value: str) -> float | None:
-    """Seconds in `1.5`, `20ms`, `1s`, `6m0s` or `1h2m3.5s`; None when it is none of these."""
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    parts = _DURATION_PART.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return None
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
-
-
 def retry_after_s(headers: Mapping[str, str]) -> float | None:
     """How long an HTTP 429/503 asks us to wait: `retry-after-ms`, else `Retry-After` (seconds or a
     date), else the longest of the `x-ratelimit-reset-*` headers (OpenAI's `6m0s` durations)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     if "retry-after-ms" in lowered:
-        ms = _duration_s(lowered["retry-after-ms"])
+        ms = duration_s(lowered["retry-after-ms"])
         if ms is not None:
             return ms / 1000
     if "retry-after" in lowered:
-        seconds = _duration_s(lowered["retry-after"])
+        seconds = duration_s(lowered["retry-after"])
         if seconds is not None:
             return seconds
         try:
@@ -341,6 +354,6 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
     resets = [
         s
         for k, v in lowered.items()
-        if k.startswith("x-ratelimit-reset-") and (s := _duration_s(v)) is not None
+        if k.startswith("x-ratelimit-reset-") and (s := duration_s(v)) is not None
     ]
     return max(resets) if resets else None
