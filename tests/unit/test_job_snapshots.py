@@ -28,6 +28,7 @@ MIRRORS: dict[type[BaseModel], type] = {
     job_options.GenerateJobOptions: js.GenerateJobOptionsJSON,
     job_options.RegenerateJobOptions: js.RegenerateJobOptionsJSON,
     job_options.JiraImportJobOptions: js.JiraImportJobOptionsJSON,
+    job_options.GitHubFilter: js.GitHubFilterJSON,
     job_options.PushJobOptions: js.PushJobOptionsJSON,
     test_cases.Scenario: js.ScenarioJSON,
     test_cases.Examples: js.ExamplesJSON,
@@ -62,6 +63,8 @@ MIRRORS: dict[type[BaseModel], type] = {
     job_options.AutomationFillOptions: js.AutomationFillOptionsJSON,
     job_results.StepProposal: js.StepProposalJSON,
     job_results.AutomationFillResult: js.AutomationFillResultJSON,
+    job_options.StoryCheckOptions: js.StoryCheckOptionsJSON,
+    job_results.StoryCheckResult: js.StoryCheckResultJSON,
 }
 UNIONS = [
     (job_options.JobOptions, js.JobOptionsJSON),

@@ -91,7 +91,9 @@ async def test_techniques_examples_editor_and_pairwise(
     assert outline["technique"] == "happy_path"
 
 
-async def test_the_story_view_shows_the_check_before_generate(page: Page, http: AsyncClient) -> None:
+async def test_the_story_view_shows_the_check_before_generate(
+    page: Page, http: AsyncClient, worker: object
+) -> None:
     await make_story(http, "US-903", criteria=1)
     criteria = ["The page loads fast", "The list shows 20", "A total in euros is shown"]
     assert (
@@ -105,6 +107,13 @@ async def test_the_story_view_shows_the_check_before_generate(page: Page, http: 
     await expect(findings.first).to_have_text("Criterion 1: How fast? Give a time in seconds.")
     await expect(check.locator('li[data-kind="number_without_unit"]')).to_contain_text("20 what?")
     await expect(page.locator("#story-view button.generate")).to_be_visible()
+    await check.locator("button.deep-check").click()
+    await expect(check.locator(".deep-check-box [role=status]")).to_have_text(
+        "The model asked 3 further questions"
+    )
+    asked = check.locator('.deep-check-box li[data-kind="model_question"]')
+    await expect(asked).to_have_count(3)
+    await expect(asked.first).to_contain_text('What should happen when "The page loads fast" does not hold?')
     await shot(page, "web-story-check")
 
 

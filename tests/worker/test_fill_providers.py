@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 from testgen.automation.fill import SYSTEM_RULES, FillStep, fill_prompt
-from testgen.worker.automation_fill import ANSWER_SCHEMA, JsonCompleter
+from testgen.worker.automation_fill import ANSWER_SCHEMA
+from testgen.worker.json_calls import JsonCompleter
 from tests.support.model_servers import MakeProvider, ModelServer
 
 

@@ -105,6 +105,8 @@ ROUTE_RULES: dict[str, Rule] = {
     "update_member": member(ADMIN, "member_update"),
     "remove_member": member(ADMIN, "member_remove"),
     "import_from_jira": member(EDITOR, "import"),
+    "import_from_github": member(EDITOR, "import"),
+    "import_from_azure_devops": member(EDITOR, "import"),
     "list_connections": member(VIEWER),
     "create_connection": member(ADMIN, "connection_create"),
     "update_connection": member(ADMIN, "connection_update"),
@@ -119,8 +121,12 @@ ROUTE_RULES: dict[str, Rule] = {
     "update_story": member(EDITOR, "story_update"),
     "delete_story": member(EDITOR, "story_delete"),
     "story_history": member(VIEWER),
-    "check_story": member(VIEWER),  # reads the story, changes nothing
+    "check_story": member(VIEWER),  # reads the story; deep=true queues a job: editors (require_role)
     "list_test_cases": member(VIEWER),
+    "upload_attachment": member(EDITOR, "attachment_add"),
+    "list_attachments": member(VIEWER),
+    "download_attachment": member(VIEWER),
+    "delete_attachment": member(EDITOR, "attachment_delete"),
     "list_drafts": member(VIEWER),
     "export_test_cases": member(VIEWER, "export"),
     "story_automation": member(VIEWER, "export"),
@@ -151,6 +157,7 @@ OBJECT_TYPES = {
     "user_id": "user",
     "token_id": "token",
     "connection_id": "connection",
+    "attachment_id": "attachment",
 }
 MAX_AUDIT_FIELDS = 50
 
@@ -189,6 +196,16 @@ def check_project(request: Request, project_id: int | None, kind: str, ident: ob
     state.access_checked = True
     state.audit_project = project_id if getattr(state, "audit_project", project_id) == project_id else None
     return role
+
+
+def require_role(request: Request, project_id: int | None, needed: Role, kind: str, ident: object) -> None:
+    """For a route whose option asks more than its rule (e.g. a check that also queues a job): the
+    caller's role in the project must allow `needed`, else 403 (or 404 for a non-member)."""
+    role = principal_of(request).role_in(project_id)
+    if role is None:
+        raise NotFoundError(kind, ident)
+    if not role.allows(needed):
+        raise forbidden(role, needed)
 
 
 def check_new_object_project(request: Request, project_id: int | None) -> None:
@@ -256,7 +273,7 @@ async def record(request: Request) -> AsyncIterator[None]:
     audit row of the route's action. Off the answer's path: the caller does not wait for the row's
     commit; a row that cannot be written is logged."""
     yield
-    action = rule_of(request).audit
+    action = getattr(request.state, "audit_action", None) or rule_of(request).audit
     if action is None:
         return
     try:

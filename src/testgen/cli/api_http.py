@@ -10,17 +10,9 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from testgen.api.schemas.jobs import (
-    AutomationFillJobOut,
-    GenerationJobOut,
-    JiraImportJobOut,
-    JobStatusOut,
-    PushJobOut,
-    RegenerationJobOut,
-)
+from testgen.api.schemas.jobs import JobOut as JobOut
+from testgen.api.schemas.jobs import JobStatusOut
 
-# A job of any kind.
-JobOut = GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut | AutomationFillJobOut
 JOB_STATE: TypeAdapter[JobOut] = TypeAdapter(JobStatusOut)
 
 

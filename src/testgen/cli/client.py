@@ -36,6 +36,7 @@ from testgen.domain.job_results import (
     JiraImportResult,
     PushResult,
     RegenerationResult,
+    StoryCheckResult,
 )
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -126,6 +127,10 @@ def cmd_status(api: httpx.Client, task_id: str, *, as_json: bool, language: str 
             print_push(job.result, language)
         elif isinstance(job.result, AutomationFillResult):
             echo(f"Proposed bodies for {job.result.proposed} of {job.result.steps} steps")
+        elif isinstance(job.result, StoryCheckResult):
+            for finding in [*job.result.check.findings, *job.result.questions]:
+                where = "story" if finding.criterion is None else f"criterion {finding.criterion + 1}"
+                echo(f"  [{where}] {printable(finding.question)}")
         else:
             print_result(job.result)
             if job.saved_at is not None:

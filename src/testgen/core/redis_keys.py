@@ -27,6 +27,7 @@ REGENERATE_JOB = "regenerate_test_case"
 IMPORT_JIRA_JOB = "import_jira_stories"
 PUSH_JOB = "push_test_cases"
 FILL_JOB = "propose_step_bodies"
+STORY_CHECK_JOB = "ask_story_questions"
 
 
 def push_lock_key(connection_id: int) -> str:

@@ -29,6 +29,7 @@ class JobKind(StrEnum):
     import_jira = "import_jira"  # stories of a project read from Jira (no story of its own)
     push = "push"  # saved test cases of a project written into a test-management tool
     automation_fill = "automation_fill"  # bodies proposed for a story's playwright-bdd steps
+    story_check = "story_check"  # the model's questions on a story before generating
 
 
 ACTIVE = frozenset({JobStatus.queued, JobStatus.started, JobStatus.generating})

@@ -3,6 +3,7 @@ limits of what a client may ask for."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
@@ -67,10 +68,49 @@ class RegenerateJobOptions(LLMChoice):
     )
 
 
+class ImportSource(StrEnum):
+    """Where an import reads its stories (the Jira import's job reads every source)."""
+
+    jira = "jira"
+    github = "github"
+    azure_devops = "azure-devops"
+
+
+class JiraContext(StrEnum):
+    """What a Jira import brings besides the issue's text."""
+
+    attachments = "attachments"
+    comments = "comments"
+    links = "links"  # linked issues (key and summary) and sub-tasks (summaries)
+
+
+class GitHubIssueState(StrEnum):
+    open = "open"
+    closed = "closed"
+    all = "all"
+
+
+class GitHubFilter(BaseModel):
+    """Which issues of the connection's repository are imported (as GitHub's issue list filters them)."""
+
+    labels: list[str] = Field(default_factory=list, description="Issues with every one of these labels")
+    milestone: str | None = Field(
+        default=None, description='A milestone number, "*" (any milestone) or "none"; null: any issue'
+    )
+    state: GitHubIssueState = GitHubIssueState.open
+
+
 class JiraImportJobOptions(BaseModel):
-    """The stories of a project read from Jira."""
+    """The stories of a project read from Jira, from GitHub issues (`source` github) or from Azure
+    DevOps work items (`source` azure-devops): one kind of import job for every source."""
 
     jql: str = Field(default="", description="The Jira query whose issues become stories")
+    source: ImportSource | None = optional_key(description="github or azure-devops; absent: Jira")
+    include: list[JiraContext] | None = optional_key(
+        description="Jira: what is brought besides the issue's text (the request's `with`)"
+    )
+    github: GitHubFilter | None = optional_key(description="GitHub: the issues imported")
+    wiql: str | None = optional_key(description="Azure DevOps: the WIQL query whose work items are imported")
 
 
 MAX_PUSH_STORIES = 5000  # stories one push may name
@@ -98,6 +138,15 @@ class AutomationFillOptions(LLMChoice):
     base_url: BaseUrl = Field(description="Where the proposals navigate to (an http or https URL)")
 
 
+class StoryCheckOptions(LLMChoice):
+    """The deep check of a story: the model asked for the questions its criteria leave open."""
+
+
 JobOptions = (
-    GenerateJobOptions | RegenerateJobOptions | JiraImportJobOptions | PushJobOptions | AutomationFillOptions
+    GenerateJobOptions
+    | RegenerateJobOptions
+    | JiraImportJobOptions
+    | PushJobOptions
+    | AutomationFillOptions
+    | StoryCheckOptions
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from testgen.domain.optional_keys import optional_key
-from testgen.domain.story_check import StoryCheck
+from testgen.domain.story_check import StoryCheck, StoryFinding
 from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import TestCaseDraft, TestType
 
@@ -200,8 +200,8 @@ class ImportCounts(BaseModel):
 
 
 class JiraImportResult(BaseModel):
-    """A Jira import's outcome: the stories created, updated, unchanged and skipped (each list holds
-    at most the first 1,000; `counts` are exact)."""
+    """An import's outcome (from Jira, GitHub or Azure DevOps): the stories created, updated, unchanged
+    and skipped (each list holds at most the first 1,000; `counts` are exact)."""
 
     created: list[str]
     updated: list[str]
@@ -210,6 +210,8 @@ class JiraImportResult(BaseModel):
     counts: ImportCounts
     project_id: int
     jql: str
+    source: str | None = optional_key(description="github or azure-devops; absent: Jira")
+    query: str | None = optional_key(description="GitHub: the repository and filter; Azure DevOps: the WIQL")
     pages: int
     issues: int
     duration_s: float
@@ -286,4 +288,18 @@ class AutomationFillResult(BaseModel):
     duration_s: float
 
 
-JobResult = DraftResult | RegenerationResult | JiraImportResult | PushResult | AutomationFillResult
+class StoryCheckResult(BaseModel):
+    """A deep check of a story: the offline check's findings, and the further questions the model asked
+    (none repeats a question of the offline check)."""
+
+    provider: str
+    model: str
+    check: StoryCheck = Field(description="The offline check, as POST /user-stories/{id}/check answers it")
+    questions: list[StoryFinding] = Field(description="The model's questions, kind model_question")
+    stats: CallSummary
+    duration_s: float
+
+
+JobResult = (
+    DraftResult | RegenerationResult | JiraImportResult | PushResult | AutomationFillResult | StoryCheckResult
+)

@@ -35,8 +35,18 @@ class RegenerateJobOptionsJSON(LLMChoiceJSON):
     instruction: NotRequired[str]
 
 
+class GitHubFilterJSON(TypedDict):
+    labels: list[str]
+    milestone: str | None
+    state: str  # a GitHubIssueState
+
+
 class JiraImportJobOptionsJSON(TypedDict):
     jql: str
+    source: NotRequired[str]  # an ImportSource
+    include: NotRequired[list[str]]  # each a JiraContext
+    github: NotRequired[GitHubFilterJSON]
+    wiql: NotRequired[str]
 
 
 class PushJobOptionsJSON(TypedDict):
@@ -51,12 +61,17 @@ class AutomationFillOptionsJSON(LLMChoiceJSON):
     base_url: str
 
 
+class StoryCheckOptionsJSON(LLMChoiceJSON):
+    pass
+
+
 JobOptionsJSON = (
     GenerateJobOptionsJSON
     | RegenerateJobOptionsJSON
     | JiraImportJobOptionsJSON
     | PushJobOptionsJSON
     | AutomationFillOptionsJSON
+    | StoryCheckOptionsJSON
 )
 
 # --- test cases (test_cases.py) --------------------------------------------------------------------
@@ -257,6 +272,8 @@ class JiraImportResultJSON(TypedDict):
     counts: ImportCountsJSON
     project_id: int
     jql: str
+    source: NotRequired[str]
+    query: NotRequired[str]
     pages: int
     issues: int
     duration_s: float
@@ -318,12 +335,22 @@ class AutomationFillResultJSON(TypedDict):
     duration_s: float
 
 
+class StoryCheckResultJSON(TypedDict):
+    provider: str
+    model: str
+    check: StoryCheckJSON
+    questions: list[StoryFindingJSON]
+    stats: CallSummaryJSON
+    duration_s: float
+
+
 JobResultJSON = (
     DraftResultJSON
     | RegenerationResultJSON
     | JiraImportResultJSON
     | PushResultJSON
     | AutomationFillResultJSON
+    | StoryCheckResultJSON
 )
 
 # --- error (job_errors.py) -------------------------------------------------------------------------

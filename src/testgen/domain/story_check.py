@@ -7,6 +7,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+MAX_MODEL_QUESTIONS = 10  # asked of the model by a deep check, at most
+MAX_QUESTION_CHARS = 300  # a question (and the words it is about) from the model, at most
+
 
 class FindingKind(StrEnum):
     no_criteria = "no_criteria"  # the story has no acceptance criteria
@@ -15,6 +18,7 @@ class FindingKind(StrEnum):
     number_without_unit = "number_without_unit"  # "within 3": 3 what?
     and_or = "and_or"  # "and/or", or both "and" and "or": both or either?
     duplicate = "duplicate"  # a criterion repeats an earlier one
+    model_question = "model_question"  # asked by the model in a deep check
 
 
 class StoryFinding(BaseModel):

@@ -11,18 +11,12 @@ import httpx
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import TypeAdapter, ValidationError
 
-from testgen.api.schemas.jobs import (
-    AutomationFillJobOut,
-    GenerationJobOut,
-    JiraImportJobOut,
-    JobStatusOut,
-    PushJobOut,
-)
+from testgen.api.schemas.jobs import JobOut as JobOut
+from testgen.api.schemas.jobs import JobStatusOut
 from testgen.api.schemas.jobs import RegenerationJobOut as RegenerationJobOut
 from testgen.data.job_states import TERMINAL
 
 T = TypeVar("T")
-JobOut = GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut | AutomationFillJobOut
 JOB: TypeAdapter[JobOut] = TypeAdapter(JobStatusOut)
 MAX_ERROR_CHARS = 2000  # of an error answer's text, when it is not the API's JSON
 

@@ -177,25 +177,69 @@ function pairwiseButton(box, render) {
 }
 
 /**
- * The check of a story before generating (POST /user-stories/{id}/check): its findings, each naming
- * its criterion and asking the author a question; filled in once the check answers.
+ * A list of a check's findings, each naming its criterion and asking its question.
+ * @param {any[]} findings
+ */
+function findingList(findings) {
+  return createElement("ul", { className: "check-findings" }, findings.map((f) =>
+    createElement("li", { dataset: { kind: f.kind, criterion: f.criterion === null ? "" : String(f.criterion) } },
+      f.criterion === null ? "" : createElement("strong", {}, translate("design.check_criterion", { n: f.criterion + 1 })), " ",
+      f.question)));
+}
+
+/**
+ * "Ask the model": the deep check as a job (POST …/check?deep=true), its progress, then the model's
+ * further questions under the findings.
  * @param {string} storyId
  */
-export function storyCheck(storyId) {
+function deepCheck(storyId) {
+  const status = createElement("span", { className: "muted", role: "status" });
+  const button = createElement("button", { type: "button", className: "secondary deep-check" }, translate("design.check_deep"));
+  const wrap = createElement("div", { className: "deep-check-box" }, button, " ", status);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    status.textContent = "";
+    try {
+      const { data } = await api("POST", `/user-stories/${encodePath(storyId)}/check?deep=true`);
+      const final = await followJob(data.deep, status);
+      if (final.status !== "completed") {
+        status.textContent = final.error ? final.error.message : final.message;
+        return;
+      }
+      const { data: job } = await api("GET", data.deep.status_url);
+      const questions = job.result.questions;
+      status.textContent = translate("design.check_deep_done", { count: questions.length });
+      if (questions.length) wrap.append(findingList(questions));
+    } catch (err) {
+      status.textContent = /** @type {Error} */ (err).message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return wrap;
+}
+
+/**
+ * The check of a story before generating (POST /user-stories/{id}/check): its findings, each naming
+ * its criterion and asking the author a question; filled in once the check answers. An editor may
+ * also ask the model for further questions.
+ * @param {string} storyId
+ * @param {boolean} editor
+ */
+export function storyCheck(storyId, editor) {
   const box = createElement("div", { id: "story-check", className: "story-check", "aria-live": "polite" });
   api("POST", `/user-stories/${encodePath(storyId)}/check`)
     .then(({ data }) => {
+      const deep = editor ? deepCheck(storyId) : "";
       if (!data.findings.length) {
-        box.replaceChildren(createElement("p", { className: "muted" }, translate("design.check_clear")));
+        box.replaceChildren(createElement("p", { className: "muted" }, translate("design.check_clear")), deep);
         return;
       }
       box.replaceChildren(
         createElement("h3", {}, translate("design.check_title", { count: data.unclear_criteria.length })),
-        createElement("ul", { className: "check-findings" }, data.findings.map((/** @type {any} */ f) =>
-          createElement("li", { dataset: { kind: f.kind, criterion: f.criterion === null ? "" : String(f.criterion) } },
-            f.criterion === null ? "" : createElement("strong", {}, translate("design.check_criterion", { n: f.criterion + 1 })), " ",
-            f.question))),
+        findingList(data.findings),
         createElement("p", { className: "muted" }, translate("design.check_hint")),
+        deep,
       );
     })
     .catch((err) => box.replaceChildren(createElement("p", { className: "error-text" }, err.message)));

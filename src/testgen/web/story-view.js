@@ -39,6 +39,7 @@ export async function showRoute(route) {
   const listWasShown = view.hidden;
   if (!route.story) {
     state.view = null;
+    view.removeAttribute("aria-busy");
     view.hidden = true;
     view.replaceChildren();
     for (const part of LIST_PARTS) byId(part).hidden = false;
@@ -62,9 +63,21 @@ export async function showRoute(route) {
   if (ticket !== viewTicket) return; // another story was chosen meanwhile
   for (const part of LIST_PARTS) byId(part).hidden = true;
   view.hidden = false;
+  view.removeAttribute("aria-busy");
   renderStoryView(story, cases);
   byId("story-view-title").focus();
   followStory(story.id);
+}
+
+/**
+ * The page opens on a story: the list's parts are hidden and the view's place kept at once, so the
+ * list never shows (and moves away) while the story loads.
+ */
+export function holdStoryView() {
+  for (const part of LIST_PARTS) byId(part).hidden = true;
+  const view = byId("story-view");
+  view.hidden = false;
+  view.setAttribute("aria-busy", "true");
 }
 
 /**
@@ -152,7 +165,7 @@ function renderStoryView(story, cases) {
       createElement("h3", {}, translate("page.acceptance_criteria")),
       createElement("ol", { className: "story-criteria" }, story.acceptance_criteria.map((c) => createElement("li", {}, c))),
     ),
-    storyCheck(story.id),
+    storyCheck(story.id, editor),
     createElement(
       "div",
       { className: "actions view-actions" },

@@ -8,24 +8,21 @@ with the job's completion, as a generation's are."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from testgen.automation import fill
 from testgen.automation.fill import (
     SYSTEM_RULES,
-    BadFillAnswer,
     FillStep,
     fill_prompt,
     fill_steps,
     parse_answer,
 )
-from testgen.core import messages
-from testgen.data import repository, usage
+from testgen.data import repository
 from testgen.data.job_states import JobStatus
 from testgen.data.models import TestCase, UserStory, utcnow
 from testgen.data.story_language import language_in_project
@@ -36,9 +33,9 @@ from testgen.domain.job_options import AutomationFillOptions
 from testgen.domain.job_results import AutomationFillResult, StepProposal
 from testgen.domain.test_cases import Scenario
 from testgen.generation.budget import CHARS_PER_TOKEN
-from testgen.generation.llm.base import BadOutputError, CallStats, LLMError, extract_json
+from testgen.generation.llm.base import CallStats
 from testgen.generation.llm.factory import BoundProvider
-from testgen.generation.llm.offline import OfflineProvider
+from testgen.worker.json_calls import ask_json, hold_budget
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobRun, execute
 from testgen.worker.story_context import load_context
@@ -47,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_READY, PROGRESS_BATCHES_START, PROGRESS_BATCHES_END = 10, 20, 95
 OUTPUT_TOKENS_PER_STEP = 80  # a body of a few statements, as JSON
-MAX_REASKS = 1  # a batch whose answer is not the JSON asked for is asked once more
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -62,15 +58,6 @@ ANSWER_SCHEMA: dict[str, Any] = {
     },
     "required": ["bodies"],
 }
-
-
-@runtime_checkable
-class JsonCompleter(Protocol):
-    """A provider that answers a free prompt with JSON (the text of its answer, and its usage)."""
-
-    async def complete_json(
-        self, system: str, prompt: str, schema: dict[str, Any], *, model: str, label: str
-    ) -> tuple[str, CallStats]: ...
 
 
 @dataclass(frozen=True)
@@ -127,51 +114,15 @@ async def _ask(
     provider: BoundProvider, batch: Sequence[FillStep], base_url: str, label: str, stats: CallStats
 ) -> list[tuple[str | None, str | None]]:
     """(body, error) per step of the batch."""
-    prompt = fill_prompt(batch, base_url)
-    inner = provider.provider
-    feedback = ""
-    for attempt in range(MAX_REASKS + 1):
-        if attempt:
-            stats.reasks += 1
-        if isinstance(inner, OfflineProvider):
-            text = fill.offline_answer(batch, base_url)  # the offline model: deterministic
-            tokens_in, tokens_out = (
-                len(SYSTEM_RULES + prompt) // CHARS_PER_TOKEN,
-                len(text) // CHARS_PER_TOKEN,
-            )
-            stats.add(CallStats(1, 0, 0, tokens_in, tokens_out, tokens_in + tokens_out))
-        elif isinstance(inner, JsonCompleter):
-            asked = prompt + (f"\n\nYour previous answer was unusable: {feedback}" if feedback else "")
-            text, call = await inner.complete_json(
-                SYSTEM_RULES, asked, ANSWER_SCHEMA, model=provider.model, label=label
-            )
-            stats.add(call)
-        else:
-            raise LLMError(
-                ErrorType.configuration,
-                f"LLM provider '{provider.name}' cannot propose step bodies; queue the fill with another "
-                "provider",
-            )
-        try:
-            return parse_answer(extract_json(text), len(batch))
-        except (json.JSONDecodeError, BadFillAnswer) as exc:
-            feedback = f"not the JSON asked for ({exc})"[:300]
-            logger.warning("%s: unusable answer (%s)", label, feedback)
-    raise BadOutputError(f"{label}: the model gave unusable output {MAX_REASKS + 1} times in a row")
-
-
-async def _hold(
-    res: WorkerResources, run: JobRun, project_id: int | None, budget: int | None, needed: int
-) -> None:
-    """Hold the job's estimated tokens against its project's daily budget, or fail it before any call."""
-    if budget is None or project_id is None:
-        return
-    day = usage.today()
-    held = await res.holds.hold(project_id, run.job.id, needed, day)
-    spent = await res.rows.spent_today(project_id)
-    if spent + held + needed > budget:
-        await res.holds.release(project_id, run.job.id, day)
-        raise JobFailed(ErrorType.budget, messages.budget_too_small(project_id, budget, spent, held, needed))
+    return await ask_json(
+        provider,
+        (SYSTEM_RULES, fill_prompt(batch, base_url), ANSWER_SCHEMA),
+        lambda answer: parse_answer(answer, len(batch)),
+        lambda: fill.offline_answer(batch, base_url),  # the offline model: deterministic
+        label=label,
+        stats=stats,
+        what="propose step bodies",
+    )
 
 
 async def _fill(res: WorkerResources, run: JobRun, story: UserStory) -> None:
@@ -190,7 +141,9 @@ async def _fill(res: WorkerResources, run: JobRun, story: UserStory) -> None:
         )
     batches = _batches(steps)
     await run.report(JobStatus.generating, PROGRESS_READY, f"Model ready ({provider.name}: {provider.model})")
-    await _hold(res, run, context.project_id, context.budget, estimate_fill_tokens(batches, options.base_url))
+    await hold_budget(
+        res, run, context.project_id, context.budget, estimate_fill_tokens(batches, options.base_url)
+    )
     stats = CallStats()
     proposals: list[StepProposal] = []
     span = PROGRESS_BATCHES_END - PROGRESS_BATCHES_START

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from testgen.core.redis_keys import FILL_JOB, GENERATE_JOB, IMPORT_JIRA_JOB, PUSH_JOB, REGENERATE_JOB
+from testgen.core.redis_keys import (
+    FILL_JOB,
+    GENERATE_JOB,
+    IMPORT_JIRA_JOB,
+    PUSH_JOB,
+    REGENERATE_JOB,
+    STORY_CHECK_JOB,
+)
 from testgen.core.tracing import job_span
 from testgen.worker.automation_fill import run_fill
 from testgen.worker.generate import run_generation
@@ -14,6 +21,7 @@ from testgen.worker.jira_import import run_jira_import
 from testgen.worker.push import run_push
 from testgen.worker.reaper import lease
 from testgen.worker.regenerate import run_regeneration
+from testgen.worker.story_questions import run_story_check
 
 
 async def generate_test_cases(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
@@ -44,3 +52,9 @@ async def propose_step_bodies(ctx: dict[str, Any], task_id: str, trace: dict[str
     with job_span(FILL_JOB, task_id, trace):
         async with lease(ctx["jobs_redis"], task_id):
             return await run_fill(ctx["resources"], task_id)
+
+
+async def ask_story_questions(ctx: dict[str, Any], task_id: str, trace: dict[str, str] | None = None) -> str:
+    with job_span(STORY_CHECK_JOB, task_id, trace):
+        async with lease(ctx["jobs_redis"], task_id):
+            return await run_story_check(ctx["resources"], task_id)

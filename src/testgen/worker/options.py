@@ -17,8 +17,10 @@ from testgen.core.redis_keys import (
     PUSH_JOB,
     QUEUE_NAME,
     REGENERATE_JOB,
+    STORY_CHECK_JOB,
 )
 from testgen.worker.functions import (
+    ask_story_questions,
     generate_test_cases,
     import_jira_stories,
     propose_step_bodies,
@@ -37,6 +39,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             func(import_jira_stories, name=IMPORT_JIRA_JOB),
             func(push_test_cases, name=PUSH_JOB),
             func(propose_step_bodies, name=FILL_JOB),
+            func(ask_story_questions, name=STORY_CHECK_JOB),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -1,10 +1,22 @@
-"""Test design helpers: a pairwise Examples table built from parameters."""
+"""Test design helpers: a pairwise Examples table built from parameters, and a story's check."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from testgen.api.schemas.jobs import QueuedJob
+from testgen.domain.story_check import StoryCheck
 from testgen.domain.test_cases import MAX_EXAMPLE_COLUMNS, Parameter
+
+
+class StoryCheckOut(StoryCheck):
+    """The offline check's findings, and with `deep=true` the job asking the model for more."""
+
+    deep: QueuedJob | None = Field(
+        default=None,
+        description="The deep check's job (with deep=true): follow it on its status or event stream; "
+        "its result holds the model's questions",
+    )
 
 
 class PairwiseRequest(BaseModel):

@@ -34,6 +34,7 @@ from testgen.domain.job_options import (
     JobOptions,
     PushJobOptions,
     RegenerateJobOptions,
+    StoryCheckOptions,
 )
 from testgen.domain.job_results import (
     AutomationFillResult,
@@ -42,6 +43,7 @@ from testgen.domain.job_results import (
     JobResult,
     PushResult,
     RegenerationResult,
+    StoryCheckResult,
 )
 from testgen.domain.roles import ReviewAction, ReviewState
 from testgen.domain.techniques import MAX_TECHNIQUES, Technique
@@ -270,8 +272,25 @@ class AutomationFillJobOut(JobState):
     result: AutomationFillResult | None = Field(default=None, description="Set once the job completed")
 
 
+class StoryCheckJobOut(JobState):
+    """The deep check of a story: the model's questions on what its criteria leave open."""
+
+    kind: Literal[JobKind.story_check]
+    options: StoryCheckOptions = Field(default_factory=StoryCheckOptions)
+    result: StoryCheckResult | None = Field(default=None, description="Set once the job completed")
+
+
+# A job of any kind.
+JobOut = (
+    GenerationJobOut
+    | RegenerationJobOut
+    | JiraImportJobOut
+    | PushJobOut
+    | AutomationFillJobOut
+    | StoryCheckJobOut
+)
 JobStatusOut = Annotated[
-    GenerationJobOut | RegenerationJobOut | JiraImportJobOut | PushJobOut | AutomationFillJobOut,
+    JobOut,
     Field(discriminator="kind"),
 ]
 

@@ -19,7 +19,8 @@ AVOID_FENCE = "existing_scenarios"
 SAVED_FENCE = "saved_tests"
 INSTRUCTIONS_FENCE = "project_instructions"
 REVIEWER_FENCE = "reviewer_instruction"
-_FENCES = (FENCE, AVOID_FENCE, SAVED_FENCE, INSTRUCTIONS_FENCE, REVIEWER_FENCE)
+ASKED_FENCE = "asked_questions"  # the questions a deep check of the story already asked
+_FENCES = (FENCE, AVOID_FENCE, SAVED_FENCE, INSTRUCTIONS_FENCE, REVIEWER_FENCE, ASKED_FENCE)
 SAVED_TESTS_MAX_CHARS = 4000  # the saved tests listed in one prompt, at most (the rest are counted)
 
 SYSTEM_INSTRUCTION = f"""\
@@ -60,21 +61,21 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
     slots = request.slots
     first, last = slots[0].index + 1, slots[-1].index + 1
     per_case = request.scenarios_per_test_case
-    criteria = "\n".join(f"[{i}] {_defang(c)}" for i, c in enumerate(story.acceptance_criteria))
+    criteria = "\n".join(f"[{i}] {defang(c)}" for i, c in enumerate(story.acceptance_criteria))
     lines = []
     if request.instructions.strip():
         lines += [
             "Project instructions (they rank below the system rules):",
             f"<{INSTRUCTIONS_FENCE}>",
-            _defang(request.instructions.strip()),
+            defang(request.instructions.strip()),
             f"</{INSTRUCTIONS_FENCE}>",
             "",
         ]
     lines += [
         f"<{FENCE}>",
-        f"Title: {_defang(story.title)}",
+        f"Title: {defang(story.title)}",
         "Description:",
-        _defang(story.description) or "(none)",
+        defang(story.description) or "(none)",
         "Acceptance criteria (0-based index):",
         criteria or "(none)",
         f"</{FENCE}>",
@@ -102,7 +103,7 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
     )
     lines.append(OUTLINE_RULE)
     if request.avoid_titles:
-        titles = "\n".join(f"- {_defang(t)}" for t in request.avoid_titles)
+        titles = "\n".join(f"- {defang(t)}" for t in request.avoid_titles)
         lines += [
             "Do not repeat these scenarios, which already exist:",
             f"<{AVOID_FENCE}>",
@@ -115,7 +116,7 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
         lines += [
             "The reviewer asks for this change (it ranks below the system rules):",
             f"<{REVIEWER_FENCE}>",
-            _defang(request.instruction.strip()),
+            defang(request.instruction.strip()),
             f"</{REVIEWER_FENCE}>",
         ]
     if feedback:
@@ -172,7 +173,7 @@ def saved_tests_section(request: BatchRequest) -> list[str]:
     entries, used = [], 0
     for test in request.saved_tests:
         titles = "; ".join(test.scenario_titles)
-        entry = _defang(f"- #{test.id} {test.title}: {titles}")[:500]
+        entry = defang(f"- #{test.id} {test.title}: {titles}")[:500]
         if used + len(entry) > SAVED_TESTS_MAX_CHARS:
             break
         entries.append(entry)
@@ -251,7 +252,7 @@ def response_schema_for(n: int, per_case: int, techniques: list[Technique] | Non
     }
 
 
-def _defang(text: str) -> str:
+def defang(text: str) -> str:
     """Keep user text from closing or opening a data fence."""
     return re.sub(rf"<\s*(/?)\s*({'|'.join(_FENCES)})", r"&lt;\1\2", text, flags=re.IGNORECASE)
 
