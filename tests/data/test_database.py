@@ -110,11 +110,12 @@ def test_downgrade_base_removes_everything(database_url: str, tmp_path: Path) ->
         "audit_events",
         "connections",
         "pushed_cases",
+        "story_attachments",
     }
     command.downgrade(alembic_config(database_url), "base")
     assert asyncio.run(tables()) == set()
     command.upgrade(alembic_config(database_url), "head")
-    assert len(asyncio.run(tables())) == 13
+    assert len(asyncio.run(tables())) == 14
 
 
 async def test_a_single_read_runs_outside_a_transaction(database_url: str) -> None:

@@ -102,11 +102,15 @@ class Payload:
 
     body: Callable[[Mapping[str, Any]], Any] | None = None
     query: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None  # a multipart upload instead of JSON
     needs: tuple[str, ...] = ()
 
 
 # By operationId: the smallest valid request of each operation that needs more than its path.
 PAYLOADS: dict[str, Payload] = {
+    "upload_attachment_user_stories__story_id__attachments_post": Payload(
+        files={"file": ("notes.txt", b"Walked notes", "text/plain")}
+    ),
     "login_auth_login_post": Payload(
         body=lambda ids: {"email": ids["email"], "password": PASSWORD}, needs=("email",)
     ),
@@ -304,8 +308,20 @@ class World:
         payload = PAYLOADS.get(op.operation_id, Payload())
         found: dict[str, Any] = {}
         for kind in dict.fromkeys([*op.params, *payload.needs]):
+            if kind == "attachment_id":  # one of the story's
+                found[kind] = await self.fresh_attachment(found["story_id"])
+                continue
             found[kind] = await self._object(kind, op.writes, caller)
         return found
+
+    async def fresh_attachment(self, story_id: str) -> int:
+        response = await self.client.post(
+            f"/user-stories/{story_id}/attachments",
+            files={"file": ("walk.txt", f"Walk {self.next_number()}".encode(), "text/plain")},
+            headers=self.admin.headers,
+        )
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
 
     async def _object(self, kind: str, fresh: bool, caller: Caller | None) -> Any:
         if kind == "project_id":
@@ -352,6 +368,8 @@ class World:
             kwargs["json"] = payload.body(ids)
         if payload.query is not None:
             kwargs["params"] = payload.query(ids)
+        if payload.files is not None:
+            kwargs["files"] = payload.files
         response = await (client or self.client).request(op.method, path, **kwargs)
         if client is None:
             self.client.cookies.clear()  # a sign-in's cookie stays out of the next request

@@ -21,6 +21,7 @@ from testgen.api.oidc import OidcClient
 from testgen.api.rate_limits import AuthFailureLimiter, JobLimiter, RequestRateMiddleware, WallClock
 from testgen.api.request_guard import JsonBodyMiddleware, LocalOnlyMiddleware, SecurityHeadersMiddleware
 from testgen.api.routes import (
+    attachments,
     audit,
     auth,
     automation,
@@ -42,6 +43,7 @@ from testgen.api.security import BodyLimitMiddleware, StreamTokens
 from testgen.api.services.accounts import SignInLimiter
 from testgen.api.services.job_queue import JobQueue
 from testgen.api.sessions import SessionStore
+from testgen.api.uploads import UPLOAD_OVERHEAD_BYTES
 from testgen.core import secret_box, shared_redis, tracing
 from testgen.core.config import Settings
 from testgen.core.database import create_engine, create_sessionmaker, read_only
@@ -65,6 +67,7 @@ ROUTERS = tuple(
     module.router
     for module in (
         stories,
+        attachments,
         generation,
         auth,
         oidc,
@@ -200,7 +203,11 @@ def _install_middleware(app: FastAPI, settings: Settings, wall_clock: WallClock)
         else None
     )
     app.add_middleware(AuthMiddleware, keys=keys, tokens=app.state.stream_tokens, failures=failures)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.max_attachment_bytes + UPLOAD_OVERHEAD_BYTES,
+    )
     if not keys:
         app.add_middleware(
             LocalOnlyMiddleware,

@@ -22,6 +22,7 @@ from testgen.core.errors import (
     AuthenticationError,
     ConfigurationError,
     ConflictError,
+    ContentTooLargeError,
     DomainError,
     ForbiddenError,
     InvalidRequestError,
@@ -29,6 +30,7 @@ from testgen.core.errors import (
     NotFoundError,
     RateLimitedError,
     ServiceUnavailableError,
+    UnsupportedMediaError,
 )
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (RateLimitedError, 429),
     (ConflictError, 409),
     (InvalidRequestError, 400),
+    (UnsupportedMediaError, 415),
+    (ContentTooLargeError, 413),
     (ServiceUnavailableError, 503),
     (ConfigurationError, 503),
 ]

@@ -1,6 +1,7 @@
 """Checks every request passes before routing, as plain ASGI middleware (SSE streams pass untouched).
 
-- `JsonBodyMiddleware`: a state-changing request that carries a body must say it is JSON.
+- `JsonBodyMiddleware`: a state-changing request that carries a body must say it is JSON (an upload
+  (api/uploads.py): multipart/form-data).
 - `LocalOnlyMiddleware` (keyless mode only): the `Host` must be a local name, the bound address or
   one of ALLOWED_HOSTS (DNS rebinding), and a state-changing request from a browser must come from
   the page itself or an origin in CORS_ORIGINS (another web site cannot queue jobs).
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from testgen.api.security import send_error
+from testgen.api.uploads import UPLOAD_MEDIA_TYPE, is_upload
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_TYPES = ("application/json",)
@@ -66,6 +68,8 @@ class JsonBodyMiddleware:
             has_body = _header(scope, b"transfer-encoding") is not None or (length not in (None, b"0"))
             return not has_body
         media_type = content_type.decode("latin-1").partition(";")[0].strip().lower()
+        if media_type == UPLOAD_MEDIA_TYPE and is_upload(scope):
+            return True
         return media_type in JSON_TYPES or (
             media_type.startswith("application/") and media_type.endswith("+json")
         )

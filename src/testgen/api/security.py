@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from testgen.api.uploads import is_upload
 from testgen.core.errors import RateLimitedError
 
 OPEN_PATHS = ("/health", "/auth/login", "/auth/config")
@@ -162,19 +163,22 @@ def approve_only_stream_routes(scope: Scope, send: Send, refuse: Callable[[Send]
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over `max_bytes` with 413, whether announced or streamed."""
+    """Refuse request bodies over `max_bytes` (an upload's: `upload_max_bytes`) with 413, whether
+    announced or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.upload_max_bytes if is_upload(scope) else self.max_bytes
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await send_error(send, 413, _TooLarge(self.max_bytes).detail)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await send_error(send, 413, _TooLarge(limit).detail)
                 return
         received = 0
         started = False
@@ -184,8 +188,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                if received > limit:
+                    raise _TooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import ipaddress
 import tempfile
@@ -94,6 +95,22 @@ class Settings(BaseSettings):
     jira_timeout_s: float = Field(default=30.0, gt=0)
     jira_max_retries: int = Field(default=4, ge=0, le=10)  # on 429/503, honouring Retry-After
     jira_max_retry_wait_s: float = Field(default=60.0, ge=0)
+
+    # Story attachments (docs/user-guide/stories.md#attachments): content kept once per sha256 under
+    # DATA_DIR/attachments; images re-encoded to at most ATTACHMENT_MAX_IMAGE_SIDE px a side.
+    max_attachment_bytes: int = Field(default=10_485_760, ge=1024, le=104_857_600)
+    max_attachments_per_story: int = Field(default=20, ge=1, le=1000)
+    max_attachment_bytes_per_project: int = Field(default=1_073_741_824, ge=1024)
+    attachment_max_image_side: int = Field(default=2048, ge=64, le=8192)
+    attachment_max_image_pixels: int = Field(default=40_000_000, ge=4096, le=200_000_000)
+    attachment_max_pdf_pages: int = Field(default=200, ge=1, le=5000)
+    # The share of a prompt that attachment text may take (tokens, about 4 characters each).
+    context_max_tokens: int = Field(default=6000, ge=0, le=1_000_000)
+    # Models that are sent images, as provider:pattern (fnmatch), comma-separated; others get names only.
+    llm_image_models: str = Field(
+        default="gemini:gemini-*,openai:gpt-4o*,openai:gpt-4.1*,openai:gpt-5*,openai:o3*,openai:o4*",
+        max_length=2000,
+    )
 
     api_keys: SecretStr | None = None
     # With API_KEYS: names keys and signs stream tokens (HMAC), the same in every API process.
@@ -297,6 +314,15 @@ class Settings(BaseSettings):
     @property
     def oidc_admin_value_list(self) -> list[str]:
         return _comma_list(self.oidc_admin_values)
+
+    def accepts_images(self, provider: str, model: str) -> bool:
+        """Whether `model` of `provider` is sent images (LLM_IMAGE_MODELS); a model not named there is not."""
+        name = model.removeprefix("models/")
+        for entry in _comma_list(self.llm_image_models):
+            wanted, _, pattern = entry.partition(":")
+            if wanted.strip() == provider and fnmatch.fnmatchcase(name, pattern.strip()):
+                return True
+        return False
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -34,6 +34,14 @@ class InvalidRequestError(DomainError):
     pass
 
 
+class UnsupportedMediaError(DomainError):
+    """An uploaded file whose bytes are of a type the service does not take."""
+
+
+class ContentTooLargeError(DomainError):
+    """An uploaded file over a size limit, or one that would take its project over its total."""
+
+
 class ServiceUnavailableError(DomainError):
     pass
 

@@ -128,6 +128,28 @@ class StoryRevision(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class StoryAttachment(Base):
+    """A file of a story (a screenshot, a PDF, a text file): its content is kept once per sha256 in
+    the attachment store (data/attachment_store.py); the text of a PDF or a text file is kept here,
+    so generation reads it without parsing the file again."""
+
+    __tablename__ = "story_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    story_id: Mapped[str] = mapped_column(ForeignKey("user_stories.id", ondelete="CASCADE"), index=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))  # as found in the bytes, not the name
+    kind: Mapped[str] = mapped_column(String(16))  # domain/attachments.py AttachmentKind
+    size: Mapped[int] = mapped_column(Integer)  # of the stored content
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    width: Mapped[int | None] = mapped_column(Integer)  # images
+    height: Mapped[int | None] = mapped_column(Integer)
+    pages: Mapped[int | None] = mapped_column(Integer)  # PDFs
+    text: Mapped[str | None] = mapped_column(Text)  # PDFs and text files
+    created_by: Mapped[int | None] = mapped_column(Integer)  # a user id; no foreign key (outlives users)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class TestCase(Base):
     __tablename__ = "test_cases"
 
