@@ -10,6 +10,9 @@ error message, in the HTML of a non-JSON answer and in an `x-received-api-key` h
 against this fake fails when testgen's redaction is missing. `echo_style` alters the key it quotes in
 its messages (cut short, upper-cased, spaced out, percent-encoded: tests/support/echoes.py). With
 `redirect_to` set it answers every call with a 307 to that origin (the same path), as a moved server does.
+With `enforce(rpm=..., tpm=..., window_s=...)` it keeps a quota as the real API does: past either limit in
+the sliding window, a call is answered 429 with the quota it hit (`QuotaFailure`) and when to try again
+(`RetryInfo`), and counted in `quota_refusals`.
 """
 
 from __future__ import annotations
@@ -113,6 +116,36 @@ class _Spec:
 
 
 @dataclass
+class QuotaWindow:
+    """Requests and tokens (a call's prompt and answer) a window, sliding; 0: not limited."""
+
+    rpm: int = 0
+    tpm: int = 0
+    window_s: float = 60.0
+    calls: deque[tuple[float, int]] = field(default_factory=deque)  # (arrival, tokens)
+
+    def admit(self, now: float, tokens: int) -> tuple[str, float] | None:
+        """None when the call fits (and it is counted), else the limit it hit and the seconds until
+        it would fit."""
+        while self.calls and self.calls[0][0] <= now - self.window_s:
+            self.calls.popleft()
+        if self.rpm and len(self.calls) >= self.rpm:
+            return "rpm", self.calls[len(self.calls) - self.rpm][0] + self.window_s - now
+        used = sum(t for _, t in self.calls)
+        if self.tpm and self.calls and used + tokens > self.tpm:
+            freed = 0
+            for arrived, spent in self.calls:
+                freed += spent
+                if used - freed + tokens <= self.tpm:
+                    return "tpm", arrived + self.window_s - now
+        self.calls.append((now, tokens))
+        return None
+
+    def remaining(self) -> tuple[int, int]:
+        return max(0, self.rpm - len(self.calls)), max(0, self.tpm - sum(t for _, t in self.calls))
+
+
+@dataclass
 class _State:
     script: deque[str] = field(default_factory=deque)
     records: list[RecordedCall] = field(default_factory=list)
@@ -144,6 +177,9 @@ class FakeGemini:
         self.redirect_to: str | None = None  # an origin to send every call to with a 307
         self.redirected = 0  # calls answered so
         self.models = models  # the models it has, as the Gemini API 404s any other; None: every name
+        self.quota: QuotaWindow | None = None  # `enforce()`
+        self.quota_refusals = 0  # calls answered 429 by the quota
+        self._quota_now: Callable[[], float] = time.monotonic
         self._lock = threading.Lock()
         self._state = _State()
         self._server: uvicorn.Server | None = None
@@ -217,6 +253,27 @@ class FakeGemini:
         self._release_hangs()
         with self._lock:
             self._state = _State()
+
+    def enforce(
+        self, *, rpm: int = 0, tpm: int = 0, window_s: float = 60.0, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Keep a quota of `rpm` requests and `tpm` tokens per `window_s` (sliding) as the API does,
+        timed by `now` (seconds; a test passes its fake clock's)."""
+        with self._lock:
+            self.quota = QuotaWindow(rpm, tpm, window_s) if rpm or tpm else None
+            self.quota_refusals = 0
+            self._quota_now = now
+
+    def _over_quota(self, tokens: int) -> tuple[str, float, int] | None:
+        """None when the call fits the quota, else the limit it hit, the seconds until it would fit,
+        and the limit's value (a refusal is counted)."""
+        with self._lock:
+            quota = self.quota
+            hit = quota.admit(self._quota_now(), tokens) if quota is not None else None
+            if hit is None or quota is None:
+                return None
+            self.quota_refusals += 1
+            return hit[0], max(0.001, hit[1]), quota.rpm if hit[0] == "rpm" else quota.tpm
 
     def pause(self) -> None:
         """Hold every answer (and its latency) until `resume()`: the calls stay in flight."""
@@ -329,6 +386,13 @@ class FakeGemini:
             error["error"]["message"] = self._echo(error["error"]["message"], record.api_key)
             return status, json.dumps(error).encode()
         spec = _parse_spec(record.user_text)
+        if self.quota is not None:
+            tokens = _tokens(record.prompt_text) + _tokens(_answer_text(behaviour, spec))
+            hit = self._over_quota(tokens)
+            if hit is not None:
+                record.behaviour = "quota"
+                path = PATH_RE.match(record.path)
+                return 429, json.dumps(_quota_error(*hit, path["model"] if path else "")).encode()
         if not await self._wait(
             receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios, record
         ):
@@ -340,10 +404,7 @@ class FakeGemini:
             body: dict[str, Any] = {"candidates": [{"finishReason": "SAFETY", "index": 0}]}
             return 200, json.dumps(body).encode()
         text = _answer_text(behaviour, spec)
-        usage = {
-            "promptTokenCount": max(1, len(record.prompt_text) // 4),
-            "candidatesTokenCount": max(1, len(text) // 4),
-        }
+        usage = {"promptTokenCount": _tokens(record.prompt_text), "candidatesTokenCount": _tokens(text)}
         usage["totalTokenCount"] = usage["promptTokenCount"] + usage["candidatesTokenCount"]
         record.usage = usage
         body = {
@@ -445,6 +506,11 @@ class FakeGemini:
         loop.call_soon_threadsafe(swap)
 
 
+def _tokens(text: str) -> int:
+    """The tokens the fakes count for a text (and report in an answer's usage)."""
+    return max(1, len(text) // 4)
+
+
 def _parse_spec(text: str) -> _Spec:
     match = SPEC_RE.search(text)
     if match is None:
@@ -518,6 +584,39 @@ def _answer_text(behaviour: str, spec: _Spec) -> str:
             }
         )
     return json.dumps({"test_cases": test_cases})
+
+
+# The quotas a 429 names, as the Gemini API's QuotaFailure does (per model, per minute).
+QUOTA_IDS = {
+    "rpm": ("generate_requests_per_model", "GenerateRequestsPerMinutePerProjectPerModel"),
+    "tpm": ("generate_content_input_token_count", "GenerateContentInputTokensPerModelPerMinute"),
+}
+
+
+def _quota_error(limit: str, retry_s: float, value: int, model: str) -> dict[str, Any]:
+    metric, quota_id = QUOTA_IDS[limit]
+    error = _error(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. "
+        f"Quota exceeded for metric: generativelanguage.googleapis.com/{metric}, limit: {value}, "
+        f"model: {model}. Please retry in {retry_s:.3f}s.",
+    )
+    error["error"]["details"] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": f"generativelanguage.googleapis.com/{metric}",
+                    "quotaId": quota_id,
+                    "quotaDimensions": {"location": "global", "model": model},
+                    "quotaValue": str(value),
+                }
+            ],
+        },
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_s:.3f}s"},
+    ]
+    return error
 
 
 def _error(code: int, status: str, message: str) -> dict[str, Any]:

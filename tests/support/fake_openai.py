@@ -8,7 +8,9 @@ real servers do when asked: it echoes the credential it received (in every error
 answer and an `x-received-api-key` header, unless `echo_key=False`; OpenAI itself quotes it in its
 401 message), refuses
 `json_schema` response formats (`supports_json_schema=False`), wraps JSON in Markdown fences, writes
-reasoning first, answers in prose, or says the context is too long.
+reasoning first, answers in prose, or says the context is too long. With `enforce()` (FakeGemini's) it
+keeps a quota as OpenAI does: past a limit, 429 with `x-ratelimit-limit-*`, `-remaining-*` and
+`-reset-*` headers ("1.5s", "120ms").
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.support.fake_gemini import (
     Send,
     _answer_text,
     _parse_spec,
+    _tokens,
 )
 
 OPENAI_BEHAVIOURS = frozenset(
@@ -222,6 +225,10 @@ class FakeOpenAI(FakeGemini):
             )
             return 400, _error(message, "messages", code="context_length_exceeded"), []
         spec = _parse_spec(_user_text(body))
+        if self.quota is not None:
+            refused = self._quota_refusal(record, spec, model)
+            if refused is not None:
+                return refused
         if not await self._wait(
             receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios, record
         ):
@@ -245,10 +252,7 @@ class FakeOpenAI(FakeGemini):
         finish = "length" if behaviour == "length" else "stop"
         if behaviour == "length":
             text = text[: len(text) // 2]
-        usage = {
-            "prompt_tokens": max(1, len(record.prompt_text) // 4),
-            "completion_tokens": max(1, len(text) // 4),
-        }
+        usage = {"prompt_tokens": _tokens(record.prompt_text), "completion_tokens": _tokens(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         record.usage = usage
         answer = {
@@ -266,6 +270,46 @@ class FakeOpenAI(FakeGemini):
             "usage": usage,
         }
         return 200, answer, []
+
+    def _quota_refusal(
+        self, record: RecordedCall, spec: Any, model: str
+    ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]] | None:
+        """A 429 as OpenAI answers past a limit, or None when the call fits the quota."""
+        tokens = _tokens(record.prompt_text) + _tokens(_answer_text("ok", spec))
+        hit = self._over_quota(tokens)
+        if hit is None or self.quota is None:
+            return None
+        limit, retry_s, value = hit
+        record.behaviour = "quota"
+        with self._lock:
+            requests_left, tokens_left = self.quota.remaining()
+            now = self._quota_now()
+            first = self.quota.calls[0][0] if self.quota.calls else now
+            until_empty = max(0.001, first + self.quota.window_s - now)
+        what = "requests per min (RPM)" if limit == "rpm" else "tokens per min (TPM)"
+        message = (
+            f"Rate limit reached for {model} in organization org-fake on {what}: Limit {value}, "
+            f"Requested {1 if limit == 'rpm' else tokens}. Please try again in {_reset(retry_s)}."
+        )
+        headers = [
+            (b"x-ratelimit-limit-requests", str(self.quota.rpm).encode()),
+            (b"x-ratelimit-limit-tokens", str(self.quota.tpm).encode()),
+            (b"x-ratelimit-remaining-requests", str(requests_left).encode()),
+            (b"x-ratelimit-remaining-tokens", str(tokens_left).encode()),
+            (b"x-ratelimit-reset-requests", _reset(retry_s if limit == "rpm" else until_empty).encode()),
+            (b"x-ratelimit-reset-tokens", _reset(retry_s if limit == "tpm" else until_empty).encode()),
+        ]
+        error = _error(message, None, code="rate_limit_exceeded")
+        error["error"]["type"] = "requests" if limit == "rpm" else "tokens"
+        return 429, error, headers
+
+
+def _reset(seconds: float) -> str:
+    """A duration as OpenAI writes it: "120ms", "1.5s", "6m0s"."""
+    if seconds < 1:
+        return f"{max(1, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.0f}s" if minutes else f"{rest:.3g}s"
 
 
 def _error(message: str, param: str | None, *, code: str | None = None) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class ModelServer:
         self.fake.echo_style = "exact"
         self.fake.redirect_to = None
         self.fake.redirected = 0
+        self.fake.enforce()  # no quota
         self.fake.models = None if self.known_models is None else set(self.known_models)
 
 

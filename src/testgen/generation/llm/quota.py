@@ -86,17 +86,25 @@ def duration_s(value: str) -> float | None:
 
 def openai_quota(headers: Mapping[str, str], retry_after_s: float | None) -> Quota:
     """The quota of an OpenAI 429 from its `x-ratelimit-*` headers: the limits of requests and tokens
-    a minute; the pause is the reset of each exhausted one (remaining 0), else `retry_after_s`."""
+    a minute. The pause is the reset of each exhausted one (remaining 0); else the server's own
+    `retry-after` (`retry_after_s`); else the tokens' reset (requests were left: the call asked more
+    tokens than were)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     found: dict[str, Any] = {}
-    pauses = []
+    exhausted, resets = [], {}
     for kind, field in (("requests", "rpm"), ("tokens", "tpm")):
         limit = _count(lowered.get(f"x-ratelimit-limit-{kind}", ""))
         if limit is not None:
             found[field] = limit
-        remaining = lowered.get(f"x-ratelimit-remaining-{kind}", "").strip()
         reset = duration_s(lowered.get(f"x-ratelimit-reset-{kind}", ""))
-        if remaining == "0" and reset is not None:
-            pauses.append(reset)
-    pause = max(pauses) if pauses else retry_after_s
+        if reset is not None:
+            resets[kind] = reset
+            if lowered.get(f"x-ratelimit-remaining-{kind}", "").strip() == "0":
+                exhausted.append(reset)
+    if exhausted:
+        pause: float | None = max(exhausted)
+    elif "retry-after" in lowered or "retry-after-ms" in lowered:
+        pause = retry_after_s
+    else:
+        pause = resets.get("tokens", retry_after_s)
     return Quota(**found, pause_s=pause)

@@ -230,7 +230,8 @@ class RetryingCaller:
                 await self._paced_by(limiter, fault, charged)
             if attempt == self._max_attempts:
                 raise self._exhausted(fault, label) from self._redact.safe_cause(cause)
-            delay = self.backoff(attempt, fault.retry_after_s)
+            said = fault.quota.pause_s if fault.quota is not None else None
+            delay = self.backoff(attempt, said if said is not None else fault.retry_after_s)
             stats.retries += 1
             service_metrics().retried(self._provider, model, fault.type)
             logger.warning(
