@@ -45,6 +45,7 @@ SECRETS = {
     "zephyr-scale": "zs-secret-Gf54fEe7OzCvM1dd",
     "azure-devops": "ad-secret-Fe45dWw6NyXcL0ee",
     "jira": "ji-secret-Ed36sQq5MxZkK9ff",
+    "github": "gh-secret-Dc27rPp4LwYjJ8gg",
 }
 BODIES: dict[str, dict[str, Any]] = {
     "testrail": {
@@ -84,6 +85,7 @@ BODIES: dict[str, dict[str, Any]] = {
         "email": "qa@example.com",
         "api_token": SECRETS["jira"],
     },
+    "github": {"kind": "github", "repository": "acme/shop", "token": SECRETS["github"]},
 }
 # A settings change of each kind (not where the credentials go).
 CHANGES: dict[str, dict[str, Any]] = {
@@ -93,6 +95,7 @@ CHANGES: dict[str, dict[str, Any]] = {
     "zephyr-scale": {"folder": None},
     "azure-devops": {"project": "Shop 2"},
     "jira": {"deployment": "datacenter", "email": None},
+    "github": {"repository": "acme/shop-web"},
 }
 
 

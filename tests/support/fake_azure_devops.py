@@ -7,7 +7,8 @@ token (any user name); `GET {org}/_apis/projects/{project}`; work items created
 documents sent as `application/json-patch+json` (fields and `/relations/-`), read one by one or as
 `workitems?ids=…&fields=…&errorPolicy=omit`, deleted (to the recycle bin), and found with WIQL
 (`POST …/_apis/wit/wiql`: the work item type and a `[System.Tags] CONTAINS '…'`, which matches part of
-the tags as well as a whole tag, so a client must check). Numeric ids, a `rev` moved by every change;
+the tags as well as a whole tag, so a client must check), read in batches of at most 200
+(`POST …/_apis/wit/workitemsbatch {ids, fields, errorPolicy}`). Numeric ids, a `rev` moved by every change;
 tags kept sorted, as Azure shows them; the steps field must be well-formed XML. Refusals are Azure's
 `{"$id", "innerException", "message", "typeName", "typeKey", "errorCode", "eventId"}`.
 
@@ -81,6 +82,13 @@ class FakeAzureDevOps(ToolServer):
             for item in made:
                 self.items[item["id"]] = item
             return [item["id"] for item in made]
+
+    def add_story(self, title: str, **fields: Any) -> int:
+        """A user story made in Azure DevOps (`fields` by reference name)."""
+        with self._lock:
+            item = self._new_item("User Story", {"System.Title": title, **fields})
+            self.items[item["id"]] = item
+            return int(item["id"])
 
     def edit_item(self, item_id: int, **fields: Any) -> None:
         """Someone edits the work item in Azure DevOps: its fields change and its `rev` moves."""
@@ -181,6 +189,17 @@ class FakeAzureDevOps(ToolServer):
             return 200, self._wiql((request.body or {}).get("query", ""))
         if rest == "/workitems" and method == "GET":
             return 200, self._batch(query)
+        if rest == "/workitemsbatch" and method == "POST":
+            body = request.body if isinstance(request.body, dict) else {}
+            ids = body.get("ids") if isinstance(body.get("ids"), list) else []
+            fields = body.get("fields")
+            batch = {
+                "ids": ",".join(str(i) for i in ids),
+                "errorPolicy": str(body.get("errorPolicy") or "fail"),
+            }
+            if isinstance(fields, list) and fields:
+                batch["fields"] = ",".join(fields)
+            return 200, self._batch(batch)
         kind = re.fullmatch(r"/workitems/\$(.+)", rest)
         if kind and method == "POST":
             self._patch_document(request)

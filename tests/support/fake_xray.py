@@ -167,7 +167,7 @@ class ToolServer:
                 self._authorize(request)
                 self._take_one()
                 status, payload = self._answer(request)
-            headers: dict[str, str] = {}
+                headers = self._answer_headers(request)
         except Refusal as refusal:
             status, payload, headers = refusal.status, refusal.payload, refusal.headers
         request.status = status
@@ -207,6 +207,10 @@ class ToolServer:
 
     def _limit_headers(self, wait: int) -> dict[str, str]:
         return {"Retry-After": str(wait)}
+
+    def _answer_headers(self, request: Request) -> dict[str, str]:
+        """Headers of an answer that was not a refusal (a tool's paging links, its limits)."""
+        return {}
 
     # --- per tool -----------------------------------------------------------------------------------
 

@@ -134,6 +134,10 @@ PAYLOADS: dict[str, Payload] = {
     "import_from_jira_projects__project_id__imports_jira_post": Payload(
         body=lambda ids: {"jql": "project = SHOP"}
     ),
+    "import_from_github_projects__project_id__imports_github_post": Payload(body=lambda ids: {}),
+    "import_from_azure_devops_projects__project_id__imports_azure_devops_post": Payload(
+        body=lambda ids: {"wiql": "SELECT [System.Id] FROM WorkItems"}
+    ),
     "create_story_user_stories_post": Payload(
         body=lambda ids: {
             "id": f"WALK-{ids['n']}",

@@ -198,6 +198,8 @@ def kind_label(kind: ConnectionKind) -> str:
             return "Azure DevOps"
         case ConnectionKind.jira:
             return "Jira"
+        case ConnectionKind.github:
+            return "GitHub"
         case _:
             assert_never(kind)
 
@@ -239,7 +241,8 @@ def connection_kinds() -> list[ConnectionKindChoice]:
                 label=kind_label(kind),
                 settings=[connection_field(model, name) for name in names],
                 secrets=list(SECRET_FIELDS[kind]),
-                push_target=kind is not ConnectionKind.jira,  # api/services/push.py refuses it
+                # api/services/push.py refuses them: Jira links, GitHub is a source of stories
+                push_target=kind not in (ConnectionKind.jira, ConnectionKind.github),
             )
         )
     return choices

@@ -65,14 +65,24 @@ def run_client(args: argparse.Namespace, command: ClientCommand | None = None) -
                 return cmd_generate(api, args)
             if args.command == "status":
                 return cmd_status(api, args.task_id, as_json=args.json, language=args.language)
-            if args.jira is not None:
-                if args.file is not None:
-                    raise CliError("give a FILE or --jira JQL, not both", code=2)
+            sources = [args.jira is not None, args.github, args.azure_devops is not None]
+            if sum(sources) + (args.file is not None) > 1:
+                raise CliError("give one of FILE, --jira JQL, --github or --azure-devops WIQL", code=2)
+            if any(sources):
                 return cmd_jira_import(
-                    api, args.jira, args.project_id, follow_it=args.follow, language=args.language
+                    api,
+                    args.jira or "",
+                    args.project_id,
+                    follow_it=args.follow,
+                    language=args.language,
+                    source=import_source(args),
                 )
             if args.file is None:
-                raise CliError("give a FILE to read stories from, or --jira JQL --project ID", code=2)
+                raise CliError(
+                    "give a FILE to read stories from, or --jira JQL, --github or --azure-devops WIQL with "
+                    "--project ID",
+                    code=2,
+                )
             return cmd_import(api, args.file, args.project_id)
     except CliError as exc:
         echo(f"testgen: error: {exc.message}", file=sys.stderr)
@@ -407,19 +417,50 @@ def cmd_import(api: httpx.Client, path: Path, default_project: int | None) -> in
     return 1 if counts[Added.refused] else 0
 
 
+@dataclass(frozen=True)
+class ImportSourceArgs:
+    """Where an import reads its stories: the route's last part, its body, and the source's name."""
+
+    path: str
+    body: dict[str, Any]
+    label: str
+
+
+def import_source(args: Any) -> ImportSourceArgs | None:
+    """The GitHub or Azure DevOps import the arguments ask for; None: a Jira import."""
+    if args.github:
+        body: dict[str, Any] = {"labels": args.label or [], "state": args.state}
+        if args.milestone is not None:
+            body["milestone"] = args.milestone
+        return ImportSourceArgs("github", body, "GitHub")
+    if args.azure_devops is not None:
+        return ImportSourceArgs("azure-devops", {"wiql": args.azure_devops}, "Azure DevOps")
+    return None
+
+
 def cmd_jira_import(
-    api: httpx.Client, jql: str, project: int | None, *, follow_it: bool, language: str = UI_DEFAULT
+    api: httpx.Client,
+    jql: str,
+    project: int | None,
+    *,
+    follow_it: bool,
+    language: str = UI_DEFAULT,
+    source: ImportSourceArgs | None = None,
 ) -> int:
+    """Queue an import (from Jira, or from `source`) and, with `follow_it`, watch it to its end."""
     say = speaker(language)
+    chosen = source or ImportSourceArgs("jira", {"jql": jql}, "Jira")
     if project is None:
-        raise CliError("--jira needs --project ID: the project the stories go to", code=2)
-    response = api.post(f"/projects/{project}/imports/jira", json={"jql": jql})
-    queued = QueuedJob.model_validate(check(response, "cannot queue the Jira import", ok=(200, 202)))
+        raise CliError(f"--{chosen.path} needs --project ID: the project the stories go to", code=2)
+    response = api.post(f"/projects/{project}/imports/{chosen.path}", json=chosen.body)
+    queued = QueuedJob.model_validate(
+        check(response, f"cannot queue the {chosen.label} import", ok=(200, 202))
+    )
     task_id = queued.task_id
     if response.status_code == 202:
-        echo(f"Queued Jira import {task_id} into project {project}")
+        echo(f"Queued {chosen.label} import {task_id} into project {project}")
     else:
-        echo(f"Project {project} already has a {queued.status} Jira import: {task_id}")
+        echo(f"Project {project} already has a {queued.status} import: {task_id}")
     if not follow_it:
         echo(say("cli.follow_hint", task=task_id))
         return 0
@@ -436,7 +477,7 @@ def cmd_jira_import(
         return 0
     if final.status == JobStatus.failed:
         error = failure(final)
-        echo(f"Jira import failed ({error['type']}): {error['error']}", file=sys.stderr)
+        echo(f"{chosen.label} import failed ({error['type']}): {error['error']}", file=sys.stderr)
         return 1
     echo(f"Import {task_id} was cancelled; the pages read before stay imported.", file=sys.stderr)
     return 1
@@ -449,8 +490,9 @@ def print_import(result: JiraImportResult) -> None:
     for skipped in result.skipped:
         echo(f"Skipped {skipped.key}: {skipped.reason}")
     counts = result.counts
+    label = {"github": "GitHub", "azure-devops": "Azure DevOps"}.get(result.source or "", "Jira")
     echo(
-        f"Jira import: {counts.created} created, {counts.updated} updated, "
+        f"{label} import: {counts.created} created, {counts.updated} updated, "
         f"{counts.unchanged} unchanged, {counts.skipped} skipped "
         f"({result.issues} issues in {result.pages} pages)"
     )

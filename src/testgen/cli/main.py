@@ -291,20 +291,42 @@ def _add_client_commands(sub: Any) -> None:
         "(acceptance criteria separated by newlines or '|'). Stories that exist already are skipped. "
         "Exits 1 if any story could not be added. With --jira 'JQL' --project ID instead of a file, queue "
         "a Jira import job on the API (which needs JIRA_* settings): the issues the query finds become "
-        "stories of the project, changed ones are updated in place; --follow shows its progress and the "
+        "stories of the project, changed ones are updated in place (--github or --azure-devops WIQL: the "
+        "same from the project's GitHub or Azure DevOps connection); --follow shows its progress and the "
         "created/updated/unchanged/skipped summary, exiting 1 if it failed or was cancelled.",
     )
     load.add_argument("file", metavar="FILE", type=Path, nargs="?", help="a .json or .csv file")
     load.add_argument("--jira", metavar="JQL", default=None, help="import the issues this Jira query finds")
+    load.add_argument(
+        "--github",
+        action="store_true",
+        help="import the issues of the repository of the project's GitHub connection (see --label, "
+        "--milestone, --state)",
+    )
+    load.add_argument(
+        "--label", action="append", metavar="LABEL", help="with --github: issues with this label (repeat)"
+    )
+    load.add_argument(
+        "--milestone", default=None, metavar="M", help='with --github: a milestone number, "*" or "none"'
+    )
+    load.add_argument(
+        "--state", choices=("open", "closed", "all"), default="open", help="with --github: the issues' state"
+    )
+    load.add_argument(
+        "--azure-devops",
+        metavar="WIQL",
+        default=None,
+        help="import the work items this WIQL query finds through the project's Azure DevOps connection",
+    )
     load.add_argument(
         "--project-id",
         "--project",
         type=int,
         default=None,
         metavar="ID",
-        help="project of the stories that name none (with --jira: the project to import into)",
+        help="project of the stories that name none (with an import: the project to import into)",
     )
-    load.add_argument("--follow", action="store_true", help="with --jira: watch the import live")
+    load.add_argument("--follow", action="store_true", help="with an import: watch it live")
     _add_api_options(load)
     _add_push_command(sub)
     _add_automation_command(sub)

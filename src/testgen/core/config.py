@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     jira_timeout_s: float = Field(default=30.0, gt=0)
     jira_max_retries: int = Field(default=4, ge=0, le=10)  # on 429/503, honouring Retry-After
     jira_max_retry_wait_s: float = Field(default=60.0, ge=0)
+    # GitHub and Azure DevOps imports (docs/user-guide/jira.md): issues or work items one import reads,
+    # and the longest rate-limit wait it sits out (GitHub's reset can be an hour away).
+    import_max_items: int = Field(default=2000, ge=1, le=50_000)
+    import_max_rate_limit_wait_s: float = Field(default=900.0, ge=0)
 
     # Story attachments (docs/user-guide/stories.md#attachments): content kept once per sha256 under
     # DATA_DIR/attachments; images re-encoded to at most ATTACHMENT_MAX_IMAGE_SIDE px a side.

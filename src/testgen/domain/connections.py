@@ -18,6 +18,10 @@ HttpUrl = Annotated[
     str, StringConstraints(min_length=8, max_length=500, pattern=r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$")
 ]
 JiraKey = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[A-Z][A-Z0-9_]*$")]
+GitHubRepository = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=140, pattern=r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$"),
+]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=2000), NOT_BLANK]
 PlainText = Annotated[str, StringConstraints(min_length=1, max_length=300), NOT_BLANK]
 ConnectionName = Annotated[str, StringConstraints(min_length=1, max_length=100), NOT_BLANK]
@@ -32,6 +36,7 @@ class ConnectionKind(StrEnum):
     zephyr_scale = "zephyr-scale"
     azure_devops = "azure-devops"
     jira = "jira"
+    github = "github"
 
 
 def _a_number(value: object) -> object:
@@ -95,13 +100,23 @@ class JiraSettings(_Settings):
     email: PlainText | None = Field(default=None, description="Cloud: the user of the API token")
 
 
+class GitHubSettings(_Settings):
+    kind: Literal[ConnectionKind.github] = ConnectionKind.github
+    repository: GitHubRepository = Field(description="The repository whose issues are imported: owner/name")
+    api_url: HttpUrl = Field(
+        default="https://api.github.com",
+        description="GitHub's REST API (GitHub Enterprise: https://host/api/v3)",
+    )
+
+
 ConnectionSettings = Annotated[
     TestRailSettings
     | XrayCloudSettings
     | XrayDataCenterSettings
     | ZephyrScaleSettings
     | AzureDevOpsSettings
-    | JiraSettings,
+    | JiraSettings
+    | GitHubSettings,
     Field(discriminator="kind"),
 ]
 
@@ -113,6 +128,7 @@ SECRET_FIELDS: dict[ConnectionKind, tuple[str, ...]] = {
     ConnectionKind.zephyr_scale: ("token",),
     ConnectionKind.azure_devops: ("token",),
     ConnectionKind.jira: ("api_token",),
+    ConnectionKind.github: ("token",),
 }
 
 # Requests a minute a push sends when the connection names none: each tool's documented limit or less.
@@ -123,6 +139,7 @@ DEFAULT_REQUESTS_PER_MINUTE: dict[ConnectionKind, int] = {
     ConnectionKind.zephyr_scale: 300,
     ConnectionKind.azure_devops: 600,
     ConnectionKind.jira: 300,
+    ConnectionKind.github: 60,  # well under the 5,000 an hour of a token
 }
 
 

@@ -8,11 +8,11 @@ An issue that cannot be mapped raises `Unmappable` with the reason, which the im
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from testgen.domain.imported_stories import ImportedStory
 from testgen.domain.stories import MAX_CRITERIA, Priority, StoryContent
 from testgen.domain.text_fields import MAX_CRITERION, MAX_DESCRIPTION, MAX_TITLE
 from testgen.jira import adf, wiki
@@ -48,16 +48,6 @@ class Unmappable(Exception):
     """The issue cannot become a story; the message is the reason, for the import's report."""
 
 
-@dataclass(frozen=True)
-class MappedStory:
-    id: str
-    title: str
-    description: str
-    acceptance_criteria: list[str]
-    priority: Priority
-    jira_url: str
-
-
 def rich_text(value: object) -> str:
     """A description or text field as plain text: ADF (Cloud), wiki markup (Data Center) or plain."""
     if adf.is_adf(value):
@@ -67,7 +57,7 @@ def rich_text(value: object) -> str:
     return ""
 
 
-def _list_items(lines: list[str]) -> list[str]:
+def list_items(lines: list[str]) -> list[str]:
     """The top-level items of a list (nested items join their parent), or, without list markers, the
     non-empty lines."""
     items: list[str] = []
@@ -91,7 +81,7 @@ def _list_items(lines: list[str]) -> list[str]:
 
 def criteria_from_field(value: object) -> list[str]:
     text = rich_text(value) if not isinstance(value, list) else "\n".join(f"- {v}" for v in value)
-    return _list_items(text.split("\n"))
+    return list_items(text.split("\n"))
 
 
 def criteria_under_heading(text: str) -> list[str]:
@@ -116,7 +106,7 @@ def criteria_under_heading(text: str) -> list[str]:
                 break  # a paragraph after the list: the next section
             in_list = in_list or item
             section.append(following)
-        return _list_items(section)
+        return list_items(section)
     return []
 
 
@@ -138,7 +128,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def map_issue(issue: Any, base_url: str, acceptance_field: str | None) -> MappedStory:
+def map_issue(issue: Any, base_url: str, acceptance_field: str | None) -> ImportedStory:
     if not isinstance(issue, dict):
         raise Unmappable("not an issue object")
     key = issue.get("key")
@@ -158,8 +148,7 @@ def map_issue(issue: Any, base_url: str, acceptance_field: str | None) -> Mapped
         criteria = criteria_under_heading(description)
     if not criteria:
         criteria = criteria_from_gherkin(description)
-    criteria = [_clip(" ".join(c.split()), MAX_CRITERION) for c in criteria if c.strip()][:MAX_CRITERIA]
-    if not criteria:
+    if not any(c.strip() for c in criteria):
         where = f"field {acceptance_field}, " if acceptance_field else ""
         raise Unmappable(
             f"no acceptance criteria found ({where}an 'Acceptance criteria' heading or Given/When/Then lines)"
@@ -167,23 +156,42 @@ def map_issue(issue: Any, base_url: str, acceptance_field: str | None) -> Mapped
     priority_field = fields.get("priority")
     name = priority_field.get("name") if isinstance(priority_field, dict) else None
     priority = PRIORITIES.get(str(name).strip().lower(), Priority.medium) if name else Priority.medium
+    return checked_story(
+        key, summary, description, criteria, priority, jira_url=f"{base_url.rstrip('/')}/browse/{key}"
+    )
+
+
+def checked_story(
+    story_id: str,
+    title: str,
+    description: str,
+    criteria: list[str],
+    priority: Priority,
+    *,
+    jira_url: str | None = None,
+    source_url: str | None = None,
+) -> ImportedStory:
+    """A story read from a source, its texts cut to the limits every story keeps (criteria on one
+    line each, at most MAX_CRITERIA); `Unmappable` naming the field a limit still refuses."""
+    kept = [_clip(" ".join(c.split()), MAX_CRITERION) for c in criteria if c.strip()][:MAX_CRITERIA]
     try:
         checked = StoryContent(
-            id=key,
-            title=_clip(" ".join(summary.split()), MAX_TITLE),
+            id=story_id,
+            title=_clip(" ".join(title.split()), MAX_TITLE),
             description=_clip(description, MAX_DESCRIPTION),
-            acceptance_criteria=criteria,
+            acceptance_criteria=kept,
             priority=priority,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise Unmappable(f"{where}: {first['msg']}") from None
-    return MappedStory(
+    return ImportedStory(
         id=checked.id,
         title=checked.title,
         description=checked.description,
         acceptance_criteria=list(checked.acceptance_criteria),
         priority=checked.priority,
-        jira_url=f"{base_url.rstrip('/')}/browse/{checked.id}",
+        jira_url=jira_url,
+        source_url=source_url,
     )

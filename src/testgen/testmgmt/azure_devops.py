@@ -7,6 +7,8 @@
 - find() asks WIQL for test cases whose tags contain the marker, then reads their tags, since CONTAINS
   is not an exact match; version() is the work item's `rev`; update() replaces the pushed fields and
   keeps the tags added in Azure DevOps.
+- As a story source (the import): `POST …/_apis/wit/wiql {query}` gives the ids a WIQL query finds,
+  read 200 at a time with `POST …/_apis/wit/workitemsbatch {ids, fields}`.
 - A personal access token goes as Basic with an empty user. Azure answers refused credentials with
   401, or with 203 and its sign-in page: both are a refusal of the credentials.
 """
@@ -16,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
@@ -37,6 +40,20 @@ TITLE_CHARS = 255
 PRIORITIES = {"critical": 1, "high": 2, "medium": 3, "low": 4}
 TESTS_REL = "Microsoft.VSTS.Common.TestedBy-Reverse"  # this test case tests the linked work item
 BATCH = 200  # work items a read may name
+STORY_FIELDS = (
+    "System.Title",
+    "System.WorkItemType",
+    "System.Description",
+    "Microsoft.VSTS.Common.AcceptanceCriteria",
+    "Microsoft.VSTS.Common.Priority",
+)
+
+
+@dataclass(frozen=True)
+class WorkItemPage:
+    number: int  # 1-based
+    items: list[dict[str, Any]]
+    total: int  # work items the query found (up to the import's limit)
 
 
 def connect(
@@ -209,6 +226,28 @@ class AzureDevOps:
         except ToolRefused as exc:
             if exc.status != 404:  # already gone
                 raise
+
+    def item_page(self, item_id: int | str) -> str:
+        """The work item's page in Azure DevOps."""
+        return f"{self.org}/{self.project}/_workitems/edit/{item_id}"
+
+    async def work_items(self, wiql: str, max_items: int) -> AsyncIterator[WorkItemPage]:
+        """The work items `wiql` finds (up to `max_items`), in its order, 200 a page, with the fields a
+        story is read from. Ids the query found but the batch no longer has (deleted meanwhile) are
+        left out."""
+        found = await self._json("POST", f"/{self.project}/_apis/wit/wiql", json={"query": wiql})
+        rows = found.get("workItems") if isinstance(found, dict) else None
+        if not isinstance(rows, list):
+            raise ToolRefused(f"{self.what}: the WIQL answer has no work item list (is it a flat query?)")
+        ids = [int(row["id"]) for row in rows if isinstance(row, dict) and isinstance(row.get("id"), int)]
+        ids = list(dict.fromkeys(ids))[:max_items]
+        for number, start in enumerate(range(0, len(ids), BATCH), start=1):
+            body = {"ids": ids[start : start + BATCH], "fields": list(STORY_FIELDS), "errorPolicy": "omit"}
+            answer = await self._json("POST", f"/{self.project}/_apis/wit/workitemsbatch", json=body)
+            items = answer.get("value") if isinstance(answer, dict) else None
+            if not isinstance(items, list):
+                raise ToolRefused(f"{self.what}: the work items batch answer has no value list")
+            yield WorkItemPage(number, [item for item in items if isinstance(item, dict)], len(ids))
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -11,7 +11,7 @@ import httpx
 
 from testgen.domain.connections import ConnectionKind
 from testgen.testmgmt.base import Connector
-from testgen.testmgmt.http import Sleep
+from testgen.testmgmt.http import MAX_WAIT_S, Sleep
 
 MODULES: dict[ConnectionKind, str] = {
     ConnectionKind.testrail: "testgen.testmgmt.testrail",
@@ -20,6 +20,7 @@ MODULES: dict[ConnectionKind, str] = {
     ConnectionKind.zephyr_scale: "testgen.testmgmt.zephyr",
     ConnectionKind.azure_devops: "testgen.testmgmt.azure_devops",
     ConnectionKind.jira: "testgen.testmgmt.jira_links",
+    ConnectionKind.github: "testgen.testmgmt.github",
 }
 
 
@@ -30,6 +31,7 @@ class HttpOptions:
     timeout_s: float = 30.0
     transport: httpx.AsyncBaseTransport | None = None
     sleep: Sleep | None = None
+    max_wait_s: float = MAX_WAIT_S  # the longest rate-limit wait honoured (GitHub's reset time)
 
 
 def connect(

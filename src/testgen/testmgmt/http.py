@@ -16,6 +16,9 @@ from testgen.testmgmt.base import ToolAuthError, ToolRefused, ToolUnavailable
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+# How long a refusal asks to wait when it is a rate limit (a 403 can be one), from its headers and the
+# attempt it answered; None: not a rate limit.
+RateLimitWait = Callable[[httpx.Response, int], float | None]
 MAX_ATTEMPTS = 6
 MAX_WAIT_S = 120.0
 MAX_ERROR_CHARS = 300
@@ -79,9 +82,15 @@ class ToolHttp:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         max_attempts: int = MAX_ATTEMPTS,
+        rate_limit: RateLimitWait | None = None,
+        max_wait_s: float = MAX_WAIT_S,
     ) -> None:
-        """`what` names the connection in messages (its name and kind, never a secret)."""
+        """`what` names the connection in messages (its name and kind, never a secret). `rate_limit`:
+        the tool's own reading of a rate-limited answer, honoured up to `max_wait_s` (a longer wait
+        fails the request at once, saying how long)."""
         self.client = client
+        self.rate_limit = rate_limit
+        self.max_wait_s = max_wait_s
         self.what = what
         self.pacer = Pacer(per_minute, clock, sleep)
         self.sleep = sleep
@@ -104,6 +113,17 @@ class ToolHttp:
                 continue
             if response.status_code < 400:
                 return response
+            limited = self.rate_limit(response, attempt) if self.rate_limit is not None else None
+            if limited is not None:
+                self.throttled += 1
+                if limited > self.max_wait_s:
+                    raise ToolUnavailable(
+                        f"{self.what} is rate limited for {round(limited)} s more ({error_text(response)}); "
+                        "try again then"
+                    )
+                last = error_text(response)
+                await self.sleep(limited)
+                continue
             if response.status_code in (401, 403):
                 raise ToolAuthError(
                     f"{self.what} refused the credentials ({error_text(response)}): check them in the "

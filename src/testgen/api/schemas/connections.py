@@ -18,6 +18,7 @@ from testgen.domain.connections import (
     ConnectionKind,
     ConnectionName,
     ConnectionSettings,
+    GitHubSettings,
     JiraSettings,
     TestRailSettings,
     XrayCloudSettings,
@@ -97,13 +98,22 @@ class JiraConnectionCreate(JiraSettings):
     )
 
 
+class GitHubConnectionCreate(GitHubSettings):
+    kind: Literal[ConnectionKind.github]
+    name: ConnectionName = Field(description=NAME_HELP)
+    token: SecretValue = Field(
+        description="A fine-grained personal access token with read access to the repository's issues"
+    )
+
+
 ConnectionCreate = Annotated[
     TestRailConnectionCreate
     | XrayCloudConnectionCreate
     | XrayDataCenterConnectionCreate
     | ZephyrScaleConnectionCreate
     | AzureDevOpsConnectionCreate
-    | JiraConnectionCreate,
+    | JiraConnectionCreate
+    | GitHubConnectionCreate,
     Field(discriminator="kind"),
 ]
 
@@ -115,6 +125,7 @@ SETTINGS_MODELS: dict[ConnectionKind, type[BaseModel]] = {
     ConnectionKind.zephyr_scale: ZephyrScaleSettings,
     ConnectionKind.azure_devops: AzureDevOpsSettings,
     ConnectionKind.jira: JiraSettings,
+    ConnectionKind.github: GitHubSettings,
 }
 CREATE_MODELS: dict[ConnectionKind, type[BaseModel]] = {
     ConnectionKind.testrail: TestRailConnectionCreate,
@@ -123,6 +134,7 @@ CREATE_MODELS: dict[ConnectionKind, type[BaseModel]] = {
     ConnectionKind.zephyr_scale: ZephyrScaleConnectionCreate,
     ConnectionKind.azure_devops: AzureDevOpsConnectionCreate,
     ConnectionKind.jira: JiraConnectionCreate,
+    ConnectionKind.github: GitHubConnectionCreate,
 }
 # The settings that say where the credentials go: changing one needs the secrets again (else an admin
 # could send another's credentials to a server of their own and read them there).

@@ -1,4 +1,4 @@
-"""Importing stories: the Jira import request."""
+"""Importing stories: the Jira, GitHub and Azure DevOps import requests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from testgen.domain.job_options import GitHubIssueState
 from testgen.domain.text_fields import NOT_BLANK
+
+MAX_LABELS = 20
+Label = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^,\x00-\x1f\x7f]+$"), NOT_BLANK
+]
+Milestone = Annotated[str, StringConstraints(pattern=r"^(?:[1-9][0-9]{0,9}|\*|none)$")]
 
 
 class JiraImportRequest(BaseModel):
@@ -14,4 +21,30 @@ class JiraImportRequest(BaseModel):
 
     jql: Annotated[str, StringConstraints(min_length=1, max_length=4000), NOT_BLANK] = Field(
         description="The Jira query whose issues become stories, e.g. project = SHOP AND sprint = 5"
+    )
+
+
+class GitHubImportRequest(BaseModel):
+    """Which issues of the repository of the project's `github` connection become stories."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[Label] = Field(
+        default_factory=list, max_length=MAX_LABELS, description="Only issues with every one of these labels"
+    )
+    milestone: Milestone | None = Field(
+        default=None,
+        description='A milestone number, "*" (any milestone) or "none" (no milestone); null: any issue',
+    )
+    state: GitHubIssueState = Field(default=GitHubIssueState.open, description="open, closed or all")
+
+
+class AzureDevOpsImportRequest(BaseModel):
+    """Which work items of the project's `azure-devops` connection become stories."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wiql: Annotated[str, StringConstraints(min_length=1, max_length=32_000), NOT_BLANK] = Field(
+        description="A flat WIQL query, e.g. SELECT [System.Id] FROM WorkItems WHERE "
+        "[System.WorkItemType] = 'User Story' AND [System.State] = 'Active'"
     )

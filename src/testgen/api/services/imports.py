@@ -1,5 +1,6 @@
-"""Queueing a Jira import: a job of the project, on the same queue, status and event stream as
-generation (the worker half is worker/jira_import.py)."""
+"""Queueing an import (from Jira, GitHub or Azure DevOps): a job of the project, on the same queue,
+status and event stream as generation (the worker half is worker/jira_import.py, which hands GitHub
+and Azure DevOps to worker/issue_import.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from testgen.data import pushes, repository
 from testgen.data.job_states import JobKind
 from testgen.data.models import Project
 from testgen.domain.connections import ConnectionKind
-from testgen.domain.job_options import JiraImportJobOptions
+from testgen.domain.job_options import ImportSource, JiraImportJobOptions
 from testgen.jira.client import configuration_problem
 
 logger = logging.getLogger(__name__)
@@ -36,14 +37,52 @@ async def enqueue_jira_import(
     """Queue an import of the issues `jql` finds into `project`. While an import of the project is
     queued or running, that one is returned instead. `slot`: as for `jobs.enqueue`; `created_by`: the
     user who asked."""
+    return await enqueue_import(
+        session, queue, project, JiraImportJobOptions(jql=jql), slot, created_by=created_by
+    )
+
+
+async def _configuration_problem(
+    session: AsyncSession, queue: JobQueue, project_id: int, source: ImportSource
+) -> str | None:
+    if source is ImportSource.jira:
+        problem = configuration_problem(queue.settings)
+        if problem is not None and not await pushes.connection_of_kind(
+            session, project_id, ConnectionKind.jira.value
+        ):
+            return f"The project has no Jira connection, and for the server's Jira: {problem}"
+        return None
+    kind, label = (
+        (ConnectionKind.github, "GitHub")
+        if source is ImportSource.github
+        else (ConnectionKind.azure_devops, "Azure DevOps")
+    )
+    if await pushes.connection_of_kind(session, project_id, kind.value) is None:
+        return (
+            f"The project has no {label} connection ({kind.value}): add one to the project, then import again"
+        )
+    return None
+
+
+async def enqueue_import(
+    session: AsyncSession,
+    queue: JobQueue,
+    project: Project,
+    options: JiraImportJobOptions,
+    slot: JobSlot | None = None,
+    *,
+    created_by: int | None = None,
+) -> Queued:
+    """Queue an import into `project` from the source `options` name (Jira, GitHub or Azure DevOps):
+    one import job of the project at a time, whatever its source (while one is queued or running,
+    that one is returned instead)."""
     project_id = project.id
+    source = options.source or ImportSource.jira
     await begin_read(session)
-    problem = configuration_problem(queue.settings)
-    if problem is not None and not await pushes.connection_of_kind(
-        session, project_id, ConnectionKind.jira.value
-    ):
+    problem = await _configuration_problem(session, queue, project_id, source)
+    if problem is not None:
         await session.commit()
-        raise ConfigurationError(f"The project has no Jira connection, and for the server's Jira: {problem}")
+        raise ConfigurationError(problem)
     existing = await repository.get_active_project_job(session, project_id, JobKind.import_jira)
     await session.commit()
     if existing is not None:
@@ -51,9 +90,7 @@ async def enqueue_jira_import(
     await queue.require()
     if slot is not None:
         await slot.take()
-    job = new_job(
-        None, JobKind.import_jira, JiraImportJobOptions(jql=jql), project_id=project_id, created_by=created_by
-    )
+    job = new_job(None, JobKind.import_jira, options, project_id=project_id, created_by=created_by)
     session.add(job)
     try:
         await session.commit()
@@ -64,5 +101,5 @@ async def enqueue_jira_import(
             raise
         return await reused(queue, existing)
     workers = await queue.dispatch(session, job, IMPORT_JIRA_JOB)
-    logger.info("Queued Jira import task %s for project %s", job.id, project_id)
+    logger.info("Queued %s import task %s for project %s", source.value, job.id, project_id)
     return await confirm_created(job, workers, slot)

@@ -54,6 +54,12 @@ async def enqueue_push(
             f"Connection '{connection.name}' is the project's Jira: it links pushed test cases to their "
             "stories. Push to a TestRail, Xray, Zephyr Scale or Azure DevOps connection"
         )
+    if connection.kind == ConnectionKind.github:
+        await session.commit()
+        raise ConflictError(
+            f"Connection '{connection.name}' is a GitHub repository the project imports stories from. Push "
+            "to a TestRail, Xray, Zephyr Scale or Azure DevOps connection"
+        )
     story_ids = list(dict.fromkeys(data.story_ids)) if data.story_ids is not None else None
     if story_ids is not None:
         known = await pushes.project_story_ids(session, project_id, story_ids)
