@@ -150,6 +150,7 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         gemini_api_key=None,
         api_keys=None,
         stream_token_secret=STREAM_TOKEN_SECRET,
+        audit_batch_delay_s=0,  # each call's row is there once its request ends (the batching: test_audit)
     )
 
 

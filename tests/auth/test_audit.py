@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -363,7 +364,28 @@ async def test_a_row_that_cannot_be_written_is_logged_and_the_answer_stands(
         created = await client.post("/projects", json={"name": "Shop"})
         assert created.status_code == 201, created.text
         assert (await client.get(f"/projects/{created.json()['id']}")).status_code == 200
-    assert "Audit row of project_create not written" in caplog.text
+    assert "1 audit rows not written (project_create first)" in caplog.text
+
+
+async def test_rows_of_calls_close_together_are_written_in_one_transaction(
+    settings: Settings, redis: object, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Rows wait (here up to 5 s) to be written together; reading the trail writes them first, and a
+    server that stops writes what is pending."""
+    app = create_app(settings.model_copy(update={"audit_batch_delay_s": 5.0}))
+    commits: list[int] = []
+    async with app.router.lifespan_context(app):
+        sqlalchemy_event.listen(app.state.engine.sync_engine, "commit", lambda conn: commits.append(1))
+        async with _client(app) as client:
+            for name in ("Shop", "Bank", "Pets"):
+                assert (await client.post("/projects", json={"name": name})).status_code == 201
+            assert await _all_rows(sessionmaker) == []  # pending
+            before = len(commits)
+            rows = (await client.get("/audit")).json()
+            assert [r["action"] for r in rows] == ["project_create"] * 3
+            assert len(commits) - before == 1  # the three rows in one transaction (the read commits nothing)
+            assert (await client.post("/projects", json={"name": "Toys"})).status_code == 201
+    assert [r.action for r in await _all_rows(sessionmaker)] == ["project_create"] * 4
 
 
 # --- reading it ---------------------------------------------------------------------------------

@@ -17,11 +17,11 @@ from enum import StrEnum
 
 from fastapi import Request
 
+from testgen.api.audit_writer import AuditRow
 from testgen.api.principal import Principal, principal_of
 from testgen.api.security import STREAM_ROUTES
 from testgen.core import messages
 from testgen.core.errors import AuthenticationError, ForbiddenError, NotFoundError
-from testgen.data import audit
 from testgen.domain.roles import Role
 
 logger = logging.getLogger(__name__)
@@ -270,19 +270,19 @@ async def enforce(request: Request) -> AsyncIterator[None]:
 
 async def record(request: Request) -> AsyncIterator[None]:
     """Every route's dependency (request scope): once a call has succeeded and its answer is sent, the
-    audit row of the route's action. Off the answer's path: the caller does not wait for the row's
-    commit; a row that cannot be written is logged."""
+    audit row of the route's action, handed to the process's batched writer (api/audit_writer.py):
+    the caller does not wait for its commit; a row that cannot be written is logged."""
     yield
     action = getattr(request.state, "audit_action", None) or rule_of(request).audit
     if action is None:
         return
     try:
-        await _write_audit(request, action, principal_of(request))
+        await request.app.state.audit.add(await _audit_row(request, action, principal_of(request)))
     except Exception:
         logger.exception("Audit row of %s not written", action)
 
 
-async def _write_audit(request: Request, action: str, principal: Principal) -> None:
+async def _audit_row(request: Request, action: str, principal: Principal) -> AuditRow:
     state = request.state
     object_type = object_id = None
     if hasattr(state, "audit_object"):
@@ -304,14 +304,12 @@ async def _write_audit(request: Request, action: str, principal: Principal) -> N
     project_id = getattr(state, "audit_project", None)
     if project_id is None and object_type == "project" and object_id is not None and object_id.isdigit():
         project_id = int(object_id)
-    async with request.app.state.sessionmaker() as session, session.begin():
-        audit.record(
-            session,
-            actor=principal.actor,
-            actor_id=principal.user_id,
-            action=getattr(state, "audit_action", action),
-            project_id=project_id,
-            object_type=object_type,
-            object_id=object_id,
-            fields=fields,
-        )
+    return AuditRow(
+        actor=principal.actor,
+        actor_id=principal.user_id,
+        action=action,
+        project_id=project_id,
+        object_type=object_type,
+        object_id=object_id,
+        fields=fields,
+    )

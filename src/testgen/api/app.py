@@ -14,6 +14,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from testgen.api import access, openapi_doc, passwords
 from testgen.api import http_errors as errors
+from testgen.api.audit_writer import AuditWriter
 from testgen.api.authn import AuthMiddleware, UsersGate
 from testgen.api.http_methods import HeadMiddleware, LiteralPathMiddleware, flat_routes
 from testgen.api.job_links import JobLinkPaths
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.read_sessionmaker = create_sessionmaker(read_only(engine))
+        app.state.audit = AuditWriter(app.state.sessionmaker, settings.audit_batch_delay_s)
         app.state.redis = redis
         app.state.store = ProgressStore(redis, settings.keep_result_s)
         app.state.job_queue = JobQueue(redis, app.state.store, settings)
@@ -144,6 +146,7 @@ def create_app(settings: Settings | None = None, *, wall_clock: WallClock = time
             if app.state.oidc is not None:
                 await app.state.oidc.aclose()
             await redis.aclose()
+            await app.state.audit.aclose()
             await engine.dispose()
             await asyncio.to_thread(tracing.flush)
             if shared is not None:

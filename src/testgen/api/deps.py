@@ -88,6 +88,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def audit_written(request: Request) -> None:
+    """The audit rows this process has pending, written: a route that reads the trail names this
+    first, so its session's snapshot holds them."""
+    await request.app.state.audit.flush()
+
+
 # Closed once the response is built, before it is sent: an event stream holds no session.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     sign_in_failures_per_account: int = Field(default=5, ge=1, le=1000)  # a minute, then 429
     sign_in_failures_per_client: int = Field(default=20, ge=1, le=10_000)  # a minute, then 429
     audit_retention_days: int = Field(default=365, ge=0)  # 0: keep every row
+    # Audit rows of calls this close together are written in one transaction (api/audit_writer.py);
+    # 0: each row with its call, before the call's request ends.
+    audit_batch_delay_s: float = Field(default=0.05, ge=0, le=5)
     # OpenID Connect sign-in: on when OIDC_ISSUER is set (discovery at its /.well-known address).
     oidc_issuer: str | None = Field(default=None, max_length=500)
     oidc_client_id: str | None = Field(default=None, max_length=500)

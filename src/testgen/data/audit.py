@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from testgen.data.models import AuditEvent
+from testgen.data.models import AuditEvent, utcnow
 
 MAX_FIELDS = 50  # field names one row keeps
 
@@ -23,10 +23,13 @@ def record(
     object_type: str | None = None,
     object_id: str | None = None,
     fields: Sequence[str] = (),
+    at: dt.datetime | None = None,
 ) -> None:
-    """Add one row to the session's transaction: it is written with the change it records."""
+    """Add one row to the session's transaction: it is written with the change it records (`at`: when
+    it happened, if not now)."""
     session.add(
         AuditEvent(
+            at=at or utcnow(),
             actor=actor[:400],
             actor_id=actor_id,
             action=action,

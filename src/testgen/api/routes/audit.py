@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from testgen.api.deps import MAX_ROW_ID, PrincipalDep, SessionDep, StoryReadDep
+from testgen.api.deps import MAX_ROW_ID, PrincipalDep, SessionDep, StoryReadDep, audit_written
 from testgen.api.openapi_doc import errors
 from testgen.api.schemas.audit import AuditEventOut, AuditFormat, IsoDateTime
 from testgen.api.services import audit_log
 from testgen.domain.text_fields import NO_NUL_PATTERN
 
-router = APIRouter(tags=["audit"])
+# Each route reads the rows this process has pending too (api/audit_writer.py).
+router = APIRouter(tags=["audit"], dependencies=[Depends(audit_written)])
 
 MAX_PAGE = 500
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page; fewer: the last page")]
