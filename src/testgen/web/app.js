@@ -42,7 +42,7 @@ import { renderProjectPush } from "./push.js";
 import { discardReview, openReview, saveReview } from "./review.js";
 import { currentRoute, navigate, onRoute } from "./route.js";
 import { state } from "./state.js";
-import { refreshStoryView, showRoute } from "./story-view.js";
+import { holdStoryView, refreshStoryView, showRoute } from "./story-view.js";
 import { initStoryForm, submitStory, toggleNewProject } from "./story-form.js";
 import { renderAllStatuses, renderStatus } from "./stories.js";
 import { setConnection, stream } from "./stream.js";
@@ -120,6 +120,7 @@ function start() {
   wireEvents();
   wireControls();
   initFilters();
+  if (currentRoute().story) holdStoryView();
   onRoute((route) => {
     syncFilters(route);
     if (state.listQuery && !sameQuery(state.listQuery, listQuery(route))) {

@@ -165,6 +165,7 @@ export function closeStream() {
 }
 
 export async function streamFailed() {
+  applyNews(Infinity); // what the stream said before it ended counts
   if (!activeTasks().length) {
     setConnection("idle");
     return;
@@ -205,8 +206,41 @@ export function onStreamEvent(es, event) {
   const snapshot = JSON.parse(event.data);
   stream.covers.add(snapshot.task_id);
   stream.pendingStories.delete(snapshot.story_id);
-  emit("jobNews", snapshot);
-  if (!activeTasks().length && !stream.pendingStories.size) {
+  news.push({ es, snapshot });
+  if (news.length === 1) setTimeout(showNews, 0);
+}
+
+// The browser hands over every event of a chunk in one task (a replay of 50 running jobs at once):
+// the news is shown in slices of at most NEWS_SLICE_MS, each its own task, so the page stays
+// responsive and no frame waits for all of it. News taken in is shown even if its stream has
+// ended since (a replay of ended jobs is followed at once by the server's end of the stream).
+const NEWS_SLICE_MS = 10;
+/** @type {{ es: EventSource, snapshot: import("./types.js").Job }[]} */
+const news = [];
+
+/**
+ * Show the news waiting, for at most `budgetMs`; returns the stream of the last shown.
+ * @param {number} budgetMs
+ */
+function applyNews(budgetMs) {
+  const until = performance.now() + budgetMs;
+  /** @type {EventSource | null} */
+  let es = null;
+  while (news.length && performance.now() < until) {
+    const item = /** @type {{ es: EventSource, snapshot: import("./types.js").Job }} */ (news.shift());
+    es = item.es;
+    emit("jobNews", item.snapshot);
+  }
+  return es;
+}
+
+function showNews() {
+  const es = applyNews(NEWS_SLICE_MS);
+  if (news.length) {
+    setTimeout(showNews, 0);
+    return;
+  }
+  if (es && es === stream.es && !activeTasks().length && !stream.pendingStories.size) {
     // Every job this page follows has ended: nothing more will come, so no need to reconnect
     // just to hear the server's 204.
     closeStream();
