@@ -18,17 +18,21 @@ the sliding window, a call is answered 429 with the quota it hit (`QuotaFailure`
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import math
 import re
 import socket
 import threading
 import time
+from base64 import urlsafe_b64decode
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from PIL import Image
 
 from tests.support.echoes import altered
 
@@ -79,7 +83,7 @@ class RecordedCall:
     def prompt_text(self) -> str:
         """The user content and the system instruction, as one string."""
         if "messages" in self.body:
-            return "\n".join(str(m.get("content", "")) for m in self.body["messages"])
+            return "\n".join(content_text(m.get("content", "")) for m in self.body["messages"])
         texts = [p.get("text", "") for c in self.body.get("contents", []) for p in c.get("parts", [])]
         system = self.body.get("systemInstruction") or {}
         texts += [p.get("text", "") for p in system.get("parts", [])]
@@ -98,9 +102,60 @@ class RecordedCall:
         system = self.body.get("systemInstruction") or {}
         return "\n".join(p.get("text", "") for p in system.get("parts", []))
 
+    @property
+    def images(self) -> list[tuple[str, bytes]]:
+        """The images the call carried (media type, bytes): Gemini's inline data parts, or the
+        image_url parts (data URLs) of a Chat Completions body."""
+        found = []
+        for content in self.body.get("contents", []):
+            for part in content.get("parts", []):
+                inline = part.get("inlineData") or part.get("inline_data")
+                if inline:
+                    found.append((inline.get("mimeType") or inline.get("mime_type"), _b64(inline["data"])))
+        for message in self.body.get("messages", []):
+            for part in message.get("content") if isinstance(message.get("content"), list) else []:
+                if part.get("type") == "image_url":
+                    head, _, data = part["image_url"]["url"].partition(",")
+                    found.append((head.removeprefix("data:").partition(";")[0], _b64(data)))
+        return found
+
+    @property
+    def image_tokens(self) -> int:
+        """The prompt tokens of the call's images, by the vendor's documented rule: Gemini, 258 for an
+        image of at most 384 px a side, else 258 per 768 px tile; OpenAI (detail high), fitted into
+        2048 px then its short side to 768, 85 plus 170 per 512 px tile."""
+        total = 0
+        for _, data in self.images:
+            width, height = Image.open(io.BytesIO(data)).size
+            if "messages" not in self.body:
+                small = width <= 384 and height <= 384
+                total += 258 if small else math.ceil(width / 768) * math.ceil(height / 768) * 258
+                continue
+            fit = min(1.0, 2048 / max(width, height))
+            w, h = width * fit, height * fit
+            short = min(1.0, 768 / min(w, h))
+            total += 85 + 170 * math.ceil(w * short / 512) * math.ceil(h * short / 512)
+        return total
+
+
+def _b64(data: str) -> bytes:
+    """Base64 as the SDK sends it (URL-safe, maybe unpadded) or as data URLs carry it."""
+    return urlsafe_b64decode(data.replace("+", "-").replace("/", "_") + "=" * (-len(data) % 4))
+
+
+def content_text(content: object) -> str:
+    """A Chat Completions message's text: a string, or the text parts of a list of parts."""
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return str(content)
+
 
 def _message_text(body: dict[str, Any], role: str) -> str:
-    return "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == role)
+    return "\n".join(
+        content_text(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == role
+    )
 
 
 @dataclass
@@ -404,7 +459,8 @@ class FakeGemini:
             body: dict[str, Any] = {"candidates": [{"finishReason": "SAFETY", "index": 0}]}
             return 200, json.dumps(body).encode()
         text = _answer_text(behaviour, spec)
-        usage = {"promptTokenCount": _tokens(record.prompt_text), "candidatesTokenCount": _tokens(text)}
+        prompt_tokens = _tokens(record.prompt_text) + record.image_tokens
+        usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": _tokens(text)}
         usage["totalTokenCount"] = usage["promptTokenCount"] + usage["candidatesTokenCount"]
         record.usage = usage
         body = {

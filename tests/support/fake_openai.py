@@ -30,6 +30,7 @@ from tests.support.fake_gemini import (
     _answer_text,
     _parse_spec,
     _tokens,
+    content_text,
 )
 
 OPENAI_BEHAVIOURS = frozenset(
@@ -58,7 +59,9 @@ CHAT_RE = re.compile(r"^(?:/v1/chat/completions|/openai/deployments/(?P<deployme
 
 
 def _user_text(body: dict[str, Any]) -> str:
-    return "\n".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user")
+    return "\n".join(
+        content_text(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "user"
+    )
 
 
 class FakeOpenAI(FakeGemini):
@@ -252,7 +255,8 @@ class FakeOpenAI(FakeGemini):
         finish = "length" if behaviour == "length" else "stop"
         if behaviour == "length":
             text = text[: len(text) // 2]
-        usage = {"prompt_tokens": _tokens(record.prompt_text), "completion_tokens": _tokens(text)}
+        prompt_tokens = _tokens(record.prompt_text) + record.image_tokens
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         record.usage = usage
         answer = {

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from testgen.api.schemas.jobs import JobState
 from testgen.data.job_states import JobKind, JobStatus
 from testgen.data.models import GenerationJob
-from testgen.domain import job_errors, job_options, job_results, story_check, test_cases
+from testgen.domain import attachments, job_errors, job_options, job_results, story_check, test_cases
 from testgen.domain import job_snapshots as js
 from testgen.streaming.progress_store import decode_state
 from testgen.streaming.snapshots import encode, job_snapshot
@@ -36,6 +36,7 @@ MIRRORS: dict[type[BaseModel], type] = {
     job_results.UnclearCriterion: js.UnclearCriterionJSON,
     story_check.StoryFinding: js.StoryFindingJSON,
     story_check.StoryCheck: js.StoryCheckJSON,
+    attachments.AttachmentUsed: js.AttachmentUsedJSON,
     test_cases.TestCaseDraft: js.TestCaseDraftJSON,
     job_results.TokenCounts: js.TokenCountsJSON,
     job_results.CallSummary: js.CallSummaryJSON,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from testgen.domain.attachments import AttachmentUsed
 from testgen.domain.optional_keys import optional_key
 from testgen.domain.story_check import StoryCheck, StoryFinding
 from testgen.domain.techniques import Technique
@@ -164,6 +165,9 @@ class DraftResult(BaseModel):
     )
     story_check: StoryCheck | None = optional_key(
         description="The check of the story run when the job started (POST /user-stories/{id}/check)"
+    )
+    attachments: list[AttachmentUsed] | None = optional_key(
+        description="The story's attachments and how each was used (sent, named only, trimmed, skipped)"
     )
     stats: DraftStats
 

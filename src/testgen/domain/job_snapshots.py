@@ -221,6 +221,15 @@ class InstructionsUsedJSON(TypedDict):
     first_line: str
 
 
+class AttachmentUsedJSON(TypedDict):
+    id: int
+    file_name: str
+    kind: str  # an AttachmentKind
+    use: str  # an AttachmentUse
+    reason: str | None
+    trimmed: bool
+
+
 class DraftResultJSON(TypedDict):
     test_cases: list[TestCaseDraftJSON]
     coverage: CoverageJSON
@@ -234,6 +243,7 @@ class DraftResultJSON(TypedDict):
     only_criteria: NotRequired[list[int]]
     techniques: NotRequired[list[str]]  # each a Technique
     story_check: NotRequired[StoryCheckJSON]
+    attachments: NotRequired[list[AttachmentUsedJSON]]
     stats: DraftStatsJSON
 
 

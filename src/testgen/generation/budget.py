@@ -12,9 +12,12 @@ OUTPUT_TOKENS_PER_SCENARIO = 120  # a Gherkin scenario as JSON, with its share o
 
 
 def estimate_tokens(batches: Sequence[BatchRequest]) -> int:
-    """The tokens of the job's first calls: prompts (system rules included) and answers. Replacing
-    duplicates may add at most as much again; the estimate counts the base only."""
-    return sum(call_tokens(SYSTEM_INSTRUCTION, build_prompt(b), b.scenario_count) for b in batches)
+    """The tokens of the job's first calls: prompts (system rules, attachment text and images included)
+    and answers. Replacing duplicates may add at most as much again; the estimate counts the base only."""
+    return sum(
+        call_tokens(SYSTEM_INSTRUCTION, build_prompt(b), b.scenario_count) + b.files.image_tokens
+        for b in batches
+    )
 
 
 def call_tokens(system: str, prompt: str, scenarios: int | None) -> int:

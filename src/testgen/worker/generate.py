@@ -31,6 +31,7 @@ from testgen.generation.story_check import check_story
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobRun, execute
 from testgen.worker.story_context import load_context
+from testgen.worker.story_files import load_story_files
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,10 @@ async def _generate(
         story, num_cases, per_case, res.settings.batch_max_scenarios, asked, techniques=techniques
     )
     covered = context.covered_tests()
+    files, attachments_used = await load_story_files(res, row.id, provider.name, provider.model)
     batches = [
-        dataclasses.replace(b, saved_tests=covered, instructions=context.instructions) for b in planned
+        dataclasses.replace(b, saved_tests=covered, instructions=context.instructions, files=files)
+        for b in planned
     ]
     await context.hold_budget(res, run.job.id, batches)
     await run.report(
@@ -182,6 +185,7 @@ async def _generate(
         only_criteria=asked,
         techniques=list(techniques) or None,
         story_check=check,
+        attachments=attachments_used or None,
         stats=DraftStats(
             batches=len(batches),
             scenarios=generated,

@@ -14,6 +14,7 @@ from testgen.domain.job_errors import ErrorType
 from testgen.domain.job_results import CallSummary, TokenCounts
 from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
+from testgen.generation.llm.story_files import StoryFiles
 from testgen.generation.pairwise import complete_outline
 
 
@@ -71,6 +72,7 @@ class BatchRequest:
     saved_tests: list[CoveredTest] = field(default_factory=list)
     instructions: str = ""  # the project's instructions (house style, method, vocabulary)
     instruction: str = ""  # a reviewer's instruction for this batch ("add boundary cases for ...")
+    files: StoryFiles = field(default_factory=StoryFiles)  # the story's attachments, as sent
 
     @property
     def scenario_count(self) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,7 @@ from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
 from testgen.generation.llm.quota import gemini_quota
 from testgen.generation.llm.redirects import is_redirect, redirect_error
 from testgen.generation.llm.retry import Fault, RetryingCaller, Usage, ask_until_valid
+from testgen.generation.llm.story_files import ImagePart
 
 logger = logging.getLogger(__name__)
 
@@ -140,12 +142,15 @@ class GeminiProvider:
         async def ask(feedback: str | None) -> str:
             prompt = build_prompt(request, feedback)
 
+            contents = with_images(prompt, request.files.images)
+
             async def send() -> types.GenerateContentResponse:
                 return await self._sdk().aio.models.generate_content(
-                    model=model, contents=prompt, config=config
+                    model=model, contents=contents, config=config
                 )
 
             tokens = call_tokens(SYSTEM_INSTRUCTION, prompt, request.scenario_count)
+            tokens += request.files.image_tokens
             response = await self._caller.call(
                 send, classify, model=model, stats=stats, label=label, usage=_usage, tokens=tokens
             )
@@ -239,6 +244,15 @@ class GeminiProvider:
         if 400 <= code < 500:
             raise LLMError(ErrorType.invalid_request, f"Gemini refused the request ({what})") from None
         raise LLMError(ErrorType.upstream, f"Gemini failed ({what})") from None
+
+
+def with_images(prompt: str, images: Sequence[ImagePart]) -> str | list[types.Content]:
+    """The call's contents: the prompt alone, or with the story's images as inline data after it."""
+    if not images:
+        return prompt
+    parts = [types.Part(text=prompt)]
+    parts += [types.Part.from_bytes(data=image.data, mime_type=image.media_type) for image in images]
+    return [types.Content(role="user", parts=parts)]
 
 
 def _response_text(response: types.GenerateContentResponse) -> str:

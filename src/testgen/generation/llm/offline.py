@@ -37,7 +37,8 @@ def _criterion(request: BatchRequest, slot: TestCaseSlot) -> tuple[str, int | No
     if named is not None:
         return criteria[named][:1500], named
     if not slot.criteria:
-        return request.story.title, None
+        lines = request.files.criteria_lines  # criteria-like lines of the story's text attachments
+        return (lines[slot.index % len(lines)][:1500], None) if lines else (request.story.title, None)
     index = slot.criteria[0]
     return criteria[index][:1500], index
 
@@ -188,7 +189,7 @@ class OfflineProvider:
             service_metrics().model_call(self.name, model, CALL_OK, time.monotonic() - started)
             span.set_attribute("testgen.outcome", CALL_OK)
         # Tokens as a model would count them (about four characters each), so budgets work offline too.
-        prompt = (len(SYSTEM_INSTRUCTION) + len(build_prompt(request))) // 4
+        prompt = (len(SYSTEM_INSTRUCTION) + len(build_prompt(request))) // 4 + request.files.image_tokens
         output = sum(len(case.model_dump_json()) for case in cases) // 4
         # A language without a template set gets English: flagged, as a model's answer would be.
         mismatch = 0 if has_templates(request.story.language) else 1

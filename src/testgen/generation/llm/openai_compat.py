@@ -9,10 +9,12 @@ again at once in the next mode, so no job fails for it.
 
 from __future__ import annotations
 
+import base64
 import enum
 import json
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import httpx2
@@ -47,6 +49,7 @@ from testgen.generation.llm.retry import (
     ask_until_valid,
     retry_after_s,
 )
+from testgen.generation.llm.story_files import ImagePart
 
 logger = logging.getLogger(__name__)
 
@@ -162,8 +165,17 @@ class OpenAIProvider:
         async def ask(feedback: str | None) -> str:
             prompt = build_prompt(request, feedback)
             tokens = call_tokens(SYSTEM_INSTRUCTION, prompt, request.scenario_count)
+            tokens += request.files.image_tokens
             return await self._ask(
-                prompt, schema, SYSTEM_INSTRUCTION, SCHEMA_NAME, model, stats, label, tokens
+                prompt,
+                schema,
+                SYSTEM_INSTRUCTION,
+                SCHEMA_NAME,
+                model,
+                stats,
+                label,
+                tokens,
+                images=request.files.images,
             )
 
         drafts = await ask_until_valid(
@@ -197,6 +209,7 @@ class OpenAIProvider:
         stats: CallStats,
         label: str,
         tokens: int,
+        images: Sequence[ImagePart] = (),
     ) -> str:
         """One answer's text, in the strongest output mode the server takes (stepping down on a
         refusal), with the caller's retries and rate limits (`tokens`: the call's estimate)."""
@@ -211,7 +224,7 @@ class OpenAIProvider:
                 completion: object = await self._client.chat.completions.create(
                     model=model,
                     extra_headers=self._headers,
-                    **_request_fields(mode, prompt, schema, system=system, name=name),
+                    **_request_fields(mode, prompt, schema, system=system, name=name, images=images),
                 )
                 if not isinstance(completion, ChatCompletion):  # the SDK returns a text body as is
                     raise _NotACompletion
@@ -336,12 +349,13 @@ def _request_fields(
     *,
     system: str = SYSTEM_INSTRUCTION,
     name: str = SCHEMA_NAME,
+    images: Sequence[ImagePart] = (),
 ) -> dict[str, Any]:
     if mode == OutputMode.json_schema:
         return {
             "messages": [
                 {"role": "system", "content": system},
-                {"role": "user", "content": prompt},
+                {"role": "user", "content": _user_content(prompt, images)},
             ],
             "response_format": {
                 "type": "json_schema",
@@ -351,12 +365,23 @@ def _request_fields(
     fields: dict[str, Any] = {
         "messages": [
             {"role": "system", "content": system},
-            {"role": "user", "content": f"{prompt}\n\n{schema_in_prompt(schema)}"},
+            {"role": "user", "content": _user_content(f"{prompt}\n\n{schema_in_prompt(schema)}", images)},
         ]
     }
     if mode == OutputMode.json_object:
         fields["response_format"] = {"type": "json_object"}
     return fields
+
+
+def _user_content(text: str, images: Sequence[ImagePart]) -> str | list[dict[str, Any]]:
+    """The user message: the text alone, or a text part then each image as a data URL (detail high)."""
+    if not images:
+        return text
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    for image in images:
+        url = f"data:{image.media_type};base64,{base64.b64encode(image.data).decode()}"
+        parts.append({"type": "image_url", "image_url": {"url": url, "detail": "high"}})
+    return parts
 
 
 def _error_fields(exc: openai.APIStatusError) -> tuple[str, str | None, str | None]:
