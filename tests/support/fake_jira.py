@@ -284,3 +284,43 @@ def issue(
         "self": f"https://jira/rest/api/3/issue/{key}",
         "fields": fields,
     }
+
+
+def comments(*texts: tuple[str, str]) -> dict[str, Any]:
+    """The `comment` field as Jira's search answers it: (created, text) pairs, oldest first, each body
+    in ADF."""
+    found = [
+        {
+            "id": str(10000 + n),
+            "author": {"accountId": f"5b10a{n}", "displayName": f"Reviewer {n}"},
+            "body": adf(paragraph(body)),
+            "created": created,
+            "updated": created,
+        }
+        for n, (created, body) in enumerate(texts)
+    ]
+    return {"comments": found, "maxResults": len(found), "total": len(found), "startAt": 0}
+
+
+def issue_link(
+    name: str, inward: str, outward: str, key: str, summary: str, *, outgoing: bool
+) -> dict[str, Any]:
+    """One entry of `issuelinks`: this issue `outward`s `key` when `outgoing`, else `key` `outward`s it."""
+    other = {
+        "id": str(abs(hash(key)) % 100000),
+        "key": key,
+        "fields": {"summary": summary, "status": {"name": "To Do"}},
+    }
+    return {
+        "id": str(abs(hash((name, key))) % 100000),
+        "type": {"id": "10000", "name": name, "inward": inward, "outward": outward},
+        "outwardIssue" if outgoing else "inwardIssue": other,
+    }
+
+
+def subtask(key: str, summary: str) -> dict[str, Any]:
+    return {
+        "id": str(abs(hash(key)) % 100000),
+        "key": key,
+        "fields": {"summary": summary, "status": {"name": "To Do"}, "issuetype": {"name": "Sub-task"}},
+    }

@@ -30,6 +30,7 @@ from testgen.cli.terminal_text import echo, printable
 from testgen.core.config import ClientSettings
 from testgen.core.i18n import UI_DEFAULT, label
 from testgen.data.job_states import TERMINAL, JobStatus
+from testgen.domain.job_options import ImportSource
 from testgen.domain.job_results import (
     AutomationFillResult,
     DraftResult,
@@ -417,6 +418,13 @@ def cmd_import(api: httpx.Client, path: Path, default_project: int | None) -> in
     return 1 if counts[Added.refused] else 0
 
 
+SOURCE_LABELS = {
+    ImportSource.jira: "Jira",
+    ImportSource.github: "GitHub",
+    ImportSource.azure_devops: "Azure DevOps",
+}
+
+
 @dataclass(frozen=True)
 class ImportSourceArgs:
     """Where an import reads its stories: the route's last part, its body, and the source's name."""
@@ -432,9 +440,12 @@ def import_source(args: Any) -> ImportSourceArgs | None:
         body: dict[str, Any] = {"labels": args.label or [], "state": args.state}
         if args.milestone is not None:
             body["milestone"] = args.milestone
-        return ImportSourceArgs("github", body, "GitHub")
+        return ImportSourceArgs(ImportSource.github.value, body, SOURCE_LABELS[ImportSource.github])
     if args.azure_devops is not None:
-        return ImportSourceArgs("azure-devops", {"wiql": args.azure_devops}, "Azure DevOps")
+        wiql = {"wiql": args.azure_devops}
+        return ImportSourceArgs(
+            ImportSource.azure_devops.value, wiql, SOURCE_LABELS[ImportSource.azure_devops]
+        )
     return None
 
 
@@ -449,7 +460,9 @@ def cmd_jira_import(
 ) -> int:
     """Queue an import (from Jira, or from `source`) and, with `follow_it`, watch it to its end."""
     say = speaker(language)
-    chosen = source or ImportSourceArgs("jira", {"jql": jql}, "Jira")
+    chosen = source or ImportSourceArgs(
+        ImportSource.jira.value, {"jql": jql}, SOURCE_LABELS[ImportSource.jira]
+    )
     if project is None:
         raise CliError(f"--{chosen.path} needs --project ID: the project the stories go to", code=2)
     response = api.post(f"/projects/{project}/imports/{chosen.path}", json=chosen.body)
@@ -490,7 +503,7 @@ def print_import(result: JiraImportResult) -> None:
     for skipped in result.skipped:
         echo(f"Skipped {skipped.key}: {skipped.reason}")
     counts = result.counts
-    label = {"github": "GitHub", "azure-devops": "Azure DevOps"}.get(result.source or "", "Jira")
+    label = SOURCE_LABELS[ImportSource(result.source)] if result.source in SOURCE_LABELS else "Jira"
     echo(
         f"{label} import: {counts.created} created, {counts.updated} updated, "
         f"{counts.unchanged} unchanged, {counts.skipped} skipped "

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # and the longest rate-limit wait it sits out (GitHub's reset can be an hour away).
     import_max_items: int = Field(default=2000, ge=1, le=50_000)
     import_max_rate_limit_wait_s: float = Field(default=900.0, ge=0)
+    # A Jira import's comments (`"with": ["comments"]`): the newest this many per story, each cut to this
+    # many characters.
+    jira_max_comments: int = Field(default=10, ge=1, le=100)
+    jira_max_comment_chars: int = Field(default=1000, ge=100, le=20_000)
 
     # Story attachments (docs/user-guide/stories.md#attachments): content kept once per sha256 under
     # DATA_DIR/attachments; images re-encoded to at most ATTACHMENT_MAX_IMAGE_SIDE px a side.

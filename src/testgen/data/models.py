@@ -105,6 +105,12 @@ class UserStory(Base):
     acceptance_criteria: Mapped[list[str]] = mapped_column(default=list)
     priority: Mapped[str] = mapped_column(String(16), default="medium")
     jira_url: Mapped[str | None] = mapped_column(String(600), default=None)  # set by a Jira import
+    source_url: Mapped[str | None] = mapped_column(String(600), default=None)  # GitHub or Azure DevOps
+    # From a Jira import that asked for them (NULL: never imported): the newest comments first, as text;
+    # the linked issues ({key, summary, relation}); the sub-tasks' summaries.
+    comments: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    linked_issues: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    subtasks: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     language: Mapped[str | None] = mapped_column(String(35), default=None)  # BCP 47, chosen by a user
     # Detected from the text whenever it changes (core/languages.py); UNDETERMINED: too short to tell;
     # NULL: not detected yet (a story older than detection), detected when a job needs it.

@@ -16,7 +16,7 @@ import base64
 import email.utils
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,15 +117,16 @@ class JiraClient:
         extra = [self.acceptance_field] if self.acceptance_field else []
         return [*BASE_FIELDS, *extra]
 
-    async def search(self, jql: str) -> AsyncIterator[Page]:
-        """The pages of issues matching `jql`, up to JIRA_MAX_ISSUES issues in all."""
+    async def search(self, jql: str, extra_fields: Sequence[str] = ()) -> AsyncIterator[Page]:
+        """The pages of issues matching `jql`, up to JIRA_MAX_ISSUES issues in all, each with the story's
+        fields and `extra_fields` (comments, links, sub-tasks, attachments)."""
         seen = 0
         number = 0
         token: str | None = None
         start_at = 0
         while seen < self.max_issues:
             size = min(self.page_size, self.max_issues - seen)
-            body: dict[str, Any] = {"jql": jql, "fields": self.fields, "maxResults": size}
+            body: dict[str, Any] = {"jql": jql, "fields": [*self.fields, *extra_fields], "maxResults": size}
             if self.deployment == "cloud":
                 if token is not None:
                     body["nextPageToken"] = token

@@ -23,9 +23,10 @@ from testgen.data.models import Connection
 from testgen.domain.connections import ConnectionKind, JiraSettings
 from testgen.domain.imported_stories import ImportedStory
 from testgen.domain.job_errors import ErrorType
-from testgen.domain.job_options import ImportSource, JiraImportJobOptions
+from testgen.domain.job_options import ImportSource, JiraContext, JiraImportJobOptions
 from testgen.domain.job_results import SkippedIssue
 from testgen.jira.client import JiraClient, JiraError
+from testgen.jira.context import fields_for, with_context
 from testgen.jira.mapping import Unmappable, map_issue
 from testgen.worker.issue_import import import_issues
 from testgen.worker.resources import WorkerResources
@@ -56,7 +57,7 @@ async def run_jira_import(res: WorkerResources, task_id: str) -> str:
             except JiraError as exc:
                 raise JobFailed(exc.type, exc.message) from None
             try:
-                await _import(res, jira, run, project_id, options.jql)
+                await _import(res, jira, run, project_id, options)
             finally:
                 await jira.aclose()
             return
@@ -64,7 +65,7 @@ async def run_jira_import(res: WorkerResources, task_id: str) -> str:
             raise JobFailed(
                 ErrorType.configuration, res.jira_problem or "Jira is not configured on this worker"
             )
-        await _import(res, res.jira, run, project_id, options.jql)
+        await _import(res, res.jira, run, project_id, options)
 
     return await execute_project_job(res, task_id, work, what="Jira import")
 
@@ -95,22 +96,37 @@ async def _connection_settings(settings: Settings, connection: Connection) -> Se
     )
 
 
-async def _import(res: WorkerResources, jira: JiraClient, run: JobRun, project_id: int, jql: str) -> None:
+async def _import(
+    res: WorkerResources, jira: JiraClient, run: JobRun, project_id: int, options: JiraImportJobOptions
+) -> None:
+    pages = _pages(res, jira, run, options.jql, frozenset(options.include or ()))
     try:
-        await import_pages(res, run, project_id, _pages(jira, run, jql), what="issues", jql=jql)
+        await import_pages(res, run, project_id, pages, what="issues", jql=options.jql)
     except JiraError as exc:
         # The job's error and the worker's log line are built from this message: scrubbed once more,
         # whatever part of it came from Jira.
         raise JobFailed(exc.type, jira.scrub(exc.message)) from None
 
 
-async def _pages(jira: JiraClient, run: JobRun, jql: str) -> AsyncIterator[SourcePage]:
-    async for page in jira.search(jql):
+async def _pages(
+    res: WorkerResources, jira: JiraClient, run: JobRun, jql: str, include: frozenset[JiraContext]
+) -> AsyncIterator[SourcePage]:
+    settings = res.settings
+    async for page in jira.search(jql, fields_for(include)):
         mapped: list[ImportedStory] = []
         skipped: list[SkippedIssue] = []
         for issue in page.issues:
             try:
-                mapped.append(map_issue(issue, jira.base_url, jira.acceptance_field))
+                story = map_issue(issue, jira.base_url, jira.acceptance_field)
+                mapped.append(
+                    with_context(
+                        story,
+                        issue,
+                        include,
+                        max_comments=settings.jira_max_comments,
+                        max_comment_chars=settings.jira_max_comment_chars,
+                    )
+                )
             except Unmappable as exc:
                 skipped.append(SkippedIssue(key=_key(issue), reason=jira.scrub(str(exc))))
             except Exception as exc:  # a shape nobody foresaw: this issue only, never the import

@@ -30,10 +30,12 @@ async def import_from_jira(
     links: JobLinksDep,
     principal: PrincipalDep,
 ) -> JSONResponse:
-    """Queue a job that reads the issues `jql` finds and writes them as stories of the project; follow it
-    with the generation status and event endpoints, cancel it the same way."""
-    queued = await imports.enqueue_jira_import(
-        session, queue, project, data.jql, slot, created_by=principal.user_id
+    """Queue a job that reads the issues `jql` finds and writes them as stories of the project (with
+    their comments, links and sub-tasks as `with` asks); follow it with the generation status and event
+    endpoints, cancel it the same way."""
+    options = JiraImportJobOptions(jql=data.jql, include=data.with_ or None)
+    queued = await imports.enqueue_import(
+        session, queue, project, options, slot, created_by=principal.user_id
     )
     answer = links.job(queued.job, queued.warning)
     return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)

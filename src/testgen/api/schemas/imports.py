@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from testgen.domain.job_options import GitHubIssueState
+from testgen.domain.job_options import GitHubIssueState, JiraContext
 from testgen.domain.text_fields import NOT_BLANK
 
 MAX_LABELS = 20
@@ -22,6 +22,21 @@ class JiraImportRequest(BaseModel):
     jql: Annotated[str, StringConstraints(min_length=1, max_length=4000), NOT_BLANK] = Field(
         description="The Jira query whose issues become stories, e.g. project = SHOP AND sprint = 5"
     )
+    with_: list[JiraContext] = Field(
+        default_factory=list,
+        alias="with",
+        max_length=len(JiraContext),
+        json_schema_extra={"uniqueItems": True},
+        description="What each story brings besides the issue's text: its comments (newest first), its "
+        "links (linked issues' keys and summaries, sub-tasks' summaries), its attachments",
+    )
+
+    @field_validator("with_")
+    @classmethod
+    def _each_once(cls, value: list[JiraContext]) -> list[JiraContext]:
+        if len(set(value)) != len(value):
+            raise ValueError("name each part once")
+        return value
 
 
 class GitHubImportRequest(BaseModel):

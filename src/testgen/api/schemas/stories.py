@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, Omittable, ORMModel, RowId
+from testgen.domain.optional_keys import optional_key
 from testgen.domain.stories import MAX_CRITERIA, Priority, StoryContent
 from testgen.domain.text_fields import Criterion, Description, Title
 
@@ -29,6 +30,14 @@ class StoryUpdate(BaseModel):
     )
 
 
+class LinkedIssueOut(BaseModel):
+    key: str
+    summary: str
+    relation: str = Field(
+        description='How it relates, as Jira words it from the story: "blocks", "relates to"'
+    )
+
+
 class StoryOut(ORMModel):
     id: str
     project_id: int | None
@@ -37,6 +46,18 @@ class StoryOut(ORMModel):
     acceptance_criteria: list[str]
     priority: Priority
     jira_url: str | None = None
+    source_url: str | None = optional_key(
+        description="The GitHub issue or Azure DevOps work item it was imported from"
+    )
+    comments: list[str] | None = optional_key(
+        description="A Jira import's comments on the issue, newest first (absent: never imported)"
+    )
+    linked_issues: list[LinkedIssueOut] | None = optional_key(
+        description="A Jira import's linked issues (absent: never imported)"
+    )
+    subtasks: list[str] | None = optional_key(
+        description="A Jira import's sub-tasks' summaries (absent: never imported)"
+    )
     language: str | None = Field(default=None, description="The language chosen for this story")
     detected_language: str | None = Field(
         default=None,

@@ -25,23 +25,6 @@ from testgen.jira.client import configuration_problem
 logger = logging.getLogger(__name__)
 
 
-async def enqueue_jira_import(
-    session: AsyncSession,
-    queue: JobQueue,
-    project: Project,
-    jql: str,
-    slot: JobSlot | None = None,
-    *,
-    created_by: int | None = None,
-) -> Queued:
-    """Queue an import of the issues `jql` finds into `project`. While an import of the project is
-    queued or running, that one is returned instead. `slot`: as for `jobs.enqueue`; `created_by`: the
-    user who asked."""
-    return await enqueue_import(
-        session, queue, project, JiraImportJobOptions(jql=jql), slot, created_by=created_by
-    )
-
-
 async def _configuration_problem(
     session: AsyncSession, queue: JobQueue, project_id: int, source: ImportSource
 ) -> str | None:

@@ -15,6 +15,7 @@ from testgen.domain.job_results import CallSummary, TokenCounts
 from testgen.domain.techniques import Technique
 from testgen.domain.test_cases import Scenario, TestCaseDraft, TestType
 from testgen.generation.llm.story_files import StoryFiles
+from testgen.generation.llm.story_tracker import TrackerContext, tracker_of
 from testgen.generation.pairwise import complete_outline
 
 
@@ -25,6 +26,7 @@ class StoryText:
     description: str
     acceptance_criteria: list[str]
     language: str = DEFAULT_LANGUAGE  # BCP 47: the language the test cases are written in
+    tracker: TrackerContext = field(default_factory=TrackerContext)  # comments, links, sub-tasks
 
 
 def story_text(story: Any, language: str = DEFAULT_LANGUAGE) -> StoryText:
@@ -34,6 +36,7 @@ def story_text(story: Any, language: str = DEFAULT_LANGUAGE) -> StoryText:
         description=story.description,
         acceptance_criteria=list(story.acceptance_criteria),
         language=language,
+        tracker=tracker_of(story),
     )
 
 

@@ -13,6 +13,7 @@ from testgen.core.languages import language_name
 from testgen.domain.stories import Priority
 from testgen.domain.techniques import GUIDE, Technique
 from testgen.generation.llm.base import BatchRequest
+from testgen.generation.llm.story_tracker import tracker_lines
 
 FENCE = "story_data"
 AVOID_FENCE = "existing_scenarios"
@@ -81,6 +82,7 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
         defang(story.description) or "(none)",
         "Acceptance criteria (0-based index):",
         criteria or "(none)",
+        *(defang(line) for line in tracker_lines(story.tracker)),
         f"</{FENCE}>",
         "",
         *files_section(request),
