@@ -50,7 +50,13 @@ from signal import Signals
 from typing import Any
 
 from arq.connections import ArqRedis
-from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix, result_key_prefix
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
 from arq.jobs import serialize_job as arq_job_payload
 from arq.utils import timestamp_ms
 from arq.worker import Worker
@@ -149,6 +155,16 @@ def enqueue_many(
     args.append(now)
     # EVAL, not a registered script: no SCRIPT EXISTS round trip first (redis-py types args as str only)
     pipe.eval(_ENQUEUE_MANY, 1, redis.default_queue_name, *args)  # type: ignore[arg-type]
+
+
+async def poll_later(redis: Redis, job_id: str, keep_s: int) -> None:
+    """Before a job is deferred to check again on work done elsewhere (arq's `Retry`): the check is not
+    a try (arq counts each start under `arq:retry:<id>` against `max_tries`), and the job's definition
+    lives `keep_s` more seconds (its key expires `expires_extra_ms` after the enqueue)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(retry_key_prefix + job_id)
+        pipe.expire(job_key_prefix + job_id, keep_s)
+        await pipe.execute()
 
 
 async def requeue_now(redis: Redis, job_id: str, queue_name: str = QUEUE_NAME) -> bool:

@@ -75,6 +75,14 @@ def budget_too_small(project_id: int, budget: int, spent: int, held: int, needed
     )
 
 
+def provider_batch_submitted(batch_id: str, requests: int) -> str:
+    return f"Submitted to the provider's batch {batch_id} ({requests} requests), expected within 24 h"
+
+
+def provider_batch_waiting(batch_id: str, state: str) -> str:
+    return f"Waiting for the provider's batch {batch_id} ({state}), expected within 24 h"
+
+
 def nothing_changed(story_id: str) -> str:
     return (
         f"Every acceptance criterion of user story {story_id} is covered by an up-to-date saved test "

@@ -28,6 +28,7 @@ IMPORT_JIRA_JOB = "import_jira_stories"
 PUSH_JOB = "push_test_cases"
 FILL_JOB = "propose_step_bodies"
 STORY_CHECK_JOB = "ask_story_questions"
+SWEEP_PROVIDER_BATCHES_JOB = "sweep_provider_batches"  # a cron job: batches of ended jobs cancelled
 
 
 def push_lock_key(connection_id: int) -> str:
@@ -48,6 +49,11 @@ def events_key(task_id: str) -> str:
 def cancel_key(task_id: str) -> str:
     """Set when a cancel was asked for, so that a stopping worker does not re-queue the job."""
     return f"{PREFIX}job:{task_id}:cancel"
+
+
+def provider_batch_key(task_id: str) -> str:
+    """The provider batch a generation job's requests were submitted to (JSON), while it is watched."""
+    return f"{PREFIX}job:{task_id}:provider-batch"
 
 
 def lease_key(task_id: str) -> str:

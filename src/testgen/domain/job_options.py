@@ -33,6 +33,14 @@ class LLMChoice(BaseModel):
     llm_model: str | None = optional_key()
 
 
+class Delivery(StrEnum):
+    """How a generation job's model calls are sent: one by one at once, or through the provider's
+    Batch API (answered within 24 h, at half the price)."""
+
+    standard = "standard"
+    batch = "batch"
+
+
 class GenerateJobOptions(LLMChoice):
     """A draft for a story."""
 
@@ -47,6 +55,10 @@ class GenerateJobOptions(LLMChoice):
         max_length=MAX_TECHNIQUES,
         description="The test-design techniques its test cases apply, in turn; absent: the project's "
         "default, else the built-in mix",
+    )
+    delivery: Delivery = Field(
+        default=Delivery.standard,
+        description="batch: the calls go through the provider's Batch API (within 24 h, half price)",
     )
 
 

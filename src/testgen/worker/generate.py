@@ -28,6 +28,7 @@ from testgen.generation.planning import plan_batches
 from testgen.generation.quality import coverage, quality_report
 from testgen.generation.similarity import SavedIndex, find_duplicates
 from testgen.generation.story_check import check_story
+from testgen.worker import provider_batches
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobRun, execute
 from testgen.worker.story_context import load_context
@@ -104,6 +105,7 @@ async def _generate(
         for b in planned
     ]
     await context.hold_budget(res, run.job.id, batches)
+    delivered = await provider_batches.deliver(res, run, provider, batches, options)  # {}: none in batch
     await run.report(
         JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
     )
@@ -126,7 +128,7 @@ async def _generate(
         with batch_span(
             batch.batch_index, batch.batch_count, batch.scenario_count, provider.name, provider.model
         ):
-            result = await provider.generate_batch(batch)
+            result = delivered.get(batch.batch_index) or await provider.generate_batch(batch)
         logger.info("%s finished in %.2fs", label, time.monotonic() - t0)
         async with lock:
             done += 1

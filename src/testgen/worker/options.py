@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arq.cron import cron
 from arq.worker import func
 
 from testgen.core.arq_adapter import deserialize_job, serialize_job
@@ -18,6 +19,7 @@ from testgen.core.redis_keys import (
     QUEUE_NAME,
     REGENERATE_JOB,
     STORY_CHECK_JOB,
+    SWEEP_PROVIDER_BATCHES_JOB,
 )
 from testgen.worker.functions import (
     ask_story_questions,
@@ -26,6 +28,7 @@ from testgen.worker.functions import (
     propose_step_bodies,
     push_test_cases,
     regenerate_test_case,
+    sweep_provider_batches,
 )
 from testgen.worker.lifecycle import shutdown, startup
 
@@ -41,6 +44,8 @@ def worker_options(settings: Settings) -> dict[str, Any]:
             func(propose_step_bodies, name=FILL_JOB),
             func(ask_story_questions, name=STORY_CHECK_JOB),
         ],
+        # Once a minute: the provider batches of cancelled jobs are cancelled (worker/provider_batches.py).
+        "cron_jobs": [cron(sweep_provider_batches, name=SWEEP_PROVIDER_BATCHES_JOB, second=7)],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": arq_settings(settings.effective_redis_url, sentinel=settings.redis_sentinel),

@@ -121,6 +121,15 @@ class JobRun:
         return UNPUBLISHED
 
 
+class JobDeferred(Exception):
+    """The job waits for work done elsewhere (its provider batch): its run ends with the job queued,
+    and arq runs it again after `delay_s`."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(f"deferred by {delay_s:g} s")
+        self.delay_s = delay_s
+
+
 class JobFailed(Exception):
     """A failure the job reports as `error: {type, message}` (besides LLMError)."""
 
@@ -196,6 +205,9 @@ async def _execute(
     except asyncio.CancelledError:
         outcome = REQUEUED if run.job.status == JobStatus.queued else CANCELLED
         raise
+    except JobDeferred:
+        outcome = REQUEUED
+        raise
     finally:
         res.running -= 1
         res.running_changed.set()
@@ -239,6 +251,8 @@ async def _run(
         raise
     except (LLMError, JobFailed) as exc:
         return await fail_job(run, exc.type, exc.message)
+    except JobDeferred:
+        raise
     except TimeoutError:
         limit = res.settings.job_timeout_s
         return await fail_job(

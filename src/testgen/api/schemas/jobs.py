@@ -29,6 +29,7 @@ from testgen.domain.job_options import (
     MIN_SCENARIOS_PER_CASE,
     MIN_TEST_CASES,
     AutomationFillOptions,
+    Delivery,
     GenerateJobOptions,
     JiraImportJobOptions,
     JobOptions,
@@ -98,6 +99,11 @@ class BulkQueueRequest(GenerateOptions):
     story_ids: Omittable[list[StoryId]] = Field(default=None, min_length=1, max_length=MAX_BULK_STORIES)
     project_id: Omittable[RowId] = None
     only_without_tests: StrictBool = False
+    delivery: Omittable[Delivery] = Field(
+        default=None,
+        description="batch: the jobs' model calls go through the provider's Batch API, answered within "
+        "24 h at half the price (the jobs wait meanwhile); omitted: the project's default, else standard",
+    )
 
     @model_validator(mode="after")
     def _one_selection(self) -> BulkQueueRequest:

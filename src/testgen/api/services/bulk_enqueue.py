@@ -27,7 +27,7 @@ from testgen.core.redis_keys import GENERATE_JOB, batch_key
 from testgen.data import repository
 from testgen.data.job_states import JobKind, JobStatus
 from testgen.data.models import GenerationJob
-from testgen.domain.job_options import GenerateJobOptions
+from testgen.domain.job_options import Delivery, GenerateJobOptions
 from testgen.generation.llm.checks import check_provider_config, job_choice
 
 logger = logging.getLogger(__name__)
@@ -156,8 +156,9 @@ async def _plan(
     choices = {(row[2], row[3]): job_choice(settings, row[2], row[3]) for row in rows}
     for choice in choices.values():
         check_provider_config(settings, choice.llm_provider)
+    delivery = request.delivery or Delivery.standard
     job_options = {
-        key: GenerateJobOptions(**options.model_dump(), **choice.model_dump())
+        key: GenerateJobOptions(**options.model_dump(), **choice.model_dump(), delivery=delivery)
         for key, choice in choices.items()
     }
     active = await repository.get_active_jobs(session, [row[0] for row in rows])

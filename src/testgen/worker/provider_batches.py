@@ -1,0 +1,285 @@
+"""Generation jobs delivered through the provider's Batch API (`delivery: batch`).
+
+A job's first run prepares its requests as a normal run does, submits them as one provider batch,
+records the batch under the job in Redis (`provider_batch_key`), reports the job queued with the
+batch's id ("submitted to the provider's batch, expected within 24 h") and ends by deferring its arq
+job (`JobDeferred`, then arq's `Retry`). While the batch runs, each time the deferred job comes due
+`wait_turn` asks the provider for the batch's state without touching the job's row, and defers it
+again, each wait twice the last (PROVIDER_BATCH_POLL_S up to PROVIDER_BATCH_POLL_MAX_S). Once the
+batch is finished, the job runs again: its answers become the job's batches, the requests the batch
+failed or answered unusably are asked as normal calls, and the draft is built by the same steps as a
+normal run's. A job cancelled meanwhile cancels its provider batch when it comes due, or at once when
+the cancel made it due (`wake`).
+
+Everything the watch needs is in Redis (the record and arq's deferred job): a restarted worker
+resumes it, and every step may run twice (a batch is submitted only when the job has none recorded).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+
+from testgen.core import messages
+from testgen.core.arq_adapter import poll_later
+from testgen.core.redis_keys import provider_batch_key
+from testgen.data.job_states import ACTIVE, JobStatus
+from testgen.data.models import GenerationJob
+from testgen.domain.job_options import Delivery, GenerateJobOptions
+from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
+from testgen.generation.llm.batch_api import BatchAPI, BatchCallError, BatchItem, BatchState, batch_api_for
+from testgen.generation.llm.factory import BoundProvider
+from testgen.worker.resources import WorkerResources
+from testgen.worker.runner import JobDeferred, JobRun
+
+logger = logging.getLogger(__name__)
+
+RECORD_TTL_S = 3 * 86_400  # a provider batch is watched this long at most (its window is 24 h)
+PROGRESS_SUBMITTED = 25
+
+
+class ProviderBatchRecord(BaseModel):
+    """A job's provider batch, as recorded in Redis while it is watched."""
+
+    batch_id: str
+    provider: str
+    model: str
+    keys: list[str]  # the requests' keys, in the order submitted
+    submitted_at: float
+    polls: int = 0
+
+    def delay_s(self, first_s: float, max_s: float) -> float:
+        """How long to wait before the next check: twice as long each time, up to `max_s`."""
+        return float(min(max_s, first_s * 2 ** min(self.polls, 30)))
+
+
+def request_key(task_id: str, batch: BatchRequest) -> str:
+    return f"{task_id}:{batch.batch_index}"
+
+
+async def load_record(redis: Redis, task_id: str) -> ProviderBatchRecord | None:
+    raw = await redis.get(provider_batch_key(task_id))
+    if raw is None:
+        return None
+    try:
+        return ProviderBatchRecord.model_validate_json(raw)
+    except ValidationError:
+        logger.warning("Task %s: its provider batch record is unreadable; dropped", task_id)
+        await redis.delete(provider_batch_key(task_id))
+        return None
+
+
+async def save_record(redis: Redis, task_id: str, record: ProviderBatchRecord) -> None:
+    await redis.set(provider_batch_key(task_id), record.model_dump_json(), ex=RECORD_TTL_S)
+
+
+async def deliver(
+    res: WorkerResources,
+    run: JobRun,
+    provider: BoundProvider,
+    batches: Sequence[BatchRequest],
+    options: GenerateJobOptions,
+) -> dict[int, BatchResult]:
+    """The job's batches answered by its provider batch, by batch index ({} for standard delivery, or
+    a provider without a Batch API: every batch is then asked as a normal call). The first run submits
+    the batch and raises JobDeferred; a run while it is not finished raises JobDeferred too. A batch
+    missing from the answer (failed, expired, unusable) is left for a normal call."""
+    if options.delivery != Delivery.batch:
+        return {}
+    api = batch_api_for(provider.provider)
+    if api is None:
+        logger.info("Task %s: %s has no Batch API; its calls are sent one by one", run.job.id, provider.name)
+        return {}
+    redis = res.store.redis
+    task_id = run.job.id
+    record = await load_record(redis, task_id)
+    if record is None:
+        await _submit(res, run, api, provider, batches)  # raises JobDeferred, or falls back
+        return {}
+    status = await api.status(record.batch_id)
+    if not status.state.finished:
+        await run.report(
+            JobStatus.queued,
+            PROGRESS_SUBMITTED,
+            messages.provider_batch_waiting(record.batch_id, status.state.value),
+            persist=True,
+        )
+        raise JobDeferred(
+            record.delay_s(res.settings.provider_batch_poll_s, res.settings.provider_batch_poll_max_s)
+        )
+    return await collect(api, task_id, record, batches, status.state)
+
+
+async def _submit(
+    res: WorkerResources,
+    run: JobRun,
+    api: BatchAPI,
+    provider: BoundProvider,
+    batches: Sequence[BatchRequest],
+) -> None:
+    task_id = run.job.id
+    items = [BatchItem(request_key(task_id, b), b) for b in batches]
+    try:
+        batch_id = await api.submit(items, model=provider.model, label=f"testgen job {task_id}")
+    except LLMError as exc:  # no Batch API there, or it failed: the job runs as a normal one
+        logger.warning(
+            "Task %s: the provider batch could not be submitted (%s); its calls are sent one by one",
+            task_id,
+            exc.message,
+        )
+        return
+    record = ProviderBatchRecord(
+        batch_id=batch_id,
+        provider=provider.name,
+        model=provider.model,
+        keys=[item.key for item in items],
+        submitted_at=time.time(),
+    )
+    await save_record(res.store.redis, task_id, record)
+    logger.info("Task %s: %d requests submitted in provider batch %s", task_id, len(items), batch_id)
+    await run.report(
+        JobStatus.queued,
+        PROGRESS_SUBMITTED,
+        messages.provider_batch_submitted(batch_id, len(items)),
+        persist=True,
+    )
+    raise JobDeferred(
+        record.delay_s(res.settings.provider_batch_poll_s, res.settings.provider_batch_poll_max_s)
+    )
+
+
+async def collect(
+    api: BatchAPI,
+    task_id: str,
+    record: ProviderBatchRecord,
+    batches: Sequence[BatchRequest],
+    state: BatchState,
+) -> dict[int, BatchResult]:
+    """The answered batches of a finished provider batch, validated as a normal call's answer."""
+    by_key = {request_key(task_id, b): b for b in batches}
+    results = await api.results(record.batch_id, record.keys)
+    delivered: dict[int, BatchResult] = {}
+    for key, item in results.items.items():
+        request = by_key.get(key)
+        if request is None:
+            continue
+        prompt, output, total = item.usage
+        stats = CallStats(calls=1 if item.text is not None else 0)
+        stats.prompt_tokens, stats.output_tokens, stats.total_tokens = prompt, output, total
+        try:
+            drafts = item.drafts(request)
+        except BadOutputError as exc:
+            logger.info(
+                "Provider batch %s: request %s is asked again (%s)", record.batch_id, key, exc.message
+            )
+            continue
+        delivered[request.batch_index] = BatchResult(test_cases=drafts, stats=stats)
+    logger.info(
+        "Provider batch %s %s: %d of %d requests answered",
+        record.batch_id,
+        state.value,
+        len(delivered),
+        len(record.keys),
+    )
+    return delivered
+
+
+def delivered_stats(delivered: dict[int, BatchResult]) -> CallStats:
+    """The calls and tokens the provider batch answered (billed at the batch price)."""
+    stats = CallStats()
+    for result in delivered.values():
+        stats.add(result.stats)
+    return stats
+
+
+async def wait_turn(res: WorkerResources, task_id: str) -> float | None:
+    """Before a generation job runs: the seconds to defer it while its provider batch is not finished
+    (None: run it now). The job's row is not touched: a check is not a run."""
+    redis = res.store.redis
+    record = await load_record(redis, task_id)
+    if record is None or await settle(res, task_id, record):
+        return None
+    api = _api_for(res, record)
+    if api is None:
+        return None
+    try:
+        status = await api.status(record.batch_id)
+    except BatchCallError as exc:
+        logger.warning("Task %s: provider batch %s not checked (%s)", task_id, record.batch_id, exc.message)
+    except LLMError as exc:  # the batch cannot be read any more: the job runs as a normal one
+        logger.warning("Task %s: provider batch %s lost (%s)", task_id, record.batch_id, exc.message)
+        await redis.delete(provider_batch_key(task_id))
+        return None
+    else:
+        if status.state.finished:
+            return None
+    delay = record.delay_s(res.settings.provider_batch_poll_s, res.settings.provider_batch_poll_max_s)
+    record.polls += 1
+    await save_record(redis, task_id, record)
+    await poll_later(redis, task_id, RECORD_TTL_S)
+    return delay
+
+
+async def settle(res: WorkerResources, task_id: str, record: ProviderBatchRecord) -> bool:
+    """For a job no longer active: cancel its provider batch if the job was cancelled, forget the batch,
+    and say so (True)."""
+    async with res.sessionmaker() as session:
+        job = await session.get(GenerationJob, task_id)
+    if job is not None and job.status in ACTIVE:
+        return False
+    if job is not None and job.status == JobStatus.cancelled:
+        await cancel_batch(res, task_id, record)
+    await res.store.redis.delete(provider_batch_key(task_id))
+    return True
+
+
+async def sweep(res: WorkerResources) -> list[str]:
+    """Every watched provider batch whose job ended: cancelled at the provider when the job was
+    cancelled (its deferred run may never come: a cancel aborts it), forgotten either way. Returns
+    the ids of those jobs."""
+    settled = []
+    redis = res.store.redis
+    async for raw in redis.scan_iter(match=provider_batch_key("*"), count=500):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        task_id = task_of_key(key)
+        record = await load_record(redis, task_id) if task_id else None
+        if task_id and record is not None and await settle(res, task_id, record):
+            settled.append(task_id)
+    return settled
+
+
+def task_of_key(key: str) -> str | None:
+    """The job id in a `provider_batch_key`."""
+    head, tail = provider_batch_key("\0").split("\0")
+    if not (key.startswith(head) and key.endswith(tail)):
+        return None
+    return key[len(head) : len(key) - len(tail)] or None
+
+
+async def cancel_batch(res: WorkerResources, task_id: str, record: ProviderBatchRecord) -> None:
+    """Cancel the job's provider batch (a batch already finished is left as it is)."""
+    api = _api_for(res, record)
+    if api is None:
+        return
+    try:
+        status = await api.status(record.batch_id)
+        if not status.state.finished:
+            await api.cancel(record.batch_id)
+            logger.info("Task %s cancelled: provider batch %s cancelled", task_id, record.batch_id)
+    except LLMError as exc:
+        logger.warning("Task %s: provider batch %s not cancelled (%s)", task_id, record.batch_id, exc.message)
+
+
+def _api_for(res: WorkerResources, record: ProviderBatchRecord) -> BatchAPI | None:
+    try:
+        bound = res.providers.for_job(
+            GenerateJobOptions(llm_provider=record.provider, llm_model=record.model)
+        )
+    except LLMError as exc:
+        logger.warning("Provider batch %s: %s", record.batch_id, exc.message)
+        return None
+    return batch_api_for(bound.provider)
