@@ -34,14 +34,16 @@ export function describeError(data, response) {
  * One request with this tab's credential (0: the server could not be reached).
  * @param {string} method
  * @param {string} path
- * @param {unknown} [body]  sent as JSON
+ * @param {unknown} [body]  sent as JSON (a FormData: as multipart, an upload)
  */
 async function send(method, path, body) {
   /** @type {Record<string, string>} */
   const headers = { Accept: "application/json", ...authHeaders(method) };
   /** @type {RequestInit} */
   const init = { method, headers };
-  if (body !== undefined) {
+  if (body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }

@@ -66,7 +66,7 @@ export async function exportFile(path, format, hint) {
  * Fetch a file (with the credential) and save it under the server's name.
  * @param {string} url
  */
-async function download(url) {
+export async function download(url) {
   let response;
   try {
     response = await fetch(url, { headers: authHeaders() });

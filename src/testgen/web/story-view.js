@@ -2,6 +2,7 @@
 // cases (rendered as Gherkin, each editable and deletable by editors, with who approved it), their
 // export and "Push to…" (reviewers), and its history; editors edit or delete the story.
 import { api, ApiError } from "./api.js";
+import { attachmentsSection } from "./attachments.js";
 import { confirmDelete } from "./confirm.js";
 import { LIMITS, PRIORITIES, PROJECT_ROLE } from "./constants.js";
 import { byId, createElement, encodePath, formField } from "./dom.js";
@@ -166,6 +167,7 @@ function renderStoryView(story, cases) {
       createElement("ol", { className: "story-criteria" }, story.acceptance_criteria.map((c) => createElement("li", {}, c))),
     ),
     storyCheck(story.id, editor),
+    attachmentsSection(story.id, editor),
     createElement(
       "div",
       { className: "actions view-actions" },

@@ -222,6 +222,22 @@
  */
 
 /**
+ * @typedef {object} Attachment  a file of a story (api/schemas/attachments.py AttachmentOut)
+ * @property {number} id
+ * @property {string} story_id
+ * @property {string} file_name
+ * @property {string} media_type
+ * @property {"image"|"pdf"|"text"} kind
+ * @property {number} size
+ * @property {string} sha256
+ * @property {number|null} [width]
+ * @property {number|null} [height]
+ * @property {number|null} [pages]
+ * @property {number|null} [text_chars]
+ * @property {string} created_at
+ */
+
+/**
  * @typedef {object} Project
  * @property {number} id
  * @property {string} name

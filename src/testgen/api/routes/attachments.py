@@ -76,11 +76,19 @@ async def download_attachment(
         data,
         media_type=row.media_type,
         headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.file_name, safe='')}",
+            "Content-Disposition": (
+                f'attachment; filename="{ascii_name(row.file_name)}"; '
+                f"filename*=UTF-8''{quote(row.file_name, safe='')}"
+            ),
             "Cache-Control": "private, max-age=3600",
             "ETag": f'"{row.sha256}"',
         },
     )
+
+
+def ascii_name(name: str) -> str:
+    """The file name for clients that read only `filename=`: ASCII, no quote or backslash."""
+    return "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_" for ch in name) or "attachment"
 
 
 @router.delete("/{attachment_id}", status_code=204)
