@@ -1,6 +1,6 @@
 """The web page with 5,000 stories in a project, in headless Chromium.
 
-    .venv/bin/python bench/bench_page.py [--quick] [--part all|browse|lighthouse] [--runs N]
+    .venv/bin/python bench/bench_page.py [--quick] [--part all|browse|lighthouse] [--runs N] [--reports DIR]
 
 `python -m testgen api` and a worker as subprocesses, 5,000 stories inserted in bulk.
 
