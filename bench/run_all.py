@@ -28,6 +28,7 @@ SCRIPTS = [
     "bench_page",
     "bench_push",
     "bench_mcp",
+    "bench_quota",
 ]
 
 

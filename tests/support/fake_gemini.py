@@ -235,6 +235,7 @@ class FakeGemini:
         self.quota: QuotaWindow | None = None  # `enforce()`
         self.quota_refusals = 0  # calls answered 429 by the quota
         self._quota_now: Callable[[], float] = time.monotonic
+        self._quota_model: str | None = None
         self._lock = threading.Lock()
         self._state = _State()
         self._server: uvicorn.Server | None = None
@@ -310,20 +311,27 @@ class FakeGemini:
             self._state = _State()
 
     def enforce(
-        self, *, rpm: int = 0, tpm: int = 0, window_s: float = 60.0, now: Callable[[], float] = time.monotonic
+        self,
+        *,
+        rpm: int = 0,
+        tpm: int = 0,
+        window_s: float = 60.0,
+        now: Callable[[], float] = time.monotonic,
+        model: str | None = None,
     ) -> None:
         """Keep a quota of `rpm` requests and `tpm` tokens per `window_s` (sliding) as the API does,
-        timed by `now` (seconds; a test passes its fake clock's)."""
+        timed by `now` (seconds; a test passes its fake clock's), for `model` (None: every model)."""
         with self._lock:
             self.quota = QuotaWindow(rpm, tpm, window_s) if rpm or tpm else None
             self.quota_refusals = 0
             self._quota_now = now
+            self._quota_model = model
 
-    def _over_quota(self, tokens: int) -> tuple[str, float, int] | None:
+    def _over_quota(self, tokens: int, model: str) -> tuple[str, float, int] | None:
         """None when the call fits the quota, else the limit it hit, the seconds until it would fit,
         and the limit's value (a refusal is counted)."""
         with self._lock:
-            quota = self.quota
+            quota = self.quota if self._quota_model in (None, model) else None
             hit = quota.admit(self._quota_now(), tokens) if quota is not None else None
             if hit is None or quota is None:
                 return None
@@ -443,11 +451,12 @@ class FakeGemini:
         spec = _parse_spec(record.user_text)
         if self.quota is not None:
             tokens = _tokens(record.prompt_text) + _tokens(_answer_text(behaviour, spec))
-            hit = self._over_quota(tokens)
+            path = PATH_RE.match(record.path)
+            model = path["model"] if path else ""
+            hit = self._over_quota(tokens, model)
             if hit is not None:
                 record.behaviour = "quota"
-                path = PATH_RE.match(record.path)
-                return 429, json.dumps(_quota_error(*hit, path["model"] if path else "")).encode()
+                return 429, json.dumps(_quota_error(*hit, model)).encode()
         if not await self._wait(
             receive, self.latency_s + self.latency_per_scenario_s * spec.scenarios, record
         ):

@@ -280,7 +280,7 @@ class FakeOpenAI(FakeGemini):
     ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]] | None:
         """A 429 as OpenAI answers past a limit, or None when the call fits the quota."""
         tokens = _tokens(record.prompt_text) + _tokens(_answer_text("ok", spec))
-        hit = self._over_quota(tokens)
+        hit = self._over_quota(tokens, model)
         if hit is None or self.quota is None:
             return None
         limit, retry_s, value = hit

@@ -5,15 +5,19 @@ minute (`LLM_RPM`), tokens a minute (`LLM_TPM`), requests a day (`LLM_RPD`), and
 Sliding-window logs in sorted sets, checked and charged atomically by one Lua script that reads
 Redis's own clock, so workers on different hosts agree on the windows. A call is charged its
 estimated tokens before it is sent (`acquire`) and corrected with the real usage after (`settle`).
-A caller over budget waits for enough of the window to age out instead of failing. A call stays in
-its window `guard` longer than the window (1% of it), so that the server, which sees each call a
-little later than we counted it, never sees one more than its limit. A `Clock` with its own `now_ms`
+A caller over budget waits for enough of the window to age out instead of failing. Within the
+windows, calls also keep an even pace (each takes its share of the window after the one before: a
+request 1/LLM_RPM of it, a call its tokens/LLM_TPM), which they may run ahead of by 5% of the window
+or 10 calls' share: so a low limit's first calls still go at once, and a high limit's do not leave
+in one burst that the server would see spread out by the workers' own delays. A call stays in its
+window `guard` longer than the window (2% of it), so that the server, which sees each call a little
+later than we counted it, never sees one more than its limit. A `Clock` with its own `now_ms`
 (a test's) replaces Redis's clock.
 
 The keys hang off `redis_keys.llm_rate_key(provider, model)`: the key itself is the minute's log
 (call id -> time), `:tokens` each call's tokens, `:total` their sum, `:day` the day's log, `:seq`
-the call ids, `:learned` what 429s taught (`rpm`, `tpm`, `rpd`, `until`: the time every worker waits
-for).
+the call ids, `:pace` when the next request and the next token are due on the even pace, `:learned`
+what 429s taught (`rpm`, `tpm`, `rpd`, `until`: the time every worker waits for).
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ logger = logging.getLogger(__name__)
 
 DAY_WINDOWS = 1440  # a day is this many minute windows (of an injected window length too)
 LEARNED_WINDOWS = 60  # what a 429 taught lasts this many windows after the last 429 that said it
-GUARD_FRACTION = 0.01
+GUARD_FRACTION = 0.02
+BURST_FRACTION = 0.05  # calls go at most this share of the window ahead of an even pace,
+BURST_CALLS = 10  # or this many calls' share (of a low limit: its first calls go at once)
 
 # The windows' clock, shared by both scripts: ARGV[1] the time in ms, or '' for Redis's TIME.
 _NOW = """
@@ -45,14 +51,16 @@ else
 end
 """
 
-# KEYS: log, tokens, total, day, seq, learned. ARGV: now, rpm, tpm, rpd (0: none), window ms, day ms,
-# guard ms, the call's estimated tokens. Returns {0, call id} when the call was charged ('' when no limit
-# applies: nothing is written), else {ms to wait, the limit that is used up}.
+# KEYS: log, tokens, total, day, seq, learned, pace. ARGV: now, rpm, tpm, rpd (0: none), window ms,
+# day ms, guard ms, the call's estimated tokens, burst ms. Returns {0, call id} when the call was
+# charged ('' when no limit applies: nothing is written), else {ms to wait, the limit used up}.
 _ACQUIRE = (
     _NOW
+    + f"local BURST_CALLS = {BURST_CALLS}\n"
     + """
 local rpm, tpm, rpd = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local window, day, guard, need = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local burst = tonumber(ARGV[9])
 local learned = redis.call('HMGET', KEYS[6], 'rpm', 'tpm', 'rpd', 'until')
 local function lower(configured, taught)
   taught = tonumber(taught)
@@ -116,7 +124,21 @@ if tpm > 0 then
     if ms > wait then wait, why = ms, 'tokens per minute' end
   end
 end
+-- An even pace besides the windows (a call's share of the window after the one before), so that
+-- calls do not leave in bursts that reach the server spread out; a call may go `burst` ms (or
+-- BURST_CALLS calls) ahead of it.
+local pace = redis.call('HMGET', KEYS[7], 'requests', 'tokens')
+local due_r, due_t = tonumber(pace[1]) or now, tonumber(pace[2]) or now
+local step_r = rpm > 0 and span / rpm or 0
+local step_t = tpm > 0 and math.min(span, span * need / tpm) or 0
+local ahead_r = math.max(burst, math.min(rpm, BURST_CALLS) * step_r)
+local ahead_t = math.max(burst, math.min(span, BURST_CALLS * step_t))
+if rpm > 0 and due_r - ahead_r - now > wait then wait, why = due_r - ahead_r - now, 'requests per minute' end
+if tpm > 0 and due_t - ahead_t - now > wait then wait, why = due_t - ahead_t - now, 'tokens per minute' end
 if wait > 0 then return {math.max(1, math.ceil(wait)), why} end
+if rpm > 0 then redis.call('HSET', KEYS[7], 'requests', math.max(now, due_r) + step_r) end
+if tpm > 0 then redis.call('HSET', KEYS[7], 'tokens', math.max(now, due_t) + step_t) end
+if rpm > 0 or tpm > 0 then redis.call('PEXPIRE', KEYS[7], span * 2) end
 local id = tostring(redis.call('INCR', KEYS[5]))
 redis.call('PEXPIRE', KEYS[5], day * 2)
 if rpm > 0 or tpm > 0 then
@@ -133,13 +155,18 @@ return {0, id}
 """
 )
 
-# KEYS: tokens, total. ARGV: now (unused), call id, its real tokens. A call that already left the
-# window is not counted again.
+# KEYS: tokens, total, pace. ARGV: now (unused), call id, its real tokens, the ms a token is paced
+# (0: tokens are not paced). A call that already left the window is not counted again.
 _SETTLE = """
 local old = redis.call('HGET', KEYS[1], ARGV[2])
 if old then
+  local delta = tonumber(ARGV[3]) - tonumber(old)
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-  redis.call('INCRBY', KEYS[2], tonumber(ARGV[3]) - tonumber(old))
+  redis.call('INCRBY', KEYS[2], delta)
+  local per_token = tonumber(ARGV[4])
+  if per_token > 0 and redis.call('HEXISTS', KEYS[3], 'tokens') == 1 then
+    redis.call('HINCRBYFLOAT', KEYS[3], 'tokens', delta * per_token)
+  end
 end
 return 0
 """
@@ -189,11 +216,15 @@ class RateLimiter:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._redis = redis
-        self._keys = [key, f"{key}:tokens", f"{key}:total", f"{key}:day", f"{key}:seq", f"{key}:learned"]
+        self._keys = [
+            *(key, f"{key}:tokens", f"{key}:total", f"{key}:day"),
+            *(f"{key}:seq", f"{key}:learned", f"{key}:pace"),
+        ]
         self._limits = limits
         self._window_ms = max(1, round(window_s * 1000))
         self._day_ms = self._window_ms * DAY_WINDOWS
         self._guard_ms = round(self._window_ms * GUARD_FRACTION)
+        self._burst_ms = round(self._window_ms * BURST_FRACTION)
         self._acquire: Any = redis.register_script(_ACQUIRE)
         self._settle: Any = redis.register_script(_SETTLE)
         self._learn: Any = redis.register_script(_LEARN)
@@ -209,7 +240,9 @@ class RateLimiter:
         while True:
             limits = self._limits
             args = [self._now(), limits.rpm, limits.tpm, limits.rpd, self._window_ms, self._day_ms]
-            wait_ms, what = await self._acquire(keys=self._keys, args=[*args, self._guard_ms, max(0, tokens)])
+            wait_ms, what = await self._acquire(
+                keys=self._keys, args=[*args, self._guard_ms, max(0, tokens), self._burst_ms]
+            )
             what = what.decode() if isinstance(what, bytes) else str(what)
             if int(wait_ms) == 0:
                 return what
@@ -228,7 +261,10 @@ class RateLimiter:
     async def settle(self, call_id: str, tokens: int) -> None:
         """The call `call_id` used `tokens` tokens in all (its estimate is replaced)."""
         if call_id:
-            await self._settle(keys=self._keys[1:3], args=[self._now(), call_id, max(0, tokens)])
+            tpm = self._limits.tpm
+            per_token = (self._window_ms + self._guard_ms) / tpm if tpm else 0
+            keys = [self._keys[1], self._keys[2], self._keys[6]]
+            await self._settle(keys=keys, args=[self._now(), call_id, max(0, tokens), per_token])
 
     async def learn(self, quota: Quota) -> None:
         """Pace every worker to what a 429 said: a lower limit, or no call before its reset."""
@@ -236,7 +272,7 @@ class RateLimiter:
             return
         pause_ms = round((quota.pause_s or 0) * 1000)
         args = [self._now(), quota.rpm or 0, quota.tpm or 0, quota.rpd or 0, pause_ms]
-        await self._learn(keys=self._keys[5:], args=[*args, self._window_ms * LEARNED_WINDOWS + pause_ms])
+        await self._learn(keys=self._keys[5:6], args=[*args, self._window_ms * LEARNED_WINDOWS + pause_ms])
         logger.info(
             "The server's quota paces every worker from now on: %s",
             ", ".join(
