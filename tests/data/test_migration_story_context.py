@@ -14,9 +14,9 @@ from tests.support.harness import alembic_config
 COLUMNS = {"source_url", "comments", "linked_issues", "subtasks"}
 
 
-def _columns(path: Path) -> set[str]:
+def _columns(path: Path, table: str = "user_stories") -> set[str]:
     with sqlite3.connect(path) as db:
-        return {row[1] for row in db.execute("PRAGMA table_info(user_stories)")}
+        return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
 
 def test_story_context_columns_up_and_down_keep_every_story(tmp_path: Path) -> None:
@@ -38,8 +38,10 @@ def test_story_context_columns_up_and_down_keep_every_story(tmp_path: Path) -> N
             None,
         )
     assert counts(path) == [1, 1, 1]
+    assert "source_ref" in _columns(path, "story_attachments")
     command.downgrade(cfg, "0010_attachments")
     assert not COLUMNS & _columns(path)
+    assert "source_ref" not in _columns(path, "story_attachments")
     assert counts(path) == [1, 1, 1]
     command.upgrade(cfg, "head")
     assert _columns(path) >= COLUMNS

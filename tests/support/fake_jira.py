@@ -2,6 +2,9 @@
 Data Center (`POST /rest/api/2/search`, `startAt`/`total`) on 127.0.0.1, from a stdlib threaded server;
 and remote links (`POST /rest/api/{3|2}/issue/{key}/remotelink`), kept per issue by `globalId` as Jira
 does: a new one is added (201), one whose `globalId` the issue has already is replaced (200).
+Attachment content (`GET /rest/api/{3|2}/attachment/content/{id}`): Cloud answers 303 to a signed
+URL on its media host (`localhost` on a second port), which refuses a request that carries credentials;
+Data Center answers the bytes itself.
 
 It checks the credentials (basic e-mail:token for Cloud, bearer PAT for Data Center) and can misbehave
 like real servers: answer 429 with Retry-After a few times, refuse a JQL with a 400, hold a page until
@@ -27,6 +30,7 @@ from tests.support.echoes import altered
 
 CLOUD_PATH = "/rest/api/3/search/jql"
 DATACENTER_PATH = "/rest/api/2/search"
+ATTACHMENT_CONTENT = re.compile(r"^/rest/api/[23]/attachment/content/(?P<id>[^/?]+)$")
 REMOTE_LINK = re.compile(r"^/rest/api/(?P<version>[23])/issue/(?P<key>[A-Z][A-Z0-9_]*-[0-9]+)/remotelink$")
 
 
@@ -55,12 +59,16 @@ class FakeJira:
     # issue key -> globalId -> the link as last posted (with its Jira id)
     remote_links: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     missing_issues: set[str] = field(default_factory=set)  # answer 404 to links of these issues
+    files: dict[str, bytes] = field(default_factory=dict)  # attachment id -> its content
+    # (path, Authorization) of each download: Jira's content URL, then (Cloud) the media host's
+    downloads: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._released = threading.Event()
         self.holding = threading.Event()  # set while a held page waits
         self._server: ThreadingHTTPServer | None = None
+        self._media_server: ThreadingHTTPServer | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -72,6 +80,9 @@ class FakeJira:
                 fake._handle(self)
 
             def do_GET(self) -> None:
+                if ATTACHMENT_CONTENT.match(self.path):
+                    fake._attachment(self)
+                    return
                 fake._reply(self, 405, {"errorMessages": ["use POST"]})
 
             def log_message(self, format: str, *args: Any) -> None:
@@ -81,6 +92,17 @@ class FakeJira:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
+
+        class Media(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake._media(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._media_server = ThreadingHTTPServer(("127.0.0.1", 0), Media)
+        self._media_server.daemon_threads = True
+        threading.Thread(target=self._media_server.serve_forever, args=(0.02,), daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -88,6 +110,9 @@ class FakeJira:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self._media_server is not None:
+            self._media_server.shutdown()
+            self._media_server.server_close()
 
     def __enter__(self) -> FakeJira:
         return self.start()
@@ -178,6 +203,58 @@ class FakeJira:
         else:
             answer = {"startAt": start, "maxResults": size, "total": len(self.issues), "issues": chosen}
         self._reply(handler, 200, answer)
+
+    def _attachment(self, handler: BaseHTTPRequestHandler) -> None:
+        """`GET /rest/api/{3|2}/attachment/content/{id}`: Cloud answers 303 to a signed URL on its media
+        host (here `localhost` on another port, where a request carrying credentials is refused); Data
+        Center answers the bytes."""
+        authorization = handler.headers.get("Authorization", "")
+        with self._lock:
+            self.downloads.append((handler.path, authorization))
+        if authorization != self.expected_authorization:
+            self._reply(handler, 401, {"errorMessages": ["You are not authenticated"]})
+            return
+        match = ATTACHMENT_CONTENT.match(handler.path)
+        assert match is not None
+        file_id = match["id"]
+        if file_id not in self.files:
+            self._reply(
+                handler, 404, {"errorMessages": [f"The attachment with id '{file_id}' does not exist"]}
+            )
+            return
+        if self.deployment != "cloud":
+            self._bytes(handler, self.files[file_id])
+            return
+        assert self._media_server is not None
+        port = self._media_server.server_address[1]
+        location = f"http://localhost:{port}/file/{file_id}?token=signed-{file_id}"
+        handler.send_response(303)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    def _media(self, handler: BaseHTTPRequestHandler) -> None:
+        authorization = handler.headers.get("Authorization", "")
+        with self._lock:
+            self.downloads.append((handler.path, authorization))
+        file_id = handler.path.split("?")[0].rsplit("/", 1)[-1]
+        if authorization:
+            self._reply(handler, 400, {"error": "Only one auth mechanism allowed; the token is in the URL"})
+            return
+        if file_id not in self.files or f"token=signed-{file_id}" not in handler.path:
+            self._reply(handler, 403, {"error": "signature does not match"})
+            return
+        self._bytes(handler, self.files[file_id])
+
+    def _bytes(self, handler: BaseHTTPRequestHandler, data: bytes) -> None:
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/octet-stream")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _remote_link(self, handler: BaseHTTPRequestHandler, key: str, body: dict[str, Any]) -> None:
         if key in self.missing_issues:
@@ -323,4 +400,19 @@ def subtask(key: str, summary: str) -> dict[str, Any]:
         "id": str(abs(hash(key)) % 100000),
         "key": key,
         "fields": {"summary": summary, "status": {"name": "To Do"}, "issuetype": {"name": "Sub-task"}},
+    }
+
+
+def attachment_entry(
+    file_id: str, filename: str, content: bytes, mime_type: str = "text/plain"
+) -> dict[str, Any]:
+    """One entry of the `attachment` field, as the search answers it."""
+    return {
+        "id": file_id,
+        "filename": filename,
+        "author": {"displayName": "Reviewer 0"},
+        "created": "2026-03-02T09:00:00.000+0000",
+        "size": len(content),
+        "mimeType": mime_type,
+        "content": f"https://jira/rest/api/3/attachment/content/{file_id}",
     }

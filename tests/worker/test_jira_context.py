@@ -5,18 +5,30 @@ prompt shows them inside the story's data fence."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from PIL import Image
 
 from testgen.core.config import Settings
 from testgen.generation.llm.base import BatchRequest, StoryText, TestCaseSlot, story_text
 from testgen.generation.llm.prompt import FENCE, build_prompt
 from testgen.generation.llm.story_tracker import TrackerContext, tracker_lines
 from testgen.jira.context import comments_of
-from tests.support.fake_jira import FakeJira, adf, comments, heading, issue, issue_link, ordered, subtask
+from tests.support.fake_jira import (
+    FakeJira,
+    adf,
+    attachment_entry,
+    comments,
+    heading,
+    issue,
+    issue_link,
+    ordered,
+    subtask,
+)
 from tests.support.helpers import read_events
 from tests.worker.test_jira_import import new_project, stories_of, use_jira
 
@@ -167,3 +179,104 @@ def test_the_context_section_is_bounded() -> None:
     lines = tracker_lines(context, max_chars=1000)
     assert sum(len(line) + 1 for line in lines[:-1]) <= 1000
     assert lines[-1] == "(more left out)" and lines[1].startswith("- comment 0 ")
+
+
+def png(width: int = 40, height: int = 30) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+TOO_LARGE = b"x" * 5000  # past MAX_ATTACHMENT_BYTES as set below
+FILES = {
+    "10001": png(),
+    "10002": b"Card numbers are masked in the receipt.\n",
+    "10003": TOO_LARGE,
+    "10004": b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" * 10,  # a Windows program: not a type taken
+}
+
+
+def attached_issue(*entries: dict[str, Any]) -> dict[str, Any]:
+    return issue("SHOP-1", "Pay by card", CRITERIA, "High", attachment=list(entries))
+
+
+ENTRIES = [
+    attachment_entry("10001", "mock-up.png", FILES["10001"], "image/png"),
+    attachment_entry("10002", "notes.txt", FILES["10002"]),
+    attachment_entry("10003", "huge.log", TOO_LARGE),
+    attachment_entry("10004", "setup.exe", FILES["10004"], "application/octet-stream"),
+    attachment_entry("10009", "gone.txt", b"deleted in Jira meanwhile"),
+]
+
+
+@pytest.fixture
+def jira_files(settings: Settings) -> Iterator[FakeJira]:
+    with FakeJira(deployment="cloud", issues=[attached_issue(*ENTRIES)], files=dict(FILES)) as fake:
+        use_jira(settings, fake)
+        settings.max_attachment_bytes = 4096
+        yield fake
+
+
+async def attachments_of(http: AsyncClient, story_id: str) -> dict[str, dict[str, Any]]:
+    r = await http.get(f"/user-stories/{story_id}/attachments")
+    assert r.status_code == 200, r.text
+    return {a["file_name"]: a for a in r.json()}
+
+
+async def test_jira_attachments_are_downloaded_through_the_redirect_without_the_credentials(
+    jira_files: FakeJira, http: AsyncClient, worker: object
+) -> None:
+    fake = jira_files
+    project = await new_project(http)
+    r = await http.post(
+        f"/projects/{project}/imports/jira", json={"jql": "project = SHOP", "with": ["attachments"]}
+    )
+    events = await read_events(http, r.json()["events_url"])
+    assert events[-1].event == "completed", events[-1].data
+    assert events[-1].data["message"].endswith("attachments: 2 added, 0 unchanged, 0 removed, 3 not kept")
+    kept = await attachments_of(http, "SHOP-1")
+    assert sorted(kept) == ["mock-up.png", "notes.txt"]
+    assert kept["mock-up.png"]["kind"] == "image" and kept["mock-up.png"]["width"] == 40
+    assert kept["notes.txt"]["kind"] == "text" and kept["notes.txt"]["text_chars"]
+    content = await http.get(f"/user-stories/SHOP-1/attachments/{kept['notes.txt']['id']}")
+    assert content.content == FILES["10002"]
+
+    on_jira = [(p, a) for p, a in fake.downloads if p.startswith("/rest/api/3/attachment/content/")]
+    on_media = [(p, a) for p, a in fake.downloads if p.startswith("/file/")]
+    assert {a for _, a in on_jira} == {fake.expected_authorization}
+    assert on_media and all(a == "" for _, a in on_media)  # the credentials never left Jira's host
+    assert not any("10003" in p for p, _ in fake.downloads)  # too large: never downloaded
+
+    # Again: what the story holds is not downloaded again; a file gone from the issue goes.
+    fake.issues[0] = attached_issue(ENTRIES[0], ENTRIES[2])
+    before = len(fake.downloads)
+    r = await http.post(
+        f"/projects/{project}/imports/jira", json={"jql": "project = SHOP", "with": ["attachments"]}
+    )
+    events = await read_events(http, r.json()["events_url"])
+    assert events[-1].data["message"].endswith("attachments: 0 added, 1 unchanged, 1 removed, 1 not kept")
+    assert len(fake.downloads) == before
+    assert sorted(await attachments_of(http, "SHOP-1")) == ["mock-up.png"]
+
+
+async def test_an_uploaded_attachment_stays_and_data_center_answers_the_bytes_itself(
+    settings: Settings, http: AsyncClient, worker: object
+) -> None:
+    entries = [attachment_entry("20001", "notes.txt", FILES["10002"])]
+    with FakeJira(
+        deployment="datacenter", issues=[attached_issue(*entries)], files={"20001": FILES["10002"]}
+    ) as fake:
+        use_jira(settings, fake)
+        project = await new_project(http)
+        body = {"jql": "project = SHOP", "with": ["attachments"]}
+        r = await http.post(f"/projects/{project}/imports/jira", json=body)
+        assert (await read_events(http, r.json()["events_url"]))[-1].event == "completed"
+        upload = await http.post(
+            "/user-stories/SHOP-1/attachments", files={"file": ("mine.md", b"# Mine\n", "text/markdown")}
+        )
+        assert upload.status_code == 201, upload.text
+        fake.issues[0] = attached_issue()  # the issue lost its file
+        r = await http.post(f"/projects/{project}/imports/jira", json=body)
+        assert (await read_events(http, r.json()["events_url"]))[-1].event == "completed"
+        assert sorted(await attachments_of(http, "SHOP-1")) == ["mine.md"]
+        assert {a for _, a in fake.downloads} == {f"Bearer {fake.pat}"}

@@ -153,6 +153,8 @@ class StoryAttachment(Base):
     pages: Mapped[int | None] = mapped_column(Integer)  # PDFs
     text: Mapped[str | None] = mapped_column(Text)  # PDFs and text files
     created_by: Mapped[int | None] = mapped_column(Integer)  # a user id; no foreign key (outlives users)
+    # Where an imported one came from ("jira:{attachment id}:{size}"): a re-import skips it. NULL: uploaded.
+    source_ref: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -32,6 +33,7 @@ CLOUD_SEARCH = "/rest/api/3/search/jql"
 DATACENTER_SEARCH = "/rest/api/2/search"
 BASE_FIELDS = ("summary", "description", "priority")
 MAX_ERROR_TEXT = 500
+MAX_REDIRECTS = 3  # of an attachment's download
 
 
 class JiraError(Exception):
@@ -108,9 +110,15 @@ class JiraClient:
             follow_redirects=False,  # never carry the credentials to another host
             transport=transport,
         )
+        # Where an attachment's download is redirected to (a signed address on another host): no
+        # credentials, no cookies of Jira's.
+        self._bare = httpx.AsyncClient(
+            timeout=settings.jira_timeout_s, follow_redirects=False, transport=transport
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._bare.aclose()
 
     @property
     def fields(self) -> list[str]:
@@ -157,6 +165,51 @@ class JiraClient:
                 start_at += len(issues)
                 if isinstance(total, int) and start_at >= total:
                     return
+
+    async def attachment(self, attachment_id: str, max_bytes: int) -> bytes:
+        """The content of attachment `attachment_id` (`GET …/attachment/content/{id}`), at most
+        `max_bytes`. Cloud answers 303 to a signed address on another host: it is followed (up to
+        MAX_REDIRECTS) without the credentials, which never leave Jira's host. `JiraError` "jira" when
+        the file is gone, larger than `max_bytes`, or Jira refuses it."""
+        version = "3" if self.deployment == "cloud" else "2"
+        path = f"/rest/api/{version}/attachment/content/{quote(attachment_id, safe='')}"
+        async with self._http.stream("GET", path) as response:
+            if response.is_redirect:
+                target = response.headers.get("Location", "")
+                return await self._download_elsewhere(response.url.join(target), attachment_id, max_bytes)
+            return await self._body(response, attachment_id, max_bytes)
+
+    async def _download_elsewhere(self, url: httpx.URL, attachment_id: str, max_bytes: int) -> bytes:
+        """Follow a redirect of a download with a client that holds no credentials."""
+        for _ in range(MAX_REDIRECTS):
+            if url.scheme not in ("http", "https"):
+                raise JiraError(
+                    ErrorType.jira, f"Jira sent attachment {attachment_id} to an unusable address"
+                )
+            async with self._bare.stream("GET", url) as response:
+                if not response.is_redirect:
+                    return await self._body(response, attachment_id, max_bytes)
+                url = response.url.join(response.headers.get("Location", ""))
+        raise JiraError(ErrorType.jira, f"Jira redirected attachment {attachment_id} too many times")
+
+    async def _body(self, response: httpx.Response, attachment_id: str, max_bytes: int) -> bytes:
+        if response.status_code != 200:
+            raise JiraError(
+                ErrorType.jira, f"attachment {attachment_id} could not be read (HTTP {response.status_code})"
+            )
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise _too_large(attachment_id, max_bytes)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise JiraError(
+                    ErrorType.jira, f"attachment {attachment_id} is larger than {max_bytes} bytes"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         attempt = 0
@@ -255,3 +308,7 @@ class JiraClient:
         return JiraError(
             ErrorType.jira, f"Jira at {self.base_url} answered HTTP {status}{detail}; try again later"
         )
+
+
+def _too_large(attachment_id: str, max_bytes: int) -> JiraError:
+    return JiraError(ErrorType.jira, f"attachment {attachment_id} is larger than {max_bytes} bytes")

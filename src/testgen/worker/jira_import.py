@@ -14,11 +14,13 @@ import logging
 from collections.abc import AsyncIterator
 
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.core.secret_box import load_secret_box
 from testgen.data import pushes
+from testgen.data.attachment_store import local_store
 from testgen.data.models import Connection
 from testgen.domain.connections import ConnectionKind, JiraSettings
 from testgen.domain.imported_stories import ImportedStory
@@ -29,6 +31,7 @@ from testgen.jira.client import JiraClient, JiraError
 from testgen.jira.context import fields_for, with_context
 from testgen.jira.mapping import Unmappable, map_issue
 from testgen.worker.issue_import import import_issues
+from testgen.worker.jira_attachments import JiraAttachments, JiraFile, files_of
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobRun, execute_project_job
 from testgen.worker.story_import import SourcePage, import_pages
@@ -99,9 +102,27 @@ async def _connection_settings(settings: Settings, connection: Connection) -> Se
 async def _import(
     res: WorkerResources, jira: JiraClient, run: JobRun, project_id: int, options: JiraImportJobOptions
 ) -> None:
-    pages = _pages(res, jira, run, options.jql, frozenset(options.include or ()))
+    include = frozenset(options.include or ())
+    files: dict[str, list[JiraFile]] | None = {} if JiraContext.attachments in include else None
+    pages = _pages(res, jira, run, options.jql, include, files)
+    kept = JiraAttachments(jira, local_store(res.settings.data_dir), res.settings, project_id)
+
+    async def after_write(session: AsyncSession, page: SourcePage) -> None:
+        for story in page.stories:
+            if files is not None and story.id in files:
+                await kept.sync(session, story.id, files.pop(story.id))
+
     try:
-        await import_pages(res, run, project_id, pages, what="issues", jql=options.jql)
+        await import_pages(
+            res,
+            run,
+            project_id,
+            pages,
+            what="issues",
+            jql=options.jql,
+            after_write=after_write if files is not None else None,
+            notes=kept.counts.message if files is not None else None,
+        )
     except JiraError as exc:
         # The job's error and the worker's log line are built from this message: scrubbed once more,
         # whatever part of it came from Jira.
@@ -109,8 +130,14 @@ async def _import(
 
 
 async def _pages(
-    res: WorkerResources, jira: JiraClient, run: JobRun, jql: str, include: frozenset[JiraContext]
+    res: WorkerResources,
+    jira: JiraClient,
+    run: JobRun,
+    jql: str,
+    include: frozenset[JiraContext],
+    files: dict[str, list[JiraFile]] | None,
 ) -> AsyncIterator[SourcePage]:
+    """The pages of the search, mapped; with `files`, each story's Jira attachments go into it."""
     settings = res.settings
     async for page in jira.search(jql, fields_for(include)):
         mapped: list[ImportedStory] = []
@@ -127,6 +154,8 @@ async def _pages(
                         max_comment_chars=settings.jira_max_comment_chars,
                     )
                 )
+                if files is not None:
+                    files[story.id] = files_of(issue)
             except Unmappable as exc:
                 skipped.append(SkippedIssue(key=_key(issue), reason=jira.scrub(str(exc))))
             except Exception as exc:  # a shape nobody foresaw: this issue only, never the import

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,10 +81,14 @@ async def import_pages(
     jql: str = "",
     source: str | None = None,
     query: str | None = None,
+    after_write: Callable[[AsyncSession, SourcePage], Awaitable[None]] | None = None,
+    notes: Callable[[], str] | None = None,
 ) -> None:
     """Write each page of `pages` into the project, report progress after each, then complete the job
     with the counts. `what` names the items in messages ("issues", "work items"); `jql`, `source` and
-    `query` go into the result. A source's own error (raised by `pages`) goes through unchanged."""
+    `query` go into the result; `after_write` runs once a page's stories are written (a Jira import's
+    attachments), and `notes` adds to the final message. A source's own error (raised by `pages`) goes
+    through unchanged."""
     started = time.monotonic()
     outcome = Outcome()
     number = 0
@@ -95,6 +99,8 @@ async def import_pages(
             raise JobFinished
         async with res.sessionmaker() as session:
             await write(session, project_id, page.stories, outcome)
+            if after_write is not None:
+                await after_write(session, page)
         of = f" of {page.total}" if page.total is not None else ""
         await run.report(
             JobStatus.generating,
@@ -106,6 +112,8 @@ async def import_pages(
         f"Imported {outcome.processed} {what}: {counts.created} created, {counts.updated} updated, "
         f"{counts.unchanged} unchanged, {counts.skipped} skipped"
     )
+    if notes is not None:
+        message = f"{message}; {notes()}"
     result = JiraImportResult(
         created=outcome.created[:MAX_REPORTED],
         updated=outcome.updated[:MAX_REPORTED],

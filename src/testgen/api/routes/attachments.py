@@ -11,8 +11,8 @@ from testgen.api.openapi_doc import errors
 from testgen.api.principal import principal_of
 from testgen.api.schemas.attachments import AttachmentOut
 from testgen.api.services import attachments
-from testgen.api.services.attachment_intake import too_large
 from testgen.core.errors import ContentTooLargeError
+from testgen.data.attachment_intake import too_large
 from testgen.data.attachment_store import AttachmentStore, local_store
 
 router = APIRouter(prefix="/user-stories/{story_id}/attachments", tags=["user stories"])

@@ -1,4 +1,4 @@
-"""A story's attachments: taken in (api/services/attachment_intake.py), kept once per content
+"""A story's attachments: taken in (data/attachment_intake.py), kept once per content
 (data/attachment_store.py) within the limits per story and per project, listed, read back, deleted."""
 
 from __future__ import annotations
@@ -8,23 +8,13 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.api.schemas.attachments import AttachmentOut
-from testgen.api.services import attachment_intake
 from testgen.core.config import Settings
 from testgen.core.errors import ConflictError, ContentTooLargeError, NotFoundError
-from testgen.data import attachments
+from testgen.data import attachment_intake, attachments
 from testgen.data.attachment_store import AttachmentStore, content_key
 from testgen.data.models import StoryAttachment, UserStory
 
 ATTACHMENT = "Attachment"
-
-
-def limits(settings: Settings) -> attachment_intake.Limits:
-    return attachment_intake.Limits(
-        max_bytes=settings.max_attachment_bytes,
-        max_image_side=settings.attachment_max_image_side,
-        max_image_pixels=settings.attachment_max_image_pixels,
-        max_pdf_pages=settings.attachment_max_pdf_pages,
-    )
 
 
 def attachment_out(row: StoryAttachment) -> AttachmentOut:
@@ -55,7 +45,9 @@ async def add_attachment(
 ) -> AttachmentOut:
     """Check the file, then the story's and the project's limits, keep its content, then its row.
     A refused file leaves nothing behind."""
-    taken = await asyncio.to_thread(attachment_intake.take, data, file_name, limits(settings))
+    taken = await asyncio.to_thread(
+        attachment_intake.take, data, file_name, attachment_intake.limits(settings)
+    )
     count = await attachments.count_for_story(session, story.id)
     if count >= settings.max_attachments_per_story:
         raise ConflictError(

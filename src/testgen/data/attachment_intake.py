@@ -6,7 +6,8 @@ bytes and gives its text (pypdf, up to a page cap). Plain text and Markdown must
 else is refused, SVG and files that read as two types at once (polyglots) included; so is an image
 whose header announces more pixels than the bound (a decompression bomb) before it is decoded.
 
-CPU-bound and synchronous: the caller runs it in a thread.
+CPU-bound and synchronous: the caller runs it in a thread. An upload (api/services/attachments.py) and
+a Jira import's attachments (worker/jira_attachments.py) both come through here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pypdf
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pypdf.errors import PdfReadError, PyPdfError
 
+from testgen.core.config import Settings
 from testgen.core.errors import ContentTooLargeError, InvalidRequestError, UnsupportedMediaError
 from testgen.domain.attachments import AttachmentKind
 
@@ -54,6 +56,15 @@ class Limits:
     max_image_side: int
     max_image_pixels: int
     max_pdf_pages: int
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits(
+        max_bytes=settings.max_attachment_bytes,
+        max_image_side=settings.attachment_max_image_side,
+        max_image_pixels=settings.attachment_max_image_pixels,
+        max_pdf_pages=settings.attachment_max_pdf_pages,
+    )
 
 
 @dataclass(frozen=True)
