@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         default="gemini:gemini-*,openai:gpt-4o*,openai:gpt-4.1*,openai:gpt-5*,openai:o3*,openai:o4*",
         max_length=2000,
     )
+    # Attachment content in an S3-compatible bucket (several hosts) instead of DATA_DIR/attachments.
+    attachment_s3_bucket: str | None = Field(default=None, max_length=63)
+    attachment_s3_prefix: str = Field(default="attachments/", max_length=200)
+    attachment_s3_endpoint_url: str | None = Field(default=None, max_length=500)  # unset: AWS
+    attachment_s3_region: str | None = Field(default=None, max_length=50)
+    attachment_s3_access_key_id: str | None = Field(default=None, max_length=200)  # unset: AWS's chain
+    attachment_s3_secret_access_key: SecretStr | None = None
 
     api_keys: SecretStr | None = None
     # With API_KEYS: names keys and signs stream tokens (HMAC), the same in every API process.
@@ -207,6 +214,11 @@ class Settings(BaseSettings):
         "oidc_client_secret",
         "oidc_role_claim",
         "oidc_redirect_url",
+        "attachment_s3_bucket",
+        "attachment_s3_endpoint_url",
+        "attachment_s3_region",
+        "attachment_s3_access_key_id",
+        "attachment_s3_secret_access_key",
         mode="before",
     )
     @classmethod

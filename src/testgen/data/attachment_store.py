@@ -2,7 +2,8 @@
 
 `LocalStore` keeps files under DATA_DIR/attachments/<2 hex>/<64 hex>, written to a temporary file
 and renamed into place, so a reader never sees half a file and two writers of one content agree.
-Nothing is touched until the first write (no I/O at import or construction).
+Nothing is touched until the first write (no I/O at import or construction). With
+ATTACHMENT_S3_BUCKET set, `store_for` gives the bucket's store instead (data/s3_store.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Protocol
+
+from testgen.core.config import Settings
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -84,3 +87,23 @@ class LocalStore:
 
 def local_store(data_dir: Path) -> LocalStore:
     return LocalStore(data_dir / "attachments")
+
+
+_STORES: dict[int, tuple[Settings, AttachmentStore]] = {}
+
+
+def store_for(settings: Settings) -> AttachmentStore:
+    """The store `settings` name: the ATTACHMENT_S3_BUCKET when set (data/s3_store.py), else
+    DATA_DIR/attachments. One per settings object, so a bucket's client is made once a process."""
+    found = _STORES.get(id(settings))
+    if found is not None and found[0] is settings:
+        return found[1]
+    store: AttachmentStore
+    if settings.attachment_s3_bucket:
+        from testgen.data.s3_store import S3Store  # boto3 is imported only when a bucket is used
+
+        store = S3Store(settings)
+    else:
+        store = local_store(settings.data_dir)
+    _STORES[id(settings)] = (settings, store)
+    return store

@@ -20,7 +20,7 @@ from testgen.core.config import Settings
 from testgen.core.errors import ConfigurationError
 from testgen.core.secret_box import load_secret_box
 from testgen.data import pushes
-from testgen.data.attachment_store import local_store
+from testgen.data.attachment_store import store_for
 from testgen.data.models import Connection
 from testgen.domain.connections import ConnectionKind, JiraSettings
 from testgen.domain.imported_stories import ImportedStory
@@ -105,7 +105,7 @@ async def _import(
     include = frozenset(options.include or ())
     files: dict[str, list[JiraFile]] | None = {} if JiraContext.attachments in include else None
     pages = _pages(res, jira, run, options.jql, include, files)
-    kept = JiraAttachments(jira, local_store(res.settings.data_dir), res.settings, project_id)
+    kept = JiraAttachments(jira, store_for(res.settings), res.settings, project_id)
 
     async def after_write(session: AsyncSession, page: SourcePage) -> None:
         for story in page.stories:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from testgen.core.config import Settings
 from testgen.data import attachments
-from testgen.data.attachment_store import local_store
+from testgen.data.attachment_store import store_for
 from testgen.data.models import StoryAttachment
 from testgen.domain.attachments import AttachmentKind, AttachmentUse, AttachmentUsed
 from testgen.generation.llm.story_files import CHARS_PER_TOKEN, ImagePart, StoryFiles, TextPart, image_tokens
@@ -122,7 +122,7 @@ async def load_story_files(
     accepts = settings.accepts_images(provider, model)
     contents: dict[int, bytes | None] = {}
     if accepts:
-        store = local_store(settings.data_dir)
+        store = store_for(settings)
         for row in [r for r in rows if r.kind == AttachmentKind.image.value][:MAX_IMAGES]:
             contents[row.id] = await store.get(row.sha256)
     return select_files(

@@ -13,20 +13,15 @@ from testgen.api.schemas.attachments import AttachmentOut
 from testgen.api.services import attachments
 from testgen.core.errors import ContentTooLargeError
 from testgen.data.attachment_intake import too_large
-from testgen.data.attachment_store import AttachmentStore, local_store
+from testgen.data.attachment_store import AttachmentStore, store_for
 
 router = APIRouter(prefix="/user-stories/{story_id}/attachments", tags=["user stories"])
 AttachmentId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 async def get_attachment_store(request: Request) -> AttachmentStore:
-    """The store of attachment content (made on first use from DATA_DIR)."""
-    state = request.app.state
-    store: AttachmentStore | None = getattr(state, "attachment_store", None)
-    if store is None:
-        store = local_store(state.settings.data_dir)
-        state.attachment_store = store
-    return store
+    """The store of attachment content: the settings' bucket or DATA_DIR (made on first use)."""
+    return store_for(request.app.state.settings)
 
 
 AttachmentStoreDep = Annotated[AttachmentStore, Depends(get_attachment_store)]
