@@ -41,6 +41,7 @@ def issue(
         "id": 1_000_000 + number,
         "node_id": f"I_kwDO{number:08d}",
         "number": number,
+        "html_url": f"https://github.com/acme/shop/{'pull' if pull else 'issues'}/{number}",
         "title": title,
         "body": body,
         "state": state,

@@ -89,6 +89,8 @@ async def test_github_issues_become_stories_and_a_reimport_updates_them_in_place
     assert sorted(stories) == ["shop-1", "shop-2", "shop-3"]
     assert stories["shop-1"]["acceptance_criteria"] == ["Card payments are accepted", "A receipt is mailed"]
     assert stories["shop-1"]["priority"] == "high"
+    assert stories["shop-1"]["source_url"] == "https://github.com/acme/shop/issues/1"
+    assert stories["shop-1"]["jira_url"] is None
     assert stories["shop-2"]["acceptance_criteria"] == ["Totals include VAT", "Discounts apply before VAT"]
     assert stories["shop-2"]["priority"] == "critical"
     assert "issue template" not in stories["shop-2"]["description"]
@@ -138,6 +140,7 @@ async def test_azure_devops_work_items_of_a_wiql_query_become_stories(
     vat, receipts = stories[f"Shop-Web-{first}"], stories[f"Shop-Web-{second}"]
     assert vat["acceptance_criteria"] == ["Totals include VAT", "Discounts apply first"]
     assert vat["priority"] == "critical" and vat["description"] == "As a shopper & payer"
+    assert vat["source_url"] == f"{azure.organization_url}/Shop%20Web/_workitems/edit/{first}"
     assert receipts["acceptance_criteria"] == ["One is mailed", "It has the total"]
     assert azure.count("POST", r".*/_apis/wit/workitemsbatch") == 1
 

@@ -10,8 +10,15 @@ from testgen.domain.job_options import GitHubIssueState, JiraContext
 from testgen.domain.text_fields import NOT_BLANK
 
 MAX_LABELS = 20
+# Not blank, no comma (GitHub's list separator), no control character: one pattern, so that the schema
+# refuses exactly what the server does.
 Label = Annotated[
-    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^,\x00-\x1f\x7f]+$"), NOT_BLANK
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^,\u0000-\u001f\u007f]*[^,\u0000-\u0020\u007f][^,\u0000-\u001f\u007f]*$",
+    ),
 ]
 Milestone = Annotated[str, StringConstraints(pattern=r"^(?:[1-9][0-9]{0,9}|\*|none)$")]
 
