@@ -134,6 +134,7 @@ async def test_patch_fields_that_refuse_null_are_documented_without_it(
                 "instructions",
                 "token_budget_daily",
                 "default_techniques",
+                "default_delivery",
             },
         ),
         ("/test-cases/{test_case_id}", f"/test-cases/{case_id}", "TestCaseUpdate", set()),

@@ -21,8 +21,8 @@ from tests.support.harness import ROOT
 
 SRC = ROOT / "src" / "testgen"
 HOME = SRC / "data" / "job_states.py"
-# A tool's own words that happen to be a status name: Xray's import-job states.
-VENDOR_WORDS = {SRC / "testmgmt" / "xray.py"}
+# A tool's own words that happen to be a status name: Xray's import-job states, a provider batch's.
+VENDOR_WORDS = {SRC / "testmgmt" / "xray.py", SRC / "generation" / "llm" / "batch_api.py"}
 STATUS_NAMES = {s.value for s in JobStatus}
 JS_LITERAL = re.compile(r"""["'`]({})["'`]""".format("|".join(sorted(STATUS_NAMES))))
 

@@ -16,6 +16,7 @@ from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.redis_keys import provider_batch_key
 from testgen.data.job_states import JobStatus
+from testgen.data.usage import BATCH_PRICE_FACTOR
 from testgen.worker import provider_batches
 from tests.support.fake_batches import BatchFake, start_batch_server
 from tests.support.harness import run_worker, wait_for
@@ -107,6 +108,14 @@ async def test_bulk_jobs_wait_for_their_provider_batch_then_finish_with_failed_r
     assert [t["title"] for t in done[1][-1].data["result"]["test_cases"]] == [
         f"Test case {n}" for n in range(1, 7)
     ]
+    # The ledger: three of the four calls answered in a provider batch, billed at half their price
+    project_id = (await http.get("/user-stories/US-1")).json()["project_id"]
+    (row,) = (await http.get(f"/projects/{project_id}/usage")).json()["per_model"]
+    normal = next(r.usage for r in provider.fake.requests if r.usage)
+    normal_tokens = normal[provider.usage_fields[2]]
+    assert row["llm_calls"] == 4 and row["batch_calls"] == 3
+    assert row["batch_tokens"] == row["tokens"] - normal_tokens > 0
+    assert row["billed_tokens"] == row["tokens"] - row["batch_tokens"] * (1 - BATCH_PRICE_FACTOR)
 
 
 async def test_an_expired_batchs_unanswered_requests_are_asked_normally(
@@ -167,3 +176,22 @@ async def test_standard_delivery_sends_no_provider_batch(
         events = await read_events(http, jobs[0]["events_url"])
     assert events[-1].event == JobStatus.completed
     assert fake_of(provider).creates == 0 and provider.fake.calls == 1
+
+
+async def test_a_project_that_defaults_to_batch_delivery_sends_its_bulk_jobs_in_a_provider_batch(
+    http: AsyncClient, configured: Settings, provider: ModelServer
+) -> None:
+    story = await make_story(http, "US-1")
+    r = await http.patch(f"/projects/{story['project_id']}", json={"default_delivery": "batch"})
+    assert r.status_code == 200 and r.json()["default_delivery"] == "batch"
+    jobs = await bulk(http, ["US-1"], num_test_cases=3, scenarios_per_test_case=2)
+    async with run_worker(configured):
+        (batch_id,) = await submitted(http, provider, jobs, 1)
+        fake_of(provider).finish(batch_id)
+        events = await read_events(http, jobs[0]["events_url"])
+    assert events[-1].event == JobStatus.completed
+    standard = await bulk(http, ["US-1"], num_test_cases=3, scenarios_per_test_case=2, delivery="standard")
+    async with run_worker(configured):
+        events = await read_events(http, standard[0]["events_url"])
+    assert events[-1].event == JobStatus.completed
+    assert fake_of(provider).creates == 1 and provider.fake.calls == 1

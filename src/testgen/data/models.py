@@ -92,6 +92,7 @@ class Project(Base):
     # The review gate: a draft is saved only once approved (by someone else, unless self-approval is on).
     review_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     allow_self_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    default_delivery: Mapped[str | None] = mapped_column(String(16), default=None)  # bulk's; NULL: standard
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -246,6 +247,9 @@ class LLMUsage(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     total_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # Of those, answered through a provider's Batch API (billed at usage.BATCH_PRICE_FACTOR)
+    batch_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    batch_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

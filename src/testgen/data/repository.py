@@ -346,6 +346,14 @@ async def stories_to_queue(
     return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
+async def default_deliveries(session: AsyncSession, project_ids: Sequence[int]) -> dict[int, str]:
+    """The default delivery of each of `project_ids` that has one."""
+    query = select(Project.id, Project.default_delivery).where(
+        Project.id.in_(project_ids), Project.default_delivery.is_not(None)
+    )
+    return {int(pid): str(delivery) for pid, delivery in await session.execute(query)}
+
+
 async def get_active_jobs(session: AsyncSession, story_ids: Sequence[str]) -> dict[str, GenerationJob]:
     """The queued or running generation job of each of `story_ids` that has one, in one query."""
     query = select(GenerationJob).where(

@@ -12,15 +12,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from testgen.data.models import LLMUsage, utcnow
 from testgen.domain.job_results import CallSummary
 
+BATCH_PRICE_FACTOR = 0.5  # a token answered through a provider's Batch API costs half a normal call's
+
 
 def today() -> dt.date:
     return utcnow().date()
 
 
 def usage_row(
-    *, project_id: int, task_id: str, provider: str, model: str, summary: CallSummary
+    *,
+    project_id: int,
+    task_id: str,
+    provider: str,
+    model: str,
+    summary: CallSummary,
+    batch: CallSummary | None = None,
 ) -> dict[str, Any]:
-    """One job's usage as the values of a ledger row."""
+    """One job's usage as the values of a ledger row; `batch`: the part of `summary` answered through
+    a provider's Batch API."""
     tokens = summary.tokens
     return {
         "project_id": project_id,
@@ -32,6 +41,8 @@ def usage_row(
         "prompt_tokens": tokens.prompt,
         "output_tokens": tokens.output,
         "total_tokens": tokens.total,
+        "batch_calls": batch.llm_calls if batch else 0,
+        "batch_tokens": batch.tokens.total if batch else 0,
         "created_at": utcnow(),
     }
 
@@ -86,6 +97,8 @@ async def per_model(session: AsyncSession, project_id: int, since: dt.date) -> l
             func.sum(LLMUsage.prompt_tokens),
             func.sum(LLMUsage.output_tokens),
             func.sum(LLMUsage.total_tokens),
+            func.sum(LLMUsage.batch_calls),
+            func.sum(LLMUsage.batch_tokens),
         )
         .where(LLMUsage.project_id == project_id, LLMUsage.day >= since)
         .group_by(LLMUsage.provider, LLMUsage.model)
@@ -100,6 +113,16 @@ async def per_model(session: AsyncSession, project_id: int, since: dt.date) -> l
             "prompt_tokens": int(prompt or 0),
             "output_tokens": int(output or 0),
             "tokens": int(total or 0),
+            "batch_calls": int(batch_calls or 0),
+            "batch_tokens": int(batch_tokens or 0),
+            "billed_tokens": billed_tokens(int(total or 0), int(batch_tokens or 0)),
         }
-        for provider, model, jobs, calls, prompt, output, total in (await session.execute(query)).all()
+        for provider, model, jobs, calls, prompt, output, total, batch_calls, batch_tokens in (
+            await session.execute(query)
+        ).all()
     ]
+
+
+def billed_tokens(tokens: int, batch_tokens: int) -> float:
+    """Tokens at the price of normal calls: those answered through a Batch API count at its price."""
+    return tokens - batch_tokens * (1 - BATCH_PRICE_FACTOR)

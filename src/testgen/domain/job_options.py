@@ -56,9 +56,9 @@ class GenerateJobOptions(LLMChoice):
         description="The test-design techniques its test cases apply, in turn; absent: the project's "
         "default, else the built-in mix",
     )
-    delivery: Delivery = Field(
-        default=Delivery.standard,
-        description="batch: the calls go through the provider's Batch API (within 24 h, half price)",
+    delivery: Delivery | None = optional_key(
+        description="batch: the calls go through the provider's Batch API (within 24 h, half price); "
+        "absent: standard"
     )
 
 

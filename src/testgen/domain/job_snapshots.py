@@ -26,6 +26,7 @@ class GenerateJobOptionsJSON(LLMChoiceJSON):
     scenarios_per_test_case: int
     only_changed: bool
     techniques: NotRequired[list[str]]  # each a Technique
+    delivery: NotRequired[str]  # a Delivery
 
 
 class RegenerateJobOptionsJSON(LLMChoiceJSON):

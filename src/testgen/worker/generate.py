@@ -162,7 +162,8 @@ async def _generate(
     generated = sum(len(c.scenarios) for c in cases)
     logger.info("Generated %d/%d scenarios", generated, total)
     summary = stats.summary()
-    ledger = context.ledger_row(run.job.id, provider.name, provider.model, summary)
+    in_batch = provider_batches.delivered_stats(delivered).summary() if delivered else None
+    ledger = context.ledger_row(run.job.id, provider.name, provider.model, summary, in_batch)
     slots = [slot for b in batches for slot in b.slots]
     result = DraftResult(
         test_cases=cases,

@@ -61,13 +61,24 @@ class StoryContext:
             )
 
     def ledger_row(
-        self, task_id: str, provider: str, model: str, summary: CallSummary
+        self,
+        task_id: str,
+        provider: str,
+        model: str,
+        summary: CallSummary,
+        batch: CallSummary | None = None,
     ) -> dict[str, Any] | None:
-        """The job's row of the usage ledger (None when it has no project or made no call)."""
+        """The job's row of the usage ledger (None when it has no project or made no call); `batch`:
+        the part of `summary` answered through the provider's Batch API."""
         if self.project_id is None or not summary.llm_calls:
             return None
         return usage.usage_row(
-            project_id=self.project_id, task_id=task_id, provider=provider, model=model, summary=summary
+            project_id=self.project_id,
+            task_id=task_id,
+            provider=provider,
+            model=model,
+            summary=summary,
+            batch=batch,
         )
 
     def instructions_used(self) -> InstructionsUsed | None:

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, StrictBool, StringConstra
 
 from testgen.api.schemas.common import LANGUAGE_HELP, LanguageTag, Omittable, ORMModel, PositiveInt32
 from testgen.core.config import LLMProviderName
+from testgen.domain.job_options import Delivery
 from testgen.domain.techniques import MAX_TECHNIQUES, Technique
 from testgen.domain.text_fields import NO_NUL, Description, ModelName, Title, stripped
 
@@ -67,6 +68,12 @@ class ProjectUpdate(BaseModel):
     allow_self_approval: Omittable[StrictBool] = Field(
         default=None, description="A reviewer may approve a draft they queued themselves"
     )
+    default_delivery: Delivery | None = Field(
+        default=None,
+        description="How bulk generation of the project's stories sends its model calls when the request "
+        "names none: batch (the provider's Batch API, within 24 h at half the price) or standard; null: "
+        "standard",
+    )
 
 
 class LLMProviderOut(BaseModel):
@@ -87,6 +94,7 @@ class ProjectOut(ORMModel):
     token_budget_daily: int | None = None
     review_required: bool = False
     allow_self_approval: bool = False
+    default_delivery: Delivery | None = None
     created_at: dt.datetime
 
 
@@ -105,6 +113,11 @@ class UsageModel(BaseModel):
     prompt_tokens: int
     output_tokens: int
     tokens: int
+    batch_calls: int = Field(default=0, description="Of llm_calls, answered through the provider's Batch API")
+    batch_tokens: int = Field(default=0, description="Of tokens, answered through the provider's Batch API")
+    billed_tokens: float = Field(
+        description="tokens at the price of standard calls: batch_tokens count at the batch price (half)"
+    )
 
 
 class UsageOut(BaseModel):

@@ -156,10 +156,19 @@ async def _plan(
     choices = {(row[2], row[3]): job_choice(settings, row[2], row[3]) for row in rows}
     for choice in choices.values():
         check_provider_config(settings, choice.llm_provider)
-    delivery = request.delivery or Delivery.standard
+    defaults = await repository.default_deliveries(session, sorted({row[1] for row in rows if row[1]}))
+
+    def delivery_of(project: int | None) -> Delivery:  # asked, else the project's default, else standard
+        return request.delivery or Delivery(defaults.get(project or 0, Delivery.standard))
+
     job_options = {
-        key: GenerateJobOptions(**options.model_dump(), **choice.model_dump(), delivery=delivery)
+        (key, delivery): GenerateJobOptions(
+            **options.model_dump(),
+            **choice.model_dump(),
+            delivery=None if delivery is Delivery.standard else delivery,  # absent: standard
+        )
         for key, choice in choices.items()
+        for delivery in Delivery
     }
     active = await repository.get_active_jobs(session, [row[0] for row in rows])
     jobs: list[GenerationJob] = []
@@ -168,7 +177,8 @@ async def _plan(
     for story_id, project, provider, model in rows:
         job = active.get(story_id)
         if job is None:
-            job = new_job(story_id, JobKind.generate, job_options[(provider, model)], created_by=created_by)
+            chosen = job_options[((provider, model), delivery_of(project))]
+            job = new_job(story_id, JobKind.generate, chosen, created_by=created_by)
             new.append(job)
             if project is not None:  # checked above: every story has a project
                 budgeted.add(project)
