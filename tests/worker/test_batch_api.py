@@ -4,6 +4,7 @@ expired one and of a cancelled one come back by key, validated as a normal call'
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import cast
 
@@ -11,7 +12,9 @@ import pytest
 
 from testgen.generation.llm.base import BadOutputError, BatchRequest, LLMError
 from testgen.generation.llm.batch_api import BatchAPI, BatchItem, BatchState, batch_api_for
+from testgen.generation.llm.story_files import ImagePart, StoryFiles, image_tokens
 from testgen.generation.planning import plan_batches
+from tests.support import attachment_files
 from tests.support.fake_batches import BAD_TEXT, BatchFake, start_batch_server
 from tests.support.model_servers import PROVIDERS, STORY, MakeProvider, ModelServer, start_model_server
 
@@ -82,12 +85,15 @@ async def test_a_batch_request_is_the_request_a_normal_call_sends(
     built = make_provider()
     api = batch_api_for(built)
     assert api is not None
-    request = requests_()[1]
+    image = ImagePart("a.png", "image/png", attachment_files.png(400, 300), 400, 300)
+    with_image = StoryFiles(images=(image,), image_tokens=image_tokens(provider.name, 400, 300))
+    request = dataclasses.replace(requests_()[1], files=with_image)
     batch_id = await api.submit([BatchItem("k", request)], model=provider.model, label="one")
     await built.generate_batch(request)
 
     in_batch = fake_of(provider).batch(batch_id).requests["k"]
     assert _sent(provider, in_batch) == _sent(provider, provider.fake.requests[0].body)
+    assert provider.fake.requests[0].images  # so the batch request carries the image too
     if provider.name == "openai":
         assert in_batch["model"] == provider.model
 

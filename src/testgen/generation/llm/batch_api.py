@@ -1,5 +1,5 @@
 """The providers' Batch APIs: many generation requests sent as one provider batch, answered within 24 h
-at half the price of the same calls one by one.
+at half the price of the same calls one by one (data/usage.py's BATCH_PRICE_FACTOR).
 
 Each request is the one a normal call of the provider sends (the same prompt, system instruction and
 answer schema, built by the provider module's own builders), keyed by an id of ours: Gemini's inline
@@ -42,7 +42,6 @@ from testgen.generation.llm.retry import Fault, Usage
 
 logger = logging.getLogger(__name__)
 
-BATCH_PRICE_FACTOR = 0.5  # what a provider batch's tokens cost, relative to the same calls one by one
 MAX_BATCH_REQUESTS = 50_000  # requests in one provider batch, at most (OpenAI's limit)
 GEMINI_MAX_INLINE_BYTES = 20_000_000  # the inline requests of one Gemini batch, at most (JSON)
 OPENAI_ENDPOINT = "/v1/chat/completions"
@@ -222,9 +221,8 @@ class GeminiBatchAPI:
         config = generate_config(
             len(request.slots), request.scenarios_per_test_case, tuple(request.techniques)
         )
-        return genai_types.InlinedRequest(
-            contents=build_prompt(request), config=config, metadata={KEY_FIELD: item.key}
-        )
+        contents = gemini.with_images(build_prompt(request), request.files.images)
+        return genai_types.InlinedRequest(contents=contents, config=config, metadata={KEY_FIELD: item.key})
 
     async def submit(self, items: Sequence[BatchItem], *, model: str, label: str) -> str:
         _check_items(items, MAX_BATCH_REQUESTS)
@@ -313,7 +311,7 @@ class OpenAIBatchAPI:
         current output mode."""
         request = item.request
         fields = openai_compat._request_fields(
-            self._provider.mode, build_prompt(request), response_schema(request)
+            self._provider.mode, build_prompt(request), response_schema(request), images=request.files.images
         )
         return {
             "custom_id": item.key,
