@@ -27,4 +27,4 @@ async def test_the_page_gets_the_enums_and_limits_from_the_server(client: AsyncC
     assert again.status_code == 304 and again.content == b""
     # run before the page's modules, which read it when they load
     page = (await client.get("/")).text
-    assert page.index(PATH) < page.index("/static/app.js")
+    assert page.index(PATH) < page.index('<script type="module"')

@@ -67,7 +67,7 @@ async def test_the_page_gets_the_statuses_from_the_server(client: AsyncClient) -
     assert set(table["terminal"]) == {s.value for s in job_states.TERMINAL}
     assert set(table["roles"].values()) == STATUS_NAMES
     page = (await client.get("/")).text
-    assert page.index("/static/job-states.js") < page.index("/static/app.js")
+    assert page.index("/static/job-states.js") < page.index('<script type="module"')
 
 
 def test_every_transition_moves_between_statuses_the_table_allows() -> None:

@@ -23,6 +23,7 @@ from httpx import AsyncClient
 from playwright.async_api import Browser, Page, Request, Response, async_playwright, expect
 from pydantic import SecretStr
 
+from testgen.api.routes.web import LONG_CACHE
 from testgen.core.config import Settings
 from testgen.core.messages import NO_WORKER_RUNNING
 from tests.support.fake_jira import FakeJira
@@ -517,7 +518,16 @@ async def test_page_and_static_files_are_served_without_a_key(
 ) -> None:
     page = await http.get("/")
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
-    assert '<script type="module" src="/static/app.js"></script>' in page.text
+    # its script and style sheet under the version of the page's files, kept a year; the page itself
+    # asked for each time
+    found = re.search(r'<script type="module" src="/static/([0-9a-f]{16})/app.js"></script>', page.text)
+    assert found is not None and f'href="/static/{found[1]}/app.css"' in page.text
+    assert page.headers["cache-control"] == "no-cache" and "etag" in page.headers
+    for kept in ("app.js", "app.css", "stream.js"):
+        served = await http.get(f"/static/{found[1]}/{kept}")
+        assert served.status_code == 200 and served.headers["cache-control"] == LONG_CACHE, kept
+    assert (await http.get("/static/0123456789abcdeg/app.js")).status_code == 404
+    assert (await http.get(f"/static/{found[1]}/index.html")).status_code == 404
     script = await http.get("/static/app.js")
     assert script.status_code == 200 and script.headers["content-type"] == "text/javascript; charset=utf-8"
     # The page is ES modules (no build step): every module app.js imports, and theirs, is served.

@@ -30,6 +30,14 @@ MEDIA_TYPES = {
     ".css": "text/css; charset=utf-8",
 }
 STATIC_NAME = re.compile(r"[a-z][a-z0-9-]*(\.js|\.css)")
+# The page's files are also served under /static/<version>/, the version a hash of them all:
+# index.html names its style sheet and script there (the modules' relative imports follow), so a
+# browser keeps them a year without asking again, and a release whose files differ is fetched under
+# its own version. index.html itself, and the scripts the server builds (job states, constants,
+# messages), are asked for each time (no-cache) and answered 304 while unchanged.
+VERSION = re.compile(r"[0-9a-f]{16}")
+LONG_CACHE = "public, max-age=31536000, immutable"
+PAGE_FILE_REFERENCE = re.compile(rb'(src|href)="/static/([a-z][a-z0-9-]*\.(?:js|css))"')
 
 
 def _read(name: str) -> bytes:
@@ -44,15 +52,37 @@ def _read_static(name: str) -> bytes | None:
         return None
 
 
-async def _file(name: str, media_type: str, if_none_match: str | None) -> Response:
-    return _cached(await asyncio.to_thread(_read, name), media_type, if_none_match)
+def _versioned_index() -> bytes:
+    """index.html naming the page's files under the version of them all (read now: a developer's
+    edit shows at the next load)."""
+    web = resources.files("testgen") / "web"
+    files = {
+        entry.name: entry.read_bytes()
+        for entry in web.iterdir()
+        if entry.is_file() and STATIC_NAME.fullmatch(entry.name)
+    }
+    digest = hashlib.sha256()
+    for name, body in sorted(files.items()):
+        digest.update(hashlib.sha256(name.encode() + b"\0" + body).digest())
+    version = digest.hexdigest()[:16].encode()
+
+    def versioned(reference: re.Match[bytes]) -> bytes:
+        attribute, name = reference.group(1), reference.group(2)
+        if name.decode() not in files:  # built by the server: asked for each time
+            return reference.group(0)
+        return attribute + b'="/static/' + version + b"/" + name + b'"'
+
+    return PAGE_FILE_REFERENCE.sub(versioned, _read("index.html"))
 
 
-def _cached(body: bytes, media_type: str, if_none_match: str | None) -> Response:
+def _cached(
+    body: bytes, media_type: str, if_none_match: str | None, cache_control: str = "no-cache"
+) -> Response:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     # no-cache: the browser may keep a copy but asks each time (a 304 when unchanged), so an upgrade
-    # of testgen never leaves an old app.js running against a new API.
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    # of testgen never leaves an old app.js running against a new API (a versioned address, whose
+    # content changes only with its version, is kept: LONG_CACHE).
+    headers = {"ETag": etag, "Cache-Control": cache_control}
     if if_none_match is not None and etag in (tag.strip() for tag in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
@@ -60,7 +90,7 @@ def _cached(body: bytes, media_type: str, if_none_match: str | None) -> Response
 
 @router.get("/")
 async def index(if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    return await _file("index.html", "text/html; charset=utf-8", if_none_match)
+    return _cached(await asyncio.to_thread(_versioned_index), "text/html; charset=utf-8", if_none_match)
 
 
 @router.get("/static/job-states.js")
@@ -109,8 +139,25 @@ async def messages_script(
 async def static_file(
     name: Annotated[str, Path(max_length=64)], if_none_match: Annotated[str | None, Header()] = None
 ) -> Response:
+    return await _static(name, if_none_match, "no-cache")
+
+
+@router.get("/static/{version}/{name}", name="static_file")
+async def versioned_static_file(
+    version: Annotated[str, Path(max_length=16)],
+    name: Annotated[str, Path(max_length=64)],
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A file of the page under a version that index.html names: kept for a year. Any version is
+    answered with the file as it is now: only the index.html of that version names its address."""
+    if not VERSION.fullmatch(version):
+        raise NotFoundError("File", name)
+    return await _static(name, if_none_match, LONG_CACHE)
+
+
+async def _static(name: str, if_none_match: str | None, cache_control: str) -> Response:
     match = STATIC_NAME.fullmatch(name)
     body = await asyncio.to_thread(_read_static, name) if match else None
     if match is None or body is None:
         raise NotFoundError("File", name)
-    return _cached(body, MEDIA_TYPES[match.group(1)], if_none_match)
+    return _cached(body, MEDIA_TYPES[match.group(1)], if_none_match, cache_control)
