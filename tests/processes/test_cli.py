@@ -17,6 +17,8 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from testgen.api.authn import UNAUTHORIZED
 from testgen.cli.client import ProgressBar
@@ -24,6 +26,7 @@ from testgen.cli.main import main
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
 from testgen.core.messages import NO_WORKER_RUNNING
+from testgen.data.models import GenerationJob
 from tests.support.harness import LONG_WAIT_S, run_worker, wait_for
 from tests.support.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for_job
 
@@ -452,6 +455,18 @@ async def test_generate_a_project_exits_1_when_a_job_fails(
     assert "0 of 1 drafts ready" in out and "US-1: Failed" in err
     assert await cli("generate", "US-1", "--project", "1", "--api", server) == 2
     assert "give a STORY_ID or --project ID" in capsys.readouterr().err
+
+
+async def test_generate_a_project_with_batch_delivery_queues_its_jobs_so(
+    server: str, http: AsyncClient, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project_id = (await make_story(http, "US-1"))["project_id"]
+    assert await cli("generate", "--project", str(project_id), "--delivery", "batch", "--api", server) == 0
+    async with engine.connect() as conn:
+        options = (await conn.execute(select(GenerationJob.options))).scalar_one()
+    assert options["delivery"] == "batch"
+    assert await cli("generate", "US-1", "--delivery", "batch", "--api", server) == 2
+    assert "--delivery goes with --project" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("variable", "value"), [("TESTGEN_LANGUAGE", "es"), ("LANG", "es_ES.UTF-8")])

@@ -30,6 +30,8 @@ def generate_project(api: httpx.Client, args: argparse.Namespace) -> int:
     }
     if args.techniques:
         body["techniques"] = list(dict.fromkeys(args.techniques))
+    if args.delivery:
+        body["delivery"] = args.delivery
     answer = check(
         api.post("/generate-test-cases/queue", json=body),
         f"cannot queue generation for project {args.project}",

@@ -61,6 +61,8 @@ def run_client(args: argparse.Namespace, command: ClientCommand | None = None) -
             if args.command == "generate":
                 if (args.story_id is None) == (args.project is None):
                     raise CliError("give a STORY_ID or --project ID (not both)", code=2)
+                if args.delivery and args.project is None:
+                    raise CliError("--delivery goes with --project ID", code=2)
                 if args.project is not None:
                     return generate_project(api, args)
                 return cmd_generate(api, args)

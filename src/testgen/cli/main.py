@@ -30,6 +30,7 @@ from testgen.domain.job_options import (
     MAX_TEST_CASES,
     MIN_SCENARIOS_PER_CASE,
     MIN_TEST_CASES,
+    Delivery,
 )
 from testgen.domain.techniques import Technique
 
@@ -263,6 +264,13 @@ def _add_client_commands(sub: Any) -> None:
         metavar="NAME",
         help="a test-design technique the test cases apply in turn (repeat for several: "
         f"{', '.join(t.value for t in Technique)}); default: the project's",
+    )
+    generate.add_argument(
+        "--delivery",
+        choices=[d.value for d in Delivery],
+        default=None,
+        help="with --project: batch sends the model calls through the provider's Batch API (within 24 h, "
+        "at half the price), standard one by one; default: the project's",
     )
     generate.add_argument(
         "--follow", action="store_true", help="watch the progress live and print the result"
