@@ -6,6 +6,8 @@ one fake clock (`clock`), so no test waits for a real minute."""
 from __future__ import annotations
 
 import asyncio
+import heapq
+import time
 
 import pytest
 from redis.asyncio import Redis
@@ -19,32 +21,44 @@ from tests.support.fake_clock import FakeClock
 from tests.support.model_servers import STORY, MakeProvider, ModelServer
 
 LEARNED = "testgen:llm:rpm:{provider}:{model}:learned"
-SETTLE_WAIT_S = 10.0
+SETTLE_WAIT_S = 10.0  # a bound on waiting for a call to reach the server
 
 
 class SettlingClock(FakeClock):
-    """A fake clock that moves only once every call the pacing let through (counted in Redis) has
-    reached the fake server, so that the server's window and the limiter's see each call at the same
-    moment, as they would with no clock jumps. `uncharged`: calls that reached the server without
-    being charged (before a 429 taught a limit)."""
+    """A fake clock that wakes its sleepers one at a time, earliest first, and moves to a sleeper's
+    time only once every call the pacing let through by now (counted in Redis) has reached the fake
+    server: the server's window and the limiter's see each call at the same moment, as on a real
+    clock. `uncharged`: calls that reached the server without being charged (before a 429 taught a
+    limit)."""
 
     def __init__(self, server: ModelServer, redis: Redis) -> None:
         super().__init__()
         self._server, self._redis = server, redis
+        self._log = LEARNED.format(provider=server.name, model=server.model).removesuffix(":learned")
+        self._sleepers: list[tuple[int, int]] = []  # (wake, order), a heap
+        self._order = 0
         self.uncharged = 0
+
+    async def _settled(self) -> bool:
+        ahead = await self._redis.zcount(self._log, f"({self.ms}", "+inf")  # charged for later
+        charged = int(await self._redis.get(f"{self._log}:seq") or 0) - ahead
+        return self._server.fake.calls - self.uncharged >= charged
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        wake = self.ms + round(seconds * 1000)  # from when the sleep began, as on a real clock
-        key = (
-            f"{LEARNED.format(provider=self._server.name, model=self._server.model)[: -len(':learned')]}:seq"
-        )
-        for _ in range(round(SETTLE_WAIT_S / 0.01)):
-            charged = int(await self._redis.get(key) or 0)
-            if self._server.fake.calls - self.uncharged >= charged:
-                break
-            await asyncio.sleep(0.01)
-        self.ms = max(self.ms, wake)
+        self._order += 1
+        me = (self.ms + round(seconds * 1000), self._order)  # from when the sleep began
+        heapq.heappush(self._sleepers, me)
+        try:
+            deadline = time.monotonic() + SETTLE_WAIT_S
+            while self._sleepers[0] != me or not (
+                me[0] <= self.ms or await self._settled() or time.monotonic() > deadline
+            ):
+                await asyncio.sleep(0.005)
+        finally:
+            self._sleepers.remove(me)
+            heapq.heapify(self._sleepers)
+        self.ms = max(self.ms, me[0])
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ minute (`LLM_RPM`), tokens a minute (`LLM_TPM`), requests a day (`LLM_RPD`), and
 Sliding-window logs in sorted sets, checked and charged atomically by one Lua script that reads
 Redis's own clock, so workers on different hosts agree on the windows. A call is charged its
 estimated tokens before it is sent (`acquire`) and corrected with the real usage after (`settle`).
-A caller over budget waits for enough of the window to age out instead of failing. Within the
+A call over budget is not refused: it is charged for the earliest time it may go, and its caller
+sleeps until then (so waiting workers never all ask again at once); one more than a window ahead
+asks again then, when a 429 may have taught more. Within the
 windows, calls also keep an even pace (each takes its share of the window after the one before: a
 request 1/LLM_RPM of it, a call its tokens/LLM_TPM), which they may run ahead of by 5% of the window
 or 10 calls' share: so a low limit's first calls still go at once, and a high limit's do not leave
@@ -22,6 +24,7 @@ what 429s taught (`rpm`, `tpm`, `rpd`, `until`: the time every worker waits for)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass
@@ -52,8 +55,9 @@ end
 """
 
 # KEYS: log, tokens, total, day, seq, learned, pace. ARGV: now, rpm, tpm, rpd (0: none), window ms,
-# day ms, guard ms, the call's estimated tokens, burst ms. Returns {0, call id} when the call was
-# charged ('' when no limit applies: nothing is written), else {ms to wait, the limit used up}.
+# day ms, guard ms, the call's estimated tokens, burst ms. Returns {ms to wait, call id, the limit that
+# sets the wait}: with an id, the call is charged for then (and '' with no wait when no limit applies:
+# nothing is written); without, the caller waits and asks again.
 _ACQUIRE = (
     _NOW
     + f"local BURST_CALLS = {BURST_CALLS}\n"
@@ -70,8 +74,8 @@ local function lower(configured, taught)
 end
 rpm, tpm, rpd = lower(rpm, learned[1]), lower(tpm, learned[2]), lower(rpd, learned[3])
 local blocked = tonumber(learned[4]) or 0
-if blocked > now then return {blocked - now, 'quota'} end
-if rpm == 0 and tpm == 0 and rpd == 0 then return {0, ''} end
+if blocked > now then return {blocked - now, '', 'quota'} end
+if rpm == 0 and tpm == 0 and rpd == 0 then return {0, '', ''} end
 local span = window + guard
 day = day + guard
 local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - span)
@@ -86,13 +90,16 @@ if #old > 0 then
   redis.call('DECRBY', KEYS[3], freed)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - day)
-local wait, why = 0, ''
+-- The earliest time the call may go (`at`, ms), and the limit that sets it.
+local at, why = now, ''
+local function not_before(t, what)
+  if t > at then at, why = t, what end
+end
 local function after(key, limit, length, what)
   local n = redis.call('ZCARD', key)
   if limit > 0 and n >= limit then
     local last = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
-    local ms = tonumber(last[2]) + length - now
-    if ms > wait then wait, why = ms, what end
+    not_before(tonumber(last[2]) + length, what)
   end
 end
 after(KEYS[1], rpm, span, 'requests per minute')
@@ -104,7 +111,7 @@ if tpm > 0 then
     redis.call('DEL', KEYS[3])
   end
   if used > 0 and used + need > tpm then
-    local excess, freed, at = used + need - tpm, 0, nil
+    local excess, freed, last = used + need - tpm, 0, nil
     local calls = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
     for i = 1, #calls, 2000 do
       local ids, times = {}, {}
@@ -115,13 +122,12 @@ if tpm > 0 then
       local tokens = redis.call('HMGET', KEYS[2], unpack(ids))
       for k = 1, #ids do
         freed = freed + (tonumber(tokens[k]) or 0)
-        at = times[k]
+        last = times[k]
         if freed >= excess then break end
       end
       if freed >= excess then break end
     end
-    local ms = tonumber(at or now) + span - now
-    if ms > wait then wait, why = ms, 'tokens per minute' end
+    not_before(tonumber(last or now) + span, 'tokens per minute')
   end
 end
 -- An even pace besides the windows (a call's share of the window after the one before), so that
@@ -133,25 +139,28 @@ local step_r = rpm > 0 and span / rpm or 0
 local step_t = tpm > 0 and math.min(span, span * need / tpm) or 0
 local ahead_r = math.max(burst, math.min(rpm, BURST_CALLS) * step_r)
 local ahead_t = math.max(burst, math.min(span, BURST_CALLS * step_t))
-if rpm > 0 and due_r - ahead_r - now > wait then wait, why = due_r - ahead_r - now, 'requests per minute' end
-if tpm > 0 and due_t - ahead_t - now > wait then wait, why = due_t - ahead_t - now, 'tokens per minute' end
-if wait > 0 then return {math.max(1, math.ceil(wait)), why} end
-if rpm > 0 then redis.call('HSET', KEYS[7], 'requests', math.max(now, due_r) + step_r) end
-if tpm > 0 then redis.call('HSET', KEYS[7], 'tokens', math.max(now, due_t) + step_t) end
+if rpm > 0 then not_before(due_r - ahead_r, 'requests per minute') end
+if tpm > 0 then not_before(due_t - ahead_t, 'tokens per minute') end
+at = math.ceil(at)
+-- Beyond a window ahead, the caller looks again then (a 429 may have taught more by that time);
+-- nearer, the call is charged for its time now, and its caller sleeps until then.
+if at - now > span then return {at - now, '', why} end
+if rpm > 0 then redis.call('HSET', KEYS[7], 'requests', math.max(at, due_r) + step_r) end
+if tpm > 0 then redis.call('HSET', KEYS[7], 'tokens', math.max(at, due_t) + step_t) end
 if rpm > 0 or tpm > 0 then redis.call('PEXPIRE', KEYS[7], span * 2) end
 local id = tostring(redis.call('INCR', KEYS[5]))
 redis.call('PEXPIRE', KEYS[5], day * 2)
 if rpm > 0 or tpm > 0 then
-  redis.call('ZADD', KEYS[1], now, id)
+  redis.call('ZADD', KEYS[1], at, id)
   redis.call('HSET', KEYS[2], id, need)
   redis.call('INCRBY', KEYS[3], need)
-  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], span * 2) end
+  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], span * 3) end
 end
 if rpd > 0 then
-  redis.call('ZADD', KEYS[4], now, id)
+  redis.call('ZADD', KEYS[4], at, id)
   redis.call('PEXPIRE', KEYS[4], day * 2)
 end
-return {0, id}
+return {at - now, id, why}
 """
 )
 
@@ -240,14 +249,17 @@ class RateLimiter:
         while True:
             limits = self._limits
             args = [self._now(), limits.rpm, limits.tpm, limits.rpd, self._window_ms, self._day_ms]
-            wait_ms, what = await self._acquire(
-                keys=self._keys, args=[*args, self._guard_ms, max(0, tokens), self._burst_ms]
+            wait_ms, charged, what = (
+                v.decode() if isinstance(v, bytes) else v
+                for v in await self._acquire(
+                    keys=self._keys, args=[*args, self._guard_ms, max(0, tokens), self._burst_ms]
+                )
             )
-            what = what.decode() if isinstance(what, bytes) else str(what)
             if int(wait_ms) == 0:
-                return what
-            # A little jitter keeps waiting workers from all retrying in the same millisecond.
-            delay = int(wait_ms) / 1000 + random.uniform(0, 0.05)
+                return str(charged)
+            # A call charged for later sleeps until its time. One that must ask again sleeps a little
+            # more, at random, so that waiting workers do not all ask in the same millisecond.
+            delay = int(wait_ms) / 1000 + (0.0 if charged else random.uniform(0, 0.05))
             if waited == 0.0:
                 logger.info(
                     "%sLLM budget of %s used up, waiting %.1fs",
@@ -255,7 +267,14 @@ class RateLimiter:
                     "the server's quota" if what == "quota" else what,
                     delay,
                 )
-            await self._clock.sleep(delay)
+            try:
+                await self._clock.sleep(delay)
+            except asyncio.CancelledError:
+                if charged:  # the call will not be made: it uses no tokens
+                    await asyncio.shield(self.settle(str(charged), 0))
+                raise
+            if charged:
+                return str(charged)
             waited += delay
 
     async def settle(self, call_id: str, tokens: int) -> None:
