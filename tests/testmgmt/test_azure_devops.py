@@ -10,9 +10,11 @@ from xml.etree import ElementTree
 
 import pytest
 
+from testgen.data.models import UserStory
 from testgen.domain.connections import ConnectionKind
 from testgen.domain.test_cases import Scenario
 from testgen.testmgmt.base import Connector, StoryRef, ToolAuthError, ToolRefused
+from testgen.testmgmt.documents import story_ref
 from testgen.testmgmt.factory import HttpOptions, connect
 from testgen.testmgmt.sync import Outcome, SyncOptions, push_cases
 from tests.support.echoes import assert_no_echo
@@ -243,3 +245,38 @@ async def test_push_edit_push_holds_each_case_once_with_the_edit(
         ("ValidateStep", "Edited step", "Edited result")
     ]
     assert len(fake.tagged("testgen-2")) == 1
+
+
+async def test_a_story_imported_from_this_project_is_linked_one_from_elsewhere_is_not(
+    fake: FakeAzureDevOps, connector: Connect
+) -> None:
+    ours = StoryRef(
+        id="Shop-Web-4001",
+        title="Checkout",
+        language="en",
+        work_item_id=4001,
+        source_url=f"{fake.organization_url}/Shop%20Web/_workitems/edit/4001",
+    )
+    elsewhere = StoryRef(
+        id="Other-4001",
+        title="Checkout elsewhere",
+        language="en",
+        work_item_id=4001,
+        source_url="https://dev.azure.com/fabrikam/Other/_workitems/edit/4001",
+    )
+    tool = connector()
+    linked = fake.items[int((await tool.create(ours, doc(1))).id)]
+    loose = fake.items[int((await tool.create(elsewhere, doc(2))).id)]
+    assert [r["url"].rsplit("/", 1)[-1] for r in linked["relations"]] == ["4001"]
+    assert loose["relations"] == []
+
+
+def test_a_stored_storys_work_item_is_read_from_its_page() -> None:
+    row = UserStory(
+        id="Shop-Web-4102",
+        title="Receipts",
+        source_url="https://dev.azure.com/contoso/Shop%20Web/_workitems/edit/4102",
+    )
+    assert story_ref(row, "en").work_item_id == 4102
+    row.source_url = "https://github.com/acme/shop/issues/4102"
+    assert story_ref(row, "en").work_item_id is None

@@ -3,7 +3,8 @@
 - Work items are written as JSON Patch documents (`application/json-patch+json`); the description is
   HTML and the steps are Azure's steps XML, whose strings hold HTML (escaped once as HTML for the text,
   once more as XML for the document).
-- A story imported from Azure DevOps (its work item id known) is linked: the test case "Tests" it.
+- A story imported from this connection's Azure DevOps project (its work item id known) is linked: the
+  test case "Tests" it.
 - find() asks WIQL for test cases whose tags contain the marker, then reads their tags, since CONTAINS
   is not an exact match; version() is the work item's `rev`; update() replaces the pushed fields and
   keeps the tags added in Azure DevOps.
@@ -148,6 +149,13 @@ class AzureDevOps:
             )
         return response.json()
 
+    def _holds(self, story: StoryRef) -> bool:
+        """Whether the story's work item is in this connection's project (a story imported through
+        another organization or project is not linked: its id means another item here)."""
+        return story.source_url is None or story.source_url.startswith(
+            f"{self.org}/{self.project}/_workitems/"
+        )
+
     def _item_path(self, item_id: str | int) -> str:
         return f"/{self.project}/_apis/wit/workitems/{item_id}"
 
@@ -196,7 +204,7 @@ class AzureDevOps:
             {"op": "add", "path": f"/fields/{name}", "value": value}
             for name, value in self._fields(story, case).items()
         ]
-        if story.work_item_id is not None:
+        if story.work_item_id is not None and self._holds(story):
             url = f"{self.org}/{self.project}/_apis/wit/workItems/{story.work_item_id}"
             ops.append({"op": "add", "path": "/relations/-", "value": {"rel": TESTS_REL, "url": url}})
         item = await self._json(

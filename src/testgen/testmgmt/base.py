@@ -38,6 +38,7 @@ class StoryRef:
     jira_key: str | None = None  # set for a story imported from Jira
     jira_url: str | None = None
     work_item_id: int | None = None  # set for a story imported from Azure DevOps
+    source_url: str | None = None  # the GitHub issue's or Azure DevOps work item's page it was imported from
 
 
 @dataclass(frozen=True)

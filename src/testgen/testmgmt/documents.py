@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from testgen.domain.gherkin_feature import feature
 from testgen.domain.gherkin_text import example_runs, one_line, steps
 from testgen.domain.test_cases import Scenario
 from testgen.testmgmt.base import CaseDoc, StoryRef
+
+_WORK_ITEM_PAGE = re.compile(r"/_workitems/edit/([1-9][0-9]{0,9})$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,12 @@ def jira_key(jira_url: str | None) -> str | None:
     return key or None
 
 
+def work_item_id(source_url: str | None) -> int | None:
+    """The id of the Azure DevOps work item a story was imported from (…/_workitems/edit/4102)."""
+    found = _WORK_ITEM_PAGE.search(source_url or "")
+    return int(found.group(1)) if found else None
+
+
 def story_ref(story: UserStory, language: str) -> StoryRef:
     return StoryRef(
         id=story.id,
@@ -45,6 +54,8 @@ def story_ref(story: UserStory, language: str) -> StoryRef:
         language=language,
         jira_key=jira_key(story.jira_url),
         jira_url=story.jira_url,
+        work_item_id=work_item_id(story.source_url),
+        source_url=story.source_url,
     )
 
 
