@@ -280,3 +280,18 @@ async def test_an_uploaded_attachment_stays_and_data_center_answers_the_bytes_it
         assert (await read_events(http, r.json()["events_url"]))[-1].event == "completed"
         assert sorted(await attachments_of(http, "SHOP-1")) == ["mine.md"]
         assert {a for _, a in fake.downloads} == {f"Bearer {fake.pat}"}
+
+
+async def test_a_file_larger_than_jira_said_is_cut_off_and_not_kept(
+    settings: Settings, http: AsyncClient, worker: object
+) -> None:
+    liar = {**attachment_entry("30001", "small.txt", b"tiny"), "size": 4}  # the content is 5,000 bytes
+    with FakeJira(deployment="cloud", issues=[attached_issue(liar)], files={"30001": TOO_LARGE}) as fake:
+        use_jira(settings, fake)
+        settings.max_attachment_bytes = 4096
+        project = await new_project(http)
+        body = {"jql": "project = SHOP", "with": ["attachments"]}
+        r = await http.post(f"/projects/{project}/imports/jira", json=body)
+        events = await read_events(http, r.json()["events_url"])
+        assert events[-1].data["message"].endswith("attachments: 0 added, 0 unchanged, 0 removed, 1 not kept")
+        assert await attachments_of(http, "SHOP-1") == {}
