@@ -77,9 +77,10 @@ def _named(provider: ModelServer, batch_id: str) -> str:
     return f"batches/{batch_id}" if provider.name == "gemini" else batch_id
 
 
-async def _if_submitted(http: AsyncClient, job: dict[str, Any]) -> dict[str, Any] | None:
+async def _if_submitted(http: AsyncClient, job: dict[str, Any], batch: str = "") -> dict[str, Any] | None:
     status = await status_of(http, job)
-    return status if "provider's batch" in (status.get("message") or "") else None
+    message = status.get("message") or ""
+    return status if "provider's batch" in message and batch in message else None
 
 
 async def test_bulk_jobs_wait_for_their_provider_batch_then_finish_with_failed_requests_asked_again(
@@ -131,6 +132,35 @@ async def test_an_expired_batchs_unanswered_requests_are_asked_normally(
     assert events[-1].event == JobStatus.completed, events[-1].data
     assert len(events[-1].data["result"]["test_cases"]) == 6
     assert fake.calls == 1
+
+
+async def test_failed_requests_may_go_into_another_provider_batch(
+    http: AsyncClient, configured: Settings, provider: ModelServer
+) -> None:
+    configured.provider_batch_resubmits = 1
+    fake = fake_of(provider)
+    await make_story(http, "US-1")
+    jobs = await bulk(http, ["US-1"], num_test_cases=6, scenarios_per_test_case=3, delivery="batch")
+    async with run_worker(configured):
+        (first,) = await submitted(http, provider, jobs, 2)
+        _, failing = sorted(fake.batch(first).requests)
+        fake.finish(first, bad={failing})  # an answer that is not the asked JSON
+        await wait_for(lambda: fake.creates == 2, what="the failed request's own provider batch")
+        second = next(b for b in fake.batches if b != first)
+        assert list(fake.batch(second).requests) == [failing]
+        status = await wait_for(
+            lambda: _if_submitted(http, jobs[0], _named(provider, second)), what="the second batch's message"
+        )
+        assert status["message"] == messages.provider_batch_submitted(_named(provider, second), 1)
+        fake.finish(second)
+        events = await read_events(http, jobs[0]["events_url"])
+    assert events[-1].event == JobStatus.completed, events[-1].data
+    result = events[-1].data["result"]
+    assert [t["title"] for t in result["test_cases"]] == [f"Test case {n}" for n in range(1, 7)]
+    assert fake.calls == 0 and result["stats"]["llm_calls"] == 2
+    project_id = (await http.get("/user-stories/US-1")).json()["project_id"]
+    (row,) = (await http.get(f"/projects/{project_id}/usage")).json()["per_model"]
+    assert row["batch_calls"] == 2 and row["batch_tokens"] == row["tokens"]
 
 
 async def test_a_restarted_worker_resumes_watching(

@@ -70,9 +70,11 @@ class Settings(BaseSettings):
     batch_max_scenarios: int = Field(default=15, ge=1, le=100)
     # Jobs with delivery "batch": their provider batch is checked after PROVIDER_BATCH_POLL_S, then after
     # twice as long each time up to PROVIDER_BATCH_POLL_MAX_S. Requests the batch failed (or answered
-    # with unusable output) are then asked as normal calls.
+    # with unusable output) go into up to PROVIDER_BATCH_RESUBMITS more provider batches, then are asked
+    # as normal calls.
     provider_batch_poll_s: float = Field(default=60.0, gt=0, le=3600)
     provider_batch_poll_max_s: float = Field(default=1800.0, gt=0, le=86_400)
+    provider_batch_resubmits: int = Field(default=0, ge=0, le=3)
     # Two scenarios whose given, when and then are each at least this % similar (same numbers and
     # negations) are near-duplicates; the default is tuned on tests/unit/test_similarity.py's examples.
     duplicate_threshold: float = Field(default=85.0, ge=50, le=100)

@@ -31,7 +31,14 @@ from testgen.data.job_states import ACTIVE, JobStatus
 from testgen.data.models import GenerationJob
 from testgen.domain.job_options import Delivery, GenerateJobOptions
 from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResult, CallStats, LLMError
-from testgen.generation.llm.batch_api import BatchAPI, BatchCallError, BatchItem, BatchState, batch_api_for
+from testgen.generation.llm.batch_api import (
+    BatchAPI,
+    BatchCallError,
+    BatchItem,
+    BatchState,
+    ItemResult,
+    batch_api_for,
+)
 from testgen.generation.llm.factory import BoundProvider
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobDeferred, JobRun
@@ -40,6 +47,13 @@ logger = logging.getLogger(__name__)
 
 RECORD_TTL_S = 3 * 86_400  # a provider batch is watched this long at most (its window is 24 h)
 PROGRESS_SUBMITTED = 25
+
+
+class StoredAnswer(BaseModel):
+    """An answer kept while the job's failed requests are in another provider batch."""
+
+    text: str
+    usage: tuple[int, int, int]
 
 
 class ProviderBatchRecord(BaseModel):
@@ -51,6 +65,8 @@ class ProviderBatchRecord(BaseModel):
     keys: list[str]  # the requests' keys, in the order submitted
     submitted_at: float
     polls: int = 0
+    round: int = 0  # 0: the job's first provider batch; n: its failed requests sent again n times
+    answers: dict[str, StoredAnswer] = {}  # what earlier provider batches of the job answered, by key
 
     def delay_s(self, first_s: float, max_s: float) -> float:
         """How long to wait before the next check: twice as long each time, up to `max_s`."""
@@ -87,7 +103,8 @@ async def deliver(
     """The job's batches answered by its provider batch, by batch index ({} for standard delivery, or
     a provider without a Batch API: every batch is then asked as a normal call). The first run submits
     the batch and raises JobDeferred; a run while it is not finished raises JobDeferred too. A batch
-    missing from the answer (failed, expired, unusable) is left for a normal call."""
+    missing from the answer (failed, expired, unusable) goes into another provider batch while
+    PROVIDER_BATCH_RESUBMITS allows (JobDeferred again), else is left for a normal call."""
     if options.delivery != Delivery.batch:
         return {}
     api = batch_api_for(provider.provider)
@@ -98,20 +115,40 @@ async def deliver(
     task_id = run.job.id
     record = await load_record(redis, task_id)
     if record is None:
-        await _submit(res, run, api, provider, batches)  # raises JobDeferred, or falls back
+        items = [BatchItem(request_key(task_id, b), b) for b in batches]
+        await _submit(res, run, api, provider, items)  # raises JobDeferred, or falls back
         return {}
-    status = await api.status(record.batch_id)
+    answers: dict[str, StoredAnswer] = {}
+    try:
+        status = await api.status(record.batch_id)
+        if status.state.finished:
+            answers = await collect(api, record, status.state)
+    except BatchCallError as exc:  # asked again at the next check
+        logger.warning("Task %s: provider batch %s not read (%s)", task_id, record.batch_id, exc.message)
+        await _wait(res, run, record, messages.provider_batch_waiting(record.batch_id, "unknown"))
+    except LLMError as exc:  # the batch cannot be read any more: the job runs as a normal one
+        logger.warning("Task %s: provider batch %s lost (%s)", task_id, record.batch_id, exc.message)
+        await redis.delete(provider_batch_key(task_id))
+        return {}
     if not status.state.finished:
-        await run.report(
-            JobStatus.queued,
-            PROGRESS_SUBMITTED,
-            messages.provider_batch_waiting(record.batch_id, status.state.value),
-            persist=True,
-        )
-        raise JobDeferred(
-            record.delay_s(res.settings.provider_batch_poll_s, res.settings.provider_batch_poll_max_s)
-        )
-    return await collect(api, task_id, record, batches, status.state)
+        await _wait(res, run, record, messages.provider_batch_waiting(record.batch_id, status.state.value))
+    by_key = {request_key(task_id, b): b for b in batches}
+    answers = {**record.answers, **answers}  # earlier provider batches' answers too
+    delivered = _usable(record, answers, by_key)
+    failed = [key for key in record.keys if by_key.get(key) and by_key[key].batch_index not in delivered]
+    if failed and record.round < res.settings.provider_batch_resubmits:
+        items = [BatchItem(key, by_key[key]) for key in failed]
+        record.answers = {key: answers[key] for key in delivered_keys(delivered, by_key)}
+        await _submit(res, run, api, provider, items, record)  # raises JobDeferred, or falls back
+    return delivered
+
+
+async def _wait(res: WorkerResources, run: JobRun, record: ProviderBatchRecord, message: str) -> None:
+    """Report the job waiting for its provider batch, and defer it (JobDeferred)."""
+    await run.report(JobStatus.queued, PROGRESS_SUBMITTED, message, persist=True)
+    raise JobDeferred(
+        record.delay_s(res.settings.provider_batch_poll_s, res.settings.provider_batch_poll_max_s)
+    )
 
 
 async def _submit(
@@ -119,10 +156,13 @@ async def _submit(
     run: JobRun,
     api: BatchAPI,
     provider: BoundProvider,
-    batches: Sequence[BatchRequest],
+    items: Sequence[BatchItem],
+    earlier: ProviderBatchRecord | None = None,
 ) -> None:
+    """Submit `items` as a provider batch and defer the job (JobDeferred); on a refusal, return (the
+    requests are then asked as normal calls). `earlier`: the job's last provider batch, whose failed
+    requests these are."""
     task_id = run.job.id
-    items = [BatchItem(request_key(task_id, b), b) for b in batches]
     try:
         batch_id = await api.submit(items, model=provider.model, label=f"testgen job {task_id}")
     except LLMError as exc:  # no Batch API there, or it failed: the job runs as a normal one
@@ -138,54 +178,56 @@ async def _submit(
         model=provider.model,
         keys=[item.key for item in items],
         submitted_at=time.time(),
+        round=earlier.round + 1 if earlier else 0,
+        answers=earlier.answers if earlier else {},
     )
     await save_record(res.store.redis, task_id, record)
     logger.info("Task %s: %d requests submitted in provider batch %s", task_id, len(items), batch_id)
-    await run.report(
-        JobStatus.queued,
-        PROGRESS_SUBMITTED,
-        messages.provider_batch_submitted(batch_id, len(items)),
-        persist=True,
-    )
-    raise JobDeferred(
-        record.delay_s(res.settings.provider_batch_poll_s, res.settings.provider_batch_poll_max_s)
-    )
+    await _wait(res, run, record, messages.provider_batch_submitted(batch_id, len(items)))
 
 
-async def collect(
-    api: BatchAPI,
-    task_id: str,
-    record: ProviderBatchRecord,
-    batches: Sequence[BatchRequest],
-    state: BatchState,
-) -> dict[int, BatchResult]:
-    """The answered batches of a finished provider batch, validated as a normal call's answer."""
-    by_key = {request_key(task_id, b): b for b in batches}
+async def collect(api: BatchAPI, record: ProviderBatchRecord, state: BatchState) -> dict[str, StoredAnswer]:
+    """The answers of a finished provider batch, by key (requests it failed are left out)."""
     results = await api.results(record.batch_id, record.keys)
+    answers = {
+        key: StoredAnswer(text=item.text, usage=item.usage)
+        for key, item in results.items.items()
+        if item.text is not None
+    }
+    logger.info(
+        "Provider batch %s %s: %d of %d requests answered",
+        record.batch_id,
+        state.value,
+        len(answers),
+        len(record.keys),
+    )
+    return answers
+
+
+def _usable(
+    record: ProviderBatchRecord, answers: dict[str, StoredAnswer], by_key: dict[str, BatchRequest]
+) -> dict[int, BatchResult]:
+    """The answers validated as a normal call's, by batch index; an unusable one is left out."""
     delivered: dict[int, BatchResult] = {}
-    for key, item in results.items.items():
+    for key, answer in answers.items():
         request = by_key.get(key)
         if request is None:
             continue
-        prompt, output, total = item.usage
-        stats = CallStats(calls=1 if item.text is not None else 0)
-        stats.prompt_tokens, stats.output_tokens, stats.total_tokens = prompt, output, total
+        prompt, output, total = answer.usage
+        stats = CallStats(calls=1, prompt_tokens=prompt, output_tokens=output, total_tokens=total)
         try:
-            drafts = item.drafts(request)
+            drafts = ItemResult(key=key, text=answer.text, usage=answer.usage).drafts(request)
         except BadOutputError as exc:
             logger.info(
                 "Provider batch %s: request %s is asked again (%s)", record.batch_id, key, exc.message
             )
             continue
         delivered[request.batch_index] = BatchResult(test_cases=drafts, stats=stats)
-    logger.info(
-        "Provider batch %s %s: %d of %d requests answered",
-        record.batch_id,
-        state.value,
-        len(delivered),
-        len(record.keys),
-    )
     return delivered
+
+
+def delivered_keys(delivered: dict[int, BatchResult], by_key: dict[str, BatchRequest]) -> list[str]:
+    return [key for key, request in by_key.items() if request.batch_index in delivered]
 
 
 def delivered_stats(delivered: dict[int, BatchResult]) -> CallStats:
