@@ -15,23 +15,35 @@ export function techniqueName(technique) {
 }
 
 /**
- * Checkboxes for the techniques, in the server's order, `chosen` ticked.
+ * Checkboxes for the techniques, in the server's order, `chosen` ticked. They are made when the
+ * picker is first opened: a page of stories has one picker a row, mostly never opened, and their
+ * checkboxes would double what the browser styles and lays out as the rows arrive.
  * @param {string} id  the fieldset's id
  * @param {string[] | null | undefined} chosen
  * @returns {{ element: HTMLElement, value: () => string[] }}
  */
 export function techniquePicker(id, chosen) {
   const ticked = new Set(chosen || []);
-  const boxes = TECHNIQUES.map((/** @type {string} */ technique) =>
-    createElement("input", { type: "checkbox", value: technique, checked: ticked.has(technique), dataset: { technique } }));
+  /** @type {HTMLInputElement[]} */
+  let boxes = [];
   const element = createElement(
     "details",
     { id, className: "technique-picker" },
     createElement("summary", {}, translate("design.techniques")),
-    createElement("p", { className: "muted" }, translate("design.techniques_hint")),
-    boxes.map((box) => createElement("label", { className: "check" }, box, techniqueName(box.value))),
   );
-  return { element, value: () => boxes.filter((box) => box.checked).map((box) => box.value) };
+  element.addEventListener("toggle", () => {
+    if (boxes.length) return;
+    boxes = TECHNIQUES.map((/** @type {string} */ technique) =>
+      createElement("input", { type: "checkbox", value: technique, checked: ticked.has(technique), dataset: { technique } }));
+    element.append(
+      createElement("p", { className: "muted" }, translate("design.techniques_hint")),
+      ...boxes.map((box) => createElement("label", { className: "check" }, box, techniqueName(box.value))),
+    );
+  });
+  const value = () => (boxes.length
+    ? boxes.filter((box) => box.checked).map((box) => box.value)
+    : TECHNIQUES.filter((/** @type {string} */ technique) => ticked.has(technique)));
+  return { element, value };
 }
 
 /**
