@@ -41,6 +41,7 @@ DAY_WINDOWS = 1440  # a day is this many minute windows (of an injected window l
 LEARNED_WINDOWS = 60  # what a 429 taught lasts this many windows after the last 429 that said it
 GUARD_FRACTION = 0.02
 BURST_FRACTION = 0.05  # calls go at most this share of the window ahead of an even pace,
+LOGGED_WAIT_S = 1.0  # waits this long or longer are logged at INFO
 BURST_CALLS = 10  # or this many calls' share (of a low limit: its first calls go at once)
 
 # The windows' clock, shared by both scripts: ARGV[1] the time in ms, or '' for Redis's TIME.
@@ -260,8 +261,9 @@ class RateLimiter:
             # A call charged for later sleeps until its time. One that must ask again sleeps a little
             # more, at random, so that waiting workers do not all ask in the same millisecond.
             delay = int(wait_ms) / 1000 + (0.0 if charged else random.uniform(0, 0.05))
-            if waited == 0.0:
-                logger.info(
+            if waited == 0.0:  # an even pace's short waits are routine: only long ones are news
+                logger.log(
+                    logging.INFO if delay >= LOGGED_WAIT_S else logging.DEBUG,
                     "%sLLM budget of %s used up, waiting %.1fs",
                     f"{label}: " if label else "",
                     "the server's quota" if what == "quota" else what,
