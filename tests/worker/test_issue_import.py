@@ -225,3 +225,21 @@ async def test_cli_github_import_follows_and_prints_the_summary(
     both = ["stories", "import", "--github", "--jira", "x", "--project", str(project), "--api", server]
     assert await asyncio.to_thread(main, both) == 2
     assert "give one of FILE" in capsys.readouterr().err
+
+
+async def test_trying_a_github_connection_reads_its_repository(
+    github: FakeGitHub, client: AsyncClient
+) -> None:
+    project = (await client.post("/projects", json={"name": "Shop"})).json()["id"]
+    body = {**github.settings, "token": github.token, "name": "Issues"}
+    created = await client.post(f"/projects/{project}/connections", json=body)
+    assert created.status_code == 201, created.text
+    tried = await client.post(f"/projects/{project}/connections/{created.json()['id']}/test")
+    assert tried.json() == {"ok": True, "detail": "GitHub repository acme/shop", "error": None}
+    body["token"] = "github_pat_wrong"
+    other = await client.post(f"/projects/{project}/connections", json={**body, "name": "Wrong"})
+    tried = await client.post(f"/projects/{project}/connections/{other.json()['id']}/test")
+    assert tried.json()["ok"] is False and tried.json()["error"] == "auth"
+    assert "github_pat_wrong" not in tried.text
+    pushed = await client.post(f"/projects/{project}/push", json={"connection_id": created.json()["id"]})
+    assert pushed.status_code == 409 and "imports stories from" in pushed.text
