@@ -177,12 +177,12 @@ async def test_an_import_needs_the_projects_connection(client: AsyncClient) -> N
     r = await client.post("/projects", json={"name": "Shop"})
     project = r.json()["id"]
     refused = await client.post(f"/projects/{project}/imports/github", json={})
-    assert refused.status_code == 503, refused.text
+    assert refused.status_code == 409, refused.text
     assert "no GitHub connection" in refused.text
     refused = await client.post(
         f"/projects/{project}/imports/azure-devops", json={"wiql": "SELECT [System.Id] FROM WorkItems"}
     )
-    assert refused.status_code == 503 and "no Azure DevOps connection" in refused.text
+    assert refused.status_code == 409 and "no Azure DevOps connection" in refused.text
 
 
 @pytest.mark.parametrize(

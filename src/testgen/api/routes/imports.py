@@ -47,7 +47,7 @@ async def import_from_jira(
     response_model=QueuedJob,
     responses={
         200: {"model": QueuedJob, "description": "An import of this project is already queued or running"},
-        503: {"description": "The project has no GitHub connection"},
+        409: {"description": "The project has no GitHub connection"},
     },
 )
 async def import_from_github(
@@ -81,7 +81,7 @@ async def import_from_github(
     response_model=QueuedJob,
     responses={
         200: {"model": QueuedJob, "description": "An import of this project is already queued or running"},
-        503: {"description": "The project has no Azure DevOps connection"},
+        409: {"description": "The project has no Azure DevOps connection"},
     },
 )
 async def import_from_azure_devops(

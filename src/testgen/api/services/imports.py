@@ -13,7 +13,7 @@ from testgen.api.rate_limits import JobSlot
 from testgen.api.services.job_queue import JobQueue
 from testgen.api.services.jobs import Queued, confirm_created, new_job, reused
 from testgen.core.database import begin_read
-from testgen.core.errors import ConfigurationError
+from testgen.core.errors import ConfigurationError, ConflictError
 from testgen.core.redis_keys import IMPORT_JIRA_JOB
 from testgen.data import pushes, repository
 from testgen.data.job_states import JobKind
@@ -41,7 +41,9 @@ async def _configuration_problem(
         else (ConnectionKind.azure_devops, "Azure DevOps")
     )
     if await pushes.connection_of_kind(session, project_id, kind.value) is None:
-        return (
+        await session.commit()
+        # The project's own state, not the server's configuration: 409, not 503.
+        raise ConflictError(
             f"The project has no {label} connection ({kind.value}): add one to the project, then import again"
         )
     return None
