@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from arq.connections import ArqRedis
 from arq.jobs import JobStatus
-from arq.worker import Function, Worker, func
+from arq.worker import Function, Retry, Worker, func
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
@@ -33,6 +33,7 @@ from testgen.core.arq_adapter import (
     enqueue_many,
     in_progress_key,
     job_key,
+    poll_later,
     request_abort,
     requeue_now,
     result_key,
@@ -190,6 +191,27 @@ async def test_requeue_now_gives_a_lost_job_back_to_the_workers(arq_pool: ArqRed
 
     assert not await requeue_now(arq_pool, "never-queued")  # arq has no definition: nothing queued
     assert await redis.zscore(QUEUE_NAME, "never-queued") is None
+
+
+async def test_poll_later_keeps_a_deferred_check_from_counting_as_a_try(arq_pool: ArqRedis) -> None:
+    """A job deferred by Retry after poll_later runs again as its first try, its definition kept."""
+    tries: list[int] = []
+    ttls: list[int] = []
+
+    async def checks(ctx: dict[str, Any], task_id: str) -> str:
+        tries.append(ctx["job_try"])
+        if len(tries) < 4:  # more checks than max_tries allows tries
+            await poll_later(arq_pool, ctx["job_id"], 7200)
+            ttls.append(await arq_pool.ttl(job_key(ctx["job_id"])))
+            raise Retry(defer=0)
+        return "done"
+
+    await arq_pool.enqueue_job("checks", "t", _job_id="t")
+    worker = plain_worker(arq_pool, func(checks, name="checks"), burst=True, max_tries=2)
+    await asyncio.wait_for(worker.main(), WAIT_S)
+    assert tries == [1, 1, 1, 1]
+    assert all(3600 < ttl <= 7200 for ttl in ttls), ttls
+    assert worker.jobs_complete == 1 and worker.jobs_failed == 0
 
 
 async def test_arq_jobs_says_what_arq_holds_of_each_job(arq_pool: ArqRedis, redis: Redis) -> None:

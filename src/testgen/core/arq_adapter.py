@@ -14,6 +14,9 @@ Redis keys and their rules (arq.constants, arq.connections.ArqRedis.enqueue_job)
 - `arq:in-progress:<id>` is the marker a worker sets (PSETEX, its longest job timeout + 10 s) when it
   starts a job, and clears when the job ends: the claim script sets it, the reaper reads and clears
   it to put a lost job back on the queue (`requeue_now`).
+- `arq:retry:<id>` counts a job's starts against `max_tries`; a job that raises `Retry` keeps its job
+  key and goes back on the queue, due later. `poll_later` deletes the count and extends the job key, for
+  a job deferred while it waits for work done elsewhere (a provider batch), so a check is not a try.
 - `arq:abort` is the sorted set a worker reads to cancel running jobs (`allow_abort_jobs`):
   `request_abort` adds to it without `Job.abort`'s wait for the result.
 - A worker ends a job (`Worker.finish_job`, `finish_failed_job`) in one transaction: it deletes the job

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from testgen.core import messages
 from testgen.core.arq_adapter import poll_later
-from testgen.core.redis_keys import provider_batch_key
+from testgen.core.redis_keys import events_key, provider_batch_key, state_key
 from testgen.data.job_states import ACTIVE, JobStatus
 from testgen.data.models import GenerationJob
 from testgen.domain.job_options import Delivery, GenerateJobOptions
@@ -263,7 +263,18 @@ async def wait_turn(res: WorkerResources, task_id: str) -> float | None:
     record.polls += 1
     await save_record(redis, task_id, record)
     await poll_later(redis, task_id, RECORD_TTL_S)
+    await keep_live(res, task_id, delay)
     return delay
+
+
+async def keep_live(res: WorkerResources, task_id: str, delay_s: float) -> None:
+    """Keep the job's live state and event stream in Redis until well after the next check: nothing is
+    published while the job waits, and they would expire after KEEP_RESULT_S."""
+    ttl_s = max(res.store.ttl_s, int(delay_s * 2) + 1)
+    async with res.store.redis.pipeline(transaction=False) as pipe:
+        pipe.expire(state_key(task_id), ttl_s)
+        pipe.expire(events_key(task_id), ttl_s)
+        await pipe.execute()
 
 
 async def settle(res: WorkerResources, task_id: str, record: ProviderBatchRecord) -> bool:
