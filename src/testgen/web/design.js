@@ -214,7 +214,7 @@ function deepCheck(storyId) {
     try {
       const { data } = await api("POST", `/user-stories/${encodePath(storyId)}/check?deep=true`);
       const final = await followJob(data.deep, status);
-      if (final.status !== "completed") {
+      if (final.status !== ROLE_STATUS.ready) {
         status.textContent = final.error ? final.error.message : final.message;
         return;
       }
