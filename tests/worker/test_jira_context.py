@@ -295,3 +295,44 @@ async def test_a_file_larger_than_jira_said_is_cut_off_and_not_kept(
         events = await read_events(http, r.json()["events_url"])
         assert events[-1].data["message"].endswith("attachments: 0 added, 0 unchanged, 0 removed, 1 not kept")
         assert await attachments_of(http, "SHOP-1") == {}
+
+
+async def test_two_hundred_issues_with_three_files_each_stay_within_the_limits_and_import_again_for_free(
+    settings: Settings, http: AsyncClient, worker: object
+) -> None:
+    """JIRA_MAX_ISSUES and the per-story limit hold on a large import; a second import of the same
+    issues downloads nothing (the fake's request log)."""
+    files = {
+        f"{n}-{k}": f"Issue {n}, file {k}: the card number is masked.\n".encode()
+        for n in range(200)
+        for k in range(3)
+    }
+    issues = [
+        issue(
+            f"SHOP-{n}",
+            f"Story {n}",
+            CRITERIA,
+            "High",
+            attachment=[attachment_entry(f"{n}-{k}", f"notes-{k}.txt", files[f"{n}-{k}"]) for k in range(3)],
+        )
+        for n in range(200)
+    ]
+    with FakeJira(deployment="cloud", issues=issues, files=files) as fake:
+        use_jira(settings, fake, page_size=50)
+        settings.jira_max_issues = 150
+        settings.max_attachments_per_story = 2
+        project = await new_project(http)
+        body = {"jql": "project = SHOP", "with": ["attachments"]}
+        first = await run_import(http, project, body)
+        assert first["counts"]["created"] == 150
+        downloads = [p for p, _ in fake.downloads if p.startswith("/rest/api/3/attachment/content/")]
+        assert (
+            len(downloads) == len(set(downloads)) == 150 * 2
+        )  # the third file of each: past the limit, never fetched
+        held = await attachments_of(http, "SHOP-0")
+        assert len(held) == 2
+        before = len(fake.downloads)
+        again = await run_import(http, project, body)
+        assert again["counts"]["unchanged"] + again["counts"]["updated"] == 150
+        assert len(fake.downloads) == before  # nothing held was fetched again
+        assert len(await attachments_of(http, "SHOP-149")) == 2
