@@ -48,6 +48,7 @@ from tests.support.model_servers import RETRY_DELAY_S, GeminiServer, ModelServer
 
 GEMINI_CREATE_RE = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):batchGenerateContent$")
 GEMINI_BATCH_RE = re.compile(r"^/(?P<version>[^/]+)/batches/(?P<id>[^/:]+)(?P<cancel>:cancel)?$")
+GEMINI_LIST_RE = re.compile(r"^/(?P<version>[^/]+)/batches$")
 OPENAI_FILES_RE = re.compile(r"^/v1/files(?:/(?P<id>[^/]+)(?P<content>/content)?)?$")
 OPENAI_BATCHES_RE = re.compile(r"^/v1/batches(?:/(?P<id>[^/]+)(?P<cancel>/cancel)?)?$")
 OPENAI_MAX_REQUESTS = 50_000
@@ -162,13 +163,17 @@ class FakeGeminiBatches(FakeGemini, _Batches):
     async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         create, batch = GEMINI_CREATE_RE.match(path), GEMINI_BATCH_RE.match(path)
-        if scope["type"] != "http" or (create is None and batch is None):
+        listing = GEMINI_LIST_RE.match(path)
+        if scope["type"] != "http" or (create is None and batch is None and listing is None):
             await super()._app(scope, receive, send)
             return
         raw = await _read(receive)
         if raw is None:
             return
-        if create is not None and scope["method"] == "POST":
+        if listing is not None and scope["method"] == "GET":  # newest first, one page
+            found = sorted(self.batches.values(), key=lambda b: -b.created)
+            status, payload = 200, {"operations": [self._operation(b) for b in found]}
+        elif create is not None and scope["method"] == "POST":
             status, payload = self._create(create["model"], raw)
         elif batch is not None and batch["id"] in self.batches:
             found = self.batches[batch["id"]]
@@ -295,6 +300,9 @@ class FakeOpenAIBatches(FakeOpenAI, _Batches):
             return
         elif batches is not None and batches["id"] is None and method == "POST":
             status, payload = self._create(raw)
+        elif batches is not None and batches["id"] is None and method == "GET":  # newest first, one page
+            found = [self._batch_object(b) for b in sorted(self.batches.values(), key=lambda b: -b.created)]
+            status, payload = 200, {"object": "list", "data": found, "has_more": False}
         elif batches is not None and batches["id"] in self.batches:
             batch = self.batches[batches["id"]]
             if batches["cancel"] and method == "POST":

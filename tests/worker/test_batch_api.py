@@ -164,3 +164,11 @@ async def test_a_server_without_a_batch_api_refuses_the_submission_for_good(
         with pytest.raises(LLMError) as raised:
             await api.submit(items_of(requests_()), model=plain.model, label="nowhere")
     assert type(raised.value) is LLMError  # not a BatchCallError: asking again cannot help
+
+
+async def test_a_batch_is_found_by_its_label(provider: ModelServer, make_provider: MakeProvider) -> None:
+    api = api_of(make_provider)
+    first = await api.submit(items_of(requests_()), model=provider.model, label="testgen job a")
+    second = await api.submit(items_of(requests_()), model=provider.model, label="testgen job b")
+    assert await api.find("testgen job a") == first and await api.find("testgen job b") == second
+    assert await api.find("testgen job c") is None

@@ -5,7 +5,8 @@ restarted worker resumes the watch, and cancelling a job cancels its provider ba
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import pytest
@@ -17,11 +18,13 @@ from testgen.core.config import Settings
 from testgen.core.redis_keys import events_key, provider_batch_key, state_key
 from testgen.data.job_states import JobStatus
 from testgen.data.usage import BATCH_PRICE_FACTOR
+from testgen.generation.llm.batch_api import BatchAPI, BatchItem, batch_api_for
+from testgen.generation.planning import plan_batches
 from testgen.worker import provider_batches
 from tests.support.fake_batches import BatchFake, start_batch_server
 from tests.support.harness import run_worker, wait_for
 from tests.support.helpers import make_story, read_events
-from tests.support.model_servers import PROVIDERS, ModelServer
+from tests.support.model_servers import PROVIDERS, STORY, ModelServer
 
 BULK = "/generate-test-cases/queue"
 
@@ -37,6 +40,18 @@ def configured(settings: Settings, provider: ModelServer) -> Settings:
     """The worker's settings: the provider's fake as the default, its batches checked every 50 ms."""
     settings.provider_batch_poll_s = settings.provider_batch_poll_max_s = 0.05
     return provider.configure(settings)
+
+
+@asynccontextmanager
+async def make_api(settings: Settings, provider: ModelServer) -> AsyncIterator[BatchAPI]:
+    """The provider's Batch API client, as a worker builds it."""
+    built = provider.build(settings, None)
+    api = batch_api_for(built)
+    assert api is not None
+    try:
+        yield api
+    finally:
+        await built.aclose()
 
 
 def fake_of(provider: ModelServer) -> BatchFake:
@@ -181,6 +196,34 @@ async def test_each_check_keeps_the_waiting_jobs_live_state(
         fake.finish(batch_id)
         events = await read_events(http, jobs[0]["events_url"])
     assert events[-1].event == JobStatus.completed
+
+
+async def test_a_batch_submitted_by_a_run_that_stopped_before_recording_it_is_found_not_sent_again(
+    http: AsyncClient, configured: Settings, provider: ModelServer, redis: Redis
+) -> None:
+    fake = fake_of(provider)
+    await make_story(http, "US-1")
+    jobs = await bulk(http, ["US-1"], num_test_cases=3, scenarios_per_test_case=2, delivery="batch")
+    task_id = jobs[0]["task_id"]
+    # What a run leaves when it stops between the provider's answer and writing the batch's id
+    label = f"testgen job {task_id} (0)"
+    key = f"{task_id}:0"
+    request = plan_batches(STORY, 3, 2, configured.batch_max_scenarios)[0]
+    async with make_api(configured, provider) as api:
+        batch_name = await api.submit([BatchItem(key, request)], model=provider.model, label=label)
+    record = provider_batches.ProviderBatchRecord(
+        batch_id="", label=label, provider=provider.name, model=provider.model, keys=[key], submitted_at=0
+    )
+    await provider_batches.save_record(redis, task_id, record)
+    async with run_worker(configured):
+        status = await wait_for(
+            lambda: _if_submitted(http, jobs[0], batch_name), what="the job to wait for the found batch"
+        )
+        assert status["message"] == messages.provider_batch_waiting(batch_name, "pending")
+        fake.finish(batch_name)
+        events = await read_events(http, jobs[0]["events_url"])
+    assert events[-1].event == JobStatus.completed, events[-1].data
+    assert fake.creates == 1 and fake.calls == 0
 
 
 async def test_a_restarted_worker_resumes_watching(

@@ -59,7 +59,8 @@ class StoredAnswer(BaseModel):
 class ProviderBatchRecord(BaseModel):
     """A job's provider batch, as recorded in Redis while it is watched."""
 
-    batch_id: str
+    batch_id: str  # "" while it is being submitted
+    label: str = ""  # what the provider batch is named by (its display name or metadata)
     provider: str
     model: str
     keys: list[str]  # the requests' keys, in the order submitted
@@ -114,10 +115,19 @@ async def deliver(
     redis = res.store.redis
     task_id = run.job.id
     record = await load_record(redis, task_id)
+    by_key = {request_key(task_id, b): b for b in batches}
     if record is None:
-        items = [BatchItem(request_key(task_id, b), b) for b in batches]
+        items = [BatchItem(key, b) for key, b in by_key.items()]
         await _submit(res, run, api, provider, items)  # raises JobDeferred, or falls back
         return {}
+    if not record.batch_id:  # a run stopped while submitting: its batch, if the provider took it
+        found = await _find(api, record)
+        if found is None:
+            items = [BatchItem(key, by_key[key]) for key in record.keys if key in by_key]
+            await _submit(res, run, api, provider, items, record.round, record.answers)
+            return _usable(record, record.answers, by_key)
+        record.batch_id = found
+        await save_record(redis, task_id, record)
     answers: dict[str, StoredAnswer] = {}
     try:
         status = await api.status(record.batch_id)
@@ -132,14 +142,13 @@ async def deliver(
         return {}
     if not status.state.finished:
         await _wait(res, run, record, messages.provider_batch_waiting(record.batch_id, status.state.value))
-    by_key = {request_key(task_id, b): b for b in batches}
     answers = {**record.answers, **answers}  # earlier provider batches' answers too
     delivered = _usable(record, answers, by_key)
     failed = [key for key in record.keys if by_key.get(key) and by_key[key].batch_index not in delivered]
     if failed and record.round < res.settings.provider_batch_resubmits:
         items = [BatchItem(key, by_key[key]) for key in failed]
-        record.answers = {key: answers[key] for key in delivered_keys(delivered, by_key)}
-        await _submit(res, run, api, provider, items, record)  # raises JobDeferred, or falls back
+        kept = {key: answers[key] for key in delivered_keys(delivered, by_key)}
+        await _submit(res, run, api, provider, items, record.round + 1, kept)  # or falls back
     return delivered
 
 
@@ -157,33 +166,49 @@ async def _submit(
     api: BatchAPI,
     provider: BoundProvider,
     items: Sequence[BatchItem],
-    earlier: ProviderBatchRecord | None = None,
+    round_: int = 0,
+    answers: dict[str, StoredAnswer] | None = None,
 ) -> None:
     """Submit `items` as a provider batch and defer the job (JobDeferred); on a refusal, return (the
-    requests are then asked as normal calls). `earlier`: the job's last provider batch, whose failed
-    requests these are."""
+    requests are then asked as normal calls). `round_`: how many provider batches of the job came
+    before, `answers`: what they answered. The record is written before the submission (without the
+    batch's id, which a run that stops meanwhile finds again by the batch's label), then with it."""
     task_id = run.job.id
+    redis = res.store.redis
+    record = ProviderBatchRecord(
+        batch_id="",
+        label=f"testgen job {task_id} ({round_})",
+        provider=provider.name,
+        model=provider.model,
+        keys=[item.key for item in items],
+        submitted_at=time.time(),
+        round=round_,
+        answers=answers or {},
+    )
+    await save_record(redis, task_id, record)
     try:
-        batch_id = await api.submit(items, model=provider.model, label=f"testgen job {task_id}")
+        batch_id = await api.submit(items, model=provider.model, label=record.label)
     except LLMError as exc:  # no Batch API there, or it failed: the job runs as a normal one
         logger.warning(
             "Task %s: the provider batch could not be submitted (%s); its calls are sent one by one",
             task_id,
             exc.message,
         )
+        await redis.delete(provider_batch_key(task_id))
         return
-    record = ProviderBatchRecord(
-        batch_id=batch_id,
-        provider=provider.name,
-        model=provider.model,
-        keys=[item.key for item in items],
-        submitted_at=time.time(),
-        round=earlier.round + 1 if earlier else 0,
-        answers=earlier.answers if earlier else {},
-    )
-    await save_record(res.store.redis, task_id, record)
+    record.batch_id = batch_id
+    await save_record(redis, task_id, record)
     logger.info("Task %s: %d requests submitted in provider batch %s", task_id, len(items), batch_id)
     await _wait(res, run, record, messages.provider_batch_submitted(batch_id, len(items)))
+
+
+async def _find(api: BatchAPI, record: ProviderBatchRecord) -> str | None:
+    """The id of the provider batch submitted under the record's label, if the provider has one."""
+    try:
+        return await api.find(record.label)
+    except LLMError as exc:
+        logger.warning("Provider batch %r not looked up (%s)", record.label, exc.message)
+        return None
 
 
 async def collect(api: BatchAPI, record: ProviderBatchRecord, state: BatchState) -> dict[str, StoredAnswer]:
@@ -243,8 +268,8 @@ async def wait_turn(res: WorkerResources, task_id: str) -> float | None:
     (None: run it now). The job's row is not touched: a check is not a run."""
     redis = res.store.redis
     record = await load_record(redis, task_id)
-    if record is None or await settle(res, task_id, record):
-        return None
+    if record is None or await settle(res, task_id, record) or not record.batch_id:
+        return None  # no batch, or the job ended, or its submission is to be found: run it now
     api = _api_for(res, record)
     if api is None:
         return None
@@ -318,6 +343,11 @@ async def cancel_batch(res: WorkerResources, task_id: str, record: ProviderBatch
     api = _api_for(res, record)
     if api is None:
         return
+    if not record.batch_id:  # a run stopped while submitting it
+        found = await _find(api, record)
+        if found is None:
+            return
+        record.batch_id = found
     try:
         status = await api.status(record.batch_id)
         if not status.state.finished:

@@ -47,6 +47,7 @@ GEMINI_MAX_INLINE_BYTES = 20_000_000  # the inline requests of one Gemini batch,
 OPENAI_ENDPOINT = "/v1/chat/completions"
 AZURE_ENDPOINT = "/chat/completions"
 KEY_FIELD = "key"  # the metadata field of a Gemini inline request that carries our id
+RECENT_BATCHES = 100  # batches looked through to find one by its label (the most recent page)
 
 T = TypeVar("T")
 
@@ -157,6 +158,9 @@ class BatchAPI(Protocol):
         """The answers of a finished batch, for every key submitted (in the order submitted)."""
 
     async def cancel(self, batch_id: str) -> None: ...
+
+    async def find(self, label: str) -> str | None:
+        """The id of a recent batch submitted with `label` (one whose submission was not recorded)."""
 
 
 def batch_api_for(provider: LLMProvider) -> BatchAPI | None:
@@ -287,6 +291,12 @@ class GeminiBatchAPI:
         sdk = self._provider._sdk()
         await self._calls("cancellation", self._provider.model, lambda: sdk.aio.batches.cancel(name=batch_id))
 
+    async def find(self, label: str) -> str | None:
+        sdk = self._provider._sdk()
+        config = genai_types.ListBatchJobsConfig(page_size=RECENT_BATCHES)
+        pager = await self._calls("lookup", self._provider.model, lambda: sdk.aio.batches.list(config=config))
+        return next((job.name for job in pager.page if job.display_name == label[:128] and job.name), None)
+
 
 def _state_word(job: genai_types.BatchJob) -> str:
     state = GEMINI_STATES.get(job.state.value if job.state else "", BatchState.running)
@@ -396,6 +406,15 @@ class OpenAIBatchAPI:
             self._provider.model,
             lambda: client.batches.cancel(batch_id, extra_headers=headers),
         )
+
+    async def find(self, label: str) -> str | None:
+        client, headers = self._provider._client, self._provider._headers
+        page = await self._calls(
+            "lookup",
+            self._provider.model,
+            lambda: client.batches.list(limit=RECENT_BATCHES, extra_headers=headers),
+        )
+        return next((b.id for b in page.data if (b.metadata or {}).get("label") == label[:512]), None)
 
 
 def _openai_item(key: str, line: dict[str, Any]) -> ItemResult:
