@@ -14,6 +14,7 @@ non-derandomized run.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections import Counter
 from typing import Any
@@ -84,6 +85,13 @@ def _operations(schema: Any) -> list[Any]:
     return sorted(ops, key=lambda op: (op.method.upper() == "DELETE", op.path, op.method))
 
 
+def _part(part: Any) -> Any:
+    """A generated multipart part (file name, value, ...) whose value httpx can send: a number, a
+    boolean or null becomes its JSON text, as a form sends it."""
+    value = part[1]
+    return (part[0], value if isinstance(value, str | bytes) else json.dumps(value), *part[2:])
+
+
 def _fuzzer(client: TestClient, op: Any, strategies: list[Any], statuses: Counter[int]) -> Any:
     """A Hypothesis test sending the cases of `strategies` to the app: no 5xx, response conforms."""
 
@@ -100,6 +108,8 @@ def _fuzzer(client: TestClient, op: Any, strategies: list[Any], statuses: Counte
         kwargs.pop("cookies", None)  # per-request cookies are deprecated in httpx
         if isinstance(kwargs.get("data"), str | bytes):
             kwargs["content"] = kwargs.pop("data")
+        if isinstance(kwargs.get("files"), list):  # a multipart part's value as a client sends it: text
+            kwargs["files"] = [(name, _part(part)) for name, part in kwargs["files"]]
         try:
             response = client.request(**kwargs)
         except Exception as exc:
@@ -112,6 +122,7 @@ def _fuzzer(client: TestClient, op: Any, strategies: list[Any], statuses: Counte
             f"{kwargs['method']} {kwargs['url']} -> {response.status_code}: {response.text[:500]}"
         )
         statuses[response.status_code // 100] += 1
+        response.request.read()  # an upload's multipart body is a stream: the checks read it whole
         case.validate_response(response, checks=CHECKS)
 
     return fuzz

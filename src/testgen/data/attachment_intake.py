@@ -27,6 +27,16 @@ from testgen.core.errors import ContentTooLargeError, InvalidRequestError, Unsup
 from testgen.domain.attachments import AttachmentKind
 
 ACCEPTED = "PNG, JPEG, WebP, GIF, PDF, plain text or Markdown (UTF-8)"
+# The types a kept file is answered with (text types with `; charset=utf-8`).
+MEDIA_TYPES = (
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "image/gif",
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+)
 MAX_FILE_NAME_CHARS = 255
 MAX_TEXT_CHARS = 500_000  # the text kept of one file (PDF or text), at most
 SNIFF_BYTES = 1024  # where a second format's signature makes a polyglot (PDF readers look this far)

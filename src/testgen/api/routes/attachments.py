@@ -12,7 +12,7 @@ from testgen.api.principal import principal_of
 from testgen.api.schemas.attachments import AttachmentOut
 from testgen.api.services import attachments
 from testgen.core.errors import ContentTooLargeError
-from testgen.data.attachment_intake import too_large
+from testgen.data.attachment_intake import MEDIA_TYPES, too_large
 from testgen.data.attachment_store import AttachmentStore, store_for
 
 router = APIRouter(prefix="/user-stories/{story_id}/attachments", tags=["user stories"])
@@ -59,7 +59,12 @@ async def list_attachments(story: StoryDep, session: SessionDep) -> object:
 @router.get(
     "/{attachment_id}",
     response_class=Response,
-    responses={200: {"description": "The content as kept", "content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "description": "The content as kept",
+            "content": {kind: {"schema": {"type": "string", "format": "binary"}} for kind in MEDIA_TYPES},
+        }
+    },
 )
 async def download_attachment(
     story: StoryDep, session: SessionDep, store: AttachmentStoreDep, attachment_id: AttachmentId
