@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
@@ -121,7 +122,10 @@ async def deliver(
         await _submit(res, run, api, provider, items)  # raises JobDeferred, or falls back
         return {}
     if not record.batch_id:  # a run stopped while submitting: its batch, if the provider took it
-        found = await _find(api, record)
+        try:
+            found = await _find(api, record)
+        except BatchCallError:  # the lookup is tried again at the next check
+            await _wait(res, run, record, messages.provider_batch_waiting(record.label, "unknown"))
         if found is None:
             items = [BatchItem(key, by_key[key]) for key in record.keys if key in by_key]
             await _submit(res, run, api, provider, items, record.round, record.answers)
@@ -152,7 +156,7 @@ async def deliver(
     return delivered
 
 
-async def _wait(res: WorkerResources, run: JobRun, record: ProviderBatchRecord, message: str) -> None:
+async def _wait(res: WorkerResources, run: JobRun, record: ProviderBatchRecord, message: str) -> NoReturn:
     """Report the job waiting for its provider batch, and defer it (JobDeferred)."""
     await run.report(JobStatus.queued, PROGRESS_SUBMITTED, message, persist=True)
     raise JobDeferred(
@@ -203,9 +207,12 @@ async def _submit(
 
 
 async def _find(api: BatchAPI, record: ProviderBatchRecord) -> str | None:
-    """The id of the provider batch submitted under the record's label, if the provider has one."""
+    """The id of the provider batch submitted under the record's label, if the provider has one
+    (BatchCallError: the provider could not say now)."""
     try:
         return await api.find(record.label)
+    except BatchCallError:
+        raise
     except LLMError as exc:
         logger.warning("Provider batch %r not looked up (%s)", record.label, exc.message)
         return None
@@ -303,22 +310,22 @@ async def keep_live(res: WorkerResources, task_id: str, delay_s: float) -> None:
 
 
 async def settle(res: WorkerResources, task_id: str, record: ProviderBatchRecord) -> bool:
-    """For a job no longer active: cancel its provider batch if the job was cancelled, forget the batch,
-    and say so (True)."""
+    """For a job no longer active: cancel its provider batch if the job was cancelled, forget the batch
+    (unless the provider could not be asked now), and say so (True)."""
     async with res.sessionmaker() as session:
         job = await session.get(GenerationJob, task_id)
     if job is not None and job.status in ACTIVE:
         return False
-    if job is not None and job.status == JobStatus.cancelled:
-        await cancel_batch(res, task_id, record)
+    if job is not None and job.status == JobStatus.cancelled and not await cancel_batch(res, task_id, record):
+        return True  # the next sweep tries again
     await res.store.redis.delete(provider_batch_key(task_id))
     return True
 
 
 async def sweep(res: WorkerResources) -> list[str]:
     """Every watched provider batch whose job ended: cancelled at the provider when the job was
-    cancelled (its deferred run may never come: a cancel aborts it), forgotten either way. Returns
-    the ids of those jobs."""
+    cancelled (its deferred run may never come: a cancel aborts it), then forgotten (kept for the next
+    sweep when the provider could not be asked). Returns the ids of those jobs."""
     settled = []
     redis = res.store.redis
     async for raw in redis.scan_iter(match=provider_batch_key("*"), count=500):
@@ -338,23 +345,26 @@ def task_of_key(key: str) -> str | None:
     return key[len(head) : len(key) - len(tail)] or None
 
 
-async def cancel_batch(res: WorkerResources, task_id: str, record: ProviderBatchRecord) -> None:
-    """Cancel the job's provider batch (a batch already finished is left as it is)."""
+async def cancel_batch(res: WorkerResources, task_id: str, record: ProviderBatchRecord) -> bool:
+    """Cancel the job's provider batch (a batch already finished is left as it is); False when the
+    provider could not be asked now (BatchCallError: to be tried again)."""
     api = _api_for(res, record)
     if api is None:
-        return
-    if not record.batch_id:  # a run stopped while submitting it
-        found = await _find(api, record)
-        if found is None:
-            return
-        record.batch_id = found
+        return True
     try:
+        if not record.batch_id:  # a run stopped while submitting it
+            found = await _find(api, record)
+            if found is None:
+                return True
+            record.batch_id = found
         status = await api.status(record.batch_id)
         if not status.state.finished:
             await api.cancel(record.batch_id)
             logger.info("Task %s cancelled: provider batch %s cancelled", task_id, record.batch_id)
     except LLMError as exc:
         logger.warning("Task %s: provider batch %s not cancelled (%s)", task_id, record.batch_id, exc.message)
+        return not isinstance(exc, BatchCallError)
+    return True
 
 
 def _api_for(res: WorkerResources, record: ProviderBatchRecord) -> BatchAPI | None:
