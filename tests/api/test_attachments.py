@@ -219,3 +219,9 @@ async def test_json_is_still_refused_on_other_routes_as_multipart(client: AsyncC
     story = await make_story(client)
     r = await client.post(f"/user-stories/{story}/check", files={"file": ("a.txt", b"x", "text/plain")})
     assert r.status_code == 415
+
+
+async def test_another_method_with_a_multipart_body_is_not_allowed(client: AsyncClient) -> None:
+    story = await make_story(client)
+    r = await client.put(f"/user-stories/{story}/attachments", files={"file": ("a.txt", b"x", "text/plain")})
+    assert r.status_code == 405

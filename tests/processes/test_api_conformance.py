@@ -107,14 +107,19 @@ enabled = true
 [phases.stateful.checks.positive_data_acceptance]
 enabled = false
 
-# Bodies whose validity a JSON schema cannot state, answered 422 however well-formed: the fields a
-# connection takes depend on its stored kind, and a pairwise request's parameter names must differ.
+# Bodies whose validity a JSON schema cannot state, answered 422 (or 400) however well-formed: the
+# fields a connection takes depend on its stored kind, a pairwise request's parameter names must
+# differ, and an attachment's bytes must be a PNG, JPEG, WebP, GIF, PDF or text file with content.
 [[operations]]
 include-name = "PATCH /projects/{project_id}/connections/{connection_id}"
 checks.positive_data_acceptance.enabled = false
 
 [[operations]]
 include-name = "POST /test-design/pairwise"
+checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-name = "POST /user-stories/{story_id}/attachments"
 checks.positive_data_acceptance.enabled = false
 """
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from testgen.api.security import send_error
-from testgen.api.uploads import UPLOAD_MEDIA_TYPE, is_upload
+from testgen.api.uploads import UPLOAD_MEDIA_TYPE, is_upload_path
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON_TYPES = ("application/json",)
@@ -68,7 +68,7 @@ class JsonBodyMiddleware:
             has_body = _header(scope, b"transfer-encoding") is not None or (length not in (None, b"0"))
             return not has_body
         media_type = content_type.decode("latin-1").partition(";")[0].strip().lower()
-        if media_type == UPLOAD_MEDIA_TYPE and is_upload(scope):
+        if media_type == UPLOAD_MEDIA_TYPE and is_upload_path(scope):
             return True
         return media_type in JSON_TYPES or (
             media_type.startswith("application/") and media_type.endswith("+json")

@@ -12,5 +12,10 @@ UPLOAD_MEDIA_TYPE = "multipart/form-data"
 UPLOAD_OVERHEAD_BYTES = 65_536  # the multipart boundaries and part headers around one file
 
 
+def is_upload_path(scope: Scope) -> bool:
+    """A path that takes uploads (whatever the method: another one is answered 405 by the router)."""
+    return bool(UPLOAD_PATH.match(scope.get("path", "")))
+
+
 def is_upload(scope: Scope) -> bool:
-    return scope.get("method") == "POST" and bool(UPLOAD_PATH.match(scope.get("path", "")))
+    return scope.get("method") == "POST" and is_upload_path(scope)
