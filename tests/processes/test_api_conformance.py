@@ -109,7 +109,8 @@ enabled = false
 
 # Bodies whose validity a JSON schema cannot state, answered 422 (or 400) however well-formed: the
 # fields a connection takes depend on its stored kind, a pairwise request's parameter names must
-# differ, and an attachment's bytes must be a PNG, JPEG, WebP, GIF, PDF or text file with content.
+# differ, an attachment's bytes must be a PNG, JPEG, WebP, GIF, PDF or text file with content, and a
+# Scenario Outline's placeholders must name its columns and each of its rows be as wide as its header.
 [[operations]]
 include-name = "PATCH /projects/{project_id}/connections/{connection_id}"
 checks.positive_data_acceptance.enabled = false
@@ -120,6 +121,18 @@ checks.positive_data_acceptance.enabled = false
 
 [[operations]]
 include-name = "POST /user-stories/{story_id}/attachments"
+checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-name = "POST /generate-test-cases/{task_id}/save"
+checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-name = "PATCH /generate-test-cases/{task_id}/test-cases/{index}"
+checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-name = "PATCH /test-cases/{test_case_id}"
 checks.positive_data_acceptance.enabled = false
 """
 
