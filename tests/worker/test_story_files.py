@@ -193,3 +193,31 @@ def test_which_models_take_images_by_default() -> None:
     assert settings.accepts_images("openai", "gpt-4o-mini")
     assert not settings.accepts_images("openai", "llama3.1:8b")  # an unknown local model: names only
     assert not settings.accepts_images("offline", "offline-v1")
+
+
+async def test_regenerating_and_extending_a_draft_send_the_storys_images_too(
+    http: AsyncClient, configured: Settings, provider: ModelServer
+) -> None:
+    await make_story(http, "US-001")
+    await attach(http, "US-001", "checkout.png", files.png(*SCREEN))
+    job = await queue(http, "US-001", num_test_cases=2, scenarios_per_test_case=1)
+    async with run_worker(configured):
+        assert (await read_events(http, job["events_url"]))[-1].event == "completed"
+        task = job["task_id"]
+        refined = []
+        for url, body in (
+            (f"/generate-test-cases/{task}/test-cases/0/regenerate", {"instruction": "add a declined card"}),
+            (f"/generate-test-cases/{task}/extend", {"instruction": "more refunds", "num_test_cases": 1}),
+        ):
+            r = await http.post(url, json=body)
+            assert r.status_code == 202, r.text
+            events = await read_events(http, r.json()["events_url"])
+            assert events[-1].event == "completed", events[-1].data
+            refined.append(events[-1].data["result"])
+    draft, regenerated, extended = provider.fake.requests
+    for call in (regenerated, extended):
+        ((media_type, data),) = call.images
+        assert media_type == "image/png" and Image.open(io.BytesIO(data)).size == SCREEN
+    for result in refined:
+        assert [(a["file_name"], a["use"]) for a in result["attachments"]] == [("checkout.png", "image")]
+    assert draft.images == regenerated.images

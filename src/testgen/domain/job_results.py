@@ -187,6 +187,9 @@ class RegenerationResult(BaseModel):
     language_mismatch: bool = False
     duplicates: list[ReportedDuplicate] = Field(default_factory=list)
     instructions: InstructionsUsed | None = None
+    attachments: list[AttachmentUsed] | None = optional_key(
+        description="The story's attachments and how each was used (sent, named only, trimmed, skipped)"
+    )
     stats: RunStats
     coverage: Coverage = Field(description="The parent draft's coverage with the new test case")
 

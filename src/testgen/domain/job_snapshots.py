@@ -259,6 +259,7 @@ class RegenerationResultJSON(TypedDict):
     language_mismatch: bool
     duplicates: list[ReportedDuplicateJSON]
     instructions: InstructionsUsedJSON | None
+    attachments: NotRequired[list[AttachmentUsedJSON]]
     stats: RunStatsJSON
     coverage: CoverageJSON
 

@@ -47,6 +47,7 @@ from testgen.worker.generate import (
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobFailed, JobFinished, JobRun, execute
 from testgen.worker.story_context import load_context
+from testgen.worker.story_files import load_story_files
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
     avoid = [s.title for s in old.scenarios] + [
         s.title for i, case in enumerate(cases) if i != index for s in case.scenarios
     ]
+    files, attachments_used = await load_story_files(res, story.id, provider.name, provider.model)
     request = BatchRequest(
         story=text,
         batch_index=0,
@@ -120,6 +122,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         saved_tests=context.covered_tests(),
         instructions=context.instructions,
         instruction=options.instruction or "",
+        files=files,
     )
     await context.hold_budget(res, run.job.id, [request])
     with batch_span(0, 1, request.scenario_count, provider.name, provider.model):
@@ -153,6 +156,7 @@ async def _regenerate(res: WorkerResources, run: JobRun, story: UserStory, paren
         language_mismatch=stats.language_mismatches > 0,
         duplicates=[d.reported() for d in outcome.remaining],
         instructions=context.instructions_used(),
+        attachments=attachments_used or None,
         stats=RunStats(
             **summary.model_dump(),
             duplicates_replaced=outcome.replaced,
@@ -205,6 +209,7 @@ async def _extend(
         JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
     )
     await run.report(JobStatus.generating, PROGRESS_BATCHES_START, f"Adding {count} test cases")
+    files, attachments_used = await load_story_files(res, story.id, provider.name, provider.model)
     request = BatchRequest(
         story=text,
         batch_index=0,
@@ -216,6 +221,7 @@ async def _extend(
         saved_tests=context.covered_tests(),
         instructions=context.instructions,
         instruction=options.instruction or "",
+        files=files,
     )
     await context.hold_budget(res, run.job.id, [request])
     with batch_span(0, 1, request.scenario_count, provider.name, provider.model):
@@ -249,6 +255,7 @@ async def _extend(
         language_mismatch=stats.language_mismatches > 0,
         duplicates=[d.reported() for d in outcome.remaining if d.test_case >= start],
         instructions=context.instructions_used(),
+        attachments=attachments_used or None,
         stats=RunStats(
             **summary.model_dump(),
             duplicates_replaced=outcome.replaced,
