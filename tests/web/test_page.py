@@ -26,9 +26,11 @@ from pydantic import SecretStr
 from testgen.api.routes.web import LONG_CACHE
 from testgen.core.config import Settings
 from testgen.core.messages import NO_WORKER_RUNNING
+from tests.support.fake_github import FakeGitHub
 from tests.support.fake_jira import FakeJira
 from tests.support.harness import ROOT, run_worker
 from tests.support.helpers import is_status, make_story, queue, use_unreachable_gemini, wait_for_job
+from tests.worker.test_issue_import import connect, github_issues
 from tests.worker.test_jira_import import cloud_issues, use_jira
 
 pytestmark = pytest.mark.slow
@@ -575,7 +577,10 @@ async def test_import_dialog_shows_progress_and_summary_then_exports(
     dialog = page.locator("#jira-dialog")
     await expect(dialog).to_be_visible()
     await dialog.locator("[name=jql]").fill("project = SHOP")
-    await dialog.locator("#jira-start").click()
+    await dialog.locator("input[name=with][value=comments]").check()
+    async with page.expect_request(lambda r: r.url.endswith("/imports/jira")) as sent:
+        await dialog.locator("#jira-start").click()
+    assert (await sent.value).post_data_json == {"jql": "project = SHOP", "with": ["comments"]}
     await expect(page.locator("#jira-message")).to_have_text(
         "Fetched page 2: 4 issues processed", timeout=SLOW
     )
@@ -612,6 +617,34 @@ async def test_import_dialog_shows_progress_and_summary_then_exports(
     download = await info.value
     assert download.suggested_filename == "Shop-test-cases.xray.json"
     assert json.loads(await read_download(download.path())) == []  # nothing saved yet
+
+
+async def test_the_import_dialog_reads_github_issues_and_refuses_a_missing_connection(
+    page: Page, http: AsyncClient, worker: object
+) -> None:
+    shop = (await http.post("/projects", json={"name": "Shop"})).json()["id"]
+    with FakeGitHub(issues=github_issues(), per_page_cap=2) as github:
+        await connect(http, shop, {**github.settings, "token": github.token})
+        await page.goto("/")
+        await expect(page.locator("#empty")).to_be_visible()
+        await page.locator("#jira-open").click()
+        dialog = page.locator("#jira-dialog")
+        await dialog.locator("#import-source").select_option("github")
+        await expect(dialog.locator("[name=jql]")).to_be_hidden()  # and not required: the form submits
+        await dialog.locator("[name=labels]").fill("story, ")
+        await dialog.locator("#jira-start").click()
+        summary = page.locator("#jira-summary")
+        await expect(summary.locator(".jira-counts")).to_have_text(
+            "3 created, 0 updated, 0 unchanged, 1 skipped", timeout=SLOW
+        )
+        # 3, not 4: the label was sent (the issue labelled "bug" alone stays out)
+        await expect(page.locator('tr[data-story="shop-1"]')).to_be_visible()
+
+    # Azure DevOps without a connection: the server's answer says what to do.
+    await dialog.locator("#import-source").select_option("azure-devops")
+    await dialog.locator("[name=wiql]").fill("SELECT [System.Id] FROM WorkItems")
+    await dialog.locator("#jira-start").click()
+    await expect(page.locator("#jira-error")).to_contain_text("no Azure DevOps connection")
 
 
 async def test_a_project_chooses_its_provider_and_model(

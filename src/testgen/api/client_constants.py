@@ -25,7 +25,7 @@ from testgen.api.routes import stories as story_routes
 from testgen.api.routes import users as user_routes
 from testgen.api.schemas.accounts import LoginRequest, MemberAdd, TokenCreate, UserCreate
 from testgen.api.schemas.connections import SETTINGS_MODELS, TestRailConnectionCreate
-from testgen.api.schemas.imports import JiraImportRequest
+from testgen.api.schemas.imports import AzureDevOpsImportRequest, JiraImportRequest
 from testgen.api.schemas.jobs import ExtendRequest, GenerateOptions
 from testgen.api.schemas.projects import ProjectCreate, ProjectUpdate
 from testgen.api.schemas.stories import StoryCreate
@@ -309,7 +309,10 @@ def limits() -> dict[str, dict[str, Bounds]]:
             "instruction": field_bounds(ExtendRequest, "instruction"),
             "num_test_cases": field_bounds(ExtendRequest, "num_test_cases"),
         },
-        "jira": {"jql": field_bounds(JiraImportRequest, "jql")},
+        "jira": {
+            "jql": field_bounds(JiraImportRequest, "jql"),
+            "wiql": field_bounds(AzureDevOpsImportRequest, "wiql"),
+        },
         "account": {
             "sign_in_email": field_bounds(LoginRequest, "email"),
             "sign_in_password": field_bounds(LoginRequest, "password"),

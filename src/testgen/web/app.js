@@ -31,7 +31,7 @@ import { on } from "./events.js";
 import { chooseLanguage, chosenLanguage, language, languages, translate, translatePage } from "./i18n.js";
 import { applyInputLimits } from "./input-limits.js";
 import { automationFile, exportFile, formatSelect, frameworkSelect } from "./exports.js";
-import { cancelJira, jira, openJira, startJira } from "./jira.js";
+import { cancelJira, jira, openJira, showImportSource, startJira } from "./jira.js";
 import { initFilters, syncFilters } from "./filters.js";
 import { refreshInbox } from "./inbox.js";
 import { applySnapshot, forgetTask, generateProject } from "./jobs.js";
@@ -101,6 +101,7 @@ function wireControls() {
   });
   byId("jira-open").addEventListener("click", openJira);
   byId("jira-form").addEventListener("submit", startJira);
+  byId("import-source").addEventListener("change", showImportSource);
   byId("jira-cancel").addEventListener("click", cancelJira);
   byId("key-button").addEventListener("click", () => askForCredential({}, signIn).then(() => load()));
   byId("project-form").addEventListener("submit", createProject);

@@ -1,5 +1,5 @@
-// The Jira import dialog: its own EventSource on the job's event stream while it runs. An import that
-// ended emits `storiesImported` (the list is loaded again).
+// The import dialog (Jira, GitHub issues, Azure DevOps work items): its own EventSource on the job's
+// event stream while it runs. An import that ended emits `storiesImported` (the list is loaded again).
 import { translate } from "./i18n.js";
 import { api, streamUrl } from "./api.js";
 import { EVENT_NAMES, ROLE_STATUS, TERMINAL } from "./constants.js";
@@ -36,6 +36,34 @@ export function openJira() {
   byId("jira-dialog", HTMLDialogElement).showModal();
 }
 
+/** Show the fields of the chosen source (Jira, GitHub, Azure DevOps); only the shown ones are required. */
+export function showImportSource() {
+  const form = byId("jira-form", HTMLFormElement);
+  const source = formField(form, "source").value;
+  for (const part of form.querySelectorAll("[data-source]")) {
+    const shown = /** @type {HTMLElement} */ (part).dataset.source === source;
+    /** @type {HTMLElement} */ (part).hidden = !shown;
+    for (const field of part.querySelectorAll("textarea")) /** @type {HTMLTextAreaElement} */ (field).required = shown;
+  }
+}
+
+/**
+ * The import's route and body for the form's source.
+ * @param {HTMLFormElement} form
+ * @returns {[string, object]}
+ */
+function importRequest(form) {
+  const source = formField(form, "source").value;
+  if (source === "github") {
+    const labels = formField(form, "labels").value.split(",").map((label) => label.trim()).filter(Boolean);
+    const milestone = formField(form, "milestone").value.trim();
+    return ["github", { labels, milestone: milestone || null, state: formField(form, "state").value }];
+  }
+  if (source === "azure-devops") return ["azure-devops", { wiql: formField(form, "wiql").value }];
+  const parts = [...form.querySelectorAll("input[name=with]:checked")].map((box) => /** @type {HTMLInputElement} */ (box).value);
+  return ["jira", { jql: formField(form, "jql").value, with: parts }];
+}
+
 /** @param {SubmitEvent} event */
 export async function startJira(event) {
   event.preventDefault();
@@ -45,7 +73,8 @@ export async function startJira(event) {
   byId("jira-summary").hidden = true;
   byId("jira-start", HTMLButtonElement).disabled = true;
   try {
-    const { data } = await api("POST", `/projects/${projectId}/imports/jira`, { jql: formField(form, "jql").value });
+    const [source, body] = importRequest(form);
+    const { data } = await api("POST", `/projects/${projectId}/imports/${source}`, body);
     followJira(data);
   } catch (err) {
     byId("jira-error").textContent = err.message;

@@ -42,7 +42,7 @@
  * @property {{ name: Bounds, llm_model: Bounds, language: Bounds, instructions: Bounds,
  *   token_budget_daily: Bounds }} project
  * @property {{ title: Bounds, examples_cell: Bounds, examples_column: Bounds }} test_case
- * @property {{ jql: Bounds }} jira
+ * @property {{ jql: Bounds, wiql: Bounds }} jira
  * @property {{ instruction: Bounds, num_test_cases: Bounds }} refine
  * @property {{ sign_in_email: Bounds, sign_in_password: Bounds, email: Bounds, name: Bounds, password: Bounds,
  *   token_name: Bounds, member_email: Bounds }} account
