@@ -109,7 +109,8 @@ async def test_the_story_view_shows_the_check_before_generate(
     await expect(page.locator("#story-view button.generate")).to_be_visible()
     await check.locator("button.deep-check").click()
     await expect(check.locator(".deep-check-box [role=status]")).to_have_text(
-        "The model asked 3 further questions"
+        "The model asked 3 further questions",
+        timeout=30_000,  # a job run by the worker
     )
     asked = check.locator('.deep-check-box li[data-kind="model_question"]')
     await expect(asked).to_have_count(3)
