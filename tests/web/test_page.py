@@ -629,7 +629,7 @@ async def test_the_import_dialog_reads_github_issues_and_refuses_a_missing_conne
         await expect(page.locator("#empty")).to_be_visible()
         await page.locator("#jira-open").click()
         dialog = page.locator("#jira-dialog")
-        await dialog.locator("#import-source").select_option("github")
+        await dialog.locator("#import-source").select_option("/imports/github")
         await expect(dialog.locator("[name=jql]")).to_be_hidden()  # and not required: the form submits
         await dialog.locator("[name=labels]").fill("story, ")
         await dialog.locator("#jira-start").click()
@@ -641,7 +641,7 @@ async def test_the_import_dialog_reads_github_issues_and_refuses_a_missing_conne
         await expect(page.locator('tr[data-story="shop-1"]')).to_be_visible()
 
     # Azure DevOps without a connection: the server's answer says what to do.
-    await dialog.locator("#import-source").select_option("azure-devops")
+    await dialog.locator("#import-source").select_option("/imports/azure-devops")
     await dialog.locator("[name=wiql]").fill("SELECT [System.Id] FROM WorkItems")
     await dialog.locator("#jira-start").click()
     await expect(page.locator("#jira-error")).to_contain_text("no Azure DevOps connection")

@@ -48,20 +48,20 @@ export function showImportSource() {
 }
 
 /**
- * The import's route and body for the form's source.
+ * The import's route (below the project's, the source's value) and body for the form's source.
  * @param {HTMLFormElement} form
  * @returns {[string, object]}
  */
 function importRequest(form) {
-  const source = formField(form, "source").value;
-  if (source === "github") {
+  const route = formField(form, "source").value;
+  if (route.endsWith("/github")) {
     const labels = formField(form, "labels").value.split(",").map((label) => label.trim()).filter(Boolean);
     const milestone = formField(form, "milestone").value.trim();
-    return ["github", { labels, milestone: milestone || null, state: formField(form, "state").value }];
+    return [route, { labels, milestone: milestone || null, state: formField(form, "state").value }];
   }
-  if (source === "azure-devops") return ["azure-devops", { wiql: formField(form, "wiql").value }];
+  if (route.endsWith("/azure-devops")) return [route, { wiql: formField(form, "wiql").value }];
   const parts = [...form.querySelectorAll("input[name=with]:checked")].map((box) => /** @type {HTMLInputElement} */ (box).value);
-  return ["jira", { jql: formField(form, "jql").value, with: parts }];
+  return [route, { jql: formField(form, "jql").value, with: parts }];
 }
 
 /** @param {SubmitEvent} event */
@@ -73,8 +73,8 @@ export async function startJira(event) {
   byId("jira-summary").hidden = true;
   byId("jira-start", HTMLButtonElement).disabled = true;
   try {
-    const [source, body] = importRequest(form);
-    const { data } = await api("POST", `/projects/${projectId}/imports/${source}`, body);
+    const [route, body] = importRequest(form);
+    const { data } = await api("POST", `/projects/${projectId}${route}`, body);
     followJira(data);
   } catch (err) {
     byId("jira-error").textContent = err.message;
