@@ -4,12 +4,20 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from testgen.api.deps import JobLinksDep, JobQueueDep, JobSlotDep, PrincipalDep, ProjectDep, SessionDep
+from testgen.api.job_links import JobLinks
 from testgen.api.schemas.imports import AzureDevOpsImportRequest, GitHubImportRequest, JiraImportRequest
 from testgen.api.schemas.jobs import QueuedJob
 from testgen.api.services import imports
+from testgen.api.services.jobs import Queued
 from testgen.domain.job_options import GitHubFilter, ImportSource, JiraImportJobOptions
 
 router = APIRouter(prefix="/projects", tags=["imports"])
+
+
+def _answer(links: JobLinks, queued: Queued) -> JSONResponse:
+    """202 with the new job's links, or 200 with those of the project's import already under way."""
+    answer = links.job(queued.job, queued.warning)
+    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)
 
 
 @router.post(
@@ -37,8 +45,7 @@ async def import_from_jira(
     queued = await imports.enqueue_import(
         session, queue, project, options, slot, created_by=principal.user_id
     )
-    answer = links.job(queued.job, queued.warning)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)
+    return _answer(links, queued)
 
 
 @router.post(
@@ -71,8 +78,7 @@ async def import_from_github(
     queued = await imports.enqueue_import(
         session, queue, project, options, slot, created_by=principal.user_id
     )
-    answer = links.job(queued.job, queued.warning)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)
+    return _answer(links, queued)
 
 
 @router.post(
@@ -99,5 +105,4 @@ async def import_from_azure_devops(
     queued = await imports.enqueue_import(
         session, queue, project, options, slot, created_by=principal.user_id
     )
-    answer = links.job(queued.job, queued.warning)
-    return JSONResponse(answer.model_dump(mode="json"), status_code=202 if queued.created else 200)
+    return _answer(links, queued)
