@@ -100,41 +100,28 @@ def _seed(url: str) -> None:
 # path text "None" of /projects/{project_id}, which the API rightly refuses (422); that phase runs
 # every other check.
 TOOL_CALLS = r"/connections/\{connection_id\}/test$|/push$"
+# Bodies whose validity a JSON schema cannot state, answered 422 (or 400) however well-formed: the
+# fields a connection takes depend on its stored kind, a pairwise request's parameter names must
+# differ, an attachment's bytes must be a PNG, JPEG, WebP, GIF, PDF or text file with content, and a
+# Scenario Outline's placeholders must name its columns and each of its rows be as wide as its header.
+UNSTATABLE_BODIES = (
+    "PATCH /projects/{project_id}/connections/{connection_id}",
+    "POST /test-design/pairwise",
+    "POST /user-stories/{story_id}/attachments",
+    "POST /generate-test-cases/{task_id}/save",
+    "PATCH /generate-test-cases/{task_id}/test-cases/{index}",
+    "PATCH /test-cases/{test_case_id}",
+)
 CONFIG = """
 [checks]
 enabled = true
 
 [phases.stateful.checks.positive_data_acceptance]
 enabled = false
-
-# Bodies whose validity a JSON schema cannot state, answered 422 (or 400) however well-formed: the
-# fields a connection takes depend on its stored kind, a pairwise request's parameter names must
-# differ, an attachment's bytes must be a PNG, JPEG, WebP, GIF, PDF or text file with content, and a
-# Scenario Outline's placeholders must name its columns and each of its rows be as wide as its header.
-[[operations]]
-include-name = "PATCH /projects/{project_id}/connections/{connection_id}"
-checks.positive_data_acceptance.enabled = false
-
-[[operations]]
-include-name = "POST /test-design/pairwise"
-checks.positive_data_acceptance.enabled = false
-
-[[operations]]
-include-name = "POST /user-stories/{story_id}/attachments"
-checks.positive_data_acceptance.enabled = false
-
-[[operations]]
-include-name = "POST /generate-test-cases/{task_id}/save"
-checks.positive_data_acceptance.enabled = false
-
-[[operations]]
-include-name = "PATCH /generate-test-cases/{task_id}/test-cases/{index}"
-checks.positive_data_acceptance.enabled = false
-
-[[operations]]
-include-name = "PATCH /test-cases/{test_case_id}"
-checks.positive_data_acceptance.enabled = false
-"""
+""" + "".join(
+    f'\n[[operations]]\ninclude-name = "{operation}"\nchecks.positive_data_acceptance.enabled = false\n'
+    for operation in UNSTATABLE_BODIES
+)
 
 
 def test_schemathesis_finds_no_failure(service: str, tmp_path: Path) -> None:
