@@ -206,3 +206,31 @@ async def test_testgen_push_follow_by_connection_name(
     code = await cli("push", "--project", project, "--connection", "Nope", "--api", server)
     out, err = capsys.readouterr()
     assert code == 2 and "has no connection Nope; its connections: QA TestRail (id " in err
+
+
+async def test_testgen_push_takes_the_connection_by_its_kind_when_the_project_has_one(
+    testrail: FakeTestRail,
+    settings: Settings,
+    sessionmaker: Sessions,
+    server: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seeded = await shop(sessionmaker, settings, testrail)
+    project = str(seeded["project"])
+    code = await cli("push", "--project", project, "--connection", "testrail", "--api", server)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert re.search(rf"^Queued push \S+: the test cases of project {project} to QA TestRail$", out, re.M)
+    await add_connection(
+        sessionmaker,
+        settings,
+        int(project),
+        "testrail",
+        testrail.settings(),
+        testrail.secrets,
+        name="Other TestRail",
+    )
+    code = await cli("push", "--project", project, "--connection", "testrail", "--api", server)
+    out, err = capsys.readouterr()
+    assert code == 2 and "has no connection testrail; its connections: " in err
+    assert "QA TestRail (id " in err and "Other TestRail (id " in err

@@ -393,7 +393,10 @@ def _add_push_command(sub: Any) -> None:
     )
     push.add_argument("--project", type=int, required=True, metavar="ID", help="the project pushed")
     push.add_argument(
-        "--connection", required=True, metavar="NAME", help="the project's connection, by name or id"
+        "--connection",
+        required=True,
+        metavar="NAME",
+        help="the project's connection: its name, its id, or its kind when the project has one of that kind",
     )
     push.add_argument(
         "--story",

@@ -18,7 +18,8 @@ from testgen.data.job_states import JobStatus
 
 
 def find_connection(api: httpx.Client, project: int, wanted: str, say: Say) -> tuple[int, str]:
-    """The id and name of the project's connection named `wanted` (or whose id it is)."""
+    """The id and name of the project's connection named `wanted`, else whose id it is, else the one
+    connection of that kind (`testrail`, `xray-cloud`, ...) the project has."""
     response = api.get(f"/projects/{project}/connections")
     if response.status_code != 200:
         if wanted.isdigit():  # the list is not readable here: take the id as given
@@ -28,6 +29,9 @@ def find_connection(api: httpx.Client, project: int, wanted: str, say: Say) -> t
     named = [r for r in rows if r.get("name") == wanted]
     if not named and wanted.isdigit():
         named = [r for r in rows if r.get("id") == int(wanted)]
+    if not named:
+        of_kind = [r for r in rows if r.get("kind") == wanted]
+        named = of_kind if len(of_kind) == 1 else []  # several: the list below names them
     if not named:
         names = ", ".join(f"{r.get('name')} (id {r.get('id')}, {r.get('kind')})" for r in rows)
         raise CliError(
