@@ -289,7 +289,7 @@ Feature: Roles
     Scenario: a fixed page
       Given a user "x@y.z" with role admin
       When the user opens page 3 of "Orders"
-      Then the title "Orders" is shown
+      Then the title 'Orders' is shown
       And the note (see {docs}) reads a/b \\ c, 50% off, `x` and ${y}
 """,
     "esquema.feature": """\

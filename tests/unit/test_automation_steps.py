@@ -145,6 +145,33 @@ def test_case_makes_two_steps_only_where_the_framework_minds_it() -> None:
     assert len(unify_for([feature], F.playwright_bdd).definitions) == 2
 
 
+def test_a_cucumber_string_is_either_quote_and_may_be_empty() -> None:
+    feature = (
+        'Feature: f\n  Scenario: s\n    Given the page "Orders" is open\n'
+        "    Given the page 'Users' is open\n"
+        '    Then the field "" is empty\n    Then the field "name" is empty\n'
+    )
+    # `{string}` matches '…', "…" and "": one definition each, not two that Cucumber finds ambiguous
+    assert texts(F.playwright_bdd, feature) == [
+        ("given", "the page {string} is open"),
+        ("then", "the field {string} is empty"),
+    ]
+    # parse patterns keep their quote, and `"{text}"` needs a character
+    assert texts(F.behave, feature) == [
+        ("given", 'the page "{text}" is open'),
+        ("given", "the page '{text}' is open"),
+        ("then", 'the field "" is empty'),
+        ("then", 'the field "{text}" is empty'),
+    ]
+    # an outline's free placeholder takes a step in the other quote
+    outline = (
+        "Feature: f\n  Scenario: s\n    Given a user 'x' with role admin\n"
+        '  Scenario Outline: o\n    Given a user "<email>" with role <role>\n'
+        "    Examples:\n      | email | role |\n      | a | viewer |\n"
+    )
+    assert texts(F.playwright_bdd, outline) == [("given", "a user {string} with role {}")]
+
+
 def test_numbers_inside_words_and_empty_strings_stay_text() -> None:
     feature = (
         'Feature: f\n  Scenario: s\n    Given story US-001 has AC1 and v2.0 and 1,000 and ""\n'

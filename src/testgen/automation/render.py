@@ -46,12 +46,15 @@ PLAYWRIGHT_BDD_PACKAGES = {
 
 
 def unify_for(features: Sequence[str], framework: AutomationFramework) -> StepCatalog:
-    """The definitions `framework` needs: Cucumber expressions match whatever the keyword; pytest-bdd's
-    `parsers.parse` matches whatever the case (behave's parse matcher minds it)."""
+    """The definitions `framework` needs: Cucumber expressions match whatever the keyword, and their
+    `{string}` either quote and the empty string; pytest-bdd's `parsers.parse` matches whatever the
+    case (behave's parse matcher minds it)."""
+    cucumber = framework is AutomationFramework.playwright_bdd
     return unify(
         features,
-        keyword_scoped=framework is not AutomationFramework.playwright_bdd,
+        keyword_scoped=not cucumber,
         case_sensitive=framework is not AutomationFramework.pytest_bdd,
+        any_quote=cucumber,
     )
 
 

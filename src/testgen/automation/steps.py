@@ -170,9 +170,10 @@ def _uses(document: Mapping[str, Any]) -> Iterator[_Use]:
                 yield _Use(kind, step["text"], label, placeholders if block is scenario else {})
 
 
-def _parts(use: _Use, case_sensitive: bool) -> tuple[list[Part], tuple[str, ...]]:
+def _parts(use: _Use, case_sensitive: bool, any_quote: bool) -> tuple[list[Part], tuple[str, ...]]:
     """The step's text as literal parts and parameters, and its key: two steps with the same key are
-    one definition (strings, numbers and placeholders stand as their kind)."""
+    one definition (strings, numbers and placeholders stand as their kind; with `any_quote`, a string
+    whatever its quote, the empty one too)."""
     parts: list[Part] = []
     key: list[str] = []
     names: set[str] = set()
@@ -200,12 +201,12 @@ def _parts(use: _Use, case_sensitive: bool) -> tuple[list[Part], tuple[str, ...]
         token = match.group()
         if match.lastgroup in ("dq", "sq"):
             inner = token[1:-1]
-            if not inner:
+            if not inner and not any_quote:
                 literal(token)
                 continue
             only = _PLACEHOLDER_ONLY.fullmatch(inner)
             parts.append(slot(SlotKind.string, only[1] if only else "text", token[0]))
-            key.append(f"\0string{token[0]}")
+            key.append("\0string" if any_quote else f"\0string{token[0]}")
         elif match.lastgroup == "ph":
             name = token[1:-1]
             if name not in use.placeholders:
@@ -229,13 +230,20 @@ def _merge(parts: list[Part], definition: StepDefinition) -> None:
 
 
 def unify(
-    features: Sequence[str], *, keyword_scoped: bool = True, case_sensitive: bool = False
+    features: Sequence[str],
+    *,
+    keyword_scoped: bool = True,
+    case_sensitive: bool = False,
+    any_quote: bool = False,
 ) -> StepCatalog:
     """One definition per distinct step of `features` (their texts), in the order of first use.
 
     `keyword_scoped`: a Given and a Then with the same text are two definitions (pytest-bdd, behave);
     without it one (Cucumber expressions match any keyword). `case_sensitive`: whether steps that
-    differ in case are two (Cucumber expressions) or one (parse patterns match either case)."""
+    differ in case are two (Cucumber expressions) or one (parse patterns match either case).
+    `any_quote`: a string parameter matches either quote and the empty string (Cucumber's `{string}`),
+    so steps that differ in those are one; without it, its own quote and a character at least (parse's
+    `"{text}"`): an empty string stays text."""
     by_key: dict[tuple[object, ...], StepDefinition] = {}
     occurrences = 0
     for text in features:
@@ -243,7 +251,7 @@ def unify(
             occurrences += 1
             if occurrences > MAX_AUTOMATION_STEPS:
                 raise FeatureError(f"more than {MAX_AUTOMATION_STEPS} steps: make the skeleton per story")
-            parts, key = _parts(use, case_sensitive)
+            parts, key = _parts(use, case_sensitive, any_quote)
             full_key = (use.kind if keyword_scoped else None, *key)
             definition = by_key.get(full_key)
             if definition is None:
@@ -255,21 +263,21 @@ def unify(
                 definition.texts.add(use.text)
             if use.scenario not in definition.scenarios:
                 definition.scenarios.append(use.scenario)
-    definitions = _fold_into_outlines(list(by_key.values()), keyword_scoped, case_sensitive)
+    definitions = _fold_into_outlines(list(by_key.values()), keyword_scoped, case_sensitive, any_quote)
     return StepCatalog(definitions, occurrences)
 
 
 MAX_TEXTS_KEPT = 100  # a definition with more distinct texts is never folded into another
 
 
-def _matcher(definition: StepDefinition, case_sensitive: bool) -> re.Pattern[str]:
+def _matcher(definition: StepDefinition, case_sensitive: bool, any_quote: bool) -> re.Pattern[str]:
     """What a definition's pattern matches, as a regular expression (strings, numbers, anything)."""
     out = []
     for part in definition.parts:
         if isinstance(part, str):
             out.append(re.escape(part))
         elif part.kind is SlotKind.string:
-            out.append(f"{part.quote}[^{part.quote}]*{part.quote}")
+            out.append("(?:\"[^\"]*\"|'[^']*')" if any_quote else f"{part.quote}[^{part.quote}]*{part.quote}")
         elif part.kind is SlotKind.number:
             out.append(r"-?\d+(?:\.\d+)?")
         else:
@@ -278,13 +286,15 @@ def _matcher(definition: StepDefinition, case_sensitive: bool) -> re.Pattern[str
 
 
 def _fold_into_outlines(
-    definitions: list[StepDefinition], keyword_scoped: bool, case_sensitive: bool
+    definitions: list[StepDefinition], keyword_scoped: bool, case_sensitive: bool, any_quote: bool
 ) -> list[StepDefinition]:
     """A step that an outline's step with a free placeholder matches (`a user "x" with role admin`,
     `a user "<email>" with role <role>`) is that step: one definition, not two that match the same
     text (Cucumber refuses such a step as ambiguous)."""
     general = [
-        (d, _matcher(d, case_sensitive)) for d in definitions if any(s.kind is SlotKind.any for s in d.slots)
+        (d, _matcher(d, case_sensitive, any_quote))
+        for d in definitions
+        if any(s.kind is SlotKind.any for s in d.slots)
     ]
     if not general:
         return definitions
