@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select
 
-from testgen.data.models import AuditEvent
+from testgen.api.app import create_app
+from testgen.data.models import ApiToken, AuditEvent
+from tests.api.test_client_address import api
 from tests.support.accounts import PASSWORD, add_user, bearer_token, sign_in
 
 
@@ -100,3 +105,69 @@ async def test_a_deactivated_user_is_refused_at_once(app, sessionmaker) -> None:
         assert (
             await bob_client.get("/projects", headers={"Authorization": f"Bearer {token}"})
         ).status_code == 401
+
+
+async def test_the_session_cookie_is_secure_over_https_and_behind_a_trusted_https_proxy(
+    app,
+    settings,
+    sessionmaker,  # type: ignore[no-untyped-def]
+) -> None:
+    await add_user(sessionmaker, "ada@example.com", admin=True)
+    body = {"email": "ada@example.com", "password": PASSWORD}
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="https://testserver") as https:
+        signed_in = await https.post("/auth/login", json=body)
+        assert signed_in.status_code == 200
+        assert "; secure" in signed_in.headers["set-cookie"].lower()
+        csrf = signed_in.json()["csrf_token"]
+        signed_out = await https.post("/auth/logout", headers={"X-CSRF-Token": csrf})
+        assert "; secure" in signed_out.headers["set-cookie"].lower()
+    proxied = {"X-Forwarded-Proto": "https"}
+    async with api(settings) as direct:  # no trusted proxy: the header is anyone's claim
+        cookie = (await direct.post("/auth/login", json=body, headers=proxied)).headers["set-cookie"]
+        assert "httponly" in cookie.lower() and "secure" not in cookie.lower()
+    settings.forwarded_allow_ips = "127.0.0.1"
+    async with api(settings) as behind_proxy:
+        answer = await behind_proxy.post("/auth/login", json=body, headers=proxied)
+        assert answer.status_code == 200
+        assert "; secure" in answer.headers["set-cookie"].lower()
+
+
+async def test_a_session_ends_session_ttl_s_after_the_sign_in(settings, redis, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    settings.session_ttl_s = 1  # below what SESSION_TTL_S accepts: the test waits for it
+    application = create_app(settings)
+    await add_user(sessionmaker, "ada@example.com", admin=True)
+    async with application.router.lifespan_context(application), _client(application) as client:
+        application.state.users_gate.mark()
+        response = await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+        assert "max-age=1;" in response.headers["set-cookie"].lower()
+        sid = client.cookies["testgen_session"]
+        assert (await client.get("/auth/me")).status_code == 200
+        await asyncio.sleep(1.5)
+        async with _client(application) as replay:  # the server's expiry, whatever the browser keeps
+            replay.cookies.set("testgen_session", sid, domain="testserver.local")
+            assert (await replay.get("/auth/me")).status_code == 401
+            assert (await replay.get("/projects")).status_code == 401
+
+
+async def test_a_personal_token_with_an_expiry_is_refused_once_it_passes(app, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    await add_user(sessionmaker, "ada@example.com", admin=True)
+    app.state.users_gate.mark()
+    async with _client(app) as client:
+        csrf = {"X-CSRF-Token": await sign_in(client, "ada@example.com")}
+        past = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+        refused = await client.post("/auth/tokens", json={"name": "old", "expires_at": past}, headers=csrf)
+        assert refused.status_code == 400
+        soon = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+        created = await client.post("/auth/tokens", json={"name": "ci", "expires_at": soon}, headers=csrf)
+        assert created.status_code == 201, created.text
+        assert dt.datetime.fromisoformat(created.json()["expires_at"]) == dt.datetime.fromisoformat(soon)
+        client.cookies.clear()
+        bearer = {"Authorization": f"Bearer {created.json()['token']}"}
+        assert (await client.get("/projects", headers=bearer)).status_code == 200
+    async with sessionmaker() as session:
+        token = await session.get(ApiToken, created.json()["id"])
+        assert token is not None
+        token.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        await session.commit()
+    async with _client(app) as client:
+        assert (await client.get("/projects", headers=bearer)).status_code == 401
