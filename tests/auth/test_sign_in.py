@@ -6,10 +6,12 @@ import asyncio
 import datetime as dt
 
 from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from testgen.api.app import create_app
 from testgen.data.models import ApiToken, AuditEvent
+from testgen.domain.roles import Role
 from tests.api.test_client_address import api
 from tests.support.accounts import PASSWORD, add_user, bearer_token, sign_in
 
@@ -171,3 +173,37 @@ async def test_a_personal_token_with_an_expiry_is_refused_once_it_passes(app, se
         await session.commit()
     async with _client(app) as client:
         assert (await client.get("/projects", headers=bearer)).status_code == 401
+
+
+async def test_api_keys_stay_admin_service_accounts_beside_users(settings, redis, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    key = {"Authorization": "Bearer alpha-key-1234567"}
+    settings.api_keys = SecretStr("alpha-key-1234567")
+    application = create_app(settings)
+    async with application.router.lifespan_context(application), _client(application) as client:
+        shop = await client.post("/projects", json={"name": "Shop"}, headers=key)
+        bank = await client.post("/projects", json={"name": "Bank"}, headers=key)
+        assert shop.status_code == bank.status_code == 201
+        shop_id, bank_id = shop.json()["id"], bank.json()["id"]
+        ada = await add_user(sessionmaker, "ada@example.com", roles={shop_id: Role.editor})
+        application.state.users_gate.mark()
+        # The key: a server admin, in every project though a member of none.
+        bob = await client.post(
+            "/users", json={"email": "bob@example.com", "name": "Bob", "password": PASSWORD}, headers=key
+        )
+        assert bob.status_code == 201, bob.text
+        assert {p["id"] for p in (await client.get("/projects", headers=key)).json()} == {shop_id, bank_id}
+        described = await client.patch(f"/projects/{bank_id}", json={"description": "x"}, headers=key)
+        assert described.status_code == 200
+        assert (await client.get("/users", headers=key)).status_code == 200
+        assert (await client.get("/auth/me", headers=key)).json()["is_admin"] is True
+        # Users beside it: a session and a personal token, with their own roles.
+        csrf = await sign_in(client, ada.email)
+        assert [p["id"] for p in (await client.get("/projects")).json()] == [shop_id]
+        assert (await client.get(f"/projects/{bank_id}")).status_code == 404
+        token = await client.post("/auth/tokens", json={"name": "ci"}, headers={"X-CSRF-Token": csrf})
+        client.cookies.clear()
+        bearer = {"Authorization": f"Bearer {token.json()['token']}"}
+        assert (await client.get(f"/projects/{shop_id}", headers=bearer)).status_code == 200
+        assert (await client.get("/users", headers=bearer)).status_code == 403
+        wrong_key = {"Authorization": "Bearer alpha-key-7654321"}
+        assert (await client.get("/projects", headers=wrong_key)).status_code == 401
