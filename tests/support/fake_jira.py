@@ -1,7 +1,8 @@
 """A fake Jira for tests: issue search of Cloud (`POST /rest/api/3/search/jql`, `nextPageToken`) or
 Data Center (`POST /rest/api/2/search`, `startAt`/`total`) on 127.0.0.1, from a stdlib threaded server;
 and remote links (`POST /rest/api/{3|2}/issue/{key}/remotelink`), kept per issue by `globalId` as Jira
-does: a new one is added (201), one whose `globalId` the issue has already is replaced (200).
+does: a new one is added (201), one whose `globalId` the issue has already is replaced (200); `GET` on
+the same path lists them.
 Attachment content (`GET /rest/api/{3|2}/attachment/content/{id}`): Cloud answers 303 to a signed
 URL on its media host (`localhost` on a second port), which refuses a request that carries credentials;
 Data Center answers the bytes itself.
@@ -82,6 +83,9 @@ class FakeJira:
             def do_GET(self) -> None:
                 if ATTACHMENT_CONTENT.match(self.path):
                     fake._attachment(self)
+                    return
+                if REMOTE_LINK.match(self.path):
+                    fake._remote_links_of(self)
                     return
                 fake._reply(self, 405, {"errorMessages": ["use POST"]})
 
@@ -282,6 +286,37 @@ class FakeJira:
         self._reply(
             handler, status, {"id": ident, "self": f"{self.url}/rest/api/3/issue/{key}/remotelink/{ident}"}
         )
+
+    def _remote_links_of(self, handler: BaseHTTPRequestHandler) -> None:
+        """`GET …/issue/{key}/remotelink`: the issue's remote links, a JSON array (Jira's answer)."""
+        authorization = handler.headers.get("Authorization", "")
+        with self._lock:
+            self.requests.append(Request(handler.path, {}, authorization, time.monotonic()))
+        link = REMOTE_LINK.match(handler.path)
+        assert link is not None
+        if link["version"] != ("3" if self.deployment == "cloud" else "2"):
+            self._reply(handler, 404, {"errorMessages": [f"No endpoint {handler.path}"]})
+            return
+        if authorization != self.expected_authorization:
+            self._reply(handler, 401, {"errorMessages": ["You are not authenticated"]})
+            return
+        if link["key"] in self.missing_issues:
+            self._reply(
+                handler,
+                404,
+                {"errorMessages": ["Issue does not exist or you do not have permission to see it."]},
+            )
+            return
+        base = f"{self.url}/rest/api/{link['version']}/issue/{link['key']}/remotelink"
+        with self._lock:
+            stored = self.remote_links.get(link["key"], {}).values()
+            links = [{**one, "self": f"{base}/{one['id']}"} for one in stored]
+        data = json.dumps(links).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
 
     def links_of(self, key: str) -> list[dict[str, Any]]:
         with self._lock:

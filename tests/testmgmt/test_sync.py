@@ -242,11 +242,16 @@ async def test_progress_after_each_case_and_a_cancel_lets_the_cases_under_way_fi
 class Links:
     made: list[tuple[str, int, str, str]] = dataclasses.field(default_factory=list)
     refuse: bool = False
+    present: set[tuple[str, int]] = dataclasses.field(default_factory=set)  # the links Jira holds
 
     async def link(self, story_key: str, case: CaseDoc, remote: Remote, tool_name: str) -> None:
         if self.refuse:
             raise ToolRefused("Jira refused the request (404: Issue does not exist)")
         self.made.append((story_key, case.test_case_id, remote.url or "", tool_name))
+        self.present.add((story_key, case.test_case_id))
+
+    async def has_link(self, story_key: str, case: CaseDoc) -> bool:
+        return (story_key, case.test_case_id) in self.present
 
 
 async def test_created_and_updated_cases_of_a_jira_story_are_linked() -> None:
@@ -269,6 +274,13 @@ async def test_created_and_updated_cases_of_a_jira_story_are_linked() -> None:
     assert ids(report, Outcome.updated) == [1]
     [failed] = report.links_failed
     assert failed.test_case_id == 1 and "Issue does not exist" in failed.message
+
+    links.refuse = False
+    links.present.discard(("SHOP-7", 1))  # the refused link is not in Jira
+    report = await push_cases(tool, edited, store, options, Steps())
+    assert ids(report, Outcome.unchanged) == [1, 2, 3]
+    assert links.made == [("SHOP-7", 1, store.rows[1].remote.url, "TestRail")]  # the missing link only
+    assert report.linked == 1 and report.links_failed == []
 
 
 # --- documents ------------------------------------------------------------------------------------

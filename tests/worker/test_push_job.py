@@ -260,12 +260,23 @@ async def test_the_projects_jira_connection_links_and_a_link_failure_is_reported
         )
         connection = await tr_connection(sessionmaker, settings, testrail, project)
         outcome = result(await push(resources, sessionmaker, project, connection))
-    assert outcome.counts.created == 3 and outcome.counts.linked == 2
-    assert {link["globalId"] for link in jira.links_of("OPS-1")} == {
-        f"testgen:{connection}:{i}" for i in ops1
-    }
-    [failed] = outcome.links_failed
-    assert failed.test_case_id == ops2[0] and "Issue does not exist" in failed.message
+        assert outcome.counts.created == 3 and outcome.counts.linked == 2
+        assert {link["globalId"] for link in jira.links_of("OPS-1")} == {
+            f"testgen:{connection}:{i}" for i in ops1
+        }
+        [failed] = outcome.links_failed
+        assert failed.test_case_id == ops2[0] and "Issue does not exist" in failed.message
+
+        # Pushed again with nothing changed: the link that failed is made, the others are left alone.
+        jira.missing_issues.clear()
+        posted = len([r for r in jira.requests if r.body])
+        again = result(await push(resources, sessionmaker, project, connection))
+        assert again.counts.unchanged == 3 and again.counts.linked == 1 and again.links_failed == []
+        assert [link["globalId"] for link in jira.links_of("OPS-2")] == [f"testgen:{connection}:{ops2[0]}"]
+        assert len(jira.links_of("OPS-1")) == 2
+        assert len([r for r in jira.requests if r.body]) == posted + 1  # one link posted
+        assert len([r for r in jira.requests if not r.body]) == 2  # each story's links read once
+        assert testrail.count("update_case") == 0
     assert all(r.path.startswith("/rest/api/2/") for r in jira.requests)
 
 

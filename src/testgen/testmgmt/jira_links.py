@@ -2,8 +2,9 @@
 
 `POST /rest/api/3/issue/{key}/remotelink` (Data Center: `/rest/api/2/…`) with a `globalId` per
 connection and test case, `testgen:<connection id>:<test case id>`: Jira updates the link that has
-it (200) instead of adding one (201), so a push run again keeps one link per case. The credentials
-are the project's `jira` connection's, else the server's JIRA_* settings.
+it (200) instead of adding one (201), so a push run again keeps one link per case. A case a push
+leaves unchanged is linked only if its story lacks the link (`GET …/remotelink`, read once a story).
+The credentials are the project's `jira` connection's, else the server's JIRA_* settings.
 
 A `jira` connection is no tool that test cases are pushed into: its connector only checks the
 credentials; the rest of the connector contract refuses.
@@ -87,6 +88,15 @@ class JiraLinker:
         self.connection_id = connection_id
         self.owned = owned  # closes the client with it (the server's settings' linker)
         self.refused: str | None = None  # Jira refused the credentials: no further link is tried
+        # Per story: the globalIds of its remote links, read once a push (or why they could not be)
+        self._global_ids: dict[str, set[str] | ToolError] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _global_id(self, case: CaseDoc) -> str:
+        return f"testgen:{self.connection_id}:{case.test_case_id}"
+
+    def _path(self, story_key: str) -> str:
+        return f"/rest/api/{self.jira.api}/issue/{quote(story_key, safe='')}/remotelink"
 
     async def link(self, story_key: str, case: CaseDoc, remote: Remote, tool_name: str) -> None:
         if self.refused is not None:
@@ -96,16 +106,44 @@ class JiraLinker:
         name = remote.key or remote.id
         title = f"{tool_name} {name}: {case.title}" if tool_name else f"{name}: {case.title}"
         body = {
-            "globalId": f"testgen:{self.connection_id}:{case.test_case_id}",
+            "globalId": self._global_id(case),
             "relationship": "tested by",
             "object": {"url": remote.url, "title": title[:MAX_TITLE]},
         }
-        path = f"/rest/api/{self.jira.api}/issue/{quote(story_key, safe='')}/remotelink"
         try:
-            await self.jira.request("POST", path, json=body)
+            await self.jira.request("POST", self._path(story_key), json=body)
         except ToolAuthError as exc:
             self.refused = exc.message
             raise
+        known = self._global_ids.get(story_key)
+        if isinstance(known, set):
+            known.add(self._global_id(case))
+
+    async def has_link(self, story_key: str, case: CaseDoc) -> bool:
+        """Whether the story has the case's link, from its remote links (`GET …/remotelink`, once a
+        story per push; a failure to read them is kept, so the story's other cases fail at once)."""
+        if self.refused is not None:
+            raise ToolAuthError(self.refused)
+        async with self._locks.setdefault(story_key, asyncio.Lock()):
+            if story_key not in self._global_ids:
+                self._global_ids[story_key] = await self._read_global_ids(story_key)
+        known = self._global_ids[story_key]
+        if isinstance(known, ToolError):
+            raise type(known)(known.message, known.status)
+        return self._global_id(case) in known
+
+    async def _read_global_ids(self, story_key: str) -> set[str] | ToolError:
+        try:
+            answer = (await self.jira.request("GET", self._path(story_key))).json()
+        except ToolAuthError as exc:
+            self.refused = exc.message
+            raise
+        except ToolError as exc:
+            return exc
+        except ValueError:
+            return ToolRefused(f"{self.jira.http.what} answered the links of {story_key} with no JSON")
+        links = answer if isinstance(answer, list) else []
+        return {str(link["globalId"]) for link in links if isinstance(link, dict) and link.get("globalId")}
 
     async def aclose(self) -> None:
         if self.owned:

@@ -4,7 +4,8 @@ mapping (the case's remote id and the fingerprint of what was last sent) says.
 - No mapping: `find()` first (a run that died after the tool created the case, before the mapping was
   written, left it there: it is adopted and brought up to date), else `create()`; the mapping is
   recorded, committed, before this case's next call.
-- Mapped, same fingerprint: unchanged, no call.
+- Mapped, same fingerprint: unchanged, no call to the tool (a Jira story missing its link to the case,
+  one that failed before, gets it).
 - Mapped, changed: `version()`; gone from the tool → created again; changed in the tool since the last
   push → a conflict, left alone unless `overwrite`; else `update()`, recorded.
 - A mapping whose test case no longer exists in testgen (of the stories pushed): removed. Deleted in
@@ -68,6 +69,9 @@ class MappingStore(Protocol):
 class Linker(Protocol):
     async def link(self, story_key: str, case: CaseDoc, remote: Remote, tool_name: str) -> None:
         """Create or update the story's link to the pushed case; ToolError when it cannot."""
+
+    async def has_link(self, story_key: str, case: CaseDoc) -> bool:
+        """Whether the story links the case already; ToolError when that cannot be read."""
 
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -233,6 +237,8 @@ async def _push_one(run: _Run, story: StoryRef, doc: CaseDoc) -> CaseResult:
     run.unavailable = 0
     if result.outcome in (Outcome.created, Outcome.updated) and result.remote is not None:
         await _link(run, story, doc, result.remote)
+    elif result.outcome is Outcome.unchanged and result.remote is not None:
+        await _link(run, story, doc, result.remote, unless_linked=True)
     return result
 
 
@@ -293,11 +299,17 @@ async def _record(run: _Run, mapping: Mapping) -> None:
     await asyncio.shield(run.mapping.record(mapping))
 
 
-async def _link(run: _Run, story: StoryRef, doc: CaseDoc, remote: Remote) -> None:
+async def _link(
+    run: _Run, story: StoryRef, doc: CaseDoc, remote: Remote, *, unless_linked: bool = False
+) -> None:
+    """The story's link to the case; for an unchanged case (`unless_linked`), only when the story lacks
+    it (its link failed at an earlier push, or that push had no Jira to link with)."""
     linker = run.options.linker
     if linker is None or story.jira_key is None:
         return
     try:
+        if unless_linked and await linker.has_link(story.jira_key, doc):
+            return
         await linker.link(story.jira_key, doc, remote, run.options.tool_name)
     except ToolError as exc:
         run.report.links_failed.append(

@@ -204,6 +204,9 @@ class UnusableJira:
     async def link(self, story_key: str, case: CaseDoc, remote: Remote, tool_name: str) -> None:
         raise ToolRefused(self.message)
 
+    async def has_link(self, story_key: str, case: CaseDoc) -> bool:
+        raise ToolRefused(self.message)
+
     async def aclose(self) -> None:
         pass
 
