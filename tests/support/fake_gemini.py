@@ -13,11 +13,16 @@ its messages (cut short, upper-cased, spaced out, percent-encoded: tests/support
 With `enforce(rpm=..., tpm=..., window_s=...)` it keeps a quota as the real API does: past either limit in
 the sliding window, a call is answered 429 with the quota it hit (`QuotaFailure`) and when to try again
 (`RetryInfo`), and counted in `quota_refusals`.
+Prompt caching is modelled as the API documents it: a call's prompt prefix shared with an earlier call
+to the model is reported as `cachedContentTokenCount` (implicit caching, tests/support/prompt_cache.py),
+and explicit caches are created (`POST /{api_version}/cachedContents`), used through a call's
+`cachedContent` and deleted (`DELETE /{api_version}/cachedContents/{id}`); `caches` holds the live ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import math
@@ -35,6 +40,7 @@ import uvicorn
 from PIL import Image
 
 from tests.support.echoes import altered
+from tests.support.prompt_cache import Piece, PromptCache
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,6 +69,7 @@ BEHAVIOURS = frozenset(
     }
 )
 PATH_RE = re.compile(r"^/(?P<version>[^/]+)/models/(?P<model>[^/:]+):generateContent$")
+CACHES_RE = re.compile(r"^/(?P<version>[^/]+)/cachedContents(?:/(?P<id>[A-Za-z0-9_-]+))?$")
 SPEC_RE = re.compile(r"^BATCH_SPEC: (\{.*\})$", re.MULTILINE)
 
 
@@ -121,21 +128,70 @@ class RecordedCall:
 
     @property
     def image_tokens(self) -> int:
-        """The prompt tokens of the call's images, by the vendor's documented rule: Gemini, 258 for an
-        image of at most 384 px a side, else 258 per 768 px tile; OpenAI (detail high), fitted into
-        2048 px then its short side to 768, 85 plus 170 per 512 px tile."""
-        total = 0
-        for _, data in self.images:
-            width, height = Image.open(io.BytesIO(data)).size
-            if "messages" not in self.body:
-                small = width <= 384 and height <= 384
-                total += 258 if small else math.ceil(width / 768) * math.ceil(height / 768) * 258
-                continue
-            fit = min(1.0, 2048 / max(width, height))
-            w, h = width * fit, height * fit
-            short = min(1.0, 768 / min(w, h))
-            total += 85 + 170 * math.ceil(w * short / 512) * math.ceil(h * short / 512)
-        return total
+        return sum(image_tokens(data, gemini="messages" not in self.body) for _, data in self.images)
+
+    @property
+    def pieces(self) -> list[Piece]:
+        """The prompt in the order the model reads it (system instruction, then the contents), as
+        the prompt cache compares it."""
+        if "messages" in self.body:
+            found = []
+            for message in self.body["messages"]:
+                content = message.get("content", "")
+                if not isinstance(content, list):
+                    found.append(Piece(str(content)))
+                    continue
+                for part in content:
+                    if part.get("type") == "image_url":
+                        data = _b64(part["image_url"]["url"].partition(",")[2])
+                        digest = hashlib.sha256(data).hexdigest()
+                        found.append(Piece(digest, image_tokens(data, gemini=False)))
+                    else:
+                        found.append(Piece(str(part.get("text", ""))))
+            return found
+        return gemini_pieces(self.body)
+
+
+def image_tokens(data: bytes, *, gemini: bool) -> int:
+    """The prompt tokens of an image, by the vendor's documented rule: Gemini, 258 for an image of at
+    most 384 px a side, else 258 per 768 px tile; OpenAI (detail high), fitted into 2048 px then its
+    short side to 768, 85 plus 170 per 512 px tile."""
+    width, height = Image.open(io.BytesIO(data)).size
+    if gemini:
+        small = width <= 384 and height <= 384
+        return 258 if small else math.ceil(width / 768) * math.ceil(height / 768) * 258
+    fit = min(1.0, 2048 / max(width, height))
+    w, h = width * fit, height * fit
+    short = min(1.0, 768 / min(w, h))
+    return 85 + 170 * math.ceil(w * short / 512) * math.ceil(h * short / 512)
+
+
+def gemini_pieces(body: dict[str, Any]) -> list[Piece]:
+    """A Gemini body's system instruction and contents, text by text and image by image."""
+    system = body.get("systemInstruction") or {}
+    parts = list(system.get("parts", []))
+    parts += [p for c in body.get("contents", []) for p in c.get("parts", [])]
+    found = []
+    for part in parts:
+        inline = part.get("inlineData") or part.get("inline_data")
+        if inline:
+            data = _b64(inline["data"])
+            found.append(Piece(hashlib.sha256(data).hexdigest(), image_tokens(data, gemini=True)))
+        else:
+            found.append(Piece(str(part.get("text", ""))))
+    return found
+
+
+@dataclass
+class CachedContent:
+    """An explicit cache: its model and the prompt it holds."""
+
+    model: str
+    pieces: list[Piece]
+
+    @property
+    def tokens(self) -> int:
+        return sum(piece.count() for piece in self.pieces)
 
 
 def _b64(data: str) -> bytes:
@@ -244,6 +300,10 @@ class FakeGemini:
         self._release: asyncio.Event | None = None
         self._paused = False
         self._port = 0
+        self.prompt_cache = PromptCache(min_tokens=1024)
+        self.caches: dict[str, CachedContent] = {}  # live explicit caches, by name
+        self.caches_created = 0
+        self.refuse_caches = False  # answer a cache's creation 400, as for a model without caching
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -309,6 +369,10 @@ class FakeGemini:
         self._release_hangs()
         with self._lock:
             self._state = _State()
+            self.prompt_cache = PromptCache(self.prompt_cache.min_tokens, self.prompt_cache.step)
+            self.caches.clear()
+            self.caches_created = 0
+            self.refuse_caches = False
 
     def enforce(
         self,
@@ -394,6 +458,11 @@ class FakeGemini:
                 break
         if await self._redirect(scope, send):
             return
+        caches = CACHES_RE.match(scope["path"])
+        if caches is not None:
+            status, payload = self._cached_contents(scope["method"], caches["id"], raw)
+            await _send_json(send, status, payload, [])
+            return
         match = PATH_RE.match(scope["path"])
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         key = headers.get("x-goog-api-key")
@@ -469,8 +538,18 @@ class FakeGemini:
             return 200, json.dumps(body).encode()
         text = _answer_text(behaviour, spec)
         prompt_tokens = _tokens(record.prompt_text) + record.image_tokens
+        path = PATH_RE.match(record.path)
+        model = path["model"] if path else ""
+        explicit = self.caches.get(str(record.body.get("cachedContent", "")))
+        if explicit is not None:
+            cached = explicit.tokens
+            prompt_tokens += cached
+        else:
+            cached = self.prompt_cache.cached(model, record.pieces)
         usage = {"promptTokenCount": prompt_tokens, "candidatesTokenCount": _tokens(text)}
         usage["totalTokenCount"] = usage["promptTokenCount"] + usage["candidatesTokenCount"]
+        if cached:
+            usage["cachedContentTokenCount"] = cached
         record.usage = usage
         body = {
             "candidates": [
@@ -481,6 +560,36 @@ class FakeGemini:
             "responseId": f"fake-{id(record):x}",
         }
         return 200, json.dumps(body).encode()
+
+    def _cached_contents(self, method: str, cache_id: str | None, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """Create (POST), read (GET) or delete (DELETE) an explicit cache, as the API answers."""
+        with self._lock:
+            if method == "POST" and cache_id is None:
+                if self.refuse_caches:
+                    return 400, _error(400, "INVALID_ARGUMENT", "Cached content is not supported.")
+                body = json.loads(raw or b"{}")
+                model = str(body.get("model", "")).removeprefix("models/")
+                if not model:
+                    return 400, _error(400, "INVALID_ARGUMENT", "model is required")
+                self.caches_created += 1
+                name = f"cachedContents/fake{self.caches_created}"
+                self.caches[name] = cache = CachedContent(model, gemini_pieces(body))
+                return 200, {
+                    "name": name,
+                    "model": f"models/{model}",
+                    "displayName": body.get("displayName", ""),
+                    "usageMetadata": {"totalTokenCount": cache.tokens},
+                }
+            name = f"cachedContents/{cache_id}"
+            if cache_id is None or name not in self.caches:
+                return 404, _error(404, "NOT_FOUND", "CachedContent not found (or permission denied)")
+            if method == "DELETE":
+                del self.caches[name]
+                return 200, {}
+            if method == "GET":
+                cache = self.caches[name]
+                return 200, {"name": name, "usageMetadata": {"totalTokenCount": cache.tokens}}
+            return 405, _error(405, "METHOD_NOT_ALLOWED", "method not allowed")
 
     def _error_for(self, behaviour: str, path: str) -> tuple[int, dict[str, Any]]:
         if behaviour == "unknown_model" and (match := PATH_RE.match(path)):

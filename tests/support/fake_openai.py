@@ -32,6 +32,7 @@ from tests.support.fake_gemini import (
     _tokens,
     content_text,
 )
+from tests.support.prompt_cache import PromptCache
 
 OPENAI_BEHAVIOURS = frozenset(
     {
@@ -93,6 +94,7 @@ class FakeOpenAI(FakeGemini):
         self.supports_json_schema = supports_json_schema
         self.supports_json_object = supports_json_object
         self.error_style = error_style  # how an unknown model is reported: "openai", "ollama" or "vllm"
+        self.prompt_cache = PromptCache(min_tokens=1024, step=128)  # OpenAI caches in steps of 128
 
     @property
     def url(self) -> str:
@@ -258,7 +260,8 @@ class FakeOpenAI(FakeGemini):
         prompt_tokens = _tokens(record.prompt_text) + record.image_tokens
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(text)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        record.usage = usage
+        cached = self.prompt_cache.cached(model, record.pieces)
+        record.usage = {**usage, "cached_tokens": cached}
         answer = {
             "id": f"chatcmpl-fake{id(record):x}",
             "object": "chat.completion",
@@ -271,7 +274,7 @@ class FakeOpenAI(FakeGemini):
                     "finish_reason": finish,
                 }
             ],
-            "usage": usage,
+            "usage": {**usage, "prompt_tokens_details": {"cached_tokens": cached}},
         }
         return 200, answer, []
 

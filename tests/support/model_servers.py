@@ -43,6 +43,7 @@ class ModelServer:
     base_url_setting: ClassVar[str]
     timeout_setting: ClassVar[str]
     usage_fields: ClassVar[tuple[str, str, str]]  # prompt, output and total tokens in the answer
+    cached_field: ClassVar[str]  # the cached prompt tokens in a recorded call's usage
     rate_limited: ClassVar[str]  # how a 429 is described in the log
     fake: FakeGemini
 
@@ -62,6 +63,10 @@ class ModelServer:
 
     def model_of(self, call: RecordedCall) -> str:
         raise NotImplementedError
+
+    def cached_of(self, call: RecordedCall) -> int:
+        """The prompt tokens the server reported as served from its cache."""
+        return (call.usage or {}).get(self.cached_field, 0)
 
     def auth_names(self) -> list[str]:
         """What a rejected key's message names for the user to fix."""
@@ -92,6 +97,7 @@ class GeminiServer(ModelServer):
     base_url_setting = "GEMINI_BASE_URL"
     timeout_setting = "GEMINI_TIMEOUT_S"
     usage_fields = ("promptTokenCount", "candidatesTokenCount", "totalTokenCount")
+    cached_field = "cachedContentTokenCount"
     rate_limited = "429 RESOURCE_EXHAUSTED"
 
     def __init__(self) -> None:
@@ -124,6 +130,7 @@ class OpenAIServer(ModelServer):
     base_url_setting = "OPENAI_BASE_URL"
     timeout_setting = "OPENAI_TIMEOUT_S"
     usage_fields = ("prompt_tokens", "completion_tokens", "total_tokens")
+    cached_field = "cached_tokens"  # the fake's record of usage.prompt_tokens_details.cached_tokens
     rate_limited = "429: Rate limit reached"
     known_models = frozenset({model, "other-model"})
     fake: FakeOpenAI

@@ -75,7 +75,7 @@ async def test_a_completed_batch_answers_every_request_by_key(
         first = item.request.slots[0].index + 1
         assert [d.title for d in drafts] == [f"Test case {n}" for n in range(first, first + 3)]
         assert all(len(d.scenarios) == 2 for d in drafts)
-        prompt, output, total = results.items[item.key].usage
+        prompt, output, total, _ = results.items[item.key].usage
         assert prompt > 0 and output > 0 and total == prompt + output
 
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     gemini_base_url: str | None = None
     gemini_api_version: str = "v1beta"
     gemini_timeout_s: float = Field(default=120.0, gt=0)
+    # A job whose shared prompt prefix (story, files, rules) reaches this many tokens, in two or more
+    # batches, puts it in an explicit Gemini cache for the job's life; 0: never (implicit caching only).
+    gemini_cache_min_tokens: int = Field(default=4096, ge=0)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)

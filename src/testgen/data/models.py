@@ -250,6 +250,8 @@ class LLMUsage(Base):
     # Of those, answered through a provider's Batch API (billed at usage.BATCH_PRICE_FACTOR)
     batch_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     batch_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Of prompt_tokens, served from the provider's prompt cache (implicit or explicit)
+    cached_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -41,6 +41,7 @@ def usage_row(
         "prompt_tokens": tokens.prompt,
         "output_tokens": tokens.output,
         "total_tokens": tokens.total,
+        "cached_tokens": tokens.cached,
         "batch_calls": batch.llm_calls if batch else 0,
         "batch_tokens": batch.tokens.total if batch else 0,
         "created_at": utcnow(),
@@ -76,14 +77,21 @@ async def per_day(session: AsyncSession, project_id: int, since: dt.date) -> lis
             func.count(func.distinct(LLMUsage.task_id)),
             func.sum(LLMUsage.calls),
             func.sum(LLMUsage.total_tokens),
+            func.sum(LLMUsage.cached_tokens),
         )
         .where(LLMUsage.project_id == project_id, LLMUsage.day >= since)
         .group_by(LLMUsage.day)
         .order_by(LLMUsage.day)
     )
     return [
-        {"day": day, "jobs": int(jobs), "llm_calls": int(calls or 0), "tokens": int(tokens or 0)}
-        for day, jobs, calls, tokens in (await session.execute(query)).all()
+        {
+            "day": day,
+            "jobs": int(jobs),
+            "llm_calls": int(calls or 0),
+            "tokens": int(tokens or 0),
+            "cached_tokens": int(cached or 0),
+        }
+        for day, jobs, calls, tokens, cached in (await session.execute(query)).all()
     ]
 
 
@@ -99,6 +107,7 @@ async def per_model(session: AsyncSession, project_id: int, since: dt.date) -> l
             func.sum(LLMUsage.total_tokens),
             func.sum(LLMUsage.batch_calls),
             func.sum(LLMUsage.batch_tokens),
+            func.sum(LLMUsage.cached_tokens),
         )
         .where(LLMUsage.project_id == project_id, LLMUsage.day >= since)
         .group_by(LLMUsage.provider, LLMUsage.model)
@@ -115,9 +124,10 @@ async def per_model(session: AsyncSession, project_id: int, since: dt.date) -> l
             "tokens": int(total or 0),
             "batch_calls": int(batch_calls or 0),
             "batch_tokens": int(batch_tokens or 0),
+            "cached_tokens": int(cached or 0),
             "billed_tokens": billed_tokens(int(total or 0), int(batch_tokens or 0)),
         }
-        for provider, model, jobs, calls, prompt, output, total, batch_calls, batch_tokens in (
+        for provider, model, jobs, calls, prompt, output, total, batch_calls, batch_tokens, cached in (
             await session.execute(query)
         ).all()
     ]

@@ -20,6 +20,7 @@ class TokenCounts(BaseModel):
     prompt: int
     output: int
     total: int
+    cached: int = 0  # of the prompt tokens, those the provider served from its prompt cache
 
 
 class CallSummary(BaseModel):

@@ -97,6 +97,7 @@ def plan_batches(
                 scenarios_per_test_case=scenarios_per_test_case,
                 total_test_cases=num_test_cases,
                 technique="" if techniques else technique_for(b),
+                job_techniques=tuple(techniques),
             )
         )
         start += size

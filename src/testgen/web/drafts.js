@@ -131,15 +131,24 @@ function usageChart(usage) {
     bar.style.height = `${Math.max(2, Math.round((d.tokens / max) * 80))}px`; // CSSOM: allowed by the CSP
     return bar;
   });
-  const models = usage.per_model.map((/** @type {any} */ m) => createElement("tr", {}, createElement("td", {}, `${m.provider}/${m.model}`), createElement("td", {}, String(m.jobs)), createElement("td", {}, String(m.llm_calls)), createElement("td", {}, String(m.tokens))));
+  const models = usage.per_model.map((/** @type {any} */ m) => createElement("tr", {}, createElement("td", {}, `${m.provider}/${m.model}`), createElement("td", {}, String(m.jobs)), createElement("td", {}, String(m.llm_calls)), createElement("td", {}, String(m.tokens)), createElement("td", {}, cachedShare(m))));
   const budget = usage.token_budget_daily ? translate("drafts.budget_of", { budget: usage.token_budget_daily }) : translate("drafts.no_budget");
   return createElement(
     "div",
     { id: "usage" },
     createElement("p", { className: "muted" }, translate("drafts.usage_summary", { days: usage.days, spent: usage.spent_today, budget })),
     createElement("div", { className: "usage-chart", role: "img", "aria-label": translate("drafts.tokens_per_day") }, bars.length ? bars : createElement("span", { className: "muted" }, translate("drafts.no_usage"))),
-    createElement("table", {}, createElement("thead", {}, createElement("tr", {}, createElement("th", {}, translate("drafts.model")), createElement("th", {}, translate("drafts.jobs")), createElement("th", {}, translate("drafts.calls")), createElement("th", {}, translate("drafts.tokens")))), createElement("tbody", {}, models)),
+    createElement("table", {}, createElement("thead", {}, createElement("tr", {}, createElement("th", {}, translate("drafts.model")), createElement("th", {}, translate("drafts.jobs")), createElement("th", {}, translate("drafts.calls")), createElement("th", {}, translate("drafts.tokens")), createElement("th", {}, translate("drafts.cached")))), createElement("tbody", {}, models)),
   );
+}
+
+/**
+ * A model's prompt tokens served from the provider's cache, and their share of its prompt tokens.
+ * @param {{cached_tokens: number, prompt_tokens: number}} m  one row of UsageOut.per_model
+ */
+function cachedShare(m) {
+  const share = m.prompt_tokens ? Math.round((100 * m.cached_tokens) / m.prompt_tokens) : 0;
+  return translate("drafts.cached_share", { tokens: m.cached_tokens, share });
 }
 
 /**

@@ -24,6 +24,7 @@ from testgen.domain.job_results import DraftResult, DraftStats
 from testgen.domain.test_cases import TestCaseDraft
 from testgen.generation.duplicates import DedupeOutcome, replace_duplicates
 from testgen.generation.llm.base import BatchRequest, BatchResult, CallStats, LLMError, StoryText, story_text
+from testgen.generation.llm.context_cache import shared_context
 from testgen.generation.planning import plan_batches
 from testgen.generation.quality import coverage, quality_report
 from testgen.generation.similarity import SavedIndex, find_duplicates
@@ -109,54 +110,61 @@ async def _generate(
     await run.report(
         JobStatus.generating, PROGRESS_MODEL_READY, f"Model ready ({provider.name}: {provider.model})"
     )
-    total = num_cases * per_case
-    logger.info("Generating %d scenarios in %d PARALLEL batches", total, len(batches))
-    await run.report(
-        JobStatus.generating,
-        PROGRESS_BATCHES_START,
-        f"Generating {total} scenarios in {len(batches)} parallel batches",
-    )
-
-    done = 0
-    lock = asyncio.Lock()
-
-    async def one(batch: BatchRequest) -> BatchResult:
-        nonlocal done
-        label = f"Batch {batch.batch_index + 1}/{batch.batch_count}"
-        logger.info("%s started: %d test cases, %d scenarios", label, len(batch.slots), batch.scenario_count)
-        t0 = time.monotonic()
-        with batch_span(
-            batch.batch_index, batch.batch_count, batch.scenario_count, provider.name, provider.model
-        ):
-            result = delivered.get(batch.batch_index) or await provider.generate_batch(batch)
-        logger.info("%s finished in %.2fs", label, time.monotonic() - t0)
-        async with lock:
-            done += 1
-            span = PROGRESS_BATCHES_END - PROGRESS_BATCHES_START
-            progress = PROGRESS_BATCHES_START + span * done // len(batches)
-            await run.report(JobStatus.generating, progress, f"{done}/{len(batches)} batches done")
-        return result
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(batch)) for batch in batches]
-    except ExceptionGroup as group_error:
-        raise _first_error(group_error) from group_error
-    results = [t.result() for t in tasks]
-    cases: list[TestCaseDraft] = [case for r in results for case in r.test_cases]
-    stats = CallStats()
-    for r in results:
-        stats.add(r.stats)
-
-    threshold = res.settings.duplicate_threshold
-    saved = SavedIndex(context.saved_scenarios(), threshold)
-    dupes = find_duplicates(cases, saved, threshold=threshold)
-    outcome = DedupeOutcome(0, [], 0)
-    if dupes:
+    cache_min = 0 if delivered else res.settings.gemini_cache_min_tokens  # batch delivery: none
+    ttl_s = res.settings.job_timeout_s + 60
+    async with shared_context(provider, batches, min_tokens=cache_min, ttl_s=ttl_s) as batches:
+        total = num_cases * per_case
+        logger.info("Generating %d scenarios in %d PARALLEL batches", total, len(batches))
         await run.report(
-            JobStatus.generating, PROGRESS_DEDUPE, f"Replacing {len(dupes)} near-duplicate scenarios"
+            JobStatus.generating,
+            PROGRESS_BATCHES_START,
+            f"Generating {total} scenarios in {len(batches)} parallel batches",
         )
-        outcome = await replace_duplicates(provider, batches, cases, stats, saved=saved, threshold=threshold)
+
+        done = 0
+        lock = asyncio.Lock()
+
+        async def one(batch: BatchRequest) -> BatchResult:
+            nonlocal done
+            label = f"Batch {batch.batch_index + 1}/{batch.batch_count}"
+            logger.info(
+                "%s started: %d test cases, %d scenarios", label, len(batch.slots), batch.scenario_count
+            )
+            t0 = time.monotonic()
+            with batch_span(
+                batch.batch_index, batch.batch_count, batch.scenario_count, provider.name, provider.model
+            ):
+                result = delivered.get(batch.batch_index) or await provider.generate_batch(batch)
+            logger.info("%s finished in %.2fs", label, time.monotonic() - t0)
+            async with lock:
+                done += 1
+                span = PROGRESS_BATCHES_END - PROGRESS_BATCHES_START
+                progress = PROGRESS_BATCHES_START + span * done // len(batches)
+                await run.report(JobStatus.generating, progress, f"{done}/{len(batches)} batches done")
+            return result
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(batch)) for batch in batches]
+        except ExceptionGroup as group_error:
+            raise _first_error(group_error) from group_error
+        results = [t.result() for t in tasks]
+        cases: list[TestCaseDraft] = [case for r in results for case in r.test_cases]
+        stats = CallStats()
+        for r in results:
+            stats.add(r.stats)
+
+        threshold = res.settings.duplicate_threshold
+        saved = SavedIndex(context.saved_scenarios(), threshold)
+        dupes = find_duplicates(cases, saved, threshold=threshold)
+        outcome = DedupeOutcome(0, [], 0)
+        if dupes:
+            await run.report(
+                JobStatus.generating, PROGRESS_DEDUPE, f"Replacing {len(dupes)} near-duplicate scenarios"
+            )
+            outcome = await replace_duplicates(
+                provider, batches, cases, stats, saved=saved, threshold=threshold
+            )
 
     await run.report(JobStatus.generating, PROGRESS_BUILDING, "Building test cases")
     generated = sum(len(c.scenarios) for c in cases)

@@ -41,6 +41,7 @@ from testgen.generation.llm.batch_api import (
     batch_api_for,
 )
 from testgen.generation.llm.factory import BoundProvider
+from testgen.generation.llm.retry import Usage
 from testgen.worker.resources import WorkerResources
 from testgen.worker.runner import JobDeferred, JobRun
 
@@ -54,7 +55,7 @@ class StoredAnswer(BaseModel):
     """An answer kept while the job's failed requests are in another provider batch."""
 
     text: str
-    usage: tuple[int, int, int]
+    usage: tuple[int, int, int] | tuple[int, int, int, int]  # prompt, output, total[, cached]
 
 
 class ProviderBatchRecord(BaseModel):
@@ -245,10 +246,16 @@ def _usable(
         request = by_key.get(key)
         if request is None:
             continue
-        prompt, output, total = answer.usage
-        stats = CallStats(calls=1, prompt_tokens=prompt, output_tokens=output, total_tokens=total)
+        usage = Usage(*answer.usage)
+        stats = CallStats(
+            calls=1,
+            prompt_tokens=usage.prompt,
+            output_tokens=usage.output,
+            total_tokens=usage.total,
+            cached_tokens=usage.cached,
+        )
         try:
-            drafts = ItemResult(key=key, text=answer.text, usage=answer.usage).drafts(request)
+            drafts = ItemResult(key=key, text=answer.text, usage=usage).drafts(request)
         except BadOutputError as exc:
             logger.info(
                 "Provider batch %s: request %s is asked again (%s)", record.batch_id, key, exc.message

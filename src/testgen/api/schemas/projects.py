@@ -103,6 +103,7 @@ class UsageDay(BaseModel):
     jobs: int
     llm_calls: int
     tokens: int
+    cached_tokens: int = Field(default=0, description="Of the prompt tokens, served from a provider's cache")
 
 
 class UsageModel(BaseModel):
@@ -115,6 +116,10 @@ class UsageModel(BaseModel):
     tokens: int
     batch_calls: int = Field(default=0, description="Of llm_calls, answered through the provider's Batch API")
     batch_tokens: int = Field(default=0, description="Of tokens, answered through the provider's Batch API")
+    cached_tokens: int = Field(
+        default=0,
+        description="Of prompt_tokens, served from the provider's prompt cache (billed at its cached price)",
+    )
     billed_tokens: float = Field(
         description="tokens at the price of standard calls: batch_tokens count at the batch price (half)"
     )

@@ -76,6 +76,9 @@ class BatchRequest:
     instructions: str = ""  # the project's instructions (house style, method, vocabulary)
     instruction: str = ""  # a reviewer's instruction for this batch ("add boundary cases for ...")
     files: StoryFiles = field(default_factory=StoryFiles)  # the story's attachments, as sent
+    job_techniques: tuple[Technique, ...] = ()  # every technique the job named (its batches share them)
+    # A provider's cache holding the job's shared prompt prefix (Gemini's cachedContents name), if any.
+    cached_context: str = ""
 
     @property
     def scenario_count(self) -> int:
@@ -95,6 +98,7 @@ class CallStats:
     prompt_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the provider served from its cache (part of prompt_tokens)
     # Batches whose answer stayed in another language than the story's after the last re-ask.
     language_mismatches: int = 0
 
@@ -104,7 +108,12 @@ class CallStats:
             llm_calls=self.calls,
             retries=self.retries,
             reasks=self.reasks,
-            tokens=TokenCounts(prompt=self.prompt_tokens, output=self.output_tokens, total=self.total_tokens),
+            tokens=TokenCounts(
+                prompt=self.prompt_tokens,
+                output=self.output_tokens,
+                total=self.total_tokens,
+                cached=self.cached_tokens,
+            ),
         )
 
     def add(self, other: CallStats) -> None:
@@ -114,6 +123,7 @@ class CallStats:
         self.prompt_tokens += other.prompt_tokens
         self.output_tokens += other.output_tokens
         self.total_tokens += other.total_tokens
+        self.cached_tokens += other.cached_tokens
         self.language_mismatches += other.language_mismatches
 
 

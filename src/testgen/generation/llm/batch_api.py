@@ -37,7 +37,7 @@ from testgen.generation.llm.base import (
     parse_batch_output,
 )
 from testgen.generation.llm.gemini_request import generate_config
-from testgen.generation.llm.prompt import build_prompt, response_schema
+from testgen.generation.llm.prompt import build_prompt, prompt_parts, response_schema
 from testgen.generation.llm.retry import Fault, Usage
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class ItemResult:
     key: str
     text: str | None = None
     error: str | None = None
-    usage: Usage = (0, 0, 0)
+    usage: Usage = field(default_factory=Usage)
 
     def drafts(self, request: BatchRequest) -> list[TestCaseDraft]:
         """The answer's test cases, validated as a normal call's; BadOutputError when there are none."""
@@ -225,7 +225,7 @@ class GeminiBatchAPI:
         config = generate_config(
             len(request.slots), request.scenarios_per_test_case, tuple(request.techniques)
         )
-        contents = gemini.with_images(build_prompt(request), request.files.images)
+        contents = gemini.with_images(prompt_parts(request), request.files.images)
         return genai_types.InlinedRequest(contents=contents, config=config, metadata={KEY_FIELD: item.key})
 
     async def submit(self, items: Sequence[BatchItem], *, model: str, label: str) -> str:

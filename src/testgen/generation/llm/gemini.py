@@ -23,7 +23,7 @@ from testgen.generation.llm.base import BadOutputError, BatchRequest, BatchResul
 from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
 from testgen.generation.llm.gemini_request import generate_config
 from testgen.generation.llm.http_pool import model_aiohttp_session
-from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, build_prompt
+from testgen.generation.llm.prompt import SYSTEM_INSTRUCTION, PromptParts, prompt_parts, shared_prefix
 from testgen.generation.llm.quota import gemini_quota
 from testgen.generation.llm.redirects import is_redirect, redirect_error
 from testgen.generation.llm.retry import Fault, RetryingCaller, Usage, ask_until_valid
@@ -128,6 +128,10 @@ class GeminiProvider:
         config = generate_config(
             len(request.slots), request.scenarios_per_test_case, tuple(request.techniques)
         )
+        if request.cached_context:  # the system instruction and the shared prefix are in the cache
+            config = config.model_copy(
+                update={"system_instruction": None, "cached_content": request.cached_context}
+            )
         model = model or self.model
         if not MODEL_NAME.fullmatch(model):
             raise LLMError(
@@ -140,9 +144,9 @@ class GeminiProvider:
             return self._classify(exc, model)
 
         async def ask(feedback: str | None) -> str:
-            prompt = build_prompt(request, feedback)
-
-            contents = with_images(prompt, request.files.images)
+            parts = prompt_parts(request, feedback)
+            prompt = parts.text
+            contents = parts.suffix if request.cached_context else with_images(parts, request.files.images)
 
             async def send() -> types.GenerateContentResponse:
                 return await self._sdk().aio.models.generate_content(
@@ -167,6 +171,32 @@ class GeminiProvider:
             on_reask=lambda: self._caller.reasked(model),
         )
         return BatchResult(test_cases=drafts, stats=stats)
+
+    async def cache_context(self, request: BatchRequest, model: str, ttl_s: int) -> str | None:
+        """An explicit cache of what every batch of the job shares (the system instruction, the
+        prompt's shared prefix and the story's images), living `ttl_s` seconds at most; its name, or
+        None when Gemini refuses it (the job then runs on implicit caching)."""
+        parts = [types.Part(text=shared_prefix(request))]
+        parts += [types.Part.from_bytes(data=i.data, mime_type=i.media_type) for i in request.files.images]
+        config = types.CreateCachedContentConfig(
+            contents=[types.Content(role="user", parts=parts)],
+            system_instruction=SYSTEM_INSTRUCTION,
+            ttl=f"{ttl_s}s",
+            display_name=f"testgen story {request.story.id}"[:128],
+        )
+        try:
+            cache = await self._sdk().aio.caches.create(model=model, config=config)
+        except (errors.APIError, aiohttp.ClientError, TimeoutError, pydantic.ValidationError) as exc:
+            logger.warning("Gemini did not cache the job's shared prompt (%s)", self._redact(str(exc))[:300])
+            return None
+        return cache.name
+
+    async def drop_context(self, name: str) -> None:
+        """Delete an explicit cache (it would expire by itself at the end of its time to live)."""
+        try:
+            await self._sdk().aio.caches.delete(name=name)
+        except (errors.APIError, aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("Could not delete Gemini cache %s (%s)", name, self._redact(str(exc))[:300])
 
     async def complete_json(
         self, system: str, prompt: str, schema: dict[str, Any], *, model: str, label: str
@@ -246,12 +276,14 @@ class GeminiProvider:
         raise LLMError(ErrorType.upstream, f"Gemini failed ({what})") from None
 
 
-def with_images(prompt: str, images: Sequence[ImagePart]) -> str | list[types.Content]:
-    """The call's contents: the prompt alone, or with the story's images as inline data after it."""
+def with_images(prompt: PromptParts, images: Sequence[ImagePart]) -> str | list[types.Content]:
+    """The call's contents: the prompt alone, or with the story's images as inline data between its
+    shared prefix and the batch's part (so every batch of the job begins with the same tokens)."""
     if not images:
-        return prompt
-    parts = [types.Part(text=prompt)]
+        return prompt.text
+    parts = [types.Part(text=prompt.prefix)]
     parts += [types.Part.from_bytes(data=image.data, mime_type=image.media_type) for image in images]
+    parts.append(types.Part(text=prompt.suffix))
     return [types.Content(role="user", parts=parts)]
 
 
@@ -273,13 +305,15 @@ def _response_text(response: types.GenerateContentResponse) -> str:
 
 
 def _usage(response: types.GenerateContentResponse) -> Usage:
-    """Prompt, output and total tokens of an answer (thinking tokens are billed as output)."""
+    """Prompt, output, total and cached tokens of an answer (thinking tokens are billed as output;
+    the cached ones, implicitly or from an explicit cache, are part of the prompt's)."""
     usage = response.usage_metadata
     if usage is None:
-        return 0, 0, 0
+        return Usage()
     prompt = usage.prompt_token_count or 0
     output = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
-    return prompt, output, usage.total_token_count or prompt + output
+    cached = usage.cached_content_token_count or 0
+    return Usage(prompt, output, usage.total_token_count or prompt + output, cached)
 
 
 def _error_details(exc: errors.APIError) -> list[dict[str, Any]]:

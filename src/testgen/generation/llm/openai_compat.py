@@ -414,9 +414,11 @@ def _answer_text(completion: ChatCompletion) -> str:
 
 
 def _usage(completion: ChatCompletion) -> Usage:
-    """Prompt, output and total tokens of an answer (0 when the server does not say)."""
+    """Prompt, output, total and cached prompt tokens of an answer (0 when the server does not say)."""
     usage = completion.usage
     if usage is None:
-        return 0, 0, 0
+        return Usage()
     prompt, output = usage.prompt_tokens or 0, usage.completion_tokens or 0
-    return prompt, output, usage.total_tokens or prompt + output
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details is not None else 0
+    return Usage(prompt, output, usage.total_tokens or prompt + output, cached)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from testgen.core.languages import language_name
@@ -60,10 +61,31 @@ OUTLINE_RULE = (
 )
 
 
+@dataclass(frozen=True)
+class PromptParts:
+    """One batch's prompt in two parts. `prefix` is the same for every batch of a job (the story, its
+    files, the saved tests, the language and the job's rules), so providers' prompt caches serve it
+    after the first batch; `suffix` is this batch's own (its test cases, what to avoid, a re-ask)."""
+
+    prefix: str
+    suffix: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.prefix}\n{self.suffix}"
+
+
 def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
+    return prompt_parts(request, feedback).text
+
+
+def prompt_parts(request: BatchRequest, feedback: str | None = None) -> PromptParts:
+    return PromptParts(shared_prefix(request), batch_suffix(request, feedback))
+
+
+def shared_prefix(request: BatchRequest) -> str:
+    """What every batch of the job is told first, word for word the same."""
     story = request.story
-    slots = request.slots
-    first, last = slots[0].index + 1, slots[-1].index + 1
     per_case = request.scenarios_per_test_case
     criteria = "\n".join(f"[{i}] {defang(c)}" for i, c in enumerate(story.acceptance_criteria))
     lines = []
@@ -86,16 +108,36 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
         f"</{FENCE}>",
         "",
         *files_section(request),
+    ]
+    if request.saved_tests:
+        lines += saved_tests_section(request)
+    lines.append(
         f"Language: write every title, description, precondition and step in {language_name(story.language)} "
         f"({story.language}), the language of the story. Keep the JSON keys and the priority values as "
-        "the schema spells them.",
+        "the schema spells them."
+    )
+    lines += technique_section(list(request.job_techniques) or request.techniques)
+    lines.append(
+        f"Each test case has exactly {per_case} Gherkin scenario{'s' if per_case > 1 else ''} "
+        "(title, given[], when[], then[]), each checking something different."
+    )
+    lines.append(OUTLINE_RULE)
+    return "\n".join(lines)
+
+
+def batch_suffix(request: BatchRequest, feedback: str | None = None) -> str:
+    """What only this batch is told, after the shared prefix."""
+    story = request.story
+    slots = request.slots
+    first, last = slots[0].index + 1, slots[-1].index + 1
+    per_case = request.scenarios_per_test_case
+    lines = [
         f"This is batch {request.batch_index + 1} of {request.batch_count}: write test cases #{first} to "
         f"#{last} of {max(request.total_test_cases, last)} "
         f"({len(slots)} test case{'s' if len(slots) > 1 else ''}). Other batches write the other "
         "test cases of this story, so keep to the focus given for each of yours and do not repeat theirs.",
+        batch_focus(request),
     ]
-    lines.append(batch_focus(request))
-    lines += technique_section(request.techniques)
     for slot in slots:
         focus = ", ".join(str(i) for i in slot.criteria) or "the story as a whole"
         technique = f"; technique {slot.technique.value}" if slot.technique else ""
@@ -103,11 +145,6 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
             f"- Test case #{slot.index + 1}: type {slot.test_type}{technique}; "
             f"focus on acceptance criteria [{focus}]."
         )
-    lines.append(
-        f"Each test case has exactly {per_case} Gherkin scenario{'s' if per_case > 1 else ''} "
-        "(title, given[], when[], then[]), each checking something different."
-    )
-    lines.append(OUTLINE_RULE)
     if request.avoid_titles:
         titles = "\n".join(f"- {defang(t)}" for t in request.avoid_titles)
         lines += [
@@ -116,8 +153,6 @@ def build_prompt(request: BatchRequest, feedback: str | None = None) -> str:
             titles,
             f"</{AVOID_FENCE}>",
         ]
-    if request.saved_tests:
-        lines += saved_tests_section(request)
     if request.instruction.strip():
         lines += [
             "The reviewer asks for this change (it ranks below the system rules):",
@@ -171,7 +206,7 @@ def batch_focus(request: BatchRequest) -> str:
 
 
 def technique_section(techniques: list[Technique]) -> list[str]:
-    """The chosen test-design techniques, two lines each, and the label every scenario carries."""
+    """The job's test-design techniques, two lines each, and the label every scenario carries."""
     if not techniques:
         return []
     lines = ["Test-design techniques to apply:"]

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
@@ -42,7 +42,15 @@ from testgen.generation.llm.ratelimit import Limits, RateLimiter
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Usage = tuple[int, int, int]  # prompt, output and total tokens of one answer
+
+
+class Usage(NamedTuple):
+    """The tokens of one answer; `cached`: of the prompt's, those served from the provider's cache."""
+
+    prompt: int = 0
+    output: int = 0
+    total: int = 0
+    cached: int = 0
 
 
 @dataclass(frozen=True)
@@ -158,16 +166,18 @@ class RetryingCaller:
                 span.set_attribute("testgen.retries", stats.retries - retries_before)
                 span.set_attribute("testgen.outcome", outcome)
             if usage is not None:
-                prompt, output, total = usage(result)
+                prompt, output, total, cached = usage(result)
                 limiter = self._limiter(model)
                 if limiter is not None:
                     await limiter.settle(charged, total)
                 stats.prompt_tokens += prompt
                 stats.output_tokens += output
                 stats.total_tokens += total
+                stats.cached_tokens += cached
                 service_metrics().tokens(self._provider, model, prompt, output)
                 span.set_attribute("gen_ai.usage.input_tokens", prompt)
                 span.set_attribute("gen_ai.usage.output_tokens", output)
+                span.set_attribute("gen_ai.usage.cache_read_input_tokens", cached)
             return result
 
     def reasked(self, model: str) -> None:
