@@ -100,6 +100,20 @@ def test_outline_placeholders_are_parameters_named_after_their_column() -> None:
     assert by_text["the shopper logs in 3 times"].uses == 3
 
 
+def test_a_placeholder_starting_with_a_digit_is_a_named_parameter() -> None:
+    feature = (
+        'Feature: f\n  Scenario Outline: o\n    Given the <1st> runner and the "<2nd>" one\n'
+        "    Examples:\n      | 1st | 2nd |\n      | 3   | Ann |\n"
+    )
+    (definition,) = unify([feature]).definitions
+    names = [slot.name for slot in definition.slots]
+    assert names == ["value_1st", "value_2nd"]
+    # parse passes a field whose name starts with `_` by position: pytest-bdd would look for a fixture
+    for framework in (F.pytest_bdd, F.behave):
+        found = parse.compile(pattern(definition, framework)).parse('the 3 runner and the "Ann" one')
+        assert found is not None and found.named == {"value_1st": 3, "value_2nd": "Ann"}
+
+
 def test_a_step_an_outline_step_matches_is_that_step() -> None:
     feature = (
         'Feature: f\n  Scenario: s\n    Given a user "x@y.z" with role admin\n'

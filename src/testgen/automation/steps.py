@@ -180,6 +180,8 @@ def _parts(use: _Use, case_sensitive: bool, any_quote: bool) -> tuple[list[Part]
 
     def slot(kind: SlotKind, base: str, quote: str = "", decimal: bool = False) -> Slot:
         name = identifier(base, kind.value if kind is not SlotKind.any else "value", 30)
+        if name.startswith("_"):  # parse passes such a field by position, not by its name
+            name = "value" + name
         if name in RESERVED_NAMES:
             name += "_value"
         candidate, n = name, 1
