@@ -29,6 +29,7 @@ SCRIPTS = [
     "bench_push",
     "bench_mcp",
     "bench_quota",
+    "bench_tokens",
 ]
 
 
