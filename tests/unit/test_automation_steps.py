@@ -225,6 +225,16 @@ def test_each_definition_raises_pending_and_names_its_step_and_scenarios() -> No
     assert 'Then("the role {} sees it", async ({ page }, role: string) => {' in ts
 
 
+def test_a_parameter_never_shadows_what_a_typescript_body_calls() -> None:
+    feature = (
+        'Feature: f\n  Scenario Outline: o\n    Given the <test> runs with "<expect>" on <page>\n'
+        "    Examples:\n      | test  | expect | page |\n      | smoke | ok     | home |\n"
+    )
+    ts = skeleton({"f.feature": feature}, F.playwright_bdd).files["steps/steps.ts"]
+    # the pending body calls `test.fixme`, a proposed one `page` and `expect`
+    assert "async ({ page }, test_value: string, expect_value: string, page_value: string) => {" in ts
+
+
 def test_hostile_text_stays_in_its_comments_and_strings() -> None:
     feature = "Feature: f\n  Scenario: s\n    Given a \u2028 line ''' \"\"\" \\ ') and `${x}`\n"
     for framework in (F.pytest_bdd, F.behave):

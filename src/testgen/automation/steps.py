@@ -76,9 +76,14 @@ _TOKEN = re.compile(
 )
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _PLACEHOLDER_ONLY = re.compile(r"<([^<>]+)>")
-# Parameter names that would shadow a keyword, a builtin type or what a step function receives.
+# Parameter names that would shadow a keyword, a builtin type, what a step function receives or what
+# its body calls (`test.fixme`, a proposed body's `expect`).
 RESERVED_NAMES = frozenset(
-    {*keyword.kwlist, "context", "request", "page", "self", "any", "boolean", "number", "string", "symbol"}
+    {
+        *keyword.kwlist,
+        *("context", "request", "page", "self", "test", "expect"),
+        *("any", "boolean", "number", "string", "symbol"),
+    }
     | set(
         re.findall(
             r"\w+",
