@@ -2,7 +2,7 @@
 Data Center (`POST /rest/api/2/search`, `startAt`/`total`) on 127.0.0.1, from a stdlib threaded server;
 and remote links (`POST /rest/api/{3|2}/issue/{key}/remotelink`), kept per issue by `globalId` as Jira
 does: a new one is added (201), one whose `globalId` the issue has already is replaced (200); `GET` on
-the same path lists them.
+the same path lists them. `GET /rest/api/{3|2}/issue/{key}` answers the issue's numeric id.
 Attachment content (`GET /rest/api/{3|2}/attachment/content/{id}`): Cloud answers 303 to a signed
 URL on its media host (`localhost` on a second port), which refuses a request that carries credentials;
 Data Center answers the bytes itself.
@@ -33,6 +33,7 @@ CLOUD_PATH = "/rest/api/3/search/jql"
 DATACENTER_PATH = "/rest/api/2/search"
 ATTACHMENT_CONTENT = re.compile(r"^/rest/api/[23]/attachment/content/(?P<id>[^/?]+)$")
 REMOTE_LINK = re.compile(r"^/rest/api/(?P<version>[23])/issue/(?P<key>[A-Z][A-Z0-9_]*-[0-9]+)/remotelink$")
+ISSUE = re.compile(r"^/rest/api/(?P<version>[23])/issue/(?P<key>[A-Z][A-Z0-9_]*-[0-9]+)(\?.*)?$")
 
 
 @dataclass
@@ -60,6 +61,7 @@ class FakeJira:
     # issue key -> globalId -> the link as last posted (with its Jira id)
     remote_links: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     missing_issues: set[str] = field(default_factory=set)  # answer 404 to links of these issues
+    issue_ids: dict[str, int] = field(default_factory=dict)  # issue key -> its numeric id, once read
     files: dict[str, bytes] = field(default_factory=dict)  # attachment id -> its content
     # (path, Authorization) of each download: Jira's content URL, then (Cloud) the media host's
     downloads: list[tuple[str, str]] = field(default_factory=list)
@@ -86,6 +88,9 @@ class FakeJira:
                     return
                 if REMOTE_LINK.match(self.path):
                     fake._remote_links_of(self)
+                    return
+                if ISSUE.match(self.path):
+                    fake._issue(self)
                     return
                 fake._reply(self, 405, {"errorMessages": ["use POST"]})
 
@@ -286,6 +291,29 @@ class FakeJira:
         self._reply(
             handler, status, {"id": ident, "self": f"{self.url}/rest/api/3/issue/{key}/remotelink/{ident}"}
         )
+
+    def _issue(self, handler: BaseHTTPRequestHandler) -> None:
+        """`GET …/issue/{key}`: the issue's numeric id (as a string, as Jira gives it) and key."""
+        authorization = handler.headers.get("Authorization", "")
+        with self._lock:
+            self.requests.append(Request(handler.path, {}, authorization, time.monotonic()))
+        found = ISSUE.match(handler.path)
+        assert found is not None
+        key = found["key"]
+        if found["version"] != ("3" if self.deployment == "cloud" else "2"):
+            self._reply(handler, 404, {"errorMessages": [f"No endpoint {handler.path}"]})
+        elif authorization != self.expected_authorization:
+            self._reply(handler, 401, {"errorMessages": ["You are not authenticated"]})
+        elif key in self.missing_issues:
+            self._reply(
+                handler,
+                404,
+                {"errorMessages": ["Issue does not exist or you do not have permission to see it."]},
+            )
+        else:
+            with self._lock:
+                ident = self.issue_ids.setdefault(key, 20001 + len(self.issue_ids))
+            self._reply(handler, 200, {"id": str(ident), "key": key, "fields": {"summary": f"Story {key}"}})
 
     def _remote_links_of(self, handler: BaseHTTPRequestHandler) -> None:
         """`GET …/issue/{key}/remotelink`: the issue's remote links, a JSON array (Jira's answer)."""

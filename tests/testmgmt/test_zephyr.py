@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -101,6 +102,31 @@ async def test_cases_go_into_a_folder_per_story_under_the_configured_one(
         "Cuando the user asks for a link",
     ]
     assert spanish["links"]["webLinks"] == []  # no story page to link to
+
+
+async def test_a_jira_story_whose_issue_id_the_push_knows_gets_an_issue_link(
+    fake: FakeZephyr, connector: Connect
+) -> None:
+    asked: list[str] = []
+
+    async def issue_id(key: str) -> int | None:
+        asked.append(key)
+        return 10042 if key == "SHOP-1" else None
+
+    tool = connector()  # no jira_url: the case's page is on the site of the story's Jira page
+    tool.jira_issue_id = issue_id  # type: ignore[attr-defined]
+    remote = await tool.create(STORY, doc(1))
+    assert (remote.url or "").startswith("https://j/projects/SHOP?selectedItem=")
+    assert (remote.url or "").endswith(f"#!/v2/testCase/{remote.key}")
+    assert (await tool.create(LOOSE, doc(3))).url is None  # no Jira site known at all
+    linked = fake.cases[remote.key or ""]
+    assert [link["issueId"] for link in linked["links"]["issues"]] == [10042]
+    assert linked["links"]["webLinks"] == []
+    unknown = dataclasses.replace(STORY, id="SHOP-2", jira_key="SHOP-2", jira_url="https://j/browse/SHOP-2")
+    fallback = fake.cases[(await tool.create(unknown, doc(2))).key or ""]
+    assert fallback["links"]["issues"] == []
+    assert [link["url"] for link in fallback["links"]["webLinks"]] == ["https://j/browse/SHOP-2"]
+    assert asked == ["SHOP-1", "SHOP-2"]
 
 
 async def test_a_project_without_the_priority_gives_its_default(fake: FakeZephyr, connector: Connect) -> None:

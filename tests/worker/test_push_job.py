@@ -28,6 +28,7 @@ from testgen.worker.push import run_push
 from testgen.worker.resources import WorkerResources
 from tests.support.fake_jira import FakeJira
 from tests.support.fake_testrail import FakeTestRail
+from tests.support.fake_zephyr import FakeZephyr
 from tests.support.harness import run_worker, wait_for
 from tests.support.helpers import read_events
 from tests.support.pushing import (
@@ -260,7 +261,7 @@ async def test_the_projects_jira_connection_links_and_a_link_failure_is_reported
         )
         connection = await tr_connection(sessionmaker, settings, testrail, project)
         outcome = result(await push(resources, sessionmaker, project, connection))
-        assert outcome.counts.created == 3 and outcome.counts.linked == 2
+        assert outcome.counts.created == 3 and outcome.counts.linked == 2, outcome.links_failed
         assert {link["globalId"] for link in jira.links_of("OPS-1")} == {
             f"testgen:{connection}:{i}" for i in ops1
         }
@@ -278,6 +279,46 @@ async def test_the_projects_jira_connection_links_and_a_link_failure_is_reported
         assert len([r for r in jira.requests if not r.body]) == 2  # each story's links read once
         assert testrail.count("update_case") == 0
     assert all(r.path.startswith("/rest/api/2/") for r in jira.requests)
+
+
+async def test_zephyr_cases_of_a_jira_story_link_its_issue_by_the_id_jira_gives(
+    settings: Settings, sessionmaker: Sessions, resources: WorkerResources
+) -> None:
+    use_secrets_key(settings)
+    with FakeJira() as jira, FakeZephyr() as zephyr:
+        settings.jira_base_url = jira.url
+        settings.jira_email = jira.email
+        settings.jira_api_token = SecretStr(jira.token)
+        project = await add_project(sessionmaker)
+        await add_story(sessionmaker, project, "SHOP-1", jira_url=jira_story_url(jira, "SHOP-1"))
+        await add_story(sessionmaker, project, "SHOP-2", jira_url=jira_story_url(jira, "SHOP-2"))
+        jira.missing_issues.add("SHOP-2")  # Jira cannot say its id: a web link to its page instead
+        cases = await add_cases(sessionmaker, "SHOP-1", 2)
+        await add_cases(sessionmaker, "SHOP-2", 1)
+        connection = await add_connection(
+            sessionmaker,
+            settings,
+            project,
+            "zephyr-scale",
+            {**zephyr.settings, "requests_per_minute": FAST},  # links on the stories' Jira site
+            zephyr.secrets,
+            name="QA Zephyr",
+        )
+        outcome = result(await push(resources, sessionmaker, project, connection))
+        assert outcome.counts.created == 3 and outcome.counts.linked == 2, outcome.links_failed
+        issue_id = jira.issue_ids["SHOP-1"]
+        for case in zephyr.cases.values():
+            if case["links"]["issues"]:
+                assert [link["issueId"] for link in case["links"]["issues"]] == [issue_id]
+                assert case["links"]["webLinks"] == []
+            else:
+                assert [link["url"] for link in case["links"]["webLinks"]] == [jira_story_url(jira, "SHOP-2")]
+        assert sum(bool(case["links"]["issues"]) for case in zephyr.cases.values()) == 2
+        asked = [r.path for r in jira.requests if r.path.startswith("/rest/api/3/issue/SHOP-1?")]
+        assert len(asked) == 1  # the id is read once a story
+        assert {link["globalId"] for link in jira.links_of("SHOP-1")} == {
+            f"testgen:{connection}:{i}" for i in cases
+        }
 
 
 # --- a worker killed mid-push ----------------------------------------------------------------------

@@ -90,6 +90,7 @@ class JiraLinker:
         self.refused: str | None = None  # Jira refused the credentials: no further link is tried
         # Per story: the globalIds of its remote links, read once a push (or why they could not be)
         self._global_ids: dict[str, set[str] | ToolError] = {}
+        self._issue_ids: dict[str, int | None] = {}  # per story: its Jira issue's numeric id
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _global_id(self, case: CaseDoc) -> str:
@@ -118,6 +119,28 @@ class JiraLinker:
         known = self._global_ids.get(story_key)
         if isinstance(known, set):
             known.add(self._global_id(case))
+
+    async def issue_id(self, story_key: str) -> int | None:
+        """The numeric id of the story's Jira issue (`GET …/issue/{key}`, once a story per push); None
+        when Jira cannot say (the issue is gone, or Jira did not answer)."""
+        async with self._locks.setdefault(f"id:{story_key}", asyncio.Lock()):
+            if story_key not in self._issue_ids:
+                self._issue_ids[story_key] = await self._read_issue_id(story_key)
+        return self._issue_ids[story_key]
+
+    async def _read_issue_id(self, story_key: str) -> int | None:
+        if self.refused is not None:
+            return None
+        path = f"/rest/api/{self.jira.api}/issue/{quote(story_key, safe='')}"
+        try:
+            answer = (await self.jira.request("GET", path, params={"fields": "summary"})).json()
+        except ToolAuthError as exc:
+            self.refused = exc.message
+            return None
+        except (ToolError, ValueError):
+            return None
+        found = answer.get("id") if isinstance(answer, dict) else None
+        return int(found) if isinstance(found, str | int) and str(found).isdigit() else None
 
     async def has_link(self, story_key: str, case: CaseDoc) -> bool:
         """Whether the story has the case's link, from its remote links (`GET …/remotelink`, once a

@@ -10,8 +10,9 @@ one), each labelled with the case's marker, which find() looks up in the story's
 - Priorities map to Zephyr's default ones (Low, Normal, High); a project without the one a case needs
   gives the case its default priority.
 - Zephyr links a test case to a Jira issue by the issue's numeric id, which a Zephyr token cannot read
-  from Jira (and a story keeps only its key): a story imported from Jira gets a web link to its page
-  instead, and the push's Jira write-back links the story to the case.
+  from Jira (and a story keeps only its key): the push gives the connector `jira_issue_id`, which asks
+  the push's Jira for it, and a story imported from Jira gets an issue link ("Traceability"); without
+  a Jira to ask, or when it cannot say, a web link to the story's page instead.
 - The public API deletes no test case: delete() says so, and the case stays until deleted in Zephyr.
 """
 
@@ -21,7 +22,7 @@ import asyncio
 import hashlib
 import html
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -96,6 +97,8 @@ class ZephyrScale:
         self._folders: dict[tuple[int | None, str], int] | None = None
         self._priorities: dict[str, int] | None = None
         self._folder_lock = asyncio.Lock()  # cases of several stories at once: each folder made once
+        # The numeric id of a Jira issue, by its key (None: unknown), when the push has a Jira to ask.
+        self.jira_issue_id: Callable[[str], Awaitable[int | None]] | None = None
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -112,15 +115,19 @@ class ZephyrScale:
                 return
             start += len(values)
 
-    def _url(self, key: str) -> str | None:
-        if not self.settings.jira_url:
+    def _url(self, key: str, story: StoryRef) -> str | None:
+        """The test case's page in Jira: on the connection's `jira_url`, else on the site of the story's
+        Jira page (…/browse/KEY)."""
+        site = self.settings.jira_url
+        if not site and story.jira_url and "/browse/" in story.jira_url:
+            site = story.jira_url.split("/browse/", 1)[0]
+        if not site:
             return None
-        site = self.settings.jira_url.rstrip("/")
-        return f"{site}/projects/{self.project}?selectedItem={APP_PAGE}#!/v2/testCase/{key}"
+        return f"{site.rstrip('/')}/projects/{self.project}?selectedItem={APP_PAGE}#!/v2/testCase/{key}"
 
-    def _remote(self, test_case: dict[str, Any]) -> Remote:
+    def _remote(self, test_case: dict[str, Any], story: StoryRef) -> Remote:
         key = str(test_case["key"])
-        return Remote(id=str(test_case["id"]), key=key, url=self._url(key), version=digest(test_case))
+        return Remote(id=str(test_case["id"]), key=key, url=self._url(key, story), version=digest(test_case))
 
     async def _get(self, key: str) -> dict[str, Any] | None:
         try:
@@ -193,7 +200,7 @@ class ZephyrScale:
             return None
         async for test_case in self._pages("/testcases", projectKey=self.project, folderId=folder):
             if case.marker in (test_case.get("labels") or []):
-                return self._remote(test_case)
+                return self._remote(test_case, story)
         return None
 
     async def create(self, story: StoryRef, case: CaseDoc) -> Remote:
@@ -204,13 +211,18 @@ class ZephyrScale:
         created = (await self.http.request("POST", "/testcases", json=body)).json()
         key = str(created["key"])
         await self._write_steps(key, steps(story, case))
-        if story.jira_url:
+        issue_id = None
+        if story.jira_key and self.jira_issue_id is not None:
+            issue_id = await self.jira_issue_id(story.jira_key)
+        if issue_id is not None:
+            await self.http.request("POST", f"/testcases/{key}/links/issues", json={"issueId": issue_id})
+        elif story.jira_url:
             link = {"url": story.jira_url, "description": f"Story {story.jira_key or story.id}"}
             await self.http.request("POST", f"/testcases/{key}/links/weblinks", json=link)
         test_case = await self._get(key)
         if test_case is None:
-            return Remote(id=str(created["id"]), key=key, url=self._url(key))
-        return self._remote(test_case)
+            return Remote(id=str(created["id"]), key=key, url=self._url(key, story))
+        return self._remote(test_case, story)
 
     async def version(self, remote: Remote) -> str | None:
         test_case = await self._get(remote.key or remote.id)
@@ -241,7 +253,7 @@ class ZephyrScale:
         await self.http.request("PUT", f"/testcases/{key}", json=body)
         await self._write_steps(key, steps(story, case))
         after = await self._get(key)
-        return self._remote(after) if after else remote
+        return self._remote(after, story) if after else remote
 
     async def delete(self, remote: Remote) -> None:
         raise ToolRefused(

@@ -249,6 +249,8 @@ async def _push(res: WorkerResources, run: JobRun, project_id: int, options: Pus
     linker, jira_connector = None, None
     try:
         linker, jira_connector = await _linker(res, selection, kind)
+        if isinstance(linker, jira_links.JiraLinker) and hasattr(connector, "jira_issue_id"):
+            connector.jira_issue_id = linker.issue_id  # Zephyr Scale links the story's issue by its id
 
         async def progress(done: int, of: int) -> None:
             if await res.store.cancel_requested(run.job.id):
