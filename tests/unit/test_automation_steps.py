@@ -255,6 +255,36 @@ def test_the_number_of_steps_is_bounded() -> None:
         unify(["Feature: a\n  Scenario: s\n    Given x\nFeature: b\n"])
 
 
+SPANNING = """\
+Feature: f
+  Scenario: s
+    Given the field "Name" is filled
+    Given the field "Name" or "Email" is filled
+    Given the admin sees "Home" and "Orders"
+
+  Scenario Outline: o
+    Given the <role> sees "<page>"
+    Examples:
+      | role  | page |
+      | admin | Home |
+"""
+
+
+def test_behave_takes_a_step_with_more_quotes_before_a_string_parameter_spanning_them() -> None:
+    """A parse `"{text}"` matches across quotes (`Name" or "Email`): behave refuses a pattern that a
+    definition before it matches (the steps module does not load), and takes the first that matches."""
+    definitions = unify_for([SPANNING], F.behave).definitions
+    steps_py = skeleton({"f.feature": SPANNING}, F.behave).files[STEPS_FILE[F.behave]]
+    patterns = [step.pattern for step in merge.existing_steps({"s.py": steps_py}, F.behave).steps]
+    matchers = [parse.compile(p, case_sensitive=True) for p in patterns]
+    for i, later in enumerate(patterns):
+        assert not any(m.parse(later) for m in matchers[:i]), (later, patterns)
+    for definition in definitions:
+        for text in definition.texts:
+            first = next(p for p, m in zip(patterns, matchers, strict=True) if m.parse(text))
+            assert first == pattern(definition, F.behave), (text, patterns)
+
+
 def test_the_export_of_a_story_is_what_it_reads() -> None:
     from testgen.api.services.export import to_gherkin
 

@@ -242,6 +242,29 @@ def _headers(framework: AutomationFramework, proposed: bool = False) -> list[str
     ]
 
 
+def _quotes(definition: StepDefinition) -> int:
+    """The quote characters a step needs for its pattern to match it (a string parameter: two)."""
+    return sum(
+        part.count('"') + part.count("'") if isinstance(part, str) else 2 * (part.kind is SlotKind.string)
+        for part in definition.parts
+    )
+
+
+def _ordered(definitions: Sequence[StepDefinition], framework: AutomationFramework) -> list[StepDefinition]:
+    """The order of the definitions in a steps file. behave takes the first definition that matches a
+    step, and refuses one whose pattern an earlier one matches; a parse `"{text}"` matches across
+    quotes (`Name" or "Email`) and a free placeholder anything, but no pattern matches a step with
+    fewer quotes than it needs. So behave gets the steps with more quotes first, and those with a free
+    placeholder last among equals; the others, those with a free placeholder last."""
+
+    def free(d: StepDefinition) -> bool:
+        return any(s.kind is SlotKind.any for s in d.slots)
+
+    if framework is AutomationFramework.behave:
+        return sorted(definitions, key=lambda d: (-_quotes(d), free(d)))
+    return sorted(definitions, key=free)
+
+
 def definitions_block(
     definitions: Sequence[StepDefinition],
     framework: AutomationFramework,
@@ -253,10 +276,7 @@ def definitions_block(
     expression (the others stay pending)."""
     names = FunctionNames(taken)
     blocks: list[list[str]] = []
-    # Definitions with a free placeholder come last: behave refuses a pattern that an earlier one
-    # matches, and takes the first that matches a step.
-    ordered = sorted(definitions, key=lambda d: any(s.kind is SlotKind.any for s in d.slots))
-    for definition in ordered:
+    for definition in _ordered(definitions, framework):
         if framework is AutomationFramework.playwright_bdd:
             blocks.append(_ts_definition(definition, (proposals or {}).get(pattern(definition, framework))))
         else:
