@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 
 from httpx import ASGITransport, AsyncClient
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from testgen.api.app import create_app
+from testgen.core.redis_keys import session_key
 from testgen.data.models import ApiToken, AuditEvent
 from testgen.domain.roles import Role
 from tests.api.test_client_address import api
@@ -134,21 +136,27 @@ async def test_the_session_cookie_is_secure_over_https_and_behind_a_trusted_http
         assert "; secure" in answer.headers["set-cookie"].lower()
 
 
-async def test_a_session_ends_session_ttl_s_after_the_sign_in(settings, redis, sessionmaker) -> None:  # type: ignore[no-untyped-def]
-    settings.session_ttl_s = 1  # below what SESSION_TTL_S accepts: the test waits for it
-    application = create_app(settings)
+async def test_a_session_ends_session_ttl_s_after_the_sign_in(app, settings, redis, sessionmaker) -> None:  # type: ignore[no-untyped-def]
     await add_user(sessionmaker, "ada@example.com", admin=True)
-    async with application.router.lifespan_context(application), _client(application) as client:
-        application.state.users_gate.mark()
-        response = await client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
-        assert "max-age=1;" in response.headers["set-cookie"].lower()
+    app.state.users_gate.mark()
+    body = {"email": "ada@example.com", "password": PASSWORD}
+    async with _client(app) as client:
+        response = await client.post("/auth/login", json=body)
+        assert f"max-age={settings.session_ttl_s};" in response.headers["set-cookie"].lower()
         sid = client.cookies["testgen_session"]
+        key = session_key(hashlib.sha256(sid.encode()).hexdigest())
+        assert settings.session_ttl_s - 60 < await redis.ttl(key) <= settings.session_ttl_s
         assert (await client.get("/auth/me")).status_code == 200
+        # A session of one second (below what SESSION_TTL_S accepts, so that the test waits for it).
+        app.state.sessions.ttl_s = 1
+        short = await client.post("/auth/login", json=body)
+        assert "max-age=1;" in short.headers["set-cookie"].lower()
+        sid = client.cookies["testgen_session"]
         await asyncio.sleep(1.5)
-        async with _client(application) as replay:  # the server's expiry, whatever the browser keeps
-            replay.cookies.set("testgen_session", sid, domain="testserver.local")
-            assert (await replay.get("/auth/me")).status_code == 401
-            assert (await replay.get("/projects")).status_code == 401
+    async with _client(app) as replay:  # the server's expiry, whatever the browser keeps
+        replay.cookies.set("testgen_session", sid, domain="testserver.local")
+        assert (await replay.get("/auth/me")).status_code == 401
+        assert (await replay.get("/projects")).status_code == 401
 
 
 async def test_a_personal_token_with_an_expiry_is_refused_once_it_passes(app, sessionmaker) -> None:  # type: ignore[no-untyped-def]

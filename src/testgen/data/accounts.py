@@ -99,7 +99,7 @@ async def list_members(session: AsyncSession, project_id: int) -> Sequence[tuple
         .where(ProjectMember.project_id == project_id)
         .order_by(ProjectMember.id)
     )
-    return [(member, user) for member, user in (await session.execute(query)).tuples()]
+    return [(member, user) for member, user in await session.execute(query)]
 
 
 async def count_admins(session: AsyncSession, project_id: int) -> int:
