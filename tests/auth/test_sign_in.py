@@ -159,7 +159,7 @@ async def test_a_session_ends_session_ttl_s_after_the_sign_in(app, settings, red
         assert (await replay.get("/projects")).status_code == 401
 
 
-async def test_a_personal_token_with_an_expiry_is_refused_once_it_passes(app, sessionmaker) -> None:  # type: ignore[no-untyped-def]
+async def test_a_personal_token_is_kept_hashed_and_refused_once_its_expiry_passes(app, sessionmaker) -> None:  # type: ignore[no-untyped-def]
     await add_user(sessionmaker, "ada@example.com", admin=True)
     app.state.users_gate.mark()
     async with _client(app) as client:
@@ -177,6 +177,11 @@ async def test_a_personal_token_with_an_expiry_is_refused_once_it_passes(app, se
     async with sessionmaker() as session:
         token = await session.get(ApiToken, created.json()["id"])
         assert token is not None
+        plain = created.json()["token"]  # kept as its SHA-256 and the prefix shown in lists only
+        assert token.token_hash == hashlib.sha256(plain.encode()).hexdigest()
+        assert token.prefix == plain[:12]
+        row = " ".join(str(getattr(token, column.key)) for column in ApiToken.__table__.columns)
+        assert plain not in row and plain[12:20] not in row
         token.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         await session.commit()
     async with _client(app) as client:
