@@ -12,7 +12,8 @@ removeAllTestSteps, addTestStep, deleteTest; errors come as `{"errors": [{"messa
 
 Data Center (`FakeXrayDataCenter`): Jira's REST API v2 with a personal access token: projects,
 `/field` (Xray's custom fields with this instance's ids), issues (create, read, edit, delete, search by
-JQL), issue links; refusals as `{errorMessages, errors}`.
+JQL), issue links, and Xray's Test Repository (`/rest/raven/1.0/api/testrepository/{project}/folders`:
+the folder tree, a folder made in another, tests put in a folder); refusals as `{errorMessages, errors}`.
 
 Both can misbehave: a per-minute limit (a fixed window on `clock`, which a test may drive) answered
 with 429 and `Retry-After`; 429 to the next N requests; a test refused by its summary; an edit made "in
@@ -520,11 +521,15 @@ class FakeXrayDataCenter(ToolServer):
     issues: dict[str, dict[str, Any]] = field(default_factory=dict)  # by key
     links: list[tuple[str, str, str]] = field(default_factory=list)  # (type, inward, outward)
     refused: dict[str, dict[str, str]] = field(default_factory=dict)  # summary -> Jira's field errors
+    # The Test Repository: folder id -> {id, name, parent (-1: the root), tests (keys)}
+    folders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    refuse_filing: str | None = None  # refuse to put tests in a folder, with this message
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._next_id = 10231
         self._next_key = 123
+        self._next_folder = 6
         for key in ("SHOP-1", "SHOP-2"):  # stories a test may cover
             self.issues[key] = self._issue(key, {"summary": f"Story {key}", "issuetype": {"name": "Story"}})
 
@@ -547,6 +552,38 @@ class FakeXrayDataCenter(ToolServer):
     def tests(self) -> list[dict[str, Any]]:
         with self._lock:
             return [i for i in self.issues.values() if i["fields"]["issuetype"]["name"] == "Test"]
+
+    def add_folder(self, name: str, parent: int = -1) -> int:
+        """A Test Repository folder made in Xray (by hand, or by an earlier push); its id."""
+        with self._lock:
+            folder_id = self._next_folder
+            self._next_folder += 1
+            self.folders[folder_id] = {"id": folder_id, "name": name, "parent": parent, "tests": []}
+            return folder_id
+
+    def folder_of(self, test_key: str) -> str | None:
+        """The Test Repository path of the folder holding the test (None: the root)."""
+        with self._lock:
+            found = next((f for f in self.folders.values() if test_key in f["tests"]), None)
+            return self._path(found["id"]) if found else None
+
+    def _path(self, folder_id: int) -> str:
+        folder = self.folders[folder_id]
+        parent = "" if folder["parent"] == -1 else self._path(folder["parent"])
+        return f"{parent}/{folder['name']}"
+
+    def _tree(self, parent: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f["id"],
+                "rank": rank,
+                "name": f["name"],
+                "testRepositoryPath": self._path(f["id"]),
+                "folders": self._tree(f["id"]),
+                "testCount": len(f["tests"]),
+            }
+            for rank, f in enumerate((f for f in self.folders.values() if f["parent"] == parent), start=1)
+        ]
 
     def _jira_time(self) -> str:
         return self._stamp().strftime("%Y-%m-%dT%H:%M:%S.000+0000")
@@ -597,6 +634,11 @@ class FakeXrayDataCenter(ToolServer):
         if path == "/rest/api/2/issueLink" and method == "POST":
             self._link(request.body or {})
             return 201, None
+        repository = re.fullmatch(
+            r"/rest/raven/1\.0/api/testrepository/([^/]+)/folders(?:/(-?[0-9]+))?(/tests)?", path
+        )
+        if repository:
+            return self._repository(repository.group(1), repository.group(2), repository.group(3), request)
         issue = re.fullmatch(r"/rest/api/2/issue/([^/]+)", path)
         if issue:
             key = issue.group(1)
@@ -611,6 +653,51 @@ class FakeXrayDataCenter(ToolServer):
                 del self.issues[key]
                 return 204, None
         raise Refusal(404, self._error(404, f"No endpoint {method} {path}"))
+
+    def _repository(
+        self, project_key: str, folder: str | None, tests: str | None, request: Request
+    ) -> tuple[int, Any]:
+        """The Test Repository: its folders (GET), a folder made in another (POST …/folders/{id},
+        -1 the root), tests put in a folder (PUT …/folders/{id}/tests {add, remove}; a test is in one
+        folder)."""
+        method, body = request.method, request.body or {}
+        if project_key != self.project_key:
+            raise Refusal(400, self._error(400, f"Project with key {project_key} does not exist"))
+        if folder is None:
+            if method == "GET":
+                return 200, {"folders": self._tree(-1)}
+            raise Refusal(405, self._error(405, f"{method} is not allowed"))
+        folder_id = int(folder)
+        if folder_id != -1 and folder_id not in self.folders:
+            raise Refusal(404, self._error(404, f"Folder with id {folder_id} does not exist"))
+        if tests is None and method == "POST":
+            name = str(body.get("name") or "").strip()
+            if not name or "/" in name:
+                raise Refusal(400, self._error(400, "The folder name is not valid"))
+            if any(f["parent"] == folder_id and f["name"] == name for f in self.folders.values()):
+                raise Refusal(400, self._error(400, f"A folder named '{name}' already exists"))
+            made = {"id": self._next_folder, "name": name, "parent": folder_id, "tests": []}
+            self._next_folder += 1
+            self.folders[made["id"]] = made
+            return 200, {"id": made["id"], "name": name, "testRepositoryPath": self._path(made["id"])}
+        if tests is not None and method == "PUT" and folder_id != -1:
+            if self.refuse_filing:
+                raise Refusal(400, self._error(400, self.refuse_filing))
+            add, remove = body.get("add") or [], body.get("remove") or []
+            for key in [*add, *remove]:
+                issue = self.issues.get(key)
+                if issue is None or issue["fields"]["issuetype"]["name"] != "Test":
+                    raise Refusal(400, self._error(400, f"Issue with key {key} is not a Test"))
+            for key in add:
+                for other in self.folders.values():
+                    if key in other["tests"]:
+                        other["tests"].remove(key)
+                self.folders[folder_id]["tests"].append(key)
+            for key in remove:
+                if key in self.folders[folder_id]["tests"]:
+                    self.folders[folder_id]["tests"].remove(key)
+            return 200, None
+        raise Refusal(405, self._error(405, f"{method} is not allowed"))
 
     def _view(self, issue: dict[str, Any], fields: str | None) -> dict[str, Any]:
         wanted = set(fields.split(",")) if fields else None

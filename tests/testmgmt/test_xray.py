@@ -379,6 +379,7 @@ async def test_dc_creates_a_test_with_xrays_fields_and_links_it_to_the_story(
     assert fields[TEST_TYPE] == {"value": "Cucumber"} and fields[CUCUMBER_TYPE] == {"value": "Scenario"}
     assert fields[SCENARIO].startswith("# Link is emailed\nDado a registered user\nY the reset page\nCuando ")
     assert dc.links == [("Tests", "SHOP-123", "SHOP-2")]  # the test tests the story
+    assert (dc.folder_of("SHOP-123"), dc.folder_of("SHOP-124")) == ("/US-3", "/US-2")  # one per story
 
     assert manual.key == "SHOP-124"
     manual_fields = dc.issues["SHOP-124"]["fields"]
@@ -414,6 +415,32 @@ async def test_dc_find_version_update_delete(dc: FakeXrayDataCenter, dc_connecto
     assert "SHOP-123" not in dc.issues
     assert await tool.version(remote) is None
     await tool.delete(remote)  # already gone: nothing to do
+
+
+async def test_dc_tests_go_in_a_folder_per_story_made_once(
+    dc: FakeXrayDataCenter, dc_connector: Connect
+) -> None:
+    made = dc.add_folder("US-1")  # by an earlier push
+    dc.add_folder("US-2", parent=dc.add_folder("Regression"))  # not at the root: not the story's
+    tool = dc_connector()
+    remotes = await asyncio.gather(
+        *(tool.create(STORY, doc(n)) for n in (1, 2, 3)), *(tool.create(LOOSE, doc(n)) for n in (4, 5))
+    )
+    assert [dc.folder_of(r.key or "") for r in remotes] == ["/US-1"] * 3 + ["/US-2"] * 2
+    assert sorted(dc.folders[made]["tests"]) == sorted(r.key for r in remotes[:3])
+    assert dc.count("GET", r"/rest/raven/1\.0/api/testrepository/SHOP/folders") == 1  # listed once
+    assert dc.count("POST", r"/rest/raven/1\.0/api/testrepository/SHOP/folders/.*") == 1  # US-2's, once
+
+
+async def test_dc_a_test_xray_will_not_file_is_not_kept(
+    dc: FakeXrayDataCenter, dc_connector: Connect
+) -> None:
+    dc.refuse_filing = "You do not have permission to organize the Test Repository"
+    with pytest.raises(ToolRefused) as refused:
+        await dc_connector().create(STORY, doc(1))
+    assert "permission to organize the Test Repository" in refused.value.message
+    assert "could not go in the folder /US-1, so it was not kept" in refused.value.message
+    assert dc.tests() == []
 
 
 async def test_dc_a_refused_link_leaves_no_test_behind(dc: FakeXrayDataCenter, dc_connector: Connect) -> None:

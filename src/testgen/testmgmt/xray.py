@@ -16,9 +16,11 @@ version() are GraphQL's getTests (by label) and getTest (`lastModified`); delete
 
 Data Center: a personal access token (bearer) on Jira's REST API. Xray's fields (Test Type, Cucumber
 Test Type, Cucumber Scenario, Manual Test Steps) have ids of their own on each instance, read once
-from `GET /rest/api/2/field`. The link to the story ("Tests") is made right after the test; if Jira
-refuses it, the new test is deleted again (a test left by a failed delete is adopted by the next push)
-and the case fails with Jira's answer.
+from `GET /rest/api/2/field`. The link to the story ("Tests") is made right after the test, then the
+test is put in the Test Repository folder "/<story id>" (Xray's REST API
+`/rest/raven/1.0/api/testrepository/{project}/folders`: the folders listed once, the story's made at
+the root when missing); if Jira refuses either, the new test is deleted again (a test left by a
+failed delete is adopted by the next push) and the case fails with Jira's answer.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -60,6 +63,8 @@ POLL_FIRST_S = 0.5
 POLL_MAX_S = 5.0
 POLL_LIMIT = 60  # status checks of one import job before giving up (about five minutes)
 DC_FIELDS = ("Test Type", "Cucumber Test Type", "Cucumber Scenario", "Manual Test Steps")
+DC_REPOSITORY = "/rest/raven/1.0/api/testrepository"  # Xray Data Center's Test Repository
+DC_ROOT_FOLDER = -1
 
 TEST_FIELDS = 'issueId lastModified jira(fields: ["key"])'
 GET_TEST = f"query($id: String!) {{ getTest(issueId: $id) {{ {TEST_FIELDS} testType {{ name }} }} }}"
@@ -350,6 +355,8 @@ class XrayDataCenter:
         per_minute = requests_per_minute(settings, self.kind)
         self.http = _tool_http(self.base, self.what, per_minute, options, Authorization=f"Bearer {token}")
         self._fields: dict[str, str] | None = None
+        self._folders: dict[str, int] | None = None  # the Test Repository's root folders, by name
+        self._folder_lock = asyncio.Lock()  # each story's folder made once
 
     def _remote(self, issue: dict[str, Any]) -> Remote:
         key = issue["key"]
@@ -410,6 +417,7 @@ class XrayDataCenter:
         issue = (await self.http.request("POST", "/rest/api/2/issue", json={"fields": fields})).json()
         if story.jira_key:
             await self._link(issue["key"], story.jira_key)
+        await self._file(issue["key"], story)
         remote = Remote(id=str(issue["id"]), key=issue["key"], url=f"{self.base}/browse/{issue['key']}")
         return Remote(remote.id, remote.key, remote.url, await self.version(remote))
 
@@ -422,15 +430,56 @@ class XrayDataCenter:
         try:
             await self.http.request("POST", "/rest/api/2/issueLink", json=link)
         except ToolRefused as exc:
-            try:
-                await self.http.request("DELETE", f"/rest/api/2/issue/{test_key}")
-            except ToolError:
-                kept = f"{test_key} stays without the link"
-            else:
-                kept = "so it was not kept"
+            kept = await self._drop(test_key, "without the link")
             raise ToolRefused(
                 f"{exc.message}: the test could not cover {story_key}, {kept}", exc.status
             ) from exc
+
+    async def _file(self, test_key: str, story: StoryRef) -> None:
+        """The new test in the story's Test Repository folder (deleted again if Xray refuses)."""
+        path = folder(story)
+        try:
+            folder_id = await self._story_folder(path.lstrip("/"))
+            await self.http.request(
+                "PUT", f"{self._repository}/folders/{folder_id}/tests", json={"add": [test_key]}
+            )
+        except ToolRefused as exc:
+            kept = await self._drop(test_key, "outside the folder")
+            raise ToolRefused(
+                f"{exc.message}: the test could not go in the folder {path}, {kept}", exc.status
+            ) from exc
+
+    @property
+    def _repository(self) -> str:
+        return f"{DC_REPOSITORY}/{quote(self.settings.jira_project_key, safe='')}"
+
+    async def _story_folder(self, name: str) -> int:
+        """The id of the root folder `name`, made when missing (the folders listed once)."""
+        async with self._folder_lock:
+            if self._folders is None:
+                answer = (await self.http.request("GET", f"{self._repository}/folders")).json()
+                rows = answer.get("folders") if isinstance(answer, dict) else answer
+                self._folders = {
+                    str(row["name"]): int(row["id"])
+                    for row in rows or []
+                    if isinstance(row, dict) and "name" in row and "id" in row
+                }
+            if name not in self._folders:
+                made = (
+                    await self.http.request(
+                        "POST", f"{self._repository}/folders/{DC_ROOT_FOLDER}", json={"name": name}
+                    )
+                ).json()
+                self._folders[name] = int(made["id"])
+            return self._folders[name]
+
+    async def _drop(self, test_key: str, left: str) -> str:
+        """Delete a test just made that could not be completed; what became of it, in words."""
+        try:
+            await self.http.request("DELETE", f"/rest/api/2/issue/{test_key}")
+        except ToolError:
+            return f"{test_key} stays {left}"
+        return "so it was not kept"
 
     async def version(self, remote: Remote) -> str | None:
         try:
