@@ -33,6 +33,7 @@ from testgen.domain.connections import SECRET_FIELDS, ConnectionKind
 from testgen.domain.roles import Role
 from testgen.testmgmt import factory
 from tests.support.accounts import add_user, bearer_token
+from tests.support.fake_jira import FakeJira
 from tests.support.fake_testrail import FakeTestRail
 
 OLD_KEY = Fernet.generate_key().decode()
@@ -284,6 +285,31 @@ async def test_refused_credentials_answer_why_without_the_secret(
     tried = await client.post(f"/projects/{project}/connections/{wrong_project['id']}/test")
     assert tried.json()["ok"] is False and tried.json()["error"] == "refused"
     assert "project_id" in tried.json()["detail"]
+
+
+@pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
+async def test_trying_a_jira_connection_names_whom_the_credentials_belong_to(
+    client: AsyncClient, project: int, deployment: str
+) -> None:
+    with FakeJira(deployment=deployment) as jira:
+        token = jira.token if deployment == "cloud" else jira.pat
+        body = {"kind": "jira", "url": jira.url, "deployment": deployment, "email": jira.email}
+        created = await create(client, project, {**body, "name": "Jira", "api_token": token})
+        tried = await client.post(f"/projects/{project}/connections/{created['id']}/test")
+        assert tried.json() == {"ok": True, "detail": f"Jira at {jira.url} as QA Person", "error": None}
+
+        wrong = "ji-wrong-Token-Qz71KpWm"
+        refused = await create(client, project, {**body, "name": "Wrong", "api_token": wrong})
+        tried = await client.post(f"/projects/{project}/connections/{refused['id']}/test")
+        answer = tried.json()  # the fake quotes the Authorization header it was sent
+        assert (
+            answer["ok"] is False
+            and answer["error"] == "auth"
+            and "Jira connection 'Wrong'" in answer["detail"]
+        )
+        assert no_secret_in(answer["detail"], wrong, "Qz71KpWm"), answer["detail"]
+    api = "3" if deployment == "cloud" else "2"
+    assert [r.path for r in jira.requests] == [f"/rest/api/{api}/myself"] * 2
 
 
 async def test_an_unreachable_tool_is_said_so(app: FastAPI, client: AsyncClient, project: int) -> None:

@@ -2,7 +2,8 @@
 Data Center (`POST /rest/api/2/search`, `startAt`/`total`) on 127.0.0.1, from a stdlib threaded server;
 and remote links (`POST /rest/api/{3|2}/issue/{key}/remotelink`), kept per issue by `globalId` as Jira
 does: a new one is added (201), one whose `globalId` the issue has already is replaced (200); `GET` on
-the same path lists them. `GET /rest/api/{3|2}/issue/{key}` answers the issue's numeric id.
+the same path lists them. `GET /rest/api/{3|2}/issue/{key}` answers the issue's numeric id, and
+`GET /rest/api/{3|2}/myself` the user of the credentials.
 Attachment content (`GET /rest/api/{3|2}/attachment/content/{id}`): Cloud answers 303 to a signed
 URL on its media host (`localhost` on a second port), which refuses a request that carries credentials;
 Data Center answers the bytes itself.
@@ -33,6 +34,7 @@ CLOUD_PATH = "/rest/api/3/search/jql"
 DATACENTER_PATH = "/rest/api/2/search"
 ATTACHMENT_CONTENT = re.compile(r"^/rest/api/[23]/attachment/content/(?P<id>[^/?]+)$")
 REMOTE_LINK = re.compile(r"^/rest/api/(?P<version>[23])/issue/(?P<key>[A-Z][A-Z0-9_]*-[0-9]+)/remotelink$")
+MYSELF = re.compile(r"^/rest/api/(?P<version>[23])/myself$")
 ISSUE = re.compile(r"^/rest/api/(?P<version>[23])/issue/(?P<key>[A-Z][A-Z0-9_]*-[0-9]+)(\?.*)?$")
 
 
@@ -91,6 +93,9 @@ class FakeJira:
                     return
                 if ISSUE.match(self.path):
                     fake._issue(self)
+                    return
+                if MYSELF.match(self.path):
+                    fake._myself(self)
                     return
                 fake._reply(self, 405, {"errorMessages": ["use POST"]})
 
@@ -291,6 +296,23 @@ class FakeJira:
         self._reply(
             handler, status, {"id": ident, "self": f"{self.url}/rest/api/3/issue/{key}/remotelink/{ident}"}
         )
+
+    def _myself(self, handler: BaseHTTPRequestHandler) -> None:
+        """`GET …/myself`: the user the credentials belong to."""
+        authorization = handler.headers.get("Authorization", "")
+        with self._lock:
+            self.requests.append(Request(handler.path, {}, authorization, time.monotonic()))
+        found = MYSELF.match(handler.path)
+        assert found is not None
+        echo = f" (received: {self._echoed(authorization)})" if self.echo_credentials else ""
+        if found["version"] != ("3" if self.deployment == "cloud" else "2"):
+            self._reply(handler, 404, {"errorMessages": [f"No endpoint {handler.path}"]})
+        elif authorization != self.expected_authorization:
+            self._reply(handler, 401, {"errorMessages": [f"You are not authenticated{echo}"]})
+        elif self.deployment == "cloud":
+            self._reply(handler, 200, {"accountId": "5b10a2844c20165700ede21g", "displayName": "QA Person"})
+        else:
+            self._reply(handler, 200, {"name": "qa", "displayName": "QA Person"})
 
     def _issue(self, handler: BaseHTTPRequestHandler) -> None:
         """`GET …/issue/{key}`: the issue's numeric id (as a string, as Jira gives it) and key."""
