@@ -28,6 +28,7 @@ from testgen.worker.push import run_push
 from testgen.worker.resources import WorkerResources
 from tests.support.fake_jira import FakeJira
 from tests.support.fake_testrail import FakeTestRail
+from tests.support.fake_xray import FakeXrayDataCenter
 from tests.support.fake_zephyr import FakeZephyr
 from tests.support.harness import run_worker, wait_for
 from tests.support.helpers import read_events
@@ -319,6 +320,32 @@ async def test_zephyr_cases_of_a_jira_story_link_its_issue_by_the_id_jira_gives(
         assert {link["globalId"] for link in jira.links_of("SHOP-1")} == {
             f"testgen:{connection}:{i}" for i in cases
         }
+
+
+async def test_xrays_own_issue_link_is_the_link_back_to_the_story(
+    settings: Settings, sessionmaker: Sessions, resources: WorkerResources
+) -> None:
+    use_secrets_key(settings)
+    with FakeJira() as jira, FakeXrayDataCenter() as xray:
+        settings.jira_base_url = jira.url
+        settings.jira_email = jira.email
+        settings.jira_api_token = SecretStr(jira.token)
+        project = await add_project(sessionmaker)
+        await add_story(sessionmaker, project, "SHOP-1", jira_url=f"{xray.url}/browse/SHOP-1")
+        await add_cases(sessionmaker, "SHOP-1", 2)
+        connection = await add_connection(
+            sessionmaker,
+            settings,
+            project,
+            "xray-dc",
+            {**xray.settings, "requests_per_minute": FAST},
+            xray.secrets,
+            name="QA Xray",
+        )
+        outcome = result(await push(resources, sessionmaker, project, connection))
+        assert outcome.counts.created == 2 and outcome.counts.linked == 0 and outcome.links_failed == []
+        assert sorted(link[2] for link in xray.links) == ["SHOP-1", "SHOP-1"]  # each test "Tests" the story
+        assert jira.requests == []  # no remote link on top of Xray's own
 
 
 # --- a worker killed mid-push ----------------------------------------------------------------------
