@@ -1,13 +1,22 @@
 """The tools the whole-flow test does not drive: projects, stories written, jobs read and cancelled, a
-test case regenerated, a Jira import refused, the review prompt and the resource listing."""
+test case regenerated, a Jira import refused, the review prompt and the resource listing; stories
+imported from Jira (with their comments) and from GitHub."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
+
+from testgen.core.config import Settings
+from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github import issue as github_issue
+from tests.support.fake_jira import FakeJira, adf, comments, heading, issue, ordered
+from tests.worker.test_jira_import import use_jira
 
 
 def text_of(result: CallToolResult) -> str:
@@ -78,3 +87,52 @@ async def test_stories_written_and_jobs_followed_through_the_tools(mcp_url: str,
 
         jira = await client.call_tool("import_from_jira", {"project_id": project, "jql": "project = SHOP"})
         assert jira.is_error and "Jira" in text_of(jira) and "(HTTP 503)" in text_of(jira)
+
+
+@pytest.fixture
+def jira(settings: Settings) -> Iterator[FakeJira]:
+    criteria = adf(heading("Acceptance criteria"), ordered("Cards are accepted", "Receipts are mailed"))
+    note = ("2026-03-01T09:00:00.000+0000", "Cards only")
+    with FakeJira(
+        deployment="cloud", issues=[issue("SHOP-1", "Pay", criteria, "High", comment=comments(note))]
+    ) as fake:
+        use_jira(settings, fake)
+        yield fake
+
+
+async def test_stories_are_imported_from_jira_with_context_and_from_github(
+    jira: FakeJira, mcp_url: str, worker: Any
+) -> None:
+    with FakeGitHub(
+        issues=[github_issue(1, "Pay by card", "- [ ] Cards are accepted", labels=("story",))]
+    ) as github:
+        async with AsyncClient(base_url=mcp_url, timeout=30) as http:
+            project = (await http.post("/projects", json={"name": "Shop"})).json()["id"]
+            body = {
+                **github.settings,
+                "token": github.token,
+                "name": "Issues",
+                "requests_per_minute": 100_000,
+            }
+            connected = await http.post(f"/projects/{project}/connections", json=body)
+            assert connected.status_code == 201, connected.text
+        async with Client(f"{mcp_url}/mcp") as client:
+            arguments = {"project_id": project, "jql": "project = SHOP", "with": ["comments"], "wait": True}
+            imported = structured(await client.call_tool("import_from_jira", arguments))
+            assert imported["job"]["options"]["include"] == ["comments"]
+            assert imported["job"]["result"]["counts"]["created"] == 1
+            assert "comment" in jira.requests[-1].body["fields"]
+            story = structured(await client.call_tool("get_story", {"story_id": "SHOP-1"}))["story"]
+            assert story["comments"] == ["Cards only"]
+
+            arguments = {"project_id": project, "source": "github", "labels": ["story"], "wait": True}
+            imported = structured(await client.call_tool("import_from_jira", arguments))
+            assert imported["job"]["options"]["source"] == "github"
+            assert imported["job"]["result"]["counts"]["created"] == 1
+
+            other = {"project_id": project, "source": "github", "jql": "project = SHOP"}
+            refused = await client.call_tool("import_from_jira", other)
+            assert refused.is_error and "jql" in text_of(refused) and "(HTTP 422)" in text_of(refused)
+            python_name = {"project_id": project, "jql": "project = SHOP", "with_": ["comments"]}
+            refused = await client.call_tool("import_from_jira", python_name)
+            assert refused.is_error and "Unknown arguments of import_from_jira: with_" in text_of(refused)

@@ -20,6 +20,9 @@ INSTRUCTIONS = (
     "export the saved test cases (export_test_cases). Your role in each project applies as in the API: a "
     "viewer reads, an editor writes and generates, a reviewer saves."
 )
+# Tool arguments named as the REST bodies name them where Python cannot: the name a client sends, and
+# the tool function's parameter.
+WIRE_NAMES = {"with": "with_"}
 
 
 class TestgenServer(MCPServer[Any]):
@@ -40,6 +43,7 @@ class TestgenServer(MCPServer[Any]):
             unknown = sorted(set(arguments) - set(tool.parameters.get("properties", {})))
             if unknown:
                 raise ToolError(f"Unknown arguments of {name}: {', '.join(unknown[:10])[:500]}")
+            arguments = {WIRE_NAMES.get(key, key): value for key, value in arguments.items()}
         return await super().call_tool(name, arguments, context)
 
     async def _handle_list_resources(
@@ -57,6 +61,11 @@ def build_server(connect: Connect) -> TestgenServer:
     server = TestgenServer(connect, name=NAME, instructions=INSTRUCTIONS, version="0.1.0")
     register_tools(server, connect)
     register_resources(server, connect)
+    python_names = {python: wire for wire, python in WIRE_NAMES.items()}
     for tool in server._tool_manager.list_tools():
         tool.parameters["additionalProperties"] = False  # the schema says what call_tool refuses
+        properties = tool.parameters.get("properties", {})
+        tool.parameters["properties"] = {python_names.get(k, k): v for k, v in properties.items()}
+        if "required" in tool.parameters:
+            tool.parameters["required"] = [python_names.get(k, k) for k in tool.parameters["required"]]
     return server

@@ -17,6 +17,7 @@ from pydantic import Field, StrictBool, TypeAdapter
 from testgen.api.deps import IdText
 from testgen.api.routes.stories import TOTAL_COUNT_HEADER
 from testgen.api.schemas.common import Count, LanguageTag, RowId, ScenarioIndex
+from testgen.api.schemas.imports import MAX_LABELS, Label, Milestone
 from testgen.api.schemas.jobs import GenerationJobOut, JiraImportJobOut, QueuedJob, RegenerateQueued
 from testgen.api.schemas.projects import ProjectOut
 from testgen.api.schemas.stories import StoryOut
@@ -30,6 +31,9 @@ from testgen.domain.job_options import (
     MAX_TEST_CASES,
     MIN_SCENARIOS_PER_CASE,
     MIN_TEST_CASES,
+    GitHubIssueState,
+    ImportSource,
+    JiraContext,
 )
 from testgen.domain.stories import MAX_CRITERIA, Priority
 from testgen.domain.text_fields import Criterion, Description, SearchText, StoryId, Title
@@ -359,20 +363,62 @@ def register_tools(server: MCPServer, connect: Connect) -> None:
 
     @server.tool(
         annotations=CALLS_MODEL,
-        description="Queue an import of the Jira issues a JQL query finds as stories of a project (an editor "
-        "there; the server needs its Jira settings): new issues are created, changed ones updated. Costs no "
-        "model call (Jira's API is called). With wait: true, sends progress notifications and answers the "
-        "summary.",
+        description="Queue an import of stories into a project (an editor there): the Jira issues a JQL "
+        "query finds (source jira, the default; the server needs its Jira settings; `with` brings their "
+        "comments, links or attachments too), the issues of the project's GitHub connection (source "
+        "github: labels, milestone, state) or the work items a WIQL query finds through its Azure DevOps "
+        "connection (source azure-devops). New issues are created, changed ones updated. Costs no model "
+        "call (the tracker's API is called). With wait: true, sends progress notifications and answers "
+        "the summary.",
     )
     async def import_from_jira(
         ctx: Context,
         project_id: RowId,
-        jql: Annotated[str, Field(min_length=1, max_length=4000, description="e.g. project = SHOP")],
+        jql: Annotated[
+            str | None, Field(min_length=1, max_length=4000, description="Jira: e.g. project = SHOP")
+        ] = None,
+        with_: Annotated[
+            list[JiraContext] | None,
+            Field(
+                title="With",
+                max_length=len(JiraContext),
+                description="Jira: what each story brings besides the issue's text",
+            ),
+        ] = None,
+        source: Annotated[
+            ImportSource,
+            Field(description="jira, or github or azure-devops through the project's connection"),
+        ] = ImportSource.jira,
+        labels: Annotated[
+            list[Label] | None,
+            Field(max_length=MAX_LABELS, description="GitHub: only issues with every one of these labels"),
+        ] = None,
+        milestone: Annotated[
+            Milestone | None,
+            Field(description='GitHub: a milestone number, "*" (any milestone) or "none" (no milestone)'),
+        ] = None,
+        state: Annotated[
+            GitHubIssueState | None, Field(description="GitHub: open (default), closed or all")
+        ] = None,
+        wiql: Annotated[
+            str | None,
+            Field(min_length=1, max_length=32_000, description="Azure DevOps: a flat WIQL query"),
+        ] = None,
         wait: Wait = False,
     ) -> ImportOutcome:
+        given = {
+            "jql": jql,
+            "with": with_,
+            "labels": labels,
+            "milestone": milestone,
+            "state": state,
+            "wiql": wiql,
+        }
+        # The options of another source go to the route too, which refuses them by name.
+        body = {k: v for k, v in given.items() if v is not None}
         async with api(ctx) as rest:
             queued = await rest.read(
-                QUEUED, "POST", f"/projects/{project_id}/imports/jira", body={"jql": jql}
+                QUEUED, "POST", f"/projects/{project_id}/imports/{source.value}", body=body
             )
             if not wait:
                 return ImportOutcome(queued=queued)
