@@ -1,6 +1,6 @@
 """The tools the whole-flow test does not drive: projects, stories written, jobs read and cancelled, a
 test case regenerated, a Jira import refused, the review prompt and the resource listing; stories
-imported from Jira (with their comments) and from GitHub."""
+imported from Jira (with their comments) and from GitHub; what every tool's listing states."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from testgen.core.config import Settings
+from testgen.mcp_server.server import build_server
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_github import issue as github_issue
 from tests.support.fake_jira import FakeJira, adf, comments, heading, issue, ordered
@@ -136,3 +137,20 @@ async def test_stories_are_imported_from_jira_with_context_and_from_github(
             python_name = {"project_id": project, "jql": "project = SHOP", "with_": ["comments"]}
             refused = await client.call_tool("import_from_jira", python_name)
             assert refused.is_error and "Unknown arguments of import_from_jira: with_" in text_of(refused)
+
+
+async def test_every_tool_states_its_cost_and_the_schemas_of_its_input_and_answer() -> None:
+    async with Client(build_server(_no_api)) as client:
+        tools = (await client.list_tools()).tools
+    for tool in tools:
+        assert "model call" in (tool.description or ""), tool.name
+        assert tool.input_schema["additionalProperties"] is False, tool.name
+        assert tool.input_schema["properties"], tool.name
+        if tool.name == "export_test_cases":  # a file: an embedded resource
+            assert tool.output_schema is None
+        else:
+            assert tool.output_schema is not None and tool.output_schema["properties"], tool.name
+
+
+def _no_api(_request: object) -> Any:
+    raise AssertionError("listing the tools calls no API")
