@@ -207,6 +207,25 @@ async def test_one_copy_per_content_kept_until_its_last_attachment_goes(
     assert (await client.get(f"/user-stories/{second}/attachments")).json() == []
 
 
+async def test_deleting_a_story_deletes_the_content_only_it_named(
+    client: AsyncClient, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    first, second = await make_story(client, "US-1"), await make_story(client, "US-2")
+    shared = files.png(100, 100)
+    await upload(client, first, "shared.png", shared)
+    await upload(client, first, "own.txt", b"only the first story's notes\n")
+    kept = (await upload(client, second, "shared.png", shared)).json()
+    assert len(stored_files(settings)) == 2
+
+    assert (await client.delete(f"/user-stories/{first}")).status_code == 204
+    assert [row.story_id for row in await rows(sessionmaker)] == [second]
+    (left,) = stored_files(settings)
+    assert kept["sha256"] in str(left)
+    assert (await client.get(f"/user-stories/{second}/attachments/{kept['id']}")).status_code == 200
+    assert (await client.delete(f"/user-stories/{second}")).status_code == 204
+    assert stored_files(settings) == []
+
+
 async def test_another_storys_attachment_is_not_found(client: AsyncClient) -> None:
     first, second = await make_story(client, "US-1"), await make_story(client, "US-2")
     a = (await upload(client, first, "a.txt", b"first")).json()

@@ -29,6 +29,7 @@ from testgen.core.database import begin_read, begin_standalone
 from testgen.core.errors import NotFoundError, ServiceUnavailableError
 from testgen.core.redis_keys import batch_key
 from testgen.data import repository
+from testgen.data.attachment_store import AttachmentStore, store_for
 from testgen.data.models import Connection, GenerationJob, Project, TestCase, UserStory
 from testgen.domain.text_fields import NO_NUL_PATTERN, StoryId
 from testgen.streaming.event_hub import EventHub, StreamSlot
@@ -104,6 +105,14 @@ JobLinksDep = Annotated[JobLinks, Depends(get_job_links)]
 HubDep = Annotated[EventHub, Depends(get_hub)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 StreamTokensDep = Annotated[StreamTokens, Depends(get_stream_tokens)]
+
+
+async def get_attachment_store(request: Request) -> AttachmentStore:
+    """The store of attachment content: the settings' bucket or DATA_DIR (made on first use)."""
+    return store_for(request.app.state.settings)
+
+
+AttachmentStoreDep = Annotated[AttachmentStore, Depends(get_attachment_store)]
 
 
 MAX_ROW_ID = 2**31 - 1  # an INTEGER key; larger ids would reach the driver and fail there

@@ -3,28 +3,19 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
+from fastapi import APIRouter, File, Path, Request, Response, UploadFile
 
 from testgen.api import access
-from testgen.api.deps import MAX_ROW_ID, SessionDep, SettingsDep, StoryDep
+from testgen.api.deps import MAX_ROW_ID, AttachmentStoreDep, SessionDep, SettingsDep, StoryDep
 from testgen.api.openapi_doc import errors
 from testgen.api.principal import principal_of
 from testgen.api.schemas.attachments import AttachmentOut
 from testgen.api.services import attachments
 from testgen.core.errors import ContentTooLargeError
 from testgen.data.attachment_intake import MEDIA_TYPES, too_large
-from testgen.data.attachment_store import AttachmentStore, store_for
 
 router = APIRouter(prefix="/user-stories/{story_id}/attachments", tags=["user stories"])
 AttachmentId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
-
-
-async def get_attachment_store(request: Request) -> AttachmentStore:
-    """The store of attachment content: the settings' bucket or DATA_DIR (made on first use)."""
-    return store_for(request.app.state.settings)
-
-
-AttachmentStoreDep = Annotated[AttachmentStore, Depends(get_attachment_store)]
 
 
 @router.post("", status_code=201, response_model=AttachmentOut, responses=errors(400, 409, 413, 415))

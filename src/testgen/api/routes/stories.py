@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from testgen.api import access
-from testgen.api.deps import SessionDep, StoryDep, StoryReadDep
+from testgen.api.deps import AttachmentStoreDep, SessionDep, StoryDep, StoryReadDep
 from testgen.api.openapi_doc import errors
 from testgen.api.schemas.stories import StoryCreate, StoryOut, StoryUpdate
 from testgen.api.schemas.test_cases import StaleTestCaseOut
@@ -80,8 +80,8 @@ async def update_story(request: Request, story: StoryDep, data: StoryUpdate, ses
 
 
 @router.delete("/{story_id}", status_code=204)
-async def delete_story(story: StoryDep, session: SessionDep) -> Response:
-    await stories.delete_story(session, story)
+async def delete_story(story: StoryDep, session: SessionDep, store: AttachmentStoreDep) -> Response:
+    await stories.delete_story(session, store, story)
     return Response(status_code=204)
 
 

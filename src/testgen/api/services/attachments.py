@@ -107,6 +107,13 @@ async def delete_attachment(
     key = row.sha256
     await session.delete(row)
     await session.commit()
-    if not await attachments.is_referenced(session, key):
+    await delete_unreferenced(session, store, {key})
+
+
+async def delete_unreferenced(session: AsyncSession, store: AttachmentStore, keys: set[str]) -> None:
+    """Delete the content of `keys` that no attachment names any more."""
+    for key in sorted(keys):
+        referenced = await attachments.is_referenced(session, key)
         await session.commit()
-        await store.delete(key)
+        if not referenced:
+            await store.delete(key)

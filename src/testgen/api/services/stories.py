@@ -18,13 +18,15 @@ from testgen.api.schemas.projects import (
 )
 from testgen.api.schemas.stories import StoryCreate, StoryUpdate
 from testgen.api.schemas.test_cases import StaleTestCaseOut
+from testgen.api.services.attachments import delete_unreferenced
 from testgen.core import messages
 from testgen.core.config import Settings
 from testgen.core.database import begin_standalone
 from testgen.core.errors import ConflictError, NotFoundError
 from testgen.core.languages import detect_story_language
-from testgen.data import repository
+from testgen.data import attachments, repository
 from testgen.data import usage as ledger
+from testgen.data.attachment_store import AttachmentStore
 from testgen.data.job_states import StoryState
 from testgen.data.models import Project, StoryRevision, UserStory
 from testgen.data.staleness import stale_texts
@@ -156,10 +158,13 @@ async def update_story(session: AsyncSession, story: UserStory, data: StoryUpdat
     return story
 
 
-async def delete_story(session: AsyncSession, story: UserStory) -> None:
-    """Delete the story; its saved test cases and generation jobs go with it (FK cascade)."""
+async def delete_story(session: AsyncSession, store: AttachmentStore, story: UserStory) -> None:
+    """Delete the story; its saved test cases, generation jobs and attachments go with it (FK
+    cascade), and the attachments' content too once no other story's attachment names it."""
+    keys = {row.sha256 for row in await attachments.list_for_story(session, story.id)}
     await session.delete(story)
     await session.commit()
+    await delete_unreferenced(session, store, keys)
 
 
 async def list_test_cases(
