@@ -1,16 +1,22 @@
 """The MCP server's errors are the API's, as tool errors (never a trace), and its inputs are checked as
-strictly as the REST bodies; the assistants page names every tool and its snippets are valid JSON."""
+strictly as the REST bodies; the assistants page names every tool, its snippets are valid JSON and its
+Python client runs against the server."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,7 +25,7 @@ from testgen.data import usage
 from testgen.data.models import LLMUsage
 from testgen.mcp_server.server import build_server
 from tests.assistants.conftest import serving
-from tests.support.harness import ROOT
+from tests.support.harness import LONG_WAIT_S, ROOT
 
 
 def text_of(result: CallToolResult) -> str:
@@ -169,3 +175,39 @@ async def test_the_assistants_page_names_every_tool_and_its_snippets_are_json() 
 
 def _no_api(_request: object) -> Any:
     raise AssertionError("listing the tools calls no API")
+
+
+async def test_the_assistants_pages_python_client_runs_against_the_server(
+    settings: Settings, redis: Redis, worker: Any, tmp_path: Path
+) -> None:
+    key = "a-service-key-of-the-page-0001"
+    settings.api_keys = SecretStr(key)
+    page = (ROOT / "docs" / "user-guide" / "assistants.md").read_text()
+    (snippet,) = re.findall(r"```python\n(.*?)```", page, flags=re.DOTALL)
+    async with serving(settings) as url, AsyncClient(base_url=url, timeout=30) as http:
+        http.headers["Authorization"] = f"Bearer {key}"
+        answer = await http.post("/projects", json={"name": "Shop"})
+        body = {
+            "id": "US-001",
+            "project_id": answer.json()["id"],
+            "title": "Checkout with a saved card",
+            "acceptance_criteria": ["The saved card is charged", "A receipt is mailed"],
+        }
+        assert (await http.post("/user-stories", json=body)).status_code == 201
+        script = tmp_path / "client.py"
+        script.write_text(
+            snippet.replace("http://localhost:8000", url).replace("tgp_your_personal_token", key)
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+        )
+        out, err = await asyncio.wait_for(process.communicate(), LONG_WAIT_S)
+    assert process.returncode == 0, err.decode()[-3000:]
+    lines = out.decode().splitlines()
+    assert "'id': 'US-001'" in lines[0]
+    assert "queued" in lines[1] and "100.0% completed" in lines[-2]
+    assert "'status': 'completed'" in lines[-1]
