@@ -41,7 +41,7 @@ def usage_row(
         "prompt_tokens": tokens.prompt,
         "output_tokens": tokens.output,
         "total_tokens": tokens.total,
-        "cached_tokens": tokens.cached,
+        "cached_tokens": tokens.cached or 0,
         "batch_calls": batch.llm_calls if batch else 0,
         "batch_tokens": batch.tokens.total if batch else 0,
         "created_at": utcnow(),

@@ -20,7 +20,8 @@ class TokenCounts(BaseModel):
     prompt: int
     output: int
     total: int
-    cached: int = 0  # of the prompt tokens, those the provider served from its prompt cache
+    # Of the prompt tokens, those the provider served from its prompt cache (absent: none reported).
+    cached: int | None = optional_key()
 
 
 class CallSummary(BaseModel):

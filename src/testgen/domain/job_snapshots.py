@@ -115,6 +115,7 @@ class TokenCountsJSON(TypedDict):
     prompt: int
     output: int
     total: int
+    cached: NotRequired[int]
 
 
 class CallSummaryJSON(TypedDict):

@@ -112,7 +112,7 @@ class CallStats:
                 prompt=self.prompt_tokens,
                 output=self.output_tokens,
                 total=self.total_tokens,
-                cached=self.cached_tokens,
+                cached=self.cached_tokens or None,
             ),
         )
 
