@@ -1,6 +1,7 @@
 """The tools the whole-flow test does not drive: projects, stories written, jobs read and cancelled, a
 test case regenerated, a Jira import refused, the review prompt and the resource listing; stories
-imported from Jira (with their comments) and from GitHub; what every tool's listing states."""
+imported from Jira (with their comments) and from GitHub; the review gate kept by save_draft; what every
+tool's listing states."""
 
 from __future__ import annotations
 
@@ -154,3 +155,20 @@ async def test_every_tool_states_its_cost_and_the_schemas_of_its_input_and_answe
 
 def _no_api(_request: object) -> Any:
     raise AssertionError("listing the tools calls no API")
+
+
+async def test_save_draft_keeps_the_projects_review_gate(mcp_url: str, worker: Any) -> None:
+    async with AsyncClient(base_url=mcp_url, timeout=30) as http:
+        project = (await http.post("/projects", json={"name": "Gated"})).json()["id"]
+        gated = await http.patch(f"/projects/{project}", json={"review_required": True})
+        assert gated.status_code == 200, gated.text
+        body = {"id": "US-9", "project_id": project, "title": "Pay", "acceptance_criteria": ["A charge"]}
+        assert (await http.post("/user-stories", json=body)).status_code == 201
+    async with Client(f"{mcp_url}/mcp") as client:
+        arguments = {"story_id": "US-9", "num_test_cases": 1, "wait": True}
+        job = structured(await client.call_tool("generate_test_cases", arguments))["job"]
+        refused = await client.call_tool("save_draft", {"task_id": job["task_id"]})
+        assert refused.is_error and "requires a review" in text_of(refused)
+        assert text_of(refused).endswith("(HTTP 409)")
+        story = structured(await client.call_tool("get_story", {"story_id": "US-9"}))
+        assert story["test_cases"] == []
