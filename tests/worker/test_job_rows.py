@@ -101,7 +101,7 @@ async def test_loads_are_coalesced_and_missing_jobs_are_none(
     assert len([s for s in sent if s.startswith("SELECT")]) == 2
 
 
-async def test_a_load_brings_the_project_settings_and_whether_there_are_saved_tests(
+async def test_a_load_brings_the_project_settings_and_whether_there_are_saved_tests_and_files(
     engine: AsyncEngine, maker: async_sessionmaker[AsyncSession]
 ) -> None:
     async with maker() as s:
@@ -117,8 +117,9 @@ async def test_a_load_brings_the_project_settings_and_whether_there_are_saved_te
     loaded = await rows.load("job-p")
     plain = await rows.load("job-0")
     assert loaded is not None and plain is not None
-    assert loaded[2] == StoryExtras(ProjectSettings("Be brief", 500, "es"), has_saved_tests=True)
-    assert plain[2] == StoryExtras(None, has_saved_tests=False)
+    settings = ProjectSettings("Be brief", 500, "es")
+    assert loaded[2] == StoryExtras(settings, has_saved_tests=True, has_attachments=False)
+    assert plain[2] == StoryExtras(None, has_saved_tests=False, has_attachments=False)
 
 
 async def test_a_lone_request_is_not_held_back() -> None:

@@ -10,7 +10,16 @@ from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, func, or_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from testgen.data.job_states import ACTIVE, GIVE_UP, RUNNING, SAVE, JobKind, JobStatus, StoryState, Transition
-from testgen.data.models import GenerationJob, Project, ReviewStep, StoryRevision, TestCase, UserStory, utcnow
+from testgen.data.models import (
+    GenerationJob,
+    Project,
+    ReviewStep,
+    StoryAttachment,
+    StoryRevision,
+    TestCase,
+    UserStory,
+    utcnow,
+)
 from testgen.domain.job_errors import JobError
 
 
@@ -156,6 +165,7 @@ class StoryExtras(NamedTuple):
 
     project: ProjectSettings | None  # None for a story without a project
     has_saved_tests: bool
+    has_attachments: bool = True  # False: the story has none (not asked again)
 
 
 _JOBS, _STORIES, _PROJECTS = GenerationJob.__table__.c, UserStory.__table__.c, Project.__table__.c
@@ -178,6 +188,7 @@ _EXTRAS = (
     _PROJECTS.id,
     *_SETTINGS,
     exists().where(TestCase.__table__.c.story_id == _STORIES.id).label("has_saved_tests"),
+    exists().where(StoryAttachment.__table__.c.story_id == _STORIES.id).label("has_attachments"),
 )
 # Built once: constructing this select took a tenth of a millisecond per call.
 _JOBS_WITH_STORIES = (
@@ -204,12 +215,13 @@ async def load_jobs_with_stories(connection: AsyncConnection, task_ids: Sequence
     for row in await connection.execute(_JOBS_WITH_STORIES, {"ids": list(task_ids)}):
         job = GenerationJob(**dict(zip(_JOBS.keys(), row[:jobs_end], strict=True)))
         story_values = dict(zip(_STORIES.keys(), row[jobs_end:stories_end], strict=True))
-        project_id, instructions, budget, language, techniques, has_saved_tests = row[stories_end:]
+        project_id, instructions, budget, language, techniques, has_saved_tests, has_files = row[stories_end:]
         if story_values["id"] is not None:
             project = (
                 _settings(instructions, budget, language, techniques) if project_id is not None else None
             )
-            found[job.id] = (job, UserStory(**story_values), StoryExtras(project, bool(has_saved_tests)))
+            extras = StoryExtras(project, bool(has_saved_tests), bool(has_files))
+            found[job.id] = (job, UserStory(**story_values), extras)
         elif job.story_id is None:
             found[job.id] = (job, None, None)
     return found

@@ -100,7 +100,7 @@ async def _generate(
         story, num_cases, per_case, res.settings.batch_max_scenarios, asked, techniques=techniques
     )
     covered = context.covered_tests()
-    files, attachments_used = await load_story_files(res, row.id, provider.name, provider.model)
+    files, attachments_used = await load_story_files(res, row.id, provider.name, provider.model, run.extras)
     batches = [
         dataclasses.replace(b, saved_tests=covered, instructions=context.instructions, files=files)
         for b in planned

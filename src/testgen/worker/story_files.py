@@ -15,6 +15,7 @@ from testgen.core.config import Settings
 from testgen.data import attachments
 from testgen.data.attachment_store import store_for
 from testgen.data.models import StoryAttachment
+from testgen.data.repository import StoryExtras
 from testgen.domain.attachments import AttachmentKind, AttachmentUse, AttachmentUsed
 from testgen.generation.llm.story_files import CHARS_PER_TOKEN, ImagePart, StoryFiles, TextPart, image_tokens
 from testgen.worker.resources import WorkerResources
@@ -110,10 +111,12 @@ def select_files(
 
 
 async def load_story_files(
-    res: WorkerResources, story_id: str, provider: str, model: str
+    res: WorkerResources, story_id: str, provider: str, model: str, extras: StoryExtras | None = None
 ) -> tuple[StoryFiles, list[AttachmentUsed]]:
     """The story's attachments as a job of `provider`'s `model` sends them (image bytes read only
-    for a model that takes images)."""
+    for a model that takes images); none asked for when the job's load found the story has none."""
+    if extras is not None and not extras.has_attachments:
+        return StoryFiles(), []
     async with res.sessionmaker() as session:
         rows = await attachments.list_for_story(session, story_id)
     if not rows:
