@@ -13,16 +13,24 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen.automation import fill
 from testgen.automation.fill import FillStep
 from testgen.core.config import OFFLINE_MODEL, Settings
+from testgen.data.models import GenerationJob
 from testgen.worker import automation_fill
 from tests.support.harness import run_worker
 from tests.support.helpers import is_status, make_story, queue, read_events, wait_for_job
 
 BASE_URL = "http://127.0.0.1:9/shop/"
 MARK = f"// PROPOSAL from offline/{OFFLINE_MODEL} — review before use"
+
+
+async def job_ids(sessionmaker: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessionmaker() as session:
+        return list(await session.scalars(select(GenerationJob.id).order_by(GenerationJob.id)))
 
 
 def unzip(content: bytes) -> dict[str, str]:
@@ -181,3 +189,17 @@ async def test_a_fill_needs_saved_test_cases_and_its_skeleton_a_completed_fill_o
     behave = {**asked, "framework": "behave"}
     assert (await client.get(url.format("US-1"), params=behave)).status_code == 409
     assert (await client.get(url.format("US-1"), params=asked)).status_code == 200
+
+
+async def test_asking_the_model_pass_on_the_download_says_how_to_queue_it_and_queues_nothing(
+    client: AsyncClient, worker: object, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    await saved_story(client, "US-1")
+    jobs_before = await job_ids(sessionmaker)
+    asked = {"framework": "playwright-bdd", "fill": "playwright", "base_url": BASE_URL}
+    r = await client.get("/user-stories/US-1/test-cases/automation", params=asked)
+    assert r.status_code == 400
+    assert "POST /user-stories/US-1/test-cases/automation/fill" in r.json()["detail"]
+    assert await job_ids(sessionmaker) == jobs_before
+    plain = {"framework": "playwright-bdd"}
+    assert (await client.get("/user-stories/US-1/test-cases/automation", params=plain)).status_code == 200

@@ -83,6 +83,14 @@ def provider_batch_waiting(batch_id: str, state: str) -> str:
     return f"Waiting for the provider's batch {batch_id} ({state}), expected within 24 h"
 
 
+def fill_is_a_job(story_id: str) -> str:
+    return (
+        "The model pass over a skeleton is a job, queued by a POST (a download never spends the budget): "
+        f'POST /user-stories/{story_id}/test-cases/automation/fill {{"base_url": ...}}, follow it, then '
+        "download this with framework=playwright-bdd&task_id=<its task id>"
+    )
+
+
 def nothing_changed(story_id: str) -> str:
     return (
         f"Every acceptance criterion of user story {story_id} is covered by an up-to-date saved test "

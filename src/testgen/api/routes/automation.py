@@ -3,7 +3,7 @@ with pending step definitions for a test framework, in a zip."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -38,7 +38,7 @@ _ZIP: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/user-stories/{story_id}/test-cases/automation",
     response_class=Response,
-    responses={**errors(409), **_ZIP},
+    responses={**errors(400, 409), **_ZIP},
 )
 async def story_automation(
     story: StoryDep,
@@ -53,13 +53,20 @@ async def story_automation(
             "bodies in place, each marked for review; absent: every step pending",
         ),
     ] = None,
+    fill: Annotated[
+        Literal["playwright"] | None,
+        Query(
+            description="Not a download: the model pass is a job (POST …/automation/fill with its "
+            "base_url); asking it here answers 400 saying so, and nothing is queued",
+        ),
+    ] = None,
 ) -> Response:
     """The story's saved test cases as a feature file (as the Gherkin export writes it), and one
     pending step definition per distinct step for `framework`, with what the framework needs to run
     them. With `task_id`, the playwright-bdd steps the model proposed a body for hold that body under a
     `// PROPOSAL from <model> — review before use` comment; a job of another story is not found, one
     not completed is 409."""
-    return file_response(await automation.story_skeleton(session, story, framework, task_id))
+    return file_response(await automation.story_skeleton(session, story, framework, task_id, fill))
 
 
 @router.post(

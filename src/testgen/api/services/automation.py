@@ -17,7 +17,7 @@ from testgen.api.services.export import Export, to_gherkin, unique_file_names
 from testgen.automation.render import Proposal, skeleton
 from testgen.automation.steps import FeatureError
 from testgen.core import messages
-from testgen.core.errors import ConflictError, NotFoundError
+from testgen.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from testgen.data import repository
 from testgen.data.job_states import JobKind, JobStatus
 from testgen.data.models import Project, UserStory
@@ -54,9 +54,13 @@ async def story_skeleton(
     story: UserStory,
     framework: AutomationFramework,
     fill_task_id: str | None = None,
+    fill: str | None = None,
 ) -> Export:
     """The story's skeleton; with `fill_task_id` (a completed fill job of the story, playwright-bdd)
-    each body that job proposed is in place, marked for review, and the other steps stay pending."""
+    each body that job proposed is in place, marked for review, and the other steps stay pending.
+    Asking the model pass itself here (`fill`) is refused with the way to queue it."""
+    if fill is not None:
+        raise InvalidRequestError(messages.fill_is_a_job(story.id))
     proposals: dict[str, Proposal] | None = None
     if fill_task_id is not None:
         proposals = await _proposals(session, story.id, framework, fill_task_id)
