@@ -157,7 +157,7 @@ def _no_api(_request: object) -> Any:
     raise AssertionError("listing the tools calls no API")
 
 
-async def test_save_draft_keeps_the_projects_review_gate(mcp_url: str, worker: Any) -> None:
+async def test_save_draft_keeps_the_review_gate_which_review_draft_walks(mcp_url: str, worker: Any) -> None:
     async with AsyncClient(base_url=mcp_url, timeout=30) as http:
         project = (await http.post("/projects", json={"name": "Gated"})).json()["id"]
         gated = await http.patch(f"/projects/{project}", json={"review_required": True})
@@ -172,3 +172,14 @@ async def test_save_draft_keeps_the_projects_review_gate(mcp_url: str, worker: A
         assert text_of(refused).endswith("(HTTP 409)")
         story = structured(await client.call_tool("get_story", {"story_id": "US-9"}))
         assert story["test_cases"] == []
+        task = {"task_id": job["task_id"]}
+        submitted = structured(await client.call_tool("review_draft", {**task, "action": "submit"}))
+        assert submitted["job"]["review"]["state"] == "in_review"
+        changes = {**task, "action": "request_changes", "test_case_comments": {"0": "Name the card"}}
+        sent_back = structured(await client.call_tool("review_draft", changes))["job"]["review"]
+        assert sent_back["state"] == "changes_requested"
+        assert sent_back["steps"][-1]["test_case_comments"] == {"0": "Name the card"}
+        await client.call_tool("review_draft", {**task, "action": "submit"})
+        approved = structured(await client.call_tool("review_draft", {**task, "action": "approve"}))
+        assert approved["job"]["review"]["state"] == "approved"
+        assert structured(await client.call_tool("save_draft", task))["saved"]

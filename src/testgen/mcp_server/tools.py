@@ -18,7 +18,16 @@ from testgen.api.deps import IdText
 from testgen.api.routes.stories import TOTAL_COUNT_HEADER
 from testgen.api.schemas.common import Count, LanguageTag, RowId, ScenarioIndex
 from testgen.api.schemas.imports import MAX_LABELS, Label, Milestone
-from testgen.api.schemas.jobs import GenerationJobOut, JiraImportJobOut, QueuedJob, RegenerateQueued
+from testgen.api.schemas.jobs import (
+    MAX_CASE_COMMENTS,
+    CaseKey,
+    GenerationJobOut,
+    JiraImportJobOut,
+    QueuedJob,
+    RegenerateQueued,
+    ReviewComment,
+    ReviewRequest,
+)
 from testgen.api.schemas.projects import ProjectOut
 from testgen.api.schemas.stories import StoryOut
 from testgen.api.schemas.test_cases import DraftTestCaseEdit, SaveResult, StaleTestCaseOut
@@ -35,6 +44,7 @@ from testgen.domain.job_options import (
     ImportSource,
     JiraContext,
 )
+from testgen.domain.roles import ReviewAction
 from testgen.domain.stories import MAX_CRITERIA, Priority
 from testgen.domain.text_fields import Criterion, Description, SearchText, StoryId, Title
 from testgen.mcp_server.outputs import (
@@ -312,6 +322,25 @@ def register_tools(server: MCPServer, connect: Connect) -> None:
         return RegenerationOutcome(
             queued=queued, draft=draft if isinstance(draft, GenerationJobOut) else None
         )
+
+    @server.tool(
+        annotations=WRITES,
+        description="Take a step of a completed draft's review: `submit` it (an editor), `approve` it or "
+        "`request_changes` (a reviewer of its project; approving one's own draft only where the project "
+        "allows it), with a comment on the draft and comments on single test cases by their position "
+        '({"0": "…"}). Answers the draft with its review.' + FREE,
+    )
+    async def review_draft(
+        ctx: Context,
+        task_id: TaskId,
+        action: ReviewAction,
+        comment: ReviewComment = "",
+        test_case_comments: Annotated[dict[CaseKey, ReviewComment], Field(max_length=MAX_CASE_COMMENTS)] = {},  # noqa: B006
+    ) -> JobView:
+        review = ReviewRequest(action=action, comment=comment, test_case_comments=test_case_comments)
+        async with api(ctx) as rest:
+            path = job_path(task_id) + "/review"
+            return JobView(job=await rest.read(JOB, "POST", path, body=review.model_dump(mode="json")))
 
     @server.tool(
         annotations=WRITES,
