@@ -1,9 +1,12 @@
 """/auth/oidc/login and /auth/oidc/callback under a real uvicorn, against the fake provider: a valid
 sign-in starts a session; a bad ID token, a replayed or unknown state, a callback from another
-browser or the provider's refusal sign no one in (401, no session cookie, no user)."""
+browser or the provider's refusal sign no one in (401, no session cookie, no user). Each sign-in
+brings the project roles OIDC_PROJECT_ROLES gives the claim's values in line, leaving hand-set ones."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -11,18 +14,27 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from httpx import ASGITransport, AsyncClient
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from testgen.api.app import create_app
-from testgen.core.config import Settings
-from testgen.data.models import AuditEvent, User
+from testgen.core.config import PROJECT_ROLE_NAMES, Settings
+from testgen.data.models import AuditEvent, Project, ProjectMember, User
+from testgen.domain.roles import MemberSource, Role
 from tests.support.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc
 from tests.support.harness import WAIT_S
 
 SESSION_COOKIE = "testgen_session"
+# Project names may hold commas, colons and spaces: the setting is JSON, so any name is unambiguous.
+CONSOLE = "Admin: Console, EU"
+PROJECT_ROLES = {
+    "qa-team": {"Shop": "editor", CONSOLE: "viewer"},
+    "qa-leads": {"Shop": "reviewer"},
+    "auditors": {"*": "viewer"},
+    "ghosts": {"Nowhere": "admin"},
+}
 
 
 @pytest.fixture
@@ -49,6 +61,7 @@ def settings(settings: Settings, provider: FakeOidc) -> Settings:
             "oidc_client_secret": SecretStr(CLIENT_SECRET),
             "oidc_role_claim": "groups",
             "oidc_admin_values": "testgen-admins",
+            "oidc_project_roles": json.dumps(PROJECT_ROLES),
         }
     )
 
@@ -214,3 +227,177 @@ async def test_without_oidc_settings_both_routes_are_404(settings: Settings, red
             answer = await client.get(path)
             assert answer.status_code == 404
             assert "OIDC_ISSUER" in answer.json()["detail"]
+
+
+# --- project roles from the claim (OIDC_PROJECT_ROLES) ------------------------------------------------
+
+
+async def make_projects(sessionmaker: async_sessionmaker[AsyncSession], *names: str) -> dict[str, int]:
+    async with sessionmaker() as session, session.begin():
+        projects = [Project(name=name) for name in names]
+        session.add_all(projects)
+        await session.flush()
+        return {p.name: p.id for p in projects}
+
+
+async def roles(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[int, tuple[str, str]]:
+    """Ada's memberships: project id -> (role, source)."""
+    async with sessionmaker() as session:
+        query = select(ProjectMember.project_id, ProjectMember.role, ProjectMember.source).join(
+            User, User.id == ProjectMember.user_id
+        )
+        return {project_id: (role, source) for project_id, role, source in await session.execute(query)}
+
+
+async def sign_in(browser: AsyncClient, provider: FakeOidc, groups: list[str]) -> dict[int, str]:
+    """A new sign-in with these claim values; the project roles /auth/me then reports."""
+    provider.claims["groups"] = groups
+    browser.cookies.clear()
+    answer = await browser.get(await start(browser))
+    assert answer.status_code == 303, answer.text
+    me = (await browser.get("/auth/me")).json()
+    return {p["project_id"]: p["role"] for p in me["projects"]}
+
+
+async def member_audit(sessionmaker: async_sessionmaker[AsyncSession]) -> list[tuple[str, str, int | None]]:
+    async with sessionmaker() as session:
+        query = (
+            select(AuditEvent.actor, AuditEvent.action, AuditEvent.project_id)
+            .where(AuditEvent.action.like("member_%"))
+            .order_by(AuditEvent.id)
+        )
+        return [(actor, action, project_id) for actor, action, project_id in await session.execute(query)]
+
+
+async def test_the_first_sign_in_gives_the_mapped_project_roles_the_highest_of_several(
+    browser: AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    provider: FakeOidc,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ids = await make_projects(sessionmaker, "Shop", CONSOLE, "Other")
+    with caplog.at_level(logging.WARNING, logger="testgen.data.accounts"):
+        seen = await sign_in(browser, provider, ["qa-team", "qa-leads", "ghosts", "unmapped"])
+    assert seen == {ids["Shop"]: "reviewer", ids[CONSOLE]: "viewer"}
+    claimed = MemberSource.oidc_claim.value
+    assert await roles(sessionmaker) == {
+        ids["Shop"]: ("reviewer", claimed),
+        ids[CONSOLE]: ("viewer", claimed),
+    }
+    assert "'Nowhere', which does not exist: skipped" in caplog.text
+    assert sorted(await member_audit(sessionmaker)) == [
+        ("oidc", "member_add", ids["Shop"]),
+        ("oidc", "member_add", ids[CONSOLE]),
+    ]
+
+
+async def test_a_later_sign_in_lowers_then_removes_what_the_claim_no_longer_grants(
+    browser: AsyncClient, sessionmaker: async_sessionmaker[AsyncSession], provider: FakeOidc
+) -> None:
+    ids = await make_projects(sessionmaker, "Shop", CONSOLE)
+    assert await sign_in(browser, provider, ["qa-leads", "qa-team"]) == {
+        ids["Shop"]: "reviewer",
+        ids[CONSOLE]: "viewer",
+    }
+    assert await sign_in(browser, provider, ["qa-team"]) == {ids["Shop"]: "editor", ids[CONSOLE]: "viewer"}
+    assert await sign_in(browser, provider, ["testgen-admins"]) == {}
+    assert await roles(sessionmaker) == {}
+    assert await member_audit(sessionmaker) == [
+        ("oidc", "member_add", ids["Shop"]),
+        ("oidc", "member_add", ids[CONSOLE]),
+        ("oidc", "member_update", ids["Shop"]),
+        ("oidc", "member_remove", ids["Shop"]),
+        ("oidc", "member_remove", ids[CONSOLE]),
+    ]
+    again = await sign_in(browser, provider, ["testgen-admins"])  # nothing to change: no audit row
+    assert again == {} and len(await member_audit(sessionmaker)) == 5
+
+
+async def test_a_hand_set_membership_is_never_lowered_or_removed_by_the_claim(
+    browser: AsyncClient, sessionmaker: async_sessionmaker[AsyncSession], provider: FakeOidc
+) -> None:
+    ids = await make_projects(sessionmaker, "Shop", CONSOLE)
+    async with sessionmaker() as session, session.begin():  # an admin made Ada and her roles by hand
+        ada = User(email="ada@example.com", name="Ada", password_hash=None, is_admin=False)
+        session.add(ada)
+        await session.flush()
+        session.add(ProjectMember(project_id=ids["Shop"], user_id=ada.id, role=Role.admin.value))
+    manual = MemberSource.manual.value
+    assert await sign_in(browser, provider, ["qa-team"]) == {ids["Shop"]: "admin", ids[CONSOLE]: "viewer"}
+    assert await sign_in(browser, provider, []) == {ids["Shop"]: "admin"}
+    assert await roles(sessionmaker) == {ids["Shop"]: ("admin", manual)}
+    assert ("oidc", "member_update", ids["Shop"]) not in await member_audit(sessionmaker)
+
+
+async def test_a_star_gives_the_role_in_every_project_with_a_named_one_higher(
+    browser: AsyncClient, sessionmaker: async_sessionmaker[AsyncSession], provider: FakeOidc
+) -> None:
+    ids = await make_projects(sessionmaker, "Shop", CONSOLE, "Other")
+    assert await sign_in(browser, provider, ["auditors"]) == {i: "viewer" for i in ids.values()}
+    (later,) = (await make_projects(sessionmaker, "Later")).values()
+    seen = await sign_in(browser, provider, ["auditors", "qa-team"])
+    assert seen == {ids["Shop"]: "editor", ids[CONSOLE]: "viewer", ids["Other"]: "viewer", later: "viewer"}
+
+
+def test_the_role_names_are_the_project_roles() -> None:
+    assert tuple(Role) == PROJECT_ROLE_NAMES
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("qa-team=Shop:editor", "it is not JSON"),
+        ('["qa-team"]', "it is not a JSON object"),
+        ('{"qa-team": "Shop"}', "maps to no object of projects and roles"),
+        ('{"qa-team": {}}', "maps to no object of projects and roles"),
+        ('{"qa-team": {"Shop": "owner"}}', "the role of 'Shop' is 'owner'"),
+        ('{"qa-team": {"Shop": ["editor"]}}', "the role of 'Shop'"),
+        ('{"qa-team": {" ": "editor"}}', "a project name is empty or too long"),
+        ('{"": {"Shop": "editor"}}', "is empty or longer than"),
+        ('{"qa-team": {"Shop": "editor"}, "qa-team": {"Shop": "admin"}}', "'qa-team' is named twice"),
+        ('{"qa-team": {"Shop": "editor", "Shop": "admin"}}', "'Shop' is named twice"),
+    ],
+)
+def test_a_bad_project_roles_setting_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("OIDC_ROLE_CLAIM", "groups")
+    monkeypatch.setenv("OIDC_PROJECT_ROLES", value)
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert "OIDC_PROJECT_ROLES: " in str(refused.value) and problem in str(refused.value)
+    assert '{"qa-team": {"Shop": "editor"}' in str(refused.value)  # the message shows the format
+
+
+def test_project_roles_without_a_role_claim_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OIDC_ROLE_CLAIM", raising=False)
+    monkeypatch.setenv("OIDC_PROJECT_ROLES", json.dumps(PROJECT_ROLES))
+    with pytest.raises(ValidationError, match="OIDC_ROLE_CLAIM names none"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_a_good_project_roles_setting_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OIDC_ROLE_CLAIM", "groups")
+    monkeypatch.setenv("OIDC_PROJECT_ROLES", json.dumps(PROJECT_ROLES))
+    assert Settings(_env_file=None).oidc_project_role_map == PROJECT_ROLES  # type: ignore[call-arg]
+    monkeypatch.setenv("OIDC_PROJECT_ROLES", "")
+    assert Settings(_env_file=None).oidc_project_role_map == {}  # type: ignore[call-arg]
+
+
+async def test_a_role_an_admin_changes_by_hand_is_hand_set_from_then_on(
+    browser: AsyncClient, sessionmaker: async_sessionmaker[AsyncSession], provider: FakeOidc
+) -> None:
+    await sign_in(browser, provider, ["testgen-admins"])  # the first admin: admin of the projects there are
+    ids = await make_projects(sessionmaker, "Shop", CONSOLE)
+    await sign_in(browser, provider, ["qa-team", "testgen-admins"])  # a server admin: /auth/me lists none
+    claimed = MemberSource.oidc_claim.value
+    assert await roles(sessionmaker) == {ids["Shop"]: ("editor", claimed), ids[CONSOLE]: ("viewer", claimed)}
+    me = (await browser.get("/auth/me")).json()
+    changed = await browser.patch(
+        f"/projects/{ids['Shop']}/members/{me['user']['id']}",
+        json={"role": "viewer"},
+        headers={"X-CSRF-Token": me["csrf_token"]},
+    )
+    assert changed.status_code == 200, changed.text
+    assert await sign_in(browser, provider, ["qa-leads"]) == {ids["Shop"]: "viewer"}
+    assert await roles(sessionmaker) == {ids["Shop"]: ("viewer", MemberSource.manual.value)}

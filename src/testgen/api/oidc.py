@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from testgen.core.config import Settings
 from testgen.core.errors import AuthenticationError, ConfigurationError, ServiceUnavailableError
 from testgen.core.redis_keys import oidc_state_key
+from testgen.domain.roles import Role
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,19 @@ def admin_role(identity: OidcIdentity, settings: Settings) -> bool | None:
         return None
     wanted = set(settings.oidc_admin_value_list)
     return any(value in wanted for value in identity.groups)
+
+
+def project_roles(identity: OidcIdentity, settings: Settings) -> dict[str, Role]:
+    """The project roles OIDC_PROJECT_ROLES gives the claim's values: project name (or `*`, every
+    project) to the highest role any of the values gives there."""
+    mapping = settings.oidc_project_role_map
+    granted: dict[str, Role] = {}
+    for value in identity.groups:
+        for project, name in mapping.get(value, {}).items():
+            role = Role(name)
+            if project not in granted or role.rank > granted[project].rank:
+                granted[project] = role
+    return granted
 
 
 def _refused(what: str) -> AuthenticationError:

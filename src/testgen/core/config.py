@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import ipaddress
+import json
 import tempfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,6 +27,10 @@ MIN_API_KEY_CHARS = 16
 MIN_STREAM_TOKEN_SECRET_CHARS = 32
 MAKE_A_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 JiraDeployment = Literal["cloud", "datacenter"]
+# The project roles (domain/roles.py Role, lowest first) as OIDC_PROJECT_ROLES names them.
+PROJECT_ROLE_NAMES = ("viewer", "editor", "reviewer", "admin")
+MAX_PROJECT_NAME_CHARS = 200  # the projects table's limit
+MAX_CLAIM_VALUE_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,9 @@ class Settings(BaseSettings):
     # The ID token claim (a string or a list of strings) that maps to roles, e.g. `groups`.
     oidc_role_claim: str | None = Field(default=None, max_length=100)
     oidc_admin_values: str = Field(default="", max_length=2000)  # claim values that make a server admin
+    # Claim values that grant project roles, a JSON object: {"<claim value>": {"<project name>" or "*":
+    # "<role>"}}; each sign-in brings the memberships the claim granted in line (data/accounts.py).
+    oidc_project_roles: str = Field(default="", max_length=20_000)
     # Where the provider sends the browser back; empty: this server's /auth/oidc/callback as asked.
     oidc_redirect_url: str | None = Field(default=None, max_length=2000)
     oidc_timeout_s: float = Field(default=10.0, gt=0, le=120)
@@ -250,6 +258,21 @@ class Settings(BaseSettings):
         if value.strip():
             _host_ports(value)
         return value
+
+    @field_validator("oidc_project_roles")
+    @classmethod
+    def _project_roles_parse(cls, value: str) -> str:
+        _project_roles(value)
+        return value
+
+    @model_validator(mode="after")
+    def _project_roles_need_a_claim(self) -> Settings:
+        if self.oidc_project_roles.strip() and not self.oidc_role_claim:
+            raise ValueError(
+                "OIDC_PROJECT_ROLES maps values of a claim, but OIDC_ROLE_CLAIM names none: set "
+                "OIDC_ROLE_CLAIM (such as groups), or leave OIDC_PROJECT_ROLES empty"
+            )
+        return self
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -348,6 +371,11 @@ class Settings(BaseSettings):
     def oidc_admin_value_list(self) -> list[str]:
         return _comma_list(self.oidc_admin_values)
 
+    @property
+    def oidc_project_role_map(self) -> dict[str, dict[str, str]]:
+        """OIDC_PROJECT_ROLES read: claim value -> project name (or `*`, every project) -> role."""
+        return _project_roles(self.oidc_project_roles)
+
     def accepts_images(self, provider: str, model: str) -> bool:
         """Whether `model` of `provider` is sent images (LLM_IMAGE_MODELS); a model not named there is not."""
         name = model.removeprefix("models/")
@@ -412,6 +440,51 @@ class Settings(BaseSettings):
 
 def _comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+PROJECT_ROLES_FORMAT = (
+    'a JSON object from claim values to projects and roles, such as {"qa-team": {"Shop": "editor"}, '
+    '"auditors": {"*": "viewer"}} (`*`: every project; roles: ' + ", ".join(PROJECT_ROLE_NAMES) + ")"
+)
+
+
+def _project_roles(text: str) -> dict[str, dict[str, str]]:
+    """OIDC_PROJECT_ROLES parsed, or a ValueError that names the setting and what is wrong."""
+    if not text.strip():
+        return {}
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"OIDC_PROJECT_ROLES: {what}; write {PROJECT_ROLES_FORMAT}")
+
+    def unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) < len(keys):
+            twice = next(key for key in keys if keys.count(key) > 1)
+            raise bad(f"{twice[:60]!r} is named twice in one object")
+        return dict(pairs)
+
+    try:
+        raw = json.loads(text, object_pairs_hook=unique)
+    except ValueError as exc:
+        if str(exc).startswith("OIDC_PROJECT_ROLES"):
+            raise
+        raise bad("it is not JSON") from None
+    if not isinstance(raw, dict):
+        raise bad("it is not a JSON object")
+    parsed: dict[str, dict[str, str]] = {}
+    for value, grants in raw.items():
+        if not value.strip() or len(value) > MAX_CLAIM_VALUE_CHARS:
+            raise bad(f"the claim value {value[:60]!r} is empty or longer than {MAX_CLAIM_VALUE_CHARS}")
+        if not isinstance(grants, dict) or not grants:
+            raise bad(f"the claim value {value[:60]!r} maps to no object of projects and roles")
+        parsed[value] = {}
+        for project, role in grants.items():
+            if not project.strip() or len(project) > MAX_PROJECT_NAME_CHARS:
+                raise bad(f"under {value[:60]!r}, a project name is empty or too long")
+            if role not in PROJECT_ROLE_NAMES:
+                raise bad(f"under {value[:60]!r}, the role of {project[:60]!r} is {str(role)[:30]!r}")
+            parsed[value][project] = role
+    return parsed
 
 
 def _host_ports(text: str) -> tuple[tuple[str, int], ...]:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from testgen.core.errors import AuthenticationError, ConflictError
+from testgen.data import audit
 from testgen.data.models import ApiToken, Project, ProjectMember, User, utcnow
-from testgen.domain.roles import Role
+from testgen.domain.roles import MemberSource, Role
+
+logger = logging.getLogger(__name__)
+EVERY_PROJECT = "*"
+CLAIM_ACTOR = "oidc"  # the audit rows' actor of the memberships the OpenID Provider's claim changes
 
 
 def normal_email(email: str) -> str:
@@ -78,6 +84,68 @@ async def upsert_oidc_user(
         user.is_admin = is_admin
     await session.flush()
     return user
+
+
+async def sync_claimed_memberships(session: AsyncSession, user: User, granted: Mapping[str, Role]) -> None:
+    """Bring the memberships the OpenID Provider's claim gave `user` in line with `granted` (project
+    name, or `*` for every project, to the highest role the claim gives there): a project granted and
+    not yet joined is joined, a claim-given role follows the claim up and down, and a claim-given
+    membership the claim no longer grants goes. A membership an admin set is left as it is; a project
+    named that does not exist is skipped (logged). Each change adds its audit row."""
+    wanted: dict[int, Role] = {}
+
+    def grant(project_id: int, role: Role) -> None:
+        if project_id not in wanted or role.rank > wanted[project_id].rank:
+            wanted[project_id] = role
+
+    if EVERY_PROJECT in granted:
+        for project_id in (await session.execute(select(Project.id))).scalars():
+            grant(project_id, granted[EVERY_PROJECT])
+    names = [name for name in granted if name != EVERY_PROJECT]
+    if names:
+        by_name = select(Project.name, Project.id).where(Project.name.in_(names))
+        found: dict[str, int] = {name: project_id for name, project_id in await session.execute(by_name)}
+        for name in names:
+            if name in found:
+                grant(found[name], granted[name])
+            else:
+                logger.warning(
+                    "OIDC_PROJECT_ROLES names the project %r, which does not exist: skipped", name[:200]
+                )
+    query = select(ProjectMember).where(ProjectMember.user_id == user.id)
+    held = {member.project_id: member for member in (await session.execute(query)).scalars()}
+
+    def changed(action: str, project_id: int) -> None:
+        audit.record(
+            session,
+            actor=CLAIM_ACTOR,
+            action=action,
+            project_id=project_id,
+            object_type="user",
+            object_id=str(user.id),
+            fields=["role"] if action != "member_remove" else (),
+        )
+
+    for project_id, role in wanted.items():
+        member = held.get(project_id)
+        if member is None:
+            session.add(
+                ProjectMember(
+                    project_id=project_id,
+                    user_id=user.id,
+                    role=role.value,
+                    source=MemberSource.oidc_claim.value,
+                )
+            )
+            changed("member_add", project_id)
+        elif member.source == MemberSource.oidc_claim.value and member.role != role.value:
+            member.role = role.value
+            changed("member_update", project_id)
+    for project_id, member in held.items():
+        if project_id not in wanted and member.source == MemberSource.oidc_claim.value:
+            await session.delete(member)
+            changed("member_remove", project_id)
+    await session.flush()
 
 
 async def memberships(session: AsyncSession, user_id: int) -> dict[int, Role]:

@@ -295,6 +295,8 @@ class ProjectMember(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))  # domain/roles.py Role
+    # domain/roles.py MemberSource: set by an admin, or granted by the OpenID Provider's claim.
+    source: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -24,6 +24,14 @@ class Role(StrEnum):
 _RANKS = {role: rank for rank, role in enumerate(Role)}
 
 
+class MemberSource(StrEnum):
+    """Who gave a member its role: an admin in testgen, or the OpenID Provider's claim
+    (OIDC_PROJECT_ROLES), which each sign-in brings in line and never touches a hand-set one."""
+
+    manual = "manual"
+    oidc_claim = "oidc_claim"
+
+
 class ReviewState(StrEnum):
     """Where a completed draft stands in review (a draft never submitted has none)."""
 

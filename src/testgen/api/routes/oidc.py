@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 
 from testgen.api.deps import SettingsDep
-from testgen.api.oidc import STATE_TTL_S, OidcClient, admin_role
+from testgen.api.oidc import STATE_TTL_S, OidcClient, admin_role, project_roles
 from testgen.api.openapi_doc import errors
 from testgen.api.sessions import SessionStore, request_is_https, set_session_cookie
 from testgen.core.errors import AuthenticationError, InvalidRequestError, NotConfiguredError
@@ -132,8 +132,8 @@ async def oidc_callback(
     ] = None,
 ) -> RedirectResponse:
     """Where the identity provider sends the browser back: checks the sign-in, creates the user on
-    first sign-in (name, email and, with OIDC_ROLE_CLAIM, the admin role follow the provider) and
-    starts a session."""
+    first sign-in (name, email and, with OIDC_ROLE_CLAIM, the admin role and the project roles of
+    OIDC_PROJECT_ROLES follow the provider) and starts a session."""
     sessionmaker = request.app.state.sessionmaker
     try:
         if error is not None or not code or not state:
@@ -149,6 +149,7 @@ async def oidc_callback(
                 name=identity.name,
                 is_admin=admin_role(identity, settings),
             )
+            await accounts.sync_claimed_memberships(session, user, project_roles(identity, settings))
             audit.record(
                 session,
                 actor=f"user:{user.email}",

@@ -38,7 +38,7 @@ from testgen.core.errors import (
 from testgen.core.redis_keys import sign_in_failures_key
 from testgen.data import accounts, audit
 from testgen.data.models import ApiToken, Project, ProjectMember, User, utcnow
-from testgen.domain.roles import Role
+from testgen.domain.roles import MemberSource, Role
 
 WINDOW_S = 60
 WRONG_CREDENTIALS = "Wrong email or password: check both, or ask an admin to reset the password"
@@ -297,6 +297,7 @@ async def update_member(session: AsyncSession, project: Project, user_id: int, r
     member, user = await _existing_member(session, project, user_id)
     await _keep_an_admin(session, project, member, role)
     member.role = role.value
+    member.source = MemberSource.manual.value  # set by hand: the OpenID Provider's claim leaves it alone
     await session.commit()
     return _member_out(member, user)
 
