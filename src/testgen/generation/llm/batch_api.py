@@ -37,7 +37,7 @@ from testgen.generation.llm.base import (
     parse_batch_output,
 )
 from testgen.generation.llm.gemini_request import generate_config
-from testgen.generation.llm.prompt import build_prompt, prompt_parts, response_schema
+from testgen.generation.llm.prompt import prompt_parts, response_schema
 from testgen.generation.llm.retry import Fault, Usage
 
 logger = logging.getLogger(__name__)
@@ -320,8 +320,13 @@ class OpenAIBatchAPI:
         """The input file's line for one request: the body a normal call sends, in the provider's
         current output mode."""
         request = item.request
+        prompt = prompt_parts(request)
         fields = openai_compat._request_fields(
-            self._provider.mode, build_prompt(request), response_schema(request), images=request.files.images
+            self._provider.mode,
+            prompt.text,
+            response_schema(request),
+            images=request.files.images,
+            images_at=len(prompt.prefix),
         )
         return {
             "custom_id": item.key,

@@ -35,7 +35,7 @@ from testgen.generation.llm.clock import SYSTEM_CLOCK, Clock
 from testgen.generation.llm.http_pool import model_http_client
 from testgen.generation.llm.prompt import (
     SYSTEM_INSTRUCTION,
-    build_prompt,
+    prompt_parts,
     response_schema,
     schema_in_prompt,
     strict_schema,
@@ -163,7 +163,8 @@ class OpenAIProvider:
         schema = response_schema(request)
 
         async def ask(feedback: str | None) -> str:
-            prompt = build_prompt(request, feedback)
+            parts = prompt_parts(request, feedback)
+            prompt = parts.text
             tokens = call_tokens(SYSTEM_INSTRUCTION, prompt, request.scenario_count)
             tokens += request.files.image_tokens
             return await self._ask(
@@ -176,6 +177,7 @@ class OpenAIProvider:
                 label,
                 tokens,
                 images=request.files.images,
+                images_at=len(parts.prefix),
             )
 
         drafts = await ask_until_valid(
@@ -210,6 +212,7 @@ class OpenAIProvider:
         label: str,
         tokens: int,
         images: Sequence[ImagePart] = (),
+        images_at: int | None = None,
     ) -> str:
         """One answer's text, in the strongest output mode the server takes (stepping down on a
         refusal), with the caller's retries and rate limits (`tokens`: the call's estimate)."""
@@ -224,7 +227,9 @@ class OpenAIProvider:
                 completion: object = await self._client.chat.completions.create(
                     model=model,
                     extra_headers=self._headers,
-                    **_request_fields(mode, prompt, schema, system=system, name=name, images=images),
+                    **_request_fields(
+                        mode, prompt, schema, system=system, name=name, images=images, images_at=images_at
+                    ),
                 )
                 if not isinstance(completion, ChatCompletion):  # the SDK returns a text body as is
                     raise _NotACompletion
@@ -350,12 +355,13 @@ def _request_fields(
     system: str = SYSTEM_INSTRUCTION,
     name: str = SCHEMA_NAME,
     images: Sequence[ImagePart] = (),
+    images_at: int | None = None,
 ) -> dict[str, Any]:
     if mode == OutputMode.json_schema:
         return {
             "messages": [
                 {"role": "system", "content": system},
-                {"role": "user", "content": _user_content(prompt, images)},
+                {"role": "user", "content": _user_content(prompt, images, images_at)},
             ],
             "response_format": {
                 "type": "json_schema",
@@ -365,7 +371,10 @@ def _request_fields(
     fields: dict[str, Any] = {
         "messages": [
             {"role": "system", "content": system},
-            {"role": "user", "content": _user_content(f"{prompt}\n\n{schema_in_prompt(schema)}", images)},
+            {
+                "role": "user",
+                "content": _user_content(f"{prompt}\n\n{schema_in_prompt(schema)}", images, images_at),
+            },
         ]
     }
     if mode == OutputMode.json_object:
@@ -373,14 +382,21 @@ def _request_fields(
     return fields
 
 
-def _user_content(text: str, images: Sequence[ImagePart]) -> str | list[dict[str, Any]]:
-    """The user message: the text alone, or a text part then each image as a data URL (detail high)."""
+def _user_content(
+    text: str, images: Sequence[ImagePart], images_at: int | None = None
+) -> str | list[dict[str, Any]]:
+    """The user message: the text alone, or with each image as a data URL (detail high) at character
+    `images_at` of the text (the end of the prompt's shared prefix; None: after the text), so that the
+    images are part of the prefix every batch of a job repeats."""
     if not images:
         return text
-    parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    at = len(text) if images_at is None else images_at
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text[:at]}]
     for image in images:
         url = f"data:{image.media_type};base64,{base64.b64encode(image.data).decode()}"
         parts.append({"type": "image_url", "image_url": {"url": url, "detail": "high"}})
+    if text[at:]:
+        parts.append({"type": "text", "text": text[at:]})
     return parts
 
 
