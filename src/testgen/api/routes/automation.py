@@ -55,10 +55,8 @@ async def story_automation(
     ] = None,
     fill: Annotated[
         Literal["playwright"] | None,
-        Query(
-            description="Not a download: the model pass is a job (POST …/automation/fill with its "
-            "base_url); asking it here answers 400 saying so, and nothing is queued",
-        ),
+        # Not part of the download's contract: asked as the model pass, it answers 400 naming the POST.
+        Query(include_in_schema=False),
     ] = None,
 ) -> Response:
     """The story's saved test cases as a feature file (as the Gherkin export writes it), and one
