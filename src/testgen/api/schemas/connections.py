@@ -25,7 +25,7 @@ from testgen.domain.connections import (
     XrayDataCenterSettings,
     ZephyrScaleSettings,
 )
-from testgen.domain.text_fields import WHITESPACE
+from testgen.domain.text_fields import NOT_BLANK_PATTERN, WHITESPACE
 
 MAX_SECRET_CHARS = 2000
 
@@ -54,6 +54,7 @@ SecretValue = Annotated[
             "writeOnly": True,
             "minLength": 1,
             "maxLength": MAX_SECRET_CHARS,
+            "pattern": NOT_BLANK_PATTERN,
         }
     ),
 ]
