@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from testgen.core.config import Settings
 from testgen.core.embedded_redis import free_port
 from testgen.core.logs import QUIET_LOGGERS
-from tests.support.harness import wait_for
+from tests.support.harness import run_worker, wait_for
 
 T = TypeVar("T")
 
@@ -110,6 +110,17 @@ async def read_events(
             if limit is not None and len(events) >= limit:
                 break
     return events
+
+
+async def generate_with_worker(
+    client: AsyncClient, settings: Settings, story_id: str, **options: int
+) -> dict[str, Any]:
+    """Queue a generation of the story, run a worker until its events end, and answer the draft."""
+    job = await queue(client, story_id, **options)
+    async with run_worker(settings):
+        events = await read_events(client, job["events_url"])
+    assert events[-1].event == "completed", events[-1].data
+    return dict(events[-1].data["result"])
 
 
 def resume_cursor(events: list[Event]) -> str:

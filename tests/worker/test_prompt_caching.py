@@ -21,8 +21,7 @@ from testgen.domain.techniques import Technique
 from testgen.generation.llm.base import CoveredTest
 from testgen.generation.llm.prompt import FENCE, INSTRUCTIONS_FENCE, SAVED_FENCE, prompt_parts
 from testgen.generation.planning import plan_batches
-from tests.support.harness import run_worker
-from tests.support.helpers import queue, read_events
+from tests.support.helpers import generate_with_worker
 from tests.support.model_servers import STORY, ModelServer
 
 LONG = " ".join(f"The basket keeps item {i} with its price, quantity and discount code." for i in range(120))
@@ -74,12 +73,9 @@ async def long_story(http: AsyncClient, story_id: str = "US-001") -> dict[str, o
     return dict(r.json())
 
 
-async def generate(http: AsyncClient, settings: Settings, story_id: str) -> dict[str, object]:
-    job = await queue(http, story_id, num_test_cases=3, scenarios_per_test_case=1)
-    async with run_worker(settings):
-        events = await read_events(http, job["events_url"])
-    assert events[-1].event == "completed", events[-1].data
-    return dict(events[-1].data["result"])
+async def generate(http: AsyncClient, settings: Settings, story_id: str, cases: int = 3) -> dict[str, object]:
+    options = {"num_test_cases": cases, "scenarios_per_test_case": 1}
+    return await generate_with_worker(http, settings, story_id, **options)
 
 
 def reported_cached(provider: ModelServer) -> list[int]:
@@ -146,10 +142,8 @@ async def test_no_explicit_cache_for_a_small_prefix_a_single_call_or_a_refused_c
     assert provider.fake.caches_created == 0
 
     configured.gemini_cache_min_tokens = 1000
-    job = await queue(http, "US-001", num_test_cases=1, scenarios_per_test_case=1)
-    async with run_worker(configured):
-        events = await read_events(http, job["events_url"])
-    assert events[-1].event == "completed" and provider.fake.caches_created == 0
+    await generate(http, configured, "US-001", cases=1)
+    assert provider.fake.caches_created == 0
 
     provider.fake.refuse_caches = True  # Gemini answers 400: the job runs on implicit caching
     await generate(http, configured, "US-001")

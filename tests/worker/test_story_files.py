@@ -29,7 +29,7 @@ from testgen.generation.planning import plan_batches
 from testgen.worker.story_files import NO_ROOM, TRIMMED, criteria_lines, select_files
 from tests.support import attachment_files as files
 from tests.support.harness import run_worker
-from tests.support.helpers import make_story, queue, read_events
+from tests.support.helpers import generate_with_worker, make_story, queue, read_events
 from tests.support.model_servers import STORY, MakeProvider, ModelServer
 
 SCREEN = (1000, 600)  # kept as is: under the 2,048 px bound
@@ -49,11 +49,7 @@ async def attach(http: AsyncClient, story_id: str, name: str, data: bytes) -> di
 
 
 async def generate(http: AsyncClient, settings: Settings, story_id: str) -> dict[str, object]:
-    job = await queue(http, story_id, num_test_cases=2, scenarios_per_test_case=1)
-    async with run_worker(settings):
-        events = await read_events(http, job["events_url"])
-    assert events[-1].event == "completed", events[-1].data
-    return dict(events[-1].data["result"])
+    return await generate_with_worker(http, settings, story_id, num_test_cases=2, scenarios_per_test_case=1)
 
 
 async def usage_rows(sessionmaker: async_sessionmaker[AsyncSession]) -> list[LLMUsage]:
