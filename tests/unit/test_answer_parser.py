@@ -139,6 +139,9 @@ def test_call_stats_add_and_summary() -> None:
         "reasks": 0,
         "tokens": {"prompt": 0, "output": 0, "total": 0},
     }
+    cached = CallStats(prompt_tokens=40, cached_tokens=30)
+    cached.add(CallStats(prompt_tokens=20, cached_tokens=12))
+    assert cached.summary().tokens.cached == 42  # reported cached tokens add up; none: the key is left out
 
 
 def test_story_text_copies_the_story() -> None:

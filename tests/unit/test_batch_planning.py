@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from testgen.domain.techniques import Technique
 from testgen.generation.llm.base import StoryText
 from testgen.generation.planning import TECHNIQUES, TYPE_CYCLE, plan_batches, technique_for
 
@@ -105,3 +106,10 @@ def test_only_criteria_spreads_the_test_cases_over_those_criteria() -> None:
     assert [s.test_type for b in plan for s in b.slots] == list(TYPE_CYCLE[:3])
     one = plan_batches(story(5), 1, 1, 15, only_criteria=[1, 3, 4])
     assert [s.criteria for b in one for s in b.slots] == [[1, 3, 4]]
+
+
+def test_every_batch_knows_all_the_jobs_techniques() -> None:
+    techniques = [Technique.boundary_values, Technique.pairwise]
+    plan = plan_batches(story(), 6, 2, 4, techniques=techniques)
+    assert len(plan) == 3 and all(b.job_techniques == tuple(techniques) for b in plan)
+    assert all(b.job_techniques == () for b in plan_batches(story(), 6, 2, 4))
