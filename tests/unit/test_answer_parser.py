@@ -155,6 +155,12 @@ def test_story_text_copies_the_story() -> None:
     )
     assert isinstance(text.acceptance_criteria, list)
 
+    class Imported(Row):
+        comments, subtasks = ["Card only"], ["Refund form"]
+
+    tracker = story_text(Imported()).tracker
+    assert (tracker.comments, tracker.subtasks) == (("Card only",), ("Refund form",))
+
 
 def test_llm_error_carries_type_and_message() -> None:
     error = LLMError("rate_limit", "slow down")
