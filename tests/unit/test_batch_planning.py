@@ -113,3 +113,11 @@ def test_every_batch_knows_all_the_jobs_techniques() -> None:
     plan = plan_batches(story(), 6, 2, 4, techniques=techniques)
     assert len(plan) == 3 and all(b.job_techniques == tuple(techniques) for b in plan)
     assert all(b.job_techniques == () for b in plan_batches(story(), 6, 2, 4))
+
+
+def test_test_cases_on_chosen_criteria_keep_the_jobs_techniques() -> None:
+    techniques = [Technique.boundary_values, Technique.pairwise]
+    plan = plan_batches(story(5), 4, 1, 15, only_criteria=[1, 3], techniques=techniques)
+    slots = [slot for b in plan for slot in b.slots]
+    assert {slot.technique for slot in slots} == set(techniques)
+    assert {i for slot in slots for i in slot.criteria} <= {1, 3}
